@@ -1,0 +1,1 @@
+"""Alert routing and delivery (see DESIGN §7); filled in by the alerts issue."""

@@ -1,0 +1,1 @@
+"""The checks apivigil runs: each collects (I/O) then evaluates (pure)."""

@@ -1,0 +1,248 @@
+"""I/O of cert_expiry: resolve, connect to every address, read served chains and PEM files.
+
+Dates are read whatever the chain's validity: no verification is done here, and the
+client offers every protocol version and cipher so that even weak servers show their
+certificates.
+"""
+
+from __future__ import annotations
+
+import glob
+import ipaddress
+import select
+import socket
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from cryptography import x509
+from OpenSSL import SSL
+
+from checks.cert_expiry.facts import (
+    AddressFailure,
+    CertExpiryRaw,
+    CertificateFacts,
+    CertificateSource,
+    certificate_facts,
+)
+from checks.cert_expiry.params import CertExpiryParams
+from checks.interface import (
+    BadInput,
+    CheckContext,
+    CheckError,
+    CheckMisconfigured,
+    TargetUnreachable,
+)
+from monitor.model import Endpoint, Target
+
+_MAX_PEM_BYTES = 4 * 1024 * 1024
+_MAX_PARALLEL_ADDRESSES = 8
+
+
+def collect(target: Target, params: CertExpiryParams, context: CheckContext) -> CertExpiryRaw:
+    endpoint = target.endpoint
+    if endpoint is None and not params.files:
+        raise CheckMisconfigured("cert_expiry needs a target url or some files to read")
+    served: tuple[CertificateSource, ...] = ()
+    unreachable: tuple[AddressFailure, ...] = ()
+    server_name = None
+    if endpoint is not None:
+        server_name = params.server_name or endpoint.host
+        served, unreachable = _collect_endpoint(endpoint, server_name, params, context)
+    files = tuple(read_pem_files(params.files))
+    return CertExpiryRaw(
+        endpoint=str(endpoint) if endpoint else None,
+        server_name=server_name,
+        served=served,
+        unreachable=unreachable,
+        files=files,
+    )
+
+
+def _collect_endpoint(
+    endpoint: Endpoint, server_name: str, params: CertExpiryParams, context: CheckContext
+) -> tuple[tuple[CertificateSource, ...], tuple[AddressFailure, ...]]:
+    addresses = params.addresses or resolve(endpoint, context)
+    ceiling = params.connect_timeout.total_seconds()
+
+    def fetch(address: str) -> CertificateSource | CheckError:
+        try:
+            chain = fetch_served_chain(address, endpoint.port, server_name, context, ceiling)
+        except CheckError as error:
+            return error
+        return CertificateSource(address=address, certificates=chain)
+
+    if len(addresses) == 1:
+        outcomes = [fetch(addresses[0])]
+    else:
+        with ThreadPoolExecutor(min(len(addresses), _MAX_PARALLEL_ADDRESSES)) as pool:
+            outcomes = list(pool.map(fetch, addresses))
+    served = tuple(o for o in outcomes if isinstance(o, CertificateSource))
+    errors = [(a, o) for a, o in zip(addresses, outcomes, strict=True) if isinstance(o, CheckError)]
+    if not served:
+        if len(errors) == 1:
+            raise errors[0][1]
+        details = "; ".join(str(error) for _, error in errors)
+        kinds = {type(error) for _, error in errors}
+        raise (kinds.pop() if len(kinds) == 1 else TargetUnreachable)(
+            details, subject=str(endpoint)
+        )
+    failures = tuple(AddressFailure(address=a, reason=error.message) for a, error in errors)
+    return served, failures
+
+
+def resolve(endpoint: Endpoint, context: CheckContext) -> tuple[str, ...]:
+    """Every distinct address `endpoint.host` resolves to (IPv4 and IPv6), in resolver order."""
+    if _is_ip_literal(endpoint.host):
+        return (endpoint.host,)
+    timeout = context.io_timeout(10.0)
+    answers: list[tuple[str, ...]] = []
+    failure: list[OSError] = []
+
+    def lookup() -> None:
+        try:
+            infos = socket.getaddrinfo(endpoint.host, endpoint.port, type=socket.SOCK_STREAM)
+        except OSError as error:
+            failure.append(error)
+            return
+        answers.append(tuple(dict.fromkeys(str(info[4][0]) for info in infos)))
+
+    worker = threading.Thread(target=lookup, name=f"resolve {endpoint.host}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if failure:
+        message = getattr(failure[0], "strerror", None) or str(failure[0])
+        raise TargetUnreachable(f"DNS lookup failed: {message}", subject=endpoint.host)
+    if not answers:
+        raise TargetUnreachable(
+            f"DNS lookup gave no answer within {timeout:.0f}s", subject=endpoint.host
+        )
+    if not answers[0]:
+        raise TargetUnreachable("DNS lookup returned no addresses", subject=endpoint.host)
+    return answers[0]
+
+
+def fetch_served_chain(
+    address: str, port: int, server_name: str, context: CheckContext, ceiling: float
+) -> tuple[CertificateFacts, ...]:
+    """The chain the server at address:port sends for `server_name`, leaf first."""
+    where = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.settimeout(context.io_timeout(ceiling))
+        try:
+            sock.connect((address, port))
+        except TimeoutError:
+            raise TargetUnreachable(
+                f"no TCP connection within {ceiling:g}s", subject=where
+            ) from None
+        except OSError as error:
+            raise TargetUnreachable(
+                f"TCP connection failed: {error.strerror or error}", subject=where
+            ) from None
+        connection = SSL.Connection(_client_context(), sock)
+        if not _is_ip_literal(server_name):
+            connection.set_tlsext_host_name(server_name.encode("idna"))
+        connection.set_connect_state()
+        sock.setblocking(False)
+        _handshake(connection, sock, where, lambda: context.io_timeout(ceiling))
+        chain = connection.get_peer_cert_chain(as_cryptography=True) or []
+        if not chain:
+            raise BadInput(
+                "the server completed the handshake without a certificate", subject=where
+            )
+        return tuple(certificate_facts(certificate, i) for i, certificate in enumerate(chain))
+
+
+def _handshake(
+    connection: SSL.Connection, sock: socket.socket, where: str, time_left: Callable[[], float]
+) -> None:
+    while True:
+        try:
+            connection.do_handshake()
+            return
+        except SSL.WantReadError:
+            readable, _, _ = select.select([sock], [], [], _time_left_or_fail(time_left, where))
+            if not readable:
+                raise TargetUnreachable("no TLS handshake answer in time", subject=where) from None
+        except SSL.WantWriteError:
+            _, writable, _ = select.select([], [sock], [], _time_left_or_fail(time_left, where))
+            if not writable:
+                raise TargetUnreachable(
+                    "could not send the TLS handshake in time", subject=where
+                ) from None
+        except SSL.SysCallError as error:
+            raise BadInput(
+                f"the connection closed during the TLS handshake ({_describe(error)})",
+                subject=where,
+            ) from None
+        except SSL.Error as error:
+            raise BadInput(f"not a usable TLS server: {_describe(error)}", subject=where) from None
+
+
+def _time_left_or_fail(time_left: Callable[[], float], where: str) -> float:
+    try:
+        return time_left()
+    except TargetUnreachable:
+        raise TargetUnreachable("no TLS handshake answer in time", subject=where) from None
+
+
+def _client_context() -> SSL.Context:
+    context = SSL.Context(SSL.TLS_CLIENT_METHOD)
+    context.set_verify(SSL.VERIFY_NONE)
+    context.set_min_proto_version(0)
+    context.set_cipher_list(b"ALL:COMPLEMENTOFALL:@SECLEVEL=0")
+    return context
+
+
+def _describe(error: SSL.Error) -> str:
+    if isinstance(error, SSL.SysCallError):
+        code, text = (*error.args, None, None)[:2]
+        return "unexpected EOF" if code == -1 else str(text or code)
+    reasons = [entry[2] for entry in (error.args[0] if error.args else []) if len(entry) > 2]
+    return ", ".join(str(reason) for reason in reasons) or str(error)
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def read_pem_files(patterns: tuple[str, ...]) -> list[CertificateSource]:
+    """Certificates from each file the patterns name; raises BadInput naming the bad file."""
+    sources: list[CertificateSource] = []
+    for pattern in patterns:
+        paths = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        if not paths:
+            raise BadInput("the pattern matches no file", subject=pattern)
+        for path in paths:
+            certificates = _load_pem(Path(path))
+            facts = tuple(certificate_facts(c, i) for i, c in enumerate(certificates))
+            sources.append(CertificateSource(address=f"file:{path}", certificates=facts))
+    return sources
+
+
+def _load_pem(path: Path) -> list[x509.Certificate]:
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(_MAX_PEM_BYTES + 1)
+    except OSError as error:
+        raise BadInput(
+            f"cannot read the file: {error.strerror or error}", subject=str(path)
+        ) from None
+    if len(data) > _MAX_PEM_BYTES:
+        raise BadInput(
+            f"larger than {_MAX_PEM_BYTES} bytes; not a certificate file", subject=str(path)
+        )
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        raise BadInput(
+            "no PEM certificate (-----BEGIN CERTIFICATE-----) in the file", subject=str(path)
+        )
+    try:
+        return x509.load_pem_x509_certificates(data)
+    except ValueError as error:
+        raise BadInput(f"not a valid PEM certificate: {error}", subject=str(path)) from None

@@ -1,0 +1,102 @@
+"""The contract every check fulfils, and the errors a check may raise.
+
+A check is two steps: `collect` does all I/O, bounded by the context's deadline, and
+returns raw data; `evaluate` is a pure function of that data, the parameters and the
+scan time. Errors are raised as the `CheckError` subclasses below and turned into typed
+reasons by `monitor.runner`, nowhere else.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime
+from typing import ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from monitor.durations import Duration, NonNegativeDuration
+from monitor.model import CheckKind, CheckOutput, Target
+
+
+class CheckError(Exception):
+    """A check could not judge its target. Subclasses say why."""
+
+    def __init__(self, message: str, *, subject: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.subject = subject
+
+    def __str__(self) -> str:
+        return f"{self.subject}: {self.message}" if self.subject else self.message
+
+
+class TargetUnreachable(CheckError):
+    """The target could not be reached: DNS, connection refused, no answer in time."""
+
+
+class CheckMisconfigured(CheckError):
+    """The check's parameters cannot work for this target."""
+
+
+class BadInput(CheckError):
+    """The target (or a file it names) answered with something the check cannot read."""
+
+
+class CheckParams(BaseModel):
+    """Parameters every check accepts; each check extends this with its own."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    interval: Duration | None = Field(default=None, description="how often to run")
+    timeout: Duration | None = Field(default=None, description="deadline of one run")
+    jitter: NonNegativeDuration | None = Field(default=None, description="random delay per run")
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class CheckContext:
+    """What a run may know besides its target: when it started and when it must stop."""
+
+    started_at: datetime
+    deadline: float  # time.monotonic() value after which the run is abandoned
+
+    def remaining(self) -> float:
+        """Seconds left before the deadline (never negative)."""
+        return max(0.0, self.deadline - time.monotonic())
+
+    def io_timeout(self, ceiling: float) -> float:
+        """A per-operation timeout that never outlives the run's deadline."""
+        remaining = self.remaining()
+        if remaining <= 0:
+            raise TargetUnreachable("the run's deadline passed before this step could start")
+        return min(ceiling, remaining)
+
+
+ParamsT = TypeVar("ParamsT", bound=CheckParams)
+RawT = TypeVar("RawT")
+
+
+class Check(ABC, Generic[ParamsT, RawT]):
+    """A check: `collect` (I/O) then `evaluate` (pure). `run` joins them."""
+
+    kind: ClassVar[CheckKind]
+    params_model: ClassVar[type[CheckParams]]
+
+    @abstractmethod
+    def collect(self, target: Target, params: ParamsT, context: CheckContext) -> RawT:
+        """Gather raw data. Raises CheckError subclasses for what it cannot gather."""
+
+    @abstractmethod
+    def evaluate(self, raw: RawT, params: ParamsT, now: datetime) -> CheckOutput:
+        """Judge raw data; pure and total: a non-compliant target yields findings."""
+
+    def run(self, target: Target, params: ParamsT, context: CheckContext) -> CheckOutput:
+        raw = self.collect(target, params, context)
+        return self.evaluate(raw, params, context.started_at)
+
+    @classmethod
+    def parse_params(cls, raw: dict[str, object]) -> CheckParams:
+        """Validate raw config for this check; raises pydantic.ValidationError."""
+        return cls.params_model.model_validate(raw)

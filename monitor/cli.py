@@ -1,0 +1,399 @@
+"""The `apivigil` command. Thin: each command parses options and calls tested functions."""
+
+from __future__ import annotations
+
+import json
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from checks.interface import CheckParams
+from checks.registry import CHECKS
+from monitor import __version__
+from monitor.daemon import Daemon, DaemonError
+from monitor.demo import start_demo_targets, write_demo_config
+from monitor.durations import format_duration, parse_duration
+from monitor.jobs import scheduled_checks
+from monitor.logs import configure_logging
+from monitor.model import (
+    CheckKind,
+    CheckRun,
+    FindingStatus,
+    RunStatus,
+    Severity,
+    Target,
+    parse_endpoint,
+)
+from monitor.runner import CheckJob
+from monitor.scan import EXIT_USAGE, exit_code, run_scan, scan_document
+from monitor.settings import DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings
+from monitor.store.interface import FindingQuery, SchemaState, StoreError
+from monitor.store.sql import SqlStore
+
+app = typer.Typer(
+    name="apivigil",
+    help="Continuous security monitoring of the APIs you operate (NIST SP 800-137).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+config_app = typer.Typer(help="Validate configuration.", no_args_is_help=True)
+db_app = typer.Typer(help="Manage the store's schema.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(db_app, name="db")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+_SEVERITY_STYLE = {
+    Severity.CRITICAL: "bold red",
+    Severity.HIGH: "red",
+    Severity.MEDIUM: "yellow",
+    Severity.LOW: "cyan",
+    Severity.INFO: "dim",
+}
+
+
+class OutputFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", help="YAML config [default: $APIVIGIL_CONFIG, else ./apivigil.yaml]"
+    ),
+]
+
+
+def _config_path(explicit: Path | None) -> Path | None:
+    if explicit is not None:
+        return explicit
+    from_env = os.environ.get("APIVIGIL_CONFIG")
+    if from_env:
+        return Path(from_env)
+    return DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.exists() else None
+
+
+def _load(explicit: Path | None, required: bool = False) -> tuple[Settings, Path | None]:
+    path = _config_path(explicit)
+    if path is None and required:
+        err.print("[red]no config file:[/] pass --config FILE or create ./apivigil.yaml")
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        return load_settings(path), path
+    except ConfigError as error:
+        err.print(str(error), markup=False, highlight=False)
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+def _open_store(settings: Settings, store_url: str | None) -> SqlStore:
+    try:
+        store = SqlStore(store_url or settings.store)
+        state = store.schema_state()
+    except StoreError as error:
+        err.print(f"[red]store:[/] {error}")
+        raise typer.Exit(EXIT_USAGE) from None
+    if state is not SchemaState.CURRENT:
+        err.print(
+            f"[red]store {store.describe()} schema is {state.value}[/]: run `apivigil db upgrade`"
+        )
+        raise typer.Exit(EXIT_USAGE)
+    return store
+
+
+@app.command()
+def version() -> None:
+    """Print the apivigil version."""
+    out.print(f"apivigil {__version__}")
+
+
+@app.command()
+def run(
+    config: ConfigOption = None,
+    migrate: Annotated[bool, typer.Option(help="apply pending schema migrations at start")] = False,
+) -> None:
+    """Run the daemon: scheduled checks, /metrics, /healthz, /readyz.
+
+    SIGTERM drains running checks and exits; SIGHUP reloads the config.
+    """
+    settings, path = _load(config, required=True)
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        Daemon(settings, path, migrate=migrate).serve_forever()
+    except (DaemonError, StoreError, OSError) as error:
+        err.print(f"[red]apivigil cannot start:[/] {error}")
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+@app.command()
+def demo(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="where certificates and config go")
+    ] = Path(".apivigil-demo"),
+    listen: Annotated[str, typer.Option(help="address of /metrics")] = "127.0.0.1:9690",
+    store: Annotated[str, typer.Option(help="store URL")] = "sqlite:///apivigil.db",
+) -> None:
+    """Start local HTTPS demo targets (healthy, expiring in 5 days, expired) and watch them."""
+    targets = start_demo_targets(directory)
+    config_path = write_demo_config(directory, targets, store, listen)
+    settings, _ = _load(config_path)
+    configure_logging(settings.log_level, settings.log_format)
+    host, _, port = listen.rpartition(":")
+    err.print("[bold]apivigil demo[/]: three HTTPS targets on 127.0.0.1, checked every 30 s")
+    for target in targets:
+        err.print(f"  {target.name:15} {target.server.url}  ({target.description})")
+    err.print(f"  metrics   http://{host}:{port}/metrics")
+    err.print("  findings  apivigil findings   (from another terminal, in this directory)")
+    err.print(f"  config    {config_path}\n  store     {store}\nStop with Ctrl-C.")
+    try:
+        Daemon(settings, config_path, migrate=True).serve_forever()
+    except (DaemonError, StoreError, OSError) as error:
+        err.print(f"[red]apivigil cannot start:[/] {error}")
+        raise typer.Exit(EXIT_USAGE) from None
+    finally:
+        for target in targets:
+            target.server.stop()
+
+
+@config_app.command("check")
+def config_check(
+    file: Annotated[
+        Path | None, typer.Argument(help="config file [default: as for --config]")
+    ] = None,
+) -> None:
+    """Validate a config file offline; print every problem with its key and line (exit 2)."""
+    settings, path = _load(file, required=True)
+    jobs = scheduled_checks(settings)
+    out.print(f"{path}: ok — {len(settings.targets)} target(s), {len(jobs)} scheduled check(s)")
+
+
+@app.command()
+def targets(config: ConfigOption = None) -> None:
+    """List configured targets and their checks with effective schedules."""
+    settings, _ = _load(config, required=True)
+    table = Table("target", "url", "check", "interval", "timeout", "labels")
+    for planned in scheduled_checks(settings):
+        job = planned.job
+        table.add_row(
+            job.target.name,
+            job.target.url or "",
+            job.check.value,
+            format_duration(planned.interval),
+            format_duration(job.timeout),
+            ", ".join(f"{k}={v}" for k, v in job.target.labels.items()),
+        )
+    out.print(table)
+
+
+@app.command()
+def findings(
+    config: ConfigOption = None,
+    store: Annotated[str | None, typer.Option(help="store URL [default: from the config]")] = None,
+    target: Annotated[str | None, typer.Option(help="only this target")] = None,
+    severity: Annotated[
+        Severity | None, typer.Option(help="only at or above this severity")
+    ] = None,
+    status: Annotated[
+        list[FindingStatus] | None, typer.Option(help="statuses to show [default: open]")
+    ] = None,
+    format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.TABLE,
+) -> None:
+    """List findings from the store."""
+    settings, _ = _load(config)
+    sql_store = _open_store(settings, store)
+    query = FindingQuery(
+        target=target,
+        min_severity=severity,
+        statuses=frozenset(status or [FindingStatus.OPEN]),
+    )
+    try:
+        found = sql_store.findings(query)
+    except StoreError as error:
+        err.print(f"[red]store:[/] {error}")
+        raise typer.Exit(EXIT_USAGE) from None
+    finally:
+        sql_store.close()
+    if format is OutputFormat.JSON:
+        document = [
+            {
+                "fingerprint": f.fingerprint,
+                "check": f.check.value,
+                "target": f.target,
+                "rule_id": f.rule_id,
+                "severity": f.severity.value,
+                "status": f.status.value,
+                "title": f.title,
+                "subject": f.subject,
+                "evidence": f.evidence,
+                "remediation": f.remediation,
+                "first_seen": f.first_seen.isoformat(),
+                "last_seen": f.last_seen.isoformat(),
+                "resolved_at": f.resolved_at.isoformat() if f.resolved_at else None,
+            }
+            for f in found
+        ]
+        print(json.dumps(document, indent=2))
+        return
+    table = Table(
+        "severity",
+        "target",
+        "rule",
+        "title",
+        "subject",
+        "status",
+        "first seen",
+        title=f"{len(found)} finding(s)",
+    )
+    for f in found:
+        table.add_row(
+            f"[{_SEVERITY_STYLE[f.severity]}]{f.severity.value}[/]",
+            f.target,
+            f.rule_id,
+            f.title,
+            f.subject,
+            f.status.value,
+            f.first_seen.strftime("%Y-%m-%d %H:%M"),
+        )
+    out.print(table)
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    config: ConfigOption = None,
+    store: Annotated[str | None, typer.Option(help="store URL [default: from the config]")] = None,
+) -> None:
+    """Create or migrate the store's schema to this version of apivigil."""
+    settings, _ = _load(config)
+    try:
+        sql_store = SqlStore(store or settings.store)
+        before = sql_store.schema_state()
+        sql_store.upgrade_schema()
+    except StoreError as error:
+        err.print(f"[red]store:[/] {error}")
+        raise typer.Exit(EXIT_USAGE) from None
+    out.print(f"{sql_store.describe()}: schema was {before.value}, now current")
+    sql_store.close()
+
+
+@app.command()
+def scan(
+    urls: Annotated[
+        list[str] | None, typer.Argument(help="ad-hoc targets (https://host[:port] or host:port)")
+    ] = None,
+    config: ConfigOption = None,
+    check: Annotated[
+        list[CheckKind] | None, typer.Option("--check", help="only these checks")
+    ] = None,
+    target: Annotated[
+        list[str] | None, typer.Option("--target", help="only these configured targets")
+    ] = None,
+    format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.TABLE,
+    fail_on: Annotated[
+        Severity, typer.Option(help="exit 1 when a finding is at or above this")
+    ] = Severity.HIGH,
+    concurrency: Annotated[int, typer.Option(min=1, max=2000, help="runs at once")] = 50,
+    timeout: Annotated[
+        str | None, typer.Option(help="per-run timeout for ad-hoc targets, e.g. 30s")
+    ] = None,
+) -> None:
+    """Run checks once and report.
+
+    Exit 0 when clean, 1 for a finding at or above --fail-on, 2 for usage or config
+    errors, 3 when a check could not run.
+    """
+    only = frozenset(check) if check else None
+    if urls:
+        jobs = _ad_hoc_jobs(urls, only, timeout)
+    else:
+        settings, _ = _load(config, required=True)
+        jobs = [planned.job for planned in scheduled_checks(settings, only)]
+        if target:
+            unknown = set(target) - {job.target.name for job in jobs}
+            if unknown:
+                err.print(f"[red]unknown target(s):[/] {', '.join(sorted(unknown))}")
+                raise typer.Exit(EXIT_USAGE)
+            jobs = [job for job in jobs if job.target.name in target]
+    if not jobs:
+        err.print("[red]nothing to scan:[/] no enabled checks match")
+        raise typer.Exit(EXIT_USAGE)
+    configure_logging("error", "console")
+    runs = _scan_with_progress(jobs, concurrency)
+    if format is OutputFormat.JSON:
+        print(json.dumps(scan_document(runs), indent=2))
+    else:
+        _print_scan_table(runs)
+    raise typer.Exit(exit_code(runs, fail_on))
+
+
+def _ad_hoc_jobs(
+    urls: list[str], only: frozenset[CheckKind] | None, timeout: str | None
+) -> list[CheckJob]:
+    try:
+        run_timeout = parse_duration(timeout) if timeout else parse_duration("60s")
+    except ValueError as error:
+        err.print(f"[red]--timeout:[/] {error}")
+        raise typer.Exit(EXIT_USAGE) from None
+    kinds = sorted(only or {CheckKind.CERT_EXPIRY})
+    jobs = []
+    for url in urls:
+        try:
+            endpoint = parse_endpoint(url)
+        except ValueError as error:
+            err.print(f"[red]{url}:[/] {error}")
+            raise typer.Exit(EXIT_USAGE) from None
+        for kind in kinds:
+            params: CheckParams = CHECKS[kind].params_model()
+            jobs.append(CheckJob(kind, Target(name=str(endpoint), url=url), params, run_timeout))
+    return jobs
+
+
+def _scan_with_progress(jobs: list[CheckJob], concurrency: int) -> list[CheckRun]:
+    if not err.is_terminal:
+        return run_scan(jobs, concurrency)
+    with Progress(
+        TextColumn("scanning"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("scan", total=len(jobs))
+        return run_scan(jobs, concurrency, on_done=lambda _run: progress.advance(task))
+
+
+def _print_scan_table(runs: list[CheckRun]) -> None:
+    table = Table("severity", "target", "check", "rule", "title", "subject", title="findings")
+    count = 0
+    for run in runs:
+        for finding in sorted(
+            run.output.findings if run.output else (), key=lambda f: -f.severity.rank
+        ):
+            count += 1
+            style = _SEVERITY_STYLE[finding.severity]
+            table.add_row(
+                f"[{style}]{finding.severity.value}[/]",
+                run.target,
+                run.check.value,
+                finding.rule_id,
+                finding.title,
+                finding.subject,
+            )
+    if count:
+        out.print(table)
+    failed = [run for run in runs if run.status is not RunStatus.OK]
+    for run in failed:
+        reason = run.error_reason.value if run.error_reason else run.status.value
+        out.print(
+            f"[red]{run.check.value} on {run.target} could not run[/] ({reason}): "
+            f"{run.error_message}",
+            highlight=False,
+        )
+    out.print(f"{len(runs)} run(s), {count} finding(s), {len(failed)} could not run")

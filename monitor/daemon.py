@@ -1,0 +1,218 @@
+"""The long-running service: assembly, signals (SIGTERM drains, SIGHUP reloads) and lifecycle."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+
+import structlog
+
+from monitor.api import ApiServer, Probes, create_app
+from monitor.clock import Clock, SystemClock
+from monitor.jobs import scheduled_checks
+from monitor.metrics import build_registry
+from monitor.model import RunStatus
+from monitor.runner import CheckJob, Runner
+from monitor.scheduler import CheckScheduler
+from monitor.settings import ConfigError, Settings, load_settings
+from monitor.store.interface import HysteresisPolicy, SchemaState, Store, StoreError
+from monitor.store.sql import SqlStore
+
+log = structlog.get_logger("apivigil.daemon")
+
+
+class DaemonError(Exception):
+    """The daemon cannot start; the message says what to do."""
+
+
+def open_store(settings: Settings, migrate: bool) -> SqlStore:
+    """Open the configured store, refusing an out-of-date schema unless `migrate`."""
+    store = SqlStore(settings.store)
+    state = store.schema_state()
+    if state is SchemaState.CURRENT:
+        return store
+    if state is SchemaState.NEWER:
+        raise DaemonError(
+            f"the store {store.describe()} was migrated by a newer apivigil; upgrade apivigil"
+        )
+    if not migrate:
+        raise DaemonError(
+            f"the store {store.describe()} schema is {state.value}: run `apivigil db upgrade` "
+            "or start with --migrate"
+        )
+    log.info("migrating store schema", store=store.describe(), state=state.value)
+    store.upgrade_schema()
+    return store
+
+
+class Daemon:
+    def __init__(
+        self,
+        settings: Settings,
+        config_path: Path | None,
+        migrate: bool = False,
+        clock: Clock | None = None,
+    ) -> None:
+        self.settings = settings
+        self.config_path = config_path
+        self._migrate = migrate
+        self._clock = clock or SystemClock()
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+        self.store: Store | None = None
+        self.runner = Runner(clock=self._clock)
+        self.scheduler: CheckScheduler | None = None
+        self.api: ApiServer | None = None
+        self._active_lock = threading.Lock()
+        self._active = 0  # _execute calls under way, recording included
+
+    def _policy(self) -> HysteresisPolicy:
+        return HysteresisPolicy(
+            open_after=self.settings.hysteresis.open_after,
+            resolve_after=self.settings.hysteresis.resolve_after,
+        )
+
+    def start(self) -> None:
+        settings = self.settings
+        store = open_store(settings, self._migrate)
+        self.store = store
+        store.sync_targets([t.to_target() for t in settings.targets], self._clock.now())
+        self.scheduler = CheckScheduler(
+            self._execute,
+            workers=settings.scheduler.workers,
+            misfire_grace=settings.scheduler.misfire_grace,
+            initial_spread=settings.scheduler.initial_spread,
+            clock=self._clock,
+        )
+        app = create_app(
+            build_registry(store),
+            Probes(scheduler_alive=self.scheduler.alive, store=lambda: store),
+        )
+        self.api = ApiServer(app, settings.listen_host, settings.listen_port)
+        self.api.start()  # bind first: a taken port fails the start before any scanning
+        self.scheduler.start(scheduled_checks(settings), store.last_run_started())
+        log.info(
+            "apivigil started",
+            listen=settings.listen,
+            store=store.describe() if isinstance(store, SqlStore) else "custom",
+            targets=len(settings.targets),
+            config=str(self.config_path) if self.config_path else None,
+        )
+
+    def active_runs(self) -> int:
+        with self._active_lock:
+            return self._active
+
+    def _execute(self, job: CheckJob) -> None:
+        with self._active_lock:
+            self._active += 1
+        try:
+            self._run_and_record(job)
+        finally:
+            with self._active_lock:
+                self._active -= 1
+
+    def _run_and_record(self, job: CheckJob) -> None:
+        run = self.runner.run(job)
+        bound = log.bind(check=str(run.check), target=run.target, run_id=run.id)
+        if run.status is RunStatus.SKIPPED and self._stop.is_set():
+            bound.info("run abandoned at shutdown")
+            return
+        assert self.store is not None
+        try:
+            transitions = self.store.record(run, self._policy())
+        except StoreError as error:
+            bound.error("run could not be stored", error=str(error), status=run.status.value)
+            return
+        bound.info(
+            "check run",
+            status=run.status.value,
+            reason=run.error_reason.value if run.error_reason else None,
+            error=run.error_message,
+            duration_seconds=round(run.duration.total_seconds(), 3),
+            findings=len(run.output.findings) if run.output else None,
+        )
+        for transition in transitions:
+            bound.info(
+                "finding " + transition.kind.value,
+                fingerprint=transition.fingerprint,
+                rule_id=transition.rule_id,
+                subject=transition.subject,
+                severity=transition.severity.value,
+            )
+
+    def reload(self) -> bool:
+        """Re-read the config file; keep the running config when the new one is invalid."""
+        try:
+            new = load_settings(self.config_path)
+        except ConfigError as error:
+            log.error(
+                "config reload rejected; keeping the running config",
+                config=error.source,
+                problems=[str(problem) for problem in error.problems],
+            )
+            return False
+        for field in ("store", "listen"):
+            if getattr(new, field) != getattr(self.settings, field):
+                log.warning("changing this needs a restart; keeping the running value", key=field)
+        new = new.model_copy(update={"store": self.settings.store, "listen": self.settings.listen})
+        self.settings = new
+        assert self.store is not None
+        assert self.scheduler is not None
+        self.store.sync_targets([t.to_target() for t in new.targets], self._clock.now())
+        self.scheduler.reconcile(scheduled_checks(new), self.store.last_run_started())
+        log.info("config reloaded", targets=len(new.targets))
+        return True
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def stop(self) -> None:
+        """Stop scheduling, give running checks the grace period, then close everything."""
+        self._stop.set()
+        if self.scheduler is not None:
+            self.scheduler.shutdown()
+        grace = self.settings.shutdown_grace.total_seconds()
+        deadline = time.monotonic() + grace
+        while self.active_runs() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if self.active_runs():
+            log.warning(
+                "abandoning checks still running after the grace period",
+                running=self.active_runs(),
+                grace_seconds=grace,
+            )
+            self.runner.abandon_running()
+            settle = time.monotonic() + 2.0  # abandoned runs return within one poll interval
+            while self.active_runs() and time.monotonic() < settle:
+                time.sleep(0.05)
+        if self.api is not None:
+            self.api.stop()
+        if self.store is not None:
+            self.store.close()
+        log.info("apivigil stopped")
+
+    def serve_forever(self) -> None:
+        """Run until SIGTERM or SIGINT; SIGHUP reloads. Must be called from the main thread."""
+
+        def on_stop(signum: int, _frame: FrameType | None) -> None:
+            log.info("signal received; draining", signal=signal.Signals(signum).name)
+            self._stop.set()
+
+        def on_hup(_signum: int, _frame: FrameType | None) -> None:
+            self._reload.set()
+
+        signal.signal(signal.SIGTERM, on_stop)
+        signal.signal(signal.SIGINT, on_stop)
+        signal.signal(signal.SIGHUP, on_hup)
+        self.start()
+        try:
+            while not self._stop.wait(0.5):
+                if self._reload.is_set():
+                    self._reload.clear()
+                    self.reload()
+        finally:
+            self.stop()

@@ -1,0 +1,99 @@
+"""One-off scans (`apivigil scan`): run jobs concurrently, then report as JSON or a table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from datetime import UTC, datetime
+from typing import Any
+
+from checks.controls import controls_for
+from monitor import __version__
+from monitor.model import CheckRun, RunStatus, Severity
+from monitor.runner import CheckJob, Runner
+
+EXIT_CLEAN = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+EXIT_COULD_NOT_RUN = 3
+
+
+def run_scan(
+    jobs: Sequence[CheckJob],
+    concurrency: int,
+    runner: Runner | None = None,
+    on_done: Callable[[CheckRun], None] | None = None,
+) -> list[CheckRun]:
+    """Run every job (at most `concurrency` at once); runs come back sorted by target, check."""
+    runner = runner or Runner()
+    runs: list[CheckRun] = []
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(jobs) or 1))) as pool:
+        futures = [pool.submit(runner.run, job) for job in jobs]
+        for future in as_completed(futures):
+            run = future.result()
+            runs.append(run)
+            if on_done is not None:
+                on_done(run)
+    return sorted(runs, key=lambda run: (run.target, run.check))
+
+
+def exit_code(runs: Sequence[CheckRun], fail_on: Severity) -> int:
+    """1 for a finding at or above `fail_on`; else 3 when a check could not run; else 0."""
+    if any(
+        finding.severity.at_least(fail_on)
+        for run in runs
+        if run.output is not None
+        for finding in run.output.findings
+    ):
+        return EXIT_FINDINGS
+    if any(run.status is not RunStatus.OK for run in runs):
+        return EXIT_COULD_NOT_RUN
+    return EXIT_CLEAN
+
+
+def scan_document(runs: Sequence[CheckRun], now: datetime | None = None) -> dict[str, Any]:
+    """The JSON shape of `apivigil scan --format json` (DESIGN §8)."""
+    return {
+        "apivigil_version": __version__,
+        "generated_at": (now or datetime.now(UTC)).isoformat(),
+        "runs": [_run_document(run) for run in runs],
+    }
+
+
+def _run_document(run: CheckRun) -> dict[str, Any]:
+    output = run.output
+    return {
+        "check": run.check.value,
+        "target": run.target,
+        "status": run.status.value,
+        "started_at": run.started_at.isoformat(),
+        "duration_seconds": round(run.duration.total_seconds(), 3),
+        "error": (
+            {
+                "reason": run.error_reason.value if run.error_reason else None,
+                "message": run.error_message,
+            }
+            if run.status is not RunStatus.OK
+            else None
+        ),
+        "observations": [
+            {"name": o.name, "value": o.value, "labels": dict(o.labels)}
+            for o in (output.observations if output else ())
+        ],
+        "findings": [
+            {
+                "rule_id": f.rule_id,
+                "severity": f.severity.value,
+                "title": f.title,
+                "subject": f.subject,
+                "evidence": f.evidence,
+                "remediation": f.remediation,
+                "controls": [
+                    {"framework": c.framework, "control": c.control, "title": c.title}
+                    for c in controls_for(f.rule_id)
+                ],
+                "fingerprint": f.fingerprint(run.check, run.target),
+            }
+            for f in sorted(output.findings if output else (), key=lambda f: -f.severity.rank)
+        ],
+    }

@@ -1,0 +1,166 @@
+"""APScheduler 3 wiring: one job per (check, target), with first runs derived from the store.
+
+A restart neither rescans everything at once nor forgets when things last ran: a job's
+first run is its last run plus its interval; jobs that never ran, or are overdue, are
+spread evenly over a short window instead of all starting together.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import structlog
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from monitor.clock import Clock, SystemClock
+from monitor.model import CheckKind
+from monitor.runner import CheckJob
+
+log = structlog.get_logger("apivigil.scheduler")
+
+HEARTBEAT_SECONDS = 5.0
+_MAX_DEFAULT_JITTER = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledCheck:
+    job: CheckJob
+    interval: timedelta
+    jitter: timedelta
+
+    @property
+    def job_id(self) -> str:
+        return f"{self.job.check}:{self.job.target.name}"
+
+
+def default_jitter(interval: timedelta) -> timedelta:
+    return min(interval * 0.05, _MAX_DEFAULT_JITTER)
+
+
+def first_runs(
+    checks: Sequence[ScheduledCheck],
+    last_started: Mapping[tuple[CheckKind, str], datetime],
+    now: datetime,
+    spread: timedelta,
+) -> dict[str, datetime]:
+    """When each check should first run after (re)start. Pure.
+
+    A check that ran before runs again at last start + interval. One that never ran, or
+    whose next run is already past, is placed evenly over min(spread, interval) from now.
+    """
+    result: dict[str, datetime] = {}
+    waiting: list[ScheduledCheck] = []
+    for check in checks:
+        last = last_started.get(check.job.key)
+        due = last + check.interval if last is not None else None
+        if due is not None and due > now:
+            result[check.job_id] = due
+        else:
+            waiting.append(check)
+    waiting.sort(key=lambda c: c.job_id)
+    for index, check in enumerate(waiting):
+        window = min(spread, check.interval)
+        result[check.job_id] = now + window * (index / max(len(waiting), 1))
+    return result
+
+
+class CheckScheduler:
+    """Owns the APScheduler instance; `on_due` is called in a bounded worker pool."""
+
+    def __init__(
+        self,
+        on_due: Callable[[CheckJob], None],
+        workers: int,
+        misfire_grace: timedelta,
+        initial_spread: timedelta,
+        clock: Clock | None = None,
+    ) -> None:
+        self._on_due = on_due
+        self._clock = clock or SystemClock()
+        self._initial_spread = initial_spread
+        self._lock = threading.Lock()
+        self._planned: dict[str, ScheduledCheck] = {}
+        self._last_heartbeat = self._clock.monotonic()
+        self._scheduler = BackgroundScheduler(
+            executors={
+                "default": ThreadPoolExecutor(max_workers=workers),
+                "heartbeat": ThreadPoolExecutor(max_workers=1),
+            },
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": int(misfire_grace.total_seconds()),
+            },
+            timezone=UTC,
+        )
+
+    def start(
+        self,
+        checks: Sequence[ScheduledCheck],
+        last_started: Mapping[tuple[CheckKind, str], datetime],
+    ) -> None:
+        self._scheduler.add_job(
+            self._beat,
+            IntervalTrigger(seconds=HEARTBEAT_SECONDS, timezone=UTC),
+            id="apivigil:heartbeat",
+            executor="heartbeat",
+        )
+        self.reconcile(checks, last_started)
+        self._scheduler.start()
+
+    def _beat(self) -> None:
+        self._last_heartbeat = self._clock.monotonic()
+
+    def alive(self) -> bool:
+        """True while the scheduler loop runs and its heartbeat is fresh."""
+        fresh = self._clock.monotonic() - self._last_heartbeat < HEARTBEAT_SECONDS * 4
+        return bool(self._scheduler.running) and fresh
+
+    def reconcile(
+        self,
+        checks: Sequence[ScheduledCheck],
+        last_started: Mapping[tuple[CheckKind, str], datetime],
+    ) -> None:
+        """Make the scheduled jobs exactly `checks`; unchanged jobs keep their timing."""
+        wanted = {check.job_id: check for check in checks}
+        with self._lock:
+            for job_id in set(self._planned) - set(wanted):
+                self._scheduler.remove_job(job_id)
+                del self._planned[job_id]
+            changed = [c for job_id, c in wanted.items() if self._planned.get(job_id) != c]
+            starts = first_runs(changed, last_started, self._clock.now(), self._initial_spread)
+            for check in changed:
+                self._scheduler.add_job(
+                    self._on_due,
+                    IntervalTrigger(
+                        seconds=check.interval.total_seconds(),
+                        start_date=starts[check.job_id],
+                        jitter=int(check.jitter.total_seconds()) or None,
+                        timezone=UTC,
+                    ),
+                    args=[check.job],
+                    # explicit: a start a few ms in the past must run now, not one interval later
+                    next_run_time=starts[check.job_id],
+                    id=check.job_id,
+                    name=check.job_id,
+                    replace_existing=True,
+                )
+                self._planned[check.job_id] = check
+        log.info("schedule updated", jobs=len(wanted), changed=len(changed))
+
+    def next_run_times(self) -> dict[str, datetime | None]:
+        return {
+            job.id: job.next_run_time
+            for job in self._scheduler.get_jobs()
+            if job.id in self._planned
+        }
+
+    def shutdown(self) -> None:
+        """Stop starting new runs; running ones continue (the daemon bounds the wait)."""
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)

@@ -1,0 +1,334 @@
+"""Configuration: one YAML file plus APIVIGIL_* environment overrides, validated strictly.
+
+This is the only module that reads configuration files or the environment. Everything
+below it receives typed values. Errors name the key path and, for YAML, the line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from checks.interface import CheckParams
+from checks.registry import CHECKS
+from monitor.durations import Duration, NonNegativeDuration
+from monitor.model import CheckKind, Target, parse_endpoint
+
+DEFAULT_CONFIG_PATH = Path("apivigil.yaml")
+DEFAULT_STORE = "sqlite:///apivigil.db"
+ENV_PREFIX = "APIVIGIL_"
+
+_TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_RESERVED_LABELS = frozenset({"target", "check", "status", "severity", "address"})
+_MAX_CONFIG_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    location: str  # dotted key path, e.g. targets[0].checks.cert_expiry.interval
+    line: int | None  # 1-based YAML line, when the key came from the file
+    message: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line else ""
+        return f"{where}{self.location or '(top level)'}: {self.message}"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; carries every problem found."""
+
+    def __init__(self, source: str, problems: list[ConfigProblem]) -> None:
+        super().__init__(source)
+        self.source = source
+        self.problems = problems
+
+    def __str__(self) -> str:
+        lines = [f"{self.source}: {len(self.problems)} problem(s)"]
+        lines += [f"  {self.source}: {problem}" for problem in self.problems]
+        return "\n".join(lines)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Defaults(_Strict):
+    interval: Duration = timedelta(hours=1)
+    timeout: Duration = timedelta(seconds=60)
+    jitter: NonNegativeDuration | None = Field(
+        default=None, description="random delay per run; default 5% of the interval, at most 5m"
+    )
+
+
+class SchedulerSettings(_Strict):
+    workers: int = Field(default=8, ge=1, le=512, description="checks running at once")
+    initial_spread: Duration = Field(
+        default=timedelta(minutes=5),
+        description="checks that never ran, or are overdue, start spread over at most this long",
+    )
+    misfire_grace: Duration = timedelta(minutes=5)
+
+
+class Hysteresis(_Strict):
+    open_after: int = Field(default=1, ge=1, description="consecutive sightings before alerting")
+    resolve_after: int = Field(default=2, ge=1, description="consecutive absences before resolving")
+
+
+def _checks_model() -> type[BaseModel]:
+    """A model with one optional field per registered check, typed by its parameters."""
+    fields: dict[str, Any] = {
+        kind.value: (check.params_model | None, None) for kind, check in CHECKS.items()
+    }
+    return create_model(
+        "TargetChecks", __config__=ConfigDict(extra="forbid", frozen=True), **fields
+    )
+
+
+TargetChecks = _checks_model()
+
+
+class TargetConfig(_Strict):
+    name: str
+    url: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    checks: TargetChecks = Field(default_factory=TargetChecks)  # type: ignore[valid-type]
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, name: str) -> str:
+        if not _TARGET_NAME.match(name):
+            raise ValueError(
+                "use letters, digits, '.', '_' or '-' "
+                "(at most 128, starting with a letter or digit)"
+            )
+        return name
+
+    @field_validator("url")
+    @classmethod
+    def _valid_url(cls, url: str | None) -> str | None:
+        if url is not None:
+            parse_endpoint(url)
+        return url
+
+    @field_validator("labels")
+    @classmethod
+    def _valid_labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        for key in labels:
+            if not _LABEL_NAME.match(key):
+                raise ValueError(f"label name {key!r} is not a valid Prometheus label name")
+            if key in _RESERVED_LABELS:
+                raise ValueError(f"label name {key!r} is reserved by apivigil")
+        return labels
+
+    def enabled_checks(self) -> dict[CheckKind, CheckParams]:
+        """The checks configured for this target and not disabled, with their parameters."""
+        result = {}
+        for kind in CHECKS:
+            params = getattr(self.checks, kind.value)
+            if params is not None and params.enabled:
+                result[kind] = params
+        return result
+
+    def to_target(self) -> Target:
+        return Target(name=self.name, url=self.url, labels=dict(self.labels))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    store: str = Field(default=DEFAULT_STORE, description="SQLAlchemy URL of the store")
+    store_file: Path | None = Field(
+        default=None, description="file holding the store URL (keeps a password out of the config)"
+    )
+    listen: str = Field(default="127.0.0.1:9690", description="address of /metrics and the API")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "console"] = "json"
+    shutdown_grace: Duration = Field(
+        default=timedelta(seconds=10), description="how long SIGTERM waits for running checks"
+    )
+    defaults: Defaults = Defaults()
+    scheduler: SchedulerSettings = SchedulerSettings()
+    hysteresis: Hysteresis = Hysteresis()
+    targets: list[TargetConfig] = Field(default_factory=list)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (env_settings, init_settings)  # the environment overrides the file
+
+    @field_validator("listen")
+    @classmethod
+    def _valid_listen(cls, listen: str) -> str:
+        host, _, port = listen.rpartition(":")
+        if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+            raise ValueError("use host:port, e.g. 127.0.0.1:9690")
+        return listen
+
+    @model_validator(mode="after")
+    def _resolve_store_and_names(self) -> Settings:
+        if self.store_file is not None:
+            try:
+                url = self.store_file.read_text(encoding="utf-8").strip()
+            except OSError as error:
+                raise ValueError(f"store_file {self.store_file}: {error.strerror}") from None
+            object.__setattr__(self, "store", url)
+        seen: set[str] = set()
+        for target in self.targets:
+            if target.name in seen:
+                raise ValueError(f"target name {target.name!r} is used twice")
+            seen.add(target.name)
+        return self
+
+    @property
+    def listen_host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def listen_port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Read `path` (None: no file, defaults and environment only); raise ConfigError."""
+    source = str(path) if path else "(no config file)"
+    data: dict[str, Any] = {}
+    lines: dict[tuple[str | int, ...], int] = {}
+    if path is not None:
+        text = _read_config_text(path)
+        data, lines = parse_yaml(text, source)
+    try:
+        return Settings(**data)
+    except ValidationError as error:
+        raise ConfigError(source, _problems(error, lines, os.environ)) from None
+
+
+def _read_config_text(path: Path) -> str:
+    source = str(path)
+    try:
+        size = path.stat().st_size
+        if size > _MAX_CONFIG_BYTES:
+            raise ConfigError(
+                source, [ConfigProblem("", None, f"larger than {_MAX_CONFIG_BYTES} bytes")]
+            )
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(source, [ConfigProblem("", None, "no such file")]) from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(source, [ConfigProblem("", None, f"not UTF-8 text: {error}")]) from None
+    except OSError as error:
+        raise ConfigError(source, [ConfigProblem("", None, error.strerror or str(error))]) from None
+
+
+def parse_yaml(text: str, source: str) -> tuple[dict[str, Any], dict[tuple[str | int, ...], int]]:
+    """Safe-load YAML into plain data plus a map from key path to 1-based line."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(error, "problem", None) or str(error)
+        raise ConfigError(source, [ConfigProblem("", line, f"not valid YAML: {problem}")]) from None
+    if node is None:
+        return {}, {}
+    lines: dict[tuple[str | int, ...], int] = {}
+    problems: list[ConfigProblem] = []
+    _index_lines(node, (), lines, problems)
+    if problems:
+        raise ConfigError(source, problems)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(source, [ConfigProblem("", None, f"not valid YAML: {error}")]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(source, [ConfigProblem("", 1, "the top level must be a mapping of keys")])
+    return data, lines
+
+
+def _index_lines(
+    node: yaml.Node,
+    path: tuple[str | int, ...],
+    lines: dict[tuple[str | int, ...], int],
+    problems: list[ConfigProblem],
+) -> None:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key in seen:
+                problems.append(
+                    ConfigProblem(
+                        _dotted((*path, key)), key_node.start_mark.line + 1, "duplicate key"
+                    )
+                )
+            seen.add(key)
+            _index_lines(value_node, (*path, key), lines, problems)
+            lines[(*path, key)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _index_lines(item, (*path, index), lines, problems)
+
+
+def _problems(
+    error: ValidationError, lines: dict[tuple[str | int, ...], int], env: Mapping[str, str]
+) -> list[ConfigProblem]:
+    problems = []
+    for item in error.errors():
+        location = tuple(part for part in item["loc"] if not _is_type_tag(part))
+        line = _nearest_line(location, lines)
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        env_name = ENV_PREFIX + "__".join(str(p) for p in location).upper()
+        if location and env_name in env:
+            message += f" (from environment variable {env_name})"
+            line = None
+        problems.append(ConfigProblem(_dotted(location), line, message))
+    return problems
+
+
+def _is_type_tag(part: str | int) -> bool:
+    # pydantic adds the union member's type to error locations, e.g. "CertExpiryParams"
+    return isinstance(part, str) and (part[:1].isupper() or part.startswith("function-"))
+
+
+def _nearest_line(
+    location: tuple[str | int, ...], lines: dict[tuple[str | int, ...], int]
+) -> int | None:
+    for end in range(len(location), -1, -1):
+        if location[:end] in lines:
+            return lines[location[:end]]
+    return None
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text

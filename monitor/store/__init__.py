@@ -1,0 +1,1 @@
+"""Persistence of runs, samples, findings and snapshots (SQLite or PostgreSQL)."""

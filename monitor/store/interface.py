@@ -1,0 +1,141 @@
+"""The Store protocol: what the daemon, metrics and CLI need from persistence."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from monitor.model import (
+    CheckKind,
+    CheckRun,
+    FindingStatus,
+    RunStatus,
+    Severity,
+    StoredFinding,
+    Target,
+    Transition,
+)
+
+
+class StoreError(Exception):
+    """The store failed; `str()` says what and where."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached or used right now."""
+
+
+class SchemaState(StrEnum):
+    CURRENT = "current"
+    OUTDATED = "outdated"  # older than this apivigil: run `apivigil db upgrade`
+    EMPTY = "empty"  # no apivigil tables yet
+    NEWER = "newer"  # written by a newer apivigil
+
+
+@dataclass(frozen=True, slots=True)
+class HysteresisPolicy:
+    open_after: int = 1
+    resolve_after: int = 2
+
+
+@dataclass(frozen=True, slots=True)
+class FindingQuery:
+    target: str | None = None
+    check: CheckKind | None = None
+    min_severity: Severity | None = None
+    statuses: frozenset[FindingStatus] = frozenset({FindingStatus.OPEN})
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    id: str
+    check: CheckKind
+    target: str
+    started_at: datetime
+    finished_at: datetime
+    status: RunStatus
+    error_reason: str | None
+    error_message: str | None
+    finding_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class LatestSample:
+    check: CheckKind
+    target: str
+    name: str
+    labels: Mapping[str, str]
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class DurationHistogram:
+    """Cumulative run counts at each upper bound (seconds), plus the sum and count."""
+
+    buckets: Sequence[tuple[float, int]]
+    total_seconds: float
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsState:
+    """Everything /metrics shows, read in one go at scrape time."""
+
+    targets: Mapping[str, Mapping[str, str]]  # active target -> labels
+    run_counts: Mapping[tuple[CheckKind, str, RunStatus], int]
+    last_run_at: Mapping[tuple[CheckKind, str, RunStatus], datetime]
+    last_status: Mapping[tuple[CheckKind, str], RunStatus]
+    durations: Mapping[CheckKind, DurationHistogram]
+    open_findings: Mapping[tuple[CheckKind, str, Severity], int]
+    latest_samples: Sequence[LatestSample] = field(default_factory=tuple)
+
+
+class Store(Protocol):
+    def schema_state(self) -> SchemaState:
+        """Whether the schema matches this apivigil. Raises StoreUnavailable."""
+        ...
+
+    def upgrade_schema(self) -> None:
+        """Apply every pending migration. Raises StoreUnavailable or StoreError."""
+        ...
+
+    def ping(self) -> None:
+        """Return when the store answers a trivial query; raise StoreUnavailable otherwise."""
+        ...
+
+    def sync_targets(self, targets: Sequence[Target], now: datetime) -> None:
+        """Make the configured targets the active ones; others are kept but inactive."""
+        ...
+
+    def record(self, run: CheckRun, policy: HysteresisPolicy) -> list[Transition]:
+        """Store a run, its samples and snapshot, and update findings, in one transaction.
+
+        Only an evaluated (ok) run opens or resolves findings. Returns the transitions
+        the run caused. Raises StoreUnavailable or StoreError; nothing is written then.
+        """
+        ...
+
+    def last_run_started(self) -> dict[tuple[CheckKind, str], datetime]:
+        """Start time of the latest non-skipped run of each (check, target)."""
+        ...
+
+    def findings(self, query: FindingQuery) -> list[StoredFinding]:
+        """Findings matching `query`, worst severity first."""
+        ...
+
+    def runs(
+        self, check: CheckKind | None = None, target: str | None = None, limit: int = 100
+    ) -> list[RunSummary]:
+        """The latest runs, newest first."""
+        ...
+
+    def metrics_state(self, duration_buckets: Sequence[float]) -> MetricsState:
+        """Current state for /metrics."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...

@@ -1,0 +1,120 @@
+"""SQLModel tables. Alembic (monitor/store/migrations) owns the schema; keep them in step."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlmodel import Field, SQLModel
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """Timezone-aware UTC in Python; timestamptz on PostgreSQL, naive UTC text on SQLite."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()} cannot be stored")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _utc(nullable: bool = False, index: bool = False) -> Any:
+    return Field(sa_column=sa.Column(UtcDateTime(), nullable=nullable, index=index))
+
+
+class TargetRow(SQLModel, table=True):
+    __tablename__ = "target"
+
+    name: str = Field(primary_key=True, max_length=128)
+    url: str | None = Field(default=None, max_length=2048)
+    labels: str = Field(default="{}", description="JSON object")
+    active: bool = Field(default=True)
+    updated_at: datetime = _utc()
+
+
+class CheckRunRow(SQLModel, table=True):
+    __tablename__ = "check_run"
+    __table_args__ = (
+        sa.Index("ix_check_run_check_target_started", "check", "target", "started_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=36)
+    check: str = Field(max_length=64)
+    target: str = Field(max_length=128)
+    started_at: datetime = _utc()
+    finished_at: datetime = _utc()
+    duration_seconds: float
+    status: str = Field(max_length=16)
+    error_reason: str | None = Field(default=None, max_length=32)
+    error_message: str | None = Field(default=None)
+    finding_count: int = Field(default=0)
+    snapshot_sha256: str | None = Field(default=None, foreign_key="snapshot.sha256", max_length=64)
+
+
+class SampleRow(SQLModel, table=True):
+    __tablename__ = "sample"
+    __table_args__ = (sa.Index("ix_sample_target_name_time", "target", "name", "time"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(foreign_key="check_run.id", index=True, max_length=36)
+    time: datetime = _utc()
+    check: str = Field(max_length=64)
+    target: str = Field(max_length=128)
+    name: str = Field(max_length=200)
+    labels: str = Field(default="{}", description="JSON object")
+    value: float
+
+
+class FindingRow(SQLModel, table=True):
+    __tablename__ = "finding"
+    __table_args__ = (sa.Index("ix_finding_check_target_status", "check", "target", "status"),)
+
+    fingerprint: str = Field(primary_key=True, max_length=64)
+    check: str = Field(max_length=64)
+    target: str = Field(max_length=128)
+    rule_id: str = Field(max_length=128)
+    subject: str
+    severity: str = Field(max_length=16)
+    title: str
+    evidence: str
+    remediation: str
+    status: str = Field(max_length=16)
+    first_seen: datetime = _utc()
+    last_seen: datetime = _utc()
+    resolved_at: datetime | None = _utc(nullable=True)
+    seen_streak: int = Field(default=0, description="consecutive ok runs that reported it")
+    missing_streak: int = Field(default=0, description="consecutive ok runs that did not")
+
+
+class FindingEventRow(SQLModel, table=True):
+    __tablename__ = "finding_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    fingerprint: str = Field(foreign_key="finding.fingerprint", index=True, max_length=64)
+    run_id: str = Field(foreign_key="check_run.id", max_length=36)
+    at: datetime = _utc()
+    kind: str = Field(max_length=32)
+    severity: str = Field(max_length=16)
+    previous_severity: str | None = Field(default=None, max_length=16)
+
+
+class SnapshotRow(SQLModel, table=True):
+    __tablename__ = "snapshot"
+
+    sha256: str = Field(primary_key=True, max_length=64)
+    check: str = Field(max_length=64)
+    target: str = Field(max_length=128)
+    taken_at: datetime = _utc()
+    content: bytes = Field(sa_column=sa.Column(sa.LargeBinary(), nullable=False))

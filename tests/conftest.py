@@ -1,0 +1,200 @@
+"""Shared fixtures: real TLS servers on loopback, certificates made here, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from monitor.certmaker import Issued, issue, write_server_files
+from monitor.store.sql import SqlStore
+from monitor.tlsserver import HttpsServer
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "APIVIGIL_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+@dataclass(frozen=True)
+class Chain:
+    root: Issued
+    intermediate: Issued
+
+    def leaf(self, name: str, *, days_left: float = 90, days_old: float = 1) -> Issued:
+        now = datetime.now(UTC)
+        return issue(
+            name,
+            self.intermediate,
+            not_before=now - timedelta(days=days_old),
+            not_after=now + timedelta(days=days_left),
+        )
+
+
+@pytest.fixture(scope="session")
+def chain() -> Chain:
+    now = datetime.now(UTC)
+    root = issue("test root CA", ca=True, not_after=now + timedelta(days=3650))
+    intermediate = issue(
+        "test intermediate CA", root, ca=True, not_after=now + timedelta(days=1000)
+    )
+    return Chain(root=root, intermediate=intermediate)
+
+
+ServeFactory = Callable[..., HttpsServer]
+
+
+@pytest.fixture
+def serve(tmp_path: Path, chain: Chain) -> Iterator[ServeFactory]:
+    """serve(leaf, host=..., port=...) -> a started HttpsServer sending leaf + intermediate."""
+    servers: list[HttpsServer] = []
+
+    def start(leaf: Issued, host: str = "127.0.0.1", port: int = 0) -> HttpsServer:
+        stem = f"server-{len(servers)}"
+        cert, key = write_server_files(tmp_path / "tls", stem, leaf, chain.intermediate)
+        server = HttpsServer(cert, key, host=host, port=port).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+class Tarpit:
+    """Accepts TCP connections and never says a word."""
+
+    def __init__(self) -> None:
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self.port = self._listener.getsockname()[1]
+        self._held: list[socket.socket] = []
+        self._stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        self._listener.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self._held.append(connection)
+
+    def close(self) -> None:
+        self._stop.set()
+        for connection in self._held:
+            connection.close()
+        self._listener.close()
+
+
+class GarbageServer:
+    """Answers every connection with bytes that are not TLS, then hangs up."""
+
+    def __init__(
+        self, payload: bytes = b"HTTP/1.1 400 Bad Request\r\n\r\nnot tls at all\r\n"
+    ) -> None:
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self.port = self._listener.getsockname()[1]
+        self._payload = payload
+        self._stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        self._listener.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with connection:
+                try:
+                    connection.recv(4096)
+                    connection.sendall(self._payload)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self._stop.set()
+        self._listener.close()
+
+
+@pytest.fixture
+def tarpit() -> Iterator[Tarpit]:
+    pit = Tarpit()
+    yield pit
+    pit.close()
+
+
+@pytest.fixture
+def garbage_server() -> Iterator[GarbageServer]:
+    server = GarbageServer()
+    yield server
+    server.close()
+
+
+def free_port() -> int:
+    """A port that is free now, below the kernel's ephemeral range so that outgoing
+    connections made meanwhile cannot take it."""
+    for _ in range(200):
+        port = random.randint(20000, 32000)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port found")
+
+
+# stores ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'apivigil.db'}"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh schema in the test database, dropped afterwards, so runs never collide."""
+    schema = f"apivigil_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_ADMIN_URL)
+    try:
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except sa.exc.OperationalError as error:
+        pytest.fail(f"PostgreSQL at {POSTGRES_ADMIN_URL} is required (.ci/run starts it): {error}")
+    yield f"{POSTGRES_ADMIN_URL}?options=-csearch_path%3D{schema}"
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest) -> str:
+    fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    return str(request.getfixturevalue(fixture))
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[SqlStore]:
+    sql_store = SqlStore(store_url)
+    sql_store.upgrade_schema()
+    yield sql_store
+    sql_store.close()
