@@ -1,4 +1,8 @@
-"""The `apivigil` command. Thin: each command parses options and calls tested functions."""
+"""The `apivigil` command. Thin: each command parses options and calls tested functions.
+
+The daemon, the store and the demo (SQLAlchemy, Alembic, FastAPI) are imported inside the
+commands that use them: `apivigil scan` in CI must not pay a second of imports it never uses.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import json
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -16,9 +20,8 @@ from rich.table import Table
 from checks.interface import CheckParams
 from checks.registry import CHECKS
 from monitor import __version__
-from monitor.daemon import Daemon, DaemonError
-from monitor.demo import start_demo_targets, write_demo_config
 from monitor.durations import format_duration, parse_duration
+from monitor.fanout import auto_processes
 from monitor.jobs import scheduled_checks
 from monitor.logs import configure_logging
 from monitor.model import (
@@ -34,7 +37,9 @@ from monitor.runner import CheckJob
 from monitor.scan import EXIT_USAGE, exit_code, run_scan, scan_document
 from monitor.settings import DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings
 from monitor.store.interface import FindingQuery, SchemaState, StoreError
-from monitor.store.sql import SqlStore
+
+if TYPE_CHECKING:
+    from monitor.store.sql import SqlStore
 
 app = typer.Typer(
     name="apivigil",
@@ -94,6 +99,8 @@ def _load(explicit: Path | None, required: bool = False) -> tuple[Settings, Path
 
 
 def _open_store(settings: Settings, store_url: str | None) -> SqlStore:
+    from monitor.store.sql import SqlStore
+
     try:
         store = SqlStore(store_url or settings.store)
         state = store.schema_state()
@@ -123,6 +130,8 @@ def run(
 
     SIGTERM drains running checks and exits; SIGHUP reloads the config.
     """
+    from monitor.daemon import Daemon, DaemonError
+
     settings, path = _load(config, required=True)
     configure_logging(settings.log_level, settings.log_format)
     try:
@@ -141,6 +150,9 @@ def demo(
     store: Annotated[str, typer.Option(help="store URL")] = "sqlite:///apivigil.db",
 ) -> None:
     """Start local HTTPS demo targets (healthy, expiring in 5 days, expired) and watch them."""
+    from monitor.daemon import Daemon, DaemonError
+    from monitor.demo import start_demo_targets, write_demo_config
+
     targets = start_demo_targets(directory)
     config_path = write_demo_config(directory, targets, store, listen)
     settings, _ = _load(config_path)
@@ -270,6 +282,8 @@ def db_upgrade(
     store: Annotated[str | None, typer.Option(help="store URL [default: from the config]")] = None,
 ) -> None:
     """Create or migrate the store's schema to this version of apivigil."""
+    from monitor.store.sql import SqlStore
+
     settings, _ = _load(config)
     try:
         sql_store = SqlStore(store or settings.store)
@@ -299,6 +313,10 @@ def scan(
         Severity, typer.Option(help="exit 1 when a finding is at or above this")
     ] = Severity.HIGH,
     concurrency: Annotated[int, typer.Option(min=1, max=2000, help="runs at once")] = 50,
+    processes: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="worker processes [default: one per core for big scans]"),
+    ] = None,
     timeout: Annotated[
         str | None, typer.Option(help="per-run timeout for ad-hoc targets, e.g. 30s")
     ] = None,
@@ -324,7 +342,7 @@ def scan(
         err.print("[red]nothing to scan:[/] no enabled checks match")
         raise typer.Exit(EXIT_USAGE)
     configure_logging("error", "console")
-    runs = _scan_with_progress(jobs, concurrency)
+    runs = _scan_with_progress(jobs, concurrency, processes or auto_processes(len(jobs)))
     if format is OutputFormat.JSON:
         print(json.dumps(scan_document(runs), indent=2))
     else:
@@ -354,9 +372,10 @@ def _ad_hoc_jobs(
     return jobs
 
 
-def _scan_with_progress(jobs: list[CheckJob], concurrency: int) -> list[CheckRun]:
+def _scan_with_progress(jobs: list[CheckJob], concurrency: int, processes: int) -> list[CheckRun]:
     if not err.is_terminal:
-        return run_scan(jobs, concurrency)
+        return run_scan(jobs, concurrency, processes=processes)
+    # no refresh thread: scan workers are forked, and a fork must not copy a running thread
     with Progress(
         TextColumn("scanning"),
         BarColumn(),
@@ -364,9 +383,15 @@ def _scan_with_progress(jobs: list[CheckJob], concurrency: int) -> list[CheckRun
         TimeElapsedColumn(),
         console=err,
         transient=True,
+        auto_refresh=False,
     ) as progress:
         task = progress.add_task("scan", total=len(jobs))
-        return run_scan(jobs, concurrency, on_done=lambda _run: progress.advance(task))
+
+        def advance(_run: CheckRun) -> None:
+            progress.advance(task)
+            progress.refresh()
+
+        return run_scan(jobs, concurrency, on_done=advance, processes=processes)
 
 
 def _print_scan_table(runs: list[CheckRun]) -> None:

@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import timedelta
+
 from monitor.model import CheckKind
 from monitor.runner import CheckJob
-from monitor.scheduler import ScheduledCheck, default_jitter
 from monitor.settings import Settings
+
+_MAX_DEFAULT_JITTER = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledCheck:
+    job: CheckJob
+    interval: timedelta
+    jitter: timedelta
+
+    @property
+    def job_id(self) -> str:
+        return f"{self.job.check}:{self.job.target.name}"
+
+
+def default_jitter(interval: timedelta) -> timedelta:
+    return min(interval * 0.05, _MAX_DEFAULT_JITTER)
 
 
 def scheduled_checks(

@@ -9,6 +9,7 @@ from typing import Any
 
 from checks.controls import controls_for
 from monitor import __version__
+from monitor.fanout import run_in_processes
 from monitor.model import CheckRun, RunStatus, Severity
 from monitor.runner import CheckJob, Runner
 
@@ -21,20 +22,34 @@ EXIT_COULD_NOT_RUN = 3
 def run_scan(
     jobs: Sequence[CheckJob],
     concurrency: int,
-    runner: Runner | None = None,
     on_done: Callable[[CheckRun], None] | None = None,
+    processes: int = 1,
 ) -> list[CheckRun]:
-    """Run every job (at most `concurrency` at once); runs come back sorted by target, check."""
-    runner = runner or Runner()
+    """Run every job, at most `concurrency` at once over `processes` processes.
+
+    Runs come back sorted by target, then check. With processes > 1 the caller must not
+    have started threads of its own (the workers are forked).
+    """
+    notify = on_done or (lambda _run: None)
+    if processes > 1 and len(jobs) > 1:
+        runs = run_in_processes(jobs, min(processes, len(jobs)), concurrency, _run_threads, notify)
+    else:
+        runs = _run_threads(jobs, concurrency, notify)
+    return sorted(runs, key=lambda run: (run.target, run.check))
+
+
+def _run_threads(
+    jobs: Sequence[CheckJob], concurrency: int, on_done: Callable[[CheckRun], None]
+) -> list[CheckRun]:
+    runner = Runner()
     runs: list[CheckRun] = []
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(jobs) or 1))) as pool:
         futures = [pool.submit(runner.run, job) for job in jobs]
         for future in as_completed(futures):
             run = future.result()
             runs.append(run)
-            if on_done is not None:
-                on_done(run)
-    return sorted(runs, key=lambda run: (run.target, run.check))
+            on_done(run)
+    return runs
 
 
 def exit_code(runs: Sequence[CheckRun], fail_on: Severity) -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -18,28 +17,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.clock import Clock, SystemClock
+from monitor.jobs import ScheduledCheck
 from monitor.model import CheckKind
 from monitor.runner import CheckJob
 
 log = structlog.get_logger("apivigil.scheduler")
 
 HEARTBEAT_SECONDS = 5.0
-_MAX_DEFAULT_JITTER = timedelta(minutes=5)
-
-
-@dataclass(frozen=True, slots=True)
-class ScheduledCheck:
-    job: CheckJob
-    interval: timedelta
-    jitter: timedelta
-
-    @property
-    def job_id(self) -> str:
-        return f"{self.job.check}:{self.job.target.name}"
-
-
-def default_jitter(interval: timedelta) -> timedelta:
-    return min(interval * 0.05, _MAX_DEFAULT_JITTER)
 
 
 def first_runs(

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+from monitor.jobs import ScheduledCheck
 from monitor.model import CheckKind, Target
 from monitor.runner import CheckJob, Runner
-from monitor.scheduler import CheckScheduler, ScheduledCheck, first_runs
+from monitor.scheduler import CheckScheduler, first_runs
 from tests.checks_for_tests import Behaviour, ScriptedCheck
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import glob
 import ipaddress
-import select
 import socket
 import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from cryptography import x509
-from OpenSSL import SSL
 
 from checks.cert_expiry.facts import (
     AddressFailure,
@@ -26,6 +23,7 @@ from checks.cert_expiry.facts import (
     CertificateSource,
     certificate_facts,
 )
+from checks.cert_expiry.handshakes import shared_engine
 from checks.cert_expiry.params import CertExpiryParams
 from checks.interface import (
     BadInput,
@@ -128,80 +126,11 @@ def fetch_served_chain(
 ) -> tuple[CertificateFacts, ...]:
     """The chain the server at address:port sends for `server_name`, leaf first."""
     where = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.settimeout(context.io_timeout(ceiling))
-        try:
-            sock.connect((address, port))
-        except TimeoutError:
-            raise TargetUnreachable(
-                f"no TCP connection within {ceiling:g}s", subject=where
-            ) from None
-        except OSError as error:
-            raise TargetUnreachable(
-                f"TCP connection failed: {error.strerror or error}", subject=where
-            ) from None
-        connection = SSL.Connection(_client_context(), sock)
-        if not _is_ip_literal(server_name):
-            connection.set_tlsext_host_name(server_name.encode("idna"))
-        connection.set_connect_state()
-        sock.setblocking(False)
-        _handshake(connection, sock, where, lambda: context.io_timeout(ceiling))
-        chain = connection.get_peer_cert_chain(as_cryptography=True) or []
-        if not chain:
-            raise BadInput(
-                "the server completed the handshake without a certificate", subject=where
-            )
-        return tuple(certificate_facts(certificate, i) for i, certificate in enumerate(chain))
-
-
-def _handshake(
-    connection: SSL.Connection, sock: socket.socket, where: str, time_left: Callable[[], float]
-) -> None:
-    while True:
-        try:
-            connection.do_handshake()
-            return
-        except SSL.WantReadError:
-            readable, _, _ = select.select([sock], [], [], _time_left_or_fail(time_left, where))
-            if not readable:
-                raise TargetUnreachable("no TLS handshake answer in time", subject=where) from None
-        except SSL.WantWriteError:
-            _, writable, _ = select.select([], [sock], [], _time_left_or_fail(time_left, where))
-            if not writable:
-                raise TargetUnreachable(
-                    "could not send the TLS handshake in time", subject=where
-                ) from None
-        except SSL.SysCallError as error:
-            raise BadInput(
-                f"the connection closed during the TLS handshake ({_describe(error)})",
-                subject=where,
-            ) from None
-        except SSL.Error as error:
-            raise BadInput(f"not a usable TLS server: {_describe(error)}", subject=where) from None
-
-
-def _time_left_or_fail(time_left: Callable[[], float], where: str) -> float:
-    try:
-        return time_left()
-    except TargetUnreachable:
-        raise TargetUnreachable("no TLS handshake answer in time", subject=where) from None
-
-
-def _client_context() -> SSL.Context:
-    context = SSL.Context(SSL.TLS_CLIENT_METHOD)
-    context.set_verify(SSL.VERIFY_NONE)
-    context.set_min_proto_version(0)
-    context.set_cipher_list(b"ALL:COMPLEMENTOFALL:@SECLEVEL=0")
-    return context
-
-
-def _describe(error: SSL.Error) -> str:
-    if isinstance(error, SSL.SysCallError):
-        code, text = (*error.args, None, None)[:2]
-        return "unexpected EOF" if code == -1 else str(text or code)
-    reasons = [entry[2] for entry in (error.args[0] if error.args else []) if len(entry) > 2]
-    return ", ".join(str(reason) for reason in reasons) or str(error)
+    if context.remaining() <= 0:
+        raise TargetUnreachable("the run's deadline passed before connecting", subject=where)
+    sni = None if _is_ip_literal(server_name) else server_name
+    chain = shared_engine().fetch_chain(address, port, sni, ceiling, context.deadline)
+    return tuple(certificate_facts(certificate, i) for i, certificate in enumerate(chain))
 
 
 def _is_ip_literal(host: str) -> bool:
