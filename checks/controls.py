@@ -24,9 +24,73 @@ _CERTIFICATE_LIFECYCLE = (
     Control("NIST SP 800-63B", "6", "authenticator lifecycle management"),
 )
 
+_LEGACY_PROTOCOLS = (
+    Control("RFC 7525", "3.1.1", "SSL/TLS protocol versions"),
+    Control("NIST SP 800-53", "SC-8", "transmission confidentiality and integrity"),
+    Control("NIST SP 800-53", "SC-13", "cryptographic protection"),
+    Control("PCI DSS", "4.2.1", "strong cryptography for PAN in transit"),
+    Control("HIPAA", "45 CFR 164.312(e)(1)", "transmission security"),
+    Control("ISO/IEC 27017", "10.1", "cryptographic controls"),
+    Control("OWASP", "Transport Layer Protection Cheat Sheet", "protocols"),
+)
+_WEAK_CIPHERS = (
+    Control("RFC 7525", "4.1-4.2", "cipher suite recommendations"),
+    Control("NIST SP 800-53", "SC-13", "cryptographic protection"),
+    Control("PCI DSS", "4.2.1", "strong cryptography for PAN in transit"),
+    Control("OWASP", "TLS Cipher String Cheat Sheet", "cipher suites"),
+)
+_WEAK_KEYS = (
+    Control("RFC 7525", "4.3, 6", "public key lengths"),
+    Control("NIST SP 800-53", "SC-12", "cryptographic key establishment and management"),
+    Control("NIST SP 800-53", "SC-17", "public key infrastructure certificates"),
+)
+_UNTRUSTED = (
+    Control("RFC 7525", "6.2", "certificate validation"),
+    Control("NIST SP 800-53", "SC-17", "public key infrastructure certificates"),
+    Control("NIST SP 800-53", "IA-5(2)", "public key-based authentication"),
+)
+_PROTOCOL_FEATURES = (
+    Control("RFC 7525", "3.3, 3.5, 3.6", "compression, renegotiation, fallback, 0-RTT"),
+    Control("OWASP", "Transport Layer Protection Cheat Sheet", "server configuration"),
+)
+_IMPLEMENTATION_FLAWS = (
+    Control("RFC 7525", "12", "keep TLS implementations patched"),
+    Control("NIST SP 800-53", "SI-2", "flaw remediation"),
+)
+_HSTS = (
+    Control("RFC 9110", "12", "use HTTPS"),
+    Control("OWASP", "HTTP Strict Transport Security Cheat Sheet", "HSTS"),
+    Control("OWASP", "HTTP Security Response Headers Cheat Sheet", "security headers"),
+)
+_POSTURE_SCAN = (
+    Control("RFC 7525", "7", "use scanning tools"),
+    Control("NIST SP 800-137", "5.3", "automated monitoring"),
+    Control("NIST SP 800-53", "CA-7", "continuous monitoring"),
+    Control("NIST SP 800-53", "RA-5", "vulnerability monitoring and scanning"),
+)
+
 # Longest matching rule-id prefix wins.
 CONTROLS_BY_RULE_PREFIX: Mapping[str, tuple[Control, ...]] = {
     "CERT-": _CERTIFICATE_LIFECYCLE,
+    "TLS-PROTOCOL-": _LEGACY_PROTOCOLS,
+    "TLS-CIPHER-": _WEAK_CIPHERS,
+    "TLS-DH-": _WEAK_KEYS,
+    "TLS-KEY-": _WEAK_KEYS,
+    "TLS-CERT-SHA1": _WEAK_KEYS,
+    "TLS-CERT-UNTRUSTED": _UNTRUSTED,
+    "TLS-CERT-HOSTNAME-MISMATCH": _UNTRUSTED,
+    "TLS-CERT-": _CERTIFICATE_LIFECYCLE,
+    "TLS-COMPRESSION": _PROTOCOL_FEATURES,
+    "TLS-RENEGOTIATION-": _PROTOCOL_FEATURES,
+    "TLS-FALLBACK-SCSV-": _PROTOCOL_FEATURES,
+    "TLS-EARLY-DATA": _PROTOCOL_FEATURES,
+    "TLS-EMS-": _PROTOCOL_FEATURES,
+    "TLS-HEARTBLEED": _IMPLEMENTATION_FLAWS,
+    "TLS-ROBOT": _IMPLEMENTATION_FLAWS,
+    "TLS-CCS-INJECTION": _IMPLEMENTATION_FLAWS,
+    "TLS-HSTS-": _HSTS,
+    "TLS-MOZILLA-PROFILE": _POSTURE_SCAN + _WEAK_CIPHERS,
+    "TLS-SCAN-": _POSTURE_SCAN,
 }
 
 

@@ -10,12 +10,14 @@ from typing import Any
 
 from checks.cert_expiry.check import CertExpiryCheck
 from checks.interface import Check
+from checks.tls_posture.check import TlsPostureCheck
 from monitor.model import CheckKind
 
 AnyCheck = Check[Any, Any]
 
 CHECKS: Mapping[CheckKind, type[AnyCheck]] = {
     CheckKind.CERT_EXPIRY: CertExpiryCheck,
+    CheckKind.TLS_POSTURE: TlsPostureCheck,
 }
 
 

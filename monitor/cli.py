@@ -28,11 +28,11 @@ from monitor.model import (
     CheckKind,
     CheckRun,
     FindingStatus,
-    RunStatus,
     Severity,
     Target,
     parse_endpoint,
 )
+from monitor.render import print_findings, print_scan
 from monitor.runner import CheckJob
 from monitor.scan import EXIT_USAGE, exit_code, run_scan, scan_document
 from monitor.settings import DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings
@@ -54,14 +54,6 @@ app.add_typer(db_app, name="db")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
-
-_SEVERITY_STYLE = {
-    Severity.CRITICAL: "bold red",
-    Severity.HIGH: "red",
-    Severity.MEDIUM: "yellow",
-    Severity.LOW: "cyan",
-    Severity.INFO: "dim",
-}
 
 
 class OutputFormat(StrEnum):
@@ -158,7 +150,10 @@ def demo(
     settings, _ = _load(config_path)
     configure_logging(settings.log_level, settings.log_format)
     host, _, port = listen.rpartition(":")
-    err.print("[bold]apivigil demo[/]: three HTTPS targets on 127.0.0.1, checked every 30 s")
+    err.print(
+        "[bold]apivigil demo[/]: three HTTPS targets on 127.0.0.1; certificates checked "
+        "every 30 s, TLS posture every 5 min"
+    )
     for target in targets:
         err.print(f"  {target.name:15} {target.server.url}  ({target.description})")
     err.print(f"  metrics   http://{host}:{port}/metrics")
@@ -253,27 +248,7 @@ def findings(
         ]
         print(json.dumps(document, indent=2))
         return
-    table = Table(
-        "severity",
-        "target",
-        "rule",
-        "title",
-        "subject",
-        "status",
-        "first seen",
-        title=f"{len(found)} finding(s)",
-    )
-    for f in found:
-        table.add_row(
-            f"[{_SEVERITY_STYLE[f.severity]}]{f.severity.value}[/]",
-            f.target,
-            f.rule_id,
-            f.title,
-            f.subject,
-            f.status.value,
-            f.first_seen.strftime("%Y-%m-%d %H:%M"),
-        )
-    out.print(table)
+    print_findings(out, found)
 
 
 @db_app.command("upgrade")
@@ -346,7 +321,7 @@ def scan(
     if format is OutputFormat.JSON:
         print(json.dumps(scan_document(runs), indent=2))
     else:
-        _print_scan_table(runs)
+        print_scan(out, runs)
     raise typer.Exit(exit_code(runs, fail_on))
 
 
@@ -392,33 +367,3 @@ def _scan_with_progress(jobs: list[CheckJob], concurrency: int, processes: int) 
             progress.refresh()
 
         return run_scan(jobs, concurrency, on_done=advance, processes=processes)
-
-
-def _print_scan_table(runs: list[CheckRun]) -> None:
-    table = Table("severity", "target", "check", "rule", "title", "subject", title="findings")
-    count = 0
-    for run in runs:
-        for finding in sorted(
-            run.output.findings if run.output else (), key=lambda f: -f.severity.rank
-        ):
-            count += 1
-            style = _SEVERITY_STYLE[finding.severity]
-            table.add_row(
-                f"[{style}]{finding.severity.value}[/]",
-                run.target,
-                run.check.value,
-                finding.rule_id,
-                finding.title,
-                finding.subject,
-            )
-    if count:
-        out.print(table)
-    failed = [run for run in runs if run.status is not RunStatus.OK]
-    for run in failed:
-        reason = run.error_reason.value if run.error_reason else run.status.value
-        out.print(
-            f"[red]{run.check.value} on {run.target} could not run[/] ({reason}): "
-            f"{run.error_message}",
-            highlight=False,
-        )
-    out.print(f"{len(runs)} run(s), {count} finding(s), {len(failed)} could not run")

@@ -60,7 +60,15 @@ def write_demo_config(directory: Path, targets: list[DemoTarget], store: str, li
                 "name": target.name,
                 "url": target.server.url,
                 "labels": {"env": "demo"},
-                "checks": {"cert_expiry": {"server_name": target.server_name}},
+                "checks": {
+                    "cert_expiry": {"server_name": target.server_name},
+                    "tls_posture": {
+                        "server_name": target.server_name,
+                        "trust_store": str(directory / "certs" / "root-ca.crt"),
+                        "interval": "5m",
+                        "timeout": "60s",
+                    },
+                },
             }
             for target in targets
         ],

@@ -43,6 +43,7 @@ class CheckKind(StrEnum):
     """The checks apivigil knows; the values are the public names (config, JSON, metrics)."""
 
     CERT_EXPIRY = "cert_expiry"
+    TLS_POSTURE = "tls_posture"
 
 
 class RunStatus(StrEnum):

@@ -8,9 +8,6 @@ certificates.
 from __future__ import annotations
 
 import glob
-import ipaddress
-import socket
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -32,6 +29,7 @@ from checks.interface import (
     CheckMisconfigured,
     TargetUnreachable,
 )
+from checks.network import is_ip_literal, resolve
 from monitor.model import Endpoint, Target
 
 _MAX_PEM_BYTES = 4 * 1024 * 1024
@@ -90,37 +88,6 @@ def _collect_endpoint(
     return served, failures
 
 
-def resolve(endpoint: Endpoint, context: CheckContext) -> tuple[str, ...]:
-    """Every distinct address `endpoint.host` resolves to (IPv4 and IPv6), in resolver order."""
-    if _is_ip_literal(endpoint.host):
-        return (endpoint.host,)
-    timeout = context.io_timeout(10.0)
-    answers: list[tuple[str, ...]] = []
-    failure: list[OSError] = []
-
-    def lookup() -> None:
-        try:
-            infos = socket.getaddrinfo(endpoint.host, endpoint.port, type=socket.SOCK_STREAM)
-        except OSError as error:
-            failure.append(error)
-            return
-        answers.append(tuple(dict.fromkeys(str(info[4][0]) for info in infos)))
-
-    worker = threading.Thread(target=lookup, name=f"resolve {endpoint.host}", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if failure:
-        message = getattr(failure[0], "strerror", None) or str(failure[0])
-        raise TargetUnreachable(f"DNS lookup failed: {message}", subject=endpoint.host)
-    if not answers:
-        raise TargetUnreachable(
-            f"DNS lookup gave no answer within {timeout:.0f}s", subject=endpoint.host
-        )
-    if not answers[0]:
-        raise TargetUnreachable("DNS lookup returned no addresses", subject=endpoint.host)
-    return answers[0]
-
-
 def fetch_served_chain(
     address: str, port: int, server_name: str, context: CheckContext, ceiling: float
 ) -> tuple[CertificateFacts, ...]:
@@ -128,17 +95,9 @@ def fetch_served_chain(
     where = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
     if context.remaining() <= 0:
         raise TargetUnreachable("the run's deadline passed before connecting", subject=where)
-    sni = None if _is_ip_literal(server_name) else server_name
+    sni = None if is_ip_literal(server_name) else server_name
     chain = shared_engine().fetch_chain(address, port, sni, ceiling, context.deadline)
     return tuple(certificate_facts(certificate, i) for i, certificate in enumerate(chain))
-
-
-def _is_ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def read_pem_files(patterns: tuple[str, ...]) -> list[CertificateSource]:

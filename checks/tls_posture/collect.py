@@ -1,0 +1,235 @@
+"""I/O of tls_posture: an sslyze scan (through the shared batcher) turned into plain facts.
+
+sslyze objects are built here, inside the run, so a DNS failure is an `unreachable` run,
+not a crash at config load. A handshake or connection timeout is "could not determine",
+never "not supported". When sslyze cannot connect at all because the server only offers
+what modern OpenSSL refuses (NULL ciphers, DH < 1024), a bare handshake probe says what
+the server does accept.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+from sslyze import (
+    CertificateInfoExtraArgument,
+    ScanCommand,
+    ScanCommandAttemptStatusEnum,
+    ScanCommandsExtraArguments,
+    ServerNetworkConfiguration,
+    ServerNetworkLocation,
+    ServerScanRequest,
+    ServerScanResult,
+    ServerScanStatusEnum,
+)
+from sslyze.mozilla_tls_profile.tls_config_checker import (
+    MozillaTlsConfiguration,
+    ServerNotCompliantWithTlsConfiguration,
+    ServerScanResultIncomplete,
+    TlsConfigurationEnum,
+    check_server_against_tls_configuration,
+)
+
+from checks.interface import CheckContext, CheckMisconfigured, TargetUnreachable
+from checks.network import is_ip_literal, resolve
+from checks.tls_posture.batching import ScannerLimits, shared_batcher
+from checks.tls_posture.facts import Protocol, ProtocolSupport, TlsFacts
+from checks.tls_posture.params import TlsPostureParams
+from checks.tls_posture.probe import probe_handshakes
+from checks.tls_posture.translate import (
+    certificate_facts,
+    curves,
+    hsts_max_age,
+    protocol_support,
+    robot_status,
+)
+from monitor.model import Target
+
+PROTOCOL_COMMANDS = {
+    Protocol.SSL_2_0: ScanCommand.SSL_2_0_CIPHER_SUITES,
+    Protocol.SSL_3_0: ScanCommand.SSL_3_0_CIPHER_SUITES,
+    Protocol.TLS_1_0: ScanCommand.TLS_1_0_CIPHER_SUITES,
+    Protocol.TLS_1_1: ScanCommand.TLS_1_1_CIPHER_SUITES,
+    Protocol.TLS_1_2: ScanCommand.TLS_1_2_CIPHER_SUITES,
+    Protocol.TLS_1_3: ScanCommand.TLS_1_3_CIPHER_SUITES,
+}
+OTHER_COMMANDS = {
+    ScanCommand.CERTIFICATE_INFO,
+    ScanCommand.TLS_COMPRESSION,
+    ScanCommand.TLS_1_3_EARLY_DATA,
+    ScanCommand.OPENSSL_CCS_INJECTION,
+    ScanCommand.TLS_FALLBACK_SCSV,
+    ScanCommand.HEARTBLEED,
+    ScanCommand.ROBOT,
+    ScanCommand.SESSION_RENEGOTIATION,
+    ScanCommand.ELLIPTIC_CURVES,
+    ScanCommand.TLS_EXTENDED_MASTER_SECRET,
+}
+_UNREACHABLE_ERRORS = {"ConnectionToServerTimedOut", "ServerRejectedConnection"}
+
+
+def collect(target: Target, params: TlsPostureParams, context: CheckContext) -> TlsFacts:
+    endpoint = target.endpoint
+    if endpoint is None:
+        raise CheckMisconfigured("tls_posture needs a target url (https://host[:port])")
+    if params.trust_store is not None and not params.trust_store.is_file():
+        raise CheckMisconfigured(f"trust_store {params.trust_store} is not a readable file")
+    server_name = params.server_name or endpoint.host
+    address = params.address or resolve(endpoint, context)[0]
+    commands = set(PROTOCOL_COMMANDS.values()) | OTHER_COMMANDS
+    if params.check_http_headers:
+        commands.add(ScanCommand.HTTP_HEADERS)
+    request = ServerScanRequest(
+        server_location=ServerNetworkLocation(
+            hostname=server_name, port=endpoint.port, ip_address=address
+        ),
+        network_configuration=ServerNetworkConfiguration(
+            tls_server_name_indication=server_name if not is_ip_literal(server_name) else address,
+            network_timeout=max(1, round(params.network_timeout.total_seconds())),
+            network_max_retries=params.network_retries,
+        ),
+        scan_commands=commands,
+        scan_commands_extra_arguments=ScanCommandsExtraArguments(
+            certificate_info=CertificateInfoExtraArgument(custom_ca_file=params.trust_store)
+            if params.trust_store
+            else None
+        ),
+    )
+    limits = ScannerLimits(params.per_server_connections, params.servers_at_once)
+    future = shared_batcher().scan(request, limits)
+    try:
+        result = future.result(timeout=context.remaining())
+    except FutureTimeout:
+        raise TargetUnreachable(
+            "the TLS scan did not finish within the run's timeout", subject=str(endpoint)
+        ) from None
+    where = str(endpoint) if endpoint.host == address else f"{endpoint} ({address})"
+    if result.scan_status is not ServerScanStatusEnum.COMPLETED:
+        return _without_connectivity(result, str(endpoint), server_name, address, where, context)
+    return translate_scan(result, str(endpoint), server_name, address, params)
+
+
+def translate_scan(
+    result: ServerScanResult,
+    endpoint: str,
+    server_name: str,
+    address: str,
+    params: TlsPostureParams,
+) -> TlsFacts:
+    """Plain facts from a completed sslyze scan (pure apart from reading sslyze objects)."""
+    scan = result.scan_result
+    assert scan is not None
+    incomplete: list[str] = []
+
+    def attempt(command: ScanCommand) -> Any:
+        outcome = getattr(scan, command.value)
+        if outcome.status is ScanCommandAttemptStatusEnum.COMPLETED:
+            return outcome.result
+        if outcome.status is ScanCommandAttemptStatusEnum.ERROR:
+            reason = outcome.error_reason.value if outcome.error_reason else "error"
+            incomplete.append(f"{command.value}: {reason}")
+        return None
+
+    protocols = []
+    for protocol, command in PROTOCOL_COMMANDS.items():
+        support = protocol_support(protocol, attempt(command))
+        if support.supported is None and support.error and not support.error.startswith("scan"):
+            incomplete.append(f"{protocol}: {support.error}")
+        protocols.append(support)
+    certificate_result = attempt(ScanCommand.CERTIFICATE_INFO)
+    compression = attempt(ScanCommand.TLS_COMPRESSION)
+    early = attempt(ScanCommand.TLS_1_3_EARLY_DATA)
+    ccs = attempt(ScanCommand.OPENSSL_CCS_INJECTION)
+    scsv = attempt(ScanCommand.TLS_FALLBACK_SCSV)
+    heartbleed = attempt(ScanCommand.HEARTBLEED)
+    robot = attempt(ScanCommand.ROBOT)
+    renegotiation = attempt(ScanCommand.SESSION_RENEGOTIATION)
+    elliptic = attempt(ScanCommand.ELLIPTIC_CURVES)
+    ems = attempt(ScanCommand.TLS_EXTENDED_MASTER_SECRET)
+    headers = attempt(ScanCommand.HTTP_HEADERS) if params.check_http_headers else None
+    hsts_checked = headers is not None and headers.http_error_trace is None
+    if params.check_http_headers and not hsts_checked and headers is not None:
+        incomplete.append("http_headers: the HTTP request failed")
+    deviations = _mozilla_deviations(result, params, incomplete)
+    return TlsFacts(
+        endpoint=endpoint,
+        server_name=server_name,
+        address=address,
+        protocols=tuple(protocols),
+        certificate=certificate_facts(certificate_result, server_name, params.trust_store),
+        compression=compression.supports_compression if compression else None,
+        secure_renegotiation=renegotiation.supports_secure_renegotiation if renegotiation else None,
+        client_renegotiation=(
+            renegotiation.is_vulnerable_to_client_renegotiation_dos if renegotiation else None
+        ),
+        fallback_scsv=scsv.supports_fallback_scsv if scsv else None,
+        heartbleed=heartbleed.is_vulnerable_to_heartbleed if heartbleed else None,
+        robot=robot_status(robot),
+        ccs_injection=ccs.is_vulnerable_to_ccs_injection if ccs else None,
+        early_data=early.supports_early_data if early else None,
+        extended_master_secret=ems.supports_ems_extension if ems else None,
+        curves=curves(elliptic),
+        hsts_max_age=hsts_max_age(headers) if hsts_checked else None,
+        hsts_checked=hsts_checked,
+        mozilla_profile=params.profile.value,
+        mozilla_deviations=deviations,
+        incomplete=tuple(incomplete),
+    )
+
+
+def _mozilla_deviations(
+    result: ServerScanResult, params: TlsPostureParams, incomplete: list[str]
+) -> tuple[str, ...] | None:
+    profile = MozillaTlsConfiguration.get(TlsConfigurationEnum(params.profile.value))
+    try:
+        check_server_against_tls_configuration(result, profile)
+    except ServerNotCompliantWithTlsConfiguration as deviation:
+        return tuple(f"{key}: {value}" for key, value in sorted(deviation.issues.items()))
+    except ServerScanResultIncomplete as missing:
+        incomplete.append(f"mozilla profile: {missing}")
+        return None
+    except Exception as error:
+        incomplete.append(f"mozilla profile: checker failed ({type(error).__name__}: {error})")
+        return None
+    return ()
+
+
+def _without_connectivity(
+    result: ServerScanResult,
+    endpoint: str,
+    server_name: str,
+    address: str,
+    where: str,
+    context: CheckContext,
+) -> TlsFacts:
+    trace = result.connectivity_error_trace
+    kind = trace.exc_type.__name__ if trace is not None and trace.exc_type else "unknown"
+    message = _sslyze_message(str(trace)) if trace is not None else "no details"
+    if kind in _UNREACHABLE_ERRORS:
+        raise TargetUnreachable(message, subject=where)
+    probe = probe_handshakes(address, int(endpoint.rsplit(":", 1)[1]), server_name, context)
+    if not probe.accepted and not probe.refusals:
+        raise TargetUnreachable(
+            f"sslyze could not connect ({message}); nor could a bare probe", subject=where
+        )
+    return TlsFacts(
+        endpoint=endpoint,
+        server_name=server_name,
+        address=address,
+        protocols=tuple(
+            ProtocolSupport(protocol, True if suites else None, suites=suites)
+            for protocol, suites in probe.accepted.items()
+        ),
+        fallback_probe=True,
+        incomplete=(f"sslyze could not connect: {message}", *probe.refusals),
+        extra={"probe_refusals": list(probe.refusals)},
+    )
+
+
+def _sslyze_message(text: str) -> str:
+    """sslyze says 'host:port -> "What happened".'; keep what happened."""
+    message = text.strip().splitlines()[-1] if text.strip() else "no details"
+    if "-> " in message:
+        message = message.split("-> ", 1)[1]
+    return message.strip().rstrip(".").strip('"')

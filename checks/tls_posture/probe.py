@@ -1,0 +1,93 @@
+"""A bare handshake probe for servers sslyze cannot connect to (NULL-only, DH < 1024 only).
+
+It tries each protocol with cipher families that modern OpenSSL only offers at security
+level 0, and records what the server accepts, or the exact refusal.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from dataclasses import dataclass, field
+
+from checks.interface import CheckContext
+from checks.tls_posture.facts import Protocol, Suite
+
+_VERSIONS = {
+    Protocol.TLS_1_0: ssl.TLSVersion.TLSv1,
+    Protocol.TLS_1_1: ssl.TLSVersion.TLSv1_1,
+    Protocol.TLS_1_2: ssl.TLSVersion.TLSv1_2,
+}
+_FAMILIES = {
+    "NULL": "eNULL:NULL:@SECLEVEL=0",
+    "DHE": "kDHE:kEDH:@SECLEVEL=0",
+    "any": "ALL:COMPLEMENTOFALL:@SECLEVEL=0",
+}
+# OpenSSL names -> IANA names for what the probe can negotiate
+_IANA_PREFIX = {"NULL-": "TLS_RSA_WITH_NULL_", "ECDHE-RSA-NULL-": "TLS_ECDHE_RSA_WITH_NULL_"}
+
+
+@dataclass
+class ProbeResult:
+    accepted: dict[Protocol, tuple[Suite, ...]] = field(default_factory=dict)
+    refusals: list[str] = field(default_factory=list)
+
+
+def probe_handshakes(
+    address: str, port: int, server_name: str, context: CheckContext
+) -> ProbeResult:
+    result = ProbeResult()
+    for protocol, version in _VERSIONS.items():
+        found: list[Suite] = []
+        for family, ciphers in _FAMILIES.items():
+            outcome = _handshake(address, port, server_name, version, ciphers, context)
+            if isinstance(outcome, Suite):
+                if outcome not in found:
+                    found.append(outcome)
+            elif outcome and family != "any":
+                result.refusals.append(f"{protocol} {family}: {outcome}")
+        if found:
+            result.accepted[protocol] = tuple(found)
+    return result
+
+
+def _handshake(
+    address: str,
+    port: int,
+    server_name: str,
+    version: ssl.TLSVersion,
+    ciphers: str,
+    context: CheckContext,
+) -> Suite | str | None:
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    tls.check_hostname = False
+    tls.verify_mode = ssl.CERT_NONE
+    try:
+        tls.minimum_version = version
+        tls.maximum_version = version
+        tls.set_ciphers(ciphers)
+    except (ssl.SSLError, ValueError):
+        return None  # this OpenSSL cannot offer that combination at all
+    try:
+        with (
+            socket.create_connection((address, port), timeout=context.io_timeout(5.0)) as raw,
+            tls.wrap_socket(raw, server_hostname=server_name) as conn,
+        ):
+            negotiated = conn.cipher()
+    except ssl.SSLError as error:
+        return error.reason or str(error)
+    except OSError as error:
+        return f"connection failed: {error.strerror or error}"
+    if negotiated is None:
+        return None
+    name, _, bits = negotiated
+    return Suite(
+        name=_iana(name), key_size=int(bits or 0), anonymous="ADH" in name or "AECDH" in name
+    )
+
+
+def _iana(openssl_name: str) -> str:
+    for prefix, iana in _IANA_PREFIX.items():
+        if openssl_name.startswith(prefix):
+            return iana + openssl_name[len(prefix) :].replace("-", "_")
+    return openssl_name

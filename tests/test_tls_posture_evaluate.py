@@ -1,0 +1,319 @@
+"""tls_posture's pure judgement: rules, grade caps, A+, and unknown-is-never-no."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from checks.controls import controls_for
+from checks.tls_posture.evaluate import evaluate
+from checks.tls_posture.facts import (
+    CertFacts,
+    CertificateFacts,
+    Protocol,
+    ProtocolSupport,
+    Suite,
+    TlsFacts,
+)
+from checks.tls_posture.params import TlsPostureParams
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+PARAMS = TlsPostureParams()
+GCM = Suite("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", 128, ephemeral_kind="ECDH", ephemeral_size=253)
+GCM256 = Suite(
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", 256, ephemeral_kind="ECDH", ephemeral_size=253
+)
+TLS13 = Suite("TLS_AES_256_GCM_SHA384", 256, ephemeral_kind="ECDH", ephemeral_size=253)
+LEAF = CertFacts(
+    subject="CN=api.test",
+    issuer="CN=CA",
+    serial="1",
+    sha256="ab" * 32,
+    key_type="RSA",
+    key_size=2048,
+    signature_hash="sha256",
+    not_before=NOW - timedelta(days=10),
+    not_after=NOW + timedelta(days=80),
+    self_signed=False,
+)
+
+
+def clean(**changes: object) -> TlsFacts:
+    """A Mozilla-intermediate server with HSTS: the baseline every test bends one way."""
+    facts = TlsFacts(
+        endpoint="api.test:443",
+        server_name="api.test",
+        address="127.0.0.1",
+        protocols=(
+            ProtocolSupport(Protocol.SSL_2_0, False),
+            ProtocolSupport(Protocol.SSL_3_0, False),
+            ProtocolSupport(Protocol.TLS_1_0, False),
+            ProtocolSupport(Protocol.TLS_1_1, False),
+            ProtocolSupport(Protocol.TLS_1_2, True, suites=(GCM, GCM256)),
+            ProtocolSupport(Protocol.TLS_1_3, True, suites=(TLS13,)),
+        ),
+        certificate=CertificateFacts(
+            chain=(LEAF,),
+            trusted=True,
+            validation_error=None,
+            hostname_matches=True,
+            sha1_in_chain=False,
+            ocsp_status=None,
+        ),
+        compression=False,
+        secure_renegotiation=True,
+        client_renegotiation=False,
+        fallback_scsv=True,
+        heartbleed=False,
+        robot="not_vulnerable",
+        ccs_injection=False,
+        early_data=False,
+        extended_master_secret=True,
+        curves=("X25519", "secp256r1"),
+        hsts_max_age=31536000,
+        hsts_checked=True,
+        mozilla_profile="intermediate",
+        mozilla_deviations=(),
+    )
+    return replace(facts, **changes)  # type: ignore[arg-type]
+
+
+def with_protocol(
+    facts: TlsFacts, protocol: Protocol, supported: bool | None, *suites: Suite
+) -> TlsFacts:
+    protocols = tuple(
+        ProtocolSupport(protocol, supported, suites=suites) if p.protocol is protocol else p
+        for p in facts.protocols
+    )
+    return replace(facts, protocols=protocols)
+
+
+def judge(facts: TlsFacts) -> tuple[set[str], str]:
+    output = evaluate(facts, PARAMS, NOW)
+    grade = next(o.labels["grade"] for o in output.observations if o.name == "tls_grade_info")
+    return {f.rule_id for f in output.findings}, grade
+
+
+def test_clean_intermediate_server_with_hsts_has_no_findings_and_grade_a_plus() -> None:
+    rules, grade = judge(clean())
+    assert rules == set()
+    assert grade == "A+"
+
+
+def test_without_hsts_the_grade_stays_a() -> None:
+    rules, grade = judge(clean(hsts_max_age=None))
+    assert rules == {"TLS-HSTS-MISSING"}
+    assert grade == "A"
+
+
+def test_short_hsts_is_low_and_blocks_a_plus() -> None:
+    rules, grade = judge(clean(hsts_max_age=3600))
+    assert (rules, grade) == ({"TLS-HSTS-SHORT"}, "A")
+
+
+@pytest.mark.parametrize(
+    ("protocol", "rule", "grade"),
+    [
+        (Protocol.SSL_2_0, "TLS-PROTOCOL-SSL2", "F"),
+        (Protocol.SSL_3_0, "TLS-PROTOCOL-SSL3", "B"),
+        (Protocol.TLS_1_0, "TLS-PROTOCOL-TLS10", "B"),
+        (Protocol.TLS_1_1, "TLS-PROTOCOL-TLS11", "B"),
+    ],
+)
+def test_legacy_protocols_are_findings_and_cap_the_grade(
+    protocol: Protocol, rule: str, grade: str
+) -> None:
+    cbc = Suite(
+        "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", 128, ephemeral_kind="ECDH", ephemeral_size=256
+    )
+    rules, got = judge(with_protocol(clean(), protocol, True, cbc))
+    assert rule in rules
+    assert got == grade
+
+
+def test_no_tls12_or_13_caps_at_c() -> None:
+    facts = with_protocol(clean(), Protocol.TLS_1_2, False)
+    facts = with_protocol(facts, Protocol.TLS_1_3, False)
+    facts = with_protocol(
+        facts,
+        Protocol.TLS_1_0,
+        True,
+        Suite("TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", 128, ephemeral_kind="ECDH", ephemeral_size=256),
+    )
+    rules, grade = judge(facts)
+    assert {"TLS-PROTOCOL-NO-TLS12", "TLS-PROTOCOL-NO-TLS13", "TLS-PROTOCOL-TLS10"} <= rules
+    assert grade == "C"
+
+
+@pytest.mark.parametrize(
+    ("suite", "rule", "grade"),
+    [
+        (Suite("TLS_RSA_WITH_NULL_SHA256", 0), "TLS-CIPHER-NULL", "F"),
+        (Suite("TLS_RSA_EXPORT_WITH_RC4_40_MD5", 40), "TLS-CIPHER-EXPORT", "F"),
+        (Suite("TLS_DH_anon_WITH_AES_128_CBC_SHA", 128, anonymous=True), "TLS-CIPHER-ANON", "F"),
+        (Suite("TLS_RSA_WITH_RC4_128_SHA", 128), "TLS-CIPHER-RC4", "C"),
+        (Suite("TLS_RSA_WITH_DES_CBC_SHA", 56), "TLS-CIPHER-DES", "C"),
+        (Suite("TLS_RSA_WITH_3DES_EDE_CBC_SHA", 112), "TLS-CIPHER-3DES", "C"),
+    ],
+)
+def test_weak_ciphers_are_findings(suite: Suite, rule: str, grade: str) -> None:
+    rules, got = judge(with_protocol(clean(), Protocol.TLS_1_2, True, GCM, suite))
+    assert rule in rules
+    assert got == grade
+
+
+def test_static_rsa_only_means_no_forward_secrecy_and_caps_b() -> None:
+    static = Suite("TLS_RSA_WITH_AES_128_GCM_SHA256", 128)
+    facts = with_protocol(clean(), Protocol.TLS_1_3, False)
+    rules, grade = judge(with_protocol(facts, Protocol.TLS_1_2, True, static))
+    assert "TLS-CIPHER-NO-FORWARD-SECRECY" in rules
+    assert grade == "B"
+
+
+def test_static_rsa_beside_ecdhe_is_a_low_finding() -> None:
+    static = Suite("TLS_RSA_WITH_AES_128_GCM_SHA256", 128)
+    rules, _ = judge(with_protocol(clean(), Protocol.TLS_1_2, True, GCM, static))
+    assert "TLS-CIPHER-STATIC-RSA" in rules
+    assert "TLS-CIPHER-NO-FORWARD-SECRECY" not in rules
+
+
+def test_cbc_only_means_no_aead_and_caps_b() -> None:
+    cbc = Suite(
+        "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256", 128, ephemeral_kind="ECDH", ephemeral_size=256
+    )
+    facts = with_protocol(clean(), Protocol.TLS_1_3, False)
+    rules, grade = judge(with_protocol(facts, Protocol.TLS_1_2, True, cbc))
+    assert {"TLS-CIPHER-NO-AEAD", "TLS-CIPHER-CBC"} <= rules
+    assert grade == "B"
+
+
+@pytest.mark.parametrize(
+    ("bits", "rule", "grade"), [(1024, "TLS-DH-WEAK", "A"), (512, "TLS-DH-INSECURE", "F")]
+)
+def test_small_dh_groups(bits: int, rule: str, grade: str) -> None:
+    dhe = Suite(
+        "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256", 128, ephemeral_kind="DH", ephemeral_size=bits
+    )
+    rules, got = judge(with_protocol(clean(), Protocol.TLS_1_2, True, GCM, dhe))
+    assert rule in rules
+    assert got == grade
+
+
+def test_weak_rsa_key_is_high() -> None:
+    certificate = replace(clean().certificate, chain=(replace(LEAF, key_size=1024),))
+    rules, _ = judge(clean(certificate=certificate))
+    assert "TLS-KEY-WEAK-RSA" in rules
+
+
+def test_untrusted_chain_grades_t_and_mismatch_grades_m() -> None:
+    untrusted = replace(
+        clean().certificate,
+        trusted=False,
+        validation_error="unable to get local issuer certificate",
+    )
+    rules, grade = judge(clean(certificate=untrusted))
+    assert ("TLS-CERT-UNTRUSTED" in rules, grade) == (True, "T")
+    mismatch = replace(clean().certificate, hostname_matches=False)
+    rules, grade = judge(clean(certificate=mismatch))
+    assert ("TLS-CERT-HOSTNAME-MISMATCH" in rules, grade) == (True, "M")
+
+
+def test_self_signed_is_named_as_such() -> None:
+    self_signed = replace(
+        clean().certificate, trusted=False, chain=(replace(LEAF, self_signed=True),)
+    )
+    output = evaluate(clean(certificate=self_signed), PARAMS, NOW)
+    (untrusted,) = [f for f in output.findings if f.rule_id == "TLS-CERT-UNTRUSTED"]
+    assert untrusted.subject == "self-signed"
+
+
+def test_certificate_rules() -> None:
+    long_lived = replace(
+        LEAF, not_before=NOW - timedelta(days=10), not_after=NOW + timedelta(days=800)
+    )
+    certificate = replace(
+        clean().certificate, chain=(long_lived,), sha1_in_chain=True, ocsp_status="revoked"
+    )
+    rules, _ = judge(clean(certificate=certificate))
+    assert {"TLS-CERT-LIFETIME", "TLS-CERT-SHA1", "TLS-CERT-REVOKED"} <= rules
+
+
+@pytest.mark.parametrize(
+    ("change", "rule", "grade"),
+    [
+        ({"compression": True}, "TLS-COMPRESSION", "C"),
+        ({"secure_renegotiation": False}, "TLS-RENEGOTIATION-INSECURE", "F"),
+        ({"client_renegotiation": True}, "TLS-RENEGOTIATION-CLIENT", "A"),
+        ({"heartbleed": True}, "TLS-HEARTBLEED", "F"),
+        ({"robot": "vulnerable_strong"}, "TLS-ROBOT", "F"),
+        ({"ccs_injection": True}, "TLS-CCS-INJECTION", "F"),
+        ({"extended_master_secret": False}, "TLS-EMS-MISSING", "A"),
+        ({"early_data": True}, "TLS-EARLY-DATA", "A"),
+        ({"mozilla_deviations": ("ciphers: too many",)}, "TLS-MOZILLA-PROFILE", "A"),
+    ],
+)
+def test_protocol_features_and_implementation_flaws(change: dict, rule: str, grade: str) -> None:  # type: ignore[type-arg]
+    rules, got = judge(clean(**change))
+    assert rule in rules
+    assert got == grade
+
+
+def test_missing_fallback_scsv_only_matters_with_legacy_protocols() -> None:
+    assert "TLS-FALLBACK-SCSV-MISSING" not in judge(clean(fallback_scsv=False))[0]
+    cbc = Suite(
+        "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", 128, ephemeral_kind="ECDH", ephemeral_size=256
+    )
+    legacy = with_protocol(clean(fallback_scsv=False), Protocol.TLS_1_0, True, cbc)
+    assert "TLS-FALLBACK-SCSV-MISSING" in judge(legacy)[0]
+
+
+def test_unknown_protocol_support_is_never_treated_as_no() -> None:
+    complete_with_tls10 = with_protocol(clean(), Protocol.TLS_1_0, True, GCM)
+    unknown_tls10 = with_protocol(
+        clean(incomplete=("TLSv1.0: 3 handshake(s) timed out",)), Protocol.TLS_1_0, None
+    )
+    rules, grade = judge(unknown_tls10)
+    assert "TLS-SCAN-INCOMPLETE" in rules
+    assert "TLS-PROTOCOL-TLS10" not in rules  # not claimed either way
+    assert grade == judge(complete_with_tls10)[1] == "B"
+
+
+def test_untested_vulnerability_counts_as_vulnerable_for_the_grade() -> None:
+    rules, grade = judge(clean(heartbleed=None, incomplete=("heartbleed: CONNECTIVITY_ISSUE",)))
+    assert "TLS-HEARTBLEED" not in rules
+    assert "TLS-SCAN-INCOMPLETE" in rules
+    assert grade == "F"
+
+
+def test_observations_report_protocols_grade_and_suites() -> None:
+    output = evaluate(with_protocol(clean(), Protocol.TLS_1_0, None), PARAMS, NOW)
+    by_name: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for o in output.observations:
+        by_name.setdefault(o.name, []).append((dict(o.labels), o.value))
+    enabled = {labels["protocol"]: value for labels, value in by_name["tls_protocol_enabled"]}
+    assert enabled["TLSv1.3"] == 1.0
+    assert enabled["SSLv2"] == 0.0
+    assert "TLSv1.0" not in enabled  # unknown is not exported as 0
+    assert by_name["tls_grade_score"][0][1] > 80
+    suites = {labels["strength"]: value for labels, value in by_name["tls_cipher_suites"]}
+    assert suites == {"insecure": 0, "weak": 0, "secure": 3}
+
+
+def test_every_tls_rule_names_its_controls() -> None:
+    facts = clean(
+        compression=True,
+        heartbleed=True,
+        hsts_max_age=None,
+        early_data=True,
+        mozilla_deviations=("x",),
+        incomplete=("y",),
+    )
+    for finding in evaluate(facts, PARAMS, NOW).findings:
+        assert controls_for(finding.rule_id), finding.rule_id
+
+
+def test_facts_round_trip_through_json() -> None:
+    facts = with_protocol(clean(), Protocol.TLS_1_0, None)
+    assert TlsFacts.from_json(facts.to_json()) == facts
