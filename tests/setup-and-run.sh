@@ -39,6 +39,9 @@ log "python environment"
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[dev]"
 
+log "weak-TLS test servers (nginx, openssl, tlslite-ng)"
+bash tests/install-tls-test-deps.sh
+
 log "ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

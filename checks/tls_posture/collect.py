@@ -31,12 +31,12 @@ from sslyze.mozilla_tls_profile.tls_config_checker import (
     check_server_against_tls_configuration,
 )
 
-from checks.interface import CheckContext, CheckMisconfigured, TargetUnreachable
+from checks.interface import BadInput, CheckContext, CheckMisconfigured, TargetUnreachable
 from checks.network import is_ip_literal, resolve
 from checks.tls_posture.batching import ScannerLimits, shared_batcher
 from checks.tls_posture.facts import Protocol, ProtocolSupport, TlsFacts
 from checks.tls_posture.params import TlsPostureParams
-from checks.tls_posture.probe import probe_handshakes
+from checks.tls_posture.probe import dh_too_small, no_answer, probe_handshakes
 from checks.tls_posture.translate import (
     certificate_facts,
     curves,
@@ -66,7 +66,11 @@ OTHER_COMMANDS = {
     ScanCommand.ELLIPTIC_CURVES,
     ScanCommand.TLS_EXTENDED_MASTER_SECRET,
 }
-_UNREACHABLE_ERRORS = {"ConnectionToServerTimedOut", "ServerRejectedConnection"}
+_UNREACHABLE_ERRORS = {
+    "ConnectionToServerTimedOut",
+    "ServerRejectedConnection",
+    "TlsHandshakeTimedOut",
+}
 
 
 def collect(target: Target, params: TlsPostureParams, context: CheckContext) -> TlsFacts:
@@ -106,7 +110,15 @@ def collect(target: Target, params: TlsPostureParams, context: CheckContext) -> 
         ) from None
     where = str(endpoint) if endpoint.host == address else f"{endpoint} ({address})"
     if result.scan_status is not ServerScanStatusEnum.COMPLETED:
-        return _without_connectivity(result, str(endpoint), server_name, address, where, context)
+        return _without_connectivity(
+            result,
+            str(endpoint),
+            server_name,
+            address,
+            where,
+            context,
+            params.network_timeout.total_seconds(),
+        )
     return translate_scan(result, str(endpoint), server_name, address, params)
 
 
@@ -202,17 +214,21 @@ def _without_connectivity(
     address: str,
     where: str,
     context: CheckContext,
+    network_timeout: float,
 ) -> TlsFacts:
     trace = result.connectivity_error_trace
     kind = trace.exc_type.__name__ if trace is not None and trace.exc_type else "unknown"
     message = _sslyze_message(str(trace)) if trace is not None else "no details"
     if kind in _UNREACHABLE_ERRORS:
         raise TargetUnreachable(message, subject=where)
-    probe = probe_handshakes(address, int(endpoint.rsplit(":", 1)[1]), server_name, context)
-    if not probe.accepted and not probe.refusals:
-        raise TargetUnreachable(
-            f"sslyze could not connect ({message}); nor could a bare probe", subject=where
-        )
+    probe = probe_handshakes(
+        address, int(endpoint.rsplit(":", 1)[1]), server_name, context, network_timeout
+    )
+    if not probe.accepted and not any(dh_too_small(r) for r in probe.refusals):
+        if all(no_answer(r) for r in probe.refusals):
+            raise TargetUnreachable(f"no TLS handshake completed ({message})", subject=where)
+        details = "; ".join(probe.refusals[:3])
+        raise BadInput(f"not a usable TLS server ({message}): {details}", subject=where)
     return TlsFacts(
         endpoint=endpoint,
         server_name=server_name,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import warnings
 from dataclasses import dataclass, field
 
 from checks.interface import CheckContext
@@ -34,16 +35,20 @@ class ProbeResult:
 
 
 def probe_handshakes(
-    address: str, port: int, server_name: str, context: CheckContext
+    address: str, port: int, server_name: str, context: CheckContext, timeout: float
 ) -> ProbeResult:
+    """Try each protocol and cipher family; stop at once if the server does not answer."""
     result = ProbeResult()
     for protocol, version in _VERSIONS.items():
         found: list[Suite] = []
         for family, ciphers in _FAMILIES.items():
-            outcome = _handshake(address, port, server_name, version, ciphers, context)
+            outcome = _handshake(address, port, server_name, version, ciphers, context, timeout)
             if isinstance(outcome, Suite):
                 if outcome not in found:
                     found.append(outcome)
+            elif outcome and no_answer(outcome):
+                result.refusals.append(f"{protocol} {family}: {outcome}")
+                return result
             elif outcome and family != "any":
                 result.refusals.append(f"{protocol} {family}: {outcome}")
         if found:
@@ -58,19 +63,22 @@ def _handshake(
     version: ssl.TLSVersion,
     ciphers: str,
     context: CheckContext,
+    timeout: float,
 ) -> Suite | str | None:
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     tls.check_hostname = False
     tls.verify_mode = ssl.CERT_NONE
     try:
-        tls.minimum_version = version
-        tls.maximum_version = version
+        with warnings.catch_warnings():  # legacy versions are deprecated: probing them is the point
+            warnings.simplefilter("ignore", DeprecationWarning)
+            tls.minimum_version = version
+            tls.maximum_version = version
         tls.set_ciphers(ciphers)
     except (ssl.SSLError, ValueError):
         return None  # this OpenSSL cannot offer that combination at all
     try:
         with (
-            socket.create_connection((address, port), timeout=context.io_timeout(5.0)) as raw,
+            socket.create_connection((address, port), timeout=context.io_timeout(timeout)) as raw,
             tls.wrap_socket(raw, server_hostname=server_name) as conn,
         ):
             negotiated = conn.cipher()
@@ -91,3 +99,14 @@ def _iana(openssl_name: str) -> str:
         if openssl_name.startswith(prefix):
             return iana + openssl_name[len(prefix) :].replace("-", "_")
     return openssl_name
+
+
+def dh_too_small(refusal: str) -> bool:
+    """The server chose a DH group this client refuses as too small (< 1024 bits here)."""
+    return "dh key too small" in refusal.lower().replace("_", " ")
+
+
+def no_answer(refusal: str) -> bool:
+    """The server never answered (timeout, refused connection), as opposed to a TLS refusal."""
+    text = refusal.lower()
+    return "timed out" in text or "connection failed" in text

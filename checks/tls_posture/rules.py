@@ -21,6 +21,7 @@ from checks.tls_posture.facts import (
     Protocol,
     TlsFacts,
 )
+from checks.tls_posture.probe import dh_too_small
 from monitor.model import Finding, Severity
 
 MAX_LIFETIME = timedelta(days=398)
@@ -174,7 +175,7 @@ def _key_exchange(facts: TlsFacts) -> Iterator[Finding]:
         }
     )
     refusals = facts.extra.get("probe_refusals", [])
-    too_small = [r for r in refusals if "dh key too small" in r.lower()]
+    too_small = [r for r in refusals if dh_too_small(r)]
     fix = "Use ECDHE, or DHE with an RFC 7919 group of 2048 bits or more (ssl_dhparam ffdhe2048)."
     if (dh and dh[0] < 1024) or too_small:
         evidence = f"DH group of {dh[0]} bits" if dh and dh[0] < 1024 else "; ".join(too_small)
@@ -279,17 +280,22 @@ def _certificate(facts: TlsFacts) -> Iterator[Finding]:
 
 
 def _untrusted_kind(facts: TlsFacts) -> str:
+    """Name the failure from the validator's message and the shape of the sent chain."""
     certificate = facts.certificate
     assert certificate is not None
     error = (certificate.validation_error or "").lower()
-    if len(certificate.chain) == 1 and certificate.chain[0].self_signed:
+    chain = certificate.chain
+    if "not valid at validation time" in error or "expired" in error:
+        return "expired or not yet valid"
+    if "signature algorithm" in error:
+        return "forbidden signature algorithm"
+    if len(chain) == 1 and chain[0].self_signed:
         return "self-signed"
-    if "issuer" in error or "local issuer" in error or "unable to get" in error:
-        last = certificate.chain[-1]
-        return (
-            "unknown root" if last.self_signed or len(certificate.chain) > 1 else "incomplete chain"
-        )
-    return "validation failed"
+    if chain[-1].self_signed:
+        return "unknown root"
+    if len(chain) == 1:
+        return "incomplete chain"  # a CA-issued leaf sent without its intermediates
+    return "unknown root"
 
 
 def _hsts(facts: TlsFacts, minimum: int) -> Iterator[Finding]:

@@ -73,17 +73,24 @@ def certificate_facts(
     leaf = (
         deployment.received_certificate_chain[0] if deployment.received_certificate_chain else None
     )
+    matches = hostname_matches(leaf, server_name) if leaf is not None else None
+    if not trusted and matches is False and errors and all(_name_error(e) for e in errors):
+        trusted = None  # validation stopped at the name: whether the chain is trusted is unknown
     return CertificateFacts(
         chain=chain,
         trusted=trusted,
         validation_error=errors[0] if errors and not trusted else None,
-        hostname_matches=hostname_matches(leaf, server_name) if leaf is not None else None,
+        hostname_matches=matches,
         sha1_in_chain=sha1,
         ocsp_status=_ocsp_status(deployment.ocsp_response),
         trust_stores=tuple(
             [v.trust_store.name for v in validations] + ([str(trust_store)] if trust_store else [])
         ),
     )
+
+
+def _name_error(message: str) -> bool:
+    return "subjectaltname" in message.lower() or "hostname" in message.lower()
 
 
 def cert_facts(certificate: x509.Certificate) -> CertFacts:

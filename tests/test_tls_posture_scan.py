@@ -1,0 +1,306 @@
+"""tls_posture against real weak TLS servers on loopback, all scanned in one sslyze batch."""
+
+from __future__ import annotations
+
+import select
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from checks.tls_posture.params import TlsPostureParams
+from monitor.model import CheckKind, CheckRun, ErrorReason, RunStatus, Severity, Target
+from monitor.runner import CheckJob
+from monitor.scan import run_scan
+from tests.conftest import GarbageServer, Tarpit
+from tests.tls_certs import TestPki
+from tests.tls_servers import (
+    MODERN_CIPHERS,
+    TLSLITE_3DES,
+    TLSLITE_RC4,
+    TLSLITE_SSL3,
+    NginxBlock,
+    NginxTls,
+    OpensslSServer,
+    TlsliteServer,
+    dh_numbers,
+    free_port,
+    make_dh_params,
+    standard_nginx_blocks,
+    tlslite_dh,
+)
+
+
+class StallOnTls10:
+    """A TCP relay to an upstream TLS server that stalls every TLS 1.0 ClientHello.
+
+    Like servers that hang on a protocol version instead of refusing it: the scan gets
+    answers for everything else and timeouts for TLS 1.0.
+    """
+
+    def __init__(self, upstream_port: int) -> None:
+        self._upstream = upstream_port
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", free_port()))
+        self._listener.listen(128)
+        self.port = self._listener.getsockname()[1]
+        self._stop = threading.Event()
+        self._held: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        self._listener.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        client.settimeout(10)
+        try:
+            hello = client.recv(16384)
+        except OSError:
+            client.close()
+            return
+        # record header (5 bytes), handshake header (4 bytes), then client_version
+        if len(hello) > 10 and hello[0] == 0x16 and hello[5] == 0x01 and hello[9:11] == b"\x03\x01":
+            self._held.append(client)  # never answer
+            return
+        with client, socket.create_connection(("127.0.0.1", self._upstream)) as upstream:
+            upstream.sendall(hello)
+            sockets = [client, upstream]
+            while not self._stop.is_set():
+                readable, _, _ = select.select(sockets, [], [], 1)
+                for source in readable:
+                    data = source.recv(65536)
+                    if not data:
+                        return
+                    (upstream if source is client else client).sendall(data)
+
+    def close(self) -> None:
+        self._stop.set()
+        for held in self._held:
+            held.close()
+        self._listener.close()
+
+
+class Servers:
+    def __init__(self, pki: TestPki, ports: dict[str, int]) -> None:
+        self.pki = pki
+        self.ports = ports
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    directory = tmp_path_factory.mktemp("tls-posture")
+    pki = TestPki(directory / "pki")
+    dh = make_dh_params()
+    good = pki.good()
+    blocks = [
+        *standard_nginx_blocks(pki, dh),
+        NginxBlock(  # the Mozilla intermediate server-side configuration, with HSTS
+            "mozilla_intermediate",
+            good.chain,
+            good.key,
+            protocols="TLSv1.2 TLSv1.3",
+            ciphers=MODERN_CIPHERS,
+            hsts_max_age=63072000,
+            prefer_server_ciphers=False,
+            extra=("ssl_ecdh_curve X25519:prime256v1:secp384r1;", "ssl_session_tickets off;"),
+        ),
+        NginxBlock(
+            "tls10_and_13",
+            good.chain,
+            good.key,
+            protocols="TLSv1 TLSv1.2 TLSv1.3",
+            ciphers="ECDHE-RSA-AES128-SHA:" + MODERN_CIPHERS + ":@SECLEVEL=0",
+        ),
+    ]
+    weak_rsa = pki.good()
+    with (
+        NginxTls(blocks, directory / "nginx") as nginx,
+        TlsliteServer(weak_rsa.chain, weak_rsa.key, TLSLITE_RC4) as rc4,
+        TlsliteServer(weak_rsa.chain, weak_rsa.key, TLSLITE_3DES) as triple_des,
+        TlsliteServer(weak_rsa.chain, weak_rsa.key, TLSLITE_SSL3) as ssl3,
+        TlsliteServer(weak_rsa.chain, weak_rsa.key, tlslite_dh(dh_numbers(dh.dh512))) as dh512,
+        OpensslSServer(good.chain, good.key) as renegotiation,
+    ):
+        ports = {block.name: nginx.port(block.name) for block in blocks}
+        ports |= {
+            "rc4": rc4.port,
+            "3des": triple_des.port,
+            "ssl3": ssl3.port,
+            "dh512": dh512.port,
+            "client_renegotiation": renegotiation.port,
+        }
+        stall = StallOnTls10(ports["tls10_and_13"])
+        ports["stall_tls10"] = stall.port
+        try:
+            yield Servers(pki, ports)
+        finally:
+            stall.close()
+
+
+@pytest.fixture(scope="module")
+def runs(servers: Servers) -> dict[str, CheckRun]:
+    """Every server scanned by one run_scan: the jobs share one sslyze Scanner."""
+    params = TlsPostureParams(
+        server_name=servers.pki.host,
+        trust_store=servers.pki.root_pem,
+        network_timeout=timedelta(seconds=2),
+        network_retries=1,
+    )
+    # openssl s_server answers one connection at a time: give it a Scanner of its own
+    single_threaded = params.model_copy(
+        update={"per_server_connections": 1, "network_timeout": timedelta(seconds=5)}
+    )
+    jobs = [
+        CheckJob(
+            CheckKind.TLS_POSTURE,
+            Target(name, f"127.0.0.1:{port}"),
+            single_threaded if name == "client_renegotiation" else params,
+            timedelta(seconds=150),
+        )
+        for name, port in servers.ports.items()
+    ]
+    return {run.target: run for run in run_scan(jobs, concurrency=len(jobs))}
+
+
+def rules(run: CheckRun) -> set[str]:
+    assert run.status is RunStatus.OK, f"{run.target}: {run.error_reason} {run.error_message}"
+    assert run.output is not None
+    return {finding.rule_id for finding in run.output.findings}
+
+
+def grade(run: CheckRun) -> str:
+    assert run.output is not None
+    return next(o.labels["grade"] for o in run.output.observations if o.name == "tls_grade_info")
+
+
+def test_clean_intermediate_server_with_hsts_is_a_plus_without_findings_above_info(
+    runs: dict[str, CheckRun],
+) -> None:
+    run = runs["mozilla_intermediate"]
+    assert run.output is not None
+    above_info = [
+        (f.rule_id, f.evidence) for f in run.output.findings if f.severity is not Severity.INFO
+    ]
+    assert above_info == []
+    assert grade(run) == "A+"
+
+
+@pytest.mark.parametrize(
+    ("server", "expected", "expected_grade"),
+    [
+        ("no_hsts", {"TLS-HSTS-MISSING"}, "A"),
+        ("tls10", {"TLS-PROTOCOL-TLS10", "TLS-PROTOCOL-NO-TLS12"}, "C"),
+        ("tls11", {"TLS-PROTOCOL-TLS11", "TLS-PROTOCOL-NO-TLS12"}, "C"),
+        ("null", {"TLS-CIPHER-NULL", "TLS-SCAN-INCOMPLETE"}, "F"),
+        ("dh1024", {"TLS-DH-WEAK"}, None),
+        ("static_rsa", {"TLS-CIPHER-NO-FORWARD-SECRECY"}, "B"),
+        ("cbc", {"TLS-CIPHER-NO-AEAD", "TLS-CIPHER-CBC"}, "B"),
+        ("rsa1024", {"TLS-KEY-WEAK-RSA"}, None),
+        ("sha1_intermediate", {"TLS-CERT-SHA1"}, None),
+        ("ocsp_revoked", {"TLS-CERT-REVOKED"}, None),
+        ("expired", {"TLS-CERT-UNTRUSTED"}, "T"),
+        ("not_yet_valid", {"TLS-CERT-UNTRUSTED"}, "T"),
+        ("wrong_host", {"TLS-CERT-HOSTNAME-MISMATCH"}, "M"),
+        ("self_signed", {"TLS-CERT-UNTRUSTED"}, "T"),
+        ("unknown_root", {"TLS-CERT-UNTRUSTED"}, "T"),
+        ("missing_intermediate", {"TLS-CERT-UNTRUSTED"}, "T"),
+        ("long_lifetime", {"TLS-CERT-LIFETIME"}, None),
+        ("rc4", {"TLS-CIPHER-RC4"}, "C"),
+        ("3des", {"TLS-CIPHER-3DES"}, "C"),
+        ("ssl3", {"TLS-PROTOCOL-SSL3"}, None),
+        ("dh512", {"TLS-DH-INSECURE", "TLS-SCAN-INCOMPLETE"}, "F"),
+        ("client_renegotiation", {"TLS-RENEGOTIATION-CLIENT"}, None),
+    ],
+)
+def test_each_weak_server_produces_its_finding(
+    runs: dict[str, CheckRun], server: str, expected: set[str], expected_grade: str | None
+) -> None:
+    found = rules(runs[server])
+    assert expected <= found, f"{server}: {sorted(found)}"
+    if expected_grade is not None:
+        assert grade(runs[server]) == expected_grade
+
+
+def test_untrusted_chains_are_named(runs: dict[str, CheckRun]) -> None:
+    def kind(server: str) -> str:
+        (finding,) = [f for f in runs[server].output.findings if f.rule_id == "TLS-CERT-UNTRUSTED"]  # type: ignore[union-attr]
+        return finding.subject
+
+    assert kind("self_signed") == "self-signed"
+    assert kind("unknown_root") == "unknown root"
+    assert kind("missing_intermediate") == "incomplete chain"
+    assert kind("expired") == "expired or not yet valid"
+
+
+def test_a_server_that_stalls_mid_scan_is_could_not_determine_never_a_better_grade(
+    runs: dict[str, CheckRun],
+) -> None:
+    stalled, complete = runs["stall_tls10"], runs["tls10_and_13"]
+    assert "TLS-PROTOCOL-TLS10" in rules(complete)
+    found = rules(stalled)
+    assert "TLS-SCAN-INCOMPLETE" in found
+    assert "TLS-PROTOCOL-TLS10" not in found  # not claimed: it could not be determined
+    enabled = {
+        o.labels["protocol"]: o.value
+        for o in stalled.output.observations
+        if o.name == "tls_protocol_enabled"  # type: ignore[union-attr]
+    }
+    assert "TLSv1.0" not in enabled
+    assert enabled["TLSv1.2"] == 1.0
+    order = ["A+", "A", "B", "C", "D", "E", "F", "T", "M"]
+    assert order.index(grade(stalled)) >= order.index(grade(complete))
+
+
+def test_bad_endpoints_are_clear_errors_in_bounded_time_and_others_still_judged(
+    tarpit: Tarpit, garbage_server: GarbageServer, servers: Servers
+) -> None:
+    closed = free_port()
+    params = TlsPostureParams(
+        server_name=servers.pki.host,
+        trust_store=servers.pki.root_pem,
+        network_timeout=timedelta(seconds=1),
+        network_retries=0,
+    )
+    endpoints = {
+        "pit": tarpit.port,
+        "plain": garbage_server.port,
+        "closed": closed,
+        "good": servers.ports["mozilla_intermediate"],
+    }
+    jobs = [
+        CheckJob(
+            CheckKind.TLS_POSTURE, Target(name, f"127.0.0.1:{port}"), params, timedelta(seconds=60)
+        )
+        for name, port in endpoints.items()
+    ]
+    started = time.monotonic()
+    by_target = {run.target: run for run in run_scan(jobs, concurrency=len(jobs))}
+    assert time.monotonic() - started < 60
+    assert by_target["closed"].error_reason is ErrorReason.UNREACHABLE
+    assert "rejected" in (by_target["closed"].error_message or "")
+    assert by_target["pit"].error_reason is ErrorReason.UNREACHABLE
+    assert f"127.0.0.1:{tarpit.port}" in (by_target["pit"].error_message or "")
+    plain = by_target["plain"]
+    assert plain.error_reason is ErrorReason.BAD_INPUT, plain
+    assert f"127.0.0.1:{garbage_server.port}" in (plain.error_message or "")
+    assert grade(by_target["good"]) == "A+"
+
+
+def test_a_name_that_is_not_a_url_is_misconfigured(tmp_path: Path) -> None:
+    job = CheckJob(
+        CheckKind.TLS_POSTURE, Target("nothing"), TlsPostureParams(), timedelta(seconds=5)
+    )
+    (run,) = run_scan([job], concurrency=1)
+    assert run.error_reason is ErrorReason.MISCONFIGURED
