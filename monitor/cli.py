@@ -122,7 +122,7 @@ def run(
 
     SIGTERM drains running checks and exits; SIGHUP reloads the config.
     """
-    from monitor.daemon import Daemon, DaemonError
+    from monitor.daemon import Daemon, DaemonError, exit_leaving_library_threads
 
     settings, path = _load(config, required=True)
     configure_logging(settings.log_level, settings.log_format)
@@ -131,6 +131,7 @@ def run(
     except (DaemonError, StoreError, OSError) as error:
         err.print(f"[red]apivigil cannot start:[/] {error}")
         raise typer.Exit(EXIT_USAGE) from None
+    exit_leaving_library_threads()
 
 
 @app.command()
@@ -142,7 +143,7 @@ def demo(
     store: Annotated[str, typer.Option(help="store URL")] = "sqlite:///apivigil.db",
 ) -> None:
     """Start local HTTPS demo targets (healthy, expiring in 5 days, expired) and watch them."""
-    from monitor.daemon import Daemon, DaemonError
+    from monitor.daemon import Daemon, DaemonError, exit_leaving_library_threads
     from monitor.demo import start_demo_targets, write_demo_config
 
     targets = start_demo_targets(directory)
@@ -167,6 +168,7 @@ def demo(
     finally:
         for target in targets:
             target.server.stop()
+    exit_leaving_library_threads()
 
 
 @config_app.command("check")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -216,3 +218,21 @@ class Daemon:
                     self.reload()
         finally:
             self.stop()
+
+
+def exit_leaving_library_threads() -> None:
+    """After a drained stop, exit now even if non-daemon library threads still run.
+
+    sslyze scans in worker threads of its own that the interpreter would wait for at exit,
+    however long their network timeouts; the grace period has already been given.
+    """
+    lingering = [
+        thread
+        for thread in threading.enumerate()
+        if thread is not threading.main_thread() and not thread.daemon and thread.is_alive()
+    ]
+    if lingering:
+        log.info("exiting without waiting for library threads", threads=len(lingering))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)

@@ -69,15 +69,14 @@ def serve(tmp_path: Path, chain: Chain) -> Iterator[ServeFactory]:
         server.stop()
 
 
-class Tarpit:
-    """Accepts TCP connections and never says a word."""
+class _LoopbackServer:
+    """Accepts TCP connections on 127.0.0.1 in a thread and hands each to `handle`."""
 
     def __init__(self) -> None:
         self._listener = socket.socket()
         self._listener.bind(("127.0.0.1", 0))
         self._listener.listen(64)
         self.port = self._listener.getsockname()[1]
-        self._held: list[socket.socket] = []
         self._stop = threading.Event()
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -90,48 +89,48 @@ class Tarpit:
                 continue
             except OSError:
                 return
-            self._held.append(connection)
+            self.handle(connection)
+
+    def handle(self, connection: socket.socket) -> None:
+        raise NotImplementedError
 
     def close(self) -> None:
         self._stop.set()
-        for connection in self._held:
-            connection.close()
         self._listener.close()
 
 
-class GarbageServer:
+class Tarpit(_LoopbackServer):
+    """Accepts TCP connections and never says a word."""
+
+    def __init__(self) -> None:
+        self._held: list[socket.socket] = []
+        super().__init__()
+
+    def handle(self, connection: socket.socket) -> None:
+        self._held.append(connection)
+
+    def close(self) -> None:
+        super().close()
+        for connection in self._held:
+            connection.close()
+
+
+class GarbageServer(_LoopbackServer):
     """Answers every connection with bytes that are not TLS, then hangs up."""
 
     def __init__(
         self, payload: bytes = b"HTTP/1.1 400 Bad Request\r\n\r\nnot tls at all\r\n"
     ) -> None:
-        self._listener = socket.socket()
-        self._listener.bind(("127.0.0.1", 0))
-        self._listener.listen(64)
-        self.port = self._listener.getsockname()[1]
         self._payload = payload
-        self._stop = threading.Event()
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__()
 
-    def _serve(self) -> None:
-        self._listener.settimeout(0.2)
-        while not self._stop.is_set():
+    def handle(self, connection: socket.socket) -> None:
+        with connection:
             try:
-                connection, _ = self._listener.accept()
-            except TimeoutError:
-                continue
+                connection.recv(4096)
+                connection.sendall(self._payload)
             except OSError:
-                return
-            with connection:
-                try:
-                    connection.recv(4096)
-                    connection.sendall(self._payload)
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        self._stop.set()
-        self._listener.close()
+                pass
 
 
 @pytest.fixture

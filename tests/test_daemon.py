@@ -190,6 +190,31 @@ def test_sigterm_during_a_slow_check_exits_zero_within_the_grace_period(
         assert "abandoning checks still running" in daemon.log_text()
 
 
+def test_sigterm_during_a_slow_tls_scan_exits_zero_within_the_grace_period(
+    tmp_path: Path, tarpit: Tarpit
+) -> None:
+    port = free_port()
+    targets = [
+        {
+            "name": "slow-tls",
+            "url": f"127.0.0.1:{tarpit.port}",
+            "checks": {"tls_posture": {"network_timeout": "60s", "timeout": "120s"}},
+        }
+    ]
+    path = write_config(
+        tmp_path / "apivigil.yaml", config(tmp_path, port, targets, shutdown_grace="2s")
+    )
+    with DaemonProcess(path, port, tmp_path) as daemon:
+        daemon.wait_healthy()
+        time.sleep(1.5)  # sslyze is now waiting on the tarpit
+        started = time.monotonic()
+        daemon.signal(signal.SIGTERM)
+        code = daemon.process.wait(timeout=60)
+        elapsed = time.monotonic() - started
+        assert code == 0
+        assert elapsed < 2 + 3, f"took {elapsed:.1f}s"
+
+
 def test_sighup_with_a_bad_config_keeps_the_running_one(
     tmp_path: Path, serve: ServeFactory, chain: Chain
 ) -> None:

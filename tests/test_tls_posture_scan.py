@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import select
 import socket
 import threading
@@ -74,7 +75,11 @@ class StallOnTls10:
         if len(hello) > 10 and hello[0] == 0x16 and hello[5] == 0x01 and hello[9:11] == b"\x03\x01":
             self._held.append(client)  # never answer
             return
-        with client, socket.create_connection(("127.0.0.1", self._upstream)) as upstream:
+        with (
+            client,
+            socket.create_connection(("127.0.0.1", self._upstream)) as upstream,
+            contextlib.suppress(OSError),  # either side may reset: the relay just ends
+        ):
             upstream.sendall(hello)
             sockets = [client, upstream]
             while not self._stop.is_set():

@@ -19,14 +19,12 @@ from sqlmodel import Session, col, func, select
 from monitor.model import (
     CheckKind,
     CheckRun,
-    Finding,
     FindingStatus,
     RunStatus,
     Severity,
     StoredFinding,
     Target,
     Transition,
-    TransitionKind,
 )
 from monitor.store import schema
 from monitor.store.interface import (
@@ -40,16 +38,14 @@ from monitor.store.interface import (
     StoreError,
     StoreUnavailable,
 )
+from monitor.store.lifecycle import apply_findings
 from monitor.store.tables import (
     CheckRunRow,
-    FindingEventRow,
     FindingRow,
     SampleRow,
     SnapshotRow,
     TargetRow,
 )
-
-_LIVE = (FindingStatus.OPEN.value, FindingStatus.PENDING.value)
 
 
 def create_engine_for(url: str) -> Engine:
@@ -186,7 +182,7 @@ class SqlStore:
                 )
             transitions: list[Transition] = []
             if run.evaluated and output is not None:
-                transitions = self._update_findings(session, run, output.findings, policy)
+                transitions = apply_findings(session, run, output.findings, policy)
             session.commit()
             return transitions
 
@@ -207,105 +203,6 @@ class SqlStore:
             )
             session.flush()
         return sha
-
-    def _update_findings(
-        self, session: Session, run: CheckRun, findings: Sequence[Finding], policy: HysteresisPolicy
-    ) -> list[Transition]:
-        reported = _worst_per_fingerprint(run, findings)
-        existing = {
-            row.fingerprint: row
-            for row in session.exec(
-                select(FindingRow).where(
-                    FindingRow.check == run.check.value,
-                    FindingRow.target == run.target,
-                    (col(FindingRow.status).in_(_LIVE))
-                    | (col(FindingRow.fingerprint).in_(list(reported))),
-                )
-            ).all()
-        }
-        transitions: list[Transition] = []
-
-        def transition(row: FindingRow, kind: TransitionKind, previous: str | None = None) -> None:
-            session.add(
-                FindingEventRow(
-                    fingerprint=row.fingerprint,
-                    run_id=run.id,
-                    at=run.finished_at,
-                    kind=kind.value,
-                    severity=row.severity,
-                    previous_severity=previous,
-                )
-            )
-            transitions.append(
-                Transition(
-                    fingerprint=row.fingerprint,
-                    check=run.check,
-                    target=run.target,
-                    rule_id=row.rule_id,
-                    subject=row.subject,
-                    kind=kind,
-                    severity=Severity(row.severity),
-                    previous_severity=Severity(previous) if previous else None,
-                    at=run.finished_at,
-                )
-            )
-
-        for fingerprint, finding in reported.items():
-            row = existing.get(fingerprint)
-            if row is None:
-                row = FindingRow(
-                    fingerprint=fingerprint,
-                    check=run.check.value,
-                    target=run.target,
-                    rule_id=finding.rule_id,
-                    subject=finding.subject,
-                    severity=finding.severity.value,
-                    title=finding.title,
-                    evidence=finding.evidence,
-                    remediation=finding.remediation,
-                    status=FindingStatus.PENDING.value,
-                    first_seen=run.started_at,
-                    last_seen=run.started_at,
-                )
-            elif row.status == FindingStatus.RESOLVED.value:
-                row.status = FindingStatus.PENDING.value
-                row.resolved_at = None
-                row.seen_streak = 0
-                row.first_seen = run.started_at
-            previous_severity = row.severity
-            row.severity = finding.severity.value
-            row.title, row.evidence, row.remediation = (
-                finding.title,
-                finding.evidence,
-                finding.remediation,
-            )
-            row.last_seen = run.started_at
-            row.seen_streak += 1
-            row.missing_streak = 0
-            session.add(row)
-            session.flush()
-            if row.status == FindingStatus.PENDING.value and row.seen_streak >= policy.open_after:
-                row.status = FindingStatus.OPEN.value
-                transition(row, TransitionKind.OPENED)
-            elif row.status == FindingStatus.OPEN.value and previous_severity != row.severity:
-                transition(row, TransitionKind.SEVERITY_CHANGED, previous_severity)
-
-        for fingerprint, row in existing.items():
-            if fingerprint in reported or row.status not in _LIVE:
-                continue
-            row.missing_streak += 1
-            row.seen_streak = 0
-            if (
-                row.missing_streak >= policy.resolve_after
-                or row.status == FindingStatus.PENDING.value
-            ):
-                was_open = row.status == FindingStatus.OPEN.value
-                row.status = FindingStatus.RESOLVED.value
-                row.resolved_at = run.finished_at
-                if was_open:
-                    transition(row, TransitionKind.RESOLVED)
-            session.add(row)
-        return transitions
 
     # reads --------------------------------------------------------------
 
@@ -503,16 +400,6 @@ class SqlStore:
                     count=int(count),
                 )
         return result
-
-
-def _worst_per_fingerprint(run: CheckRun, findings: Sequence[Finding]) -> dict[str, Finding]:
-    worst: dict[str, Finding] = {}
-    for finding in findings:
-        fingerprint = finding.fingerprint(run.check, run.target)
-        known = worst.get(fingerprint)
-        if known is None or finding.severity.rank > known.severity.rank:
-            worst[fingerprint] = finding
-    return worst
 
 
 def _known_kind(value: str) -> CheckKind | None:
