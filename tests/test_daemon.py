@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -166,6 +169,51 @@ def test_bad_targets_are_clear_errors_and_do_not_disturb_the_others(
         assert daemon.process.poll() is None
         assert metric_value(daemon.metrics(), "apivigil_check_up", target="good") == 1
         assert daemon.stop() == 0
+
+
+def test_a_name_that_does_not_resolve_errors_while_the_daemon_and_other_targets_go_on(
+    tmp_path: Path, chain: Chain
+) -> None:
+    # In a network namespace of its own the lookup fails without a packet leaving this
+    # machine; the daemon there is watched through its logs.
+    good_pem = tmp_path / "good.pem"
+    good_pem.write_bytes(chain.leaf("files.test", days_left=100).pem)
+    targets = [
+        cert_target("ghost", "https://no-such-host.invalid", interval="1s"),
+        {"name": "files", "checks": {"cert_expiry": {"files": [str(good_pem)], "interval": "1s"}}},
+    ]
+    path = write_config(tmp_path / "apivigil.yaml", config(tmp_path, free_port(), targets))
+    log_path = tmp_path / "isolated.log"
+    command = f"ip link set lo up && exec {sys.executable} -m monitor run --config {path} --migrate"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            ["unshare", "--net", "sh", "-c", command], stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 30
+        events: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            events = [
+                json.loads(line)
+                for line in log_path.read_text().splitlines()
+                if line.startswith("{")
+            ]
+            if len([e for e in events if is_run("files", "ok")(e)]) >= 3 and any(
+                is_run("ghost")(e) for e in events
+            ):
+                break
+            time.sleep(0.2)
+        ghost = [e for e in events if is_run("ghost")(e)]
+        assert ghost, log_path.read_text()
+        assert (ghost[0]["status"], ghost[0]["reason"]) == ("error", "unreachable")
+        assert "no-such-host.invalid" in ghost[0]["error"]
+        assert "DNS lookup failed" in ghost[0]["error"]
+        assert len([e for e in events if is_run("files", "ok")(e)]) >= 3
+        assert process.poll() is None
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=30)
+    assert code == 0
 
 
 def test_sigterm_during_a_slow_check_exits_zero_within_the_grace_period(
