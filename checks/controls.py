@@ -100,3 +100,11 @@ def controls_for(rule_id: str) -> tuple[Control, ...]:
     if not matches:
         return ()
     return CONTROLS_BY_RULE_PREFIX[max(matches, key=len)]
+
+
+def controls_document(rule_id: str) -> list[dict[str, str]]:
+    """The controls of `rule_id` as JSON objects (framework, control, title)."""
+    return [
+        {"framework": c.framework, "control": c.control, "title": c.title}
+        for c in controls_for(rule_id)
+    ]

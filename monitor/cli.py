@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from checks.controls import controls_document
 from checks.interface import CheckParams
 from checks.registry import CHECKS
 from monitor import __version__
@@ -245,6 +246,7 @@ def findings(
                 "first_seen": f.first_seen.isoformat(),
                 "last_seen": f.last_seen.isoformat(),
                 "resolved_at": f.resolved_at.isoformat() if f.resolved_at else None,
+                "controls": controls_document(f.rule_id),
             }
             for f in found
         ]

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import UTC, datetime
 from typing import Any
 
-from checks.controls import controls_for
+from checks.controls import controls_document
 from monitor import __version__
 from monitor.fanout import run_in_processes
 from monitor.model import CheckRun, RunStatus, Severity
@@ -103,10 +103,7 @@ def _run_document(run: CheckRun) -> dict[str, Any]:
                 "subject": f.subject,
                 "evidence": f.evidence,
                 "remediation": f.remediation,
-                "controls": [
-                    {"framework": c.framework, "control": c.control, "title": c.title}
-                    for c in controls_for(f.rule_id)
-                ],
+                "controls": controls_document(f.rule_id),
                 "fingerprint": f.fingerprint(run.check, run.target),
             }
             for f in sorted(output.findings if output else (), key=lambda f: -f.severity.rank)
