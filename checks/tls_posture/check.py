@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import ClassVar
 
 from checks.interface import Check, CheckContext, CheckParams
-from checks.tls_posture import collect, evaluate
+from checks.tls_posture import evaluate
 from checks.tls_posture.facts import TlsFacts
 from checks.tls_posture.params import TlsPostureParams
 from monitor.model import CheckKind, CheckOutput, Target
@@ -17,6 +17,9 @@ class TlsPostureCheck(Check[TlsPostureParams, TlsFacts]):
     params_model: ClassVar[type[CheckParams]] = TlsPostureParams
 
     def collect(self, target: Target, params: TlsPostureParams, context: CheckContext) -> TlsFacts:
+        # sslyze takes a few hundred ms to import: only runs that scan TLS pay for it
+        from checks.tls_posture import collect  # noqa: PLC0415
+
         return collect.collect(target, params, context)
 
     def evaluate(self, raw: TlsFacts, params: TlsPostureParams, now: datetime) -> CheckOutput:
