@@ -190,7 +190,7 @@ def test_cbc_only_means_no_aead_and_caps_b() -> None:
 
 
 @pytest.mark.parametrize(
-    ("bits", "rule", "grade"), [(1024, "TLS-DH-WEAK", "A"), (512, "TLS-DH-INSECURE", "F")]
+    ("bits", "rule", "grade"), [(1024, "TLS-DH-WEAK", "B"), (512, "TLS-DH-INSECURE", "F")]
 )
 def test_small_dh_groups(bits: int, rule: str, grade: str) -> None:
     dhe = Suite(
@@ -201,10 +201,18 @@ def test_small_dh_groups(bits: int, rule: str, grade: str) -> None:
     assert got == grade
 
 
-def test_weak_rsa_key_is_high() -> None:
+def test_weak_rsa_key_is_high_and_fails_the_grade() -> None:
     certificate = replace(clean().certificate, chain=(replace(LEAF, key_size=1024),))
-    rules, _ = judge(clean(certificate=certificate))
+    rules, grade = judge(clean(certificate=certificate))
     assert "TLS-KEY-WEAK-RSA" in rules
+    assert grade == "F"
+
+
+def test_revoked_certificate_grades_t() -> None:
+    certificate = replace(clean().certificate, ocsp_status="revoked")
+    rules, grade = judge(clean(certificate=certificate))
+    assert "TLS-CERT-REVOKED" in rules
+    assert grade == "T"
 
 
 def test_untrusted_chain_grades_t_and_mismatch_grades_m() -> None:

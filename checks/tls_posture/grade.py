@@ -3,10 +3,12 @@
 Implemented: score = protocol 30 % + key exchange 30 % + cipher strength 40 %, each the
 average of best and worst; A >= 80, B >= 65, C >= 50, D >= 35, E >= 20, else F.
 Caps: no TLS 1.2+ -> C; RC4, 3DES or DES with TLS 1.1+ -> C; TLS compression -> C;
-SSL 3.0, TLS 1.0 or 1.1 -> B; no forward secrecy -> B; no AEAD -> B; SSL 2, NULL, EXPORT or
-anonymous suites, Heartbleed, ROBOT, CCS injection, insecure renegotiation, DH < 1024 -> F.
-T replaces the letter for an untrusted chain, M for a name mismatch. A+ needs an A,
-HSTS of at least the policy's minimum age and no finding above info.
+SSL 3.0, TLS 1.0 or 1.1 -> B; no forward secrecy -> B; no AEAD -> B; DH < 2048 -> B;
+SSL 2, NULL, EXPORT or anonymous suites, Heartbleed, ROBOT, CCS injection, insecure
+renegotiation, DH < 1024, a certificate key below RSA 2048 / EC 256 bits -> F.
+T replaces the letter for an untrusted chain or a revoked certificate, M for a name
+mismatch. A+ needs an A, HSTS of at least the policy's minimum age and no finding above
+info.
 
 Unknown is never "no": a protocol whose support could not be determined counts as
 supported, and a vulnerability test that could not run counts as vulnerable, so a
@@ -57,7 +59,9 @@ def grade(facts: TlsFacts, hsts_min_age_seconds: int, has_findings_above_info: b
         if _ORDER.index(cap_letter) > _ORDER.index(letter):
             letter = cap_letter
     certificate = facts.certificate
-    if certificate is not None and certificate.trusted is False:
+    if certificate is not None and (
+        certificate.trusted is False or certificate.ocsp_status == "revoked"
+    ):
         letter = "T"
     elif certificate is not None and certificate.hostname_matches is False:
         letter = "M"
@@ -106,8 +110,17 @@ def _caps(
         caps.append(("F", "CCS injection" if facts.ccs_injection else "CCS injection not tested"))
     if facts.secure_renegotiation is False:
         caps.append(("F", "insecure renegotiation"))
-    if any((s.ephemeral_kind == "DH" and (s.ephemeral_size or 0) < 1024) for _, s in suites):
+    dh_sizes = [s.ephemeral_size or 0 for _, s in suites if s.ephemeral_kind == "DH"]
+    if dh_sizes and min(dh_sizes) < 1024:
         caps.append(("F", "DH parameters below 1024 bits"))
+    elif dh_sizes and min(dh_sizes) < 2048:
+        caps.append(("B", "DH parameters below 2048 bits"))
+    leaf = facts.certificate.chain[0] if facts.certificate and facts.certificate.chain else None
+    if leaf is not None and (
+        (leaf.key_type == "RSA" and leaf.key_size < 2048)
+        or (leaf.key_type == "EC" and leaf.key_size < 256)
+    ):
+        caps.append(("F", f"{leaf.key_type} certificate key of {leaf.key_size} bits"))
     return caps
 
 
