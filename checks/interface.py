@@ -95,8 +95,3 @@ class Check(ABC, Generic[ParamsT, RawT]):
     def run(self, target: Target, params: ParamsT, context: CheckContext) -> CheckOutput:
         raw = self.collect(target, params, context)
         return self.evaluate(raw, params, context.started_at)
-
-    @classmethod
-    def parse_params(cls, raw: dict[str, object]) -> CheckParams:
-        """Validate raw config for this check; raises pydantic.ValidationError."""
-        return cls.params_model.model_validate(raw)

@@ -169,9 +169,6 @@ class Daemon:
         log.info("config reloaded", targets=len(new.targets))
         return True
 
-    def request_stop(self) -> None:
-        self._stop.set()
-
     def stop(self) -> None:
         """Stop scheduling, give running checks the grace period, then close everything."""
         self._stop.set()

@@ -65,10 +65,6 @@ class Runner:
         """Make every waiting run return at once as skipped (used when shutting down)."""
         self._abandon.set()
 
-    def in_flight(self) -> int:
-        with self._lock:
-            return len(self._in_flight)
-
     def _check(self, kind: CheckKind) -> AnyCheck:
         if kind not in self._checks:
             self._checks[kind] = create_check(kind)

@@ -92,7 +92,7 @@ def fetch_served_chain(
     address: str, port: int, server_name: str, context: CheckContext, ceiling: float
 ) -> tuple[CertificateFacts, ...]:
     """The chain the server at address:port sends for `server_name`, leaf first."""
-    where = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+    where = str(Endpoint(address, port))
     if context.remaining() <= 0:
         raise TargetUnreachable("the run's deadline passed before connecting", subject=where)
     sni = None if is_ip_literal(server_name) else server_name

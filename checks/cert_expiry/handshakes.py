@@ -27,6 +27,7 @@ from cryptography import x509
 from OpenSSL import SSL
 
 from checks.interface import BadInput, CheckError, TargetUnreachable
+from monitor.model import Endpoint
 
 _CONNECTING = "connecting"
 _HANDSHAKING = "handshaking"
@@ -64,11 +65,7 @@ class _Handshake:
 
     @property
     def where(self) -> str:
-        return (
-            f"[{self.address}]:{self.port}"
-            if ":" in self.address
-            else f"{self.address}:{self.port}"
-        )
+        return str(Endpoint(self.address, self.port))
 
 
 class HandshakeEngine:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -431,9 +431,3 @@ def _stored_finding(row: FindingRow) -> StoredFinding:
         last_seen=row.last_seen,
         resolved_at=row.resolved_at,
     )
-
-
-def snapshot_document(content: bytes) -> Mapping[str, Any]:
-    """Decode a stored snapshot's compressed JSON."""
-    document: Mapping[str, Any] = json.loads(zlib.decompress(content))
-    return document
