@@ -167,6 +167,27 @@ def _tail(path: Path, lines: int = 20) -> str:
         return ""
 
 
+class _Server:
+    """`with server:` starts it and stops it again, whatever happens inside."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
 class _ManagedDir:
     """A working directory: the caller's, or a temporary one removed on close."""
 
@@ -299,7 +320,7 @@ class NginxBlock:
         return f"    server {{  # {self.name}\n{body}\n    }}\n"
 
 
-class NginxTls:
+class NginxTls(_Server):
     """`with NginxTls(blocks) as nginx:` one nginx master serving every block on 127.0.0.1.
 
     nginx.port("name") -> that block's port; nginx.ports -> {name: port}.
@@ -420,17 +441,6 @@ class NginxTls:
             self._workdir.close()
             self._workdir = None
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.stop()
-
 
 # Cipher strings for the standard blocks (OpenSSL names).
 TLS10_CIPHERS = "ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES256-SHA:@SECLEVEL=0"
@@ -546,7 +556,7 @@ def tlslite_dh(dh_params: tuple[int, int]) -> TlsliteConfig:
     )
 
 
-class TlsliteServer:
+class TlsliteServer(_Server):
     """`with TlsliteServer(cert, key, TLSLITE_RC4) as server:` -> server.port on 127.0.0.1.
 
     Runs tlslite-ng in a child Python process (`python tls_servers.py --tlslite CONFIG`), a
@@ -611,17 +621,6 @@ class TlsliteServer:
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 _HTTP_RESPONSE = (
@@ -697,7 +696,7 @@ def _tlslite_main(spec: dict[str, Any]) -> None:
 # -- openssl s_server --------------------------------------------------------------------------
 
 
-class OpensslSServer:
+class OpensslSServer(_Server):
     """`with OpensslSServer(cert, key) as server:` openssl s_server on 127.0.0.1:server.port.
 
     Default options: -tls1_2 -client_renegotiation (TLS 1.2 only, honours client-initiated
@@ -789,17 +788,6 @@ class OpensslSServer:
         if self._workdir is not None:
             self._workdir.close()
             self._workdir = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 # -- raw DHE probe -----------------------------------------------------------------------------
