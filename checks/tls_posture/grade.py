@@ -90,7 +90,7 @@ def _caps(
     )
     if modern_weak:
         caps.append(("C", "RC4 or a 64-bit block cipher (3DES, DES) with TLS 1.1 or newer"))
-    if facts.compression is not False and facts.compression is not None:
+    if facts.compression:
         caps.append(("C", "TLS compression (CRIME)"))
     if any(p in assumed for p in (Protocol.SSL_3_0, Protocol.TLS_1_0, Protocol.TLS_1_1)):
         caps.append(("B", "SSL 3.0, TLS 1.0 or TLS 1.1 enabled"))

@@ -41,9 +41,10 @@ def apply_findings(
         ).all()
     }
     transitions: list[Transition] = []
+    events: list[FindingEventRow] = []  # added after the finding rows they refer to exist
 
     def transition(row: FindingRow, kind: TransitionKind, previous: str | None = None) -> None:
-        session.add(
+        events.append(
             FindingEventRow(
                 fingerprint=row.fingerprint,
                 run_id=run.id,
@@ -100,7 +101,6 @@ def apply_findings(
         row.seen_streak += 1
         row.missing_streak = 0
         session.add(row)
-        session.flush()
         if row.status == FindingStatus.PENDING.value and row.seen_streak >= policy.open_after:
             row.status = FindingStatus.OPEN.value
             transition(row, TransitionKind.OPENED)
@@ -119,6 +119,8 @@ def apply_findings(
             if was_open:
                 transition(row, TransitionKind.RESOLVED)
         session.add(row)
+    session.flush()
+    session.add_all(events)
     return transitions
 
 
