@@ -69,6 +69,42 @@ _POSTURE_SCAN = (
     Control("NIST SP 800-53", "RA-5", "vulnerability monitoring and scanning"),
 )
 
+_DRIFT = (
+    Control("NIST SP 800-128", "3.1.2", "configuration baselines"),
+    Control("NIST SP 800-128", "3.4.1", "configuration monitoring"),
+    Control("NIST SP 800-128", "3.8.2", "configuration audits"),
+    Control("NIST SP 800-53", "CM-2", "baseline configuration"),
+    Control("NIST SP 800-53", "CM-3", "configuration change control"),
+    Control("NIST SP 800-53", "CM-6", "configuration settings"),
+    Control("PCI DSS", "11.5.2", "change-detection mechanism"),
+    Control("OWASP API Top 10", "API7", "security misconfiguration"),
+)
+_DRIFT_MONITORING = (
+    Control("NIST SP 800-128", "3.4.1", "configuration monitoring"),
+    Control("NIST SP 800-137", "5.3", "automated monitoring"),
+    Control("NIST SP 800-53", "CA-7", "continuous monitoring"),
+)
+_PATCH_VULNERABLE = (
+    Control("NIST SP 800-40", "3.2", "identify vulnerable software"),
+    Control("NIST SP 800-40", "3.8", "prioritise by severity"),
+    Control("NIST SP 800-53", "SI-2", "flaw remediation"),
+    Control("NIST SP 800-53", "RA-5", "vulnerability monitoring and scanning"),
+    Control("OWASP Top 10", "A06", "vulnerable and outdated components"),
+    Control("SANS CWE", "CWE-937", "using components with known vulnerabilities"),
+    Control("PCI DSS", "6.3.3", "known vulnerabilities patched"),
+)
+_PATCH_OVERDUE = (
+    Control("NIST SP 800-40", "3.5", "timely deployment"),
+    Control("NIST SP 800-40", "3.6", "verification and reporting"),
+    Control("PCI DSS", "6.3.3", "critical patches within one month"),
+    Control("NIST SP 800-53", "SI-2", "flaw remediation"),
+)
+_PATCH_UNSUPPORTED = (
+    Control("NIST SP 800-53", "SA-22", "unsupported system components"),
+    Control("NIST SP 800-53", "SI-2", "flaw remediation"),
+    Control("OWASP API Top 10", "API7", "security misconfiguration"),
+)
+
 # Longest matching rule-id prefix wins.
 CONTROLS_BY_RULE_PREFIX: Mapping[str, tuple[Control, ...]] = {
     "CERT-": _CERTIFICATE_LIFECYCLE,
@@ -91,6 +127,14 @@ CONTROLS_BY_RULE_PREFIX: Mapping[str, tuple[Control, ...]] = {
     "TLS-HSTS-": _HSTS,
     "TLS-MOZILLA-PROFILE": _POSTURE_SCAN + _WEAK_CIPHERS,
     "TLS-SCAN-": _POSTURE_SCAN,
+    "DRIFT-": _DRIFT,
+    "DRIFT-SOURCE-UNAVAILABLE": _DRIFT_MONITORING,
+    "PATCH-VULNERABLE": _PATCH_VULNERABLE,
+    "PATCH-OVERDUE": _PATCH_OVERDUE,
+    "PATCH-EOL": _PATCH_UNSUPPORTED,
+    "PATCH-OUTDATED": _PATCH_UNSUPPORTED,
+    "PATCH-VERSION-DISCLOSED": _PATCH_UNSUPPORTED,
+    "PATCH-": _PATCH_VULNERABLE,
 }
 
 

@@ -12,12 +12,12 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
-from typing import ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from monitor.durations import Duration, NonNegativeDuration
-from monitor.model import CheckKind, CheckOutput, Target
+from monitor.model import Baseline, CheckKind, CheckOutput, Target
 
 
 class CheckError(Exception):
@@ -55,12 +55,30 @@ class CheckParams(BaseModel):
     enabled: bool = True
 
 
+class CheckHistory(Protocol):
+    """What a check may read of earlier results (the store implements it)."""
+
+    def approved_baseline(self, check: CheckKind, target: str) -> Baseline | None:
+        """The newest approved baseline of (check, target), or None."""
+        ...
+
+    def latest_snapshot(self, check: CheckKind, target: str) -> dict[str, Any] | None:
+        """The snapshot of the newest ok run of (check, target), or None."""
+        ...
+
+    def hash_key(self) -> bytes:
+        """The installation's key for keyed hashes of secret values."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class CheckContext:
-    """What a run may know besides its target: when it started and when it must stop."""
+    """What a run may know besides its target: when it started, when it must stop, and
+    (in the daemon, not in one-off scans) the history kept in the store."""
 
     started_at: datetime
     deadline: float  # time.monotonic() value after which the run is abandoned
+    history: CheckHistory | None = None
 
     def remaining(self) -> float:
         """Seconds left before the deadline (never negative)."""

@@ -9,7 +9,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from checks.cert_expiry.check import CertExpiryCheck
+from checks.config_drift.check import ConfigDriftCheck
 from checks.interface import Check
+from checks.patch_level.check import PatchLevelCheck
 from checks.tls_posture.check import TlsPostureCheck
 from monitor.model import CheckKind
 
@@ -18,6 +20,8 @@ AnyCheck = Check[Any, Any]
 CHECKS: Mapping[CheckKind, type[AnyCheck]] = {
     CheckKind.CERT_EXPIRY: CertExpiryCheck,
     CheckKind.TLS_POSTURE: TlsPostureCheck,
+    CheckKind.CONFIG_DRIFT: ConfigDriftCheck,
+    CheckKind.PATCH_LEVEL: PatchLevelCheck,
 }
 
 

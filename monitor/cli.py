@@ -7,13 +7,11 @@ commands that use them: `apivigil scan` in CI must not pay a second of imports i
 from __future__ import annotations
 
 import json
-import os
-from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
-from rich.console import Console
+from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -21,6 +19,9 @@ from checks.controls import controls_document
 from checks.interface import CheckParams
 from checks.registry import CHECKS
 from monitor import __version__
+from monitor.cli_baseline import baseline_app
+from monitor.cli_common import ConfigOption, OutputFormat, err, load, open_store, out
+from monitor.cli_patch import advisories_app, inventory_app
 from monitor.durations import format_duration, parse_duration
 from monitor.fanout import auto_processes
 from monitor.jobs import scheduled_checks
@@ -36,11 +37,7 @@ from monitor.model import (
 from monitor.render import print_findings, print_scan
 from monitor.runner import CheckJob
 from monitor.scan import EXIT_USAGE, exit_code, run_scan, scan_document
-from monitor.settings import DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings
-from monitor.store.interface import FindingQuery, SchemaState, StoreError
-
-if TYPE_CHECKING:
-    from monitor.store.sql import SqlStore
+from monitor.store.interface import FindingQuery, StoreError
 
 app = typer.Typer(
     name="apivigil",
@@ -52,60 +49,9 @@ config_app = typer.Typer(help="Validate configuration.", no_args_is_help=True)
 db_app = typer.Typer(help="Manage the store's schema.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
-
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
-
-class OutputFormat(StrEnum):
-    TABLE = "table"
-    JSON = "json"
-
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config", "-c", help="YAML config [default: $APIVIGIL_CONFIG, else ./apivigil.yaml]"
-    ),
-]
-
-
-def _config_path(explicit: Path | None) -> Path | None:
-    if explicit is not None:
-        return explicit
-    from_env = os.environ.get("APIVIGIL_CONFIG")
-    if from_env:
-        return Path(from_env)
-    return DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.exists() else None
-
-
-def _load(explicit: Path | None, required: bool = False) -> tuple[Settings, Path | None]:
-    path = _config_path(explicit)
-    if path is None and required:
-        err.print("[red]no config file:[/] pass --config FILE or create ./apivigil.yaml")
-        raise typer.Exit(EXIT_USAGE)
-    try:
-        return load_settings(path), path
-    except ConfigError as error:
-        err.print(str(error), markup=False, highlight=False)
-        raise typer.Exit(EXIT_USAGE) from None
-
-
-def _open_store(settings: Settings, store_url: str | None) -> SqlStore:
-    from monitor.store.sql import SqlStore
-
-    try:
-        store = SqlStore(store_url or settings.store)
-        state = store.schema_state()
-    except StoreError as error:
-        err.print(f"[red]store:[/] {error}")
-        raise typer.Exit(EXIT_USAGE) from None
-    if state is not SchemaState.CURRENT:
-        err.print(
-            f"[red]store {store.describe()} schema is {state.value}[/]: run `apivigil db upgrade`"
-        )
-        raise typer.Exit(EXIT_USAGE)
-    return store
+app.add_typer(baseline_app, name="baseline")
+app.add_typer(advisories_app, name="advisories")
+app.add_typer(inventory_app, name="inventory")
 
 
 @app.command()
@@ -125,7 +71,7 @@ def run(
     """
     from monitor.daemon import Daemon, DaemonError, exit_leaving_library_threads
 
-    settings, path = _load(config, required=True)
+    settings, path = load(config, required=True)
     configure_logging(settings.log_level, settings.log_format)
     try:
         Daemon(settings, path, migrate=migrate).serve_forever()
@@ -149,7 +95,7 @@ def demo(
 
     targets = start_demo_targets(directory)
     config_path = write_demo_config(directory, targets, store, listen)
-    settings, _ = _load(config_path)
+    settings, _ = load(config_path)
     configure_logging(settings.log_level, settings.log_format)
     host, _, port = listen.rpartition(":")
     err.print(
@@ -179,7 +125,7 @@ def config_check(
     ] = None,
 ) -> None:
     """Validate a config file offline; print every problem with its key and line (exit 2)."""
-    settings, path = _load(file, required=True)
+    settings, path = load(file, required=True)
     jobs = scheduled_checks(settings)
     out.print(f"{path}: ok — {len(settings.targets)} target(s), {len(jobs)} scheduled check(s)")
 
@@ -187,7 +133,7 @@ def config_check(
 @app.command()
 def targets(config: ConfigOption = None) -> None:
     """List configured targets and their checks with effective schedules."""
-    settings, _ = _load(config, required=True)
+    settings, _ = load(config, required=True)
     table = Table("target", "url", "check", "interval", "timeout", "labels")
     for planned in scheduled_checks(settings):
         job = planned.job
@@ -216,8 +162,8 @@ def findings(
     format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.TABLE,
 ) -> None:
     """List findings from the store."""
-    settings, _ = _load(config)
-    sql_store = _open_store(settings, store)
+    settings, _ = load(config)
+    sql_store = open_store(settings, store)
     query = FindingQuery(
         target=target,
         min_severity=severity,
@@ -263,7 +209,7 @@ def db_upgrade(
     """Create or migrate the store's schema to this version of apivigil."""
     from monitor.store.sql import SqlStore
 
-    settings, _ = _load(config)
+    settings, _ = load(config)
     try:
         sql_store = SqlStore(store or settings.store)
         before = sql_store.schema_state()
@@ -309,7 +255,7 @@ def scan(
     if urls:
         jobs = _ad_hoc_jobs(urls, only, timeout)
     else:
-        settings, _ = _load(config, required=True)
+        settings, _ = load(config, required=True)
         jobs = [planned.job for planned in scheduled_checks(settings, only)]
         if target:
             unknown = set(target) - {job.target.name for job in jobs}
@@ -346,7 +292,11 @@ def _ad_hoc_jobs(
             err.print(f"[red]{url}:[/] {error}")
             raise typer.Exit(EXIT_USAGE) from None
         for kind in kinds:
-            params: CheckParams = CHECKS[kind].params_model()
+            try:
+                params: CheckParams = CHECKS[kind].params_model()
+            except ValidationError:
+                err.print(f"[red]{kind}[/] needs settings (e.g. sources): use a config file")
+                raise typer.Exit(EXIT_USAGE) from None
             jobs.append(CheckJob(kind, Target(name=str(endpoint), url=url), params, run_timeout))
     return jobs
 

@@ -81,6 +81,7 @@ class Daemon:
         settings = self.settings
         store = open_store(settings, self._migrate)
         self.store = store
+        self.runner = Runner(clock=self._clock, history=store)
         store.sync_targets([t.to_target() for t in settings.targets], self._clock.now())
         self.scheduler = CheckScheduler(
             self._execute,

@@ -44,6 +44,8 @@ class CheckKind(StrEnum):
 
     CERT_EXPIRY = "cert_expiry"
     TLS_POSTURE = "tls_posture"
+    PATCH_LEVEL = "patch_level"
+    CONFIG_DRIFT = "config_drift"
 
 
 class RunStatus(StrEnum):
@@ -161,11 +163,43 @@ def finding_fingerprint(check: str, target: str, rule_id: str, subject: str) -> 
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
+FIRST_OBSERVATION = "first observation"
+
+
+@dataclass(frozen=True, slots=True)
+class BaselineUpdate:
+    """A baseline the check proposes for parts that have none yet (first observation)."""
+
+    content: Mapping[str, Any]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    """One approved version of a (check, target)'s baseline; versions are never edited."""
+
+    check: CheckKind
+    target: str
+    version: int
+    content: Mapping[str, Any]
+    approved_by: str
+    approved_at: datetime
+    reason: str
+
+
 @dataclass(frozen=True, slots=True)
 class CheckOutput:
+    """What a check returns.
+
+    `undetermined` lists subject prefixes the run could not judge (a source that failed):
+    findings under them are neither opened nor resolved by this run.
+    """
+
     observations: tuple[Observation, ...] = ()
     findings: tuple[Finding, ...] = ()
     snapshot: Mapping[str, Any] | None = None
+    undetermined: tuple[str, ...] = ()
+    baseline_update: BaselineUpdate | None = None
 
 
 @dataclass(frozen=True, slots=True)

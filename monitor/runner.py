@@ -16,6 +16,7 @@ from checks.interface import (
     BadInput,
     CheckContext,
     CheckError,
+    CheckHistory,
     CheckMisconfigured,
     CheckParams,
     TargetUnreachable,
@@ -53,10 +54,14 @@ class Runner:
     """Runs check jobs; the same (check, target) never runs twice at once, even past a timeout."""
 
     def __init__(
-        self, checks: Mapping[CheckKind, AnyCheck] | None = None, clock: Clock | None = None
+        self,
+        checks: Mapping[CheckKind, AnyCheck] | None = None,
+        clock: Clock | None = None,
+        history: CheckHistory | None = None,
     ) -> None:
         self._checks = dict(checks) if checks is not None else {}
         self._clock = clock or SystemClock()
+        self._history = history
         self._lock = threading.Lock()
         self._in_flight: set[tuple[CheckKind, str]] = set()
         self._abandon = threading.Event()
@@ -82,7 +87,11 @@ class Runner:
         outcome = _Outcome()
         done = threading.Event()
         timeout = job.timeout.total_seconds()
-        context = CheckContext(started_at=started_at, deadline=self._clock.monotonic() + timeout)
+        context = CheckContext(
+            started_at=started_at,
+            deadline=self._clock.monotonic() + timeout,
+            history=self._history,
+        )
         check = self._check(job.check)
 
         def execute() -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import ClassVar
 
 from checks.interface import (
@@ -16,7 +17,17 @@ from checks.interface import (
     CheckParams,
     TargetUnreachable,
 )
-from monitor.model import CheckKind, CheckOutput, Finding, Severity, Target
+from monitor.model import (
+    CheckKind,
+    CheckOutput,
+    CheckRun,
+    Finding,
+    RunStatus,
+    Severity,
+    Target,
+)
+from monitor.store.interface import HysteresisPolicy
+from monitor.store.sql import SqlStore
 
 
 class Behaviour(CheckParams):
@@ -63,3 +74,22 @@ class ScriptedCheck(Check[Behaviour, str]):
 
     def evaluate(self, raw: str, params: Behaviour, now: datetime) -> CheckOutput:
         return CheckOutput(findings=(Finding("TEST-RULE", Severity.HIGH, "t", raw, "e", "r"),))
+
+
+def record_snapshot(
+    store: SqlStore, check: CheckKind, target: str, snapshot: dict[str, object]
+) -> None:
+    """Record an ok run of `check` on `target` that kept `snapshot` (newest so far)."""
+    started = datetime.now(UTC)
+    store.record(
+        CheckRun(
+            id=str(uuid.uuid4()),
+            check=check,
+            target=target,
+            started_at=started,
+            finished_at=started,
+            status=RunStatus.OK,
+            output=CheckOutput(snapshot=snapshot),
+        ),
+        HysteresisPolicy(),
+    )

@@ -27,7 +27,13 @@ def run_cli(
     *args: str, cwd: Path | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*APIVIGIL, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd, check=False
+        [*APIVIGIL, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        check=False,
+        env={**os.environ, "COLUMNS": "250"},  # tables unwrapped, so tests can read them
     )
 
 

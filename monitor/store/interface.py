@@ -6,9 +6,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from monitor.model import (
+    Baseline,
     CheckKind,
     CheckRun,
     FindingStatus,
@@ -93,6 +94,34 @@ class MetricsState:
     latest_samples: Sequence[LatestSample] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True, slots=True)
+class BaselineApproval:
+    """A person approves `content` as the new baseline; findings under `resolves` resolve."""
+
+    check: CheckKind
+    target: str
+    content: Mapping[str, Any]
+    approved_by: str
+    reason: str
+    at: datetime
+    resolves: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalResult:
+    baseline: Baseline | None  # None: the content equals the current version, nothing added
+    transitions: tuple[Transition, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    at: datetime
+    actor: str
+    action: str
+    subject: str
+    detail: Mapping[str, Any]
+
+
 class Store(Protocol):
     def schema_state(self) -> SchemaState:
         """Whether the schema matches this apivigil. Raises StoreUnavailable."""
@@ -134,6 +163,31 @@ class Store(Protocol):
 
     def metrics_state(self, duration_buckets: Sequence[float]) -> MetricsState:
         """Current state for /metrics."""
+        ...
+
+    def approved_baseline(self, check: CheckKind, target: str) -> Baseline | None:
+        """The newest approved baseline version, or None before the first observation."""
+        ...
+
+    def baseline_history(self, check: CheckKind, target: str) -> list[Baseline]:
+        """Every baseline version, oldest first."""
+        ...
+
+    def approve_baseline(self, approval: BaselineApproval) -> ApprovalResult:
+        """Add a baseline version (unless unchanged), audit it, and resolve the findings
+        it makes moot, in one transaction. Raises StoreUnavailable or StoreError."""
+        ...
+
+    def latest_snapshot(self, check: CheckKind, target: str) -> dict[str, Any] | None:
+        """The snapshot of the newest ok run of (check, target) that kept one."""
+        ...
+
+    def hash_key(self) -> bytes:
+        """This installation's random key for keyed hashes of secret values."""
+        ...
+
+    def audit_entries(self, limit: int = 100) -> list[AuditEntry]:
+        """Who did what (baseline approvals ...), newest first."""
         ...
 
     def close(self) -> None:

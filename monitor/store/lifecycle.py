@@ -21,12 +21,18 @@ _LIVE = (FindingStatus.OPEN.value, FindingStatus.PENDING.value)
 
 
 def apply_findings(
-    session: Session, run: CheckRun, findings: Sequence[Finding], policy: HysteresisPolicy
+    session: Session,
+    run: CheckRun,
+    findings: Sequence[Finding],
+    policy: HysteresisPolicy,
+    undetermined: Sequence[str] = (),
 ) -> list[Transition]:
     """Open, update, escalate and resolve the (check, target)'s findings for an evaluated run.
 
     A finding opens after `open_after` consecutive sightings and resolves after
-    `resolve_after` consecutive absences; returns the transitions people may need to hear.
+    `resolve_after` consecutive absences; a finding whose subject starts with one of the
+    `undetermined` prefixes is not absent, just unknown, and keeps its state. Returns the
+    transitions people may need to hear.
     """
     reported = _worst_per_fingerprint(run, findings)
     existing = {
@@ -109,6 +115,8 @@ def apply_findings(
 
     for fingerprint, row in existing.items():
         if fingerprint in reported or row.status not in _LIVE:
+            continue
+        if any(row.subject.startswith(prefix) for prefix in undetermined):
             continue
         row.missing_streak += 1
         row.seen_streak = 0

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -13,10 +11,17 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    IntegrityError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from sqlmodel import Session, col, func, select
 
 from monitor.model import (
+    Baseline,
     CheckKind,
     CheckRun,
     FindingStatus,
@@ -26,8 +31,11 @@ from monitor.model import (
     Target,
     Transition,
 )
-from monitor.store import schema
+from monitor.store import baselines, schema
 from monitor.store.interface import (
+    ApprovalResult,
+    AuditEntry,
+    BaselineApproval,
     DurationHistogram,
     FindingQuery,
     HysteresisPolicy,
@@ -40,6 +48,7 @@ from monitor.store.interface import (
 )
 from monitor.store.lifecycle import apply_findings
 from monitor.store.tables import (
+    AuditLogRow,
     CheckRunRow,
     FindingRow,
     SampleRow,
@@ -182,15 +191,18 @@ class SqlStore:
                 )
             transitions: list[Transition] = []
             if run.evaluated and output is not None:
-                transitions = apply_findings(session, run, output.findings, policy)
+                transitions = apply_findings(
+                    session, run, output.findings, policy, output.undetermined
+                )
+                if output.baseline_update is not None:
+                    baselines.apply_update(session, run, output.baseline_update)
             session.commit()
             return transitions
 
     def _store_snapshot(self, session: Session, run: CheckRun) -> str | None:
         if run.output is None or run.output.snapshot is None:
             return None
-        document = json.dumps(run.output.snapshot, sort_keys=True, separators=(",", ":")).encode()
-        sha = hashlib.sha256(document).hexdigest()
+        content, sha = baselines.encode_document(run.output.snapshot)
         if session.get(SnapshotRow, sha) is None:
             session.add(
                 SnapshotRow(
@@ -198,11 +210,70 @@ class SqlStore:
                     check=run.check.value,
                     target=run.target,
                     taken_at=run.started_at,
-                    content=zlib.compress(document),
+                    content=content,
                 )
             )
             session.flush()
         return sha
+
+    # baselines, snapshots and the audit log --------------------------------
+
+    def approved_baseline(self, check: CheckKind, target: str) -> Baseline | None:
+        with self._session() as session:
+            return baselines.latest(session, check, target)
+
+    def baseline_history(self, check: CheckKind, target: str) -> list[Baseline]:
+        with self._session() as session:
+            return baselines.history(session, check, target)
+
+    def approve_baseline(self, approval: BaselineApproval) -> ApprovalResult:
+        with self._session() as session:
+            baseline = baselines.insert_version(
+                session,
+                approval.check,
+                approval.target,
+                approval.content,
+                approval.approved_by,
+                approval.reason,
+                approval.at,
+            )
+            transitions = baselines.resolve_accepted(
+                session, approval.check, approval.target, approval.resolves, approval.at
+            )
+            session.commit()
+        return ApprovalResult(baseline=baseline, transitions=tuple(transitions))
+
+    def latest_snapshot(self, check: CheckKind, target: str) -> dict[str, Any] | None:
+        with self._session() as session:
+            return baselines.latest_snapshot(session, check, target)
+
+    def hash_key(self) -> bytes:
+        for _attempt in range(2):
+            try:
+                with self._session() as session:
+                    key = baselines.instance_key(session, datetime.now(UTC))
+                    session.commit()
+                    return key
+            except StoreError as error:
+                if not isinstance(error.__cause__, IntegrityError):
+                    raise  # another process created it first: read theirs
+        raise StoreError(f"store {self.describe()}: could not create the instance key")
+
+    def audit_entries(self, limit: int = 100) -> list[AuditEntry]:
+        with self._session() as session:
+            rows = session.exec(
+                select(AuditLogRow).order_by(col(AuditLogRow.at).desc()).limit(limit)
+            ).all()
+        return [
+            AuditEntry(
+                at=row.at,
+                actor=row.actor,
+                action=row.action,
+                subject=row.subject,
+                detail=json.loads(row.detail),
+            )
+            for row in rows
+        ]
 
     # reads --------------------------------------------------------------
 

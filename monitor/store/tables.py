@@ -103,7 +103,9 @@ class FindingEventRow(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     fingerprint: str = Field(foreign_key="finding.fingerprint", index=True, max_length=64)
-    run_id: str = Field(foreign_key="check_run.id", max_length=36)
+    run_id: str | None = Field(
+        default=None, foreign_key="check_run.id", max_length=36, description="None: by a person"
+    )
     at: datetime = _utc()
     kind: str = Field(max_length=32)
     severity: str = Field(max_length=16)
@@ -118,3 +120,41 @@ class SnapshotRow(SQLModel, table=True):
     target: str = Field(max_length=128)
     taken_at: datetime = _utc()
     content: bytes = Field(sa_column=sa.Column(sa.LargeBinary(), nullable=False))
+
+
+class BaselineRow(SQLModel, table=True):
+    """One approved version of a baseline; rows are only ever inserted (NIST SP 800-128)."""
+
+    __tablename__ = "baseline"
+    __table_args__ = (sa.UniqueConstraint("check", "target", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    check: str = Field(max_length=64)
+    target: str = Field(max_length=128)
+    version: int
+    content: bytes = Field(sa_column=sa.Column(sa.LargeBinary(), nullable=False))
+    content_sha256: str = Field(max_length=64)
+    approved_by: str = Field(max_length=200)
+    approved_at: datetime = _utc()
+    reason: str
+
+
+class AuditLogRow(SQLModel, table=True):
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _utc(index=True)
+    actor: str = Field(max_length=200)
+    action: str = Field(max_length=64)
+    subject: str
+    detail: str = Field(default="{}", description="JSON object")
+
+
+class InstanceKeyRow(SQLModel, table=True):
+    """Random key material of this installation (keyed hashes of secret values)."""
+
+    __tablename__ = "instance_key"
+
+    name: str = Field(primary_key=True, max_length=64)
+    value: bytes = Field(sa_column=sa.Column(sa.LargeBinary(), nullable=False))
+    created_at: datetime = _utc()

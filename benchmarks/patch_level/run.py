@@ -1,0 +1,226 @@
+"""Benchmark: apivigil's OSV advisory index (patch_level): build time, match time, memory.
+
+Generates a seeded inventory (PyPI, npm, Debian with source names, Alpine) and OSV advisories
+written both as an osv.dev-style zip dump and as a directory of JSON files, then runs, each in
+its own child process (worker.py): build_index from the zip, build_index from the directory,
+and AdvisoryIndex.open + match of the whole inventory. Wall time is spawn to exit; CPU time
+comes from wait4()'s rusage of that child; the child reports its own peak RSS (VmHWM) and the
+seconds spent inside the measured call.
+
+No peer runs: osv-scanner is not packaged for Debian, PyPI or npm (see README.md).
+
+Run from the project root:  .venv/bin/python benchmarks/patch_level/run.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from generate import generate, write_directory, write_zip
+
+HERE = Path(__file__).resolve().parent
+WORKER = HERE / "worker.py"
+GOAL_MATCH_SECONDS = 2.0
+GOAL_MATCH_RSS = 300 * 2**20
+CHILD_STOP_SECONDS = 5.0
+
+
+class BenchmarkError(Exception):
+    """The benchmark could not run or a step gave wrong answers."""
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    wall_seconds: float  # spawn to exit, interpreter start and imports included
+    inner_seconds: float  # inside the measured call, as the child reports it
+    peak_rss_bytes: int  # the child's VmHWM, which it reports as it exits
+    cpu_seconds: float
+    report: dict[str, Any]
+
+
+def wait_with_usage(
+    process: subprocess.Popen[bytes], timeout: float
+) -> tuple[int, resource.struct_rusage]:
+    """Reap `process` with wait4() to get its own rusage; kill it after `timeout` seconds."""
+    killer = threading.Timer(timeout, process.kill)
+    killer.start()
+    try:
+        _, status, usage = os.wait4(process.pid, 0)
+    except BaseException:  # interrupted (Ctrl-C, SIGTERM): do not leave the child running
+        process.kill()
+        process.wait(CHILD_STOP_SECONDS)
+        raise
+    finally:
+        killer.cancel()
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return process.returncode, usage
+
+
+def run_worker(arguments: Sequence[str], workdir: Path, timeout: float) -> Measurement:
+    out_path, err_path = workdir / "worker.out", workdir / "worker.err"
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [sys.executable, str(WORKER), *arguments],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+        )
+        code, usage = wait_with_usage(process, timeout)
+        wall = time.perf_counter() - started
+    if code != 0:
+        tail = "\n".join(err_path.read_text(errors="replace").splitlines()[-15:])
+        raise BenchmarkError(f"worker {arguments[0]} exited {code}:\n{tail}")
+    report = json.loads(out_path.read_text())
+    return Measurement(
+        wall_seconds=wall,
+        inner_seconds=report["seconds"],
+        peak_rss_bytes=report["peak_rss_bytes"],
+        cpu_seconds=usage.ru_utime + usage.ru_stime,
+        report=report,
+    )
+
+
+def verify_build(measurement: Measurement, records: int, label: str) -> None:
+    report = measurement.report
+    if report["rejected_count"]:
+        raise BenchmarkError(f"{label}: {report['rejected_count']} rejected: {report['rejected']}")
+    if report["records"] != records:
+        raise BenchmarkError(f"{label}: indexed {report['records']} records, wrote {records}")
+
+
+def tree_bytes(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def mib(size: float) -> str:
+    return f"{size / 2**20:.1f} MiB"
+
+
+def summary(
+    args: argparse.Namespace,
+    sizes: dict[str, int],
+    from_zip: Measurement,
+    from_directory: Measurement,
+    matches: Sequence[Measurement],
+) -> str:
+    match = sorted(matches, key=lambda m: m.inner_seconds)[len(matches) // 2]
+    report = match.report
+    lines = [
+        f"patch_level benchmark: {args.packages} packages, {args.advisories} OSV records "
+        f"(seed {args.seed}), {os.cpu_count()} CPU(s), match repeated {len(matches)}x"
+        + (" (median shown)" if len(matches) > 1 else ""),
+        f"  input: zip dump {mib(sizes['zip'])}, directory {mib(sizes['directory'])}; "
+        f"index {mib(from_zip.report['index_bytes'])}, "
+        f"{from_zip.report['groups']} vulnerability groups",
+        f"{'':34}{'inside call':>12}{'wall':>10}{'peak RSS':>12}{'CPU':>10}",
+    ]
+    for label, m in (
+        ("build_index (zip dump)", from_zip),
+        ("build_index (directory)", from_directory),
+        ("open + match all packages", match),
+    ):
+        lines.append(
+            f"{label:34}{m.inner_seconds:>10.2f} s{m.wall_seconds:>8.2f} s"
+            f"{mib(m.peak_rss_bytes):>12}{m.cpu_seconds:>8.2f} s"
+        )
+    if len(matches) > 1:
+        lines.append(
+            "  match runs (inside call): "
+            + ", ".join(f"{m.inner_seconds:.3f} s" for m in matches)
+            + f"; median {statistics.median(m.inner_seconds for m in matches):.3f} s"
+        )
+    lines += [
+        f"  match: {report['matches']} matches on {report['packages_affected']} of "
+        f"{report['packages']} packages, {report['merged_matches']} merged from 3+ ids, "
+        f"{report['notes']} notes; by severity {report['by_severity']}",
+        f"  open alone: {report['open_seconds'] * 1000:.1f} ms; wall - inside call = interpreter "
+        "start, imports and reading the inventory JSON",
+        "peer: none (osv-scanner is not packaged for Debian, PyPI or npm here; see README.md)",
+        f"goal (open + match < {GOAL_MATCH_SECONDS:g} s and peak RSS < {mib(GOAL_MATCH_RSS)}): "
+        + (
+            "MET"
+            if match.inner_seconds < GOAL_MATCH_SECONDS and match.peak_rss_bytes < GOAL_MATCH_RSS
+            else "NOT MET"
+        )
+        + f" (whole match process: {match.wall_seconds:.2f} s)",
+    ]
+    return "\n".join(lines)
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--packages", type=int, default=5000, help="installed packages")
+    parser.add_argument("--advisories", type=int, default=50_000, help="OSV records")
+    parser.add_argument("--seed", type=int, default=20240601, help="generator seed")
+    parser.add_argument("--repeat", type=int, default=3, help="match runs; the median is shown")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per step")
+    parser.add_argument("--keep", type=Path, help="write the data here and keep it")
+    args = parser.parse_args(argv)
+    if args.packages < 1 or args.advisories < 1 or args.repeat < 1:
+        parser.error("--packages, --advisories and --repeat must be at least 1")
+
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    with tempfile.TemporaryDirectory(prefix="apivigil-bench-") as tmp:
+        workdir = args.keep or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            print("generating ...", flush=True)
+            started = time.perf_counter()
+            dataset = generate(args.packages, args.advisories, args.seed)
+            inventory = workdir / "inventory.json"
+            inventory.write_text(json.dumps(dataset.inventory))
+            dump, directory = workdir / "all.zip", workdir / "osv"
+            write_zip(dataset.records, dump)
+            write_directory(dataset.records, directory)
+            sizes = {"zip": tree_bytes(dump), "directory": tree_bytes(directory)}
+            print(f"  {time.perf_counter() - started:.1f} s", flush=True)
+            print("build_index from the zip dump ...", flush=True)
+            index = workdir / "index.sqlite"
+            from_zip = run_worker(["build", str(index), str(dump)], workdir, args.timeout)
+            verify_build(from_zip, len(dataset.records), "zip")
+            print("build_index from the directory ...", flush=True)
+            other = workdir / "index-from-directory.sqlite"
+            from_dir = run_worker(["build", str(other), str(directory)], workdir, args.timeout)
+            verify_build(from_dir, len(dataset.records), "directory")
+            matches = []
+            for round_number in range(args.repeat):
+                print(f"match {round_number + 1}/{args.repeat} ...", flush=True)
+                matches.append(
+                    run_worker(["match", str(index), str(inventory)], workdir, args.timeout)
+                )
+            if not matches[0].report["matches"]:
+                raise BenchmarkError("no package matched: the generated data is wrong")
+        except BenchmarkError as error:
+            print(f"benchmark failed: {error}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("interrupted; the child process was stopped", file=sys.stderr)
+            return 130
+    print()
+    print(summary(args, sizes, from_zip, from_dir, matches))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""Pure judgement of a config_drift run: drift against the approved baseline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from checks.config_drift.diff import DriftItem, diff, ignored_by, is_volatile, severity_of
+from checks.config_drift.facts import DriftRaw
+from checks.config_drift.params import Change, ConfigDriftParams
+from checks.config_drift.secrets import is_masked
+from monitor.model import (
+    BaselineUpdate,
+    CheckKind,
+    CheckOutput,
+    Finding,
+    Observation,
+    Severity,
+)
+
+_RULE_IDS = {
+    Change.ADDED: "DRIFT-ADDED",
+    Change.REMOVED: "DRIFT-REMOVED",
+    Change.CHANGED: "DRIFT-CHANGED",
+}
+_VALUE_LIMIT = 300
+
+
+def evaluate(raw: DriftRaw, params: ConfigDriftParams, now: datetime) -> CheckOutput:
+    approved: dict[str, Any] = dict(raw.baseline.content) if raw.baseline else {}
+    findings: list[Finding] = []
+    observations: list[Observation] = []
+    undetermined: list[str] = []
+    first_seen: list[str] = []
+    for state in raw.states:
+        if state.source not in approved:
+            first_seen.append(state.source)
+            continue
+        unreadable = dict(state.unreadable)
+        items = [
+            item
+            for item in diff(state.source, approved[state.source], state.entries)
+            if not is_volatile(item)
+            and ignored_by(item, params.ignore, now) is None
+            and not any(_under(item.path, prefix) for prefix in unreadable)
+        ]
+        findings.extend(_drift_finding(item, params, raw.target) for item in items)
+        for prefix, reason in unreadable.items():
+            findings.append(_unavailable(f"{state.source}|{prefix}", reason))
+            undetermined.append(f"{state.source}|{prefix}")
+        observations.append(Observation("drift_items", float(len(items)), {"source": state.source}))
+    for failure in raw.failures:
+        findings.append(_unavailable(failure.source, failure.reason))
+        undetermined.append(f"{failure.source}|")
+    if raw.baseline is not None:
+        age = (now - raw.baseline.approved_at).total_seconds()
+        observations.append(
+            Observation("baseline_age_seconds", max(age, 0.0), {"check": CheckKind.CONFIG_DRIFT})
+        )
+    update = None
+    if first_seen:
+        content = {
+            **approved,
+            **{s.source: dict(s.entries) for s in raw.states if s.source in first_seen},
+        }
+        update = BaselineUpdate(content, f"first observation of {', '.join(first_seen)}")
+    return CheckOutput(
+        observations=tuple(observations),
+        findings=tuple(sorted(findings, key=lambda f: (-f.severity.rank, f.rule_id, f.subject))),
+        snapshot={state.source: dict(state.entries) for state in raw.states},
+        undetermined=tuple(undetermined),
+        baseline_update=update,
+    )
+
+
+def _under(path: str, prefix: str) -> bool:
+    """Whether `path` belongs to the unreadable directory (`sub/`) or file `prefix`."""
+    if prefix.endswith("/"):
+        return path.startswith(prefix)
+    return path == prefix or path.startswith((f"{prefix}#", f"{prefix}:"))
+
+
+def _drift_finding(item: DriftItem, params: ConfigDriftParams, target: str) -> Finding:
+    severity = severity_of(item, params.severity, params.default_severity)
+    return Finding(
+        rule_id=_RULE_IDS[item.change],
+        severity=severity,
+        title=f"{item.source}: {item.path} {item.change.value} since the approved baseline",
+        subject=item.subject,
+        evidence=_evidence(item),
+        remediation=(
+            "Restore the approved value, or approve the new state with "
+            f"`apivigil baseline accept {target} --source '{item.source}' --reason ...`."
+        ),
+    )
+
+
+def _evidence(item: DriftItem) -> str:
+    if any(value is not None and is_masked(value) for value in (item.before, item.after)):
+        return {
+            Change.ADDED: "a secret value was added (values are not shown)",
+            Change.REMOVED: "a secret value was removed (values are not shown)",
+            Change.CHANGED: "a secret value changed (values are not shown)",
+        }[item.change]
+    match item.change:
+        case Change.ADDED:
+            return f"added: {_short(item.after)}"
+        case Change.REMOVED:
+            return f"removed (was: {_short(item.before)})"
+        case Change.CHANGED:
+            return f"before: {_short(item.before)}; after: {_short(item.after)}"
+
+
+def _short(value: str | None) -> str:
+    text = value or ""
+    return text if len(text) <= _VALUE_LIMIT else text[: _VALUE_LIMIT - 1] + "…"
+
+
+def _unavailable(subject: str, reason: str) -> Finding:
+    return Finding(
+        rule_id="DRIFT-SOURCE-UNAVAILABLE",
+        severity=Severity.MEDIUM,
+        title=f"Configuration source {subject} could not be read",
+        subject=subject,
+        evidence=reason,
+        remediation=(
+            "Make the source readable by apivigil again; drift under it is not judged "
+            "(neither raised nor resolved) until then."
+        ),
+    )

@@ -1,0 +1,71 @@
+"""Nested documents -> a flat, stably ordered `path -> value` mapping, with a size budget.
+
+Paths join keys with dots and list positions with `[i]`; a key that contains a dot,
+bracket or quote is written `["key"]`. A list of scalars is one value (`[a, b]`), so a
+reordered allow-list reads as one change rather than a cascade.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import date, datetime, time
+from typing import Any
+
+from checks.interface import BadInput
+
+_PLAIN_KEY = re.compile(r"^[^.\[\]\"\s|][^.\[\]\"|]*$")
+
+
+class TooManyKeys(BadInput):
+    """A document flattens to more keys than the budget allows (an alias bomb, or too big)."""
+
+
+def join(prefix: str, key: str) -> str:
+    segment = key if _PLAIN_KEY.match(key) else "[" + json.dumps(key) + "]"
+    if not prefix:
+        return segment
+    return prefix + segment if segment.startswith("[") else f"{prefix}.{segment}"
+
+
+def scalar_text(value: Any) -> str:
+    match value:
+        case None:
+            return "null"
+        case bool():
+            return "true" if value else "false"
+        case datetime() | date() | time():
+            return value.isoformat()
+        case bytes():
+            return value.hex()
+        case _:
+            return str(value)
+
+
+def flatten(document: Any, max_keys: int, origin: str, prefix: str = "") -> dict[str, str]:
+    """Flatten `document`; raise TooManyKeys (naming `origin`) past `max_keys` entries."""
+    flat: dict[str, str] = {}
+    # Iterative walk: deep documents must not exhaust Python's recursion limit.
+    pending: list[tuple[str, Any]] = [(prefix, document)]
+    visited = 0
+    while pending:
+        path, node = pending.pop()
+        visited += 1
+        if visited > max_keys * 4 or len(flat) > max_keys:
+            raise TooManyKeys(
+                f"flattens to more than {max_keys} keys (raise max_keys, or an alias bomb?)",
+                subject=origin,
+            )
+        if isinstance(node, Mapping):
+            if not node:
+                flat[path or "."] = "{}"
+            pending.extend((join(path, str(key)), child) for key, child in node.items())
+        elif isinstance(node, list | tuple):
+            if all(not isinstance(item, Mapping | list | tuple) for item in node):
+                flat[path or "."] = "[" + ", ".join(scalar_text(item) for item in node) + "]"
+            else:
+                pending.extend((f"{path}[{index}]", child) for index, child in enumerate(node))
+        else:
+            flat[path or "."] = scalar_text(node)
+    return dict(sorted(flat.items()))

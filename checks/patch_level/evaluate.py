@@ -1,0 +1,269 @@
+"""Pure judgement of a patch_level run: vulnerable, overdue, end-of-life and outdated
+components, and versions disclosed in banners."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+
+from checks.patch_level.eol import CycleVerdict, judge
+from checks.patch_level.facts import PatchRaw, SourceMatch
+from checks.patch_level.packages import BannerProduct, Ecosystem
+from checks.patch_level.params import PatchLevelParams
+from monitor.model import CheckOutput, Finding, Observation, Severity
+
+_LABELS = {severity.value: severity for severity in Severity}
+_LANGUAGE_ECOSYSTEMS = frozenset(
+    {Ecosystem.PYPI, Ecosystem.NPM, Ecosystem.MAVEN, Ecosystem.GO, Ecosystem.RUBYGEMS}
+)
+
+
+def evaluate(raw: PatchRaw, params: PatchLevelParams, now: datetime) -> CheckOutput:
+    findings: list[Finding] = []
+    vulnerable: Counter[Severity] = Counter()
+    overdue: Counter[Severity] = Counter()
+    oldest_unpatched: datetime | None = None
+    for source_match in raw.matches:
+        severity = _severity(source_match, params)
+        findings.append(_vulnerable(source_match, severity))
+        vulnerable[severity] += 1
+        match = source_match.match
+        published = match.fix_published
+        if match.fixed_versions and published is not None:
+            oldest_unpatched = min(oldest_unpatched or published, published)
+            deadline = params.deadlines.for_severity(severity)
+            if deadline is not None and now > published + deadline:
+                findings.append(_overdue(source_match, severity, published + deadline, now))
+                overdue[severity] += 1
+    findings.extend(_eol_findings(raw, now))
+    for source, reason in raw.failures:
+        findings.append(_unavailable(source, reason))
+    observations = [
+        Observation("patch_packages", float(len(s.packages)), {"source": s.source})
+        for s in raw.sources
+        if not s.banners
+    ]
+    for severity in Severity:
+        observations.append(
+            Observation(
+                "patch_vulnerabilities", float(vulnerable[severity]), {"severity": severity}
+            )
+        )
+        observations.append(
+            Observation("patch_overdue", float(overdue[severity]), {"severity": severity})
+        )
+    if oldest_unpatched is not None:
+        observations.append(
+            Observation(
+                "patch_oldest_unpatched_age_seconds",
+                max(0.0, (now - oldest_unpatched).total_seconds()),
+            )
+        )
+    if raw.advisories_built_at is not None:
+        observations.append(
+            Observation(
+                "patch_advisories_age_seconds",
+                max(0.0, (now - raw.advisories_built_at).total_seconds()),
+            )
+        )
+    return CheckOutput(
+        observations=tuple(observations),
+        findings=tuple(sorted(findings, key=lambda f: (-f.severity.rank, f.rule_id, f.subject))),
+        snapshot=_snapshot(raw),
+        undetermined=tuple(f"{source}|" for source, _ in raw.failures),
+    )
+
+
+def _severity(source_match: SourceMatch, params: PatchLevelParams) -> Severity:
+    label = source_match.match.advisory.severity_label
+    if label == "none":
+        return Severity.INFO
+    return _LABELS.get(label or "", params.unknown_severity)
+
+
+def _subject(source_match: SourceMatch) -> str:
+    package = source_match.match.package
+    return (
+        f"{source_match.source}|{package.name}@{package.version} {source_match.match.advisory.id}"
+    )
+
+
+def _vulnerable(source_match: SourceMatch, severity: Severity) -> Finding:
+    match = source_match.match
+    package, advisory = match.package, match.advisory
+    fixed = ", ".join(match.fixed_versions) or "no fixed version published"
+    rating = (
+        f"CVSS {advisory.cvss_score} {advisory.cvss_vector}"
+        if advisory.cvss_vector
+        else (advisory.severity_label or "unrated")
+    )
+    evidence = "; ".join(
+        [
+            f"installed {package.name} {package.version} ({package.ecosystem}"
+            + (f":{package.release}" if package.release else "")
+            + (f", source package {package.source_name}" if package.source_name else "")
+            + ")",
+            f"fixed in: {fixed}",
+            f"advisory {advisory.id}"
+            + (f" (aliases: {', '.join(advisory.aliases)})" if advisory.aliases else ""),
+            f"published {advisory.published:%Y-%m-%d}"
+            if advisory.published
+            else "published: unknown",
+            f"severity from {advisory.severity_source.value}: {rating}",
+            f"found in {package.source}",
+        ]
+    )
+    upgrade = (
+        f"Upgrade {package.name} to {match.fixed_versions[0]} or later."
+        if match.fixed_versions
+        else f"No fix is published yet: mitigate {advisory.id} or remove {package.name}."
+    )
+    return Finding(
+        rule_id="PATCH-VULNERABLE",
+        severity=severity,
+        title=f"{package.name} {package.version} is affected by {advisory.id}: {advisory.summary}"[
+            :300
+        ],
+        subject=_subject(source_match),
+        evidence=evidence,
+        remediation=upgrade,
+    )
+
+
+def _overdue(
+    source_match: SourceMatch, severity: Severity, due: datetime, now: datetime
+) -> Finding:
+    match = source_match.match
+    package = match.package
+    late = (now - due).days
+    return Finding(
+        rule_id="PATCH-OVERDUE",
+        severity=severity,
+        title=f"Patch for {match.advisory.id} in {package.name} is {late} day(s) past its deadline",
+        subject=_subject(source_match),
+        evidence=(
+            f"fix published {match.fix_published:%Y-%m-%d}; {severity.value} deadline "
+            f"{due:%Y-%m-%d}; installed {package.version}; fixed in "
+            f"{', '.join(match.fixed_versions)}"
+        ),
+        remediation=f"Deploy {package.name} {match.fixed_versions[0]} now, or record an exception.",
+    )
+
+
+def _eol_findings(raw: PatchRaw, now: datetime) -> list[Finding]:
+    findings: list[Finding] = []
+    system = raw.operating_system
+    if system is not None and system.product in raw.eol:
+        verdict = judge(system.product, system.version, raw.eol[system.product], now)
+        if verdict is not None and verdict.eol:
+            findings.append(
+                _eol(f"os|{system.product} {system.version}", verdict, Severity.HIGH, "")
+            )
+    for inventory in raw.sources:
+        for banner in inventory.banners:
+            findings.extend(_banner_findings(inventory.source, banner, raw, now))
+        for package in inventory.packages:
+            cycles = raw.eol.get(package.name.lower())
+            if package.ecosystem not in _LANGUAGE_ECOSYSTEMS or cycles is None:
+                continue
+            verdict = judge(package.name.lower(), package.version, cycles, now)
+            if verdict is None:
+                continue
+            subject = f"{inventory.source}|{package.name}@{package.version}"
+            if verdict.eol:
+                findings.append(_eol(subject, verdict, Severity.HIGH, ""))
+            elif verdict.behind_latest:
+                findings.append(_outdated(subject, verdict, Severity.LOW, ""))
+    return findings
+
+
+_BANNER_CAVEAT = (
+    " (low confidence: read from an HTTP banner; distributions backport fixes without "
+    "changing the version they announce)"
+)
+
+
+def _banner_findings(
+    source: str, banner: BannerProduct, raw: PatchRaw, now: datetime
+) -> list[Finding]:
+    if banner.version is None:
+        return []
+    subject = f"{source}|{banner.header}: {banner.product}/{banner.version}"
+    findings = [
+        Finding(
+            rule_id="PATCH-VERSION-DISCLOSED",
+            severity=Severity.LOW,
+            title=f"The {banner.header} header discloses {banner.product} {banner.version}",
+            subject=subject,
+            evidence=f"{banner.header}: {banner.raw_value}",
+            remediation=(
+                "Stop announcing versions (e.g. nginx `server_tokens off;`, Apache "
+                "`ServerTokens Prod`, PHP `expose_php = Off`)."
+            ),
+        )
+    ]
+    cycles = raw.eol.get(banner.product)
+    verdict = judge(banner.product, banner.version, cycles, now) if cycles else None
+    if verdict is not None and verdict.eol:
+        findings.append(_eol(subject, verdict, Severity.MEDIUM, _BANNER_CAVEAT))
+    elif verdict is not None and verdict.behind_latest:
+        findings.append(_outdated(subject, verdict, Severity.LOW, _BANNER_CAVEAT))
+    return findings
+
+
+def _eol(subject: str, verdict: CycleVerdict, severity: Severity, caveat: str) -> Finding:
+    cycle = verdict.cycle
+    ended = f"on {cycle.eol:%Y-%m-%d}" if isinstance(cycle.eol, datetime) else "(no date given)"
+    return Finding(
+        rule_id="PATCH-EOL",
+        severity=severity,
+        title=f"{verdict.product} {verdict.version} is end-of-life (cycle {cycle.cycle})",
+        subject=subject,
+        evidence=f"release cycle {cycle.cycle} reached end of life {ended}{caveat}",
+        remediation=f"Move to a supported release of {verdict.product}.",
+    )
+
+
+def _outdated(subject: str, verdict: CycleVerdict, severity: Severity, caveat: str) -> Finding:
+    latest = verdict.cycle.latest
+    return Finding(
+        rule_id="PATCH-OUTDATED",
+        severity=severity,
+        title=f"{verdict.product} {verdict.version} is behind {latest}, the latest of its cycle",
+        subject=subject,
+        evidence=f"cycle {verdict.cycle.cycle}: latest patch release {latest}{caveat}",
+        remediation=f"Upgrade {verdict.product} to {latest}.",
+    )
+
+
+def _unavailable(source: str, reason: str) -> Finding:
+    return Finding(
+        rule_id="PATCH-SOURCE-UNAVAILABLE",
+        severity=Severity.MEDIUM,
+        title=f"Inventory source {source} could not be read",
+        subject=source,
+        evidence=reason,
+        remediation=(
+            "Fix the source; its components are not judged (findings neither raised nor "
+            "resolved) until it reads again."
+        ),
+    )
+
+
+def _snapshot(raw: PatchRaw) -> dict[str, object]:
+    return {
+        "sources": {
+            s.source: {
+                "packages": sorted(f"{p.ecosystem}/{p.name}@{p.version}" for p in s.packages),
+                "banners": sorted(f"{b.header}: {b.raw_value}" for b in s.banners),
+                "notes": list(s.notes),
+            }
+            for s in raw.sources
+        },
+        "failures": dict(raw.failures),
+        "operating_system": (
+            f"{raw.operating_system.product} {raw.operating_system.version}"
+            if raw.operating_system
+            else None
+        ),
+    }

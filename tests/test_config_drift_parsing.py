@@ -1,0 +1,127 @@
+"""config_drift's pure parts: formats, directive files, flattening budgets, secret keys."""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+
+import pytest
+
+from checks.config_drift.flatten import TooManyKeys, flatten
+from checks.config_drift.formats import detect_format, parse
+from checks.config_drift.params import FileFormat
+from checks.config_drift.secrets import SecretMasker, is_secret_key
+from checks.interface import BadInput
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "db.password",
+        "apiKey",
+        "API_TOKEN",
+        "x.client_secret",
+        "ssl_certificate_key",
+        "proxy_set_header Authorization",
+        "header.set-cookie",
+        "PRIVATE_KEY",
+        "dsn",
+    ],
+)
+def test_secret_looking_keys_are_recognised(path: str) -> None:
+    assert is_secret_key(path)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "proxy_pass",
+        "keepalive_timeout",
+        "password_file",
+        "server_tokens",
+        "user",
+        "monkey",
+        "token_ttl",
+        "keys",
+        "author",
+    ],
+)
+def test_ordinary_keys_are_not_secrets(path: str) -> None:
+    assert not is_secret_key(path)
+
+
+def test_masking_is_keyed_stable_and_hides_url_passwords() -> None:
+    masker, other = SecretMasker(b"k" * 32), SecretMasker(b"o" * 32)
+    assert masker.mask("db.password", "s3cret") == masker.mask("db.password", "s3cret")
+    assert masker.mask("db.password", "s3cret") != other.mask("db.password", "s3cret")
+    assert "s3cret" not in masker.mask("db.password", "s3cret")
+    url = masker.mask("upstream", "https://user:pw123@example.com/x")
+    assert url.startswith("https://user:<secret hmac:")
+    assert "pw123" not in url
+
+
+def test_nginx_repeated_directives_are_keyed_by_their_arguments_not_their_order() -> None:
+    first = parse(
+        b"server { listen 443; listen [::]:443; add_header A 1; add_header B 2; }",
+        FileFormat.NGINX,
+        "n",
+        100,
+    )
+    reordered = parse(
+        b"server { listen [::]:443; listen 443; add_header B 2; add_header A 1; add_header C 3; }",
+        FileFormat.NGINX,
+        "n",
+        100,
+    )
+    assert {k: v for k, v in reordered.items() if k != "server.add_header C"} == first
+    assert first["server.add_header A"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (b"http { server { listen 80; }", "never closed"),
+        (b"listen 80", "has no ';'"),
+        (b"}", "unexpected '}'"),
+    ],
+)
+def test_broken_nginx_files_name_the_line(text: bytes, problem: str) -> None:
+    with pytest.raises(BadInput, match=problem):
+        parse(text, FileFormat.NGINX, "nginx.conf", 100)
+
+
+def test_apache_sections_must_close() -> None:
+    with pytest.raises(BadInput, match="<VirtualHost> is never closed"):
+        parse(b"<VirtualHost *:80>\nServerName a\n", FileFormat.APACHE, "httpd.conf", 100)
+
+
+def test_an_alias_bomb_stops_at_the_key_budget() -> None:
+    document: list[object] = ["lol"]
+    for _ in range(30):
+        document = [document, document]  # 2**30 leaves, shared
+    with pytest.raises(TooManyKeys, match="more than 1000 keys"):
+        flatten(document, 1000, "bomb.yaml")
+
+
+def test_deeply_nested_json_is_a_clear_error_not_a_crash() -> None:
+    with pytest.raises(BadInput, match=r"nested too deeply|invalid JSON"):
+        parse(b"[" * 100_000 + b"]" * 100_000, FileFormat.JSON, "deep.json", 1000)
+
+
+def test_lists_of_scalars_are_one_value_and_odd_keys_are_quoted() -> None:
+    assert flatten({"a.b": {"c": [1, "x", None]}}, 10, "o") == {'["a.b"].c': "[1, x, null]"}
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("/etc/nginx/nginx.conf", FileFormat.NGINX),
+        ("/etc/nginx/sites-enabled/api", FileFormat.NGINX),
+        ("/etc/apache2/apache2.conf", FileFormat.APACHE),
+        ("/srv/app/config.yml", FileFormat.YAML),
+        ("/srv/app/settings.toml", FileFormat.TOML),
+        ("/etc/app.cfg", FileFormat.INI),
+        ("/etc/sysctl.conf", FileFormat.TEXT),
+    ],
+)
+def test_formats_are_detected_from_the_path(name: str, expected: FileFormat) -> None:
+    assert detect_format(PurePath(name)) is expected
