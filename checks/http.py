@@ -9,7 +9,7 @@ from urllib.parse import urljoin
 
 import httpx
 
-from checks.interface import BadInput, TargetUnreachable
+from checks.interface import BadInput, CheckMisconfigured, TargetUnreachable
 from monitor import __version__
 
 USER_AGENT = f"apivigil/{__version__} (+https://github.com/apivigil)"
@@ -26,15 +26,15 @@ class Redirect:
 class HttpResponse:
     url: str  # after redirects
     status: int
-    headers: tuple[tuple[str, str], ...]  # lower-cased names, in the order received
+    headers: tuple[tuple[str, str], ...]  # as received: names keep their case
     body: bytes
     redirects: tuple[Redirect, ...]
 
     def header_values(self) -> dict[str, str]:
-        """Header name -> value; repeated headers joined with ', '."""
+        """Lower-cased header name -> value; repeated headers joined with ', '."""
         joined: dict[str, list[str]] = {}
         for name, value in self.headers:
-            joined.setdefault(name, []).append(value)
+            joined.setdefault(name.lower(), []).append(value)
         return {name: ", ".join(values) for name, values in joined.items()}
 
 
@@ -47,11 +47,13 @@ def fetch(
     verify: bool | str = True,
     headers: Mapping[str, str] | None = None,
     read_body: bool = True,
+    max_header_bytes: int = 64 * 1024,
 ) -> HttpResponse:
-    """GET `url`, following up to `max_redirects` redirects (each recorded).
+    """GET `url`, following up to `max_redirects` redirects (each recorded, no body read).
 
-    Raises TargetUnreachable (no connection or answer in time) or BadInput (a body over
-    `max_bytes`, too many redirects), each naming the URL.
+    Raises TargetUnreachable (no connection or answer in time, a redirect loop), BadInput
+    (headers over `max_header_bytes`, a body over `max_bytes`) or CheckMisconfigured (not a
+    URL), each naming the URL.
     """
     request_headers = {"User-Agent": USER_AGENT, **(headers or {})}
     redirects: list[Redirect] = []
@@ -63,24 +65,38 @@ def fetch(
                     location = response.headers.get("location")
                     if response.status_code in _REDIRECTS and location:
                         if len(redirects) >= max_redirects:
-                            raise BadInput(f"more than {max_redirects} redirects", subject=url)
+                            raise TargetUnreachable(
+                                f"more than {max_redirects} redirects", subject=url
+                            )
                         redirects.append(Redirect(response.status_code, location))
                         current = urljoin(current, location)
                         continue
+                    received = tuple(
+                        (name.decode("latin-1"), value.decode("latin-1"))
+                        for name, value in response.headers.raw
+                    )
+                    size = sum(len(name) + len(value) + 4 for name, value in received)
+                    if size > max_header_bytes:
+                        raise BadInput(
+                            f"response headers of {size} bytes exceed the limit of "
+                            f"{max_header_bytes}",
+                            subject=current,
+                        )
                     body = _read_capped(response, max_bytes, current) if read_body else b""
                     return HttpResponse(
                         url=current,
                         status=response.status_code,
-                        headers=tuple(
-                            (name.lower(), value) for name, value in response.headers.items()
-                        ),
+                        headers=received,
                         body=body,
                         redirects=tuple(redirects),
                     )
     except httpx.TimeoutException:
         raise TargetUnreachable(f"no answer within {timeout:g} s", subject=current) from None
+    except httpx.InvalidURL as error:
+        raise CheckMisconfigured(f"not a URL to GET: {error}", subject=current) from None
     except httpx.HTTPError as error:
-        raise TargetUnreachable(f"{type(error).__name__}: {error}", subject=current) from None
+        reason = str(error) or type(error).__name__
+        raise TargetUnreachable(f"GET failed: {reason}", subject=current) from None
 
 
 def _read_capped(response: httpx.Response, max_bytes: int, url: str) -> bytes:

@@ -10,15 +10,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import httpx
-
-from checks.interface import BadInput, TargetUnreachable
+from checks.http import fetch
 from checks.patch_level.packages import BannerProduct
-from monitor import __version__
 
 DEFAULT_MAX_HEADER_BYTES = 64 * 1024
 MAX_REDIRECTS = 3
-USER_AGENT = f"apivigil/{__version__} (patch level)"
 
 # lowercased product token -> endoflife.date product slug; unknown tokens stay lowercased
 _SLUGS = {
@@ -86,7 +82,6 @@ def fetch_banners(
     *,
     verify_tls: bool = True,
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
-    transport: httpx.BaseTransport | None = None,
 ) -> FetchedBanners:
     """GET `url` and parse the response headers; no body is read, redirects' included.
 
@@ -94,43 +89,17 @@ def fetch_banners(
     its status. Raises TargetUnreachable naming the URL when no response arrives (connection,
     TLS, timeout, too many redirects) and BadInput when the headers exceed `max_header_bytes`.
     """
-    try:
-        with httpx.Client(
-            verify=verify_tls,
-            timeout=timeout,
-            headers={"User-Agent": USER_AGENT},
-            transport=transport,
-        ) as client:
-            return _fetch(client, url, max_header_bytes)
-    except httpx.HTTPError as error:
-        reason = str(error) or type(error).__name__
-        raise TargetUnreachable(f"GET failed: {reason}", subject=url) from None
-    except httpx.InvalidURL as error:
-        raise TargetUnreachable(f"not a URL to GET: {error}", subject=url) from None
-
-
-def _fetch(client: httpx.Client, url: str, max_header_bytes: int) -> FetchedBanners:
-    # httpx reads a redirect's body when it follows redirects itself, so follow them here
-    request = client.build_request("GET", url)
-    for _ in range(MAX_REDIRECTS + 1):
-        response = client.send(request, stream=True)
-        response.close()
-        if response.next_request is None:
-            break
-        request = response.next_request
-    else:
-        raise TargetUnreachable(f"more than {MAX_REDIRECTS} redirects", subject=url)
-    raw_headers = tuple(
-        (name.decode("latin-1"), value.decode("latin-1")) for name, value in response.headers.raw
+    response = fetch(
+        url,
+        timeout=timeout,
+        max_bytes=0,
+        max_redirects=MAX_REDIRECTS,
+        verify=verify_tls,
+        read_body=False,
+        max_header_bytes=max_header_bytes,
     )
-    size = sum(len(name) + len(value) + 4 for name, value in raw_headers)
-    if size > max_header_bytes:
-        raise BadInput(
-            f"response headers of {size} bytes exceed the limit of {max_header_bytes}",
-            subject=url,
-        )
     return FetchedBanners(
-        str(response.url), response.status_code, parse_banners(raw_headers), raw_headers
+        response.url, response.status, parse_banners(response.headers), response.headers
     )
 
 
