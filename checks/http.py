@@ -111,3 +111,31 @@ def _read_capped(response: httpx.Response, max_bytes: int, url: str) -> bytes:
             raise BadInput(f"response body exceeds {max_bytes} bytes", subject=url)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def post_json(
+    url: str, document: object, *, timeout: float, max_bytes: int, verify: bool | str = True
+) -> HttpResponse:
+    """POST `document` as JSON (no redirects followed); errors as for `fetch`."""
+    try:
+        with (
+            httpx.Client(verify=verify, timeout=timeout, follow_redirects=False) as client,
+            client.stream(
+                "POST", url, json=document, headers={"User-Agent": USER_AGENT}
+            ) as response,
+        ):
+            body = _read_capped(response, max_bytes, url)
+            return HttpResponse(
+                url=url,
+                status=response.status_code,
+                headers=tuple(response.headers.items()),
+                body=body,
+                redirects=(),
+            )
+    except httpx.TimeoutException:
+        raise TargetUnreachable(f"no answer within {timeout:g} s", subject=url) from None
+    except httpx.InvalidURL as error:
+        raise CheckMisconfigured(f"not a URL to POST to: {error}", subject=url) from None
+    except httpx.HTTPError as error:
+        reason = str(error) or type(error).__name__
+        raise TargetUnreachable(f"POST failed: {reason}", subject=url) from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -22,6 +23,7 @@ class ScriptedHttpServer:
 
     def __init__(self) -> None:
         self.replies: dict[str, Reply] = {}
+        self.post_handlers: dict[str, Callable[[bytes], Reply]] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
         server = self
 
@@ -31,6 +33,16 @@ class ScriptedHttpServer:
                 reply = server.replies.get(self.path, Reply(404, {}, b"not found"))
                 if reply.delay:
                     time.sleep(reply.delay)
+                self._send(reply)
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                server.requests.append((self.path, dict(self.headers.items())))
+                handler = server.post_handlers.get(self.path)
+                reply = handler(body) if handler else Reply(404, {}, b"not found")
+                self._send(reply)
+
+            def _send(self, reply: Reply) -> None:
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)

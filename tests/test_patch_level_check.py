@@ -333,3 +333,65 @@ def test_inventory_show_prints_every_source(
         "1 unpinned requirement(s) not checked",
     ):
         assert expected in shown.stdout
+
+
+class OsvApiFake:
+    """Follows the OSV API's documented contract: POST /v1/querybatch answers, per query in
+    order, the ids (and modified times) of the vulnerabilities; GET /v1/vulns/ID the record."""
+
+    def __init__(self, server: ScriptedHttpServer, documents: list[dict[str, Any]]) -> None:
+        self.documents = {d["id"]: d for d in documents}
+        self.queries: list[dict[str, Any]] = []
+        server.post_handlers["/v1/querybatch"] = self.querybatch
+        for document in documents:
+            server.replies[f"/v1/vulns/{document['id']}"] = Reply(
+                200, {"Content-Type": "application/json"}, json.dumps(document).encode()
+            )
+
+    def querybatch(self, body: bytes) -> Reply:
+        queries = json.loads(body)["queries"]
+        self.queries.extend(queries)
+        results = []
+        for query in queries:
+            name, ecosystem = query["package"]["name"], query["package"]["ecosystem"]
+            vulns = [
+                {"id": d["id"], "modified": d["modified"]}
+                for d in self.documents.values()
+                if any(
+                    a["package"]["name"].lower() == name.lower()
+                    and ecosystem.startswith(a["package"]["ecosystem"].split(":")[0])
+                    for a in d["affected"]
+                )
+            ]
+            results.append({"vulns": vulns} if vulns else {})
+        return Reply(
+            200, {"Content-Type": "application/json"}, json.dumps({"results": results}).encode()
+        )
+
+
+def test_the_osv_api_adds_advisories_newer_than_the_offline_index(
+    tmp_path: Path, web: ScriptedHttpServer, store: SqlStore
+) -> None:
+    host = Host(tmp_path, web, store)
+    newer = record(
+        "GHSA-newr-newr-newr",
+        affected("PyPI", "requests", osv_range(("introduced", "0"), ("fixed", "2.32.0"))),
+        severity=(("CVSS_V3", CVSS3_MEDIUM),),
+        published="2026-11-20T00:00:00Z",
+    )
+    with ScriptedHttpServer() as api:
+        fake = OsvApiFake(api, [*osv_documents(), newer])
+        host.params = PatchLevelParams.model_validate(
+            {**host.params.model_dump(), "osv_api": {"url": api.url}}
+        )
+
+        host.run()
+
+    found = host.open_findings()
+    assert ("PATCH-VULNERABLE", "python|requests@2.30.0 GHSA-newr-newr-newr") in found
+    assert ("PATCH-VULNERABLE", "python|requests@2.30.0 GHSA-rrrr-eeee-qqqq") in found
+    assert (
+        sum(1 for rule, subject in found if rule == "PATCH-VULNERABLE" and "django@" in subject)
+        == 1
+    )
+    assert {"name": "openssl", "ecosystem": "Debian:12"} in [q["package"] for q in fake.queries]

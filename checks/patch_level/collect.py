@@ -9,7 +9,8 @@ from pathlib import Path
 
 from checks.http import fetch
 from checks.interface import BadInput, CheckContext, CheckError, CheckMisconfigured
-from checks.patch_level.advisories import AdvisoryIndex, AdvisoryIndexError
+from checks.patch_level.advisories import AdvisoryIndex, AdvisoryIndexError, MatchResult
+from checks.patch_level.advisories.online import query_osv
 from checks.patch_level.eol import EolCatalogue, ReleaseCycle
 from checks.patch_level.facts import (
     OperatingSystem,
@@ -44,7 +45,7 @@ _LANGUAGE_ECOSYSTEMS = frozenset(
 
 def collect(target: Target, params: PatchLevelParams, context: CheckContext) -> PatchRaw:
     inventories, failures = read_inventory(target, params, context)
-    matches, notes, built_at = _match(inventories, params.advisories)
+    matches, notes, built_at = _match(inventories, params, context)
     operating_system = _operating_system(params.os_release, failures)
     eol = _eol_cycles(params.eol_data, inventories, operating_system, failures)
     return PatchRaw(
@@ -139,29 +140,40 @@ def _read_banners(
 
 
 def _match(
-    inventories: Iterable[SourceInventory], index_path: Path
-) -> tuple[tuple[SourceMatch, ...], tuple[str, ...], datetime]:
+    inventories: Iterable[SourceInventory], params: PatchLevelParams, context: CheckContext
+) -> tuple[tuple[SourceMatch, ...], tuple[str, ...], datetime | None]:
     packages: dict[InstalledPackage, list[str]] = {}
     for inventory in inventories:
         for package in inventory.packages:
             packages.setdefault(package, []).append(inventory.source)
-    if not index_path.exists():
+    index_path = params.advisories
+    if not index_path.exists() and params.osv_api is None:
         raise CheckMisconfigured(
             f"advisory index {index_path} does not exist: build it with "
             "`apivigil advisories update --from OSV_DUMP`"
         )
-    try:
-        with AdvisoryIndex.open(index_path) as index:
-            result = index.match(list(packages))
-            built_at = index.metadata.built_at
-    except AdvisoryIndexError as error:
-        raise CheckMisconfigured(str(error)) from None
-    matches = tuple(
-        SourceMatch(source, match)
-        for match in result.matches
-        for source in packages.get(match.package, [])
-    )
-    return matches, result.notes, built_at
+    results: list[MatchResult] = []
+    built_at = None
+    if index_path.exists():
+        try:
+            with AdvisoryIndex.open(index_path) as index:
+                results.append(index.match(list(packages)))
+                built_at = index.metadata.built_at
+        except AdvisoryIndexError as error:
+            raise CheckMisconfigured(str(error)) from None
+    if params.osv_api is not None:
+        timeout = context.io_timeout(params.osv_api.timeout.total_seconds())
+        results.append(query_osv(params.osv_api.url, list(packages), timeout, params.verify_tls))
+    seen: set[tuple[InstalledPackage, str]] = set()
+    matches: list[SourceMatch] = []
+    for result in results:
+        for match in result.matches:
+            if (match.package, match.advisory.id) in seen:
+                continue
+            seen.add((match.package, match.advisory.id))
+            matches.extend(SourceMatch(source, match) for source in packages[match.package])
+    notes = tuple(dict.fromkeys(note for result in results for note in result.notes))
+    return tuple(matches), notes, built_at
 
 
 def _operating_system(

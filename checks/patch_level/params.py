@@ -87,10 +87,22 @@ class PatchDeadlines(BaseModel):
         }.get(severity)
 
 
+class OsvApi(BaseModel):
+    """Ask the OSV API as well as the offline index (off unless configured)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = Field(default="https://api.osv.dev", pattern=r"^https?://")
+    timeout: Duration = timedelta(seconds=30)
+
+
 class PatchLevelParams(CheckParams):
     sources: tuple[InventorySource, ...] = Field(min_length=1)
     advisories: Path = Field(
         default=DEFAULT_ADVISORY_INDEX, description="index built by `apivigil advisories update`"
+    )
+    osv_api: OsvApi | None = Field(
+        default=None, description="also query the OSV API (needs network access to it)"
     )
     eol_data: Path | None = Field(
         default=None, description="directory of endoflife.date product files (<slug>.json)"
