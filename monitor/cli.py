@@ -19,6 +19,7 @@ from checks.controls import controls_document
 from checks.interface import CheckParams
 from checks.registry import CHECKS
 from monitor import __version__
+from monitor.cli_alerts import alerts_app, notify_app, silence_app
 from monitor.cli_baseline import baseline_app
 from monitor.cli_common import ConfigOption, OutputFormat, err, load, open_store, out
 from monitor.cli_patch import advisories_app, inventory_app
@@ -52,6 +53,9 @@ app.add_typer(db_app, name="db")
 app.add_typer(baseline_app, name="baseline")
 app.add_typer(advisories_app, name="advisories")
 app.add_typer(inventory_app, name="inventory")
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(silence_app, name="silence")
+app.add_typer(notify_app, name="notify")
 
 
 @app.command()

@@ -12,7 +12,9 @@ from types import FrameType
 
 import structlog
 
+from monitor.alerting import AlertLoop
 from monitor.api import ApiServer, Probes, create_app
+from monitor.api_v1 import api_router
 from monitor.clock import Clock, SystemClock
 from monitor.jobs import scheduled_checks
 from monitor.metrics import build_registry
@@ -68,6 +70,7 @@ class Daemon:
         self.runner = Runner(clock=self._clock)
         self.scheduler: CheckScheduler | None = None
         self.api: ApiServer | None = None
+        self.alerts: AlertLoop | None = None
         self._active_lock = threading.Lock()
         self._active = 0  # _execute calls under way, recording included
 
@@ -94,9 +97,13 @@ class Daemon:
             build_registry(store),
             Probes(scheduler_alive=self.scheduler.alive, store=lambda: store),
         )
+        if settings.api_tokens:
+            app.include_router(api_router(store, settings.api_tokens, self._clock))
         self.api = ApiServer(app, settings.listen_host, settings.listen_port)
         self.api.start()  # bind first: a taken port fails the start before any scanning
         self.scheduler.start(scheduled_checks(settings), store.last_run_started())
+        self.alerts = AlertLoop(store, settings.alerts, self._clock)
+        self.alerts.start()
         log.info(
             "apivigil started",
             listen=settings.listen,
@@ -167,6 +174,8 @@ class Daemon:
         assert self.scheduler is not None
         self.store.sync_targets([t.to_target() for t in new.targets], self._clock.now())
         self.scheduler.reconcile(scheduled_checks(new), self.store.last_run_started())
+        if self.alerts is not None:
+            self.alerts.reconfigure(new.alerts)
         log.info("config reloaded", targets=len(new.targets))
         return True
 
@@ -189,6 +198,9 @@ class Daemon:
             settle = time.monotonic() + 2.0  # abandoned runs return within one poll interval
             while self.active_runs() and time.monotonic() < settle:
                 time.sleep(0.05)
+        if self.alerts is not None:
+            # one last tick and delivery pass: findings of the drained runs are announced
+            self.alerts.stop(flush_within=max(1.0, deadline - time.monotonic()))
         if self.api is not None:
             self.api.stop()
         if self.store is not None:

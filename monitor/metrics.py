@@ -45,6 +45,7 @@ class StoreCollector(Collector):
         yield from _run_metrics(state)
         yield from _finding_metrics(state)
         yield from _observation_metrics(state)
+        yield from _notification_metrics(state)
 
 
 def _run_metrics(state: MetricsState) -> Iterable[Metric]:
@@ -109,6 +110,25 @@ def _observation_metrics(state: MetricsState) -> Iterable[Metric]:
         for target, labels, value in samples:
             family.add_metric([target, *(labels.get(key, "") for key in label_names)], value)
         yield family
+
+
+def _notification_metrics(state: MetricsState) -> Iterable[Metric]:
+    failed = CounterMetricFamily(
+        "apivigil_notifications_failed",
+        "Notifications that failed for good (kept in the outbox)",
+        labels=["receiver"],
+    )
+    for receiver, count in sorted(state.notifications_failed.items()):
+        failed.add_metric([receiver], count)
+    yield failed
+    pending = GaugeMetricFamily(
+        "apivigil_notifications_pending",
+        "Notifications waiting in the outbox for (re)delivery",
+        labels=["receiver"],
+    )
+    for receiver, count in sorted(state.notifications_pending.items()):
+        pending.add_metric([receiver], count)
+    yield pending
 
 
 def _bound(bound: float) -> str:

@@ -6,11 +6,13 @@ below it receives typed values. Errors name the key path and, for YAML, the line
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,6 +28,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from alerts.config import AlertsConfig
 from checks.interface import CheckParams
 from checks.registry import CHECKS
 from monitor.durations import Duration, NonNegativeDuration
@@ -153,6 +156,35 @@ class TargetConfig(_Strict):
         return Target(name=self.name, url=self.url, labels=dict(self.labels))
 
 
+class ApiScope(StrEnum):
+    READ = "read"
+    ADMIN = "admin"
+
+
+class ApiToken(_Strict):
+    """A bearer token for /api/v1; only its SHA-256 is kept in memory."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    scope: ApiScope = ApiScope.READ
+    token_file: Path | None = Field(default=None, description="file holding the token")
+    sha256: str = Field(default="", pattern=r"^([0-9a-f]{64})?$", description="or its SHA-256")
+
+    @model_validator(mode="after")
+    def _digest(self) -> ApiToken:
+        if (self.token_file is None) == (not self.sha256):
+            raise ValueError("give token_file or sha256")
+        if self.token_file is not None:
+            try:
+                token = self.token_file.read_text(encoding="utf-8").strip()
+            except OSError as error:
+                raise ValueError(f"token_file {self.token_file}: {error.strerror}") from None
+            if len(token) < 16:
+                raise ValueError(f"token_file {self.token_file}: use a token of 16+ characters")
+            object.__setattr__(self, "sha256", hashlib.sha256(token.encode()).hexdigest())
+            object.__setattr__(self, "token_file", None)
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True
@@ -172,6 +204,10 @@ class Settings(BaseSettings):
     scheduler: SchedulerSettings = SchedulerSettings()
     hysteresis: Hysteresis = Hysteresis()
     targets: list[TargetConfig] = Field(default_factory=list)
+    alerts: AlertsConfig = AlertsConfig()
+    api_tokens: list[ApiToken] = Field(
+        default_factory=list, description="bearer tokens for /api/v1 (disabled when empty)"
+    )
 
     @classmethod
     def settings_customise_sources(

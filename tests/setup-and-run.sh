@@ -39,8 +39,9 @@ log "python environment"
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[dev]"
 
-log "weak-TLS test servers (nginx, openssl, tlslite-ng)"
+log "test servers: weak TLS (nginx, openssl, tlslite-ng), Alertmanager, SMTP"
 bash tests/install-tls-test-deps.sh
+bash tests/install-alert-test-deps.sh
 
 log "ruff"
 .venv/bin/ruff check .

@@ -92,6 +92,8 @@ class MetricsState:
     durations: Mapping[CheckKind, DurationHistogram]
     open_findings: Mapping[tuple[CheckKind, str, Severity], int]
     latest_samples: Sequence[LatestSample] = field(default_factory=tuple)
+    notifications_failed: Mapping[str, int] = field(default_factory=dict)  # receiver -> count
+    notifications_pending: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from monitor.store.interface import HysteresisPolicy
 from monitor.store.tables import FindingEventRow, FindingRow
 
 _LIVE = (FindingStatus.OPEN.value, FindingStatus.PENDING.value)
+MISSING_STREAK_CAP = 100  # resolved findings stop being counted after this many runs
 
 
 def apply_findings(
@@ -42,7 +43,11 @@ def apply_findings(
                 FindingRow.check == run.check.value,
                 FindingRow.target == run.target,
                 (col(FindingRow.status).in_(_LIVE))
-                | (col(FindingRow.fingerprint).in_(list(reported))),
+                | (col(FindingRow.fingerprint).in_(list(reported)))
+                | (
+                    (col(FindingRow.status) == FindingStatus.RESOLVED.value)
+                    & (col(FindingRow.missing_streak) < MISSING_STREAK_CAP)
+                ),
             )
         ).all()
     }
@@ -114,9 +119,12 @@ def apply_findings(
             transition(row, TransitionKind.SEVERITY_CHANGED, previous_severity)
 
     for fingerprint, row in existing.items():
-        if fingerprint in reported or row.status not in _LIVE:
+        if fingerprint in reported or any(row.subject.startswith(p) for p in undetermined):
             continue
-        if any(row.subject.startswith(prefix) for prefix in undetermined):
+        if row.status not in _LIVE:
+            # keeps counting after resolution, for routes with a longer resolve_after
+            row.missing_streak += 1
+            session.add(row)
             continue
         row.missing_streak += 1
         row.seen_streak = 0

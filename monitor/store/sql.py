@@ -31,7 +31,7 @@ from monitor.model import (
     Target,
     Transition,
 )
-from monitor.store import baselines, schema
+from monitor.store import alerting, baselines, schema
 from monitor.store.interface import (
     ApprovalResult,
     AuditEntry,
@@ -47,6 +47,7 @@ from monitor.store.interface import (
     StoreUnavailable,
 )
 from monitor.store.lifecycle import apply_findings
+from monitor.store.sql_alerting import SqlAlertingMixin
 from monitor.store.tables import (
     AuditLogRow,
     CheckRunRow,
@@ -90,7 +91,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-class SqlStore:
+class SqlStore(SqlAlertingMixin):
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = create_engine_for(url)
@@ -367,6 +368,8 @@ class SqlStore:
                 .group_by(FindingRow.check, FindingRow.target, FindingRow.severity)
             ).all()
             samples = self._latest_samples(session)
+            failed_notifications = alerting.failed_counts(session)
+            pending_notifications = alerting.pending_counts(session)
 
         run_counts: dict[tuple[CheckKind, str, RunStatus], int] = {}
         last_run_at: dict[tuple[CheckKind, str, RunStatus], datetime] = {}
@@ -390,6 +393,8 @@ class SqlStore:
                 if (kind := _known_kind(check)) is not None and target in targets
             },
             latest_samples=[sample for sample in samples if sample.target in targets],
+            notifications_failed=failed_notifications,
+            notifications_pending=pending_notifications,
         )
 
     def _latest_runs(

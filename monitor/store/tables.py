@@ -158,3 +158,49 @@ class InstanceKeyRow(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=64)
     value: bytes = Field(sa_column=sa.Column(sa.LargeBinary(), nullable=False))
     created_at: datetime = _utc()
+
+
+class AlertGroupRow(SQLModel, table=True):
+    """Notification state of one alert group at one receiver of one route."""
+
+    __tablename__ = "alert_group"
+
+    id: str = Field(primary_key=True, max_length=64)
+    route: str = Field(max_length=64)
+    receiver: str = Field(max_length=64)
+    group_key: str
+    labels: str = Field(default="{}", description="JSON object")
+    firing_since: datetime = _utc()
+    last_sent_at: datetime | None = _utc(nullable=True)
+    notified: str = Field(default="{}", description="JSON: fingerprint -> severity last sent")
+
+
+class OutboxRow(SQLModel, table=True):
+    __tablename__ = "outbox"
+    __table_args__ = (sa.Index("ix_outbox_due", "delivered_at", "permanent", "next_attempt_at"),)
+
+    id: str = Field(primary_key=True, max_length=64, description="the dedup key")
+    receiver: str = Field(max_length=64, index=True)
+    group_id: str = Field(max_length=64)
+    kind: str = Field(max_length=32)
+    payload: str = Field(description="JSON of the notification")
+    created_at: datetime = _utc()
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime = _utc()
+    claimed_until: datetime | None = _utc(nullable=True)
+    delivered_at: datetime | None = _utc(nullable=True)
+    last_error: str | None = Field(default=None)
+    permanent: bool = Field(default=False, description="failed for good; kept for inspection")
+
+
+class SilenceRow(SQLModel, table=True):
+    __tablename__ = "silence"
+
+    id: str = Field(primary_key=True, max_length=36)
+    matchers: str = Field(description="JSON object: label -> value or ~regex")
+    starts_at: datetime = _utc()
+    ends_at: datetime = _utc(index=True)
+    created_by: str = Field(max_length=200)
+    comment: str
+    created_at: datetime = _utc()
+    expiry_handled: bool = Field(default=False)

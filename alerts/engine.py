@@ -1,0 +1,305 @@
+"""Alert groups in the manner of Alertmanager: finding state -> notifications. Pure.
+
+The engine is level-triggered: each tick it reads what fires now and what each group last
+told its receiver, and decides what to send. A crash between ticks loses nothing, since the
+next tick recomputes from the store; the new group states and the outbox rows of a tick are
+written in one transaction by the caller.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from alerts.config import AlertsConfig, RouteConfig
+from alerts.model import Alert, AlertState, Notification, NotificationKind, Silence
+from alerts.rules import alert_labels, in_maintenance, matchers_match, routes_for, silenced_by
+from monitor.model import Severity
+
+
+@dataclass(frozen=True, slots=True)
+class AlertCandidate:
+    """A finding (or a failing check) as the store sees it now."""
+
+    alert: Alert
+    open: bool  # open in the store (pending findings are not candidates)
+    seen_streak: int  # consecutive runs that reported it
+    missing_streak: int  # consecutive ok runs that did not
+
+
+@dataclass(frozen=True, slots=True)
+class NotifiedAlert:
+    """What a group last told its receiver about one alert (enough to announce its end)."""
+
+    severity: Severity
+    check: str
+    target: str
+    rule_id: str
+    subject: str
+    title: str
+
+    @staticmethod
+    def of(alert: Alert) -> NotifiedAlert:
+        return NotifiedAlert(
+            alert.severity, alert.check, alert.target, alert.rule_id, alert.subject, alert.title
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class GroupState:
+    id: str
+    route: str
+    receiver: str
+    group_key: str
+    labels: Mapping[str, str]
+    firing_since: datetime
+    last_sent_at: datetime | None
+    notified: Mapping[str, NotifiedAlert] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TickResult:
+    upserts: tuple[GroupState, ...]
+    deleted: tuple[str, ...]
+    notifications: tuple[Notification, ...]
+    handled_silences: tuple[str, ...]
+
+
+def group_id(route: str, receiver: str, group_key: str) -> str:
+    return hashlib.sha256(f"{route}|{receiver}|{group_key}".encode()).hexdigest()[:32]
+
+
+@dataclass(slots=True)
+class _Group:
+    route: RouteConfig
+    route_name: str
+    receiver: str
+    labels: dict[str, str]
+    key: str
+    visible: dict[str, Alert] = field(default_factory=dict)  # firing, not muted
+    muted: dict[str, Alert] = field(default_factory=dict)  # firing, silenced or in maintenance
+
+
+def tick(
+    config: AlertsConfig,
+    candidates: Sequence[AlertCandidate],
+    states: Sequence[GroupState],
+    silences: Sequence[Silence],
+    now: datetime,
+    repeat_overrides: Mapping[str, timedelta] | None = None,
+) -> TickResult:
+    """Decide what to send now. `silences` holds the active ones and those that ended but
+    were not handled yet; `repeat_overrides` maps receivers that must be re-sent more often
+    than repeat_interval (Alertmanager) to their interval."""
+    known = {state.id: state for state in states}
+    groups = _current_groups(config, candidates, known, silences, now)
+    details = {candidate.alert.fingerprint: candidate.alert for candidate in candidates}
+    upserts: list[GroupState] = []
+    deleted: list[str] = []
+    notifications: list[Notification] = []
+    expired = [s for s in silences if s.ends_at <= now]
+    for gid in sorted(groups.keys() | known.keys()):
+        group, state = groups.get(gid), known.get(gid)
+        context = _Context(config, details, now)
+        outcome = _evaluate(group, state, gid, context, expired, repeat_overrides or {})
+        if outcome.notification is not None:
+            notifications.append(outcome.notification)
+        if outcome.state is None:
+            if state is not None:
+                deleted.append(gid)
+        elif outcome.state != state:
+            upserts.append(outcome.state)
+    return TickResult(
+        tuple(upserts), tuple(deleted), tuple(notifications), tuple(s.id for s in expired)
+    )
+
+
+def _current_groups(
+    config: AlertsConfig,
+    candidates: Sequence[AlertCandidate],
+    known: Mapping[str, GroupState],
+    silences: Sequence[Silence],
+    now: datetime,
+) -> dict[str, _Group]:
+    notified_anywhere = {fp for state in known.values() for fp in state.notified}
+    groups: dict[str, _Group] = {}
+    for candidate in candidates:
+        alert = candidate.alert
+        for index in routes_for(config.routes, alert):
+            route = config.routes[index]
+            if not _fires(candidate, route, alert.fingerprint in notified_anywhere):
+                continue
+            labels = alert_labels(alert)
+            group_labels = {name: labels.get(name, "") for name in route.group_by}
+            key = json.dumps(group_labels, sort_keys=True)
+            muted = silenced_by(silences, alert, now) is not None or (
+                in_maintenance(config.maintenance_windows, alert, now) is not None
+            )
+            for receiver in route.receivers:
+                gid = group_id(config.route_name(index), receiver, key)
+                group = groups.get(gid) or _Group(
+                    route, config.route_name(index), receiver, group_labels, key
+                )
+                groups[gid] = group
+                (group.muted if muted else group.visible)[alert.fingerprint] = alert
+    return groups
+
+
+def _fires(candidate: AlertCandidate, route: RouteConfig, notified: bool) -> bool:
+    if candidate.open:
+        return notified or candidate.seen_streak >= route.open_after
+    return notified and candidate.missing_streak < route.resolve_after
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    config: AlertsConfig
+    details: Mapping[str, Alert]  # every candidate by fingerprint, for resolved notices
+    now: datetime
+
+    def resolved_alert(self, fingerprint: str, info: NotifiedAlert) -> Alert:
+        known = self.details.get(fingerprint)
+        if known is not None:
+            return replace(known, state=AlertState.RESOLVED, ended_at=self.now)
+        return Alert(
+            fingerprint=fingerprint,
+            check=info.check,
+            target=info.target,
+            rule_id=info.rule_id,
+            severity=info.severity,
+            title=info.title,
+            subject=info.subject,
+            evidence="",
+            remediation="",
+            state=AlertState.RESOLVED,
+            started_at=self.now,
+            ended_at=self.now,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    state: GroupState | None
+    notification: Notification | None = None
+
+
+def _evaluate(
+    group: _Group | None,
+    state: GroupState | None,
+    gid: str,
+    context: _Context,
+    expired: Sequence[Silence],
+    repeat_overrides: Mapping[str, timedelta],
+) -> _Outcome:
+    now = context.now
+    if group is None or not (group.visible or group.muted):
+        return _all_resolved(state, context)
+    if state is None:
+        state = GroupState(
+            gid, group.route_name, group.receiver, group.key, group.labels, now, None
+        )
+    notified = dict(state.notified)
+    firing_all = {**group.visible, **group.muted}
+    resolved = {fp: info for fp, info in notified.items() if fp not in firing_all}
+    # muted alerts keep their place (no "resolved" for a silence), new ones wait for it to end
+    keep = {fp: NotifiedAlert.of(a) for fp, a in group.visible.items()}
+    keep.update({fp: notified[fp] for fp in group.muted if fp in notified})
+    ended = _silence_expiry(group, expired)
+    if ended is not None and group.visible:
+        return _send(state, group, NotificationKind.SILENCE_EXPIRED, keep, resolved, context, ended)
+    changed = set(keep) != set(notified) or any(
+        notified[fp].severity != info.severity for fp, info in keep.items() if fp in notified
+    )
+    only_removals = set(keep) < set(notified) and not any(
+        notified[fp].severity != info.severity for fp, info in keep.items()
+    )
+    if changed and only_removals and not group.route.send_resolved:
+        return _Outcome(replace(state, notified=keep))
+    if state.last_sent_at is None:
+        due = state.firing_since + group.route.group_wait
+    elif changed:
+        due = state.last_sent_at + group.route.group_interval
+    else:
+        repeat = repeat_overrides.get(group.receiver, group.route.repeat_interval)
+        due = state.last_sent_at + min(repeat, group.route.repeat_interval)
+    if now < due or not group.visible:
+        return _Outcome(state if state.notified or group.visible else None)
+    kind = (
+        NotificationKind.FIRING
+        if changed or state.last_sent_at is None
+        else NotificationKind.REMINDER
+    )
+    sent_resolved = resolved if group.route.send_resolved else {}
+    return _send(state, group, kind, keep, sent_resolved, context, None)
+
+
+def _all_resolved(state: GroupState | None, context: _Context) -> _Outcome:
+    config, now = context.config, context.now
+    if state is None or not state.notified:
+        return _Outcome(None)
+    route = next(
+        (r for i, r in enumerate(config.routes) if config.route_name(i) == state.route), None
+    )
+    if route is None or not route.send_resolved:
+        return _Outcome(None)
+    if state.last_sent_at is not None and now < state.last_sent_at + route.group_interval:
+        return _Outcome(state)  # wait: a resolved notice also respects group_interval
+    notification = Notification(
+        dedup_key=uuid.uuid4().hex,
+        receiver=state.receiver,
+        route=state.route,
+        group_key=state.group_key,
+        group_labels=state.labels,
+        kind=NotificationKind.RESOLVED,
+        created_at=now,
+        resolved=tuple(
+            context.resolved_alert(fp, info) for fp, info in sorted(state.notified.items())
+        ),
+        external_url=config.external_url,
+    )
+    return _Outcome(None, notification)
+
+
+def _silence_expiry(group: _Group, expired: Sequence[Silence]) -> str | None:
+    for silence in expired:
+        if any(matchers_match(silence.matchers, alert_labels(a)) for a in group.visible.values()):
+            return (
+                f"silence {silence.id} by {silence.created_by} ({silence.comment}) ended at "
+                f"{silence.ends_at:%Y-%m-%d %H:%M} UTC while these alerts still fire"
+            )
+    return None
+
+
+def _send(
+    state: GroupState,
+    group: _Group,
+    kind: NotificationKind,
+    keep: Mapping[str, NotifiedAlert],
+    resolved: Mapping[str, NotifiedAlert],
+    context: _Context,
+    note: str | None,
+) -> _Outcome:
+    now = context.now
+    notification = Notification(
+        dedup_key=uuid.uuid4().hex,
+        receiver=group.receiver,
+        route=group.route_name,
+        group_key=group.key,
+        group_labels=group.labels,
+        kind=kind,
+        created_at=now,
+        firing=tuple(
+            sorted(
+                group.visible.values(),
+                key=lambda a: (-a.severity.rank, a.target, a.rule_id, a.subject),
+            )
+        ),
+        resolved=tuple(context.resolved_alert(fp, info) for fp, info in sorted(resolved.items())),
+        note=note,
+        external_url=context.config.external_url,
+    )
+    return _Outcome(replace(state, last_sent_at=now, notified=dict(keep)), notification)

@@ -1,0 +1,100 @@
+"""What a notification carries: the alert group, its firing and resolved alerts. No I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from monitor.model import Severity
+
+
+class NotificationKind(StrEnum):
+    FIRING = "firing"  # new alerts in the group, or changes
+    REMINDER = "reminder"  # nothing changed; repeat_interval passed
+    RESOLVED = "resolved"  # every alert of the group resolved
+    SILENCE_EXPIRED = "silence_expired"  # a silence ended while its alerts still fire
+    TEST = "test"  # `apivigil notify test`
+
+
+class AlertState(StrEnum):
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One finding (or a failing check) as a notification shows it."""
+
+    fingerprint: str
+    check: str
+    target: str
+    rule_id: str
+    severity: Severity
+    title: str
+    subject: str
+    evidence: str
+    remediation: str
+    state: AlertState
+    started_at: datetime
+    ended_at: datetime | None = None
+    controls: tuple[str, ...] = ()  # "NIST SP 800-53 SC-8", ...
+    labels: Mapping[str, str] = field(default_factory=dict)  # target labels
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One message to one receiver about one alert group.
+
+    `dedup_key` is stable across retries of the same notification: receivers pass it on
+    (Message-ID, a header, a Slack context line) so duplicates can be recognised.
+    """
+
+    dedup_key: str
+    receiver: str
+    route: str
+    group_key: str
+    group_labels: Mapping[str, str]
+    kind: NotificationKind
+    created_at: datetime
+    firing: tuple[Alert, ...] = ()
+    resolved: tuple[Alert, ...] = ()
+    note: str | None = None  # e.g. which silence expired
+    external_url: str | None = None  # where the daemon's API answers, for links
+
+    @property
+    def severity(self) -> Severity:
+        """The worst severity among firing alerts (of resolved ones when none fire)."""
+        alerts = self.firing or self.resolved
+        return max((a.severity for a in alerts), key=lambda s: s.rank, default=Severity.INFO)
+
+    @property
+    def title(self) -> str:
+        """A one-line summary, e.g. `[FIRING 3] high: payments`."""
+        labels = ", ".join(self.group_labels.values()) or self.route
+        match self.kind:
+            case NotificationKind.RESOLVED:
+                return f"[RESOLVED {len(self.resolved)}] {labels}"
+            case NotificationKind.SILENCE_EXPIRED:
+                return f"[SILENCE EXPIRED] {self.severity.value}: {labels}"
+            case NotificationKind.TEST:
+                return "[TEST] apivigil notification test"
+            case _:
+                prefix = "FIRING" if self.kind is NotificationKind.FIRING else "STILL FIRING"
+                return f"[{prefix} {len(self.firing)}] {self.severity.value}: {labels}"
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """Mutes alerts whose labels match every matcher (`value`, or `~regex`) in [starts, ends)."""
+
+    id: str
+    matchers: Mapping[str, str]
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str
+    comment: str
+
+    def active(self, now: datetime) -> bool:
+        return self.starts_at <= now < self.ends_at

@@ -1,0 +1,139 @@
+"""Delivering the outbox at least once: claim a due row (compare-and-set), send it, record
+the outcome; retry with exponential backoff or the receiver's Retry-After, up to a maximum
+age; permanent failures are kept for `apivigil alerts outbox`."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import structlog
+
+from alerts.codec import notification_from_json
+from alerts.config import DispatcherConfig
+from alerts.interface import Notifier, NotifierError
+
+log = structlog.get_logger("apivigil.alerts")
+
+CLAIM_LEASE = timedelta(minutes=5)  # longer than any receiver's timeout
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    id: str  # the notification's dedup key
+    receiver: str
+    kind: str
+    payload: str
+    created_at: datetime
+    attempts: int
+    next_attempt_at: datetime
+    delivered_at: datetime | None
+    last_error: str | None
+    permanent: bool
+
+
+class OutboxStore(Protocol):
+    def outbox_due(self, now: datetime, limit: int) -> list[OutboxEntry]:
+        """Undelivered, not failed, unclaimed rows whose next attempt is due, oldest first."""
+        ...
+
+    def outbox_claim(self, entry_id: str, now: datetime, lease: timedelta) -> bool:
+        """True when this caller now holds the row until now + lease."""
+        ...
+
+    def outbox_delivered(self, entry_id: str, now: datetime) -> None: ...
+
+    def outbox_failed(
+        self, entry_id: str, error: str, permanent: bool, next_attempt_at: datetime
+    ) -> None: ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    delivered: int = 0
+    retried: int = 0
+    failed: int = 0
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: OutboxStore,
+        notifiers: Mapping[str, Notifier],
+        config: DispatcherConfig,
+        clock: Clock,
+    ) -> None:
+        self._store = store
+        self._notifiers = dict(notifiers)
+        self._config = config
+        self._clock = clock
+        self._pool = ThreadPoolExecutor(config.workers, thread_name_prefix="apivigil-notify")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    def deliver_due(self) -> DeliveryReport:
+        """Send every due row once (concurrently); returns what happened."""
+        now = self._clock.now()
+        due = self._store.outbox_due(now, self._config.batch_size)
+        claimed = [entry for entry in due if self._store.outbox_claim(entry.id, now, CLAIM_LEASE)]
+        outcomes = list(self._pool.map(self._deliver, claimed))
+        return DeliveryReport(
+            delivered=outcomes.count("delivered"),
+            retried=outcomes.count("retried"),
+            failed=outcomes.count("failed"),
+        )
+
+    def _deliver(self, entry: OutboxEntry) -> str:
+        notifier = self._notifiers.get(entry.receiver)
+        bound = log.bind(receiver=entry.receiver, dedup_key=entry.id, kind=entry.kind)
+        if notifier is None:
+            return self._fail(entry, f"receiver {entry.receiver!r} is no longer configured", True)
+        try:
+            notifier.send(notification_from_json(entry.payload))
+        except NotifierError as error:
+            bound.warning("notification not delivered", error=str(error), permanent=error.permanent)
+            return self._fail(entry, str(error), error.permanent, error.retry_after)
+        except Exception as error:  # a receiver bug must not stop the dispatcher
+            bound.exception("receiver crashed")
+            return self._fail(entry, f"{type(error).__name__}: {error}", False)
+        self._store.outbox_delivered(entry.id, self._clock.now())
+        bound.info("notification delivered", attempts=entry.attempts + 1)
+        return "delivered"
+
+    def _fail(
+        self, entry: OutboxEntry, error: str, permanent: bool, retry_after: float | None = None
+    ) -> str:
+        now = self._clock.now()
+        expired = now - entry.created_at >= self._config.max_age
+        if expired and not permanent:
+            error = f"{error} (gave up after {entry.attempts + 1} attempts: older than max_age)"
+        final = permanent or expired
+        delay = (
+            timedelta(seconds=retry_after)
+            if retry_after is not None
+            else self.backoff(entry.attempts)
+        )
+        self._store.outbox_failed(entry.id, error, final, now + delay)
+        if final:
+            log.error(
+                "notification failed for good",
+                receiver=entry.receiver,
+                dedup_key=entry.id,
+                error=error,
+            )
+        return "failed" if final else "retried"
+
+    def backoff(self, attempts: int) -> timedelta:
+        """initial * 2^attempts, capped, with ±20 % jitter so a backlog does not retry in step."""
+        base = self._config.initial_backoff.total_seconds() * (2 ** min(attempts, 30))
+        capped = min(base, self._config.max_backoff.total_seconds())
+        return timedelta(seconds=capped * random.uniform(0.8, 1.2))  # noqa: S311 - not crypto

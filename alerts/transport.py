@@ -1,0 +1,104 @@
+"""The one function receivers use for HTTP: timeouts, a user agent, and errors that say
+whether a retry can help (`NotifierError.permanent`, `retry_after`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import httpx
+
+from alerts.interface import NotifierError
+from monitor import __version__
+
+USER_AGENT = f"apivigil/{__version__}"
+_MAX_RESPONSE_BYTES = 1024 * 1024
+# 4xx answers a retry cannot fix; 408 and 429 are not among them
+PERMANENT_CLIENT_ERRORS = frozenset({400, 401, 403, 404, 405, 410, 413, 414, 415, 422})
+
+
+@dataclass(frozen=True, slots=True)
+class HttpAnswer:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def text(self, limit: int = 300) -> str:
+        return self.body[:limit].decode("utf-8", "replace")
+
+
+def post(
+    url: str,
+    body: bytes,
+    *,
+    timeout: float,
+    headers: Mapping[str, str] | None = None,
+    content_type: str = "application/json",
+    verify: bool | str = True,
+    what: str = "POST",
+) -> HttpAnswer:
+    """POST `body`; return the answer for 2xx. Raise NotifierError otherwise: permanent for
+    4xx a retry cannot fix, with `retry_after` from a 429's or 503's Retry-After."""
+    request_headers = {"User-Agent": USER_AGENT, "Content-Type": content_type, **(headers or {})}
+    try:
+        with (
+            httpx.Client(timeout=timeout, verify=verify, follow_redirects=False) as client,
+            client.stream("POST", url, content=body, headers=request_headers) as response,
+        ):
+            data = b""
+            for chunk in response.iter_bytes():
+                data += chunk
+                if len(data) > _MAX_RESPONSE_BYTES:
+                    break
+            answer = HttpAnswer(response.status_code, dict(response.headers), data)
+    except httpx.TimeoutException:
+        raise NotifierError(f"{what} {_safe(url)}: no answer within {timeout:g} s") from None
+    except httpx.InvalidURL as error:
+        raise NotifierError(f"{what}: invalid URL: {error}", permanent=True) from None
+    except httpx.HTTPError as error:
+        raise NotifierError(f"{what} {_safe(url)}: {error or type(error).__name__}") from None
+    if 200 <= answer.status < 300:
+        return answer
+    message = f"{what} {_safe(url)}: HTTP {answer.status} {answer.text(200)!r}"
+    if answer.status in (429, 503):
+        raise NotifierError(message, retry_after=retry_after_seconds(answer.headers))
+    raise NotifierError(message, permanent=answer.status in PERMANENT_CLIENT_ERRORS)
+
+
+def post_json(
+    url: str,
+    document: object,
+    *,
+    timeout: float,
+    headers: Mapping[str, str] | None = None,
+    verify: bool | str = True,
+    what: str = "POST",
+) -> HttpAnswer:
+    body = json.dumps(document, separators=(",", ":"), default=str).encode()
+    return post(url, body, timeout=timeout, headers=headers, verify=verify, what=what)
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """Retry-After as seconds (delta-seconds or an HTTP date); None when absent or junk."""
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
+
+
+def _safe(url: str) -> str:
+    """The URL without its path: webhook paths are secrets (Slack, most chat tools)."""
+    parts = httpx.URL(url)
+    return f"{parts.scheme}://{parts.host}" + (f":{parts.port}" if parts.port else "")

@@ -1,0 +1,226 @@
+"""The engine on the real store, and the outbox dispatcher: at-least-once delivery,
+backoff, Retry-After, maximum age, permanent failures, compare-and-set claims."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from alerts.config import AlertsConfig
+from alerts.interface import NotifierError
+from alerts.model import Notification, NotificationKind
+from alerts.outbox import Dispatcher
+from monitor.alerting import run_tick
+from monitor.metrics import build_registry
+from monitor.model import (
+    CheckKind,
+    CheckOutput,
+    CheckRun,
+    ErrorReason,
+    Finding,
+    RunStatus,
+    Severity,
+    Target,
+)
+from monitor.store.interface import HysteresisPolicy
+from monitor.store.sql import SqlStore
+
+T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self, now: datetime = T0) -> None:
+        self.current = now
+
+    def now(self) -> datetime:
+        return self.current
+
+    def monotonic(self) -> float:
+        return self.current.timestamp()
+
+
+class RecordingNotifier:
+    """A receiver that accepts, or fails the way it is told to."""
+
+    def __init__(self, name: str = "hook") -> None:
+        self.name = name
+        self.received: list[Notification] = []
+        self.failure: NotifierError | None = None
+        self.lock = threading.Lock()
+
+    def send(self, notification: Notification) -> None:
+        if self.failure is not None:
+            raise self.failure
+        with self.lock:
+            self.received.append(notification)
+
+
+CONFIG = AlertsConfig.model_validate(
+    {
+        "receivers": [{"name": "hook", "webhook": {"url": "http://127.0.0.1:9/h", "secret": "s"}}],
+        "routes": [{"receivers": ["hook"], "group_wait": "0s", "group_interval": "1m"}],
+        "check_failing_after": 3,
+        "dispatcher": {"initial_backoff": "10s", "max_backoff": "5m", "max_age": "1h"},
+    }
+)
+
+
+def record(
+    store: SqlStore, clock: Clock, target: str, *findings: Finding, status: RunStatus = RunStatus.OK
+) -> None:
+    clock.current += timedelta(seconds=1)
+    ok = status is RunStatus.OK
+    store.record(
+        CheckRun(
+            id=str(uuid.uuid4()),
+            check=CheckKind.TLS_POSTURE,
+            target=target,
+            started_at=clock.now(),
+            finished_at=clock.now(),
+            status=status,
+            error_reason=None if ok else ErrorReason.UNREACHABLE,
+            error_message=None if ok else "connection refused",
+            output=CheckOutput(findings=findings) if ok else None,
+        ),
+        HysteresisPolicy(open_after=1, resolve_after=1),
+    )
+
+
+def tls10(subject: str = "payments:443") -> Finding:
+    return Finding(
+        "TLS-PROTOCOL-TLS10", Severity.HIGH, "TLS 1.0 enabled", subject, "accepted", "disable it"
+    )
+
+
+@pytest.fixture
+def targets(store: SqlStore) -> SqlStore:
+    store.sync_targets([Target("payments", labels={"env": "prod"}), Target("billing")], T0)
+    return store
+
+
+def test_findings_become_one_outbox_row_per_group_and_are_delivered_once(targets: SqlStore) -> None:
+    clock, notifier = Clock(), RecordingNotifier()
+    record(targets, clock, "payments", tls10("a"), tls10("b"))
+    record(targets, clock, "billing", tls10("c"))
+
+    first = run_tick(targets, CONFIG, clock)
+    second = run_tick(targets, CONFIG, clock)
+    report = Dispatcher(targets, {"hook": notifier}, CONFIG.dispatcher, clock).deliver_due()
+
+    assert len(first.notifications) == 2
+    assert second.notifications == ()
+    assert report.delivered == 2
+    assert sorted(len(n.firing) for n in notifier.received) == [1, 2]
+    assert {n.dedup_key for n in notifier.received} == {n.dedup_key for n in first.notifications}
+    assert all(e.delivered_at is not None for e in targets.outbox_entries())
+    payments = next(n for n in notifier.received if n.group_labels == {"target": "payments"})
+    assert payments.firing[0].labels == {"env": "prod"}
+    assert "RFC 7525 3.1.1" in payments.firing[0].controls
+
+
+def test_a_failing_receiver_is_retried_with_backoff_then_delivered(targets: SqlStore) -> None:
+    clock, notifier = Clock(), RecordingNotifier()
+    dispatcher = Dispatcher(targets, {"hook": notifier}, CONFIG.dispatcher, clock)
+    record(targets, clock, "payments", tls10())
+    run_tick(targets, CONFIG, clock)
+    notifier.failure = NotifierError("HTTP 503")
+
+    assert dispatcher.deliver_due().retried == 1
+    (entry,) = targets.outbox_entries()
+    assert entry.attempts == 1
+    assert entry.last_error == "HTTP 503"
+    delay = entry.next_attempt_at - clock.now()
+    assert timedelta(seconds=8) <= delay <= timedelta(seconds=12)
+    assert dispatcher.deliver_due().retried == 0  # not due yet
+
+    notifier.failure = None
+    clock.current += timedelta(seconds=13)
+    assert dispatcher.deliver_due().delivered == 1
+    assert len(notifier.received) == 1
+
+
+def test_retry_after_is_honoured(targets: SqlStore) -> None:
+    clock, notifier = Clock(), RecordingNotifier()
+    dispatcher = Dispatcher(targets, {"hook": notifier}, CONFIG.dispatcher, clock)
+    record(targets, clock, "payments", tls10())
+    run_tick(targets, CONFIG, clock)
+    notifier.failure = NotifierError("HTTP 429", retry_after=120)
+
+    dispatcher.deliver_due()
+
+    (entry,) = targets.outbox_entries()
+    assert entry.next_attempt_at == clock.now() + timedelta(seconds=120)
+
+
+def test_permanent_and_too_old_failures_are_kept_listed_and_counted(targets: SqlStore) -> None:
+    clock, notifier = Clock(), RecordingNotifier()
+    dispatcher = Dispatcher(targets, {"hook": notifier}, CONFIG.dispatcher, clock)
+    record(targets, clock, "payments", tls10())
+    record(targets, clock, "billing", tls10())
+    run_tick(targets, CONFIG, clock)
+    notifier.failure = NotifierError("HTTP 404 no_service", permanent=True)
+    assert dispatcher.deliver_due().failed == 2
+
+    record(targets, clock, "payments", tls10(), tls10("new"))
+    clock.current += timedelta(minutes=2)
+    run_tick(targets, CONFIG, clock)
+    notifier.failure = NotifierError("timeout")
+    dispatcher.deliver_due()
+    clock.current += timedelta(hours=2)
+    assert dispatcher.deliver_due().failed == 1
+
+    failed = targets.outbox_entries(failed_only=True)
+    assert len(failed) == 3
+    assert any("older than max_age" in (e.last_error or "") for e in failed)
+    registry = build_registry(targets)
+    assert (
+        registry.get_sample_value("apivigil_notifications_failed_total", {"receiver": "hook"}) == 3
+    )
+
+
+def test_only_one_dispatcher_claims_a_row(targets: SqlStore) -> None:
+    clock = Clock()
+    record(targets, clock, "payments", tls10())
+    run_tick(targets, CONFIG, clock)
+    (entry,) = targets.outbox_due(clock.now(), 10)
+
+    claims = [targets.outbox_claim(entry.id, clock.now(), timedelta(minutes=5)) for _ in range(3)]
+
+    assert claims == [True, False, False]
+    assert targets.outbox_due(clock.now(), 10) == []
+    clock.current += timedelta(minutes=6)  # the lease ran out: a crashed sender's row is retried
+    assert [e.id for e in targets.outbox_due(clock.now(), 10)] == [entry.id]
+
+
+def test_a_check_failing_three_times_alerts_and_recovers(targets: SqlStore) -> None:
+    clock = Clock()
+    record(targets, clock, "payments")
+    for _ in range(2):
+        record(targets, clock, "payments", status=RunStatus.ERROR)
+    assert run_tick(targets, CONFIG, clock).notifications == ()
+
+    record(targets, clock, "payments", status=RunStatus.ERROR)
+    (failing,) = run_tick(targets, CONFIG, clock).notifications
+    assert failing.firing[0].rule_id == "CHECK-FAILING"
+    assert "connection refused" in failing.firing[0].evidence
+
+    record(targets, clock, "payments")
+    clock.current += timedelta(minutes=2)
+    (recovered,) = run_tick(targets, CONFIG, clock).notifications
+    assert recovered.kind is NotificationKind.RESOLVED
+
+
+def test_a_resolved_finding_sends_a_resolved_notice(targets: SqlStore) -> None:
+    clock = Clock()
+    record(targets, clock, "payments", tls10())
+    run_tick(targets, CONFIG, clock)
+    record(targets, clock, "payments")
+    clock.current += timedelta(minutes=2)
+
+    (notice,) = run_tick(targets, CONFIG, clock).notifications
+
+    assert notice.kind is NotificationKind.RESOLVED
+    assert notice.resolved[0].title == "TLS 1.0 enabled"

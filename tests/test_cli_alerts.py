@@ -1,0 +1,78 @@
+"""`apivigil silence`, `apivigil alerts outbox` and `apivigil notify test` from the shell."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.daemon_process import run_cli, write_config
+from tests.http_servers import Reply, ScriptedHttpServer
+
+
+def test_silence_add_list_expire_round_trip(tmp_path: Path) -> None:
+    path = write_config(tmp_path / "apivigil.yaml", {"store": f"sqlite:///{tmp_path / 'a.db'}"})
+    assert run_cli("db", "upgrade", "--config", str(path)).returncode == 0
+
+    added = run_cli(
+        "silence",
+        "add",
+        "--match",
+        "target=payments",
+        "--match",
+        "rule_id=~TLS-.*",
+        "--duration",
+        "90m",
+        "--comment",
+        "cert rotation",
+        "--by",
+        "dana",
+        "--config",
+        str(path),
+    )
+    assert added.returncode == 0, added.stderr
+    silence_id = added.stdout.split()[1]
+    listed = run_cli("silence", "list", "--config", str(path))
+    assert silence_id in listed.stdout
+    assert "rule_id=~TLS-.*" in listed.stdout
+    assert "dana" in listed.stdout
+    assert run_cli("silence", "expire", silence_id, "--config", str(path)).returncode == 0
+    assert silence_id not in run_cli("silence", "list", "--config", str(path)).stdout
+    assert run_cli("silence", "expire", silence_id, "--config", str(path)).returncode == 2
+    bad = run_cli("silence", "add", "--match", "nolabel", "--comment", "x", "--config", str(path))
+    assert bad.returncode == 2
+    assert "label=value" in bad.stderr
+
+
+def test_notify_test_reports_delivery_and_failure(tmp_path: Path) -> None:
+    with ScriptedHttpServer() as web:
+        received: list[bytes] = []
+
+        def accept(body: bytes) -> Reply:
+            received.append(body)
+            return Reply(200, {}, b"ok")
+
+        web.post_handlers["/ok"] = accept
+        web.post_handlers["/gone"] = lambda _body: Reply(410, {}, b"gone")
+        path = write_config(
+            tmp_path / "apivigil.yaml",
+            {
+                "alerts": {
+                    "receivers": [
+                        {"name": "good", "webhook": {"url": f"{web.url}/ok", "secret": "k"}},
+                        {"name": "gone", "webhook": {"url": f"{web.url}/gone", "secret": "k"}},
+                    ]
+                }
+            },
+        )
+        good = run_cli("notify", "test", "good", "--config", str(path))
+        gone = run_cli("notify", "test", "gone", "--config", str(path))
+        unknown = run_cli("notify", "test", "nobody", "--config", str(path))
+
+    assert good.returncode == 0, good.stderr
+    assert "delivered" in good.stdout
+    assert json.loads(received[0])["kind"] == "test"
+    assert gone.returncode == 1
+    assert "permanent" in gone.stderr
+    assert "410" in gone.stderr
+    assert unknown.returncode == 2
+    assert "good, gone" in unknown.stderr
