@@ -152,3 +152,24 @@ def controls_document(rule_id: str) -> list[dict[str, str]]:
         {"framework": c.framework, "control": c.control, "title": c.title}
         for c in controls_for(rule_id)
     ]
+
+
+# Which check's rules start with each prefix (CHECK-FAILING is the monitoring itself).
+CHECK_OF_RULE_PREFIX: Mapping[str, str] = {
+    "CERT-": "cert_expiry",
+    "TLS-": "tls_posture",
+    "PATCH-": "patch_level",
+    "DRIFT-": "config_drift",
+    "INVENTORY-": "api_inventory",
+}
+
+
+def controls_of_check(check: str) -> tuple[Control, ...]:
+    """Every control some rule of `check` gives evidence for (what a run of it covers)."""
+    seen: dict[tuple[str, str], Control] = {}
+    for prefix, controls in CONTROLS_BY_RULE_PREFIX.items():
+        owner = next((c for p, c in CHECK_OF_RULE_PREFIX.items() if prefix.startswith(p)), None)
+        if owner == check:
+            for control in controls:
+                seen.setdefault((control.framework, control.control), control)
+    return tuple(seen.values())

@@ -15,6 +15,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from monitor import __version__
 from monitor.model import RunStatus, Severity
+from monitor.posture import ControlStatus, control_statuses, posture_scores
 from monitor.store.interface import MetricsState, Store, StoreError
 
 log = structlog.get_logger("apivigil.metrics")
@@ -46,6 +47,7 @@ class StoreCollector(Collector):
         yield from _finding_metrics(state)
         yield from _observation_metrics(state)
         yield from _notification_metrics(state)
+        yield from _rollup_metrics(state)
 
 
 def _run_metrics(state: MetricsState) -> Iterable[Metric]:
@@ -129,6 +131,29 @@ def _notification_metrics(state: MetricsState) -> Iterable[Metric]:
     for receiver, count in sorted(state.notifications_pending.items()):
         pending.add_metric([receiver], count)
     yield pending
+
+
+def _rollup_metrics(state: MetricsState) -> Iterable[Metric]:
+    score = GaugeMetricFamily(
+        "apivigil_posture_score",
+        "0-100: 100 minus a weight per open rule at its worst severity",
+        labels=["target"],
+    )
+    for target, value in sorted(posture_scores(state.targets, state.open_rules).items()):
+        score.add_metric([target], value)
+    yield score
+    evaluated = {
+        check for (check, _target), status in state.last_status.items() if status is RunStatus.OK
+    }
+    control = GaugeMetricFamily(
+        "apivigil_control_status",
+        "1 for the control's current status: failing (an open finding) or passing",
+        labels=["framework", "control", "status"],
+    )
+    for (framework, name), current in sorted(control_statuses(evaluated, state.open_rules).items()):
+        for status in ControlStatus:
+            control.add_metric([framework, name, status.value], 1 if status is current else 0)
+    yield control
 
 
 def _bound(bound: float) -> str:

@@ -82,6 +82,17 @@ class DurationHistogram:
 
 
 @dataclass(frozen=True, slots=True)
+class OpenRule:
+    """Open findings of one rule on one target (for posture and compliance roll-ups)."""
+
+    check: CheckKind
+    target: str
+    rule_id: str
+    severity: Severity
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class MetricsState:
     """Everything /metrics shows, read in one go at scrape time."""
 
@@ -92,6 +103,7 @@ class MetricsState:
     durations: Mapping[CheckKind, DurationHistogram]
     open_findings: Mapping[tuple[CheckKind, str, Severity], int]
     latest_samples: Sequence[LatestSample] = field(default_factory=tuple)
+    open_rules: Sequence[OpenRule] = field(default_factory=tuple)
     notifications_failed: Mapping[str, int] = field(default_factory=dict)  # receiver -> count
     notifications_pending: Mapping[str, int] = field(default_factory=dict)
 

@@ -41,6 +41,7 @@ from monitor.store.interface import (
     HysteresisPolicy,
     LatestSample,
     MetricsState,
+    OpenRule,
     RunSummary,
     SchemaState,
     StoreError,
@@ -367,6 +368,19 @@ class SqlStore(SqlAlertingMixin):
                 .where(col(FindingRow.status) == FindingStatus.OPEN.value)
                 .group_by(FindingRow.check, FindingRow.target, FindingRow.severity)
             ).all()
+            open_rules = session.execute(
+                sa.select(
+                    col(FindingRow.check),
+                    col(FindingRow.target),
+                    col(FindingRow.rule_id),
+                    col(FindingRow.severity),
+                    func.count(),
+                )
+                .where(col(FindingRow.status) == FindingStatus.OPEN.value)
+                .group_by(
+                    FindingRow.check, FindingRow.target, FindingRow.rule_id, FindingRow.severity
+                )
+            ).all()
             samples = self._latest_samples(session)
             failed_notifications = alerting.failed_counts(session)
             pending_notifications = alerting.pending_counts(session)
@@ -393,6 +407,11 @@ class SqlStore(SqlAlertingMixin):
                 if (kind := _known_kind(check)) is not None and target in targets
             },
             latest_samples=[sample for sample in samples if sample.target in targets],
+            open_rules=[
+                OpenRule(kind, target, rule_id, Severity(severity), int(count))
+                for check, target, rule_id, severity, count in open_rules
+                if (kind := _known_kind(check)) is not None and target in targets
+            ],
             notifications_failed=failed_notifications,
             notifications_pending=pending_notifications,
         )
