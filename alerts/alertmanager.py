@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from alerts.config import AlertmanagerConfig
 from alerts.model import Alert, Notification
-from alerts.transport import post_json
+from alerts.transport import SharedClient, post_json
 
 RESEND_MARGIN = 4  # endsAt of a firing alert, in resend intervals
 MAX_SUBJECT_CHARS = 256
@@ -37,6 +37,10 @@ class AlertmanagerNotifier:
     def __init__(self, name: str, config: AlertmanagerConfig) -> None:
         self.name = name
         self._config = config
+        self._http = SharedClient()
+
+    def close(self) -> None:
+        self._http.close()
 
     def send(self, notification: Notification) -> None:
         """POST the alerts. Returns when Alertmanager accepted them; raises NotifierError
@@ -47,6 +51,7 @@ class AlertmanagerNotifier:
             document,
             timeout=self._config.timeout.total_seconds(),
             what=f"Alertmanager {self.name}",
+            client=self._http,
         )
 
 

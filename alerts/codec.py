@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from alerts.engine import NotifiedAlert
@@ -21,7 +21,7 @@ def notification_to_json(notification: Notification) -> str:
             "group_key": notification.group_key,
             "group_labels": dict(notification.group_labels),
             "kind": notification.kind.value,
-            "created_at": notification.created_at.isoformat(),
+            "created_at": utc_text(notification.created_at),
             "firing": [alert_document(a) for a in notification.firing],
             "resolved": [alert_document(a) for a in notification.resolved],
             "note": notification.note,
@@ -60,11 +60,16 @@ def alert_document(alert: Alert) -> dict[str, Any]:
         "evidence": alert.evidence,
         "remediation": alert.remediation,
         "state": alert.state.value,
-        "started_at": alert.started_at.isoformat(),
-        "ended_at": alert.ended_at.isoformat() if alert.ended_at else None,
+        "started_at": utc_text(alert.started_at),
+        "ended_at": utc_text(alert.ended_at) if alert.ended_at else None,
         "controls": list(alert.controls),
         "labels": dict(alert.labels),
     }
+
+
+def utc_text(moment: datetime) -> str:
+    """RFC 3339 in UTC."""
+    return moment.astimezone(UTC).isoformat()
 
 
 def _alert(document: Mapping[str, Any]) -> Alert:

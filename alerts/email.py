@@ -51,6 +51,9 @@ class EmailNotifier:
         self._config = config
         self._templates_dir = templates_dir
 
+    def close(self) -> None:
+        """Nothing to release: each send opens and closes its own connection."""
+
     def send(self, notification: Notification) -> None:
         """Deliver one e-mail. Returns when the server accepted it for every recipient; raises
         NotifierError (permanent when a retry cannot help) otherwise."""

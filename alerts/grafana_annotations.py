@@ -41,6 +41,9 @@ class GrafanaAnnotationNotifier:
         self.name = name
         self._config = config
 
+    def close(self) -> None:
+        """Nothing to release: each send opens and closes its own connection."""
+
     def send(self, notification: Notification) -> None:
         """Add the annotation. Raises NotifierError: permanent for 400/401/403/404 (bad
         request, bad token, no permission, unknown dashboard), not for 5xx or timeouts."""

@@ -31,3 +31,7 @@ class Notifier(Protocol):
         NotifierError (permanent or not) otherwise. Never raises anything else for a
         delivery problem."""
         ...
+
+    def close(self) -> None:
+        """Release connections (the receiver is being replaced or the daemon stops)."""
+        ...

@@ -79,6 +79,8 @@ class Dispatcher:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        for notifier in self._notifiers.values():
+            notifier.close()
 
     def deliver_due(self) -> DeliveryReport:
         """Send every due row once (concurrently); returns what happened."""

@@ -27,7 +27,7 @@ from alerts.config import SlackConfig
 from alerts.interface import NotifierError
 from alerts.model import Alert, Notification, NotificationKind
 from alerts.templates import TemplateError, mrkdwn_escape, render
-from alerts.transport import post_json
+from alerts.transport import SharedClient, post_json
 
 log = structlog.get_logger("apivigil.alerts")
 
@@ -57,6 +57,10 @@ class SlackNotifier:
         self.name = name
         self._config = config
         self._templates_dir = templates_dir
+        self._http = SharedClient()
+
+    def close(self) -> None:
+        self._http.close()
 
     def send(self, notification: Notification) -> None:
         """POST the notification to the webhook. Raises NotifierError: permanent for Slack's
@@ -81,6 +85,7 @@ class SlackNotifier:
                 message.payload,
                 timeout=self._config.timeout.total_seconds(),
                 what=f"slack {self.name}",
+                client=self._http,
             )
         except NotifierError as error:
             raise NotifierError(

@@ -28,11 +28,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from datetime import UTC, datetime
 
+from alerts.codec import alert_document, utc_text
 from alerts.config import WebhookConfig
-from alerts.model import Alert, Notification
-from alerts.transport import post
+from alerts.model import Notification
+from alerts.transport import SharedClient, post
 from monitor.clock import Clock, SystemClock
 
 SCHEMA_VERSION = 1
@@ -45,6 +45,10 @@ class WebhookNotifier:
         self.name = name
         self._config = config
         self._clock = clock or SystemClock()
+        self._http = SharedClient()
+
+    def close(self) -> None:
+        self._http.close()
 
     def send(self, notification: Notification) -> None:
         """POST the signed document. Raises NotifierError (see `alerts.transport.post`)."""
@@ -64,6 +68,7 @@ class WebhookNotifier:
             timeout=self._config.timeout.total_seconds(),
             headers=headers,
             what=f"webhook {self.name}",
+            client=self._http,
         )
 
 
@@ -85,32 +90,9 @@ def webhook_document(notification: Notification) -> dict[str, object]:
         "kind": notification.kind.value,
         "title": notification.title,
         "severity": notification.severity.value,
-        "created_at": _time(notification.created_at),
-        "firing": [_alert(alert) for alert in notification.firing],
-        "resolved": [_alert(alert) for alert in notification.resolved],
+        "created_at": utc_text(notification.created_at),
+        "firing": [alert_document(alert) for alert in notification.firing],
+        "resolved": [alert_document(alert) for alert in notification.resolved],
         "note": notification.note,
         "external_url": notification.external_url,
     }
-
-
-def _alert(alert: Alert) -> dict[str, object]:
-    return {
-        "fingerprint": alert.fingerprint,
-        "check": alert.check,
-        "target": alert.target,
-        "rule_id": alert.rule_id,
-        "severity": alert.severity.value,
-        "title": alert.title,
-        "subject": alert.subject,
-        "evidence": alert.evidence,
-        "remediation": alert.remediation,
-        "state": alert.state.value,
-        "started_at": _time(alert.started_at),
-        "ended_at": _time(alert.ended_at) if alert.ended_at else None,
-        "controls": list(alert.controls),
-        "labels": dict(alert.labels),
-    }
-
-
-def _time(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat()

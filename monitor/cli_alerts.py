@@ -13,7 +13,15 @@ from rich.table import Table
 from alerts.interface import NotifierError
 from alerts.model import Alert, AlertState, Notification, NotificationKind, Silence
 from monitor.baselines import default_approver
-from monitor.cli_common import ConfigOption, OutputFormat, StoreOption, err, load, open_store, out
+from monitor.cli_common import (
+    ConfigOption,
+    OutputFormat,
+    StoreOption,
+    err,
+    load,
+    opened_store,
+    out,
+)
 from monitor.clock import SystemClock
 from monitor.durations import parse_duration
 from monitor.model import Severity, require_utc
@@ -36,12 +44,8 @@ def alerts_outbox(
     format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.TABLE,
 ) -> None:
     """Notifications in the outbox, newest first: delivered, waiting, or failed for good."""
-    settings, _ = load(config)
-    sql_store = open_store(settings, store)
-    try:
+    with opened_store(config, store) as sql_store:
         entries = sql_store.outbox_entries(failed_only=failed, pending_only=pending, limit=limit)
-    finally:
-        sql_store.close()
     if format is OutputFormat.JSON:
         print(
             json.dumps(
@@ -114,12 +118,8 @@ def silence_add(
         err.print("[red]silence not added:[/] a comment is required")
         raise typer.Exit(EXIT_USAGE)
     silence = Silence(str(uuid.uuid4()), matchers, now, ends, by or default_approver(), comment)
-    settings, _ = load(config)
-    sql_store = open_store(settings, store)
-    try:
+    with opened_store(config, store) as sql_store:
         sql_store.add_silence(silence, now)
-    finally:
-        sql_store.close()
     out.print(f"silence {silence.id} until {ends:%Y-%m-%d %H:%M} UTC", highlight=False)
 
 
@@ -137,12 +137,8 @@ def silence_list(
     store: StoreOption = None,
 ) -> None:
     """Active silences (and ended ones with --all)."""
-    settings, _ = load(config)
-    sql_store = open_store(settings, store)
-    try:
+    with opened_store(config, store) as sql_store:
         silences = sql_store.silences(SystemClock().now(), include_expired=all_)
-    finally:
-        sql_store.close()
     table = Table("id", "matchers", "starts (UTC)", "ends (UTC)", "by", "comment")
     for s in silences:
         table.add_row(
@@ -164,14 +160,10 @@ def silence_expire(
     store: StoreOption = None,
 ) -> None:
     """End a silence now."""
-    settings, _ = load(config)
-    sql_store = open_store(settings, store)
-    try:
+    with opened_store(config, store) as sql_store:
         expired = sql_store.expire_silence(
             silence_id, by or default_approver(), SystemClock().now()
         )
-    finally:
-        sql_store.close()
     if not expired:
         err.print(f"[red]no active silence {silence_id}[/]")
         raise typer.Exit(EXIT_USAGE)

@@ -21,8 +21,7 @@ from monitor.cli_common import (
     OutputFormat,
     StoreOption,
     err,
-    load,
-    open_store,
+    opened_store,
     out,
 )
 from monitor.clock import SystemClock
@@ -52,23 +51,20 @@ def baseline_accept(
     store: StoreOption = None,
 ) -> None:
     """Approve the latest observed state as the new baseline version."""
-    settings, _ = load(config)
-    sql_store = open_store(settings, store)
-    try:
-        result = accept(
-            sql_store,
-            check,
-            target,
-            source or [],
-            reason,
-            by or default_approver(),
-            SystemClock().now(),
-        )
-    except (BaselineError, StoreError) as error:
-        err.print(f"[red]cannot accept:[/] {error}", highlight=False)
-        raise typer.Exit(EXIT_USAGE) from None
-    finally:
-        sql_store.close()
+    with opened_store(config, store) as sql_store:
+        try:
+            result = accept(
+                sql_store,
+                check,
+                target,
+                source or [],
+                reason,
+                by or default_approver(),
+                SystemClock().now(),
+            )
+        except (BaselineError, StoreError) as error:
+            err.print(f"[red]cannot accept:[/] {error}", highlight=False)
+            raise typer.Exit(EXIT_USAGE) from None
     if result.baseline is None:
         out.print(f"{target}: the observed state already is the approved baseline")
     else:
@@ -90,12 +86,8 @@ def baseline_show(
     format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.TABLE,
 ) -> None:
     """Print the approved baseline (secret values appear only as keyed hashes)."""
-    settings, _ = load(config)
-    sql_store = open_store(settings, store)
-    try:
+    with opened_store(config, store) as sql_store:
         baseline = sql_store.approved_baseline(check, target)
-    finally:
-        sql_store.close()
     if baseline is None:
         err.print(f"{target}: no approved {check} baseline yet")
         raise typer.Exit(EXIT_USAGE)
@@ -125,12 +117,8 @@ def baseline_history(
     store: StoreOption = None,
 ) -> None:
     """Every approved version with approver, time and reason."""
-    settings, _ = load(config)
-    sql_store = open_store(settings, store)
-    try:
+    with opened_store(config, store) as sql_store:
         versions = sql_store.baseline_history(check, target)
-    finally:
-        sql_store.close()
     table = Table("version", "approved at (UTC)", "approved by", "reason", "sources")
     for baseline in versions:
         table.add_row(
@@ -155,22 +143,19 @@ def baseline_diff(
     store: StoreOption = None,
 ) -> None:
     """Observed state vs the approved baseline, or two versions (no ignore rules applied)."""
-    settings, _ = load(config)
-    sql_store = open_store(settings, store)
-    try:
-        if from_version is None and to_version is None:
-            items = observed_drift(sql_store, check, target)
-        else:
-            if from_version is None or to_version is None:
-                raise BaselineError("--from and --to go together")
-            older = version(sql_store, check, target, from_version)
-            newer = version(sql_store, check, target, to_version)
-            items = document_diff(older.content, newer.content)
-    except (BaselineError, StoreError) as error:
-        err.print(f"[red]cannot diff:[/] {error}", highlight=False)
-        raise typer.Exit(EXIT_USAGE) from None
-    finally:
-        sql_store.close()
+    with opened_store(config, store) as sql_store:
+        try:
+            if from_version is None and to_version is None:
+                items = observed_drift(sql_store, check, target)
+            else:
+                if from_version is None or to_version is None:
+                    raise BaselineError("--from and --to go together")
+                older = version(sql_store, check, target, from_version)
+                newer = version(sql_store, check, target, to_version)
+                items = document_diff(older.content, newer.content)
+        except (BaselineError, StoreError) as error:
+            err.print(f"[red]cannot diff:[/] {error}", highlight=False)
+            raise typer.Exit(EXIT_USAGE) from None
     if not items:
         out.print("no differences")
         return

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -75,3 +77,14 @@ def open_store(settings: Settings, store_url: str | None) -> SqlStore:
 StoreOption = Annotated[
     str | None, typer.Option("--store", help="store URL [default: from the config]")
 ]
+
+
+@contextmanager
+def opened_store(config: Path | None, store_url: str | None) -> Iterator[SqlStore]:
+    """The store of the config (or `store_url`), schema checked, closed afterwards."""
+    settings, _ = load(config)
+    sql_store = open_store(settings, store_url)
+    try:
+        yield sql_store
+    finally:
+        sql_store.close()

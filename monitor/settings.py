@@ -261,9 +261,15 @@ def load_settings(path: Path | None) -> Settings:
         text = _read_config_text(path)
         data, lines = parse_yaml(text, source)
     try:
-        return Settings(**data)
+        settings = Settings(**data)
     except ValidationError as error:
         raise ConfigError(source, _problems(error, lines, os.environ)) from None
+    beside = path.parent / "templates" if path is not None else None
+    if settings.alerts.templates_dir is None and beside is not None and beside.is_dir():
+        # message templates in the config's directory override the built-in ones
+        alerts = settings.alerts.model_copy(update={"templates_dir": beside})
+        settings = settings.model_copy(update={"alerts": alerts})
+    return settings
 
 
 def _read_config_text(path: Path) -> str:

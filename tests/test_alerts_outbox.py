@@ -51,6 +51,9 @@ class RecordingNotifier:
         self.failure: NotifierError | None = None
         self.lock = threading.Lock()
 
+    def close(self) -> None:
+        """Nothing to release."""
+
     def send(self, notification: Notification) -> None:
         if self.failure is not None:
             raise self.failure

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,62 +15,16 @@ from structlog.testing import capture_logs
 
 from alerts.config import SlackConfig
 from alerts.interface import NotifierError
-from alerts.model import Alert, AlertState, Notification, NotificationKind
+from alerts.model import AlertState, NotificationKind
 from alerts.slack import SlackNotifier
 from alerts.templates import TemplateError, render
 from alerts.transport import post_json
 from monitor.model import Severity
+from tests.notifications import make_alert, make_notification
 from tests.slack_fake import SlackWebhookFake
 
-STARTED = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
-
-
-def alert(
-    number: int = 1,
-    *,
-    severity: Severity = Severity.HIGH,
-    title: str = "TLS 1.0 is enabled",
-    evidence: str = "the server accepted a TLS 1.0 handshake",
-    state: AlertState = AlertState.FIRING,
-    **changes: Any,
-) -> Alert:
-    values: dict[str, Any] = {
-        "fingerprint": f"fp-{number:05d}",
-        "check": "tls_posture",
-        "target": "payments",
-        "rule_id": "TLS-PROTOCOL-TLS10",
-        "severity": severity,
-        "title": title,
-        "subject": "payments.example.com:443",
-        "evidence": evidence,
-        "remediation": "Disable TLS 1.0 (nginx: ssl_protocols TLSv1.2 TLSv1.3;)",
-        "state": state,
-        "started_at": STARTED + timedelta(minutes=number),
-        "ended_at": STARTED + timedelta(hours=2) if state is AlertState.RESOLVED else None,
-        "controls": ("NIST SP 800-53 SC-8", "PCI DSS 4.2.1"),
-        "labels": {"env": "prod"},
-    }
-    return Alert(**(values | changes))
-
-
-def notification(
-    firing: tuple[Alert, ...] = (),
-    resolved: tuple[Alert, ...] = (),
-    kind: NotificationKind = NotificationKind.FIRING,
-    **changes: Any,
-) -> Notification:
-    values: dict[str, Any] = {
-        "dedup_key": "dk-3f9a1c",
-        "receiver": "secops-slack",
-        "route": "route-0",
-        "group_key": "route-0:target=payments",
-        "group_labels": {"target": "payments"},
-        "kind": kind,
-        "created_at": STARTED + timedelta(hours=3),
-        "firing": firing,
-        "resolved": resolved,
-    }
-    return Notification(**(values | changes))
+alert = make_alert
+notification = make_notification
 
 
 @pytest.fixture

@@ -23,30 +23,19 @@ from alerts.webhook import WebhookNotifier
 from monitor.model import Severity
 from tests.grafana_fake import GrafanaFake
 from tests.http_servers import Reply, ScriptedHttpServer
+from tests.notifications import STARTED, make_alert, make_notification
 
-STARTED = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
 SECRET = "webhook-shared-secret"
 TOKEN = "glsa_apivigil_test_token"
 
 
 def alert(number: int = 1, *, state: AlertState = AlertState.FIRING, **changes: Any) -> Alert:
-    values: dict[str, Any] = {
-        "fingerprint": f"fp-{number:05d}",
-        "check": "tls_posture",
-        "target": "payments",
-        "rule_id": "TLS-PROTOCOL-TLS10",
-        "severity": Severity.HIGH,
-        "title": "TLS 1.0 is enabled",
-        "subject": "payments.example.com:443",
-        "evidence": "the server accepted a TLS 1.0 handshake",
+    defaults: dict[str, Any] = {
         "remediation": "Disable TLS 1.0",
-        "state": state,
-        "started_at": STARTED + timedelta(minutes=number),
-        "ended_at": STARTED + timedelta(hours=number) if state is AlertState.RESOLVED else None,
         "controls": ("NIST SP 800-53 SC-8",),
-        "labels": {"env": "prod"},
+        "ended_at": STARTED + timedelta(hours=number) if state is AlertState.RESOLVED else None,
     }
-    return Alert(**(values | changes))
+    return make_alert(number, state=state, **(defaults | changes))
 
 
 def notification(
@@ -55,18 +44,7 @@ def notification(
     kind: NotificationKind = NotificationKind.FIRING,
     **changes: Any,
 ) -> Notification:
-    values: dict[str, Any] = {
-        "dedup_key": "dk-3f9a1c",
-        "receiver": "secops-hook",
-        "route": "route-0",
-        "group_key": "route-0:target=payments",
-        "group_labels": {"target": "payments"},
-        "kind": kind,
-        "created_at": STARTED + timedelta(hours=3),
-        "firing": firing,
-        "resolved": resolved,
-    }
-    return Notification(**(values | changes))
+    return make_notification(firing, resolved, kind, **({"receiver": "secops-hook"} | changes))
 
 
 def milliseconds(moment: datetime) -> int:

@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from alerts.model import NotificationKind
+from alerts.templates import render
+from monitor.settings import load_settings
 from tests.daemon_process import run_cli, write_config
 from tests.http_servers import Reply, ScriptedHttpServer
+from tests.notifications import make_notification
 
 
 def test_silence_add_list_expire_round_trip(tmp_path: Path) -> None:
@@ -76,3 +80,23 @@ def test_notify_test_reports_delivery_and_failure(tmp_path: Path) -> None:
     assert "410" in gone.stderr
     assert unknown.returncode == 2
     assert "good, gone" in unknown.stderr
+
+
+def test_templates_beside_the_config_override_the_built_in_ones(tmp_path: Path) -> None:
+
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "email_subject.txt.j2").write_text(
+        "[ACME SOC] {{ notification.title }}"
+    )
+    path = write_config(tmp_path / "apivigil.yaml", {})
+
+    settings = load_settings(path)
+    subject = render(
+        "email_subject.txt.j2",
+        settings.alerts.templates_dir,
+        notification=make_notification(kind=NotificationKind.FIRING),
+    )
+
+    assert settings.alerts.templates_dir == tmp_path / "templates"
+    assert subject.startswith("[ACME SOC] [FIRING")
+    assert "email_body.txt.j2" not in str(list((tmp_path / "templates").iterdir()))
