@@ -105,6 +105,29 @@ _PATCH_UNSUPPORTED = (
     Control("OWASP API Top 10", "API7", "security misconfiguration"),
 )
 
+_INVENTORY = (
+    Control("FISMA", "44 U.S.C. 3554", "inventory of information systems, APIs included"),
+    Control("NIST SP 800-53", "CM-8", "system component inventory"),
+    Control("NIST SP 800-53", "PM-5", "system inventory"),
+    Control("NIST CSF", "ID.AM", "asset management"),
+    Control("ISO/IEC 27017", "8.1", "responsibility for assets"),
+)
+_SHADOW_ZOMBIE = (
+    Control("OWASP API Top 10", "API9", "improper inventory management"),
+    Control("OWASP", "Attack Surface Analysis Cheat Sheet", "minimise endpoints"),
+    Control("NIST SP 800-53", "CM-8", "system component inventory"),
+)
+_INVENTORY_AUTH = (
+    Control("OWASP API Top 10", "API2", "broken authentication"),
+    Control("OWASP API Top 10", "API5", "broken function level authorization"),
+    Control("NIST SP 800-53", "AC-3", "access enforcement"),
+    Control("NIST SP 800-53", "IA-2", "identification and authentication"),
+)
+_INVENTORY_BREAKING = (
+    Control("NIST SP 800-128", "3.3.4", "change control with impact analysis"),
+    Control("RFC 9110", "9, 15", "method and status code semantics"),
+)
+
 # Longest matching rule-id prefix wins.
 CONTROLS_BY_RULE_PREFIX: Mapping[str, tuple[Control, ...]] = {
     "CERT-": _CERTIFICATE_LIFECYCLE,
@@ -135,6 +158,13 @@ CONTROLS_BY_RULE_PREFIX: Mapping[str, tuple[Control, ...]] = {
     "PATCH-OUTDATED": _PATCH_UNSUPPORTED,
     "PATCH-VERSION-DISCLOSED": _PATCH_UNSUPPORTED,
     "PATCH-": _PATCH_VULNERABLE,
+    "INVENTORY-": _INVENTORY,
+    "INVENTORY-SHADOW-ENDPOINT": _SHADOW_ZOMBIE,
+    "INVENTORY-ZOMBIE-ENDPOINT": _SHADOW_ZOMBIE,
+    "INVENTORY-SECURITY-": _INVENTORY_AUTH,
+    "INVENTORY-UNAUTHENTICATED-OPERATION": _INVENTORY_AUTH,
+    "INVENTORY-BREAKING-CHANGE": _INVENTORY_BREAKING,
+    "INVENTORY-OPERATION-REMOVED": _INVENTORY_BREAKING + _INVENTORY,
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
@@ -14,6 +14,7 @@ from monitor import __version__
 
 USER_AGENT = f"apivigil/{__version__} (+https://github.com/apivigil)"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_CREDENTIALS = frozenset({"authorization", "cookie", "proxy-authorization"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +70,12 @@ def fetch(
                                 f"more than {max_redirects} redirects", subject=url
                             )
                         redirects.append(Redirect(response.status_code, location))
-                        current = urljoin(current, location)
+                        following = urljoin(current, location)
+                        if _origin(following) != _origin(current):
+                            # credentials are for the origin they were configured for
+                            for name in [n for n in request_headers if n.lower() in _CREDENTIALS]:
+                                del request_headers[name]
+                        current = following
                         continue
                     received = tuple(
                         (name.decode("latin-1"), value.decode("latin-1"))
@@ -97,6 +103,11 @@ def fetch(
     except httpx.HTTPError as error:
         reason = str(error) or type(error).__name__
         raise TargetUnreachable(f"GET failed: {reason}", subject=current) from None
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port
 
 
 def _read_capped(response: httpx.Response, max_bytes: int, url: str) -> bytes:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from checks.api_inventory.check import ApiInventoryCheck
 from checks.cert_expiry.check import CertExpiryCheck
 from checks.config_drift.check import ConfigDriftCheck
 from checks.interface import Check
@@ -22,6 +23,7 @@ CHECKS: Mapping[CheckKind, type[AnyCheck]] = {
     CheckKind.TLS_POSTURE: TlsPostureCheck,
     CheckKind.CONFIG_DRIFT: ConfigDriftCheck,
     CheckKind.PATCH_LEVEL: PatchLevelCheck,
+    CheckKind.API_INVENTORY: ApiInventoryCheck,
 }
 
 

@@ -22,7 +22,9 @@ from monitor import __version__
 from monitor.cli_alerts import alerts_app, notify_app, silence_app
 from monitor.cli_baseline import baseline_app
 from monitor.cli_common import ConfigOption, OutputFormat, err, load, open_store, out
-from monitor.cli_patch import advisories_app, inventory_app
+from monitor.cli_dashboards import dashboards_app
+from monitor.cli_inventory import inventory_app
+from monitor.cli_patch import advisories_app
 from monitor.durations import format_duration, parse_duration
 from monitor.fanout import auto_processes
 from monitor.jobs import scheduled_checks
@@ -56,6 +58,7 @@ app.add_typer(inventory_app, name="inventory")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(silence_app, name="silence")
 app.add_typer(notify_app, name="notify")
+app.add_typer(dashboards_app, name="dashboards")
 
 
 @app.command()

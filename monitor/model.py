@@ -46,6 +46,7 @@ class CheckKind(StrEnum):
     TLS_POSTURE = "tls_posture"
     PATCH_LEVEL = "patch_level"
     CONFIG_DRIFT = "config_drift"
+    API_INVENTORY = "api_inventory"
 
 
 class RunStatus(StrEnum):

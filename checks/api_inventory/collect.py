@@ -1,0 +1,200 @@
+"""Read the spec, the earlier inventories, new access-log lines and (optionally) probe
+retired operations. A spec that cannot be parsed is recorded, not raised: the run still
+reports on traffic, and the previous inventory stands."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from checks.api_inventory import traffic as traffic_json
+from checks.api_inventory.access_log import LogCursor, read_new
+from checks.api_inventory.facts import InventoryRaw, ProbeResult
+from checks.api_inventory.history import merge
+from checks.api_inventory.inventory import ApiInventory, Operation, from_json
+from checks.api_inventory.loading import LoadLimits, SpecUnparseable
+from checks.api_inventory.params import ApiInventoryParams, ProbeConfig
+from checks.api_inventory.reading import read_inventory_file, read_inventory_url
+from checks.api_inventory.routes import RouteMatcher
+from checks.api_inventory.traffic import TrafficSummary, summarise
+from checks.http import fetch
+from checks.interface import BadInput, CheckContext, CheckError, CheckMisconfigured
+from monitor.model import CheckKind, Target
+
+_VERSION_SEGMENT = re.compile(r"^/v(\d+)(?=/|$)")
+_SAFE = ("get", "head")
+
+
+def collect(target: Target, params: ApiInventoryParams, context: CheckContext) -> InventoryRaw:
+    history = context.history
+    snapshot = history.latest_snapshot(CheckKind.API_INVENTORY, target.name) if history else None
+    approved = history.approved_baseline(CheckKind.API_INVENTORY, target.name) if history else None
+    previous = _inventory(snapshot)
+    baseline = _inventory(approved.content) if approved else None
+    current, unparseable = _read_spec(target, params, context)
+    known = current or previous
+    traffic, cursors, failures = _read_logs(params, snapshot, known, baseline, previous, context)
+    probes = _probe(target, params, known, baseline, previous, context) if params.probe else ()
+    return InventoryRaw(
+        target=target.name,
+        current=current,
+        unparseable=unparseable,
+        previous=previous,
+        baseline=baseline,
+        baseline_approved_at=approved.approved_at if approved else None,
+        traffic=traffic,
+        cursors=cursors,
+        log_failures=failures,
+        probes=probes,
+        changes_total=dict((snapshot or {}).get("changes_total", {})),
+    )
+
+
+def _inventory(document: Mapping[str, Any] | None) -> ApiInventory | None:
+    if not document or not document.get("inventory"):
+        return None
+    return from_json(document["inventory"])
+
+
+def _read_spec(
+    target: Target, params: ApiInventoryParams, context: CheckContext
+) -> tuple[ApiInventory | None, str | None]:
+    limits = LoadLimits(max_bytes=params.max_spec_bytes)
+    auth = (
+        params.auth_header_file.read_text(encoding="utf-8").strip()
+        if params.auth_header_file
+        else None
+    )
+    try:
+        if params.spec_path is not None:
+            if target.url is None:
+                raise CheckMisconfigured("spec_path needs a target with a url")
+            url = target.url.rstrip("/") + params.spec_path
+        else:
+            assert params.spec is not None
+            url = params.spec
+        if url.startswith(("http://", "https://")):
+            inventory = read_inventory_url(
+                url,
+                timeout=context.io_timeout(params.network_timeout.total_seconds()),
+                limits=limits,
+                auth_header=auth,
+                verify=params.verify_tls,
+                allow_remote_refs=params.allow_remote_refs,
+            )
+        else:
+            inventory = read_inventory_file(Path(url), limits, params.allow_remote_refs)
+    except SpecUnparseable as error:
+        return None, str(error)
+    except OSError as error:
+        raise BadInput(error.strerror or str(error), subject=str(error.filename)) from None
+    return inventory, None
+
+
+def _zombie_candidates(
+    known: ApiInventory | None, *earlier: ApiInventory | None
+) -> dict[str, Operation]:
+    """Deprecated operations of the spec, and operations earlier specs had and it has not."""
+    current = known.by_key() if known else {}
+    candidates = {key: op for key, op in current.items() if op.deprecated}
+    for inventory in earlier:
+        if inventory is None:
+            continue
+        candidates.update((key, op) for key, op in inventory.by_key().items() if key not in current)
+    return candidates
+
+
+def _read_logs(
+    params: ApiInventoryParams,
+    snapshot: Mapping[str, Any] | None,
+    known: ApiInventory | None,
+    baseline: ApiInventory | None,
+    previous: ApiInventory | None,
+    context: CheckContext,
+) -> tuple[TrafficSummary | None, dict[str, Mapping[str, object]], tuple[tuple[str, str], ...]]:
+    earlier = snapshot or {}
+    traffic = traffic_json.from_json(earlier["traffic"]) if earlier.get("traffic") else None
+    cursors: dict[str, Mapping[str, object]] = dict(earlier.get("cursors", {}))
+    if not params.access_logs or known is None:
+        return traffic, cursors, ()
+    matcher = RouteMatcher(known.operations, [known.base_path] if known.base_path else [])
+    zombies = _zombie_candidates(known, baseline, previous)
+    failures: list[tuple[str, str]] = []
+    for log in params.access_logs:
+        name = str(log.path)
+        previous_cursor = cursors.get(name)
+        cursor = LogCursor.from_json(previous_cursor) if previous_cursor else None
+        try:
+            requests, new_cursor, _stats = read_new(
+                log.path, cursor, log.max_bytes, log_format=log.log_format()
+            )
+        except CheckError as error:
+            failures.append((name, str(error)))
+            continue
+        cursors[name] = new_cursor.to_json()
+        summary = summarise(requests, matcher, zombies)
+        traffic = merge(traffic, summary, context.started_at)
+    return traffic, cursors, tuple(failures)
+
+
+def _probe(
+    target: Target,
+    params: ApiInventoryParams,
+    known: ApiInventory | None,
+    baseline: ApiInventory | None,
+    previous: ApiInventory | None,
+    context: CheckContext,
+) -> tuple[ProbeResult, ...]:
+    probe = params.probe
+    if probe is None or target.url is None or known is None:
+        return ()
+    base = target.url.rstrip("/") + known.base_path.rstrip("/")
+    planned: list[tuple[str, str, bool]] = []
+    if probe.removed:
+        for key, operation in _zombie_candidates(known, baseline, previous).items():
+            if operation.method in _SAFE and not operation.deprecated:
+                planned.append((key, _concrete(operation.path), False))
+    if probe.older_versions:
+        planned.extend(_older_versions(known))
+    results = []
+    for key, path, older in planned[: probe.max_requests]:
+        results.append(ProbeResult(key, path, _status(base + path, probe, params, context), older))
+    return tuple(results)
+
+
+def _older_versions(known: ApiInventory) -> list[tuple[str, str, bool]]:
+    documented = {op.template for op in known.operations}
+    planned: list[tuple[str, str, bool]] = []
+    for operation in known.operations:
+        found = _VERSION_SEGMENT.match(operation.path)
+        if operation.method != "get" or found is None or int(found[1]) < 2:
+            continue
+        older = f"/v{int(found[1]) - 1}" + operation.path[found.end() :]
+        if older.replace("{", "").replace("}", "") in documented or older in documented:
+            continue
+        planned.append((f"GET {older}", _concrete(older), True))
+    return planned
+
+
+def _concrete(path: str) -> str:
+    """A path template made requestable: each parameter becomes `1`."""
+    return re.sub(r"\{[^{}]*\}", "1", path.split("?", 1)[0])
+
+
+def _status(
+    url: str, probe: ProbeConfig, params: ApiInventoryParams, context: CheckContext
+) -> int | None:
+    try:
+        response = fetch(
+            url,
+            timeout=context.io_timeout(probe.timeout.total_seconds()),
+            max_bytes=0,
+            max_redirects=0,
+            verify=params.verify_tls,
+            read_body=False,
+        )
+    except CheckError:
+        return None
+    return response.status

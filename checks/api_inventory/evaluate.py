@@ -1,0 +1,244 @@
+"""Pure judgement of an api_inventory run: changes against the approved inventory, shadow
+and zombie endpoints, spec problems; observations and the snapshot."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from checks.api_inventory import traffic as traffic_json
+from checks.api_inventory.diff import Axis, Change, ChangeGroup, diff_inventories, group_changes
+from checks.api_inventory.facts import InventoryRaw, ProbeResult
+from checks.api_inventory.history import recent
+from checks.api_inventory.inventory import to_json
+from checks.api_inventory.params import ApiInventoryParams
+from checks.api_inventory.traffic import ShadowEndpoint, TrafficSummary, ZombieEndpoint
+from monitor.model import BaselineUpdate, CheckOutput, Finding, Observation, Severity
+
+INVENTORY = "inventory"  # the one source of this check's baseline; prefix of change subjects
+_MAX_PROBLEMS_SHOWN = 10
+_ACCEPT = "approve it with `apivigil inventory accept {target} --reason ...`"
+
+
+def evaluate(raw: InventoryRaw, params: ApiInventoryParams, now: datetime) -> CheckOutput:
+    target = raw.target
+    findings: list[Finding] = []
+    undetermined: list[str] = []
+    update: BaselineUpdate | None = None
+    if raw.unparseable is not None:
+        findings.append(_unparseable(raw.unparseable))
+        undetermined.append(f"{INVENTORY}|")
+    if raw.current is not None:
+        if raw.current.problems:
+            findings.append(_invalid(raw.current.problems))
+        if raw.baseline is None:
+            update = BaselineUpdate({INVENTORY: to_json(raw.current)}, "first observation")
+        else:
+            findings.extend(_change_findings(diff_inventories(raw.baseline, raw.current), target))
+    window = recent(raw.traffic, now - params.traffic_window) if raw.traffic else None
+    if window is not None:
+        findings.extend(_shadow(s) for s in window.shadow)
+        findings.extend(_zombie(z) for z in window.zombie)
+    findings.extend(_probed(p) for p in raw.probes if _still_answers(p))
+    findings.extend(_log_unavailable(path, reason) for path, reason in raw.log_failures)
+    changes_total = Counter(raw.changes_total)
+    if raw.current is not None and raw.previous is not None:
+        changes_total.update(c.kind.value for c in diff_inventories(raw.previous, raw.current))
+    return CheckOutput(
+        observations=tuple(_observations(raw, window, changes_total, now)),
+        findings=tuple(_unique(findings)),
+        snapshot=_snapshot(raw, changes_total),
+        undetermined=tuple(undetermined),
+        baseline_update=update,
+    )
+
+
+def _unique(findings: list[Finding]) -> list[Finding]:
+    """One finding per (rule, subject): probes and traffic may name the same zombie."""
+    seen: dict[tuple[str, str], Finding] = {}
+    for finding in findings:
+        key = (finding.rule_id, finding.subject)
+        if key not in seen or finding.severity.rank > seen[key].severity.rank:
+            seen[key] = finding
+    return sorted(seen.values(), key=lambda f: (-f.severity.rank, f.rule_id, f.subject))
+
+
+def _change_findings(changes: tuple[Change, ...], target: str) -> list[Finding]:
+    """Security changes one by one (each matters); the others grouped, so one spec update
+    with hundreds of changes stays readable."""
+    findings = [_security(c, target) for c in changes if c.axis is Axis.SECURITY]
+    others = [c for c in changes if c.axis is not Axis.SECURITY]
+    findings.extend(_group(g, target) for g in group_changes(others))
+    return findings
+
+
+def _security(change: Change, target: str) -> Finding:
+    before_after = (
+        f"; before: {change.before}; after: {change.after}"
+        if change.before is not None or change.after is not None
+        else ""
+    )
+    return Finding(
+        rule_id=change.kind.value,
+        severity=change.severity,
+        title=f"{change.operation_key}: {change.detail}",
+        subject=f"{INVENTORY}|{change.kind.value}|{change.operation_key}|{change.detail}",
+        evidence=f"compared with the approved inventory: {change.detail}{before_after}",
+        remediation=(
+            f"Restore the security requirement of {change.operation_key}, or, if intended, "
+            + _ACCEPT.format(target=target)
+            + "."
+        ),
+    )
+
+
+def _group(group: ChangeGroup, target: str) -> Finding:
+    examples = "; ".join(
+        f"{c.operation_key}: {c.detail}"
+        + (f" ({c.before} -> {c.after})" if c.before is not None or c.after is not None else "")
+        for c in group.examples
+    )
+    more = group.count - len(group.examples)
+    prefix = "every other path" if group.path_prefix == "*" else group.path_prefix
+    return Finding(
+        rule_id=group.kind.value,
+        severity=group.severity,
+        title=f"{group.count} x {group.kind.value} under {prefix}",
+        subject=f"{INVENTORY}|{group.kind.value}|{group.path_prefix}",
+        evidence=examples + (f"; and {more} more" if more > 0 else ""),
+        remediation=(
+            "Check the change with the API's clients (breaking changes need a new version or a "
+            "deprecation period); " + _ACCEPT.format(target=target) + " once it is intended."
+        ),
+    )
+
+
+def _shadow(shadow: ShadowEndpoint) -> Finding:
+    served = shadow.success_count > 0
+    return Finding(
+        rule_id="INVENTORY-SHADOW-ENDPOINT",
+        severity=Severity.HIGH if served else Severity.LOW,
+        title=f"Undocumented endpoint {shadow.method} {shadow.path} receives traffic",
+        subject=f"shadow|{shadow.method} {shadow.path}",
+        evidence=(
+            f"{shadow.count} request(s), {shadow.success_count} answered 2xx; e.g. "
+            f"{', '.join(shadow.examples)}; last seen {_when(shadow.last_seen)}"
+        ),
+        remediation=(
+            "Document the endpoint in the spec (and review its authentication), or remove it."
+            if served
+            else "Requests are refused; confirm no route serves them, or document the endpoint."
+        ),
+    )
+
+
+def _zombie(zombie: ZombieEndpoint) -> Finding:
+    served = zombie.success_count > 0
+    return Finding(
+        rule_id="INVENTORY-ZOMBIE-ENDPOINT",
+        severity=Severity.HIGH if served else Severity.MEDIUM,
+        title=f"{zombie.reason.value.capitalize()} operation {zombie.key} still receives traffic",
+        subject=f"zombie|{zombie.key}",
+        evidence=(
+            f"{zombie.count} request(s) to {zombie.path}, {zombie.success_count} answered 2xx; "
+            f"last seen {_when(zombie.last_seen)}"
+        ),
+        remediation="Move the clients off it, then turn the route off at the server.",
+    )
+
+
+def _still_answers(probe: ProbeResult) -> bool:
+    return probe.status is not None and probe.status not in (404, 405, 410) and probe.status < 500
+
+
+def _probed(probe: ProbeResult) -> Finding:
+    served = probe.status is not None and 200 <= probe.status < 300
+    what = "An older API version" if probe.older_version else "A removed operation"
+    return Finding(
+        rule_id="INVENTORY-ZOMBIE-ENDPOINT",
+        severity=Severity.HIGH if served else Severity.MEDIUM,
+        title=f"{what} still answers: {probe.key}",
+        subject=f"zombie|{probe.key}",
+        evidence=f"probe GET {probe.path} answered HTTP {probe.status}",
+        remediation="Turn the retired route off at the server (or document it again).",
+    )
+
+
+def _unparseable(reason: str) -> Finding:
+    return Finding(
+        rule_id="INVENTORY-SPEC-UNPARSEABLE",
+        severity=Severity.MEDIUM,
+        title="The API spec could not be read",
+        subject="spec",
+        evidence=f"{reason}; the previous inventory stands until the spec reads again",
+        remediation="Fix the spec so it parses as JSON or YAML (OpenAPI 2.0, 3.0 or 3.1).",
+    )
+
+
+def _invalid(problems: tuple[str, ...]) -> Finding:
+    shown = "; ".join(problems[:_MAX_PROBLEMS_SHOWN])
+    more = len(problems) - _MAX_PROBLEMS_SHOWN
+    return Finding(
+        rule_id="INVENTORY-SPEC-INVALID",
+        severity=Severity.LOW,
+        title=f"The API spec has {len(problems)} validation problem(s)",
+        subject="spec",
+        evidence=shown + (f"; and {more} more" if more > 0 else ""),
+        remediation="Validate the spec against the OpenAPI schema in CI and fix what it reports.",
+    )
+
+
+def _log_unavailable(path: str, reason: str) -> Finding:
+    return Finding(
+        rule_id="INVENTORY-LOG-UNAVAILABLE",
+        severity=Severity.MEDIUM,
+        title=f"Access log {path} could not be read",
+        subject=f"log|{path}",
+        evidence=reason,
+        remediation="Make the log readable by apivigil; shadow and zombie traffic is not seen.",
+    )
+
+
+def _observations(
+    raw: InventoryRaw,
+    window: TrafficSummary | None,
+    changes_total: Counter[str],
+    now: datetime,
+) -> list[Observation]:
+    inventory = raw.current or raw.previous
+    observations: list[Observation] = []
+    if inventory is not None:
+        deprecated = sum(1 for op in inventory.operations if op.deprecated)
+        counts = {
+            "documented": len(inventory.operations),
+            "deprecated": deprecated,
+            "shadow": len(window.shadow) if window else 0,
+            "zombie": len(window.zombie) if window else 0,
+        }
+        observations.extend(
+            Observation("inventory_operations", float(n), {"state": state})
+            for state, n in counts.items()
+        )
+    observations.extend(
+        Observation("inventory_changes_total", float(n), {"kind": kind})
+        for kind, n in sorted(changes_total.items())
+    )
+    if raw.baseline_approved_at is not None:
+        age = max(0.0, (now - raw.baseline_approved_at).total_seconds())
+        observations.append(Observation("baseline_age_seconds", age, {"check": "api_inventory"}))
+    return observations
+
+
+def _snapshot(raw: InventoryRaw, changes_total: Counter[str]) -> dict[str, Any]:
+    inventory = raw.current or raw.previous
+    return {
+        INVENTORY: to_json(inventory) if inventory else None,
+        "traffic": traffic_json.to_json(raw.traffic) if raw.traffic else None,
+        "cursors": dict(raw.cursors),
+        "changes_total": dict(changes_total),
+    }
+
+
+def _when(moment: datetime | None) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "unknown"

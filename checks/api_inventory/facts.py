@@ -1,0 +1,33 @@
+"""Raw data of an api_inventory run."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from checks.api_inventory.inventory import ApiInventory
+from checks.api_inventory.traffic import TrafficSummary
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    key: str  # operation key (removed) or "GET /v1/..." (an older version)
+    path: str  # the path requested
+    status: int | None  # None: no answer
+    older_version: bool
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryRaw:
+    target: str
+    current: ApiInventory | None  # None: this run could not read the spec
+    unparseable: str | None  # why the spec could not be read as OpenAPI
+    previous: ApiInventory | None  # the inventory of the latest earlier run
+    baseline: ApiInventory | None  # the approved inventory
+    baseline_approved_at: datetime | None
+    traffic: TrafficSummary | None  # every run's traffic so far
+    cursors: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    log_failures: tuple[tuple[str, str], ...] = ()  # (log path, reason)
+    probes: tuple[ProbeResult, ...] = ()
+    changes_total: Mapping[str, int] = field(default_factory=dict)  # kind -> count, all runs

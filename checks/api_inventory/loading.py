@@ -1,0 +1,229 @@
+"""Read an OpenAPI document (JSON or YAML) from bytes, a file or a URL, with hard limits:
+the size is checked before parsing, and YAML aliases are counted as the nodes they expand
+to, so an alias bomb fails before anything walks the expanded tree."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.composer import Composer, ComposerError
+from yaml.events import AliasEvent, ScalarEvent, SequenceStartEvent
+from yaml.nodes import Node
+
+from checks.http import HttpResponse, fetch
+from checks.interface import BadInput, TargetUnreachable
+
+try:
+    from yaml import CSafeLoader as _BaseLoader
+except ImportError:  # PyYAML built without libyaml
+    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
+
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_BOOL = "tag:yaml.org,2002:bool"
+
+
+class SpecUnparseable(BadInput):
+    """The document is neither JSON nor YAML, or breaks a parsing limit."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoadLimits:
+    max_bytes: int = 50 * 1024 * 1024  # per document, checked before parsing
+    max_yaml_nodes: int = 10_000_000  # YAML nodes once every alias is expanded
+    max_ref_depth: int = 64  # $ref -> $ref chains, and $refs followed inside one pointer
+    max_resolved_nodes: int = 2_000_000  # nodes walked while resolving $refs
+    max_external_files: int = 200  # documents besides the root one
+    time_budget: float = 30.0  # seconds for resolving all $refs of one inventory
+
+
+def _yaml12_resolvers() -> dict[Any, list[tuple[str, re.Pattern[str]]]]:
+    """YAML 1.1's implicit types minus timestamps and yes/no/on/off booleans: OpenAPI
+    documents are YAML 1.2, where `2024-01-01` and `no` are strings."""
+    return {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_TIMESTAMP, _BOOL)]
+        for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+    }
+
+
+class _YamlLoader(_BaseLoader):
+    yaml_implicit_resolvers = _yaml12_resolvers()
+
+
+_YamlLoader.add_implicit_resolver(
+    _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+class _SpecLoader(_YamlLoader):
+    """Composes in Python over the (C) parser's events, to count every node an alias
+    stands for (an alias bomb fails at the alias that crosses the limit), to refuse an
+    alias inside its own anchor, and to let an anchor be defined again: YAML 1.2 allows
+    it, real specs do it, and PyYAML's composers refuse it."""
+
+    # CParser composes in C, out of reach of compose_node below: use Composer's methods.
+    # (Listing Composer as a base instead breaks the MRO of the pure-Python SafeLoader.)
+    check_node: Any = Composer.check_node
+    get_node: Any = Composer.get_node
+    get_single_node: Any = Composer.get_single_node
+    compose_document: Any = Composer.compose_document
+    compose_scalar_node: Any = Composer.compose_scalar_node
+    compose_sequence_node: Any = Composer.compose_sequence_node
+    compose_mapping_node: Any = Composer.compose_mapping_node
+
+    def __init__(self, stream: bytes, origin: str, max_nodes: int) -> None:
+        super().__init__(stream)
+        self.anchors: dict[Any, Node] = {}
+        self.origin = origin
+        self.max_nodes = max_nodes
+        self.expanded_nodes = 0
+        self.anchored_sizes: dict[int, int] = {}  # id(anchored node) -> expanded size
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node:
+        if self.check_event(AliasEvent):
+            event: Any = self.get_event()  # the stubs' Event has no anchor
+            if event.anchor not in self.anchors:
+                raise ComposerError(
+                    None, None, f"found undefined alias {event.anchor!r}", event.start_mark
+                )
+            node: Node = self.anchors[event.anchor]
+            size = self.anchored_sizes.get(id(node))
+            if size is None:
+                raise ComposerError(
+                    None, None, f"alias {event.anchor!r} is inside its own anchor", event.start_mark
+                )
+            self._count(size, event.start_mark)
+            return node
+        event = self.peek_event()
+        before = self.expanded_nodes
+        self._count(1, event.start_mark)
+        self.descend_resolver(parent, index)
+        if self.check_event(ScalarEvent):
+            node = self.compose_scalar_node(event.anchor)
+        elif self.check_event(SequenceStartEvent):
+            node = self.compose_sequence_node(event.anchor)
+        else:
+            node = self.compose_mapping_node(event.anchor)
+        self.ascend_resolver()
+        if event.anchor is not None:
+            self.anchored_sizes[id(node)] = self.expanded_nodes - before
+        return node
+
+    def _count(self, nodes: int, mark: Any) -> None:
+        self.expanded_nodes += nodes
+        if self.expanded_nodes > self.max_nodes:
+            raise SpecUnparseable(
+                f"YAML aliases expand to more than {self.max_nodes} nodes at line "
+                f"{mark.line + 1} column {mark.column + 1} (an alias bomb?)",
+                subject=self.origin,
+            )
+
+
+def load_document(data: bytes, origin: str, limits: LoadLimits) -> Any:
+    """The document in `data` (JSON when it starts with `{`, else YAML).
+
+    Raises SpecUnparseable naming `origin`: over `limits.max_bytes` (refused before
+    parsing), a parse error (with line and column), or YAML expanding to more than
+    `limits.max_yaml_nodes` nodes.
+    """
+    if len(data) > limits.max_bytes:
+        raise SpecUnparseable(
+            f"{len(data)} bytes is over the limit of {limits.max_bytes}; not parsed",
+            subject=origin,
+        )
+    if data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+        try:
+            return _load_json(data, origin)
+        except SpecUnparseable as json_error:
+            try:  # JSON-looking YAML: `{openapi: 3.0.0, ...}`
+                return _load_yaml(data, origin, limits)
+            except SpecUnparseable:
+                raise json_error from None
+    return _load_yaml(data, origin, limits)
+
+
+def _load_json(data: bytes, origin: str) -> Any:
+    try:
+        return json.loads(data)
+    except json.JSONDecodeError as error:
+        raise SpecUnparseable(
+            f"invalid JSON at line {error.lineno} column {error.colno}: {error.msg}",
+            subject=origin,
+        ) from None
+    except RecursionError:
+        raise SpecUnparseable("JSON nested too deeply", subject=origin) from None
+    except ValueError as error:  # e.g. not UTF-8, or more digits than int() allows
+        raise SpecUnparseable(f"invalid JSON: {error}", subject=origin) from None
+
+
+def _load_yaml(data: bytes, origin: str, limits: LoadLimits) -> Any:
+    # Without an `&` there are no anchors, so no aliases: the C composer is safe and faster.
+    loader = _SpecLoader(data, origin, limits.max_yaml_nodes) if b"&" in data else _YamlLoader(data)
+    try:
+        return loader.get_single_data()
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        problem = error.problem or error.context or "unreadable"
+        raise SpecUnparseable(f"invalid YAML{where}: {problem}", subject=origin) from None
+    except yaml.YAMLError as error:
+        raise SpecUnparseable(f"invalid YAML: {error}", subject=origin) from None
+    except RecursionError:
+        raise SpecUnparseable("YAML nested too deeply", subject=origin) from None
+    finally:
+        loader.dispose()
+
+
+def read_spec_file(path: Path, max_bytes: int) -> bytes:
+    """The bytes of `path`; BadInput when unreadable or over `max_bytes` (checked on the
+    file's size before reading, and again while reading)."""
+    try:
+        with path.open("rb") as file:
+            size = path.stat().st_size
+            if size > max_bytes:
+                raise SpecUnparseable(
+                    f"{size} bytes is over the limit of {max_bytes}; not read",
+                    subject=str(path),
+                )
+            data = file.read(max_bytes + 1)
+    except OSError as error:
+        raise BadInput(f"cannot read: {error.strerror or error}", subject=str(path)) from None
+    if len(data) > max_bytes:
+        raise SpecUnparseable(f"over the limit of {max_bytes} bytes", subject=str(path))
+    return data
+
+
+def fetch_spec(
+    url: str,
+    timeout: float,
+    max_bytes: int,
+    auth_header: str | None = None,
+    verify: bool | str = True,
+    *,
+    max_redirects: int = 5,
+) -> HttpResponse:
+    """GET the document at `url`; `auth_header` is the Authorization header's value.
+
+    Raises TargetUnreachable (no answer, a 5xx answer) or BadInput (another non-2xx
+    answer, a body over `max_bytes`), each naming the URL.
+    """
+    headers = {"Accept": "application/json, application/yaml;q=0.9, */*;q=0.5"}
+    if auth_header is not None:
+        headers["Authorization"] = auth_header
+    response = fetch(
+        url,
+        timeout=timeout,
+        max_bytes=max_bytes,
+        max_redirects=max_redirects,
+        verify=verify,
+        headers=headers,
+    )
+    if response.status >= 500:
+        raise TargetUnreachable(f"HTTP {response.status}", subject=response.url)
+    if not 200 <= response.status < 300:
+        raise BadInput(f"HTTP {response.status}, not the document", subject=response.url)
+    return response

@@ -1,0 +1,77 @@
+"""Configuration of the api_inventory check."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from checks.api_inventory.access_log import LogFormat, LogKind
+from checks.interface import CheckParams
+from monitor.durations import Duration
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+class AccessLogConfig(BaseModel):
+    model_config = _STRICT
+
+    path: Path
+    format: LogKind = LogKind.COMBINED
+    method_field: str = "method"
+    path_field: str = "path"
+    request_field: str | None = None
+    status_field: str = "status"
+    time_field: str | None = "time"
+    max_bytes: int = Field(default=256 * 1024 * 1024, ge=1, description="read per run, at most")
+
+    def log_format(self) -> LogFormat:
+        return LogFormat(
+            kind=self.format,
+            method_field=self.method_field,
+            path_field=self.path_field,
+            request_field=self.request_field,
+            status_field=self.status_field,
+            time_field=self.time_field,
+        )
+
+
+class ProbeConfig(BaseModel):
+    """Ask the API itself, with safe methods only, whether retired operations still answer."""
+
+    model_config = _STRICT
+
+    removed: bool = Field(default=True, description="GET/HEAD operations gone from the spec")
+    older_versions: bool = Field(default=True, description="/v1/... when /v2/... is documented")
+    max_requests: int = Field(default=20, ge=1, le=500)
+    timeout: Duration = timedelta(seconds=5)
+
+
+class ApiInventoryParams(CheckParams):
+    spec: str | None = Field(default=None, description="URL (http/https) or file of the spec")
+    spec_path: str | None = Field(
+        default=None, description="path of the spec on the target's URL, e.g. /openapi.json"
+    )
+    auth_header_file: Path | None = Field(
+        default=None, description="file holding the Authorization value for fetching the spec"
+    )
+    allow_remote_refs: bool = Field(
+        default=False, description="follow $refs to other URLs of the spec's own origin"
+    )
+    max_spec_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    access_logs: tuple[AccessLogConfig, ...] = ()
+    traffic_window: Duration = Field(
+        default=timedelta(days=7), description="shadow/zombie traffic older than this is dropped"
+    )
+    probe: ProbeConfig | None = None
+    verify_tls: bool = True
+    network_timeout: Duration = timedelta(seconds=30)
+
+    @model_validator(mode="after")
+    def _one_spec(self) -> ApiInventoryParams:
+        if (self.spec is None) == (self.spec_path is None):
+            raise ValueError("give spec (URL or file) or spec_path (on the target's URL)")
+        if self.spec_path is not None and not self.spec_path.startswith("/"):
+            raise ValueError("spec_path must start with '/'")
+        return self

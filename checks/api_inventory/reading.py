@@ -1,0 +1,73 @@
+"""Read an OpenAPI spec from a file or a URL into an `ApiInventory`, within limits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from checks.api_inventory.inventory import ApiInventory
+from checks.api_inventory.loading import LoadLimits, fetch_spec, load_document, read_spec_file
+from checks.api_inventory.model import build_inventory
+from checks.api_inventory.refs import RefResolver, RemoteFetcher
+from monitor.clock import Clock
+
+
+def read_inventory_file(
+    path: Path,
+    limits: LoadLimits | None = None,
+    allow_remote_refs: bool = False,
+    *,
+    clock: Clock | None = None,
+) -> ApiInventory:
+    """The inventory of the spec in `path`; other files it names must be in its directory.
+    A file has no origin, so remote `$ref`s are refused even when `allow_remote_refs`."""
+    limits = limits or LoadLimits()
+    location = path.resolve()
+    document = load_document(read_spec_file(location, limits.max_bytes), str(path), limits)
+    fetcher = _ref_fetcher(30.0, limits.max_bytes, None, True) if allow_remote_refs else None
+    resolver = RefResolver(
+        document, str(path), str(location), limits=limits, fetch_remote=fetcher, clock=clock
+    )
+    return build_inventory(document, str(path), resolver=resolver)
+
+
+def read_inventory_url(
+    url: str,
+    *,
+    timeout: float = 30.0,
+    limits: LoadLimits | None = None,
+    auth_header: str | None = None,
+    verify: bool | str = True,
+    allow_remote_refs: bool = False,
+    clock: Clock | None = None,
+) -> ApiInventory:
+    """The inventory of the spec at `url`. With `allow_remote_refs`, `$ref`s may name
+    other documents on the same origin (fetched with the same Authorization header, no
+    redirects followed); anything else is refused."""
+    limits = limits or LoadLimits()
+    response = fetch_spec(url, timeout, limits.max_bytes, auth_header, verify)
+    document = load_document(response.body, response.url, limits)
+
+    resolver = RefResolver(
+        document,
+        url,
+        response.url,
+        limits=limits,
+        fetch_remote=_ref_fetcher(timeout, limits.max_bytes, auth_header, verify)
+        if allow_remote_refs
+        else None,
+        clock=clock,
+    )
+    return build_inventory(document, url, resolver=resolver)
+
+
+def _ref_fetcher(
+    timeout: float, max_bytes: int, auth_header: str | None, verify: bool | str
+) -> RemoteFetcher:
+    def fetch_ref(url: str, remaining: float) -> bytes:
+        # No redirects: a $ref must stay on the spec's origin, and so must the auth header.
+        response = fetch_spec(
+            url, min(timeout, remaining), max_bytes, auth_header, verify, max_redirects=0
+        )
+        return response.body
+
+    return fetch_ref

@@ -1,0 +1,197 @@
+"""`apivigil inventory show|diff|accept TARGET`: what is installed behind a target
+(patch_level) and which API operations it documents (api_inventory)."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from checks.api_inventory.diff import diff_inventories
+from checks.api_inventory.evaluate import INVENTORY
+from checks.api_inventory.inventory import ApiInventory, from_json
+from checks.interface import CheckContext
+from checks.patch_level.params import PatchLevelParams
+from monitor.baselines import BaselineError, accept, default_approver
+from monitor.cli_common import ConfigOption, StoreOption, err, load, opened_store, out
+from monitor.clock import SystemClock
+from monitor.model import CheckKind
+from monitor.scan import EXIT_USAGE
+from monitor.settings import Settings, TargetConfig
+from monitor.store.interface import StoreError
+
+inventory_app = typer.Typer(
+    help="Software and API inventory of a target: show, diff, accept.", no_args_is_help=True
+)
+
+
+@inventory_app.command("show")
+def inventory_show(
+    target: Annotated[str, typer.Argument(help="target name")],
+    config: ConfigOption = None,
+    store: StoreOption = None,
+) -> None:
+    """The software inventory patch_level collects now, and the API operations of the
+    latest api_inventory run."""
+    settings, _ = load(config, required=True)
+    configured = _target(settings, target)
+    checks = configured.enabled_checks()
+    if CheckKind.PATCH_LEVEL not in checks and CheckKind.API_INVENTORY not in checks:
+        err.print(f"[red]{target}[/] has neither patch_level nor api_inventory configured")
+        raise typer.Exit(EXIT_USAGE)
+    failed = False
+    software = checks.get(CheckKind.PATCH_LEVEL)
+    if isinstance(software, PatchLevelParams):
+        failed = _show_software(configured, software)
+    if CheckKind.API_INVENTORY in checks:
+        with opened_store(config, store) as sql_store:
+            observed = sql_store.latest_snapshot(CheckKind.API_INVENTORY, target)
+        _show_operations(target, _inventory(observed))
+    if failed:
+        raise typer.Exit(EXIT_USAGE)
+
+
+@inventory_app.command("diff")
+def inventory_diff(
+    target: Annotated[str, typer.Argument(help="target name")],
+    config: ConfigOption = None,
+    store: StoreOption = None,
+) -> None:
+    """The latest observed API inventory against the approved one."""
+    with opened_store(config, store) as sql_store:
+        approved = sql_store.approved_baseline(CheckKind.API_INVENTORY, target)
+        observed = _inventory(sql_store.latest_snapshot(CheckKind.API_INVENTORY, target))
+    if approved is None or observed is None:
+        err.print(f"{target}: no approved or observed API inventory yet")
+        raise typer.Exit(EXIT_USAGE)
+    approved_inventory = _inventory(approved.content)
+    assert approved_inventory is not None
+    changes = diff_inventories(approved_inventory, observed)
+    if not changes:
+        out.print(f"{target}: the observed inventory is the approved one (v{approved.version})")
+        return
+    table = Table("severity", "rule", "operation", "change", "before", "after")
+    for change in changes:
+        table.add_row(
+            change.severity.value,
+            change.kind.value,
+            change.operation_key,
+            change.detail,
+            change.before or "",
+            change.after or "",
+        )
+    out.print(table)
+
+
+@inventory_app.command("accept")
+def inventory_accept(
+    target: Annotated[str, typer.Argument(help="target name")],
+    reason: Annotated[str, typer.Option("--reason", help="why this inventory is approved")],
+    by: Annotated[str | None, typer.Option("--by", help="approver [default: OS user]")] = None,
+    config: ConfigOption = None,
+    store: StoreOption = None,
+) -> None:
+    """Approve the latest observed API inventory; its change findings resolve."""
+    with opened_store(config, store) as sql_store:
+        try:
+            result = accept(
+                sql_store,
+                CheckKind.API_INVENTORY,
+                target,
+                [INVENTORY],
+                reason,
+                by or default_approver(),
+                SystemClock().now(),
+            )
+        except (BaselineError, StoreError) as error:
+            err.print(f"[red]cannot accept:[/] {error}", highlight=False)
+            raise typer.Exit(EXIT_USAGE) from None
+    version = result.baseline.version if result.baseline else "unchanged"
+    out.print(
+        f"{target}: API inventory approved (version {version}); "
+        f"{len(result.transitions)} finding(s) resolved",
+        highlight=False,
+    )
+
+
+def _target(settings: Settings, name: str) -> TargetConfig:
+    configured = next((t for t in settings.targets if t.name == name), None)
+    if configured is None:
+        err.print(f"[red]unknown target:[/] {name}")
+        raise typer.Exit(EXIT_USAGE)
+    return configured
+
+
+def _inventory(document: object) -> ApiInventory | None:
+    if not isinstance(document, dict) or not document.get(INVENTORY):
+        return None
+    return from_json(document[INVENTORY])
+
+
+def _show_operations(target: str, inventory: ApiInventory | None) -> None:
+    if inventory is None:
+        out.print(f"{target}: no api_inventory run has been recorded yet")
+        return
+    out.print(
+        f"{inventory.title} {inventory.version} (OpenAPI {inventory.openapi_version}), "
+        f"{len(inventory.operations)} operation(s)",
+        highlight=False,
+    )
+    table = Table("method", "path", "security", "deprecated")
+    for operation in sorted(inventory.operations, key=lambda op: (op.path, op.method)):
+        security = (
+            "public"
+            if operation.public
+            else " | ".join(
+                " + ".join(name for name, _ in requirement.schemes)
+                for requirement in operation.security or ()
+            )
+        )
+        table.add_row(
+            operation.method.upper(),
+            operation.path,
+            security,
+            "yes" if operation.deprecated else "",
+        )
+    out.print(table)
+
+
+def _show_software(configured: TargetConfig, params: PatchLevelParams) -> bool:
+    """Print the software inventory; True when a source failed."""
+    from checks.patch_level.collect import read_inventory
+
+    timeout = params.timeout or timedelta(seconds=120)
+    context = CheckContext(
+        started_at=SystemClock().now(), deadline=time.monotonic() + timeout.total_seconds()
+    )
+    inventories, failures = read_inventory(configured.to_target(), params, context)
+    table = Table("source", "ecosystem", "name", "version", "source package")
+    for inventory in inventories:
+        for package in sorted(inventory.packages, key=lambda p: (p.ecosystem, p.name)):
+            ecosystem = package.ecosystem.value + (f":{package.release}" if package.release else "")
+            table.add_row(
+                inventory.source,
+                ecosystem,
+                package.name,
+                package.version,
+                package.source_name or "",
+            )
+        for banner in inventory.banners:
+            table.add_row(
+                inventory.source,
+                f"banner {banner.header}",
+                banner.product,
+                banner.version or "?",
+                "",
+            )
+    out.print(table)
+    for inventory in inventories:
+        count = len(inventory.packages) + len(inventory.banners)
+        notes = "; ".join(inventory.notes)
+        out.print(f"{inventory.source}: {count} item(s)" + (f" — {notes}" if notes else ""))
+    for source, reason in failures:
+        err.print(f"[red]{source}:[/] {reason}", highlight=False)
+    return bool(failures)

@@ -1,0 +1,288 @@
+"""api_inventory end to end: a local HTTP server whose spec changes between runs, an access
+log with rotation, probes of retired operations, the real runner and store."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from checks.api_inventory.params import ApiInventoryParams
+from monitor.baselines import accept
+from monitor.model import CheckKind, CheckRun, FindingStatus, RunStatus, Severity, Target
+from monitor.runner import CheckJob, Runner
+from monitor.store.interface import FindingQuery, HysteresisPolicy
+from monitor.store.sql import SqlStore
+from tests.daemon_process import run_cli, write_config
+from tests.http_servers import Reply, ScriptedHttpServer
+
+STRICT = HysteresisPolicy(open_after=1, resolve_after=1)
+BEARER = [{"bearer": []}]
+
+
+def spec(paths: dict[str, Any]) -> bytes:
+    return json.dumps(
+        {
+            "openapi": "3.0.3",
+            "info": {"title": "Shop", "version": "1"},
+            "servers": [{"url": "/"}],
+            "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+            "security": BEARER,
+            "paths": paths,
+        }
+    ).encode()
+
+
+def ok(**extra: Any) -> dict[str, Any]:
+    return {"responses": {"200": {"description": "ok"}}, **extra}
+
+
+V1 = {
+    "/users": {"get": ok(), "post": ok()},
+    "/users/{id}": {
+        "get": ok(
+            parameters=[
+                {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+            ]
+        )
+    },
+    "/v2/items": {"get": ok()},
+}
+V2 = {
+    "/users": {
+        "get": ok(
+            parameters=[
+                {"name": "tenant", "in": "query", "required": True, "schema": {"type": "string"}}
+            ]
+        ),
+        "post": ok(security=[]),
+    },
+    "/export": {"get": ok(security=[])},
+    "/v2/items": {"get": ok()},
+}
+
+
+def combined(method: str, path: str, status: int, when: datetime) -> str:
+    stamp = when.strftime("%d/%b/%Y:%H:%M:%S +0000")
+    return f'10.0.0.1 - - [{stamp}] "{method} {path} HTTP/1.1" {status} 12 "-" "curl/8"\n'
+
+
+class ManualClock:
+    def __init__(self) -> None:
+        self.current = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.current
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+class Api:
+    """The spec server, its access log and the check run against them."""
+
+    def __init__(self, store: SqlStore, web: ScriptedHttpServer, log: Path, **params: Any) -> None:
+        self.store, self.web, self.log = store, web, log
+        self.clock = ManualClock()
+        self.target = Target("shop", url=web.url)
+        self.params = ApiInventoryParams.model_validate(
+            {"spec_path": "/openapi.json", "access_logs": [{"path": str(log)}], **params}
+        )
+        self.publish(V1)
+        log.write_text("")
+
+    def publish(self, paths: dict[str, Any]) -> None:
+        self.web.replies["/openapi.json"] = Reply(
+            200, {"Content-Type": "application/json"}, spec(paths)
+        )
+
+    def traffic(self, *requests: tuple[str, str, int]) -> None:
+        with self.log.open("a") as handle:
+            for method, path, status in requests:
+                handle.write(combined(method, path, status, self.clock.now()))
+
+    def run(self) -> CheckRun:
+        self.clock.current += timedelta(minutes=10)
+        job = CheckJob(CheckKind.API_INVENTORY, self.target, self.params, timedelta(seconds=30))
+        run = Runner(clock=self.clock, history=self.store).run(job)
+        assert run.status is RunStatus.OK, run.error_message
+        self.store.record(run, STRICT)
+        return run
+
+    def findings(self, status: FindingStatus = FindingStatus.OPEN) -> dict[tuple[str, str], Any]:
+        query = FindingQuery(target="shop", statuses=frozenset({status}))
+        return {(f.rule_id, f.subject): f for f in self.store.findings(query)}
+
+
+@pytest.fixture
+def web() -> Iterator[ScriptedHttpServer]:
+    with ScriptedHttpServer() as server:
+        yield server
+
+
+def test_spec_changes_raise_breaking_and_security_findings_that_resolve_when_reverted(
+    store: SqlStore, web: ScriptedHttpServer, tmp_path: Path
+) -> None:
+    api = Api(store, web, tmp_path / "access.log")
+    first = api.run()
+    assert first.output is not None
+    assert not [f for f in first.output.findings if f.rule_id.startswith("INVENTORY-OPERATION")]
+    (baseline,) = store.baseline_history(CheckKind.API_INVENTORY, "shop")
+    assert baseline.approved_by == "first observation"
+
+    api.publish(V2)
+    api.run()
+    found = api.findings()
+    rules = {rule for rule, _ in found}
+
+    public_post = found[next(k for k in found if k[0] == "INVENTORY-SECURITY-REMOVED")]
+    assert public_post.severity is Severity.CRITICAL
+    assert "POST /users" in public_post.subject
+    assert any(r == "INVENTORY-UNAUTHENTICATED-OPERATION" and "GET /export" in s for r, s in found)
+    removed = next(f for (r, _), f in found.items() if r == "INVENTORY-OPERATION-REMOVED")
+    assert removed.severity is Severity.HIGH
+    assert "GET /users/{}" in removed.evidence
+    breaking = next(f for (r, _), f in found.items() if r == "INVENTORY-BREAKING-CHANGE")
+    assert "required parameter added" in breaking.evidence
+    assert "INVENTORY-OPERATION-ADDED" in rules
+
+    api.publish(V1)
+    api.run()
+    assert not [k for k in api.findings() if k[1].startswith("inventory|")]
+    assert (
+        len([k for k in api.findings(FindingStatus.RESOLVED) if k[1].startswith("inventory|")]) >= 5
+    )
+
+
+def test_accepting_the_new_inventory_resolves_its_findings(
+    store: SqlStore, web: ScriptedHttpServer, tmp_path: Path
+) -> None:
+    api = Api(store, web, tmp_path / "access.log")
+    api.run()
+    api.publish(V2)
+    api.run()
+    assert [k for k in api.findings() if k[1].startswith("inventory|")]
+
+    result = accept(
+        store, CheckKind.API_INVENTORY, "shop", ["inventory"], "v2 release", "erin", api.clock.now()
+    )
+    api.run()
+
+    assert result.transitions
+    assert not [k for k in api.findings() if k[1].startswith("inventory|")]
+    assert [b.approved_by for b in store.baseline_history(CheckKind.API_INVENTORY, "shop")] == [
+        "first observation",
+        "erin",
+    ]
+
+
+def test_shadow_and_zombie_traffic_is_found_across_log_rotation(
+    store: SqlStore, web: ScriptedHttpServer, tmp_path: Path
+) -> None:
+    log = tmp_path / "access.log"
+    api = Api(store, web, log)
+    api.traffic(
+        ("GET", "/users", 200), ("GET", "/admin/debug/42", 200), ("GET", "/internal/x", 403)
+    )
+    api.run()
+    api.publish(V2)  # GET /users/{id} removed
+
+    api.traffic(("GET", "/users/7", 200))
+    log.rename(tmp_path / "access.log.1")  # logrotate
+    log.write_text("")
+    api.traffic(("GET", "/users/8", 200), ("GET", "/admin/debug/43", 200))
+    api.run()
+
+    found = api.findings()
+    shadow = found[("INVENTORY-SHADOW-ENDPOINT", "shadow|GET /admin/debug/{n}")]
+    assert shadow.severity is Severity.HIGH
+    assert "2 request(s)" in shadow.evidence
+    refused = found[("INVENTORY-SHADOW-ENDPOINT", "shadow|GET /internal/x")]
+    assert refused.severity is Severity.LOW
+    zombie = found[("INVENTORY-ZOMBIE-ENDPOINT", "zombie|GET /users/{}")]
+    assert "2 request(s)" in zombie.evidence
+    assert zombie.severity is Severity.HIGH
+
+
+def test_probes_find_removed_operations_and_older_versions_that_still_answer(
+    store: SqlStore, web: ScriptedHttpServer, tmp_path: Path
+) -> None:
+    api = Api(store, web, tmp_path / "access.log", probe={"timeout": "2s"})
+    web.replies["/users/1"] = Reply(200, {}, b"{}")  # still served after its removal
+    web.replies["/v1/items"] = Reply(200, {}, b"[]")  # the old version was never turned off
+    api.run()
+    api.publish(V2)
+
+    api.run()
+
+    found = api.findings()
+    assert found[("INVENTORY-ZOMBIE-ENDPOINT", "zombie|GET /users/{}")].severity is Severity.HIGH
+    older = found[("INVENTORY-ZOMBIE-ENDPOINT", "zombie|GET /v1/items")]
+    assert "answered HTTP 200" in older.evidence
+
+
+def test_an_unparseable_spec_is_a_finding_and_keeps_the_previous_inventory(
+    store: SqlStore, web: ScriptedHttpServer, tmp_path: Path
+) -> None:
+    api = Api(store, web, tmp_path / "access.log")
+    api.run()
+    api.publish(V2)
+    api.run()
+    before = {k for k in api.findings() if k[1].startswith("inventory|")}
+
+    laughs = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(9)
+    )
+    web.replies["/openapi.json"] = Reply(200, {"Content-Type": "application/yaml"}, laughs.encode())
+    for _ in range(2):
+        api.run()
+
+    found = api.findings()
+    assert ("INVENTORY-SPEC-UNPARSEABLE", "spec") in found
+    assert before <= set(found), "an unreadable spec resolved the change findings"
+    snapshot = store.latest_snapshot(CheckKind.API_INVENTORY, "shop")
+    assert snapshot is not None
+    assert len(snapshot["inventory"]["operations"]) == 4
+
+
+def test_inventory_cli_shows_diffs_and_accepts(
+    tmp_path: Path, sqlite_url: str, web: ScriptedHttpServer
+) -> None:
+    store = SqlStore(sqlite_url)
+    store.upgrade_schema()
+    api = Api(store, web, tmp_path / "access.log")
+    api.run()
+    api.publish(V2)
+    api.run()
+    store.close()
+    config = write_config(
+        tmp_path / "apivigil.yaml",
+        {
+            "store": sqlite_url,
+            "targets": [
+                {
+                    "name": "shop",
+                    "url": web.url,
+                    "checks": {"api_inventory": {"spec_path": "/openapi.json"}},
+                }
+            ],
+        },
+    )
+
+    shown = run_cli("inventory", "show", "shop", "--config", str(config))
+    diff = run_cli("inventory", "diff", "shop", "--config", str(config))
+    accepted = run_cli("inventory", "accept", "shop", "--reason", "v2", "--config", str(config))
+    again = run_cli("inventory", "diff", "shop", "--config", str(config))
+
+    assert shown.returncode == 0, shown.stderr
+    assert "/export" in shown.stdout
+    assert "public" in shown.stdout
+    assert "INVENTORY-SECURITY-REMOVED" in diff.stdout
+    assert accepted.returncode == 0, accepted.stderr
+    assert "finding(s) resolved" in accepted.stdout
+    assert "is the approved one" in again.stdout

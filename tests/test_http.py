@@ -1,0 +1,52 @@
+"""checks/http.py: the one function checks use for outbound HTTP."""
+
+from __future__ import annotations
+
+import pytest
+
+from checks.http import fetch
+from checks.interface import BadInput, TargetUnreachable
+from tests.http_servers import Reply, ScriptedHttpServer
+
+
+def test_credentials_are_not_sent_on_to_another_origin_after_a_redirect() -> None:
+    with ScriptedHttpServer() as first, ScriptedHttpServer() as second:
+        second.replies["/landing"] = Reply(200, {}, b"ok")
+        first.replies["/start"] = Reply(302, {"Location": f"{second.url}/landing"})
+        first.replies["/same"] = Reply(302, {"Location": "/start-local"})
+        first.replies["/start-local"] = Reply(200, {}, b"ok")
+
+        fetch(
+            f"{first.url}/start", timeout=5, max_bytes=1000, headers={"Authorization": "Bearer s3"}
+        )
+        fetch(
+            f"{first.url}/same", timeout=5, max_bytes=1000, headers={"Authorization": "Bearer s3"}
+        )
+
+    assert "Authorization" in first.requests[0][1]
+    assert "Authorization" not in second.requests[0][1]
+    assert first.requests[-1][0] == "/start-local"
+    assert first.requests[-1][1]["Authorization"] == "Bearer s3"
+
+
+def test_redirects_are_recorded_and_a_loop_is_unreachable() -> None:
+    with ScriptedHttpServer() as web:
+        web.replies["/a"] = Reply(301, {"Location": "/b"})
+        web.replies["/b"] = Reply(200, {"Server": "x"}, b"done")
+        web.replies["/loop"] = Reply(302, {"Location": "/loop"})
+
+        answer = fetch(f"{web.url}/a", timeout=5, max_bytes=100)
+        with pytest.raises(TargetUnreachable, match="more than 5 redirects"):
+            fetch(f"{web.url}/loop", timeout=5, max_bytes=100)
+
+    assert [(r.status, r.location) for r in answer.redirects] == [(301, "/b")]
+    assert answer.body == b"done"
+    assert answer.header_values()["server"] == "x"
+
+
+def test_a_body_over_the_cap_is_bad_input_naming_the_url() -> None:
+    with ScriptedHttpServer() as web:
+        web.replies["/big"] = Reply(200, {}, b"x" * 5000)
+
+        with pytest.raises(BadInput, match=r"/big: response body of 5000 bytes exceeds 1000"):
+            fetch(f"{web.url}/big", timeout=5, max_bytes=1000)
