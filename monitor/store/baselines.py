@@ -111,11 +111,18 @@ def insert_version(
 
 
 def apply_update(session: Session, run: CheckRun, update: BaselineUpdate) -> None:
+    """Add the parts of `update` the current version lacks (first observations); parts a
+    person approved meanwhile are kept, never overwritten by what the run proposed."""
+    current = latest(session, run.check, run.target)
+    content = dict(current.content) if current else {}
+    new_parts = {key: value for key, value in update.content.items() if key not in content}
+    if not new_parts:
+        return
     insert_version(
         session,
         run.check,
         run.target,
-        update.content,
+        {**content, **new_parts},
         FIRST_OBSERVATION,
         update.reason,
         run.finished_at,
