@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from checks.api_inventory.diff import (
+    OTHER_PATHS,
     Axis,
     BreakingKind,
     Change,
@@ -365,8 +366,11 @@ def test_five_hundred_changes_fold_into_a_handful_of_groups() -> None:
     }
     assert groups[0].severity is Severity.CRITICAL
     assert all(len(g.examples) <= 3 and g.more == g.count - len(g.examples) for g in groups)
-    rest = next(g for g in groups if g.path_prefix == "*")
+    rest = next(g for g in groups if g.path_prefix == OTHER_PATHS)
+    assert "other paths" in rest.describe().splitlines()[0]
     assert rest.describe().endswith(f"and {rest.more} more")
+    for kind in {g.kind for g in groups}:
+        assert [g for g in groups if g.kind is kind][-1].path_prefix == OTHER_PATHS
 
 
 def test_a_group_keeps_its_worst_severity_and_shows_the_worst_examples() -> None:

@@ -300,10 +300,13 @@ def _sunset(operation: Operation) -> str:
 # ---------------------------------------------------------------------------- grouping
 
 
+OTHER_PATHS = "*"  # the prefix of a group gathering the less busy prefixes of one kind
+
+
 @dataclass(frozen=True, slots=True)
 class ChangeGroup:
     kind: ChangeKind
-    path_prefix: str  # first path segment (`/users`), or "*" for the rest of the paths
+    path_prefix: str  # first path segment (`/users`), or OTHER_PATHS
     severity: Severity  # the worst in the group
     count: int
     examples: tuple[Change, ...]  # worst first
@@ -313,7 +316,8 @@ class ChangeGroup:
         return self.count - len(self.examples)
 
     def describe(self) -> str:
-        lines = [f"{self.kind} ({self.severity}) {self.path_prefix}: {self.count} change(s)"]
+        where = "other paths" if self.path_prefix == OTHER_PATHS else self.path_prefix
+        lines = [f"{self.kind} ({self.severity}) {where}: {self.count} change(s)"]
         lines += [f"  {c.operation_key}: {c.detail}" for c in self.examples]
         if self.more:
             lines.append(f"  and {self.more} more")
@@ -324,8 +328,8 @@ def group_changes(
     changes: Iterable[Change], max_per_group: int = 5, max_prefixes_per_kind: int = 4
 ) -> tuple[ChangeGroup, ...]:
     """Changes grouped by kind, then by the first path segment; within a kind the busiest
-    `max_prefixes_per_kind - 1` prefixes get their own group and the rest share "*".
-    Groups come worst first."""
+    `max_prefixes_per_kind - 1` prefixes get their own group and the rest share one
+    (OTHER_PATHS). Groups come worst first, a kind's OTHER_PATHS group after its others."""
     by_kind: dict[ChangeKind, dict[str, list[Change]]] = defaultdict(lambda: defaultdict(list))
     for change in changes:
         by_kind[change.kind][_path_prefix(change.operation_key)].append(change)
@@ -335,9 +339,17 @@ def group_changes(
         if len(ranked) > max_prefixes_per_kind:
             keep = max(max_prefixes_per_kind - 1, 0)
             rest = [change for _, members in ranked[keep:] for change in members]
-            ranked = [*ranked[:keep], ("*", rest)]
+            ranked = [*ranked[:keep], (OTHER_PATHS, rest)]
         groups.extend(_group(kind, prefix, members, max_per_group) for prefix, members in ranked)
-    groups.sort(key=lambda g: (-g.severity.rank, _ORDER.index(g.kind), -g.count, g.path_prefix))
+    groups.sort(
+        key=lambda g: (
+            -g.severity.rank,
+            _ORDER.index(g.kind),
+            g.path_prefix == OTHER_PATHS,
+            -g.count,
+            g.path_prefix,
+        )
+    )
     return tuple(groups)
 
 

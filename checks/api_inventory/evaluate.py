@@ -8,7 +8,14 @@ from datetime import datetime
 from typing import Any
 
 from checks.api_inventory import traffic as traffic_json
-from checks.api_inventory.diff import Axis, Change, ChangeGroup, diff_inventories, group_changes
+from checks.api_inventory.diff import (
+    OTHER_PATHS,
+    Axis,
+    Change,
+    ChangeGroup,
+    diff_inventories,
+    group_changes,
+)
 from checks.api_inventory.facts import InventoryRaw, ProbeResult
 from checks.api_inventory.history import recent
 from checks.api_inventory.inventory import to_json
@@ -100,7 +107,7 @@ def _group(group: ChangeGroup, target: str) -> Finding:
         for c in group.examples
     )
     more = group.count - len(group.examples)
-    prefix = "every other path" if group.path_prefix == "*" else group.path_prefix
+    prefix = "every other path" if group.path_prefix == OTHER_PATHS else group.path_prefix
     return Finding(
         rule_id=group.kind.value,
         severity=group.severity,

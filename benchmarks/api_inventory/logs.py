@@ -1,0 +1,517 @@
+"""Benchmark: apivigil's access-log reading, route matching and traffic summary.
+
+Generates (seeded) a spec of 2,000 operations (built as `Operation`s directly; templates with
+1-3 parameters, some literal siblings such as `/users/me`, 2 % deprecated) plus 20 operations
+of a "previous document" that the current one removed, and a combined-format access log of
+1,000,000 lines: ~94.5 % to current operations (ids as numbers, UUIDs or hex; base path `/v1`
+on 90 %; query strings, trailing slashes and HEAD on some), ~0.5 % to removed operations and
+~5 % to undocumented paths. Then measures, each round in its own child process
+(`logs.py worker ...`, under GNU time):
+
+- read: `read_new(log, None, max_bytes)`: read, split and parse every line into `Request`s;
+- matcher: build `RouteMatcher` over the 2,000 operations with base path `/v1`;
+- summarise: `summarise(requests, matcher, removed_or_deprecated)`: match every request
+  (one trie walk), count per operation, group shadow paths with `collapse_ids`, count zombies.
+
+The worker's counts must equal what the generator wrote: per documented operation, shadow
+requests in total, per zombie operation. Wall and CPU: spawn to exit, CPU from wait4()'s
+rusage. Peak RSS: the worker runs under `/usr/bin/time -f %M` (this script's own wait4()
+cannot report it: Linux carries the parent's peak RSS over fork and exec).
+
+Run from the project root:  .venv/bin/python benchmarks/api_inventory/logs.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from checks.api_inventory.access_log import DEFAULT_MAX_BYTES, Request, read_new
+from checks.api_inventory.inventory import Operation
+from checks.api_inventory.routes import RouteMatcher
+from checks.api_inventory.traffic import ZombieReason, summarise
+
+HERE = Path(__file__).resolve()
+GNU_TIME = "/usr/bin/time"
+CHILD_STOP_SECONDS = 5.0
+BASE_PATH = "/v1"
+RESOURCES = (
+    "users",
+    "orders",
+    "items",
+    "invoices",
+    "payments",
+    "accounts",
+    "projects",
+    "teams",
+    "members",
+    "tokens",
+    "keys",
+    "sessions",
+    "devices",
+    "files",
+    "folders",
+    "reports",
+    "alerts",
+    "rules",
+    "policies",
+    "groups",
+    "roles",
+    "permissions",
+    "events",
+    "webhooks",
+    "subscriptions",
+    "plans",
+    "products",
+    "prices",
+    "carts",
+    "shipments",
+    "returns",
+    "reviews",
+    "comments",
+    "tags",
+    "labels",
+    "notes",
+    "tasks",
+    "jobs",
+    "builds",
+    "releases",
+    "deployments",
+)
+ACTIONS = ("export", "status", "history", "summary", "archive", "restore", "preview")
+METHODS = ("get", "get", "get", "post", "put", "patch", "delete")
+UNDOCUMENTED = (
+    "/admin/users/{n}",
+    "/internal/metrics",
+    "/internal/jobs/{uuid}/retry",
+    "/debug/pprof/heap",
+    "/svc{s}/unknown-things/{n}",
+    "/svc{s}/users/{n}/legacy-export",
+    "/files/{hex}/raw",
+    "/.env",
+    "/wp-login.php",
+)
+AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0"
+
+
+class BenchmarkError(Exception):
+    """The benchmark could not run or apivigil gave wrong answers."""
+
+
+# ---------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    current: tuple[Operation, ...]
+    removed: tuple[Operation, ...]
+
+    def zombies(self) -> dict[str, Operation]:
+        deprecated = {op.key: op for op in self.current if op.deprecated}
+        return deprecated | {op.key: op for op in self.removed}
+
+
+@dataclass(frozen=True, slots=True)
+class Expected:
+    lines: int
+    documented: dict[str, int]
+    shadow_requests: int
+    zombie: dict[str, int]
+
+
+def operations(rng: random.Random, count: int, service_prefix: str) -> list[Operation]:
+    result: dict[str, Operation] = {}
+    while len(result) < count:
+        segments = [f"{service_prefix}{rng.randrange(50)}"]
+        for _ in range(rng.randint(1, 3)):
+            resource = rng.choice(RESOURCES)
+            segments += [resource, "{" + resource[:-1] + "Id}"]
+        if rng.random() < 0.3:
+            segments.append(rng.choice(ACTIONS))
+        path = "/" + "/".join(segments)
+        template = "/" + "/".join("{}" if s.startswith("{") else s for s in segments)
+        method = rng.choice(METHODS)
+        operation = Operation(
+            method=method, path=path, template=template, deprecated=rng.random() < 0.02
+        )
+        result.setdefault(operation.key, operation)
+        # a literal sibling of the last parameter (`/users/me` next to `/users/{userId}`)
+        if rng.random() < 0.05 and len(result) < count:
+            literal = template.rsplit("/", 1)[0] + "/me"
+            sibling = Operation(method=method, path=literal, template=literal)
+            result.setdefault(sibling.key, sibling)
+    return list(result.values())
+
+
+def make_spec(seed: int, count: int) -> Spec:
+    rng = random.Random(seed)
+    current = operations(rng, count, "svc")
+    removed = [
+        Operation(method=op.method, path=op.path, template=op.template)
+        for op in operations(rng, 20, "old")
+    ]
+    return Spec(tuple(current), tuple(removed))
+
+
+def identifier(rng: random.Random) -> str:
+    kind = rng.random()
+    if kind < 0.6:
+        return str(rng.randrange(1, 10**7))
+    if kind < 0.8:
+        return uuid(rng)
+    return f"{rng.getrandbits(96):024x}"
+
+
+def request_path(rng: random.Random, template: str) -> str:
+    path = "/".join(identifier(rng) if s == "{}" else s for s in template.split("/"))
+    if rng.random() < 0.9:
+        path = BASE_PATH + path
+    if rng.random() < 0.01:
+        path += "/"
+    if rng.random() < 0.2:
+        path += f"?page={rng.randrange(1, 50)}&limit=50"
+    return path
+
+
+def undocumented_path(rng: random.Random) -> str:
+    shape = rng.choice(UNDOCUMENTED)
+    path = (
+        shape.replace("{n}", str(rng.randrange(1, 10**6)))
+        .replace("{s}", str(rng.randrange(50)))
+        .replace("{uuid}", uuid(rng))
+        .replace("{hex}", f"{rng.getrandbits(64):016x}")
+    )
+    return BASE_PATH + path if rng.random() < 0.5 else path
+
+
+def uuid(rng: random.Random) -> str:
+    value = f"{rng.getrandbits(128):032x}"
+    return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
+
+
+def generate(path: Path, spec: Spec, seed: int, lines: int) -> Expected:
+    """Writes the log; returns what a correct summary must count."""
+    rng = random.Random(seed + 1)
+    documented: Counter[str] = Counter()
+    zombie: Counter[str] = Counter()
+    deprecated = {op.key for op in spec.current if op.deprecated}
+    shadow = 0
+    start = datetime(2024, 6, 1, tzinfo=UTC)
+    step = 86_400 / lines
+    with path.open("w", encoding="utf-8") as log:
+        batch = []
+        for number in range(lines):
+            draw = rng.random()
+            if draw < 0.05:
+                method, target = rng.choice(("GET", "GET", "POST")), undocumented_path(rng)
+                status = rng.choice((200, 404, 404, 403))
+                shadow += 1
+            else:
+                operation = rng.choice(spec.removed if draw < 0.055 else spec.current)
+                method = operation.method.upper()
+                if method == "GET" and rng.random() < 0.01:
+                    method = "HEAD"
+                target = request_path(rng, operation.template)
+                status = rng.choice((200, 200, 200, 201, 204, 400, 401, 404, 500))
+                if draw >= 0.055:
+                    documented[operation.key] += 1
+                if draw < 0.055 or operation.key in deprecated:
+                    zombie[operation.key] += 1
+            stamp = (start + timedelta(seconds=int(number * step))).strftime(
+                "%d/%b/%Y:%H:%M:%S +0000"
+            )
+            batch.append(
+                f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)} - - "
+                f'[{stamp}] "{method} {target} HTTP/1.1" {status} {rng.randrange(20, 9000)} '
+                f'"-" "{AGENT}"\n'
+            )
+            if len(batch) >= 10_000:
+                log.writelines(batch)
+                batch.clear()
+        log.writelines(batch)
+    return Expected(lines, dict(documented), shadow, dict(zombie))
+
+
+# ---------------------------------------------------------------------------- the worker
+
+
+def vm_hwm_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def worker(log: Path, seed: int, count: int, max_bytes: int) -> dict[str, Any]:
+    spec = make_spec(seed, count)
+    zombies = spec.zombies()
+    hwm_start = vm_hwm_bytes()
+    started = time.perf_counter()
+    requests: list[Request] = []
+    cursor, reads, lines, malformed, more = None, 0, 0, 0, True
+    while more:  # one read unless --max-bytes is below the log's size
+        batch, cursor, stats = read_new(log, cursor, max_bytes)
+        requests += batch
+        reads, lines, malformed, more = (
+            reads + 1,
+            lines + stats.lines,
+            malformed + stats.malformed,
+            stats.more,
+        )
+    read_done = time.perf_counter()
+    hwm_read = vm_hwm_bytes()
+    matcher = RouteMatcher(spec.current, [BASE_PATH])
+    matcher_done = time.perf_counter()
+    summary = summarise(requests, matcher, zombies)
+    finished = time.perf_counter()
+    return {
+        "read_seconds": read_done - started,
+        "matcher_seconds": matcher_done - read_done,
+        "summarise_seconds": finished - matcher_done,
+        "total_seconds": finished - started,
+        "hwm_start_bytes": hwm_start,
+        "hwm_after_read_bytes": hwm_read,
+        "reads": reads,
+        "max_bytes": max_bytes,
+        "lines": lines,
+        "requests": len(requests),
+        "malformed": malformed,
+        "cursor_offset": cursor.offset if cursor else 0,
+        "documented": dict(summary.documented),
+        "shadow_requests": sum(s.count for s in summary.shadow),
+        "shadow_endpoints": len(summary.shadow),
+        "shadow_omitted": summary.shadow_omitted,
+        "shadow_top": [[s.method, s.path, s.count, s.success_count] for s in summary.shadow[:5]],
+        "zombie": {z.key: z.count for z in summary.zombie},
+        "zombie_removed": sum(1 for z in summary.zombie if z.reason is ZombieReason.REMOVED),
+    }
+
+
+# ---------------------------------------------------------------------------- measuring
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    wall_seconds: float  # spawn to exit (interpreter start and imports included)
+    cpu_seconds: float  # user + system, from wait4()
+    peak_rss_bytes: int  # the worker's own ru_maxrss, from GNU time
+    report: dict[str, Any]
+
+
+def kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no output)"
+
+
+def ensure_gnu_time() -> None:
+    try:
+        version = subprocess.run(
+            [GNU_TIME, "--version"], capture_output=True, text=True, timeout=10, check=False
+        )
+    except OSError:
+        raise BenchmarkError(f"{GNU_TIME} is missing: install the Debian package `time`") from None
+    if "GNU" not in version.stdout + version.stderr:
+        raise BenchmarkError(f"{GNU_TIME} is not GNU time (needed for -f %M)")
+
+
+def measure(command: Sequence[str], workdir: Path, label: str, timeout: float) -> Measurement:
+    """Runs `command` under GNU time in its own session; it must print one JSON object."""
+    out_path, err_path = workdir / f"{label}.out", workdir / f"{label}.err"
+    rss_path = workdir / f"{label}.maxrss"
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [GNU_TIME, "-q", "-f", "%M", "-o", str(rss_path), *command],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+        )
+        killer = threading.Timer(timeout, kill_group, args=(process.pid,))
+        killer.start()
+        reaped = False
+        try:
+            _, status, usage = os.wait4(process.pid, 0)
+            wall = time.perf_counter() - started
+            reaped = True
+        finally:
+            killer.cancel()
+            kill_group(process.pid)
+            if not reaped:
+                process.wait(CHILD_STOP_SECONDS)
+    code = os.waitstatus_to_exitcode(status)
+    process.returncode = code
+    if code != 0:
+        raise BenchmarkError(f"{label} exited {code} (timeout {timeout:g}s):\n{tail(err_path)}")
+    try:
+        peak_kib = int(rss_path.read_text().split()[-1])
+        report = json.loads(out_path.read_text())
+    except (OSError, ValueError, IndexError) as error:
+        raise BenchmarkError(f"{label}: no %M or no JSON ({error}):\n{tail(err_path)}") from None
+    return Measurement(wall, usage.ru_utime + usage.ru_stime, peak_kib * 1024, report)
+
+
+def verify(report: dict[str, Any], expected: Expected) -> None:
+    if report["lines"] != expected.lines or report["requests"] != expected.lines:
+        raise BenchmarkError(
+            f"read {report['lines']:,} lines / {report['requests']:,} requests, "
+            f"wrote {expected.lines:,} ({report['malformed']} malformed)"
+        )
+    if report["documented"] != expected.documented:
+        wrong = sorted(
+            key
+            for key in expected.documented.keys() | report["documented"].keys()
+            if expected.documented.get(key) != report["documented"].get(key)
+        )
+        raise BenchmarkError(f"documented counts differ for {len(wrong)} operations: {wrong[:5]}")
+    if report["shadow_requests"] != expected.shadow_requests or report["shadow_omitted"]:
+        raise BenchmarkError(
+            f"{report['shadow_requests']:,} shadow requests (+{report['shadow_omitted']} "
+            f"omitted endpoints), wrote {expected.shadow_requests:,}"
+        )
+    if report["zombie"] != expected.zombie:
+        raise BenchmarkError(f"zombie counts {report['zombie']} != {expected.zombie}")
+
+
+# ---------------------------------------------------------------------------- report
+
+
+def mib(size: float) -> str:
+    return f"{size / 2**20:.1f} MiB"
+
+
+def summary(
+    measurements: Sequence[Measurement], spec: Spec, expected: Expected, log: Path, seed: int
+) -> str:
+    def med(key: str) -> float:
+        return float(statistics.median(m.report[key] for m in measurements))
+
+    by_total = sorted(measurements, key=lambda m: m.report["total_seconds"])
+    report = by_total[(len(by_total) - 1) // 2].report
+    total = med("total_seconds")
+    wall = statistics.median(m.wall_seconds for m in measurements)
+    cpu = statistics.median(m.cpu_seconds for m in measurements)
+    peak = statistics.median(m.peak_rss_bytes for m in measurements)
+    parameters = Counter(op.template.count("{}") for op in spec.current)
+    lines = [
+        f"api_inventory logs benchmark: seed {seed}, {os.cpu_count()} CPU(s), "
+        f"{len(measurements)} round(s)" + (" (medians)" if len(measurements) > 1 else ""),
+        f"  spec: {len(spec.current):,} operations ("
+        + ", ".join(f"{n} with {k} parameter(s)" for k, n in sorted(parameters.items()))
+        + f"; {sum(op.deprecated for op in spec.current)} deprecated) + "
+        f"{len(spec.removed)} removed",
+        f"  log: {expected.lines:,} combined lines, {mib(log.stat().st_size)}; "
+        f"{sum(expected.documented.values()):,} documented, {expected.shadow_requests:,} "
+        f"undocumented, {sum(expected.zombie.values()):,} to zombie operations",
+        *(
+            f"  round {i}: total {m.report['total_seconds']:.2f} s, process {m.wall_seconds:.2f} s"
+            f", peak RSS {mib(m.peak_rss_bytes)}"
+            for i, m in enumerate(measurements, 1)
+        ),
+        "",
+        f"  read + parse   {med('read_seconds'):7.3f} s   ({report['reads']} read_new call(s), "
+        f"max_bytes {report['max_bytes']:,})",
+        f"  build matcher  {med('matcher_seconds'):7.3f} s",
+        f"  match + summarise {med('summarise_seconds'):4.3f} s",
+        f"  total (in-call){total:7.3f} s   {expected.lines / total:,.0f} lines/s",
+        f"  process        {wall:7.3f} s   CPU {cpu:.3f} s   peak RSS {mib(peak)}",
+        f"  VmHWM: {mib(med('hwm_start_bytes'))} after imports, "
+        f"{mib(med('hwm_after_read_bytes'))} after reading",
+        f"  shadow endpoints: {report['shadow_endpoints']} groups; top: "
+        + "; ".join(f"{m} {p} {n:,} ({ok:,} 2xx)" for m, p, n, ok in report["shadow_top"][:3]),
+        f"  zombie endpoints: {len(report['zombie'])} "
+        f"({report['zombie_removed']} removed, the rest deprecated)",
+        "  all counts equal the generator's",
+    ]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["worker"]:
+        log_name, seed, count, max_bytes = arguments[1:]
+        report = worker(Path(log_name), int(seed), int(count), int(max_bytes))
+        print(json.dumps({**report, "peak_rss_bytes": vm_hwm_bytes()}))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=1_000_000, help="access-log lines")
+    parser.add_argument("--operations", type=int, default=2_000, help="operations in the spec")
+    parser.add_argument("--seed", type=int, default=20240601, help="generator seed")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds; the median is reported")
+    parser.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES, help="read bound")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds allowed per round")
+    parser.add_argument("--keep", type=Path, help="write the data here and keep it")
+    args = parser.parse_args(arguments)
+    if args.lines < 1000 or args.operations < 100 or args.repeat < 1:
+        parser.error("--lines at least 1000, --operations at least 100, --repeat at least 1")
+
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    with tempfile.TemporaryDirectory(prefix="apivigil-bench-") as tmp:
+        workdir = args.keep or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        log = workdir / "access.log"
+        try:
+            ensure_gnu_time()
+            print("generating ...", flush=True)
+            started = time.perf_counter()
+            spec = make_spec(args.seed, args.operations)
+            expected = generate(log, spec, args.seed, args.lines)
+            print(f"  {time.perf_counter() - started:.1f} s", flush=True)
+            measurements = []
+            for number in range(1, args.repeat + 1):
+                print(f"round {number}/{args.repeat} ...", flush=True)
+                command = [
+                    sys.executable,
+                    str(HERE),
+                    "worker",
+                    str(log),
+                    str(args.seed),
+                    str(args.operations),
+                    str(args.max_bytes),
+                ]
+                measurement = measure(command, workdir, f"round-{number}", args.timeout)
+                verify(measurement.report, expected)
+                measurements.append(measurement)
+        except BenchmarkError as error:
+            print(f"benchmark failed: {error}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("interrupted; every child process was stopped", file=sys.stderr)
+            return 130
+        print()
+        print(summary(measurements, spec, expected, log, args.seed))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
