@@ -123,6 +123,17 @@ _INVENTORY_AUTH = (
     Control("NIST SP 800-53", "AC-3", "access enforcement"),
     Control("NIST SP 800-53", "IA-2", "identification and authentication"),
 )
+_MONITORING_GAP = (
+    Control("NIST SP 800-137", "5.3", "automated monitoring"),
+    Control("NIST SP 800-53", "CA-7", "continuous monitoring"),
+    Control("NIST SP 800-53", "SI-4", "system monitoring"),
+)
+_CHECK_FAILING = (
+    *_MONITORING_GAP,
+    Control("NIST SP 800-137", "5.4", "respond to findings"),
+    Control("NIST CSF", "DE.CM", "security continuous monitoring"),
+    Control("NIST SP 800-53", "IR-6", "incident reporting"),
+)
 _INVENTORY_BREAKING = (
     Control("NIST SP 800-128", "3.3.4", "change control with impact analysis"),
     Control("RFC 9110", "9, 15", "method and status code semantics"),
@@ -138,6 +149,7 @@ CONTROLS_BY_RULE_PREFIX: Mapping[str, tuple[Control, ...]] = {
     "TLS-CERT-SHA1": _WEAK_KEYS,
     "TLS-CERT-UNTRUSTED": _UNTRUSTED,
     "TLS-CERT-HOSTNAME-MISMATCH": _UNTRUSTED,
+    "TLS-CERT-REVOKED": _UNTRUSTED,
     "TLS-CERT-": _CERTIFICATE_LIFECYCLE,
     "TLS-COMPRESSION": _PROTOCOL_FEATURES,
     "TLS-RENEGOTIATION-": _PROTOCOL_FEATURES,
@@ -158,6 +170,7 @@ CONTROLS_BY_RULE_PREFIX: Mapping[str, tuple[Control, ...]] = {
     "PATCH-OUTDATED": _PATCH_UNSUPPORTED,
     "PATCH-VERSION-DISCLOSED": _PATCH_UNSUPPORTED,
     "PATCH-": _PATCH_VULNERABLE,
+    "PATCH-SOURCE-UNAVAILABLE": (*_MONITORING_GAP, _PATCH_OVERDUE[1]),
     "INVENTORY-": _INVENTORY,
     "INVENTORY-SHADOW-ENDPOINT": _SHADOW_ZOMBIE,
     "INVENTORY-ZOMBIE-ENDPOINT": _SHADOW_ZOMBIE,
@@ -165,6 +178,9 @@ CONTROLS_BY_RULE_PREFIX: Mapping[str, tuple[Control, ...]] = {
     "INVENTORY-UNAUTHENTICATED-OPERATION": _INVENTORY_AUTH,
     "INVENTORY-BREAKING-CHANGE": _INVENTORY_BREAKING,
     "INVENTORY-OPERATION-REMOVED": _INVENTORY_BREAKING + _INVENTORY,
+    "INVENTORY-LOG-UNAVAILABLE": _MONITORING_GAP + _SHADOW_ZOMBIE[:1],
+    # the alerting "check failing" rule: the monitoring itself could not evaluate a target
+    "CHECK-FAILING": _CHECK_FAILING,
 }
 
 

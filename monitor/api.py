@@ -1,8 +1,10 @@
-"""HTTP: /metrics, /healthz (scheduler alive) and /readyz (store reachable, schema current)."""
+"""HTTP: /metrics (rendered in the background when slow), /healthz (scheduler alive) and
+/readyz (store reachable, schema current and, when clustered, the instance's role)."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,14 +21,93 @@ from monitor.store.interface import SchemaState, Store, StoreError
 class Probes:
     scheduler_alive: Callable[[], bool]
     store: Callable[[], Store]
+    # clustered instances report their role: leader | follower | worker
+    role: Callable[[], str] | None = None
+
+
+class MetricsPage:
+    """The /metrics body, read from the store at scrape time while that is quick.
+
+    When one rendering takes longer than `slow_seconds` (thousands of targets), a scrape
+    gets the latest rendering at once while a background thread keeps it at most
+    `refresh_seconds` old for as long as scrapes keep coming; a rendering older than
+    `max_age_seconds` is never served.
+    """
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        slow_seconds: float = 0.25,
+        refresh_seconds: float = 10.0,
+        max_age_seconds: float = 60.0,
+    ) -> None:
+        self._registry = registry
+        self._slow_seconds = slow_seconds
+        self._refresh_seconds = refresh_seconds
+        self._max_age_seconds = max_age_seconds
+        self._lock = threading.Lock()
+        self._rendering = threading.Lock()
+        self._body: bytes | None = None
+        self._rendered_at = 0.0
+        self._slow = False
+        self._last_scrape = 0.0
+        self._refresher: threading.Thread | None = None
+
+    def body(self) -> tuple[bytes, float]:
+        """The exposition and its age in seconds."""
+        now = time.monotonic()
+        with self._lock:
+            self._last_scrape = now
+            body, rendered_at, slow = self._body, self._rendered_at, self._slow
+        if body is None or not slow or now - rendered_at > self._max_age_seconds:
+            return self._render(), 0.0
+        self._keep_fresh()
+        return body, now - rendered_at
+
+    def _render(self) -> bytes:
+        with self._rendering:
+            started = time.monotonic()
+            body = generate_latest(self._registry)
+            took = time.monotonic() - started
+            with self._lock:
+                self._body, self._rendered_at = body, started
+                self._slow = took > self._slow_seconds
+            return body
+
+    def _keep_fresh(self) -> None:
+        with self._lock:
+            if self._refresher is not None and self._refresher.is_alive():
+                return
+            self._refresher = threading.Thread(
+                target=self._refresh, name="apivigil-metrics", daemon=True
+            )
+            self._refresher.start()
+
+    def _refresh(self) -> None:
+        idle_after = self._max_age_seconds * 2
+        while True:
+            with self._lock:
+                age = time.monotonic() - self._rendered_at
+                if not self._slow or time.monotonic() - self._last_scrape > idle_after:
+                    return
+            if age >= self._refresh_seconds:
+                self._render()
+            else:
+                time.sleep(self._refresh_seconds - age)
 
 
 def create_app(registry: CollectorRegistry, probes: Probes) -> FastAPI:
     app = FastAPI(title="apivigil", docs_url=None, redoc_url=None)
+    page = MetricsPage(registry)
 
     @app.get("/metrics")
     def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        body, age = page.body()
+        return Response(
+            body,
+            media_type=CONTENT_TYPE_LATEST,
+            headers={"X-Apivigil-Metrics-Age": f"{age:.1f}"},
+        )
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
@@ -42,11 +123,16 @@ def create_app(registry: CollectorRegistry, probes: Probes) -> FastAPI:
             store.ping()
             state = store.schema_state()
         except StoreError as error:
-            return JSONResponse({"store": "unavailable", "error": str(error)}, status_code=503)
+            return JSONResponse(
+                {"store": "unavailable", "error": str(error), **role()}, status_code=503
+            )
         ready = state is SchemaState.CURRENT
         return JSONResponse(
-            {"store": "ok", "schema": state.value}, status_code=200 if ready else 503
+            {"store": "ok", "schema": state.value, **role()}, status_code=200 if ready else 503
         )
+
+    def role() -> dict[str, str]:
+        return {} if probes.role is None else {"role": str(probes.role())}
 
     @app.middleware("http")
     async def security_headers(request, call_next):  # type: ignore[no-untyped-def]

@@ -25,6 +25,8 @@ from monitor.cli_common import ConfigOption, OutputFormat, err, load, open_store
 from monitor.cli_dashboards import dashboards_app
 from monitor.cli_inventory import inventory_app
 from monitor.cli_patch import advisories_app
+from monitor.cli_report import report
+from monitor.cli_worker import worker
 from monitor.durations import format_duration, parse_duration
 from monitor.fanout import auto_processes
 from monitor.jobs import scheduled_checks
@@ -39,7 +41,7 @@ from monitor.model import (
 )
 from monitor.render import print_findings, print_scan
 from monitor.runner import CheckJob
-from monitor.scan import EXIT_USAGE, exit_code, run_scan, scan_document
+from monitor.scan import EXIT_USAGE, ScanFormat, exit_code, run_scan, scan_document, scan_sarif
 from monitor.store.interface import FindingQuery, StoreError
 
 app = typer.Typer(
@@ -59,6 +61,8 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(silence_app, name="silence")
 app.add_typer(notify_app, name="notify")
 app.add_typer(dashboards_app, name="dashboards")
+app.command()(report)
+app.command()(worker)
 
 
 @app.command()
@@ -240,7 +244,7 @@ def scan(
     target: Annotated[
         list[str] | None, typer.Option("--target", help="only these configured targets")
     ] = None,
-    format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.TABLE,
+    format: Annotated[ScanFormat, typer.Option("--format", "-f")] = ScanFormat.TABLE,
     fail_on: Annotated[
         Severity, typer.Option(help="exit 1 when a finding is at or above this")
     ] = Severity.HIGH,
@@ -275,8 +279,11 @@ def scan(
         raise typer.Exit(EXIT_USAGE)
     configure_logging("error", "console")
     runs = _scan_with_progress(jobs, concurrency, processes or auto_processes(len(jobs)))
-    if format is OutputFormat.JSON:
+    if format is ScanFormat.JSON:
         print(json.dumps(scan_document(runs), indent=2))
+    elif format is ScanFormat.SARIF:
+        locations = {job.target.name: job.target.url for job in jobs}
+        print(json.dumps(scan_sarif(runs, locations), indent=2))
     else:
         print_scan(out, runs)
     raise typer.Exit(exit_code(runs, fail_on))

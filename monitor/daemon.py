@@ -9,9 +9,11 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import structlog
 
+from alerts.config import AlertsConfig
 from monitor.alerting import AlertLoop
 from monitor.api import ApiServer, Probes, create_app
 from monitor.api_v1 import api_router
@@ -24,6 +26,9 @@ from monitor.scheduler import CheckScheduler
 from monitor.settings import ConfigError, Settings, load_settings
 from monitor.store.interface import HysteresisPolicy, SchemaState, Store, StoreError
 from monitor.store.sql import SqlStore
+
+if TYPE_CHECKING:
+    from monitor.cluster.coordinator import ClusterCoordinator
 
 log = structlog.get_logger("apivigil.daemon")
 
@@ -73,6 +78,8 @@ class Daemon:
         self.alerts: AlertLoop | None = None
         self._active_lock = threading.Lock()
         self._active = 0  # _execute calls under way, recording included
+        self.cluster: ClusterCoordinator | None = None
+        self._leading = False
 
     def _policy(self) -> HysteresisPolicy:
         return HysteresisPolicy(
@@ -85,6 +92,9 @@ class Daemon:
         store = open_store(settings, self._migrate)
         self.store = store
         self.runner = Runner(clock=self._clock, history=store)
+        if settings.cluster.enabled:
+            self._start_clustered(store)
+            return
         store.sync_targets([t.to_target() for t in settings.targets], self._clock.now())
         self.scheduler = CheckScheduler(
             self._execute,
@@ -93,23 +103,51 @@ class Daemon:
             initial_spread=settings.scheduler.initial_spread,
             clock=self._clock,
         )
-        app = create_app(
-            build_registry(store),
-            Probes(scheduler_alive=self.scheduler.alive, store=lambda: store),
-        )
-        if settings.api_tokens:
-            app.include_router(api_router(store, settings.api_tokens, self._clock))
-        self.api = ApiServer(app, settings.listen_host, settings.listen_port)
-        self.api.start()  # bind first: a taken port fails the start before any scanning
+        self._serve_api(store, Probes(scheduler_alive=self.scheduler.alive, store=lambda: store))
         self.scheduler.start(scheduled_checks(settings), store.last_run_started())
         self.alerts = AlertLoop(store, settings.alerts, self._clock)
         self.alerts.start()
+        self._log_started(store)
+
+    def _start_clustered(self, store: SqlStore) -> None:
+        """Campaign for leadership: the leader schedules and enqueues, workers run checks;
+        every candidate serves the API and delivers the outbox."""
+        from monitor.cluster.coordinator import ClusterCoordinator  # noqa: PLC0415 (Dramatiq)
+
+        self.cluster = ClusterCoordinator(
+            self.settings, store, self._leadership_changed, self._clock
+        )
+        cluster = self.cluster
+        self._serve_api(
+            store, Probes(scheduler_alive=cluster.alive, store=lambda: store, role=cluster.role)
+        )
+        self.alerts = AlertLoop(store, _delivery_only(self.settings.alerts), self._clock)
+        self.alerts.start()
+        cluster.start()
+        self._log_started(store)
+
+    def _leadership_changed(self, leading: bool) -> None:
+        """Only the leader ticks the alert engine; any instance delivers the outbox."""
+        self._leading = leading
+        if self.alerts is not None:
+            alerts = self.settings.alerts
+            self.alerts.reconfigure(alerts if leading else _delivery_only(alerts))
+
+    def _serve_api(self, store: SqlStore, probes: Probes) -> None:
+        app = create_app(build_registry(store), probes)
+        if self.settings.api_tokens:
+            app.include_router(api_router(store, self.settings.api_tokens, self._clock))
+        self.api = ApiServer(app, self.settings.listen_host, self.settings.listen_port)
+        self.api.start()  # bind first: a taken port fails the start before any scanning
+
+    def _log_started(self, store: SqlStore) -> None:
         log.info(
             "apivigil started",
-            listen=settings.listen,
-            store=store.describe() if isinstance(store, SqlStore) else "custom",
-            targets=len(settings.targets),
+            listen=self.settings.listen,
+            store=store.describe(),
+            targets=len(self.settings.targets),
             config=str(self.config_path) if self.config_path else None,
+            cluster=self.settings.cluster.enabled,
         )
 
     def active_runs(self) -> int:
@@ -165,12 +203,24 @@ class Daemon:
                 problems=[str(problem) for problem in error.problems],
             )
             return False
-        for field in ("store", "listen"):
+        for field in ("store", "listen", "cluster"):
             if getattr(new, field) != getattr(self.settings, field):
                 log.warning("changing this needs a restart; keeping the running value", key=field)
-        new = new.model_copy(update={"store": self.settings.store, "listen": self.settings.listen})
+        new = new.model_copy(
+            update={
+                "store": self.settings.store,
+                "listen": self.settings.listen,
+                "cluster": self.settings.cluster,
+            }
+        )
         self.settings = new
         assert self.store is not None
+        if self.cluster is not None:
+            self.cluster.reload(new)  # the leader syncs targets and reschedules
+            if self.alerts is not None:
+                self.alerts.reconfigure(new.alerts if self._leading else _delivery_only(new.alerts))
+            log.info("config reloaded", targets=len(new.targets))
+            return True
         assert self.scheduler is not None
         self.store.sync_targets([t.to_target() for t in new.targets], self._clock.now())
         self.scheduler.reconcile(scheduled_checks(new), self.store.last_run_started())
@@ -184,6 +234,8 @@ class Daemon:
         self._stop.set()
         if self.scheduler is not None:
             self.scheduler.shutdown()
+        if self.cluster is not None:
+            self.cluster.stop()  # steps down first: a follower takes over at once
         grace = self.settings.shutdown_grace.total_seconds()
         deadline = time.monotonic() + grace
         while self.active_runs() and time.monotonic() < deadline:
@@ -228,6 +280,11 @@ class Daemon:
                     self.reload()
         finally:
             self.stop()
+
+
+def _delivery_only(alerts: AlertsConfig) -> AlertsConfig:
+    """Alerting for a non-leader: no routes (no engine ticks), the outbox still delivered."""
+    return alerts.model_copy(update={"routes": ()})
 
 
 def exit_leaving_library_threads() -> None:

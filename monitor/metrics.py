@@ -14,6 +14,23 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from monitor import __version__
+from monitor.metric_names import (
+    BUILD_INFO,
+    CHECK_DURATION,
+    CHECK_LAST_RUN,
+    CHECK_RUNS,
+    CHECK_UP,
+    CONTROL_STATUS,
+    FINDINGS_OPEN,
+    NOTIFICATIONS_DELIVERED,
+    NOTIFICATIONS_FAILED,
+    NOTIFICATIONS_PENDING,
+    OBSERVATION_PREFIX,
+    POSTURE_SCORE,
+    STORE_UP,
+    TARGET_INFO,
+    MetricFamily,
+)
 from monitor.model import RunStatus, Severity
 from monitor.posture import ControlStatus, control_statuses, posture_scores
 from monitor.store.interface import MetricsState, Store, StoreError
@@ -30,10 +47,10 @@ class StoreCollector(Collector):
         self._store = store
 
     def collect(self) -> Iterable[Metric]:
-        build = GaugeMetricFamily("apivigil_build_info", "apivigil build", labels=["version"])
+        build = GaugeMetricFamily(BUILD_INFO.name, BUILD_INFO.help, labels=_labels(BUILD_INFO))
         build.add_metric([__version__], 1)
         yield build
-        store_up = GaugeMetricFamily("apivigil_store_up", "1 when the store answered this scrape")
+        store_up = GaugeMetricFamily(STORE_UP.name, STORE_UP.help)
         try:
             state = self._store.metrics_state(DURATION_BUCKETS)
         except StoreError as error:
@@ -43,6 +60,7 @@ class StoreCollector(Collector):
             return
         store_up.add_metric([], 1)
         yield store_up
+        yield _target_info(state)
         yield from _run_metrics(state)
         yield from _finding_metrics(state)
         yield from _observation_metrics(state)
@@ -51,30 +69,22 @@ class StoreCollector(Collector):
 
 
 def _run_metrics(state: MetricsState) -> Iterable[Metric]:
-    runs = CounterMetricFamily(
-        "apivigil_check_runs", "Check runs by outcome", labels=["check", "target", "status"]
-    )
+    runs = CounterMetricFamily(CHECK_RUNS.name, CHECK_RUNS.help, labels=_labels(CHECK_RUNS))
     for (check, target, status), count in sorted(state.run_counts.items()):
         runs.add_metric([check.value, target, status.value], count)
     yield runs
     last = GaugeMetricFamily(
-        "apivigil_check_last_run_timestamp_seconds",
-        "When each check last finished on each target, by outcome",
-        labels=["check", "target", "status"],
+        CHECK_LAST_RUN.name, CHECK_LAST_RUN.help, labels=_labels(CHECK_LAST_RUN)
     )
     for (check, target, status), finished in sorted(state.last_run_at.items()):
         last.add_metric([check.value, target, status.value], finished.timestamp())
     yield last
-    up = GaugeMetricFamily(
-        "apivigil_check_up",
-        "1 when the latest run of the check evaluated the target",
-        labels=["check", "target"],
-    )
+    up = GaugeMetricFamily(CHECK_UP.name, CHECK_UP.help, labels=_labels(CHECK_UP))
     for (check, target), status in sorted(state.last_status.items()):
         up.add_metric([check.value, target], 1 if status is RunStatus.OK else 0)
     yield up
     duration = HistogramMetricFamily(
-        "apivigil_check_duration_seconds", "Duration of check runs", labels=["check"]
+        CHECK_DURATION.name, CHECK_DURATION.help, labels=_labels(CHECK_DURATION)
     )
     for check, histogram in sorted(state.durations.items()):
         buckets = [(_bound(bound), count) for bound, count in histogram.buckets]
@@ -85,7 +95,7 @@ def _run_metrics(state: MetricsState) -> Iterable[Metric]:
 
 def _finding_metrics(state: MetricsState) -> Iterable[Metric]:
     family = GaugeMetricFamily(
-        "apivigil_findings_open", "Open findings", labels=["check", "target", "severity"]
+        FINDINGS_OPEN.name, FINDINGS_OPEN.help, labels=_labels(FINDINGS_OPEN)
     )
     for check, target in sorted(state.last_status):
         for severity in Severity:
@@ -105,7 +115,7 @@ def _observation_metrics(state: MetricsState) -> Iterable[Metric]:
     for name, samples in sorted(by_name.items()):
         label_names = sorted({key for _, labels, _ in samples for key in labels} - {"target"})
         family = GaugeMetricFamily(
-            f"apivigil_{name}",
+            f"{OBSERVATION_PREFIX}{name}",
             f"Observation {name} from the latest evaluated run",
             labels=["target", *label_names],
         )
@@ -115,30 +125,39 @@ def _observation_metrics(state: MetricsState) -> Iterable[Metric]:
 
 
 def _notification_metrics(state: MetricsState) -> Iterable[Metric]:
-    failed = CounterMetricFamily(
-        "apivigil_notifications_failed",
-        "Notifications that failed for good (kept in the outbox)",
-        labels=["receiver"],
+    # every receiver the outbox knows gets all three series, zeros included
+    receivers = sorted(
+        {*state.notifications_failed, *state.notifications_pending, *state.notifications_delivered}
     )
-    for receiver, count in sorted(state.notifications_failed.items()):
-        failed.add_metric([receiver], count)
-    yield failed
+    for family, counts in (
+        (NOTIFICATIONS_DELIVERED, state.notifications_delivered),
+        (NOTIFICATIONS_FAILED, state.notifications_failed),
+    ):
+        counter = CounterMetricFamily(family.name, family.help, labels=_labels(family))
+        for receiver in receivers:
+            counter.add_metric([receiver], counts.get(receiver, 0))
+        yield counter
     pending = GaugeMetricFamily(
-        "apivigil_notifications_pending",
-        "Notifications waiting in the outbox for (re)delivery",
-        labels=["receiver"],
+        NOTIFICATIONS_PENDING.name,
+        NOTIFICATIONS_PENDING.help,
+        labels=_labels(NOTIFICATIONS_PENDING),
     )
-    for receiver, count in sorted(state.notifications_pending.items()):
-        pending.add_metric([receiver], count)
+    for receiver in receivers:
+        pending.add_metric([receiver], state.notifications_pending.get(receiver, 0))
     yield pending
 
 
+def _target_info(state: MetricsState) -> Metric:
+    """1 per active target with its configured labels, for dashboards' env/team filters."""
+    names = sorted({key for labels in state.targets.values() for key in labels})
+    info = GaugeMetricFamily(TARGET_INFO.name, TARGET_INFO.help, labels=["target", *names])
+    for target, labels in sorted(state.targets.items()):
+        info.add_metric([target, *(labels.get(name, "") for name in names)], 1)
+    return info
+
+
 def _rollup_metrics(state: MetricsState) -> Iterable[Metric]:
-    score = GaugeMetricFamily(
-        "apivigil_posture_score",
-        "0-100: 100 minus a weight per open rule at its worst severity",
-        labels=["target"],
-    )
+    score = GaugeMetricFamily(POSTURE_SCORE.name, POSTURE_SCORE.help, labels=_labels(POSTURE_SCORE))
     for target, value in sorted(posture_scores(state.targets, state.open_rules).items()):
         score.add_metric([target], value)
     yield score
@@ -146,14 +165,16 @@ def _rollup_metrics(state: MetricsState) -> Iterable[Metric]:
         check for (check, _target), status in state.last_status.items() if status is RunStatus.OK
     }
     control = GaugeMetricFamily(
-        "apivigil_control_status",
-        "1 for the control's current status: failing (an open finding) or passing",
-        labels=["framework", "control", "status"],
+        CONTROL_STATUS.name, CONTROL_STATUS.help, labels=_labels(CONTROL_STATUS)
     )
     for (framework, name), current in sorted(control_statuses(evaluated, state.open_rules).items()):
         for status in ControlStatus:
             control.add_metric([framework, name, status.value], 1 if status is current else 0)
     yield control
+
+
+def _labels(family: MetricFamily) -> list[str]:
+    return list(family.labels)
 
 
 def _bound(bound: float) -> str:

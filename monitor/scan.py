@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from checks.controls import controls_document
@@ -17,6 +18,12 @@ EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 EXIT_COULD_NOT_RUN = 3
+
+
+class ScanFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    SARIF = "sarif"
 
 
 def run_scan(
@@ -73,6 +80,15 @@ def scan_document(runs: Sequence[CheckRun], now: datetime | None = None) -> dict
         "generated_at": (now or datetime.now(UTC)).isoformat(),
         "runs": [_run_document(run) for run in runs],
     }
+
+
+def scan_sarif(
+    runs: Sequence[CheckRun], urls: Mapping[str, str | None], now: datetime | None = None
+) -> dict[str, Any]:
+    """`apivigil scan --format sarif`: SARIF 2.1.0, each target's URL as the location."""
+    from monitor.report.sarif import sarif_from_scan  # noqa: PLC0415 - only when asked
+
+    return sarif_from_scan(runs, urls, now)
 
 
 def _run_document(run: CheckRun) -> dict[str, Any]:

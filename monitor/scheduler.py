@@ -25,6 +25,12 @@ log = structlog.get_logger("apivigil.scheduler")
 
 HEARTBEAT_SECONDS = 5.0
 
+# (checks, last start per (check, target), now, spread) -> first run per job id
+FirstRunPlanner = Callable[
+    [Sequence[ScheduledCheck], Mapping[tuple[CheckKind, str], datetime], datetime, timedelta],
+    dict[str, datetime],
+]
+
 
 def first_runs(
     checks: Sequence[ScheduledCheck],
@@ -63,8 +69,10 @@ class CheckScheduler:
         misfire_grace: timedelta,
         initial_spread: timedelta,
         clock: Clock | None = None,
+        first_run_planner: FirstRunPlanner = first_runs,
     ) -> None:
         self._on_due = on_due
+        self._plan_first_runs = first_run_planner
         self._clock = clock or SystemClock()
         self._initial_spread = initial_spread
         self._lock = threading.Lock()
@@ -117,7 +125,9 @@ class CheckScheduler:
                 self._scheduler.remove_job(job_id)
                 del self._planned[job_id]
             changed = [c for job_id, c in wanted.items() if self._planned.get(job_id) != c]
-            starts = first_runs(changed, last_started, self._clock.now(), self._initial_spread)
+            starts = self._plan_first_runs(
+                changed, last_started, self._clock.now(), self._initial_spread
+            )
             for check in changed:
                 self._scheduler.add_job(
                     self._on_due,

@@ -31,6 +31,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from alerts.config import AlertsConfig
 from checks.interface import CheckParams
 from checks.registry import CHECKS
+from monitor.cluster.config import ClusterConfig
 from monitor.durations import Duration, NonNegativeDuration
 from monitor.model import CheckKind, Target, parse_endpoint
 
@@ -208,6 +209,10 @@ class Settings(BaseSettings):
     api_tokens: list[ApiToken] = Field(
         default_factory=list, description="bearer tokens for /api/v1 (disabled when empty)"
     )
+    cluster: ClusterConfig = Field(
+        default=ClusterConfig(),
+        description="scale-out: leader election, a broker and `apivigil worker` processes",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -236,6 +241,11 @@ class Settings(BaseSettings):
             except OSError as error:
                 raise ValueError(f"store_file {self.store_file}: {error.strerror}") from None
             object.__setattr__(self, "store", url)
+        if self.cluster.enabled and not self.store.startswith("postgresql"):
+            raise ValueError(
+                "cluster.broker needs a PostgreSQL store (store: postgresql+psycopg://...); "
+                "remove cluster.broker to run as a single node"
+            )
         seen: set[str] = set()
         for target in self.targets:
             if target.name in seen:

@@ -42,7 +42,9 @@ log "python environment"
 log "test servers: weak TLS (nginx, openssl, tlslite-ng), Alertmanager, SMTP"
 bash tests/install-tls-test-deps.sh
 bash tests/install-alert-test-deps.sh
+bash tests/install-dashboard-test-deps.sh
 bash tests/install-deploy-test-deps.sh
+bash tests/install-report-test-deps.sh
 
 log "ruff"
 .venv/bin/ruff check .

@@ -506,9 +506,16 @@ def _store_text(store_url: str, database: Path) -> str:
     return "\n".join(parts)
 
 
-def test_secret_values_never_reach_the_store_logs_findings_or_cli_output(
+def test_secret_values_never_reach_the_store_logs_findings_cli_output_or_notifications(
     tmp_path: Path, web: ScriptedHttpServer
 ) -> None:
+    notifications: list[bytes] = []
+
+    def receive(body: bytes) -> Reply:
+        notifications.append(body)
+        return Reply(200, {}, b"ok")
+
+    web.post_handlers["/hook"] = receive
     _write_secret_sources(tmp_path, web, SECRETS_BEFORE)
     database = tmp_path / "store" / "apivigil.db"
     store_url = f"sqlite:///{database}"
@@ -532,6 +539,12 @@ def test_secret_values_never_reach_the_store_logs_findings_or_cli_output(
             "log_level": "debug",
             "defaults": {"interval": "1h", "timeout": "10s", "jitter": "0s"},
             "targets": [{"name": "api", "url": web.url, "checks": {"config_drift": drift}}],
+            "alerts": {
+                "receivers": [
+                    {"name": "hook", "webhook": {"url": f"{web.url}/hook", "secret": "k"}}
+                ],
+                "routes": [{"receivers": ["hook"], "group_wait": "0s"}],
+            },
         },
     )
     with DaemonProcess(path, port, tmp_path) as daemon:
@@ -544,9 +557,13 @@ def test_secret_values_never_reach_the_store_logs_findings_or_cli_output(
                 and e.get("subject") == "oauth|body.oauth.client_secret"
             )
         )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(b"client_secret" in n for n in notifications):
+            time.sleep(0.2)
         metrics = daemon.metrics()
         assert daemon.stop() == 0
     log = daemon.log_path.read_text()
+    assert any(b"client_secret" in n for n in notifications), "no notification arrived"
 
     findings = run_cli("findings", "--config", str(path), "--format", "json")
     assert findings.returncode == 0, findings.stderr
@@ -574,6 +591,7 @@ def test_secret_values_never_reach_the_store_logs_findings_or_cli_output(
         run_cli("baseline", "show", "api", "--config", str(path), "--format", "json").stdout,
         run_cli("scan", "--config", str(path), "--format", "json").stdout,
         _store_text(store_url, database),
+        *(n.decode() for n in notifications),
     ]
     everything = "\n".join(outputs)
     assert "body.oauth.client_secret" in everything  # the search sees real content ...

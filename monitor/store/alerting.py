@@ -281,6 +281,15 @@ def failed_counts(session: Session) -> dict[str, int]:
     return {receiver: int(count) for receiver, count in rows}
 
 
+def delivered_counts(session: Session) -> dict[str, int]:
+    rows = session.execute(
+        sa.select(col(OutboxRow.receiver), sa.func.count())
+        .where(col(OutboxRow.delivered_at).is_not(None))
+        .group_by(col(OutboxRow.receiver))
+    ).all()
+    return {receiver: int(count) for receiver, count in rows}
+
+
 def pending_counts(session: Session) -> dict[str, int]:
     rows = session.execute(
         sa.select(col(OutboxRow.receiver), sa.func.count())

@@ -43,6 +43,14 @@ class HysteresisPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class RunSlot:
+    """The scheduled slot a run belongs to: `key` names (check, target, slot) and is unique."""
+
+    key: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class FindingQuery:
     target: str | None = None
     check: CheckKind | None = None
@@ -106,6 +114,7 @@ class MetricsState:
     open_rules: Sequence[OpenRule] = field(default_factory=tuple)
     notifications_failed: Mapping[str, int] = field(default_factory=dict)  # receiver -> count
     notifications_pending: Mapping[str, int] = field(default_factory=dict)
+    notifications_delivered: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,12 +162,25 @@ class Store(Protocol):
         """Make the configured targets the active ones; others are kept but inactive."""
         ...
 
-    def record(self, run: CheckRun, policy: HysteresisPolicy) -> list[Transition]:
+    def record(
+        self, run: CheckRun, policy: HysteresisPolicy, slot: RunSlot | None = None
+    ) -> list[Transition]:
         """Store a run, its samples and snapshot, and update findings, in one transaction.
 
         Only an evaluated (ok) run opens or resolves findings. Returns the transitions
-        the run caused. Raises StoreUnavailable or StoreError; nothing is written then.
+        the run caused. With a `slot` whose key was recorded before (a redelivered
+        message), nothing is written and no transition is returned. Raises
+        StoreUnavailable or StoreError; nothing is written then.
         """
+        ...
+
+    def slot_recorded(self, key: str) -> bool:
+        """Whether a run with this slot key is stored. Raises StoreUnavailable."""
+        ...
+
+    def last_slots(self) -> dict[tuple[CheckKind, str], datetime]:
+        """Per (check, target): the latest slot of a non-skipped run, or for runs recorded
+        without a slot, their start time."""
         ...
 
     def last_run_started(self) -> dict[tuple[CheckKind, str], datetime]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import (
     ArgumentError,
@@ -18,7 +20,7 @@ from sqlalchemy.exc import (
     OperationalError,
     SQLAlchemyError,
 )
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, SQLModel, col, func, select
 
 from monitor.model import (
     Baseline,
@@ -31,17 +33,15 @@ from monitor.model import (
     Target,
     Transition,
 )
-from monitor.store import alerting, baselines, schema
+from monitor.store import baselines, schema
 from monitor.store.interface import (
     ApprovalResult,
     AuditEntry,
     BaselineApproval,
-    DurationHistogram,
     FindingQuery,
     HysteresisPolicy,
-    LatestSample,
     MetricsState,
-    OpenRule,
+    RunSlot,
     RunSummary,
     SchemaState,
     StoreError,
@@ -49,6 +49,7 @@ from monitor.store.interface import (
 )
 from monitor.store.lifecycle import apply_findings
 from monitor.store.sql_alerting import SqlAlertingMixin
+from monitor.store.sql_metrics import as_utc, known_kind, read_metrics_state
 from monitor.store.tables import (
     AuditLogRow,
     CheckRunRow,
@@ -158,26 +159,40 @@ class SqlStore(SqlAlertingMixin):
 
     # runs ---------------------------------------------------------------
 
-    def record(self, run: CheckRun, policy: HysteresisPolicy) -> list[Transition]:
+    def record(
+        self, run: CheckRun, policy: HysteresisPolicy, slot: RunSlot | None = None
+    ) -> list[Transition]:
         with self._session() as session:
+            if self.engine.dialect.name == "postgresql":
+                # runs of one (check, target) recorded by several workers update the same
+                # finding rows: take turns, or hysteresis counters lose updates
+                session.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:key)"),
+                    {"key": _lock_key(f"record|{run.check.value}|{run.target}")},
+                )
             snapshot_sha = self._store_snapshot(session, run)
             output = run.output
-            session.add(
-                CheckRunRow(
-                    id=run.id,
-                    check=run.check.value,
-                    target=run.target,
-                    started_at=run.started_at,
-                    finished_at=run.finished_at,
-                    duration_seconds=run.duration.total_seconds(),
-                    status=run.status.value,
-                    error_reason=run.error_reason.value if run.error_reason else None,
-                    error_message=run.error_message,
-                    finding_count=len(output.findings) if output else 0,
-                    snapshot_sha256=snapshot_sha,
-                )
+            row = CheckRunRow(
+                id=run.id,
+                check=run.check.value,
+                target=run.target,
+                started_at=run.started_at,
+                finished_at=run.finished_at,
+                duration_seconds=run.duration.total_seconds(),
+                status=run.status.value,
+                error_reason=run.error_reason.value if run.error_reason else None,
+                error_message=run.error_message,
+                finding_count=len(output.findings) if output else 0,
+                snapshot_sha256=snapshot_sha,
+                slot_key=slot.key if slot else None,
+                slot_at=slot.at if slot else None,
             )
-            session.flush()
+            if slot is None:
+                session.add(row)
+                session.flush()
+            elif not self._insert_once(session, CheckRunRow, row.model_dump(), "slot_key"):
+                session.rollback()  # this slot was recorded before: a redelivery
+                return []
             if output is not None:
                 session.add_all(
                     SampleRow(
@@ -201,22 +216,49 @@ class SqlStore(SqlAlertingMixin):
             session.commit()
             return transitions
 
+    def _insert_once(
+        self, session: Session, table: type[SQLModel], values: dict[str, Any], unique: str
+    ) -> bool:
+        """INSERT ... ON CONFLICT (unique) DO NOTHING; True when the row was inserted.
+
+        On PostgreSQL a concurrent insert of the same key waits for the other transaction
+        and then does nothing, so exactly one of them wins.
+        """
+        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        statement: Any = (
+            insert(table)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=[unique])
+            .returning(sa.literal_column("1"))
+        )
+        return session.execute(statement).first() is not None
+
     def _store_snapshot(self, session: Session, run: CheckRun) -> str | None:
         if run.output is None or run.output.snapshot is None:
             return None
         content, sha = baselines.encode_document(run.output.snapshot)
         if session.get(SnapshotRow, sha) is None:
-            session.add(
-                SnapshotRow(
-                    sha256=sha,
-                    check=run.check.value,
-                    target=run.target,
-                    taken_at=run.started_at,
-                    content=content,
-                )
+            # content-addressed: another worker may store the same document right now
+            self._insert_once(
+                session,
+                SnapshotRow,
+                {
+                    "sha256": sha,
+                    "check": run.check.value,
+                    "target": run.target,
+                    "taken_at": run.started_at,
+                    "content": content,
+                },
+                "sha256",
             )
-            session.flush()
         return sha
+
+    def slot_recorded(self, key: str) -> bool:
+        with self._session() as session:
+            found = session.exec(
+                select(CheckRunRow.id).where(CheckRunRow.slot_key == key).limit(1)
+            ).first()
+        return found is not None
 
     # baselines, snapshots and the audit log --------------------------------
 
@@ -289,9 +331,25 @@ class SqlStore(SqlAlertingMixin):
             rows = session.exec(statement).all()
         result: dict[tuple[CheckKind, str], datetime] = {}
         for check, target, started in rows:
-            kind = _known_kind(check)
+            kind = known_kind(check)
             if kind is not None and started is not None:
-                result[(kind, target)] = _as_utc(started)
+                result[(kind, target)] = as_utc(started)
+        return result
+
+    def last_slots(self) -> dict[tuple[CheckKind, str], datetime]:
+        latest = func.max(func.coalesce(CheckRunRow.slot_at, CheckRunRow.started_at))
+        statement = (
+            select(CheckRunRow.check, CheckRunRow.target, latest)
+            .where(CheckRunRow.status != RunStatus.SKIPPED.value)
+            .group_by(CheckRunRow.check, CheckRunRow.target)
+        )
+        with self._session() as session:
+            rows = session.exec(statement).all()
+        result: dict[tuple[CheckKind, str], datetime] = {}
+        for check, target, moment in rows:
+            kind = known_kind(check)
+            if kind is not None and moment is not None:
+                result[(kind, target)] = as_utc(moment)
         return result
 
     def findings(self, query: FindingQuery) -> list[StoredFinding]:
@@ -309,7 +367,7 @@ class SqlStore(SqlAlertingMixin):
             statement = statement.where(col(FindingRow.severity).in_(allowed))
         with self._session() as session:
             rows = session.exec(statement).all()
-        found = [_stored_finding(row) for row in rows if _known_kind(row.check) is not None]
+        found = [_stored_finding(row) for row in rows if known_kind(row.check) is not None]
         return sorted(found, key=lambda f: (-f.severity.rank, f.target, f.rule_id, f.subject))
 
     def runs(
@@ -336,178 +394,17 @@ class SqlStore(SqlAlertingMixin):
                 finding_count=row.finding_count,
             )
             for row in rows
-            if _known_kind(row.check) is not None
+            if known_kind(row.check) is not None
         ]
 
     def metrics_state(self, duration_buckets: Sequence[float]) -> MetricsState:
         with self._session() as session:
-            targets = {
-                row.name: json.loads(row.labels)
-                for row in session.exec(
-                    select(TargetRow).where(col(TargetRow.active).is_(True))
-                ).all()
-            }
-            grouped = session.execute(
-                sa.select(
-                    col(CheckRunRow.check),
-                    col(CheckRunRow.target),
-                    col(CheckRunRow.status),
-                    func.count(),
-                    func.max(CheckRunRow.finished_at),
-                ).group_by(CheckRunRow.check, CheckRunRow.target, CheckRunRow.status)
-            ).all()
-            latest = self._latest_runs(session)
-            durations = self._duration_histograms(session, duration_buckets)
-            open_counts = session.execute(
-                sa.select(
-                    col(FindingRow.check),
-                    col(FindingRow.target),
-                    col(FindingRow.severity),
-                    func.count(),
-                )
-                .where(col(FindingRow.status) == FindingStatus.OPEN.value)
-                .group_by(FindingRow.check, FindingRow.target, FindingRow.severity)
-            ).all()
-            open_rules = session.execute(
-                sa.select(
-                    col(FindingRow.check),
-                    col(FindingRow.target),
-                    col(FindingRow.rule_id),
-                    col(FindingRow.severity),
-                    func.count(),
-                )
-                .where(col(FindingRow.status) == FindingStatus.OPEN.value)
-                .group_by(
-                    FindingRow.check, FindingRow.target, FindingRow.rule_id, FindingRow.severity
-                )
-            ).all()
-            samples = self._latest_samples(session)
-            failed_notifications = alerting.failed_counts(session)
-            pending_notifications = alerting.pending_counts(session)
-
-        run_counts: dict[tuple[CheckKind, str, RunStatus], int] = {}
-        last_run_at: dict[tuple[CheckKind, str, RunStatus], datetime] = {}
-        for check, target, status, count, finished in grouped:
-            kind = _known_kind(check)
-            if kind is None or target not in targets:
-                continue
-            run_counts[(kind, target, RunStatus(status))] = count
-            last_run_at[(kind, target, RunStatus(status))] = _as_utc(finished)
-        return MetricsState(
-            targets=targets,
-            run_counts=run_counts,
-            last_run_at=last_run_at,
-            last_status={
-                key: RunStatus(row.status) for key, row in latest.items() if key[1] in targets
-            },
-            durations=durations,
-            open_findings={
-                (kind, target, Severity(severity)): count
-                for check, target, severity, count in open_counts
-                if (kind := _known_kind(check)) is not None and target in targets
-            },
-            latest_samples=[sample for sample in samples if sample.target in targets],
-            open_rules=[
-                OpenRule(kind, target, rule_id, Severity(severity), int(count))
-                for check, target, rule_id, severity, count in open_rules
-                if (kind := _known_kind(check)) is not None and target in targets
-            ],
-            notifications_failed=failed_notifications,
-            notifications_pending=pending_notifications,
-        )
-
-    def _latest_runs(
-        self,
-        session: Session,
-        statuses: Sequence[RunStatus] = (RunStatus.OK, RunStatus.ERROR, RunStatus.TIMEOUT),
-    ) -> dict[tuple[CheckKind, str], CheckRunRow]:
-        newest = (
-            select(
-                CheckRunRow.check,
-                CheckRunRow.target,
-                func.max(CheckRunRow.started_at).label("started"),
-            )
-            .where(col(CheckRunRow.status).in_([s.value for s in statuses]))
-            .group_by(CheckRunRow.check, CheckRunRow.target)
-            .subquery()
-        )
-        rows = session.exec(
-            select(CheckRunRow)
-            .join(
-                newest,
-                sa.and_(
-                    col(CheckRunRow.check) == newest.c.check,
-                    col(CheckRunRow.target) == newest.c.target,
-                    col(CheckRunRow.started_at) == newest.c.started,
-                ),
-            )
-            .where(col(CheckRunRow.status).in_([s.value for s in statuses]))
-        ).all()
-        result: dict[tuple[CheckKind, str], CheckRunRow] = {}
-        for row in rows:
-            kind = _known_kind(row.check)
-            if kind is not None:
-                result[(kind, row.target)] = row
-        return result
-
-    def _latest_samples(self, session: Session) -> list[LatestSample]:
-        latest_ok = self._latest_runs(session, statuses=(RunStatus.OK,))
-        run_ids = [row.id for row in latest_ok.values()]
-        samples: list[LatestSample] = []
-        for start in range(0, len(run_ids), 500):
-            rows = session.exec(
-                select(SampleRow).where(col(SampleRow.run_id).in_(run_ids[start : start + 500]))
-            ).all()
-            samples.extend(
-                LatestSample(
-                    check=CheckKind(row.check),
-                    target=row.target,
-                    name=row.name,
-                    labels=json.loads(row.labels),
-                    value=row.value,
-                )
-                for row in rows
-            )
-        return samples
-
-    def _duration_histograms(
-        self, session: Session, bounds: Sequence[float]
-    ) -> dict[CheckKind, DurationHistogram]:
-        duration = col(CheckRunRow.duration_seconds)
-        columns: list[Any] = [
-            func.sum(sa.case((duration <= bound, 1), else_=0)) for bound in bounds
-        ]
-        selected: list[Any] = [col(CheckRunRow.check), func.count(), func.sum(duration), *columns]
-        rows = session.execute(
-            sa.select(*selected)
-            .where(col(CheckRunRow.status) != RunStatus.SKIPPED.value)
-            .group_by(CheckRunRow.check)
-        ).all()
-        result: dict[CheckKind, DurationHistogram] = {}
-        for check, count, total, *cumulative in rows:
-            kind = _known_kind(check)
-            if kind is not None:
-                result[kind] = DurationHistogram(
-                    buckets=[
-                        (bound, int(n or 0)) for bound, n in zip(bounds, cumulative, strict=True)
-                    ],
-                    total_seconds=float(total or 0.0),
-                    count=int(count),
-                )
-        return result
+            return read_metrics_state(session, duration_buckets)
 
 
-def _known_kind(value: str) -> CheckKind | None:
-    try:
-        return CheckKind(value)
-    except ValueError:
-        return None  # written by a newer apivigil or a removed plugin: not ours to show
-
-
-def _as_utc(moment: datetime | str) -> datetime:
-    if isinstance(moment, str):  # SQLite aggregates bypass the column type
-        moment = datetime.fromisoformat(moment)
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+def _lock_key(name: str) -> int:
+    """A stable signed 64-bit key for PostgreSQL advisory locks."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
 def _stored_finding(row: FindingRow) -> StoredFinding:

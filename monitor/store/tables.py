@@ -48,6 +48,8 @@ class CheckRunRow(SQLModel, table=True):
     __tablename__ = "check_run"
     __table_args__ = (
         sa.Index("ix_check_run_check_target_started", "check", "target", "started_at"),
+        sa.Index("ux_check_run_slot_key", "slot_key", unique=True),
+        sa.Index("ix_check_run_check_target_slot", "check", "target", "slot_at"),
     )
 
     id: str = Field(primary_key=True, max_length=36)
@@ -61,6 +63,10 @@ class CheckRunRow(SQLModel, table=True):
     error_message: str | None = Field(default=None)
     finding_count: int = Field(default=0)
     snapshot_sha256: str | None = Field(default=None, foreign_key="snapshot.sha256", max_length=64)
+    slot_key: str | None = Field(
+        default=None, max_length=255, description="(check, target, slot) of a clustered run"
+    )
+    slot_at: datetime | None = _utc(nullable=True)
 
 
 class SampleRow(SQLModel, table=True):

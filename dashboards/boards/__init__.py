@@ -1,0 +1,1 @@
+"""One module per dashboard; each exposes `dashboard() -> Dashboard` (listed in build.py)."""

@@ -1,0 +1,118 @@
+"""Alerts: notifications that failed for good and those waiting in the outbox, per receiver."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import dashboard as board
+
+from dashboards.layout import (
+    Cell,
+    Row,
+    assemble,
+    builtin_annotation,
+    datasource_variable,
+    label_variable,
+    new_dashboard,
+    tagged_annotation,
+)
+from dashboards.panels import (
+    Query,
+    series,
+    stat_panel,
+    thresholds,
+    timeseries_panel,
+)
+from monitor.metric_names import (
+    NOTIFICATIONS_DELIVERED,
+    NOTIFICATIONS_FAILED,
+    NOTIFICATIONS_PENDING,
+)
+
+UID = "apivigil-alerts"
+
+_RECEIVER = 'receiver=~"$receiver"'
+
+
+def dashboard() -> board.Dashboard:
+    result = new_dashboard(
+        UID,
+        "apivigil / Alerts",
+        "Delivery of apivigil's notifications (Slack, e-mail, webhook, Alertmanager, "
+        "Grafana): what was sent, what failed for good and what is waiting in the outbox.",
+    )
+    receivers = f"{NOTIFICATIONS_FAILED.name} or {NOTIFICATIONS_PENDING.name}"
+    result = result.with_variable(datasource_variable()).with_variable(
+        label_variable(
+            "receiver",
+            "Receiver",
+            f"query_result(group by (receiver) ({receivers}))",
+            regex='/receiver="([^"]+)"/',
+        )
+    )
+    result = result.annotation(builtin_annotation()).annotation(
+        tagged_annotation("apivigil notifications", ["apivigil"], "purple")
+    )
+    return assemble(result, _panels())
+
+
+def _panels() -> list[Row | Cell]:
+    failed = series(NOTIFICATIONS_FAILED, _RECEIVER)
+    sent = series(NOTIFICATIONS_DELIVERED, _RECEIVER)
+    pending = series(NOTIFICATIONS_PENDING, _RECEIVER)
+    return [
+        Row("Delivery"),
+        Cell(
+            stat_panel(
+                "Failed in the time range",
+                "Notifications that failed for good (permanent error or past their maximum "
+                "age) during the dashboard's time range; `apivigil alerts outbox --failed` "
+                "lists them.",
+                Query(f"sum by (receiver) (increase({failed}[$__range]))", "{{receiver}}", True),
+            )
+            .decimals(0)
+            .thresholds(thresholds("green", (1, "red"))),
+            width=12,
+            height=5,
+        ),
+        Cell(
+            stat_panel(
+                "Waiting for delivery",
+                "Notifications in the outbox waiting for a (re)try, per receiver.",
+                Query(f"sum by (receiver) ({pending})", "{{receiver}}", True),
+            ).thresholds(thresholds("green", (1, "orange"), (20, "red"))),
+            width=12,
+            height=5,
+        ),
+        Cell(
+            timeseries_panel(
+                "Sent",
+                "Notifications per receiver that the receiver accepted, per interval.",
+                Query(f"sum by (receiver) (increase({sent}[$__rate_interval]))", "{{receiver}}"),
+                stacked=True,
+            ),
+            width=24,
+        ),
+        Cell(
+            timeseries_panel(
+                "Failed for good",
+                "Notifications per receiver that failed for good, per interval.",
+                Query(f"sum by (receiver) (increase({failed}[$__rate_interval]))", "{{receiver}}"),
+                stacked=True,
+            ),
+        ),
+        Cell(
+            timeseries_panel(
+                "Outbox backlog",
+                "Notifications waiting for delivery, per receiver; a backlog that grows "
+                "means a receiver is down.",
+                Query(f"sum by (receiver) ({pending})", "{{receiver}}"),
+            ),
+        ),
+        Cell(
+            timeseries_panel(
+                "Failed for good, total",
+                "All failed notifications kept in the outbox, per receiver.",
+                Query(f"sum by (receiver) ({failed})", "{{receiver}}"),
+            ),
+            width=24,
+        ),
+    ]

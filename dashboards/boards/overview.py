@@ -1,0 +1,236 @@
+"""Overview: posture per target, open findings, failing checks, coverage, last scans."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import dashboard as board
+from grafana_foundation_sdk.models import common
+from grafana_foundation_sdk.models import dashboard as model
+
+from dashboards.layout import (
+    Cell,
+    Row,
+    assemble,
+    finding_annotations,
+    new_dashboard,
+    target_variables,
+)
+from dashboards.panels import (
+    TARGET,
+    Query,
+    bargauge_panel,
+    matrix,
+    organize,
+    series,
+    severity_colours,
+    stat_panel,
+    table_panel,
+    thresholds,
+    timeseries_panel,
+    value_text,
+)
+from monitor.metric_names import (
+    BUILD_INFO,
+    CHECK_DURATION,
+    CHECK_LAST_RUN,
+    CHECK_RUNS,
+    CHECK_UP,
+    FINDINGS_OPEN,
+    POSTURE_SCORE,
+    STORE_UP,
+    TARGET_INFO,
+)
+
+UID = "apivigil-overview"
+
+_SCORE_COLOURS = thresholds("red", (50, "orange"), (75, "yellow"), (90, "green"))
+_LAST_RUN = series(CHECK_LAST_RUN, TARGET)
+_UP = series(CHECK_UP, TARGET)
+# (check, target) pairs whose latest evaluated run is at most $max_age old: 1, else 0
+_LAST_OK = series(CHECK_LAST_RUN, TARGET, 'status="ok"')
+_FRESH = (
+    f"(time() - max by (check, target) ({_LAST_OK}) <= bool $max_age)"
+    f" or on (check, target) (0 * {_UP})"
+)
+
+
+def _max_age_variable() -> board.CustomVariable:
+    return (
+        board.CustomVariable("max_age")
+        .label("Checked within")
+        .description("How recent a target's last evaluated run of each check must be")
+        .values("15m : 900, 1h : 3600, 6h : 21600, 1d : 86400, 7d : 604800")
+        .current(model.VariableOption(selected=True, text="1h", value="3600"))
+    )
+
+
+def dashboard() -> board.Dashboard:
+    result = new_dashboard(
+        UID,
+        "apivigil / Overview",
+        "Security posture of every monitored API: score, open findings, failing checks, "
+        "coverage and when each check last ran.",
+    )
+    for variable in [*target_variables(), _max_age_variable()]:
+        result = result.with_variable(variable)
+    for annotation in finding_annotations():
+        result = result.annotation(annotation)
+    return assemble(result, _panels())
+
+
+def _panels() -> list[Row | Cell]:
+    findings = series(FINDINGS_OPEN, TARGET)
+    return [
+        Row("Posture"),
+        Cell(
+            bargauge_panel(
+                "Posture score",
+                "100 minus 40/15/5/1 per distinct open rule at its worst severity "
+                "(critical/high/medium/low).",
+                Query(f"min by (target) ({series(POSTURE_SCORE, TARGET)})", "{{target}}", True),
+            )
+            .min(0)
+            .max(100)
+            .thresholds(_SCORE_COLOURS),
+            width=8,
+        ),
+        Cell(
+            timeseries_panel(
+                "Posture score over time",
+                "Each target's score; a drop means new or worse findings.",
+                Query(f"min by (target) ({series(POSTURE_SCORE, TARGET)})", "{{target}}"),
+            )
+            .min(0)
+            .max(100),
+            width=16,
+        ),
+        Row("Findings"),
+        Cell(
+            timeseries_panel(
+                "Open findings by severity",
+                "Open findings of the selected targets, stacked by severity.",
+                Query(f"sum by (severity) ({findings})", "{{severity}}"),
+                stacked=True,
+            ).overrides(severity_colours()),
+        ),
+        Cell(
+            table_panel(
+                "Open findings per target",
+                "Open findings by target and severity.",
+                Query(f"sum by (target, severity) ({findings})", table=True),
+                sort_by="critical",
+                descending=True,
+            ).transformations(
+                [
+                    matrix("target", "severity"),
+                    organize(
+                        {"target\\severity": "target"},
+                        order=("target\\severity", "critical", "high", "medium", "low", "info"),
+                    ),
+                ]
+            ),
+        ),
+        Row("Checks"),
+        Cell(
+            stat_panel(
+                "Coverage",
+                "Share of targets whose every check evaluated them within the "
+                "'Checked within' window (a target counts once all its checks did).",
+                Query(f"avg(min by (target) ({_FRESH}))", instant=True),
+                unit="percentunit",
+            )
+            .thresholds(thresholds("red", (0.9, "orange"), (0.99, "green")))
+            .min(0)
+            .max(1),
+            width=6,
+            height=6,
+        ),
+        Cell(
+            stat_panel(
+                "Failing checks",
+                "Checks whose latest run could not evaluate its target (unreachable, "
+                "timeout, misconfigured ...).",
+                Query(f"sum(1 - {_UP})", instant=True),
+            ).thresholds(thresholds("green", (1, "red"))),
+            width=6,
+            height=6,
+        ),
+        Cell(
+            stat_panel(
+                "Store",
+                "Whether the daemon could read its store at the last scrape.",
+                Query(f"min({series(STORE_UP)})", instant=True),
+            )
+            .mappings(value_text(("1", "reachable", "green"), ("0", "unreachable", "red")))
+            .thresholds(thresholds("red", (1, "green"))),
+            width=6,
+            height=6,
+        ),
+        Cell(
+            stat_panel(
+                "apivigil version",
+                "Version of the daemon being scraped.",
+                Query(f"max by (version) ({series(BUILD_INFO)})", "{{version}}", True),
+            )
+            .text_mode(common.BigValueTextMode.NAME)
+            .color_mode(common.BigValueColorMode.NONE),
+            width=6,
+            height=6,
+        ),
+        Cell(
+            table_panel(
+                "Checks that cannot evaluate",
+                "Check and target of every latest run that did not evaluate, with its "
+                "outcome and when it finished.",
+                Query(
+                    f"1000 * (max by (check, target, status) ({_LAST_RUN})"
+                    f" == on (check, target) group_left () max by (check, target) ({_LAST_RUN}))"
+                    f" and on (check, target) ({_UP} == 0)",
+                    table=True,
+                ),
+                unit="dateTimeFromNow",
+                sort_by="since",
+                descending=True,
+            ).transformations([organize({"Value": "since"})]),
+        ),
+        Cell(
+            table_panel(
+                "Last scan times",
+                "When each check last finished on each target, whatever the outcome; oldest first.",
+                Query(f"1000 * max by (check, target) ({_LAST_RUN})", table=True),
+                unit="dateTimeFromNow",
+                sort_by="last run",
+            ).transformations([organize({"Value": "last run"})]),
+        ),
+        Cell(
+            timeseries_panel(
+                "Check runs by outcome",
+                "Runs finished per interval: ok, error, timeout, skipped.",
+                Query(
+                    f"sum by (status) (increase({series(CHECK_RUNS, TARGET)}[$__rate_interval]))",
+                    "{{status}}",
+                ),
+                stacked=True,
+            ),
+        ),
+        Cell(
+            table_panel(
+                "Targets",
+                "Every monitored target with its configured labels (env, team ...).",
+                Query(f"max by (target, env, team) ({series(TARGET_INFO, TARGET)})", table=True),
+                sort_by="target",
+            ).transformations([organize({"Value": "active"})]),
+        ),
+        Cell(
+            timeseries_panel(
+                "Check duration (95th percentile)",
+                "How long runs of each check take (all targets).",
+                Query(
+                    "histogram_quantile(0.95, sum by (check, le) (rate("
+                    f"{series(CHECK_DURATION, sample=CHECK_DURATION.samples[0])}"
+                    "[$__rate_interval])))",
+                    "{{check}}",
+                ),
+                unit="s",
+            ),
+        ),
+    ]

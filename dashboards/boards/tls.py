@@ -1,0 +1,241 @@
+"""TLS and certificates: grade and protocols per endpoint, days to expiry of every certificate."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import dashboard as board
+from grafana_foundation_sdk.models import dashboard as model
+
+from dashboards.layout import (
+    Cell,
+    Row,
+    assemble,
+    finding_annotations,
+    new_dashboard,
+    target_variables,
+)
+from dashboards.panels import (
+    TARGET,
+    Query,
+    bargauge_panel,
+    coloured_cells,
+    fixed_colours,
+    matrix,
+    organize,
+    series,
+    stat_panel,
+    table_panel,
+    thresholds,
+    timeseries_panel,
+    transform,
+    value_text,
+)
+from monitor.metric_names import (
+    CERT_NOT_AFTER,
+    CERT_NOT_BEFORE,
+    TLS_CIPHER_SUITES,
+    TLS_GRADE_INFO,
+    TLS_GRADE_SCORE,
+    TLS_PROTOCOL_ENABLED,
+    TLS_SCAN_COMPLETE,
+)
+
+UID = "apivigil-tls"
+
+LEGACY_PROTOCOLS = ("SSLv2", "SSLv3", "TLSv1.0", "TLSv1.1")
+_CERT_LABELS = "target, address, position, subject, issuer, serial"
+_DAYS = "days left"
+# Expired (below 0) and the cert_expiry thresholds: 7 days critical, 14 high, 30 medium
+_EXPIRY_COLOURS = thresholds("dark-red", (0, "red"), (7, "orange"), (14, "yellow"), (30, "green"))
+_GRADE_COLOURS = [
+    model.ValueMap(
+        options={
+            grade: model.ValueMappingResult(color=colour, index=index)
+            for index, (grade, colour) in enumerate(
+                [
+                    ("A+", "green"),
+                    ("A", "green"),
+                    ("A-", "green"),
+                    ("B", "yellow"),
+                    ("C", "orange"),
+                    ("D", "red"),
+                    ("E", "red"),
+                    ("F", "dark-red"),
+                    ("T", "dark-red"),
+                    ("M", "dark-red"),
+                ]
+            )
+        }
+    )
+]
+
+
+def dashboard() -> board.Dashboard:
+    result = new_dashboard(
+        UID,
+        "apivigil / TLS and certificates",
+        "TLS grade, protocol versions and cipher suites per endpoint (tls_posture), and the "
+        "days left on every certificate served, intermediates included (cert_expiry).",
+    )
+    for variable in target_variables():
+        result = result.with_variable(variable)
+    for annotation in finding_annotations('check=~"tls_posture|cert_expiry"'):
+        result = result.annotation(annotation)
+    return assemble(result, [*_posture_panels(), *_certificate_panels()])
+
+
+def _certificate_panels() -> list[Row | Cell]:
+    not_after = f"max by ({_CERT_LABELS}) ({series(CERT_NOT_AFTER, TARGET)})"
+    not_before = f"max by ({_CERT_LABELS}) ({series(CERT_NOT_BEFORE, TARGET)})"
+    return [
+        Row("Certificates"),
+        Cell(
+            table_panel(
+                "Days to expiry of every certificate",
+                "Each certificate each target served (leaf, intermediates and any root sent) "
+                "and PEM files read, soonest first. Negative: expired.",
+                Query(f"({not_after} - time()) / 86400", table=True),
+                Query(f"(time() - {not_before}) / 86400", table=True),
+                sort_by=_DAYS,
+            )
+            .decimals(1)
+            .transformations(
+                [
+                    transform("merge", {}),
+                    organize(
+                        {"Value #A": _DAYS, "Value #B": "days since not-before"},
+                        order=(
+                            "Value #A",
+                            "target",
+                            "position",
+                            "subject",
+                            "issuer",
+                            "serial",
+                            "address",
+                            "Value #B",
+                        ),
+                    ),
+                ]
+            )
+            .override_by_name(
+                _DAYS,
+                [
+                    model.DynamicConfigValue(id_val="custom.cellOptions", value=coloured_cells()),
+                    model.DynamicConfigValue(id_val="thresholds", value=_EXPIRY_COLOURS.build()),
+                ],
+            ),
+            width=24,
+            height=10,
+        ),
+        Cell(
+            timeseries_panel(
+                "Soonest expiry per target",
+                "Days left on the certificate of each target that expires first.",
+                Query(f"min by (target) (({not_after} - time()) / 86400)", "{{target}}"),
+                unit="none",
+            ).thresholds(_EXPIRY_COLOURS),
+            width=16,
+        ),
+        Cell(
+            stat_panel(
+                "Certificates expiring within 30 days",
+                "Certificates (any position) with less than 30 days left, expired ones included.",
+                Query(f"sum(({not_after} - time()) < bool (30 * 86400))", instant=True),
+            ).thresholds(thresholds("green", (1, "orange"))),
+            width=8,
+        ),
+    ]
+
+
+def _posture_panels() -> list[Row | Cell]:
+    score = series(TLS_GRADE_SCORE, TARGET)
+    grade = series(TLS_GRADE_INFO, TARGET)
+    enabled = series(TLS_PROTOCOL_ENABLED, TARGET)
+    legacy = series(TLS_PROTOCOL_ENABLED, TARGET, f'protocol=~"{"|".join(LEGACY_PROTOCOLS)}"')
+    return [
+        Row("TLS posture"),
+        Cell(
+            table_panel(
+                "Grade per endpoint",
+                "Letter grade after the SSL Labs rating guide (T: untrusted, M: name "
+                "mismatch) and the score behind it.",
+                Query(
+                    f"max by (target, grade) ({score} * on (target) group_left (grade) {grade})",
+                    table=True,
+                ),
+                sort_by="score",
+            )
+            .transformations([organize({"Value": "score"}, order=("target", "grade", "Value"))])
+            .thresholds(thresholds("red", (50, "orange"), (80, "green")))
+            .override_by_name(
+                "grade",
+                [
+                    model.DynamicConfigValue(id_val="mappings", value=_GRADE_COLOURS),
+                    model.DynamicConfigValue(id_val="custom.cellOptions", value=coloured_cells()),
+                ],
+            ),
+        ),
+        Cell(
+            table_panel(
+                "Protocols enabled",
+                "Which protocol versions each endpoint accepts. Legacy versions (SSL, TLS 1.0 "
+                "and 1.1) accepted show red; a blank cell could not be determined.",
+                Query(f"max by (target, protocol) ({enabled})", table=True),
+            )
+            .transformations(
+                [matrix("target", "protocol"), organize({"target\\protocol": "target"})]
+            )
+            .mappings(value_text(("1", "accepted", "green"), ("0", "refused", "text")))
+            .override_by_regexp(
+                "|".join(protocol.replace(".", "\\.") for protocol in LEGACY_PROTOCOLS),
+                [
+                    model.DynamicConfigValue(
+                        id_val="mappings",
+                        value=value_text(("1", "accepted", "red"), ("0", "refused", "green")),
+                    ),
+                    model.DynamicConfigValue(id_val="custom.cellOptions", value=coloured_cells()),
+                ],
+            ),
+        ),
+        Cell(
+            stat_panel(
+                "Legacy protocols accepted",
+                "Endpoint and protocol pairs where SSL 2/3, TLS 1.0 or TLS 1.1 is accepted.",
+                Query(f"sum({legacy})", instant=True),
+            ).thresholds(thresholds("green", (1, "red"))),
+            width=6,
+            height=6,
+        ),
+        Cell(
+            stat_panel(
+                "Incomplete scans",
+                "Endpoints whose last scan could not determine everything "
+                "(TLS-SCAN-INCOMPLETE); their grade is a best case.",
+                Query(f"sum(1 - {series(TLS_SCAN_COMPLETE, TARGET)})", instant=True),
+            ).thresholds(thresholds("green", (1, "orange"))),
+            width=6,
+            height=6,
+        ),
+        Cell(
+            bargauge_panel(
+                "Accepted cipher suites by strength",
+                "Suites accepted across all protocol versions: insecure (NULL, export, RC4, "
+                "DES ...), weak (3DES, no forward secrecy, CBC), secure.",
+                Query(
+                    f"sum by (strength) ({series(TLS_CIPHER_SUITES, TARGET)})",
+                    "{{strength}}",
+                    instant=True,
+                ),
+            ).overrides(fixed_colours({"insecure": "red", "weak": "orange", "secure": "green"})),
+            height=6,
+        ),
+        Cell(
+            timeseries_panel(
+                "Grade score over time",
+                "The score behind each endpoint's grade.",
+                Query(f"max by (target) ({score})", "{{target}}"),
+            )
+            .min(0)
+            .max(100),
+            width=24,
+        ),
+    ]

@@ -1,0 +1,161 @@
+"""`apivigil worker`: a Dramatiq worker in this process that runs check messages and writes
+results to the shared store; SIGTERM finishes running checks (bounded), SIGHUP reloads.
+
+A message still unacknowledged when a worker dies (kill -9, a lost host) is delivered
+again: by Redis once the worker's heartbeat is older than `worker.heartbeat_timeout`, by
+RabbitMQ as soon as its connection drops.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from datetime import timedelta
+from pathlib import Path
+from types import FrameType
+
+import dramatiq
+import structlog
+
+from monitor.api import ApiServer, Probes, create_app
+from monitor.api_v1 import api_router
+from monitor.clock import Clock, SystemClock
+from monitor.cluster.broker import CheckMessage, CheckQueue
+from monitor.cluster.politeness import HostLimiter, RedisHostLimiter, UnlimitedHosts
+from monitor.cluster.role import Role
+from monitor.cluster.worker import CheckExecutor
+from monitor.metrics import build_registry
+from monitor.runner import CheckJob, Runner
+from monitor.settings import ConfigError, Settings, load_settings
+from monitor.store.sql import SqlStore
+
+log = structlog.get_logger("apivigil.worker")
+
+
+class WorkerService:
+    def __init__(
+        self,
+        settings: Settings,
+        config_path: Path | None,
+        store: SqlStore,
+        threads: int | None = None,
+        listen: tuple[str, int] | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.settings = settings
+        self.config_path = config_path
+        self.store = store
+        self._threads = threads or settings.cluster.worker.threads
+        self._listen = listen
+        self._clock = clock or SystemClock()
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+        self._limiter = _limiter(settings)
+        self._queue = CheckQueue(settings.cluster, handler=self._on_message)
+        self._executor = CheckExecutor(
+            settings,
+            store,
+            Runner(clock=self._clock, history=store),
+            self._limiter,
+            self._defer,
+            self._clock,
+        )
+        self._worker: dramatiq.Worker | None = None
+        self._api: ApiServer | None = None
+
+    def start(self) -> None:
+        if self._listen is not None:
+            app = create_app(
+                build_registry(self.store),
+                Probes(scheduler_alive=self.alive, store=lambda: self.store, role=_worker_role),
+            )
+            if self.settings.api_tokens:
+                app.include_router(api_router(self.store, self.settings.api_tokens, self._clock))
+            self._api = ApiServer(app, *self._listen)
+            self._api.start()
+        broker = self._queue.broker
+        broker.emit_after("process_boot")  # starts the time-limit watchdog
+        self._worker = dramatiq.Worker(
+            broker, queues={self._queue.queue_name}, worker_threads=self._threads
+        )
+        self._worker.start()
+        log.info(
+            "apivigil worker started",
+            threads=self._threads,
+            queue=self._queue.queue_name,
+            targets=len(self.settings.targets),
+        )
+
+    def alive(self) -> bool:
+        return self._worker is not None and not self._stop.is_set()
+
+    def _on_message(self, check: str, target: str, slot_at: str, enqueued_at: str) -> None:
+        try:
+            message = CheckMessage.from_args(check, target, slot_at, enqueued_at)
+        except ValueError as error:
+            log.error("unreadable check message dropped", error=str(error))
+            return
+        self._executor.handle(message)
+
+    def _defer(self, message: CheckMessage, job: CheckJob, delay: timedelta) -> None:
+        self._queue.send(message, job, delay)
+
+    def reload(self) -> bool:
+        try:
+            new = load_settings(self.config_path)
+        except ConfigError as error:
+            log.error(
+                "config reload rejected; keeping the running config",
+                config=error.source,
+                problems=[str(problem) for problem in error.problems],
+            )
+            return False
+        self.settings = new
+        self._executor.reconfigure(new)
+        log.info("config reloaded", targets=len(new.targets))
+        return True
+
+    def stop(self) -> None:
+        """Let running checks finish within the grace period; unfinished messages stay
+        unacknowledged and are delivered again."""
+        self._stop.set()
+        grace_ms = int(self.settings.shutdown_grace.total_seconds() * 1000)
+        if self._worker is not None:
+            self._worker.stop(timeout=grace_ms)
+        self._queue.close()
+        if self._api is not None:
+            self._api.stop()
+        self.store.close()
+        log.info("apivigil worker stopped")
+
+    def serve_forever(self) -> None:
+        def on_stop(signum: int, _frame: FrameType | None) -> None:
+            log.info("signal received; draining", signal=signal.Signals(signum).name)
+            self._stop.set()
+
+        def on_hup(_signum: int, _frame: FrameType | None) -> None:
+            self._reload.set()
+
+        signal.signal(signal.SIGTERM, on_stop)
+        signal.signal(signal.SIGINT, on_stop)
+        signal.signal(signal.SIGHUP, on_hup)
+        self.start()
+        try:
+            while not self._stop.wait(0.5):
+                if self._reload.is_set():
+                    self._reload.clear()
+                    self.reload()
+        finally:
+            self.stop()
+
+
+def _worker_role() -> Role:
+    return Role.WORKER
+
+
+def _limiter(settings: Settings) -> HostLimiter:
+    cluster = settings.cluster
+    url = cluster.politeness_redis_url
+    if cluster.politeness.per_host is None or url is None:
+        return UnlimitedHosts()
+    return RedisHostLimiter.from_url(url, cluster.namespace, cluster.politeness.per_host)

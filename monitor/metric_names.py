@@ -1,0 +1,234 @@
+"""Every metric family apivigil exports: one table, read by the collector (monitor/metrics.py),
+the dashboards (dashboards/) and the tests that prove each dashboard query uses real metrics.
+
+A family's `name` is the one Prometheus stores (counters end in `_total`); `samples` lists the
+series names a scrape carries (a histogram's `_bucket`, `_sum` and `_count`). Observation gauges
+(`apivigil_<observation name>`, see monitor.model.Observation) are listed here too, with the
+labels their checks give them; the collector names them from `OBSERVATION_PREFIX` and the
+observation at scrape time, and its HELP line for them is generic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+OBSERVATION_PREFIX = "apivigil_"
+
+
+class MetricType(StrEnum):
+    GAUGE = "gauge"
+    COUNTER = "counter"
+    HISTOGRAM = "histogram"
+
+
+@dataclass(frozen=True, slots=True)
+class MetricFamily:
+    name: str
+    type: MetricType
+    labels: tuple[str, ...]
+    help: str
+    observation: str | None = None  # the Observation name behind an observation gauge
+    open_labels: bool = False  # more labels than `labels` may come (target_info's own labels)
+
+    @property
+    def samples(self) -> tuple[str, ...]:
+        """The series names one scrape of this family carries."""
+        if self.type is MetricType.HISTOGRAM:
+            return (f"{self.name}_bucket", f"{self.name}_sum", f"{self.name}_count")
+        return (self.name,)
+
+
+def _observed(name: str, labels: tuple[str, ...], help_text: str) -> MetricFamily:
+    """A gauge made from the check observation `name`: labelled by target, then its labels."""
+    return MetricFamily(
+        f"{OBSERVATION_PREFIX}{name}", MetricType.GAUGE, ("target", *labels), help_text, name
+    )
+
+
+_GAUGE = MetricType.GAUGE
+_CERT_LABELS = ("address", "subject", "issuer", "serial", "position")
+
+# -- the daemon ------------------------------------------------------------------------------
+BUILD_INFO = MetricFamily("apivigil_build_info", _GAUGE, ("version",), "apivigil build")
+STORE_UP = MetricFamily("apivigil_store_up", _GAUGE, (), "1 when the store answered this scrape")
+
+# -- check runs ------------------------------------------------------------------------------
+CHECK_RUNS = MetricFamily(
+    "apivigil_check_runs_total",
+    MetricType.COUNTER,
+    ("check", "target", "status"),
+    "Check runs by outcome",
+)
+CHECK_LAST_RUN = MetricFamily(
+    "apivigil_check_last_run_timestamp_seconds",
+    _GAUGE,
+    ("check", "target", "status"),
+    "When each check last finished on each target, by outcome",
+)
+CHECK_UP = MetricFamily(
+    "apivigil_check_up",
+    _GAUGE,
+    ("check", "target"),
+    "1 when the latest run of the check evaluated the target",
+)
+CHECK_DURATION = MetricFamily(
+    "apivigil_check_duration_seconds",
+    MetricType.HISTOGRAM,
+    ("check",),
+    "Duration of check runs",
+)
+
+# -- findings and roll-ups -------------------------------------------------------------------
+FINDINGS_OPEN = MetricFamily(
+    "apivigil_findings_open", _GAUGE, ("check", "target", "severity"), "Open findings"
+)
+POSTURE_SCORE = MetricFamily(
+    "apivigil_posture_score",
+    _GAUGE,
+    ("target",),
+    "0-100: 100 minus a weight per open rule at its worst severity",
+)
+CONTROL_STATUS = MetricFamily(
+    "apivigil_control_status",
+    _GAUGE,
+    ("framework", "control", "status"),
+    "1 for the control's current status: failing (an open finding) or passing",
+)
+
+TARGET_INFO = MetricFamily(
+    "apivigil_target_info",
+    _GAUGE,
+    ("target",),  # plus each target's own label names
+    "1 per active target, labelled with the target's configured labels (env, team ...)",
+    open_labels=True,
+)
+
+# -- notifications ---------------------------------------------------------------------------
+NOTIFICATIONS_FAILED = MetricFamily(
+    "apivigil_notifications_failed_total",
+    MetricType.COUNTER,
+    ("receiver",),
+    "Notifications that failed for good (kept in the outbox)",
+)
+NOTIFICATIONS_DELIVERED = MetricFamily(
+    "apivigil_notifications_delivered_total",
+    MetricType.COUNTER,
+    ("receiver",),
+    "Notifications delivered (accepted by the receiver)",
+)
+NOTIFICATIONS_PENDING = MetricFamily(
+    "apivigil_notifications_pending",
+    _GAUGE,
+    ("receiver",),
+    "Notifications waiting in the outbox for (re)delivery",
+)
+
+# -- observations: cert_expiry ---------------------------------------------------------------
+CERT_NOT_AFTER = _observed(
+    "cert_not_after_timestamp_seconds", _CERT_LABELS, "Not-after of each certificate served"
+)
+CERT_NOT_BEFORE = _observed(
+    "cert_not_before_timestamp_seconds", _CERT_LABELS, "Not-before of each certificate served"
+)
+
+# -- observations: tls_posture ---------------------------------------------------------------
+TLS_GRADE_SCORE = _observed("tls_grade_score", (), "Numeric score behind the TLS grade (0-100)")
+TLS_GRADE_INFO = _observed("tls_grade_info", ("grade",), "1, labelled with the TLS letter grade")
+TLS_SCAN_COMPLETE = _observed(
+    "tls_scan_complete", (), "1 when every part of the TLS scan could be determined"
+)
+TLS_PROTOCOL_ENABLED = _observed(
+    "tls_protocol_enabled",
+    ("protocol",),
+    "1 when the protocol version is accepted, 0 when refused (absent: undetermined)",
+)
+TLS_CIPHER_SUITES = _observed(
+    "tls_cipher_suites", ("strength",), "Accepted cipher suites by strength"
+)
+
+# -- observations: patch_level ---------------------------------------------------------------
+PATCH_VULNERABILITIES = _observed(
+    "patch_vulnerabilities", ("severity",), "Known vulnerabilities in installed software"
+)
+PATCH_OVERDUE = _observed(
+    "patch_overdue", ("severity",), "Vulnerabilities open past the patch deadline"
+)
+PATCH_PACKAGES = _observed("patch_packages", ("source",), "Packages inventoried per source")
+PATCH_OLDEST_UNPATCHED_AGE = _observed(
+    "patch_oldest_unpatched_age_seconds",
+    (),
+    "Time since a fix was published for the oldest unpatched vulnerability",
+)
+PATCH_ADVISORIES_AGE = _observed(
+    "patch_advisories_age_seconds", (), "Age of the advisory index the check used"
+)
+
+# -- observations: config_drift --------------------------------------------------------------
+DRIFT_ITEMS = _observed(
+    "drift_items", ("source",), "Keys added, removed or changed against the approved baseline"
+)
+BASELINE_AGE = _observed(
+    "baseline_age_seconds", ("check",), "Time since the current baseline was approved"
+)
+
+# -- observations: api_inventory -------------------------------------------------------------
+INVENTORY_OPERATIONS = _observed(
+    "inventory_operations",
+    ("state",),
+    "API operations by state: documented, deprecated, shadow (traffic to undocumented paths), "
+    "zombie (traffic to removed or deprecated operations)",
+)
+# Cumulative since monitoring began, yet exported as a gauge (an observation): the name ends
+# in _total although the type is not counter.
+INVENTORY_CHANGES = _observed(
+    "inventory_changes_total",
+    ("kind",),
+    "Inventory changes seen since monitoring began, by kind (the rule id)",
+)
+
+FAMILIES: tuple[MetricFamily, ...] = (
+    BUILD_INFO,
+    STORE_UP,
+    TARGET_INFO,
+    CHECK_RUNS,
+    CHECK_LAST_RUN,
+    CHECK_UP,
+    CHECK_DURATION,
+    FINDINGS_OPEN,
+    POSTURE_SCORE,
+    CONTROL_STATUS,
+    NOTIFICATIONS_FAILED,
+    NOTIFICATIONS_DELIVERED,
+    NOTIFICATIONS_PENDING,
+    CERT_NOT_AFTER,
+    CERT_NOT_BEFORE,
+    TLS_GRADE_SCORE,
+    TLS_GRADE_INFO,
+    TLS_SCAN_COMPLETE,
+    TLS_PROTOCOL_ENABLED,
+    TLS_CIPHER_SUITES,
+    PATCH_VULNERABILITIES,
+    PATCH_OVERDUE,
+    PATCH_PACKAGES,
+    PATCH_OLDEST_UNPATCHED_AGE,
+    PATCH_ADVISORIES_AGE,
+    DRIFT_ITEMS,
+    BASELINE_AGE,
+    INVENTORY_OPERATIONS,
+    INVENTORY_CHANGES,
+)
+
+BY_NAME: dict[str, MetricFamily] = {family.name: family for family in FAMILIES}
+SAMPLE_NAMES: dict[str, MetricFamily] = {
+    sample: family for family in FAMILIES for sample in family.samples
+}
+OBSERVATIONS: dict[str, MetricFamily] = {
+    family.observation: family for family in FAMILIES if family.observation is not None
+}
+
+# -- requested from the collector, not exported yet --------------------------------------------
+# Dashboards may use these only in variable queries, never in a panel: a variable over a family
+# that is not there yet just offers "All". Move a family into FAMILIES once the collector
+# exports it (the dashboards' end-to-end test fails on any scraped family missing there).
+REQUESTED: tuple[MetricFamily, ...] = ()

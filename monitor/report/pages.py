@@ -1,0 +1,106 @@
+"""The HTML and Markdown forms of a report: Jinja2 templates over ReportData (templates/)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from functools import cache
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from monitor import __version__
+from monitor.durations import format_duration
+from monitor.report.charts import charts
+from monitor.report.definitions import DEFINITIONS
+from monitor.report.model import SEVERITIES_WORST_FIRST, CheckCoverage, ReportData
+
+NAMES_SHOWN = 8
+
+
+def html_report(data: ReportData) -> str:
+    """A standalone page: inline CSS, charts as inline SVG, no script, no external asset."""
+    return _environment().get_template("report.html.j2").render(_context(data, with_charts=True))
+
+
+def markdown_report(data: ReportData) -> str:
+    return _environment().get_template("report.md.j2").render(_context(data, with_charts=False))
+
+
+def uncovered(data: ReportData) -> list[CheckCoverage]:
+    """Scheduled checks whose last evaluation is older than their interval."""
+    return [
+        c
+        for t in data.targets
+        for c in t.checks
+        if c.interval is not None and not c.within_interval
+    ]
+
+
+def _context(data: ReportData, with_charts: bool) -> dict[str, object]:
+    return {
+        "data": data,
+        "version": __version__,
+        "severities": SEVERITIES_WORST_FIRST,
+        "definitions": DEFINITIONS,
+        "charts": charts(data) if with_charts else {},
+        "uncovered": uncovered,
+    }
+
+
+@cache
+def _environment() -> Environment:
+    environment = Environment(
+        loader=PackageLoader("monitor.report", "templates"),
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
+        undefined=StrictUndefined,
+        trim_blocks=False,
+        keep_trailing_newline=True,
+    )
+    environment.filters.update(
+        {
+            "datetime": _datetime,
+            "day": _day,
+            "percent": _percent,
+            "number": _number,
+            "duration": _duration,
+            "yesno": _yesno,
+            "names": _names,
+            "cell": _cell,
+        }
+    )
+    return environment
+
+
+def _datetime(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
+
+
+def _day(moment: datetime | date) -> str:
+    return moment.strftime("%Y-%m-%d")
+
+
+def _percent(share: float | None) -> str:
+    return "n/a" if share is None else f"{share * 100:.1f}%"
+
+
+def _number(value: float) -> str:
+    return f"{value:,.1f}" if value != int(value) else f"{int(value):,}"
+
+
+def _duration(interval: timedelta | None) -> str:
+    return format_duration(interval) if interval else "-"
+
+
+def _yesno(value: bool | None) -> str:
+    return "n/a" if value is None else ("yes" if value else "no")
+
+
+def _names(names: Sequence[str]) -> str:
+    if len(names) <= NAMES_SHOWN:
+        return ", ".join(names)
+    return f"{', '.join(names[:NAMES_SHOWN])} and {len(names) - NAMES_SHOWN} more"
+
+
+def _cell(text: object) -> str:
+    """Text safe inside a Markdown table cell: one line, pipes escaped."""
+    return " ".join(str(text).split()).replace("|", "\\|")

@@ -1,0 +1,205 @@
+"""A cluster on loopback for tests: scheduler candidates and workers as real processes,
+a slow TLS server, a Redis namespace per test, and readers of the shared store."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+import redis
+import sqlalchemy as sa
+
+from tests.daemon_process import APIVIGIL, DaemonProcess
+
+REDIS_URL = os.environ.get("APIVIGIL_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def cluster_config(
+    store: str,
+    namespace: str,
+    port: int,
+    targets: list[dict[str, Any]],
+    interval: str = "2s",
+    timeout: str = "20s",
+) -> dict[str, Any]:
+    """Quick failover and redelivery: a 0.5 s heartbeat, fencing after 2 s, dead workers
+    noticed after 3 s."""
+    return {
+        "store": store,
+        "listen": f"127.0.0.1:{port}",
+        "log_level": "info",
+        "defaults": {"interval": interval, "timeout": timeout},
+        "scheduler": {"initial_spread": "1s", "misfire_grace": "5m"},
+        "shutdown_grace": "5s",
+        "cluster": {
+            "broker": REDIS_URL,
+            "namespace": namespace,
+            "election": {"heartbeat": "0.5s", "fence_after": "2s", "retry": "0.5s"},
+            "worker": {"threads": 4, "heartbeat_timeout": "3s", "dead_worker_sweep": 0.2},
+            "politeness": {"per_host": 16},
+        },
+        "targets": targets,
+    }
+
+
+def redis_namespace() -> Iterator[str]:
+    """A fresh Redis key prefix; its keys are deleted afterwards."""
+    namespace = f"apivigil_test_{uuid.uuid4().hex[:12]}"
+    yield namespace
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=f"{namespace}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+class _ClusterProcess(DaemonProcess):
+    def log_text(self) -> str:
+        if not self._log.closed:  # still readable after stop()
+            self._log.flush()
+        return self.log_path.read_text()
+
+
+class CandidateProcess(_ClusterProcess):
+    """`apivigil run` in a cluster: reports its role on /readyz."""
+
+    def role(self) -> str | None:
+        try:
+            return str(httpx.get(f"{self.base}/readyz", timeout=2).json().get("role"))
+        except (httpx.HTTPError, ValueError):
+            return None
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+
+class WorkerProcess(_ClusterProcess):
+    """`apivigil worker`: no HTTP port; read through its JSON log lines."""
+
+    def __init__(self, config: Path, cwd: Path, *extra: str) -> None:
+        self.config = config
+        self.base = ""
+        self.log_path = cwd / f"worker-{time.monotonic_ns()}.log"
+        self._log = self.log_path.open("w")
+        self.process = subprocess.Popen(
+            [*APIVIGIL, "worker", "--config", str(config), *extra],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+    def wait_started(self, timeout: float = 30) -> None:
+        self.wait_for_event(lambda e: e.get("event") == "apivigil worker started", timeout)
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def executed(self) -> list[dict[str, Any]]:
+        return [e for e in self.events() if e.get("event") == "check run"]
+
+
+def wait_until(predicate: Any, timeout: float, what: str, poll: float = 0.1) -> float:
+    """Poll `predicate` until true; return the seconds it took."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if predicate():
+            return time.monotonic() - start
+        time.sleep(poll)
+    raise AssertionError(f"not within {timeout}s: {what}")
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    check: str
+    target: str
+    slot_key: str | None
+    slot_at: datetime | None
+    status: str
+
+
+def stored_runs(store_url: str) -> list[StoredRun]:
+    engine = sa.create_engine(store_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.text(
+                    'SELECT "check", target, slot_key, slot_at, status FROM check_run '
+                    "ORDER BY slot_at"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    return [StoredRun(*row) for row in rows]
+
+
+class SlowTlsServer:
+    """Accepts on 127.0.0.1, waits `delay` seconds, then completes the TLS handshake:
+    a check against it stays in flight long enough to kill its worker."""
+
+    def __init__(self, cert_file: Path, key_file: Path, delay: float) -> None:
+        self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._context.load_cert_chain(cert_file, key_file)
+        self._delay = delay
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self.accepted = 0
+        self._stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        self._listener.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.accepted += 1
+            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+
+    def _serve(self, connection: socket.socket) -> None:
+        with connection:
+            if self._stop.wait(self._delay):
+                return
+            try:
+                connection.settimeout(10)
+                with self._context.wrap_socket(connection, server_side=True):
+                    pass
+            except (OSError, ssl.SSLError):
+                pass
+
+    def close(self) -> None:
+        self._stop.set()
+        self._listener.close()
+
+    def __enter__(self) -> SlowTlsServer:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()

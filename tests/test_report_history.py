@@ -1,0 +1,352 @@
+"""Report data from a store filled by real check runs against local targets over nine days:
+the numbers must be the store's numbers, and every open finding must be there with its
+controls. The history (`History.record`) is shared with the other report tests."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from trestle.oscal.assessment_results import AssessmentResults
+
+from checks.api_inventory.params import ApiInventoryParams
+from checks.cert_expiry.params import CertExpiryParams
+from checks.config_drift.params import ConfigDriftParams
+from checks.controls import controls_for
+from checks.interface import CheckParams
+from checks.tls_posture.params import TlsPostureParams
+from monitor.baselines import accept
+from monitor.certmaker import issue, write_server_files
+from monitor.metrics import build_registry
+from monitor.model import (
+    FIRST_OBSERVATION,
+    CheckKind,
+    CheckOutput,
+    CheckRun,
+    Finding,
+    FindingStatus,
+    RunStatus,
+    Severity,
+    Target,
+)
+from monitor.report.build import build_report_data
+from monitor.report.formats import ReportFormat
+from monitor.report.model import Expectation, ReportData, ReportPeriod
+from monitor.report.render import render_report
+from monitor.runner import CheckJob, Runner
+from monitor.store.interface import FindingQuery, HysteresisPolicy
+from monitor.store.sql import SqlStore
+from monitor.tlsserver import HttpsServer
+from tests.conftest import POSTGRES_ADMIN_URL, free_port
+
+DAYS = 9
+IMMEDIATE = HysteresisPolicy(open_after=1, resolve_after=1)
+SPEC_V1 = '{"openapi": "3.0.3", "info": {"title": "t", "version": "1"}, "paths": {"/orders": {"get": {"responses": {"200": {"description": "ok"}}}}}}'  # noqa: E501
+SPEC_V2 = SPEC_V1.replace(
+    '"/orders": {',
+    '"/refunds": {"post": {"responses": {"201": {"description": "made"}}}}, "/orders": {',
+)
+
+
+class ManualClock:
+    def __init__(self, start: datetime) -> None:
+        self.current = start
+
+    def now(self) -> datetime:
+        return self.current
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+@dataclass
+class History:
+    """Nine days of daily runs of four checks on four local targets, ending at `now`."""
+
+    store: SqlStore
+    now: datetime
+    servers: list[HttpsServer]
+    expectations: list[Expectation]
+
+    @property
+    def period(self) -> ReportPeriod:
+        return ReportPeriod.ending(self.now, timedelta(days=DAYS + 1))
+
+    def data(self, **options: Any) -> ReportData:
+        return build_report_data(self.store, self.period, self.expectations, **options)
+
+    def close(self) -> None:
+        for server in self.servers:
+            server.stop()
+        self.store.close()
+
+    @classmethod
+    def record(cls, store: SqlStore, directory: Path) -> History:
+        now = datetime.now(UTC).replace(microsecond=0)
+        start = now - timedelta(days=DAYS)
+        clock = ManualClock(start)
+        runner = Runner(clock=clock, history=store)
+        root = issue("report root CA", ca=True, not_after=now + timedelta(days=3650))
+        servers, jobs = [], {}
+        for name, days_left in (("shop", 20), ("billing", 10)):
+            leaf = issue(
+                f"{name}.test",
+                root,
+                not_before=now - timedelta(days=60),
+                not_after=now + timedelta(days=days_left),
+            )
+            cert, key = write_server_files(directory / "tls", name, leaf)
+            servers.append(HttpsServer(cert, key).start())
+            jobs[name] = servers[-1].url
+        config = directory / "ledger.yaml"
+        config.write_text("db:\n  host: db1\n  pool: 5\n")
+        spec = directory / "catalog.json"
+        spec.write_text(SPEC_V1)
+        targets = [
+            Target("shop", jobs["shop"], {"env": "prod"}),
+            Target("billing", jobs["billing"], {"env": "prod"}),
+            Target("ledger", labels={"env": "prod"}),
+            Target("catalog", labels={"env": "dev"}),
+            Target("legacy", f"https://127.0.0.1:{free_port()}"),  # nothing listens there
+        ]
+        store.sync_targets(targets, start)
+        by_name = {t.name: t for t in targets}
+        schedule: list[tuple[CheckKind, str, CheckParams]] = [
+            (CheckKind.CERT_EXPIRY, "shop", CertExpiryParams(server_name="shop.test")),
+            (CheckKind.CERT_EXPIRY, "billing", CertExpiryParams(server_name="billing.test")),
+            (CheckKind.CONFIG_DRIFT, "ledger", ConfigDriftParams(sources=[{"file": str(config)}])),
+            (CheckKind.API_INVENTORY, "catalog", ApiInventoryParams(spec=str(spec))),
+            (CheckKind.CERT_EXPIRY, "legacy", CertExpiryParams()),
+        ]
+        for day in range(DAYS):
+            if day == 3:
+                config.write_text("db:\n  host: db2\n  pool: 5\n")  # drift ...
+            if day == 6:
+                config.write_text("db:\n  host: db1\n  pool: 5\n")  # ... reverted
+            if day == 7:
+                config.write_text("db:\n  host: db1\n  pool: 5\n  ssl: true\n")
+            if day == 5:
+                spec.write_text(SPEC_V2)  # an operation added
+            for minute, (kind, name, params) in enumerate(schedule):
+                clock.current = start + timedelta(days=day, minutes=minute)
+                run = runner.run(CheckJob(kind, by_name[name], params, timedelta(seconds=20)))
+                store.record(run, IMMEDIATE)
+            if day == 8:
+                clock.current = start + timedelta(days=day, minutes=30)
+                accept(
+                    store,
+                    CheckKind.CONFIG_DRIFT,
+                    "ledger",
+                    [],
+                    "TLS to the database is the new standard",
+                    "alice",
+                    clock.current,
+                )
+        clock.current = start + timedelta(days=DAYS - 1, hours=1)
+        tls = TlsPostureParams(server_name="shop.test")  # the test root is not trusted
+        run = runner.run(CheckJob(CheckKind.TLS_POSTURE, by_name["shop"], tls, timedelta(60)))
+        assert run.status is RunStatus.OK, run.error_message
+        store.record(run, IMMEDIATE)
+        day = timedelta(days=1)
+        expectations = [
+            Expectation(kind, name, day, timedelta(hours=1)) for kind, name, _ in schedule
+        ]
+        expectations.append(Expectation(CheckKind.TLS_POSTURE, "shop", day * 7))
+        return cls(store, now, servers, expectations)
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def history(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[History]:
+    directory = tmp_path_factory.mktemp("report")
+    if request.param == "sqlite":
+        url, cleanup = f"sqlite:///{directory / 'apivigil.db'}", None
+    else:
+        schema = f"apivigil_report_{uuid.uuid4().hex[:10]}"
+        admin = sa.create_engine(POSTGRES_ADMIN_URL)
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        url, cleanup = f"{POSTGRES_ADMIN_URL}?options=-csearch_path%3D{schema}", (admin, schema)
+    store = SqlStore(url)
+    store.upgrade_schema()
+    recorded = History.record(store, directory)
+    yield recorded
+    recorded.close()
+    if cleanup is not None:
+        admin, schema = cleanup
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def scalar(store: SqlStore, sql: str, **params: Any) -> Any:
+    with store.engine.connect() as connection:
+        return connection.execute(sa.text(sql), params).scalar()
+
+
+def test_run_counts_and_error_rate_are_the_stores(history: History) -> None:
+    data = history.data()
+    start = history.period.start
+
+    runs = scalar(history.store, "select count(*) from check_run where status != 'skipped'")
+    failed = scalar(
+        history.store, "select count(*) from check_run where status in ('error', 'timeout')"
+    )
+
+    assert scalar(history.store, "select min(started_at) from check_run") is not None
+    assert data.summary.runs == runs == 5 * DAYS + 1
+    assert data.summary.failed_runs == failed == DAYS  # legacy never answered
+    assert data.summary.error_rate == pytest.approx(DAYS / (5 * DAYS + 1))
+    assert sum(d.runs for d in data.days) == runs
+    legacy = next(c for c in data.checks if c.check is CheckKind.CERT_EXPIRY)
+    assert (legacy.runs, legacy.failed, legacy.targets) == (3 * DAYS, DAYS, 3)
+    assert start < min(c.first_run for c in data.checks if c.first_run)
+
+
+def test_every_open_finding_is_in_the_report_with_its_controls(history: History) -> None:
+    data = history.data()
+    stored = history.store.findings(FindingQuery())
+
+    reported = {f.fingerprint: f for f in data.findings}
+    assert {f.fingerprint for f in stored} == set(reported)
+    assert {f.rule_id for f in stored} >= {
+        "CERT-EXPIRES-SOON",
+        "INVENTORY-OPERATION-ADDED",
+        "TLS-CERT-UNTRUSTED",
+    }
+    for finding in stored:
+        assert reported[finding.fingerprint].controls == controls_for(finding.rule_id)
+        assert reported[finding.fingerprint].controls
+        assert reported[finding.fingerprint].severity is finding.severity
+
+
+def test_finding_transitions_drift_and_inventory_changes_are_counted_per_week(
+    history: History,
+) -> None:
+    data = history.data()
+
+    opened = scalar(history.store, "select count(*) from finding_event where kind = 'opened'")
+    resolved = scalar(history.store, "select count(*) from finding_event where kind = 'resolved'")
+
+    assert (data.summary.opened, data.summary.resolved) == (opened, resolved)
+    assert sum(w.opened for w in data.weeks) == opened
+    assert data.summary.drift_events == 2  # db.host changed, then ssl added
+    assert sum(w.drift_events for w in data.weeks) == 2
+    assert data.summary.inventory_changes == 2  # POST /refunds added, and unauthenticated
+    ledger = history.store.findings(
+        FindingQuery(target="ledger", statuses=frozenset({FindingStatus.RESOLVED}))
+    )
+    assert len(ledger) == 2  # one reverted, one approved
+    assert len(history.store.findings(FindingQuery(target="ledger"))) == 0
+
+
+def test_mean_time_to_remediate_is_resolution_minus_first_sighting(history: History) -> None:
+    data = history.data()
+    resolved = history.store.findings(FindingQuery(statuses=frozenset({FindingStatus.RESOLVED})))
+
+    by_severity: dict[Severity, list[float]] = {}
+    for finding in resolved:
+        assert finding.resolved_at is not None
+        hours = (finding.resolved_at - finding.first_seen).total_seconds() / 3600
+        by_severity.setdefault(finding.severity, []).append(hours)
+    reported = {r.severity: r for r in data.summary.remediation}
+    assert set(reported) == set(by_severity)
+    for severity, hours in by_severity.items():
+        assert reported[severity].resolved == len(hours)
+        assert reported[severity].mean_hours == pytest.approx(sum(hours) / len(hours), abs=0.01)
+
+
+def test_posture_matches_the_metric_and_the_trend_ends_at_the_current_state(
+    history: History,
+) -> None:
+    data = history.data()
+    registry = build_registry(history.store)
+
+    for target in data.targets:
+        assert target.posture == registry.get_sample_value(
+            "apivigil_posture_score", {"target": target.name}
+        )
+    assert data.summary.posture == pytest.approx(
+        sum(t.posture for t in data.targets) / len(data.targets), abs=0.01
+    )
+    assert data.days[-1].open_by_severity == data.summary.open_by_severity
+    assert data.days[-1].posture == data.summary.posture
+    assert data.days[0].posture == 100.0  # before the first run nothing was open
+
+
+def test_coverage_certificates_and_tls_baseline(history: History) -> None:
+    data = history.data()
+    targets = {t.name: t for t in data.targets}
+
+    assert targets["legacy"].covered is False  # never evaluated: every run errored
+    assert all(targets[n].covered for n in ("shop", "billing", "ledger", "catalog"))
+    assert data.summary.coverage == pytest.approx(4 / 5)
+    assert data.days[0].coverage == 0.0
+    assert data.summary.certificates_expiring_30d == 2
+    assert [(c.target, round(c.days_left)) for c in data.certificates] == [
+        ("billing", 10),
+        ("shop", 20),
+    ]
+    assert targets["shop"].tls_baseline_met is False  # untrusted chain is high
+    assert targets["billing"].tls_baseline_met is None  # tls_posture never ran there
+    assert (data.summary.tls_baseline_met, data.summary.tls_baseline_evaluated) == (0, 1)
+
+
+def test_the_baseline_approval_is_in_the_audit_trail(history: History) -> None:
+    audit = history.data().audit
+
+    (entry,) = [a for a in audit if a.actor == "alice"]
+    assert (entry.action, entry.subject) == ("baseline.approve", "config_drift/ledger")
+    assert "TLS to the database" in entry.detail
+    assert {a.subject for a in audit if a.actor == FIRST_OBSERVATION} == {
+        "config_drift/ledger",
+        "api_inventory/catalog",
+    }
+
+
+def test_a_target_and_framework_filter_narrow_findings_and_controls(history: History) -> None:
+    data = history.data(targets=["shop"], framework="PCI DSS")
+
+    assert [t.name for t in data.targets] == ["shop"]
+    assert {f.target for f in data.findings} == {"shop"}
+    assert {c.control.framework for c in data.controls} == {"PCI DSS"}
+    assert all(c.framework == "PCI DSS" for f in data.findings for c in f.controls)
+    assert data.summary.runs == DAYS + 1
+
+
+def test_a_finding_of_an_unmapped_rule_is_still_reported_and_exported(store: SqlStore) -> None:
+    now = datetime.now(UTC)
+    store.sync_targets([Target("api", "https://127.0.0.1:8443")], now)
+    finding = Finding("PLUGIN-SOMETHING", Severity.HIGH, "odd", "api:8443", "seen", "fix")
+    store.record(
+        CheckRun(
+            str(uuid.uuid4()),
+            CheckKind.CERT_EXPIRY,
+            "api",
+            now - timedelta(hours=1),
+            now - timedelta(hours=1),
+            RunStatus.OK,
+            output=CheckOutput(findings=(finding,)),
+        ),
+        IMMEDIATE,
+    )
+
+    data = build_report_data(store, ReportPeriod.ending(now, timedelta(days=1)), [])
+
+    (reported,) = data.findings
+    assert (reported.rule_id, reported.controls) == ("PLUGIN-SOMETHING", ())
+    document = json.loads(render_report(data, ReportFormat.OSCAL))
+    (oscal_finding,) = document["assessment-results"]["results"][0]["findings"]
+    assert oscal_finding["target"]["title"].startswith("apivigil PLUGIN-SOMETHING")
+    AssessmentResults.model_validate(document["assessment-results"])
