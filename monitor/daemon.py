@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import threading
 import time
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING
 
 import structlog
@@ -23,6 +21,7 @@ from monitor.metrics import build_registry
 from monitor.model import RunStatus
 from monitor.runner import CheckJob, Runner
 from monitor.scheduler import CheckScheduler
+from monitor.serving import serve_until_signalled
 from monitor.settings import ConfigError, Settings, load_settings
 from monitor.store.interface import HysteresisPolicy, SchemaState, Store, StoreError
 from monitor.store.sql import SqlStore
@@ -70,7 +69,6 @@ class Daemon:
         self._migrate = migrate
         self._clock = clock or SystemClock()
         self._stop = threading.Event()
-        self._reload = threading.Event()
         self.store: Store | None = None
         self.runner = Runner(clock=self._clock)
         self.scheduler: CheckScheduler | None = None
@@ -261,25 +259,7 @@ class Daemon:
 
     def serve_forever(self) -> None:
         """Run until SIGTERM or SIGINT; SIGHUP reloads. Must be called from the main thread."""
-
-        def on_stop(signum: int, _frame: FrameType | None) -> None:
-            log.info("signal received; draining", signal=signal.Signals(signum).name)
-            self._stop.set()
-
-        def on_hup(_signum: int, _frame: FrameType | None) -> None:
-            self._reload.set()
-
-        signal.signal(signal.SIGTERM, on_stop)
-        signal.signal(signal.SIGINT, on_stop)
-        signal.signal(signal.SIGHUP, on_hup)
-        self.start()
-        try:
-            while not self._stop.wait(0.5):
-                if self._reload.is_set():
-                    self._reload.clear()
-                    self.reload()
-        finally:
-            self.stop()
+        serve_until_signalled(self.start, self.stop, self.reload, self._stop)
 
 
 def _delivery_only(alerts: AlertsConfig) -> AlertsConfig:

@@ -8,11 +8,9 @@ RabbitMQ as soon as its connection drops.
 
 from __future__ import annotations
 
-import signal
 import threading
 from datetime import timedelta
 from pathlib import Path
-from types import FrameType
 
 import dramatiq
 import structlog
@@ -26,6 +24,7 @@ from monitor.cluster.role import Role
 from monitor.cluster.worker import CheckExecutor
 from monitor.metrics import build_registry
 from monitor.runner import CheckJob, Runner
+from monitor.serving import serve_until_signalled
 from monitor.settings import ConfigError, Settings, load_settings
 from monitor.store.sql import SqlStore
 
@@ -49,7 +48,6 @@ class WorkerService:
         self._listen = listen
         self._clock = clock or SystemClock()
         self._stop = threading.Event()
-        self._reload = threading.Event()
         self._limiter = _limiter(settings)
         self._queue = CheckQueue(settings.cluster, handler=self._on_message)
         self._executor = CheckExecutor(
@@ -129,24 +127,8 @@ class WorkerService:
         log.info("apivigil worker stopped")
 
     def serve_forever(self) -> None:
-        def on_stop(signum: int, _frame: FrameType | None) -> None:
-            log.info("signal received; draining", signal=signal.Signals(signum).name)
-            self._stop.set()
-
-        def on_hup(_signum: int, _frame: FrameType | None) -> None:
-            self._reload.set()
-
-        signal.signal(signal.SIGTERM, on_stop)
-        signal.signal(signal.SIGINT, on_stop)
-        signal.signal(signal.SIGHUP, on_hup)
-        self.start()
-        try:
-            while not self._stop.wait(0.5):
-                if self._reload.is_set():
-                    self._reload.clear()
-                    self.reload()
-        finally:
-            self.stop()
+        """Run until SIGTERM or SIGINT; SIGHUP reloads. Must be called from the main thread."""
+        serve_until_signalled(self.start, self.stop, self.reload, self._stop)
 
 
 def _worker_role() -> Role:

@@ -1,0 +1,42 @@
+"""Run a long-lived service until SIGTERM or SIGINT; SIGHUP asks it to reload."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from types import FrameType
+
+import structlog
+
+log = structlog.get_logger("apivigil")
+
+
+def serve_until_signalled(
+    start: Callable[[], None],
+    stop: Callable[[], None],
+    reload: Callable[[], object],
+    stopping: threading.Event,
+) -> None:
+    """start(), then wait; SIGHUP calls reload() on this thread, SIGTERM/SIGINT end the wait
+    and stop() runs whatever happened. Must be called from the main thread."""
+    reload_wanted = threading.Event()
+
+    def on_stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal received; draining", signal=signal.Signals(signum).name)
+        stopping.set()
+
+    def on_hup(_signum: int, _frame: FrameType | None) -> None:
+        reload_wanted.set()
+
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGINT, on_stop)
+    signal.signal(signal.SIGHUP, on_hup)
+    start()
+    try:
+        while not stopping.wait(0.5):
+            if reload_wanted.is_set():
+                reload_wanted.clear()
+                reload()
+    finally:
+        stop()
