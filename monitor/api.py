@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
+from monitor.api_security import BodySizeLimit, SecurityHeadersAndErrors
 from monitor.store.interface import SchemaState, Store, StoreError
 
 
@@ -96,11 +98,22 @@ class MetricsPage:
                 time.sleep(self._refresh_seconds - age)
 
 
-def create_app(registry: CollectorRegistry, probes: Probes) -> FastAPI:
-    app = FastAPI(title="apivigil", docs_url=None, redoc_url=None)
+OPENAPI_PATH = "/api/v1/openapi.json"
+
+
+def create_app(
+    registry: CollectorRegistry,
+    probes: Probes,
+    max_body_bytes: int = 64 * 1024,
+    hsts: bool = False,
+) -> FastAPI:
+    """The app; its OpenAPI document (public) describes /api/v1 and the probes."""
+    app = FastAPI(
+        title="apivigil", version="1", docs_url=None, redoc_url=None, openapi_url=OPENAPI_PATH
+    )
     page = MetricsPage(registry)
 
-    @app.get("/metrics")
+    @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
         body, age = page.body()
         return Response(
@@ -134,23 +147,29 @@ def create_app(registry: CollectorRegistry, probes: Probes) -> FastAPI:
     def role() -> dict[str, str]:
         return {} if probes.role is None else {"role": str(probes.role())}
 
-    @app.middleware("http")
-    async def security_headers(request, call_next):  # type: ignore[no-untyped-def]
-        response = await call_next(request)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Cache-Control"] = "no-store"
-        return response
-
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_middleware(SecurityHeadersAndErrors, hsts=hsts)  # outermost
     return app
 
 
 class ApiServer:
     """Uvicorn in a background thread; `stop()` asks it to finish."""
 
-    def __init__(self, app: FastAPI, host: str, port: int) -> None:
+    def __init__(
+        self, app: FastAPI, host: str, port: int, tls: ssl.SSLContext | None = None
+    ) -> None:
         config = uvicorn.Config(
-            app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            server_header=False,
         )
+        if tls is not None:
+            config.load()
+            config.ssl = tls  # our context, not one uvicorn builds from file names
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="api", daemon=True)
 

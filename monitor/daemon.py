@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 import sys
 import threading
 import time
@@ -14,6 +15,7 @@ import structlog
 from alerts.config import AlertsConfig
 from monitor.alerting import AlertLoop
 from monitor.api import ApiServer, Probes, create_app
+from monitor.api_security import tls_context
 from monitor.api_v1 import api_router
 from monitor.clock import Clock, SystemClock
 from monitor.jobs import scheduled_checks
@@ -132,10 +134,20 @@ class Daemon:
             self.alerts.reconfigure(alerts if leading else _delivery_only(alerts))
 
     def _serve_api(self, store: SqlStore, probes: Probes) -> None:
-        app = create_app(build_registry(store), probes)
-        if self.settings.api_tokens:
-            app.include_router(api_router(store, self.settings.api_tokens, self._clock))
-        self.api = ApiServer(app, self.settings.listen_host, self.settings.listen_port)
+        settings = self.settings
+        tls = settings.api_tls
+        app = create_app(
+            build_registry(store), probes, settings.api_max_body_bytes, hsts=tls is not None
+        )
+        if settings.api_tokens:
+            app.include_router(
+                api_router(store, settings.api_tokens, self._clock, settings.api_rate_limit)
+            )
+        try:
+            context = None if tls is None else tls_context(tls.cert_file, tls.key_file)
+        except (OSError, ssl.SSLError) as error:
+            raise DaemonError(f"api_tls: cannot use the certificate or key: {error}") from None
+        self.api = ApiServer(app, settings.listen_host, settings.listen_port, context)
         self.api.start()  # bind first: a taken port fails the start before any scanning
 
     def _log_started(self, store: SqlStore) -> None:

@@ -186,6 +186,31 @@ class ApiToken(_Strict):
         return self
 
 
+class ApiRateLimit(_Strict):
+    """Token buckets for /api/v1: per token, and per client address for failed or missing auth."""
+
+    per_token_rate: float = Field(default=10.0, gt=0, description="requests a second per token")
+    per_token_burst: int = Field(default=20, ge=1, description="requests at once per token")
+    per_address_rate: float = Field(
+        default=5.0, gt=0, description="unauthenticated attempts a second per client address"
+    )
+    per_address_burst: int = Field(default=10, ge=1)
+
+
+class ApiTls(_Strict):
+    """Serve the API over HTTPS (TLS 1.2+, Mozilla intermediate ciphers)."""
+
+    cert_file: Path = Field(description="PEM: the server certificate, then its intermediates")
+    key_file: Path = Field(description="PEM: the private key")
+
+    @model_validator(mode="after")
+    def _readable(self) -> ApiTls:
+        for path in (self.cert_file, self.key_file):
+            if not path.is_file():
+                raise ValueError(f"{path} is not a readable file")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True
@@ -209,6 +234,11 @@ class Settings(BaseSettings):
     api_tokens: list[ApiToken] = Field(
         default_factory=list, description="bearer tokens for /api/v1 (disabled when empty)"
     )
+    api_rate_limit: ApiRateLimit = ApiRateLimit()
+    api_max_body_bytes: int = Field(
+        default=64 * 1024, ge=1024, le=16 * 1024 * 1024, description="larger requests get 413"
+    )
+    api_tls: ApiTls | None = Field(default=None, description="serve HTTPS on `listen`")
     cluster: ClusterConfig = Field(
         default=ClusterConfig(),
         description="scale-out: leader election, a broker and `apivigil worker` processes",

@@ -45,6 +45,7 @@ bash tests/install-alert-test-deps.sh
 bash tests/install-dashboard-test-deps.sh
 bash tests/install-deploy-test-deps.sh
 bash tests/install-report-test-deps.sh
+bash tests/install-fuzz-test-deps.sh
 
 log "ruff"
 .venv/bin/ruff check .

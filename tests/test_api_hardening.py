@@ -1,0 +1,263 @@
+"""The daemon's own API, hardened: rate limits, size limits, strict inputs, errors without
+traces, security headers, no CORS, TLS; and apivigil's own checks run against it."""
+
+from __future__ import annotations
+
+import hashlib
+import ssl
+import time
+import warnings
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from prometheus_client.registry import CollectorRegistry
+
+from checks.api_inventory.params import ApiInventoryParams
+from checks.tls_posture.params import TlsPostureParams
+from monitor.api import Probes, create_app
+from monitor.api_security import RateLimiter
+from monitor.model import CheckKind, RunStatus, Severity, Target
+from monitor.runner import CheckJob, CheckRun, Runner
+from monitor.store.sql import SqlStore
+from tests.conftest import free_port
+from tests.daemon_process import DaemonProcess, write_config
+from tests.tls_certs import TestPki
+
+ADMIN_TOKEN = "admin-token-0123456789abcdef"
+READ_TOKEN = "read-token-0123456789abcdef"
+SEVERE = {Severity.HIGH, Severity.CRITICAL}
+HEADERS = {
+    "x-content-type-options": "nosniff",
+    "cache-control": "no-store",
+    "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
+    "referrer-policy": "no-referrer",
+    "x-frame-options": "DENY",
+}
+
+
+def daemon_config(tmp_path: Path, port: int, **extra: Any) -> Path:
+    admin_file = tmp_path / "admin.token"
+    admin_file.write_text(ADMIN_TOKEN + "\n")
+    return write_config(
+        tmp_path / "apivigil.yaml",
+        {
+            "store": f"sqlite:///{tmp_path / 'apivigil.db'}",
+            "listen": f"127.0.0.1:{port}",
+            "api_tokens": [
+                {"name": "ops", "scope": "admin", "token_file": str(admin_file)},
+                {"name": "grafana", "sha256": hashlib.sha256(READ_TOKEN.encode()).hexdigest()},
+            ],
+            **extra,
+        },
+    )
+
+
+def severe(run: CheckRun) -> list[str]:
+    assert run.status is RunStatus.OK, f"{run.error_reason}: {run.error_message}"
+    assert run.output is not None
+    return [f"{f.rule_id} {f.subject}" for f in run.output.findings if f.severity in SEVERE]
+
+
+def no_trace(response: httpx.Response) -> None:
+    assert "Traceback" not in response.text
+    assert 'File "' not in response.text
+
+
+def test_limits_strict_inputs_headers_and_no_cors(tmp_path: Path) -> None:
+    port = free_port()
+    limits = {"per_token_burst": 5, "per_token_rate": 0.1}
+    limits |= {"per_address_burst": 3, "per_address_rate": 0.1}
+    path = daemon_config(tmp_path, port, api_rate_limit=limits)
+    base = f"http://127.0.0.1:{port}"
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    reader = {"Authorization": f"Bearer {READ_TOKEN}"}
+    silence = {"matchers": {"target": "payments"}, "duration": "2h", "comment": "CHG-42"}
+    with DaemonProcess(path, port, tmp_path) as daemon:
+        daemon.wait_healthy()
+        # Given a running daemon, when it is asked in many ways
+        health = httpx.get(f"{base}/healthz", timeout=5)
+        missing = httpx.get(f"{base}/nope", timeout=5)
+        wrong_method = httpx.put(f"{base}/healthz", timeout=5)
+        cross_origin = httpx.get(
+            f"{base}/api/v1/silences", headers={**admin, "Origin": "https://evil.example"}
+        )
+        preflight = httpx.options(
+            f"{base}/api/v1/silences",
+            headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+        )
+        huge = httpx.post(
+            f"{base}/api/v1/silences", content=b"{" + b" " * 100_000 + b"}", headers=admin
+        )
+        chunked = httpx.post(
+            f"{base}/api/v1/silences",
+            content=iter([b"{" + b" " * 30_000] * 4 + [b"}"]),  # no Content-Length
+            headers={**admin, "Content-Type": "application/json"},
+        )
+        malformed = httpx.post(
+            f"{base}/api/v1/silences",
+            content=b'{"matchers": ',
+            headers={**admin, "Content-Type": "application/json"},
+        )
+        mass_assignment = httpx.post(
+            f"{base}/api/v1/silences",
+            json={**silence, "created_by": "someone-else", "id": "chosen"},
+            headers=admin,
+        )
+        spec = httpx.get(f"{base}/api/v1/openapi.json")
+        burst = [httpx.get(f"{base}/api/v1/findings", headers=reader) for _ in range(6)]
+        # failed attempts count against the address: then even good tokens wait
+        bad = [
+            httpx.get(f"{base}/api/v1/silences", headers={"Authorization": "Bearer guess"})
+            for _ in range(4)
+        ]
+        locked_out = httpx.get(f"{base}/api/v1/silences", headers=admin)
+        inventory = Runner().run(
+            CheckJob(
+                CheckKind.API_INVENTORY,
+                Target("apivigil", url=base),
+                ApiInventoryParams(spec_path="/api/v1/openapi.json"),
+                timedelta(seconds=30),
+            )
+        )
+        assert daemon.stop() == 0
+
+    # Then every answer carries the security headers and no CORS grant
+    for response in (health, missing, wrong_method, cross_origin, preflight, huge, burst[-1]):
+        for name, value in HEADERS.items():
+            assert response.headers.get(name) == value, (response.url, name)
+        assert "access-control-allow-origin" not in response.headers
+        assert "strict-transport-security" not in response.headers  # plain HTTP
+        assert "server" not in response.headers
+    assert cross_origin.status_code == 200
+    assert preflight.status_code == 405
+    assert (missing.status_code, missing.json()) == (404, {"detail": "Not Found"})
+    assert wrong_method.status_code == 405
+    assert wrong_method.headers["content-type"] == "application/json"
+    # bodies over 64 KiB: refused by Content-Length, and while streaming
+    assert huge.status_code == 413
+    assert chunked.status_code == 413
+    # strict input: malformed JSON and extra fields are 422, without traces
+    assert malformed.status_code == 422
+    assert mass_assignment.status_code == 422
+    extra = {tuple(e["loc"]) for e in mass_assignment.json()["detail"]}
+    assert extra == {("body", "created_by"), ("body", "id")}
+    for response in (missing, malformed, mass_assignment, huge, chunked):
+        no_trace(response)
+    # the public document describes /api/v1 and the probes, each operation's bearer security
+    document = spec.json()
+    assert set(document["paths"]) == {
+        "/healthz",
+        "/readyz",
+        "/api/v1/silences",
+        "/api/v1/silences/{silence_id}",
+        "/api/v1/findings",
+    }
+    for route, operations in document["paths"].items():
+        for operation in operations.values():
+            if route.startswith("/api/v1"):
+                assert operation["security"] == [{"HTTPBearer": []}], route
+    # rate limits: a burst of 5 per token, then 429 with Retry-After
+    assert [r.status_code for r in burst] == [200] * 5 + [429]
+    assert int(burst[-1].headers["retry-after"]) >= 1
+    assert [r.status_code for r in bad] == [401, 401, 401, 429]
+    assert locked_out.status_code == 429
+    assert int(locked_out.headers["retry-after"]) >= 1
+    # apivigil's own api_inventory check finds nothing high or critical
+    assert severe(inventory) == []
+
+
+def wait_healthy_tls(url: str, context: ssl.SSLContext, daemon: DaemonProcess) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert daemon.process.poll() is None, daemon.log_text()
+        try:
+            if httpx.get(f"{url}/healthz", verify=context, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise AssertionError(f"not healthy over TLS:\n{daemon.log_text()}")
+
+
+def test_tls_is_modern_and_passes_apivigils_own_tls_posture_check(tmp_path: Path) -> None:
+    pki = TestPki(tmp_path / "pki", host="127.0.0.1")
+    cert = pki.good()
+    port = free_port()
+    tls = {"cert_file": str(cert.chain), "key_file": str(cert.key)}
+    path = daemon_config(tmp_path, port, api_tls=tls)
+    url = f"https://127.0.0.1:{port}"
+    trusting = ssl.create_default_context(cafile=str(pki.root_pem))
+    old_client = ssl.create_default_context(cafile=str(pki.root_pem))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # deliberately old
+        old_client.maximum_version = ssl.TLSVersion.TLSv1_1
+    with DaemonProcess(path, port, tmp_path) as daemon:
+        wait_healthy_tls(url, trusting, daemon)
+        health = httpx.get(f"{url}/healthz", verify=trusting, timeout=5)
+        try:
+            httpx.get(f"{url}/healthz", verify=old_client, timeout=5)
+            old_refused = False
+        except httpx.HTTPError:
+            old_refused = True
+        params = TlsPostureParams(
+            trust_store=pki.root_pem, network_timeout=timedelta(seconds=5), network_retries=1
+        )
+        posture = Runner().run(
+            CheckJob(
+                CheckKind.TLS_POSTURE,
+                Target("apivigil", url=url),
+                params,
+                timedelta(seconds=120),
+            )
+        )
+        assert daemon.stop() == 0
+
+    assert health.status_code == 200
+    assert health.headers["strict-transport-security"].startswith("max-age=")
+    assert old_refused
+    assert posture.output is not None
+    print(
+        "tls_posture findings:",
+        [(f.rule_id, f.severity.value, f.evidence) for f in posture.output.findings],
+    )
+    assert severe(posture) == []
+
+
+def test_an_unhandled_error_is_answered_with_an_id_and_no_trace() -> None:
+    app: FastAPI = create_app(
+        CollectorRegistry(), Probes(scheduler_alive=lambda: True, store=_no_store)
+    )
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("secret detail /etc/apivigil")
+
+    answer = TestClient(app, raise_server_exceptions=False).get("/boom")
+
+    assert answer.status_code == 500
+    document = answer.json()
+    assert document["error"] == "internal error"
+    assert len(document["id"]) == 36
+    assert "secret" not in answer.text
+    assert answer.headers["x-frame-options"] == "DENY"
+
+
+def _no_store() -> SqlStore:
+    raise AssertionError("not used")
+
+
+def test_token_bucket_refills_at_its_rate() -> None:
+    now = [0.0]
+    limiter = RateLimiter(rate=2.0, burst=3, monotonic=lambda: now[0])
+
+    spent = [limiter.take("ops") for _ in range(4)]
+    now[0] += 0.5
+    after_refill = limiter.take("ops")
+
+    assert spent[:3] == [0.0, 0.0, 0.0]
+    assert spent[3] == 0.5
+    assert after_refill == 0.0
+    assert limiter.take("other") == 0.0
