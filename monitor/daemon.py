@@ -133,11 +133,20 @@ class Daemon:
             alerts = self.settings.alerts
             self.alerts.reconfigure(alerts if leading else _delivery_only(alerts))
 
+    def _schedule(self) -> dict[tuple[str, str], float]:
+        return {
+            (planned.job.check.value, planned.job.target.name): planned.interval.total_seconds()
+            for planned in scheduled_checks(self.settings)
+        }
+
     def _serve_api(self, store: SqlStore, probes: Probes) -> None:
         settings = self.settings
         tls = settings.api_tls
         app = create_app(
-            build_registry(store), probes, settings.api_max_body_bytes, hsts=tls is not None
+            build_registry(store, self._schedule),
+            probes,
+            settings.api_max_body_bytes,
+            hsts=tls is not None,
         )
         if settings.api_tokens:
             app.include_router(

@@ -72,6 +72,12 @@ CHECK_UP = MetricFamily(
     ("check", "target"),
     "1 when the latest run of the check evaluated the target",
 )
+CHECK_INTERVAL = MetricFamily(
+    "apivigil_check_interval_seconds",
+    _GAUGE,
+    ("check", "target"),
+    "Configured interval of each scheduled check (for coverage)",
+)
 CHECK_DURATION = MetricFamily(
     "apivigil_check_duration_seconds",
     MetricType.HISTOGRAM,
@@ -194,6 +200,7 @@ FAMILIES: tuple[MetricFamily, ...] = (
     CHECK_RUNS,
     CHECK_LAST_RUN,
     CHECK_UP,
+    CHECK_INTERVAL,
     CHECK_DURATION,
     FINDINGS_OPEN,
     POSTURE_SCORE,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import structlog
 from prometheus_client.core import (
@@ -17,6 +17,7 @@ from monitor import __version__
 from monitor.metric_names import (
     BUILD_INFO,
     CHECK_DURATION,
+    CHECK_INTERVAL,
     CHECK_LAST_RUN,
     CHECK_RUNS,
     CHECK_UP,
@@ -37,14 +38,18 @@ from monitor.store.interface import MetricsState, Store, StoreError
 
 log = structlog.get_logger("apivigil.metrics")
 
+# (check, target) -> configured interval in seconds, read at scrape time (a reload changes it)
+Schedule = Callable[[], Mapping[tuple[str, str], float]]
+
 DURATION_BUCKETS: Sequence[float] = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 
 class StoreCollector(Collector):
     """Reads current state from the store on every scrape, so a restart loses nothing."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, schedule: Schedule | None = None) -> None:
         self._store = store
+        self._schedule = schedule or dict
 
     def collect(self) -> Iterable[Metric]:
         build = GaugeMetricFamily(BUILD_INFO.name, BUILD_INFO.help, labels=_labels(BUILD_INFO))
@@ -61,6 +66,7 @@ class StoreCollector(Collector):
         store_up.add_metric([], 1)
         yield store_up
         yield _target_info(state)
+        yield _intervals(self._schedule(), state)
         yield from _run_metrics(state)
         yield from _finding_metrics(state)
         yield from _observation_metrics(state)
@@ -147,6 +153,14 @@ def _notification_metrics(state: MetricsState) -> Iterable[Metric]:
     yield pending
 
 
+def _intervals(schedule: Mapping[tuple[str, str], float], state: MetricsState) -> Metric:
+    family = GaugeMetricFamily(CHECK_INTERVAL.name, CHECK_INTERVAL.help, labels=["check", "target"])
+    for (check, target), seconds in sorted(schedule.items()):
+        if target in state.targets:
+            family.add_metric([check, target], seconds)
+    return family
+
+
 def _target_info(state: MetricsState) -> Metric:
     """1 per active target with its configured labels, for dashboards' env/team filters."""
     names = sorted({key for labels in state.targets.values() for key in labels})
@@ -181,7 +195,8 @@ def _bound(bound: float) -> str:
     return f"{bound:g}" if bound != int(bound) else f"{bound:.1f}"
 
 
-def build_registry(store: Store) -> CollectorRegistry:
+def build_registry(store: Store, schedule: Schedule | None = None) -> CollectorRegistry:
+    """Metrics of `store`; `schedule` gives the configured interval of each (check, target)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(store))
+    registry.register(StoreCollector(store, schedule))
     return registry

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as board
 from grafana_foundation_sdk.models import common
-from grafana_foundation_sdk.models import dashboard as model
 
 from dashboards.layout import (
     Cell,
@@ -31,6 +30,7 @@ from dashboards.panels import (
 from monitor.metric_names import (
     BUILD_INFO,
     CHECK_DURATION,
+    CHECK_INTERVAL,
     CHECK_LAST_RUN,
     CHECK_RUNS,
     CHECK_UP,
@@ -45,22 +45,15 @@ UID = "apivigil-overview"
 _SCORE_COLOURS = thresholds("red", (50, "orange"), (75, "yellow"), (90, "green"))
 _LAST_RUN = series(CHECK_LAST_RUN, TARGET)
 _UP = series(CHECK_UP, TARGET)
-# (check, target) pairs whose latest evaluated run is at most $max_age old: 1, else 0
+# (check, target) pairs whose latest evaluated run is at most one interval old (plus a quarter
+# for jitter and the run itself): 1, else 0
 _LAST_OK = series(CHECK_LAST_RUN, TARGET, 'status="ok"')
+_INTERVAL = series(CHECK_INTERVAL, TARGET)
 _FRESH = (
-    f"(time() - max by (check, target) ({_LAST_OK}) <= bool $max_age)"
+    f"(time() - max by (check, target) ({_LAST_OK})"
+    f" <= bool on (check, target) (1.25 * max by (check, target) ({_INTERVAL})))"
     f" or on (check, target) (0 * {_UP})"
 )
-
-
-def _max_age_variable() -> board.CustomVariable:
-    return (
-        board.CustomVariable("max_age")
-        .label("Checked within")
-        .description("How recent a target's last evaluated run of each check must be")
-        .values("15m : 900, 1h : 3600, 6h : 21600, 1d : 86400, 7d : 604800")
-        .current(model.VariableOption(selected=True, text="1h", value="3600"))
-    )
 
 
 def dashboard() -> board.Dashboard:
@@ -70,7 +63,7 @@ def dashboard() -> board.Dashboard:
         "Security posture of every monitored API: score, open findings, failing checks, "
         "coverage and when each check last ran.",
     )
-    for variable in [*target_variables(), _max_age_variable()]:
+    for variable in target_variables():
         result = result.with_variable(variable)
     for annotation in finding_annotations():
         result = result.annotation(annotation)
@@ -133,8 +126,9 @@ def _panels() -> list[Row | Cell]:
         Cell(
             stat_panel(
                 "Coverage",
-                "Share of targets whose every check evaluated them within the "
-                "'Checked within' window (a target counts once all its checks did).",
+                "Share of targets whose every check evaluated them within its configured "
+                "interval (+25 % for jitter and run time); a target counts once all its "
+                "checks did.",
                 Query(f"avg(min by (target) ({_FRESH}))", instant=True),
                 unit="percentunit",
             )
