@@ -20,7 +20,8 @@ from monitor.api_v1 import api_router
 from monitor.clock import Clock, SystemClock
 from monitor.jobs import scheduled_checks
 from monitor.metrics import build_registry
-from monitor.model import RunStatus
+from monitor.model import CheckRun, RunStatus, Transition
+from monitor.pending import PendingRuns
 from monitor.runner import CheckJob, Runner
 from monitor.scheduler import CheckScheduler
 from monitor.serving import serve_until_signalled
@@ -77,6 +78,8 @@ class Daemon:
         self.api: ApiServer | None = None
         self.alerts: AlertLoop | None = None
         self._active_lock = threading.Lock()
+        self._held = PendingRuns()
+        self._recording = threading.Lock()  # held runs are written before newer ones
         self._active = 0  # _execute calls under way, recording included
         self.cluster: ClusterCoordinator | None = None
         self._leading = False
@@ -107,6 +110,7 @@ class Daemon:
         self.scheduler.start(scheduled_checks(settings), store.last_run_started())
         self.alerts = AlertLoop(store, settings.alerts, self._clock)
         self.alerts.start()
+        threading.Thread(target=self._retry_held, name="apivigil-held-runs", daemon=True).start()
         self._log_started(store)
 
     def _start_clustered(self, store: SqlStore) -> None:
@@ -184,16 +188,58 @@ class Daemon:
 
     def _run_and_record(self, job: CheckJob) -> None:
         run = self.runner.run(job)
-        bound = log.bind(check=str(run.check), target=run.target, run_id=run.id)
         if run.status is RunStatus.SKIPPED and self._stop.is_set():
-            bound.info("run abandoned at shutdown")
+            log.info("run abandoned at shutdown", check=str(run.check), target=run.target)
             return
+        with self._recording:
+            self._write_held()
+            if len(self._held):
+                self._hold(run)
+                return
+            try:
+                transitions = self._record(run)
+            except StoreError as error:
+                self._hold(run, error)
+                return
+        self._log_run(run, transitions)
+
+    def _record(self, run: CheckRun) -> list[Transition]:
         assert self.store is not None
-        try:
-            transitions = self.store.record(run, self._policy())
-        except StoreError as error:
-            bound.error("run could not be stored", error=str(error), status=run.status.value)
+        return self.store.record(run, self._policy())
+
+    def _hold(self, run: CheckRun, error: StoreError | None = None) -> None:
+        """Keep `run` until the store answers (the outage must not lose results)."""
+        self._held.hold(run)
+        log.warning(
+            "store unavailable; run held in memory until it answers",
+            check=str(run.check),
+            target=run.target,
+            run_id=run.id,
+            held=len(self._held),
+            dropped=self._held.dropped,
+            error=str(error) if error else None,
+        )
+
+    def _write_held(self) -> None:
+        """Write runs held during an outage, oldest first (callers hold `_recording`)."""
+        if not len(self._held):
             return
+        written = self._held.write(self._record)
+        if written:
+            log.info(
+                "held runs written after the outage", written=len(written), left=len(self._held)
+            )
+        for run, transitions in written:
+            self._log_run(run, transitions)
+
+    def _retry_held(self) -> None:
+        while not self._stop.wait(2.0):
+            if len(self._held):
+                with self._recording:
+                    self._write_held()
+
+    def _log_run(self, run: CheckRun, transitions: list[Transition]) -> None:
+        bound = log.bind(check=str(run.check), target=run.target, run_id=run.id)
         bound.info(
             "check run",
             status=run.status.value,
@@ -269,6 +315,10 @@ class Daemon:
             settle = time.monotonic() + 2.0  # abandoned runs return within one poll interval
             while self.active_runs() and time.monotonic() < settle:
                 time.sleep(0.05)
+        with self._recording:
+            self._write_held()
+        if len(self._held):
+            log.error("runs held during a store outage are lost at shutdown", lost=len(self._held))
         if self.alerts is not None:
             # one last tick and delivery pass: findings of the drained runs are announced
             self.alerts.stop(flush_within=max(1.0, deadline - time.monotonic()))

@@ -1,0 +1,51 @@
+"""Runs the store could not take (an outage), held in order in memory, bounded, and written
+when the store answers again."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+
+from monitor.model import CheckRun, Transition
+from monitor.store.interface import StoreError
+
+DEFAULT_LIMIT = 10_000
+
+
+class PendingRuns:
+    def __init__(self, limit: int = DEFAULT_LIMIT) -> None:
+        self._runs: deque[CheckRun] = deque()
+        self._limit = limit
+        self._lock = threading.Lock()
+        self.dropped = 0  # oldest runs given up because the outage outlasted the limit
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._runs)
+
+    def hold(self, run: CheckRun) -> None:
+        with self._lock:
+            self._runs.append(run)
+            while len(self._runs) > self._limit:
+                self._runs.popleft()
+                self.dropped += 1
+
+    def write(
+        self, record: Callable[[CheckRun], list[Transition]]
+    ) -> list[tuple[CheckRun, list[Transition]]]:
+        """Record held runs oldest first; stop at the first StoreError (the rest stay held).
+        The caller serialises writes, so runs of one check stay in order."""
+        written: list[tuple[CheckRun, list[Transition]]] = []
+        while True:
+            with self._lock:
+                if not self._runs:
+                    return written
+                run = self._runs[0]
+            try:
+                transitions = record(run)
+            except StoreError:
+                return written
+            with self._lock:
+                self._runs.popleft()
+            written.append((run, transitions))
