@@ -99,6 +99,9 @@ class Daemon:
             self._start_clustered(store)
             return
         store.sync_targets([t.to_target() for t in settings.targets], self._clock.now())
+        released = store.outbox_release_claims()  # a single instance: nobody else holds them
+        if released:
+            log.info("notifications claimed before a crash are sent again", count=released)
         self.scheduler = CheckScheduler(
             self._execute,
             workers=settings.scheduler.workers,

@@ -43,6 +43,8 @@ _TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _RESERVED_LABELS = frozenset({"target", "check", "status", "severity", "address"})
 _MAX_CONFIG_BYTES = 8 * 1024 * 1024
+# nodes reached again through YAML aliases; far above any real config, far below a "billion laughs"
+_MAX_ALIAS_EXPANSION = 1_000_000
 # libyaml's loader is several times faster on large target lists; same safe semantics
 _SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -334,6 +336,8 @@ def parse_yaml(text: str, source: str) -> tuple[dict[str, Any], dict[tuple[str |
     loader = _SafeLoader(text)
     try:
         node = loader.get_single_node()
+        if node is not None:
+            _check_alias_expansion(node, source)
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
@@ -352,6 +356,44 @@ def parse_yaml(text: str, source: str) -> tuple[dict[str, Any], dict[tuple[str |
     if not isinstance(data, dict):
         raise ConfigError(source, [ConfigProblem("", 1, "the top level must be a mapping of keys")])
     return data, lines
+
+
+def _check_alias_expansion(root: yaml.Node, source: str) -> None:
+    """Reject documents whose aliases expand to a huge tree or refer to themselves, before
+    anything walks the expanded tree (construction, line indexing, validation)."""
+    sizes: dict[int, int] = {}  # id(node) -> nodes in its expanded subtree
+    open_nodes: set[int] = set()
+    expanded = 0
+
+    def problem(node: yaml.Node, message: str) -> ConfigError:
+        return ConfigError(source, [ConfigProblem("", node.start_mark.line + 1, message)])
+
+    def size(node: yaml.Node) -> int:
+        nonlocal expanded
+        if id(node) in open_nodes:
+            raise problem(node, "an alias refers to the node that contains it")
+        if id(node) in sizes:  # a second visit: an alias expands this subtree again
+            expanded += sizes[id(node)]
+            if expanded > _MAX_ALIAS_EXPANSION:
+                raise problem(
+                    node,
+                    f"aliases expand to more than {_MAX_ALIAS_EXPANSION} nodes "
+                    "(a 'billion laughs' document?)",
+                )
+            return sizes[id(node)]
+        open_nodes.add(id(node))
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                total += size(key_node) + size(value_node)
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                total += size(item)
+        open_nodes.discard(id(node))
+        sizes[id(node)] = total
+        return total
+
+    size(root)
 
 
 def _index_lines(

@@ -230,6 +230,18 @@ def claim(session: Session, entry_id: str, now: datetime, lease: timedelta) -> b
     return result.rowcount == 1
 
 
+def release_claims(session: Session) -> int:
+    """Free every claim: only for a single instance starting, whose earlier self may have
+    died holding them (kill -9); its notifications are then sent now, not when leases end."""
+    result = session.execute(
+        sa.update(OutboxRow)
+        .where(col(OutboxRow.claimed_until).is_not(None), col(OutboxRow.delivered_at).is_(None))
+        .values(claimed_until=None)
+    )
+    assert isinstance(result, sa.CursorResult)
+    return result.rowcount
+
+
 def mark_delivered(session: Session, entry_id: str, now: datetime) -> None:
     session.execute(
         sa.update(OutboxRow)

@@ -49,6 +49,12 @@ class SqlAlertingMixin:
             session.commit()
             return claimed
 
+    def outbox_release_claims(self: _HasSession) -> int:
+        with self._session() as session:
+            released = alerting.release_claims(session)
+            session.commit()
+            return released
+
     def outbox_delivered(self: _HasSession, entry_id: str, now: datetime) -> None:
         with self._session() as session:
             alerting.mark_delivered(session, entry_id, now)

@@ -1,0 +1,234 @@
+"""Secrets never leave their files: every output of a real daemon is searched for each value.
+
+Tokens, webhook URLs, the SMTP and webhook-signing secrets and a secret in a monitored config
+file are given to a daemon at log level debug; once notifications went out (and an e-mail
+failed), the log, the store, the CLI, the notifications and /metrics must hold none of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.conftest import Chain, free_port
+from tests.daemon_process import DaemonProcess, run_cli, write_config
+from tests.http_servers import Reply, ScriptedHttpServer
+from tests.test_config_drift import _store_text
+
+ADMIN_TOKEN = "admintok-Pq81zz02mmKL-7c1e"
+READ_TOKEN = "readtok-Vb55nm21xxQR-90d2"
+SLACK_PATH_TOKEN = "slackpath-Zq93xK7wE4"
+WEBHOOK_SECRET = "whsec-Lk82hd71Tt0p"
+SMTP_PASSWORD = "smtppw-Gh27skW9a3"
+DRIFT_SECRET_BEFORE = "driftpw-Ab12Xy90-before"
+DRIFT_SECRET_AFTER = "driftpw-Cd34Uv78-after"
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _outbox(path: Path) -> tuple[str, list[dict[str, Any]]]:
+    listed = run_cli("alerts", "outbox", "--config", str(path), "--format", "json")
+    assert listed.returncode == 0, listed.stderr
+    return listed.stdout + listed.stderr, list(json.loads(listed.stdout))
+
+
+def _secret_files(root: Path, slack_url: str) -> dict[str, Path]:
+    secrets = root / "secrets"
+    secrets.mkdir()
+    files = {
+        "admin_token": ADMIN_TOKEN,
+        "slack_webhook": slack_url,
+        "smtp": SMTP_PASSWORD,
+        "hook": WEBHOOK_SECRET,
+        "store": f"sqlite:///{root / 'store' / 'apivigil.db'}",
+    }
+    for name, value in files.items():
+        (secrets / name).write_text(value + "\n")
+    return {name: secrets / name for name in files}
+
+
+def _config(root: Path, chain: Chain, web: ScriptedHttpServer, port: int) -> Path:
+    slack_url = f"{web.url}/services/{SLACK_PATH_TOKEN}"
+    files = _secret_files(root, slack_url)
+    expiring = root / "expiring.pem"
+    expiring.write_bytes(chain.leaf("api.test", days_left=3).pem)
+    (root / "app.yaml").write_text(
+        f"database:\n  host: db1\n  password: {DRIFT_SECRET_BEFORE}\nlog_level: info\n"
+    )
+    return write_config(
+        root / "apivigil.yaml",
+        {
+            "store_file": str(files["store"]),
+            "listen": f"127.0.0.1:{port}",
+            "log_level": "debug",
+            "defaults": {"interval": "1s", "timeout": "10s", "jitter": "0s"},
+            "scheduler": {"initial_spread": "1s"},
+            "targets": [
+                {
+                    "name": "api",
+                    "checks": {
+                        "cert_expiry": {"files": [str(expiring)], "interval": "1h"},
+                        "config_drift": {
+                            "sources": [{"name": "app", "file": str(root / "app.yaml")}]
+                        },
+                    },
+                }
+            ],
+            "api_tokens": [
+                {"name": "ops", "scope": "admin", "token_file": str(files["admin_token"])},
+                {
+                    "name": "grafana",
+                    "scope": "read",
+                    "sha256": hashlib.sha256(READ_TOKEN.encode()).hexdigest(),
+                },
+            ],
+            "alerts": {
+                "receivers": [
+                    {"name": "chat", "slack": {"webhook_url_file": str(files["slack_webhook"])}},
+                    {
+                        "name": "mail",
+                        "email": {
+                            "smtp": f"smtp://127.0.0.1:{free_port()}",  # nobody listens
+                            "from": "apivigil@example.test",
+                            "to": ["secops@example.test"],
+                            "username": "apivigil",
+                            "password_file": str(files["smtp"]),
+                            "timeout": "2s",
+                        },
+                    },
+                    {
+                        "name": "hook",
+                        "webhook": {"url": f"{web.url}/hook", "secret_file": str(files["hook"])},
+                    },
+                ],
+                "routes": [{"receivers": ["chat", "mail", "hook"], "group_wait": "0s"}],
+                "dispatcher": {"initial_backoff": "1s", "max_backoff": "2s"},
+            },
+        },
+    )
+
+
+def test_secret_values_appear_in_no_log_store_finding_notification_cli_output_or_metric(
+    tmp_path: Path, chain: Chain
+) -> None:
+    slack_bodies: list[bytes] = []
+    hook_bodies: list[bytes] = []
+
+    def slack(body: bytes) -> Reply:
+        slack_bodies.append(body)
+        return Reply(200, {"Content-Type": "text/plain"}, b"ok")
+
+    def hook(body: bytes) -> Reply:
+        hook_bodies.append(body)
+        return Reply(200, {}, b"ok")
+
+    port = free_port()
+    with ScriptedHttpServer() as web:
+        web.post_handlers[f"/services/{SLACK_PATH_TOKEN}"] = slack
+        web.post_handlers["/hook"] = hook
+        path = _config(tmp_path, chain, web, port)
+        checked = run_cli("config", "check", str(path))
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+
+        # Given a daemon that notified Slack and the webhook, and failed to send an e-mail
+        with DaemonProcess(path, port, tmp_path) as daemon:
+            daemon.wait_healthy()
+            daemon.wait_for_event(
+                lambda e: e.get("event") == "check run" and e.get("check") == "config_drift"
+            )
+            (tmp_path / "app.yaml").write_text(
+                (tmp_path / "app.yaml").read_text().replace(DRIFT_SECRET_BEFORE, DRIFT_SECRET_AFTER)
+            )
+            daemon.wait_for_event(
+                lambda e: (
+                    e.get("event") == "finding opened"
+                    and "database.password" in str(e.get("subject"))
+                )
+            )
+            _wait_until(lambda: bool(slack_bodies and hook_bodies), 30, "Slack and webhook")
+            _wait_until(
+                lambda: any(
+                    e["receiver"] == "mail" and e["attempts"] >= 1 and e["last_error"]
+                    for e in _outbox(path)[1]
+                ),
+                30,
+                "a failed e-mail attempt",
+            )
+            # ... and whose API was used with the admin and the read token
+            api = f"{daemon.base}/api/v1/silences"
+            added = httpx.post(
+                api,
+                headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+                json={"matchers": {"target": "nothing"}, "comment": "drill", "duration": "1h"},
+                timeout=10,
+            )
+            assert added.status_code == 201, added.text
+            listed = httpx.get(api, headers={"Authorization": f"Bearer {READ_TOKEN}"}, timeout=10)
+            assert listed.status_code == 200, listed.text
+            metrics = daemon.metrics()
+            assert daemon.stop() == 0
+        log = daemon.log_path.read_text()
+
+    # When every output is gathered
+    findings = run_cli("findings", "--config", str(path), "--format", "json")
+    assert findings.returncode == 0, findings.stderr
+    outbox_text, outbox = _outbox(path)
+    outputs = {
+        "daemon log": log,
+        "store": _store_text(f"sqlite:///{tmp_path / 'store' / 'apivigil.db'}", tmp_path / "store"),
+        "findings": findings.stdout + findings.stderr,
+        "outbox": outbox_text,
+        "config check": checked.stdout + checked.stderr,
+        "slack notifications": "\n".join(b.decode() for b in slack_bodies),
+        "webhook notifications": "\n".join(b.decode() for b in hook_bodies),
+        "email errors": "\n".join(str(e["last_error"]) for e in outbox),
+        "metrics": metrics,
+        "api answers": added.text + listed.text,
+    }
+
+    # Then the search sees real content in each ...
+    markers = {
+        "daemon log": "check run",
+        "store": "database.password",
+        "findings": "database.password",
+        "outbox": "mail",
+        "config check": str(path),
+        "slack notifications": "api",
+        "webhook notifications": "dedup_key",
+        "email errors": "127.0.0.1",
+        "metrics": "apivigil_check_runs_total",
+        "api answers": "drill",
+    }
+    for name, marker in markers.items():
+        assert marker in outputs[name], f"{name} lacks {marker!r}: the search would see nothing"
+    # ... and no secret value in any
+    secrets = (
+        ADMIN_TOKEN,
+        READ_TOKEN,
+        SLACK_PATH_TOKEN,
+        f"{web.url}/services/{SLACK_PATH_TOKEN}",
+        WEBHOOK_SECRET,
+        SMTP_PASSWORD,
+        DRIFT_SECRET_BEFORE,
+        DRIFT_SECRET_AFTER,
+    )
+    found = [
+        (secret, name) for secret in secrets for name, text in outputs.items() if secret in text
+    ]
+    print(
+        f"\nsecret values searched: {len(secrets)} in {len(outputs)} outputs, found: {len(found)}"
+    )
+    assert found == []
