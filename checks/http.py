@@ -3,18 +3,21 @@ a user agent, and errors that name the URL."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import zlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from checks.egress import EgressPolicy, default_policy
 from checks.interface import BadInput, CheckMisconfigured, TargetUnreachable
 from monitor import __version__
 
 USER_AGENT = f"apivigil/{__version__} (+https://github.com/apivigil)"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _CREDENTIALS = frozenset({"authorization", "cookie", "proxy-authorization"})
+_PIECE = 64 * 1024  # most bytes one step of inflating a compressed body may produce
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,28 +52,44 @@ def fetch(
     headers: Mapping[str, str] | None = None,
     read_body: bool = True,
     max_header_bytes: int = 64 * 1024,
+    derived: bool = False,
+    egress: EgressPolicy | None = None,
 ) -> HttpResponse:
     """GET `url`, following up to `max_redirects` redirects (each recorded, no body read).
 
+    Every redirect's target, and `url` itself when `derived` (it came from remote content,
+    e.g. a `$ref`), must pass `egress` (default: `checks.egress.default_policy()`) before
+    any connection to it is made.
+
     Raises TargetUnreachable (no connection or answer in time, a redirect loop), BadInput
-    (headers over `max_header_bytes`, a body over `max_bytes`) or CheckMisconfigured (not a
-    URL), each naming the URL.
+    (headers over `max_header_bytes`, a body over `max_bytes`, an address the egress policy
+    denies) or CheckMisconfigured (not a URL), each naming the URL.
     """
-    request_headers = {"User-Agent": USER_AGENT, **(headers or {})}
+    policy = egress or default_policy()
+    request_headers = {
+        "User-Agent": USER_AGENT,
+        "Accept-Encoding": "gzip, deflate",  # what _decoded undoes in bounded pieces
+        **(headers or {}),
+    }
     redirects: list[Redirect] = []
     current = url
+    if derived:
+        policy.check_url(url, timeout=timeout)
     try:
         with httpx.Client(verify=verify, timeout=timeout, follow_redirects=False) as client:
             while True:
                 with client.stream("GET", current, headers=request_headers) as response:
                     location = response.headers.get("location")
                     if response.status_code in _REDIRECTS and location:
+                        following = urljoin(current, location)
+                        # a redirect's target comes from the answer: checked before the limit
+                        # so that a redirect to a denied address is reported as such
+                        policy.check_url(following, timeout=timeout)
                         if len(redirects) >= max_redirects:
                             raise TargetUnreachable(
                                 f"more than {max_redirects} redirects", subject=url
                             )
                         redirects.append(Redirect(response.status_code, location))
-                        following = urljoin(current, location)
                         if _origin(following) != _origin(current):
                             # credentials are for the origin they were configured for
                             for name in [n for n in request_headers if n.lower() in _CREDENTIALS]:
@@ -116,12 +135,57 @@ def _read_capped(response: httpx.Response, max_bytes: int, url: str) -> bytes:
         raise BadInput(f"response body of {declared} bytes exceeds {max_bytes}", subject=url)
     chunks: list[bytes] = []
     size = 0
-    for chunk in response.iter_bytes():
+    for chunk in _decoded(response, url):
         size += len(chunk)
         if size > max_bytes:
             raise BadInput(f"response body exceeds {max_bytes} bytes", subject=url)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _decoded(response: httpx.Response, url: str) -> Iterator[bytes]:
+    """The body with its Content-Encoding undone in pieces of at most `_PIECE` bytes, so a
+    gzip bomb inflates no further than the cap (httpx's decoder inflates a whole network
+    read at once: 64 KiB of gzip can be 64 MiB). Unknown encodings pass through as httpx
+    does."""
+    codings = [
+        coding.strip().lower()
+        for coding in response.headers.get("content-encoding", "").split(",")
+        if coding.strip().lower() not in ("", "identity")
+    ]
+    body: Iterator[bytes] = response.iter_raw()
+    for coding in reversed(codings):  # the last coding applied is undone first
+        if coding in ("gzip", "x-gzip", "deflate"):
+            body = _inflate(body, url, gzip=coding != "deflate")
+    return body
+
+
+def _inflate(compressed: Iterator[bytes], url: str, *, gzip: bool) -> Iterator[bytes]:
+    # deflate is zlib-wrapped by the standard, raw in some servers: try zlib first
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | 16 if gzip else zlib.MAX_WBITS)
+    started = False
+    try:
+        for chunk in compressed:
+            data = chunk
+            while data and not inflater.eof:
+                try:
+                    piece = inflater.decompress(data, _PIECE)
+                except zlib.error:
+                    if gzip or started:
+                        raise
+                    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+                    piece = inflater.decompress(data, _PIECE)
+                started = True
+                data = inflater.unconsumed_tail
+                if piece:
+                    yield piece
+        # output held back by the last max_length, in pieces as well
+        while not inflater.eof and (piece := inflater.decompress(b"", _PIECE)):
+            yield piece
+    except zlib.error as error:
+        raise BadInput(
+            f"response body is not valid {'gzip' if gzip else 'deflate'}: {error}", subject=url
+        ) from None
 
 
 def post_json(

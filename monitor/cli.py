@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from checks.controls import controls_document
+from checks.egress import set_default_policy
 from checks.interface import CheckParams
 from checks.registry import CHECKS
 from monitor import __version__
@@ -267,6 +268,7 @@ def scan(
         jobs = _ad_hoc_jobs(urls, only, timeout)
     else:
         settings, _ = load(config, required=True)
+        set_default_policy(settings.egress.policy())
         jobs = [planned.job for planned in scheduled_checks(settings, only)]
         if target:
             unknown = set(target) - {job.target.name for job in jobs}

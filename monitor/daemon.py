@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from alerts.config import AlertsConfig
+from checks.egress import set_default_policy
 from monitor.alerting import AlertLoop
 from monitor.api import ApiServer, Probes, create_app
 from monitor.api_security import tls_context
@@ -92,6 +93,7 @@ class Daemon:
 
     def start(self) -> None:
         settings = self.settings
+        set_default_policy(settings.egress.policy())
         store = open_store(settings, self._migrate)
         self.store = store
         self.runner = Runner(clock=self._clock, history=store)
@@ -282,6 +284,7 @@ class Daemon:
             }
         )
         self.settings = new
+        set_default_policy(new.egress.policy())
         assert self.store is not None
         if self.cluster is not None:
             self.cluster.reload(new)  # the leader syncs targets and reschedules

@@ -29,6 +29,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from alerts.config import AlertsConfig
+from checks.egress import EgressSettings
 from checks.interface import CheckParams
 from checks.registry import CHECKS
 from monitor.cluster.config import ClusterConfig
@@ -233,6 +234,10 @@ class Settings(BaseSettings):
     hysteresis: Hysteresis = Hysteresis()
     targets: list[TargetConfig] = Field(default_factory=list)
     alerts: AlertsConfig = AlertsConfig()
+    egress: EgressSettings = Field(
+        default_factory=EgressSettings,
+        description="where URLs taken from remote content (redirects, $refs) may lead",
+    )
     api_tokens: list[ApiToken] = Field(
         default_factory=list, description="bearer tokens for /api/v1 (disabled when empty)"
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import zlib
+from typing import Any
+
 import pytest
 
 from checks.http import fetch
@@ -50,3 +53,30 @@ def test_a_body_over_the_cap_is_bad_input_naming_the_url() -> None:
 
         with pytest.raises(BadInput, match=r"/big: response body of 5000 bytes exceeds 1000"):
             fetch(f"{web.url}/big", timeout=5, max_bytes=1000)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "compress"),
+    [
+        ("gzip", lambda data: zlib.compress(data, wbits=31)),
+        ("deflate", zlib.compress),
+        ("deflate", lambda data: zlib.compress(data, wbits=-15)),  # raw deflate, as some send
+        ("gzip, identity", lambda data: zlib.compress(data, wbits=31)),
+    ],
+)
+def test_compressed_bodies_are_decoded(encoding: str, compress: Any) -> None:
+    document = b'{"openapi": "3.0.3"}' * 10_000
+    with ScriptedHttpServer() as web:
+        web.replies["/doc"] = Reply(200, {"Content-Encoding": encoding}, compress(document))
+
+        assert fetch(f"{web.url}/doc", timeout=5, max_bytes=len(document)).body == document
+        with pytest.raises(BadInput, match=f"exceeds {len(document) - 1} bytes"):
+            fetch(f"{web.url}/doc", timeout=5, max_bytes=len(document) - 1)
+
+
+def test_a_body_that_is_not_the_gzip_it_claims_is_bad_input() -> None:
+    with ScriptedHttpServer() as web:
+        web.replies["/doc"] = Reply(200, {"Content-Encoding": "gzip"}, b"plain text, not gzip")
+
+        with pytest.raises(BadInput, match=r"/doc: response body is not valid gzip"):
+            fetch(f"{web.url}/doc", timeout=5, max_bytes=1000)

@@ -205,11 +205,15 @@ def fetch_spec(
     verify: bool | str = True,
     *,
     max_redirects: int = 5,
+    derived: bool = False,
 ) -> HttpResponse:
     """GET the document at `url`; `auth_header` is the Authorization header's value.
+    `derived`: `url` came from remote content (a `$ref`), so the egress policy applies to
+    it as well as to every redirect.
 
     Raises TargetUnreachable (no answer, a 5xx answer) or BadInput (another non-2xx
-    answer, a body over `max_bytes`), each naming the URL.
+    answer, a body over `max_bytes`, an address the egress policy denies), each naming
+    the URL.
     """
     headers = {"Accept": "application/json, application/yaml;q=0.9, */*;q=0.5"}
     if auth_header is not None:
@@ -221,6 +225,7 @@ def fetch_spec(
         max_redirects=max_redirects,
         verify=verify,
         headers=headers,
+        derived=derived,
     )
     if response.status >= 500:
         raise TargetUnreachable(f"HTTP {response.status}", subject=response.url)

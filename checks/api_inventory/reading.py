@@ -66,7 +66,13 @@ def _ref_fetcher(
     def fetch_ref(url: str, remaining: float) -> bytes:
         # No redirects: a $ref must stay on the spec's origin, and so must the auth header.
         response = fetch_spec(
-            url, min(timeout, remaining), max_bytes, auth_header, verify, max_redirects=0
+            url,
+            min(timeout, remaining),
+            max_bytes,
+            auth_header,
+            verify,
+            max_redirects=0,
+            derived=True,
         )
         return response.body
 

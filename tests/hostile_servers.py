@@ -1,0 +1,174 @@
+"""Hostile servers on 127.0.0.1 (context managers), for checks that must give up cleanly.
+
+- `DribblingTlsServer(cert, key)`: answers a ClientHello with a real ServerHello flight,
+  one byte per second.
+- `LongChainTlsServer(cert, key)`: a TLS server whose certificate file holds the leaf and
+  thousands of copies of its intermediate (see `write_long_chain`).
+- `HugeBodyServer(size)`: HTTP 200 streaming `size` bytes, declared or until close.
+- `gzip_bomb(size)`: gzip of `size` zero bytes (about size/1000 bytes), made once per size.
+
+The tarpit and the garbage-instead-of-TLS server are in tests/conftest.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import socket
+import ssl
+import threading
+import time
+import zlib
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from monitor.certmaker import Issued
+
+
+class _ThreadedServer:
+    """Accepts TCP connections on 127.0.0.1 and serves each in a thread of its own."""
+
+    def __init__(self) -> None:
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self.port: int = self._listener.getsockname()[1]
+        self.connections = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        self._listener.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+
+    def _serve(self, connection: socket.socket) -> None:
+        with connection, contextlib.suppress(OSError, ssl.SSLError):
+            self.handle(connection)
+
+    def handle(self, connection: socket.socket) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        self._listener.close()
+
+
+class DribblingTlsServer(_ThreadedServer):
+    """Reads the ClientHello, lets OpenSSL write its real answer (ServerHello onwards) into
+    memory, and sends that one byte every `interval` seconds."""
+
+    def __init__(self, cert_file: Path, key_file: Path, interval: float = 1.0) -> None:
+        self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._context.load_cert_chain(cert_file, key_file)
+        self._interval = interval
+        self.bytes_sent = 0
+        super().__init__()
+
+    def handle(self, connection: socket.socket) -> None:
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = self._context.wrap_bio(incoming, outgoing, server_side=True)
+        connection.settimeout(10)
+        incoming.write(connection.recv(65536))
+        with contextlib.suppress(ssl.SSLWantReadError):
+            tls.do_handshake()
+        answer = outgoing.read()
+        for index in range(len(answer)):
+            if self._stop.wait(self._interval):
+                return
+            connection.sendall(answer[index : index + 1])
+            self.bytes_sent += 1
+
+
+def write_long_chain(
+    directory: Path, leaf: Issued, intermediate: Issued, copies: int
+) -> tuple[Path, Path]:
+    """`long.crt` (leaf, then `copies` times the intermediate) and `long.key`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    cert_file, key_file = directory / "long.crt", directory / "long.key"
+    cert_file.write_bytes(leaf.pem + intermediate.pem * copies)
+    key_file.write_bytes(leaf.key_pem)
+    key_file.chmod(0o600)
+    return cert_file, key_file
+
+
+class LongChainTlsServer(_ThreadedServer):
+    """Completes handshakes with the chain in `cert_file`, however long, then hangs up."""
+
+    def __init__(self, cert_file: Path, key_file: Path) -> None:
+        self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._context.load_cert_chain(cert_file, key_file)
+        super().__init__()
+
+    def handle(self, connection: socket.socket) -> None:
+        connection.settimeout(10)
+        with self._context.wrap_socket(connection, server_side=True) as tls:
+            tls.recv(1)
+
+
+class HugeBodyServer(_ThreadedServer):
+    """Answers any request with 200 and `size` bytes of JSON-looking filler, sent as fast as
+    the client reads; with `declare` the size is in Content-Length, else the body ends at
+    close."""
+
+    def __init__(self, size: int = 100 * 1024 * 1024, *, declare: bool = True) -> None:
+        self._size = size
+        self._declare = declare
+        self.bytes_sent = 0
+        super().__init__()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}/openapi.json"
+
+    def handle(self, connection: socket.socket) -> None:
+        connection.settimeout(10)
+        request = b""
+        while b"\r\n\r\n" not in request:
+            data = connection.recv(4096)
+            if not data:
+                return
+            request += data
+        length = f"Content-Length: {self._size}\r\n" if self._declare else "Connection: close\r\n"
+        connection.sendall(
+            f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{length}\r\n".encode()
+        )
+        block = b" " * 65536
+        started = time.monotonic()
+        while self.bytes_sent < self._size and time.monotonic() - started < 60:
+            if self._stop.is_set():
+                return
+            connection.sendall(block[: self._size - self.bytes_sent])
+            self.bytes_sent += min(len(block), self._size - self.bytes_sent)
+
+
+@functools.cache
+def gzip_bomb(size: int = 1024**3) -> bytes:
+    """A gzip stream that inflates to `size` zero bytes."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: a gzip header
+    block = bytes(1024 * 1024)
+    parts = [compressor.compress(block) for _ in range(size // len(block))]
+    parts.append(compressor.compress(bytes(size % len(block))))
+    parts.append(compressor.flush())
+    return b"".join(parts)

@@ -1,0 +1,191 @@
+"""checks/egress.py: URLs from remote content never reach link-local or metadata addresses."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from checks import egress
+from checks.api_inventory.reading import read_inventory_url
+from checks.egress import EgressPolicy, EgressSettings, set_default_policy
+from checks.http import fetch
+from checks.interface import BadInput
+from tests.http_servers import Reply, ScriptedHttpServer
+
+METADATA_URL = "http://169.254.169.254/latest/meta-data/"
+
+
+@pytest.fixture
+def requested(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every URL httpx was asked to connect to (the transport is where connections start)."""
+    seen: list[str] = []
+    original = httpx.HTTPTransport.handle_request
+
+    def spy(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return original(self, request)
+
+    monkeypatch.setattr(httpx.HTTPTransport, "handle_request", spy)
+    return seen
+
+
+@pytest.fixture
+def web() -> Iterator[ScriptedHttpServer]:
+    with ScriptedHttpServer() as server:
+        yield server
+
+
+def test_a_redirect_to_cloud_metadata_is_refused_before_any_connection(
+    web: ScriptedHttpServer, requested: list[str]
+) -> None:
+    # Given a loopback server that redirects to the metadata service
+    web.replies["/start"] = Reply(302, {"Location": METADATA_URL})
+
+    # When the monitor fetches it
+    began = time.monotonic()
+    with pytest.raises(BadInput) as refused:
+        fetch(f"{web.url}/start", timeout=30, max_bytes=1000)
+
+    # Then the redirect is refused by policy, fast, and only the loopback URL was requested
+    assert str(refused.value) == (
+        f"{METADATA_URL}: egress to 169.254.169.254 denied by policy: link-local/cloud metadata"
+    )
+    assert time.monotonic() - began < 2
+    assert requested == [f"{web.url}/start"]
+
+
+@pytest.mark.parametrize(
+    ("location", "shown", "why"),
+    [
+        ("http://[fe80::1]/", "fe80::1", "IPv6 link-local"),
+        ("http://[fe80::a9fe:a9fe%25eth0]/", "fe80::a9fe:a9fe%25eth0", "IPv6 link-local"),
+        ("http://[fd00:ec2::254]/latest/", "fd00:ec2::254", "cloud metadata (AWS IPv6)"),
+        ("http://[::ffff:169.254.169.254]/", "::ffff:169.254.169.254", egress.METADATA),
+        ("http://100.100.100.200/latest/", "100.100.100.200", "cloud metadata (Alibaba)"),
+        ("http://192.0.0.192/opc/v2/", "192.0.0.192", "cloud metadata (Oracle)"),
+        # a decimal IPv4 address is a "name" getaddrinfo turns into 169.254.169.254 locally
+        ("http://2852039166/", "169.254.169.254 (from 2852039166)", egress.METADATA),
+    ],
+)
+def test_link_local_and_metadata_redirects_are_refused(
+    web: ScriptedHttpServer, requested: list[str], location: str, shown: str, why: str
+) -> None:
+    web.replies["/start"] = Reply(301, {"Location": location})
+
+    with pytest.raises(BadInput, match=re.escape(f"egress to {shown} denied by policy: {why}")):
+        fetch(f"{web.url}/start", timeout=5, max_bytes=1000)
+    assert requested == [f"{web.url}/start"]
+
+
+def test_a_name_resolving_to_a_denied_address_is_refused(
+    web: ScriptedHttpServer, requested: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a name that resolves to loopback AND to the metadata address
+    looked_up: list[tuple[str, int]] = []
+
+    def fake_resolve(host: str, port: int, timeout: float) -> tuple[str, ...]:
+        looked_up.append((host, port))
+        return ("127.0.0.1", "169.254.169.254")
+
+    monkeypatch.setattr(egress, "resolve_name", fake_resolve)
+    web.replies["/start"] = Reply(302, {"Location": "http://metadata.example.test:8080/x"})
+
+    with pytest.raises(BadInput, match=r"egress to 169.254.169.254 \(from metadata.example.test\)"):
+        fetch(f"{web.url}/start", timeout=5, max_bytes=1000)
+
+    assert looked_up == [("metadata.example.test", 8080)]
+    assert requested == [f"{web.url}/start"]
+
+
+def test_the_resolver_passed_in_is_the_one_asked() -> None:
+    policy = EgressPolicy()
+
+    policy.check_url("https://fine.example.test/", lambda host, port, timeout: ["192.0.2.1"])
+    with pytest.raises(BadInput, match="denied by policy: IPv6 link-local"):
+        policy.check_url("https://bad.example.test/", lambda host, port, timeout: ["fe80::2"])
+
+
+def test_the_first_url_is_checked_only_when_it_came_from_remote_content(
+    requested: list[str],
+) -> None:
+    # derived: refused without a connection; not derived (configured): httpx is asked
+    with pytest.raises(BadInput, match="denied by policy"):
+        fetch(METADATA_URL, timeout=5, max_bytes=10, derived=True)
+    assert requested == []
+
+    policy = EgressPolicy.with_lists(deny_cidrs=[ipaddress.ip_network("127.0.0.0/8")])
+    with ScriptedHttpServer() as web:
+        web.replies["/"] = Reply(200, {}, b"ok")
+        assert fetch(f"{web.url}/", timeout=5, max_bytes=10, egress=policy).body == b"ok"
+        with pytest.raises(BadInput, match=re.escape("denied by policy: deny list 127.0.0.0/8")):
+            fetch(f"{web.url}/", timeout=5, max_bytes=10, egress=policy, derived=True)
+
+
+def test_a_same_origin_ref_that_redirects_to_metadata_is_refused(
+    web: ScriptedHttpServer, requested: list[str]
+) -> None:
+    # Given a spec whose $ref names a document on its own origin, which redirects away
+    spec = {
+        "openapi": "3.0.3",
+        "info": {"title": "t", "version": "1"},
+        "paths": {"/users": {"get": {"responses": {"200": {"$ref": "/common.json#/Ok"}}}}},
+    }
+    web.replies["/openapi.json"] = Reply(200, {}, json.dumps(spec).encode())
+    web.replies["/common.json"] = Reply(302, {"Location": METADATA_URL})
+
+    with pytest.raises(BadInput, match=re.escape("egress to 169.254.169.254 denied by policy")):
+        read_inventory_url(f"{web.url}/openapi.json", timeout=5, allow_remote_refs=True)
+    assert requested == [f"{web.url}/openapi.json", f"{web.url}/common.json"]
+
+
+def test_the_allow_list_overrides_the_deny_lists(
+    web: ScriptedHttpServer, requested: list[str]
+) -> None:
+    loopback = ipaddress.ip_network("127.0.0.0/8")
+    web.replies["/start"] = Reply(302, {"Location": "/landing"})
+    web.replies["/landing"] = Reply(200, {}, b"landed")
+
+    denying = EgressPolicy.with_lists(deny_cidrs=[loopback])
+    with pytest.raises(
+        BadInput, match=re.escape("egress to 127.0.0.1 denied by policy: deny list")
+    ):
+        fetch(f"{web.url}/start", timeout=5, max_bytes=100, egress=denying)
+    allowing = EgressPolicy.with_lists(
+        deny_cidrs=[loopback], allow_cidrs=[ipaddress.ip_network("127.0.0.1/32")]
+    )
+    assert fetch(f"{web.url}/start", timeout=5, max_bytes=100, egress=allowing).body == b"landed"
+
+    metadata_allowed = EgressPolicy.with_lists(allow_cidrs=[ipaddress.ip_network("169.254.0.0/16")])
+    assert metadata_allowed.denial("169.254.169.254") is None
+    assert metadata_allowed.denial("fe80::1") == "IPv6 link-local"
+    assert requested == [f"{web.url}/start", f"{web.url}/start", f"{web.url}/landing"]
+
+
+def test_settings_model_and_the_default_policy(
+    web: ScriptedHttpServer, requested: list[str]
+) -> None:
+    settings = EgressSettings.model_validate(
+        {"deny_cidrs": ["127.0.0.0/8", "10.0.0.0/8"], "allow_cidrs": ["fd00::/8"]}
+    )
+    policy = settings.policy()
+    assert policy.denial("10.1.2.3") == "deny list 10.0.0.0/8"
+    assert policy.denial("fd00:ec2::254") is None
+    assert policy.denial("8.8.8.8") is None
+    with pytest.raises(ValueError, match="deny_cidrs"):
+        EgressSettings.model_validate({"deny_cidrs": ["not a network"]})
+
+    web.replies["/start"] = Reply(302, {"Location": "/landing"})
+    web.replies["/landing"] = Reply(200, {}, b"landed")
+    set_default_policy(policy)
+    try:
+        with pytest.raises(BadInput, match=re.escape("deny list 127.0.0.0/8")):
+            fetch(f"{web.url}/start", timeout=5, max_bytes=100)
+    finally:
+        set_default_policy(EgressPolicy())
+    assert fetch(f"{web.url}/start", timeout=5, max_bytes=100).body == b"landed"
