@@ -197,3 +197,30 @@ def store(store_url: str) -> Iterator[SqlStore]:
     sql_store.upgrade_schema()
     yield sql_store
     sql_store.close()
+
+
+# figures ---------------------------------------------------------------------
+
+_FIGURE_FILES = (
+    "test_hostile_targets.py",
+    "test_crash_safety.py",
+    "test_store_outage.py",
+    "test_sqlite_faults.py",
+    "test_secrets_everywhere.py",
+    "test_api_fuzz.py",
+)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the robustness figures the hardening tests measured (their printed lines)."""
+    lines = [
+        line.strip()
+        for report in terminalreporter.stats.get("passed", [])
+        if report.when == "call" and report.nodeid.split("::")[0].endswith(_FIGURE_FILES)
+        for line in report.capstdout.splitlines()
+        if line.strip()
+    ]
+    if lines:
+        terminalreporter.section("robustness figures")
+        for line in lines:
+            terminalreporter.write_line(line)
