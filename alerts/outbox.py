@@ -120,7 +120,8 @@ class Dispatcher:
             error = f"{error} (gave up after {entry.attempts + 1} attempts: older than max_age)"
         final = permanent or expired
         delay = (
-            timedelta(seconds=retry_after)
+            # a receiver may ask for any delay; never longer than our own longest backoff
+            timedelta(seconds=min(retry_after, self._config.max_backoff.total_seconds()))
             if retry_after is not None
             else self.backoff(entry.attempts)
         )

@@ -27,7 +27,13 @@ from monitor.runner import CheckJob, Runner
 from monitor.scheduler import CheckScheduler
 from monitor.serving import serve_until_signalled
 from monitor.settings import ConfigError, Settings, load_settings
-from monitor.store.interface import HysteresisPolicy, SchemaState, Store, StoreError
+from monitor.store.interface import (
+    HysteresisPolicy,
+    SchemaState,
+    Store,
+    StoreError,
+    StoreUnavailable,
+)
 from monitor.store.sql import SqlStore
 
 if TYPE_CHECKING:
@@ -203,10 +209,23 @@ class Daemon:
                 return
             try:
                 transitions = self._record(run)
-            except StoreError as error:
+            except StoreUnavailable as error:
                 self._hold(run, error)
                 return
+            except StoreError as error:
+                self._rejected(run, error)
+                return
         self._log_run(run, transitions)
+
+    def _rejected(self, run: CheckRun, error: StoreError) -> None:
+        log.error(
+            "run could not be stored",
+            check=str(run.check),
+            target=run.target,
+            run_id=run.id,
+            status=run.status.value,
+            error=str(error),
+        )
 
     def _record(self, run: CheckRun) -> list[Transition]:
         assert self.store is not None
@@ -229,7 +248,7 @@ class Daemon:
         """Write runs held during an outage, oldest first (callers hold `_recording`)."""
         if not len(self._held):
             return
-        written = self._held.write(self._record)
+        written = self._held.write(self._record, self._rejected)
         if written:
             log.info(
                 "held runs written after the outage", written=len(written), left=len(self._held)

@@ -8,7 +8,7 @@ from collections import deque
 from collections.abc import Callable
 
 from monitor.model import CheckRun, Transition
-from monitor.store.interface import StoreError
+from monitor.store.interface import StoreError, StoreUnavailable
 
 DEFAULT_LIMIT = 10_000
 
@@ -32,10 +32,14 @@ class PendingRuns:
                 self.dropped += 1
 
     def write(
-        self, record: Callable[[CheckRun], list[Transition]]
+        self,
+        record: Callable[[CheckRun], list[Transition]],
+        rejected: Callable[[CheckRun, StoreError], None],
     ) -> list[tuple[CheckRun, list[Transition]]]:
-        """Record held runs oldest first; stop at the first StoreError (the rest stay held).
-        The caller serialises writes, so runs of one check stay in order."""
+        """Record held runs oldest first; stop while the store is unavailable (the rest stay
+        held). A run the store refuses for another reason (e.g. it was written after all and
+        only the answer was lost) is passed to `rejected` and dropped, so it cannot block the
+        runs behind it. The caller serialises writes, so runs of one check stay in order."""
         written: list[tuple[CheckRun, list[Transition]]] = []
         while True:
             with self._lock:
@@ -44,8 +48,13 @@ class PendingRuns:
                 run = self._runs[0]
             try:
                 transitions = record(run)
-            except StoreError:
+            except StoreUnavailable:
                 return written
+            except StoreError as error:
+                with self._lock:
+                    self._runs.popleft()
+                rejected(run, error)
+                continue
             with self._lock:
                 self._runs.popleft()
             written.append((run, transitions))

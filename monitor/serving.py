@@ -37,6 +37,9 @@ def serve_until_signalled(
         while not stopping.wait(0.5):
             if reload_wanted.is_set():
                 reload_wanted.clear()
-                reload()
+                try:
+                    reload()
+                except Exception:  # e.g. the store is down: the running configuration stays
+                    log.exception("reload failed; the running configuration stays")
     finally:
         stop()

@@ -227,3 +227,16 @@ def test_a_resolved_finding_sends_a_resolved_notice(targets: SqlStore) -> None:
 
     assert notice.kind is NotificationKind.RESOLVED
     assert notice.resolved[0].title == "TLS 1.0 enabled"
+
+
+def test_a_huge_retry_after_is_capped_at_the_longest_backoff(targets: SqlStore) -> None:
+    clock, notifier = Clock(), RecordingNotifier()
+    dispatcher = Dispatcher(targets, {"hook": notifier}, CONFIG.dispatcher, clock)
+    record(targets, clock, "payments", tls10())
+    run_tick(targets, CONFIG, clock)
+    notifier.failure = NotifierError("HTTP 429", retry_after=99_999_999_999_999)
+
+    assert dispatcher.deliver_due().retried == 1
+
+    (entry,) = targets.outbox_entries()
+    assert entry.next_attempt_at == clock.now() + timedelta(minutes=5)

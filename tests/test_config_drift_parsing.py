@@ -25,6 +25,10 @@ from checks.interface import BadInput
         "header.set-cookie",
         "PRIVATE_KEY",
         "dsn",
+        "api_keys",
+        "PGPASSWORD",
+        "requirepass",
+        "credentials[0].user",
     ],
 )
 def test_secret_looking_keys_are_recognised(path: str) -> None:
@@ -41,7 +45,6 @@ def test_secret_looking_keys_are_recognised(path: str) -> None:
         "user",
         "monkey",
         "token_ttl",
-        "keys",
         "author",
     ],
 )
@@ -125,3 +128,14 @@ def test_lists_of_scalars_are_one_value_and_odd_keys_are_quoted() -> None:
 )
 def test_formats_are_detected_from_the_path(name: str, expected: FileFormat) -> None:
     assert detect_format(PurePath(name)) is expected
+
+
+def test_secrets_inside_values_are_masked_too() -> None:
+    masker = SecretMasker(b"k" * 32)
+    environment = masker.mask("environment", "[DB_PASSWORD=zz9, MODE=strict]")
+    dsn = masker.mask("url", "postgres://app:p@ss/w0rd@db/app")
+    assert "zz9" not in environment
+    assert "MODE=strict" in environment
+    assert "p@ss" not in dsn
+    assert "w0rd" not in dsn
+    assert dsn.endswith("@db/app")

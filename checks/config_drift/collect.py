@@ -198,7 +198,9 @@ def _read_http(
         raise BadInput(f"answered HTTP {response.status}", subject=url)
     entries = {"status": str(response.status)}
     for index, redirect in enumerate(response.redirects):
-        entries[f"redirect[{index}]"] = f"{redirect.status} {redirect.location}"
+        # without the query: tokens travel in redirect URLs (?access_token=...)
+        location = redirect.location.split("?", 1)[0].split("#", 1)[0]
+        entries[f"redirect[{index}]"] = f"{redirect.status} {location}"
     wanted = spec.headers if spec.headers is not None else SECURITY_HEADERS
     for name, value in response.header_values().items():
         if "*" in wanted or name in wanted:

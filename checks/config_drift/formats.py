@@ -112,7 +112,11 @@ def _yaml(text: str, origin: str) -> Any:
     try:
         return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as error:
-        raise BadInput(f"invalid YAML: {error}", subject=origin) from None
+        # only the position: the parser's own message may quote the line, and lines hold secrets
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or "not YAML"
+        raise BadInput(f"invalid YAML{where}: {problem}", subject=origin) from None
     except RecursionError:
         raise BadInput("YAML nested too deeply", subject=origin) from None
 
@@ -130,7 +134,12 @@ def _ini(text: str, origin: str) -> dict[str, dict[str, str]]:
     try:
         parser.read_string(text, source=origin)
     except configparser.Error as error:
-        raise BadInput(f"invalid INI: {error}", subject=origin) from None
+        # configparser quotes the offending line, which may hold a secret: keep its number only
+        line = getattr(error, "lineno", None) or next(
+            (number for number, _ in getattr(error, "errors", ())), None
+        )
+        where = f" at line {line}" if line else ""
+        raise BadInput(f"invalid INI{where}: {type(error).__name__}", subject=origin) from None
     sections: dict[str, dict[str, str]] = {}
     if parser.defaults():
         sections["DEFAULT"] = dict(parser.defaults())

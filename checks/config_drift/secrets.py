@@ -16,11 +16,17 @@ _SECRET_WORDS = frozenset(
         "passwd",
         "pwd",
         "passphrase",
+        "passwords",
+        "pw",
+        "pass",
         "secret",
         "secrets",
         "token",
+        "tokens",
         "key",
+        "keys",
         "apikey",
+        "apikeys",
         "credential",
         "credentials",
         "private",
@@ -31,15 +37,46 @@ _SECRET_WORDS = frozenset(
         "salt",
     }
 )
+# Substrings that make any key secret (requirepass, masterauth, PGPASSWORD, bindpw ...).
+_SECRET_PARTS = (
+    "password",
+    "passwd",
+    "secret",
+    "credential",
+    "apikey",
+    "api_key",
+    "requirepass",
+    "masterauth",
+    "bindpw",
+    "privatekey",
+    "private_key",
+    "access_key",
+    "accesskey",
+)
 # Keys named like these are not secrets although they contain a secret word.
 _NOT_SECRET_SUFFIXES = ("_file", "_path", "_length", "_size", "_ttl", "_type", "_id", "_name")
+# Directives that merely contain a secret word (nginx proxy_pass is an upstream URL).
+_NOT_SECRET = frozenset(
+    {"proxy_pass", "fastcgi_pass", "uwsgi_pass", "scgi_pass", "grpc_pass", "server_tokens"}
+)
 _LAST_SEGMENT = re.compile(r"[.\[\]|]")
-_URL_CREDENTIALS = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@/\s]+)@")
+# scheme://user:password@host — the password runs to the last "@" (it may hold "@" or "/")
+_URL_CREDENTIALS = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>\S*)@")
+# NAME=value and name: value inside a value (environment lists, connection strings)
+_INLINE_SECRET = re.compile(
+    r"(?i)(?P<name>\b[\w.-]*(?:pass(?:word|wd)?|secret|token|api[_-]?key|pwd|credential)"
+    r"[\w.-]*\s*[=:]\s*)(?P<value>[^\s,;&\]\)]+)"
+)
 
 
 def is_secret_key(path: str) -> bool:
-    """True when the last segment of `path` names a secret (password, api_key, token ...)."""
-    return _is_secret_segment(_LAST_SEGMENT.split(path.rstrip("]"))[-1].strip("\"' "))
+    """True when a segment of `path` names a secret (password, api_key, token ...):
+    `credentials[0].user` is as secret as `password`."""
+    return any(
+        _is_secret_segment(segment.strip("\"' "))
+        for segment in _LAST_SEGMENT.split(path)
+        if segment.strip("\"' ")
+    )
 
 
 @functools.lru_cache(maxsize=65536)
@@ -47,6 +84,10 @@ def _is_secret_segment(last: str) -> bool:
     lowered = last.lower()
     if lowered.endswith(_NOT_SECRET_SUFFIXES) or "keepalive" in lowered:
         return False
+    if lowered.split(" ")[0] in _NOT_SECRET:
+        return False
+    if any(part in lowered for part in _SECRET_PARTS):
+        return True
     words = {word.lower() for word in _WORDS.findall(last)}
     return bool(words & _SECRET_WORDS) or lowered in _SECRET_WORDS
 
@@ -68,10 +109,20 @@ class SecretMasker:
     def mask(self, path: str, value: str) -> str:
         if is_secret_key(path) and value not in ("", "null"):
             return self.digest(path, value)
-        if "://" not in value:
-            return value
-        return _URL_CREDENTIALS.sub(
-            lambda m: m.group("head") + self.digest(path, m.group("pw")) + "@", value
+        if "://" in value:
+            value = _URL_CREDENTIALS.sub(
+                lambda m: m.group("head") + self.digest(path, m.group("pw")) + "@", value
+            )
+        return _INLINE_SECRET.sub(
+            lambda m: (
+                m.group("name")
+                + (
+                    m.group("value")
+                    if is_masked(m.group("value"))
+                    else self.digest(path, m.group("value"))
+                )
+            ),
+            value,
         )
 
     def mask_all(self, flat: dict[str, str]) -> dict[str, str]:
