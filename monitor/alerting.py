@@ -93,9 +93,10 @@ class AlertLoop:
     def reconfigure(self, config: AlertsConfig) -> None:
         """Use new routes and receivers from the next tick on (SIGHUP)."""
         dispatcher = self._make_dispatcher(config, None)
-        with self._lock:
-            old, self._dispatcher, self._config = self._dispatcher, dispatcher, config
-        old.close()
+        with self._stepping:  # never close the dispatcher a step is using
+            with self._lock:
+                old, self._dispatcher, self._config = self._dispatcher, dispatcher, config
+            old.close()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="apivigil-alerts", daemon=True)

@@ -7,6 +7,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Protocol
 
+import sqlalchemy as sa
 from sqlmodel import Session
 
 from alerts.engine import AlertCandidate, GroupState, TickResult
@@ -30,6 +31,10 @@ class SqlAlertingMixin:
         """Read candidates, group states and silences, let `decide` compute the tick, and
         write its group states and outbox rows in the same transaction."""
         with self._session() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                # one tick at a time across instances: a deposed leader's last tick then sees
+                # the new leader's group states, and the level-triggered engine sends nothing twice
+                session.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('apivigil:tick'))"))
             result = decide(
                 alerting.candidates(session, check_failing_after, now),
                 alerting.group_states(session),
