@@ -18,7 +18,7 @@ from checks.patch_level.facts import (
     SourceInventory,
     SourceMatch,
 )
-from checks.patch_level.packages import Ecosystem, InstalledPackage
+from checks.patch_level.packages import UPSTREAM_VERSIONED, InstalledPackage
 from checks.patch_level.params import InventorySource, PatchLevelParams
 from checks.patch_level.sources import apk, banners, dpkg, python, rpm, sbom
 from checks.patch_level.sources.os_release import read_os_release
@@ -37,10 +37,6 @@ OS_PRODUCTS = {
     "amzn": "amazon-linux",
     "sles": "sles",
 }
-# Distributions backport fixes, so their package versions say nothing about EOL cycles.
-_LANGUAGE_ECOSYSTEMS = frozenset(
-    {Ecosystem.PYPI, Ecosystem.NPM, Ecosystem.MAVEN, Ecosystem.GO, Ecosystem.RUBYGEMS}
-)
 
 
 def collect(target: Target, params: PatchLevelParams, context: CheckContext) -> PatchRaw:
@@ -208,7 +204,7 @@ def _eol_cycles(
         wanted.update(
             package.name.lower()
             for package in inventory.packages
-            if package.ecosystem in _LANGUAGE_ECOSYSTEMS
+            if package.ecosystem in UPSTREAM_VERSIONED
         )
     catalogue = EolCatalogue(directory)
     cycles: dict[str, tuple[ReleaseCycle, ...]] = {}

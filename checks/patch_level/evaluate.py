@@ -8,14 +8,11 @@ from datetime import datetime
 
 from checks.patch_level.eol import CycleVerdict, judge
 from checks.patch_level.facts import PatchRaw, SourceMatch
-from checks.patch_level.packages import BannerProduct, Ecosystem
+from checks.patch_level.packages import UPSTREAM_VERSIONED, BannerProduct
 from checks.patch_level.params import PatchLevelParams
 from monitor.model import CheckOutput, Finding, Observation, Severity
 
 _LABELS = {severity.value: severity for severity in Severity}
-_LANGUAGE_ECOSYSTEMS = frozenset(
-    {Ecosystem.PYPI, Ecosystem.NPM, Ecosystem.MAVEN, Ecosystem.GO, Ecosystem.RUBYGEMS}
-)
 
 
 def evaluate(raw: PatchRaw, params: PatchLevelParams, now: datetime) -> CheckOutput:
@@ -164,7 +161,7 @@ def _eol_findings(raw: PatchRaw, now: datetime) -> list[Finding]:
             findings.extend(_banner_findings(inventory.source, banner, raw, now))
         for package in inventory.packages:
             cycles = raw.eol.get(package.name.lower())
-            if package.ecosystem not in _LANGUAGE_ECOSYSTEMS or cycles is None:
+            if package.ecosystem not in UPSTREAM_VERSIONED or cycles is None:
                 continue
             verdict = judge(package.name.lower(), package.version, cycles, now)
             if verdict is None:

@@ -26,6 +26,13 @@ class Ecosystem(StrEnum):
     PACKAGIST = "Packagist"
 
 
+# Language ecosystems, whose versions follow the upstream release cycles; distributions
+# backport fixes, so their package versions say nothing about end-of-life cycles.
+UPSTREAM_VERSIONED = frozenset(
+    {Ecosystem.PYPI, Ecosystem.NPM, Ecosystem.MAVEN, Ecosystem.GO, Ecosystem.RUBYGEMS}
+)
+
+
 @dataclass(frozen=True, slots=True)
 class InstalledPackage:
     """One installed component as an inventory source saw it.
