@@ -14,20 +14,11 @@ from alerts.alertmanager import AlertmanagerNotifier
 from alerts.config import AlertsConfig
 from alerts.outbox import Dispatcher
 from monitor.alerting import run_tick
+from monitor.clock import SystemClock
 from monitor.model import CheckKind, CheckOutput, CheckRun, Finding, RunStatus, Severity, Target
 from monitor.store.interface import HysteresisPolicy
 from monitor.store.sql import SqlStore
 from tests.alertmanager_server import AlertmanagerServer, WebhookSink
-
-
-class WallClock:
-    """Alertmanager judges endsAt by its own clock, so this flow runs on real time."""
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    def monotonic(self) -> float:
-        return datetime.now(UTC).timestamp()
 
 
 @pytest.fixture
@@ -74,7 +65,7 @@ def test_a_finding_fires_in_alertmanager_and_resolves_after_the_finding_does(
             "routes": [{"receivers": ["am"], "group_wait": "0s", "group_interval": "1s"}],
         }
     )
-    clock = WallClock()
+    clock = SystemClock()  # Alertmanager judges endsAt by its own clock: real time
     store.sync_targets([Target("payments", labels={"team": "pay"})], clock.now())
     notifier = AlertmanagerNotifier("am", config.receivers[0].alertmanager)  # type: ignore[arg-type]
     dispatcher = Dispatcher(store, {"am": notifier}, config.dispatcher, clock)

@@ -27,19 +27,9 @@ from monitor.model import (
 )
 from monitor.store.interface import HysteresisPolicy
 from monitor.store.sql import SqlStore
+from tests.clocks import ManualClock
 
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, now: datetime = T0) -> None:
-        self.current = now
-
-    def now(self) -> datetime:
-        return self.current
-
-    def monotonic(self) -> float:
-        return self.current.timestamp()
 
 
 class RecordingNotifier:
@@ -72,7 +62,11 @@ CONFIG = AlertsConfig.model_validate(
 
 
 def record(
-    store: SqlStore, clock: Clock, target: str, *findings: Finding, status: RunStatus = RunStatus.OK
+    store: SqlStore,
+    clock: ManualClock,
+    target: str,
+    *findings: Finding,
+    status: RunStatus = RunStatus.OK,
 ) -> None:
     clock.current += timedelta(seconds=1)
     ok = status is RunStatus.OK
@@ -105,7 +99,7 @@ def targets(store: SqlStore) -> SqlStore:
 
 
 def test_findings_become_one_outbox_row_per_group_and_are_delivered_once(targets: SqlStore) -> None:
-    clock, notifier = Clock(), RecordingNotifier()
+    clock, notifier = ManualClock(T0), RecordingNotifier()
     record(targets, clock, "payments", tls10("a"), tls10("b"))
     record(targets, clock, "billing", tls10("c"))
 
@@ -125,7 +119,7 @@ def test_findings_become_one_outbox_row_per_group_and_are_delivered_once(targets
 
 
 def test_a_failing_receiver_is_retried_with_backoff_then_delivered(targets: SqlStore) -> None:
-    clock, notifier = Clock(), RecordingNotifier()
+    clock, notifier = ManualClock(T0), RecordingNotifier()
     dispatcher = Dispatcher(targets, {"hook": notifier}, CONFIG.dispatcher, clock)
     record(targets, clock, "payments", tls10())
     run_tick(targets, CONFIG, clock)
@@ -146,7 +140,7 @@ def test_a_failing_receiver_is_retried_with_backoff_then_delivered(targets: SqlS
 
 
 def test_retry_after_is_honoured(targets: SqlStore) -> None:
-    clock, notifier = Clock(), RecordingNotifier()
+    clock, notifier = ManualClock(T0), RecordingNotifier()
     dispatcher = Dispatcher(targets, {"hook": notifier}, CONFIG.dispatcher, clock)
     record(targets, clock, "payments", tls10())
     run_tick(targets, CONFIG, clock)
@@ -159,7 +153,7 @@ def test_retry_after_is_honoured(targets: SqlStore) -> None:
 
 
 def test_permanent_and_too_old_failures_are_kept_listed_and_counted(targets: SqlStore) -> None:
-    clock, notifier = Clock(), RecordingNotifier()
+    clock, notifier = ManualClock(T0), RecordingNotifier()
     dispatcher = Dispatcher(targets, {"hook": notifier}, CONFIG.dispatcher, clock)
     record(targets, clock, "payments", tls10())
     record(targets, clock, "billing", tls10())
@@ -185,7 +179,7 @@ def test_permanent_and_too_old_failures_are_kept_listed_and_counted(targets: Sql
 
 
 def test_only_one_dispatcher_claims_a_row(targets: SqlStore) -> None:
-    clock = Clock()
+    clock = ManualClock(T0)
     record(targets, clock, "payments", tls10())
     run_tick(targets, CONFIG, clock)
     (entry,) = targets.outbox_due(clock.now(), 10)
@@ -199,7 +193,7 @@ def test_only_one_dispatcher_claims_a_row(targets: SqlStore) -> None:
 
 
 def test_a_check_failing_three_times_alerts_and_recovers(targets: SqlStore) -> None:
-    clock = Clock()
+    clock = ManualClock(T0)
     record(targets, clock, "payments")
     for _ in range(2):
         record(targets, clock, "payments", status=RunStatus.ERROR)
@@ -217,7 +211,7 @@ def test_a_check_failing_three_times_alerts_and_recovers(targets: SqlStore) -> N
 
 
 def test_a_resolved_finding_sends_a_resolved_notice(targets: SqlStore) -> None:
-    clock = Clock()
+    clock = ManualClock(T0)
     record(targets, clock, "payments", tls10())
     run_tick(targets, CONFIG, clock)
     record(targets, clock, "payments")
@@ -230,7 +224,7 @@ def test_a_resolved_finding_sends_a_resolved_notice(targets: SqlStore) -> None:
 
 
 def test_a_huge_retry_after_is_capped_at_the_longest_backoff(targets: SqlStore) -> None:
-    clock, notifier = Clock(), RecordingNotifier()
+    clock, notifier = ManualClock(T0), RecordingNotifier()
     dispatcher = Dispatcher(targets, {"hook": notifier}, CONFIG.dispatcher, clock)
     record(targets, clock, "payments", tls10())
     run_tick(targets, CONFIG, clock)

@@ -4,7 +4,6 @@ log with rotation, probes of retired operations, the real runner and store."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +17,7 @@ from monitor.model import CheckKind, CheckRun, FindingStatus, RunStatus, Severit
 from monitor.runner import CheckJob, Runner
 from monitor.store.interface import FindingQuery, HysteresisPolicy
 from monitor.store.sql import SqlStore
+from tests.clocks import ManualClock
 from tests.daemon_process import run_cli, write_config
 from tests.http_servers import Reply, ScriptedHttpServer
 
@@ -72,23 +72,12 @@ def combined(method: str, path: str, status: int, when: datetime) -> str:
     return f'10.0.0.1 - - [{stamp}] "{method} {path} HTTP/1.1" {status} 12 "-" "curl/8"\n'
 
 
-class ManualClock:
-    def __init__(self) -> None:
-        self.current = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        return self.current
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-
 class Api:
     """The spec server, its access log and the check run against them."""
 
     def __init__(self, store: SqlStore, web: ScriptedHttpServer, log: Path, **params: Any) -> None:
         self.store, self.web, self.log = store, web, log
-        self.clock = ManualClock()
+        self.clock = ManualClock(datetime(2026, 11, 29, 9, 0, tzinfo=UTC))
         self.target = Target("shop", url=web.url)
         self.params = ApiInventoryParams.model_validate(
             {"spec_path": "/openapi.json", "access_logs": [{"path": str(log)}], **params}

@@ -31,22 +31,12 @@ from monitor.runner import CheckJob, Runner
 from monitor.store.interface import FindingQuery, HysteresisPolicy
 from monitor.store.sql import SqlStore
 from tests.checks_for_tests import record_snapshot
+from tests.clocks import ManualClock
 from tests.conftest import free_port
 from tests.daemon_process import DaemonProcess, run_cli, write_config
 from tests.http_servers import Reply, ScriptedHttpServer
 
 IMMEDIATE = HysteresisPolicy(open_after=1, resolve_after=1)
-
-
-class ManualClock:
-    def __init__(self, start: datetime) -> None:
-        self.current = start
-
-    def now(self) -> datetime:
-        return self.current
-
-    def monotonic(self) -> float:
-        return time.monotonic()
 
 
 class Drift:

@@ -4,7 +4,6 @@ the test writes, the real runner and store."""
 from __future__ import annotations
 
 import json
-import time
 import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,6 +18,7 @@ from monitor.model import CheckKind, CheckRun, FindingStatus, RunStatus, Severit
 from monitor.runner import CheckJob, Runner
 from monitor.store.interface import FindingQuery, HysteresisPolicy
 from monitor.store.sql import SqlStore
+from tests.clocks import ManualClock
 from tests.daemon_process import run_cli, write_config
 from tests.http_servers import Reply, ScriptedHttpServer
 from tests.osv_records import (
@@ -169,15 +169,8 @@ class Host:
         )
 
     def run(self) -> CheckRun:
-        class Clock:
-            def now(self) -> datetime:
-                return NOW
-
-            def monotonic(self) -> float:
-                return time.monotonic()
-
         job = CheckJob(CheckKind.PATCH_LEVEL, self.target, self.params, timedelta(seconds=60))
-        run = Runner(clock=Clock()).run(job)
+        run = Runner(clock=ManualClock(NOW)).run(job)
         assert run.status is RunStatus.OK, run.error_message
         self.store.record(run, STRICT)
         return run

@@ -5,7 +5,6 @@ controls. The history (`History.record`) is shared with the other report tests."
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ from monitor.runner import CheckJob, Runner
 from monitor.store.interface import FindingQuery, HysteresisPolicy
 from monitor.store.sql import SqlStore
 from monitor.tlsserver import HttpsServer
+from tests.clocks import ManualClock
 from tests.conftest import POSTGRES_ADMIN_URL, free_port
 
 DAYS = 9
@@ -54,17 +54,6 @@ SPEC_V2 = SPEC_V1.replace(
     '"/orders": {',
     '"/refunds": {"post": {"responses": {"201": {"description": "made"}}}}, "/orders": {',
 )
-
-
-class ManualClock:
-    def __init__(self, start: datetime) -> None:
-        self.current = start
-
-    def now(self) -> datetime:
-        return self.current
-
-    def monotonic(self) -> float:
-        return time.monotonic()
 
 
 @dataclass
