@@ -1,6 +1,6 @@
-"""Delivering the outbox at least once: claim a due row (compare-and-set), send it, record
-the outcome; retry with exponential backoff or the receiver's Retry-After, up to a maximum
-age; permanent failures are kept for `apivigil alerts outbox`."""
+"""Delivering the outbox at least once: claim a due row (compare-and-set) just before sending
+it, send it, record the outcome; retry with exponential backoff or the receiver's
+Retry-After, up to a maximum age; permanent failures are kept for `apivigil alerts outbox`."""
 
 from __future__ import annotations
 
@@ -84,15 +84,21 @@ class Dispatcher:
 
     def deliver_due(self) -> DeliveryReport:
         """Send every due row once (concurrently); returns what happened."""
-        now = self._clock.now()
-        due = self._store.outbox_due(now, self._config.batch_size)
-        claimed = [entry for entry in due if self._store.outbox_claim(entry.id, now, CLAIM_LEASE)]
-        outcomes = list(self._pool.map(self._deliver, claimed))
+        due = self._store.outbox_due(self._clock.now(), self._config.batch_size)
+        outcomes = list(self._pool.map(self._claim_and_deliver, due))
         return DeliveryReport(
             delivered=outcomes.count("delivered"),
             retried=outcomes.count("retried"),
             failed=outcomes.count("failed"),
         )
+
+    def _claim_and_deliver(self, entry: OutboxEntry) -> str:
+        # Claimed at its turn, not with the batch: a slow receiver ahead of it in the queue
+        # must not let its lease run out before it is even sent (another instance would then
+        # send it too). A row another instance took, or delivered, since `due` is skipped.
+        if not self._store.outbox_claim(entry.id, self._clock.now(), CLAIM_LEASE):
+            return "skipped"
+        return self._deliver(entry)
 
     def _deliver(self, entry: OutboxEntry) -> str:
         notifier = self._notifiers.get(entry.receiver)

@@ -3,7 +3,9 @@
 A target that answers with a redirect to `http://169.254.169.254/` would otherwise make the
 monitor fetch cloud credentials on its behalf. The policy denies link-local and cloud
 metadata addresses by default, plus configured CIDRs; an allow list overrides both.
-Every address a name resolves to is checked, before any connection is made.
+Every address a name resolves to is checked, before any connection is made, and the
+connection goes to a checked address: a name whose next answer differs (DNS rebinding) is
+not looked up again.
 
 `checks.http.fetch` applies the module's default policy; the daemon replaces it from its
 settings with `set_default_policy`.
@@ -61,9 +63,12 @@ class EgressPolicy:
                 return why
         return None
 
-    def check_url(self, url: str, resolve: Resolver | None = None, timeout: float = 10.0) -> None:
-        """Return when every address `url`'s host resolves to (with `resolve`, by default
-        `checks.network.resolve_name`) may be reached.
+    def check_url(
+        self, url: str, resolve: Resolver | None = None, timeout: float = 10.0
+    ) -> tuple[str, ...]:
+        """The addresses `url`'s host resolves to (with `resolve`, by default
+        `checks.network.resolve_name`), every one of which may be reached: connect to these,
+        not to a second answer for the name.
 
         Raises BadInput naming `url` when one is denied or `url` has no host, and
         TargetUnreachable (from `resolve`) when the name does not resolve.
@@ -85,6 +90,7 @@ class EgressPolicy:
             if why is not None:
                 shown = address if address == host else f"{address} (from {host})"
                 raise BadInput(f"egress to {shown} denied by policy: {why}", subject=url)
+        return addresses
 
 
 def _normalised(ip: IpAddress) -> IpAddress:

@@ -12,6 +12,7 @@ import httpx
 
 from checks.egress import EgressPolicy, default_policy
 from checks.interface import BadInput, CheckMisconfigured, TargetUnreachable
+from checks.network import is_ip_literal
 from monitor import __version__
 
 USER_AGENT = f"apivigil/{__version__} (+https://github.com/apivigil)"
@@ -73,18 +74,23 @@ def fetch(
     }
     redirects: list[Redirect] = []
     current = url
-    if derived:
-        policy.check_url(url, timeout=timeout)
+    vetted = policy.check_url(url, timeout=timeout) if derived else ()
     try:
         with httpx.Client(verify=verify, timeout=timeout, follow_redirects=False) as client:
             while True:
-                with client.stream("GET", current, headers=request_headers) as response:
+                address, pin_headers, pin_extensions = _pinned(current, vetted)
+                with client.stream(
+                    "GET",
+                    address,
+                    headers={**request_headers, **pin_headers},
+                    extensions=pin_extensions,
+                ) as response:
                     location = response.headers.get("location")
                     if response.status_code in _REDIRECTS and location:
                         following = urljoin(current, location)
                         # a redirect's target comes from the answer: checked before the limit
                         # so that a redirect to a denied address is reported as such
-                        policy.check_url(following, timeout=timeout)
+                        vetted = policy.check_url(following, timeout=timeout)
                         if len(redirects) >= max_redirects:
                             raise TargetUnreachable(
                                 f"more than {max_redirects} redirects", subject=url
@@ -122,6 +128,20 @@ def fetch(
     except httpx.HTTPError as error:
         reason = str(error) or type(error).__name__
         raise TargetUnreachable(f"GET failed: {reason}", subject=current) from None
+
+
+def _pinned(url: str, vetted: tuple[str, ...]) -> tuple[httpx.URL, dict[str, str], dict[str, str]]:
+    """The URL to request, extra headers and request extensions. When the egress policy
+    vetted addresses for `url`'s host, the connection goes to the first of them instead of
+    resolving the name again; Host and SNI (so the certificate check) still use the name."""
+    parsed = httpx.URL(url)
+    if not vetted or is_ip_literal(parsed.host):
+        return parsed, {}, {}
+    return (
+        parsed.copy_with(host=vetted[0]),
+        {"Host": parsed.netloc.decode("ascii")},
+        {"sni_hostname": parsed.raw_host.decode("ascii")},
+    )
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

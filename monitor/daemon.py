@@ -90,6 +90,7 @@ class Daemon:
         self._active = 0  # _execute calls under way, recording included
         self.cluster: ClusterCoordinator | None = None
         self._leading = False
+        self._alerting_lock = threading.Lock()
 
     def _policy(self) -> HysteresisPolicy:
         return HysteresisPolicy(
@@ -142,11 +143,17 @@ class Daemon:
         self._log_started(store)
 
     def _leadership_changed(self, leading: bool) -> None:
-        """Only the leader ticks the alert engine; any instance delivers the outbox."""
-        self._leading = leading
+        with self._alerting_lock:
+            self._leading = leading
+            self._apply_alerting()
+
+    def _apply_alerting(self) -> None:
+        """Only the leader ticks the alert engine; any instance delivers the outbox. Called
+        under `_alerting_lock`, so a reload and a leadership change cannot interleave and
+        leave a leader delivery-only (or a follower ticking): the later one sees both."""
         if self.alerts is not None:
             alerts = self.settings.alerts
-            self.alerts.reconfigure(alerts if leading else _delivery_only(alerts))
+            self.alerts.reconfigure(alerts if self._leading else _delivery_only(alerts))
 
     def _schedule(self) -> dict[tuple[str, str], float]:
         return {
@@ -307,8 +314,8 @@ class Daemon:
         assert self.store is not None
         if self.cluster is not None:
             self.cluster.reload(new)  # the leader syncs targets and reschedules
-            if self.alerts is not None:
-                self.alerts.reconfigure(new.alerts if self._leading else _delivery_only(new.alerts))
+            with self._alerting_lock:
+                self._apply_alerting()
             log.info("config reloaded", targets=len(new.targets))
             return True
         assert self.scheduler is not None

@@ -205,7 +205,7 @@ _FIGURES = (
     "hostile target kinds held",
     "gzip bomb",
     "kills survived",
-    "store outage",
+    "PostgreSQL stopped",
     "disk full",
     "secret values searched",
     "schemathesis cases",

@@ -21,7 +21,8 @@ class Reply:
 class ScriptedHttpServer:
     """Serves `replies[path]` (404 otherwise); tests edit `replies` between requests."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
         self.replies: dict[str, Reply] = {}
         self.post_handlers: dict[str, Callable[[bytes], Reply]] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
@@ -57,13 +58,13 @@ class ScriptedHttpServer:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._http = ThreadingHTTPServer((host, port), Handler)
         self.port = self._http.server_address[1]
         self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def __enter__(self) -> ScriptedHttpServer:
         self._thread.start()

@@ -192,6 +192,34 @@ def test_only_one_dispatcher_claims_a_row(targets: SqlStore) -> None:
     assert [e.id for e in targets.outbox_due(clock.now(), 10)] == [entry.id]
 
 
+def test_a_slow_receiver_does_not_let_later_rows_lose_their_claim_and_be_sent_twice(
+    store: SqlStore,
+) -> None:
+    names = ["payments", "billing", "orders"]
+    store.sync_targets([Target(name) for name in names], T0)
+    clock = ManualClock(T0)
+    for name in names:
+        record(store, clock, name, tls10())
+    run_tick(store, CONFIG, clock)
+    one_at_a_time = CONFIG.dispatcher.model_copy(update={"workers": 1})
+    other_instance = RecordingNotifier()
+    other = Dispatcher(store, {"hook": other_instance}, one_at_a_time, clock)
+
+    class SlowReceiver(RecordingNotifier):
+        def send(self, notification: Notification) -> None:
+            super().send(notification)
+            clock.current += timedelta(minutes=3)  # each send is within the 5-minute lease
+            if len(self.received) == 2:  # the batch as a whole has outlived a lease
+                other.deliver_due()
+
+    slow = SlowReceiver()
+    Dispatcher(store, {"hook": slow}, one_at_a_time, clock).deliver_due()
+
+    sent = [n.group_labels["target"] for n in slow.received + other_instance.received]
+    assert sorted(sent) == sorted(names)
+    assert all(e.delivered_at is not None for e in store.outbox_entries())
+
+
 def test_a_check_failing_three_times_alerts_and_recovers(targets: SqlStore) -> None:
     clock = ManualClock(T0)
     record(targets, clock, "payments")

@@ -5,8 +5,11 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -15,7 +18,8 @@ from checks import egress
 from checks.api_inventory.reading import read_inventory_url
 from checks.egress import EgressPolicy, EgressSettings, set_default_policy
 from checks.http import fetch
-from checks.interface import BadInput
+from checks.interface import BadInput, TargetUnreachable
+from tests.conftest import Chain, ServeFactory
 from tests.http_servers import Reply, ScriptedHttpServer
 
 METADATA_URL = "http://169.254.169.254/latest/meta-data/"
@@ -101,6 +105,60 @@ def test_a_name_resolving_to_a_denied_address_is_refused(
 
     assert looked_up == [("metadata.example.test", 8080)]
     assert requested == [f"{web.url}/start"]
+
+
+def test_a_name_that_rebinds_after_the_check_is_reached_at_the_checked_address(
+    monkeypatch: pytest.MonkeyPatch, web: ScriptedHttpServer
+) -> None:
+    # DNS rebinding: the name answers 127.0.0.1 (allowed) to the policy check, then
+    # 127.0.0.2 (denied: "the internal service") to anyone who asks again
+    lookups: list[str] = []
+    real_getaddrinfo = socket.getaddrinfo
+
+    def rebinding_dns(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host != "rebind.example.test":
+            return real_getaddrinfo(host, port, *args, **kwargs)
+        lookups.append(host)
+        answer = "127.0.0.1" if len(lookups) == 1 else "127.0.0.2"
+        return real_getaddrinfo(answer, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding_dns)
+    policy = EgressPolicy.with_lists(deny_cidrs=[ipaddress.ip_network("127.0.0.2/32")])
+    web.replies["/start"] = Reply(302, {"Location": f"http://rebind.example.test:{web.port}/d"})
+    web.replies["/d"] = Reply(200, {}, b"public")
+    with ScriptedHttpServer(host="127.0.0.2", port=web.port) as internal:
+        internal.replies["/d"] = Reply(200, {}, b"internal secret")
+
+        response = fetch(f"{web.url}/start", timeout=5, max_bytes=100, egress=policy)
+
+    assert response.body == b"public"
+    assert response.url == f"http://rebind.example.test:{web.port}/d"
+    assert internal.requests == []
+    assert lookups == ["rebind.example.test"]
+    assert web.requests[-1][1]["Host"] == f"rebind.example.test:{web.port}"
+
+
+def test_a_pinned_https_connection_still_sends_and_verifies_the_name(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, chain: Chain, serve: ServeFactory
+) -> None:
+    server = serve(chain.leaf("api.example.test"))
+    real_getaddrinfo = socket.getaddrinfo
+
+    def loopback_dns(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        known = str(host).endswith(".example.test")
+        return real_getaddrinfo("127.0.0.1" if known else host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", loopback_dns)
+    root = tmp_path / "root.pem"
+    root.write_bytes(chain.root.pem)
+
+    def get(name: str) -> int:
+        url = f"https://{name}:{server.port}/"
+        return fetch(url, timeout=5, max_bytes=1000, verify=str(root), derived=True).status
+
+    assert get("api.example.test") == 200
+    with pytest.raises(TargetUnreachable, match=r"other\.example\.test.*(certificate|hostname)"):
+        get("other.example.test")
 
 
 def test_the_resolver_passed_in_is_the_one_asked() -> None:

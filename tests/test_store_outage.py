@@ -1,5 +1,6 @@
-"""A PostgreSQL outage while checks run: no crash, /readyz false meanwhile, results held and
-written after recovery, nothing lost or recorded twice."""
+"""PostgreSQL stopped for 60 s while checks run: no crash, /readyz false meanwhile, results
+held and written after recovery, nothing lost or recorded twice. The server is the test's
+own (tests/private_postgres.py), so stopping it leaves the shared one alone."""
 
 from __future__ import annotations
 
@@ -9,11 +10,10 @@ from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from tests.conftest import Chain, free_port
 from tests.daemon_process import DaemonProcess, write_config
-from tests.tcp_proxy import TcpProxy
+from tests.private_postgres import PrivatePostgres
 
 TARGETS = 4
 OUTAGE_SECONDS = 60  # as long as the issue asks for
@@ -26,12 +26,10 @@ def ready(base: str) -> int:
         return 0
 
 
-def test_a_store_outage_holds_results_and_writes_them_once_it_is_back(
-    tmp_path: Path, chain: Chain, postgres_url: str
+def test_stopping_postgresql_holds_results_and_writes_them_once_it_is_back(
+    tmp_path: Path, chain: Chain
 ) -> None:
-    url = make_url(postgres_url)
-    with TcpProxy((url.host or "127.0.0.1", url.port or 5432)) as proxy:
-        through_proxy = url.set(port=proxy.port).render_as_string(hide_password=False)
+    with PrivatePostgres() as postgres:
         targets = []
         for index in range(TARGETS):
             pem = tmp_path / f"soon-{index}.pem"
@@ -46,7 +44,7 @@ def test_a_store_outage_holds_results_and_writes_them_once_it_is_back(
         path = write_config(
             tmp_path / "apivigil.yaml",
             {
-                "store": through_proxy,
+                "store": postgres.url,
                 "listen": f"127.0.0.1:{port}",
                 "defaults": {"interval": "1h", "timeout": "10s", "jitter": "0s"},
                 "scheduler": {"initial_spread": "1s"},
@@ -58,7 +56,7 @@ def test_a_store_outage_holds_results_and_writes_them_once_it_is_back(
             daemon.wait_for_event(lambda e: e.get("event") == "check run")
             assert ready(daemon.base) == 200
 
-            proxy.cut()
+            postgres.stop()
             outage_ends = time.monotonic() + OUTAGE_SECONDS
             readiness = set()
             while time.monotonic() < outage_ends:
@@ -68,7 +66,7 @@ def test_a_store_outage_holds_results_and_writes_them_once_it_is_back(
             held = [
                 e for e in daemon.events() if e.get("event", "").startswith("store unavailable")
             ]
-            proxy.restore()
+            postgres.start()
             daemon.wait_for_event(
                 lambda e: e.get("event") == "held runs written after the outage", timeout=30
             )
@@ -76,23 +74,23 @@ def test_a_store_outage_holds_results_and_writes_them_once_it_is_back(
             while ready(daemon.base) != 200 and time.monotonic() < deadline:
                 time.sleep(0.5)
             assert daemon.stop() == 0
-        events = [
-            json.loads(line)
-            for line in daemon.log_path.read_text().splitlines()
-            if line.startswith("{")
-        ]
+        engine = sa.create_engine(postgres.url)
+        with engine.connect() as connection:
+            stored = [row[0] for row in connection.execute(sa.text("SELECT id FROM check_run"))]
+            opened = connection.execute(
+                sa.text("SELECT count(*) FROM finding_event WHERE kind = 'opened'")
+            ).scalar_one()
+            findings = connection.execute(sa.text("SELECT count(*) FROM finding")).scalar_one()
+        engine.dispose()
+    events = [
+        json.loads(line)
+        for line in daemon.log_path.read_text().splitlines()
+        if line.startswith("{")
+    ]
 
     assert 503 in readiness, f"/readyz never said not ready: {readiness}"
     assert len(held) >= TARGETS, "no run was held during the outage"
     logged = [e["run_id"] for e in events if e.get("event") == "check run"]
-    engine = sa.create_engine(postgres_url)
-    with engine.connect() as connection:
-        stored = [row[0] for row in connection.execute(sa.text("SELECT id FROM check_run"))]
-        opened = connection.execute(
-            sa.text("SELECT count(*) FROM finding_event WHERE kind = 'opened'")
-        ).scalar_one()
-        findings = connection.execute(sa.text("SELECT count(*) FROM finding")).scalar_one()
-    engine.dispose()
     assert sorted(stored) == sorted(logged), "a run was lost or recorded twice"
     assert len(stored) > len(held)
     assert findings == TARGETS
@@ -100,6 +98,6 @@ def test_a_store_outage_holds_results_and_writes_them_once_it_is_back(
     lost = [e for e in events if e.get("event", "").startswith("runs held during a store outage")]
     assert lost == []
     print(
-        f"store outage {OUTAGE_SECONDS} s: runs held {len(held)}, runs recorded {len(stored)}, "
-        "lost 0, duplicated 0"
+        f"PostgreSQL stopped {OUTAGE_SECONDS} s: runs held {len(held)}, "
+        f"runs recorded {len(stored)}, lost 0, duplicated 0"
     )
