@@ -7,6 +7,7 @@ commands that use them: `apivigil scan` in CI must not pay a second of imports i
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -208,7 +209,7 @@ def findings(
             }
             for f in found
         ]
-        print(json.dumps(document, indent=2))
+        print_json(document)
         return
     print_findings(out, found)
 
@@ -282,13 +283,18 @@ def scan(
     configure_logging("error", "console")
     runs = _scan_with_progress(jobs, concurrency, processes or auto_processes(len(jobs)))
     if format is ScanFormat.JSON:
-        print(json.dumps(scan_document(runs), indent=2))
+        print_json(scan_document(runs))
     elif format is ScanFormat.SARIF:
         locations = {job.target.name: job.target.url for job in jobs}
-        print(json.dumps(scan_sarif(runs, locations), indent=2))
+        print_json(scan_sarif(runs, locations))
     else:
         print_scan(out, runs)
     raise typer.Exit(exit_code(runs, fail_on))
+
+
+def print_json(document: object) -> None:
+    """Indented for a terminal; compact when piped (the C encoder, ~5x faster on big scans)."""
+    print(json.dumps(document, indent=2 if sys.stdout.isatty() else None))
 
 
 def _ad_hoc_jobs(
