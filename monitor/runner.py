@@ -25,6 +25,7 @@ from checks.registry import AnyCheck, create_check
 from monitor.clock import Clock, SystemClock
 from monitor.durations import format_duration
 from monitor.model import CheckKind, CheckOutput, CheckRun, ErrorReason, RunStatus, Target
+from monitor.worker_threads import WorkerThreads
 
 log = structlog.get_logger("apivigil.runner")
 
@@ -65,6 +66,7 @@ class Runner:
         self._lock = threading.Lock()
         self._in_flight: set[tuple[CheckKind, str]] = set()
         self._abandon = threading.Event()
+        self._threads = WorkerThreads("apivigil-check")
 
     def abandon_running(self) -> None:
         """Make every waiting run return at once as skipped (used when shutting down)."""
@@ -95,6 +97,7 @@ class Runner:
         check = self._check(job.check)
 
         def execute() -> None:
+            threading.current_thread().name = f"{job.check}:{job.target.name}"
             try:
                 outcome.output = check.run(job.target, job.params, context)
             except BaseException as error:
@@ -105,10 +108,7 @@ class Runner:
                     self._in_flight.discard(job.key)
                 done.set()
 
-        worker = threading.Thread(
-            target=execute, name=f"{job.check}:{job.target.name}", daemon=True
-        )
-        worker.start()
+        self._threads.submit(execute)
         while not done.wait(min(_POLL_SECONDS, max(context.remaining(), 0.001))):
             if self._abandon.is_set():
                 return self._finish(
