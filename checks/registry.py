@@ -1,36 +1,100 @@
-"""The closed registry: which class implements each CheckKind.
+"""The closed registry: which class implements each CheckKind, and which model holds its
+parameters.
 
-Adding a check means adding its module and one line here.
+Adding a check means adding its module and one line in each table below. Nothing is
+imported until a kind is asked for: validating a config imports only the parameter models
+(light), and a scan of one check imports that check's collect/evaluate code and no other's
+(sslyze, the advisory index, httpx, ... cost hundreds of milliseconds at start-up).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import Any, Final
 
-from checks.api_inventory.check import ApiInventoryCheck
-from checks.cert_expiry.check import CertExpiryCheck
-from checks.config_drift.check import ConfigDriftCheck
-from checks.interface import Check
-from checks.patch_level.check import PatchLevelCheck
-from checks.tls_posture.check import TlsPostureCheck
+from checks.interface import Check, CheckParams
 from monitor.model import CheckKind
 
 AnyCheck = Check[Any, Any]
 
-CHECKS: Mapping[CheckKind, type[AnyCheck]] = {
-    CheckKind.CERT_EXPIRY: CertExpiryCheck,
-    CheckKind.TLS_POSTURE: TlsPostureCheck,
-    CheckKind.CONFIG_DRIFT: ConfigDriftCheck,
-    CheckKind.PATCH_LEVEL: PatchLevelCheck,
-    CheckKind.API_INVENTORY: ApiInventoryCheck,
+# "module:attribute", in the order the config model lists the checks
+_CHECK_CLASSES: Final[Mapping[CheckKind, str]] = {
+    CheckKind.CERT_EXPIRY: "checks.cert_expiry.check:CertExpiryCheck",
+    CheckKind.TLS_POSTURE: "checks.tls_posture.check:TlsPostureCheck",
+    CheckKind.CONFIG_DRIFT: "checks.config_drift.check:ConfigDriftCheck",
+    CheckKind.PATCH_LEVEL: "checks.patch_level.check:PatchLevelCheck",
+    CheckKind.API_INVENTORY: "checks.api_inventory.check:ApiInventoryCheck",
 }
+
+_PARAMS_MODELS: Final[Mapping[CheckKind, str]] = {
+    CheckKind.CERT_EXPIRY: "checks.cert_expiry.params:CertExpiryParams",
+    CheckKind.TLS_POSTURE: "checks.tls_posture.params:TlsPostureParams",
+    CheckKind.CONFIG_DRIFT: "checks.config_drift.params:ConfigDriftParams",
+    CheckKind.PATCH_LEVEL: "checks.patch_level.params:PatchLevelParams",
+    CheckKind.API_INVENTORY: "checks.api_inventory.params:ApiInventoryParams",
+}
+
+_classes: dict[CheckKind, type[AnyCheck]] = {}
+_params: dict[CheckKind, type[CheckParams]] = {}
+
+
+def _resolve(reference: str) -> object:
+    module, _, attribute = reference.partition(":")
+    # __import__ rather than importlib.import_module: `python -X importtime` reports only
+    # imports that go through it, and start-up cost is what this laziness is about
+    resolved: object = getattr(__import__(module, fromlist=(attribute,)), attribute)
+    return resolved
 
 
 def check_class(kind: CheckKind) -> type[AnyCheck]:
-    """The class for `kind`; raises KeyError for a kind with no implementation."""
-    return CHECKS[kind]
+    """The class for `kind` (its module imported on first use); raises KeyError for a kind
+    with no implementation."""
+    found = _classes.get(kind)
+    if found is not None:
+        return found
+    resolved = _resolve(_CHECK_CLASSES[kind])
+    if not (isinstance(resolved, type) and issubclass(resolved, Check)):
+        raise TypeError(f"{_CHECK_CLASSES[kind]} is not a Check")
+    if resolved.kind != kind or resolved.params_model is not params_model(kind):
+        raise TypeError(f"{_CHECK_CLASSES[kind]} does not match the registry's {kind} entry")
+    _classes[kind] = resolved
+    return resolved
+
+
+def params_model(kind: CheckKind) -> type[CheckParams]:
+    """The parameters model of `kind`, without importing the check's collect/evaluate code;
+    raises KeyError for a kind with no implementation."""
+    found = _params.get(kind)
+    if found is not None:
+        return found
+    resolved = _resolve(_PARAMS_MODELS[kind])
+    if not (isinstance(resolved, type) and issubclass(resolved, CheckParams)):
+        raise TypeError(f"{_PARAMS_MODELS[kind]} is not a CheckParams model")
+    _params[kind] = resolved
+    return resolved
 
 
 def create_check(kind: CheckKind) -> AnyCheck:
-    return CHECKS[kind]()
+    return check_class(kind)()
+
+
+class _LazyChecks(Mapping[CheckKind, type[AnyCheck]]):
+    """Every registered kind; a kind's class is imported when it is looked up."""
+
+    def __getitem__(self, kind: CheckKind) -> type[AnyCheck]:
+        return check_class(kind)
+
+    def __iter__(self) -> Iterator[CheckKind]:
+        return iter(_CHECK_CLASSES)
+
+    def __len__(self) -> int:
+        return len(_CHECK_CLASSES)
+
+    def __contains__(self, kind: object) -> bool:
+        return kind in _CHECK_CLASSES
+
+    def __repr__(self) -> str:
+        return f"CHECKS({', '.join(kind.value for kind in _CHECK_CLASSES)})"
+
+
+CHECKS: Final[Mapping[CheckKind, type[AnyCheck]]] = _LazyChecks()

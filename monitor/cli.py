@@ -9,17 +9,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from checks.controls import controls_document
 from checks.egress import set_default_policy
-from checks.interface import CheckParams
-from checks.registry import CHECKS
+from checks.registry import params_model
 from monitor import __version__
 from monitor.cli_alerts import alerts_app, notify_app, silence_app
 from monitor.cli_baseline import baseline_app
@@ -31,7 +29,6 @@ from monitor.cli_report import report
 from monitor.cli_worker import worker
 from monitor.durations import format_duration, parse_duration
 from monitor.fanout import auto_processes
-from monitor.jobs import scheduled_checks
 from monitor.logs import configure_logging
 from monitor.model import (
     CheckKind,
@@ -41,10 +38,14 @@ from monitor.model import (
     Target,
     parse_endpoint,
 )
-from monitor.render import print_findings, print_scan
+from monitor.render import print_scan
 from monitor.runner import CheckJob
 from monitor.scan import EXIT_USAGE, ScanFormat, exit_code, run_scan, scan_document, scan_sarif
-from monitor.store.interface import FindingQuery, StoreError
+
+if TYPE_CHECKING:
+    from checks.interface import CheckParams
+    from monitor.jobs import ScheduledCheck
+    from monitor.settings import Settings
 
 app = typer.Typer(
     name="apivigil",
@@ -83,6 +84,7 @@ def run(
     SIGTERM drains running checks and exits; SIGHUP reloads the config.
     """
     from monitor.daemon import Daemon, DaemonError, exit_leaving_library_threads
+    from monitor.store.interface import StoreError
 
     settings, path = load(config, required=True)
     configure_logging(settings.log_level, settings.log_format)
@@ -105,6 +107,7 @@ def demo(
     """Start local HTTPS demo targets (healthy, expiring in 5 days, expired) and watch them."""
     from monitor.daemon import Daemon, DaemonError, exit_leaving_library_threads
     from monitor.demo import start_demo_targets, write_demo_config
+    from monitor.store.interface import StoreError
 
     targets = start_demo_targets(directory)
     config_path = write_demo_config(directory, targets, store, listen)
@@ -175,6 +178,9 @@ def findings(
     format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.TABLE,
 ) -> None:
     """List findings from the store."""
+    from monitor.render import print_findings
+    from monitor.store.interface import FindingQuery, StoreError
+
     settings, _ = load(config)
     sql_store = open_store(settings, store)
     query = FindingQuery(
@@ -220,6 +226,7 @@ def db_upgrade(
     store: Annotated[str | None, typer.Option(help="store URL [default: from the config]")] = None,
 ) -> None:
     """Create or migrate the store's schema to this version of apivigil."""
+    from monitor.store.interface import StoreError
     from monitor.store.sql import SqlStore
 
     settings, _ = load(config)
@@ -297,6 +304,16 @@ def print_json(document: object) -> None:
     print(json.dumps(document, indent=2 if sys.stdout.isatty() else None))
 
 
+def scheduled_checks(
+    settings: Settings, only: frozenset[CheckKind] | None = None
+) -> list[ScheduledCheck]:
+    """`monitor.jobs.scheduled_checks`, imported when a command plans checks (it needs the
+    settings models, which `apivigil version` and `--help` never build)."""
+    from monitor.jobs import scheduled_checks as planned
+
+    return planned(settings, only)
+
+
 def _ad_hoc_jobs(
     urls: list[str], only: frozenset[CheckKind] | None, timeout: str | None
 ) -> list[CheckJob]:
@@ -315,7 +332,7 @@ def _ad_hoc_jobs(
             raise typer.Exit(EXIT_USAGE) from None
         for kind in kinds:
             try:
-                params: CheckParams = CHECKS[kind].params_model()
+                params: CheckParams = params_model(kind)()
             except ValidationError:
                 err.print(f"[red]{kind}[/] needs settings (e.g. sources): use a config file")
                 raise typer.Exit(EXIT_USAGE) from None
@@ -326,6 +343,14 @@ def _ad_hoc_jobs(
 def _scan_with_progress(jobs: list[CheckJob], concurrency: int, processes: int) -> list[CheckRun]:
     if not err.is_terminal:
         return run_scan(jobs, concurrency, processes=processes)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     # no refresh thread: scan workers are forked, and a fork must not copy a running thread
     with Progress(
         TextColumn("scanning"),

@@ -10,9 +10,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from alerts.interface import NotifierError
-from alerts.model import Alert, AlertState, Notification, NotificationKind, Silence
-from monitor.baselines import default_approver
 from monitor.cli_common import (
     ConfigOption,
     OutputFormat,
@@ -99,6 +96,9 @@ def silence_add(
 ) -> None:
     """Mute alerts whose labels (check, target, rule_id, severity, subject, target labels)
     match every matcher, from now until the end."""
+    from alerts.model import Silence
+    from monitor.baselines import default_approver
+
     now = SystemClock().now()
     try:
         matchers = dict(_matcher(text) for text in match)
@@ -160,6 +160,8 @@ def silence_expire(
     store: StoreOption = None,
 ) -> None:
     """End a silence now."""
+    from monitor.baselines import default_approver
+
     with opened_store(config, store) as sql_store:
         expired = sql_store.expire_silence(
             silence_id, by or default_approver(), SystemClock().now()
@@ -176,6 +178,8 @@ def notify_test(
     config: ConfigOption = None,
 ) -> None:
     """Send a test notification to RECEIVER now (not through the outbox) and report."""
+    from alerts.interface import NotifierError
+    from alerts.model import Alert, AlertState, Notification, NotificationKind
     from monitor.alerting import build_notifier
 
     settings, _ = load(config, required=True)

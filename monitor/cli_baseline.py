@@ -8,14 +8,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from monitor.baselines import (
-    BaselineError,
-    accept,
-    default_approver,
-    document_diff,
-    observed_drift,
-    version,
-)
 from monitor.cli_common import (
     ConfigOption,
     OutputFormat,
@@ -27,7 +19,6 @@ from monitor.cli_common import (
 from monitor.clock import SystemClock
 from monitor.model import CheckKind
 from monitor.scan import EXIT_USAGE
-from monitor.store.interface import StoreError
 
 baseline_app = typer.Typer(
     help="Approved baselines: accept the observed state, show, history, diff.",
@@ -51,6 +42,9 @@ def baseline_accept(
     store: StoreOption = None,
 ) -> None:
     """Approve the latest observed state as the new baseline version."""
+    from monitor.baselines import BaselineError, accept, default_approver
+    from monitor.store.interface import StoreError
+
     with opened_store(config, store) as sql_store:
         try:
             result = accept(
@@ -143,6 +137,9 @@ def baseline_diff(
     store: StoreOption = None,
 ) -> None:
     """Observed state vs the approved baseline, or two versions (no ignore rules applied)."""
+    from monitor.baselines import BaselineError, document_diff, observed_drift, version
+    from monitor.store.interface import StoreError
+
     with opened_store(config, store) as sql_store:
         try:
             if from_version is None and to_version is None:

@@ -1,4 +1,8 @@
-"""What the `apivigil` sub-commands share: consoles, the config option, loading, the store."""
+"""What the `apivigil` sub-commands share: consoles, the config option, loading, the store.
+
+The settings and the store are imported by the functions that need them: registering the
+commands (all of them, at every start) must stay cheap.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +17,9 @@ import typer
 from rich.console import Console
 
 from monitor.scan import EXIT_USAGE
-from monitor.settings import DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings
-from monitor.store.interface import SchemaState, StoreError
 
 if TYPE_CHECKING:
+    from monitor.settings import Settings
     from monitor.store.sql import SqlStore
 
 out = Console(soft_wrap=True)
@@ -37,6 +40,8 @@ ConfigOption = Annotated[
 
 
 def config_path(explicit: Path | None) -> Path | None:
+    from monitor.settings import DEFAULT_CONFIG_PATH
+
     if explicit is not None:
         return explicit
     from_env = os.environ.get("APIVIGIL_CONFIG")
@@ -46,6 +51,8 @@ def config_path(explicit: Path | None) -> Path | None:
 
 
 def load(explicit: Path | None, required: bool = False) -> tuple[Settings, Path | None]:
+    from monitor.settings import ConfigError, load_settings
+
     path = config_path(explicit)
     if path is None and required:
         err.print("[red]no config file:[/] pass --config FILE or create ./apivigil.yaml")
@@ -58,6 +65,7 @@ def load(explicit: Path | None, required: bool = False) -> tuple[Settings, Path 
 
 
 def open_store(settings: Settings, store_url: str | None) -> SqlStore:
+    from monitor.store.interface import SchemaState, StoreError
     from monitor.store.sql import SqlStore
 
     try:

@@ -5,23 +5,21 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from checks.api_inventory.diff import diff_inventories
-from checks.api_inventory.evaluate import INVENTORY
-from checks.api_inventory.inventory import ApiInventory, from_json
 from checks.interface import CheckContext
-from checks.patch_level.params import PatchLevelParams
-from monitor.baselines import BaselineError, accept, default_approver
 from monitor.cli_common import ConfigOption, StoreOption, err, load, opened_store, out
 from monitor.clock import SystemClock
 from monitor.model import CheckKind
 from monitor.scan import EXIT_USAGE
-from monitor.settings import Settings, TargetConfig
-from monitor.store.interface import StoreError
+
+if TYPE_CHECKING:
+    from checks.api_inventory.inventory import ApiInventory
+    from checks.patch_level.params import PatchLevelParams
+    from monitor.settings import Settings, TargetConfig
 
 inventory_app = typer.Typer(
     help="Software and API inventory of a target: show, diff, accept.", no_args_is_help=True
@@ -36,6 +34,8 @@ def inventory_show(
 ) -> None:
     """The software inventory patch_level collects now, and the API operations of the
     latest api_inventory run."""
+    from checks.patch_level.params import PatchLevelParams
+
     settings, _ = load(config, required=True)
     configured = _target(settings, target)
     checks = configured.enabled_checks()
@@ -61,6 +61,8 @@ def inventory_diff(
     store: StoreOption = None,
 ) -> None:
     """The latest observed API inventory against the approved one."""
+    from checks.api_inventory.diff import diff_inventories
+
     with opened_store(config, store) as sql_store:
         approved = sql_store.approved_baseline(CheckKind.API_INVENTORY, target)
         observed = _inventory(sql_store.latest_snapshot(CheckKind.API_INVENTORY, target))
@@ -95,6 +97,10 @@ def inventory_accept(
     store: StoreOption = None,
 ) -> None:
     """Approve the latest observed API inventory; its change findings resolve."""
+    from checks.api_inventory.evaluate import INVENTORY
+    from monitor.baselines import BaselineError, accept, default_approver
+    from monitor.store.interface import StoreError
+
     with opened_store(config, store) as sql_store:
         try:
             result = accept(
@@ -126,6 +132,9 @@ def _target(settings: Settings, name: str) -> TargetConfig:
 
 
 def _inventory(document: object) -> ApiInventory | None:
+    from checks.api_inventory.evaluate import INVENTORY
+    from checks.api_inventory.inventory import from_json
+
     if not isinstance(document, dict) or not document.get(INVENTORY):
         return None
     return from_json(document[INVENTORY])

@@ -8,9 +8,12 @@ from typing import Annotated
 
 import typer
 
-from checks.patch_level.params import DEFAULT_ADVISORY_INDEX
 from monitor.cli_common import err, out
 from monitor.scan import EXIT_USAGE
+
+# checks.patch_level.params.DEFAULT_ADVISORY_INDEX (tests/test_startup_imports.py keeps them
+# equal), spelled out here: importing the params models only to show --help costs ~10 ms
+DEFAULT_ADVISORY_INDEX = Path("apivigil-advisories.db")
 
 advisories_app = typer.Typer(help="The offline OSV advisory index.", no_args_is_help=True)
 

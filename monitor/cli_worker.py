@@ -13,7 +13,6 @@ import typer
 from monitor.cli_common import ConfigOption, err, load
 from monitor.logs import configure_logging
 from monitor.scan import EXIT_USAGE
-from monitor.store.interface import StoreError
 
 
 def worker(
@@ -34,6 +33,7 @@ def worker(
     """
     from monitor.cluster.service import WorkerService
     from monitor.daemon import DaemonError, exit_leaving_library_threads, open_store
+    from monitor.store.interface import StoreError
 
     settings, path = load(config, required=True)
     configure_logging(settings.log_level, settings.log_format)

@@ -31,7 +31,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from alerts.config import AlertsConfig
 from checks.egress import EgressSettings
 from checks.interface import CheckParams
-from checks.registry import CHECKS
+from checks.registry import CHECKS, params_model
 from monitor.cluster.config import ClusterConfig
 from monitor.durations import Duration, NonNegativeDuration
 from monitor.model import CheckKind, Target, parse_endpoint
@@ -102,10 +102,10 @@ class Hysteresis(_Strict):
 
 
 def _checks_model() -> type[BaseModel]:
-    """A model with one optional field per registered check, typed by its parameters."""
-    fields: dict[str, Any] = {
-        kind.value: (check.params_model | None, None) for kind, check in CHECKS.items()
-    }
+    """A model with one optional field per registered check, typed by its parameters.
+
+    Only the parameter models are imported here, not the checks' collect/evaluate code."""
+    fields: dict[str, Any] = {kind.value: (params_model(kind) | None, None) for kind in CHECKS}
     return create_model(
         "TargetChecks", __config__=ConfigDict(extra="forbid", frozen=True), **fields
     )
