@@ -61,11 +61,12 @@ class CertExpiryRaw:
 
 def certificate_facts(certificate: x509.Certificate, index: int) -> CertificateFacts:
     """Facts of the certificate at `index` of a chain (0 is the leaf)."""
-    subject = certificate.subject.rfc4514_string() or "(empty subject)"
-    issuer = certificate.issuer.rfc4514_string() or "(empty issuer)"
+    subject_name, issuer_name = certificate.subject, certificate.issuer  # each call parses
+    subject = subject_name.rfc4514_string() or "(empty subject)"
+    issuer = issuer_name.rfc4514_string() or "(empty issuer)"
     if index == 0:
         position = ChainPosition.LEAF
-    elif certificate.subject == certificate.issuer:
+    elif subject_name == issuer_name:
         position = ChainPosition.ROOT
     else:
         position = ChainPosition.INTERMEDIATE
