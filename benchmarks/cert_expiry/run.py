@@ -574,7 +574,8 @@ def summary(rounds: Sequence[Round], endpoints: int, concurrency: int) -> str:
         f"{'ratio apivigil/blackbox':24}{time_ratio:>10.2f}x{memory_ratio:>12.2f}x"
         f"{cpu_ratio:>10.2f}x",
         f"  apivigil: whole process (startup, config, checks, JSON); its checks phase "
-        f"(first run start to last run end) took {a.checks_seconds:.2f} s",
+        f"(first run start to last run end) took {a.checks_seconds:.2f} s, "
+        f"{a.checks_seconds / b.seconds:.2f}x blackbox",
         f"  blackbox: {endpoints} /probe requests to an exporter already running; "
         f"CPU is the exporter's only",
         f"goal (apivigil time <= {GOAL_RATIO:g}x blackbox and < {GOAL_SECONDS:g} s): "
