@@ -10,7 +10,7 @@ imported until a kind is asked for: validating a config imports only the paramet
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from checks.interface import Check, CheckParams
 from monitor.model import CheckKind
@@ -37,41 +37,38 @@ _PARAMS_MODELS: Final[Mapping[CheckKind, str]] = {
 _classes: dict[CheckKind, type[AnyCheck]] = {}
 _params: dict[CheckKind, type[CheckParams]] = {}
 
+_T = TypeVar("_T")
 
-def _resolve(reference: str) -> object:
-    module, _, attribute = reference.partition(":")
+
+def _resolve(kind: CheckKind, table: Mapping[CheckKind, str], base: type[_T]) -> type[_T]:
+    """The class `table` names for `kind`, imported now; raises KeyError for a kind with no
+    entry and TypeError when the name is not a subclass of `base`."""
+    module, _, attribute = table[kind].partition(":")
     # __import__ rather than importlib.import_module: `python -X importtime` reports only
     # imports that go through it, and start-up cost is what this laziness is about
     resolved: object = getattr(__import__(module, fromlist=(attribute,)), attribute)
+    if not (isinstance(resolved, type) and issubclass(resolved, base)):
+        raise TypeError(f"{table[kind]} is not a {base.__name__}")
     return resolved
 
 
 def check_class(kind: CheckKind) -> type[AnyCheck]:
     """The class for `kind` (its module imported on first use); raises KeyError for a kind
     with no implementation."""
-    found = _classes.get(kind)
-    if found is not None:
-        return found
-    resolved = _resolve(_CHECK_CLASSES[kind])
-    if not (isinstance(resolved, type) and issubclass(resolved, Check)):
-        raise TypeError(f"{_CHECK_CLASSES[kind]} is not a Check")
-    if resolved.kind != kind or resolved.params_model is not params_model(kind):
-        raise TypeError(f"{_CHECK_CLASSES[kind]} does not match the registry's {kind} entry")
-    _classes[kind] = resolved
-    return resolved
+    if kind not in _classes:
+        resolved: type[AnyCheck] = _resolve(kind, _CHECK_CLASSES, Check)  # type: ignore[type-abstract]
+        if resolved.kind != kind or resolved.params_model is not params_model(kind):
+            raise TypeError(f"{_CHECK_CLASSES[kind]} does not match the registry's {kind} entry")
+        _classes[kind] = resolved
+    return _classes[kind]
 
 
 def params_model(kind: CheckKind) -> type[CheckParams]:
     """The parameters model of `kind`, without importing the check's collect/evaluate code;
     raises KeyError for a kind with no implementation."""
-    found = _params.get(kind)
-    if found is not None:
-        return found
-    resolved = _resolve(_PARAMS_MODELS[kind])
-    if not (isinstance(resolved, type) and issubclass(resolved, CheckParams)):
-        raise TypeError(f"{_PARAMS_MODELS[kind]} is not a CheckParams model")
-    _params[kind] = resolved
-    return resolved
+    if kind not in _params:
+        _params[kind] = _resolve(kind, _PARAMS_MODELS, CheckParams)
+    return _params[kind]
 
 
 def create_check(kind: CheckKind) -> AnyCheck:
