@@ -26,9 +26,17 @@ GRAFANA = model.DataSourceRef(type_val="grafana", uid="-- Grafana --")
 TAG = "apivigil"
 
 
-def new_dashboard(uid: str, title: str, description: str) -> board.Dashboard:
-    """A dashboard with apivigil's defaults and links to the other apivigil dashboards."""
-    return (
+def new_dashboard(
+    uid: str,
+    title: str,
+    description: str,
+    *,
+    variables: Sequence[Builder[model.VariableModel]] = (),
+    annotations: Sequence[Builder[model.AnnotationQuery]] = (),
+) -> board.Dashboard:
+    """A dashboard with apivigil's defaults, links to the other apivigil dashboards, and these
+    variables and annotations (in this order)."""
+    dashboard = (
         board.Dashboard(title)
         .uid(uid)
         .description(description)
@@ -46,6 +54,44 @@ def new_dashboard(uid: str, title: str, description: str) -> board.Dashboard:
             .include_vars(True)
             .keep_time(True)
         )
+    )
+    for variable in variables:
+        dashboard = dashboard.with_variable(variable)
+    for annotation in annotations:
+        dashboard = dashboard.annotation(annotation)
+    return dashboard
+
+
+def target_dashboard(
+    uid: str, title: str, description: str, *finding_matchers: str
+) -> board.Dashboard:
+    """A dashboard of the selected targets: the target variables (`target_variables`) and the
+    finding annotations, limited to the findings `finding_matchers` select (e.g. one check's)."""
+    return new_dashboard(
+        uid,
+        title,
+        description,
+        variables=target_variables(),
+        annotations=finding_annotations(*finding_matchers),
+    )
+
+
+def label_dashboard(
+    uid: str,
+    title: str,
+    description: str,
+    variable: board.QueryVariable,
+    *annotations: board.AnnotationQuery,
+) -> board.Dashboard:
+    """A dashboard that selects by one label (`variable`, e.g. framework) instead of by
+    target: the datasource variable and `variable`, Grafana's own annotations and
+    `annotations`."""
+    return new_dashboard(
+        uid,
+        title,
+        description,
+        variables=[datasource_variable(), variable],
+        annotations=[builtin_annotation(), *annotations],
     )
 
 
@@ -107,8 +153,13 @@ def finding_annotations(*matchers: str) -> list[board.AnnotationQuery]:
             f"sum by (check, target) (resets({baselines}[$__rate_interval])) > 0",
             "green",
         ),
-        tagged_annotation("apivigil notifications", [TAG], "purple"),
+        notification_annotation(),
     ]
+
+
+def notification_annotation() -> board.AnnotationQuery:
+    """The notifications apivigil's grafana receiver stores in Grafana (tag `apivigil`)."""
+    return tagged_annotation("apivigil notifications", [TAG], "purple")
 
 
 def builtin_annotation() -> board.AnnotationQuery:

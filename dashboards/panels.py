@@ -29,6 +29,8 @@ SEVERITY_COLOURS = {
     "low": "yellow",
     "info": "blue",
 }
+SEVERITIES = tuple(SEVERITY_COLOURS)  # worst first
+DAY = 86400  # seconds
 
 
 def series(family: MetricFamily, *matchers: str, sample: str | None = None) -> str:
@@ -222,4 +224,47 @@ def organize(
             "renameByName": renames,
             "indexByName": {name: index for index, name in enumerate(order)},
         },
+    )
+
+
+# -- panels several dashboards show, each for its own series -------------------------------------
+
+
+def problem_count_stat(
+    title: str, description: str, expr: str, *, colour: str = "red", legend: str = ""
+) -> stat.Panel:
+    """The current value of `expr`, a count of things that should not be: green while it is
+    0, `colour` from 1."""
+    return stat_panel(title, description, Query(expr, legend, instant=True)).thresholds(
+        thresholds("green", (1, colour))
+    )
+
+
+def age_per_target_bargauge(
+    title: str, description: str, selector: str, *, orange_after: float, red_after: float
+) -> bargauge.Panel:
+    """Each target's age in seconds from `selector` (its maximum): green while young, orange
+    from `orange_after` seconds, red from `red_after`."""
+    return bargauge_panel(
+        title,
+        description,
+        Query(f"max by (target) ({selector})", "{{target}}", True),
+        unit="s",
+    ).thresholds(thresholds("green", (orange_after, "orange"), (red_after, "red")))
+
+
+def target_matrix_table(
+    title: str, description: str, selector: str, label: str, columns: Sequence[str], *, sort_by: str
+) -> table.Panel:
+    """`selector` summed per target (one row each) and `label` value (one column each, in the
+    order of `columns`), the highest `sort_by` first."""
+    corner = f"target\\{label}"
+    return table_panel(
+        title,
+        description,
+        Query(f"sum by (target, {label}) ({selector})", table=True),
+        sort_by=sort_by,
+        descending=True,
+    ).transformations(
+        [matrix("target", label), organize({corner: "target"}, order=(corner, *columns))]
     )

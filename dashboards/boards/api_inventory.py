@@ -4,49 +4,38 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as board
 
-from dashboards.layout import (
-    Cell,
-    Row,
-    assemble,
-    finding_annotations,
-    new_dashboard,
-    target_variables,
-)
+from dashboards.layout import Cell, Row, assemble, target_dashboard
 from dashboards.panels import (
+    DAY,
     TARGET,
     Query,
-    bargauge_panel,
+    age_per_target_bargauge,
     fixed_colours,
-    matrix,
     organize,
     series,
     stat_panel,
     table_panel,
-    thresholds,
+    target_matrix_table,
     timeseries_panel,
 )
 from monitor.metric_names import BASELINE_AGE, INVENTORY_CHANGES, INVENTORY_OPERATIONS
 
 UID = "apivigil-api-inventory"
 
-_DAY = 86400
 _CHECK = 'check="api_inventory"'
 _STATES = ("documented", "deprecated", "shadow", "zombie")
 _STATE_COLOURS = {"documented": "blue", "deprecated": "orange", "shadow": "red", "zombie": "purple"}
 
 
 def dashboard() -> board.Dashboard:
-    result = new_dashboard(
+    result = target_dashboard(
         UID,
         "apivigil / API inventory",
         "Operations each API documents (OpenAPI) and those it serves without documenting "
         "(shadow) or after removing or deprecating them (zombie), and how the inventory "
         "changes: added, removed, breaking and security-relevant changes.",
+        _CHECK,
     )
-    for variable in target_variables():
-        result = result.with_variable(variable)
-    for annotation in finding_annotations(_CHECK):
-        result = result.annotation(annotation)
     return assemble(result, _panels())
 
 
@@ -67,17 +56,13 @@ def _panels() -> list[Row | Cell]:
             width=24,
         ),
         Cell(
-            table_panel(
+            target_matrix_table(
                 "Operations per target",
                 "Operations by target and state.",
-                Query(f"sum by (target, state) ({operations})", table=True),
+                operations,
+                "state",
+                _STATES,
                 sort_by="shadow",
-                descending=True,
-            ).transformations(
-                [
-                    matrix("target", "state"),
-                    organize({"target\\state": "target"}, order=("target\\state", *_STATES)),
-                ]
             ),
         ),
         Cell(
@@ -110,15 +95,14 @@ def _panels() -> list[Row | Cell]:
             ).transformations([organize({"Value": "changes"})]),
         ),
         Cell(
-            bargauge_panel(
+            age_per_target_bargauge(
                 "Inventory baseline age",
                 "Time since each target's approved inventory was accepted "
                 "(`apivigil inventory accept`).",
-                Query(
-                    f"max by (target) ({series(BASELINE_AGE, TARGET, _CHECK)})", "{{target}}", True
-                ),
-                unit="s",
-            ).thresholds(thresholds("green", (90 * _DAY, "orange"), (365 * _DAY, "red"))),
+                series(BASELINE_AGE, TARGET, _CHECK),
+                orange_after=90 * DAY,
+                red_after=365 * DAY,
+            ),
             width=24,
         ),
     ]

@@ -9,18 +9,16 @@ from dashboards.layout import (
     Cell,
     Row,
     assemble,
-    builtin_annotation,
-    datasource_variable,
+    label_dashboard,
     label_variable,
-    new_dashboard,
 )
 from dashboards.panels import (
     Query,
     bargauge_panel,
     coloured_cells,
     organize,
+    problem_count_stat,
     series,
-    stat_panel,
     table_panel,
     thresholds,
     timeseries_panel,
@@ -34,16 +32,15 @@ _FRAMEWORK = 'framework=~"$framework"'
 
 
 def dashboard() -> board.Dashboard:
-    result = new_dashboard(
+    frameworks = f"label_values({CONTROL_STATUS.name}, framework)"
+    result = label_dashboard(
         UID,
         "apivigil / Compliance",
         "Each control of each framework (NIST SP 800-53, PCI DSS, RFC 7525 ...) that "
         "apivigil's checks give evidence for: passing (evaluated, no open finding) or failing.",
+        label_variable("framework", "Framework", frameworks),
     )
-    result = result.with_variable(datasource_variable()).with_variable(
-        label_variable("framework", "Framework", f"label_values({CONTROL_STATUS.name}, framework)")
-    )
-    return assemble(result.annotation(builtin_annotation()), _panels())
+    return assemble(result, _panels())
 
 
 def _panels() -> list[Row | Cell]:
@@ -52,11 +49,11 @@ def _panels() -> list[Row | Cell]:
     return [
         Row("Frameworks"),
         Cell(
-            stat_panel(
+            problem_count_stat(
                 "Failing controls",
                 "Controls with at least one open finding against them.",
-                Query(f"sum({failing})", instant=True),
-            ).thresholds(thresholds("green", (1, "red"))),
+                f"sum({failing})",
+            ),
             width=6,
         ),
         Cell(

@@ -4,22 +4,16 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as board
 
-from dashboards.layout import (
-    Cell,
-    Row,
-    assemble,
-    finding_annotations,
-    new_dashboard,
-    target_variables,
-)
+from dashboards.layout import Cell, Row, assemble, target_dashboard
 from dashboards.panels import (
+    DAY,
+    SEVERITIES,
     TARGET,
     Query,
+    age_per_target_bargauge,
     bargauge_panel,
-    matrix,
-    organize,
     series,
-    table_panel,
+    target_matrix_table,
     thresholds,
     timeseries_panel,
 )
@@ -27,21 +21,17 @@ from monitor.metric_names import BASELINE_AGE, DRIFT_ITEMS, FINDINGS_OPEN
 
 UID = "apivigil-config-drift"
 
-_DAY = 86400
 _DRIFT_CHECK = 'check="config_drift"'
 
 
 def dashboard() -> board.Dashboard:
-    result = new_dashboard(
+    result = target_dashboard(
         UID,
         "apivigil / Configuration drift",
         "Configuration keys added, removed or changed against the approved baselines "
         "(NIST SP 800-128 change control), and how old each baseline is.",
+        _DRIFT_CHECK,
     )
-    for variable in target_variables():
-        result = result.with_variable(variable)
-    for annotation in finding_annotations(_DRIFT_CHECK):
-        result = result.annotation(annotation)
     return assemble(result, _panels())
 
 
@@ -67,37 +57,24 @@ def _panels() -> list[Row | Cell]:
             width=16,
         ),
         Cell(
-            table_panel(
+            target_matrix_table(
                 "Open drift findings",
                 "Open config_drift findings by target and severity (DRIFT-ADDED, "
                 "DRIFT-REMOVED, DRIFT-CHANGED, DRIFT-SOURCE-UNAVAILABLE).",
-                Query(
-                    f"sum by (target, severity) ({series(FINDINGS_OPEN, TARGET, _DRIFT_CHECK)})",
-                    table=True,
-                ),
+                series(FINDINGS_OPEN, TARGET, _DRIFT_CHECK),
+                "severity",
+                SEVERITIES,
                 sort_by="high",
-                descending=True,
-            ).transformations(
-                [
-                    matrix("target", "severity"),
-                    organize(
-                        {"target\\severity": "target"},
-                        order=("target\\severity", "critical", "high", "medium", "low", "info"),
-                    ),
-                ]
             ),
         ),
         Cell(
-            bargauge_panel(
+            age_per_target_bargauge(
                 "Baseline age",
                 "Time since each target's current baseline was approved "
                 "(`apivigil baseline accept`).",
-                Query(
-                    f"max by (target) ({series(BASELINE_AGE, TARGET, _DRIFT_CHECK)})",
-                    "{{target}}",
-                    True,
-                ),
-                unit="s",
-            ).thresholds(thresholds("green", (90 * _DAY, "orange"), (365 * _DAY, "red"))),
+                series(BASELINE_AGE, TARGET, _DRIFT_CHECK),
+                orange_after=90 * DAY,
+                red_after=365 * DAY,
+            ),
         ),
     ]

@@ -8,14 +8,13 @@ from dashboards.layout import (
     Cell,
     Row,
     assemble,
-    builtin_annotation,
-    datasource_variable,
+    label_dashboard,
     label_variable,
-    new_dashboard,
-    tagged_annotation,
+    notification_annotation,
 )
 from dashboards.panels import (
     Query,
+    problem_count_stat,
     series,
     stat_panel,
     thresholds,
@@ -33,23 +32,20 @@ _RECEIVER = 'receiver=~"$receiver"'
 
 
 def dashboard() -> board.Dashboard:
-    result = new_dashboard(
+    receivers = f"{NOTIFICATIONS_FAILED.name} or {NOTIFICATIONS_PENDING.name}"
+    receiver = label_variable(
+        "receiver",
+        "Receiver",
+        f"query_result(group by (receiver) ({receivers}))",
+        regex='/receiver="([^"]+)"/',
+    )
+    result = label_dashboard(
         UID,
         "apivigil / Alerts",
         "Delivery of apivigil's notifications (Slack, e-mail, webhook, Alertmanager, "
         "Grafana): what was sent, what failed for good and what is waiting in the outbox.",
-    )
-    receivers = f"{NOTIFICATIONS_FAILED.name} or {NOTIFICATIONS_PENDING.name}"
-    result = result.with_variable(datasource_variable()).with_variable(
-        label_variable(
-            "receiver",
-            "Receiver",
-            f"query_result(group by (receiver) ({receivers}))",
-            regex='/receiver="([^"]+)"/',
-        )
-    )
-    result = result.annotation(builtin_annotation()).annotation(
-        tagged_annotation("apivigil notifications", ["apivigil"], "purple")
+        receiver,
+        notification_annotation(),
     )
     return assemble(result, _panels())
 
@@ -61,15 +57,14 @@ def _panels() -> list[Row | Cell]:
     return [
         Row("Delivery"),
         Cell(
-            stat_panel(
+            problem_count_stat(
                 "Failed in the time range",
                 "Notifications that failed for good (permanent error or past their maximum "
                 "age) during the dashboard's time range; `apivigil alerts outbox --failed` "
                 "lists them.",
-                Query(f"sum by (receiver) (increase({failed}[$__range]))", "{{receiver}}", True),
-            )
-            .decimals(0)
-            .thresholds(thresholds("green", (1, "red"))),
+                f"sum by (receiver) (increase({failed}[$__range]))",
+                legend="{{receiver}}",
+            ).decimals(0),
             width=12,
             height=5,
         ),

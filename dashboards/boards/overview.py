@@ -5,24 +5,19 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard as board
 from grafana_foundation_sdk.models import common
 
-from dashboards.layout import (
-    Cell,
-    Row,
-    assemble,
-    finding_annotations,
-    new_dashboard,
-    target_variables,
-)
+from dashboards.layout import Cell, Row, assemble, target_dashboard
 from dashboards.panels import (
+    SEVERITIES,
     TARGET,
     Query,
     bargauge_panel,
-    matrix,
     organize,
+    problem_count_stat,
     series,
     severity_colours,
     stat_panel,
     table_panel,
+    target_matrix_table,
     thresholds,
     timeseries_panel,
     value_text,
@@ -57,16 +52,12 @@ _FRESH = (
 
 
 def dashboard() -> board.Dashboard:
-    result = new_dashboard(
+    result = target_dashboard(
         UID,
         "apivigil / Overview",
         "Security posture of every monitored API: score, open findings, failing checks, "
         "coverage and when each check last ran.",
     )
-    for variable in target_variables():
-        result = result.with_variable(variable)
-    for annotation in finding_annotations():
-        result = result.annotation(annotation)
     return assemble(result, _panels())
 
 
@@ -106,20 +97,13 @@ def _panels() -> list[Row | Cell]:
             ).overrides(severity_colours()),
         ),
         Cell(
-            table_panel(
+            target_matrix_table(
                 "Open findings per target",
                 "Open findings by target and severity.",
-                Query(f"sum by (target, severity) ({findings})", table=True),
+                findings,
+                "severity",
+                SEVERITIES,
                 sort_by="critical",
-                descending=True,
-            ).transformations(
-                [
-                    matrix("target", "severity"),
-                    organize(
-                        {"target\\severity": "target"},
-                        order=("target\\severity", "critical", "high", "medium", "low", "info"),
-                    ),
-                ]
             ),
         ),
         Row("Checks"),
@@ -139,12 +123,12 @@ def _panels() -> list[Row | Cell]:
             height=6,
         ),
         Cell(
-            stat_panel(
+            problem_count_stat(
                 "Failing checks",
                 "Checks whose latest run could not evaluate its target (unreachable, "
                 "timeout, misconfigured ...).",
-                Query(f"sum(1 - {_UP})", instant=True),
-            ).thresholds(thresholds("green", (1, "red"))),
+                f"sum(1 - {_UP})",
+            ),
             width=6,
             height=6,
         ),

@@ -4,25 +4,19 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as board
 
-from dashboards.layout import (
-    Cell,
-    Row,
-    assemble,
-    finding_annotations,
-    new_dashboard,
-    target_variables,
-)
+from dashboards.layout import Cell, Row, assemble, target_dashboard
 from dashboards.panels import (
+    DAY,
+    SEVERITIES,
     TARGET,
     Query,
-    bargauge_panel,
-    matrix,
+    age_per_target_bargauge,
     organize,
     series,
     severity_colours,
     stat_panel,
     table_panel,
-    thresholds,
+    target_matrix_table,
     timeseries_panel,
 )
 from monitor.metric_names import (
@@ -35,21 +29,15 @@ from monitor.metric_names import (
 
 UID = "apivigil-patch-levels"
 
-_DAY = 86400
-_SEVERITIES = ("critical", "high", "medium", "low", "info")
-
 
 def dashboard() -> board.Dashboard:
-    result = new_dashboard(
+    result = target_dashboard(
         UID,
         "apivigil / Patch levels",
         "Known vulnerabilities in the software each target runs (OSV advisories), patches "
         "past their deadline (NIST SP 800-40), the inventory and the advisory data's age.",
+        'check="patch_level"',
     )
-    for variable in target_variables():
-        result = result.with_variable(variable)
-    for annotation in finding_annotations('check="patch_level"'):
-        result = result.annotation(annotation)
     return assemble(result, _panels())
 
 
@@ -76,20 +64,13 @@ def _panels() -> list[Row | Cell]:
             height=5,
         ),
         Cell(
-            table_panel(
+            target_matrix_table(
                 "Vulnerabilities per target",
                 "Vulnerable packages by target and severity.",
-                Query(f"sum by (target, severity) ({vulnerable})", table=True),
+                vulnerable,
+                "severity",
+                SEVERITIES,
                 sort_by="critical",
-                descending=True,
-            ).transformations(
-                [
-                    matrix("target", "severity"),
-                    organize(
-                        {"target\\severity": "target"},
-                        order=("target\\severity", *_SEVERITIES),
-                    ),
-                ]
             ),
             width=24,
         ),
@@ -109,16 +90,13 @@ def _panels() -> list[Row | Cell]:
         ),
         Row("Inventory and advisory data"),
         Cell(
-            bargauge_panel(
+            age_per_target_bargauge(
                 "Oldest unpatched vulnerability",
                 "Time since the fix was published, for each target's oldest open one.",
-                Query(
-                    f"max by (target) ({series(PATCH_OLDEST_UNPATCHED_AGE, TARGET)})",
-                    "{{target}}",
-                    True,
-                ),
-                unit="s",
-            ).thresholds(thresholds("green", (15 * _DAY, "orange"), (30 * _DAY, "red"))),
+                series(PATCH_OLDEST_UNPATCHED_AGE, TARGET),
+                orange_after=15 * DAY,
+                red_after=30 * DAY,
+            ),
             width=8,
         ),
         Cell(
@@ -132,15 +110,14 @@ def _panels() -> list[Row | Cell]:
             width=8,
         ),
         Cell(
-            bargauge_panel(
+            age_per_target_bargauge(
                 "Advisory data age",
                 "Age of the advisory index each target was checked against; refresh it with "
                 "`apivigil advisories update`.",
-                Query(
-                    f"max by (target) ({series(PATCH_ADVISORIES_AGE, TARGET)})", "{{target}}", True
-                ),
-                unit="s",
-            ).thresholds(thresholds("green", (_DAY, "orange"), (7 * _DAY, "red"))),
+                series(PATCH_ADVISORIES_AGE, TARGET),
+                orange_after=DAY,
+                red_after=7 * DAY,
+            ),
             width=8,
         ),
     ]

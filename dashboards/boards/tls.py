@@ -5,14 +5,7 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard as board
 from grafana_foundation_sdk.models import dashboard as model
 
-from dashboards.layout import (
-    Cell,
-    Row,
-    assemble,
-    finding_annotations,
-    new_dashboard,
-    target_variables,
-)
+from dashboards.layout import Cell, Row, assemble, target_dashboard
 from dashboards.panels import (
     TARGET,
     Query,
@@ -21,8 +14,8 @@ from dashboards.panels import (
     fixed_colours,
     matrix,
     organize,
+    problem_count_stat,
     series,
-    stat_panel,
     table_panel,
     thresholds,
     timeseries_panel,
@@ -70,16 +63,13 @@ _GRADE_COLOURS = [
 
 
 def dashboard() -> board.Dashboard:
-    result = new_dashboard(
+    result = target_dashboard(
         UID,
         "apivigil / TLS and certificates",
         "TLS grade, protocol versions and cipher suites per endpoint (tls_posture), and the "
         "days left on every certificate served, intermediates included (cert_expiry).",
+        'check=~"tls_posture|cert_expiry"',
     )
-    for variable in target_variables():
-        result = result.with_variable(variable)
-    for annotation in finding_annotations('check=~"tls_posture|cert_expiry"'):
-        result = result.annotation(annotation)
     return assemble(result, [*_posture_panels(), *_certificate_panels()])
 
 
@@ -136,11 +126,12 @@ def _certificate_panels() -> list[Row | Cell]:
             width=16,
         ),
         Cell(
-            stat_panel(
+            problem_count_stat(
                 "Certificates expiring within 30 days",
                 "Certificates (any position) with less than 30 days left, expired ones included.",
-                Query(f"sum(({not_after} - time()) < bool (30 * 86400))", instant=True),
-            ).thresholds(thresholds("green", (1, "orange"))),
+                f"sum(({not_after} - time()) < bool (30 * 86400))",
+                colour="orange",
+            ),
             width=8,
         ),
     ]
@@ -197,21 +188,22 @@ def _posture_panels() -> list[Row | Cell]:
             ),
         ),
         Cell(
-            stat_panel(
+            problem_count_stat(
                 "Legacy protocols accepted",
                 "Endpoint and protocol pairs where SSL 2/3, TLS 1.0 or TLS 1.1 is accepted.",
-                Query(f"sum({legacy})", instant=True),
-            ).thresholds(thresholds("green", (1, "red"))),
+                f"sum({legacy})",
+            ),
             width=6,
             height=6,
         ),
         Cell(
-            stat_panel(
+            problem_count_stat(
                 "Incomplete scans",
                 "Endpoints whose last scan could not determine everything "
                 "(TLS-SCAN-INCOMPLETE); their grade is a best case.",
-                Query(f"sum(1 - {series(TLS_SCAN_COMPLETE, TARGET)})", instant=True),
-            ).thresholds(thresholds("green", (1, "orange"))),
+                f"sum(1 - {series(TLS_SCAN_COMPLETE, TARGET)})",
+                colour="orange",
+            ),
             width=6,
             height=6,
         ),
