@@ -43,20 +43,17 @@ from typing import Any
 import httpx
 from findings import REMEDIATION, RULE_ID, SEVERITY, TITLE, plan
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/measure.py
+import measure
+from measure import BenchmarkError, mib, tail
+
 HERE = Path(__file__).resolve().parent
 WORKER = HERE / "worker.py"
-GNU_TIME = "/usr/bin/time"
 ALERTMANAGER = Path("/usr/bin/prometheus-alertmanager")
 INSTALLER = "tests/install-alert-test-deps.sh"
 HOST = "127.0.0.1"
-CHILD_STOP_SECONDS = 5.0
 SETTLE_SECONDS = 2.5  # after the last expected notification: > Alertmanager's group_interval
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
-
-
-class BenchmarkError(Exception):
-    """The benchmark could not run or a tool gave wrong answers."""
 
 
 # ---------------------------------------------------------------------------- the sink
@@ -175,18 +172,6 @@ class PeerRound:
     statuses: dict[str, int] = field(default_factory=dict)
 
 
-def kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-
-
-def tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no output)"
-
-
 def loopback_env() -> dict[str, str]:
     """This environment without proxies, so every request stays on 127.0.0.1."""
     env = {k: v for k, v in os.environ.items() if k.lower() not in PROXY_VARIABLES}
@@ -195,14 +180,7 @@ def loopback_env() -> dict[str, str]:
 
 
 def ensure_tools() -> None:
-    try:
-        version = subprocess.run(
-            [GNU_TIME, "--version"], capture_output=True, text=True, timeout=10, check=False
-        )
-    except OSError:
-        raise BenchmarkError(f"{GNU_TIME} is missing: install the Debian package `time`") from None
-    if "GNU" not in version.stdout + version.stderr:
-        raise BenchmarkError(f"{GNU_TIME} is not GNU time (needed for -f %M)")
+    measure.ensure_gnu_time()
     if not ALERTMANAGER.exists():
         raise BenchmarkError(f"{ALERTMANAGER} is missing: run `sudo bash {INSTALLER}`")
 
@@ -213,23 +191,6 @@ def alertmanager_version() -> str:
     )
     first = (done.stdout + done.stderr).splitlines()
     return first[0] if first else "alertmanager (version unknown)"
-
-
-def proc_status_bytes(pid: int, key: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{key}:"):
-            return int(line.split()[1]) * 1024
-    raise BenchmarkError(f"no {key} in /proc/{pid}/status")
-
-
-def proc_cpu_seconds(pid: int) -> float:
-    # fields after the ")" that ends the command name: utime and stime are the 12th and 13th
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def mib(size: float) -> str:
-    return f"{size / 2**20:.1f} MiB"
 
 
 def ratio(a: float, b: float) -> str:
@@ -258,12 +219,6 @@ def run_apivigil(sink: Sink, args: argparse.Namespace, workdir: Path, label: str
     out_path, err_path = workdir / f"{label}.out", workdir / f"{label}.log"
     rss_path = workdir / f"{label}.maxrss"
     command = [
-        GNU_TIME,
-        "-q",
-        "-f",
-        "%M",
-        "-o",
-        str(rss_path),
         sys.executable,
         str(WORKER),
         sink.url,
@@ -275,43 +230,27 @@ def run_apivigil(sink: Sink, args: argparse.Namespace, workdir: Path, label: str
     ]
     sink.take()
     with out_path.open("wb") as out, err_path.open("wb") as err:
-        started = time.perf_counter()
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
+        code, wall, _ = measure.run_in_session(
+            measure.gnu_time(rss_path, command),
             stdout=out,
             stderr=err,
-            start_new_session=True,
+            timeout=args.timeout,
             env=loopback_env(),
         )
-        killer = threading.Timer(args.timeout, kill_group, args=(process.pid,))
-        killer.start()
-        reaped = False
-        try:
-            _, status, _ = os.wait4(process.pid, 0)
-            wall = time.perf_counter() - started
-            reaped = True
-        finally:
-            killer.cancel()
-            kill_group(process.pid)
-            if not reaped:
-                process.wait(CHILD_STOP_SECONDS)
-    code = os.waitstatus_to_exitcode(status)
-    process.returncode = code
     if code != 0:
         raise BenchmarkError(
             f"apivigil worker exited {code} (timeout {args.timeout:g}s):\n{tail(err_path)}"
         )
     try:
         report = json.loads(out_path.read_text())
-        peak_kib = int(rss_path.read_text().split()[-1])
+        peak_bytes = measure.gnu_time_peak_bytes(rss_path)
     except (OSError, ValueError, IndexError) as error:
         raise BenchmarkError(f"apivigil worker: no JSON or no %M ({error})") from None
     received, bad = sink.take()
     if bad:
         raise BenchmarkError(f"the sink could not read {len(bad)} apivigil POSTs: {bad[:2]}")
     posts, alerts, groups, statuses = summarize(received)
-    result = ApivigilRound(wall, peak_kib * 1024, report, posts, alerts, groups)
+    result = ApivigilRound(wall, peak_bytes, report, posts, alerts, groups)
     verify_apivigil(result, statuses, args)
     return result
 
@@ -462,11 +401,11 @@ class Alertmanager:
             with contextlib.suppress(ProcessLookupError):
                 process.send_signal(signal.SIGTERM)
             try:
-                process.wait(CHILD_STOP_SECONDS)
+                process.wait(measure.CHILD_STOP_SECONDS)
             except subprocess.TimeoutExpired:
-                kill_group(process.pid)
-                process.wait(CHILD_STOP_SECONDS)
-        kill_group(process.pid)
+                measure.kill_group(process.pid)
+                process.wait(measure.CHILD_STOP_SECONDS)
+        measure.kill_group(process.pid)
 
 
 def run_alertmanager(
@@ -484,7 +423,7 @@ def run_alertmanager(
         assert alertmanager.process is not None
         pid = alertmanager.process.pid
         sink.take()
-        cpu_before = proc_cpu_seconds(pid)
+        cpu_before = measure.cpu_seconds(pid)
         started = time.perf_counter()
         for body in bodies:
             answer = client.post(
@@ -498,9 +437,9 @@ def run_alertmanager(
                 )
         posted = time.perf_counter()
         complete_at = wait_complete(sink, per_group, started, args.timeout)
-        cpu = proc_cpu_seconds(pid) - cpu_before
+        cpu = measure.cpu_seconds(pid) - cpu_before
         time.sleep(SETTLE_SECONDS)  # anything still coming is counted, not timed
-        peak = proc_status_bytes(pid, "VmHWM")
+        peak = measure.vm_hwm_bytes(pid)
         if alertmanager.process.poll() is not None:
             raise BenchmarkError(f"alertmanager died:\n{tail(alertmanager.log)}")
     received, bad = sink.take()
@@ -637,10 +576,6 @@ def summary(
 # ---------------------------------------------------------------------------- main
 
 
-def _exit_on_signal(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--findings", type=int, default=10_000, help="findings opened at once")
@@ -661,7 +596,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.keep is not None and args.keep.exists() and any(args.keep.iterdir()):
         parser.error(f"--keep {args.keep} must be empty or absent")
 
-    signal.signal(signal.SIGTERM, _exit_on_signal)
+    measure.unwind_on_sigterm()
     apivigil: list[ApivigilRound] = []
     peer: list[PeerRound] = []
     bodies, per_group = alert_batches(args.findings, args.targets, args.am_batch)
@@ -670,22 +605,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         workdir.mkdir(parents=True, exist_ok=True)
         sink = Sink().start()
         try:
-            ensure_tools()
-            for number in range(1, args.repeat + 1):
-                print(f"round {number}/{args.repeat}: apivigil ...", flush=True)
-                apivigil.append(run_apivigil(sink, args, workdir, f"apivigil-{number}"))
-                print(f"round {number}/{args.repeat}: alertmanager ...", flush=True)
-                peer.append(
-                    run_alertmanager(
-                        sink, bodies, per_group, args, workdir, f"alertmanager-{number}"
+            with measure.reporting_failures():
+                ensure_tools()
+                for number in range(1, args.repeat + 1):
+                    print(f"round {number}/{args.repeat}: apivigil ...", flush=True)
+                    apivigil.append(run_apivigil(sink, args, workdir, f"apivigil-{number}"))
+                    print(f"round {number}/{args.repeat}: alertmanager ...", flush=True)
+                    peer.append(
+                        run_alertmanager(
+                            sink, bodies, per_group, args, workdir, f"alertmanager-{number}"
+                        )
                     )
-                )
-        except BenchmarkError as error:
-            print(f"benchmark failed: {error}", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            print("interrupted; every child process was stopped", file=sys.stderr)
-            return 130
         finally:
             sink.stop()
         print()

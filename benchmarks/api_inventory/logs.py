@@ -24,16 +24,12 @@ Run from the project root:  .venv/bin/python benchmarks/api_inventory/logs.py
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import random
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -47,9 +43,11 @@ from checks.api_inventory.inventory import Operation
 from checks.api_inventory.routes import RouteMatcher
 from checks.api_inventory.traffic import ZombieReason, summarise
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/measure.py
+import measure
+from measure import BenchmarkError, mib, tail
+
 HERE = Path(__file__).resolve()
-GNU_TIME = "/usr/bin/time"
-CHILD_STOP_SECONDS = 5.0
 BASE_PATH = "/v1"
 RESOURCES = (
     "users",
@@ -108,10 +106,6 @@ UNDOCUMENTED = (
     "/wp-login.php",
 )
 AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0"
-
-
-class BenchmarkError(Exception):
-    """The benchmark could not run or apivigil gave wrong answers."""
 
 
 # ---------------------------------------------------------------------------- data
@@ -251,17 +245,10 @@ def generate(path: Path, spec: Spec, seed: int, lines: int) -> Expected:
 # ---------------------------------------------------------------------------- the worker
 
 
-def vm_hwm_bytes() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
-
-
 def worker(log: Path, seed: int, count: int, max_bytes: int) -> dict[str, Any]:
     spec = make_spec(seed, count)
     zombies = spec.zombies()
-    hwm_start = vm_hwm_bytes()
+    hwm_start = measure.vm_hwm_bytes()
     started = time.perf_counter()
     requests: list[Request] = []
     cursor, reads, lines, malformed, more = None, 0, 0, 0, True
@@ -275,7 +262,7 @@ def worker(log: Path, seed: int, count: int, max_bytes: int) -> dict[str, Any]:
             stats.more,
         )
     read_done = time.perf_counter()
-    hwm_read = vm_hwm_bytes()
+    hwm_read = measure.vm_hwm_bytes()
     matcher = RouteMatcher(spec.current, [BASE_PATH])
     matcher_done = time.perf_counter()
     summary = summarise(requests, matcher, zombies)
@@ -314,64 +301,22 @@ class Measurement:
     report: dict[str, Any]
 
 
-def kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-
-
-def tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no output)"
-
-
-def ensure_gnu_time() -> None:
-    try:
-        version = subprocess.run(
-            [GNU_TIME, "--version"], capture_output=True, text=True, timeout=10, check=False
-        )
-    except OSError:
-        raise BenchmarkError(f"{GNU_TIME} is missing: install the Debian package `time`") from None
-    if "GNU" not in version.stdout + version.stderr:
-        raise BenchmarkError(f"{GNU_TIME} is not GNU time (needed for -f %M)")
-
-
-def measure(command: Sequence[str], workdir: Path, label: str, timeout: float) -> Measurement:
+def time_command(command: Sequence[str], workdir: Path, label: str, timeout: float) -> Measurement:
     """Runs `command` under GNU time in its own session; it must print one JSON object."""
     out_path, err_path = workdir / f"{label}.out", workdir / f"{label}.err"
     rss_path = workdir / f"{label}.maxrss"
     with out_path.open("wb") as out, err_path.open("wb") as err:
-        started = time.perf_counter()
-        process = subprocess.Popen(
-            [GNU_TIME, "-q", "-f", "%M", "-o", str(rss_path), *command],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            start_new_session=True,
+        code, wall, usage = measure.run_in_session(
+            measure.gnu_time(rss_path, command), stdout=out, stderr=err, timeout=timeout
         )
-        killer = threading.Timer(timeout, kill_group, args=(process.pid,))
-        killer.start()
-        reaped = False
-        try:
-            _, status, usage = os.wait4(process.pid, 0)
-            wall = time.perf_counter() - started
-            reaped = True
-        finally:
-            killer.cancel()
-            kill_group(process.pid)
-            if not reaped:
-                process.wait(CHILD_STOP_SECONDS)
-    code = os.waitstatus_to_exitcode(status)
-    process.returncode = code
     if code != 0:
         raise BenchmarkError(f"{label} exited {code} (timeout {timeout:g}s):\n{tail(err_path)}")
     try:
-        peak_kib = int(rss_path.read_text().split()[-1])
+        peak_bytes = measure.gnu_time_peak_bytes(rss_path)
         report = json.loads(out_path.read_text())
     except (OSError, ValueError, IndexError) as error:
         raise BenchmarkError(f"{label}: no %M or no JSON ({error}):\n{tail(err_path)}") from None
-    return Measurement(wall, usage.ru_utime + usage.ru_stime, peak_kib * 1024, report)
+    return Measurement(wall, usage.ru_utime + usage.ru_stime, peak_bytes, report)
 
 
 def verify(report: dict[str, Any], expected: Expected) -> None:
@@ -397,10 +342,6 @@ def verify(report: dict[str, Any], expected: Expected) -> None:
 
 
 # ---------------------------------------------------------------------------- report
-
-
-def mib(size: float) -> str:
-    return f"{size / 2**20:.1f} MiB"
 
 
 def summary(
@@ -452,16 +393,12 @@ def summary(
 # ---------------------------------------------------------------------------- main
 
 
-def _exit_on_signal(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["worker"]:
         log_name, seed, count, max_bytes = arguments[1:]
         report = worker(Path(log_name), int(seed), int(count), int(max_bytes))
-        print(json.dumps({**report, "peak_rss_bytes": vm_hwm_bytes()}))
+        print(json.dumps({**report, "peak_rss_bytes": measure.vm_hwm_bytes()}))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=1_000_000, help="access-log lines")
@@ -475,13 +412,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.lines < 1000 or args.operations < 100 or args.repeat < 1:
         parser.error("--lines at least 1000, --operations at least 100, --repeat at least 1")
 
-    signal.signal(signal.SIGTERM, _exit_on_signal)
+    measure.unwind_on_sigterm()
     with tempfile.TemporaryDirectory(prefix="apivigil-bench-") as tmp:
         workdir = args.keep or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         log = workdir / "access.log"
-        try:
-            ensure_gnu_time()
+        with measure.reporting_failures():
+            measure.ensure_gnu_time()
+            measure.precompile()  # for the worker, this script run again
             print("generating ...", flush=True)
             started = time.perf_counter()
             spec = make_spec(args.seed, args.operations)
@@ -499,15 +437,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     str(args.operations),
                     str(args.max_bytes),
                 ]
-                measurement = measure(command, workdir, f"round-{number}", args.timeout)
+                measurement = time_command(command, workdir, f"round-{number}", args.timeout)
                 verify(measurement.report, expected)
                 measurements.append(measurement)
-        except BenchmarkError as error:
-            print(f"benchmark failed: {error}", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            print("interrupted; every child process was stopped", file=sys.stderr)
-            return 130
         print()
         print(summary(measurements, spec, expected, log, args.seed))
     return 0

@@ -46,10 +46,13 @@ from checks.api_inventory.diff import Axis, ChangeKind, diff_inventories, group_
 from checks.api_inventory.loading import LoadLimits
 from checks.api_inventory.reading import read_inventory_file
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/measure.py
+import measure
+from measure import BenchmarkError, mib, tail
+
 HERE = Path(__file__).resolve().parent
 PEER_DIR = HERE / ".peer"
 OPTIC_BIN = PEER_DIR / "node_modules" / ".bin" / "optic"
-GNU_TIME = "/usr/bin/time"
 # ajv >= 8.18 miscompiles ajv-errors' code, so spectral (inside Optic) dies at start-up with
 # "SyntaxError: Unexpected token ':'" (stoplightio/spectral#2946); 8.17.1 works.
 OPTIC_PACKAGE = {
@@ -70,10 +73,6 @@ class Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[mis
 
 
 SUNSET = "2027-06-30"
-
-
-class BenchmarkError(Exception):
-    """The benchmark could not run or a tool gave wrong answers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,22 +331,15 @@ def plant(name: str, old: dict[str, Any], new: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------- apivigil
 
 
-def vm_hwm_bytes() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
-
-
 def worker(before_path: Path, after_path: Path) -> dict[str, Any]:
     """The measured apivigil run, in its own process: load both, diff, group."""
-    hwm_start = vm_hwm_bytes()
+    hwm_start = measure.vm_hwm_bytes()
     started = time.perf_counter()
     before = read_inventory_file(before_path, LoadLimits())
     loaded_before = time.perf_counter()
     after = read_inventory_file(after_path, LoadLimits())
     loaded = time.perf_counter()
-    hwm_loaded = vm_hwm_bytes()
+    hwm_loaded = measure.vm_hwm_bytes()
     changes = diff_inventories(before, after)
     diffed = time.perf_counter()
     groups = group_changes(changes)
@@ -376,16 +368,11 @@ def worker(before_path: Path, after_path: Path) -> dict[str, Any]:
         "groups": len(groups),
         "hwm_start_bytes": hwm_start,
         "hwm_after_load_bytes": hwm_loaded,
-        "peak_rss_bytes": vm_hwm_bytes(),
+        "peak_rss_bytes": measure.vm_hwm_bytes(),
     }
 
 
 # ---------------------------------------------------------------------------- measuring
-
-
-def kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
 
 
 def kill_tool(group: int) -> None:
@@ -398,14 +385,7 @@ def kill_tool(group: int) -> None:
                 os.kill(int(stat.parent.name), signal.SIGKILL)
 
 
-def tail(path: Path, lines: int = 12) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no output)"
-
-
-def measure(
+def time_command(
     command: Sequence[str], workdir: Path, label: str, timeout: float, env: dict[str, str]
 ) -> Measurement:
     """Runs `command` under GNU time in its own session; the tool is killed after `timeout`
@@ -418,33 +398,23 @@ def measure(
         kill_tool(pid)
 
     with out_path.open("wb") as out, err_path.open("wb") as err:
-        started = time.perf_counter()
-        process = subprocess.Popen(
-            [GNU_TIME, "-q", "-f", "%M", "-o", str(rss_path), *command],
-            stdin=subprocess.DEVNULL,
+        code, wall, usage = measure.run_in_session(
+            measure.gnu_time(rss_path, command),
             stdout=out,
             stderr=err,
-            cwd=workdir,
+            timeout=timeout,
             env={**os.environ, **env},
-            start_new_session=True,
+            cwd=workdir,
+            on_timeout=expire,
         )
-        killer = threading.Timer(timeout, expire, args=(process.pid,))
-        killer.start()
-        try:
-            _, status, usage = os.wait4(process.pid, 0)
-            wall = time.perf_counter() - started
-        finally:
-            killer.cancel()
-            kill_group(process.pid)  # leftovers, or everything when interrupted
-    process.returncode = code = os.waitstatus_to_exitcode(status)
     try:
-        peak_kib = int(rss_path.read_text().split()[-1])
+        peak_bytes = measure.gnu_time_peak_bytes(rss_path)
     except (OSError, ValueError, IndexError):
-        peak_kib = 0  # GNU time itself was killed: no figure
+        peak_bytes = 0  # GNU time itself was killed: no figure
     return Measurement(
         wall_seconds=wall,
         cpu_seconds=usage.ru_utime + usage.ru_stime,
-        peak_rss_bytes=peak_kib * 1024,
+        peak_rss_bytes=peak_bytes,
         exit_code=code,
         timed_out=timer_fired.is_set(),
         stdout=out_path,
@@ -456,11 +426,11 @@ def run_apivigil(
     before: Path, after: Path, workdir: Path, timeout: float
 ) -> tuple[Measurement, dict[str, Any]]:
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", str(before), str(after)]
-    measurement = measure(command, workdir, "apivigil", timeout, {})
+    measurement = time_command(command, workdir, "apivigil", timeout, {})
     if measurement.timed_out or measurement.exit_code != 0:
         raise BenchmarkError(
             f"apivigil {'timed out' if measurement.timed_out else 'failed'} "
-            f"(exit {measurement.exit_code}):\n{tail(measurement.stderr)}"
+            f"(exit {measurement.exit_code}):\n{tail(measurement.stderr, 12)}"
         )
     try:
         return measurement, json.loads(measurement.stdout.read_text())
@@ -495,7 +465,7 @@ def run_optic(before: Path, after: Path, workdir: Path, timeout: float) -> Measu
     command = [str(OPTIC_BIN), "diff", before.name, after.name, "--check", "--validation", "loose"]
     # Its own network namespace (root only): Optic cannot reach anything but itself.
     isolated = os.geteuid() == 0 and shutil.which("unshare")
-    return measure(
+    return time_command(
         ["unshare", "-n", *command] if isolated else command, workdir, "optic", timeout, OPTIC_ENV
     )
 
@@ -515,10 +485,6 @@ def optic_counts(output: str) -> dict[str, int]:
 
 
 # ---------------------------------------------------------------------------- report
-
-
-def mib(size: float) -> str:
-    return f"{size / 2**20:.1f} MiB"
 
 
 def ratio(a: float, b: float) -> str:
@@ -614,10 +580,6 @@ def summary(
 # ---------------------------------------------------------------------------- main
 
 
-def _exit_on_signal(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--worker"] and len(argv) == 3:
@@ -634,15 +596,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--operations must be at least 20")
     if args.keep is not None and args.keep.exists() and any(args.keep.iterdir()):
         parser.error(f"--keep {args.keep} must be empty or absent")
-    if subprocess.run([GNU_TIME, "--version"], capture_output=True, check=False).returncode:
-        print(f"{GNU_TIME} is not GNU time (Debian package `time`)", file=sys.stderr)
+    if subprocess.run([measure.GNU_TIME, "--version"], capture_output=True, check=False).returncode:
+        print(f"{measure.GNU_TIME} is not GNU time (Debian package `time`)", file=sys.stderr)
         return 1
 
-    signal.signal(signal.SIGTERM, _exit_on_signal)
+    measure.unwind_on_sigterm()
+    measure.precompile()  # for the worker, this script run again
     with tempfile.TemporaryDirectory(prefix="apivigil-bench-") as tmp:
         workdir = args.keep or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        try:
+        with measure.reporting_failures():
             started = time.perf_counter()
             before, after, expected = generate(workdir, args.seed, args.operations)
             print(f"generated in {time.perf_counter() - started:.1f} s; apivigil ...", flush=True)
@@ -653,12 +616,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not optic:
                 print(f"optic (up to {args.timeout:g} s) ...", flush=True)
                 optic = run_optic(before, after, workdir, args.timeout)
-        except BenchmarkError as error:
-            print(f"benchmark failed: {error}", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            print("interrupted; every child process was stopped", file=sys.stderr)
-            return 130
         print()
         print(summary(args, (before, after), apivigil, optic, mismatches))
     return 1 if mismatches else 0

@@ -18,10 +18,6 @@ import contextlib
 import http.client
 import json
 import os
-import resource
-import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,6 +35,10 @@ import yaml
 
 from monitor.certmaker import issue, write_server_files
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/measure.py
+import measure
+from measure import BenchmarkError, mib, tail
+
 HERE = Path(__file__).resolve().parent
 SERVER_SCRIPT = HERE / "tls_server.py"
 SERVER_NAME = "bench.apivigil.test"
@@ -48,11 +48,6 @@ GOAL_RATIO = 1.0
 GOAL_SECONDS = 10.0
 EXPIRY_TOLERANCE_SECONDS = 1.0
 PROBE_HTTP_TIMEOUT_SECONDS = 15.0
-CHILD_STOP_SECONDS = 5.0
-
-
-class BenchmarkError(Exception):
-    """The benchmark could not run or a tool gave wrong answers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,32 +74,6 @@ class Round:
 # ---------------------------------------------------------------------------- helpers
 
 
-def raise_fd_limit(wanted: int) -> None:
-    """Raise RLIMIT_NOFILE's soft limit to `wanted` (at most the hard limit); children inherit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-    if soft != resource.RLIM_INFINITY and soft < target:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    """Terminate, then kill; never waits longer than a few seconds."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(CHILD_STOP_SECONDS)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(CHILD_STOP_SECONDS)
-
-
 def read_line(stream: IO[bytes], timeout: float) -> bytes:
     """One line from `stream`, or BenchmarkError after `timeout` seconds."""
     lines: list[bytes] = []
@@ -116,77 +85,12 @@ def read_line(stream: IO[bytes], timeout: float) -> bytes:
     return lines[0]
 
 
-def wait_with_usage(
-    process: subprocess.Popen[bytes], timeout: float
-) -> tuple[int, resource.struct_rusage]:
-    """Reap `process` with wait4() to get its own rusage; kill it after `timeout` seconds."""
-    killer = threading.Timer(timeout, process.kill)
-    killer.start()
-    try:
-        _, status, usage = os.wait4(process.pid, 0)
-    except BaseException:  # interrupted (Ctrl-C, SIGTERM): do not leave the child running
-        process.kill()
-        process.wait(CHILD_STOP_SECONDS)
-        raise
-    finally:
-        killer.cancel()
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, usage
-
-
-def vm_hwm_bytes(pid: int) -> int:
-    """Peak resident set size of a running process (VmHWM in /proc/PID/status)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise BenchmarkError(f"no VmHWM for pid {pid}")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system time so far of a running process (/proc/PID/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no output)"
-
-
 # ---------------------------------------------------------------------------- setup
 
 
 def ensure_blackbox() -> str:
     """The exporter's path; installs the Debian package when it is missing (needs root)."""
-    found = shutil.which(BLACKBOX)
-    if found:
-        return found
-    if os.geteuid() != 0:
-        raise BenchmarkError(f"{BLACKBOX} is not installed and we are not root to install it")
-    print(f"installing the Debian package {BLACKBOX} ...", flush=True)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    try:
-        subprocess.run(["apt-get", "update"], check=True, timeout=600, env=env)
-        subprocess.run(["apt-get", "install", "-y", BLACKBOX], check=True, timeout=900, env=env)
-    except (OSError, subprocess.SubprocessError) as error:
-        raise BenchmarkError(f"could not install {BLACKBOX}: {error}") from None
-    found = shutil.which(BLACKBOX)
-    if not found:
-        raise BenchmarkError(f"{BLACKBOX} is still not on PATH after apt-get install")
-    return found
-
-
-def apivigil_command() -> Path:
-    """The `apivigil` entry point next to this interpreter (the project's venv)."""
-    for candidate in (
-        Path(sys.executable).parent / "apivigil",
-        HERE.parent.parent / ".venv" / "bin" / "apivigil",
-    ):
-        if candidate.exists():
-            return candidate
-    raise BenchmarkError("apivigil is not installed next to this Python; use the project venv")
+    return measure.ensure_debian_command(BLACKBOX, BLACKBOX, update_first=True)
 
 
 def compile_bytecode() -> None:
@@ -253,7 +157,7 @@ def tls_endpoints(
         if process.stdin is not None:
             with contextlib.suppress(OSError):
                 process.stdin.close()  # the server exits on EOF
-        stop_process(process)
+        measure.stop_process(process)
         if process.stdout is not None:
             process.stdout.close()
 
@@ -290,7 +194,7 @@ def run_apivigil(
 ) -> ApivigilMeasurement:
     out_path, err_path = workdir / "apivigil.json", workdir / "apivigil.stderr"
     command = [
-        str(apivigil_command()),
+        str(measure.apivigil_command()),
         "scan",
         "--config",
         str(config),
@@ -308,7 +212,7 @@ def run_apivigil(
         process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, cwd=workdir
         )
-        code, usage = wait_with_usage(process, timeout)
+        code, usage = measure.wait_with_usage(process, timeout)
         seconds = time.perf_counter() - started
     if code < 0:
         raise BenchmarkError(f"apivigil scan was killed (signal {-code}; timeout {timeout:g}s)")
@@ -391,7 +295,7 @@ def blackbox_exporter(binary: str, workdir: Path) -> Iterator[tuple[int, int]]:
     """Start the exporter on a free loopback port; yields (port, pid) once it is healthy."""
     config_path, log_path = workdir / "blackbox.yml", workdir / "blackbox.log"
     write_blackbox_config(config_path)
-    port = free_port()
+    port = measure.free_port()
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             [
@@ -408,7 +312,7 @@ def blackbox_exporter(binary: str, workdir: Path) -> Iterator[tuple[int, int]]:
         wait_healthy(port, process, log_path, timeout=20)
         yield port, process.pid
     finally:
-        stop_process(process)
+        measure.stop_process(process)
 
 
 def wait_healthy(port: int, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
@@ -509,12 +413,12 @@ def run_blackbox(
 
         try:
             with ThreadPoolExecutor(concurrency, thread_name_prefix="probe") as pool:
-                cpu_before = cpu_seconds(pid)
+                cpu_before = measure.cpu_seconds(pid)
                 started = time.perf_counter()
                 futures = [pool.submit(probe, port) for port in ports]
                 done, pending = wait(futures, timeout=timeout, return_when=FIRST_EXCEPTION)
                 seconds = time.perf_counter() - started
-                cpu_used = cpu_seconds(pid) - cpu_before
+                cpu_used = measure.cpu_seconds(pid) - cpu_before
                 for future in pending:
                     future.cancel()
                 for future in done:
@@ -523,7 +427,9 @@ def run_blackbox(
                     raise BenchmarkError(f"{len(pending)} probes unfinished after {timeout:g}s")
         finally:
             client.close()
-        return Measurement(seconds=seconds, peak_rss_bytes=vm_hwm_bytes(pid), cpu_seconds=cpu_used)
+        return Measurement(
+            seconds=seconds, peak_rss_bytes=measure.vm_hwm_bytes(pid), cpu_seconds=cpu_used
+        )
 
 
 # ---------------------------------------------------------------------------- report
@@ -548,10 +454,6 @@ def median_round(rounds: Sequence[Round]) -> Round:
         server_cpu_apivigil=med(r.server_cpu_apivigil for r in rounds),
         server_cpu_blackbox=med(r.server_cpu_blackbox for r in rounds),
     )
-
-
-def mib(size: int) -> str:
-    return f"{size / 2**20:.1f} MiB"
 
 
 def summary(rounds: Sequence[Round], endpoints: int, concurrency: int) -> str:
@@ -595,10 +497,6 @@ def summary(rounds: Sequence[Round], endpoints: int, concurrency: int) -> str:
     return "\n".join(lines)
 
 
-def _exit_on_signal(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--endpoints", type=int, default=1000, help="TLS endpoints to create")
@@ -613,11 +511,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not 1 <= args.concurrency <= 2000:
         parser.error("--concurrency must be 1..2000 (apivigil scan's range)")
 
-    # SIGTERM unwinds like Ctrl-C, so the finally blocks stop every child process.
-    signal.signal(signal.SIGTERM, _exit_on_signal)
-    raise_fd_limit(args.endpoints + 4096)
+    measure.unwind_on_sigterm()  # SIGTERM unwinds like Ctrl-C: the finally blocks stop every child
+    measure.raise_fd_limit(args.endpoints + 4096)
     rounds: list[Round] = []
-    try:
+    with measure.reporting_failures():
         blackbox = ensure_blackbox()
         compile_bytecode()
         with tempfile.TemporaryDirectory(prefix="apivigil-bench-") as tmp:
@@ -628,24 +525,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 write_apivigil_config(config, ports, workdir / "apivigil.db")
                 for i in range(args.repeat):
                     print(f"round {i + 1}/{args.repeat}: apivigil scan ...", flush=True)
-                    before = cpu_seconds(server)
+                    before = measure.cpu_seconds(server)
                     apivigil = run_apivigil(
                         config, args.concurrency, args.endpoints, earliest, workdir, args.timeout
                     )
-                    server_apivigil = cpu_seconds(server) - before
+                    server_apivigil = measure.cpu_seconds(server) - before
                     print(f"round {i + 1}/{args.repeat}: blackbox exporter ...", flush=True)
-                    before = cpu_seconds(server)
+                    before = measure.cpu_seconds(server)
                     exporter = run_blackbox(
                         blackbox, ports, args.concurrency, earliest, workdir, args.timeout
                     )
-                    server_blackbox = cpu_seconds(server) - before
+                    server_blackbox = measure.cpu_seconds(server) - before
                     rounds.append(Round(apivigil, exporter, server_apivigil, server_blackbox))
-    except BenchmarkError as error:
-        print(f"benchmark failed: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted; every child process was stopped", file=sys.stderr)
-        return 130
     print()
     print(summary(rounds, args.endpoints, args.concurrency))
     return 0

@@ -19,16 +19,12 @@ Run from the project root:  .venv/bin/python benchmarks/config_drift/run.py
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -40,14 +36,12 @@ from generate import Dataset, generate
 
 from checks.config_drift.params import ConfigDriftParams
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/measure.py
+import measure
+from measure import BenchmarkError, mib, tail
+
 HERE = Path(__file__).resolve().parent
 WORKER = HERE / "worker.py"
-GNU_TIME = "/usr/bin/time"
-CHILD_STOP_SECONDS = 5.0
-
-
-class BenchmarkError(Exception):
-    """The benchmark could not run or a tool gave wrong answers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,79 +63,29 @@ class Round:
 # ---------------------------------------------------------------------------- helpers
 
 
-def kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-
-
-def tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no output)"
-
-
-def ensure_gnu_time() -> None:
-    try:
-        version = subprocess.run(
-            [GNU_TIME, "--version"], capture_output=True, text=True, timeout=10, check=False
-        )
-    except OSError:
-        raise BenchmarkError(f"{GNU_TIME} is missing: install the Debian package `time`") from None
-    if "GNU" not in version.stdout + version.stderr:
-        raise BenchmarkError(f"{GNU_TIME} is not GNU time (needed for -f %M)")
-
-
-def measure(
+def time_command(
     command: Sequence[str], workdir: Path, label: str, timeout: float
 ) -> tuple[int, Measurement, Path]:
     """Run `command` under GNU time in its own session; returns (exit code, numbers, stdout)."""
     out_path, err_path = workdir / f"{label}.out", workdir / f"{label}.err"
     rss_path = workdir / f"{label}.maxrss"
     with out_path.open("wb") as out, err_path.open("wb") as err:
-        started = time.perf_counter()
-        process = subprocess.Popen(
-            [GNU_TIME, "-q", "-f", "%M", "-o", str(rss_path), *command],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            start_new_session=True,
+        code, wall, usage = measure.run_in_session(
+            measure.gnu_time(rss_path, command), stdout=out, stderr=err, timeout=timeout
         )
-        killer = threading.Timer(timeout, kill_group, args=(process.pid,))
-        killer.start()
-        reaped = False
-        try:
-            _, status, usage = os.wait4(process.pid, 0)
-            wall = time.perf_counter() - started
-            reaped = True
-        finally:
-            killer.cancel()
-            kill_group(process.pid)  # leftovers, or everything when interrupted
-            if not reaped:
-                process.wait(CHILD_STOP_SECONDS)
-    code = os.waitstatus_to_exitcode(status)
-    process.returncode = code
     if code < 0:
         raise BenchmarkError(f"{label} was killed (signal {-code}; timeout {timeout:g}s)")
     try:
-        peak_kib = int(rss_path.read_text().split()[-1])
+        peak_bytes = measure.gnu_time_peak_bytes(rss_path)
     except (OSError, ValueError, IndexError):
         raise BenchmarkError(f"{label}: GNU time wrote no %M:\n{tail(err_path)}") from None
     measurement = Measurement(
         wall_seconds=wall,
         cpu_seconds=usage.ru_utime + usage.ru_stime,
-        peak_rss_bytes=peak_kib * 1024,
+        peak_rss_bytes=peak_bytes,
         report={},
     )
     return code, measurement, out_path
-
-
-def tree_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
-def mib(size: float) -> str:
-    return f"{size / 2**20:.1f} MiB"
 
 
 # ---------------------------------------------------------------------------- the tools
@@ -152,7 +96,7 @@ def run_apivigil(
 ) -> Measurement:
     label = f"apivigil-{kind}"
     command = [sys.executable, str(WORKER), kind, str(original), str(modified), str(max_keys)]
-    code, measurement, out_path = measure(command, workdir, label, timeout)
+    code, measurement, out_path = time_command(command, workdir, label, timeout)
     if code != 0:
         raise BenchmarkError(f"{label} exited {code}:\n{tail(workdir / f'{label}.err')}")
     try:
@@ -169,7 +113,7 @@ def run_diff(
 ) -> Measurement:
     label = "diff-r" if recursive else "diff"
     command = ["diff", *(["-r"] if recursive else []), str(original), str(modified)]
-    code, measurement, out_path = measure(command, workdir, label, timeout)
+    code, measurement, out_path = time_command(command, workdir, label, timeout)
     if code != 1:  # 0: no difference, 2: trouble
         raise BenchmarkError(
             f"{label} exited {code}, expected 1:\n{tail(workdir / f'{label}.err')}"
@@ -302,7 +246,7 @@ def summary(rounds: Sequence[Round], data: Dataset, args: argparse.Namespace) ->
         f"  config: {data.config_original.name} {data.config_original.stat().st_size / 1024:.0f}"
         f" KiB, {data.config_keys:,} keys; modified: {config.changed} changed, "
         f"{config.added} added, {config.removed} removed",
-        f"  directory: {data.tree_files:,} files, {mib(tree_bytes(data.tree_original))} ("
+        f"  directory: {data.tree_files:,} files, {mib(measure.tree_bytes(data.tree_original))} ("
         + ", ".join(f"{n} .{kind}" for kind, n in sorted(kinds.items()))
         + f"); modified: {len(tree.edited)} edited, {len(tree.added)} added, "
         f"{len(tree.removed)} removed",
@@ -344,10 +288,6 @@ def summary(rounds: Sequence[Round], data: Dataset, args: argparse.Namespace) ->
 # ---------------------------------------------------------------------------- main
 
 
-def _exit_on_signal(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keys", type=int, default=10_000, help="leaf keys in the config")
@@ -366,15 +306,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.keep is not None and args.keep.exists() and any(args.keep.iterdir()):
         parser.error(f"--keep {args.keep} must be empty or absent")
 
-    signal.signal(signal.SIGTERM, _exit_on_signal)
+    measure.unwind_on_sigterm()
     rounds: list[Round] = []
     with tempfile.TemporaryDirectory(prefix="apivigil-bench-") as tmp:
         workdir = args.keep or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         logs = workdir / "logs"
         logs.mkdir()
-        try:
-            ensure_gnu_time()
+        with measure.reporting_failures():
+            measure.ensure_gnu_time()
             if shutil.which("diff") is None:
                 raise BenchmarkError("diff is not on PATH (Debian package diffutils)")
             print("generating ...", flush=True)
@@ -409,12 +349,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 verify_tree(tree_apivigil, tree_diff, data)
                 rounds.append(Round(config_apivigil, config_diff, tree_apivigil, tree_diff))
-        except BenchmarkError as error:
-            print(f"benchmark failed: {error}", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            print("interrupted; every child process was stopped", file=sys.stderr)
-            return 130
         print()
         print(summary(rounds, data, args))
     return 0

@@ -17,13 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,15 +29,14 @@ from typing import Any
 
 from generate import generate, write_directory, write_zip
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/measure.py
+import measure
+from measure import BenchmarkError, mib, tail
+
 HERE = Path(__file__).resolve().parent
 WORKER = HERE / "worker.py"
 GOAL_MATCH_SECONDS = 2.0
 GOAL_MATCH_RSS = 300 * 2**20
-CHILD_STOP_SECONDS = 5.0
-
-
-class BenchmarkError(Exception):
-    """The benchmark could not run or a step gave wrong answers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,24 +46,6 @@ class Measurement:
     peak_rss_bytes: int  # the child's VmHWM, which it reports as it exits
     cpu_seconds: float
     report: dict[str, Any]
-
-
-def wait_with_usage(
-    process: subprocess.Popen[bytes], timeout: float
-) -> tuple[int, resource.struct_rusage]:
-    """Reap `process` with wait4() to get its own rusage; kill it after `timeout` seconds."""
-    killer = threading.Timer(timeout, process.kill)
-    killer.start()
-    try:
-        _, status, usage = os.wait4(process.pid, 0)
-    except BaseException:  # interrupted (Ctrl-C, SIGTERM): do not leave the child running
-        process.kill()
-        process.wait(CHILD_STOP_SECONDS)
-        raise
-    finally:
-        killer.cancel()
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, usage
 
 
 def run_worker(arguments: Sequence[str], workdir: Path, timeout: float) -> Measurement:
@@ -80,11 +58,10 @@ def run_worker(arguments: Sequence[str], workdir: Path, timeout: float) -> Measu
             stdout=out,
             stderr=err,
         )
-        code, usage = wait_with_usage(process, timeout)
+        code, usage = measure.wait_with_usage(process, timeout)
         wall = time.perf_counter() - started
     if code != 0:
-        tail = "\n".join(err_path.read_text(errors="replace").splitlines()[-15:])
-        raise BenchmarkError(f"worker {arguments[0]} exited {code}:\n{tail}")
+        raise BenchmarkError(f"worker {arguments[0]} exited {code}:\n{tail(err_path)}")
     report = json.loads(out_path.read_text())
     return Measurement(
         wall_seconds=wall,
@@ -101,16 +78,6 @@ def verify_build(measurement: Measurement, records: int, label: str) -> None:
         raise BenchmarkError(f"{label}: {report['rejected_count']} rejected: {report['rejected']}")
     if report["records"] != records:
         raise BenchmarkError(f"{label}: indexed {report['records']} records, wrote {records}")
-
-
-def tree_bytes(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
-def mib(size: float) -> str:
-    return f"{size / 2**20:.1f} MiB"
 
 
 def summary(
@@ -164,10 +131,6 @@ def summary(
     return "\n".join(lines)
 
 
-def _exit_on_signal(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--packages", type=int, default=5000, help="installed packages")
@@ -180,11 +143,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.packages < 1 or args.advisories < 1 or args.repeat < 1:
         parser.error("--packages, --advisories and --repeat must be at least 1")
 
-    signal.signal(signal.SIGTERM, _exit_on_signal)
+    measure.unwind_on_sigterm()
     with tempfile.TemporaryDirectory(prefix="apivigil-bench-") as tmp:
         workdir = args.keep or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        try:
+        with measure.reporting_failures("interrupted; the child process was stopped"):
             print("generating ...", flush=True)
             started = time.perf_counter()
             dataset = generate(args.packages, args.advisories, args.seed)
@@ -193,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             dump, directory = workdir / "all.zip", workdir / "osv"
             write_zip(dataset.records, dump)
             write_directory(dataset.records, directory)
-            sizes = {"zip": tree_bytes(dump), "directory": tree_bytes(directory)}
+            sizes = {"zip": measure.tree_bytes(dump), "directory": measure.tree_bytes(directory)}
             print(f"  {time.perf_counter() - started:.1f} s", flush=True)
             print("build_index from the zip dump ...", flush=True)
             index = workdir / "index.sqlite"
@@ -211,12 +174,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             if not matches[0].report["matches"]:
                 raise BenchmarkError("no package matched: the generated data is wrong")
-        except BenchmarkError as error:
-            print(f"benchmark failed: {error}", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            print("interrupted; the child process was stopped", file=sys.stderr)
-            return 130
     print()
     print(summary(args, sizes, from_zip, from_dir, matches))
     return 0

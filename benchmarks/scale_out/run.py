@@ -18,8 +18,6 @@ import argparse
 import contextlib
 import json
 import os
-import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,6 +37,10 @@ import yaml
 from monitor.certmaker import issue, write_server_files
 from monitor.durations import parse_duration
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/measure.py
+import measure
+from measure import BenchmarkError, tail
+
 HERE = Path(__file__).resolve().parent
 TLS_SERVER = HERE.parent / "cert_expiry" / "tls_server.py"
 SERVER_NAME = "bench.apivigil.test"
@@ -50,10 +52,6 @@ APIVIGIL = [sys.executable, "-m", "monitor"]
 METRICS_SCRAPES = 5
 STOP_SECONDS = 20.0
 LONG_SECONDS = 10 * 60
-
-
-class BenchmarkError(Exception):
-    """The benchmark could not run."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,36 +84,6 @@ class Phase:
 # ---------------------------------------------------------------------------- helpers
 
 
-def raise_fd_limit(wanted: int) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-    if soft != resource.RLIM_INFINITY and soft < target:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(STOP_SECONDS)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(STOP_SECONDS)
-
-
-def tail(path: Path, lines: int = 20) -> str:
-    with contextlib.suppress(OSError):
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    return "(no output)"
-
-
 @contextlib.contextmanager
 def tls_listeners(directory: Path, count: int) -> Iterator[list[int]]:
     """`count` TLS ports on 127.0.0.1 served by one asyncio process."""
@@ -140,7 +108,7 @@ def tls_listeners(directory: Path, count: int) -> Iterator[list[int]]:
         try:
             process.wait(STOP_SECONDS)
         except subprocess.TimeoutExpired:
-            stop(process)
+            measure.stop_process(process, STOP_SECONDS)
 
 
 @contextlib.contextmanager
@@ -175,7 +143,7 @@ def write_config(
 ) -> Path:
     config = {
         "store": store,
-        "listen": f"127.0.0.1:{free_port()}",
+        "listen": f"127.0.0.1:{measure.free_port()}",
         "log_level": "warning",
         "defaults": {"interval": args.interval, "timeout": "20s"},
         "scheduler": {"initial_spread": "1s", "misfire_grace": "5m"},
@@ -274,7 +242,9 @@ def wait_for(predicate: object, timeout: float, what: str, logs: list[Path]) -> 
         if predicate():  # type: ignore[operator]
             return
         time.sleep(1)
-    raise BenchmarkError(f"not within {timeout:g}s: {what}\n" + "\n".join(tail(p) for p in logs))
+    raise BenchmarkError(
+        f"not within {timeout:g}s: {what}\n" + "\n".join(tail(p, 20) for p in logs)
+    )
 
 
 def start_processes(config: Path, workers: int, logs: list[Path]) -> list[subprocess.Popen[bytes]]:
@@ -351,7 +321,7 @@ def run_phase(workers: int, ports: list[int], args: argparse.Namespace, director
             )
         finally:
             for process in reversed(processes):
-                stop(process)
+                measure.stop_process(process, STOP_SECONDS)
             probe.close()
 
 
@@ -424,7 +394,7 @@ def main() -> None:
     parser.add_argument("--long", action="store_true", help="watch 10 minutes with 2 workers")
     parser.add_argument("--timeout", type=float, default=900, help="limit for the burst to drain")
     args = parser.parse_args()
-    raise_fd_limit(args.targets + 8192)
+    measure.raise_fd_limit(args.targets + 8192)
     with tempfile.TemporaryDirectory(prefix="apivigil-scale-out-") as temp:
         directory = Path(temp)
         with tls_listeners(directory, args.targets) as ports:

@@ -21,9 +21,7 @@ import contextlib
 import json
 import os
 import re
-import resource
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -41,7 +39,10 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 if str(ROOT) not in sys.path:  # tests/ (the shared test servers) is not an installed package
     sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE.parent))  # benchmarks/measure.py
 
+import measure  # noqa: E402
+from measure import BenchmarkError, tail  # noqa: E402
 from sslyze import ScanCommand  # noqa: E402
 
 from checks.tls_posture.collect import OTHER_COMMANDS, PROTOCOL_COMMANDS  # noqa: E402
@@ -64,7 +65,6 @@ TESTSSL_PACKAGE = "testssl.sh"
 INSTALL_DEPS = ROOT / "tests" / "install-tls-test-deps.sh"
 GOAL_SSLYZE_RATIO = 1.1  # apivigil wall time <= 1.1x the sslyze CLI's
 GOAL_TESTSSL_SPEEDUP = 10.0  # apivigil >= 10x faster than testssl.sh
-CHILD_STOP_SECONDS = 5.0
 TESTSSL_MAX_PARALLEL = 20
 TESTSSL_TEMP = Path("/tmp/testssl.*")  # its mktemp -d template, fixed in the script
 DONE_LINE = re.compile(r"Done .*?\[\s*(?P<seconds>\d+)s\]\s*-->> [^:]+:(?P<port>\d+) ")
@@ -125,10 +125,6 @@ SSLYZE_FLAGS: dict[ScanCommand, str] = {
 }
 
 
-class BenchmarkError(Exception):
-    """The benchmark could not run."""
-
-
 @dataclass(frozen=True, slots=True)
 class Server:
     name: str
@@ -166,13 +162,18 @@ class TreeSampler:
     every descendant (testssl's bash subshells and openssl clients) carries it.
     """
 
-    def __init__(self, session: int, interval: float) -> None:
-        self._session = session
+    def __init__(self, interval: float) -> None:
+        self._session = 0
         self._interval = interval
         self._stop = threading.Event()
         self.peak_bytes = 0
         self.peak_processes = 0
         self._thread = threading.Thread(target=self._run, daemon=True, name="tree-sampler")
+
+    def watching(self, session: int) -> TreeSampler:
+        """This sampler, set to sample `session` (for measure.run_in_session's watch)."""
+        self._session = session
+        return self
 
     def __enter__(self) -> TreeSampler:
         self._thread.start()
@@ -216,11 +217,6 @@ class TreeSampler:
             self._stop.wait(self._interval)
 
 
-def kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-
-
 def run_measured(
     tool: str,
     command: Sequence[str],
@@ -237,33 +233,18 @@ def run_measured(
     After `timeout` seconds, on Ctrl-C or SIGTERM, the whole process group is killed; so is
     anything the tool left running when it exits.
     """
+    sampler = TreeSampler(sample_interval)
     with stdout.open("wb") as out, stderr.open("wb") as err:
         spawned_at = time.time()
-        started = time.perf_counter()
-        process = subprocess.Popen(
-            list(command),
-            stdin=subprocess.DEVNULL,
+        code, seconds, usage = measure.run_in_session(
+            command,
             stdout=out,
             stderr=err,
+            timeout=timeout,
             env=env,
             cwd=cwd,
-            start_new_session=True,
+            watch=sampler.watching,
         )
-        killer = threading.Timer(timeout, kill_group, args=(process.pid,))
-        killer.start()
-        reaped = False
-        try:
-            with TreeSampler(process.pid, sample_interval) as sampler:
-                _, status, usage = os.wait4(process.pid, 0)
-                seconds = time.perf_counter() - started
-                reaped = True
-        finally:
-            killer.cancel()
-            kill_group(process.pid)  # leftovers, or everything when interrupted
-            if not reaped:
-                process.wait(CHILD_STOP_SECONDS)
-    code = os.waitstatus_to_exitcode(status)
-    process.returncode = code
     measurement = Measurement(
         tool=tool,
         seconds=seconds,
@@ -281,36 +262,12 @@ def run_measured(
     return measurement
 
 
-def tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no output)"
-
-
 # ---------------------------------------------------------------------------- setup
 
 
 def ensure_testssl() -> str:
     """testssl's path; installs the Debian package testssl.sh when it is missing (root)."""
-    found = shutil.which(TESTSSL)
-    if found:
-        return found
-    if os.geteuid() != 0:
-        raise BenchmarkError(f"{TESTSSL} is not installed and we are not root to install it")
-    print(f"installing the Debian package {TESTSSL_PACKAGE} ...", flush=True)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-qq", TESTSSL_PACKAGE]
-    try:
-        if subprocess.run(install, check=False, timeout=900, env=env).returncode != 0:
-            subprocess.run(["apt-get", "update", "-qq"], check=True, timeout=600, env=env)
-            subprocess.run(install, check=True, timeout=900, env=env)
-    except (OSError, subprocess.SubprocessError) as error:
-        raise BenchmarkError(f"could not install {TESTSSL_PACKAGE}: {error}") from None
-    found = shutil.which(TESTSSL)
-    if not found:
-        raise BenchmarkError(f"{TESTSSL} is still not on PATH after apt-get install")
-    return found
+    return measure.ensure_debian_command(TESTSSL, TESTSSL_PACKAGE, update_first=False, quiet=True)
 
 
 def ensure_server_deps() -> None:
@@ -319,17 +276,6 @@ def ensure_server_deps() -> None:
         subprocess.run(["bash", str(INSTALL_DEPS)], check=True, timeout=1200)
     except (OSError, subprocess.SubprocessError) as error:
         raise BenchmarkError(f"{INSTALL_DEPS.name} failed: {error}") from None
-
-
-def apivigil_command() -> Path:
-    """The `apivigil` entry point next to this interpreter (the project's venv)."""
-    for candidate in (
-        Path(sys.executable).parent / "apivigil",
-        ROOT / ".venv" / "bin" / "apivigil",
-    ):
-        if candidate.exists():
-            return candidate
-    raise BenchmarkError("apivigil is not installed next to this Python; use the project venv")
 
 
 def nginx_blocks(pki: TestPki, names: Sequence[str]) -> list[NginxBlock]:
@@ -396,7 +342,7 @@ def run_apivigil(
     }
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     command = [
-        str(apivigil_command()),
+        str(measure.apivigil_command()),
         "scan",
         "--config",
         str(config_path),
@@ -815,10 +761,6 @@ def summary(
 # ---------------------------------------------------------------------------- main
 
 
-def _exit_on_signal(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
@@ -862,14 +804,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not 0 <= testssl_servers <= args.servers:
         parser.error("--testssl-servers must be 0..--servers")
 
-    # SIGTERM unwinds like Ctrl-C, so the finally blocks stop every child process.
-    signal.signal(signal.SIGTERM, _exit_on_signal)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and soft < 8192:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(8192, hard), hard))
+    measure.unwind_on_sigterm()  # SIGTERM unwinds like Ctrl-C: the finally blocks stop every child
+    measure.raise_fd_limit(8192)
     apivigil_runs: list[Measurement] = []
     sslyze_runs: list[Measurement] = []
-    try:
+    with measure.reporting_failures():
         ensure_server_deps()
         testssl_binary = ensure_testssl() if testssl_servers else ""
         with contextlib.ExitStack() as stack:
@@ -897,12 +836,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 testssl = run_testssl(testssl_binary, servers[:testssl_servers], pki, workdir, args)
                 print(f"  {testssl.seconds:.1f} s", flush=True)
-    except BenchmarkError as error:
-        print(f"benchmark failed: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted; every child process was stopped", file=sys.stderr)
-        return 130
     text, ok = summary(
         servers,
         apivigil_runs,
