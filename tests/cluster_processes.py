@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import ssl
 import subprocess
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -146,60 +142,3 @@ def stored_runs(store_url: str) -> list[StoredRun]:
     finally:
         engine.dispose()
     return [StoredRun(*row) for row in rows]
-
-
-class SlowTlsServer:
-    """Accepts on 127.0.0.1, waits `delay` seconds, then completes the TLS handshake:
-    a check against it stays in flight long enough to kill its worker."""
-
-    def __init__(self, cert_file: Path, key_file: Path, delay: float) -> None:
-        self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self._context.load_cert_chain(cert_file, key_file)
-        self._delay = delay
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        self.accepted = 0
-        self._stop = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
-
-    def _accept(self) -> None:
-        self._listener.settimeout(0.2)
-        while not self._stop.is_set():
-            try:
-                connection, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.accepted += 1
-            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
-
-    def _serve(self, connection: socket.socket) -> None:
-        with connection:
-            if self._stop.wait(self._delay):
-                return
-            try:
-                connection.settimeout(10)
-                with self._context.wrap_socket(connection, server_side=True):
-                    pass
-            except (OSError, ssl.SSLError):
-                pass
-
-    def close(self) -> None:
-        self._stop.set()
-        self._listener.close()
-
-    def __enter__(self) -> SlowTlsServer:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.close()

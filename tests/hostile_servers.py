@@ -5,6 +5,7 @@
 - `LongChainTlsServer(cert, key)`: a TLS server whose certificate file holds the leaf and
   thousands of copies of its intermediate (see `write_long_chain`).
 - `HugeBodyServer(size)`: HTTP 200 streaming `size` bytes, declared or until close.
+- `SlowTlsServer(cert, key, delay)`: completes each TLS handshake only after `delay` seconds.
 - `gzip_bomb(size)`: gzip of `size` zero bytes (about size/1000 bytes), made once per size.
 
 The tarpit and the garbage-instead-of-TLS server are in tests/conftest.py.
@@ -99,6 +100,28 @@ class DribblingTlsServer(_ThreadedServer):
                 return
             connection.sendall(answer[index : index + 1])
             self.bytes_sent += 1
+
+
+class SlowTlsServer(_ThreadedServer):
+    """Waits `delay` seconds after accepting, then completes the TLS handshake: a check
+    against it stays in flight long enough to kill its worker."""
+
+    def __init__(self, cert_file: Path, key_file: Path, delay: float) -> None:
+        self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._context.load_cert_chain(cert_file, key_file)
+        self._delay = delay
+        super().__init__()
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.address}"
+
+    def handle(self, connection: socket.socket) -> None:
+        if self._stop.wait(self._delay):
+            return
+        connection.settimeout(10)
+        with self._context.wrap_socket(connection, server_side=True):
+            pass
 
 
 def write_long_chain(

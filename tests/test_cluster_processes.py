@@ -17,7 +17,6 @@ import pytest
 from monitor.certmaker import write_server_files
 from tests.cluster_processes import (
     CandidateProcess,
-    SlowTlsServer,
     StoredRun,
     WorkerProcess,
     cluster_config,
@@ -27,6 +26,7 @@ from tests.cluster_processes import (
 )
 from tests.conftest import Chain, ServeFactory, free_port
 from tests.daemon_process import write_config
+from tests.hostile_servers import SlowTlsServer
 
 pytestmark = pytest.mark.postgres
 
