@@ -25,8 +25,8 @@ from monitor.model import CheckRun, RunStatus, Transition
 from monitor.pending import PendingRuns
 from monitor.runner import CheckJob, Runner
 from monitor.scheduler import CheckScheduler
-from monitor.serving import serve_until_signalled
-from monitor.settings import ConfigError, Settings, load_settings
+from monitor.serving import serve_until_signalled, settings_for_reload
+from monitor.settings import Settings
 from monitor.store.interface import (
     HysteresisPolicy,
     SchemaState,
@@ -290,14 +290,8 @@ class Daemon:
 
     def reload(self) -> bool:
         """Re-read the config file; keep the running config when the new one is invalid."""
-        try:
-            new = load_settings(self.config_path)
-        except ConfigError as error:
-            log.error(
-                "config reload rejected; keeping the running config",
-                config=error.source,
-                problems=[str(problem) for problem in error.problems],
-            )
+        new = settings_for_reload(self.config_path, log)
+        if new is None:
             return False
         for field in ("store", "listen", "cluster"):
             if getattr(new, field) != getattr(self.settings, field):

@@ -5,9 +5,12 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 
 import structlog
+
+from monitor.settings import ConfigError, Settings, load_settings
 
 log = structlog.get_logger("apivigil")
 
@@ -43,3 +46,17 @@ def serve_until_signalled(
                     log.exception("reload failed; the running configuration stays")
     finally:
         stop()
+
+
+def settings_for_reload(path: Path | None, service_log: structlog.BoundLogger) -> Settings | None:
+    """The config file read again for SIGHUP, or None (logged on `service_log`, naming every
+    problem) when it is invalid and the running config must stay."""
+    try:
+        return load_settings(path)
+    except ConfigError as error:
+        service_log.error(
+            "config reload rejected; keeping the running config",
+            config=error.source,
+            problems=[str(problem) for problem in error.problems],
+        )
+        return None

@@ -24,8 +24,8 @@ from monitor.cluster.role import Role
 from monitor.cluster.worker import CheckExecutor
 from monitor.metrics import build_registry
 from monitor.runner import CheckJob, Runner
-from monitor.serving import serve_until_signalled
-from monitor.settings import ConfigError, Settings, load_settings
+from monitor.serving import serve_until_signalled, settings_for_reload
+from monitor.settings import Settings
 from monitor.store.sql import SqlStore
 
 log = structlog.get_logger("apivigil.worker")
@@ -99,14 +99,8 @@ class WorkerService:
         self._queue.send(message, job, delay)
 
     def reload(self) -> bool:
-        try:
-            new = load_settings(self.config_path)
-        except ConfigError as error:
-            log.error(
-                "config reload rejected; keeping the running config",
-                config=error.source,
-                problems=[str(problem) for problem in error.problems],
-            )
+        new = settings_for_reload(self.config_path, log)
+        if new is None:
             return False
         self.settings = new
         self._executor.reconfigure(new)
