@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import random
 import socket
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import sqlalchemy as sa
 from monitor.certmaker import Issued, issue, write_server_files
 from monitor.store.sql import SqlStore
 from monitor.tlsserver import HttpsServer
+from tests.hostile_servers import GarbageServer, Tarpit
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "APIVIGIL_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -69,82 +69,16 @@ def serve(tmp_path: Path, chain: Chain) -> Iterator[ServeFactory]:
         server.stop()
 
 
-class _LoopbackServer:
-    """Accepts TCP connections on 127.0.0.1 in a thread and hands each to `handle`."""
-
-    def __init__(self) -> None:
-        self._listener = socket.socket()
-        self._listener.bind(("127.0.0.1", 0))
-        self._listener.listen(64)
-        self.port = self._listener.getsockname()[1]
-        self._stop = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        self._listener.settimeout(0.2)
-        while not self._stop.is_set():
-            try:
-                connection, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.handle(connection)
-
-    def handle(self, connection: socket.socket) -> None:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        self._stop.set()
-        self._listener.close()
-
-
-class Tarpit(_LoopbackServer):
-    """Accepts TCP connections and never says a word."""
-
-    def __init__(self) -> None:
-        self._held: list[socket.socket] = []
-        super().__init__()
-
-    def handle(self, connection: socket.socket) -> None:
-        self._held.append(connection)
-
-    def close(self) -> None:
-        super().close()
-        for connection in self._held:
-            connection.close()
-
-
-class GarbageServer(_LoopbackServer):
-    """Answers every connection with bytes that are not TLS, then hangs up."""
-
-    def __init__(
-        self, payload: bytes = b"HTTP/1.1 400 Bad Request\r\n\r\nnot tls at all\r\n"
-    ) -> None:
-        self._payload = payload
-        super().__init__()
-
-    def handle(self, connection: socket.socket) -> None:
-        with connection:
-            try:
-                connection.recv(4096)
-                connection.sendall(self._payload)
-            except OSError:
-                pass
-
-
 @pytest.fixture
 def tarpit() -> Iterator[Tarpit]:
-    pit = Tarpit()
-    yield pit
-    pit.close()
+    with Tarpit() as pit:
+        yield pit
 
 
 @pytest.fixture
 def garbage_server() -> Iterator[GarbageServer]:
-    server = GarbageServer()
-    yield server
-    server.close()
+    with GarbageServer() as server:
+        yield server
 
 
 def free_port() -> int:

@@ -7,8 +7,10 @@
 - `HugeBodyServer(size)`: HTTP 200 streaming `size` bytes, declared or until close.
 - `SlowTlsServer(cert, key, delay)`: completes each TLS handshake only after `delay` seconds.
 - `gzip_bomb(size)`: gzip of `size` zero bytes (about size/1000 bytes), made once per size.
+- `Tarpit()`: accepts TCP connections and never says a word.
+- `GarbageServer(payload)`: answers every connection with bytes that are not TLS.
 
-The tarpit and the garbage-instead-of-TLS server are in tests/conftest.py.
+tests/conftest.py has a fixture for each of the last two.
 """
 
 from __future__ import annotations
@@ -74,6 +76,27 @@ class _ThreadedServer:
     ) -> None:
         self._stop.set()
         self._listener.close()
+
+
+class Tarpit(_ThreadedServer):
+    """Accepts TCP connections and never says a word (each is held until the server stops)."""
+
+    def handle(self, connection: socket.socket) -> None:
+        self._stop.wait()
+
+
+class GarbageServer(_ThreadedServer):
+    """Answers every connection with bytes that are not TLS, then hangs up."""
+
+    def __init__(
+        self, payload: bytes = b"HTTP/1.1 400 Bad Request\r\n\r\nnot tls at all\r\n"
+    ) -> None:
+        self._payload = payload
+        super().__init__()
+
+    def handle(self, connection: socket.socket) -> None:
+        connection.recv(4096)
+        connection.sendall(self._payload)
 
 
 class DribblingTlsServer(_ThreadedServer):

@@ -17,7 +17,8 @@ from checks.registry import CHECKS
 from monitor.certmaker import issue
 from monitor.model import CheckKind, ErrorReason, RunStatus, Target
 from monitor.runner import CheckJob, Runner
-from tests.conftest import Chain, GarbageServer, ServeFactory, Tarpit, free_port
+from tests.conftest import Chain, ServeFactory, free_port
+from tests.hostile_servers import GarbageServer, Tarpit
 
 
 def run_job(target: Target, params: CertExpiryParams, timeout: float = 10):  # type: ignore[no-untyped-def]

@@ -12,8 +12,9 @@ from pathlib import Path
 import httpx
 from cryptography import x509
 
-from tests.conftest import Chain, ServeFactory, Tarpit, free_port
+from tests.conftest import Chain, ServeFactory, free_port
 from tests.daemon_process import APIVIGIL, run_cli, write_config
+from tests.hostile_servers import Tarpit
 
 
 def test_scan_of_urls_prints_findings_as_json_and_fails_on_high(

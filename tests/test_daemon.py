@@ -10,8 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import Chain, GarbageServer, ServeFactory, Tarpit, free_port
+from tests.conftest import Chain, ServeFactory, free_port
 from tests.daemon_process import DaemonProcess, run_cli, write_config
+from tests.hostile_servers import GarbageServer, Tarpit
 
 
 def config(

@@ -21,12 +21,14 @@ from checks.tls_posture.params import TlsPostureParams
 from monitor.certmaker import write_server_files
 from monitor.model import CheckKind, CheckRun, ErrorReason, RunStatus, Target
 from monitor.runner import CheckJob, Runner
-from tests.conftest import Chain, GarbageServer, ServeFactory, Tarpit, free_port
+from tests.conftest import Chain, ServeFactory, free_port
 from tests.daemon_process import DaemonProcess, write_config
 from tests.hostile_servers import (
     DribblingTlsServer,
+    GarbageServer,
     HugeBodyServer,
     LongChainTlsServer,
+    Tarpit,
     gzip_bomb,
     write_long_chain,
 )

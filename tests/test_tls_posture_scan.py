@@ -17,7 +17,7 @@ from checks.tls_posture.params import TlsPostureParams
 from monitor.model import CheckKind, CheckRun, ErrorReason, RunStatus, Severity, Target
 from monitor.runner import CheckJob
 from monitor.scan import run_scan
-from tests.conftest import GarbageServer, Tarpit
+from tests.hostile_servers import GarbageServer, Tarpit
 from tests.tls_certs import TestPki
 from tests.tls_servers import (
     MODERN_CIPHERS,
