@@ -27,19 +27,10 @@ from pydantic import (
 
 from monitor.durations import Duration, NonNegativeDuration
 from monitor.model import CheckKind, Severity
+from monitor.secret_files import read_secret_file
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-
-
-def _read_secret(path: Path, key: str) -> SecretStr:
-    try:
-        value = path.read_text(encoding="utf-8").strip()
-    except OSError as error:
-        raise ValueError(f"{key}: cannot read {path}: {error.strerror}") from None
-    if not value:
-        raise ValueError(f"{key}: {path} is empty")
-    return SecretStr(value)
 
 
 def _secret(model: BaseModel, key: str, required: bool) -> SecretStr | None:
@@ -49,7 +40,7 @@ def _secret(model: BaseModel, key: str, required: bool) -> SecretStr | None:
     if inline is not None and path is not None:
         raise ValueError(f"give {key} or {key}_file, not both")
     if path is not None:
-        return _read_secret(path, f"{key}_file")
+        return read_secret_file(path, f"{key}_file")
     if inline is None and required:
         raise ValueError(f"{key} or {key}_file is required")
     return inline

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from monitor.durations import Duration
 from monitor.model import CheckKind
+from monitor.secret_files import read_secret_file
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 REDIS_SCHEMES = ("redis", "rediss")
@@ -80,7 +81,7 @@ class PolitenessConfig(BaseModel):
         if self.redis is not None and self.redis_file is not None:
             raise ValueError("give redis or redis_file, not both")
         if self.redis_file is not None:
-            object.__setattr__(self, "redis", _read_secret(self.redis_file, "redis_file"))
+            object.__setattr__(self, "redis", read_secret_file(self.redis_file, "redis_file"))
             object.__setattr__(self, "redis_file", None)
         if self.redis is not None:
             _require_scheme(self.redis.get_secret_value(), REDIS_SCHEMES, "redis")
@@ -126,7 +127,7 @@ class ClusterConfig(BaseModel):
         if self.broker is not None and self.broker_file is not None:
             raise ValueError("give broker or broker_file, not both")
         if self.broker_file is not None:
-            object.__setattr__(self, "broker", _read_secret(self.broker_file, "broker_file"))
+            object.__setattr__(self, "broker", read_secret_file(self.broker_file, "broker_file"))
             object.__setattr__(self, "broker_file", None)
         if self.broker is None:
             return self
@@ -170,13 +171,3 @@ def _require_scheme(url: str, schemes: tuple[str, ...], key: str) -> None:
     scheme = urlsplit(url).scheme
     if scheme not in schemes:
         raise ValueError(f"{key}: use a {' or '.join(s + '://' for s in schemes)} URL")
-
-
-def _read_secret(path: Path, key: str) -> SecretStr:
-    try:
-        value = path.read_text(encoding="utf-8").strip()
-    except OSError as error:
-        raise ValueError(f"{key}: cannot read {path}: {error.strerror}") from None
-    if not value:
-        raise ValueError(f"{key}: {path} is empty")
-    return SecretStr(value)
