@@ -322,34 +322,26 @@ class SqlStore(SqlAlertingMixin):
     # reads --------------------------------------------------------------
 
     def last_run_started(self) -> dict[tuple[CheckKind, str], datetime]:
-        statement = (
-            select(CheckRunRow.check, CheckRunRow.target, func.max(CheckRunRow.started_at))
-            .where(CheckRunRow.status != RunStatus.SKIPPED.value)
-            .group_by(CheckRunRow.check, CheckRunRow.target)
-        )
-        with self._session() as session:
-            rows = session.exec(statement).all()
-        result: dict[tuple[CheckKind, str], datetime] = {}
-        for check, target, started in rows:
-            kind = known_kind(check)
-            if kind is not None and started is not None:
-                result[(kind, target)] = as_utc(started)
-        return result
+        return self._latest_per_job(CheckRunRow.started_at)
 
     def last_slots(self) -> dict[tuple[CheckKind, str], datetime]:
-        latest = func.max(func.coalesce(CheckRunRow.slot_at, CheckRunRow.started_at))
+        return self._latest_per_job(func.coalesce(CheckRunRow.slot_at, CheckRunRow.started_at))
+
+    def _latest_per_job(self, moment: Any) -> dict[tuple[CheckKind, str], datetime]:
+        """The latest `moment` (a column expression) of each (check, target)'s non-skipped
+        runs; checks this version does not know are left out."""
         statement = (
-            select(CheckRunRow.check, CheckRunRow.target, latest)
+            select(CheckRunRow.check, CheckRunRow.target, func.max(moment))
             .where(CheckRunRow.status != RunStatus.SKIPPED.value)
             .group_by(CheckRunRow.check, CheckRunRow.target)
         )
         with self._session() as session:
             rows = session.exec(statement).all()
         result: dict[tuple[CheckKind, str], datetime] = {}
-        for check, target, moment in rows:
+        for check, target, latest in rows:
             kind = known_kind(check)
-            if kind is not None and moment is not None:
-                result[(kind, target)] = as_utc(moment)
+            if kind is not None and latest is not None:
+                result[(kind, target)] = as_utc(latest)
         return result
 
     def findings(self, query: FindingQuery) -> list[StoredFinding]:
