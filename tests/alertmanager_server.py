@@ -21,8 +21,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-import httpx
-
 from tests.http_servers import Reply, ScriptedHttpServer
 from tests.tls_servers import (
     HOST,
@@ -34,6 +32,7 @@ from tests.tls_servers import (
     _untrack,
     free_port,
 )
+from tests.waiting import wait_for_200
 
 BINARY = Path("/usr/bin/prometheus-alertmanager")
 INSTALLER = "tests/install-alert-test-deps.sh"
@@ -165,23 +164,13 @@ class AlertmanagerServer(_Server):
 
     def _wait_ready(self, log: Path) -> None:
         assert self._process is not None
-        deadline = time.monotonic() + self.ready_timeout
-        with httpx.Client(timeout=1.0, trust_env=False) as client:
-            while True:
-                if self._process.poll() is not None:
-                    raise RuntimeError(
-                        f"alertmanager exited with {self._process.returncode}:\n{_tail(log)}"
-                    )
-                try:
-                    if client.get(f"{self.url}/-/ready").status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise TimeoutError(
-                        f"alertmanager not ready after {self.ready_timeout} s:\n{_tail(log)}"
-                    )
-                time.sleep(0.05)
+        wait_for_200(
+            f"{self.url}/-/ready",
+            self._process,
+            lambda: _tail(log),
+            self.ready_timeout,
+            interval=0.05,
+        )
 
     def stop(self) -> None:
         if self._process is not None:

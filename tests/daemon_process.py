@@ -15,6 +15,8 @@ from typing import Any
 import httpx
 import yaml
 
+from tests.waiting import wait_for_200
+
 APIVIGIL = [sys.executable, "-m", "monitor"]
 
 
@@ -53,19 +55,7 @@ class DaemonProcess:
         )
 
     def wait_healthy(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(
-                    f"daemon exited with {self.process.returncode}:\n{self.log_text()}"
-                )
-            try:
-                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"daemon not healthy in {timeout}s:\n{self.log_text()}")
+        wait_for_200(f"{self.base}/healthz", self.process, self.log_text, timeout)
 
     def metrics(self) -> str:
         return httpx.get(f"{self.base}/metrics", timeout=5).text

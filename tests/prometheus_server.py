@@ -24,6 +24,7 @@ import httpx
 import yaml
 
 from tests.tls_servers import free_port
+from tests.waiting import wait_for_200
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 
@@ -99,19 +100,7 @@ class PrometheusServer:
 
     def _wait_ready(self) -> None:
         assert self._process is not None
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise PrometheusError(f"prometheus exited:\n{self.log_text()}")
-            try:
-                if httpx.get(f"{self.base}/-/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise PrometheusError(
-            f"prometheus not ready in {self.startup_timeout}s:\n{self.log_text()}"
-        )
+        wait_for_200(f"{self.base}/-/ready", self._process, self.log_text, self.startup_timeout)
 
     def log_text(self) -> str:
         if self._directory is None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import ssl
-import time
 import warnings
 from datetime import timedelta
 from pathlib import Path
@@ -26,6 +25,7 @@ from monitor.store.sql import SqlStore
 from tests.conftest import free_port
 from tests.daemon_process import DaemonProcess, write_config
 from tests.tls_certs import TestPki
+from tests.waiting import wait_for_200
 
 ADMIN_TOKEN = "admin-token-0123456789abcdef"
 READ_TOKEN = "read-token-0123456789abcdef"
@@ -170,18 +170,6 @@ def test_limits_strict_inputs_headers_and_no_cors(tmp_path: Path) -> None:
     assert severe(inventory) == []
 
 
-def wait_healthy_tls(url: str, context: ssl.SSLContext, daemon: DaemonProcess) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert daemon.process.poll() is None, daemon.log_text()
-        try:
-            if httpx.get(f"{url}/healthz", verify=context, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise AssertionError(f"not healthy over TLS:\n{daemon.log_text()}")
-
-
 def test_tls_is_modern_and_passes_apivigils_own_tls_posture_check(tmp_path: Path) -> None:
     pki = TestPki(tmp_path / "pki", host="127.0.0.1")
     cert = pki.good()
@@ -195,7 +183,7 @@ def test_tls_is_modern_and_passes_apivigils_own_tls_posture_check(tmp_path: Path
         warnings.simplefilter("ignore", DeprecationWarning)  # deliberately old
         old_client.maximum_version = ssl.TLSVersion.TLSv1_1
     with DaemonProcess(path, port, tmp_path) as daemon:
-        wait_healthy_tls(url, trusting, daemon)
+        wait_for_200(f"{url}/healthz", daemon.process, daemon.log_text, 30, verify=trusting)
         health = httpx.get(f"{url}/healthz", verify=trusting, timeout=5)
         try:
             httpx.get(f"{url}/healthz", verify=old_client, timeout=5)

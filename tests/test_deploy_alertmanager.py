@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 
@@ -28,6 +27,7 @@ from tests.alertmanager_server import BINARY, WebhookSink
 from tests.conftest import Chain, free_port
 from tests.notifications import make_alert, make_notification
 from tests.smtp_server import SmtpServer
+from tests.waiting import wait_for_200
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "deploy" / "alertmanager"
@@ -195,7 +195,7 @@ def test_the_real_alertmanager_delivers_the_example_to_slack_and_email(
                 stderr=subprocess.STDOUT,
             )
         try:
-            wait_until_ready(f"http://127.0.0.1:{port}/-/ready", process, log)
+            wait_for_200(f"http://127.0.0.1:{port}/-/ready", process, log.read_text, 20)
             # When apivigil's Alertmanager receiver posts a critical and a medium finding
             notifier = AlertmanagerNotifier(
                 "am", AlertmanagerConfig(url=f"http://127.0.0.1:{port}")
@@ -234,19 +234,6 @@ def test_the_real_alertmanager_delivers_the_example_to_slack_and_email(
         finally:
             process.terminate()
             process.wait(timeout=10)
-
-
-def wait_until_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log.read_text()
-        try:
-            if httpx.get(url, timeout=1, trust_env=False).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"Alertmanager not ready:\n{log.read_text()}")
 
 
 def wait_for_mail(smtp: SmtpServer, timeout: float) -> Any:

@@ -17,14 +17,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.conftest import free_port
+from tests.waiting import wait_for_200
 
 REPO = Path(__file__).resolve().parent.parent
 DOCKER = REPO / "deploy" / "docker"
@@ -298,7 +297,7 @@ def test_image_entrypoint_cmd_and_healthcheck_in_miniature(tmp_path: Path) -> No
     healthcheck = json.loads(final["HEALTHCHECK"].split(" CMD ", 1)[1])  # exec form
     try:
         # When the daemon is ready, then Docker's HEALTHCHECK command passes
-        wait_for_200(f"http://127.0.0.1:{port}/readyz", daemon, log)
+        wait_for_200(f"http://127.0.0.1:{port}/readyz", daemon, log.read_text, 60, interval=0.2)
         probe = run(healthcheck, environment)
         assert probe.returncode == 0, probe.stderr
         # and once it has stopped (SIGTERM: docker stop), it fails
@@ -314,16 +313,3 @@ def test_image_entrypoint_cmd_and_healthcheck_in_miniature(tmp_path: Path) -> No
 
 def run(command: list[str], environment: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(command, env=environment, capture_output=True, timeout=30, check=False)
-
-
-def wait_for_200(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"exited with {process.returncode}:\n{log.read_text()}"
-        try:
-            if httpx.get(url, timeout=2, trust_env=False).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} not 200 within 60 s:\n{log.read_text()}")

@@ -19,11 +19,11 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from monitor.demo import start_demo_targets, write_demo_config
 from tests.conftest import free_port
+from tests.waiting import wait_for_200
 
 REPO = Path(__file__).resolve().parent.parent
 SYSTEMD = REPO / "deploy" / "systemd"
@@ -203,7 +203,7 @@ def test_exec_start_as_is_serves_readyz_on_the_demo_config_and_reloads(tmp_path:
             )
         try:
             # When it starts, then /readyz answers 200 (store reachable, schema current)
-            wait_for_ready(f"http://127.0.0.1:{port}/readyz", daemon, log)
+            wait_for_200(f"http://127.0.0.1:{port}/readyz", daemon, log.read_text, 60, interval=0.2)
             # and ExecReload, run as it is with $MAINPID, makes it re-read the config
             (exec_reload,) = service_values(DAEMON_UNIT, "ExecReload")
             daemon_pid = str(daemon.pid)
@@ -221,22 +221,6 @@ def test_exec_start_as_is_serves_readyz_on_the_demo_config_and_reloads(tmp_path:
     finally:
         for target in targets:
             target.server.stop()
-
-
-def wait_for_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    last = "no answer"
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"exited with {process.returncode}:\n{log.read_text()}"
-        try:
-            response = httpx.get(url, timeout=2, trust_env=False)
-            if response.status_code == 200:
-                return
-            last = f"{response.status_code} {response.text}"
-        except httpx.HTTPError as error:
-            last = str(error)
-        time.sleep(0.2)
-    raise AssertionError(f"{url} not 200 within 60 s ({last}):\n{log.read_text()}")
 
 
 def wait_for_text(log: Path, text: str, process: subprocess.Popen[bytes]) -> None:
