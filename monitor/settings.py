@@ -21,6 +21,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    IPvAnyNetwork,
     ValidationError,
     create_model,
     field_validator,
@@ -246,6 +247,10 @@ class Settings(BaseSettings):
         default=64 * 1024, ge=1024, le=16 * 1024 * 1024, description="larger requests get 413"
     )
     api_tls: ApiTls | None = Field(default=None, description="serve HTTPS on `listen`")
+    api_trusted_proxies: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description="reverse proxies (CIDRs) whose X-Forwarded-For is believed; none by default",
+    )
     cluster: ClusterConfig = Field(
         default=ClusterConfig(),
         description="scale-out: leader election, a broker and `apivigil worker` processes",
