@@ -327,9 +327,13 @@ class Settings(BaseSettings):
 
 
 def _store_url(url: str) -> str:
-    """`url` when its port (if any) is a port number; the error never quotes the URL."""
+    """`url` when it names a store apivigil supports with a numeric port (if any); the errors
+    never quote the URL, which may hold a password."""
+    parts = urlsplit(url)
+    if parts.scheme.partition("+")[0] not in ("sqlite", "postgresql"):
+        raise ValueError("use sqlite:///path/to/apivigil.db or postgresql+psycopg://host/db")
     try:
-        urlsplit(url).port  # noqa: B018 - parsing the port is the check
+        parts.port  # noqa: B018 - parsing the port is the check
     except ValueError:
         raise ValueError("the port of the store URL is not a number from 0 to 65535") from None
     return url
