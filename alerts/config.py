@@ -49,7 +49,7 @@ def _secret(model: BaseModel, key: str, required: bool) -> SecretStr | None:
 def _http_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{url!r} is not an http(s) URL")
+        raise ValueError("not an http(s) URL (use https://host/path)")
     return url
 
 

@@ -6,16 +6,18 @@ from __future__ import annotations
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network
 
 import uvicorn
 from fastapi import FastAPI, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
-from monitor.api_security import BodySizeLimit, SecurityHeadersAndErrors
+from monitor.api_security import BodySizeLimit, SecurityHeadersAndErrors, log, unprocessable
 from monitor.store.interface import SchemaState, Store, StoreError
 
 
@@ -109,8 +111,15 @@ def create_app(
 ) -> FastAPI:
     """The app; its OpenAPI document (public) describes /api/v1 and the probes."""
     app = FastAPI(
-        title="apivigil", version="1", docs_url=None, redoc_url=None, openapi_url=OPENAPI_PATH
+        title="apivigil",
+        version="1",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=OPENAPI_PATH,
+        # Starlette's slash redirects are absolute URLs built from the Host header
+        redirect_slashes=False,
     )
+    app.add_exception_handler(RequestValidationError, unprocessable)
     page = MetricsPage(registry)
 
     @app.get("/metrics", include_in_schema=False)
@@ -136,9 +145,9 @@ def create_app(
             store.ping()
             state = store.schema_state()
         except StoreError as error:
-            return JSONResponse(
-                {"store": "unavailable", "error": str(error), **role()}, status_code=503
-            )
+            # hosts, users and driver errors are for the log, not for anonymous callers
+            log.warning("readyz: the store is unavailable", error=str(error))
+            return JSONResponse({"store": "unavailable", **role()}, status_code=503)
         ready = state is SchemaState.CURRENT
         return JSONResponse(
             {"store": "ok", "schema": state.value, **role()}, status_code=200 if ready else 503
@@ -153,10 +162,18 @@ def create_app(
 
 
 class ApiServer:
-    """Uvicorn in a background thread; `stop()` asks it to finish."""
+    """Uvicorn in a background thread; `stop()` asks it to finish.
+
+    X-Forwarded-For/-Proto are believed only from peers in `trusted_proxies` (none by default):
+    the client address keys the rate limit of failed authentication."""
 
     def __init__(
-        self, app: FastAPI, host: str, port: int, tls: ssl.SSLContext | None = None
+        self,
+        app: FastAPI,
+        host: str,
+        port: int,
+        tls: ssl.SSLContext | None = None,
+        trusted_proxies: Sequence[IPv4Network | IPv6Network] = (),
     ) -> None:
         config = uvicorn.Config(
             app,
@@ -166,6 +183,8 @@ class ApiServer:
             access_log=False,
             lifespan="off",
             server_header=False,
+            proxy_headers=bool(trusted_proxies),
+            forwarded_allow_ips=[str(network) for network in trusted_proxies],
         )
         if tls is not None:
             config.load()

@@ -15,7 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from fastapi import HTTPException
+from fastapi import HTTPException, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = structlog.get_logger("apivigil.api")
@@ -107,6 +110,25 @@ class RateLimiter:
         refill = self.burst / self.rate
         for key in [k for k, b in self._buckets.items() if now - b.updated >= refill]:
             del self._buckets[key]
+
+
+def _finite(value: Any) -> Any:
+    """`value` with NaN and infinities (which JSON cannot carry) as their names."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
+
+
+async def unprocessable(_request: Request, error: Exception) -> JSONResponse:
+    """422 for a body that does not validate; FastAPI's own handler fails with 500 when the
+    body held NaN or Infinity (valid to Python's JSON reader, not to its writer)."""
+    if not isinstance(error, RequestValidationError):
+        raise error
+    return JSONResponse({"detail": _finite(jsonable_encoder(error.errors()))}, status_code=422)
 
 
 def too_many_requests(wait: float) -> HTTPException:

@@ -139,9 +139,10 @@ def config_check(
     file: Annotated[
         Path | None, typer.Argument(help="config file [default: as for --config]")
     ] = None,
+    config: ConfigOption = None,
 ) -> None:
     """Validate a config file offline; print every problem with its key and line (exit 2)."""
-    settings, path = load(file, required=True)
+    settings, path = load(file or config, required=True)
     jobs = scheduled_checks(settings)
     out.print(f"{path}: ok — {len(settings.targets)} target(s), {len(jobs)} scheduled check(s)")
 

@@ -178,7 +178,9 @@ class Daemon:
             context = None if tls is None else tls_context(tls.cert_file, tls.key_file)
         except (OSError, ssl.SSLError) as error:
             raise DaemonError(f"api_tls: cannot use the certificate or key: {error}") from None
-        self.api = ApiServer(app, settings.listen_host, settings.listen_port, context)
+        self.api = ApiServer(
+            app, settings.listen_host, settings.listen_port, context, settings.api_trusted_proxies
+        )
         self.api.start()  # bind first: a taken port fails the start before any scanning
 
     def _log_started(self, store: SqlStore) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 from typing import Annotated
@@ -10,6 +11,8 @@ from pydantic import AfterValidator, BeforeValidator
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+# far beyond any interval, retention or silence, far below timedelta's and datetime's limits
+MAX_DURATION = timedelta(days=36_500)
 
 
 def parse_duration(text: str | int | float | timedelta) -> timedelta:
@@ -19,12 +22,12 @@ def parse_duration(text: str | int | float | timedelta) -> timedelta:
     if isinstance(text, bool):
         raise ValueError(f"not a duration: {text!r}")
     if isinstance(text, int | float):
-        return timedelta(seconds=text)
+        return _bounded(text, text)
     cleaned = text.strip().lower().replace(" ", "")
     if not cleaned:
         raise ValueError("empty duration")
     if re.fullmatch(r"\d+(\.\d+)?", cleaned):
-        return timedelta(seconds=float(cleaned))
+        return _bounded(float(cleaned), text)
     position = 0
     seconds = 0.0
     for match in _PART.finditer(cleaned):
@@ -37,6 +40,16 @@ def parse_duration(text: str | int | float | timedelta) -> timedelta:
             f"not a duration: {text!r} "
             "(use a number and a unit: ms, s, m, h, d, w; e.g. 90s, 1h30m)"
         )
+    return _bounded(seconds, text)
+
+
+def _bounded(seconds: float, text: object) -> timedelta:
+    """`seconds` as a timedelta; ValueError for NaN, infinities and anything beyond the limit."""
+    shown = repr(text) if len(repr(text)) <= 40 else repr(text)[:37] + "..."
+    if isinstance(seconds, float) and math.isnan(seconds):
+        raise ValueError(f"not a duration: {shown} (not a number)")
+    if abs(seconds) > MAX_DURATION.total_seconds():  # ints compare exactly, however large
+        raise ValueError(f"{shown} is longer than the limit of {MAX_DURATION.days} days")
     return timedelta(seconds=seconds)
 
 

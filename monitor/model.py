@@ -101,7 +101,8 @@ def parse_endpoint(url: str) -> Endpoint:
             raise ValueError(f"unsupported URL scheme {scheme!r} in {url!r} (use https://)")
     authority = text.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
     if "@" in authority:
-        raise ValueError(f"credentials in a target URL are not allowed: {url!r}")
+        # not quoting the URL: it holds a password
+        raise ValueError("credentials (user:password@) in a target URL are not allowed")
     if authority.startswith("["):
         host, _, rest = authority[1:].partition("]")
         port_text = rest[1:] if rest.startswith(":") else ""

@@ -9,24 +9,31 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    IPvAnyNetwork,
     ValidationError,
     create_model,
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from alerts.config import AlertsConfig
 from checks.egress import EgressSettings
@@ -35,6 +42,7 @@ from checks.registry import CHECKS, params_model
 from monitor.cluster.config import ClusterConfig
 from monitor.durations import Duration, NonNegativeDuration
 from monitor.model import CheckKind, Target, parse_endpoint
+from monitor.redact import mask_secrets
 
 DEFAULT_CONFIG_PATH = Path("apivigil.yaml")
 DEFAULT_STORE = "sqlite:///apivigil.db"
@@ -46,6 +54,8 @@ _RESERVED_LABELS = frozenset({"target", "check", "status", "severity", "address"
 _MAX_CONFIG_BYTES = 8 * 1024 * 1024
 # nodes reached again through YAML aliases; far above any real config, far below a "billion laughs"
 _MAX_ALIAS_EXPANSION = 1_000_000
+# real configs nest about ten levels; deeper documents are refused before anything recurses
+_MAX_DEPTH = 64
 # libyaml's loader is several times faster on large target lists; same safe semantics
 _SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -55,6 +65,11 @@ class ConfigProblem:
     location: str  # dotted key path, e.g. targets[0].checks.cert_expiry.interval
     line: int | None  # 1-based YAML line, when the key came from the file
     message: str
+
+    def __post_init__(self) -> None:
+        # messages quote the values they refuse: a webhook URL, a store URL with its password
+        object.__setattr__(self, "location", mask_secrets(self.location))
+        object.__setattr__(self, "message", mask_secrets(self.message))
 
     def __str__(self) -> str:
         where = f"line {self.line}: " if self.line else ""
@@ -246,6 +261,10 @@ class Settings(BaseSettings):
         default=64 * 1024, ge=1024, le=16 * 1024 * 1024, description="larger requests get 413"
     )
     api_tls: ApiTls | None = Field(default=None, description="serve HTTPS on `listen`")
+    api_trusted_proxies: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description="reverse proxies (CIDRs) whose X-Forwarded-For is believed; none by default",
+    )
     cluster: ClusterConfig = Field(
         default=ClusterConfig(),
         description="scale-out: leader election, a broker and `apivigil worker` processes",
@@ -262,6 +281,11 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (env_settings, init_settings)  # the environment overrides the file
 
+    @field_validator("store")
+    @classmethod
+    def _valid_store(cls, store: str) -> str:
+        return _store_url(store)
+
     @field_validator("listen")
     @classmethod
     def _valid_listen(cls, listen: str) -> str:
@@ -277,7 +301,10 @@ class Settings(BaseSettings):
                 url = self.store_file.read_text(encoding="utf-8").strip()
             except OSError as error:
                 raise ValueError(f"store_file {self.store_file}: {error.strerror}") from None
-            object.__setattr__(self, "store", url)
+            try:
+                object.__setattr__(self, "store", _store_url(url))
+            except ValueError as error:
+                raise ValueError(f"store_file {self.store_file}: {error}") from None
         if self.cluster.enabled and not self.store.startswith("postgresql"):
             raise ValueError(
                 "cluster.broker needs a PostgreSQL store (store: postgresql+psycopg://...); "
@@ -299,6 +326,19 @@ class Settings(BaseSettings):
         return int(self.listen.rpartition(":")[2])
 
 
+def _store_url(url: str) -> str:
+    """`url` when it names a store apivigil supports with a numeric port (if any); the errors
+    never quote the URL, which may hold a password."""
+    parts = urlsplit(url)
+    if parts.scheme.partition("+")[0] not in ("sqlite", "postgresql"):
+        raise ValueError("use sqlite:///path/to/apivigil.db or postgresql+psycopg://host/db")
+    try:
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError:
+        raise ValueError("the port of the store URL is not a number from 0 to 65535") from None
+    return url
+
+
 def load_settings(path: Path | None) -> Settings:
     """Read `path` (None: no file, defaults and environment only); raise ConfigError."""
     source = str(path) if path else "(no config file)"
@@ -311,12 +351,27 @@ def load_settings(path: Path | None) -> Settings:
         settings = Settings(**data)
     except ValidationError as error:
         raise ConfigError(source, _problems(error, lines, os.environ)) from None
+    except (SettingsError, RecursionError) as error:
+        # an APIVIGIL_* variable of a list or mapping key that is not JSON, or nested too deeply
+        raise ConfigError(source, [_environment_problem(error, os.environ)]) from None
     beside = path.parent / "templates" if path is not None else None
     if settings.alerts.templates_dir is None and beside is not None and beside.is_dir():
         # message templates in the config's directory override the built-in ones
         alerts = settings.alerts.model_copy(update={"templates_dir": beside})
         settings = settings.model_copy(update={"alerts": alerts})
     return settings
+
+
+def _environment_problem(error: Exception, env: Mapping[str, str]) -> ConfigProblem:
+    found = re.search(r'field "([^"]+)"', str(error))
+    key = found.group(1) if found else ""
+    names = sorted(name for name in env if key and name.startswith(ENV_PREFIX + key.upper()))
+    variables = ", ".join(names) or f"an {ENV_PREFIX}* environment variable"
+    if isinstance(error, RecursionError):
+        return ConfigProblem(key, None, f"{variables}: JSON nested too deeply")
+    cause = error.__cause__
+    detail = f" ({cause})" if isinstance(cause, ValueError) else ""
+    return ConfigProblem(key, None, f"{variables}: not valid JSON{detail}")
 
 
 def _read_config_text(path: Path) -> str:
@@ -344,6 +399,9 @@ def parse_yaml(text: str, source: str) -> tuple[dict[str, Any], dict[tuple[str |
         if node is not None:
             _check_alias_expansion(node, source)
         data = loader.construct_document(node) if node is not None else None
+    except RecursionError:  # the pure-Python loader recurses while composing
+        too_deep = ConfigProblem("", None, "not valid YAML: nested too deeply")
+        raise ConfigError(source, [too_deep]) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -364,41 +422,51 @@ def parse_yaml(text: str, source: str) -> tuple[dict[str, Any], dict[tuple[str |
 
 
 def _check_alias_expansion(root: yaml.Node, source: str) -> None:
-    """Reject documents whose aliases expand to a huge tree or refer to themselves, before
-    anything walks the expanded tree (construction, line indexing, validation)."""
+    """Reject documents whose aliases expand to a huge tree or refer to themselves, or that
+    nest deeper than `_MAX_DEPTH`, before anything walks the expanded tree (construction,
+    line indexing, validation). Iterative: a deep document cannot exhaust the stack here."""
     sizes: dict[int, int] = {}  # id(node) -> nodes in its expanded subtree
+    heights: dict[int, int] = {}  # id(node) -> levels of its expanded subtree
     open_nodes: set[int] = set()
     expanded = 0
 
     def problem(node: yaml.Node, message: str) -> ConfigError:
         return ConfigError(source, [ConfigProblem("", node.start_mark.line + 1, message)])
 
-    def size(node: yaml.Node) -> int:
-        nonlocal expanded
-        if id(node) in open_nodes:
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            children = list(_children(node))
+            sizes[key] = 1 + sum(sizes[id(child)] for child in children)
+            heights[key] = 1 + max((heights[id(child)] for child in children), default=0)
+            if heights[key] > _MAX_DEPTH:
+                raise problem(node, f"nested deeper than {_MAX_DEPTH} levels")
+            open_nodes.discard(key)
+        elif key in open_nodes:
             raise problem(node, "an alias refers to the node that contains it")
-        if id(node) in sizes:  # a second visit: an alias expands this subtree again
-            expanded += sizes[id(node)]
+        elif key in sizes:  # a second visit: an alias expands this subtree again
+            expanded += sizes[key]
             if expanded > _MAX_ALIAS_EXPANSION:
                 raise problem(
                     node,
                     f"aliases expand to more than {_MAX_ALIAS_EXPANSION} nodes "
                     "(a 'billion laughs' document?)",
                 )
-            return sizes[id(node)]
-        open_nodes.add(id(node))
-        total = 1
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                total += size(key_node) + size(value_node)
-        elif isinstance(node, yaml.SequenceNode):
-            for item in node.value:
-                total += size(item)
-        open_nodes.discard(id(node))
-        sizes[id(node)] = total
-        return total
+        else:
+            open_nodes.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in reversed(list(_children(node))))
 
-    size(root)
+
+def _children(node: yaml.Node) -> Iterator[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            yield key_node
+            yield value_node
+    elif isinstance(node, yaml.SequenceNode):
+        yield from node.value
 
 
 def _index_lines(

@@ -144,6 +144,7 @@ _FIGURES = (
     "secret values searched",
     "schemathesis cases",
     "schemathesis failures",
+    "bad inputs tried with a clear error",
 )
 
 

@@ -6,21 +6,28 @@ from __future__ import annotations
 import hashlib
 import ssl
 import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client.registry import CollectorRegistry
 
 from checks.api_inventory.params import ApiInventoryParams
 from checks.tls_posture.params import TlsPostureParams
-from monitor.api import Probes, create_app
+from monitor.api import ApiServer, Probes, create_app
 from monitor.api_security import RateLimiter
+from monitor.api_v1 import api_router
+from monitor.clock import SystemClock
 from monitor.model import CheckKind, RunStatus, Severity, Target
 from monitor.runner import CheckJob, CheckRun, Runner
+from monitor.settings import ApiRateLimit, ApiScope, ApiToken
 from monitor.store.sql import SqlStore
 from tests.conftest import free_port
 from tests.daemon_process import DaemonProcess, write_config
@@ -249,3 +256,116 @@ def test_token_bucket_refills_at_its_rate() -> None:
     assert spent[3] == 0.5
     assert after_refill == 0.0
     assert limiter.take("other") == 0.0
+
+
+@contextmanager
+def served_api(tmp_path: Path, trusted_proxies: Sequence[str] = (), **limits: Any) -> Iterator[str]:
+    """The app with /api/v1 on a real uvicorn on 127.0.0.1; yields its base URL."""
+    store = SqlStore(f"sqlite:///{tmp_path / 'api.db'}")
+    store.upgrade_schema()
+    app = create_app(CollectorRegistry(), Probes(scheduler_alive=lambda: True, store=lambda: store))
+    tokens = [
+        ApiToken(name="ops", scope=ApiScope.ADMIN, sha256=_sha256(ADMIN_TOKEN)),
+        ApiToken(name="grafana", sha256=_sha256(READ_TOKEN)),
+    ]
+    app.include_router(api_router(store, tokens, SystemClock(), ApiRateLimit(**limits)))
+    port = free_port()
+    networks = [ip_network(cidr) for cidr in trusted_proxies]
+    server = ApiServer(app, "127.0.0.1", port, trusted_proxies=networks)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+        store.close()
+
+
+def _sha256(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def test_a_trailing_slash_never_redirects_to_the_host_the_caller_named(tmp_path: Path) -> None:
+    reader = {"Authorization": f"Bearer {READ_TOKEN}"}
+    with served_api(tmp_path) as base:
+        answers = [
+            httpx.get(f"{base}{path}", headers={**reader, "Host": "evil.example"}, timeout=5)
+            for path in ("/api/v1/findings/", "/api/v1/silences/", "/healthz/", "/metrics/")
+        ]
+
+    for answer in answers:
+        assert answer.status_code == 404, (answer.request.url, answer.headers)
+        assert "location" not in answer.headers
+
+
+def test_x_forwarded_for_from_an_untrusted_peer_does_not_escape_the_rate_limit(
+    tmp_path: Path,
+) -> None:
+    limits = {"per_address_burst": 3, "per_address_rate": 0.01}
+    bad = {"Authorization": "Bearer guess"}
+    with served_api(tmp_path, **limits) as base:
+        # Given a client that claims a new address on every failed attempt
+        spoofed = [
+            httpx.get(
+                f"{base}/api/v1/findings",
+                headers={**bad, "X-Forwarded-For": f"203.0.113.{n}"},
+                timeout=5,
+            ).status_code
+            for n in range(6)
+        ]
+
+    # then its own (loopback) address is what the rate limit counts
+    assert spoofed == [401, 401, 401, 429, 429, 429]
+
+
+def test_x_forwarded_for_is_believed_from_a_configured_proxy(tmp_path: Path) -> None:
+    limits = {"per_address_burst": 3, "per_address_rate": 0.01}
+    bad = {"Authorization": "Bearer guess"}
+    with served_api(tmp_path, trusted_proxies=["127.0.0.0/8"], **limits) as base:
+        # Given clients behind a configured proxy, each with its own address
+        distinct = [
+            httpx.get(
+                f"{base}/api/v1/findings",
+                headers={**bad, "X-Forwarded-For": f"203.0.113.{n}"},
+                timeout=5,
+            ).status_code
+            for n in range(6)
+        ]
+        # when one of them keeps failing
+        same = [
+            httpx.get(
+                f"{base}/api/v1/findings",
+                headers={**bad, "X-Forwarded-For": "198.51.100.7"},
+                timeout=5,
+            ).status_code
+            for _ in range(4)
+        ]
+
+    assert distinct == [401] * 6
+    assert same == [401, 401, 401, 429]
+
+
+SILENCE_BODY = '{"matchers": {"target": "payments"}, "comment": "CHG-42", '
+BAD_NUMBERS = {
+    "NaN duration": SILENCE_BODY + '"duration": NaN}',
+    "Infinity duration": SILENCE_BODY + '"duration": Infinity}',
+    "1e308 duration": SILENCE_BODY + '"duration": 1e308}',
+    "1e400 duration": SILENCE_BODY + '"duration": 1e400}',
+    "999999999999d": SILENCE_BODY + '"duration": "999999999999d"}',
+    "999999999d": SILENCE_BODY + '"duration": "999999999d"}',
+    "huge seconds": SILENCE_BODY + '"duration": "' + "9" * 400 + '"}',
+    "NaN ends_at": SILENCE_BODY + '"ends_at": NaN}',
+    "1e308 ends_at": SILENCE_BODY + '"ends_at": 1e308}',
+    "NaN matcher": '{"matchers": {"target": NaN}, "comment": "c", "duration": "1h"}',
+    "-Infinity comment": '{"matchers": {"target": "a"}, "comment": -Infinity, "duration": "1h"}',
+}
+
+
+@pytest.mark.parametrize("body", BAD_NUMBERS.values(), ids=BAD_NUMBERS.keys())
+def test_a_non_finite_or_overflowing_number_in_a_silence_is_422(tmp_path: Path, body: str) -> None:
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"}
+    with served_api(tmp_path) as base:
+        answer = httpx.post(f"{base}/api/v1/silences", content=body, headers=admin, timeout=10)
+
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"][0]["msg"]
+    no_trace(answer)

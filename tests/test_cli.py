@@ -120,6 +120,22 @@ def test_config_check_names_the_bad_key_and_exits_2(tmp_path: Path) -> None:
     assert "line 6: targets[0].checks.cert_expiry.thresholds.hihg: unknown key" in completed.stderr
 
 
+def test_run_refuses_a_deep_or_overflowing_config_with_exit_2_and_no_trace(
+    tmp_path: Path,
+) -> None:
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("targets: " + "[" * 990 + "]" * 990 + "\n")
+    overflowing = tmp_path / "overflowing.yaml"
+    overflowing.write_text("defaults:\n  interval: 999999999999d\n")
+
+    for path, named in ((deep, "line 1: "), (overflowing, "line 2: defaults.interval: ")):
+        for command in (["run"], ["config", "check"]):
+            completed = run_cli(*command, "--config", str(path), cwd=tmp_path)
+            assert completed.returncode == 2, completed.stdout + completed.stderr
+            assert f"{path}: {named}" in completed.stderr
+            assert "Traceback" not in completed.stderr
+
+
 def test_config_check_accepts_a_good_file(tmp_path: Path) -> None:
     path = write_config(
         tmp_path / "ok.yaml",

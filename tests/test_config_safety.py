@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from monitor.settings import ConfigError, parse_yaml
-from tests.daemon_process import run_cli
+from tests.daemon_process import APIVIGIL, run_cli
+from tests.test_secrets_everywhere import CONFIG_ERRORS_WITH_SECRETS
 
 BILLION_LAUGHS = "\n".join(
     [
@@ -101,3 +105,85 @@ def test_config_check_refuses_a_huge_file_without_reading_it(tmp_path: Path) -> 
     assert f"{config}: " in checked.stderr + checked.stdout
     assert "larger than 8388608 bytes" in checked.stderr + checked.stdout
     assert time.monotonic() - started < 10
+
+
+def _block_nested(depth: int) -> str:
+    return "targets:\n" + "".join("  " * (i + 1) + f"k{i}:\n" for i in range(depth))
+
+
+def _interval(value: str) -> str:
+    return f"defaults:\n  interval: {value}\n"
+
+
+# name -> (YAML text, APIVIGIL_* environment, what the error must name besides the file)
+BAD_INPUTS: dict[str, tuple[str, dict[str, str], str]] = {
+    "yaml 990 deep (flow)": ("targets: " + "[" * 990 + "]" * 990 + "\n", {}, "line 1: "),
+    "yaml 990 deep (block)": (_block_nested(990), {}, "line "),
+    "yaml 1000 deep (flow)": ("targets: " + "[" * 1000 + "]" * 1000 + "\n", {}, "line 1: "),
+    "yaml 100k deep (flow)": ("targets: " + "[" * 100_000 + "]" * 100_000 + "\n", {}, "line 1: "),
+    "interval 999999999999d": (_interval("999999999999d"), {}, "defaults.interval"),
+    "interval 999999999d": (_interval("999999999d"), {}, "defaults.interval"),
+    "interval 1e308 seconds": (_interval("1e308"), {}, "defaults.interval"),
+    "interval 400 nines": (_interval("9" * 400), {}, "defaults.interval"),
+    "interval 100000w": (_interval("100000w"), {}, "defaults.interval"),
+    "interval .nan": (_interval(".nan"), {}, "defaults.interval"),
+    "interval .inf": (_interval(".inf"), {}, "defaults.interval"),
+    "timeout -1s": ("defaults:\n  timeout: -1s\n", {}, "defaults.timeout"),
+    "APIVIGIL_TARGETS not JSON": ("{}\n", {"APIVIGIL_TARGETS": "api,billing"}, "APIVIGIL_TARGETS"),
+    "APIVIGIL_TARGETS 30k deep": (
+        "{}\n",
+        {"APIVIGIL_TARGETS": "[" * 30_000 + "]" * 30_000},
+        "APIVIGIL_",
+    ),
+    "APIVIGIL_ALERTS__RECEIVERS not JSON": (
+        "{}\n",
+        {"APIVIGIL_ALERTS__RECEIVERS": "chat"},
+        "APIVIGIL_ALERTS__RECEIVERS",
+    ),
+    "store port not a number": (
+        "store: postgresql+psycopg://apivigil@127.0.0.1:54x2/apivigil\n",
+        {},
+        "line 1: store: ",
+    ),
+}
+
+
+def _bad_input_table(tmp_path: Path) -> dict[str, tuple[str, dict[str, str], str]]:
+    """Every bad config input of these tests: the table above, the hostile YAML documents,
+    and the configs whose errors must not show a secret."""
+    table = dict(BAD_INPUTS)
+    for name, (text, _, line) in _hostile_documents(tmp_path / "pwned").items():
+        table[f"hostile yaml: {name}"] = (text, {}, f"line {line}: ")
+    for name, (config, env, key, _) in CONFIG_ERRORS_WITH_SECRETS.items():
+        table[f"secret in: {name}"] = (yaml.safe_dump(config), env, key)
+    return table
+
+
+def test_every_bad_config_input_is_a_clear_error_through_the_real_cli(tmp_path: Path) -> None:
+    table = _bad_input_table(tmp_path)
+    unclear = []
+    for index, (name, (text, env, named)) in enumerate(table.items()):
+        config = tmp_path / f"bad-{index}.yaml"
+        config.write_text(text)
+        checked = subprocess.run(
+            [*APIVIGIL, "config", "check", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+            env={**os.environ, **env},
+            check=False,
+        )
+        output = checked.stdout + checked.stderr
+        clear = (
+            checked.returncode == 2
+            and "Traceback" not in output
+            and f"{config}: " in output
+            and named in output
+        )
+        if not clear:
+            unclear.append(f"{name}: exit {checked.returncode}\n{output[-2000:]}")
+
+    clear_count = len(table) - len(unclear)
+    print(f"bad inputs tried with a clear error: {clear_count} of {len(table)}")
+    assert not unclear, "\n\n".join(unclear)

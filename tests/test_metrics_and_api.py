@@ -138,3 +138,20 @@ def test_readyz_is_false_when_the_schema_is_not_current(sqlite_url: str) -> None
         assert (response.status_code, response.json()["schema"]) == (503, "empty")
     finally:
         server.stop()
+
+
+def test_readyz_tells_an_anonymous_caller_only_that_the_store_is_unavailable() -> None:
+    # Given a PostgreSQL store on a loopback port where nothing listens
+    closed = free_port()
+    store = SqlStore(f"postgresql+psycopg://vigil_reader:pw-Xq81@127.0.0.1:{closed}/evidence")
+    server, base = serve_api(store, {"value": True})
+    try:
+        response = httpx.get(f"{base}/readyz", timeout=30)
+    finally:
+        server.stop()
+        store.close()
+
+    assert response.status_code == 503
+    assert response.json() == {"store": "unavailable"}
+    for detail in ("vigil_reader", "127.0.0.1", str(closed), "evidence", "pw-Xq81", "psycopg"):
+        assert detail not in response.text

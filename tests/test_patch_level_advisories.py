@@ -27,6 +27,7 @@ from checks.patch_level.advisories import (
     version_key,
 )
 from checks.patch_level.packages import Ecosystem, InstalledPackage, SeveritySource
+from tests.daemon_process import run_cli
 from tests.osv_records import (
     CVSS3_CRITICAL,
     CVSS3_MEDIUM,
@@ -748,3 +749,49 @@ def test_opening_a_missing_or_foreign_file_asks_for_an_update(tmp_path: Path) ->
     (tmp_path / "text.sqlite").write_text("not a database at all, " * 100)
     with pytest.raises(AdvisoryIndexError, match="apivigil advisories update"):
         AdvisoryIndex.open(tmp_path / "text.sqlite")
+
+
+def _deep_record(record_id: str, depth: int) -> str:
+    nested = "[" * depth + "]" * depth
+    return f'{{"id": "{record_id}", "modified": "2024-04-01T00:00:00Z", "details": {nested}}}'
+
+
+def test_a_record_nested_100k_deep_is_skipped_by_name_and_the_rest_is_indexed(
+    tmp_path: Path,
+) -> None:
+    feed = write_directory(tmp_path / "feed", index_documents())
+    (feed / "deep.json").write_text(_deep_record("GHSA-deep", 100_000))
+    (feed / "deep-anonymous.json").write_text("[" * 100_000 + "]" * 100_000)
+    (feed / "deep-object.json").write_text('{"a": ' * 100_000 + "1" + "}" * 100_000)
+    index_path = tmp_path / "index.sqlite"
+
+    updated = run_cli("advisories", "update", "--from", str(feed), "--index", str(index_path))
+
+    output = updated.stdout + updated.stderr
+    assert updated.returncode == 0, output
+    assert "Traceback" not in output
+    for name in ("deep.json", "deep-anonymous.json", "deep-object.json"):
+        assert f"skipped {feed / name}" in output, output
+    assert "(GHSA-deep): Invalid JSON: recursion limit exceeded" in output, output
+    with AdvisoryIndex.open(index_path) as index:
+        assert len(index.match(inventory()).matches) == 3
+
+
+def test_an_update_where_every_record_was_rejected_fails_and_keeps_the_old_index(
+    tmp_path: Path,
+) -> None:
+    index_path = tmp_path / "index.sqlite"
+    build_index([write_directory(tmp_path / "good", index_documents())], index_path)
+    before = index_path.read_bytes()
+    hostile = tmp_path / "hostile"
+    hostile.mkdir()
+    (hostile / "deep.json").write_text(_deep_record("GHSA-deep", 100_000))
+
+    updated = run_cli("advisories", "update", "--from", str(hostile), "--index", str(index_path))
+
+    output = updated.stdout + updated.stderr
+    assert updated.returncode == 2, output
+    assert "Traceback" not in output
+    assert "advisory index not updated" in output, output
+    assert "GHSA-deep" in output, output
+    assert index_path.read_bytes() == before

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import Chain, free_port
-from tests.daemon_process import DaemonProcess, run_cli, write_config
+from tests.daemon_process import APIVIGIL, DaemonProcess, run_cli, write_config
 from tests.http_servers import Reply, ScriptedHttpServer
 from tests.test_config_drift import _store_text
 
@@ -232,3 +235,121 @@ def test_secret_values_appear_in_no_log_store_finding_notification_cli_output_or
         f"\nsecret values searched: {len(secrets)} in {len(outputs)} outputs, found: {len(found)}"
     )
     assert found == []
+
+
+STORE_PASSWORD = "storepw-Rt55Lm02Kq"
+TARGET_PASSWORD = "targetpw-Ue73Wc19Hn"
+HOOK_QUERY_TOKEN = "hookq-Yp40Bd88Js"
+
+# name -> (config, environment, the key the error must name, the secret it must not show)
+CONFIG_ERRORS_WITH_SECRETS: dict[str, tuple[dict[str, Any], dict[str, str], str, str]] = {
+    "slack webhook, bad scheme": (
+        {
+            "alerts": {
+                "receivers": [
+                    {
+                        "name": "chat",
+                        "slack": {
+                            "webhook_url": f"htps://hooks.slack.com/services/{SLACK_PATH_TOKEN}"
+                        },
+                    }
+                ]
+            }
+        },
+        {},
+        "alerts.receivers[0].slack",
+        SLACK_PATH_TOKEN,
+    ),
+    "slack webhook, no scheme": (
+        {
+            "alerts": {
+                "receivers": [
+                    {
+                        "name": "chat",
+                        "slack": {"webhook_url": f"hooks.slack.com/services/{SLACK_PATH_TOKEN}"},
+                    }
+                ]
+            }
+        },
+        {},
+        "alerts.receivers[0].slack",
+        SLACK_PATH_TOKEN,
+    ),
+    "webhook with a token in its query, bad scheme": (
+        {
+            "alerts": {
+                "receivers": [
+                    {"name": "hook", "webhook": {"url": f"ftp://h/x?token={HOOK_QUERY_TOKEN}"}}
+                ]
+            }
+        },
+        {},
+        "alerts.receivers[0].webhook",
+        HOOK_QUERY_TOKEN,
+    ),
+    "store URL, port not a number": (
+        {"store": f"postgresql+psycopg://apivigil:{STORE_PASSWORD}@127.0.0.1:5x32/apivigil"},
+        {},
+        "store",
+        STORE_PASSWORD,
+    ),
+    "store URL, unsupported database": (
+        {"store": f"mysql://apivigil:{STORE_PASSWORD}@127.0.0.1/apivigil"},
+        {},
+        "store",
+        STORE_PASSWORD,
+    ),
+    "target URL with credentials": (
+        {"targets": [{"name": "api", "url": f"https://ops:{TARGET_PASSWORD}@127.0.0.1:8443/"}]},
+        {},
+        "targets[0].url",
+        TARGET_PASSWORD,
+    ),
+    "target URL with credentials and a bad port": (
+        {"targets": [{"name": "api", "url": f"https://ops:{TARGET_PASSWORD}@127.0.0.1:99999/"}]},
+        {},
+        "targets[0].url",
+        TARGET_PASSWORD,
+    ),
+    "target URL with credentials and a bad scheme": (
+        {"targets": [{"name": "api", "url": f"ftp://ops:{TARGET_PASSWORD}@127.0.0.1/"}]},
+        {},
+        "targets[0].url",
+        TARGET_PASSWORD,
+    ),
+    "store URL from the environment": (
+        {},
+        {"APIVIGIL_STORE": f"postgresql://apivigil:{STORE_PASSWORD}@127.0.0.1:x/db"},
+        "APIVIGIL_STORE",
+        STORE_PASSWORD,
+    ),
+    "targets from the environment, not JSON": (
+        {},
+        {"APIVIGIL_TARGETS": f"[{{name: api, url: https://ops:{TARGET_PASSWORD}@127.0.0.1/}}]"},
+        "APIVIGIL_TARGETS",
+        TARGET_PASSWORD,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CONFIG_ERRORS_WITH_SECRETS)
+def test_config_errors_name_the_key_but_never_show_its_secret(tmp_path: Path, case: str) -> None:
+    config, environment, key, secret = CONFIG_ERRORS_WITH_SECRETS[case]
+    path = write_config(tmp_path / "apivigil.yaml", config)
+    env = {**os.environ, **environment}
+
+    for command in (["config", "check"], ["run"]):
+        completed = subprocess.run(
+            [*APIVIGIL, *command, "--config", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+            env=env,
+            check=False,
+        )
+        output = completed.stdout + completed.stderr
+        assert completed.returncode == 2, (command, output)
+        assert key in output, (command, output)
+        assert "Traceback" not in output, (command, output)
+        assert secret not in output, (command, output)

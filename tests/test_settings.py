@@ -146,3 +146,49 @@ def test_bad_durations_are_rejected(text: str) -> None:
 
 def test_durations_format_readably() -> None:
     assert format_duration(timedelta(seconds=5400)) == "1h30m"
+
+
+@pytest.mark.parametrize(
+    "duration", ["999999999999d", "1e308", "9" * 400, 10**30, 1e308, "100000w", ".inf", ".nan"]
+)
+def test_a_duration_beyond_any_calendar_is_a_problem_naming_the_key(
+    tmp_path: Path, duration: str | int | float
+) -> None:
+    shown = f'"{duration}"' if isinstance(duration, str) and duration[0] != "." else duration
+    (found,) = problems(tmp_path, f"defaults:\n  interval: {shown}\n")
+    assert found.startswith("line 2: defaults.interval: "), found
+
+
+def test_yaml_nested_a_thousand_deep_is_refused_by_line(tmp_path: Path) -> None:
+    flow = "targets: " + "[" * 990 + "]" * 990 + "\n"
+    block = "targets:\n" + "".join("  " * (i + 1) + f"k{i}:\n" for i in range(990))
+    for text in (flow, block):
+        (found,) = problems(tmp_path, text)
+        assert "nested deeper than 64 levels" in found or "nesting depth" in found, found
+        assert found.startswith("line "), found
+
+
+def test_a_list_key_from_the_environment_that_is_not_json_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("APIVIGIL_TARGETS", "payments,billing")
+    (found,) = problems(tmp_path, GOOD)
+    assert "APIVIGIL_TARGETS: not valid JSON" in found
+    monkeypatch.setenv("APIVIGIL_TARGETS", "[" * 50_000 + "]" * 50_000)
+    (found,) = problems(tmp_path, GOOD)
+    assert "nested too deeply" in found
+
+
+@pytest.mark.parametrize("key", ["store", "store_file"])
+def test_a_store_url_with_a_port_that_is_not_a_number_is_a_problem_without_its_password(
+    tmp_path: Path, key: str
+) -> None:
+    url = "postgresql+psycopg://apivigil:pw-Zt61@127.0.0.1:54x2/apivigil"
+    value = url
+    if key == "store_file":
+        value = str(tmp_path / "store-url")
+        Path(value).write_text(url + "\n")
+    (found,) = problems(tmp_path, f"{key}: {value}\n")
+    assert "the port of the store URL is not a number" in found, found
+    assert found.startswith("line 1: "), found
+    assert "pw-Zt61" not in found

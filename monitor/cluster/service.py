@@ -69,7 +69,9 @@ class WorkerService:
             )
             if self.settings.api_tokens:
                 app.include_router(api_router(self.store, self.settings.api_tokens, self._clock))
-            self._api = ApiServer(app, *self._listen)
+            self._api = ApiServer(
+                app, *self._listen, trusted_proxies=self.settings.api_trusted_proxies
+            )
             self._api.start()
         broker = self._queue.broker
         broker.emit_after("process_boot")  # starts the time-limit watchdog

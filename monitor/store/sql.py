@@ -33,6 +33,7 @@ from monitor.model import (
     Target,
     Transition,
 )
+from monitor.redact import mask_secrets
 from monitor.store import baselines, schema
 from monitor.store.interface import (
     ApprovalResult,
@@ -65,7 +66,7 @@ def create_engine_for(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError as error:
-        raise StoreError(f"store URL {url!r} is not valid: {error}") from None
+        raise StoreError(f"store URL {mask_secrets(url)!r} is not valid: {error}") from None
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:":
@@ -81,7 +82,9 @@ def create_engine_for(url: str) -> Engine:
             max_overflow=20,
             connect_args={"connect_timeout": 10},
         )
-    raise StoreError(f"store URL {url!r}: only sqlite:/// and postgresql+psycopg:// are supported")
+    raise StoreError(
+        f"store URL {mask_secrets(url)!r}: only sqlite:/// and postgresql+psycopg:// are supported"
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -58,7 +58,8 @@ def build_index(
 
     `progress` is called with the number of documents read so far. Invalid records are skipped
     and listed in `IndexStats.rejected`. Raises AdvisoryIndexError when a source is missing
-    or a zip is damaged or crosses a limit of `limits`; the old index is then left as it was.
+    or a zip is damaged or crosses a limit of `limits`, or when every record was rejected; the
+    old index is then left as it was.
     """
     index_path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(
@@ -70,6 +71,12 @@ def build_index(
         with contextlib.closing(sqlite3.connect(temporary_path)) as connection:
             stats = IndexBuilder(connection, limits or ZipLimits(), progress).build(
                 sources, index_path, clock()
+            )
+        if stats.records == 0 and stats.rejected:
+            raise AdvisoryIndexError(
+                ", ".join(str(source) for source in sources),
+                f"no record could be indexed: all {len(stats.rejected)} were rejected, "
+                f"e.g. {stats.rejected[0]}",
             )
         with temporary_path.open("rb") as written:  # built with synchronous=OFF: sync once
             os.fsync(written.fileno())

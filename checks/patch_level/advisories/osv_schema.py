@@ -8,6 +8,7 @@ errors, reported as `OsvFormatError`.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Self
@@ -15,6 +16,9 @@ from typing import Annotated, Any, Self
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 MAX_PROBLEMS_SHOWN = 3
+
+
+_LEADING_ID = re.compile(rb'\A\s*\{\s*"id"\s*:\s*"([A-Za-z0-9._:-]{1,200})"')
 
 
 class OsvFormatError(Exception):
@@ -145,6 +149,8 @@ def parse_record(data: bytes, origin: str) -> OsvRecord:
         return OsvRecord.model_validate_json(data)
     except ValidationError as error:
         raise OsvFormatError(origin, _record_id(data), _describe(error)) from None
+    except RecursionError:
+        raise OsvFormatError(origin, _record_id(data), "JSON nested too deeply") from None
 
 
 def _record_id(data: bytes) -> str | None:
@@ -152,6 +158,9 @@ def _record_id(data: bytes) -> str | None:
         document = json.loads(data)
     except ValueError:
         return None
+    except RecursionError:  # nested too deeply to read: the id, when it comes first
+        leading = _LEADING_ID.match(data)
+        return leading.group(1).decode() if leading else None
     if isinstance(document, dict) and isinstance(document.get("id"), str):
         return str(document["id"]) or None
     return None
