@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.registry import CollectorRegistry
 
 from checks.api_inventory.params import ApiInventoryParams
+from checks.egress import EgressPolicy
 from checks.tls_posture.params import TlsPostureParams
 from monitor.api import Probes, create_app
 from monitor.api_security import RateLimiter
@@ -115,7 +116,7 @@ def test_limits_strict_inputs_headers_and_no_cors(tmp_path: Path) -> None:
             for _ in range(4)
         ]
         locked_out = httpx.get(f"{base}/api/v1/silences", headers=admin)
-        inventory = Runner().run(
+        inventory = Runner(egress=EgressPolicy()).run(
             CheckJob(
                 CheckKind.API_INVENTORY,
                 Target("apivigil", url=base),
@@ -193,7 +194,7 @@ def test_tls_is_modern_and_passes_apivigils_own_tls_posture_check(tmp_path: Path
         params = TlsPostureParams(
             trust_store=pki.root_pem, network_timeout=timedelta(seconds=5), network_retries=1
         )
-        posture = Runner().run(
+        posture = Runner(egress=EgressPolicy()).run(
             CheckJob(
                 CheckKind.TLS_POSTURE,
                 Target("apivigil", url=url),
