@@ -7,8 +7,10 @@ Every address a name resolves to is checked, before any connection is made, and 
 connection goes to a checked address: a name whose next answer differs (DNS rebinding) is
 not looked up again.
 
-`checks.http.fetch` applies the module's default policy; the daemon replaces it from its
-settings with `set_default_policy`.
+There is no process-wide policy: each run carries the one built from its process's
+settings on `CheckContext.egress` (`monitor.runner.Runner` puts it there, in the daemon, the
+worker and `apivigil scan` alike, and replaces it on SIGHUP), and `checks.http.fetch`
+requires it, so no check reaches the network without one.
 """
 
 from __future__ import annotations
@@ -114,16 +116,3 @@ class EgressSettings(BaseModel):
 
     def policy(self) -> EgressPolicy:
         return EgressPolicy.with_lists(self.deny_cidrs, self.allow_cidrs)
-
-
-_default: list[EgressPolicy] = [EgressPolicy()]  # one slot, replaced whole
-
-
-def default_policy() -> EgressPolicy:
-    """The policy `checks.http.fetch` applies when given none."""
-    return _default[0]
-
-
-def set_default_policy(policy: EgressPolicy) -> None:
-    """Replace the default policy (the daemon calls this once, from its settings)."""
-    _default[0] = policy

@@ -10,7 +10,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from checks.egress import EgressPolicy, default_policy
+from checks.egress import EgressPolicy
 from checks.interface import BadInput, CheckMisconfigured, TargetUnreachable
 from checks.network import is_ip_literal
 from monitor import __version__
@@ -54,19 +54,18 @@ def fetch(
     read_body: bool = True,
     max_header_bytes: int = 64 * 1024,
     derived: bool = False,
-    egress: EgressPolicy | None = None,
+    egress: EgressPolicy,
 ) -> HttpResponse:
     """GET `url`, following up to `max_redirects` redirects (each recorded, no body read).
 
     Every redirect's target, and `url` itself when `derived` (it came from remote content,
-    e.g. a `$ref`), must pass `egress` (default: `checks.egress.default_policy()`) before
-    any connection to it is made.
+    e.g. a `$ref`), must pass `egress` (the run's `CheckContext.egress`) before any
+    connection to it is made.
 
     Raises TargetUnreachable (no connection or answer in time, a redirect loop), BadInput
     (headers over `max_header_bytes`, a body over `max_bytes`, an address the egress policy
     denies) or CheckMisconfigured (not a URL), each naming the URL.
     """
-    policy = egress or default_policy()
     request_headers = {
         "User-Agent": USER_AGENT,
         "Accept-Encoding": "gzip, deflate",  # what _decoded undoes in bounded pieces
@@ -74,7 +73,7 @@ def fetch(
     }
     redirects: list[Redirect] = []
     current = url
-    vetted = policy.check_url(url, timeout=timeout) if derived else ()
+    vetted = egress.check_url(url, timeout=timeout) if derived else ()
     try:
         with httpx.Client(verify=verify, timeout=timeout, follow_redirects=False) as client:
             while True:
@@ -90,7 +89,7 @@ def fetch(
                         following = urljoin(current, location)
                         # a redirect's target comes from the answer: checked before the limit
                         # so that a redirect to a denied address is reported as such
-                        vetted = policy.check_url(following, timeout=timeout)
+                        vetted = egress.check_url(following, timeout=timeout)
                         if len(redirects) >= max_redirects:
                             raise TargetUnreachable(
                                 f"more than {max_redirects} redirects", subject=url

@@ -12,12 +12,15 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from monitor.durations import Duration, NonNegativeDuration
 from monitor.model import Baseline, CheckKind, CheckOutput, Target
+
+if TYPE_CHECKING:  # checks.egress raises this module's errors
+    from checks.egress import EgressPolicy
 
 
 class CheckError(Exception):
@@ -73,11 +76,14 @@ class CheckHistory(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class CheckContext:
-    """What a run may know besides its target: when it started, when it must stop, and
-    (in the daemon, not in one-off scans) the history kept in the store."""
+    """What a run may know besides its target: when it started, when it must stop, where
+    URLs from remote content may lead (the egress policy every outbound request of the run
+    passes to `checks.http.fetch`), and (in the daemon, not in one-off scans) the history
+    kept in the store."""
 
     started_at: datetime
     deadline: float  # time.monotonic() value after which the run is abandoned
+    egress: EgressPolicy
     history: CheckHistory | None = None
 
     def remaining(self) -> float:

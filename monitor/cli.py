@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from rich.table import Table
 
 from checks.controls import controls_document
-from checks.egress import set_default_policy
+from checks.egress import EgressPolicy
 from checks.registry import params_model
 from monitor import __version__
 from monitor.cli_alerts import alerts_app, notify_app, silence_app
@@ -83,7 +83,8 @@ def run(
 
     SIGTERM drains running checks and exits; SIGHUP reloads the config.
     """
-    from monitor.daemon import Daemon, DaemonError, exit_leaving_library_threads
+    from monitor.daemon import Daemon, exit_leaving_library_threads
+    from monitor.serving import DaemonError
     from monitor.store.interface import StoreError
 
     settings, path = load(config, required=True)
@@ -105,8 +106,9 @@ def demo(
     store: Annotated[str, typer.Option(help="store URL")] = "sqlite:///apivigil.db",
 ) -> None:
     """Start local HTTPS demo targets (healthy, expiring in 5 days, expired) and watch them."""
-    from monitor.daemon import Daemon, DaemonError, exit_leaving_library_threads
+    from monitor.daemon import Daemon, exit_leaving_library_threads
     from monitor.demo import start_demo_targets, write_demo_config
+    from monitor.serving import DaemonError
     from monitor.store.interface import StoreError
 
     targets = start_demo_targets(directory)
@@ -273,11 +275,12 @@ def scan(
     errors, 3 when a check could not run.
     """
     only = frozenset(check) if check else None
+    egress = EgressPolicy()
     if urls:
         jobs = _ad_hoc_jobs(urls, only, timeout)
     else:
         settings, _ = load(config, required=True)
-        set_default_policy(settings.egress.policy())
+        egress = settings.egress.policy()
         jobs = [planned.job for planned in scheduled_checks(settings, only)]
         if target:
             unknown = set(target) - {job.target.name for job in jobs}
@@ -289,7 +292,7 @@ def scan(
         err.print("[red]nothing to scan:[/] no enabled checks match")
         raise typer.Exit(EXIT_USAGE)
     configure_logging("error", "console")
-    runs = _scan_with_progress(jobs, concurrency, processes or auto_processes(len(jobs)))
+    runs = _scan_with_progress(jobs, concurrency, processes or auto_processes(len(jobs)), egress)
     if format is ScanFormat.JSON:
         print_json(scan_document(runs))
     elif format is ScanFormat.SARIF:
@@ -341,9 +344,11 @@ def _ad_hoc_jobs(
     return jobs
 
 
-def _scan_with_progress(jobs: list[CheckJob], concurrency: int, processes: int) -> list[CheckRun]:
+def _scan_with_progress(
+    jobs: list[CheckJob], concurrency: int, processes: int, egress: EgressPolicy
+) -> list[CheckRun]:
     if not err.is_terminal:
-        return run_scan(jobs, concurrency, processes=processes)
+        return run_scan(jobs, concurrency, processes=processes, egress=egress)
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -368,4 +373,4 @@ def _scan_with_progress(jobs: list[CheckJob], concurrency: int, processes: int) 
             progress.advance(task)
             progress.refresh()
 
-        return run_scan(jobs, concurrency, on_done=advance, processes=processes)
+        return run_scan(jobs, concurrency, on_done=advance, processes=processes, egress=egress)

@@ -18,6 +18,7 @@ from monitor.scan import EXIT_USAGE
 
 if TYPE_CHECKING:
     from checks.api_inventory.inventory import ApiInventory
+    from checks.egress import EgressPolicy
     from checks.patch_level.params import PatchLevelParams
     from monitor.settings import Settings, TargetConfig
 
@@ -45,7 +46,7 @@ def inventory_show(
     failed = False
     software = checks.get(CheckKind.PATCH_LEVEL)
     if isinstance(software, PatchLevelParams):
-        failed = _show_software(configured, software)
+        failed = _show_software(configured, software, settings.egress.policy())
     if CheckKind.API_INVENTORY in checks:
         with opened_store(config, store) as sql_store:
             observed = sql_store.latest_snapshot(CheckKind.API_INVENTORY, target)
@@ -168,13 +169,17 @@ def _show_operations(target: str, inventory: ApiInventory | None) -> None:
     out.print(table)
 
 
-def _show_software(configured: TargetConfig, params: PatchLevelParams) -> bool:
+def _show_software(
+    configured: TargetConfig, params: PatchLevelParams, egress: EgressPolicy
+) -> bool:
     """Print the software inventory; True when a source failed."""
     from checks.patch_level.collect import read_inventory
 
     timeout = params.timeout or timedelta(seconds=120)
     context = CheckContext(
-        started_at=SystemClock().now(), deadline=time.monotonic() + timeout.total_seconds()
+        started_at=SystemClock().now(),
+        deadline=time.monotonic() + timeout.total_seconds(),
+        egress=egress,
     )
     inventories, failures = read_inventory(configured.to_target(), params, context)
     table = Table("source", "ecosystem", "name", "version", "source package")

@@ -32,7 +32,8 @@ def worker(
     SIGTERM lets running checks finish within shutdown_grace; SIGHUP reloads the config.
     """
     from monitor.cluster.service import WorkerService
-    from monitor.daemon import DaemonError, exit_leaving_library_threads, open_store
+    from monitor.daemon import exit_leaving_library_threads, open_store
+    from monitor.serving import DaemonError
     from monitor.store.interface import StoreError
 
     settings, path = load(config, required=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import ssl
 import sys
 import threading
 import time
@@ -13,19 +12,15 @@ from typing import TYPE_CHECKING
 import structlog
 
 from alerts.config import AlertsConfig
-from checks.egress import set_default_policy
 from monitor.alerting import AlertLoop
-from monitor.api import ApiServer, Probes, create_app
-from monitor.api_security import tls_context
-from monitor.api_v1 import api_router
+from monitor.api import ApiServer, Probes
 from monitor.clock import Clock, SystemClock
 from monitor.jobs import scheduled_checks
-from monitor.metrics import build_registry
 from monitor.model import CheckRun, RunStatus, Transition
 from monitor.pending import PendingRuns
 from monitor.runner import CheckJob, Runner
 from monitor.scheduler import CheckScheduler
-from monitor.serving import serve_until_signalled, settings_for_reload
+from monitor.serving import DaemonError, serve_api, serve_until_signalled, settings_for_reload
 from monitor.settings import Settings
 from monitor.store.interface import (
     HysteresisPolicy,
@@ -40,10 +35,6 @@ if TYPE_CHECKING:
     from monitor.cluster.coordinator import ClusterCoordinator
 
 log = structlog.get_logger("apivigil.daemon")
-
-
-class DaemonError(Exception):
-    """The daemon cannot start; the message says what to do."""
 
 
 def open_store(settings: Settings, migrate: bool) -> SqlStore:
@@ -80,7 +71,7 @@ class Daemon:
         self._clock = clock or SystemClock()
         self._stop = threading.Event()
         self.store: Store | None = None
-        self.runner = Runner(clock=self._clock)
+        self.runner = Runner(clock=self._clock, egress=settings.egress.policy())
         self.scheduler: CheckScheduler | None = None
         self.api: ApiServer | None = None
         self.alerts: AlertLoop | None = None
@@ -100,10 +91,9 @@ class Daemon:
 
     def start(self) -> None:
         settings = self.settings
-        set_default_policy(settings.egress.policy())
         store = open_store(settings, self._migrate)
         self.store = store
-        self.runner = Runner(clock=self._clock, history=store)
+        self.runner = Runner(clock=self._clock, history=store, egress=settings.egress.policy())
         if settings.cluster.enabled:
             self._start_clustered(store)
             return
@@ -163,25 +153,14 @@ class Daemon:
 
     def _serve_api(self, store: SqlStore, probes: Probes) -> None:
         settings = self.settings
-        tls = settings.api_tls
-        app = create_app(
-            build_registry(store, self._schedule),
+        self.api = serve_api(
+            settings,
+            store,
             probes,
-            settings.api_max_body_bytes,
-            hsts=tls is not None,
+            address=(settings.listen_host, settings.listen_port),
+            clock=self._clock,
+            schedule=self._schedule,
         )
-        if settings.api_tokens:
-            app.include_router(
-                api_router(store, settings.api_tokens, self._clock, settings.api_rate_limit)
-            )
-        try:
-            context = None if tls is None else tls_context(tls.cert_file, tls.key_file)
-        except (OSError, ssl.SSLError) as error:
-            raise DaemonError(f"api_tls: cannot use the certificate or key: {error}") from None
-        self.api = ApiServer(
-            app, settings.listen_host, settings.listen_port, context, settings.api_trusted_proxies
-        )
-        self.api.start()  # bind first: a taken port fails the start before any scanning
 
     def _log_started(self, store: SqlStore) -> None:
         log.info(
@@ -306,7 +285,7 @@ class Daemon:
             }
         )
         self.settings = new
-        set_default_policy(new.egress.policy())
+        self.runner.replace_egress(new.egress.policy())
         assert self.store is not None
         if self.cluster is not None:
             self.cluster.reload(new)  # the leader syncs targets and reschedules

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 import structlog
 
+from checks.egress import EgressPolicy
 from checks.interface import (
     BadInput,
     CheckContext,
@@ -52,21 +53,32 @@ class _Outcome:
 
 
 class Runner:
-    """Runs check jobs; the same (check, target) never runs twice at once, even past a timeout."""
+    """Runs check jobs; the same (check, target) never runs twice at once, even past a timeout.
+
+    Every run's context carries `egress`, the policy built from the settings of the process
+    (daemon, worker or scan): no check reaches the network without it.
+    """
 
     def __init__(
         self,
         checks: Mapping[CheckKind, AnyCheck] | None = None,
         clock: Clock | None = None,
         history: CheckHistory | None = None,
+        *,
+        egress: EgressPolicy,
     ) -> None:
         self._checks = dict(checks) if checks is not None else {}
         self._clock = clock or SystemClock()
         self._history = history
+        self._egress = egress
         self._lock = threading.Lock()
         self._in_flight: set[tuple[CheckKind, str]] = set()
         self._abandon = threading.Event()
         self._threads = WorkerThreads("apivigil-check")
+
+    def replace_egress(self, egress: EgressPolicy) -> None:
+        """Runs started from now on use `egress` (a reloaded config's policy)."""
+        self._egress = egress
 
     def abandon_running(self) -> None:
         """Make every waiting run return at once as skipped (used when shutting down)."""
@@ -92,6 +104,7 @@ class Runner:
         context = CheckContext(
             started_at=started_at,
             deadline=self._clock.monotonic() + timeout,
+            egress=self._egress,
             history=self._history,
         )
         check = self._check(job.check)

@@ -6,9 +6,11 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 from checks.controls import controls_document
+from checks.egress import EgressPolicy
 from monitor import __version__
 from monitor.fanout import run_in_processes
 from monitor.model import CheckRun, RunStatus, Severity
@@ -31,24 +33,32 @@ def run_scan(
     concurrency: int,
     on_done: Callable[[CheckRun], None] | None = None,
     processes: int = 1,
+    *,
+    egress: EgressPolicy,
 ) -> list[CheckRun]:
-    """Run every job, at most `concurrency` at once over `processes` processes.
+    """Run every job, at most `concurrency` at once over `processes` processes, with the
+    `egress` policy (from the config; the default policy for ad-hoc URLs).
 
     Runs come back sorted by target, then check. With processes > 1 the caller must not
     have started threads of its own (the workers are forked).
     """
     notify = on_done or (lambda _run: None)
+    run_threads = partial(_run_threads, egress=egress)
     if processes > 1 and len(jobs) > 1:
-        runs = run_in_processes(jobs, min(processes, len(jobs)), concurrency, _run_threads, notify)
+        runs = run_in_processes(jobs, min(processes, len(jobs)), concurrency, run_threads, notify)
     else:
-        runs = _run_threads(jobs, concurrency, notify)
+        runs = run_threads(jobs, concurrency, notify)
     return sorted(runs, key=lambda run: (run.target, run.check))
 
 
 def _run_threads(
-    jobs: Sequence[CheckJob], concurrency: int, on_done: Callable[[CheckRun], None]
+    jobs: Sequence[CheckJob],
+    concurrency: int,
+    on_done: Callable[[CheckRun], None],
+    *,
+    egress: EgressPolicy,
 ) -> list[CheckRun]:
-    runner = Runner()
+    runner = Runner(egress=egress)
     runs: list[CheckRun] = []
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(jobs) or 1))) as pool:
         futures = [pool.submit(runner.run, job) for job in jobs]

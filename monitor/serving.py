@@ -1,8 +1,10 @@
-"""Run a long-lived service until SIGTERM or SIGINT; SIGHUP asks it to reload."""
+"""What the long-lived services (`apivigil run` and `apivigil worker`) share: run until
+SIGTERM or SIGINT, SIGHUP asks for a reload, and one assembly of the HTTP API."""
 
 from __future__ import annotations
 
 import signal
+import ssl
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -10,9 +12,51 @@ from types import FrameType
 
 import structlog
 
+from monitor.api import ApiServer, Probes, create_app
+from monitor.api_security import tls_context
+from monitor.api_v1 import api_router
+from monitor.clock import Clock
+from monitor.metrics import Schedule, build_registry
 from monitor.settings import ConfigError, Settings, load_settings
+from monitor.store.sql import SqlStore
 
 log = structlog.get_logger("apivigil")
+
+
+class DaemonError(Exception):
+    """The daemon or a worker cannot start; the message says what to do."""
+
+
+def serve_api(
+    settings: Settings,
+    store: SqlStore,
+    probes: Probes,
+    *,
+    address: tuple[str, int],
+    clock: Clock,
+    schedule: Schedule | None = None,
+) -> ApiServer:
+    """Serve /metrics, the probes and (with `api_tokens`) /api/v1 on `address`, as the
+    settings say: HTTPS only when `api_tls` is set, the body-size limit, the rate limits,
+    proxy headers only from `api_trusted_proxies`.
+    Returns once the port is bound (a taken port fails the start before any scanning).
+
+    Raises DaemonError when api_tls's files cannot be used, OSError when the server does
+    not start.
+    """
+    tls = settings.api_tls
+    try:
+        context = None if tls is None else tls_context(tls.cert_file, tls.key_file)
+    except (OSError, ssl.SSLError) as error:
+        raise DaemonError(f"api_tls: cannot use the certificate or key: {error}") from None
+    app = create_app(
+        build_registry(store, schedule), probes, settings.api_max_body_bytes, hsts=tls is not None
+    )
+    if settings.api_tokens:
+        app.include_router(api_router(store, settings.api_tokens, clock, settings.api_rate_limit))
+    server = ApiServer(app, *address, context, settings.api_trusted_proxies)
+    server.start()
+    return server
 
 
 def serve_until_signalled(

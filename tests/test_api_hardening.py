@@ -1,5 +1,6 @@
 """The daemon's own API, hardened: rate limits, size limits, strict inputs, errors without
-traces, security headers, no CORS, TLS; and apivigil's own checks run against it."""
+traces, security headers, no CORS, TLS; and apivigil's own checks run against it. A
+worker's API (`apivigil worker --listen`) is the same API with the same hardening."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.registry import CollectorRegistry
 
 from checks.api_inventory.params import ApiInventoryParams
+from checks.egress import EgressPolicy
 from checks.tls_posture.params import TlsPostureParams
 from monitor.api import ApiServer, Probes, create_app
 from monitor.api_security import RateLimiter
@@ -29,6 +31,7 @@ from monitor.model import CheckKind, RunStatus, Severity, Target
 from monitor.runner import CheckJob, CheckRun, Runner
 from monitor.settings import ApiRateLimit, ApiScope, ApiToken
 from monitor.store.sql import SqlStore
+from tests.cluster_processes import WorkerProcess, cluster_config, redis_namespace
 from tests.conftest import free_port
 from tests.daemon_process import DaemonProcess, write_config
 from tests.tls_certs import TestPki
@@ -122,7 +125,7 @@ def test_limits_strict_inputs_headers_and_no_cors(tmp_path: Path) -> None:
             for _ in range(4)
         ]
         locked_out = httpx.get(f"{base}/api/v1/silences", headers=admin)
-        inventory = Runner().run(
+        inventory = Runner(egress=EgressPolicy()).run(
             CheckJob(
                 CheckKind.API_INVENTORY,
                 Target("apivigil", url=base),
@@ -200,7 +203,7 @@ def test_tls_is_modern_and_passes_apivigils_own_tls_posture_check(tmp_path: Path
         params = TlsPostureParams(
             trust_store=pki.root_pem, network_timeout=timedelta(seconds=5), network_retries=1
         )
-        posture = Runner().run(
+        posture = Runner(egress=EgressPolicy()).run(
             CheckJob(
                 CheckKind.TLS_POSTURE,
                 Target("apivigil", url=url),
@@ -219,6 +222,61 @@ def test_tls_is_modern_and_passes_apivigils_own_tls_posture_check(tmp_path: Path
         [(f.rule_id, f.severity.value, f.evidence) for f in posture.output.findings],
     )
     assert severe(posture) == []
+
+
+@pytest.mark.postgres
+def test_a_workers_api_serves_only_tls_and_enforces_the_daemons_limits(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    # Given `apivigil worker --listen` with the daemon's api_tls, tokens and rate limits
+    pki = TestPki(tmp_path / "pki", host="127.0.0.1")
+    cert = pki.good()
+    port = free_port()
+    namespace_keys = redis_namespace()
+    cluster = cluster_config(postgres_url, next(namespace_keys), port, targets=[])
+    path = daemon_config(
+        tmp_path,
+        port,
+        **{key: value for key, value in cluster.items() if key != "listen"},
+        api_tls={"cert_file": str(cert.chain), "key_file": str(cert.key)},
+        api_rate_limit={"per_token_burst": 3, "per_token_rate": 0.1},
+    )
+    url = f"https://127.0.0.1:{port}"
+    trusting = ssl.create_default_context(cafile=str(pki.root_pem))
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    reader = {"Authorization": f"Bearer {READ_TOKEN}"}
+    worker = WorkerProcess(path, tmp_path, "--listen", f"127.0.0.1:{port}", "--migrate")
+    try:
+        wait_for_200(f"{url}/healthz", worker.process, worker.log_text, 30, verify=trusting)
+        # When it is asked over plain HTTP, with oversized bodies and too often
+        try:
+            plain: httpx.Response | str = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+        except httpx.HTTPError as error:
+            plain = type(error).__name__
+        with httpx.Client(base_url=url, verify=trusting, timeout=5) as client:
+            ready = client.get("/readyz")
+            huge = client.post(
+                "/api/v1/silences", content=b"{" + b" " * 100_000 + b"}", headers=admin
+            )
+            chunked = client.post(
+                "/api/v1/silences",
+                content=iter([b"{" + b" " * 30_000] * 4 + [b"}"]),  # no Content-Length
+                headers={**admin, "Content-Type": "application/json"},
+            )
+            burst = [client.get("/api/v1/findings", headers=reader) for _ in range(4)]
+        assert worker.stop() == 0
+    finally:
+        if worker.process.poll() is None:
+            worker.kill()
+        next(namespace_keys, None)
+
+    # Then plain HTTP gets no answer, and TLS answers carry HSTS and the daemon's limits
+    assert isinstance(plain, str), f"plain HTTP answered {plain.status_code}"
+    assert ready.json()["role"] == "worker"
+    assert ready.headers["strict-transport-security"].startswith("max-age=")
+    assert (huge.status_code, chunked.status_code) == (413, 413)
+    assert [r.status_code for r in burst] == [200] * 3 + [429]
+    assert int(burst[-1].headers["retry-after"]) >= 1
 
 
 def test_an_unhandled_error_is_answered_with_an_id_and_no_trace() -> None:

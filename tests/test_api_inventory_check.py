@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from checks.api_inventory.params import ApiInventoryParams
+from checks.egress import EgressPolicy
 from monitor.baselines import accept
 from monitor.model import CheckKind, CheckRun, FindingStatus, RunStatus, Severity, Target
 from monitor.runner import CheckJob, Runner
@@ -98,7 +99,7 @@ class Api:
     def run(self) -> CheckRun:
         self.clock.current += timedelta(minutes=10)
         job = CheckJob(CheckKind.API_INVENTORY, self.target, self.params, timedelta(seconds=30))
-        run = Runner(clock=self.clock, history=self.store).run(job)
+        run = Runner(clock=self.clock, history=self.store, egress=EgressPolicy()).run(job)
         assert run.status is RunStatus.OK, run.error_message
         self.store.record(run, STRICT)
         return run

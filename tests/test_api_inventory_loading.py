@@ -22,6 +22,7 @@ from checks.api_inventory.loading import LoadLimits, SpecUnparseable, fetch_spec
 from checks.api_inventory.model import build_inventory, template_of
 from checks.api_inventory.reading import read_inventory_file, read_inventory_url
 from checks.api_inventory.refs import CYCLE_MARK, RefResolver
+from checks.egress import EgressPolicy
 from checks.interface import BadInput, TargetUnreachable
 from tests.http_servers import Reply, ScriptedHttpServer
 
@@ -826,16 +827,20 @@ def test_remote_refs_on_the_spec_origin_work_and_other_origins_are_refused() -> 
         other.replies["/schemas.yaml"] = Reply(body=schemas)
 
         with pytest.raises(BadInput, match="remote \\$refs are disabled"):
-            read_inventory_url(f"{server.url}/api/spec.yaml", timeout=5)
+            read_inventory_url(f"{server.url}/api/spec.yaml", timeout=5, egress=EgressPolicy())
         inventory = read_inventory_url(
             f"{server.url}/api/spec.yaml",
             timeout=5,
             allow_remote_refs=True,
             auth_header="Bearer token",
+            egress=EgressPolicy(),
         )
         with pytest.raises(BadInput, match="not on the spec's origin") as raised:
             read_inventory_url(
-                f"{server.url}/api/elsewhere.yaml", timeout=5, allow_remote_refs=True
+                f"{server.url}/api/elsewhere.yaml",
+                timeout=5,
+                allow_remote_refs=True,
+                egress=EgressPolicy(),
             )
 
     assert dict(operation(inventory, "GET /pets").responses)["200"] is not None
@@ -851,9 +856,9 @@ def test_fetch_spec_turns_error_statuses_into_check_errors() -> None:
     with ScriptedHttpServer() as server:
         server.replies["/down.json"] = Reply(status=503)
         with pytest.raises(BadInput, match="HTTP 404"):
-            fetch_spec(f"{server.url}/missing.json", 5, 1000)
+            fetch_spec(f"{server.url}/missing.json", 5, 1000, egress=EgressPolicy())
         with pytest.raises(TargetUnreachable, match="HTTP 503"):
-            fetch_spec(f"{server.url}/down.json", 5, 1000)
+            fetch_spec(f"{server.url}/down.json", 5, 1000, egress=EgressPolicy())
 
 
 def test_the_time_budget_for_resolving_refs_is_enforced() -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from checks.cert_expiry.check import CertExpiryCheck
 from checks.cert_expiry.params import CertExpiryParams
+from checks.egress import EgressPolicy
 from checks.registry import CHECKS
 from monitor.certmaker import issue
 from monitor.model import CheckKind, ErrorReason, RunStatus, Target
@@ -23,7 +24,7 @@ from tests.hostile_servers import GarbageServer, Tarpit
 
 def run_job(target: Target, params: CertExpiryParams, timeout: float = 10):  # type: ignore[no-untyped-def]
     job = CheckJob(CheckKind.CERT_EXPIRY, target, params, timedelta(seconds=timeout))
-    return Runner().run(job)
+    return Runner(egress=EgressPolicy()).run(job)
 
 
 def test_reads_the_whole_served_chain_with_positions(serve: ServeFactory, chain: Chain) -> None:
@@ -143,9 +144,10 @@ def test_a_name_that_does_not_resolve_is_unreachable(tmp_path: Path) -> None:
     script = (
         "import json; from datetime import timedelta;"
         "from checks.cert_expiry.params import CertExpiryParams;"
+        "from checks.egress import EgressPolicy;"
         "from monitor.model import CheckKind, Target;"
         "from monitor.runner import CheckJob, Runner;"
-        "run = Runner().run(CheckJob(CheckKind.CERT_EXPIRY, Target('ghost', "
+        "run = Runner(egress=EgressPolicy()).run(CheckJob(CheckKind.CERT_EXPIRY, Target('ghost', "
         "'https://no-such-host.invalid'), CertExpiryParams(), timedelta(seconds=20)));"
         "print(json.dumps([run.status, run.error_reason, run.error_message]))"
     )

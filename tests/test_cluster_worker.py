@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 import pytest
 import redis
 
+from checks.egress import EgressPolicy
 from checks.interface import Check, CheckContext, CheckParams
 from monitor.clock import SystemClock
 from monitor.cluster.broker import CheckMessage
@@ -83,7 +84,7 @@ def executor(
 ) -> tuple[CheckExecutor, CountingCheck, Deferred]:
     check = CountingCheck()
     deferred = Deferred()
-    runner = Runner({CheckKind.CERT_EXPIRY: check}, history=store)
+    runner = Runner({CheckKind.CERT_EXPIRY: check}, history=store, egress=EgressPolicy())
     return (
         CheckExecutor(settings(tmp_path), store, runner, limiter, deferred, SystemClock()),
         check,

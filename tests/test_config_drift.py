@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from checks.config_drift.params import ConfigDriftParams
+from checks.egress import EgressPolicy
 from monitor.baselines import BaselineError, accept
 from monitor.model import (
     FIRST_OBSERVATION,
@@ -47,7 +48,7 @@ class Drift:
         self.target = target
         self.params = ConfigDriftParams.model_validate(params)
         self.clock = ManualClock(datetime(2026, 11, 1, tzinfo=UTC))
-        self.runner = Runner(clock=self.clock, history=store)
+        self.runner = Runner(clock=self.clock, history=store, egress=EgressPolicy())
 
     def run(self, policy: HysteresisPolicy = IMMEDIATE) -> CheckRun:
         self.clock.current += timedelta(minutes=10)

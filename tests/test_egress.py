@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import ipaddress
 import json
 import re
 import socket
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +18,11 @@ import pytest
 
 from checks import egress
 from checks.api_inventory.reading import read_inventory_url
-from checks.egress import EgressPolicy, EgressSettings, set_default_policy
+from checks.egress import EgressPolicy, EgressSettings
 from checks.http import fetch
-from checks.interface import BadInput, TargetUnreachable
+from checks.interface import BadInput, Check, CheckContext, CheckParams, TargetUnreachable
+from monitor.model import CheckKind, CheckOutput, Target
+from monitor.runner import CheckJob, Runner
 from tests.conftest import Chain, ServeFactory
 from tests.http_servers import Reply, ScriptedHttpServer
 
@@ -54,7 +58,7 @@ def test_a_redirect_to_cloud_metadata_is_refused_before_any_connection(
     # When the monitor fetches it
     began = time.monotonic()
     with pytest.raises(BadInput) as refused:
-        fetch(f"{web.url}/start", timeout=30, max_bytes=1000)
+        fetch(f"{web.url}/start", timeout=30, max_bytes=1000, egress=EgressPolicy())
 
     # Then the redirect is refused by policy, fast, and only the loopback URL was requested
     assert str(refused.value) == (
@@ -83,7 +87,7 @@ def test_link_local_and_metadata_redirects_are_refused(
     web.replies["/start"] = Reply(301, {"Location": location})
 
     with pytest.raises(BadInput, match=re.escape(f"egress to {shown} denied by policy: {why}")):
-        fetch(f"{web.url}/start", timeout=5, max_bytes=1000)
+        fetch(f"{web.url}/start", timeout=5, max_bytes=1000, egress=EgressPolicy())
     assert requested == [f"{web.url}/start"]
 
 
@@ -101,7 +105,7 @@ def test_a_name_resolving_to_a_denied_address_is_refused(
     web.replies["/start"] = Reply(302, {"Location": "http://metadata.example.test:8080/x"})
 
     with pytest.raises(BadInput, match=r"egress to 169.254.169.254 \(from metadata.example.test\)"):
-        fetch(f"{web.url}/start", timeout=5, max_bytes=1000)
+        fetch(f"{web.url}/start", timeout=5, max_bytes=1000, egress=EgressPolicy())
 
     assert looked_up == [("metadata.example.test", 8080)]
     assert requested == [f"{web.url}/start"]
@@ -154,7 +158,10 @@ def test_a_pinned_https_connection_still_sends_and_verifies_the_name(
 
     def get(name: str) -> int:
         url = f"https://{name}:{server.port}/"
-        return fetch(url, timeout=5, max_bytes=1000, verify=str(root), derived=True).status
+        response = fetch(
+            url, timeout=5, max_bytes=1000, verify=str(root), derived=True, egress=EgressPolicy()
+        )
+        return response.status
 
     assert get("api.example.test") == 200
     with pytest.raises(TargetUnreachable, match=r"other\.example\.test.*(certificate|hostname)"):
@@ -174,7 +181,7 @@ def test_the_first_url_is_checked_only_when_it_came_from_remote_content(
 ) -> None:
     # derived: refused without a connection; not derived (configured): httpx is asked
     with pytest.raises(BadInput, match="denied by policy"):
-        fetch(METADATA_URL, timeout=5, max_bytes=10, derived=True)
+        fetch(METADATA_URL, timeout=5, max_bytes=10, derived=True, egress=EgressPolicy())
     assert requested == []
 
     policy = EgressPolicy.with_lists(deny_cidrs=[ipaddress.ip_network("127.0.0.0/8")])
@@ -198,7 +205,9 @@ def test_a_same_origin_ref_that_redirects_to_metadata_is_refused(
     web.replies["/common.json"] = Reply(302, {"Location": METADATA_URL})
 
     with pytest.raises(BadInput, match=re.escape("egress to 169.254.169.254 denied by policy")):
-        read_inventory_url(f"{web.url}/openapi.json", timeout=5, allow_remote_refs=True)
+        read_inventory_url(
+            f"{web.url}/openapi.json", timeout=5, allow_remote_refs=True, egress=EgressPolicy()
+        )
     assert requested == [f"{web.url}/openapi.json", f"{web.url}/common.json"]
 
 
@@ -225,8 +234,8 @@ def test_the_allow_list_overrides_the_deny_lists(
     assert requested == [f"{web.url}/start", f"{web.url}/start", f"{web.url}/landing"]
 
 
-def test_settings_model_and_the_default_policy(
-    web: ScriptedHttpServer, requested: list[str]
+def test_the_settings_give_the_policy_and_fetch_has_no_policy_of_its_own(
+    web: ScriptedHttpServer,
 ) -> None:
     settings = EgressSettings.model_validate(
         {"deny_cidrs": ["127.0.0.0/8", "10.0.0.0/8"], "allow_cidrs": ["fd00::/8"]}
@@ -240,10 +249,43 @@ def test_settings_model_and_the_default_policy(
 
     web.replies["/start"] = Reply(302, {"Location": "/landing"})
     web.replies["/landing"] = Reply(200, {}, b"landed")
-    set_default_policy(policy)
-    try:
-        with pytest.raises(BadInput, match=re.escape("deny list 127.0.0.0/8")):
-            fetch(f"{web.url}/start", timeout=5, max_bytes=100)
-    finally:
-        set_default_policy(EgressPolicy())
-    assert fetch(f"{web.url}/start", timeout=5, max_bytes=100).body == b"landed"
+    with pytest.raises(BadInput, match=re.escape("deny list 127.0.0.0/8")):
+        fetch(f"{web.url}/start", timeout=5, max_bytes=100, egress=policy)
+    # no process-wide policy is left behind for a caller that names none
+    assert fetch(f"{web.url}/start", timeout=5, max_bytes=100, egress=EgressPolicy()).body == (
+        b"landed"
+    )
+    assert inspect.signature(fetch).parameters["egress"].default is inspect.Parameter.empty
+    assert not hasattr(egress, "set_default_policy")
+    assert not hasattr(egress, "default_policy")
+
+
+class ContextEgress(Check[CheckParams, EgressPolicy]):
+    """Reports the egress policy its run was given."""
+
+    kind = CheckKind.CERT_EXPIRY
+    params_model = CheckParams
+
+    def __init__(self) -> None:
+        self.seen: list[EgressPolicy] = []
+
+    def collect(self, target: Target, params: CheckParams, context: CheckContext) -> EgressPolicy:
+        self.seen.append(context.egress)
+        return context.egress
+
+    def evaluate(self, raw: EgressPolicy, params: CheckParams, now: datetime) -> CheckOutput:
+        return CheckOutput()
+
+
+def test_each_run_carries_the_runners_policy_and_a_replaced_one_from_then_on() -> None:
+    started = EgressPolicy.with_lists(deny_cidrs=[ipaddress.ip_network("10.0.0.0/8")])
+    reloaded = EgressPolicy.with_lists(deny_cidrs=[ipaddress.ip_network("172.16.0.0/12")])
+    check = ContextEgress()
+    runner = Runner({CheckKind.CERT_EXPIRY: check}, egress=started)
+    job = CheckJob(CheckKind.CERT_EXPIRY, Target("t"), CheckParams(), timedelta(seconds=5))
+
+    runner.run(job)
+    runner.replace_egress(reloaded)
+    runner.run(job)
+
+    assert check.seen == [started, reloaded]

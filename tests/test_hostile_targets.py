@@ -16,6 +16,7 @@ import pytest
 
 from checks.api_inventory.params import ApiInventoryParams
 from checks.cert_expiry.params import CertExpiryParams
+from checks.egress import EgressPolicy
 from checks.interface import CheckParams
 from checks.tls_posture.params import TlsPostureParams
 from monitor.certmaker import write_server_files
@@ -48,7 +49,9 @@ BAD_INPUT: set[Outcome] = {(RunStatus.ERROR, ErrorReason.BAD_INPUT)}
 
 def run_job(check: CheckKind, target: Target, params: CheckParams) -> tuple[CheckRun, float]:
     began = time.monotonic()
-    run = Runner().run(CheckJob(check, target, params, timedelta(seconds=TIMEOUT)))
+    run = Runner(egress=EgressPolicy()).run(
+        CheckJob(check, target, params, timedelta(seconds=TIMEOUT))
+    )
     return run, time.monotonic() - began
 
 

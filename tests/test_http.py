@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from checks.egress import EgressPolicy
 from checks.http import fetch
 from checks.interface import BadInput, TargetUnreachable
 from tests.http_servers import Reply, ScriptedHttpServer
@@ -20,10 +21,18 @@ def test_credentials_are_not_sent_on_to_another_origin_after_a_redirect() -> Non
         first.replies["/start-local"] = Reply(200, {}, b"ok")
 
         fetch(
-            f"{first.url}/start", timeout=5, max_bytes=1000, headers={"Authorization": "Bearer s3"}
+            f"{first.url}/start",
+            timeout=5,
+            max_bytes=1000,
+            headers={"Authorization": "Bearer s3"},
+            egress=EgressPolicy(),
         )
         fetch(
-            f"{first.url}/same", timeout=5, max_bytes=1000, headers={"Authorization": "Bearer s3"}
+            f"{first.url}/same",
+            timeout=5,
+            max_bytes=1000,
+            headers={"Authorization": "Bearer s3"},
+            egress=EgressPolicy(),
         )
 
     assert "Authorization" in first.requests[0][1]
@@ -38,9 +47,9 @@ def test_redirects_are_recorded_and_a_loop_is_unreachable() -> None:
         web.replies["/b"] = Reply(200, {"Server": "x"}, b"done")
         web.replies["/loop"] = Reply(302, {"Location": "/loop"})
 
-        answer = fetch(f"{web.url}/a", timeout=5, max_bytes=100)
+        answer = fetch(f"{web.url}/a", timeout=5, max_bytes=100, egress=EgressPolicy())
         with pytest.raises(TargetUnreachable, match="more than 5 redirects"):
-            fetch(f"{web.url}/loop", timeout=5, max_bytes=100)
+            fetch(f"{web.url}/loop", timeout=5, max_bytes=100, egress=EgressPolicy())
 
     assert [(r.status, r.location) for r in answer.redirects] == [(301, "/b")]
     assert answer.body == b"done"
@@ -52,7 +61,7 @@ def test_a_body_over_the_cap_is_bad_input_naming_the_url() -> None:
         web.replies["/big"] = Reply(200, {}, b"x" * 5000)
 
         with pytest.raises(BadInput, match=r"/big: response body of 5000 bytes exceeds 1000"):
-            fetch(f"{web.url}/big", timeout=5, max_bytes=1000)
+            fetch(f"{web.url}/big", timeout=5, max_bytes=1000, egress=EgressPolicy())
 
 
 @pytest.mark.parametrize(
@@ -69,9 +78,12 @@ def test_compressed_bodies_are_decoded(encoding: str, compress: Any) -> None:
     with ScriptedHttpServer() as web:
         web.replies["/doc"] = Reply(200, {"Content-Encoding": encoding}, compress(document))
 
-        assert fetch(f"{web.url}/doc", timeout=5, max_bytes=len(document)).body == document
+        assert (
+            fetch(f"{web.url}/doc", timeout=5, max_bytes=len(document), egress=EgressPolicy()).body
+            == document
+        )
         with pytest.raises(BadInput, match=f"exceeds {len(document) - 1} bytes"):
-            fetch(f"{web.url}/doc", timeout=5, max_bytes=len(document) - 1)
+            fetch(f"{web.url}/doc", timeout=5, max_bytes=len(document) - 1, egress=EgressPolicy())
 
 
 def test_a_body_that_is_not_the_gzip_it_claims_is_bad_input() -> None:
@@ -79,4 +91,4 @@ def test_a_body_that_is_not_the_gzip_it_claims_is_bad_input() -> None:
         web.replies["/doc"] = Reply(200, {"Content-Encoding": "gzip"}, b"plain text, not gzip")
 
         with pytest.raises(BadInput, match=r"/doc: response body is not valid gzip"):
-            fetch(f"{web.url}/doc", timeout=5, max_bytes=1000)
+            fetch(f"{web.url}/doc", timeout=5, max_bytes=1000, egress=EgressPolicy())

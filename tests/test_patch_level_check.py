@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from checks.egress import EgressPolicy
 from checks.patch_level.advisories import build_index
 from checks.patch_level.params import PatchLevelParams
 from monitor.model import CheckKind, CheckRun, FindingStatus, RunStatus, Severity, Target
@@ -170,7 +171,7 @@ class Host:
 
     def run(self) -> CheckRun:
         job = CheckJob(CheckKind.PATCH_LEVEL, self.target, self.params, timedelta(seconds=60))
-        run = Runner(clock=ManualClock(NOW)).run(job)
+        run = Runner(clock=ManualClock(NOW), egress=EgressPolicy()).run(job)
         assert run.status is RunStatus.OK, run.error_message
         self.store.record(run, STRICT)
         return run
@@ -261,7 +262,7 @@ def test_a_missing_advisory_index_is_a_misconfiguration_naming_the_fix(
     host.index.unlink()
     job = CheckJob(CheckKind.PATCH_LEVEL, host.target, host.params, timedelta(seconds=60))
 
-    run = Runner().run(job)
+    run = Runner(egress=EgressPolicy()).run(job)
 
     assert run.status is RunStatus.ERROR
     assert "apivigil advisories update" in (run.error_message or "")

@@ -16,6 +16,7 @@ from textwrap import dedent
 
 import pytest
 
+from checks.egress import EgressPolicy
 from checks.interface import BadInput, TargetUnreachable
 from checks.patch_level.packages import BannerProduct, Ecosystem, InstalledPackage
 from checks.patch_level.sources.apk import read_apk_installed
@@ -980,7 +981,7 @@ def test_fetch_banners_reads_headers_without_downloading_the_body() -> None:
     with banner_server() as base_url:
         # Given a redirect and a page whose bodies would never finish arriving
         # When the banners are fetched with a read timeout of 3 seconds
-        fetched = fetch_banners(base_url + "/old", timeout=3.0)
+        fetched = fetch_banners(base_url + "/old", timeout=3.0, egress=EgressPolicy())
 
     # Then the answer came from the headers alone (reading a body would have timed out)
     assert fetched.status_code == 200
@@ -994,7 +995,7 @@ def test_fetch_banners_reads_headers_without_downloading_the_body() -> None:
 
 def test_fetch_banners_stops_after_three_redirects() -> None:
     with banner_server() as base_url, pytest.raises(TargetUnreachable) as raised:
-        fetch_banners(base_url + "/loop", timeout=5.0)
+        fetch_banners(base_url + "/loop", timeout=5.0, egress=EgressPolicy())
 
     assert str(raised.value) == f"{base_url}/loop: more than 3 redirects"
 
@@ -1005,9 +1006,9 @@ def test_fetch_banners_from_a_closed_port_is_target_unreachable() -> None:
         url = f"http://127.0.0.1:{probe.getsockname()[1]}/"
 
     with pytest.raises(TargetUnreachable, match=re.escape(f"{url}: GET failed")):
-        fetch_banners(url, timeout=2.0)
+        fetch_banners(url, timeout=2.0, egress=EgressPolicy())
 
 
 def test_fetch_banners_rejects_headers_over_the_limit() -> None:
     with banner_server() as base_url, pytest.raises(BadInput, match="exceed the limit of 40"):
-        fetch_banners(base_url + "/", timeout=5.0, max_header_bytes=40)
+        fetch_banners(base_url + "/", timeout=5.0, max_header_bytes=40, egress=EgressPolicy())

@@ -20,6 +20,7 @@ from checks.api_inventory.params import ApiInventoryParams
 from checks.cert_expiry.params import CertExpiryParams
 from checks.config_drift.params import ConfigDriftParams
 from checks.controls import controls_for
+from checks.egress import EgressPolicy
 from checks.interface import CheckParams
 from checks.tls_posture.params import TlsPostureParams
 from monitor.baselines import accept
@@ -82,7 +83,7 @@ class History:
         now = datetime.now(UTC).replace(microsecond=0)
         start = now - timedelta(days=DAYS)
         clock = ManualClock(start)
-        runner = Runner(clock=clock, history=store)
+        runner = Runner(clock=clock, history=store, egress=EgressPolicy())
         root = issue("report root CA", ca=True, not_after=now + timedelta(days=3650))
         servers, jobs = [], {}
         for name, days_left in (("shop", 20), ("billing", 10)):

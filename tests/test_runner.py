@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from checks.egress import EgressPolicy
 from monitor.model import CheckKind, ErrorReason, RunStatus, Target
 from monitor.runner import CheckJob, Runner
 from tests.checks_for_tests import Behaviour, ScriptedCheck
@@ -19,7 +20,7 @@ def job(target: str = "api", timeout: float = 5, **behaviour: object) -> CheckJo
 
 
 def runner_with(check: ScriptedCheck) -> Runner:
-    return Runner(checks={CheckKind.CERT_EXPIRY: check})
+    return Runner(checks={CheckKind.CERT_EXPIRY: check}, egress=EgressPolicy())
 
 
 def test_successful_run_carries_the_output() -> None:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from checks.cert_expiry.params import CertExpiryParams
+from checks.egress import EgressPolicy
 from monitor.fanout import auto_processes, run_in_processes
 from monitor.model import (
     CheckKind,
@@ -39,7 +40,7 @@ def test_many_endpoints_with_hostile_ones_mixed_in_are_each_judged(
     jobs.append(cert_job("pit", f"127.0.0.1:{tarpit.port}", connect_timeout=timedelta(seconds=1)))
     jobs.append(cert_job("junk", f"127.0.0.1:{garbage_server.port}"))
 
-    runs = {run.target: run for run in run_scan(jobs, concurrency=16)}
+    runs = {run.target: run for run in run_scan(jobs, concurrency=16, egress=EgressPolicy())}
 
     assert (runs["pit"].status, runs["pit"].error_reason) == (
         RunStatus.ERROR,
@@ -72,9 +73,15 @@ def test_forked_workers_give_the_same_runs_as_threads(serve: ServeFactory, chain
             for r in runs
         ]
 
-    threaded = run_scan(jobs, concurrency=4)
+    threaded = run_scan(jobs, concurrency=4, egress=EgressPolicy())
     seen: list[str] = []
-    forked = run_scan(jobs, concurrency=4, processes=3, on_done=lambda run: seen.append(run.target))
+    forked = run_scan(
+        jobs,
+        concurrency=4,
+        processes=3,
+        on_done=lambda run: seen.append(run.target),
+        egress=EgressPolicy(),
+    )
     assert summary(forked) == summary(threaded)
     assert sorted(seen) == sorted(job.target.name for job in jobs)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+from checks.egress import EgressPolicy
 from monitor.jobs import ScheduledCheck
 from monitor.model import CheckKind, Target
 from monitor.runner import CheckJob, Runner
@@ -52,7 +53,7 @@ def test_spread_window_never_exceeds_the_interval() -> None:
 
 def test_scheduler_never_overlaps_runs_of_one_check_on_one_target() -> None:
     check = ScriptedCheck()
-    runner = Runner(checks={CheckKind.CERT_EXPIRY: check})
+    runner = Runner(checks={CheckKind.CERT_EXPIRY: check}, egress=EgressPolicy())
     scheduler = CheckScheduler(
         runner.run,
         workers=8,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from checks.egress import EgressPolicy
 from checks.tls_posture.params import TlsPostureParams
 from monitor.model import CheckKind, CheckRun, ErrorReason, RunStatus, Severity, Target
 from monitor.runner import CheckJob
@@ -176,7 +177,7 @@ def runs(servers: Servers) -> dict[str, CheckRun]:
         )
         for name, port in servers.ports.items()
     ]
-    return {run.target: run for run in run_scan(jobs, concurrency=len(jobs))}
+    return {run.target: run for run in run_scan(jobs, concurrency=len(jobs), egress=EgressPolicy())}
 
 
 def rules(run: CheckRun) -> set[str]:
@@ -291,7 +292,9 @@ def test_bad_endpoints_are_clear_errors_in_bounded_time_and_others_still_judged(
         for name, port in endpoints.items()
     ]
     started = time.monotonic()
-    by_target = {run.target: run for run in run_scan(jobs, concurrency=len(jobs))}
+    by_target = {
+        run.target: run for run in run_scan(jobs, concurrency=len(jobs), egress=EgressPolicy())
+    }
     assert time.monotonic() - started < 60
     assert by_target["closed"].error_reason is ErrorReason.UNREACHABLE
     assert "rejected" in (by_target["closed"].error_message or "")
@@ -307,5 +310,5 @@ def test_a_name_that_is_not_a_url_is_misconfigured(tmp_path: Path) -> None:
     job = CheckJob(
         CheckKind.TLS_POSTURE, Target("nothing"), TlsPostureParams(), timedelta(seconds=5)
     )
-    (run,) = run_scan([job], concurrency=1)
+    (run,) = run_scan([job], concurrency=1, egress=EgressPolicy())
     assert run.error_reason is ErrorReason.MISCONFIGURED

@@ -25,6 +25,7 @@ from checks.config_drift.evaluate import evaluate
 from checks.config_drift.facts import DriftRaw
 from checks.config_drift.params import ConfigDriftParams, Source
 from checks.config_drift.secrets import is_masked
+from checks.egress import EgressPolicy
 from checks.interface import CheckContext
 from monitor.model import Baseline, CheckKind, Target
 
@@ -66,7 +67,10 @@ def params_for(kind: str, path: Path, max_keys: int) -> ConfigDriftParams:
 
 def observe(params: ConfigDriftParams, baseline: Baseline | None) -> DriftRaw:
     context = CheckContext(
-        started_at=datetime.now(UTC), deadline=time.monotonic() + 3600, history=History(baseline)
+        started_at=datetime.now(UTC),
+        deadline=time.monotonic() + 3600,
+        egress=EgressPolicy(),
+        history=History(baseline),
     )
     raw = collect(TARGET, params, context)
     if raw.failures:

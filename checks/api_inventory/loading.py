@@ -15,6 +15,7 @@ from yaml.composer import Composer, ComposerError
 from yaml.events import AliasEvent, ScalarEvent, SequenceStartEvent
 from yaml.nodes import Node
 
+from checks.egress import EgressPolicy
 from checks.http import HttpResponse, fetch
 from checks.interface import BadInput, TargetUnreachable
 
@@ -204,12 +205,13 @@ def fetch_spec(
     auth_header: str | None = None,
     verify: bool | str = True,
     *,
+    egress: EgressPolicy,
     max_redirects: int = 5,
     derived: bool = False,
 ) -> HttpResponse:
     """GET the document at `url`; `auth_header` is the Authorization header's value.
-    `derived`: `url` came from remote content (a `$ref`), so the egress policy applies to
-    it as well as to every redirect.
+    `derived`: `url` came from remote content (a `$ref`), so `egress` applies to it as well
+    as to every redirect.
 
     Raises TargetUnreachable (no answer, a 5xx answer) or BadInput (another non-2xx
     answer, a body over `max_bytes`, an address the egress policy denies), each naming
@@ -226,6 +228,7 @@ def fetch_spec(
         verify=verify,
         headers=headers,
         derived=derived,
+        egress=egress,
     )
     if response.status >= 500:
         raise TargetUnreachable(f"HTTP {response.status}", subject=response.url)

@@ -8,6 +8,8 @@ from checks.api_inventory.inventory import ApiInventory
 from checks.api_inventory.loading import LoadLimits, fetch_spec, load_document, read_spec_file
 from checks.api_inventory.model import build_inventory
 from checks.api_inventory.refs import RefResolver, RemoteFetcher
+from checks.egress import EgressPolicy
+from checks.interface import BadInput
 from monitor.clock import Clock
 
 
@@ -23,7 +25,7 @@ def read_inventory_file(
     limits = limits or LoadLimits()
     location = path.resolve()
     document = load_document(read_spec_file(location, limits.max_bytes), str(path), limits)
-    fetcher = _ref_fetcher(30.0, limits.max_bytes, None, True) if allow_remote_refs else None
+    fetcher = _no_origin if allow_remote_refs else None
     resolver = RefResolver(
         document, str(path), str(location), limits=limits, fetch_remote=fetcher, clock=clock
     )
@@ -33,6 +35,7 @@ def read_inventory_file(
 def read_inventory_url(
     url: str,
     *,
+    egress: EgressPolicy,
     timeout: float = 30.0,
     limits: LoadLimits | None = None,
     auth_header: str | None = None,
@@ -42,9 +45,9 @@ def read_inventory_url(
 ) -> ApiInventory:
     """The inventory of the spec at `url`. With `allow_remote_refs`, `$ref`s may name
     other documents on the same origin (fetched with the same Authorization header, no
-    redirects followed); anything else is refused."""
+    redirects followed); anything else is refused. Every request passes `egress`."""
     limits = limits or LoadLimits()
-    response = fetch_spec(url, timeout, limits.max_bytes, auth_header, verify)
+    response = fetch_spec(url, timeout, limits.max_bytes, auth_header, verify, egress=egress)
     document = load_document(response.body, response.url, limits)
 
     resolver = RefResolver(
@@ -52,7 +55,7 @@ def read_inventory_url(
         url,
         response.url,
         limits=limits,
-        fetch_remote=_ref_fetcher(timeout, limits.max_bytes, auth_header, verify)
+        fetch_remote=_ref_fetcher(timeout, limits.max_bytes, auth_header, verify, egress)
         if allow_remote_refs
         else None,
         clock=clock,
@@ -60,8 +63,18 @@ def read_inventory_url(
     return build_inventory(document, url, resolver=resolver)
 
 
+def _no_origin(url: str, _remaining: float) -> bytes:
+    """The fetcher of a spec file's resolver: it refuses every remote `$ref` (no URL is on a
+    file's origin) before asking for it, so this never runs."""
+    raise BadInput("a spec file has no origin to fetch $refs from", subject=url)
+
+
 def _ref_fetcher(
-    timeout: float, max_bytes: int, auth_header: str | None, verify: bool | str
+    timeout: float,
+    max_bytes: int,
+    auth_header: str | None,
+    verify: bool | str,
+    egress: EgressPolicy,
 ) -> RemoteFetcher:
     def fetch_ref(url: str, remaining: float) -> bytes:
         # No redirects: a $ref must stay on the spec's origin, and so must the auth header.
@@ -71,6 +84,7 @@ def _ref_fetcher(
             max_bytes,
             auth_header,
             verify,
+            egress=egress,
             max_redirects=0,
             derived=True,
         )

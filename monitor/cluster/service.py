@@ -15,16 +15,14 @@ from pathlib import Path
 import dramatiq
 import structlog
 
-from monitor.api import ApiServer, Probes, create_app
-from monitor.api_v1 import api_router
+from monitor.api import ApiServer, Probes
 from monitor.clock import Clock, SystemClock
 from monitor.cluster.broker import CheckMessage, CheckQueue
 from monitor.cluster.politeness import HostLimiter, RedisHostLimiter, UnlimitedHosts
 from monitor.cluster.role import Role
 from monitor.cluster.worker import CheckExecutor
-from monitor.metrics import build_registry
 from monitor.runner import CheckJob, Runner
-from monitor.serving import serve_until_signalled, settings_for_reload
+from monitor.serving import serve_api, serve_until_signalled, settings_for_reload
 from monitor.settings import Settings
 from monitor.store.sql import SqlStore
 
@@ -53,7 +51,7 @@ class WorkerService:
         self._executor = CheckExecutor(
             settings,
             store,
-            Runner(clock=self._clock, history=store),
+            Runner(clock=self._clock, history=store, egress=settings.egress.policy()),
             self._limiter,
             self._defer,
             self._clock,
@@ -63,16 +61,13 @@ class WorkerService:
 
     def start(self) -> None:
         if self._listen is not None:
-            app = create_app(
-                build_registry(self.store),
+            self._api = serve_api(
+                self.settings,
+                self.store,
                 Probes(scheduler_alive=self.alive, store=lambda: self.store, role=_worker_role),
+                address=self._listen,
+                clock=self._clock,
             )
-            if self.settings.api_tokens:
-                app.include_router(api_router(self.store, self.settings.api_tokens, self._clock))
-            self._api = ApiServer(
-                app, *self._listen, trusted_proxies=self.settings.api_trusted_proxies
-            )
-            self._api.start()
         broker = self._queue.broker
         broker.emit_after("process_boot")  # starts the time-limit watchdog
         self._worker = dramatiq.Worker(

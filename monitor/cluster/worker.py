@@ -68,7 +68,9 @@ class CheckExecutor:
         self.reconfigure(settings)
 
     def reconfigure(self, settings: Settings) -> None:
+        """The jobs, limits and egress policy of `settings` (at start and on SIGHUP)."""
         jobs = {check.job.key: check.job for check in cluster_checks(settings)}
+        self._runner.replace_egress(settings.egress.policy())
         with self._lock:
             self._settings = settings
             self._jobs = jobs

@@ -9,6 +9,7 @@ import json
 from collections.abc import Sequence
 from urllib.parse import quote
 
+from checks.egress import EgressPolicy
 from checks.http import fetch, post_json
 from checks.interface import BadInput
 from checks.patch_level.advisories.catalogue import MemoryCatalogue
@@ -23,7 +24,12 @@ MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 
 
 def query_osv(
-    base_url: str, packages: Sequence[InstalledPackage], timeout: float, verify: bool = True
+    base_url: str,
+    packages: Sequence[InstalledPackage],
+    timeout: float,
+    verify: bool = True,
+    *,
+    egress: EgressPolicy,
 ) -> MatchResult:
     """Ask the OSV API which advisories affect `packages`, fetch them, and match locally
     (so version ordering and alias merging are the same as with the offline index)."""
@@ -34,7 +40,9 @@ def query_osv(
     records: list[OsvRecord] = []
     for vulnerability_id in sorted(ids):
         url = f"{base}/v1/vulns/{quote(vulnerability_id, safe='')}"
-        response = fetch(url, timeout=timeout, max_bytes=MAX_RESPONSE_BYTES, verify=verify)
+        response = fetch(
+            url, timeout=timeout, max_bytes=MAX_RESPONSE_BYTES, verify=verify, egress=egress
+        )
         if response.status != 200:
             raise BadInput(f"answered HTTP {response.status}", subject=url)
         try:

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from checks.egress import EgressPolicy
 from checks.http import fetch
 from checks.patch_level.packages import BannerProduct
 
@@ -80,6 +81,7 @@ def fetch_banners(
     url: str,
     timeout: float,
     *,
+    egress: EgressPolicy,
     verify_tls: bool = True,
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
 ) -> FetchedBanners:
@@ -97,6 +99,7 @@ def fetch_banners(
         verify=verify_tls,
         read_body=False,
         max_header_bytes=max_header_bytes,
+        egress=egress,
     )
     return FetchedBanners(
         response.url, response.status, parse_banners(response.headers), response.headers
