@@ -7,7 +7,7 @@
 - `HugeBodyServer(size)`: HTTP 200 streaming `size` bytes, declared or until close.
 - `SlowTlsServer(cert, key, delay)`: completes each TLS handshake only after `delay` seconds.
 - `gzip_bomb(size)`: gzip of `size` zero bytes (about size/1000 bytes), made once per size.
-- `Tarpit()`: accepts TCP connections and never says a word.
+- `Tarpit()`: accepts TCP connections and never says a word (it hangs up when the client does).
 - `GarbageServer(payload)`: answers every connection with bytes that are not TLS.
 
 tests/conftest.py has a fixture for each of the last two.
@@ -79,10 +79,17 @@ class _ThreadedServer:
 
 
 class Tarpit(_ThreadedServer):
-    """Accepts TCP connections and never says a word (each is held until the server stops)."""
+    """Accepts TCP connections and never says a word; each is held until the client hangs up
+    (so a client that closes its sockets frees the tarpit's threads) or the server stops."""
 
     def handle(self, connection: socket.socket) -> None:
-        self._stop.wait()
+        connection.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                if not connection.recv(4096):
+                    return
+            except TimeoutError:
+                continue
 
 
 class GarbageServer(_ThreadedServer):
