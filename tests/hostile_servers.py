@@ -7,6 +7,8 @@
 - `HugeBodyServer(size)`: HTTP 200 streaming `size` bytes, declared or until close.
 - `SlowTlsServer(cert, key, delay)`: completes each TLS handshake only after `delay` seconds.
 - `gzip_bomb(size)`: gzip of `size` zero bytes (about size/1000 bytes), made once per size.
+- `ResettingServer(read_first)`: resets every connection (RST), after reading the ClientHello
+  or at once.
 - `Tarpit()`: accepts TCP connections and never says a word (it hangs up when the client does).
 - `GarbageServer(payload)`: answers every connection with bytes that are not TLS.
 
@@ -19,6 +21,7 @@ import contextlib
 import functools
 import socket
 import ssl
+import struct
 import threading
 import time
 import zlib
@@ -104,6 +107,21 @@ class GarbageServer(_ThreadedServer):
     def handle(self, connection: socket.socket) -> None:
         connection.recv(4096)
         connection.sendall(self._payload)
+
+
+class ResettingServer(_ThreadedServer):
+    """Resets every connection (SO_LINGER 0, then close sends RST), after reading what the
+    client sent first (`read_first`) or at once."""
+
+    def __init__(self, *, read_first: bool = True) -> None:
+        self._read_first = read_first
+        super().__init__()
+
+    def handle(self, connection: socket.socket) -> None:
+        if self._read_first:
+            connection.settimeout(10)
+            connection.recv(65536)
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
 class DribblingTlsServer(_ThreadedServer):
