@@ -32,6 +32,7 @@ class Servers:
     tarpit: int
     dribbler: int
     garbage: int
+    dribbling: DribblingTlsServer
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,9 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         DribblingTlsServer(good.chain, good.key) as dribbler,
         GarbageServer() as garbage,
     ):
-        yield Servers(pki, nginx.port("healthy"), tarpit.port, dribbler.port, garbage.port)
+        yield Servers(
+            pki, nginx.port("healthy"), tarpit.port, dribbler.port, garbage.port, dribbler
+        )
 
 
 def params(servers: Servers, **update: object) -> TlsPostureParams:
@@ -161,3 +164,28 @@ def test_a_scan_stopped_at_the_runs_deadline_says_so(servers: Servers) -> None:
     assert (run.status, run.error_reason) == (RunStatus.ERROR, ErrorReason.UNREACHABLE), run
     assert "within the run's timeout" in (run.error_message or "")
     assert seconds(run) < 3
+
+
+def test_servers_at_once_bounds_the_scans_of_the_process_and_a_wait_past_the_cap_says_so(
+    servers: Servers,
+) -> None:
+    # Given one scan slot, held by a dribbler for its scan_timeout of 4 s
+    runner = Runner()
+    holder = job(
+        "dribbler", servers.dribbler, params(servers, servers_at_once=1, scan_timeout="4s"), 20
+    )
+    waiter = job(
+        "healthy", servers.healthy, params(servers, servers_at_once=1, scan_timeout="1s"), 20
+    )
+    with ThreadPoolExecutor(2) as pool:
+        connected = servers.dribbling.connections
+        held = pool.submit(runner.run, holder)
+        while servers.dribbling.connections == connected and not held.done():
+            time.sleep(0.05)
+        # When the healthy server's scan may wait 1 s for it
+        waited = runner.run(waiter)
+    # Then it says that it could not start, and why
+    assert (waited.status, waited.error_reason) == (RunStatus.ERROR, ErrorReason.UNREACHABLE)
+    assert "could not start within scan_timeout 1s" in (waited.error_message or ""), waited
+    assert "servers_at_once" in (waited.error_message or "")
+    assert "scan_timeout 4s" in (held.result().error_message or "")
