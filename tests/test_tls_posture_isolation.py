@@ -156,7 +156,8 @@ def test_a_healthy_server_is_judged_in_its_usual_time_next_to_four_hostile_ones(
     assert runs["garbage"].error_reason is ErrorReason.BAD_INPUT
     for name in ("tarpit", "dribbler", "closed"):
         assert runs[name].error_reason is ErrorReason.UNREACHABLE, runs[name]
-    assert "scan_timeout 8s" in (runs["dribbler"].error_message or "")
+    for name in ("tarpit", "dribbler"):  # neither ever completes a handshake
+        assert "did not finish within scan_timeout 8s" in (runs[name].error_message or "")
 
 
 def test_a_scan_stopped_at_the_runs_deadline_says_so(servers: Servers) -> None:

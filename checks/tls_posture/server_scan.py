@@ -56,7 +56,9 @@ class _ScanSockets:
         self, opener: Callable[[float], socket.socket], timeout: float
     ) -> socket.socket:
         left = self.ends_at - time.monotonic()
-        if self.stopped or left <= 0:
+        if left <= 0:
+            self.stopped = True
+        if self.stopped:
             raise ConnectionRefusedError(errno.ECONNREFUSED, "the scan was stopped")
         sock = opener(min(timeout, left))  # no read outlives the cap either
         with self.lock:
@@ -159,7 +161,10 @@ def scan_server(
         slots.release()
         raise
     try:
-        return outcome.result(timeout=max(0.0, ends_at - time.monotonic()))
+        result = outcome.result(timeout=max(0.0, ends_at - time.monotonic()))
+        if sockets.stopped:  # done just as the cap passed, with connections refused
+            raise ScanStopped("the scan ended at its cap")
+        return result
     except FutureTimeout:
         raise ScanStopped("the scan was still running at its cap") from None
     finally:
