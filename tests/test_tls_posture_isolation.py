@@ -160,6 +160,19 @@ def test_a_healthy_server_is_judged_in_its_usual_time_next_to_four_hostile_ones(
         assert "did not finish within scan_timeout 8s" in (runs[name].error_message or "")
 
 
+@pytest.mark.parametrize("server", ["tarpit", "dribbler"])
+def test_a_server_that_completes_no_handshake_ends_at_three_network_timeouts(
+    servers: Servers, server: str
+) -> None:
+    # sslyze alone tries eleven handshakes against a tarpit, each until the network timeout
+    port = getattr(servers, server)
+    settings = params(servers, network_timeout="1s")
+    (run,) = run_scan([job(server, port, settings, 30)], concurrency=1)
+    assert (run.status, run.error_reason) == (RunStatus.ERROR, ErrorReason.UNREACHABLE), run
+    assert f"127.0.0.1:{port}: no TLS handshake completed within 3s" in (run.error_message or "")
+    assert seconds(run) < 3 + 4, run
+
+
 def test_a_scan_stopped_at_the_runs_deadline_says_so(servers: Servers) -> None:
     (run,) = run_scan([job("dribbler", servers.dribbler, params(servers), 3)], concurrency=1)
     assert (run.status, run.error_reason) == (RunStatus.ERROR, ErrorReason.UNREACHABLE), run

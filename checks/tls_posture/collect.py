@@ -35,7 +35,13 @@ from checks.network import is_ip_literal, resolve
 from checks.tls_posture.facts import Protocol, ProtocolSupport, TlsFacts
 from checks.tls_posture.params import TlsPostureParams
 from checks.tls_posture.probe import dh_too_small, no_answer, probe_handshakes
-from checks.tls_posture.server_scan import NoScanSlot, ScanStopped, scan_server
+from checks.tls_posture.server_scan import (
+    NoHandshake,
+    NoScanSlot,
+    ScanLimits,
+    ScanStopped,
+    scan_server,
+)
 from checks.tls_posture.translate import (
     certificate_facts,
     curves,
@@ -66,6 +72,9 @@ OTHER_COMMANDS = {
     ScanCommand.ELLIPTIC_CURVES,
     ScanCommand.TLS_EXTENDED_MASTER_SECRET,
 }
+# sslyze's connectivity test takes one or two handshakes with a server that answers; against
+# a tarpit it tries eleven, each until the network timeout
+_CONNECTIVITY_TIMEOUTS = 3
 _UNREACHABLE_ERRORS = {
     "ConnectionToServerTimedOut",
     "ServerRejectedConnection",
@@ -102,8 +111,18 @@ def collect(target: Target, params: TlsPostureParams, context: CheckContext) -> 
     )
     where = str(endpoint) if endpoint.host == address else f"{endpoint} ({address})"
     cap, bound = _scan_cap(params, context)
+    connectivity_cap = _CONNECTIVITY_TIMEOUTS * params.network_timeout.total_seconds()
+    limits = ScanLimits(
+        params.per_server_connections, params.servers_at_once, cap, connectivity_cap
+    )
     try:
-        result = scan_server(request, params.per_server_connections, params.servers_at_once, cap)
+        result = scan_server(request, limits)
+    except NoHandshake:
+        message = (
+            f"no TLS handshake completed within {connectivity_cap:g}s "
+            f"({_CONNECTIVITY_TIMEOUTS} x network_timeout)"
+        )
+        raise TargetUnreachable(message, subject=where) from None
     except ScanStopped:
         message = f"the TLS scan did not finish within {bound}"
         raise TargetUnreachable(message, subject=where) from None

@@ -6,8 +6,9 @@ result until the run's deadline, and every abandoned Scanner kept its ~50 thread
 long as a hostile server kept talking (a ServerHello at one byte a second never trips a
 per-read timeout). So each server gets a Scanner of its own; when its cap passes, every
 socket of that scan is shut down and new ones are refused, so sslyze's jobs fail at once
-and its threads end. `servers_at_once` still bounds how many scans (and their threads) run
-in the process.
+and its threads end. Connectivity testing has a shorter cap of its own: against a tarpit
+sslyze tries eleven handshakes, each until its network timeout. `servers_at_once` still
+bounds how many scans (and their threads) run in the process.
 
 sslyze opens every socket through `tls_connection._open_socket(location, timeout)`. That
 function is wrapped once; a scan's sockets are told apart by its ServerNetworkLocation
@@ -29,14 +30,26 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 
-from sslyze import Scanner, ServerNetworkLocation, ServerScanRequest, ServerScanResult
+from sslyze import (
+    Scanner,
+    ServerNetworkLocation,
+    ServerScanRequest,
+    ServerScanResult,
+    ServerTlsProbingResult,
+)
 from sslyze.connection_helpers import tls_connection
+from sslyze.errors import ConnectionToServerFailed
+from sslyze.scanner.scanner_observer import ScannerObserver
 
 SocketOpener = Callable[[ServerNetworkLocation, int], socket.socket]
 
 
 class ScanStopped(Exception):
     """The scan was still running when its cap passed; its threads are ending."""
+
+
+class NoHandshake(ScanStopped):
+    """Connectivity testing (the first handshakes) was still running at its cap."""
 
 
 class NoScanSlot(Exception):
@@ -126,6 +139,29 @@ def _reset_registry_lock() -> None:
 os.register_at_fork(after_in_child=_reset_registry_lock)
 
 
+class _ConnectivityDone(ScannerObserver):
+    """Sets `done` when sslyze has finished connectivity testing, either way."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+    def server_connectivity_test_error(
+        self, server_scan_request: ServerScanRequest, connectivity_error: ConnectionToServerFailed
+    ) -> None:
+        self.done.set()
+
+    def server_connectivity_test_completed(
+        self, server_scan_request: ServerScanRequest, connectivity_result: ServerTlsProbingResult
+    ) -> None:
+        self.done.set()
+
+    def server_scan_completed(self, server_scan_result: ServerScanResult) -> None:
+        self.done.set()
+
+    def all_server_scans_completed(self) -> None:
+        self.done.set()
+
+
 @functools.cache
 def _slots(servers_at_once: int) -> threading.BoundedSemaphore:
     return threading.BoundedSemaphore(servers_at_once)
@@ -134,24 +170,32 @@ def _slots(servers_at_once: int) -> threading.BoundedSemaphore:
 os.register_at_fork(after_in_child=_slots.cache_clear)
 
 
-def scan_server(
-    request: ServerScanRequest, per_server_connections: int, servers_at_once: int, cap: float
-) -> ServerScanResult:
+@dataclass(frozen=True, slots=True)
+class ScanLimits:
+    per_server_connections: int
+    servers_at_once: int
+    cap: float  # seconds for the whole scan, waiting for a slot included
+    connectivity_cap: float  # seconds for connectivity testing
+
+
+def scan_server(request: ServerScanRequest, limits: ScanLimits) -> ServerScanResult:
     """The scan of `request`'s one server, run by a Scanner of its own.
 
-    Raises NoScanSlot when no slot came free within `cap` seconds, ScanStopped when the scan
-    had not finished by then (its sockets are shut down and its threads end on their own).
+    Raises NoScanSlot when no slot came free within the cap; NoHandshake when connectivity
+    testing had not finished within its cap, ScanStopped when the scan had not finished
+    within the cap (then its sockets are shut down and its threads end on their own).
     """
     _REGISTRY.install()
-    ends_at = time.monotonic() + cap
-    slots = _slots(servers_at_once)
-    if not slots.acquire(timeout=cap):
-        raise NoScanSlot(f"{servers_at_once} TLS scans were running the whole time")
+    ends_at = time.monotonic() + limits.cap
+    slots = _slots(limits.servers_at_once)
+    if not slots.acquire(timeout=limits.cap):
+        raise NoScanSlot(f"{limits.servers_at_once} TLS scans were running the whole time")
     sockets = _ScanSockets(ends_at)
+    connectivity = _ConnectivityDone()
     outcome: Future[ServerScanResult] = Future()
     thread = threading.Thread(
         target=_drive,
-        args=(request, per_server_connections, sockets, outcome, slots),
+        args=(request, limits.per_server_connections, sockets, connectivity, outcome, slots),
         name=f"sslyze {request.server_location.ip_address}:{request.server_location.port}",
         daemon=True,
     )
@@ -161,6 +205,9 @@ def scan_server(
         slots.release()
         raise
     try:
+        shorter = limits.connectivity_cap < ends_at - time.monotonic()
+        if shorter and not connectivity.done.wait(limits.connectivity_cap):
+            raise NoHandshake("connectivity testing was still running at its cap")
         result = outcome.result(timeout=max(0.0, ends_at - time.monotonic()))
         if sockets.stopped:  # done just as the cap passed, with connections refused
             raise ScanStopped("the scan ended at its cap")
@@ -175,6 +222,7 @@ def _drive(
     request: ServerScanRequest,
     per_server_connections: int,
     sockets: _ScanSockets,
+    connectivity: _ConnectivityDone,
     outcome: Future[ServerScanResult],
     slots: threading.BoundedSemaphore,
 ) -> None:
@@ -184,6 +232,7 @@ def _drive(
             scanner = Scanner(
                 per_server_concurrent_connections_limit=per_server_connections,
                 concurrent_server_scans_limit=1,
+                observers=[connectivity],
             )
             scanner.queue_scans([request])
             for result in scanner.get_results():
@@ -194,5 +243,6 @@ def _drive(
             outcome.set_exception(error)
     finally:
         slots.release()
+        connectivity.done.set()  # also when sslyze failed before or during the test
     if not outcome.done():
         outcome.set_exception(RuntimeError("sslyze returned no result for this server"))
