@@ -63,7 +63,7 @@ class _ScanSockets:
     ends_at: float
     stopped: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
-    open: weakref.WeakSet[socket.socket] = field(default_factory=weakref.WeakSet)
+    live: weakref.WeakSet[socket.socket] = field(default_factory=weakref.WeakSet)
 
     def open_socket(
         self, opener: Callable[[float], socket.socket], timeout: float
@@ -76,7 +76,7 @@ class _ScanSockets:
         sock = opener(min(timeout, left))  # no read outlives the cap either
         with self.lock:
             if not self.stopped:
-                self.open.add(sock)
+                self.live.add(sock)
                 return sock
         sock.close()
         raise ConnectionRefusedError(errno.ECONNREFUSED, "the scan was stopped")
@@ -84,7 +84,7 @@ class _ScanSockets:
     def stop(self) -> None:
         with self.lock:
             self.stopped = True
-            sockets = list(self.open)
+            sockets = list(self.live)
         for sock in sockets:
             with contextlib.suppress(OSError):  # already closed by sslyze
                 sock.shutdown(socket.SHUT_RDWR)
