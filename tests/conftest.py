@@ -137,6 +137,7 @@ def store(store_url: str) -> Iterator[SqlStore]:
 
 _FIGURES = (
     "hostile target kinds held",
+    "threads after 20 hostile TLS batches",
     "gzip bomb",
     "kills survived",
     "PostgreSQL stopped",

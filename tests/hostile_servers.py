@@ -7,7 +7,9 @@
 - `HugeBodyServer(size)`: HTTP 200 streaming `size` bytes, declared or until close.
 - `SlowTlsServer(cert, key, delay)`: completes each TLS handshake only after `delay` seconds.
 - `gzip_bomb(size)`: gzip of `size` zero bytes (about size/1000 bytes), made once per size.
-- `Tarpit()`: accepts TCP connections and never says a word.
+- `ResettingServer(read_first)`: resets every connection (RST), after reading the ClientHello
+  or at once.
+- `Tarpit()`: accepts TCP connections and never says a word (it hangs up when the client does).
 - `GarbageServer(payload)`: answers every connection with bytes that are not TLS.
 
 tests/conftest.py has a fixture for each of the last two.
@@ -19,6 +21,7 @@ import contextlib
 import functools
 import socket
 import ssl
+import struct
 import threading
 import time
 import zlib
@@ -79,10 +82,17 @@ class _ThreadedServer:
 
 
 class Tarpit(_ThreadedServer):
-    """Accepts TCP connections and never says a word (each is held until the server stops)."""
+    """Accepts TCP connections and never says a word; each is held until the client hangs up
+    (so a client that closes its sockets frees the tarpit's threads) or the server stops."""
 
     def handle(self, connection: socket.socket) -> None:
-        self._stop.wait()
+        connection.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                if not connection.recv(4096):
+                    return
+            except TimeoutError:
+                continue
 
 
 class GarbageServer(_ThreadedServer):
@@ -97,6 +107,21 @@ class GarbageServer(_ThreadedServer):
     def handle(self, connection: socket.socket) -> None:
         connection.recv(4096)
         connection.sendall(self._payload)
+
+
+class ResettingServer(_ThreadedServer):
+    """Resets every connection (SO_LINGER 0, then close sends RST), after reading what the
+    client sent first (`read_first`) or at once."""
+
+    def __init__(self, *, read_first: bool = True) -> None:
+        self._read_first = read_first
+        super().__init__()
+
+    def handle(self, connection: socket.socket) -> None:
+        if self._read_first:
+            connection.settimeout(10)
+            connection.recv(65536)
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
 class DribblingTlsServer(_ThreadedServer):

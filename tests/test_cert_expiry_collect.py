@@ -19,7 +19,7 @@ from monitor.certmaker import issue
 from monitor.model import CheckKind, ErrorReason, RunStatus, Target
 from monitor.runner import CheckJob, Runner
 from tests.conftest import Chain, ServeFactory, free_port
-from tests.hostile_servers import GarbageServer, Tarpit
+from tests.hostile_servers import GarbageServer, ResettingServer, Tarpit
 
 
 def run_job(target: Target, params: CertExpiryParams, timeout: float = 10):  # type: ignore[no-untyped-def]
@@ -136,6 +136,15 @@ def test_refused_connection_is_unreachable() -> None:
     run = run_job(Target("closed", f"127.0.0.1:{port}"), CertExpiryParams())
     assert (run.status, run.error_reason) == (RunStatus.ERROR, ErrorReason.UNREACHABLE)
     assert "refused" in run.error_message.lower()
+
+
+@pytest.mark.parametrize("read_first", [True, False], ids=["after_the_hello", "at_once"])
+def test_a_handshake_reset_by_the_peer_is_unreachable(read_first: bool) -> None:
+    with ResettingServer(read_first=read_first) as server:
+        run = run_job(Target("reset", server.address), CertExpiryParams())
+    assert (run.status, run.error_reason) == (RunStatus.ERROR, ErrorReason.UNREACHABLE), run
+    assert server.address in run.error_message
+    assert "reset" in run.error_message
 
 
 def test_a_name_that_does_not_resolve_is_unreachable(tmp_path: Path) -> None:

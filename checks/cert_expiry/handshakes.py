@@ -31,6 +31,8 @@ from monitor.model import Endpoint
 
 _CONNECTING = "connecting"
 _HANDSHAKING = "handshaking"
+# the peer dropped the connection (RST): the network's answer, not what the server sent
+_RESET_BY_PEER = {errno.ECONNRESET, errno.ECONNABORTED, errno.EPIPE}
 
 
 @functools.cache
@@ -189,7 +191,18 @@ class HandshakeEngine:
         except SSL.WantWriteError:
             self._selector.modify(request.sock, selectors.EVENT_WRITE, request)
             return
+        except ConnectionError as error:
+            raise TargetUnreachable(
+                f"the connection was reset during the TLS handshake ({error.strerror or error})",
+                subject=request.where,
+            ) from None
         except SSL.SysCallError as error:
+            if error.args and error.args[0] in _RESET_BY_PEER:
+                raise TargetUnreachable(
+                    "the connection was reset during the TLS handshake "
+                    f"({describe_tls_error(error)})",
+                    subject=request.where,
+                ) from None
             raise BadInput(
                 f"the connection closed during the TLS handshake ({describe_tls_error(error)})",
                 subject=request.where,

@@ -1,4 +1,4 @@
-"""I/O of tls_posture: an sslyze scan (through the shared batcher) turned into plain facts.
+"""I/O of tls_posture: an sslyze scan (one Scanner per server, capped) turned into plain facts.
 
 sslyze objects are built here, inside the run, so a DNS failure is an `unreachable` run,
 not a crash at config load. A handshake or connection timeout is "could not determine",
@@ -9,7 +9,6 @@ the server does accept.
 
 from __future__ import annotations
 
-from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from sslyze import (
@@ -33,10 +32,16 @@ from sslyze.mozilla_tls_profile.tls_config_checker import (
 
 from checks.interface import BadInput, CheckContext, CheckMisconfigured, TargetUnreachable
 from checks.network import is_ip_literal, resolve
-from checks.tls_posture.batching import ScannerLimits, shared_batcher
 from checks.tls_posture.facts import Protocol, ProtocolSupport, TlsFacts
 from checks.tls_posture.params import TlsPostureParams
 from checks.tls_posture.probe import dh_too_small, no_answer, probe_handshakes
+from checks.tls_posture.server_scan import (
+    NoHandshake,
+    NoScanSlot,
+    ScanLimits,
+    ScanStopped,
+    scan_server,
+)
 from checks.tls_posture.translate import (
     certificate_facts,
     curves,
@@ -44,6 +49,7 @@ from checks.tls_posture.translate import (
     protocol_support,
     robot_status,
 )
+from monitor.durations import format_duration
 from monitor.model import Target
 
 PROTOCOL_COMMANDS = {
@@ -66,6 +72,9 @@ OTHER_COMMANDS = {
     ScanCommand.ELLIPTIC_CURVES,
     ScanCommand.TLS_EXTENDED_MASTER_SECRET,
 }
+# sslyze's connectivity test takes one or two handshakes with a server that answers; against
+# a tarpit it tries eleven, each until the network timeout
+_CONNECTIVITY_TIMEOUTS = 3
 _UNREACHABLE_ERRORS = {
     "ConnectionToServerTimedOut",
     "ServerRejectedConnection",
@@ -100,15 +109,28 @@ def collect(target: Target, params: TlsPostureParams, context: CheckContext) -> 
             else None
         ),
     )
-    limits = ScannerLimits(params.per_server_connections, params.servers_at_once)
-    future = shared_batcher().scan(request, limits)
-    try:
-        result = future.result(timeout=context.remaining())
-    except FutureTimeout:
-        raise TargetUnreachable(
-            "the TLS scan did not finish within the run's timeout", subject=str(endpoint)
-        ) from None
     where = str(endpoint) if endpoint.host == address else f"{endpoint} ({address})"
+    cap, bound = _scan_cap(params, context)
+    connectivity_cap = _CONNECTIVITY_TIMEOUTS * params.network_timeout.total_seconds()
+    limits = ScanLimits(
+        params.per_server_connections, params.servers_at_once, cap, connectivity_cap
+    )
+    try:
+        result = scan_server(request, limits)
+    except NoHandshake:
+        message = (
+            f"no TLS handshake completed within {connectivity_cap:g}s "
+            f"({_CONNECTIVITY_TIMEOUTS} x network_timeout)"
+        )
+        raise TargetUnreachable(message, subject=where) from None
+    except ScanStopped:
+        message = f"the TLS scan did not finish within {bound}"
+        raise TargetUnreachable(message, subject=where) from None
+    except NoScanSlot as busy:
+        raise TargetUnreachable(
+            f"the TLS scan could not start within {bound}: {busy} (servers_at_once)",
+            subject=where,
+        ) from None
     if result.scan_status is not ServerScanStatusEnum.COMPLETED:
         return _without_connectivity(
             result,
@@ -120,6 +142,21 @@ def collect(target: Target, params: TlsPostureParams, context: CheckContext) -> 
             params.network_timeout.total_seconds(),
         )
     return translate_scan(result, str(endpoint), server_name, address, params)
+
+
+def _scan_cap(params: TlsPostureParams, context: CheckContext) -> tuple[float, str]:
+    """Seconds the scan may take, and what sets that bound: scan_timeout or the run's
+    deadline (less a margin, so that the scan is stopped and reported before the runner
+    gives up on the run)."""
+    remaining = context.remaining()
+    left = remaining - min(1.0, remaining / 5)
+    if params.scan_timeout.total_seconds() <= left:
+        return params.scan_timeout.total_seconds(), (
+            f"scan_timeout {format_duration(params.scan_timeout)}"
+        )
+    if left <= 0:
+        raise TargetUnreachable("the run's deadline passed before the TLS scan could start")
+    return left, "the run's timeout"
 
 
 def translate_scan(

@@ -32,10 +32,18 @@ class TlsPostureParams(CheckParams):
         default=5, ge=1, le=50, description="concurrent connections to one server"
     )
     servers_at_once: int = Field(
-        default=10, ge=1, le=200, description="servers one sslyze Scanner scans concurrently"
+        default=10,
+        ge=1,
+        le=200,
+        description="servers scanned at once in the process (each by its own sslyze Scanner)",
     )
     network_timeout: Duration = Field(
         default=timedelta(seconds=5), description="per connection and handshake"
+    )
+    scan_timeout: Duration = Field(
+        default=timedelta(seconds=45),
+        description="cap on one server's whole scan (then it is unreachable and its "
+        "connections are closed); never beyond the run's timeout",
     )
     network_retries: int = Field(default=3, ge=0, le=10, description="TCP connection retries")
     hsts_min_age: Duration = Field(
