@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import pytest
 
+from checks.egress import EgressPolicy
 from checks.tls_posture.params import TlsPostureParams
 from monitor.model import CheckKind, CheckRun, ErrorReason, RunStatus, Target
 from monitor.runner import CheckJob, Runner
@@ -88,7 +89,7 @@ def wait_for_threads(at_most: int, within: float) -> int:
 def test_threads_return_to_their_start_after_20_hostile_tls_batches(servers: Servers) -> None:
     # Given one runner (as in the daemon) and a batch of a healthy server, a tarpit, a
     # dribbler and a garbage server, each run with a 3 s timeout
-    runner = Runner()
+    runner = Runner(egress=EgressPolicy())
     settings = params(servers)
     jobs = [
         job(name, port, settings, 3)
@@ -121,7 +122,9 @@ def test_a_healthy_server_is_judged_in_its_usual_time_next_to_four_hostile_ones(
     # Given a healthy server's usual scan time, alone
     timeout = 40.0
     settings = params(servers, scan_timeout="8s")
-    (alone,) = run_scan([job("healthy", servers.healthy, settings, timeout)], concurrency=1)
+    (alone,) = run_scan(
+        [job("healthy", servers.healthy, settings, timeout)], concurrency=1, egress=EgressPolicy()
+    )
     assert alone.status is RunStatus.OK, alone
 
     # When it is scanned in one batch with a tarpit, a dribbler, a garbage server and a
@@ -136,7 +139,7 @@ def test_a_healthy_server_is_judged_in_its_usual_time_next_to_four_hostile_ones(
         job("healthy", servers.healthy, settings, timeout),
         *(job(name, port, settings, timeout) for name, port in hostile.items()),
     ]
-    runs = {run.target: run for run in run_scan(jobs, concurrency=len(jobs))}
+    runs = {run.target: run for run in run_scan(jobs, concurrency=len(jobs), egress=EgressPolicy())}
 
     # Then it is judged as alone, in about its usual time (well inside the run's timeout)
     healthy = runs["healthy"]
@@ -167,14 +170,18 @@ def test_a_server_that_completes_no_handshake_ends_at_three_network_timeouts(
     # sslyze alone tries eleven handshakes against a tarpit, each until the network timeout
     port = getattr(servers, server)
     settings = params(servers, network_timeout="1s")
-    (run,) = run_scan([job(server, port, settings, 30)], concurrency=1)
+    (run,) = run_scan([job(server, port, settings, 30)], concurrency=1, egress=EgressPolicy())
     assert (run.status, run.error_reason) == (RunStatus.ERROR, ErrorReason.UNREACHABLE), run
     assert f"127.0.0.1:{port}: no TLS handshake completed within 3s" in (run.error_message or "")
     assert seconds(run) < 3 + 4, run
 
 
 def test_a_scan_stopped_at_the_runs_deadline_says_so(servers: Servers) -> None:
-    (run,) = run_scan([job("dribbler", servers.dribbler, params(servers), 3)], concurrency=1)
+    (run,) = run_scan(
+        [job("dribbler", servers.dribbler, params(servers), 3)],
+        concurrency=1,
+        egress=EgressPolicy(),
+    )
     assert (run.status, run.error_reason) == (RunStatus.ERROR, ErrorReason.UNREACHABLE), run
     assert "within the run's timeout" in (run.error_message or "")
     assert seconds(run) < 3
@@ -184,7 +191,7 @@ def test_servers_at_once_bounds_the_scans_of_the_process_and_a_wait_past_the_cap
     servers: Servers,
 ) -> None:
     # Given one scan slot, held by a dribbler for its scan_timeout of 4 s
-    runner = Runner()
+    runner = Runner(egress=EgressPolicy())
     holder = job(
         "dribbler", servers.dribbler, params(servers, servers_at_once=1, scan_timeout="4s"), 20
     )
