@@ -140,6 +140,7 @@ _FIGURES = (
     "gzip bomb",
     "kills survived",
     "PostgreSQL stopped",
+    "half-open PostgreSQL",
     "disk full",
     "secret values searched",
     "schemathesis cases",
