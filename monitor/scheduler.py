@@ -149,7 +149,10 @@ class CheckScheduler:
             with self._lock:
                 self._running.discard(check.job_id)
                 if check.job_id in self._due_by:  # not removed by a reload meanwhile
-                    next_start = max(started + check.interval.total_seconds(), ended)
+                    # the next start is on the interval grid, after this run has ended
+                    interval = check.interval.total_seconds()
+                    late = ended > started + interval
+                    next_start = (ended if late else started) + interval
                     self._due_by[check.job_id] = next_start + self._slack(check)
 
     def reconcile(

@@ -9,22 +9,16 @@ import contextlib
 import select
 import socket
 import threading
-from collections.abc import Callable
-from types import TracebackType
+
+from tests.hostile_servers import _ThreadedServer
 
 
-class BlackholeProxy:
+class BlackholeProxy(_ThreadedServer):
     def __init__(self, upstream_host: str, upstream_port: int) -> None:
+        super().__init__()
         self._upstream = (upstream_host, upstream_port)
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.2)
-        self.port: int = self._listener.getsockname()[1]
         self._flowing = threading.Event()
         self._flowing.set()
-        self._closed = threading.Event()
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
 
     def blackhole(self) -> None:
         self._flowing.clear()
@@ -32,33 +26,17 @@ class BlackholeProxy:
     def forward(self) -> None:
         self._flowing.set()
 
-    def _start(self, target: Callable[..., None], *args: object) -> None:
-        thread = threading.Thread(target=target, args=args, daemon=True)
-        self._threads.append(thread)
-        thread.start()
-
-    def _accept(self) -> None:
-        while not self._closed.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            try:
-                server = socket.create_connection(self._upstream, timeout=5)
-            except OSError:
-                client.close()
-                continue
-            client.settimeout(None)
-            server.settimeout(None)
-            with self._lock:
-                self._sockets += [client, server]
-            self._start(self._pump, client, server)
-            self._start(self._pump, server, client)
+    def handle(self, connection: socket.socket) -> None:
+        connection.settimeout(None)
+        with socket.create_connection(self._upstream, timeout=5) as upstream:
+            upstream.settimeout(None)
+            back = threading.Thread(target=self._pump, args=(upstream, connection), daemon=True)
+            back.start()
+            self._pump(connection, upstream)
+            back.join()
 
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
-        while not self._closed.is_set():
+        while not self._stop.is_set():
             if not self._flowing.wait(0.2):
                 continue  # black hole: nothing read, nothing sent, nothing closed
             try:
@@ -71,24 +49,6 @@ class BlackholeProxy:
                 sink.sendall(data)
             except OSError:
                 break
-        for end in (source, sink):
+        for end in (source, sink):  # one side ended: end the other too
             with contextlib.suppress(OSError):
                 end.shutdown(socket.SHUT_RDWR)
-
-    def __enter__(self) -> BlackholeProxy:
-        self._start(self._accept)
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self._closed.set()
-        self._listener.close()
-        for thread in self._threads:
-            thread.join(timeout=2)
-        with self._lock:
-            for end in self._sockets:
-                end.close()
