@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.engine import URL
+if TYPE_CHECKING:  # settings import this module; the CLI must not load SQLAlchemy for it
+    from sqlalchemy.engine import URL
 
 
 @dataclass(frozen=True, slots=True)
