@@ -1,5 +1,6 @@
-"""HTTP: /metrics (rendered in the background when slow), /healthz (scheduler alive) and
-/readyz (store reachable, schema current and, when clustered, the instance's role)."""
+"""HTTP: /metrics (rendered in the background when slow), /healthz (this process is not
+stuck: scheduler alive, nothing stalled) and /readyz (store reachable, schema current and,
+when clustered, the instance's role)."""
 
 from __future__ import annotations
 
@@ -21,12 +22,18 @@ from monitor.api_security import BodySizeLimit, SecurityHeadersAndErrors, log, u
 from monitor.store.interface import SchemaState, Store, StoreError
 
 
+def _nothing_stalled() -> list[str]:
+    return []
+
+
 @dataclass(frozen=True, slots=True)
 class Probes:
     scheduler_alive: Callable[[], bool]
     store: Callable[[], Store]
     # clustered instances report their role: leader | follower | worker
     role: Callable[[], str] | None = None
+    # short reasons why this process is stuck (recorder, scheduler); empty when it is not
+    stalls: Callable[[], list[str]] = _nothing_stalled
 
 
 class MetricsPage:
@@ -133,10 +140,16 @@ def create_app(
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
+        """Liveness: 503 when this process is stuck, i.e. its scheduler loop stopped, checks
+        are far overdue, or a store write has hung past its bound. A store that is simply
+        down is not a stall: runs are held and retried, and /readyz answers 503 for it;
+        restarting the process would only lose the held runs."""
         alive = probes.scheduler_alive()
-        return JSONResponse(
-            {"scheduler": "alive" if alive else "stopped"}, status_code=200 if alive else 503
-        )
+        body: dict[str, object] = {"scheduler": "alive" if alive else "stopped"}
+        stalled = probes.stalls()
+        if stalled:
+            body["stalled"] = stalled
+        return JSONResponse(body, status_code=200 if alive and not stalled else 503)
 
     @app.get("/readyz")
     def readyz() -> JSONResponse:

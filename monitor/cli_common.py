@@ -69,7 +69,7 @@ def open_store(settings: Settings, store_url: str | None) -> SqlStore:
     from monitor.store.sql import SqlStore
 
     try:
-        store = SqlStore(store_url or settings.store)
+        store = SqlStore(store_url or settings.store, settings.store_timeouts.limits())
         state = store.schema_state()
     except StoreError as error:
         err.print(f"[red]store:[/] {error}")

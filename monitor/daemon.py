@@ -16,8 +16,8 @@ from monitor.alerting import AlertLoop
 from monitor.api import ApiServer, Probes
 from monitor.clock import Clock, SystemClock
 from monitor.jobs import scheduled_checks
-from monitor.model import CheckRun, RunStatus, Transition
-from monitor.pending import PendingRuns
+from monitor.model import RunStatus
+from monitor.recorder import Recorder
 from monitor.runner import CheckJob, Runner
 from monitor.scheduler import CheckScheduler
 from monitor.serving import DaemonError, serve_api, serve_until_signalled, settings_for_reload
@@ -26,8 +26,6 @@ from monitor.store.interface import (
     HysteresisPolicy,
     SchemaState,
     Store,
-    StoreError,
-    StoreUnavailable,
 )
 from monitor.store.sql import SqlStore
 
@@ -39,7 +37,7 @@ log = structlog.get_logger("apivigil.daemon")
 
 def open_store(settings: Settings, migrate: bool) -> SqlStore:
     """Open the configured store, refusing an out-of-date schema unless `migrate`."""
-    store = SqlStore(settings.store)
+    store = SqlStore(settings.store, settings.store_timeouts.limits())
     state = store.schema_state()
     if state is SchemaState.CURRENT:
         return store
@@ -76,8 +74,7 @@ class Daemon:
         self.api: ApiServer | None = None
         self.alerts: AlertLoop | None = None
         self._active_lock = threading.Lock()
-        self._held = PendingRuns()
-        self._recording = threading.Lock()  # held runs are written before newer ones
+        self.recorder: Recorder | None = None
         self._active = 0  # _execute calls under way, recording included
         self.cluster: ClusterCoordinator | None = None
         self._leading = False
@@ -107,12 +104,23 @@ class Daemon:
             misfire_grace=settings.scheduler.misfire_grace,
             initial_spread=settings.scheduler.initial_spread,
             clock=self._clock,
+            overdue_after=settings.health.scheduler_overdue_after,
         )
-        self._serve_api(store, Probes(scheduler_alive=self.scheduler.alive, store=lambda: store))
+        self.recorder = Recorder(
+            store, self._policy, self._clock, settings.health.recorder_stalled_after.total_seconds()
+        )
+        self.recorder.start()
+        self._serve_api(
+            store,
+            Probes(
+                scheduler_alive=self.scheduler.alive,
+                store=lambda: store,
+                stalls=self._stalls,
+            ),
+        )
         self.scheduler.start(scheduled_checks(settings), store.last_run_started())
         self.alerts = AlertLoop(store, settings.alerts, self._clock)
         self.alerts.start()
-        threading.Thread(target=self._retry_held, name="apivigil-held-runs", daemon=True).start()
         self._log_started(store)
 
     def _start_clustered(self, store: SqlStore) -> None:
@@ -172,6 +180,13 @@ class Daemon:
             cluster=self.settings.cluster.enabled,
         )
 
+    def _stalls(self) -> list[str]:
+        """Why this process is stuck (for /healthz): the recorder or the scheduler."""
+        assert self.recorder is not None
+        assert self.scheduler is not None
+        stalled = [self.recorder.stalled(), self.scheduler.stalled()]
+        return [reason for reason in stalled if reason is not None]
+
     def active_runs(self) -> int:
         with self._active_lock:
             return self._active
@@ -190,84 +205,8 @@ class Daemon:
         if run.status is RunStatus.SKIPPED and self._stop.is_set():
             log.info("run abandoned at shutdown", check=str(run.check), target=run.target)
             return
-        with self._recording:
-            self._write_held()
-            if len(self._held):
-                self._hold(run)
-                return
-            try:
-                transitions = self._record(run)
-            except StoreUnavailable as error:
-                self._hold(run, error)
-                return
-            except StoreError as error:
-                self._rejected(run, error)
-                return
-        self._log_run(run, transitions)
-
-    def _rejected(self, run: CheckRun, error: StoreError) -> None:
-        log.error(
-            "run could not be stored",
-            check=str(run.check),
-            target=run.target,
-            run_id=run.id,
-            status=run.status.value,
-            error=str(error),
-        )
-
-    def _record(self, run: CheckRun) -> list[Transition]:
-        assert self.store is not None
-        return self.store.record(run, self._policy())
-
-    def _hold(self, run: CheckRun, error: StoreError | None = None) -> None:
-        """Keep `run` until the store answers (the outage must not lose results)."""
-        self._held.hold(run)
-        log.warning(
-            "store unavailable; run held in memory until it answers",
-            check=str(run.check),
-            target=run.target,
-            run_id=run.id,
-            held=len(self._held),
-            dropped=self._held.dropped,
-            error=str(error) if error else None,
-        )
-
-    def _write_held(self) -> None:
-        """Write runs held during an outage, oldest first (callers hold `_recording`)."""
-        if not len(self._held):
-            return
-        written = self._held.write(self._record, self._rejected)
-        if written:
-            log.info(
-                "held runs written after the outage", written=len(written), left=len(self._held)
-            )
-        for run, transitions in written:
-            self._log_run(run, transitions)
-
-    def _retry_held(self) -> None:
-        while not self._stop.wait(2.0):
-            if len(self._held):
-                with self._recording:
-                    self._write_held()
-
-    def _log_run(self, run: CheckRun, transitions: list[Transition]) -> None:
-        bound = log.bind(check=str(run.check), target=run.target, run_id=run.id)
-        bound.info(
-            "check run",
-            status=run.status.value,
-            reason=run.error_reason.value if run.error_reason else None,
-            error=run.error_message,
-            duration_seconds=round(run.duration.total_seconds(), 3),
-            findings=len(run.output.findings) if run.output else None,
-        )
-        for transition in transitions:
-            bound.info(
-                "finding " + transition.kind.value,
-                fingerprint=transition.fingerprint,
-                rule_id=transition.rule_id,
-                subject=transition.subject,
-                severity=transition.severity.value,
-            )
+        assert self.recorder is not None
+        self.recorder.submit(run)
 
     def reload(self) -> bool:
         """Re-read the config file; keep the running config when the new one is invalid."""
@@ -322,10 +261,11 @@ class Daemon:
             settle = time.monotonic() + 2.0  # abandoned runs return within one poll interval
             while self.active_runs() and time.monotonic() < settle:
                 time.sleep(0.05)
-        with self._recording:
-            self._write_held()
-        if len(self._held):
-            log.error("runs held during a store outage are lost at shutdown", lost=len(self._held))
+        if self.recorder is not None:
+            self.recorder.stop()
+            lost = self.recorder.flush()
+            if lost:
+                log.error("runs held during a store outage are lost at shutdown", lost=lost)
         if self.alerts is not None:
             # one last tick and delivery pass: findings of the drained runs are announced
             self.alerts.stop(flush_within=max(1.0, deadline - time.monotonic()))

@@ -70,8 +70,14 @@ class CheckScheduler:
         initial_spread: timedelta,
         clock: Clock | None = None,
         first_run_planner: FirstRunPlanner = first_runs,
+        overdue_after: timedelta = timedelta(minutes=1),
     ) -> None:
         self._on_due = on_due
+        self._misfire_grace = misfire_grace
+        self._overdue_after = overdue_after
+        # job id -> monotonic time by which it must have started; jobs under way are exempt
+        self._due_by: dict[str, float] = {}
+        self._running: set[str] = set()
         self._plan_first_runs = first_run_planner
         self._clock = clock or SystemClock()
         self._initial_spread = initial_spread
@@ -113,6 +119,42 @@ class CheckScheduler:
         fresh = self._clock.monotonic() - self._last_heartbeat < HEARTBEAT_SECONDS * 4
         return bool(self._scheduler.running) and fresh
 
+    def stalled(self) -> str | None:
+        """Why runs are not starting, or None: a check that is not running and has not
+        started within its interval, jitter, misfire grace and `overdue_after` (APScheduler
+        has skipped it, e.g. because every worker is stuck). A run under way is bounded by
+        its own timeout and is not a scheduler stall."""
+        now = self._clock.monotonic()
+        with self._lock:
+            late = [
+                now - due
+                for job_id, due in self._due_by.items()
+                if due < now and job_id not in self._running
+            ]
+        if not late:
+            return None
+        return f"scheduler: {len(late)} check(s) overdue, the longest by {max(late):.0f} s"
+
+    def _slack(self, check: ScheduledCheck) -> float:
+        return (check.jitter + self._misfire_grace + self._overdue_after).total_seconds()
+
+    def _run(self, check: ScheduledCheck) -> None:
+        started = self._clock.monotonic()
+        with self._lock:
+            self._running.add(check.job_id)
+        try:
+            self._on_due(check.job)
+        finally:
+            ended = self._clock.monotonic()
+            with self._lock:
+                self._running.discard(check.job_id)
+                if check.job_id in self._due_by:  # not removed by a reload meanwhile
+                    # the next start is on the interval grid, after this run has ended
+                    interval = check.interval.total_seconds()
+                    late = ended > started + interval
+                    next_start = (ended if late else started) + interval
+                    self._due_by[check.job_id] = next_start + self._slack(check)
+
     def reconcile(
         self,
         checks: Sequence[ScheduledCheck],
@@ -124,20 +166,24 @@ class CheckScheduler:
             for job_id in set(self._planned) - set(wanted):
                 self._scheduler.remove_job(job_id)
                 del self._planned[job_id]
+                self._due_by.pop(job_id, None)
             changed = [c for job_id, c in wanted.items() if self._planned.get(job_id) != c]
             starts = self._plan_first_runs(
                 changed, last_started, self._clock.now(), self._initial_spread
             )
+            now, monotonic = self._clock.now(), self._clock.monotonic()
             for check in changed:
+                first = (starts[check.job_id] - now).total_seconds()
+                self._due_by[check.job_id] = monotonic + max(first, 0.0) + self._slack(check)
                 self._scheduler.add_job(
-                    self._on_due,
+                    self._run,
                     IntervalTrigger(
                         seconds=check.interval.total_seconds(),
                         start_date=starts[check.job_id],
                         jitter=int(check.jitter.total_seconds()) or None,
                         timezone=UTC,
                     ),
-                    args=[check.job],
+                    args=[check],
                     # explicit: a start a few ms in the past must run now, not one interval later
                     next_run_time=starts[check.job_id],
                     id=check.job_id,

@@ -43,6 +43,7 @@ from monitor.cluster.config import ClusterConfig
 from monitor.durations import Duration, NonNegativeDuration
 from monitor.model import CheckKind, Target, parse_endpoint
 from monitor.redact import mask_secrets
+from monitor.store.limits import ConnectionLimits
 
 DEFAULT_CONFIG_PATH = Path("apivigil.yaml")
 DEFAULT_STORE = "sqlite:///apivigil.db"
@@ -109,6 +110,62 @@ class SchedulerSettings(_Strict):
         description="checks that never ran, or are overdue, start spread over at most this long",
     )
     misfire_grace: Duration = timedelta(minutes=5)
+
+
+class StoreTimeouts(_Strict):
+    """How long a PostgreSQL store may keep the daemon waiting (SQLite ignores these).
+
+    A peer that vanishes without a RST otherwise leaves a statement waiting forever."""
+
+    connect: Duration = Field(default=timedelta(seconds=10), le=timedelta(minutes=10))
+    statement: Duration = Field(
+        default=timedelta(seconds=30),
+        le=timedelta(hours=1),
+        description="statement_timeout; the client gives up on an answer a little later",
+    )
+    lock: Duration = Field(default=timedelta(seconds=10), le=timedelta(hours=1))
+    idle_in_transaction: Duration = Field(default=timedelta(minutes=5), le=timedelta(days=1))
+    keepalive_idle: Duration = Field(default=timedelta(seconds=10), le=timedelta(hours=2))
+    keepalive_interval: Duration = Field(default=timedelta(seconds=5), le=timedelta(hours=1))
+    keepalive_count: int = Field(default=3, ge=1, le=100)
+    tcp_user_timeout: Duration = Field(
+        default=timedelta(seconds=30),
+        le=timedelta(hours=1),
+        description="how long sent data may stay unacknowledged before the link counts as dead",
+    )
+    pool: Duration = Field(
+        default=timedelta(seconds=10),
+        le=timedelta(minutes=10),
+        description="how long to wait for a free pooled connection",
+    )
+
+    def limits(self) -> ConnectionLimits:
+        return ConnectionLimits(
+            connect_seconds=self.connect.total_seconds(),
+            statement_seconds=self.statement.total_seconds(),
+            lock_seconds=self.lock.total_seconds(),
+            idle_in_transaction_seconds=self.idle_in_transaction.total_seconds(),
+            keepalive_idle_seconds=self.keepalive_idle.total_seconds(),
+            keepalive_interval_seconds=self.keepalive_interval.total_seconds(),
+            keepalive_count=self.keepalive_count,
+            tcp_user_timeout_seconds=self.tcp_user_timeout.total_seconds(),
+            pool_seconds=self.pool.total_seconds(),
+        )
+
+
+class HealthSettings(_Strict):
+    """When /healthz calls this process stuck (a store outage alone is /readyz's business)."""
+
+    recorder_stalled_after: Duration = Field(
+        default=timedelta(minutes=3),
+        le=timedelta(days=1),
+        description="a store write under way, or held runs not retried, for this long",
+    )
+    scheduler_overdue_after: Duration = Field(
+        default=timedelta(minutes=1),
+        le=timedelta(days=1),
+        description="a check not started this long after its interval, jitter and misfire_grace",
+    )
 
 
 class Hysteresis(_Strict):
@@ -247,6 +304,8 @@ class Settings(BaseSettings):
     defaults: Defaults = Defaults()
     scheduler: SchedulerSettings = SchedulerSettings()
     hysteresis: Hysteresis = Hysteresis()
+    store_timeouts: StoreTimeouts = StoreTimeouts()
+    health: HealthSettings = HealthSettings()
     targets: list[TargetConfig] = Field(default_factory=list)
     alerts: AlertsConfig = AlertsConfig()
     egress: EgressSettings = Field(

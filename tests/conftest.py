@@ -141,6 +141,7 @@ _FIGURES = (
     "gzip bomb",
     "kills survived",
     "PostgreSQL stopped",
+    "half-open PostgreSQL",
     "disk full",
     "secret values searched",
     "schemathesis cases",

@@ -1,6 +1,7 @@
-"""PostgreSQL stopped for 60 s while checks run: no crash, /readyz false meanwhile, results
-held and written after recovery, nothing lost or recorded twice. The server is the test's
-own (tests/private_postgres.py), so stopping it leaves the shared one alone."""
+"""PostgreSQL stopped for 60 s while checks run: no crash, /readyz false (and /healthz true:
+nothing is stuck) meanwhile, results held and written after recovery, nothing lost or
+recorded twice. The server is the test's own (tests/private_postgres.py), so stopping it
+leaves the shared one alone."""
 
 from __future__ import annotations
 
@@ -19,9 +20,9 @@ TARGETS = 4
 OUTAGE_SECONDS = 60  # as long as the issue asks for
 
 
-def ready(base: str) -> int:
+def ready(base: str, probe: str = "readyz") -> int:
     try:
-        return httpx.get(f"{base}/readyz", timeout=3).status_code
+        return httpx.get(f"{base}/{probe}", timeout=3).status_code
     except httpx.HTTPError:
         return 0
 
@@ -58,9 +59,10 @@ def test_stopping_postgresql_holds_results_and_writes_them_once_it_is_back(
 
             postgres.stop()
             outage_ends = time.monotonic() + OUTAGE_SECONDS
-            readiness = set()
+            readiness, liveness = set(), set()
             while time.monotonic() < outage_ends:
                 readiness.add(ready(daemon.base))
+                liveness.add(ready(daemon.base, "healthz"))
                 assert daemon.process.poll() is None, "the daemon died during the outage"
                 time.sleep(0.5)
             held = [
@@ -89,6 +91,7 @@ def test_stopping_postgresql_holds_results_and_writes_them_once_it_is_back(
     ]
 
     assert 503 in readiness, f"/readyz never said not ready: {readiness}"
+    assert liveness == {200}, "/healthz called a plain store outage a stuck process"
     assert len(held) >= TARGETS, "no run was held during the outage"
     logged = [e["run_id"] for e in events if e.get("event") == "check run"]
     assert sorted(stored) == sorted(logged), "a run was lost or recorded twice"

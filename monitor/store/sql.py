@@ -7,14 +7,12 @@ import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
-    ArgumentError,
     DBAPIError,
     IntegrityError,
     OperationalError,
@@ -33,8 +31,8 @@ from monitor.model import (
     Target,
     Transition,
 )
-from monitor.redact import mask_secrets
 from monitor.store import baselines, schema
+from monitor.store.engine import DEFAULT_LIMITS, create_engine_for
 from monitor.store.interface import (
     ApprovalResult,
     AuditEntry,
@@ -49,6 +47,7 @@ from monitor.store.interface import (
     StoreUnavailable,
 )
 from monitor.store.lifecycle import apply_findings
+from monitor.store.limits import ConnectionLimits
 from monitor.store.sql_alerting import SqlAlertingMixin
 from monitor.store.sql_metrics import as_utc, known_kind, read_metrics_state
 from monitor.store.tables import (
@@ -61,45 +60,11 @@ from monitor.store.tables import (
 )
 
 
-def create_engine_for(url: str) -> Engine:
-    """An engine for `url`; SQLite gets WAL, synchronous=NORMAL, a busy timeout and foreign keys."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError as error:
-        raise StoreError(f"store URL {mask_secrets(url)!r} is not valid: {error}") from None
-    if parsed.get_backend_name() == "sqlite":
-        database = parsed.database
-        if database and database != ":memory:":
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(parsed, connect_args={"timeout": 30})
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    if parsed.get_backend_name() == "postgresql":
-        return sa.create_engine(
-            parsed,
-            pool_pre_ping=True,
-            pool_size=10,
-            max_overflow=20,
-            connect_args={"connect_timeout": 10},
-        )
-    raise StoreError(
-        f"store URL {mask_secrets(url)!r}: only sqlite:/// and postgresql+psycopg:// are supported"
-    )
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-
-
 class SqlStore(SqlAlertingMixin):
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, limits: ConnectionLimits = DEFAULT_LIMITS) -> None:
         self.url = url
-        self.engine = create_engine_for(url)
+        self.limits = limits
+        self.engine = create_engine_for(url, limits)
 
     def describe(self) -> str:
         """The URL with any password hidden, for logs and messages."""
@@ -110,6 +75,8 @@ class SqlStore(SqlAlertingMixin):
         try:
             with Session(self.engine, expire_on_commit=False) as session:
                 yield session
+        except sa.exc.TimeoutError as error:  # no pooled connection came free in time
+            raise StoreUnavailable(f"store {self.describe()} unavailable: {error}") from error
         except (OperationalError, DBAPIError) as error:
             if isinstance(error, OperationalError) or error.connection_invalidated:
                 raise StoreUnavailable(
@@ -128,10 +95,16 @@ class SqlStore(SqlAlertingMixin):
             raise StoreUnavailable(f"store {self.describe()} unavailable: {error.orig}") from error
 
     def upgrade_schema(self) -> None:
+        engine = self.engine
+        if engine.dialect.name == "postgresql":  # migrations may take long and wait on locks
+            engine = create_engine_for(self.url, self.limits.unbounded_statements())
         try:
-            schema.upgrade(self.engine)
+            schema.upgrade(engine)
         except OperationalError as error:
             raise StoreUnavailable(f"store {self.describe()} unavailable: {error.orig}") from error
+        finally:
+            if engine is not self.engine:
+                engine.dispose()
 
     def ping(self) -> None:
         with self._session() as session:
