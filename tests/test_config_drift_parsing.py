@@ -175,6 +175,8 @@ TEXT_SECRETS = {
     "private_key = pk-val-1": "pk-val-1",
     "set PGPASSWORD pgpw-set-1": "pgpw-set-1",
     "proxy https://user:pw-in-url-1@127.0.0.1/": "pw-in-url-1",
+    'ENV DB_PASSWORD="quoted-pw-1" MODE=x': "quoted-pw-1",
+    "{'token': 'json-tok-1'}": "json-tok-1",
 }
 
 

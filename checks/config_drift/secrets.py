@@ -79,7 +79,7 @@ _URL_CREDENTIALS = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?
 _INLINE_SECRET = re.compile(
     r"(?i)(?P<name>\b[\w.-]*(?:pass(?:word|wd)?|secret|token|api[_-]?key|pwd|credential"
     r"|auth(?![a-z])|authorization|bearer|jwt|session|cookie|private[_-]?key)"
-    r"[\w.-]*\s*[=:]\s*(?:(?:bearer|basic|digest|negotiate|token)\s+)?)"
+    r"[\w.-]*[\"']?\s*[=:]\s*[\"']?(?:(?:bearer|basic|digest|negotiate|token)\s+)?)"
     r"(?P<value>(?!<secret hmac:)[^\s,;&\]\)'\"]+)"
 )
 # a credential after its scheme without a name: `-H "Bearer eyJ..."`
