@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from rich.console import Console, ConsoleOptions, RenderableType
+from rich.errors import MarkupError
 from rich.markup import escape
 from rich.segment import Segment
 from rich.text import Text
@@ -76,11 +77,15 @@ def markup_safe(value: object) -> str:
 class HumanConsole(Console):
     """A rich console for people: every string (messages, table cells) is made printable
     before rendering, and nothing it prints is a hyperlink (apivigil makes none, so any is
-    markup that came with the data). The last line of defence for text that reached
-    `print` without `cell`."""
+    markup that came with the data; markup that does not parse is shown as text). The last
+    line of defence for text that reached `print` without `cell`."""
 
     def render_str(self, text: str, **kwargs: Any) -> Text:
-        return super().render_str(printable(text, keep_newlines=True), **kwargs)
+        shown = printable(text, keep_newlines=True)
+        try:
+            return super().render_str(shown, **kwargs)
+        except MarkupError:  # a `[/x]` that came with the data: show the text as it is
+            return super().render_str(shown, **{**kwargs, "markup": False})
 
     def render(
         self, renderable: RenderableType, options: ConsoleOptions | None = None

@@ -23,9 +23,9 @@ from monitor.report.render import render_report
 from monitor.store.interface import HysteresisPolicy
 from monitor.store.sql import SqlStore
 from tests.conftest import Chain, ServeFactory
-from tests.daemon_process import run_cli
+from tests.daemon_process import run_cli, write_config
 from tests.http_servers import ScriptedHttpServer
-from tests.test_api_inventory_check import Api, combined
+from tests.test_api_inventory_check import V1, Api, combined, ok
 
 # a CSI colour, an OSC 8 hyperlink, a window-title OSC, BEL, a C1 CSI, a bidi override,
 # a zero-width space and a line separator
@@ -168,3 +168,42 @@ def test_console_log_lines_show_escapes_from_targets_as_text(
     logged = capsys.readouterr().err
     assert "check failed" in logged
     assert_harmless(logged)
+
+
+def test_spec_paths_with_markup_and_escapes_neither_break_nor_reach_the_inventory_cli(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    # Given a spec whose new operation's path holds rich markup that does not parse, a
+    # link and terminal escapes
+    hostile = "/items[/x][link=http://evil.test/]y" + SHORT
+    store = SqlStore(sqlite_url)
+    store.upgrade_schema()
+    with ScriptedHttpServer() as web:
+        api = Api(store, web, tmp_path / "access.log")
+        api.run()
+        api.publish({**V1, hostile: {"get": ok()}})
+        api.run()
+        config = write_config(
+            tmp_path / "apivigil.yaml",
+            {
+                "store": sqlite_url,
+                "targets": [
+                    {
+                        "name": "shop",
+                        "url": web.url,
+                        "checks": {"api_inventory": {"spec_path": "/openapi.json"}},
+                    }
+                ],
+            },
+        )
+    store.close()
+
+    # When the operations and the changes are listed
+    shown = run_cli("inventory", "show", "shop", "--config", str(config))
+    diff = run_cli("inventory", "diff", "shop", "--config", str(config))
+
+    # Then both list the path as text
+    for listed in (shown, diff):
+        assert listed.returncode == 0, listed.stderr
+        assert "/items[/x][link=http://evil.test/]y" in listed.stdout
+        assert_harmless(listed.stdout + listed.stderr)
