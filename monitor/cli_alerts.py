@@ -20,6 +20,7 @@ from monitor.cli_common import (
     out,
 )
 from monitor.clock import SystemClock
+from monitor.display import cell
 from monitor.durations import parse_duration
 from monitor.model import Severity, require_utc
 from monitor.scan import EXIT_USAGE
@@ -67,11 +68,11 @@ def alerts_outbox(
     for e in entries:
         table.add_row(
             f"{e.created_at:%Y-%m-%d %H:%M:%S}",
-            e.receiver,
-            e.kind,
+            cell(e.receiver),
+            cell(e.kind),
             _state(e.delivered_at, e.permanent),
             str(e.attempts),
-            e.last_error or "",
+            cell(e.last_error or ""),
         )
     out.print(table)
 
@@ -142,12 +143,12 @@ def silence_list(
     table = Table("id", "matchers", "starts (UTC)", "ends (UTC)", "by", "comment")
     for s in silences:
         table.add_row(
-            s.id,
-            ", ".join(f"{k}={v}" for k, v in s.matchers.items()),
+            cell(s.id),
+            cell(", ".join(f"{k}={v}" for k, v in s.matchers.items())),
             f"{s.starts_at:%Y-%m-%d %H:%M}",
             f"{s.ends_at:%Y-%m-%d %H:%M}",
-            s.created_by,
-            s.comment,
+            cell(s.created_by),
+            cell(s.comment),
         )
     out.print(table)
 

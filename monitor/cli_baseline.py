@@ -17,6 +17,7 @@ from monitor.cli_common import (
     out,
 )
 from monitor.clock import SystemClock
+from monitor.display import cell
 from monitor.model import CheckKind
 from monitor.scan import EXIT_USAGE
 
@@ -97,9 +98,9 @@ def baseline_show(
     for source, entries in sorted(baseline.content.items()):
         if isinstance(entries, dict):
             for path, value in sorted(entries.items()):
-                table.add_row(source, path, str(value))
+                table.add_row(cell(source), cell(path), cell(value))
         else:
-            table.add_row(source, "", json.dumps(entries))
+            table.add_row(cell(source), "", cell(json.dumps(entries)))
     out.print(table)
 
 
@@ -118,8 +119,8 @@ def baseline_history(
         table.add_row(
             str(baseline.version),
             f"{baseline.approved_at:%Y-%m-%d %H:%M:%S}",
-            baseline.approved_by,
-            baseline.reason,
+            cell(baseline.approved_by),
+            cell(baseline.reason),
             str(len(baseline.content)),
         )
     out.print(table)
@@ -159,6 +160,10 @@ def baseline_diff(
     table = Table("source", "path", "change", "before", "after")
     for item in items:
         table.add_row(
-            item.source, item.path, item.change.value, item.before or "", item.after or ""
+            cell(item.source),
+            cell(item.path),
+            item.change.value,
+            cell(item.before or ""),
+            cell(item.after or ""),
         )
     out.print(table)

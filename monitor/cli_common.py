@@ -14,16 +14,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
+from monitor.display import HumanConsole
 from monitor.scan import EXIT_USAGE
 
 if TYPE_CHECKING:
     from monitor.settings import Settings
     from monitor.store.sql import SqlStore
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+out = HumanConsole(soft_wrap=True)
+err = HumanConsole(stderr=True, soft_wrap=True)
 
 
 class OutputFormat(StrEnum):

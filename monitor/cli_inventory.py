@@ -13,6 +13,7 @@ from rich.table import Table
 from checks.interface import CheckContext
 from monitor.cli_common import ConfigOption, StoreOption, err, load, opened_store, out
 from monitor.clock import SystemClock
+from monitor.display import cell
 from monitor.model import CheckKind
 from monitor.scan import EXIT_USAGE
 
@@ -81,10 +82,10 @@ def inventory_diff(
         table.add_row(
             change.severity.value,
             change.kind.value,
-            change.operation_key,
-            change.detail,
-            change.before or "",
-            change.after or "",
+            cell(change.operation_key),
+            cell(change.detail),
+            cell(change.before or ""),
+            cell(change.after or ""),
         )
     out.print(table)
 
@@ -162,8 +163,8 @@ def _show_operations(target: str, inventory: ApiInventory | None) -> None:
         )
         table.add_row(
             operation.method.upper(),
-            operation.path,
-            security,
+            cell(operation.path),
+            cell(security),
             "yes" if operation.deprecated else "",
         )
     out.print(table)
@@ -187,18 +188,18 @@ def _show_software(
         for package in sorted(inventory.packages, key=lambda p: (p.ecosystem, p.name)):
             ecosystem = package.ecosystem.value + (f":{package.release}" if package.release else "")
             table.add_row(
-                inventory.source,
-                ecosystem,
-                package.name,
-                package.version,
-                package.source_name or "",
+                cell(inventory.source),
+                cell(ecosystem),
+                cell(package.name),
+                cell(package.version),
+                cell(package.source_name or ""),
             )
         for banner in inventory.banners:
             table.add_row(
-                inventory.source,
-                f"banner {banner.header}",
-                banner.product,
-                banner.version or "?",
+                cell(inventory.source),
+                cell(f"banner {banner.header}"),
+                cell(banner.product),
+                cell(banner.version or "?"),
                 "",
             )
     out.print(table)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
+from monitor.display import cell, markup_safe
 from monitor.model import CheckRun, RunStatus, Severity, StoredFinding
 
 SEVERITY_STYLE = {
@@ -35,11 +36,11 @@ def print_scan(console: Console, runs: Sequence[CheckRun]) -> None:
             count += 1
             table.add_row(
                 severity_cell(finding.severity),
-                run.target,
+                cell(run.target),
                 run.check.value,
-                finding.rule_id,
-                finding.title,
-                finding.subject,
+                cell(finding.rule_id),
+                cell(finding.title),
+                cell(finding.subject),
             )
     if count:
         console.print(table)
@@ -47,8 +48,8 @@ def print_scan(console: Console, runs: Sequence[CheckRun]) -> None:
     for run in failed:
         reason = run.error_reason.value if run.error_reason else run.status.value
         console.print(
-            f"[red]{run.check.value} on {run.target} could not run[/] ({reason}): "
-            f"{run.error_message}",
+            f"[red]{run.check.value} on {markup_safe(run.target)} could not run[/] ({reason}): "
+            f"{markup_safe(run.error_message)}",
             highlight=False,
         )
     console.print(f"{len(runs)} run(s), {count} finding(s), {len(failed)} could not run")
@@ -73,10 +74,11 @@ def _print_grades(console: Console, runs: Sequence[CheckRun]) -> None:
     for target, letter, score, worst in graded:
         style = _GRADE_STYLE.get(letter, "bold red")
         table.add_row(
-            target,
-            f"[{style}]{letter}[/]",
+            cell(target),
+            f"[{style}]{markup_safe(letter)}[/]",
             str(score),
-            "\n".join(f"{severity_cell(f.severity)} {f.rule_id}" for f in worst) or "none",
+            "\n".join(f"{severity_cell(f.severity)} {markup_safe(f.rule_id)}" for f in worst)
+            or "none",
         )
     console.print(table)
 
@@ -95,10 +97,10 @@ def print_findings(console: Console, found: Sequence[StoredFinding]) -> None:
     for f in found:
         table.add_row(
             severity_cell(f.severity),
-            f.target,
-            f.rule_id,
-            f.title,
-            f.subject,
+            cell(f.target),
+            cell(f.rule_id),
+            cell(f.title),
+            cell(f.subject),
             f.status.value,
             f.first_seen.strftime("%Y-%m-%d %H:%M"),
         )

@@ -33,11 +33,12 @@ from monitor.certmaker import Issued
 
 
 class _ThreadedServer:
-    """Accepts TCP connections on 127.0.0.1 and serves each in a thread of its own."""
+    """Accepts TCP connections on `host` (127.0.0.1) and serves each in a thread of its own."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
         self._listener = socket.socket()
-        self._listener.bind(("127.0.0.1", 0))
+        self._listener.bind((host, 0))
         self._listener.listen(64)
         self.port: int = self._listener.getsockname()[1]
         self.connections = 0
@@ -46,7 +47,7 @@ class _ThreadedServer:
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def _accept(self) -> None:
         self._listener.settimeout(0.2)
@@ -99,10 +100,12 @@ class GarbageServer(_ThreadedServer):
     """Answers every connection with bytes that are not TLS, then hangs up."""
 
     def __init__(
-        self, payload: bytes = b"HTTP/1.1 400 Bad Request\r\n\r\nnot tls at all\r\n"
+        self,
+        payload: bytes = b"HTTP/1.1 400 Bad Request\r\n\r\nnot tls at all\r\n",
+        host: str = "127.0.0.1",
     ) -> None:
         self._payload = payload
-        super().__init__()
+        super().__init__(host)
 
     def handle(self, connection: socket.socket) -> None:
         connection.recv(4096)

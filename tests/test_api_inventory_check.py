@@ -80,6 +80,7 @@ class Api:
         self.store, self.web, self.log = store, web, log
         self.clock = ManualClock(datetime(2026, 11, 29, 9, 0, tzinfo=UTC))
         self.target = Target("shop", url=web.url)
+        self.egress = EgressPolicy()
         self.params = ApiInventoryParams.model_validate(
             {"spec_path": "/openapi.json", "access_logs": [{"path": str(log)}], **params}
         )
@@ -99,7 +100,7 @@ class Api:
     def run(self) -> CheckRun:
         self.clock.current += timedelta(minutes=10)
         job = CheckJob(CheckKind.API_INVENTORY, self.target, self.params, timedelta(seconds=30))
-        run = Runner(clock=self.clock, history=self.store, egress=EgressPolicy()).run(job)
+        run = Runner(clock=self.clock, history=self.store, egress=self.egress).run(job)
         assert run.status is RunStatus.OK, run.error_message
         self.store.record(run, STRICT)
         return run

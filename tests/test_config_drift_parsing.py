@@ -29,6 +29,18 @@ from checks.interface import BadInput
         "PGPASSWORD",
         "requirepass",
         "credentials[0].user",
+        "auth",
+        "bearer",
+        "jwt",
+        "x-auth",
+        "X-Auth-Token",
+        "x-api-key",
+        "token",
+        "session",
+        "cookie",
+        "private_key",
+        "headers.Bearer",
+        "server.jwt_secret",
     ],
 )
 def test_secret_looking_keys_are_recognised(path: str) -> None:
@@ -46,6 +58,9 @@ def test_secret_looking_keys_are_recognised(path: str) -> None:
         "monkey",
         "token_ttl",
         "author",
+        "auth_enabled",
+        "session_timeout",
+        "jwt_algorithm",
     ],
 )
 def test_ordinary_keys_are_not_secrets(path: str) -> None:
@@ -139,3 +154,65 @@ def test_secrets_inside_values_are_masked_too() -> None:
     assert "p@ss" not in dsn
     assert "w0rd" not in dsn
     assert dsn.endswith("@db/app")
+
+
+TEXT_SECRETS = {
+    "export DB_PASSWORD=hunter2-export": "hunter2-export",
+    "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.c2VjcmV0.sig-header": "c2VjcmV0.sig-header",
+    'curl -H "Authorization: Bearer tok-curl-123456" http://127.0.0.1/': "tok-curl-123456",
+    "Bearer tok-bare-987654": "tok-bare-987654",
+    "--password=s3cr3t-flag": "s3cr3t-flag",
+    "requirepass foobared-redis": "foobared-redis",
+    "masterauth two words-redis": "words-redis",
+    "auth = aut-val-1": "aut-val-1",
+    "bearer = bea-val-1": "bea-val-1",
+    "jwt = jwt-val-1": "jwt-val-1",
+    "x-auth = xau-val-1": "xau-val-1",
+    "session = ses-val-1": "ses-val-1",
+    "x-api-key = xak-val-1": "xak-val-1",
+    "token: tok-val-1": "tok-val-1",
+    "cookie = coo-val-1": "coo-val-1",
+    "private_key = pk-val-1": "pk-val-1",
+    "set PGPASSWORD pgpw-set-1": "pgpw-set-1",
+    "proxy https://user:pw-in-url-1@127.0.0.1/": "pw-in-url-1",
+    'ENV DB_PASSWORD="quoted-pw-1" MODE=x': "quoted-pw-1",
+    "{'token': 'json-tok-1'}": "json-tok-1",
+}
+
+
+@pytest.mark.parametrize("line", TEXT_SECRETS, ids=TEXT_SECRETS.values())
+def test_a_text_line_keeps_its_secret_out_of_both_key_and_value(line: str) -> None:
+    # Given a text config line holding a secret, shaped `key = value` or not
+    flat = parse(f"# app\n{line}\nmode = strict\n".encode(), FileFormat.TEXT, "app.env", 100)
+
+    # When it is masked as config_drift masks every source
+    masked = SecretMasker(b"k" * 32).mask_all(flat)
+
+    # Then the secret is in no key and no value, and the other lines are untouched
+    secret = TEXT_SECRETS[line]
+    assert [k for k in masked if secret in k] == []
+    assert [v for v in masked.values() if secret in v] == []
+    assert masked["mode"] == "strict"
+    assert len(masked) == 2
+
+
+def test_masked_keys_are_stable_so_a_changed_secret_line_is_drift() -> None:
+    masker = SecretMasker(b"k" * 32)
+    before = masker.mask_all(
+        parse(b"curl -H 'Authorization: Bearer aaa-111'\n", FileFormat.TEXT, "t", 9)
+    )
+    again = masker.mask_all(
+        parse(b"curl -H 'Authorization: Bearer aaa-111'\n", FileFormat.TEXT, "t", 9)
+    )
+    after = masker.mask_all(
+        parse(b"curl -H 'Authorization: Bearer bbb-222'\n", FileFormat.TEXT, "t", 9)
+    )
+    assert before == again
+    assert before != after
+
+
+def test_switches_under_secret_looking_keys_stay_visible() -> None:
+    masker = SecretMasker(b"k" * 32)
+    assert masker.mask("auth", "off") == "off"
+    assert masker.mask("security.session.cookie_secure", "false") == "false"
+    assert masker.mask("auth", "aut-val-1") != "aut-val-1"

@@ -31,6 +31,28 @@ WEBHOOK_SECRET = "whsec-Lk82hd71Tt0p"
 SMTP_PASSWORD = "smtppw-Gh27skW9a3"
 DRIFT_SECRET_BEFORE = "driftpw-Ab12Xy90-before"
 DRIFT_SECRET_AFTER = "driftpw-Cd34Uv78-after"
+# secrets of a text config whose lines are not all `key = value`, and of keys not named
+# password: each must stay out of keys as well as values
+TEXT_SECRETS_BEFORE = {
+    "export_password": "exportpw-Qe61Lm-before",
+    "curl_bearer": "curlbearer-Wx38Fd-before",
+    "auth": "authval-Rt52Kp",
+    "bearer": "bearerval-Yu73Nb",
+    "jwt": "jwtval-Io84Mv",
+    "x_auth": "xauthval-Pa95Cx",
+    "requirepass": "redispw-Sd16Zq",
+}
+TEXT_SECRET_AFTER = "curlbearer-Gh49Jk-after"
+
+
+def _text_config(curl_bearer: str) -> str:
+    s = TEXT_SECRETS_BEFORE
+    return (
+        f"export DB_PASSWORD={s['export_password']}\n"
+        f'curl -H "Authorization: Bearer {curl_bearer}" http://127.0.0.1/\n'
+        f"auth = {s['auth']}\nbearer = {s['bearer']}\njwt: {s['jwt']}\n"
+        f"x-auth = {s['x_auth']}\nrequirepass {s['requirepass']}\nmode = strict\n"
+    )
 
 
 def _wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -71,6 +93,7 @@ def _config(root: Path, chain: Chain, web: ScriptedHttpServer, port: int) -> Pat
     (root / "app.yaml").write_text(
         f"database:\n  host: db1\n  password: {DRIFT_SECRET_BEFORE}\nlog_level: info\n"
     )
+    (root / "app.env").write_text(_text_config(TEXT_SECRETS_BEFORE["curl_bearer"]))
     return write_config(
         root / "apivigil.yaml",
         {
@@ -85,7 +108,10 @@ def _config(root: Path, chain: Chain, web: ScriptedHttpServer, port: int) -> Pat
                     "checks": {
                         "cert_expiry": {"files": [str(expiring)], "interval": "1h"},
                         "config_drift": {
-                            "sources": [{"name": "app", "file": str(root / "app.yaml")}]
+                            "sources": [
+                                {"name": "app", "file": str(root / "app.yaml")},
+                                {"name": "env", "file": str(root / "app.env")},
+                            ]
                         },
                     },
                 }
@@ -155,10 +181,16 @@ def test_secret_values_appear_in_no_log_store_finding_notification_cli_output_or
             (tmp_path / "app.yaml").write_text(
                 (tmp_path / "app.yaml").read_text().replace(DRIFT_SECRET_BEFORE, DRIFT_SECRET_AFTER)
             )
+            (tmp_path / "app.env").write_text(_text_config(TEXT_SECRET_AFTER))
             daemon.wait_for_event(
                 lambda e: (
                     e.get("event") == "finding opened"
                     and "database.password" in str(e.get("subject"))
+                )
+            )
+            daemon.wait_for_event(
+                lambda e: (
+                    e.get("event") == "finding opened" and "Authorization" in str(e.get("subject"))
                 )
             )
             _wait_until(lambda: bool(slack_bodies and hook_bodies), 30, "Slack and webhook")
@@ -206,7 +238,7 @@ def test_secret_values_appear_in_no_log_store_finding_notification_cli_output_or
     markers = {
         "daemon log": "check run",
         "store": "database.password",
-        "findings": "database.password",
+        "findings": "Authorization: Bearer",
         "outbox": "mail",
         "config check": str(path),
         "slack notifications": "api",
@@ -227,6 +259,8 @@ def test_secret_values_appear_in_no_log_store_finding_notification_cli_output_or
         SMTP_PASSWORD,
         DRIFT_SECRET_BEFORE,
         DRIFT_SECRET_AFTER,
+        *TEXT_SECRETS_BEFORE.values(),
+        TEXT_SECRET_AFTER,
     )
     found = [
         (secret, name) for secret in secrets for name, text in outputs.items() if secret in text

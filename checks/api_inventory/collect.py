@@ -16,6 +16,7 @@ from checks.api_inventory.history import merge
 from checks.api_inventory.inventory import ApiInventory, Operation, from_json
 from checks.api_inventory.loading import LoadLimits, SpecUnparseable
 from checks.api_inventory.params import ApiInventoryParams, ProbeConfig
+from checks.api_inventory.probe_urls import probe_url
 from checks.api_inventory.reading import read_inventory_file, read_inventory_url
 from checks.api_inventory.routes import RouteMatcher
 from checks.api_inventory.traffic import TrafficSummary, summarise
@@ -151,7 +152,6 @@ def _probe(
     probe = params.probe
     if probe is None or target.url is None or known is None:
         return ()
-    base = target.url.rstrip("/") + known.base_path.rstrip("/")
     planned: list[tuple[str, str, bool]] = []
     if probe.removed:
         for key, operation in _zombie_candidates(known, baseline, previous).items():
@@ -160,8 +160,13 @@ def _probe(
     if probe.older_versions:
         planned.extend(_older_versions(known))
     results = []
-    for key, path, older in planned[: probe.max_requests]:
-        results.append(ProbeResult(key, path, _status(base + path, probe, params, context), older))
+    for key, path, older in planned:
+        url = probe_url(target.url, known.base_path, path)
+        if url is None:  # not a path on the target: reported with the spec's problems
+            continue
+        results.append(ProbeResult(key, path, _status(url, probe, params, context), older))
+        if len(results) == probe.max_requests:
+            break
     return tuple(results)
 
 
@@ -195,6 +200,7 @@ def _status(
             max_redirects=0,
             verify=params.verify_tls,
             read_body=False,
+            derived=True,  # the path came from the spec
             egress=context.egress,
         )
     except CheckError:

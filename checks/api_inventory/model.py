@@ -21,6 +21,7 @@ from checks.api_inventory.inventory import (
 from checks.api_inventory.loading import (
     SpecUnparseable,
 )
+from checks.api_inventory.probe_urls import path_problem
 from checks.api_inventory.refs import RefResolver
 from checks.api_inventory.schemas import (
     MAX_ENUM_WALK,
@@ -128,19 +129,30 @@ class _Reader:
         if not urls:
             return (), ""
         try:
-            return tuple(urls), urlsplit(urls[0]).path.rstrip("/")
+            path = urlsplit(urls[0]).path
         except ValueError:  # e.g. a bracketed host that is no IP address
             self.problems.append(f"servers[0] is not a URL: {urls[0]}")
             return tuple(urls), ""
+        return tuple(urls), self._base_path(path, f"servers[0].url '{urls[0]}'")
+
+    def _base_path(self, path: str, where: str) -> str:
+        """`path` without trailing slashes, or "" (and a problem) when it is not a path."""
+        problem = path_problem(path) if path else None
+        if problem is not None:
+            self.problems.append(f"{where}: its path {problem}")
+            return ""
+        return path.rstrip("/")
 
     def _servers_2(self) -> tuple[tuple[str, ...], str]:
-        base = text(self.document.get("basePath")) or ""
+        raw_base = text(self.document.get("basePath")) or ""
+        base = self._base_path(raw_base, f"basePath '{raw_base}'")
         host = text(self.document.get("host"))
         schemes = self.document.get("schemes")
         names = [str(s) for s in schemes] if isinstance(schemes, list) and schemes else ["https"]
+        shown = raw_base if base == raw_base.rstrip("/") else ""  # a rejected one is not shown
         if host:
-            return tuple(f"{scheme}://{host}{base}" for scheme in names), base.rstrip("/")
-        return ((base,) if base else ()), base.rstrip("/")
+            return tuple(f"{scheme}://{host}{shown}" for scheme in names), base
+        return ((shown,) if shown else ()), base
 
     def _security_schemes(self) -> dict[str, str]:
         if self.swagger:

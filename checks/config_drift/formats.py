@@ -16,7 +16,10 @@ from checks.config_drift.flatten import flatten
 from checks.config_drift.params import FileFormat
 from checks.interface import BadInput
 
-_KEY_VALUE = re.compile(r"^\s*(?P<key>[A-Za-z_][\w.\-]*)\s*(?:=|:)\s*(?P<value>.*?)\s*$")
+# `key = value`, `key: value`, and a shell's `export KEY=value`
+_KEY_VALUE = re.compile(
+    r"^\s*(?:export\s+)?(?P<key>[A-Za-z_][\w.\-]*)\s*(?:=|:)\s*(?P<value>.*?)\s*$"
+)
 _COMMENT = ("#", ";", "//")
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

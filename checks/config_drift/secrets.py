@@ -35,6 +35,13 @@ _SECRET_WORDS = frozenset(
         "cookie",
         "signature",
         "salt",
+        "auth",
+        "bearer",
+        "jwt",
+        "jwts",
+        "session",
+        "sessions",
+        "sessionid",
     }
 )
 # Substrings that make any key secret (requirepass, masterauth, PGPASSWORD, bindpw ...).
@@ -54,7 +61,12 @@ _SECRET_PARTS = (
     "accesskey",
 )
 # Keys named like these are not secrets although they contain a secret word.
-_NOT_SECRET_SUFFIXES = ("_file", "_path", "_length", "_size", "_ttl", "_type", "_id", "_name")
+_NOT_SECRET_SUFFIXES = (
+    *("_file", "_path", "_length", "_size", "_ttl", "_type", "_id", "_name"),
+    *("_enabled", "_timeout", "_algorithm", "_algorithms", "_secure", "_httponly", "_samesite"),
+)
+# Values that switch something on or off: shown under any key (`auth: off` is drift to see).
+_SWITCHES = frozenset({"", "null", "none", "true", "false", "yes", "no", "on", "off"})
 # Directives that merely contain a secret word (nginx proxy_pass is an upstream URL).
 _NOT_SECRET = frozenset(
     {"proxy_pass", "fastcgi_pass", "uwsgi_pass", "scgi_pass", "grpc_pass", "server_tokens"}
@@ -62,11 +74,21 @@ _NOT_SECRET = frozenset(
 _LAST_SEGMENT = re.compile(r"[.\[\]|]")
 # scheme://user:password@host — the password runs to the last "@" (it may hold "@" or "/")
 _URL_CREDENTIALS = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>\S*)@")
-# NAME=value and name: value inside a value (environment lists, connection strings)
+# NAME=value and name: value inside a value (environment lists, connection strings, a
+# command line); an Authorization scheme (Bearer, Basic ...) stays, its credential not
 _INLINE_SECRET = re.compile(
-    r"(?i)(?P<name>\b[\w.-]*(?:pass(?:word|wd)?|secret|token|api[_-]?key|pwd|credential)"
-    r"[\w.-]*\s*[=:]\s*)(?P<value>[^\s,;&\]\)]+)"
+    r"(?i)(?P<name>\b[\w.-]*(?:pass(?:word|wd)?|secret|token|api[_-]?key|pwd|credential"
+    r"|auth(?![a-z])|authorization|bearer|jwt|session|cookie|private[_-]?key)"
+    r"[\w.-]*[\"']?\s*[=:]\s*[\"']?(?:(?:bearer|basic|digest|negotiate|token)\s+)?)"
+    r"(?P<value>(?!<secret hmac:)[^\s,;&\]\)'\"]+)"
 )
+# a credential after its scheme without a name: `-H "Bearer eyJ..."`
+_BEARER = re.compile(r"(?i)(?P<name>\bbearer\s+)(?P<value>(?!<secret hmac:)[^\s,;'\"]+)")
+# `requirepass foobared`, `set PGPASSWORD x`: a line whose first or second word names a
+# secret that the rest of the line is
+_FIRST_WORD = re.compile(r"^(?P<name>(?P<word>[\w.-]+)\s+)(?P<value>\S.*)$", re.DOTALL)
+_SECOND_WORD = re.compile(r"^(?P<name>[\w-]+\s+(?P<word>[\w.-]+)\s+)(?P<value>\S.*)$", re.DOTALL)
+_LINE_KEY = re.compile(r"^line\[(?P<text>.*)\](?P<suffix>#\d+)?$", re.DOTALL)
 
 
 def is_secret_key(path: str) -> bool:
@@ -107,23 +129,40 @@ class SecretMasker:
         return f"{SECRET_MARK}{mac[:32]}>"
 
     def mask(self, path: str, value: str) -> str:
-        if is_secret_key(path) and value not in ("", "null"):
+        if is_secret_key(path) and value.lower() not in _SWITCHES:
             return self.digest(path, value)
+        return self._mask_inside(path, value)
+
+    def mask_key(self, path: str) -> str:
+        """`path` with the secrets it holds masked: a text line that is not `key = value`
+        is keyed by its own text (`line[export DB_PASSWORD=...]`), and a key of a
+        structured file may be any text. Stable: the same secret masks the same way."""
+        line = _LINE_KEY.match(path)
+        if line is None:
+            return self._mask_inside("key", path)
+        text = line["text"]
+        for pattern in (_FIRST_WORD, _SECOND_WORD):
+            directive = pattern.match(text)
+            if directive and is_secret_key(directive["word"]):
+                text = directive["name"] + self.digest("key", directive["value"])
+                break
+        return f"line[{self._mask_inside('key', text)}]{line['suffix'] or ''}"
+
+    def _mask_inside(self, path: str, value: str) -> str:
+        """Secrets inside a text: URL passwords, `NAME=value`, `Bearer credential`."""
         if "://" in value:
             value = _URL_CREDENTIALS.sub(
                 lambda m: m.group("head") + self.digest(path, m.group("pw")) + "@", value
             )
-        return _INLINE_SECRET.sub(
-            lambda m: (
-                m.group("name")
-                + (
-                    m.group("value")
-                    if is_masked(m.group("value"))
-                    else self.digest(path, m.group("value"))
-                )
-            ),
-            value,
-        )
+        for pattern in (_INLINE_SECRET, _BEARER):
+            value = pattern.sub(lambda m: self._masked_match(path, m), value)
+        return value
+
+    def _masked_match(self, path: str, match: re.Match[str]) -> str:
+        secret = match.group("value")
+        if secret.lower() in _SWITCHES:
+            return match[0]
+        return match.group("name") + self.digest(path, secret)
 
     def mask_all(self, flat: dict[str, str]) -> dict[str, str]:
-        return {path: self.mask(path, value) for path, value in flat.items()}
+        return {self.mask_key(path): self.mask(path, value) for path, value in flat.items()}

@@ -7,8 +7,10 @@ from datetime import date, datetime, timedelta
 from functools import cache
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from monitor import __version__
+from monitor.display import markdown_escaped, printable
 from monitor.durations import format_duration
 from monitor.report.charts import charts
 from monitor.report.definitions import DEFINITIONS
@@ -19,11 +21,13 @@ NAMES_SHOWN = 8
 
 def html_report(data: ReportData) -> str:
     """A standalone page: inline CSS, charts as inline SVG, no script, no external asset."""
-    return _environment().get_template("report.html.j2").render(_context(data, with_charts=True))
+    template = _environment(markdown=False).get_template("report.html.j2")
+    return template.render(_context(data, with_charts=True))
 
 
 def markdown_report(data: ReportData) -> str:
-    return _environment().get_template("report.md.j2").render(_context(data, with_charts=False))
+    template = _environment(markdown=True).get_template("report.md.j2")
+    return template.render(_context(data, with_charts=False))
 
 
 def uncovered(data: ReportData) -> list[CheckCoverage]:
@@ -48,13 +52,17 @@ def _context(data: ReportData, with_charts: bool) -> dict[str, object]:
 
 
 @cache
-def _environment() -> Environment:
+def _environment(*, markdown: bool) -> Environment:
+    """Every `{{ value }}` of a template is shown printable (see monitor/display.py); in
+    Markdown its syntax is escaped too, so a finding titled `[x](http://evil)` is text.
+    HTML escaping is Jinja's autoescape."""
     environment = Environment(
         loader=PackageLoader("monitor.report", "templates"),
         autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
         undefined=StrictUndefined,
         trim_blocks=False,
         keep_trailing_newline=True,
+        finalize=_markdown_text if markdown else _html_text,
     )
     environment.filters.update(
         {
@@ -102,5 +110,15 @@ def _names(names: Sequence[str]) -> str:
 
 
 def _cell(text: object) -> str:
-    """Text safe inside a Markdown table cell: one line, pipes escaped."""
-    return " ".join(str(text).split()).replace("|", "\\|")
+    """Text for a Markdown table cell: one line (its pipes are escaped with the rest)."""
+    return " ".join(str(text).split())
+
+
+def _html_text(value: object) -> object:
+    if isinstance(value, Markup):  # made by us: the SVG charts
+        return value
+    return printable(str(value), keep_newlines=True)
+
+
+def _markdown_text(value: object) -> str:
+    return markdown_escaped(printable(" ".join(str(value).split())))
