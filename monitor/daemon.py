@@ -15,6 +15,7 @@ import structlog
 from alerts.config import AlertsConfig
 from checks.egress import set_default_policy
 from monitor.alerting import AlertLoop
+from monitor.alerting_health import AlertingHealth
 from monitor.api import ApiServer, Probes, create_app
 from monitor.api_security import tls_context
 from monitor.api_v1 import api_router
@@ -84,6 +85,7 @@ class Daemon:
         self.scheduler: CheckScheduler | None = None
         self.api: ApiServer | None = None
         self.alerts: AlertLoop | None = None
+        self.alerting_health = AlertingHealth()
         self._active_lock = threading.Lock()
         self._held = PendingRuns()
         self._recording = threading.Lock()  # held runs are written before newer ones
@@ -120,7 +122,7 @@ class Daemon:
         )
         self._serve_api(store, Probes(scheduler_alive=self.scheduler.alive, store=lambda: store))
         self.scheduler.start(scheduled_checks(settings), store.last_run_started())
-        self.alerts = AlertLoop(store, settings.alerts, self._clock)
+        self.alerts = AlertLoop(store, settings.alerts, self._clock, health=self.alerting_health)
         self.alerts.start()
         threading.Thread(target=self._retry_held, name="apivigil-held-runs", daemon=True).start()
         self._log_started(store)
@@ -137,7 +139,9 @@ class Daemon:
         self._serve_api(
             store, Probes(scheduler_alive=cluster.alive, store=lambda: store, role=cluster.role)
         )
-        self.alerts = AlertLoop(store, _delivery_only(self.settings.alerts), self._clock)
+        self.alerts = AlertLoop(
+            store, _delivery_only(self.settings.alerts), self._clock, health=self.alerting_health
+        )
         self.alerts.start()
         cluster.start()
         self._log_started(store)
@@ -165,7 +169,7 @@ class Daemon:
         settings = self.settings
         tls = settings.api_tls
         app = create_app(
-            build_registry(store, self._schedule),
+            build_registry(store, self._schedule, self.alerting_health),
             probes,
             settings.api_max_body_bytes,
             hsts=tls is not None,
