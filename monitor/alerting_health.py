@@ -4,7 +4,7 @@ so it is reported while the store is down: that is when alerting cannot work."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,12 +17,14 @@ class AlertingSnapshot:
     tick_failures: int
     last_tick_at: datetime | None  # last good tick, or when ticking began; None if not ticking
     skipped: Mapping[SkipKind, int]
+    configured_routes: int | None  # routes in the config, whether this process ticks or not
 
 
 class AlertingHealth:
     """Thread-safe counters the alert loop and its dispatcher update."""
 
-    def __init__(self) -> None:
+    def __init__(self, configured_routes: Callable[[], int] | None = None) -> None:
+        self._configured_routes = configured_routes
         self._lock = threading.Lock()
         self._ticking = False
         self._tick_failures = 0
@@ -51,10 +53,12 @@ class AlertingHealth:
             self._skipped[kind] += 1
 
     def snapshot(self) -> AlertingSnapshot:
+        routes = self._configured_routes() if self._configured_routes is not None else None
         with self._lock:
             return AlertingSnapshot(
                 ticking=self._ticking,
                 tick_failures=self._tick_failures,
                 last_tick_at=self._last_tick_at if self._ticking else None,
                 skipped=dict(self._skipped),
+                configured_routes=routes,
             )

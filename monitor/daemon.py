@@ -85,7 +85,9 @@ class Daemon:
         self.scheduler: CheckScheduler | None = None
         self.api: ApiServer | None = None
         self.alerts: AlertLoop | None = None
-        self.alerting_health = AlertingHealth()
+        # the routes of the config (not of a follower's delivery-only loop): with routes and no
+        # instance ticking, Prometheus's ApivigilAlertingNotTicking fires
+        self.alerting_health = AlertingHealth(lambda: len(self.settings.alerts.routes))
         self._active_lock = threading.Lock()
         self._held = PendingRuns()
         self._recording = threading.Lock()  # held runs are written before newer ones

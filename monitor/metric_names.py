@@ -144,6 +144,12 @@ ALERTING_LAST_TICK = MetricFamily(
     "When this process last completed an alert engine tick (or began ticking); "
     "absent where it does not tick (a cluster follower, or no routes configured)",
 )
+ALERTING_ROUTES = MetricFamily(
+    "apivigil_alerting_routes",
+    _GAUGE,
+    (),
+    "Alert routes in the configuration, on every instance (only one of them ticks)",
+)
 ALERTING_SKIPPED = MetricFamily(
     "apivigil_alerting_skipped_total",
     MetricType.COUNTER,
@@ -232,6 +238,7 @@ FAMILIES: tuple[MetricFamily, ...] = (
     NOTIFICATIONS_PENDING,
     ALERTING_TICK_FAILURES,
     ALERTING_LAST_TICK,
+    ALERTING_ROUTES,
     ALERTING_SKIPPED,
     CERT_NOT_AFTER,
     CERT_NOT_BEFORE,

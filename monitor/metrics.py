@@ -17,6 +17,7 @@ from monitor import __version__
 from monitor.alerting_health import AlertingHealth
 from monitor.metric_names import (
     ALERTING_LAST_TICK,
+    ALERTING_ROUTES,
     ALERTING_SKIPPED,
     ALERTING_TICK_FAILURES,
     BUILD_INFO,
@@ -206,6 +207,10 @@ class AlertingCollector(Collector):
         if state.last_tick_at is not None:
             last.add_metric([], state.last_tick_at.timestamp())
         yield last
+        if state.configured_routes is not None:
+            routes = GaugeMetricFamily(ALERTING_ROUTES.name, ALERTING_ROUTES.help)
+            routes.add_metric([], state.configured_routes)
+            yield routes
         skipped = CounterMetricFamily(
             ALERTING_SKIPPED.name, ALERTING_SKIPPED.help, labels=_labels(ALERTING_SKIPPED)
         )

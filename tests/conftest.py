@@ -144,6 +144,7 @@ _FIGURES = (
     "secret values searched",
     "schemathesis cases",
     "schemathesis failures",
+    "alert latency for a healthy receiver next to a slow one",
 )
 
 
