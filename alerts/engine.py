@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from alerts.config import AlertsConfig, MaintenanceWindowConfig, RouteConfig
-from alerts.matchers import MatcherError, check_matcher, check_matchers, matches
+from alerts.matchers import matches
 from alerts.model import (
     Alert,
     AlertState,
@@ -26,7 +26,8 @@ from alerts.model import (
     SkipKind,
     Skipped,
 )
-from alerts.rules import alert_labels, in_maintenance, route_matches, silenced_by, window_open
+from alerts.rules import alert_labels, in_maintenance, route_matches, silenced_by
+from alerts.usable import skip_reason, usable_silences, usable_windows
 from monitor.model import Severity
 
 
@@ -106,8 +107,8 @@ def tick(
     were not handled yet; `repeat_overrides` maps receivers that must be re-sent more often
     than repeat_interval (Alertmanager) to their interval."""
     known = {state.id: state for state in states}
-    usable, skipped = _usable_silences(silences)
-    windows = _usable_windows(config.maintenance_windows, now, skipped)
+    usable, skipped = usable_silences(silences)
+    windows = usable_windows(config.maintenance_windows, now, skipped)
     inputs = _Inputs(config, usable, windows, now)
     groups, broken_routes = _current_groups(inputs, candidates, known, skipped)
     details = {candidate.alert.fingerprint: candidate.alert for candidate in candidates}
@@ -125,7 +126,7 @@ def tick(
             outcome = _evaluate(group, state, gid, context, expired, repeat_overrides or {})
         except Exception as error:  # one broken group must not stop the others
             broken_routes.add(route)
-            skipped.append(Skipped(SkipKind.ROUTE, route, _reason(error)))
+            skipped.append(Skipped(SkipKind.ROUTE, route, skip_reason(error)))
             continue
         if outcome.notification is not None:
             notifications.append(outcome.notification)
@@ -147,41 +148,6 @@ class _Inputs:
     silences: Sequence[Silence]  # usable ones only
     windows: Sequence[MaintenanceWindowConfig]  # usable ones only
     now: datetime
-
-
-def _reason(error: Exception) -> str:
-    return str(error) if isinstance(error, MatcherError) else f"{type(error).__name__}: {error}"
-
-
-def _usable_silences(silences: Sequence[Silence]) -> tuple[list[Silence], list[Skipped]]:
-    """Silences whose matchers can be used; the others (stored by an older version that did
-    not validate them, or edited in the database) are skipped, never applied."""
-    usable: list[Silence] = []
-    skipped: list[Skipped] = []
-    for silence in silences:
-        try:
-            check_matchers(silence.matchers)
-        except MatcherError as error:
-            skipped.append(Skipped(SkipKind.SILENCE, silence.id, str(error)))
-        else:
-            usable.append(silence)
-    return usable, skipped
-
-
-def _usable_windows(
-    windows: Sequence[MaintenanceWindowConfig], now: datetime, skipped: list[Skipped]
-) -> list[MaintenanceWindowConfig]:
-    usable: list[MaintenanceWindowConfig] = []
-    for window in windows:
-        try:
-            for label, expected in window.matchers.items():
-                check_matcher(label, expected)
-            window_open(window, now)
-        except Exception as error:  # e.g. a time zone that vanished from the system
-            skipped.append(Skipped(SkipKind.MAINTENANCE_WINDOW, window.name, _reason(error)))
-        else:
-            usable.append(window)
-    return usable
 
 
 def _current_groups(
@@ -212,7 +178,7 @@ def _current_groups(
                 )
             except Exception as error:  # one route's failure must not stop the others
                 broken.add(name)
-                skipped.append(Skipped(SkipKind.ROUTE, name, _reason(error)))
+                skipped.append(Skipped(SkipKind.ROUTE, name, skip_reason(error)))
                 continue
             for receiver in route.receivers:
                 gid = group_id(name, receiver, key)
@@ -235,7 +201,7 @@ def _routes_for(
             matched = name in broken or route_matches(route.match, alert)
         except Exception as error:
             broken.add(name)
-            skipped.append(Skipped(SkipKind.ROUTE, name, _reason(error)))
+            skipped.append(Skipped(SkipKind.ROUTE, name, skip_reason(error)))
             matched = True
         if matched:
             chosen.append(index)
