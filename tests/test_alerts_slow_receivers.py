@@ -26,7 +26,7 @@ from monitor.model import Finding, Severity, Target
 from monitor.store.sql import SqlStore
 from tests.clocks import ManualClock
 from tests.conftest import Chain
-from tests.hostile_servers import DrippingHttpServer, DrippingSmtpServer
+from tests.hostile_servers import DribblingTlsServer, DrippingHttpServer, DrippingSmtpServer
 from tests.notifications import make_notification
 from tests.smtp_server import SmtpServer
 from tests.test_alerts_outbox import T0, RecordingNotifier, record, tls10
@@ -55,6 +55,24 @@ def test_a_post_to_a_receiver_that_drips_ends_by_its_total_deadline(headers_firs
 
     assert f"no answer within {DEADLINE:g} s" in str(error)
     assert not error.permanent
+
+
+def test_a_post_to_a_receiver_that_drips_its_tls_handshake_ends_by_its_total_deadline(
+    tmp_path: Path, chain: Chain
+) -> None:
+    cert, key = write_server_files(
+        tmp_path / "tls", "hook", chain.leaf("127.0.0.1"), chain.intermediate
+    )
+    with DribblingTlsServer(cert, key, interval=0.5) as server:
+        url = f"https://{server.address}/hook"
+        config = WebhookConfig(url=url, secret="s", timeout=timedelta(seconds=DEADLINE))
+        notifier = WebhookNotifier("slow", config)
+        error = ended_within(DEADLINE + SLACK, lambda: notifier.send(make_notification()))
+        notifier.close()
+        sent = server.bytes_sent
+
+    assert f"no answer within {DEADLINE:g} s" in str(error)
+    assert 0 < sent < 100, "the handshake was under way, byte by byte"
 
 
 def test_an_smtp_server_that_drips_its_greeting_ends_by_the_total_deadline() -> None:
