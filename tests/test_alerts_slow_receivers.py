@@ -130,6 +130,7 @@ def test_a_receiver_that_drips_does_not_delay_the_others(two_receivers: SqlStore
         run_tick(two_receivers, config, clock)
         first = dispatcher.start_due()  # returns at once: the slow lane drips on its own
         wait_for(lambda: len(healthy.received) == 1, SLACK, "the healthy receiver served")
+        wait_for(lambda: server.requests == 1, SLACK, "the slow receiver reached")
         record(two_receivers, clock, "billing", tls10("billing:443"))
         clock.current += timedelta(minutes=10)
         run_tick(two_receivers, config, clock)
