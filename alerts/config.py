@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from alerts.matchers import check_matchers
 from monitor.durations import Duration, NonNegativeDuration
 from monitor.model import CheckKind, Severity
 from monitor.secret_files import read_secret_file
@@ -268,6 +269,13 @@ class MaintenanceWindowConfig(BaseModel):
     cron: str | None = Field(default=None, description="window starts, e.g. '0 2 * * sat'")
     duration: Duration | None = Field(default=None, description="length of a cron window")
     timezone: str = "UTC"
+
+    @field_validator("matchers")
+    @classmethod
+    def _matchers(cls, matchers: dict[str, str]) -> dict[str, str]:
+        if matchers:  # none: the window mutes every alert
+            check_matchers(matchers)
+        return matchers
 
     @field_validator("timezone")
     @classmethod

@@ -15,15 +15,18 @@ import contextlib
 import hashlib
 import re
 import smtplib
+import socket
 import ssl
+import threading
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from alerts.config import EmailConfig, SmtpSecurity
-from alerts.interface import NotifierError
+from alerts.interface import NotifierError, TemplateFailed
 from alerts.model import Notification
 from alerts.templates import TemplateError, render
 
@@ -70,13 +73,14 @@ class EmailNotifier:
             raise NotifierError(f"ca_file {config.ca_file}: {error}", permanent=True) from None
         stage = _Stage.CONNECT
         client: smtplib.SMTP | None = None
+        watchdog = _Watchdog(timeout)
         try:
             if config.security is SmtpSecurity.TLS:
-                client = smtplib.SMTP_SSL(
-                    config.host, config.port, timeout=timeout, context=context
+                client = _WatchedSmtpSsl(
+                    watchdog, config.host, config.port, timeout=timeout, context=context
                 )
             else:
-                client = smtplib.SMTP(config.host, config.port, timeout=timeout)
+                client = _WatchedSmtp(watchdog, config.host, config.port, timeout=timeout)
                 stage = _Stage.STARTTLS
                 client.starttls(context=context)
             stage = _Stage.LOGIN
@@ -87,14 +91,74 @@ class EmailNotifier:
                 message, from_addr=config.sender, to_addrs=list(config.to)
             )
         except (OSError, UnicodeError) as error:  # smtplib and ssl errors are OSErrors
+            watchdog.cancel()
             if client is not None:
                 client.close()
-            raise _notifier_error(error, stage, where, timeout) from None
+            cause = TimeoutError() if watchdog.fired else error
+            raise _notifier_error(cause, stage, where, timeout) from None
+        watchdog.cancel()
         with contextlib.suppress(smtplib.SMTPException, OSError):
             client.quit()  # the message is accepted: a failed goodbye changes nothing
         client.close()
         if refused:
             raise _refused_error(where, refused, accepted=len(config.to) - len(refused))
+
+
+class _Watchdog:
+    """Ends an SMTP session at its deadline. smtplib's timeout bounds each read, so a server
+    that answers one byte at a time would otherwise hold the session as long as it likes:
+    at the deadline the socket is shut down, which wakes the blocked read."""
+
+    def __init__(self, seconds: float) -> None:
+        self.fired = False
+        self._client: smtplib.SMTP | None = None
+        self._socket: socket.socket | None = None  # until the client holds it itself
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def watch(self, client: smtplib.SMTP, sock: socket.socket) -> None:
+        with self._lock:
+            self._client, self._socket = client, sock
+        if self.fired:
+            self._fire()
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            # after STARTTLS the client holds the TLS socket (the plain one is detached)
+            sock = (self._client.sock if self._client is not None else None) or self._socket
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                # the plain socket's shutdown: ssl's would drop its state under the reader
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _Watched:
+    """Tells the watchdog about the client's socket as soon as it is connected (before the
+    greeting is read)."""
+
+    def __init__(self, watchdog: _Watchdog, *args: Any, **kwargs: Any) -> None:
+        self._watchdog = watchdog
+        super().__init__(*args, **kwargs)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        sock: socket.socket = super()._get_socket(host, port, timeout)  # type: ignore[misc]
+        assert isinstance(self, smtplib.SMTP)
+        self._watchdog.watch(self, sock)
+        return sock
+
+
+class _WatchedSmtp(_Watched, smtplib.SMTP):
+    pass
+
+
+class _WatchedSmtpSsl(_Watched, smtplib.SMTP_SSL):
+    pass
 
 
 def compose(
@@ -108,7 +172,7 @@ def compose(
         text = render("email_body.txt.j2", templates_dir, notification=notification)
         html = render("email_body.html.j2", templates_dir, notification=notification)
     except TemplateError as error:
-        raise NotifierError(f"e-mail {error}", permanent=True) from None
+        raise TemplateFailed(f"e-mail {error}", error.name) from None
     fingerprints = [alert.fingerprint for alert in (*notification.firing, *notification.resolved)]
     message = EmailMessage(policy=SMTP)
     try:

@@ -15,9 +15,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from alerts.config import AlertsConfig, RouteConfig
-from alerts.model import Alert, AlertState, Notification, NotificationKind, Silence
-from alerts.rules import alert_labels, in_maintenance, matchers_match, routes_for, silenced_by
+from alerts.config import AlertsConfig, MaintenanceWindowConfig, RouteConfig
+from alerts.matchers import matches
+from alerts.model import (
+    Alert,
+    AlertState,
+    Notification,
+    NotificationKind,
+    Silence,
+    SkipKind,
+    Skipped,
+)
+from alerts.rules import alert_labels, in_maintenance, route_matches, silenced_by
+from alerts.usable import skip_reason, usable_silences, usable_windows
 from monitor.model import Severity
 
 
@@ -67,6 +77,7 @@ class TickResult:
     deleted: tuple[str, ...]
     notifications: tuple[Notification, ...]
     handled_silences: tuple[str, ...]
+    skipped: tuple[Skipped, ...] = ()  # inputs left out this tick, so the rest still alerts
 
 
 def group_id(route: str, receiver: str, group_key: str) -> str:
@@ -96,16 +107,27 @@ def tick(
     were not handled yet; `repeat_overrides` maps receivers that must be re-sent more often
     than repeat_interval (Alertmanager) to their interval."""
     known = {state.id: state for state in states}
-    groups = _current_groups(config, candidates, known, silences, now)
+    usable, skipped = usable_silences(silences)
+    windows = usable_windows(config.maintenance_windows, now, skipped)
+    inputs = _Inputs(config, usable, windows, now)
+    groups, broken_routes = _current_groups(inputs, candidates, known, skipped)
     details = {candidate.alert.fingerprint: candidate.alert for candidate in candidates}
     upserts: list[GroupState] = []
     deleted: list[str] = []
     notifications: list[Notification] = []
-    expired = [s for s in silences if s.ends_at <= now]
+    expired = [s for s in usable if s.ends_at <= now]
     for gid in sorted(groups.keys() | known.keys()):
         group, state = groups.get(gid), known.get(gid)
+        route = group.route_name if group is not None else known[gid].route
+        if route in broken_routes:
+            continue  # its groups keep their state: no false "resolved" while it is skipped
         context = _Context(config, details, now)
-        outcome = _evaluate(group, state, gid, context, expired, repeat_overrides or {})
+        try:
+            outcome = _evaluate(group, state, gid, context, expired, repeat_overrides or {})
+        except Exception as error:  # one broken group must not stop the others
+            broken_routes.add(route)
+            skipped.append(Skipped(SkipKind.ROUTE, route, skip_reason(error)))
+            continue
         if outcome.notification is not None:
             notifications.append(outcome.notification)
         if outcome.state is None:
@@ -113,40 +135,79 @@ def tick(
                 deleted.append(gid)
         elif outcome.state != state:
             upserts.append(outcome.state)
+    # an unusable silence that ended is handled too: there is nothing to announce for it
+    handled = [s.id for s in silences if s.ends_at <= now]
     return TickResult(
-        tuple(upserts), tuple(deleted), tuple(notifications), tuple(s.id for s in expired)
+        tuple(upserts), tuple(deleted), tuple(notifications), tuple(handled), tuple(skipped)
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Inputs:
+    config: AlertsConfig
+    silences: Sequence[Silence]  # usable ones only
+    windows: Sequence[MaintenanceWindowConfig]  # usable ones only
+    now: datetime
+
+
 def _current_groups(
-    config: AlertsConfig,
+    inputs: _Inputs,
     candidates: Sequence[AlertCandidate],
     known: Mapping[str, GroupState],
-    silences: Sequence[Silence],
-    now: datetime,
-) -> dict[str, _Group]:
+    skipped: list[Skipped],
+) -> tuple[dict[str, _Group], set[str]]:
+    """The groups firing now, and the names of routes that failed (skipped this tick)."""
+    config, now = inputs.config, inputs.now
     notified_anywhere = {fp for state in known.values() for fp in state.notified}
     groups: dict[str, _Group] = {}
+    broken: set[str] = set()
     for candidate in candidates:
         alert = candidate.alert
-        for index in routes_for(config.routes, alert):
-            route = config.routes[index]
-            if not _fires(candidate, route, alert.fingerprint in notified_anywhere):
+        for index in _routes_for(config, alert, broken, skipped):
+            route, name = config.routes[index], config.route_name(index)
+            if name in broken or not _fires(
+                candidate, route, alert.fingerprint in notified_anywhere
+            ):
                 continue
-            labels = alert_labels(alert)
-            group_labels = {name: labels.get(name, "") for name in route.group_by}
-            key = json.dumps(group_labels, sort_keys=True)
-            muted = silenced_by(silences, alert, now) is not None or (
-                in_maintenance(config.maintenance_windows, alert, now) is not None
-            )
-            for receiver in route.receivers:
-                gid = group_id(config.route_name(index), receiver, key)
-                group = groups.get(gid) or _Group(
-                    route, config.route_name(index), receiver, group_labels, key
+            try:
+                labels = alert_labels(alert)
+                group_labels = {label: labels.get(label, "") for label in route.group_by}
+                key = json.dumps(group_labels, sort_keys=True)
+                muted = silenced_by(inputs.silences, alert, now) is not None or (
+                    in_maintenance(inputs.windows, alert, now) is not None
                 )
+            except Exception as error:  # one route's failure must not stop the others
+                broken.add(name)
+                skipped.append(Skipped(SkipKind.ROUTE, name, skip_reason(error)))
+                continue
+            for receiver in route.receivers:
+                gid = group_id(name, receiver, key)
+                group = groups.get(gid) or _Group(route, name, receiver, group_labels, key)
                 groups[gid] = group
                 (group.muted if muted else group.visible)[alert.fingerprint] = alert
-    return groups
+    return groups, broken
+
+
+def _routes_for(
+    config: AlertsConfig, alert: Alert, broken: set[str], skipped: list[Skipped]
+) -> list[int]:
+    """Indexes of the routes `alert` takes: the first match, and more while `continue` is
+    set. A route whose matching fails is marked broken and counts as matching, so the alert
+    does not fall through to a route it was never meant for."""
+    chosen: list[int] = []
+    for index, route in enumerate(config.routes):
+        name = config.route_name(index)
+        try:
+            matched = name in broken or route_matches(route.match, alert)
+        except Exception as error:
+            broken.add(name)
+            skipped.append(Skipped(SkipKind.ROUTE, name, skip_reason(error)))
+            matched = True
+        if matched:
+            chosen.append(index)
+            if not route.continue_matching:
+                break
+    return chosen
 
 
 def _fires(candidate: AlertCandidate, route: RouteConfig, notified: bool) -> bool:
@@ -266,7 +327,7 @@ def _all_resolved(state: GroupState | None, context: _Context) -> _Outcome:
 
 def _silence_expiry(group: _Group, expired: Sequence[Silence]) -> str | None:
     for silence in expired:
-        if any(matchers_match(silence.matchers, alert_labels(a)) for a in group.visible.values()):
+        if any(matches(silence.matchers, alert_labels(a)) for a in group.visible.values()):
             return (
                 f"silence {silence.id} by {silence.created_by} ({silence.comment}) ended at "
                 f"{silence.ends_at:%Y-%m-%d %H:%M} UTC while these alerts still fire"

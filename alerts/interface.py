@@ -23,6 +23,15 @@ class NotifierError(Exception):
         return self.message
 
 
+class TemplateFailed(NotifierError):
+    """A message template failed to render: permanent (a retry renders it the same way), and
+    counted as a skipped template."""
+
+    def __init__(self, message: str, template: str) -> None:
+        super().__init__(message, permanent=True)
+        self.template = template
+
+
 class Notifier(Protocol):
     name: str
 

@@ -98,3 +98,21 @@ class Silence:
 
     def active(self, now: datetime) -> bool:
         return self.starts_at <= now < self.ends_at
+
+
+class SkipKind(StrEnum):
+    """What alerting left out rather than let it stop every alert (metric label values)."""
+
+    SILENCE = "silence"  # a stored silence whose matchers cannot be used
+    ROUTE = "route"  # a route whose matching or grouping failed this tick
+    MAINTENANCE_WINDOW = "maintenance_window"  # a window that cannot be evaluated
+    TEMPLATE = "template"  # a message template that failed to render
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """One input left out, with the name an operator can find it by and why."""
+
+    kind: SkipKind
+    name: str  # silence id, route name, window name or template name
+    reason: str

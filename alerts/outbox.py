@@ -1,12 +1,17 @@
 """Delivering the outbox at least once: claim a due row (compare-and-set) just before sending
 it, send it, record the outcome; retry with exponential backoff or the receiver's
-Retry-After, up to a maximum age; permanent failures are kept for `apivigil alerts outbox`."""
+Retry-After, up to a maximum age; permanent failures are kept for `apivigil alerts outbox`.
+
+Each receiver has a lane of its own (threads of its own): a receiver that answers slowly
+delays only its own rows. While a lane is busy its receiver's rows are not fetched again, so
+the other receivers' rows are never crowded out of a batch."""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable, Collection, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -15,7 +20,8 @@ import structlog
 
 from alerts.codec import notification_from_json
 from alerts.config import DispatcherConfig
-from alerts.interface import Notifier, NotifierError
+from alerts.interface import Notifier, NotifierError, TemplateFailed
+from alerts.model import SkipKind, Skipped
 
 log = structlog.get_logger("apivigil.alerts")
 
@@ -37,8 +43,11 @@ class OutboxEntry:
 
 
 class OutboxStore(Protocol):
-    def outbox_due(self, now: datetime, limit: int) -> list[OutboxEntry]:
-        """Undelivered, not failed, unclaimed rows whose next attempt is due, oldest first."""
+    def outbox_due(
+        self, now: datetime, limit: int, exclude: Collection[str] = ()
+    ) -> list[OutboxEntry]:
+        """Undelivered, not failed, unclaimed rows whose next attempt is due, oldest first,
+        except those for the receivers in `exclude`."""
         ...
 
     def outbox_claim(self, entry_id: str, now: datetime, lease: timedelta) -> bool:
@@ -63,6 +72,14 @@ class DeliveryReport:
     failed: int = 0
 
 
+class _Lane:
+    """One receiver's threads, and how many of its rows are under way."""
+
+    def __init__(self, receiver: str, workers: int) -> None:
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix=f"apivigil-notify-{receiver}")
+        self.pending = 0
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -70,27 +87,56 @@ class Dispatcher:
         notifiers: Mapping[str, Notifier],
         config: DispatcherConfig,
         clock: Clock,
+        on_skip: Callable[[Skipped], None] | None = None,
     ) -> None:
         self._store = store
         self._notifiers = dict(notifiers)
         self._config = config
         self._clock = clock
-        self._pool = ThreadPoolExecutor(config.workers, thread_name_prefix="apivigil-notify")
+        self._on_skip = on_skip or (lambda skipped: None)
+        self._lanes: dict[str, _Lane] = {}
+        self._lock = threading.Lock()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        """Wait for the rows under way (each bounded by its receiver's timeout), then
+        release the receivers."""
+        with self._lock:
+            lanes = list(self._lanes.values())
+        for lane in lanes:
+            lane.pool.shutdown(wait=True)
         for notifier in self._notifiers.values():
             notifier.close()
 
     def deliver_due(self) -> DeliveryReport:
-        """Send every due row once (concurrently); returns what happened."""
-        due = self._store.outbox_due(self._clock.now(), self._config.batch_size)
-        outcomes = list(self._pool.map(self._claim_and_deliver, due))
+        """Send every due row once and wait for the outcomes."""
+        outcomes = [future.result() for future in self.start_due()]
         return DeliveryReport(
             delivered=outcomes.count("delivered"),
             retried=outcomes.count("retried"),
             failed=outcomes.count("failed"),
         )
+
+    def start_due(self) -> list[Future[str]]:
+        """Hand every due row of a receiver whose lane is idle to that lane; returns at once."""
+        with self._lock:
+            busy = [name for name, lane in self._lanes.items() if lane.pending]
+        due = self._store.outbox_due(self._clock.now(), self._config.batch_size, exclude=busy)
+        futures: list[Future[str]] = []
+        with self._lock:
+            for entry in due:
+                lane = self._lanes.get(entry.receiver)
+                if lane is None:
+                    lane = self._lanes[entry.receiver] = _Lane(entry.receiver, self._config.workers)
+                lane.pending += 1
+                futures.append(lane.pool.submit(self._in_lane, lane, entry))
+        return futures
+
+    def _in_lane(self, lane: _Lane, entry: OutboxEntry) -> str:
+        try:
+            return self._claim_and_deliver(entry)
+        finally:
+            with self._lock:
+                lane.pending -= 1
 
     def _claim_and_deliver(self, entry: OutboxEntry) -> str:
         # Claimed at its turn, not with the batch: a slow receiver ahead of it in the queue
@@ -108,6 +154,9 @@ class Dispatcher:
         try:
             notifier.send(notification_from_json(entry.payload))
         except NotifierError as error:
+            if isinstance(error, TemplateFailed):
+                bound.error("template failed: notification skipped", error=str(error))
+                self._on_skip(Skipped(SkipKind.TEMPLATE, error.template, str(error)))
             bound.warning("notification not delivered", error=str(error), permanent=error.permanent)
             return self._fail(entry, str(error), error.permanent, error.retry_after)
         except Exception as error:  # a receiver bug must not stop the dispatcher

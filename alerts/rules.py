@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import fnmatch
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
-from alerts.config import MaintenanceWindowConfig, RouteConfig, RouteMatch, Weekday
+from alerts.config import MaintenanceWindowConfig, RouteMatch, Weekday
+from alerts.matchers import matches
 from alerts.model import Alert, Silence
 
 _WEEKDAYS = list(Weekday)
@@ -42,37 +41,10 @@ def route_matches(match: RouteMatch, alert: Alert) -> bool:
     return all(alert.labels.get(key) == value for key, value in match.labels.items())
 
 
-def routes_for(routes: Sequence[RouteConfig], alert: Alert) -> list[int]:
-    """Indexes of the routes `alert` takes: the first match, and more while `continue` is set."""
-    chosen: list[int] = []
-    for index, route in enumerate(routes):
-        if route_matches(route.match, alert):
-            chosen.append(index)
-            if not route.continue_matching:
-                break
-    return chosen
-
-
-def matchers_match(matchers: Mapping[str, str], labels: Mapping[str, str]) -> bool:
-    for key, expected in matchers.items():
-        value = labels.get(key, "")
-        if expected.startswith("~"):
-            if _regex(expected[1:]).fullmatch(value) is None:
-                return False
-        elif value != expected:
-            return False
-    return True
-
-
-@lru_cache(maxsize=1024)
-def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
-
-
 def silenced_by(silences: Sequence[Silence], alert: Alert, now: datetime) -> Silence | None:
     labels = alert_labels(alert)
     for silence in silences:
-        if silence.active(now) and matchers_match(silence.matchers, labels):
+        if silence.active(now) and matches(silence.matchers, labels):
             return silence
     return None
 
@@ -82,7 +54,7 @@ def in_maintenance(
 ) -> MaintenanceWindowConfig | None:
     labels = alert_labels(alert)
     for window in windows:
-        if window_open(window, now) and matchers_match(window.matchers, labels):
+        if window_open(window, now) and matches(window.matchers, labels):
             return window
     return None
 

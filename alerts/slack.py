@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import structlog
 
 from alerts.config import SlackConfig
-from alerts.interface import NotifierError
+from alerts.interface import NotifierError, TemplateFailed
 from alerts.model import Alert, Notification, NotificationKind
 from alerts.templates import TemplateError, mrkdwn_escape, render
 from alerts.transport import SharedClient, post_json
@@ -68,7 +68,7 @@ class SlackNotifier:
         try:
             message = slack_message(notification, self._templates_dir)
         except TemplateError as error:
-            raise NotifierError(f"slack {self.name}: {error}", permanent=True) from None
+            raise TemplateFailed(f"slack {self.name}: {error}", error.name) from None
         if message.omitted_alerts:
             log.warning(
                 "slack message truncated",

@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from alerts.matchers import check_matchers
 from alerts.model import Silence
 from monitor.api_security import RateLimiter, too_many_requests
 from monitor.clock import Clock
@@ -32,6 +33,12 @@ class SilenceRequest(BaseModel):
     comment: str = Field(min_length=1, max_length=2000)
     duration: Duration | None = None
     ends_at: datetime | None = None
+
+    @field_validator("matchers")
+    @classmethod
+    def _usable_matchers(cls, matchers: dict[str, str]) -> dict[str, str]:
+        check_matchers(matchers)  # a MatcherError is a ValueError: 422 with its message
+        return matchers
 
     @field_validator("duration", mode="before")
     @classmethod

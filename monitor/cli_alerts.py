@@ -97,12 +97,14 @@ def silence_add(
 ) -> None:
     """Mute alerts whose labels (check, target, rule_id, severity, subject, target labels)
     match every matcher, from now until the end."""
+    from alerts.matchers import check_matchers
     from alerts.model import Silence
     from monitor.baselines import default_approver
 
     now = SystemClock().now()
     try:
         matchers = dict(_matcher(text) for text in match)
+        check_matchers(matchers)
         if until is not None and duration is not None:
             raise ValueError("give --duration or --until, not both")
         ends = (

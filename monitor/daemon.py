@@ -13,6 +13,7 @@ import structlog
 
 from alerts.config import AlertsConfig
 from monitor.alerting import AlertLoop
+from monitor.alerting_health import AlertingHealth
 from monitor.api import ApiServer, Probes
 from monitor.clock import Clock, SystemClock
 from monitor.jobs import scheduled_checks
@@ -73,6 +74,9 @@ class Daemon:
         self.scheduler: CheckScheduler | None = None
         self.api: ApiServer | None = None
         self.alerts: AlertLoop | None = None
+        # the routes of the config (not of a follower's delivery-only loop): with routes and no
+        # instance ticking, Prometheus's ApivigilAlertingNotTicking fires
+        self.alerting_health = AlertingHealth(lambda: len(self.settings.alerts.routes))
         self._active_lock = threading.Lock()
         self.recorder: Recorder | None = None
         self._active = 0  # _execute calls under way, recording included
@@ -119,7 +123,7 @@ class Daemon:
             ),
         )
         self.scheduler.start(scheduled_checks(settings), store.last_run_started())
-        self.alerts = AlertLoop(store, settings.alerts, self._clock)
+        self.alerts = AlertLoop(store, settings.alerts, self._clock, health=self.alerting_health)
         self.alerts.start()
         self._log_started(store)
 
@@ -135,7 +139,9 @@ class Daemon:
         self._serve_api(
             store, Probes(scheduler_alive=cluster.alive, store=lambda: store, role=cluster.role)
         )
-        self.alerts = AlertLoop(store, _delivery_only(self.settings.alerts), self._clock)
+        self.alerts = AlertLoop(
+            store, _delivery_only(self.settings.alerts), self._clock, health=self.alerting_health
+        )
         self.alerts.start()
         cluster.start()
         self._log_started(store)
@@ -168,6 +174,7 @@ class Daemon:
             address=(settings.listen_host, settings.listen_port),
             clock=self._clock,
             schedule=self._schedule,
+            alerting=self.alerting_health,
         )
 
     def _log_started(self, store: SqlStore) -> None:

@@ -130,6 +130,34 @@ NOTIFICATIONS_PENDING = MetricFamily(
     "Notifications waiting in the outbox for (re)delivery",
 )
 
+# -- alerting (per process, from memory: reported while the store is down) -----------------
+ALERTING_TICK_FAILURES = MetricFamily(
+    "apivigil_alerting_tick_failures_total",
+    MetricType.COUNTER,
+    (),
+    "Alert engine ticks of this process that failed (e.g. the store could not be read)",
+)
+ALERTING_LAST_TICK = MetricFamily(
+    "apivigil_alerting_last_tick_timestamp_seconds",
+    _GAUGE,
+    (),
+    "When this process last completed an alert engine tick (or began ticking); "
+    "absent where it does not tick (a cluster follower, or no routes configured)",
+)
+ALERTING_ROUTES = MetricFamily(
+    "apivigil_alerting_routes",
+    _GAUGE,
+    (),
+    "Alert routes in the configuration, on every instance (only one of them ticks)",
+)
+ALERTING_SKIPPED = MetricFamily(
+    "apivigil_alerting_skipped_total",
+    MetricType.COUNTER,
+    ("kind",),
+    "Bad inputs alerting left out so the other alerts still flow, by kind "
+    "(silence, route, maintenance_window, template), once per tick or notification",
+)
+
 # -- observations: cert_expiry ---------------------------------------------------------------
 CERT_NOT_AFTER = _observed(
     "cert_not_after_timestamp_seconds", _CERT_LABELS, "Not-after of each certificate served"
@@ -208,6 +236,10 @@ FAMILIES: tuple[MetricFamily, ...] = (
     NOTIFICATIONS_FAILED,
     NOTIFICATIONS_DELIVERED,
     NOTIFICATIONS_PENDING,
+    ALERTING_TICK_FAILURES,
+    ALERTING_LAST_TICK,
+    ALERTING_ROUTES,
+    ALERTING_SKIPPED,
     CERT_NOT_AFTER,
     CERT_NOT_BEFORE,
     TLS_GRADE_SCORE,

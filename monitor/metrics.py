@@ -14,7 +14,12 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from monitor import __version__
+from monitor.alerting_health import AlertingHealth
 from monitor.metric_names import (
+    ALERTING_LAST_TICK,
+    ALERTING_ROUTES,
+    ALERTING_SKIPPED,
+    ALERTING_TICK_FAILURES,
     BUILD_INFO,
     CHECK_DURATION,
     CHECK_INTERVAL,
@@ -187,6 +192,33 @@ def _rollup_metrics(state: MetricsState) -> Iterable[Metric]:
     yield control
 
 
+class AlertingCollector(Collector):
+    """This process's alerting health, from memory: it reports while the store is down."""
+
+    def __init__(self, health: AlertingHealth) -> None:
+        self._health = health
+
+    def collect(self) -> Iterable[Metric]:
+        state = self._health.snapshot()
+        failures = CounterMetricFamily(ALERTING_TICK_FAILURES.name, ALERTING_TICK_FAILURES.help)
+        failures.add_metric([], state.tick_failures)
+        yield failures
+        last = GaugeMetricFamily(ALERTING_LAST_TICK.name, ALERTING_LAST_TICK.help)
+        if state.last_tick_at is not None:
+            last.add_metric([], state.last_tick_at.timestamp())
+        yield last
+        if state.configured_routes is not None:
+            routes = GaugeMetricFamily(ALERTING_ROUTES.name, ALERTING_ROUTES.help)
+            routes.add_metric([], state.configured_routes)
+            yield routes
+        skipped = CounterMetricFamily(
+            ALERTING_SKIPPED.name, ALERTING_SKIPPED.help, labels=_labels(ALERTING_SKIPPED)
+        )
+        for kind, count in sorted(state.skipped.items()):
+            skipped.add_metric([kind.value], count)
+        yield skipped
+
+
 def _labels(family: MetricFamily) -> list[str]:
     return list(family.labels)
 
@@ -195,8 +227,13 @@ def _bound(bound: float) -> str:
     return f"{bound:g}" if bound != int(bound) else f"{bound:.1f}"
 
 
-def build_registry(store: Store, schedule: Schedule | None = None) -> CollectorRegistry:
-    """Metrics of `store`; `schedule` gives the configured interval of each (check, target)."""
+def build_registry(
+    store: Store, schedule: Schedule | None = None, alerting: AlertingHealth | None = None
+) -> CollectorRegistry:
+    """Metrics of `store`; `schedule` gives the configured interval of each (check, target);
+    `alerting` is the health of this process's alert loop (a process without one has none)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StoreCollector(store, schedule))
+    if alerting is not None:
+        registry.register(AlertingCollector(alerting))
     return registry

@@ -12,6 +12,7 @@ from types import FrameType
 
 import structlog
 
+from monitor.alerting_health import AlertingHealth
 from monitor.api import ApiServer, Probes, create_app
 from monitor.api_security import tls_context
 from monitor.api_v1 import api_router
@@ -35,6 +36,7 @@ def serve_api(
     address: tuple[str, int],
     clock: Clock,
     schedule: Schedule | None = None,
+    alerting: AlertingHealth | None = None,
 ) -> ApiServer:
     """Serve /metrics, the probes and (with `api_tokens`) /api/v1 on `address`, as the
     settings say: HTTPS only when `api_tls` is set, the body-size limit, the rate limits,
@@ -50,7 +52,10 @@ def serve_api(
     except (OSError, ssl.SSLError) as error:
         raise DaemonError(f"api_tls: cannot use the certificate or key: {error}") from None
     app = create_app(
-        build_registry(store, schedule), probes, settings.api_max_body_bytes, hsts=tls is not None
+        build_registry(store, schedule, alerting),
+        probes,
+        settings.api_max_body_bytes,
+        hsts=tls is not None,
     )
     if settings.api_tokens:
         app.include_router(api_router(store, settings.api_tokens, clock, settings.api_rate_limit))

@@ -147,6 +147,7 @@ _FIGURES = (
     "schemathesis cases",
     "schemathesis failures",
     "bad inputs tried with a clear error",
+    "alert latency for a healthy receiver next to a slow one",
 )
 
 

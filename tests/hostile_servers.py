@@ -11,6 +11,9 @@
   or at once.
 - `Tarpit()`: accepts TCP connections and never says a word (it hangs up when the client does).
 - `GarbageServer(payload)`: answers every connection with bytes that are not TLS.
+- `DrippingHttpServer(interval, headers_first)`: reads a request, then answers one byte every
+  `interval` seconds (after whole headers, or from the status line on).
+- `DrippingSmtpServer(interval)`: greets each connection one byte every `interval` seconds.
 
 tests/conftest.py has a fixture for each of the last two.
 """
@@ -125,6 +128,83 @@ class ResettingServer(_ThreadedServer):
             connection.settimeout(10)
             connection.recv(65536)
         connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def _read_request(connection: socket.socket) -> bool:
+    """Read an HTTP request's headers and its Content-Length body; False if it hung up."""
+    request = b""
+    while b"\r\n\r\n" not in request:
+        data = connection.recv(65536)
+        if not data:
+            return False
+        request += data
+    head, _, body = request.partition(b"\r\n\r\n")
+    length = next(
+        (
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        ),
+        0,
+    )
+    while len(body) < length:
+        data = connection.recv(65536)
+        if not data:
+            return False
+        body += data
+    return True
+
+
+class _Dripping(_ThreadedServer):
+    """Sends `prefix` at once, then `drip` one byte every `interval` seconds, until stopped."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.requests = 0
+        super().__init__()
+
+    def answer(self, connection: socket.socket) -> tuple[bytes, bytes] | None:
+        raise NotImplementedError
+
+    def handle(self, connection: socket.socket) -> None:
+        parts = self.answer(connection)
+        if parts is None:
+            return
+        prefix, drip = parts
+        connection.sendall(prefix)
+        for byte in drip:
+            if self._stop.wait(self.interval):
+                return
+            connection.sendall(bytes([byte]))
+
+
+class DrippingHttpServer(_Dripping):
+    """Reads a request, then answers 200 one byte every `interval` seconds: after the whole
+    headers (`headers_first`, a body that never ends) or from the status line on."""
+
+    def __init__(self, interval: float = 2.0, *, headers_first: bool = True) -> None:
+        self._headers_first = headers_first
+        super().__init__(interval)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}/hook"
+
+    def answer(self, connection: socket.socket) -> tuple[bytes, bytes] | None:
+        if not _read_request(connection):
+            return None
+        self.requests += 1
+        headers = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100000\r\n\r\n"
+        body = b"." * 100000
+        return (headers, body) if self._headers_first else (b"", headers + body)
+
+
+class DrippingSmtpServer(_Dripping):
+    """Greets each connection (`220 ...`) one byte every `interval` seconds."""
+
+    def answer(self, connection: socket.socket) -> tuple[bytes, bytes] | None:
+        self.requests += 1
+        return b"", b"220 slow.example ESMTP " + b"." * 10000 + b"\r\n"
 
 
 class DribblingTlsServer(_ThreadedServer):

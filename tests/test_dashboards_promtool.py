@@ -60,6 +60,8 @@ def test_every_alert_rule_has_a_unit_test_and_uses_exported_metrics() -> None:
         "ApivigilCheckFailing",
         "ApivigilPostureDrop",
         "ApivigilNotificationsFailing",
+        "ApivigilAlertingStalled",
+        "ApivigilAlertingNotTicking",
     } <= alerts
     tested = {
         case["alertname"]

@@ -1,4 +1,5 @@
-"""Alerts: notifications that failed for good and those waiting in the outbox, per receiver."""
+"""Alerts: whether the alert engine ticks, and notifications that failed for good and those
+waiting in the outbox, per receiver."""
 
 from __future__ import annotations
 
@@ -21,6 +22,10 @@ from dashboards.panels import (
     timeseries_panel,
 )
 from monitor.metric_names import (
+    ALERTING_LAST_TICK,
+    ALERTING_ROUTES,
+    ALERTING_SKIPPED,
+    ALERTING_TICK_FAILURES,
     NOTIFICATIONS_DELIVERED,
     NOTIFICATIONS_FAILED,
     NOTIFICATIONS_PENDING,
@@ -47,7 +52,54 @@ def dashboard() -> board.Dashboard:
         receiver,
         notification_annotation(),
     )
-    return assemble(result, _panels())
+    return assemble(result, [*_engine_panels(), *_panels()])
+
+
+def _engine_panels() -> list[Row | Cell]:
+    """If apivigil cannot alert, these say so (and the ApivigilAlerting* rules fire)."""
+    return [
+        Row("Alert engine"),
+        Cell(
+            stat_panel(
+                "Since the last alert tick",
+                "Time since the instance that ticks the alert engine last completed a tick "
+                "(ticks run every second). Empty when no instance ticks: see the routes.",
+                Query(f"time() - max({series(ALERTING_LAST_TICK)})", "", True),
+                unit="s",
+            ).thresholds(thresholds("green", (60, "orange"), (300, "red"))),
+            width=6,
+            height=5,
+        ),
+        Cell(
+            stat_panel(
+                "Alert routes",
+                "Routes in the configuration. With routes, one instance (the leader in a "
+                "cluster) must tick the engine.",
+                Query(f"max({series(ALERTING_ROUTES)})", "", True),
+            ).thresholds(thresholds("green")),
+            width=6,
+            height=5,
+        ),
+        Cell(
+            timeseries_panel(
+                "Failed ticks and skipped inputs",
+                "Alert engine ticks that failed (usually the store), and bad inputs left out "
+                "so the other alerts still flow, by kind: a silence or maintenance window "
+                "that cannot be used, a failing route or template. The daemon's log names "
+                "each once.",
+                Query(
+                    f"sum(increase({series(ALERTING_TICK_FAILURES)}[$__rate_interval]))",
+                    "failed ticks",
+                ),
+                Query(
+                    f"sum by (kind) (increase({series(ALERTING_SKIPPED)}[$__rate_interval]))",
+                    "skipped {{kind}}",
+                ),
+            ),
+            width=12,
+            height=5,
+        ),
+    ]
 
 
 def _panels() -> list[Row | Cell]:

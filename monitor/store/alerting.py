@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -199,7 +200,9 @@ def commit_tick(session: Session, result: TickResult, now: datetime) -> None:
         )
 
 
-def due(session: Session, now: datetime, limit: int) -> list[OutboxEntry]:
+def due(
+    session: Session, now: datetime, limit: int, exclude: Collection[str] = ()
+) -> list[OutboxEntry]:
     rows = session.exec(
         select(OutboxRow)
         .where(
@@ -207,6 +210,7 @@ def due(session: Session, now: datetime, limit: int) -> list[OutboxEntry]:
             col(OutboxRow.permanent).is_(False),
             col(OutboxRow.next_attempt_at) <= now,
             (col(OutboxRow.claimed_until).is_(None)) | (col(OutboxRow.claimed_until) < now),
+            col(OutboxRow.receiver).not_in(list(exclude)),
         )
         .order_by(col(OutboxRow.next_attempt_at))
         .limit(limit)
@@ -359,9 +363,14 @@ def expire_silence(session: Session, silence_id: str, actor: str, now: datetime)
 
 
 def _silence(row: SilenceRow) -> Silence:
+    try:
+        matchers = json.loads(row.matchers)
+    except ValueError:
+        matchers = None
     return Silence(
         id=row.id,
-        matchers=json.loads(row.matchers),
+        # unreadable matchers become none at all, which the engine refuses (never "mute all")
+        matchers=matchers if isinstance(matchers, dict) else {},
         starts_at=row.starts_at,
         ends_at=row.ends_at,
         created_by=row.created_by,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -44,9 +44,11 @@ class SqlAlertingMixin:
             session.commit()
         return result
 
-    def outbox_due(self: _HasSession, now: datetime, limit: int) -> list[OutboxEntry]:
+    def outbox_due(
+        self: _HasSession, now: datetime, limit: int, exclude: Collection[str] = ()
+    ) -> list[OutboxEntry]:
         with self._session() as session:
-            return alerting.due(session, now, limit)
+            return alerting.due(session, now, limit, exclude)
 
     def outbox_claim(self: _HasSession, entry_id: str, now: datetime, lease: timedelta) -> bool:
         with self._session() as session:
