@@ -100,7 +100,7 @@ def _built(stats: IndexStats, seconds: float) -> str:
         f"{stats.superseded:,} older copies",
     ]
     lines.extend(
-        f"  from {s.source} ({s.layout}): {s.valid:,} valid of {s.documents:,} read, "
+        f"  from {s.source} as {s.layout}: {s.valid:,} valid of {s.documents:,} read, "
         f"not read: {s.ignored}"
         for s in stats.sources
     )
@@ -169,7 +169,7 @@ def advisories_status(index: IndexOption = DEFAULT_ADVISORY_INDEX) -> None:
             else ""
         )
         lines.append(
-            f"  source {source} ({summary.layout}): {summary.valid:,} valid, "
+            f"  source {source} as {summary.layout}: {summary.valid:,} valid, "
             f"{summary.rejected:,} skipped{newest}"
         )
     out.print("\n".join(lines), highlight=False)

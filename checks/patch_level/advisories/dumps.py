@@ -97,6 +97,7 @@ def read_sources(
         if source.is_dir():
             yield from _read_checkout(source, name, limits, seen)
         elif source.is_file() and source.suffix.lower() in RECORD_SUFFIXES:
+            seen.layout = "one record file"
             yield _read_file(source, name, limits)
         elif source.is_file() and zipfile.is_zipfile(source):
             seen.layout = "zip dump"

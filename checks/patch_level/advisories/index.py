@@ -104,7 +104,7 @@ def _refuse_losses(stats: IndexStats, index_path: Path, max_drop: float) -> None
     kept = "; the index was not changed (--force replaces it anyway)"
     if stats.records == 0:
         found = "; ".join(
-            f"{s.source} ({s.layout}): {s.documents} record file(s), {s.rejected} rejected, "
+            f"{s.source} as {s.layout}: {s.documents} record file(s), {s.rejected} rejected, "
             f"not read: {s.ignored}"
             for s in stats.sources
         )
