@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 
+from alerts.config import AlertsConfig
 from checks.patch_level.advisories import build_index
 from checks.patch_level.params import PatchLevelParams
+from monitor.alerting import run_tick
 from monitor.model import CheckKind, CheckRun, FindingStatus, RunStatus, Severity, Target
 from monitor.runner import CheckJob, Runner
 from monitor.store.interface import FindingQuery, HysteresisPolicy
@@ -260,6 +262,43 @@ def test_a_vulnerability_past_its_deadline_is_one_finding_marked_overdue_and_rai
     samples = samples_of(run)
     assert samples[("patch_overdue", (("severity", "high"),))] == 1
     assert samples[("patch_vulnerabilities", (("severity", "high"),))] == 1
+
+
+def test_an_overdue_vulnerability_carries_an_overdue_label_that_routes_match(
+    tmp_path: Path, web: ScriptedHttpServer, store: SqlStore
+) -> None:
+    host = Host(tmp_path, web, store)
+    hook = {"url": "http://127.0.0.1:9/h", "secret": "s"}
+    config = AlertsConfig.model_validate(
+        {
+            "receivers": [
+                {"name": "patch-desk", "webhook": hook},
+                {"name": "everything", "webhook": hook},
+            ],
+            "routes": [
+                {
+                    "match": {"labels": {"overdue": "true"}},
+                    "receivers": ["patch-desk"],
+                    "group_wait": "0s",
+                    "group_by": ["fingerprint"],
+                },
+                {"receivers": ["everything"], "group_wait": "0s", "group_by": ["fingerprint"]},
+            ],
+        }
+    )
+    host.run()
+
+    result = run_tick(store, config, ManualClock(NOW + timedelta(minutes=1)))
+
+    routed = {
+        alert.subject: notification.receiver
+        for notification in result.notifications
+        for alert in notification.firing
+        if alert.rule_id == "PATCH-VULNERABLE"
+    }
+    assert routed["python|django@4.2.1 CVE-2024-0001"] == "patch-desk"
+    assert routed["os|libssl3@3.0.11-1~deb12u1 DSA-5532-1"] == "patch-desk"
+    assert routed["python|requests@2.30.0 GHSA-rrrr-eeee-qqqq"] == "everything"
 
 
 def test_a_configured_overdue_severity_replaces_the_one_step_raise(

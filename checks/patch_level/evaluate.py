@@ -19,6 +19,7 @@ from checks.patch_level.params import PatchLevelParams
 from monitor.model import CheckOutput, Finding, Observation, Severity
 
 _LABELS = {severity.value: severity for severity in Severity}
+OVERDUE_LABELS = (("overdue", "true"),)  # routes and silences match it
 
 
 def evaluate(raw: PatchRaw, params: PatchLevelParams, now: datetime) -> CheckOutput:
@@ -175,6 +176,7 @@ def _vulnerable(source_match: SourceMatch, severity: Severity, late: Overdue | N
         subject=_subject(source_match),
         evidence="; ".join(parts),
         remediation=upgrade,
+        labels=OVERDUE_LABELS if late is not None else (),
     )
 
 
