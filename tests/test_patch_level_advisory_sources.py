@@ -18,7 +18,11 @@ from checks.patch_level.advisories import (
     build_index,
     parse_record,
 )
+from checks.patch_level.evaluate import evaluate
+from checks.patch_level.facts import PatchRaw, SourceInventory, SourceMatch
 from checks.patch_level.packages import Ecosystem, InstalledPackage
+from checks.patch_level.params import PatchLevelParams
+from monitor.model import Finding
 from tests.daemon_process import run_cli
 from tests.osv_records import (
     CVSS3_CRITICAL,
@@ -418,3 +422,68 @@ def test_parse_record_reads_yaml_as_json_does() -> None:
     from_yaml = parse_record(yaml.safe_dump(document).encode(), str(path), is_yaml=True)
 
     assert from_yaml == parse_record(json.dumps(document).encode(), "PYSEC-Y.json")
+
+
+def evaluated(index_path: Path, *packages: InstalledPackage) -> dict[str, Finding]:
+    with AdvisoryIndex.open(index_path) as index:
+        matches = index.match(list(packages)).matches
+    raw = PatchRaw(
+        sources=(SourceInventory("python", packages),),
+        failures=(),
+        matches=tuple(SourceMatch("python", match) for match in matches),
+        match_notes=(),
+        operating_system=None,
+        eol={},
+        advisories_built_at=None,
+    )
+    params = PatchLevelParams.model_validate({"sources": [{"requirements": "r.txt"}]})
+    output = evaluate(raw, params, datetime(2026, 12, 1, tzinfo=UTC))
+    return {f.subject.split("|")[1].split("@")[0]: f for f in output.findings}
+
+
+def test_findings_name_the_alias_that_gave_the_severity_or_the_configured_default(
+    tmp_path: Path,
+) -> None:
+    feed = tmp_path / "feed"
+    write_yaml(feed / "PYSEC-1.yaml", pypi("PYSEC-1", "rated", "3.0", aliases=("CVE-2024-1",)))
+    write_json(
+        feed / "GHSA-1.json",
+        pypi(
+            "GHSA-1",
+            "other",
+            "3.0",
+            aliases=("CVE-2024-1",),
+            severity=(("CVSS_V3", CVSS3_CRITICAL),),
+        ),
+    )
+    write_yaml(feed / "PYSEC-2.yaml", pypi("PYSEC-2", "unrated", "3.0", aliases=("CVE-2024-2",)))
+    build_index([feed], tmp_path / "index.db")
+
+    found = evaluated(
+        tmp_path / "index.db",
+        package(Ecosystem.PYPI, "rated", "1.0"),
+        package(Ecosystem.PYPI, "unrated", "1.0"),
+    )
+
+    assert "severity from cvss_v3 of GHSA-1: CVSS 9.8" in found["rated"].evidence
+    assert "rated by none of CVE-2024-2 nor PYSEC-2; the configured default" in (
+        found["unrated"].evidence
+    )
+
+
+def test_fixes_published_in_the_years_1_and_9999_are_judged_without_overflow(
+    tmp_path: Path,
+) -> None:
+    feed = tmp_path / "feed"
+    write_json(feed / "a.json", pypi("PYSEC-A", "ancient", "2", published="0001-01-01T00:00:00Z"))
+    write_json(feed / "b.json", pypi("PYSEC-B", "future", "2", published="9999-12-31T23:59:59Z"))
+    build_index([feed], tmp_path / "index.db")
+
+    found = evaluated(
+        tmp_path / "index.db",
+        package(Ecosystem.PYPI, "ancient", "1"),
+        package(Ecosystem.PYPI, "future", "1"),
+    )
+
+    assert found["ancient"].evidence.startswith("overdue: true")
+    assert "overdue" not in found["future"].evidence

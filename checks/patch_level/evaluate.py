@@ -38,9 +38,10 @@ def evaluate(raw: PatchRaw, params: PatchLevelParams, now: datetime) -> CheckOut
         if late is not None:
             overdue[severity] += 1
             raised = params.overdue_severity or _one_step_up(severity)
-            findings.append(_vulnerable(source_match, max(severity, raised, key=_rank), late))
+            final = max(severity, raised, key=_rank)
+            findings.append(_vulnerable(source_match, final, late, params.unknown_severity))
         else:
-            findings.append(_vulnerable(source_match, severity, None))
+            findings.append(_vulnerable(source_match, severity, None, params.unknown_severity))
         vulnerable[severity] += 1
     findings.extend(_eol_findings(raw, now))
     for source, reason in raw.failures:
@@ -121,11 +122,10 @@ def _subject(source_match: SourceMatch) -> str:
     )
 
 
-def _rating(advisory: Advisory, severity: Severity, late: Overdue | None) -> str:
+def _rating(advisory: Advisory, default: Severity) -> str:
     if advisory.severity_source is SeveritySource.UNKNOWN:
         names = " nor ".join(dict.fromkeys((advisory.id, *advisory.aliases)))
-        given = "the configured overdue severity" if late else "the configured default"
-        return f"severity: rated by none of {names}; {given} ({severity.value}) applies"
+        return f"severity: rated by none of {names}; the configured default ({default}) applies"
     rating = (
         f"CVSS {advisory.cvss_score} {advisory.cvss_vector}"
         if advisory.cvss_vector
@@ -135,7 +135,9 @@ def _rating(advisory: Advisory, severity: Severity, late: Overdue | None) -> str
     return f"severity from {advisory.severity_source.value}{given_by}: {rating}"
 
 
-def _vulnerable(source_match: SourceMatch, severity: Severity, late: Overdue | None) -> Finding:
+def _vulnerable(
+    source_match: SourceMatch, severity: Severity, late: Overdue | None, default: Severity
+) -> Finding:
     match = source_match.match
     package, advisory = match.package, match.advisory
     fixed = ", ".join(match.fixed_versions) or "no fixed version published"
@@ -148,7 +150,7 @@ def _vulnerable(source_match: SourceMatch, severity: Severity, late: Overdue | N
         f"advisory {advisory.id}"
         + (f" (aliases: {', '.join(advisory.aliases)})" if advisory.aliases else ""),
         f"published {advisory.published:%Y-%m-%d}" if advisory.published else "published: unknown",
-        _rating(advisory, severity, late),
+        _rating(advisory, default),
         f"found in {package.source}",
     ]
     if late is not None:
