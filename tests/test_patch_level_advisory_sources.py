@@ -5,6 +5,7 @@ lose what the index had. Every tree is written by the test."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -286,10 +287,12 @@ def test_each_unreadable_record_is_skipped_by_name_and_the_rest_is_indexed(tmp_p
     expected = unreadable_records(feed)
     write_json(feed / "good.json", pypi("PYSEC-GOOD", "good", "2.0"))
     write_yaml(feed / "good.yaml", pypi("PYSEC-GOOD-2", "good", "3.0"))
+    os.mkfifo(feed / "pipe.json")  # opening it would block the build for good
 
     stats = build_index([feed], tmp_path / "index.db")
 
     assert stats.records == 2
+    assert "1 (not a regular file)" in stats.sources[0].ignored
     reasons = {Path(r.origin).name: r.problem for r in stats.rejected}
     assert set(reasons) == set(expected)
     for name, word in expected.items():

@@ -125,12 +125,19 @@ def _read_checkout(
 def _read_directory(
     directory: Path, source: str, limits: ZipLimits, census: SourceCensus
 ) -> Iterator[Document | Unreadable]:
-    for root, folders, files in os.walk(directory):
+    errors: list[OSError] = []  # folders os.walk could not list: skipped, never silently
+    for root, folders, files in os.walk(directory, onerror=errors.append):
+        for error in errors:
+            yield Unreadable(str(error.filename), f"cannot be listed: {error.strerror}", source)
+        errors.clear()
         folders[:] = sorted(folder for folder in folders if not folder.startswith("."))
         for file_name in sorted(files):
             path = Path(root, file_name)
             suffix = path.suffix.lower()
-            if file_name.startswith(".") or not path.is_file():
+            if file_name.startswith("."):
+                continue
+            if not path.is_file():  # a FIFO or a device is never opened
+                census.ignored["(not a regular file)"] += 1
                 continue
             if suffix in RECORD_SUFFIXES:
                 yield _read_file(path, source, limits)
@@ -138,6 +145,8 @@ def _read_directory(
                 yield from _read_zip(path, source, limits)
             else:
                 census.ignored[suffix] += 1
+    for error in errors:
+        yield Unreadable(str(error.filename), f"cannot be listed: {error.strerror}", source)
 
 
 def _read_file(path: Path, source: str, limits: ZipLimits) -> Document | Unreadable:
