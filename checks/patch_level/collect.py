@@ -147,7 +147,7 @@ def _match(
     if not index_path.exists() and params.osv_api is None:
         raise CheckMisconfigured(
             f"advisory index {index_path} does not exist: build it with "
-            "`apivigil advisories update --from OSV_DUMP`"
+            "`apivigil advisories update --from SOURCE`"
         )
     results: list[MatchResult] = []
     built = None

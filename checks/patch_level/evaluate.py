@@ -35,13 +35,11 @@ def evaluate(raw: PatchRaw, params: PatchLevelParams, now: datetime) -> CheckOut
         if match.fixed_versions and published is not None:
             oldest_unpatched = min(oldest_unpatched or published, published)
             late = _overdue(published, params.deadlines.for_severity(severity), now)
-        if late is not None:
+        final = severity
+        if late is not None:  # a state of the one finding, never a second finding
             overdue[severity] += 1
-            raised = params.overdue_severity or _one_step_up(severity)
-            final = max(severity, raised, key=_rank)
-            findings.append(_vulnerable(source_match, final, late, params.unknown_severity))
-        else:
-            findings.append(_vulnerable(source_match, severity, None, params.unknown_severity))
+            final = max(severity, params.overdue_severity or _one_step_up(severity), key=_rank)
+        findings.append(_vulnerable(source_match, final, late, params.unknown_severity))
         vulnerable[severity] += 1
     findings.extend(_eol_findings(raw, now))
     for source, reason in raw.failures:
