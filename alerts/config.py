@@ -201,7 +201,8 @@ class ReceiverConfig(BaseModel):
 
 
 class RouteMatch(BaseModel):
-    """All given conditions must hold. `labels` are the target's labels."""
+    """All given conditions must hold. `labels` are the target's labels and the finding's own
+    (e.g. `overdue: "true"` on a patch_level vulnerability past its deadline)."""
 
     model_config = _STRICT
 

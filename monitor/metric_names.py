@@ -186,7 +186,10 @@ PATCH_VULNERABILITIES = _observed(
     "patch_vulnerabilities", ("severity",), "Known vulnerabilities in installed software"
 )
 PATCH_OVERDUE = _observed(
-    "patch_overdue", ("severity",), "Vulnerabilities open past the patch deadline"
+    "patch_overdue",
+    ("severity",),
+    "Vulnerabilities open past the patch deadline (PATCH-VULNERABLE findings marked overdue), "
+    "by their severity before it was raised",
 )
 PATCH_PACKAGES = _observed("patch_packages", ("source",), "Packages inventoried per source")
 PATCH_OLDEST_UNPATCHED_AGE = _observed(
@@ -195,7 +198,9 @@ PATCH_OLDEST_UNPATCHED_AGE = _observed(
     "Time since a fix was published for the oldest unpatched vulnerability",
 )
 PATCH_ADVISORIES_AGE = _observed(
-    "patch_advisories_age_seconds", (), "Age of the advisory index the check used"
+    "patch_advisories_age_seconds",
+    ("source",),
+    "Age of the advisory index the check used, per source it was built from",
 )
 
 # -- observations: config_drift --------------------------------------------------------------

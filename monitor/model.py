@@ -155,6 +155,9 @@ class Finding:
     subject: str
     evidence: str
     remediation: str
+    # A state of the finding that routes and silences match on, beside the target's labels
+    # (e.g. ("overdue", "true")); not part of the fingerprint.
+    labels: tuple[tuple[str, str], ...] = ()
 
     def fingerprint(self, check: CheckKind | str, target: str) -> str:
         return finding_fingerprint(str(check), target, self.rule_id, self.subject)

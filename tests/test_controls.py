@@ -44,7 +44,7 @@ def test_the_rule_collector_finds_every_check_and_the_documented_rules() -> None
         "TLS-PROTOCOL-TLS10",
         "TLS-CIPHER-RC4",
         "DRIFT-CHANGED",
-        "PATCH-OVERDUE",
+        "PATCH-ADVISORIES-STALE",
         "INVENTORY-SECURITY-REMOVED",
         "INVENTORY-SHADOW-ENDPOINT",
     } <= set(RULE_IDS)

@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 
+from alerts.config import AlertsConfig
 from checks.egress import EgressPolicy
 from checks.patch_level.advisories import build_index
 from checks.patch_level.params import PatchLevelParams
+from monitor.alerting import run_tick
 from monitor.model import CheckKind, CheckRun, FindingStatus, RunStatus, Severity, Target
 from monitor.runner import CheckJob, Runner
 from monitor.store.interface import FindingQuery, HysteresisPolicy
@@ -169,9 +171,9 @@ class Host:
             }
         )
 
-    def run(self) -> CheckRun:
+    def run(self, at: datetime = NOW) -> CheckRun:
         job = CheckJob(CheckKind.PATCH_LEVEL, self.target, self.params, timedelta(seconds=60))
-        run = Runner(clock=ManualClock(NOW), egress=EgressPolicy()).run(job)
+        run = Runner(clock=ManualClock(at), egress=EgressPolicy()).run(job)
         assert run.status is RunStatus.OK, run.error_message
         self.store.record(run, STRICT)
         return run
@@ -189,7 +191,7 @@ def web() -> Iterator[ScriptedHttpServer]:
         yield server
 
 
-def test_vulnerable_overdue_eol_outdated_and_disclosed_components_are_found(
+def test_vulnerable_eol_outdated_and_disclosed_components_are_found(
     tmp_path: Path, web: ScriptedHttpServer, store: SqlStore
 ) -> None:
     host = Host(tmp_path, web, store)
@@ -207,13 +209,14 @@ def test_vulnerable_overdue_eol_outdated_and_disclosed_components_are_found(
         sum(1 for rule, subject in found if "django@" in subject and rule == "PATCH-VULNERABLE")
         == 1
     )
-    assert ("PATCH-OVERDUE", "python|django@4.2.1 CVE-2024-0001") in found
+    assert django.evidence.startswith("overdue: true")
     requests = found[("PATCH-VULNERABLE", "python|requests@2.30.0 GHSA-rrrr-eeee-qqqq")]
     assert requests.severity is Severity.HIGH
-    assert ("PATCH-OVERDUE", "python|requests@2.30.0 GHSA-rrrr-eeee-qqqq") not in found
+    assert "overdue" not in requests.evidence
     openssl = found[("PATCH-VULNERABLE", "os|libssl3@3.0.11-1~deb12u1 DSA-5532-1")]
     assert "source package openssl" in openssl.evidence
-    assert ("PATCH-OVERDUE", "os|libssl3@3.0.11-1~deb12u1 DSA-5532-1") in found
+    assert openssl.evidence.startswith("overdue: true")
+    assert not any(rule == "PATCH-OVERDUE" for rule, _ in found)
     assert ("PATCH-VULNERABLE", "sbom|lodash@4.17.20 GHSA-lllll-oooo-dddd") in found
     assert ("PATCH-VERSION-DISCLOSED", "banner|Server: nginx/1.18.0") in found
     nginx_eol = found[("PATCH-EOL", "banner|Server: nginx/1.18.0")]
@@ -228,6 +231,113 @@ def test_vulnerable_overdue_eol_outdated_and_disclosed_components_are_found(
     assert samples[("patch_overdue", (("severity", "critical"),))] == 2
     assert samples[("patch_packages", (("source", "os"),))] == 2
     assert samples[("patch_oldest_unpatched_age_seconds", ())] > 2 * 365 * 86400
+
+
+def samples_of(run: CheckRun) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    assert run.output is not None
+    return {(o.name, tuple(sorted(o.labels.items()))): o.value for o in run.output.observations}
+
+
+def test_a_vulnerability_past_its_deadline_is_one_finding_marked_overdue_and_raised(
+    tmp_path: Path, web: ScriptedHttpServer, store: SqlStore
+) -> None:
+    host = Host(tmp_path, web, store)
+    subject = ("PATCH-VULNERABLE", "python|requests@2.30.0 GHSA-rrrr-eeee-qqqq")
+    host.run()
+    before = host.open_findings()[subject]
+    assert before.severity is Severity.HIGH
+    assert "overdue" not in before.evidence
+
+    run = host.run(NOW + timedelta(days=26))  # published NOW - 5 d, high: due after 30 d
+    found = host.open_findings()
+
+    after = found[subject]
+    assert after.fingerprint == before.fingerprint
+    assert after.severity is Severity.CRITICAL
+    assert after.evidence.startswith("overdue: true")
+    due = NOW - timedelta(days=5) + timedelta(days=30)
+    assert f"deadline {due:%Y-%m-%d}, 1 day(s) past it" in after.evidence
+    assert after.title.startswith("[overdue 1 d] requests 2.30.0")
+    assert [key for key in found if "requests@" in key[1]] == [subject]
+    assert not any(rule == "PATCH-OVERDUE" for rule, _ in found)
+    samples = samples_of(run)
+    assert samples[("patch_overdue", (("severity", "high"),))] == 1
+    assert samples[("patch_vulnerabilities", (("severity", "high"),))] == 1
+
+
+def test_an_overdue_vulnerability_carries_an_overdue_label_that_routes_match(
+    tmp_path: Path, web: ScriptedHttpServer, store: SqlStore
+) -> None:
+    host = Host(tmp_path, web, store)
+    hook = {"url": "http://127.0.0.1:9/h", "secret": "s"}
+    config = AlertsConfig.model_validate(
+        {
+            "receivers": [
+                {"name": "patch-desk", "webhook": hook},
+                {"name": "everything", "webhook": hook},
+            ],
+            "routes": [
+                {
+                    "match": {"labels": {"overdue": "true"}},
+                    "receivers": ["patch-desk"],
+                    "group_wait": "0s",
+                    "group_by": ["fingerprint"],
+                },
+                {"receivers": ["everything"], "group_wait": "0s", "group_by": ["fingerprint"]},
+            ],
+        }
+    )
+    host.run()
+
+    result = run_tick(store, config, ManualClock(NOW + timedelta(minutes=1)))
+
+    routed = {
+        alert.subject: notification.receiver
+        for notification in result.notifications
+        for alert in notification.firing
+        if alert.rule_id == "PATCH-VULNERABLE"
+    }
+    assert routed["python|django@4.2.1 CVE-2024-0001"] == "patch-desk"
+    assert routed["os|libssl3@3.0.11-1~deb12u1 DSA-5532-1"] == "patch-desk"
+    assert routed["python|requests@2.30.0 GHSA-rrrr-eeee-qqqq"] == "everything"
+
+
+def test_a_configured_overdue_severity_replaces_the_one_step_raise(
+    tmp_path: Path, web: ScriptedHttpServer, store: SqlStore
+) -> None:
+    host = Host(tmp_path, web, store)
+    host.params = host.params.model_copy(update={"overdue_severity": Severity.HIGH})
+
+    host.run()
+    openssl = host.open_findings()[("PATCH-VULNERABLE", "os|libssl3@3.0.11-1~deb12u1 DSA-5532-1")]
+
+    assert openssl.severity is Severity.HIGH  # medium, overdue
+    assert "severity raised to high" in openssl.evidence
+
+
+def test_an_index_older_than_the_maximum_age_is_a_finding_and_its_age_is_exported_per_source(
+    tmp_path: Path, web: ScriptedHttpServer, store: SqlStore
+) -> None:
+    host = Host(tmp_path, web, store)
+    osv = tmp_path / "osv"
+    build_index([osv], host.index, clock=lambda: NOW - timedelta(days=6))
+    fresh = host.run()
+    assert not any(rule == "PATCH-ADVISORIES-STALE" for rule, _ in host.open_findings())
+    assert samples_of(fresh)[("patch_advisories_age_seconds", (("source", str(osv)),))] == (
+        6 * 86400
+    )
+
+    build_index([osv], host.index, clock=lambda: NOW - timedelta(days=8))
+    stale = host.run()
+
+    finding = host.open_findings()[("PATCH-ADVISORIES-STALE", str(host.index))]
+    assert finding.severity is Severity.MEDIUM
+    assert "8 day(s) old" in finding.title
+    assert str(osv) in finding.evidence
+    assert "maximum age is 7 day(s)" in finding.evidence
+    assert samples_of(stale)[("patch_advisories_age_seconds", (("source", str(osv)),))] == (
+        8 * 86400
+    )
 
 
 def test_broken_sources_are_named_and_leave_their_findings_untouched(

@@ -18,6 +18,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 SYLLABLES = tuple(consonant + vowel for consonant in "bcdfgklmnprstvz" for vowel in "aeiou")
 INSTALLED = {"PyPI": 1500, "npm": 2000, "Debian": 1000, "Alpine": 500}
 UNIVERSE = {"PyPI": 20_000, "npm": 30_000, "Debian": 8_000, "Alpine": 4_000}
@@ -69,6 +71,22 @@ def write_directory(records: list[dict[str, Any]], directory: Path) -> None:
         folder = directory / ecosystem
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{document['id']}.json").write_text(json.dumps(document))
+
+
+def write_yaml_tree(records: list[dict[str, Any]], root: Path) -> None:
+    """pypa/advisory-database's layout: vulns/<package>/<ID>.yaml, timestamps unquoted."""
+    dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    for document in records:
+        folder = root / "vulns" / document["affected"][0]["package"]["name"].lower()
+        folder.mkdir(parents=True, exist_ok=True)
+        converted = {
+            key: datetime.fromisoformat(value)
+            if key in ("modified", "published") and isinstance(value, str)
+            else value
+            for key, value in document.items()
+        }
+        text = yaml.dump(converted, Dumper=dumper, sort_keys=False, allow_unicode=True)
+        (folder / f"{document['id']}.yaml").write_text(text)
 
 
 def write_zip(records: list[dict[str, Any]], path: Path) -> None:

@@ -41,7 +41,7 @@ OS_PRODUCTS = {
 
 def collect(target: Target, params: PatchLevelParams, context: CheckContext) -> PatchRaw:
     inventories, failures = read_inventory(target, params, context)
-    matches, notes, built_at = _match(inventories, params, context)
+    matches, notes, built = _match(inventories, params, context)
     operating_system = _operating_system(params.os_release, failures)
     eol = _eol_cycles(params.eol_data, inventories, operating_system, failures)
     return PatchRaw(
@@ -51,7 +51,8 @@ def collect(target: Target, params: PatchLevelParams, context: CheckContext) -> 
         match_notes=notes,
         operating_system=operating_system,
         eol=eol,
-        advisories_built_at=built_at,
+        advisories_built_at=built[0] if built else None,
+        advisory_sources=built[1] if built else (),
     )
 
 
@@ -139,7 +140,7 @@ def _read_banners(
 
 def _match(
     inventories: Iterable[SourceInventory], params: PatchLevelParams, context: CheckContext
-) -> tuple[tuple[SourceMatch, ...], tuple[str, ...], datetime | None]:
+) -> tuple[tuple[SourceMatch, ...], tuple[str, ...], tuple[datetime, tuple[str, ...]] | None]:
     packages: dict[InstalledPackage, list[str]] = {}
     for inventory in inventories:
         for package in inventory.packages:
@@ -148,15 +149,15 @@ def _match(
     if not index_path.exists() and params.osv_api is None:
         raise CheckMisconfigured(
             f"advisory index {index_path} does not exist: build it with "
-            "`apivigil advisories update --from OSV_DUMP`"
+            "`apivigil advisories update --from SOURCE`"
         )
     results: list[MatchResult] = []
-    built_at = None
+    built = None
     if index_path.exists():
         try:
             with AdvisoryIndex.open(index_path) as index:
                 results.append(index.match(list(packages)))
-                built_at = index.metadata.built_at
+                built = (index.metadata.built_at, index.metadata.sources)
         except AdvisoryIndexError as error:
             raise CheckMisconfigured(str(error)) from None
     if params.osv_api is not None:
@@ -179,7 +180,7 @@ def _match(
             seen.add((match.package, match.advisory.id))
             matches.extend(SourceMatch(source, match) for source in packages[match.package])
     notes = tuple(dict.fromkeys(note for result in results for note in result.notes))
-    return tuple(matches), notes, built_at
+    return tuple(matches), notes, built
 
 
 def _operating_system(

@@ -4,15 +4,22 @@ components, and versions disclosed in banners."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from checks.patch_level.eol import CycleVerdict, judge
 from checks.patch_level.facts import PatchRaw, SourceMatch
-from checks.patch_level.packages import UPSTREAM_VERSIONED, BannerProduct
+from checks.patch_level.packages import (
+    UPSTREAM_VERSIONED,
+    Advisory,
+    BannerProduct,
+    SeveritySource,
+)
 from checks.patch_level.params import PatchLevelParams
 from monitor.model import CheckOutput, Finding, Observation, Severity
 
 _LABELS = {severity.value: severity for severity in Severity}
+OVERDUE_LABELS = (("overdue", "true"),)  # routes and silences match it
 
 
 def evaluate(raw: PatchRaw, params: PatchLevelParams, now: datetime) -> CheckOutput:
@@ -22,16 +29,18 @@ def evaluate(raw: PatchRaw, params: PatchLevelParams, now: datetime) -> CheckOut
     oldest_unpatched: datetime | None = None
     for source_match in raw.matches:
         severity = _severity(source_match, params)
-        findings.append(_vulnerable(source_match, severity))
-        vulnerable[severity] += 1
         match = source_match.match
         published = match.fix_published
+        late: Overdue | None = None
         if match.fixed_versions and published is not None:
             oldest_unpatched = min(oldest_unpatched or published, published)
-            deadline = params.deadlines.for_severity(severity)
-            if deadline is not None and now > published + deadline:
-                findings.append(_overdue(source_match, severity, published + deadline, now))
-                overdue[severity] += 1
+            late = _overdue(published, params.deadlines.for_severity(severity), now)
+        final = severity
+        if late is not None:  # a state of the one finding, never a second finding
+            overdue[severity] += 1
+            final = max(severity, params.overdue_severity or _one_step_up(severity), key=_rank)
+        findings.append(_vulnerable(source_match, final, late, params.unknown_severity))
+        vulnerable[severity] += 1
     findings.extend(_eol_findings(raw, now))
     for source, reason in raw.failures:
         findings.append(_unavailable(source, reason))
@@ -57,18 +66,44 @@ def evaluate(raw: PatchRaw, params: PatchLevelParams, now: datetime) -> CheckOut
             )
         )
     if raw.advisories_built_at is not None:
-        observations.append(
-            Observation(
-                "patch_advisories_age_seconds",
-                max(0.0, (now - raw.advisories_built_at).total_seconds()),
-            )
+        age = max(0.0, (now - raw.advisories_built_at).total_seconds())
+        observations.extend(
+            Observation("patch_advisories_age_seconds", age, {"source": source})
+            for source in raw.advisory_sources or ("unknown",)
         )
+        if now - raw.advisories_built_at > params.max_advisory_age:
+            findings.append(_stale(raw.advisories_built_at, raw, params, now))
     return CheckOutput(
         observations=tuple(observations),
         findings=tuple(sorted(findings, key=lambda f: (-f.severity.rank, f.rule_id, f.subject))),
         snapshot=_snapshot(raw),
         undetermined=tuple(f"{source}|" for source, _ in raw.failures),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Overdue:
+    deadline: datetime
+    days_past: int
+
+
+def _overdue(published: datetime, allowed: timedelta | None, now: datetime) -> Overdue | None:
+    if allowed is None:
+        return None
+    try:
+        deadline = published + allowed
+    except OverflowError:  # a fix "published" near the year 9999 is never due
+        return None
+    return Overdue(deadline, (now - deadline).days) if now > deadline else None
+
+
+def _rank(severity: Severity) -> int:
+    return severity.rank
+
+
+def _one_step_up(severity: Severity) -> Severity:
+    order = sorted(Severity, key=_rank)
+    return order[min(severity.rank + 1, len(order) - 1)]
 
 
 def _severity(source_match: SourceMatch, params: PatchLevelParams) -> Severity:
@@ -85,65 +120,83 @@ def _subject(source_match: SourceMatch) -> str:
     )
 
 
-def _vulnerable(source_match: SourceMatch, severity: Severity) -> Finding:
-    match = source_match.match
-    package, advisory = match.package, match.advisory
-    fixed = ", ".join(match.fixed_versions) or "no fixed version published"
+def _rating(advisory: Advisory, default: Severity) -> str:
+    if advisory.severity_source is SeveritySource.UNKNOWN:
+        names = " nor ".join(dict.fromkeys((advisory.id, *advisory.aliases)))
+        return f"severity: rated by none of {names}; the configured default ({default}) applies"
     rating = (
         f"CVSS {advisory.cvss_score} {advisory.cvss_vector}"
         if advisory.cvss_vector
         else (advisory.severity_label or "unrated")
     )
-    evidence = "; ".join(
-        [
-            f"installed {package.name} {package.version} ({package.ecosystem}"
-            + (f":{package.release}" if package.release else "")
-            + (f", source package {package.source_name}" if package.source_name else "")
-            + ")",
-            f"fixed in: {fixed}",
-            f"advisory {advisory.id}"
-            + (f" (aliases: {', '.join(advisory.aliases)})" if advisory.aliases else ""),
-            f"published {advisory.published:%Y-%m-%d}"
-            if advisory.published
-            else "published: unknown",
-            f"severity from {advisory.severity_source.value}: {rating}",
-            f"found in {package.source}",
-        ]
-    )
-    upgrade = (
-        f"Upgrade {package.name} to {match.fixed_versions[0]} or later."
-        if match.fixed_versions
-        else f"No fix is published yet: mitigate {advisory.id} or remove {package.name}."
-    )
+    given_by = f" of {advisory.severity_from}" if advisory.severity_from else ""
+    return f"severity from {advisory.severity_source.value}{given_by}: {rating}"
+
+
+def _vulnerable(
+    source_match: SourceMatch, severity: Severity, late: Overdue | None, default: Severity
+) -> Finding:
+    match = source_match.match
+    package, advisory = match.package, match.advisory
+    fixed = ", ".join(match.fixed_versions) or "no fixed version published"
+    parts = [
+        f"installed {package.name} {package.version} ({package.ecosystem}"
+        + (f":{package.release}" if package.release else "")
+        + (f", source package {package.source_name}" if package.source_name else "")
+        + ")",
+        f"fixed in: {fixed}",
+        f"advisory {advisory.id}"
+        + (f" (aliases: {', '.join(advisory.aliases)})" if advisory.aliases else ""),
+        f"published {advisory.published:%Y-%m-%d}" if advisory.published else "published: unknown",
+        _rating(advisory, default),
+        f"found in {package.source}",
+    ]
+    if late is not None:
+        parts.insert(
+            0,
+            f"overdue: true (fix published {match.fix_published:%Y-%m-%d}, deadline "
+            f"{late.deadline:%Y-%m-%d}, {late.days_past} day(s) past it; severity raised to "
+            f"{severity.value})",
+        )
+    if late is not None:
+        upgrade = (
+            f"Overdue: deploy {package.name} {match.fixed_versions[0]} now, or record an exception."
+        )
+    elif match.fixed_versions:
+        upgrade = f"Upgrade {package.name} to {match.fixed_versions[0]} or later."
+    else:
+        upgrade = f"No fix is published yet: mitigate {advisory.id} or remove {package.name}."
+    title = f"{package.name} {package.version} is affected by {advisory.id}: {advisory.summary}"
+    if late is not None:
+        title = f"[overdue {late.days_past} d] {title}"
     return Finding(
         rule_id="PATCH-VULNERABLE",
         severity=severity,
-        title=f"{package.name} {package.version} is affected by {advisory.id}: {advisory.summary}"[
-            :300
-        ],
+        title=title[:300],
         subject=_subject(source_match),
-        evidence=evidence,
+        evidence="; ".join(parts),
         remediation=upgrade,
+        labels=OVERDUE_LABELS if late is not None else (),
     )
 
 
-def _overdue(
-    source_match: SourceMatch, severity: Severity, due: datetime, now: datetime
-) -> Finding:
-    match = source_match.match
-    package = match.package
-    late = (now - due).days
+def _stale(built_at: datetime, raw: PatchRaw, params: PatchLevelParams, now: datetime) -> Finding:
+    days = (now - built_at).days
+    limit = params.max_advisory_age.total_seconds() / 86400
     return Finding(
-        rule_id="PATCH-OVERDUE",
-        severity=severity,
-        title=f"Patch for {match.advisory.id} in {package.name} is {late} day(s) past its deadline",
-        subject=_subject(source_match),
+        rule_id="PATCH-ADVISORIES-STALE",
+        severity=Severity.MEDIUM,
+        title=f"The advisory index {params.advisories} is {days} day(s) old",
+        subject=str(params.advisories),
         evidence=(
-            f"fix published {match.fix_published:%Y-%m-%d}; {severity.value} deadline "
-            f"{due:%Y-%m-%d}; installed {package.version}; fixed in "
-            f"{', '.join(match.fixed_versions)}"
+            f"built {built_at:%Y-%m-%d %H:%M} UTC from {', '.join(raw.advisory_sources) or '?'}; "
+            f"the configured maximum age is {limit:g} day(s): vulnerabilities published since "
+            "are not matched"
         ),
-        remediation=f"Deploy {package.name} {match.fixed_versions[0]} now, or record an exception.",
+        remediation=(
+            "Refresh the sources (git pull, download the dumps) and run `apivigil advisories "
+            "update`, e.g. from a daily timer."
+        ),
     )
 
 

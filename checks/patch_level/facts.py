@@ -39,3 +39,4 @@ class PatchRaw:
     operating_system: OperatingSystem | None
     eol: Mapping[str, tuple[ReleaseCycle, ...]]  # product slug -> cycles, where data exists
     advisories_built_at: datetime | None
+    advisory_sources: tuple[str, ...] = ()  # the sources the index was built from

@@ -95,6 +95,7 @@ class Advisory:
     severity_label: str | None  # "critical" | "high" | "medium" | "low" | None
     severity_source: SeveritySource
     references: tuple[str, ...] = field(default=())
+    severity_from: str | None = None  # the record (this one or an alias) that gave the severity
 
 
 @dataclass(frozen=True, slots=True)

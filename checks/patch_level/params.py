@@ -112,7 +112,16 @@ class PatchLevelParams(CheckParams):
     )
     deadlines: PatchDeadlines = PatchDeadlines()
     unknown_severity: Severity = Field(
-        default=Severity.MEDIUM, description="severity of advisories that rate none"
+        default=Severity.MEDIUM,
+        description="severity of advisories that rate none, nor do their aliases",
+    )
+    overdue_severity: Severity | None = Field(
+        default=None,
+        description="severity of a vulnerability past its deadline (default: one step higher)",
+    )
+    max_advisory_age: Duration = Field(
+        default=timedelta(days=7),
+        description="an advisory index older than this raises PATCH-ADVISORIES-STALE",
     )
     verify_tls: bool = True
     network_timeout: Duration = timedelta(seconds=15)

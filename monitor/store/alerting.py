@@ -67,7 +67,7 @@ def candidates(session: Session, check_failing_after: int, now: datetime) -> lis
                 started_at=row.first_seen,
                 ended_at=row.resolved_at,
                 controls=tuple(str(c) for c in controls_for(row.rule_id)),
-                labels=labels.get(row.target, {}),
+                labels={**labels.get(row.target, {}), **json.loads(row.labels)},
             ),
             open=row.status == FindingStatus.OPEN.value,
             seen_streak=row.seen_streak,

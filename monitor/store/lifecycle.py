@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from sqlmodel import Session, col, select
@@ -108,6 +109,7 @@ def apply_findings(
             finding.evidence,
             finding.remediation,
         )
+        row.labels = json.dumps(dict(finding.labels), sort_keys=True)
         row.last_seen = run.started_at
         row.seen_streak += 1
         row.missing_streak = 0

@@ -96,6 +96,7 @@ class FindingRow(SQLModel, table=True):
     title: str
     evidence: str
     remediation: str
+    labels: str = Field(default="{}", description="JSON object: the finding's own labels")
     status: str = Field(max_length=16)
     first_seen: datetime = _utc()
     last_seen: datetime = _utc()

@@ -3,8 +3,13 @@
 from checks.patch_level.advisories.catalogue import AdvisoryCatalogue, MemoryCatalogue
 from checks.patch_level.advisories.dumps import ZipLimits
 from checks.patch_level.advisories.errors import AdvisoryIndexError
-from checks.patch_level.advisories.index import AdvisoryIndex, IndexMetadata, build_index
-from checks.patch_level.advisories.index_build import IndexStats, RejectedRecord
+from checks.patch_level.advisories.index import (
+    AdvisoryIndex,
+    IndexMetadata,
+    IndexRefused,
+    build_index,
+)
+from checks.patch_level.advisories.index_build import IndexStats, RejectedRecord, SourceSummary
 from checks.patch_level.advisories.matching import match_inventory
 from checks.patch_level.advisories.model import MatchResult
 from checks.patch_level.advisories.osv_schema import OsvFormatError, OsvRecord, parse_record
@@ -16,6 +21,7 @@ __all__ = [
     "AdvisoryIndex",
     "AdvisoryIndexError",
     "IndexMetadata",
+    "IndexRefused",
     "IndexStats",
     "MatchResult",
     "MemoryCatalogue",
@@ -23,6 +29,7 @@ __all__ = [
     "OsvRecord",
     "RejectedRecord",
     "SeverityRating",
+    "SourceSummary",
     "UnorderableVersion",
     "ZipLimits",
     "build_index",

@@ -54,7 +54,11 @@ def group_records(records: Iterable[tuple[str, Sequence[str]]]) -> dict[str, str
 
 
 def merge_advisories(canonical_id: str, members: Sequence[Advisory]) -> Advisory:
-    """One Advisory for a group: all aliases, the worst severity, the earliest publication."""
+    """One Advisory for a group: all aliases, the worst severity, the earliest publication.
+
+    A record without a rating of its own (most PYSEC records) so takes the one of an alias
+    (a GHSA or CVE record); `severity_from` names the record that gave it.
+    """
     ordered = sorted(members, key=lambda advisory: id_preference(advisory.id))
     names = {name for advisory in ordered for name in (advisory.id, *advisory.aliases)}
     names.discard(canonical_id)
@@ -76,6 +80,7 @@ def merge_advisories(canonical_id: str, members: Sequence[Advisory]) -> Advisory
         severity_label=worst.severity_label,
         severity_source=worst.severity_source,
         references=tuple(dict.fromkeys(url for a in ordered for url in a.references)),
+        severity_from=worst.severity_from,
     )
 
 

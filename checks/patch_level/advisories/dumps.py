@@ -1,4 +1,9 @@
-"""Read OSV documents from a directory tree or from osv.dev's zip dumps, defensively.
+"""Read OSV documents as the sources publish them, defensively.
+
+A source is a directory tree of OSV records as JSON (`*.json`) or YAML (`*.yaml`, `*.yml`),
+an osv.dev zip dump (`<Ecosystem>/all.zip`), a single record file, or a git checkout of an
+advisory repository in its own layout (`LAYOUTS`: only its records are read, not its tooling).
+Hidden directories (`.git`, `.github`) are never entered.
 
 A dump is untrusted input: a zip can declare small members that inflate to gigabytes. Every
 member's declared size and compression ratio are checked before it is opened, it is read with
@@ -7,16 +12,31 @@ a hard cap, and the archive's total is capped too; crossing a limit is an Adviso
 
 from __future__ import annotations
 
+import os
 import zipfile
 import zlib
+from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from checks.patch_level.advisories.errors import AdvisoryIndexError
 
 DUMP_NAME = "all.zip"  # osv.dev publishes <Ecosystem>/all.zip
 MIB = 2**20
+YAML_SUFFIXES = (".yaml", ".yml")
+RECORD_SUFFIXES = (".json", *YAML_SUFFIXES)
+# Advisory repositories, by the folder of theirs that holds OSV records.
+LAYOUTS: tuple[tuple[str, str], ...] = (
+    ("advisories/github-reviewed", "github/advisory-database"),
+    ("vulns", "pypa/advisory-database"),
+    ("data/osv", "golang/vulndb"),
+    ("crates", "RustSec advisory-db OSV export"),
+)
+WHAT_IS_READ = (
+    "OSV records as *.json, *.yaml or *.yml files, osv.dev zip dumps (all.zip), and checkouts "
+    "of " + ", ".join(f"{name} ({folder}/)" for folder, name in LAYOUTS)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +52,8 @@ class ZipLimits:
 class Document:
     origin: str  # the file, or "<zip> member <name>"
     data: bytes
+    source: str  # the source (as given to `read_sources`) it was read from
+    yaml: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,48 +62,105 @@ class Unreadable:
 
     origin: str
     problem: str
+    source: str
 
 
-def read_sources(sources: Sequence[Path], limits: ZipLimits) -> Iterator[Document | Unreadable]:
+@dataclass(slots=True)
+class SourceCensus:
+    """What one source held: its layout, and the files that were not read, by suffix."""
+
+    source: str
+    layout: str = "files"
+    ignored: Counter[str] = field(default_factory=Counter)
+
+    def describe_ignored(self) -> str:
+        if not self.ignored:
+            return "no other files"
+        return ", ".join(
+            f"{count} {suffix or '(no suffix)'}" for suffix, count in self.ignored.most_common()
+        )
+
+
+def read_sources(
+    sources: Sequence[Path], limits: ZipLimits, census: dict[str, SourceCensus] | None = None
+) -> Iterator[Document | Unreadable]:
     """The OSV documents of every source, in a stable order.
 
-    A source is a directory (its `*.json` files and `all.zip` dumps, recursively), a zip dump,
-    or a single JSON file. Raises AdvisoryIndexError for a missing source or a zip that is
-    damaged or crosses a limit.
+    `census`, when given, is filled with a SourceCensus per source. Raises AdvisoryIndexError
+    for a missing source or a zip that is damaged or crosses a limit.
     """
     for source in sources:
+        name = str(source)
+        seen = SourceCensus(name)
+        if census is not None:
+            census[name] = seen
         if source.is_dir():
-            yield from _read_directory(source, limits)
-        elif source.is_file() and source.suffix == ".json":
-            yield _read_file(source, limits)
+            yield from _read_checkout(source, name, limits, seen)
+        elif source.is_file() and source.suffix.lower() in RECORD_SUFFIXES:
+            seen.layout = "one record file"
+            yield _read_file(source, name, limits)
         elif source.is_file() and zipfile.is_zipfile(source):
-            yield from _read_zip(source, limits)
+            seen.layout = "zip dump"
+            yield from _read_zip(source, name, limits)
         else:
             raise AdvisoryIndexError(
-                source, "is neither a directory of OSV JSON files, a JSON file nor an OSV zip dump"
+                source,
+                "is neither a directory of OSV records, an OSV JSON or YAML file nor an OSV "
+                f"zip dump (read are {WHAT_IS_READ})",
             )
 
 
-def _read_directory(directory: Path, limits: ZipLimits) -> Iterator[Document | Unreadable]:
-    for path in sorted(directory.rglob("*")):
-        if path.suffix == ".json" and path.is_file():
-            yield _read_file(path, limits)
-        elif path.name == DUMP_NAME and path.is_file():
-            yield from _read_zip(path, limits)
+def _read_checkout(
+    directory: Path, source: str, limits: ZipLimits, census: SourceCensus
+) -> Iterator[Document | Unreadable]:
+    layouts = [(folder, name) for folder, name in LAYOUTS if (directory / folder).is_dir()]
+    if not layouts:
+        yield from _read_directory(directory, source, limits, census)
+        return
+    census.layout = ", ".join(f"{name} ({folder}/)" for folder, name in layouts)
+    for folder, _ in layouts:
+        yield from _read_directory(directory / folder, source, limits, census)
 
 
-def _read_file(path: Path, limits: ZipLimits) -> Document | Unreadable:
+def _read_directory(
+    directory: Path, source: str, limits: ZipLimits, census: SourceCensus
+) -> Iterator[Document | Unreadable]:
+    errors: list[OSError] = []  # folders os.walk could not list: skipped, never silently
+    for root, folders, files in os.walk(directory, onerror=errors.append):
+        for error in errors:
+            yield Unreadable(str(error.filename), f"cannot be listed: {error.strerror}", source)
+        errors.clear()
+        folders[:] = sorted(folder for folder in folders if not folder.startswith("."))
+        for file_name in sorted(files):
+            path = Path(root, file_name)
+            suffix = path.suffix.lower()
+            if file_name.startswith("."):
+                continue
+            if not path.is_file():  # a FIFO or a device is never opened
+                census.ignored["(not a regular file)"] += 1
+                continue
+            if suffix in RECORD_SUFFIXES:
+                yield _read_file(path, source, limits)
+            elif file_name == DUMP_NAME:
+                yield from _read_zip(path, source, limits)
+            else:
+                census.ignored[suffix] += 1
+    for error in errors:
+        yield Unreadable(str(error.filename), f"cannot be listed: {error.strerror}", source)
+
+
+def _read_file(path: Path, source: str, limits: ZipLimits) -> Document | Unreadable:
     try:
         with path.open("rb") as stream:
             data = stream.read(limits.max_member_bytes + 1)
     except OSError as error:
-        return Unreadable(str(path), f"cannot be read: {error.strerror or error}")
+        return Unreadable(str(path), f"cannot be read: {error.strerror or error}", source)
     if len(data) > limits.max_member_bytes:
-        return Unreadable(str(path), f"is larger than {limits.max_member_bytes} bytes")
-    return Document(str(path), data)
+        return Unreadable(str(path), f"is larger than {limits.max_member_bytes} bytes", source)
+    return Document(str(path), data, source, path.suffix.lower() in YAML_SUFFIXES)
 
 
-def _read_zip(path: Path, limits: ZipLimits) -> Iterator[Document]:
+def _read_zip(path: Path, source: str, limits: ZipLimits) -> Iterator[Document]:
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as error:
@@ -90,7 +169,7 @@ def _read_zip(path: Path, limits: ZipLimits) -> Iterator[Document]:
         members = [
             info
             for info in archive.infolist()
-            if not info.is_dir() and info.filename.endswith(".json")
+            if not info.is_dir() and info.filename.lower().endswith(RECORD_SUFFIXES)
         ]
         if len(members) > limits.max_members:
             raise AdvisoryIndexError(
@@ -107,7 +186,8 @@ def _read_zip(path: Path, limits: ZipLimits) -> Iterator[Document]:
                     f"inflates past the limit of {limits.max_archive_bytes} bytes in all",
                     info.filename,
                 )
-            yield Document(f"{path} member {info.filename}", data)
+            yaml = info.filename.lower().endswith(YAML_SUFFIXES)
+            yield Document(f"{path} member {info.filename}", data, source, yaml)
 
 
 def _check_declared_sizes(path: Path, members: list[zipfile.ZipInfo], limits: ZipLimits) -> None:

@@ -2,7 +2,9 @@
 
 `build_index` writes a temporary file beside the index and renames it over the old one only
 when the whole build succeeded, so a failed update (a zip bomb, a full disk) leaves the
-previous index in place. `AdvisoryIndex.match` reads only the rows of the inventory's names.
+previous index in place. So does an update that would silently lose what the index had: no
+valid record at all, or far fewer than the index it would replace (`IndexRefused`).
+`AdvisoryIndex.match` reads only the rows of the inventory's names.
 """
 
 from __future__ import annotations
@@ -21,14 +23,15 @@ from typing import Self
 
 from checks.patch_level.advisories import index_codec as codec
 from checks.patch_level.advisories.catalogue import RecordVulnerability
-from checks.patch_level.advisories.dumps import ZipLimits
+from checks.patch_level.advisories.dumps import WHAT_IS_READ, ZipLimits
 from checks.patch_level.advisories.errors import AdvisoryIndexError
-from checks.patch_level.advisories.index_build import IndexBuilder, IndexStats
+from checks.patch_level.advisories.index_build import IndexBuilder, IndexStats, SourceSummary
 from checks.patch_level.advisories.matching import match_inventory
 from checks.patch_level.advisories.model import AffectedEntry, MatchResult
 from checks.patch_level.packages import Advisory, InstalledPackage
 
 UPDATE_HINT = "run `apivigil advisories update` to build it"
+DEFAULT_MAX_DROP = 0.5
 _IDS_PER_QUERY = 500
 
 
@@ -40,6 +43,17 @@ class IndexMetadata:
     records: int
     vulnerability_groups: int
     records_per_ecosystem: tuple[tuple[str, int], ...]
+    withdrawn: int | None = None  # None: an index built before these were kept
+    rejected: int | None = None
+    source_summaries: tuple[SourceSummary, ...] = ()
+
+
+class IndexRefused(AdvisoryIndexError):
+    """The build succeeded but would lose what the index had; the old index was kept."""
+
+    def __init__(self, path: Path, problem: str, stats: IndexStats) -> None:
+        super().__init__(path, problem)
+        self.stats = stats
 
 
 def _utc_now() -> datetime:
@@ -53,13 +67,16 @@ def build_index(
     *,
     limits: ZipLimits | None = None,
     clock: Callable[[], datetime] = _utc_now,
+    max_drop: float = DEFAULT_MAX_DROP,
+    force: bool = False,
 ) -> IndexStats:
     """Parse every OSV record of `sources` into a new index at `index_path`.
 
     `progress` is called with the number of documents read so far. Invalid records are skipped
     and listed in `IndexStats.rejected`. Raises AdvisoryIndexError when a source is missing
-    or a zip is damaged or crosses a limit of `limits`, or when every record was rejected; the
-    old index is then left as it was.
+    or a zip is damaged or crosses a limit of `limits`, and IndexRefused (unless `force`) when
+    the new index would hold no record, or fewer than `1 - max_drop` times the records of the
+    index it replaces; the old index is then left as it was.
     """
     index_path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(
@@ -72,12 +89,8 @@ def build_index(
             stats = IndexBuilder(connection, limits or ZipLimits(), progress).build(
                 sources, index_path, clock()
             )
-        if stats.records == 0 and stats.rejected:
-            raise AdvisoryIndexError(
-                ", ".join(str(source) for source in sources),
-                f"no record could be indexed: all {len(stats.rejected)} were rejected, "
-                f"e.g. {stats.rejected[0]}",
-            )
+        if not force:
+            _refuse_losses(stats, index_path, max_drop)
         with temporary_path.open("rb") as written:  # built with synchronous=OFF: sync once
             os.fsync(written.fileno())
         os.replace(temporary_path, index_path)
@@ -85,6 +98,35 @@ def build_index(
         temporary_path.unlink(missing_ok=True)
         raise
     return stats
+
+
+def _refuse_losses(stats: IndexStats, index_path: Path, max_drop: float) -> None:
+    kept = "; the index was not changed (--force replaces it anyway)"
+    if stats.records == 0:
+        found = "; ".join(
+            f"{s.source} as {s.layout}: {s.documents} record file(s), {s.rejected} rejected, "
+            f"not read: {s.ignored}"
+            for s in stats.sources
+        )
+        raise IndexRefused(
+            index_path,
+            f"the update found no valid OSV record ({found}). Read are {WHAT_IS_READ}{kept}",
+            stats,
+        )
+    try:
+        with AdvisoryIndex.open(index_path) as old:
+            before = old.metadata.records
+    except AdvisoryIndexError:  # none yet, or unreadable: nothing to compare with
+        return
+    if before and stats.records < before * (1 - max_drop):
+        drop = 1 - stats.records / before
+        raise IndexRefused(
+            index_path,
+            f"the update would replace {before:,} records with {stats.records:,}, a drop of "
+            f"{drop:.0%}, more than the {max_drop:.0%} allowed ({len(stats.rejected):,} "
+            f"rejected){kept}",
+            stats,
+        )
 
 
 class AdvisoryIndex:
@@ -178,6 +220,12 @@ def _read_metadata(path: Path, connection: sqlite3.Connection) -> IndexMetadata:
             records=int(values["records"]),
             vulnerability_groups=int(values["vulnerability_groups"]),
             records_per_ecosystem=tuple(json.loads(values["records_per_ecosystem"]).items()),
+            withdrawn=int(values["withdrawn"]) if "withdrawn" in values else None,
+            rejected=int(values["rejected"]) if "rejected" in values else None,
+            source_summaries=tuple(
+                SourceSummary.from_json(summary)
+                for summary in json.loads(values.get("source_summaries", "[]"))
+            ),
         )
     except (KeyError, ValueError, TypeError) as error:
         raise AdvisoryIndexError(path, f"has damaged metadata ({error!r}); {UPDATE_HINT}") from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import sqlite3
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from checks.patch_level.advisories import index_codec as codec
 from checks.patch_level.advisories.aliases import group_records, merge_advisories
-from checks.patch_level.advisories.dumps import Unreadable, ZipLimits, read_sources
+from checks.patch_level.advisories.dumps import SourceCensus, Unreadable, ZipLimits, read_sources
 from checks.patch_level.advisories.model import reduce_record
 from checks.patch_level.advisories.osv_schema import OsvFormatError, parse_record
 from checks.patch_level.packages import Advisory
@@ -37,6 +38,43 @@ class RejectedRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceSummary:
+    """What one `--from` source gave: how it was read, and what it held."""
+
+    source: str
+    layout: str  # "files", "zip dump", or the advisory repositories recognised
+    documents: int  # record files (or zip members) read, valid or not
+    valid: int
+    rejected: int
+    newest_modified: datetime | None  # the newest `modified` of its valid records
+    ignored: str  # files that are not read, by suffix ("12 .md, 3 .py")
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "source": self.source,
+            "layout": self.layout,
+            "documents": self.documents,
+            "valid": self.valid,
+            "rejected": self.rejected,
+            "newest_modified": codec.encode_time(self.newest_modified),
+            "ignored": self.ignored,
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, object]) -> SourceSummary:
+        newest = value.get("newest_modified")
+        return cls(
+            source=str(value["source"]),
+            layout=str(value["layout"]),
+            documents=int(str(value["documents"])),
+            valid=int(str(value["valid"])),
+            rejected=int(str(value["rejected"])),
+            newest_modified=codec.decode_time(newest if isinstance(newest, str) else None),
+            ignored=str(value["ignored"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class IndexStats:
     index_path: Path
     built_at: datetime
@@ -46,6 +84,12 @@ class IndexStats:
     vulnerability_groups: int
     records_per_ecosystem: tuple[tuple[str, int], ...]
     rejected: tuple[RejectedRecord, ...]
+    sources: tuple[SourceSummary, ...] = ()
+
+    @property
+    def aliases_merged(self) -> int:
+        """Records reported under another record's id because they alias each other."""
+        return self.records - self.vulnerability_groups
 
 
 class IndexBuilder:
@@ -61,6 +105,10 @@ class IndexBuilder:
         self._limits = limits
         self._progress = progress
         self._rejected: list[RejectedRecord] = []
+        self._census: dict[str, SourceCensus] = {}
+        self._documents: Counter[str] = Counter()
+        self._valid: Counter[str] = Counter()
+        self._newest: dict[str, datetime] = {}
 
     def build(self, sources: Sequence[Path], index_path: Path, built_at: datetime) -> IndexStats:
         self._db.executescript(
@@ -78,6 +126,7 @@ class IndexBuilder:
         )
         (records,) = self._db.execute("SELECT COUNT(*) FROM records").fetchone()
         kept = records + withdrawn
+        summaries = tuple(self._summary(str(source)) for source in sources)
         metadata = {
             "format_version": codec.FORMAT_VERSION,
             "built_at": codec.encode_time(built_at),
@@ -85,6 +134,9 @@ class IndexBuilder:
             "records": str(records),
             "vulnerability_groups": str(groups),
             "records_per_ecosystem": json.dumps(dict(per_ecosystem)),
+            "withdrawn": str(withdrawn),
+            "rejected": str(len(self._rejected)),
+            "source_summaries": json.dumps([summary.as_json() for summary in summaries]),
         }
         self._db.executemany("INSERT INTO meta VALUES (?, ?)", metadata.items())
         self._db.executescript("DROP TABLE temp.staged_records; DROP TABLE temp.staged_affected;")
@@ -98,6 +150,19 @@ class IndexBuilder:
             vulnerability_groups=groups,
             records_per_ecosystem=per_ecosystem,
             rejected=tuple(self._rejected),
+            sources=summaries,
+        )
+
+    def _summary(self, source: str) -> SourceSummary:
+        census = self._census.get(source, SourceCensus(source))
+        return SourceSummary(
+            source=source,
+            layout=census.layout,
+            documents=self._documents[source],
+            valid=self._valid[source],
+            rejected=self._documents[source] - self._valid[source],
+            newest_modified=self._newest.get(source),
+            ignored=census.describe_ignored(),
         )
 
     def _stage(self, sources: Sequence[Path]) -> int:
@@ -108,20 +173,30 @@ class IndexBuilder:
         record_rows: list[tuple[object, ...]] = []
         affected_rows: list[tuple[object, ...]] = []
         count = read = 0
-        for document in read_sources(sources, self._limits):
+        for document in read_sources(sources, self._limits, self._census):
             read += 1
+            self._documents[document.source] += 1
             if self._progress is not None and read % PROGRESS_EVERY == 0:
                 self._progress(read)
             if isinstance(document, Unreadable):
                 self._rejected.append(RejectedRecord(document.origin, None, document.problem))
                 continue
             try:
-                record = parse_record(document.data, document.origin)
+                record = parse_record(document.data, document.origin, is_yaml=document.yaml)
             except OsvFormatError as error:
                 self._rejected.append(RejectedRecord(error.origin, error.record_id, error.problem))
                 continue
+            try:
+                reduced = reduce_record(record)
+            except (ValueError, ArithmeticError, RecursionError) as error:
+                problem = f"cannot be read ({type(error).__name__}: {error})"
+                self._rejected.append(RejectedRecord(document.origin, record.id, problem))
+                continue
             count += 1
-            reduced = reduce_record(record)
+            self._valid[document.source] += 1
+            newest = self._newest.get(document.source)
+            if newest is None or record.modified > newest:
+                self._newest[document.source] = record.modified
             advisory = reduced.advisory
             record_rows.append(
                 (

@@ -8,7 +8,7 @@ refused and rebuilt by `apivigil advisories update`.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from checks.patch_level.advisories.model import AffectedEntry, AffectedRange, RangeEvent
@@ -16,6 +16,7 @@ from checks.patch_level.advisories.osv_schema import EventKind, RangeType
 from checks.patch_level.packages import Advisory, SeveritySource
 
 FORMAT_VERSION = "1"
+_ZERO = timedelta(0)
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -58,8 +59,12 @@ CREATE TEMP TABLE staged_affected (
 
 
 def encode_time(value: datetime | None) -> str | None:
-    """Fixed-width UTC text, so that text order is time order."""
-    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Fixed-width UTC text (years 1-9999 as four digits), so that text order is time order."""
+    if value is None:
+        return None
+    utc = value if value.utcoffset() == _ZERO else value.astimezone(UTC)
+    # Not strftime("%Y"): it writes the year 1 as "1", which fromisoformat cannot read back.
+    return f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S.%f}Z"
 
 
 def decode_time(value: str | None) -> datetime | None:
@@ -106,13 +111,17 @@ def encode_advisory(advisory: Advisory) -> str:
             advisory.severity_label,
             advisory.severity_source.value,
             list(advisory.references),
+            advisory.severity_from,
         ]
     )
 
 
 def decode_advisory(text: str) -> Advisory:
     fields: list[Any] = json.loads(text)
-    (identifier, aliases, summary, published, modified, vector, score, label, source, refs) = fields
+    (identifier, aliases, summary, published, modified, vector, score, label, source, refs) = (
+        fields[:10]
+    )
+    severity_from = fields[10] if len(fields) > 10 else None  # indexes built before it was kept
     return Advisory(
         id=identifier,
         aliases=tuple(aliases),
@@ -124,6 +133,7 @@ def decode_advisory(text: str) -> Advisory:
         severity_label=label,
         severity_source=SeveritySource(source),
         references=tuple(refs),
+        severity_from=severity_from,
     )
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from checks.patch_level.advisories.ecosystems import normalise_name, split_ecosystem
 from checks.patch_level.advisories.osv_schema import EventKind, OsvRecord, RangeType
 from checks.patch_level.advisories.severity import choose_severity
-from checks.patch_level.packages import Advisory, Match
+from checks.patch_level.packages import Advisory, Match, SeveritySource
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +66,7 @@ def reduce_record(record: OsvRecord) -> ReducedRecord:
         severity_label=severity.label.value if severity.label else None,
         severity_source=severity.source,
         references=tuple(dict.fromkeys(reference.url for reference in record.references)),
+        severity_from=record.id if severity.source is not SeveritySource.UNKNOWN else None,
     )
     entries = []
     for affected in record.affected:

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
+import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 MAX_PROBLEMS_SHOWN = 3
+MAX_YAML_NODES = 200_000  # YAML aliases can make a small file a huge tree ("billion laughs")
+_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 _LEADING_ID = re.compile(rb'\A\s*\{\s*"id"\s*:\s*"([A-Za-z0-9._:-]{1,200})"')
@@ -37,7 +40,12 @@ class OsvFormatError(Exception):
 
 def _as_utc(value: datetime) -> datetime:
     # The schema requires RFC 3339 with "Z"; a few feeds omit it and mean UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value.isoformat()} is outside the years 1-9999 in UTC") from None
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
@@ -140,27 +148,76 @@ class OsvRecord(_Model):
     database_specific: dict[str, Any] | None = None
 
 
-def parse_record(data: bytes, origin: str) -> OsvRecord:
-    """Validate one OSV JSON document; `origin` names where it came from in errors.
+def parse_record(data: bytes, origin: str, *, is_yaml: bool = False) -> OsvRecord:
+    """Validate one OSV document, JSON or (`is_yaml`) YAML; `origin` names it in errors.
 
-    Raises OsvFormatError when the bytes are not JSON or do not follow the schema.
+    Raises OsvFormatError, and nothing else, whatever the bytes: not UTF-8, not JSON or YAML,
+    nested too deeply to read, or not following the schema.
     """
     try:
-        return OsvRecord.model_validate_json(data)
+        text = _yaml_as_json(data, origin) if is_yaml else data
+        return OsvRecord.model_validate_json(text)
     except ValidationError as error:
-        raise OsvFormatError(origin, _record_id(data), _describe(error)) from None
+        raise OsvFormatError(origin, _record_id(data, is_yaml), _describe(error)) from None
     except RecursionError:
-        raise OsvFormatError(origin, _record_id(data), "JSON nested too deeply") from None
+        raise OsvFormatError(
+            origin,
+            _leading_id(data),
+            "is nested too deeply to read (no OSV record nests like this)",
+        ) from None
 
 
-def _record_id(data: bytes) -> str | None:
+def _yaml_as_json(data: bytes, origin: str) -> str:
+    """The YAML document as JSON text, so that both formats are validated alike."""
     try:
-        document = json.loads(data)
-    except ValueError:
+        document = yaml.load(data, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
+    except yaml.YAMLError as error:
+        problem = " ".join(str(error).split())
+        raise OsvFormatError(origin, None, f"is not valid YAML: {problem}") from None
+    if _node_count(document) > MAX_YAML_NODES:
+        raise OsvFormatError(
+            origin, None, f"expands to more than {MAX_YAML_NODES} values (YAML aliases?)"
+        )
+    try:
+        return json.dumps(document, default=_yaml_scalar)
+    except (TypeError, ValueError) as error:
+        raise OsvFormatError(origin, None, f"holds a value OSV has no place for: {error}") from None
+
+
+def _node_count(document: object) -> int:
+    count, stack = 0, [document]
+    while stack and count <= MAX_YAML_NODES:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return count
+
+
+def _yaml_scalar(value: object) -> str:
+    # YAML reads unquoted timestamps as dates and datetimes; the schema wants RFC 3339 text.
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return f"{value.isoformat()}T00:00:00Z"
+    raise TypeError(f"a YAML value of type {type(value).__name__} has no JSON form")
+
+
+def _leading_id(data: bytes) -> str | None:
+    """The id of a JSON record too deeply nested to read, when it comes first."""
+    leading = _LEADING_ID.match(data)
+    return leading.group(1).decode() if leading else None
+
+
+def _record_id(data: bytes, is_yaml: bool) -> str | None:
+    try:
+        document = yaml.load(data, Loader=_YAML_LOADER) if is_yaml else json.loads(data)  # noqa: S506
+    except RecursionError:
+        return _leading_id(data)
+    except (ValueError, yaml.YAMLError):
         return None
-    except RecursionError:  # nested too deeply to read: the id, when it comes first
-        leading = _LEADING_ID.match(data)
-        return leading.group(1).decode() if leading else None
     if isinstance(document, dict) and isinstance(document.get("id"), str):
         return str(document["id"]) or None
     return None
