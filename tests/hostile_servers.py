@@ -5,6 +5,8 @@
 - `LongChainTlsServer(cert, key)`: a TLS server whose certificate file holds the leaf and
   thousands of copies of its intermediate (see `write_long_chain`).
 - `HugeBodyServer(size)`: HTTP 200 streaming `size` bytes, declared or until close.
+- `DrippingHttpServer(interval)`: plain HTTP whose answer (body, or headers too) comes one
+  byte every `interval` seconds, each byte well within any read timeout.
 - `SlowTlsServer(cert, key, delay)`: completes each TLS handshake only after `delay` seconds.
 - `gzip_bomb(size)`: gzip of `size` zero bytes (about size/1000 bytes), made once per size.
 - `Tarpit()`: accepts TCP connections and never says a word.
@@ -207,6 +209,52 @@ class HugeBodyServer(_ThreadedServer):
                 return
             connection.sendall(block[: self._size - self.bytes_sent])
             self.bytes_sent += min(len(block), self._size - self.bytes_sent)
+
+
+class DrippingHttpServer(_ThreadedServer):
+    """Answers any request with 200 and then one body byte every `interval` seconds for up
+    to `seconds` (the body is declared long enough never to end sooner); with
+    `headers_too` the status line and headers come one byte at a time as well. A client
+    bounded only per read is held for `seconds` and then gets a complete answer."""
+
+    def __init__(
+        self, interval: float = 0.2, *, seconds: float = 60.0, headers_too: bool = False
+    ) -> None:
+        self._interval = interval
+        self._seconds = seconds
+        self._headers_too = headers_too
+        self.bytes_sent = 0
+        super().__init__()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}/openapi.json"
+
+    def handle(self, connection: socket.socket) -> None:
+        connection.settimeout(10)
+        request = b""
+        while b"\r\n\r\n" not in request:
+            data = connection.recv(4096)
+            if not data:
+                return
+            request += data
+        started = time.monotonic()
+        length = int(self._seconds / self._interval) + 1
+        head = (
+            f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+        )
+        if not self._headers_too:
+            connection.sendall(head.encode())
+            head = ""
+        answer = head.encode() + b" " * length
+        for index in range(len(answer)):
+            if time.monotonic() - started > self._seconds:
+                connection.sendall(answer[index:])  # the rest at once: the answer is complete
+                return
+            if self._stop.wait(self._interval):
+                return
+            connection.sendall(answer[index : index + 1])
+            self.bytes_sent += 1
 
 
 @functools.cache

@@ -25,6 +25,7 @@ from tests.conftest import Chain, ServeFactory, free_port
 from tests.daemon_process import DaemonProcess, write_config
 from tests.hostile_servers import (
     DribblingTlsServer,
+    DrippingHttpServer,
     GarbageServer,
     HugeBodyServer,
     LongChainTlsServer,
@@ -150,6 +151,29 @@ def test_an_endless_redirect_loop_is_unreachable() -> None:
         web.replies["/openapi.json?again"] = Reply(302, {"Location": "/openapi.json"})
         run, elapsed = run_job(*api_spec(f"{web.url}/openapi.json"))
     assert_gave_up(run, elapsed, UNREACHABLE, f"{web.url}/openapi.json", "more than 5 redirects")
+
+
+@pytest.mark.parametrize("headers_too", [False, True], ids=["body", "headers"])
+def test_a_dripping_spec_server_ends_the_run_by_its_timeout_and_frees_its_target(
+    headers_too: bool,
+) -> None:
+    # Given a server that sends the spec one byte every 0.2 s (well within any read timeout)
+    with DrippingHttpServer(0.2, headers_too=headers_too) as server:
+        runner = Runner()
+        job = CheckJob(*api_spec(server.url), timedelta(seconds=TIMEOUT))
+        # When the check runs twice, the second time once the first run's thread has had
+        # time to see the deadline
+        began = time.monotonic()
+        first = runner.run(job)
+        elapsed = time.monotonic() - began
+        time.sleep(2)
+        second = runner.run(job)
+    # Then the first run ended by its timeout, and the second really ran (not skipped as
+    # "still running from before"): the worker thread was released
+    assert_gave_up(first, elapsed, UNREACHABLE, server.url)
+    assert (second.status, second.error_reason) in UNREACHABLE, second
+    assert server.connections == 2
+    assert server.bytes_sent < 2 * (TIMEOUT + 2) / 0.2
 
 
 @pytest.fixture(scope="module")

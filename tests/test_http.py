@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import zlib
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 
 from checks.http import fetch
 from checks.interface import BadInput, TargetUnreachable
+from tests.hostile_servers import DrippingHttpServer
 from tests.http_servers import Reply, ScriptedHttpServer
 
 
@@ -80,3 +82,28 @@ def test_a_body_that_is_not_the_gzip_it_claims_is_bad_input() -> None:
 
         with pytest.raises(BadInput, match=r"/doc: response body is not valid gzip"):
             fetch(f"{web.url}/doc", timeout=5, max_bytes=1000)
+
+
+@pytest.mark.parametrize("headers_too", [False, True], ids=["body", "headers"])
+def test_a_server_that_drips_its_answer_is_cut_off_at_the_deadline(headers_too: bool) -> None:
+    # each byte comes well within the 5 s read timeout; the server goes on for 60 s
+    with DrippingHttpServer(0.1, headers_too=headers_too) as server:
+        with pytest.raises(TargetUnreachable) as raised:
+            fetch(server.url, timeout=5, max_bytes=10_000, deadline=time.monotonic() + 1)
+        sent = server.bytes_sent
+    assert str(raised.value) == (
+        f"{server.url}: the run's deadline passed before the answer was complete"
+    )
+    assert sent < 30  # about 1 s of bytes, not 60 s
+
+
+def test_a_deadline_already_passed_makes_no_connection() -> None:
+    with ScriptedHttpServer() as web:
+        web.replies["/"] = Reply(200, {}, b"ok")
+        with pytest.raises(TargetUnreachable, match="deadline passed"):
+            fetch(f"{web.url}/", timeout=5, max_bytes=10, deadline=time.monotonic() - 1)
+        assert web.requests == []
+        assert (
+            fetch(f"{web.url}/", timeout=5, max_bytes=10, deadline=time.monotonic() + 30).body
+            == b"ok"
+        )

@@ -83,6 +83,7 @@ def _read_spec(
                 auth_header=auth,
                 verify=params.verify_tls,
                 allow_remote_refs=params.allow_remote_refs,
+                deadline=context.deadline,
             )
         else:
             inventory = read_inventory_file(Path(url), limits, params.allow_remote_refs)
@@ -194,6 +195,7 @@ def _status(
             max_redirects=0,
             verify=params.verify_tls,
             read_body=False,
+            deadline=context.deadline,
         )
     except CheckError:
         return None

@@ -206,6 +206,7 @@ def fetch_spec(
     *,
     max_redirects: int = 5,
     derived: bool = False,
+    deadline: float | None = None,
 ) -> HttpResponse:
     """GET the document at `url`; `auth_header` is the Authorization header's value.
     `derived`: `url` came from remote content (a `$ref`), so the egress policy applies to
@@ -226,6 +227,7 @@ def fetch_spec(
         verify=verify,
         headers=headers,
         derived=derived,
+        deadline=deadline,
     )
     if response.status >= 500:
         raise TargetUnreachable(f"HTTP {response.status}", subject=response.url)

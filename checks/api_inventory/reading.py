@@ -23,7 +23,7 @@ def read_inventory_file(
     limits = limits or LoadLimits()
     location = path.resolve()
     document = load_document(read_spec_file(location, limits.max_bytes), str(path), limits)
-    fetcher = _ref_fetcher(30.0, limits.max_bytes, None, True) if allow_remote_refs else None
+    fetcher = _ref_fetcher(30.0, limits.max_bytes, None, True, None) if allow_remote_refs else None
     resolver = RefResolver(
         document, str(path), str(location), limits=limits, fetch_remote=fetcher, clock=clock
     )
@@ -39,12 +39,14 @@ def read_inventory_url(
     verify: bool | str = True,
     allow_remote_refs: bool = False,
     clock: Clock | None = None,
+    deadline: float | None = None,
 ) -> ApiInventory:
     """The inventory of the spec at `url`. With `allow_remote_refs`, `$ref`s may name
     other documents on the same origin (fetched with the same Authorization header, no
-    redirects followed); anything else is refused."""
+    redirects followed); anything else is refused. Every request ends by `deadline` (a
+    `time.monotonic()` value), as in `checks.http.fetch`."""
     limits = limits or LoadLimits()
-    response = fetch_spec(url, timeout, limits.max_bytes, auth_header, verify)
+    response = fetch_spec(url, timeout, limits.max_bytes, auth_header, verify, deadline=deadline)
     document = load_document(response.body, response.url, limits)
 
     resolver = RefResolver(
@@ -52,7 +54,7 @@ def read_inventory_url(
         url,
         response.url,
         limits=limits,
-        fetch_remote=_ref_fetcher(timeout, limits.max_bytes, auth_header, verify)
+        fetch_remote=_ref_fetcher(timeout, limits.max_bytes, auth_header, verify, deadline)
         if allow_remote_refs
         else None,
         clock=clock,
@@ -61,7 +63,11 @@ def read_inventory_url(
 
 
 def _ref_fetcher(
-    timeout: float, max_bytes: int, auth_header: str | None, verify: bool | str
+    timeout: float,
+    max_bytes: int,
+    auth_header: str | None,
+    verify: bool | str,
+    deadline: float | None,
 ) -> RemoteFetcher:
     def fetch_ref(url: str, remaining: float) -> bytes:
         # No redirects: a $ref must stay on the spec's origin, and so must the auth header.
@@ -73,6 +79,7 @@ def _ref_fetcher(
             verify,
             max_redirects=0,
             derived=True,
+            deadline=deadline,
         )
         return response.body
 

@@ -193,6 +193,7 @@ def _read_http(
         verify=spec.verify_tls,
         headers=request_headers,
         read_body=spec.json_keys is not None,
+        deadline=context.deadline,
     )
     if response.status >= 500:
         raise BadInput(f"answered HTTP {response.status}", subject=url)

@@ -111,6 +111,7 @@ def _read_sbom(
             timeout=context.io_timeout(params.network_timeout.total_seconds()),
             max_bytes=params.max_bytes,
             verify=params.verify_tls,
+            deadline=context.deadline,
         )
         if response.status != 200:
             raise BadInput(f"answered HTTP {response.status}", subject=location)
@@ -131,6 +132,7 @@ def _read_banners(
         url,
         context.io_timeout(params.network_timeout.total_seconds()),
         verify_tls=params.verify_tls,
+        deadline=context.deadline,
     )
     return SourceInventory(source.id, banners=fetched.banners)
 
@@ -159,7 +161,11 @@ def _match(
             raise CheckMisconfigured(str(error)) from None
     if params.osv_api is not None:
         timeout = context.io_timeout(params.osv_api.timeout.total_seconds())
-        results.append(query_osv(params.osv_api.url, list(packages), timeout, params.verify_tls))
+        results.append(
+            query_osv(
+                params.osv_api.url, list(packages), timeout, params.verify_tls, context.deadline
+            )
+        )
     seen: set[tuple[InstalledPackage, str]] = set()
     matches: list[SourceMatch] = []
     for result in results:
