@@ -381,7 +381,7 @@ BILLION_LAUGHS = "\n".join(
 @pytest.mark.parametrize(
     ("breakage", "reason"),
     [
-        ("directory", "Is a directory"),
+        ("directory", "a directory, not a regular file"),
         ("missing", "No such file"),
         ("billion-laughs", "more than"),
         ("binary", "binary content"),

@@ -19,6 +19,7 @@ from checks.api_inventory.params import ApiInventoryParams, ProbeConfig
 from checks.api_inventory.reading import read_inventory_file, read_inventory_url
 from checks.api_inventory.routes import RouteMatcher
 from checks.api_inventory.traffic import TrafficSummary, summarise
+from checks.files import read_secret_input
 from checks.http import fetch
 from checks.interface import BadInput, CheckContext, CheckError, CheckMisconfigured
 from monitor.model import CheckKind, Target
@@ -63,7 +64,7 @@ def _read_spec(
 ) -> tuple[ApiInventory | None, str | None]:
     limits = LoadLimits(max_bytes=params.max_spec_bytes)
     auth = (
-        params.auth_header_file.read_text(encoding="utf-8").strip()
+        read_secret_input(params.auth_header_file, "auth_header_file")
         if params.auth_header_file
         else None
     )
