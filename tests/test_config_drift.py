@@ -279,6 +279,35 @@ def test_a_directory_source_reports_files_added_removed_and_changed(
     assert found["confd|c.conf:y"].rule_id == "DRIFT-ADDED"
 
 
+def test_a_symlink_to_a_directory_in_a_watched_directory_is_drift_like_any_entry(
+    store: SqlStore, tmp_path: Path
+) -> None:
+    # Given a watched directory holding a link to a directory, and a link back to itself
+    root = tmp_path / "conf.d"
+    root.mkdir()
+    (tmp_path / "v1").mkdir()
+    (tmp_path / "v2").mkdir()
+    (tmp_path / "v1" / "inside.conf").write_text("z = 1\n")
+    (root / "current").symlink_to(tmp_path / "v1")
+    (root / "loop").symlink_to(root)
+    drift = Drift(store, Target("api"), {"sources": [{"name": "confd", "directory": str(root)}]})
+    first = drift.run()
+    # When the link is pointed elsewhere and a new link appears
+    (root / "current").unlink()
+    (root / "current").symlink_to(tmp_path / "v2")
+    (root / "added").symlink_to(tmp_path / "v1")
+    drift.run()
+
+    # Then each link is an entry holding its target, never walked into (no loop)
+    assert first.output is not None
+    assert first.output.snapshot is not None
+    entries = first.output.snapshot["confd"]
+    assert entries == {"current#link": str(tmp_path / "v1"), "loop#link": str(root)}
+    found = drift.findings()
+    assert found["confd|current#link"].rule_id == "DRIFT-CHANGED"
+    assert found["confd|added#link"].rule_id == "DRIFT-ADDED"
+
+
 def test_tls_posture_snapshot_is_a_source(store: SqlStore) -> None:
     record_snapshot(store, CheckKind.TLS_POSTURE, "api", {"protocols": {"TLS 1.0": False}})
     drift = Drift(store, Target("api"), {"sources": [{"snapshot": "tls_posture"}]})
