@@ -662,3 +662,29 @@ def test_baseline_commands_accept_show_history_and_diff(tmp_path: Path, sqlite_u
     assert json.loads(shown.stdout) == {"version": 2, "content": {"app": {"level": "debug"}}}
     again = run_cli("baseline", "accept", "api", "--reason", "no-op", "--store", sqlite_url)
     assert "already is the approved baseline" in again.stdout
+
+
+@pytest.mark.parametrize(
+    ("rule", "problem"),
+    [
+        ({"ignore": [{"path": "a", "value": "~(", "reason": "r"}]}, "ignore[0].value: not a valid"),
+        ({"severity": [{"path": "a", "value": "[", "severity": "high"}]}, "severity[0].value: not"),
+        (
+            {"ignore": [{"path": "a", "value": "a" * 1001, "reason": "r"}]},
+            "ignore[0].value: String should have at most 1000 characters",
+        ),
+    ],
+    ids=["ignore", "severity", "too-long"],
+)
+def test_a_bad_drift_regex_is_a_clear_config_error(
+    tmp_path: Path, rule: dict[str, Any], problem: str
+) -> None:
+    drift = {"sources": [{"name": "app", "file": str(tmp_path / "app.yaml")}], **rule}
+    path = write_config(
+        tmp_path / "apivigil.yaml",
+        {"targets": [{"name": "api", "checks": {"config_drift": drift}}]},
+    )
+    completed = run_cli("config", "check", str(path))
+    assert completed.returncode == 2, completed
+    assert f"targets[0].checks.config_drift.{problem}" in completed.stderr
+    assert "Traceback" not in completed.stderr
