@@ -4,6 +4,7 @@ and a message naming the target, and a healthy job next to them keeps its schedu
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import time
 import tracemalloc
@@ -220,6 +221,8 @@ def test_a_healthy_job_keeps_its_schedule_next_to_every_hostile_target(
         web = stack.enter_context(ScriptedHttpServer())
         web.replies["/loop"] = Reply(302, {"Location": "/loop"})
         web.replies["/bomb"] = Reply(200, {"Content-Encoding": "gzip"}, gzip_bomb(1024**3))
+        drip_body = stack.enter_context(DrippingHttpServer(0.2))
+        drip_headers = stack.enter_context(DrippingHttpServer(0.2, headers_too=True))
         tls_hostile = {
             "tarpit": f"127.0.0.1:{tarpit.port}",
             "dribble": dribbler.address,
@@ -231,7 +234,15 @@ def test_a_healthy_job_keeps_its_schedule_next_to_every_hostile_target(
             "endless-body": endless.url,
             "redirect-loop": f"{web.url}/loop",
             "gzip-bomb": f"{web.url}/bomb",
+            "drip-body": drip_body.url,
+            "drip-headers": drip_headers.url,
         }
+        fifo = tmp_path / "fifo.yaml"
+        os.mkfifo(fifo)
+        dev_zero = tmp_path / "zero.yaml"
+        dev_zero.symlink_to("/dev/zero")
+        # a source that cannot be read is a finding of an ok run, not an error of the run
+        drift_hostile = {"drift-fifo": fifo, "drift-dev-zero": dev_zero}
         targets: list[dict[str, Any]] = [
             {
                 "name": "healthy",
@@ -258,6 +269,13 @@ def test_a_healthy_job_keeps_its_schedule_next_to_every_hostile_target(
                     "checks": {"api_inventory": {"spec": url, "max_spec_bytes": SPEC_CAP, **every}},
                 }
                 for name, url in http_hostile.items()
+            ),
+            *(
+                {
+                    "name": name,
+                    "checks": {"config_drift": {"sources": [{"file": str(path)}], **every}},
+                }
+                for name, path in drift_hostile.items()
             ),
         ]
         port = free_port()
@@ -292,6 +310,13 @@ def test_a_healthy_job_keeps_its_schedule_next_to_every_hostile_target(
                 ("timeout", "unreachable"),
             }, event
             assert event["status"] == "timeout" or where in event["error"], event
+            assert event["duration_seconds"] < TIMEOUT + 1, event
+        held += 1
+    for name in drift_hostile:
+        mine = [e for e in runs if e["target"] == name]
+        assert mine, f"{name} never ran"
+        for event in mine:
+            assert (event["status"], event["findings"]) == ("ok", 1), event
             assert event["duration_seconds"] < TIMEOUT + 1, event
         held += 1
     starts = sorted(
