@@ -175,16 +175,8 @@ class LongChainTlsServer(_ThreadedServer):
             tls.recv(1)
 
 
-class HugeBodyServer(_ThreadedServer):
-    """Answers any request with 200 and `size` bytes of JSON-looking filler, sent as fast as
-    the client reads; with `declare` the size is in Content-Length, else the body ends at
-    close."""
-
-    def __init__(self, size: int = 100 * 1024 * 1024, *, declare: bool = True) -> None:
-        self._size = size
-        self._declare = declare
-        self.bytes_sent = 0
-        super().__init__()
+class _HttpServer(_ThreadedServer):
+    """Reads each HTTP request's head, then lets `answer` write whatever it likes."""
 
     @property
     def url(self) -> str:
@@ -198,6 +190,24 @@ class HugeBodyServer(_ThreadedServer):
             if not data:
                 return
             request += data
+        self.answer(connection)
+
+    def answer(self, connection: socket.socket) -> None:
+        raise NotImplementedError
+
+
+class HugeBodyServer(_HttpServer):
+    """Answers any request with 200 and `size` bytes of JSON-looking filler, sent as fast as
+    the client reads; with `declare` the size is in Content-Length, else the body ends at
+    close."""
+
+    def __init__(self, size: int = 100 * 1024 * 1024, *, declare: bool = True) -> None:
+        self._size = size
+        self._declare = declare
+        self.bytes_sent = 0
+        super().__init__()
+
+    def answer(self, connection: socket.socket) -> None:
         length = f"Content-Length: {self._size}\r\n" if self._declare else "Connection: close\r\n"
         connection.sendall(
             f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{length}\r\n".encode()
@@ -211,7 +221,7 @@ class HugeBodyServer(_ThreadedServer):
             self.bytes_sent += min(len(block), self._size - self.bytes_sent)
 
 
-class DrippingHttpServer(_ThreadedServer):
+class DrippingHttpServer(_HttpServer):
     """Answers any request with 200 and then one body byte every `interval` seconds for up
     to `seconds` (the body is declared long enough never to end sooner); with
     `headers_too` the status line and headers come one byte at a time as well. A client
@@ -226,18 +236,7 @@ class DrippingHttpServer(_ThreadedServer):
         self.bytes_sent = 0
         super().__init__()
 
-    @property
-    def url(self) -> str:
-        return f"http://{self.address}/openapi.json"
-
-    def handle(self, connection: socket.socket) -> None:
-        connection.settimeout(10)
-        request = b""
-        while b"\r\n\r\n" not in request:
-            data = connection.recv(4096)
-            if not data:
-                return
-            request += data
+    def answer(self, connection: socket.socket) -> None:
         started = time.monotonic()
         length = int(self._seconds / self._interval) + 1
         head = (
