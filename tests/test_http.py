@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import time
 import zlib
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from checks.http import fetch
 from checks.interface import BadInput, TargetUnreachable
-from tests.hostile_servers import DrippingHttpServer
+from monitor.certmaker import write_server_files
+from tests.conftest import Chain
+from tests.hostile_servers import DribblingTlsServer, DrippingHttpServer
 from tests.http_servers import Reply, ScriptedHttpServer
 
 
@@ -107,3 +110,16 @@ def test_a_deadline_already_passed_makes_no_connection() -> None:
             fetch(f"{web.url}/", timeout=5, max_bytes=10, deadline=time.monotonic() + 30).body
             == b"ok"
         )
+
+
+def test_a_tls_handshake_dripped_one_byte_a_second_is_cut_off_at_the_deadline(
+    tmp_path: Path, chain: Chain
+) -> None:
+    files = write_server_files(tmp_path, "drip", chain.leaf("drip.test"))
+    with DribblingTlsServer(*files) as server:
+        url = f"https://{server.address}/"
+        with pytest.raises(TargetUnreachable) as raised:
+            fetch(url, timeout=30, max_bytes=10, verify=False, deadline=time.monotonic() + 2)
+        sent = server.bytes_sent
+    assert str(raised.value) == f"{url}: the run's deadline passed before the answer was complete"
+    assert sent < 10  # about 2 s of bytes, not 30 s
