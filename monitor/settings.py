@@ -32,7 +32,7 @@ from alerts.config import AlertsConfig
 from checks.egress import EgressSettings
 from checks.interface import CheckParams
 from checks.registry import CHECKS, params_model
-from monitor.bounded_files import read_limited
+from monitor.bounded_files import FileTooLarge, read_limited
 from monitor.cluster.config import ClusterConfig
 from monitor.durations import Duration, NonNegativeDuration
 from monitor.model import CheckKind, Target, parse_endpoint
@@ -321,9 +321,12 @@ def _read_config_text(path: Path) -> str:
         return read_limited(path, _MAX_CONFIG_BYTES).decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(source, [ConfigProblem("", None, "no such file")]) from None
+    except FileTooLarge:
+        problem = ConfigProblem("", None, f"larger than {_MAX_CONFIG_BYTES} bytes")
+        raise ConfigError(source, [problem]) from None
     except UnicodeDecodeError as error:
         raise ConfigError(source, [ConfigProblem("", None, f"not UTF-8 text: {error}")]) from None
-    except OSError as error:  # a FIFO, a device, over the limit, unreadable
+    except OSError as error:  # a FIFO, a device, unreadable
         raise ConfigError(source, [ConfigProblem("", None, error.strerror or str(error))]) from None
 
 
