@@ -67,9 +67,8 @@ def fetch(
     the whole exchange ends by it however slowly the server sends headers or body.
 
     Raises TargetUnreachable (no connection or answer in time, the deadline passed, a
-    redirect loop), BadInput
-    (headers over `max_header_bytes`, a body over `max_bytes`, an address the egress policy
-    denies) or CheckMisconfigured (not a URL), each naming the URL.
+    redirect loop), BadInput (headers over `max_header_bytes`, a body over `max_bytes`, an
+    address the egress policy denies) or CheckMisconfigured (not a URL), each naming the URL.
     """
     policy = egress or default_policy()
     request_headers = {
