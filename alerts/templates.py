@@ -15,14 +15,19 @@ Filter `utc`: a datetime as `2024-05-01 12:00 UTC`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
 import jinja2
+from jinja2.loaders import split_template_path
 from markupsafe import Markup
 
+from monitor.bounded_files import read_limited
+
 _MRKDWN_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_MAX_TEMPLATE_BYTES = 256 * 1024
 
 
 class TemplateError(Exception):
@@ -69,11 +74,41 @@ def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+class _DirectoryLoader(jinja2.BaseLoader):
+    """Templates from the user's directory, read as `monitor.bounded_files` reads: a FIFO or
+    a device there is an error for that template, never a tick waiting on it."""
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        path = self._directory.joinpath(*split_template_path(template))
+        try:
+            source = read_limited(path, _MAX_TEMPLATE_BYTES).decode("utf-8")
+            modified = path.stat().st_mtime
+        except FileNotFoundError:
+            raise jinja2.TemplateNotFound(template) from None
+        except OSError as error:
+            raise jinja2.TemplateError(f"{path}: {error.strerror or error}") from None
+        except UnicodeDecodeError:
+            raise jinja2.TemplateError(f"{path}: not UTF-8 text") from None
+
+        def unchanged() -> bool:
+            try:
+                return path.stat().st_mtime == modified
+            except OSError:
+                return False
+
+        return source, str(path), unchanged
+
+
 @lru_cache(maxsize=32)
 def _environment(templates_dir: Path | None, *, mrkdwn: bool) -> jinja2.Environment:
     loaders: list[jinja2.BaseLoader] = [jinja2.PackageLoader("alerts", "templates")]
     if templates_dir is not None:
-        loaders.insert(0, jinja2.FileSystemLoader(templates_dir))
+        loaders.insert(0, _DirectoryLoader(templates_dir))
     environment = jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
         undefined=jinja2.StrictUndefined,

@@ -11,6 +11,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from checks.egress import EgressPolicy
+from checks.http_deadline import deadline_transport, passed
 from checks.interface import BadInput, CheckMisconfigured, TargetUnreachable
 from checks.network import is_ip_literal
 from monitor import __version__
@@ -18,6 +19,7 @@ from monitor import __version__
 USER_AGENT = f"apivigil/{__version__} (+https://github.com/apivigil)"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _CREDENTIALS = frozenset({"authorization", "cookie", "proxy-authorization"})
+_DEADLINE_PASSED = "the run's deadline passed before the answer was complete"
 _PIECE = 64 * 1024  # most bytes one step of inflating a compressed body may produce
 
 
@@ -55,16 +57,18 @@ def fetch(
     max_header_bytes: int = 64 * 1024,
     derived: bool = False,
     egress: EgressPolicy,
+    deadline: float | None = None,
 ) -> HttpResponse:
     """GET `url`, following up to `max_redirects` redirects (each recorded, no body read).
 
     Every redirect's target, and `url` itself when `derived` (it came from remote content,
     e.g. a `$ref`), must pass `egress` (the run's `CheckContext.egress`) before any
-    connection to it is made.
+    connection to it is made. With a `deadline` (a `time.monotonic()` value, the run's),
+    the whole exchange ends by it however slowly the server sends headers or body.
 
-    Raises TargetUnreachable (no connection or answer in time, a redirect loop), BadInput
-    (headers over `max_header_bytes`, a body over `max_bytes`, an address the egress policy
-    denies) or CheckMisconfigured (not a URL), each naming the URL.
+    Raises TargetUnreachable (no connection or answer in time, the deadline passed, a
+    redirect loop), BadInput (headers over `max_header_bytes`, a body over `max_bytes`, an
+    address the egress policy denies) or CheckMisconfigured (not a URL), each naming the URL.
     """
     request_headers = {
         "User-Agent": USER_AGENT,
@@ -75,7 +79,7 @@ def fetch(
     current = url
     vetted = egress.check_url(url, timeout=timeout) if derived else ()
     try:
-        with httpx.Client(verify=verify, timeout=timeout, follow_redirects=False) as client:
+        with _client(verify, timeout, deadline) as client:
             while True:
                 address, pin_headers, pin_extensions = _pinned(current, vetted)
                 with client.stream(
@@ -112,7 +116,9 @@ def fetch(
                             f"{max_header_bytes}",
                             subject=current,
                         )
-                    body = _read_capped(response, max_bytes, current) if read_body else b""
+                    body = (
+                        _read_capped(response, max_bytes, current, deadline) if read_body else b""
+                    )
                     return HttpResponse(
                         url=current,
                         status=response.status_code,
@@ -121,12 +127,23 @@ def fetch(
                         redirects=tuple(redirects),
                     )
     except httpx.TimeoutException:
-        raise TargetUnreachable(f"no answer within {timeout:g} s", subject=current) from None
+        raise _timed_out(timeout, deadline, current) from None
     except httpx.InvalidURL as error:
         raise CheckMisconfigured(f"not a URL to GET: {error}", subject=current) from None
     except httpx.HTTPError as error:
         reason = str(error) or type(error).__name__
         raise TargetUnreachable(f"GET failed: {reason}", subject=current) from None
+
+
+def _client(verify: bool | str, timeout: float, deadline: float | None) -> httpx.Client:
+    transport = deadline_transport(verify, deadline)
+    return httpx.Client(verify=verify, timeout=timeout, follow_redirects=False, transport=transport)
+
+
+def _timed_out(timeout: float, deadline: float | None, url: str) -> TargetUnreachable:
+    if passed(deadline):
+        return TargetUnreachable(_DEADLINE_PASSED, subject=url)
+    return TargetUnreachable(f"no answer within {timeout:g} s", subject=url)
 
 
 def _pinned(url: str, vetted: tuple[str, ...]) -> tuple[httpx.URL, dict[str, str], dict[str, str]]:
@@ -148,7 +165,9 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme, (parts.hostname or "").lower(), parts.port
 
 
-def _read_capped(response: httpx.Response, max_bytes: int, url: str) -> bytes:
+def _read_capped(
+    response: httpx.Response, max_bytes: int, url: str, deadline: float | None
+) -> bytes:
     declared = response.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise BadInput(f"response body of {declared} bytes exceeds {max_bytes}", subject=url)
@@ -158,6 +177,8 @@ def _read_capped(response: httpx.Response, max_bytes: int, url: str) -> bytes:
         size += len(chunk)
         if size > max_bytes:
             raise BadInput(f"response body exceeds {max_bytes} bytes", subject=url)
+        if passed(deadline):
+            raise TargetUnreachable(_DEADLINE_PASSED, subject=url)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -208,17 +229,23 @@ def _inflate(compressed: Iterator[bytes], url: str, *, gzip: bool) -> Iterator[b
 
 
 def post_json(
-    url: str, document: object, *, timeout: float, max_bytes: int, verify: bool | str = True
+    url: str,
+    document: object,
+    *,
+    timeout: float,
+    max_bytes: int,
+    verify: bool | str = True,
+    deadline: float | None = None,
 ) -> HttpResponse:
-    """POST `document` as JSON (no redirects followed); errors as for `fetch`."""
+    """POST `document` as JSON (no redirects followed); `deadline` and errors as for `fetch`."""
     try:
         with (
-            httpx.Client(verify=verify, timeout=timeout, follow_redirects=False) as client,
+            _client(verify, timeout, deadline) as client,
             client.stream(
                 "POST", url, json=document, headers={"User-Agent": USER_AGENT}
             ) as response,
         ):
-            body = _read_capped(response, max_bytes, url)
+            body = _read_capped(response, max_bytes, url, deadline)
             return HttpResponse(
                 url=url,
                 status=response.status_code,
@@ -227,7 +254,7 @@ def post_json(
                 redirects=(),
             )
     except httpx.TimeoutException:
-        raise TargetUnreachable(f"no answer within {timeout:g} s", subject=url) from None
+        raise _timed_out(timeout, deadline, url) from None
     except httpx.InvalidURL as error:
         raise CheckMisconfigured(f"not a URL to POST to: {error}", subject=url) from None
     except httpx.HTTPError as error:

@@ -9,6 +9,7 @@ import typer
 
 from monitor.cli_common import err, out
 from monitor.scan import EXIT_USAGE
+from monitor.secret_files import read_secret_file
 
 dashboards_app = typer.Typer(
     help="Grafana dashboards: build the JSON, push it into a Grafana.", no_args_is_help=True
@@ -60,13 +61,10 @@ def push(
     from dashboards.push import push as push_dashboards
 
     try:
-        token = token_file.read_text(encoding="utf-8").strip()
-    except OSError as error:
-        err.print(f"[red]--token-file:[/] cannot read {token_file}: {error.strerror}")
+        token = read_secret_file(token_file, "--token-file").get_secret_value()
+    except ValueError as error:
+        err.print(str(error), style="red", markup=False)
         raise typer.Exit(EXIT_USAGE) from None
-    if not token:
-        err.print(f"[red]--token-file:[/] {token_file} is empty")
-        raise typer.Exit(EXIT_USAGE)
     try:
         api = grafana_api(grafana_url, token, timeout)
         report = push_dashboards(api, list(build_all().values()), folder, datasource)

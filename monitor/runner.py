@@ -31,6 +31,7 @@ from monitor.worker_threads import WorkerThreads
 log = structlog.get_logger("apivigil.runner")
 
 _POLL_SECONDS = 0.2
+_ABANDONED = "abandoned at shutdown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +82,8 @@ class Runner:
         self._egress = egress
 
     def abandon_running(self) -> None:
-        """Make every waiting run return at once as skipped (used when shutting down)."""
+        """Make every waiting run return at once as skipped, and every later one without
+        starting (used when shutting down)."""
         self._abandon.set()
 
     def _check(self, kind: CheckKind) -> AnyCheck:
@@ -93,9 +95,18 @@ class Runner:
         run_id = str(uuid.uuid4())
         started_at = self._clock.now()
         with self._lock:
+            if self._abandon.is_set():
+                return self._finish(job, run_id, started_at, RunStatus.SKIPPED, None, _ABANDONED)
             if job.key in self._in_flight:
+                # a reason, unlike a skip at shutdown: the target still holds the last run,
+                # so this one counts as failing (check_failing_after)
                 return self._finish(
-                    job, run_id, started_at, RunStatus.SKIPPED, None, "still running from before"
+                    job,
+                    run_id,
+                    started_at,
+                    RunStatus.SKIPPED,
+                    ErrorReason.UNREACHABLE,
+                    "still running from before",
                 )
             self._in_flight.add(job.key)
         outcome = _Outcome()
@@ -124,9 +135,7 @@ class Runner:
         self._threads.submit(execute)
         while not done.wait(min(_POLL_SECONDS, max(context.remaining(), 0.001))):
             if self._abandon.is_set():
-                return self._finish(
-                    job, run_id, started_at, RunStatus.SKIPPED, None, "abandoned at shutdown"
-                )
+                return self._finish(job, run_id, started_at, RunStatus.SKIPPED, None, _ABANDONED)
             if context.remaining() <= 0:
                 message = f"did not finish within its timeout of {format_duration(job.timeout)}"
                 return self._finish(

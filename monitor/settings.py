@@ -39,10 +39,12 @@ from alerts.config import AlertsConfig
 from checks.egress import EgressSettings
 from checks.interface import CheckParams
 from checks.registry import CHECKS, params_model
+from monitor.bounded_files import FileTooLarge, read_limited
 from monitor.cluster.config import ClusterConfig
 from monitor.durations import Duration, NonNegativeDuration
 from monitor.model import CheckKind, Target, parse_endpoint
 from monitor.redact import mask_secrets
+from monitor.secret_files import read_secret_file
 from monitor.store.limits import ConnectionLimits
 
 DEFAULT_CONFIG_PATH = Path("apivigil.yaml")
@@ -250,10 +252,7 @@ class ApiToken(_Strict):
         if (self.token_file is None) == (not self.sha256):
             raise ValueError("give token_file or sha256")
         if self.token_file is not None:
-            try:
-                token = self.token_file.read_text(encoding="utf-8").strip()
-            except OSError as error:
-                raise ValueError(f"token_file {self.token_file}: {error.strerror}") from None
+            token = read_secret_file(self.token_file, "token_file").get_secret_value()
             if len(token) < 16:
                 raise ValueError(f"token_file {self.token_file}: use a token of 16+ characters")
             object.__setattr__(self, "sha256", hashlib.sha256(token.encode()).hexdigest())
@@ -356,10 +355,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _resolve_store_and_names(self) -> Settings:
         if self.store_file is not None:
-            try:
-                url = self.store_file.read_text(encoding="utf-8").strip()
-            except OSError as error:
-                raise ValueError(f"store_file {self.store_file}: {error.strerror}") from None
+            url = read_secret_file(self.store_file, "store_file").get_secret_value()
             try:
                 object.__setattr__(self, "store", _store_url(url))
             except ValueError as error:
@@ -436,17 +432,15 @@ def _environment_problem(error: Exception, env: Mapping[str, str]) -> ConfigProb
 def _read_config_text(path: Path) -> str:
     source = str(path)
     try:
-        size = path.stat().st_size
-        if size > _MAX_CONFIG_BYTES:
-            raise ConfigError(
-                source, [ConfigProblem("", None, f"larger than {_MAX_CONFIG_BYTES} bytes")]
-            )
-        return path.read_text(encoding="utf-8")
+        return read_limited(path, _MAX_CONFIG_BYTES).decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(source, [ConfigProblem("", None, "no such file")]) from None
+    except FileTooLarge:
+        problem = ConfigProblem("", None, f"larger than {_MAX_CONFIG_BYTES} bytes")
+        raise ConfigError(source, [problem]) from None
     except UnicodeDecodeError as error:
         raise ConfigError(source, [ConfigProblem("", None, f"not UTF-8 text: {error}")]) from None
-    except OSError as error:
+    except OSError as error:  # a FIFO, a device, unreadable
         raise ConfigError(source, [ConfigProblem("", None, error.strerror or str(error))]) from None
 
 

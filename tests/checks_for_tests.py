@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import uuid
@@ -33,6 +34,7 @@ from monitor.store.sql import SqlStore
 class Behaviour(CheckParams):
     sleep_seconds: float = 0.0
     fail_with: str | None = None  # unreachable | misconfigured | bad_input | crash
+    block_on: str | None = None  # host:port to read from with no timeout (a stuck check)
 
 
 class ScriptedCheck(Check[Behaviour, str]):
@@ -58,6 +60,10 @@ class ScriptedCheck(Check[Behaviour, str]):
             self.max_running_overall = max(self.max_running_overall, sum(self.running.values()))
         try:
             time.sleep(params.sleep_seconds)
+            if params.block_on is not None:
+                host, port = params.block_on.rsplit(":", 1)
+                with socket.create_connection((host, int(port))) as stuck:
+                    stuck.recv(1)  # until the server says something or hangs up
             match params.fail_with:
                 case "unreachable":
                     raise TargetUnreachable("nobody home", subject=target.name)

@@ -5,14 +5,14 @@
 - `LongChainTlsServer(cert, key)`: a TLS server whose certificate file holds the leaf and
   thousands of copies of its intermediate (see `write_long_chain`).
 - `HugeBodyServer(size)`: HTTP 200 streaming `size` bytes, declared or until close.
+- `DrippingHttpServer(interval)`: plain HTTP whose answer (body, or headers too) comes one
+  byte every `interval` seconds, each byte well within any read timeout.
 - `SlowTlsServer(cert, key, delay)`: completes each TLS handshake only after `delay` seconds.
 - `gzip_bomb(size)`: gzip of `size` zero bytes (about size/1000 bytes), made once per size.
 - `ResettingServer(read_first)`: resets every connection (RST), after reading the ClientHello
   or at once.
 - `Tarpit()`: accepts TCP connections and never says a word (it hangs up when the client does).
 - `GarbageServer(payload)`: answers every connection with bytes that are not TLS.
-- `DrippingHttpServer(interval, headers_first)`: reads a request, then answers one byte every
-  `interval` seconds (after whole headers, or from the status line on).
 - `DrippingSmtpServer(interval)`: greets each connection one byte every `interval` seconds.
 
 tests/conftest.py has a fixture for each of the last two.
@@ -178,27 +178,6 @@ class _Dripping(_ThreadedServer):
             connection.sendall(bytes([byte]))
 
 
-class DrippingHttpServer(_Dripping):
-    """Reads a request, then answers 200 one byte every `interval` seconds: after the whole
-    headers (`headers_first`, a body that never ends) or from the status line on."""
-
-    def __init__(self, interval: float = 2.0, *, headers_first: bool = True) -> None:
-        self._headers_first = headers_first
-        super().__init__(interval)
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.address}/hook"
-
-    def answer(self, connection: socket.socket) -> tuple[bytes, bytes] | None:
-        if not _read_request(connection):
-            return None
-        self.requests += 1
-        headers = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100000\r\n\r\n"
-        body = b"." * 100000
-        return (headers, body) if self._headers_first else (b"", headers + body)
-
-
 class DrippingSmtpServer(_Dripping):
     """Greets each connection (`220 ...`) one byte every `interval` seconds."""
 
@@ -281,7 +260,27 @@ class LongChainTlsServer(_ThreadedServer):
             tls.recv(1)
 
 
-class HugeBodyServer(_ThreadedServer):
+class _HttpServer(_ThreadedServer):
+    """Reads each HTTP request's head, then lets `answer` write whatever it likes."""
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}/openapi.json"
+
+    requests = 0
+
+    def handle(self, connection: socket.socket) -> None:
+        connection.settimeout(10)
+        if not _read_request(connection):
+            return
+        self.requests += 1
+        self.answer(connection)
+
+    def answer(self, connection: socket.socket) -> None:
+        raise NotImplementedError
+
+
+class HugeBodyServer(_HttpServer):
     """Answers any request with 200 and `size` bytes of JSON-looking filler, sent as fast as
     the client reads; with `declare` the size is in Content-Length, else the body ends at
     close."""
@@ -292,18 +291,7 @@ class HugeBodyServer(_ThreadedServer):
         self.bytes_sent = 0
         super().__init__()
 
-    @property
-    def url(self) -> str:
-        return f"http://{self.address}/openapi.json"
-
-    def handle(self, connection: socket.socket) -> None:
-        connection.settimeout(10)
-        request = b""
-        while b"\r\n\r\n" not in request:
-            data = connection.recv(4096)
-            if not data:
-                return
-            request += data
+    def answer(self, connection: socket.socket) -> None:
         length = f"Content-Length: {self._size}\r\n" if self._declare else "Connection: close\r\n"
         connection.sendall(
             f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{length}\r\n".encode()
@@ -315,6 +303,41 @@ class HugeBodyServer(_ThreadedServer):
                 return
             connection.sendall(block[: self._size - self.bytes_sent])
             self.bytes_sent += min(len(block), self._size - self.bytes_sent)
+
+
+class DrippingHttpServer(_HttpServer):
+    """Answers any request with 200 and then one body byte every `interval` seconds for up
+    to `seconds` (the body is declared long enough never to end sooner); with
+    `headers_too` the status line and headers come one byte at a time as well. A client
+    bounded only per read is held for `seconds` and then gets a complete answer."""
+
+    def __init__(
+        self, interval: float = 0.2, *, seconds: float = 60.0, headers_too: bool = False
+    ) -> None:
+        self._interval = interval
+        self._seconds = seconds
+        self._headers_too = headers_too
+        self.bytes_sent = 0
+        super().__init__()
+
+    def answer(self, connection: socket.socket) -> None:
+        started = time.monotonic()
+        length = int(self._seconds / self._interval) + 1
+        head = (
+            f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+        )
+        if not self._headers_too:
+            connection.sendall(head.encode())
+            head = ""
+        answer = head.encode() + b" " * length
+        for index in range(len(answer)):
+            if time.monotonic() - started > self._seconds:
+                connection.sendall(answer[index:])  # the rest at once: the answer is complete
+                return
+            if self._stop.wait(self._interval):
+                return
+            connection.sendall(answer[index : index + 1])
+            self.bytes_sent += 1
 
 
 @functools.cache

@@ -47,7 +47,7 @@ def ended_within(seconds: float, action: Callable[[], object]) -> NotifierError:
 @pytest.mark.parametrize("headers_first", [True, False], ids=["body-drips", "headers-drip"])
 def test_a_post_to_a_receiver_that_drips_ends_by_its_total_deadline(headers_first: bool) -> None:
     # one byte every 0.5 s: never long enough for a per-read timeout to fire
-    with DrippingHttpServer(0.5, headers_first=headers_first) as server:
+    with DrippingHttpServer(0.5, headers_too=not headers_first) as server:
         config = WebhookConfig(url=server.url, secret="s", timeout=timedelta(seconds=DEADLINE))
         notifier = WebhookNotifier("slow", config)
         error = ended_within(DEADLINE + SLACK, lambda: notifier.send(make_notification()))

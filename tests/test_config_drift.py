@@ -280,6 +280,35 @@ def test_a_directory_source_reports_files_added_removed_and_changed(
     assert found["confd|c.conf:y"].rule_id == "DRIFT-ADDED"
 
 
+def test_a_symlink_to_a_directory_in_a_watched_directory_is_drift_like_any_entry(
+    store: SqlStore, tmp_path: Path
+) -> None:
+    # Given a watched directory holding a link to a directory, and a link back to itself
+    root = tmp_path / "conf.d"
+    root.mkdir()
+    (tmp_path / "v1").mkdir()
+    (tmp_path / "v2").mkdir()
+    (tmp_path / "v1" / "inside.conf").write_text("z = 1\n")
+    (root / "current").symlink_to(tmp_path / "v1")
+    (root / "loop").symlink_to(root)
+    drift = Drift(store, Target("api"), {"sources": [{"name": "confd", "directory": str(root)}]})
+    first = drift.run()
+    # When the link is pointed elsewhere and a new link appears
+    (root / "current").unlink()
+    (root / "current").symlink_to(tmp_path / "v2")
+    (root / "added").symlink_to(tmp_path / "v1")
+    drift.run()
+
+    # Then each link is an entry holding its target, never walked into (no loop)
+    assert first.output is not None
+    assert first.output.snapshot is not None
+    entries = first.output.snapshot["confd"]
+    assert entries == {"current#link": str(tmp_path / "v1"), "loop#link": str(root)}
+    found = drift.findings()
+    assert found["confd|current#link"].rule_id == "DRIFT-CHANGED"
+    assert found["confd|added#link"].rule_id == "DRIFT-ADDED"
+
+
 def test_tls_posture_snapshot_is_a_source(store: SqlStore) -> None:
     record_snapshot(store, CheckKind.TLS_POSTURE, "api", {"protocols": {"TLS 1.0": False}})
     drift = Drift(store, Target("api"), {"sources": [{"snapshot": "tls_posture"}]})
@@ -382,7 +411,7 @@ BILLION_LAUGHS = "\n".join(
 @pytest.mark.parametrize(
     ("breakage", "reason"),
     [
-        ("directory", "Is a directory"),
+        ("directory", "a directory, not a regular file"),
         ("missing", "No such file"),
         ("billion-laughs", "more than"),
         ("binary", "binary content"),
@@ -634,3 +663,29 @@ def test_baseline_commands_accept_show_history_and_diff(tmp_path: Path, sqlite_u
     assert json.loads(shown.stdout) == {"version": 2, "content": {"app": {"level": "debug"}}}
     again = run_cli("baseline", "accept", "api", "--reason", "no-op", "--store", sqlite_url)
     assert "already is the approved baseline" in again.stdout
+
+
+@pytest.mark.parametrize(
+    ("rule", "problem"),
+    [
+        ({"ignore": [{"path": "a", "value": "~(", "reason": "r"}]}, "ignore[0].value: not a valid"),
+        ({"severity": [{"path": "a", "value": "[", "severity": "high"}]}, "severity[0].value: not"),
+        (
+            {"ignore": [{"path": "a", "value": "a" * 1001, "reason": "r"}]},
+            "ignore[0].value: String should have at most 1000 characters",
+        ),
+    ],
+    ids=["ignore", "severity", "too-long"],
+)
+def test_a_bad_drift_regex_is_a_clear_config_error(
+    tmp_path: Path, rule: dict[str, Any], problem: str
+) -> None:
+    drift = {"sources": [{"name": "app", "file": str(tmp_path / "app.yaml")}], **rule}
+    path = write_config(
+        tmp_path / "apivigil.yaml",
+        {"targets": [{"name": "api", "checks": {"config_drift": drift}}]},
+    )
+    completed = run_cli("config", "check", str(path))
+    assert completed.returncode == 2, completed
+    assert f"targets[0].checks.config_drift.{problem}" in completed.stderr
+    assert "Traceback" not in completed.stderr

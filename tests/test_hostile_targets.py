@@ -4,6 +4,7 @@ and a message naming the target, and a healthy job next to them keeps its schedu
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import time
 import tracemalloc
@@ -26,6 +27,7 @@ from tests.conftest import Chain, ServeFactory, free_port
 from tests.daemon_process import DaemonProcess, write_config
 from tests.hostile_servers import (
     DribblingTlsServer,
+    DrippingHttpServer,
     GarbageServer,
     HugeBodyServer,
     LongChainTlsServer,
@@ -155,6 +157,29 @@ def test_an_endless_redirect_loop_is_unreachable() -> None:
     assert_gave_up(run, elapsed, UNREACHABLE, f"{web.url}/openapi.json", "more than 5 redirects")
 
 
+@pytest.mark.parametrize("headers_too", [False, True], ids=["body", "headers"])
+def test_a_dripping_spec_server_ends_the_run_by_its_timeout_and_frees_its_target(
+    headers_too: bool,
+) -> None:
+    # Given a server that sends the spec one byte every 0.2 s (well within any read timeout)
+    with DrippingHttpServer(0.2, headers_too=headers_too) as server:
+        runner = Runner(egress=EgressPolicy())
+        job = CheckJob(*api_spec(server.url), timedelta(seconds=TIMEOUT))
+        # When the check runs twice, the second time once the first run's thread has had
+        # time to see the deadline
+        began = time.monotonic()
+        first = runner.run(job)
+        elapsed = time.monotonic() - began
+        time.sleep(2)
+        second = runner.run(job)
+    # Then the first run ended by its timeout, and the second really ran (not skipped as
+    # "still running from before"): the worker thread was released
+    assert_gave_up(first, elapsed, UNREACHABLE, server.url)
+    assert (second.status, second.error_reason) in UNREACHABLE, second
+    assert server.connections == 2
+    assert server.bytes_sent < 2 * (TIMEOUT + 2) / 0.2
+
+
 @pytest.fixture(scope="module")
 def bomb() -> bytes:
     return gzip_bomb(1024**3)
@@ -199,6 +224,8 @@ def test_a_healthy_job_keeps_its_schedule_next_to_every_hostile_target(
         web = stack.enter_context(ScriptedHttpServer())
         web.replies["/loop"] = Reply(302, {"Location": "/loop"})
         web.replies["/bomb"] = Reply(200, {"Content-Encoding": "gzip"}, gzip_bomb(1024**3))
+        drip_body = stack.enter_context(DrippingHttpServer(0.2))
+        drip_headers = stack.enter_context(DrippingHttpServer(0.2, headers_too=True))
         tls_hostile = {
             "tarpit": f"127.0.0.1:{tarpit.port}",
             "dribble": dribbler.address,
@@ -210,7 +237,15 @@ def test_a_healthy_job_keeps_its_schedule_next_to_every_hostile_target(
             "endless-body": endless.url,
             "redirect-loop": f"{web.url}/loop",
             "gzip-bomb": f"{web.url}/bomb",
+            "drip-body": drip_body.url,
+            "drip-headers": drip_headers.url,
         }
+        fifo = tmp_path / "fifo.yaml"
+        os.mkfifo(fifo)
+        dev_zero = tmp_path / "zero.yaml"
+        dev_zero.symlink_to("/dev/zero")
+        # a source that cannot be read is a finding of an ok run, not an error of the run
+        drift_hostile = {"drift-fifo": fifo, "drift-dev-zero": dev_zero}
         targets: list[dict[str, Any]] = [
             {
                 "name": "healthy",
@@ -237,6 +272,13 @@ def test_a_healthy_job_keeps_its_schedule_next_to_every_hostile_target(
                     "checks": {"api_inventory": {"spec": url, "max_spec_bytes": SPEC_CAP, **every}},
                 }
                 for name, url in http_hostile.items()
+            ),
+            *(
+                {
+                    "name": name,
+                    "checks": {"config_drift": {"sources": [{"file": str(path)}], **every}},
+                }
+                for name, path in drift_hostile.items()
             ),
         ]
         port = free_port()
@@ -271,6 +313,13 @@ def test_a_healthy_job_keeps_its_schedule_next_to_every_hostile_target(
                 ("timeout", "unreachable"),
             }, event
             assert event["status"] == "timeout" or where in event["error"], event
+            assert event["duration_seconds"] < TIMEOUT + 1, event
+        held += 1
+    for name in drift_hostile:
+        mine = [e for e in runs if e["target"] == name]
+        assert mine, f"{name} never ran"
+        for event in mine:
+            assert (event["status"], event["findings"]) == ("ok", 1), event
             assert event["duration_seconds"] < TIMEOUT + 1, event
         held += 1
     starts = sorted(

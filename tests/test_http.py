@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import zlib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +12,9 @@ import pytest
 from checks.egress import EgressPolicy
 from checks.http import fetch
 from checks.interface import BadInput, TargetUnreachable
+from monitor.certmaker import write_server_files
+from tests.conftest import Chain
+from tests.hostile_servers import DribblingTlsServer, DrippingHttpServer
 from tests.http_servers import Reply, ScriptedHttpServer
 
 
@@ -92,3 +97,66 @@ def test_a_body_that_is_not_the_gzip_it_claims_is_bad_input() -> None:
 
         with pytest.raises(BadInput, match=r"/doc: response body is not valid gzip"):
             fetch(f"{web.url}/doc", timeout=5, max_bytes=1000, egress=EgressPolicy())
+
+
+@pytest.mark.parametrize("headers_too", [False, True], ids=["body", "headers"])
+def test_a_server_that_drips_its_answer_is_cut_off_at_the_deadline(headers_too: bool) -> None:
+    # each byte comes well within the 5 s read timeout; the server goes on for 60 s
+    with DrippingHttpServer(0.1, headers_too=headers_too) as server:
+        with pytest.raises(TargetUnreachable) as raised:
+            fetch(
+                server.url,
+                timeout=5,
+                max_bytes=10_000,
+                egress=EgressPolicy(),
+                deadline=time.monotonic() + 1,
+            )
+        sent = server.bytes_sent
+    assert str(raised.value) == (
+        f"{server.url}: the run's deadline passed before the answer was complete"
+    )
+    assert sent < 30  # about 1 s of bytes, not 60 s
+
+
+def test_a_deadline_already_passed_makes_no_connection() -> None:
+    with ScriptedHttpServer() as web:
+        web.replies["/"] = Reply(200, {}, b"ok")
+        with pytest.raises(TargetUnreachable, match="deadline passed"):
+            fetch(
+                f"{web.url}/",
+                timeout=5,
+                max_bytes=10,
+                egress=EgressPolicy(),
+                deadline=time.monotonic() - 1,
+            )
+        assert web.requests == []
+        assert (
+            fetch(
+                f"{web.url}/",
+                timeout=5,
+                max_bytes=10,
+                egress=EgressPolicy(),
+                deadline=time.monotonic() + 30,
+            ).body
+            == b"ok"
+        )
+
+
+def test_a_tls_handshake_dripped_one_byte_a_second_is_cut_off_at_the_deadline(
+    tmp_path: Path, chain: Chain
+) -> None:
+    files = write_server_files(tmp_path, "drip", chain.leaf("drip.test"))
+    with DribblingTlsServer(*files) as server:
+        url = f"https://{server.address}/"
+        with pytest.raises(TargetUnreachable) as raised:
+            fetch(
+                url,
+                timeout=30,
+                max_bytes=10,
+                verify=False,
+                egress=EgressPolicy(),
+                deadline=time.monotonic() + 2,
+            )
+        sent = server.bytes_sent
+    assert str(raised.value) == f"{url}: the run's deadline passed before the answer was complete"
+    assert sent < 10  # about 2 s of bytes, not 30 s

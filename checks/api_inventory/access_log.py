@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any, BinaryIO
 
 from checks.interface import BadInput
+from monitor.bounded_files import UnsafeFile, open_regular
 
 DEFAULT_MAX_BYTES = 256 * 2**20
 HEAD_BYTES = 1024  # the cursor's digest covers this much of the file's start
@@ -440,9 +441,11 @@ def read_new(
         cursor = None  # another log: start over
     reader = _Reader(LineParser(log_format), max_bytes)
     try:
-        current = open(name, "rb")  # noqa: SIM115 (closed below, after the rotated file)
+        current = open_regular(name)  # a FIFO or a device is refused, never waited on
     except FileNotFoundError:
         current = None
+    except UnsafeFile as error:
+        raise BadInput(error.problem, subject=name) from None
     except OSError as error:
         raise BadInput(f"cannot read: {error.strerror}", subject=name) from None
     try:
@@ -489,7 +492,7 @@ def _open_rotated(name: str, cursor: LogCursor) -> BinaryIO | None:
     """path.1 when it holds what the cursor read: renamed (same inode) or, for copytruncate,
     a copy (same head; an empty head proves nothing, so then only the inode counts)."""
     try:
-        rotated = open(name, "rb")  # noqa: SIM115 (returned open)
+        rotated = open_regular(name)
     except OSError:
         return None
     status = os.fstat(rotated.fileno())

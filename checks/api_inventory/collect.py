@@ -20,6 +20,7 @@ from checks.api_inventory.probe_urls import probe_url
 from checks.api_inventory.reading import read_inventory_file, read_inventory_url
 from checks.api_inventory.routes import RouteMatcher
 from checks.api_inventory.traffic import TrafficSummary, summarise
+from checks.files import read_secret_input
 from checks.http import fetch
 from checks.interface import BadInput, CheckContext, CheckError, CheckMisconfigured
 from monitor.model import CheckKind, Target
@@ -64,7 +65,7 @@ def _read_spec(
 ) -> tuple[ApiInventory | None, str | None]:
     limits = LoadLimits(max_bytes=params.max_spec_bytes)
     auth = (
-        params.auth_header_file.read_text(encoding="utf-8").strip()
+        read_secret_input(params.auth_header_file, "auth_header_file")
         if params.auth_header_file
         else None
     )
@@ -85,6 +86,7 @@ def _read_spec(
                 verify=params.verify_tls,
                 allow_remote_refs=params.allow_remote_refs,
                 egress=context.egress,
+                deadline=context.deadline,
             )
         else:
             inventory = read_inventory_file(Path(url), limits, params.allow_remote_refs)
@@ -202,6 +204,7 @@ def _status(
             read_body=False,
             derived=True,  # the path came from the spec
             egress=context.egress,
+            deadline=context.deadline,
         )
     except CheckError:
         return None

@@ -18,6 +18,7 @@ from yaml.nodes import Node
 from checks.egress import EgressPolicy
 from checks.http import HttpResponse, fetch
 from checks.interface import BadInput, TargetUnreachable
+from monitor.bounded_files import FileTooLarge, UnsafeFile, read_limited
 
 try:
     from yaml import CSafeLoader as _BaseLoader
@@ -180,22 +181,19 @@ def _load_yaml(data: bytes, origin: str, limits: LoadLimits) -> Any:
 
 
 def read_spec_file(path: Path, max_bytes: int) -> bytes:
-    """The bytes of `path`; BadInput when unreadable or over `max_bytes` (checked on the
-    file's size before reading, and again while reading)."""
+    """The bytes of `path`; SpecUnparseable over `max_bytes` (at most `max_bytes` + 1 bytes
+    are read), BadInput when it is not a regular file (a FIFO, a device, a socket) or
+    cannot be read."""
     try:
-        with path.open("rb") as file:
-            size = path.stat().st_size
-            if size > max_bytes:
-                raise SpecUnparseable(
-                    f"{size} bytes is over the limit of {max_bytes}; not read",
-                    subject=str(path),
-                )
-            data = file.read(max_bytes + 1)
+        return read_limited(path, max_bytes)
+    except FileTooLarge:
+        raise SpecUnparseable(
+            f"over the limit of {max_bytes}; not read", subject=str(path)
+        ) from None
+    except UnsafeFile as error:
+        raise BadInput(error.problem, subject=str(path)) from None
     except OSError as error:
         raise BadInput(f"cannot read: {error.strerror or error}", subject=str(path)) from None
-    if len(data) > max_bytes:
-        raise SpecUnparseable(f"over the limit of {max_bytes} bytes", subject=str(path))
-    return data
 
 
 def fetch_spec(
@@ -208,6 +206,7 @@ def fetch_spec(
     egress: EgressPolicy,
     max_redirects: int = 5,
     derived: bool = False,
+    deadline: float | None = None,
 ) -> HttpResponse:
     """GET the document at `url`; `auth_header` is the Authorization header's value.
     `derived`: `url` came from remote content (a `$ref`), so `egress` applies to it as well
@@ -229,6 +228,7 @@ def fetch_spec(
         headers=headers,
         derived=derived,
         egress=egress,
+        deadline=deadline,
     )
     if response.status >= 500:
         raise TargetUnreachable(f"HTTP {response.status}", subject=response.url)

@@ -42,12 +42,16 @@ def read_inventory_url(
     verify: bool | str = True,
     allow_remote_refs: bool = False,
     clock: Clock | None = None,
+    deadline: float | None = None,
 ) -> ApiInventory:
     """The inventory of the spec at `url`. With `allow_remote_refs`, `$ref`s may name
     other documents on the same origin (fetched with the same Authorization header, no
-    redirects followed); anything else is refused. Every request passes `egress`."""
+    redirects followed); anything else is refused. Every request passes `egress` and ends
+    by `deadline` (a `time.monotonic()` value), as in `checks.http.fetch`."""
     limits = limits or LoadLimits()
-    response = fetch_spec(url, timeout, limits.max_bytes, auth_header, verify, egress=egress)
+    response = fetch_spec(
+        url, timeout, limits.max_bytes, auth_header, verify, egress=egress, deadline=deadline
+    )
     document = load_document(response.body, response.url, limits)
 
     resolver = RefResolver(
@@ -55,7 +59,7 @@ def read_inventory_url(
         url,
         response.url,
         limits=limits,
-        fetch_remote=_ref_fetcher(timeout, limits.max_bytes, auth_header, verify, egress)
+        fetch_remote=_ref_fetcher(timeout, limits.max_bytes, auth_header, verify, egress, deadline)
         if allow_remote_refs
         else None,
         clock=clock,
@@ -75,6 +79,7 @@ def _ref_fetcher(
     auth_header: str | None,
     verify: bool | str,
     egress: EgressPolicy,
+    deadline: float | None,
 ) -> RemoteFetcher:
     def fetch_ref(url: str, remaining: float) -> bytes:
         # No redirects: a $ref must stay on the spec's origin, and so must the auth header.
@@ -87,6 +92,7 @@ def _ref_fetcher(
             egress=egress,
             max_redirects=0,
             derived=True,
+            deadline=deadline,
         )
         return response.body
 

@@ -22,6 +22,7 @@ from checks.cert_expiry.facts import (
 )
 from checks.cert_expiry.handshakes import shared_engine
 from checks.cert_expiry.params import CertExpiryParams
+from checks.files import read_input_file
 from checks.interface import (
     BadInput,
     CheckContext,
@@ -115,17 +116,7 @@ def read_pem_files(patterns: tuple[str, ...]) -> list[CertificateSource]:
 
 
 def _load_pem(path: Path) -> list[x509.Certificate]:
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(_MAX_PEM_BYTES + 1)
-    except OSError as error:
-        raise BadInput(
-            f"cannot read the file: {error.strerror or error}", subject=str(path)
-        ) from None
-    if len(data) > _MAX_PEM_BYTES:
-        raise BadInput(
-            f"larger than {_MAX_PEM_BYTES} bytes; not a certificate file", subject=str(path)
-        )
+    data = read_input_file(path, _MAX_PEM_BYTES)
     if b"-----BEGIN CERTIFICATE-----" not in data:
         raise BadInput(
             "no PEM certificate (-----BEGIN CERTIFICATE-----) in the file", subject=str(path)

@@ -24,8 +24,10 @@ from checks.config_drift.params import (
     Source,
 )
 from checks.config_drift.secrets import SecretMasker
+from checks.files import read_input_file, read_secret_input
 from checks.http import fetch
 from checks.interface import BadInput, CheckContext, CheckError, CheckMisconfigured
+from monitor.bounded_files import open_regular
 from monitor.model import CheckKind, Target
 
 SECURITY_HEADERS = (
@@ -98,12 +100,9 @@ def _read(
 
 def _read_file(spec: FileSource, params: ConfigDriftParams) -> dict[str, str]:
     path = spec.path
-    origin = str(path)
-    size = path.stat().st_size
-    if size > params.max_bytes:
-        raise BadInput(f"{size} bytes is over the limit of {params.max_bytes}", subject=origin)
+    data = read_input_file(path, params.max_bytes)
     file_format = formats.detect_format(path) if spec.format is FileFormat.AUTO else spec.format
-    return formats.parse(path.read_bytes(), file_format, origin, params.max_keys)
+    return formats.parse(data, file_format, str(path), params.max_keys)
 
 
 def _read_directory(
@@ -124,7 +123,9 @@ def _read_directory(
 
     for directory, subdirectories, files in os.walk(root, onerror=walk_error):
         subdirectories.sort()
-        for name in sorted(files):
+        # a symlink to a directory is an entry (its target), never walked into: no loops
+        links = [name for name in subdirectories if os.path.islink(os.path.join(directory, name))]
+        for name in sorted(files + links):
             path = Path(directory, name)
             relative = path.relative_to(root).as_posix()
             if not _selected(relative, spec):
@@ -155,7 +156,7 @@ def _directory_file(path: Path, relative: str, params: ConfigDriftParams) -> dic
         return {f"{relative}#link": os.readlink(path)}
     digest = hashlib.sha256()
     head = b""
-    with path.open("rb") as handle:
+    with open_regular(path) as handle:  # a FIFO or a device is refused, never waited on
         while chunk := handle.read(_HASH_CHUNK):
             if len(head) <= _DIRECTORY_TEXT_LIMIT:
                 head += chunk
@@ -185,7 +186,9 @@ def _read_http(
         raise CheckMisconfigured("an http source needs a url, or a target with a url")
     request_headers = {}
     if spec.auth_header_file is not None:
-        request_headers["Authorization"] = spec.auth_header_file.read_text().strip()
+        request_headers["Authorization"] = read_secret_input(
+            spec.auth_header_file, "auth_header_file"
+        )
     response = fetch(
         url,
         timeout=context.io_timeout(spec.timeout.total_seconds()),
@@ -194,6 +197,7 @@ def _read_http(
         headers=request_headers,
         read_body=spec.json_keys is not None,
         egress=context.egress,
+        deadline=context.deadline,
     )
     if response.status >= 500:
         raise BadInput(f"answered HTTP {response.status}", subject=url)

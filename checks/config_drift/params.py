@@ -7,8 +7,16 @@ import shlex
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from checks.interface import CheckParams
 from monitor.durations import Duration
@@ -128,6 +136,20 @@ class Source(BaseModel):
         return f"snapshot:{self.snapshot}"
 
 
+MAX_REGEX_LENGTH = 1000
+
+
+def _compiles(value: str) -> str:
+    try:
+        re.compile(value)
+    except (re.error, RecursionError, OverflowError) as error:
+        raise ValueError(f"not a valid regular expression: {error}") from None
+    return value
+
+
+Regex = Annotated[str, Field(max_length=MAX_REGEX_LENGTH), AfterValidator(_compiles)]
+
+
 class Change(StrEnum):
     ADDED = "added"
     REMOVED = "removed"
@@ -140,16 +162,9 @@ class IgnoreRule(BaseModel):
     model_config = _STRICT
 
     path: str = Field(description="glob on 'source|path' or on the path alone")
-    value: str | None = Field(default=None, description="regex the observed value must match")
+    value: Regex | None = Field(default=None, description="regex the observed value must match")
     reason: str = Field(min_length=1)
     until: datetime | date | None = None
-
-    @field_validator("value")
-    @classmethod
-    def _regex(cls, value: str | None) -> str | None:
-        if value is not None:
-            re.compile(value)
-        return value
 
     @property
     def expires_at(self) -> datetime | None:
@@ -169,15 +184,8 @@ class SeverityRule(BaseModel):
 
     path: str = Field(description="glob on 'source|path' or on the path alone")
     change: Change | None = Field(default=None, description="any change when omitted")
-    value: str | None = Field(default=None, description="regex the new value must match")
+    value: Regex | None = Field(default=None, description="regex the new value must match")
     severity: Severity
-
-    @field_validator("value")
-    @classmethod
-    def _regex(cls, value: str | None) -> str | None:
-        if value is not None:
-            re.compile(value)
-        return value
 
 
 class ConfigDriftParams(CheckParams):

@@ -113,6 +113,7 @@ def _read_sbom(
             max_bytes=params.max_bytes,
             verify=params.verify_tls,
             egress=context.egress,
+            deadline=context.deadline,
         )
         if response.status != 200:
             raise BadInput(f"answered HTTP {response.status}", subject=location)
@@ -134,6 +135,7 @@ def _read_banners(
         context.io_timeout(params.network_timeout.total_seconds()),
         verify_tls=params.verify_tls,
         egress=context.egress,
+        deadline=context.deadline,
     )
     return SourceInventory(source.id, banners=fetched.banners)
 
@@ -169,6 +171,7 @@ def _match(
                 timeout,
                 params.verify_tls,
                 egress=context.egress,
+                deadline=context.deadline,
             )
         )
     seen: set[tuple[InstalledPackage, str]] = set()

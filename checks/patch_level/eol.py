@@ -18,6 +18,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
+from checks.files import read_input_file
 from checks.interface import BadInput
 
 _MAX_PRODUCT_FILE = 8 * 1024 * 1024
@@ -48,13 +49,9 @@ class CycleVerdict:
 def load_product(path: Path) -> tuple[ReleaseCycle, ...]:
     """The release cycles in one product file; BadInput naming the file when unreadable."""
     origin = str(path)
+    data = read_input_file(path, _MAX_PRODUCT_FILE)
     try:
-        size = path.stat().st_size
-        if size > _MAX_PRODUCT_FILE:
-            raise BadInput(f"{size} bytes is over {_MAX_PRODUCT_FILE}", subject=origin)
-        document = json.loads(path.read_bytes())
-    except OSError as error:
-        raise BadInput(error.strerror or str(error), subject=origin) from None
+        document = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
         raise BadInput(f"not JSON: {error}", subject=origin) from None
     rows = _rows(document, origin)

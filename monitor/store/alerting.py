@@ -29,7 +29,7 @@ from monitor.store.tables import (
 )
 
 CHECK_FAILING_RULE = "CHECK-FAILING"
-_FAILED = (RunStatus.ERROR.value, RunStatus.TIMEOUT.value)
+_FAILED = (RunStatus.ERROR.value, RunStatus.TIMEOUT.value, RunStatus.SKIPPED.value)
 
 
 def candidates(session: Session, check_failing_after: int, now: datetime) -> list[AlertCandidate]:
@@ -82,7 +82,9 @@ def candidates(session: Session, check_failing_after: int, now: datetime) -> lis
 def _failing_checks(
     session: Session, after: int, labels: dict[str, dict[str, str]]
 ) -> list[AlertCandidate]:
-    """A 'check failing' alert for each (check, target) whose last `after` runs all failed."""
+    """A 'check failing' alert for each (check, target) whose last `after` runs all failed.
+    A run skipped with a reason failed (the runner skips with a reason when the previous
+    run is still running, a stuck check); one skipped without (at shutdown) is left out."""
     number = (
         sa.func.row_number()
         .over(
@@ -100,7 +102,10 @@ def _failing_checks(
             col(CheckRunRow.error_message),
             number,
         )
-        .where(col(CheckRunRow.status) != RunStatus.SKIPPED.value)
+        .where(
+            (col(CheckRunRow.status) != RunStatus.SKIPPED.value)
+            | col(CheckRunRow.error_reason).is_not(None)
+        )
         .subquery()
     )
     rows = session.execute(sa.select(recent).where(recent.c.number <= after)).all()

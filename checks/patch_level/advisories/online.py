@@ -30,18 +30,27 @@ def query_osv(
     verify: bool = True,
     *,
     egress: EgressPolicy,
+    deadline: float | None = None,
 ) -> MatchResult:
     """Ask the OSV API which advisories affect `packages`, fetch them, and match locally
-    (so version ordering and alias merging are the same as with the offline index)."""
+    (so version ordering and alias merging are the same as with the offline index). Every
+    request ends by `deadline` (a `time.monotonic()` value), as in `checks.http.fetch`."""
     base = base_url.rstrip("/")
     ids: set[str] = set()
     for start in range(0, len(packages), BATCH_SIZE):
-        ids.update(_batch_ids(base, packages[start : start + BATCH_SIZE], timeout, verify))
+        ids.update(
+            _batch_ids(base, packages[start : start + BATCH_SIZE], timeout, verify, deadline)
+        )
     records: list[OsvRecord] = []
     for vulnerability_id in sorted(ids):
         url = f"{base}/v1/vulns/{quote(vulnerability_id, safe='')}"
         response = fetch(
-            url, timeout=timeout, max_bytes=MAX_RESPONSE_BYTES, verify=verify, egress=egress
+            url,
+            timeout=timeout,
+            max_bytes=MAX_RESPONSE_BYTES,
+            verify=verify,
+            egress=egress,
+            deadline=deadline,
         )
         if response.status != 200:
             raise BadInput(f"answered HTTP {response.status}", subject=url)
@@ -53,7 +62,11 @@ def query_osv(
 
 
 def _batch_ids(
-    base: str, packages: Sequence[InstalledPackage], timeout: float, verify: bool
+    base: str,
+    packages: Sequence[InstalledPackage],
+    timeout: float,
+    verify: bool,
+    deadline: float | None,
 ) -> set[str]:
     url = f"{base}/v1/querybatch"
     queries = [
@@ -64,7 +77,12 @@ def _batch_ids(
         for package in packages
     ]
     response = post_json(
-        url, {"queries": queries}, timeout=timeout, max_bytes=MAX_RESPONSE_BYTES, verify=verify
+        url,
+        {"queries": queries},
+        timeout=timeout,
+        max_bytes=MAX_RESPONSE_BYTES,
+        verify=verify,
+        deadline=deadline,
     )
     if response.status != 200:
         raise BadInput(f"answered HTTP {response.status}", subject=url)

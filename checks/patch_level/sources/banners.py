@@ -84,12 +84,14 @@ def fetch_banners(
     egress: EgressPolicy,
     verify_tls: bool = True,
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
+    deadline: float | None = None,
 ) -> FetchedBanners:
     """GET `url` and parse the response headers; no body is read, redirects' included.
 
     Follows at most MAX_REDIRECTS redirects and reads the last response's headers, whatever
     its status. Raises TargetUnreachable naming the URL when no response arrives (connection,
-    TLS, timeout, too many redirects) and BadInput when the headers exceed `max_header_bytes`.
+    TLS, timeout, `deadline` passed, too many redirects) and BadInput when the headers exceed
+    `max_header_bytes`.
     """
     response = fetch(
         url,
@@ -100,6 +102,7 @@ def fetch_banners(
         read_body=False,
         max_header_bytes=max_header_bytes,
         egress=egress,
+        deadline=deadline,
     )
     return FetchedBanners(
         response.url, response.status, parse_banners(response.headers), response.headers

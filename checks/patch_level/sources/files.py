@@ -4,23 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from checks.interface import BadInput
+from checks.files import read_input_file
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
 
 def read_bytes(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
-    """The file's content; raises BadInput when it cannot be read or exceeds `max_bytes`."""
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(max_bytes + 1)
-    except OSError as error:
-        raise BadInput(
-            f"cannot read the file: {error.strerror or error}", subject=str(path)
-        ) from None
-    if len(data) > max_bytes:
-        raise BadInput(f"larger than the limit of {max_bytes} bytes", subject=str(path))
-    return data
+    """The file's content; raises BadInput when it is not a regular file, cannot be read
+    or exceeds `max_bytes`."""
+    return read_input_file(path, max_bytes)
 
 
 def read_text(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
