@@ -169,6 +169,11 @@ PATCH_OLDEST_UNPATCHED_AGE = _observed(
 PATCH_ADVISORIES_AGE = _observed(
     "patch_advisories_age_seconds", (), "Age of the advisory index the check used"
 )
+PATCH_UNDETERMINED = _observed(
+    "patch_undetermined",
+    (),
+    "Packages (per advisory) and sources the check could neither match nor rule out",
+)
 
 # -- observations: config_drift --------------------------------------------------------------
 DRIFT_ITEMS = _observed(
@@ -218,6 +223,7 @@ FAMILIES: tuple[MetricFamily, ...] = (
     PATCH_VULNERABILITIES,
     PATCH_OVERDUE,
     PATCH_PACKAGES,
+    PATCH_UNDETERMINED,
     PATCH_OLDEST_UNPATCHED_AGE,
     PATCH_ADVISORIES_AGE,
     DRIFT_ITEMS,
