@@ -599,3 +599,19 @@ def test_an_ubuntu_dpkg_status_without_os_release_fails_loudly(tmp_path: Path) -
     )
     assert set(findings(stated, "PATCH-VULNERABLE", "os")) == UBUNTU_VULNERABLE
     assert set(findings(read, "PATCH-VULNERABLE", "os")) == UBUNTU_VULNERABLE
+
+
+def test_an_rpm_list_of_a_distribution_osv_does_not_cover_is_undetermined(tmp_path: Path) -> None:
+    listing = tmp_path / "rpm-qa.txt"
+    listing.write_text("openssl-libs|1|3.1.1|4.fc39|x86_64\n")
+    os_release = tmp_path / "os-release"
+    os_release.write_text('NAME="Fedora Linux"\nID=fedora\nVERSION_ID=39\n')
+
+    run = run_patch_level(
+        tmp_path, [{"name": "os", "rpm_list": str(listing), "os_release": str(os_release)}]
+    )
+
+    [finding] = findings(run, "PATCH-UNDETERMINED", "os").values()
+    assert finding.subject == "os|distribution"
+    assert "'fedora' 39" in finding.evidence
+    assert sample(run, "patch_undetermined") == 1

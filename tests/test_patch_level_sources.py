@@ -23,6 +23,7 @@ from checks.patch_level.sources.apk import read_apk_installed
 from checks.patch_level.sources.banners import fetch_banners, parse_banner, parse_banners
 from checks.patch_level.sources.dpkg import read_dpkg_status
 from checks.patch_level.sources.os_release import read_os_release, stated_distribution
+from checks.patch_level.sources.purl import package_from_purl
 from checks.patch_level.sources.python import (
     read_poetry_lock,
     read_requirements,
@@ -888,6 +889,57 @@ def test_invalid_purl_names_the_component() -> None:
 
     with pytest.raises(BadInput, match=r"sbom.json: components\[0\] \('oops'\): purl 'npm/oops"):
         parse_sbom(json.dumps(document).encode(), "sbom.json")
+
+
+@pytest.mark.parametrize(
+    ("purl", "properties", "expected"),
+    [
+        # Trivy: the epoch as a qualifier, the source package and its version in properties
+        (
+            "pkg:deb/debian/openssh-client@9.2p1-2%2Bdeb12u2?arch=amd64&distro=debian-12.5&epoch=1",
+            {
+                "aquasecurity:trivy:SrcName": "openssh",
+                "aquasecurity:trivy:SrcVersion": "9.2p1",
+                "aquasecurity:trivy:SrcRelease": "2+deb12u2",
+                "aquasecurity:trivy:SrcEpoch": "1",
+            },
+            (Ecosystem.DEBIAN, "openssh-client", "1:9.2p1-2+deb12u2", "12", "openssh"),
+        ),
+        # cdxgen: the epoch in the version and as a qualifier, counted once; a code name
+        (
+            "pkg:deb/ubuntu/vim@2:8.2.3995-1ubuntu2.15?arch=amd64&distro_name=jammy&epoch=2",
+            {},
+            (Ecosystem.UBUNTU, "vim", "2:8.2.3995-1ubuntu2.15", "22.04", None),
+        ),
+        # Syft: the source package and its version in the upstream qualifier
+        (
+            "pkg:deb/debian/libc6@2.36-9%2Bdeb12u4?upstream=glibc%402.36-9%2Bdeb12u3&distro=debian-12",
+            {},
+            (Ecosystem.DEBIAN, "libc6", "2.36-9+deb12u3", "12", "glibc"),
+        ),
+        # Syft's RPM: the source RPM in a property
+        (
+            "pkg:rpm/redhat/openssl-libs@3.0.7-24.el9?epoch=1&distro=rhel-9.3",
+            {"syft:metadata:sourceRpm": "openssl-3.0.7-24.el9.src.rpm"},
+            (Ecosystem.RED_HAT, "openssl-libs", "1:3.0.7-24.el9", "9", "openssl"),
+        ),
+        # npm names keep their case
+        ("pkg:npm/Haraka@2.8.0", {}, (Ecosystem.NPM, "Haraka", "2.8.0", None, None)),
+    ],
+)
+def test_purls_are_read_as_each_producer_writes_them(
+    purl: str, properties: dict[str, str], expected: tuple[object, ...]
+) -> None:
+    package = package_from_purl(purl, "sbom.json", properties=properties)
+
+    assert isinstance(package, InstalledPackage)
+    assert (
+        package.ecosystem,
+        package.name,
+        package.version,
+        package.release,
+        package.source_name,
+    ) == expected
 
 
 # --- banners --------------------------------------------------------------------------------
