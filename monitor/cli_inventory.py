@@ -205,8 +205,11 @@ def _show_software(
     out.print(table)
     for inventory in inventories:
         count = len(inventory.packages) + len(inventory.banners)
-        notes = "; ".join(inventory.notes)
+        producer = (f"written by {inventory.producer}",) if inventory.producer else ()
+        notes = "; ".join([*producer, *inventory.notes])
         out.print(f"{inventory.source}: {count} item(s)" + (f" — {notes}" if notes else ""))
+        for undetermined in inventory.undetermined:
+            err.print(f"[yellow]{inventory.source}:[/] {undetermined.reason}", highlight=False)
     for source, reason in failures:
         err.print(f"[red]{source}:[/] {reason}", highlight=False)
     return bool(failures)

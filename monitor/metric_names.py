@@ -202,6 +202,11 @@ PATCH_ADVISORIES_AGE = _observed(
     ("source",),
     "Age of the advisory index the check used, per source it was built from",
 )
+PATCH_UNDETERMINED = _observed(
+    "patch_undetermined",
+    (),
+    "Packages (per advisory) and sources the check could neither match nor rule out",
+)
 
 # -- observations: config_drift --------------------------------------------------------------
 DRIFT_ITEMS = _observed(
@@ -255,6 +260,7 @@ FAMILIES: tuple[MetricFamily, ...] = (
     PATCH_VULNERABILITIES,
     PATCH_OVERDUE,
     PATCH_PACKAGES,
+    PATCH_UNDETERMINED,
     PATCH_OLDEST_UNPATCHED_AGE,
     PATCH_ADVISORIES_AGE,
     DRIFT_ITEMS,

@@ -105,6 +105,42 @@ def test_go_versions_compare_equal_with_and_without_v_prefix() -> None:
     assert compare(Ecosystem.GO, "v1.2.3", "1.10.0") == -1
 
 
+@pytest.mark.parametrize(
+    ("left", "right"),
+    [
+        ("5.2.20.RELEASE", "5.2.20"),
+        ("5.2.20-RELEASE", "5.2.20"),
+        ("1.0.GA", "1"),
+        ("1.0-ga", "1.0"),
+        ("4.1.100.Final", "4.1.100"),
+        ("9.0.0-M26", "9.0.0.M26"),
+        ("2.0.0.CR2", "2.0.0-RC2"),
+        ("1.0-cr1", "1.0-rc1"),
+        ("1.0-alpha1", "1.0.alpha1"),
+        ("1.0a1", "1.0-alpha-1"),
+        ("1.0", "1.0.0"),
+    ],
+)
+def test_maven_versions_equal_under_comparable_version_compare_equal(left: str, right: str) -> None:
+    assert compare(Ecosystem.MAVEN, left, right) == 0
+
+
+@pytest.mark.parametrize(
+    ("lower", "higher"),
+    [
+        ("5.2.20.RELEASE", "5.2.21"),
+        ("5.2.19", "5.2.20.RELEASE"),
+        ("9.0.0.M26", "9.0.0"),
+        ("9.0.0-M26", "9.0.0-RC1"),
+        ("1.0-SNAPSHOT", "1.0"),
+        ("1.0", "1.0-sp1"),
+        ("4.1.99.Final", "4.1.100.Final"),
+    ],
+)
+def test_maven_qualifiers_order_as_comparable_version_does(lower: str, higher: str) -> None:
+    assert compare(Ecosystem.MAVEN, lower, higher) == -1
+
+
 def test_maven_snapshot_sorts_before_release() -> None:
     assert compare(Ecosystem.MAVEN, "1.0-SNAPSHOT", "1.0") == -1
 
@@ -283,10 +319,40 @@ def test_pypi_names_match_after_pep503_normalisation() -> None:
     ]
 
 
-def test_npm_names_are_case_sensitive() -> None:
-    documents = [record("GHSA-7", affected("npm", "JSONStream", osv_range(("introduced", "0"))))]
-    assert affected_versions(documents, Ecosystem.NPM, "jsonstream", "1.0.0") == set()
+def test_npm_and_go_names_keep_case_but_match_a_producers_lower_cased_spelling() -> None:
+    documents = [
+        record("GHSA-7", affected("npm", "JSONStream", osv_range(("introduced", "0")))),
+        record(
+            "GO-2023-1",
+            affected(
+                "Go",
+                "github.com/BurntSushi/toml",
+                osv_range(("introduced", "0"), ("fixed", "1.2.0")),
+            ),
+        ),
+    ]
+    # as the record writes it, and lower-cased by a producer or purl library: both match
     assert affected_versions(documents, Ecosystem.NPM, "JSONStream", "1.0.0") == {"1.0.0"}
+    assert affected_versions(documents, Ecosystem.NPM, "jsonstream", "1.0.0") == {"1.0.0"}
+    assert affected_versions(documents, Ecosystem.GO, "github.com/burntsushi/toml", "v1.1.0") == {
+        "v1.1.0"
+    }
+    # a name written in another mixed case is another package
+    assert affected_versions(documents, Ecosystem.NPM, "JsonStream", "1.0.0") == set()
+    assert affected_versions(documents, Ecosystem.GO, "github.com/burntsushi/toml", "v1.2.0") == (
+        set()
+    )
+
+
+def test_case_folded_lookup_works_against_the_built_index_too(tmp_path: Path) -> None:
+    documents = [record("GHSA-7", affected("npm", "JSONStream", osv_range(("introduced", "0"))))]
+    index_path = tmp_path / "advisories.db"
+    build_index([write_directory(tmp_path / "osv", documents)], index_path)
+
+    with AdvisoryIndex.open(index_path) as index:
+        result = index.match([package(Ecosystem.NPM, "jsonstream", "1.0.0")])
+
+    assert [m.advisory.id for m in result.matches] == ["GHSA-7"]
 
 
 def test_debian_advisories_match_the_source_package_of_the_release() -> None:
@@ -399,6 +465,45 @@ def test_unorderable_event_version_skips_that_range_with_a_note() -> None:
     result = match_records(documents, package(Ecosystem.PYPI, "badevent", "1.0"))
     assert result.matches == ()
     assert any(note.startswith("PYSEC-9: a range") and "not!ok" in note for note in result.notes)
+    # ... and the pair is undetermined, never clean
+    [undetermined] = result.undetermined
+    assert (undetermined.package, undetermined.advisory_id) == (
+        package(Ecosystem.PYPI, "badevent", "1.0"),
+        "PYSEC-9",
+    )
+    assert "not!ok" in undetermined.reason
+
+
+def test_a_fixed_list_written_as_one_string_is_undetermined_not_clean() -> None:
+    # a real record shape: two fixed versions in one event, "8.0.3, 7.0.7"
+    documents = [
+        record(
+            "GHSA-comma",
+            affected(
+                "npm", "list-fixed", osv_range(("introduced", "0"), ("fixed", "8.0.3, 7.0.7"))
+            ),
+        )
+    ]
+    result = match_records(documents, package(Ecosystem.NPM, "list-fixed", "7.0.1"))
+
+    assert result.matches == ()
+    [undetermined] = result.undetermined
+    assert undetermined.advisory_id == "GHSA-comma"
+    assert "8.0.3, 7.0.7" in undetermined.reason
+
+
+def test_unorderable_installed_version_not_in_the_versions_list_is_undetermined() -> None:
+    documents = [
+        record(
+            "PYSEC-8",
+            affected("PyPI", "odd", osv_range(("introduced", "0"), ("fixed", "2.0"))),
+        )
+    ]
+    result = match_records(documents, package(Ecosystem.PYPI, "odd", "other!build"))
+
+    assert result.matches == ()
+    assert [u.advisory_id for u in result.undetermined] == ["PYSEC-8"]
+    assert "installed version cannot be ordered" in result.undetermined[0].reason
 
 
 def test_fix_published_is_the_published_date_else_the_modified_date() -> None:

@@ -435,6 +435,7 @@ def evaluated(index_path: Path, *packages: InstalledPackage) -> dict[str, Findin
         failures=(),
         matches=tuple(SourceMatch("python", match) for match in matches),
         match_notes=(),
+        undetermined=(),
         operating_system=None,
         eol={},
         advisories_built_at=None,

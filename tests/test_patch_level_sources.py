@@ -22,7 +22,8 @@ from checks.patch_level.packages import BannerProduct, Ecosystem, InstalledPacka
 from checks.patch_level.sources.apk import read_apk_installed
 from checks.patch_level.sources.banners import fetch_banners, parse_banner, parse_banners
 from checks.patch_level.sources.dpkg import read_dpkg_status
-from checks.patch_level.sources.os_release import read_os_release
+from checks.patch_level.sources.os_release import read_os_release, stated_distribution
+from checks.patch_level.sources.purl import package_from_purl
 from checks.patch_level.sources.python import (
     read_poetry_lock,
     read_requirements,
@@ -58,6 +59,8 @@ DEBIAN_12_OS_RELEASE = """
     ID=debian
     HOME_URL="https://www.debian.org/"
 """
+
+DEBIAN = stated_distribution("Debian:12")
 
 UBUNTU_2204_OS_RELEASE = """
     PRETTY_NAME="Ubuntu 22.04.3 LTS"
@@ -179,12 +182,12 @@ DPKG_STATUS = """
 def test_dpkg_reads_installed_packages_with_source_versions_and_epochs(tmp_path: Path) -> None:
     status = write(tmp_path, "status", DPKG_STATUS)
 
-    packages = read_dpkg_status(status)
+    packages = read_dpkg_status(status, DEBIAN)
 
     assert [p.name for p in packages] == ["libssl3", "passwd", "openssh-server", "libc6", "bash"]
     found = by_name(packages)
     assert found["libssl3"] == InstalledPackage(
-        Ecosystem.DEBIAN, "libssl3", "3.0.11-1~deb12u2", str(status), None, "openssl"
+        Ecosystem.DEBIAN, "libssl3", "3.0.11-1~deb12u2", str(status), "12", "openssl"
     )
     # Source carries a version: Debian advisories are per source version
     assert found["passwd"].version == "1:4.13+dfsg1-1"
@@ -221,7 +224,7 @@ def test_dpkg_line_without_field_name_names_file_stanza_and_package(tmp_path: Pa
     first_line = len(dedent(DPKG_STATUS).lstrip("\n").splitlines()) + 2
 
     with pytest.raises(BadInput) as raised:
-        read_dpkg_status(status)
+        read_dpkg_status(status, DEBIAN)
 
     assert str(raised.value) == (
         f"{status}: stanza at line {first_line} (package 'libfoo'): "
@@ -250,7 +253,7 @@ def test_dpkg_incomplete_stanza_is_an_error_not_a_dropped_package(
     status.write_text(stanza, encoding="utf-8")
 
     with pytest.raises(BadInput, match=re.escape(str(status))) as raised:
-        read_dpkg_status(status)
+        read_dpkg_status(status, DEBIAN)
 
     assert problem in str(raised.value)
 
@@ -265,7 +268,7 @@ def test_dpkg_next_to_an_alpine_os_release_is_bad_input(tmp_path: Path) -> None:
 
 def test_missing_dpkg_status_is_bad_input_naming_the_file(tmp_path: Path) -> None:
     with pytest.raises(BadInput, match=re.escape(f"{tmp_path / 'nope'}: cannot read the file")):
-        read_dpkg_status(tmp_path / "nope")
+        read_dpkg_status(tmp_path / "nope", DEBIAN)
 
 
 # --- os-release -----------------------------------------------------------------------------
@@ -312,7 +315,7 @@ RPM_LIST = """
 def test_rpm_list_gives_osv_versions_with_and_without_epoch(tmp_path: Path) -> None:
     listing = write(tmp_path, "rpm-qa.txt", RPM_LIST)
 
-    packages = read_rpm_list(listing)
+    packages = read_rpm_list(listing, stated_distribution("Red Hat"))
 
     assert [(p.name, p.version) for p in packages] == [
         ("openssl-libs", "1:3.0.7-24.el9"),
@@ -341,7 +344,7 @@ def test_rpm_line_with_missing_fields_names_file_and_line(tmp_path: Path) -> Non
     with pytest.raises(
         BadInput, match=re.escape(f"{listing}: line 2 'broken|1.0' is not name|epoch")
     ):
-        read_rpm_list(listing)
+        read_rpm_list(listing, stated_distribution("rhel:9"))
 
 
 def fake_rpm(tmp_path: Path, script: str) -> Path:
@@ -361,7 +364,9 @@ def test_rpm_query_runs_rpm_with_the_documented_query_format(tmp_path: Path) -> 
         """,
     )
 
-    packages = query_installed_rpms(5.0, executable=str(rpm), root=Path("/mnt/image"))
+    packages = query_installed_rpms(
+        5.0, executable=str(rpm), root=Path("/mnt/image"), os_release=stated_distribution("Red Hat")
+    )
 
     assert arguments.read_text().splitlines() == [
         "--root",
@@ -462,7 +467,7 @@ def test_apk_stanza_without_version_names_the_stanza(tmp_path: Path) -> None:
     first_line = len(database.splitlines()) + 2
 
     with pytest.raises(BadInput, match=rf"stanza at line {first_line} \(package 'zlib'\): no V:"):
-        read_apk_installed(installed)
+        read_apk_installed(installed, stated_distribution("Alpine:v3.19"))
 
 
 # --- Python ---------------------------------------------------------------------------------
@@ -884,6 +889,57 @@ def test_invalid_purl_names_the_component() -> None:
 
     with pytest.raises(BadInput, match=r"sbom.json: components\[0\] \('oops'\): purl 'npm/oops"):
         parse_sbom(json.dumps(document).encode(), "sbom.json")
+
+
+@pytest.mark.parametrize(
+    ("purl", "properties", "expected"),
+    [
+        # Trivy: the epoch as a qualifier, the source package and its version in properties
+        (
+            "pkg:deb/debian/openssh-client@9.2p1-2%2Bdeb12u2?arch=amd64&distro=debian-12.5&epoch=1",
+            {
+                "aquasecurity:trivy:SrcName": "openssh",
+                "aquasecurity:trivy:SrcVersion": "9.2p1",
+                "aquasecurity:trivy:SrcRelease": "2+deb12u2",
+                "aquasecurity:trivy:SrcEpoch": "1",
+            },
+            (Ecosystem.DEBIAN, "openssh-client", "1:9.2p1-2+deb12u2", "12", "openssh"),
+        ),
+        # cdxgen: the epoch in the version and as a qualifier, counted once; a code name
+        (
+            "pkg:deb/ubuntu/vim@2:8.2.3995-1ubuntu2.15?arch=amd64&distro_name=jammy&epoch=2",
+            {},
+            (Ecosystem.UBUNTU, "vim", "2:8.2.3995-1ubuntu2.15", "22.04", None),
+        ),
+        # Syft: the source package and its version in the upstream qualifier
+        (
+            "pkg:deb/debian/libc6@2.36-9%2Bdeb12u4?upstream=glibc%402.36-9%2Bdeb12u3&distro=debian-12",
+            {},
+            (Ecosystem.DEBIAN, "libc6", "2.36-9+deb12u3", "12", "glibc"),
+        ),
+        # Syft's RPM: the source RPM in a property
+        (
+            "pkg:rpm/redhat/openssl-libs@3.0.7-24.el9?epoch=1&distro=rhel-9.3",
+            {"syft:metadata:sourceRpm": "openssl-3.0.7-24.el9.src.rpm"},
+            (Ecosystem.RED_HAT, "openssl-libs", "1:3.0.7-24.el9", "9", "openssl"),
+        ),
+        # npm names keep their case
+        ("pkg:npm/Haraka@2.8.0", {}, (Ecosystem.NPM, "Haraka", "2.8.0", None, None)),
+    ],
+)
+def test_purls_are_read_as_each_producer_writes_them(
+    purl: str, properties: dict[str, str], expected: tuple[object, ...]
+) -> None:
+    package = package_from_purl(purl, "sbom.json", properties=properties)
+
+    assert isinstance(package, InstalledPackage)
+    assert (
+        package.ecosystem,
+        package.name,
+        package.version,
+        package.release,
+        package.source_name,
+    ) == expected
 
 
 # --- banners --------------------------------------------------------------------------------

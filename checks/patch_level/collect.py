@@ -17,11 +17,12 @@ from checks.patch_level.facts import (
     PatchRaw,
     SourceInventory,
     SourceMatch,
+    SourceUndetermined,
 )
-from checks.patch_level.packages import UPSTREAM_VERSIONED, InstalledPackage
+from checks.patch_level.packages import UPSTREAM_VERSIONED, InstalledPackage, Undetermined
 from checks.patch_level.params import InventorySource, PatchLevelParams
 from checks.patch_level.sources import apk, banners, dpkg, python, rpm, sbom
-from checks.patch_level.sources.os_release import read_os_release
+from checks.patch_level.sources.os_release import UnknownDistribution, read_os_release
 from monitor.model import Target
 
 # os-release ID -> endoflife.date product slug
@@ -41,7 +42,7 @@ OS_PRODUCTS = {
 
 def collect(target: Target, params: PatchLevelParams, context: CheckContext) -> PatchRaw:
     inventories, failures = read_inventory(target, params, context)
-    matches, notes, built = _match(inventories, params, context)
+    matches, notes, undetermined, built = _match(inventories, params, context)
     operating_system = _operating_system(params.os_release, failures)
     eol = _eol_cycles(params.eol_data, inventories, operating_system, failures)
     return PatchRaw(
@@ -49,6 +50,7 @@ def collect(target: Target, params: PatchLevelParams, context: CheckContext) -> 
         failures=tuple(failures),
         matches=matches,
         match_notes=notes,
+        undetermined=undetermined,
         operating_system=operating_system,
         eol=eol,
         advisories_built_at=built[0] if built else None,
@@ -65,6 +67,9 @@ def read_inventory(
     for source in params.sources:
         try:
             inventories.append(_read(source, target, params, context))
+        except UnknownDistribution as error:
+            undetermined = Undetermined(str(error))
+            inventories.append(SourceInventory(source.id, undetermined=(undetermined,)))
         except CheckError as error:
             failures.append((source.id, str(error)))
         except OSError as error:
@@ -75,14 +80,14 @@ def read_inventory(
 def _read(
     source: InventorySource, target: Target, params: PatchLevelParams, context: CheckContext
 ) -> SourceInventory:
-    os_release = source.os_release
+    os_release = source.operating_system()
     if source.dpkg_status is not None:
         return SourceInventory(source.id, dpkg.read_dpkg_status(source.dpkg_status, os_release))
     if source.rpm_list is not None:
         return SourceInventory(source.id, rpm.read_rpm_list(source.rpm_list, os_release))
     if source.rpm_query:
         timeout = context.io_timeout(params.network_timeout.total_seconds())
-        packages = rpm.query_installed_rpms(timeout, os_release_path=os_release)
+        packages = rpm.query_installed_rpms(timeout, os_release=os_release)
         return SourceInventory(source.id, packages)
     if source.apk_installed is not None:
         return SourceInventory(source.id, apk.read_apk_installed(source.apk_installed, os_release))
@@ -121,7 +126,34 @@ def _read_sbom(
     else:
         read = sbom.read_sbom(Path(location), max_bytes=params.max_bytes)
     notes = (f"{read.skipped} component(s) without a usable purl",) if read.skipped else ()
-    return SourceInventory(source.id, read.packages, notes=notes)
+    return SourceInventory(
+        source.id,
+        read.packages,
+        notes=notes,
+        undetermined=_unknown_distributions(read, location),
+        producer=read.producer,
+    )
+
+
+def _unknown_distributions(read: sbom.SbomRead, location: str) -> tuple[Undetermined, ...]:
+    """One Undetermined per distribution an SBOM's OS packages name but OSV does not know."""
+    per_distribution: dict[str, list[str]] = {}
+    for unknown in read.unknown_distribution:
+        per_distribution.setdefault(unknown.distribution, []).append(unknown.purl)
+    found = []
+    for named, purls in per_distribution.items():
+        which = (
+            f"distribution {named!r}, which has no OSV advisories here"
+            if named
+            else ("no distribution (neither the purl nor the SBOM names one)")
+        )
+        found.append(
+            Undetermined(
+                f"{len(purls)} OS package(s) in {location} of {which}: they cannot be "
+                f"judged, e.g. {purls[0]}"
+            )
+        )
+    return tuple(found)
 
 
 def _read_banners(
@@ -142,7 +174,12 @@ def _read_banners(
 
 def _match(
     inventories: Iterable[SourceInventory], params: PatchLevelParams, context: CheckContext
-) -> tuple[tuple[SourceMatch, ...], tuple[str, ...], tuple[datetime, tuple[str, ...]] | None]:
+) -> tuple[
+    tuple[SourceMatch, ...],
+    tuple[str, ...],
+    tuple[SourceUndetermined, ...],
+    tuple[datetime, tuple[str, ...]] | None,
+]:
     packages: dict[InstalledPackage, list[str]] = {}
     for inventory in inventories:
         for package in inventory.packages:
@@ -183,7 +220,22 @@ def _match(
             seen.add((match.package, match.advisory.id))
             matches.extend(SourceMatch(source, match) for source in packages[match.package])
     notes = tuple(dict.fromkeys(note for result in results for note in result.notes))
-    return tuple(matches), notes, built
+    matched = {(match.package, match.advisory.id) for match in (m.match for m in matches)}
+    matched_records = {
+        (match.package, record)
+        for result in results
+        for match in result.matches
+        for record in (match.advisory.id, *match.advisory.aliases)
+    }
+    undetermined = [
+        SourceUndetermined(source, item)
+        for result in results
+        for item in dict.fromkeys(result.undetermined)
+        if item.package is not None
+        and (item.package, item.advisory_id) not in matched_records | matched
+        for source in packages[item.package]
+    ]
+    return tuple(matches), notes, tuple(dict.fromkeys(undetermined)), built
 
 
 def _operating_system(

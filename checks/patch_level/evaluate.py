@@ -44,6 +44,8 @@ def evaluate(raw: PatchRaw, params: PatchLevelParams, now: datetime) -> CheckOut
     findings.extend(_eol_findings(raw, now))
     for source, reason in raw.failures:
         findings.append(_unavailable(source, reason))
+    undetermined = _undetermined_findings(raw)
+    findings.extend(undetermined)
     observations = [
         Observation("patch_packages", float(len(s.packages)), {"source": s.source})
         for s in raw.sources
@@ -58,6 +60,7 @@ def evaluate(raw: PatchRaw, params: PatchLevelParams, now: datetime) -> CheckOut
         observations.append(
             Observation("patch_overdue", float(overdue[severity]), {"severity": severity})
         )
+    observations.append(Observation("patch_undetermined", float(len(undetermined))))
     if oldest_unpatched is not None:
         observations.append(
             Observation(
@@ -77,7 +80,13 @@ def evaluate(raw: PatchRaw, params: PatchLevelParams, now: datetime) -> CheckOut
         observations=tuple(observations),
         findings=tuple(sorted(findings, key=lambda f: (-f.severity.rank, f.rule_id, f.subject))),
         snapshot=_snapshot(raw),
-        undetermined=tuple(f"{source}|" for source, _ in raw.failures),
+        undetermined=tuple(
+            f"{source}|"
+            for source in [
+                *(source for source, _ in raw.failures),
+                *(s.source for s in raw.sources if any(u.package is None for u in s.undetermined)),
+            ]
+        ),
     )
 
 
@@ -300,6 +309,51 @@ def _unavailable(source: str, reason: str) -> Finding:
     )
 
 
+def _undetermined_findings(raw: PatchRaw) -> list[Finding]:
+    """PATCH-UNDETERMINED: what could be neither matched nor ruled out is not clean."""
+    findings = []
+    for inventory in raw.sources:
+        for item in inventory.undetermined:
+            findings.append(
+                Finding(
+                    rule_id="PATCH-UNDETERMINED",
+                    severity=Severity.LOW,
+                    title=f"Packages of inventory source {inventory.source} cannot be judged",
+                    subject=f"{inventory.source}|distribution",
+                    evidence=item.reason,
+                    remediation=(
+                        "Say which distribution and release the packages belong to (os_release "
+                        "or distribution in the source's config, or an SBOM whose purls carry "
+                        "it), or inventory them with a source OSV covers."
+                    ),
+                )
+            )
+    for entry in raw.undetermined:
+        package, advisory_id = entry.undetermined.package, entry.undetermined.advisory_id
+        if package is None:
+            continue
+        findings.append(
+            Finding(
+                rule_id="PATCH-UNDETERMINED",
+                severity=Severity.LOW,
+                title=(
+                    f"Whether {package.name} {package.version} is affected by {advisory_id} "
+                    "cannot be determined"
+                )[:300],
+                subject=f"{entry.source}|{package.name}@{package.version} {advisory_id}",
+                evidence=(
+                    f"advisory {advisory_id}; installed {package.name} {package.version} "
+                    f"({package.ecosystem}); {entry.undetermined.reason}; found in {package.source}"
+                ),
+                remediation=(
+                    f"Check {advisory_id} for {package.name} {package.version} by hand; the "
+                    "advisory's or the package's version does not follow the ecosystem's rules."
+                ),
+            )
+        )
+    return findings
+
+
 def _snapshot(raw: PatchRaw) -> dict[str, object]:
     return {
         "sources": {
@@ -307,6 +361,8 @@ def _snapshot(raw: PatchRaw) -> dict[str, object]:
                 "packages": sorted(f"{p.ecosystem}/{p.name}@{p.version}" for p in s.packages),
                 "banners": sorted(f"{b.header}: {b.raw_value}" for b in s.banners),
                 "notes": list(s.notes),
+                **({"producer": s.producer} if s.producer else {}),
+                **({"undetermined": [u.reason for u in s.undetermined]} if s.undetermined else {}),
             }
             for s in raw.sources
         },

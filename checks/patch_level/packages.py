@@ -52,6 +52,19 @@ class InstalledPackage:
 
 
 @dataclass(frozen=True, slots=True)
+class Undetermined:
+    """Something that could not be judged, and why; reported, never taken for clean.
+
+    `package` is None when a whole source could not be judged (its distribution is unknown);
+    `advisory_id` names the advisory whose ranges could not be applied to the package.
+    """
+
+    reason: str
+    package: InstalledPackage | None = None
+    advisory_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class BannerProduct:
     """A product and version disclosed by an HTTP response header (low confidence)."""
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from checks.interface import CheckParams
+from checks.patch_level.sources.os_release import OsRelease, stated_distribution
 from monitor.durations import Duration
 from monitor.model import Severity
 
@@ -24,6 +25,8 @@ _KINDS = (
     "sbom",
     "banner",
 )
+# inventories of an operating system's package database: their distribution must be known
+_OS_DATABASES = ("dpkg_status", "rpm_list", "rpm_query", "apk_installed")
 
 
 class InventorySource(BaseModel):
@@ -45,6 +48,10 @@ class InventorySource(BaseModel):
         default=None, description="true: GET the target's URL; or a URL; read Server etc."
     )
     os_release: Path | None = Field(default=None, description="/etc/os-release of that system")
+    distribution: str | None = Field(
+        default=None,
+        description="instead of os_release: the OSV distribution, e.g. 'Ubuntu:22.04', 'Debian:12'",
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> InventorySource:
@@ -54,7 +61,23 @@ class InventorySource(BaseModel):
                 f"an inventory source needs exactly one of {', '.join(_KINDS)}"
                 + (f" (got {', '.join(given)})" if given else "")
             )
+        if self.distribution is not None:
+            if self.os_release is not None:
+                raise ValueError("give os_release or distribution, not both")
+            stated_distribution(self.distribution)  # raises ValueError naming the choices
+        if given[0] in _OS_DATABASES and self.os_release is None and self.distribution is None:
+            raise ValueError(
+                f"a {given[0]} source needs os_release (the /etc/os-release of that system) "
+                "or distribution (e.g. 'Ubuntu:22.04'): without them the packages' "
+                "distribution is unknown and their advisories cannot be chosen"
+            )
         return self
+
+    def operating_system(self) -> Path | OsRelease | None:
+        """The os-release file, or the distribution stated, that the packages belong to."""
+        if self.distribution is not None:
+            return stated_distribution(self.distribution)
+        return self.os_release
 
     @property
     def kind(self) -> str:

@@ -24,6 +24,7 @@ from monitor.metric_names import (
     PATCH_OLDEST_UNPATCHED_AGE,
     PATCH_OVERDUE,
     PATCH_PACKAGES,
+    PATCH_UNDETERMINED,
     PATCH_VULNERABILITIES,
 )
 
@@ -87,6 +88,16 @@ def _panels() -> list[Row | Cell]:
                 "Per target: vulnerabilities past their patch deadline.",
                 Query(f"sum by (target) ({overdue})", "{{target}}"),
             ),
+        ),
+        Cell(
+            timeseries_panel(
+                "Undetermined",
+                "Per target: packages (per advisory) and sources that could be neither matched "
+                "nor ruled out - an unorderable version, an unknown distribution. Never clean: "
+                "see the PATCH-UNDETERMINED findings.",
+                Query(f"sum by (target) ({series(PATCH_UNDETERMINED, TARGET)})", "{{target}}"),
+            ),
+            width=24,
         ),
         Row("Inventory and advisory data"),
         Cell(

@@ -38,6 +38,12 @@ class AdvisoryCatalogue(Protocol):
         """The group and fix date of each record id given; ids it does not hold are left out."""
         ...
 
+    def names_folded(
+        self, ecosystem: str, folded: Collection[str]
+    ) -> Mapping[str, tuple[str, ...]]:
+        """For each lower-case name in `folded`, the stored names equal to it but for case."""
+        ...
+
 
 class MemoryCatalogue:
     """An AdvisoryCatalogue over records held in memory; withdrawn records are left out."""
@@ -82,6 +88,15 @@ class MemoryCatalogue:
 
     def vulnerabilities(self, record_ids: Collection[str]) -> Mapping[str, RecordVulnerability]:
         return {i: self._vulnerabilities[i] for i in record_ids if i in self._vulnerabilities}
+
+    def names_folded(
+        self, ecosystem: str, folded: Collection[str]
+    ) -> Mapping[str, tuple[str, ...]]:
+        found: defaultdict[str, list[str]] = defaultdict(list)
+        for stored_ecosystem, name in self._entries:
+            if stored_ecosystem == ecosystem and name.lower() in folded:
+                found[name.lower()].append(name)
+        return {key: tuple(sorted(names)) for key, names in found.items()}
 
 
 def _modified(record: ReducedRecord) -> datetime:

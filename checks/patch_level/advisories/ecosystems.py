@@ -17,7 +17,7 @@ from checks.patch_level.packages import Ecosystem, InstalledPackage
 _BY_NAME = {ecosystem.value: ecosystem for ecosystem in Ecosystem}
 _CASE_INSENSITIVE = frozenset({Ecosystem.NUGET, Ecosystem.PACKAGIST, Ecosystem.CRATES_IO})
 # Advisories of these ecosystems name the source package (the OSV schema's ecosystem table).
-_SOURCE_PACKAGE_ECOSYSTEMS = frozenset({Ecosystem.DEBIAN, Ecosystem.UBUNTU})
+_SOURCE_PACKAGE_ECOSYSTEMS = frozenset({Ecosystem.DEBIAN, Ecosystem.UBUNTU, Ecosystem.ALPINE})
 _RELEASE_QUALIFIERS = frozenset({"lts", "pro"})
 
 

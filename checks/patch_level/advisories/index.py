@@ -183,6 +183,20 @@ class AdvisoryIndex:
                 )
         return found
 
+    def names_folded(
+        self, ecosystem: str, folded: Collection[str]
+    ) -> Mapping[str, tuple[str, ...]]:
+        # one pass over the ecosystem's rows (the primary key's prefix), not one per name
+        rows = self._db.execute(
+            "SELECT DISTINCT name FROM affected WHERE ecosystem = ?"
+            " AND lower(name) IN (SELECT value FROM json_each(?))",
+            (ecosystem, json.dumps(sorted(folded))),
+        )
+        found: dict[str, list[str]] = {}
+        for (name,) in rows:
+            found.setdefault(name.lower(), []).append(name)
+        return {key: tuple(sorted(names)) for key, names in found.items()}
+
     def close(self) -> None:
         self._db.close()
 

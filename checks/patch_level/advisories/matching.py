@@ -3,8 +3,13 @@
 A package is affected by an `affected[]` entry of its ecosystem, release and name when its
 version is listed in `versions` or falls in one of the ECOSYSTEM / SEMVER ranges (GIT ranges
 need the repository and are not evaluated). A version that cannot be ordered leaves only the
-explicit `versions` list to decide, and the reason becomes a note. Records of one alias group
-yield one Match per package.
+explicit `versions` list to decide; when that list does not settle it, the (package, advisory)
+pair is undetermined, with the reason, never clean. Records of one alias group yield one
+Match per package.
+
+npm and Go names are matched as written, and also case-insensitively when the inventory's
+name is all lower case: producers and purl libraries lower-case them (npm's legacy mixed-case
+packages such as `Haraka`, Go module paths such as `github.com/BurntSushi/toml`).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from checks.patch_level.advisories.versions import (
     semver_key,
     version_key,
 )
-from checks.patch_level.packages import Ecosystem, InstalledPackage, Match
+from checks.patch_level.packages import Ecosystem, InstalledPackage, Match, Undetermined
 
 KeyFunction = Callable[[str], VersionKey]
 
@@ -31,6 +36,7 @@ KeyFunction = Callable[[str], VersionKey]
 _TIE_ORDER = {EventKind.INTRODUCED: 0, EventKind.LAST_AFFECTED: 1, EventKind.FIXED: 2}
 _BEGINNING = "0"  # an `introduced` of "0" sorts before every version
 _UNLIMITED = "*"
+_CASE_FOLDED = frozenset({Ecosystem.NPM, Ecosystem.GO})
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,12 +48,21 @@ class _Hit:
 def match_inventory(
     packages: Sequence[InstalledPackage], catalogue: AdvisoryCatalogue
 ) -> MatchResult:
-    """Every (package, vulnerability) pair affected, each once, with notes on what was skipped."""
+    """Every (package, vulnerability) pair affected, each once, with notes on what was skipped
+    and the pairs that could not be judged."""
     notes: dict[str, None] = {}  # an ordered set
+    undetermined: list[Undetermined] = []
     hits_per_package: list[tuple[InstalledPackage, list[_Hit]]] = []
+    folded = _folded_names(packages, catalogue)
     for package in packages:
-        entries = catalogue.affected_entries(package.ecosystem.value, lookup_name(package))
-        hits = package_hits(package, entries, notes) if entries else []
+        name = lookup_name(package)
+        names = dict.fromkeys([name, *folded.get((package.ecosystem.value, name), ())])
+        entries = [
+            entry
+            for each in names
+            for entry in catalogue.affected_entries(package.ecosystem.value, each)
+        ]
+        hits = package_hits(package, entries, notes, undetermined) if entries else []
         if hits:
             hits_per_package.append((package, hits))
     vulnerabilities = catalogue.vulnerabilities(
@@ -58,22 +73,47 @@ def match_inventory(
         for package, hits in hits_per_package
         for match in _merge_hits(package, hits, vulnerabilities)
     ]
-    return MatchResult(tuple(matches), tuple(notes))
+    return MatchResult(tuple(matches), tuple(notes), tuple(dict.fromkeys(undetermined)))
 
 
 def package_hits(
-    package: InstalledPackage, entries: Sequence[AffectedEntry], notes: dict[str, None]
+    package: InstalledPackage,
+    entries: Sequence[AffectedEntry],
+    notes: dict[str, None],
+    undetermined: list[Undetermined],
 ) -> list[_Hit]:
-    """The entries (already selected by ecosystem and name) that affect `package`."""
+    """The entries (already selected by ecosystem and name) that affect `package`.
+
+    An entry that neither lists the version nor has a range that could be evaluated for it
+    adds an Undetermined naming the record and why.
+    """
     hits = []
     for entry in entries:
         if not releases_match(entry.release, package.release):
             continue
         listed = _explicitly_listed(package.ecosystem, package.version, entry.versions)
-        in_range, fixed = _evaluate_ranges(package, entry, notes)
+        in_range, fixed, problems = _evaluate_ranges(package, entry, notes)
         if listed or in_range:
             hits.append(_Hit(entry.record_id, fixed))
+        elif problems:
+            undetermined.append(Undetermined("; ".join(problems), package, entry.record_id))
     return hits
+
+
+def _folded_names(
+    packages: Sequence[InstalledPackage], catalogue: AdvisoryCatalogue
+) -> Mapping[tuple[str, str], tuple[str, ...]]:
+    """(ecosystem, lower-case name) -> the names advisories spell it with, for npm and Go."""
+    wanted: dict[str, set[str]] = {}
+    for package in packages:
+        name = lookup_name(package)
+        if package.ecosystem in _CASE_FOLDED and name == name.lower():
+            wanted.setdefault(package.ecosystem.value, set()).add(name)
+    found: dict[tuple[str, str], tuple[str, ...]] = {}
+    for ecosystem, names in wanted.items():
+        for folded, spellings in catalogue.names_folded(ecosystem, names).items():
+            found[ecosystem, folded] = spellings
+    return found
 
 
 def range_includes(installed: VersionKey, osv_range: AffectedRange, key_of: KeyFunction) -> bool:
@@ -101,9 +141,11 @@ def range_includes(installed: VersionKey, osv_range: AffectedRange, key_of: KeyF
 
 def _evaluate_ranges(
     package: InstalledPackage, entry: AffectedEntry, notes: dict[str, None]
-) -> tuple[bool, tuple[str, ...]]:
+) -> tuple[bool, tuple[str, ...], list[str]]:
+    """(affected by a range, later fixed versions, why ranges could not be evaluated)."""
     affected = False
     fixed: list[str] = []
+    problems: list[str] = []
     for osv_range in entry.ranges:
         key_of = _key_function(package.ecosystem, osv_range.type)
         fixed_events = [e.version for e in osv_range.events if e.kind is EventKind.FIXED]
@@ -111,6 +153,7 @@ def _evaluate_ranges(
             installed = key_of(package.version)
         except UnorderableVersion as error:
             notes[f"{_describe(package)}: {error}; only explicit version lists were checked"] = None
+            problems.append(f"the installed version cannot be ordered: {error}")
             fixed.extend(fixed_events)  # which of them are later is unknown: offer all
             continue
         try:
@@ -120,7 +163,8 @@ def _evaluate_ranges(
             notes[f"{entry.record_id}: a range for {_describe(package)} was skipped: {error}"] = (
                 None
             )
-    return affected, tuple(fixed)
+            problems.append(f"a range of the advisory cannot be evaluated: {error}")
+    return affected, tuple(fixed), problems
 
 
 def _merge_hits(

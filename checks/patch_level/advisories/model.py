@@ -8,7 +8,7 @@ from datetime import datetime
 from checks.patch_level.advisories.ecosystems import normalise_name, split_ecosystem
 from checks.patch_level.advisories.osv_schema import EventKind, OsvRecord, RangeType
 from checks.patch_level.advisories.severity import choose_severity
-from checks.patch_level.packages import Advisory, Match, SeveritySource
+from checks.patch_level.packages import Advisory, Match, SeveritySource, Undetermined
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +50,8 @@ class ReducedRecord:
 class MatchResult:
     matches: tuple[Match, ...]
     notes: tuple[str, ...]  # what could not be evaluated fully, e.g. unorderable versions
+    # (package, advisory) pairs that could be neither matched nor ruled out
+    undetermined: tuple[Undetermined, ...] = ()
 
 
 def reduce_record(record: OsvRecord) -> ReducedRecord:

@@ -1,7 +1,14 @@
-"""Version ordering per ecosystem, delegated to univers' version classes."""
+"""Version ordering per ecosystem, delegated to univers' version classes.
+
+Maven versions are first put in the form Maven's ComparableVersion treats as equal, which
+univers does not: a qualifier after "." is one after "-" (`9.0.0.M26` == `9.0.0-M26`),
+`ga`, `final` and `release` are the release itself (`5.2.20.RELEASE` == `5.2.20`) and `cr`
+is `rc`.
+"""
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from univers import versions as univers_versions
@@ -28,6 +35,10 @@ _CLASSES: dict[str, type[univers_versions.Version]] = {
     Ecosystem.NUGET: univers_versions.NugetVersion,
     Ecosystem.PACKAGIST: univers_versions.ComposerVersion,
 }
+_MAVEN_DOT_QUALIFIER = re.compile(r"\.(?=[a-z])")
+_MAVEN_CR = re.compile(r"(?<=[-.\d])cr(?=$|[-.\d])")
+_MAVEN_RELEASE_ALIAS = re.compile(r"-(?:ga|final|release)(?=$|-)")
+_LIST_SEPARATOR = re.compile(r"[\s,;|]")
 _SEMVER_LIKE = frozenset({univers_versions.SemverVersion, univers_versions.GolangVersion})
 _CACHE_SIZE = 50_000  # distinct (ordering, version) pairs; bounds a daemon's memory
 
@@ -61,6 +72,13 @@ def semver_key(version: str) -> VersionKey:
     return _parse(SEMVER, version)
 
 
+def maven_canonical(version: str) -> str:
+    """`version` spelled so that univers orders it as Maven's ComparableVersion does."""
+    text = _MAVEN_DOT_QUALIFIER.sub("-", version.strip().lower())
+    text = _MAVEN_CR.sub("rc", text)
+    return _MAVEN_RELEASE_ALIAS.sub("", text)
+
+
 def compare(ecosystem: Ecosystem, left: str, right: str) -> int:
     """-1, 0 or 1 as `left` sorts before, equal to or after `right`.
 
@@ -78,8 +96,13 @@ def _parse(ordering: str, version: str) -> VersionKey:
         # Go module versions carry a "v" that OSV omits; SemVer ignores build metadata
         # ("+incompatible", "+build.5") when ordering.
         text = text.removeprefix("v").partition("+")[0]
+    elif cls is univers_versions.MavenVersion:
+        text = maven_canonical(text)
     if not text:
         raise UnorderableVersion(ordering, version, "empty version")
+    if _LIST_SEPARATOR.search(text):
+        # univers reads "8.0.3, 7.0.7" as 8.0.3; no ecosystem's versions hold these
+        raise UnorderableVersion(ordering, version, "a list of versions, not one version")
     try:
         return cls(text)
     except Exception as error:  # univers' parsers raise ValueError, NuGet's a bare Exception

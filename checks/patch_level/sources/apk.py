@@ -12,7 +12,7 @@ from pathlib import Path
 from checks.interface import BadInput
 from checks.patch_level.packages import Ecosystem, InstalledPackage
 from checks.patch_level.sources.files import quote_line, read_text
-from checks.patch_level.sources.os_release import OsRelease, distribution, read_os_release
+from checks.patch_level.sources.os_release import OsRelease, distribution, load_os_release
 
 DEFAULT_INSTALLED_PATH = Path("/lib/apk/db/installed")
 
@@ -26,12 +26,10 @@ def parse_apk_installed(
     """Every package in apk's installed database, in file order.
 
     `source_name` is the origin package when it differs from the package. The release
-    (`v3.19`) comes from `os_release`; without it, none. Raises BadInput naming `origin` and
-    the stanza for a line that is not `X:value` or a stanza without `P:` or `V:`.
+    (`v3.19`) comes from `os_release`; without it, CheckMisconfigured. Raises BadInput naming
+    `origin` and the stanza for a line that is not `X:value` or a stanza without `P:` or `V:`.
     """
-    ecosystem, release = distribution(
-        os_release, family=_FAMILY, default=Ecosystem.ALPINE, database="apk"
-    )
+    ecosystem, release = distribution(os_release, family=_FAMILY, database="apk")
     packages: list[InstalledPackage] = []
     fields: dict[str, str] = {}
     first_line = 0
@@ -55,11 +53,10 @@ def parse_apk_installed(
 
 
 def read_apk_installed(
-    path: Path = DEFAULT_INSTALLED_PATH, os_release_path: Path | None = None
+    path: Path = DEFAULT_INSTALLED_PATH, os_release: Path | OsRelease | None = None
 ) -> tuple[InstalledPackage, ...]:
     """`parse_apk_installed` of a file, with the release from an os-release file if given."""
-    os_release = read_os_release(os_release_path) if os_release_path is not None else None
-    return parse_apk_installed(read_text(path), str(path), os_release)
+    return parse_apk_installed(read_text(path), str(path), load_os_release(os_release))
 
 
 def _package(

@@ -17,7 +17,7 @@ from pathlib import Path
 from checks.interface import BadInput
 from checks.patch_level.packages import Ecosystem, InstalledPackage
 from checks.patch_level.sources.files import quote_line, read_text
-from checks.patch_level.sources.os_release import OsRelease, distribution, read_os_release
+from checks.patch_level.sources.os_release import OsRelease, distribution, load_os_release
 
 DEFAULT_STATUS_PATH = Path("/var/lib/dpkg/status")
 
@@ -56,12 +56,11 @@ def parse_dpkg_status(
     (`1:2.3-4`). `source_name` is set when `Source:` names a package other than the binary.
 
     Multi-arch copies of one package (`libc6:amd64`, `libc6:i386`) collapse to one entry.
-    Ecosystem and release come from `os_release`; without it, Debian with no release.
+    Ecosystem and release come from `os_release` (a file read, or a distribution stated in
+    the config); without it, CheckMisconfigured: guessing Debian misses Ubuntu's advisories.
     Raises BadInput naming `origin`, the stanza and the line for anything unparseable.
     """
-    ecosystem, release = distribution(
-        os_release, family=_FAMILY, default=Ecosystem.DEBIAN, database="dpkg"
-    )
+    ecosystem, release = distribution(os_release, family=_FAMILY, database="dpkg")
     packages: dict[InstalledPackage, None] = {}
     for stanza in _stanzas(text):
         fields = _fields(stanza, origin)
@@ -72,11 +71,10 @@ def parse_dpkg_status(
 
 
 def read_dpkg_status(
-    path: Path = DEFAULT_STATUS_PATH, os_release_path: Path | None = None
+    path: Path = DEFAULT_STATUS_PATH, os_release: Path | OsRelease | None = None
 ) -> tuple[InstalledPackage, ...]:
     """`parse_dpkg_status` of a file, with the ecosystem from an os-release file if given."""
-    os_release = read_os_release(os_release_path) if os_release_path is not None else None
-    return parse_dpkg_status(read_text(path), str(path), os_release)
+    return parse_dpkg_status(read_text(path), str(path), load_os_release(os_release))
 
 
 def _stanzas(text: str) -> Iterator[_Stanza]:

@@ -7,7 +7,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from checks.interface import BadInput
+from checks.interface import BadInput, CheckMisconfigured
 from checks.patch_level.packages import Ecosystem
 from checks.patch_level.sources.files import quote_line, read_text
 
@@ -20,6 +20,7 @@ _ECOSYSTEM_BY_ID = {
     "rocky": Ecosystem.ROCKY,
     "almalinux": Ecosystem.ALMA,
 }
+_DISTRIBUTIONS = frozenset(_ECOSYSTEM_BY_ID.values())
 _ASSIGNMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)")
 _MAX_BYTES = 64 * 1024
 
@@ -67,26 +68,70 @@ def parse_os_release(text: str, origin: str) -> OsRelease:
     return OsRelease(distribution_id, version_id, ecosystem, release, origin)
 
 
+class UnknownDistribution(Exception):
+    """os-release names a distribution OSV has no advisories for: its packages cannot be judged."""
+
+    def __init__(self, os_release: OsRelease) -> None:
+        super().__init__(os_release)
+        self.os_release = os_release
+
+    def __str__(self) -> str:
+        release = self.os_release
+        return (
+            f"{release.origin} names distribution {release.id!r}"
+            + (f" {release.version_id}" if release.version_id else "")
+            + ", which has no OSV advisories here: its packages cannot be judged"
+        )
+
+
 def read_os_release(path: Path) -> OsRelease:
     """Read and parse an os-release file; raises BadInput naming the file."""
     return parse_os_release(read_text(path, _MAX_BYTES), str(path))
+
+
+def load_os_release(value: Path | OsRelease | None) -> OsRelease | None:
+    """An os-release file read, or a distribution stated in the config, as it is."""
+    return read_os_release(value) if isinstance(value, Path) else value
+
+
+def stated_distribution(text: str, origin: str = "distribution in the config") -> OsRelease:
+    """A distribution written as OSV does (`Ubuntu:22.04`, `Debian:12`, `Alpine:v3.19`,
+    `Red Hat:9`) or as os-release's ID (`ubuntu:22.04`); the release may be left out.
+
+    Raises ValueError for a distribution OSV has no advisories for.
+    """
+    name, _, version = (part.strip() for part in text.partition(":"))
+    by_name = {ecosystem.value.lower(): ecosystem for ecosystem in Ecosystem}
+    ecosystem = _ECOSYSTEM_BY_ID.get(name.lower()) or by_name.get(name.lower())
+    if ecosystem is None or ecosystem not in _DISTRIBUTIONS:
+        known = ", ".join(sorted(e.value for e in _DISTRIBUTIONS))
+        raise ValueError(f"distribution {text!r} is not one of {known}")
+    version_id = version.removeprefix("v") or None
+    return OsRelease(
+        name.lower(), version_id, ecosystem, _release(ecosystem, version_id), f"{origin} {text!r}"
+    )
 
 
 def distribution(
     os_release: OsRelease | None,
     *,
     family: frozenset[Ecosystem],
-    default: Ecosystem,
     database: str,
 ) -> tuple[Ecosystem, str | None]:
     """The ecosystem and release for packages from a `database` of the given `family`.
 
-    Without os-release, or for a distribution OSV does not know, `default` with no release.
-    Raises BadInput when os-release names a distribution outside the family (a dpkg database
-    next to an Alpine os-release means the two files do not belong to one host).
+    Raises CheckMisconfigured without os-release (guessing a distribution reports a host of
+    another as clean), UnknownDistribution for a distribution OSV does not know, and BadInput
+    when os-release names a distribution outside the family (a dpkg database next to an
+    Alpine os-release means the two files do not belong to one host).
     """
-    if os_release is None or os_release.ecosystem is None:
-        return default, None
+    if os_release is None:
+        raise CheckMisconfigured(
+            f"a {database} database needs os_release (the /etc/os-release of that system) or "
+            "distribution (e.g. 'Ubuntu:22.04'): without them its distribution is unknown"
+        )
+    if os_release.ecosystem is None:
+        raise UnknownDistribution(os_release)
     if os_release.ecosystem not in family:
         raise BadInput(
             f"names {os_release.ecosystem} ({os_release.id}), which does not use {database}",

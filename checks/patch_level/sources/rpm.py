@@ -9,7 +9,7 @@ from pathlib import Path
 from checks.interface import BadInput, TargetUnreachable
 from checks.patch_level.packages import Ecosystem, InstalledPackage
 from checks.patch_level.sources.files import quote_line, read_text
-from checks.patch_level.sources.os_release import OsRelease, distribution, read_os_release
+from checks.patch_level.sources.os_release import OsRelease, distribution, load_os_release
 
 # One line per package: name|epoch|version|release|arch; `(none)` when there is no epoch.
 # The backslash-n is rpm's own escape, given to rpm as two characters (no shell unquotes it).
@@ -32,12 +32,10 @@ def parse_rpm_list(
 
     Versions take OSV's form `[epoch:]version-release`; an epoch rpm reports (even `0`) is
     kept, `(none)` gives none. Multi-arch copies collapse to one entry. The ecosystem comes
-    from `os_release` (Red Hat for RHEL and CentOS, Rocky Linux, AlmaLinux) and is Red Hat
-    without it. Raises BadInput naming `origin` and the line for a line not of five fields.
+    from `os_release` (Red Hat for RHEL and CentOS, Rocky Linux, AlmaLinux); without it,
+    CheckMisconfigured. Raises BadInput naming `origin` and the line for a line not of five fields.
     """
-    ecosystem, release = distribution(
-        os_release, family=_FAMILY, default=Ecosystem.RED_HAT, database="rpm"
-    )
+    ecosystem, release = distribution(os_release, family=_FAMILY, database="rpm")
     packages: dict[InstalledPackage, None] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -70,10 +68,11 @@ def parse_rpm_list(
     return tuple(packages)
 
 
-def read_rpm_list(path: Path, os_release_path: Path | None = None) -> tuple[InstalledPackage, ...]:
+def read_rpm_list(
+    path: Path, os_release: Path | OsRelease | None = None
+) -> tuple[InstalledPackage, ...]:
     """`parse_rpm_list` of a file saved from the rpm query."""
-    os_release = read_os_release(os_release_path) if os_release_path is not None else None
-    return parse_rpm_list(read_text(path), str(path), os_release)
+    return parse_rpm_list(read_text(path), str(path), load_os_release(os_release))
 
 
 def query_rpm(timeout: float, *, executable: str = "rpm", root: Path | None = None) -> str:
@@ -110,11 +109,11 @@ def query_rpm(timeout: float, *, executable: str = "rpm", root: Path | None = No
 def query_installed_rpms(
     timeout: float,
     *,
-    os_release_path: Path | None = None,
+    os_release: Path | OsRelease | None = None,
     executable: str = "rpm",
     root: Path | None = None,
 ) -> tuple[InstalledPackage, ...]:
     """Run the rpm query and parse its output; raises what `query_rpm` and the parser raise."""
-    os_release = read_os_release(os_release_path) if os_release_path is not None else None
+    stated = load_os_release(os_release)
     text = query_rpm(timeout, executable=executable, root=root)
-    return parse_rpm_list(text, f"{executable} -qa", os_release)
+    return parse_rpm_list(text, f"{executable} -qa", stated)
