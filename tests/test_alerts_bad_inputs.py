@@ -31,6 +31,8 @@ from tests.daemon_process import run_cli, write_config
 from tests.test_alerts_engine import alerts_config, candidate
 from tests.test_alerts_outbox import CONFIG, T0, RecordingNotifier, record, tls10
 
+pytestmark = pytest.mark.hostile_peer
+
 ADMIN_TOKEN = "admin-token-0123456789abcdef"
 BAD_REGEXES = ["~(", "~[a-", "~(a+)+$", "~(x|xy)*z", r"~(a)\1", "~" + "a" * 300]
 

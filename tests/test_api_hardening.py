@@ -224,6 +224,7 @@ def test_tls_is_modern_and_passes_apivigils_own_tls_posture_check(tmp_path: Path
     assert severe(posture) == []
 
 
+@pytest.mark.hostile_peer
 @pytest.mark.postgres
 def test_a_workers_api_serves_only_tls_and_enforces_the_daemons_limits(
     tmp_path: Path, postgres_url: str
@@ -342,6 +343,7 @@ def _sha256(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@pytest.mark.hostile_peer
 def test_a_trailing_slash_never_redirects_to_the_host_the_caller_named(tmp_path: Path) -> None:
     reader = {"Authorization": f"Bearer {READ_TOKEN}"}
     with served_api(tmp_path) as base:
@@ -355,6 +357,7 @@ def test_a_trailing_slash_never_redirects_to_the_host_the_caller_named(tmp_path:
         assert "location" not in answer.headers
 
 
+@pytest.mark.hostile_peer
 def test_x_forwarded_for_from_an_untrusted_peer_does_not_escape_the_rate_limit(
     tmp_path: Path,
 ) -> None:
@@ -418,6 +421,7 @@ BAD_NUMBERS = {
 }
 
 
+@pytest.mark.hostile_peer
 @pytest.mark.parametrize("body", BAD_NUMBERS.values(), ids=BAD_NUMBERS.keys())
 def test_a_non_finite_or_overflowing_number_in_a_silence_is_422(tmp_path: Path, body: str) -> None:
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"}

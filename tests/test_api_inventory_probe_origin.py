@@ -19,6 +19,8 @@ from tests.hostile_servers import GarbageServer
 from tests.http_servers import Reply, ScriptedHttpServer
 from tests.test_api_inventory_check import Api, ok
 
+pytestmark = pytest.mark.hostile_peer
+
 ATTACKER_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
 
 # {a} is the attacker's host:port, {p} its port

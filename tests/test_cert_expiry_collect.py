@@ -138,6 +138,7 @@ def test_refused_connection_is_unreachable() -> None:
     assert "refused" in run.error_message.lower()
 
 
+@pytest.mark.hostile_peer
 @pytest.mark.parametrize("read_first", [True, False], ids=["after_the_hello", "at_once"])
 def test_a_handshake_reset_by_the_peer_is_unreachable(read_first: bool) -> None:
     with ResettingServer(read_first=read_first) as server:

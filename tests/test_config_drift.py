@@ -280,6 +280,7 @@ def test_a_directory_source_reports_files_added_removed_and_changed(
     assert found["confd|c.conf:y"].rule_id == "DRIFT-ADDED"
 
 
+@pytest.mark.hostile_peer
 def test_a_symlink_to_a_directory_in_a_watched_directory_is_drift_like_any_entry(
     store: SqlStore, tmp_path: Path
 ) -> None:
@@ -677,6 +678,7 @@ def test_baseline_commands_accept_show_history_and_diff(tmp_path: Path, sqlite_u
     ],
     ids=["ignore", "severity", "too-long"],
 )
+@pytest.mark.hostile_peer
 def test_a_bad_drift_regex_is_a_clear_config_error(
     tmp_path: Path, rule: dict[str, Any], problem: str
 ) -> None:

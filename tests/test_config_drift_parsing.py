@@ -180,6 +180,7 @@ TEXT_SECRETS = {
 }
 
 
+@pytest.mark.hostile_peer
 @pytest.mark.parametrize("line", TEXT_SECRETS, ids=TEXT_SECRETS.values())
 def test_a_text_line_keeps_its_secret_out_of_both_key_and_value(line: str) -> None:
     # Given a text config line holding a secret, shaped `key = value` or not

@@ -14,6 +14,8 @@ from monitor.settings import ConfigError, parse_yaml
 from tests.daemon_process import APIVIGIL, run_cli
 from tests.test_secrets_everywhere import CONFIG_ERRORS_WITH_SECRETS
 
+pytestmark = pytest.mark.hostile_peer
+
 BILLION_LAUGHS = "\n".join(
     [
         'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]',

@@ -28,6 +28,8 @@ from tests.conftest import free_port
 from tests.daemon_process import DaemonProcess, run_cli, write_config
 from tests.http_servers import Reply, ScriptedHttpServer
 
+pytestmark = pytest.mark.hostile_peer
+
 DENIED = "127.0.0.2/32"
 DENIAL = f"egress to 127.0.0.2 denied by policy: deny list {DENIED}"
 SPEC = {

@@ -38,6 +38,8 @@ from monitor.secret_files import read_secret_file
 from monitor.settings import ConfigError, load_settings
 from tests.daemon_process import run_cli
 
+pytestmark = pytest.mark.hostile_peer
+
 KINDS = ["fifo", "dev-zero-link", "socket"]
 PROBLEM = {
     "fifo": "a FIFO (named pipe), not a regular file",

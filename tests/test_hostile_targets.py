@@ -37,6 +37,8 @@ from tests.hostile_servers import (
 )
 from tests.http_servers import Reply, ScriptedHttpServer
 
+pytestmark = pytest.mark.hostile_peer
+
 TIMEOUT = 3.0  # seconds: each run's deadline
 SPEC_CAP = 10 * 1024 * 1024  # bytes: max_spec_bytes of the HTTP checks
 CHAIN_COPIES = 10_000

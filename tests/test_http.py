@@ -99,6 +99,7 @@ def test_a_body_that_is_not_the_gzip_it_claims_is_bad_input() -> None:
             fetch(f"{web.url}/doc", timeout=5, max_bytes=1000, egress=EgressPolicy())
 
 
+@pytest.mark.hostile_peer
 @pytest.mark.parametrize("headers_too", [False, True], ids=["body", "headers"])
 def test_a_server_that_drips_its_answer_is_cut_off_at_the_deadline(headers_too: bool) -> None:
     # each byte comes well within the 5 s read timeout; the server goes on for 60 s
@@ -142,6 +143,7 @@ def test_a_deadline_already_passed_makes_no_connection() -> None:
         )
 
 
+@pytest.mark.hostile_peer
 def test_a_tls_handshake_dripped_one_byte_a_second_is_cut_off_at_the_deadline(
     tmp_path: Path, chain: Chain
 ) -> None:

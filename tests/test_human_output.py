@@ -27,6 +27,8 @@ from tests.daemon_process import run_cli, write_config
 from tests.http_servers import ScriptedHttpServer
 from tests.test_api_inventory_check import V1, Api, combined, ok
 
+pytestmark = pytest.mark.hostile_peer
+
 # a CSI colour, an OSC 8 hyperlink, a window-title OSC, BEL, a C1 CSI, a bidi override,
 # a zero-width space and a line separator
 HOSTILE = (

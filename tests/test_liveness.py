@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
@@ -29,6 +30,8 @@ from tests.blackhole_proxy import BlackholeProxy
 from tests.checks_for_tests import Behaviour
 from tests.conftest import free_port
 from tests.test_store_contract import finding, ok_run
+
+pytestmark = pytest.mark.hostile_peer
 
 LIMITS = ConnectionLimits(connect_seconds=3, statement_seconds=3, lock_seconds=1)
 

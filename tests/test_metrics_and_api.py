@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 
 from monitor.api import ApiServer, Probes, create_app
 from monitor.metrics import build_registry
@@ -140,6 +141,7 @@ def test_readyz_is_false_when_the_schema_is_not_current(sqlite_url: str) -> None
         server.stop()
 
 
+@pytest.mark.hostile_peer
 def test_readyz_tells_an_anonymous_caller_only_that_the_store_is_unavailable() -> None:
     # Given a PostgreSQL store on a loopback port where nothing listens
     closed = free_port()

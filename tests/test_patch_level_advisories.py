@@ -861,6 +861,7 @@ def _deep_record(record_id: str, depth: int) -> str:
     return f'{{"id": "{record_id}", "modified": "2024-04-01T00:00:00Z", "details": {nested}}}'
 
 
+@pytest.mark.hostile_peer
 def test_a_record_nested_100k_deep_is_skipped_by_name_and_the_rest_is_indexed(
     tmp_path: Path,
 ) -> None:

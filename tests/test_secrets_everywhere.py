@@ -366,6 +366,7 @@ CONFIG_ERRORS_WITH_SECRETS: dict[str, tuple[dict[str, Any], dict[str, str], str,
 }
 
 
+@pytest.mark.hostile_peer
 @pytest.mark.parametrize("case", CONFIG_ERRORS_WITH_SECRETS)
 def test_config_errors_name_the_key_but_never_show_its_secret(tmp_path: Path, case: str) -> None:
     config, environment, key, secret = CONFIG_ERRORS_WITH_SECRETS[case]

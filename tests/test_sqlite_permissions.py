@@ -17,6 +17,8 @@ from monitor.store.interface import HysteresisPolicy
 from monitor.store.sql import SqlStore
 from tests.test_store_contract import finding, ok_run
 
+pytestmark = pytest.mark.hostile_peer
+
 
 @pytest.fixture
 def permissive_umask() -> Iterator[None]:

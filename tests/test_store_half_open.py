@@ -14,12 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from tests.blackhole_proxy import BlackholeProxy
 from tests.conftest import Chain, free_port
 from tests.daemon_process import DaemonProcess, write_config
+
+pytestmark = pytest.mark.hostile_peer
 
 TARGETS = 3
 HALF_OPEN_SECONDS = 30

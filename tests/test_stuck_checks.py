@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from alerts.config import AlertsConfig
 from checks.egress import EgressPolicy
 from monitor.alerting import run_tick
@@ -15,6 +17,8 @@ from monitor.store.sql import SqlStore
 from tests.checks_for_tests import Behaviour, ScriptedCheck
 from tests.clocks import ManualClock
 from tests.hostile_servers import Tarpit
+
+pytestmark = pytest.mark.hostile_peer
 
 CONFIG = AlertsConfig.model_validate(
     {

@@ -22,6 +22,8 @@ from tests.hostile_servers import DribblingTlsServer, GarbageServer, Tarpit
 from tests.tls_certs import TestPki
 from tests.tls_servers import MODERN_CIPHERS, NginxBlock, NginxTls, free_port
 
+pytestmark = pytest.mark.hostile_peer
+
 BATCHES = 20
 THREAD_SLACK = 8  # the runner's idle workers (one per job of a batch), servers' connection threads
 
