@@ -28,6 +28,7 @@ from alerts.interface import NotifierError, TemplateFailed
 from alerts.model import Alert, Notification, NotificationKind
 from alerts.templates import TemplateError, mrkdwn_escape, render
 from alerts.transport import SharedClient, post_json
+from monitor.text import printable
 
 log = structlog.get_logger("apivigil.alerts")
 
@@ -102,7 +103,7 @@ def slack_message(notification: Notification, templates_dir: Path | None = None)
             "type": "header",
             "text": {
                 "type": "plain_text",
-                "text": _cut(notification.title, MAX_HEADER_CHARS),
+                "text": _cut(printable(notification.title), MAX_HEADER_CHARS),
                 "emoji": True,
             },
         },

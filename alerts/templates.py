@@ -1,8 +1,9 @@
 """Message templates (Jinja2). A file in the user's `templates_dir` overrides the built-in one
 of the same name in `alerts/templates/`.
 
-How values are escaped follows the file name:
-- `*.html.j2`: every `{{ value }}` is HTML-escaped (autoescape);
+Every `{{ value }}` is made printable first (control and bidi characters shown as escapes,
+newlines kept: `monitor.text.printable`); then how it is escaped follows the file name:
+- `*.html.j2`: HTML-escaped (autoescape);
 - `*.md.j2` (Slack mrkdwn): `&`, `<` and `>` are escaped, so a value taken from a scanned
   server cannot become a link or a mention such as `<!channel>`;
 - anything else is plain text.
@@ -25,6 +26,7 @@ from jinja2.loaders import split_template_path
 from markupsafe import Markup
 
 from monitor.bounded_files import read_limited
+from monitor.text import printable
 
 _MRKDWN_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 _MAX_TEMPLATE_BYTES = 256 * 1024
@@ -43,8 +45,9 @@ class TemplateError(Exception):
 
 
 def mrkdwn_escape(text: str) -> str:
-    """`text` as Slack mrkdwn shows it literally (Slack's documented escapes: & < >)."""
-    return text.translate(_MRKDWN_ESCAPES)
+    """`text` as Slack mrkdwn shows it literally (Slack's documented escapes: & < >), with
+    control and bidi characters shown as escapes."""
+    return printable(text, keep_newlines=True).translate(_MRKDWN_ESCAPES)
 
 
 def render(name: str, templates_dir: Path | None, **context: object) -> str:
@@ -68,6 +71,12 @@ def _finalize_mrkdwn(value: object) -> object:
     if isinstance(value, Markup):
         return str(value)
     return mrkdwn_escape(str(value))
+
+
+def _finalize_text(value: object) -> object:
+    if isinstance(value, Markup):  # `|safe`: the template's author vouches for it
+        return value
+    return printable(str(value), keep_newlines=True)
 
 
 def _utc(moment: datetime) -> str:
@@ -113,7 +122,7 @@ def _environment(templates_dir: Path | None, *, mrkdwn: bool) -> jinja2.Environm
         loader=jinja2.ChoiceLoader(loaders),
         undefined=jinja2.StrictUndefined,
         autoescape=jinja2.select_autoescape(("html.j2", "htm.j2"), default=False),
-        finalize=_finalize_mrkdwn if mrkdwn else None,
+        finalize=_finalize_mrkdwn if mrkdwn else _finalize_text,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,

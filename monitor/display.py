@@ -4,15 +4,13 @@ Finding titles, subjects and evidence, access-log paths, certificate names and e
 messages all carry text a target or a log writer chose. Written raw to a terminal, ESC
 sequences recolour or rewrite the screen (CSI), plant hyperlinks (OSC 8) or set the window
 title; bidi overrides (U+202E) and zero-width characters make a text read as something it
-is not. `printable` shows every such character as a visible escape (`\\x1b`, `\\u202e`);
-every human output (terminal tables and messages, Markdown and HTML reports, console
+is not. `monitor.text.printable` shows every such character as a visible escape; every
+human output (terminal tables and messages, Markdown and HTML reports, console
 logs) goes through it. Machine formats (JSON, SARIF) keep the data and escape it their way.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
@@ -22,45 +20,7 @@ from rich.markup import escape
 from rich.segment import Segment
 from rich.text import Text
 
-# Cc: C0, DEL and C1 controls; Cf: format characters (bidi embeddings, overrides and
-# isolates, zero-width space/joiners, BOM, soft hyphen ...); Zl/Zp: line/paragraph separators
-_INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp"})
-# what makes links, images, HTML, entities, code and table cells ('*', '_' and '~' only make
-# emphasis: left alone to keep the raw Markdown readable); ':' of '://' and '.' of 'www.'
-# end GFM's autolinks; no escape ends its e-mail autolinks, a code span around '@' does
-_MARKDOWN_SYNTAX = re.compile(r"[\\`\[\]<>|&]")
-_AUTOLINK_START = re.compile(r"(?i):(?=//)|\bwww\.")
-
-
-def printable(text: str, *, keep_newlines: bool = False) -> str:
-    """`text` with control, format and line-separator characters shown as escapes
-    (`\\x1b`, `\\u202e`); with `keep_newlines`, a newline stays a line break."""
-    if text.isprintable():  # False for every Cc, Cf, Zl and Zp character
-        return text
-    return "".join(
-        character
-        if (keep_newlines and character == "\n")
-        or unicodedata.category(character) not in _INVISIBLE
-        else _escaped(character)
-        for character in text
-    )
-
-
-def _escaped(character: str) -> str:
-    code = ord(character)
-    if code <= 0xFF:
-        return f"\\x{code:02x}"
-    if code <= 0xFFFF:
-        return f"\\u{code:04x}"
-    return f"\\U{code:08x}"
-
-
-def markdown_escaped(text: str) -> str:
-    """`text` as Markdown that renders as this text (CommonMark and GitHub's extensions):
-    no link, autolink, image, HTML, entity, code span or table cell border."""
-    escaped = _MARKDOWN_SYNTAX.sub(r"\\\g<0>", text)
-    escaped = _AUTOLINK_START.sub(lambda found: found[0][:-1] + "\\" + found[0][-1], escaped)
-    return escaped.replace("@", "`@`")
+from monitor.text import printable
 
 
 def cell(value: object) -> Text:

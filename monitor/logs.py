@@ -8,7 +8,7 @@ from typing import Literal
 
 import structlog
 
-from monitor.display import printable
+from monitor.text import printable
 
 _LEVELS = {
     "debug": logging.DEBUG,

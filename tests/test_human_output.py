@@ -12,8 +12,10 @@ import cmarkgfm
 import pytest
 import structlog
 
+from alerts.config import SlackConfig
+from alerts.slack import SlackNotifier
+from alerts.templates import render
 from monitor.certmaker import issue
-from monitor.display import markdown_escaped, printable
 from monitor.logs import configure_logging
 from monitor.model import CheckKind, CheckOutput, CheckRun, Finding, RunStatus, Severity
 from monitor.report.build import build_report_data
@@ -22,9 +24,12 @@ from monitor.report.model import ReportPeriod
 from monitor.report.render import render_report
 from monitor.store.interface import HysteresisPolicy
 from monitor.store.sql import SqlStore
+from monitor.text import markdown_escaped, printable
 from tests.conftest import Chain, ServeFactory
 from tests.daemon_process import run_cli, write_config
 from tests.http_servers import ScriptedHttpServer
+from tests.notifications import make_alert, make_notification
+from tests.slack_fake import SlackWebhookFake
 from tests.test_api_inventory_check import V1, Api, combined, ok
 
 pytestmark = pytest.mark.hostile_peer
@@ -209,3 +214,24 @@ def test_spec_paths_with_markup_and_escapes_neither_break_nor_reach_the_inventor
         assert listed.returncode == 0, listed.stderr
         assert "/items[/x][link=http://evil.test/]y" in listed.stdout
         assert_harmless(listed.stdout + listed.stderr)
+
+
+def test_slack_and_e_mail_notifications_show_a_hostile_finding_as_text() -> None:
+    # Given a finding whose title and evidence a scanned server chose
+    hostile = make_alert(1, title=f"TLS {HOSTILE}", evidence=f"served {HOSTILE}")
+    sent = make_notification((hostile,), group_labels={"subject": HOSTILE})
+
+    # When it goes to Slack (a local fake of the webhook) and is rendered as an e-mail
+    with SlackWebhookFake() as slack:
+        config = SlackConfig(webhook_url=slack.webhook_url, timeout=timedelta(seconds=5))
+        SlackNotifier("secops-slack", config, None).send(sent)
+        [payload] = slack.payloads
+    mails = [
+        render(name, None, notification=sent)
+        for name in ("email_subject.txt.j2", "email_body.txt.j2", "email_body.html.j2")
+    ]
+
+    # Then no control, bidi or zero-width character arrives raw, yet the text is still there
+    for output in (json.dumps(payload, ensure_ascii=False), *mails):
+        assert_harmless(output)
+        assert "\\x1b" in output

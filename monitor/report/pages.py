@@ -10,11 +10,11 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from monitor import __version__
-from monitor.display import markdown_escaped, printable
 from monitor.durations import format_duration
 from monitor.report.charts import charts
 from monitor.report.definitions import DEFINITIONS
 from monitor.report.model import SEVERITIES_WORST_FIRST, CheckCoverage, ReportData
+from monitor.text import markdown_escaped, printable
 
 NAMES_SHOWN = 8
 
