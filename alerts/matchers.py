@@ -3,10 +3,13 @@ value matches). Every edge that accepts matchers (API, CLI, config) validates th
 the engine checks stored ones again before use, so a regex that does not compile, or one that
 could backtrack for minutes on a hostile label value, never reaches a tick.
 
-Bounds: a regex has at most MAX_REGEX_CHARS characters, no backreferences, and no repeat of
+Bounds: a regex has at most MAX_REGEX_CHARS characters, no backreferences, no repeat of
 something that itself repeats or branches (`(a+)+`, `(a|ab)*`: the shapes whose matching time
-grows exponentially with the value). Alertmanager, whose matchers these follow, uses RE2 and
-needs no such bound; Python's engine backtracks.
+grows exponentially with the value), and at most MAX_OPEN_REPEATS open-ended repeats (each
+one more multiplies the time by the value's length: `.*a.*a.*b` takes 30 s on 4,096
+characters). A label value longer than MAX_MATCHED_CHARS never matches a regex, so a hostile
+value makes an alert go out rather than stall the tick. Alertmanager, whose matchers these
+follow, uses RE2 and needs no such bound; Python's engine backtracks.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ MAX_MATCHERS = 32
 MAX_LABEL_CHARS = 128
 MAX_VALUE_CHARS = 1024
 MAX_REGEX_CHARS = 256
+MAX_OPEN_REPEATS = 2
+MAX_MATCHED_CHARS = 4096
+_OPEN_ENDED = 16  # a repeat allowing this many more copies than its minimum counts as open
 REGEX_PREFIX = "~"
 
 _REPEATS = (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT, sre_constants.POSSESSIVE_REPEAT)
@@ -68,7 +74,8 @@ def matches(matchers: Mapping[str, str], labels: Mapping[str, str]) -> bool:
     for label, expected in matchers.items():
         value = labels.get(label, "")
         if expected.startswith(REGEX_PREFIX):
-            if compiled_regex(expected[len(REGEX_PREFIX) :]).fullmatch(value) is None:
+            regex = compiled_regex(expected[len(REGEX_PREFIX) :])
+            if len(value) > MAX_MATCHED_CHARS or regex.fullmatch(value) is None:
                 return False
         elif value != expected:
             return False
@@ -86,7 +93,28 @@ def compiled_regex(pattern: str) -> re.Pattern[str]:
     except (re.error, RecursionError, OverflowError) as error:
         raise MatcherError(f"invalid regex: {error}") from None
     _check_shape(parsed.data, inside_repeat=False)
+    if (open_repeats := _open_repeats(parsed.data)) > MAX_OPEN_REPEATS:
+        raise MatcherError(
+            f"{open_repeats} open-ended repeats (like .* or +): at most {MAX_OPEN_REPEATS}"
+        )
     return compiled
+
+
+def _open_repeats(items: list[tuple[Any, Any]]) -> int:
+    count = 0
+    for opcode, argument in items:
+        if opcode in _REPEATS:
+            low, high, body = argument
+            count += int(high - low >= _OPEN_ENDED) + _open_repeats(list(body))
+        elif opcode is sre_constants.BRANCH:
+            count += sum(_open_repeats(list(branch)) for branch in argument[1])
+        elif opcode is sre_constants.SUBPATTERN:
+            count += _open_repeats(list(argument[-1]))
+        elif opcode in (sre_constants.ASSERT, sre_constants.ASSERT_NOT):
+            count += _open_repeats(list(argument[1]))
+        elif opcode is sre_constants.ATOMIC_GROUP:
+            count += _open_repeats(list(argument))
+    return count
 
 
 def _check_shape(items: list[tuple[Any, Any]], *, inside_repeat: bool) -> None:

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 
 from alerts.config import AlertsConfig, RouteMatch
 from alerts.engine import tick
-from alerts.matchers import MatcherError, check_matchers
+from alerts.matchers import MAX_MATCHED_CHARS, MatcherError, check_matchers, matches
 from alerts.model import Silence, SkipKind
 from monitor.alerting import AlertLoop, build_notifier
 from monitor.api_v1 import api_router
@@ -34,7 +34,16 @@ from tests.test_alerts_outbox import CONFIG, T0, RecordingNotifier, record, tls1
 pytestmark = pytest.mark.hostile_peer
 
 ADMIN_TOKEN = "admin-token-0123456789abcdef"
-BAD_REGEXES = ["~(", "~[a-", "~(a+)+$", "~(x|xy)*z", r"~(a)\1", "~" + "a" * 300]
+BAD_REGEXES = [
+    "~(",
+    "~[a-",
+    "~(a+)+$",
+    "~(x|xy)*z",
+    r"~(a)\1",
+    "~" + "a" * 300,
+    "~.*a.*b.*c.*d",  # cubic and worse: seconds on a 1,000-character subject
+    "~.+a.{0,100}b.*",
+]
 
 
 def skipped(loop: AlertLoop, store: SqlStore, kind: SkipKind) -> float | None:
@@ -58,7 +67,22 @@ def test_matchers_with_a_bad_or_unbounded_regex_are_refused_with_the_label_named
 
 def test_bounded_regexes_and_plain_values_are_accepted() -> None:
     check_matchers({"target": "~payments-.*", "rule_id": "~TLS-(PROTOCOL|CIPHER)-.*"})
+    check_matchers({"subject": "~.*/admin/.*", "target": "~[a-z]{1,8}-prod"})
     check_matchers({"target": "(", "severity": "high"})  # no ~: compared as text
+
+
+def test_a_hostile_label_value_cannot_stall_matching_and_is_never_silenced_by_a_regex() -> None:
+    # Given the slowest shape still allowed and a subject a target chose
+    matchers = {"subject": "~.*a.*b"}
+    check_matchers(matchers)
+    near_limit = "a" * MAX_MATCHED_CHARS
+    over_limit = "a" * (MAX_MATCHED_CHARS + 1) + "b"
+
+    # Then an over-long value is not silenced (the alert goes out) and the rest match as usual
+    assert not matches(matchers, {"subject": near_limit})
+    assert not matches(matchers, {"subject": over_limit})
+    assert matches(matchers, {"subject": "xaxb"})
+    assert matches(matchers, {"subject": "a" * (MAX_MATCHED_CHARS - 1) + "b"})
 
 
 def test_the_api_refuses_a_bad_silence_regex_with_422_and_says_why(store: SqlStore) -> None:
