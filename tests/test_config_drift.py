@@ -143,9 +143,9 @@ def test_first_observation_becomes_the_approved_baseline_without_findings(
             "  Header always set X-Frame-Options DENY\n</VirtualHost>\n",
             "<VirtualHost *:443>\n  ServerName api\n  SSLProtocol all\n"
             "  Header always set X-Content-Type-Options nosniff\n</VirtualHost>\n",
-            "VirtualHost *:443.SSLProtocol",
-            "VirtualHost *:443.Header always set X-Content-Type-Options",
-            "VirtualHost *:443.Header always set X-Frame-Options",
+            "VirtualHost *:443 api.SSLProtocol",
+            "VirtualHost *:443 api.Header always set X-Content-Type-Options",
+            "VirtualHost *:443 api.Header always set X-Frame-Options",
         ),
     ],
 )

@@ -129,20 +129,41 @@ def test_lists_of_scalars_are_one_value_and_odd_keys_are_quoted() -> None:
     assert flatten({"a.b": {"c": [1, "x", None]}}, 10, "o") == {'["a.b"].c': "[1, x, null]"}
 
 
+_NGINX_SITE = "server {\n  listen 80;\n  root /var/www;\n  location / { try_files $uri =404; }\n}\n"
+_LOGROTATE = "/var/log/nginx/*.log {\n\tdaily\n\trotate 14\n\tcompress\n}\n"
+_UFW_APP = "[Nginx HTTP]\ntitle=Web Server (Nginx, HTTP)\nports=80/tcp\n"
+
+
 @pytest.mark.parametrize(
-    ("name", "expected"),
+    ("name", "content", "expected"),
     [
-        ("/etc/nginx/nginx.conf", FileFormat.NGINX),
-        ("/etc/nginx/sites-enabled/api", FileFormat.NGINX),
-        ("/etc/apache2/apache2.conf", FileFormat.APACHE),
-        ("/srv/app/config.yml", FileFormat.YAML),
-        ("/srv/app/settings.toml", FileFormat.TOML),
-        ("/etc/app.cfg", FileFormat.INI),
-        ("/etc/sysctl.conf", FileFormat.TEXT),
+        ("/etc/nginx/nginx.conf", "", FileFormat.NGINX),
+        ("/etc/nginx/sites-enabled/api", _NGINX_SITE, FileFormat.NGINX),
+        ("/srv/sites/api", _NGINX_SITE, FileFormat.NGINX),
+        ("/etc/logrotate.d/nginx", _LOGROTATE, FileFormat.TEXT),
+        ("/etc/ufw/applications.d/nginx", _UFW_APP, FileFormat.INI),
+        ("/etc/apache2/apache2.conf", "", FileFormat.APACHE),
+        (
+            "/etc/apache2/sites-available/x.conf",
+            "<VirtualHost *:80>\n</VirtualHost>\n",
+            FileFormat.APACHE,
+        ),
+        ("/etc/haproxy/haproxy.cfg", "", FileFormat.HAPROXY),
+        ("/etc/lb/main.cfg", "global\n\tdaemon\ndefaults\n\tmode http\n", FileFormat.HAPROXY),
+        ("/etc/cloud/cloud.cfg.d/05_logging.cfg", "_log:\n - x\n", FileFormat.YAML),
+        ("/etc/ssh/sshd_config", "", FileFormat.SSH),
+        ("/etc/ssh/sshd_config.d/hardening.conf", "PermitRootLogin no\n", FileFormat.SSH),
+        ("/etc/redis/redis.conf", "", FileFormat.REDIS),
+        ("/srv/app/config.yml", "", FileFormat.YAML),
+        ("/srv/app/settings.toml", "", FileFormat.TOML),
+        ("/etc/app.cfg", "[db]\nhost = a\n", FileFormat.INI),
+        ("/etc/sysctl.conf", "net.ipv4.ip_forward = 0\n", FileFormat.TEXT),
     ],
 )
-def test_formats_are_detected_from_the_path(name: str, expected: FileFormat) -> None:
-    assert detect_format(PurePath(name)) is expected
+def test_formats_are_detected_from_exact_names_and_content_never_a_path_substring(
+    name: str, content: str, expected: FileFormat
+) -> None:
+    assert detect_format(PurePath(name), content) is expected
 
 
 def test_secrets_inside_values_are_masked_too() -> None:

@@ -77,9 +77,10 @@ def _read(
 ) -> SourceState:
     entries: dict[str, str]
     unreadable: tuple[tuple[str, str], ...] = ()
+    notes: tuple[str, ...] = ()
     if source.file is not None:
         spec = source.file if isinstance(source.file, FileSource) else FileSource(path=source.file)
-        entries = _read_file(spec, params)
+        entries, notes = _read_file(spec, params)
     elif source.directory is not None:
         directory = source.directory
         spec_dir = (
@@ -93,17 +94,22 @@ def _read(
     else:
         assert source.snapshot is not None
         entries = _read_snapshot(source.snapshot, target, params, context)
-    return SourceState(source.id, masker.mask_all(entries), unreadable)
+    return SourceState(source.id, masker.mask_all(entries), unreadable, notes)
 
 
-def _read_file(spec: FileSource, params: ConfigDriftParams) -> dict[str, str]:
+def _read_file(
+    spec: FileSource, params: ConfigDriftParams
+) -> tuple[dict[str, str], tuple[str, ...]]:
     path = spec.path
     origin = str(path)
     size = path.stat().st_size
     if size > params.max_bytes:
         raise BadInput(f"{size} bytes is over the limit of {params.max_bytes}", subject=origin)
-    file_format = formats.detect_format(path) if spec.format is FileFormat.AUTO else spec.format
-    return formats.parse(path.read_bytes(), file_format, origin, params.max_keys)
+    data = path.read_bytes()
+    if spec.format is not FileFormat.AUTO:
+        return formats.parse(data, spec.format, origin, params.max_keys, spec.list_keys), ()
+    parsed = formats.parse_detected(data, path, origin, params.max_keys, spec.list_keys)
+    return parsed.entries, (parsed.note,) if parsed.note else ()
 
 
 def _read_directory(
@@ -164,7 +170,7 @@ def _directory_file(path: Path, relative: str, params: ConfigDriftParams) -> dic
     if len(head) > _DIRECTORY_TEXT_LIMIT:
         return entries
     try:
-        content = formats.parse(head, formats.detect_format(path), relative, params.max_keys)
+        content = formats.parse_detected(head, path, relative, params.max_keys).entries
     except BadInput:
         try:
             content = formats.text_lines(formats.decode_text(head, relative), relative, 10_000)
