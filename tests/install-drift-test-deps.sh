@@ -5,7 +5,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cache="$here/.drift-debs"
-packages=(nginx-common apache2 openssh-server openssh-client php8.2-common postgresql-common
+packages=(nginx-common apache2 openssh-server openssh-client php8.2-common postgresql-common postgresql-15
     redis-server haproxy prometheus cloud-init logrotate ufw)
 mkdir -p "$cache"
 cd "$cache"

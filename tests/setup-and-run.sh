@@ -46,6 +46,7 @@ bash tests/install-dashboard-test-deps.sh
 bash tests/install-deploy-test-deps.sh
 bash tests/install-report-test-deps.sh
 bash tests/install-fuzz-test-deps.sh
+bash tests/install-drift-test-deps.sh
 
 log "ruff"
 .venv/bin/ruff check .

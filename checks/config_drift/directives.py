@@ -184,11 +184,12 @@ def _port(listen: str) -> str:
 
 
 def _nginx_block_key(block: Directive) -> tuple[str, ...]:
-    """A `server` by its first (canonical) server_name, then its ports when two share it."""
+    """A `server` by the first of its server_names in sorted order (their order in the
+    file does not matter), then by its ports when two servers share that name."""
     if block.name != "server" or block.args:
         return _args_key(block)
     children = block.children or []
-    names = next((c.args for c in children if c.name == "server_name" and c.args), [])
+    names = sorted(arg for c in children if c.name == "server_name" for arg in c.args)
     ports = sorted({_port(c.args[0]) for c in children if c.name == "listen" and c.args})
     return (f"server {names[0]}" if names else "server", ":" + ",".join(ports or ["80"]))
 

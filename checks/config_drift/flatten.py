@@ -86,8 +86,8 @@ def flatten(
                 subject=origin,
             )
         if isinstance(node, Mapping):
-            if not node:
-                flat[path or "."] = "{}"
+            if not node and path:  # an empty file (all commented out) is no keys at all
+                flat[path] = "{}"
             pending.extend((join(path, str(key)), child) for key, child in node.items())
         elif isinstance(node, list | tuple):
             if all(not isinstance(item, Mapping | list | tuple) for item in node):

@@ -71,6 +71,7 @@ _APACHE_DIRECTIVE = re.compile(
     r"|TraceEnable|SSLProtocol|SSLCipherSuite|ErrorLog|CustomLog|Listen|AddType)\s"
 )
 _HAPROXY_SECTION = re.compile(r"(?m)^(global|defaults|(frontend|backend|listen)\s+\S+)\s*$")
+_TRAILING_COMMENT = re.compile(r"\s#.*$")
 _INI_SECTION = re.compile(r"(?m)^\s*\[[^\]\n]+\]\s*$")
 _INI_PAIR = re.compile(r"^\s*[\w.\-/ ]+?\s*=")
 
@@ -91,7 +92,7 @@ def detect_format(path: PurePath, head: str | None = None) -> FileFormat:
 def sniff_format(text: str) -> FileFormat:
     """The format `text` reads as: directive syntax, INI, YAML, or TEXT."""
     lines = [
-        line.strip()
+        _TRAILING_COMMENT.sub("", line).strip()
         for line in text.splitlines()[:2000]
         if line.strip() and not line.lstrip().startswith(_COMMENT)
     ]
@@ -155,13 +156,9 @@ def parse(
         case FileFormat.APACHE:
             return flatten(parse_apache(text, origin), max_keys, origin)
         case FileFormat.SSH:
-            return flatten(
-                parse_keyword_file(text, origin, SSH, SSH_SECTIONS), max_keys, origin
-            )
+            return flatten(parse_keyword_file(text, origin, SSH, SSH_SECTIONS), max_keys, origin)
         case FileFormat.REDIS:
-            return flatten(
-                parse_keyword_file(text, origin, REDIS, frozenset()), max_keys, origin
-            )
+            return flatten(parse_keyword_file(text, origin, REDIS, frozenset()), max_keys, origin)
         case FileFormat.HAPROXY:
             document = parse_keyword_file(text, origin, HAPROXY, HAPROXY_SECTIONS)
             return flatten(document, max_keys, origin)
@@ -278,10 +275,9 @@ def _ini(text: str, origin: str) -> dict[str, Any]:
             last[-1] = f"{last[-1]} {_without_comment(line)}".strip()  # continuation line
             continue
         key, separator, value = line.partition("=")
-        if not separator:
-            if " " in line or "\t" in line:
-                raise BadInput(f"invalid INI at line {number}: not `key = value`", subject=origin)
-            key, value = line, "present"
+        if not separator:  # postgresql.conf's `include_dir 'conf.d'`, my.cnf's bare flags
+            key, _, value = line.partition(" ")
+            value = value.strip() or "present"
         values = current.setdefault(key.strip(), [])
         if not isinstance(values, list):
             raise BadInput(f"invalid INI at line {number}: key is also a section", subject=origin)
