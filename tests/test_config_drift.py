@@ -634,3 +634,69 @@ def test_baseline_commands_accept_show_history_and_diff(tmp_path: Path, sqlite_u
     assert json.loads(shown.stdout) == {"version": 2, "content": {"app": {"level": "debug"}}}
     again = run_cli("baseline", "accept", "api", "--reason", "no-op", "--store", sqlite_url)
     assert "already is the approved baseline" in again.stdout
+
+
+def test_text_keys_that_look_like_rich_markup_print_literally_in_baseline_and_findings_tables(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    # Given a text config whose lines look like rich markup, drifted since the baseline
+    store = SqlStore(sqlite_url)
+    store.upgrade_schema()
+    path = tmp_path / "rules.txt"
+    path.write_text("[bold red]alarm[/] on\nline[x] keep\n")
+    drift = Drift(store, Target("api"), {"sources": [{"name": "t", "file": str(path)}]})
+    drift.run()
+    path.write_text("[bold red]alarm[/] off\nline[x] keep\n")
+    drift.run()
+    store.close()
+
+    # When the baseline and the findings are shown as tables
+    outputs = {
+        "baseline diff": run_cli("baseline", "diff", "api", "--store", sqlite_url),
+        "baseline show": run_cli("baseline", "show", "api", "--store", sqlite_url),
+        "findings": run_cli("findings", "--store", sqlite_url),
+    }
+
+    # Then every key prints as it is, brackets and all
+    for name, shown in outputs.items():
+        assert shown.returncode == 0, (name, shown.stderr)
+    assert "line[[bold red]alarm[/] off]" in outputs["baseline diff"].stdout
+    assert "line[[bold red]alarm[/] on]" in outputs["baseline diff"].stdout
+    assert "line[line[x] keep]" in outputs["baseline show"].stdout
+    assert "t|line[[bold red]alarm[/] off]" in outputs["findings"].stdout
+
+
+def test_a_file_broken_in_its_detected_format_is_compared_as_text_with_a_finding_saying_so(
+    store: SqlStore, tmp_path: Path
+) -> None:
+    site = tmp_path / "sites-enabled" / "api"
+    site.parent.mkdir()
+    site.write_text("server {\n  listen 80;\n  root /srv/www;\n}\n")
+    drift = Drift(store, Target("api"), {"sources": [{"name": "site", "file": str(site)}]})
+    drift.run()
+
+    site.write_text("server {\n  listen 80;\n  root /srv/www;\n")  # the closing brace lost
+    run = drift.run()
+
+    assert run.output is not None
+    (note,) = [f for f in run.output.findings if f.rule_id == "DRIFT-READ-AS-TEXT"]
+    assert "not valid nginx" in note.evidence
+    assert "never closed" in note.evidence
+    assert "site" in drift.findings()  # an open finding, not an unavailable source
+    assert not [f for f in run.output.findings if f.rule_id == "DRIFT-SOURCE-UNAVAILABLE"]
+
+
+def test_a_list_of_mappings_is_keyed_by_the_identity_field_configured_for_its_path(
+    store: SqlStore, tmp_path: Path
+) -> None:
+    path = tmp_path / "rules.json"
+    rules = [{"rule": "a", "allow": "10.0.0.0/8"}, {"rule": "b", "allow": "any"}]
+    path.write_text(json.dumps({"firewall": rules}))
+    source = {"name": "fw", "file": {"path": str(path), "list_keys": {"firewall": "rule"}}}
+    drift = Drift(store, Target("api"), {"sources": [source]})
+    drift.run()
+
+    path.write_text(json.dumps({"firewall": [rules[1], {"rule": "c", "allow": "any"}, rules[0]]}))
+    drift.run()
+
+    assert set(drift.findings()) == {"fw|firewall[rule=c].allow", "fw|firewall[rule=c].rule"}

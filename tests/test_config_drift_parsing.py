@@ -237,3 +237,63 @@ def test_switches_under_secret_looking_keys_stay_visible() -> None:
     assert masker.mask("auth", "off") == "off"
     assert masker.mask("security.session.cookie_secure", "false") == "false"
     assert masker.mask("auth", "aut-val-1") != "aut-val-1"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "ServerTokens",
+        "ServerSignature",
+        "password_encryption",
+        'Session["session.cookie_secure"]',
+        'Session["session.cookie_lifetime"]',
+        "Directory /var/www/private.Require",
+        "secrets.d/app.conf:mode",
+        "PasswordAuthentication",
+        "passwordauthentication",
+        "PermitEmptyPasswords",
+        "http.ssl_session_cache",
+        "tls-auth-clients",
+        "server api.auth_basic",
+        "Host *.StrictHostKeyChecking",
+        "SSLPassPhraseDialog",
+        "AuthType",
+        "defaults.timeout client",
+    ],
+)
+def test_settings_about_secrets_and_anything_under_a_secret_looking_parent_are_shown(
+    path: str,
+) -> None:
+    assert not is_secret_key(path)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "listen stats.stats auth",
+        "env AWS_SECRET_ACCESS_KEY",
+        "http.auth_http_header X-Auth-Key",
+        "masterauth",
+        "tls-key-file-pass",
+        "Header always set Authorization",
+        'PHP["mysqli.default_pw"]',
+        "scrape_configs[job_name=x].basic_auth.password",
+        "conf.d/redis.conf:requirepass",
+    ],
+)
+def test_directives_whose_arguments_are_secrets_are_recognised(path: str) -> None:
+    assert is_secret_key(path)
+
+
+def test_a_path_to_a_key_file_is_shown_but_a_password_that_looks_like_a_path_is_not() -> None:
+    masker = SecretMasker(b"k" * 32)
+    assert masker.mask("server api.ssl_certificate_key", "/etc/ssl/private/api.key") == (
+        "/etc/ssl/private/api.key"
+    )
+    assert (
+        masker.mask("HostKey", "/etc/ssh/ssh_host_ed25519_key") == "/etc/ssh/ssh_host_ed25519_key"
+    )
+    assert "/secret" not in masker.mask("db.password", "/secret")
+    assert "pw1" not in masker.mask("user alice", "on >pw1 ~* +@all")
+    assert masker.mask("user alice", "on >pw1 ~* +@all").startswith("on >")
+    assert "$6$salt" not in masker.mask("userlist ops.user dev", "password $6$salt$hash")

@@ -134,7 +134,10 @@ def _segments(path: str) -> list[str]:
         if plain is None or not plain.group():
             position += 1
             continue
-        segments.extend(p for p in _LAST_SEGMENT.split(plain.group()) if p.strip("\"' "))
+        chunk = plain.group()
+        if position == 0 and ":" in chunk:  # a directory source's file: not part of the key
+            chunk = chunk.split(":", 1)[1]
+        segments.extend(p for p in _LAST_SEGMENT.split(chunk) if p.strip("\"' "))
         position = plain.end()
     return [segment.strip("\"' ") for segment in segments]
 
