@@ -6,11 +6,13 @@ from pathlib import PurePath
 
 import pytest
 
+from checks.config_drift.diff import DriftItem, severity_of
 from checks.config_drift.flatten import TooManyKeys, flatten
 from checks.config_drift.formats import detect_format, parse
-from checks.config_drift.params import FileFormat
+from checks.config_drift.params import Change, FileFormat, SeverityRule
 from checks.config_drift.secrets import SecretMasker, is_secret_key
 from checks.interface import BadInput
+from monitor.model import Severity
 
 
 @pytest.mark.parametrize(
@@ -297,3 +299,22 @@ def test_a_path_to_a_key_file_is_shown_but_a_password_that_looks_like_a_path_is_
     assert "pw1" not in masker.mask("user alice", "on >pw1 ~* +@all")
     assert masker.mask("user alice", "on >pw1 ~* +@all").startswith("on >")
     assert "$6$salt" not in masker.mask("userlist ops.user dev", "password $6$salt$hash")
+
+
+def test_nginx_regex_locations_compare_in_order_and_same_identity_servers_by_content() -> None:
+    first = b"location ~ \\.php$ { deny all; }\nlocation ~* \\.(png|jpg)$ { expires 1d; }\n"
+    second = b"location ~* \\.(png|jpg)$ { expires 1d; }\nlocation ~ \\.php$ { deny all; }\n"
+    before = parse(b"server { server_name a; %s }" % first, FileFormat.NGINX, "n", 100)
+    after = parse(b"server { server_name a; %s }" % second, FileFormat.NGINX, "n", 100)
+    assert {k for k in before if before[k] != after.get(k)} == {"server a.location regex order"}
+
+    twins = (b"server { listen 80; return 301 https://a; }", b"server { listen 80; root /a; }")
+    swapped = parse(b"\n".join(reversed(twins)), FileFormat.NGINX, "n", 100)
+    assert parse(b"\n".join(twins), FileFormat.NGINX, "n", 100) == swapped
+
+
+def test_configured_severity_rules_win_over_the_built_in_ones() -> None:
+    item = DriftItem("sshd", "PermitRootLogin", Change.CHANGED, "no", "yes")
+    assert severity_of(item, (), Severity.MEDIUM) is Severity.CRITICAL
+    accepted = SeverityRule(path="sshd|permitrootlogin", severity=Severity.LOW)
+    assert severity_of(item, (accepted,), Severity.MEDIUM) is Severity.LOW
