@@ -148,6 +148,7 @@ _FIGURES = (
     "schemathesis failures",
     "bad inputs tried with a clear error",
     "alert latency for a healthy receiver next to a slow one",
+    "drift precision/recall",
 )
 
 

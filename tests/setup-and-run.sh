@@ -47,6 +47,7 @@ bash tests/install-deploy-test-deps.sh
 bash tests/install-report-test-deps.sh
 bash tests/install-fuzz-test-deps.sh
 bash tests/install-sbom-test-deps.sh
+bash tests/install-drift-test-deps.sh
 
 log "ruff"
 .venv/bin/ruff check .

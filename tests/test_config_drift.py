@@ -143,9 +143,9 @@ def test_first_observation_becomes_the_approved_baseline_without_findings(
             "  Header always set X-Frame-Options DENY\n</VirtualHost>\n",
             "<VirtualHost *:443>\n  ServerName api\n  SSLProtocol all\n"
             "  Header always set X-Content-Type-Options nosniff\n</VirtualHost>\n",
-            "VirtualHost *:443.SSLProtocol",
-            "VirtualHost *:443.Header always set X-Content-Type-Options",
-            "VirtualHost *:443.Header always set X-Frame-Options",
+            "VirtualHost *:443 api.SSLProtocol",
+            "VirtualHost *:443 api.Header always set X-Content-Type-Options",
+            "VirtualHost *:443 api.Header always set X-Frame-Options",
         ),
     ],
 )
@@ -278,6 +278,31 @@ def test_a_directory_source_reports_files_added_removed_and_changed(
     assert found["confd|a.conf#sha256"].rule_id == "DRIFT-CHANGED"
     assert found["confd|b.bin#sha256"].rule_id == "DRIFT-REMOVED"
     assert found["confd|c.conf:y"].rule_id == "DRIFT-ADDED"
+
+
+@pytest.mark.hostile_peer
+def test_a_file_over_the_limit_in_a_watched_directory_is_named_unavailable_not_read_whole(
+    store: SqlStore, tmp_path: Path
+) -> None:
+    # Given a watched directory where one file grows past max_bytes after the baseline
+    root = tmp_path / "conf.d"
+    root.mkdir()
+    (root / "a.conf").write_text("x = 1\n")
+    (root / "big.log").write_text("line\n")
+    params = {"max_bytes": 1024, "sources": [{"name": "confd", "directory": str(root)}]}
+    drift = Drift(store, Target("api"), params)
+    drift.run()
+    (root / "big.log").write_bytes(b"y" * 4096)
+    (root / "a.conf").write_text("x = 2\n")
+
+    run = drift.run()
+
+    # Then that file is unavailable, by name and limit, and the rest still drifts
+    assert run.output is not None
+    [unavailable] = [f for f in run.output.findings if f.rule_id == "DRIFT-SOURCE-UNAVAILABLE"]
+    assert unavailable.subject == "confd|big.log"
+    assert "more than 1024 bytes" in unavailable.evidence
+    assert drift.findings()["confd|a.conf:x"].rule_id == "DRIFT-CHANGED"
 
 
 @pytest.mark.hostile_peer
@@ -691,3 +716,69 @@ def test_a_bad_drift_regex_is_a_clear_config_error(
     assert completed.returncode == 2, completed
     assert f"targets[0].checks.config_drift.{problem}" in completed.stderr
     assert "Traceback" not in completed.stderr
+
+
+def test_text_keys_that_look_like_rich_markup_print_literally_in_baseline_and_findings_tables(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    # Given a text config whose lines look like rich markup, drifted since the baseline
+    store = SqlStore(sqlite_url)
+    store.upgrade_schema()
+    path = tmp_path / "rules.txt"
+    path.write_text("[bold red]alarm[/] on\nline[x] keep\n")
+    drift = Drift(store, Target("api"), {"sources": [{"name": "t", "file": str(path)}]})
+    drift.run()
+    path.write_text("[bold red]alarm[/] off\nline[x] keep\n")
+    drift.run()
+    store.close()
+
+    # When the baseline and the findings are shown as tables
+    outputs = {
+        "baseline diff": run_cli("baseline", "diff", "api", "--store", sqlite_url),
+        "baseline show": run_cli("baseline", "show", "api", "--store", sqlite_url),
+        "findings": run_cli("findings", "--store", sqlite_url),
+    }
+
+    # Then every key prints as it is, brackets and all
+    for name, shown in outputs.items():
+        assert shown.returncode == 0, (name, shown.stderr)
+    assert "line[[bold red]alarm[/] off]" in outputs["baseline diff"].stdout
+    assert "line[[bold red]alarm[/] on]" in outputs["baseline diff"].stdout
+    assert "line[line[x] keep]" in outputs["baseline show"].stdout
+    assert "t|line[[bold red]alarm[/] off]" in outputs["findings"].stdout
+
+
+def test_a_file_broken_in_its_detected_format_is_compared_as_text_with_a_finding_saying_so(
+    store: SqlStore, tmp_path: Path
+) -> None:
+    site = tmp_path / "sites-enabled" / "api"
+    site.parent.mkdir()
+    site.write_text("server {\n  listen 80;\n  root /srv/www;\n}\n")
+    drift = Drift(store, Target("api"), {"sources": [{"name": "site", "file": str(site)}]})
+    drift.run()
+
+    site.write_text("server {\n  listen 80;\n  root /srv/www;\n")  # the closing brace lost
+    run = drift.run()
+
+    assert run.output is not None
+    (note,) = [f for f in run.output.findings if f.rule_id == "DRIFT-READ-AS-TEXT"]
+    assert "not valid nginx" in note.evidence
+    assert "never closed" in note.evidence
+    assert "site" in drift.findings()  # an open finding, not an unavailable source
+    assert not [f for f in run.output.findings if f.rule_id == "DRIFT-SOURCE-UNAVAILABLE"]
+
+
+def test_a_list_of_mappings_is_keyed_by_the_identity_field_configured_for_its_path(
+    store: SqlStore, tmp_path: Path
+) -> None:
+    path = tmp_path / "rules.json"
+    rules = [{"rule": "a", "allow": "10.0.0.0/8"}, {"rule": "b", "allow": "any"}]
+    path.write_text(json.dumps({"firewall": rules}))
+    source = {"name": "fw", "file": {"path": str(path), "list_keys": {"firewall": "rule"}}}
+    drift = Drift(store, Target("api"), {"sources": [source]})
+    drift.run()
+
+    path.write_text(json.dumps({"firewall": [rules[1], {"rule": "c", "allow": "any"}, rules[0]]}))
+    drift.run()
+
+    assert set(drift.findings()) == {"fw|firewall[rule=c].allow", "fw|firewall[rule=c].rule"}

@@ -6,11 +6,13 @@ from pathlib import PurePath
 
 import pytest
 
+from checks.config_drift.diff import DriftItem, severity_of
 from checks.config_drift.flatten import TooManyKeys, flatten
 from checks.config_drift.formats import detect_format, parse
-from checks.config_drift.params import FileFormat
+from checks.config_drift.params import Change, FileFormat, SeverityRule
 from checks.config_drift.secrets import SecretMasker, is_secret_key
 from checks.interface import BadInput
+from monitor.model import Severity
 
 
 @pytest.mark.parametrize(
@@ -129,20 +131,41 @@ def test_lists_of_scalars_are_one_value_and_odd_keys_are_quoted() -> None:
     assert flatten({"a.b": {"c": [1, "x", None]}}, 10, "o") == {'["a.b"].c': "[1, x, null]"}
 
 
+_NGINX_SITE = "server {\n  listen 80;\n  root /var/www;\n  location / { try_files $uri =404; }\n}\n"
+_LOGROTATE = "/var/log/nginx/*.log {\n\tdaily\n\trotate 14\n\tcompress\n}\n"
+_UFW_APP = "[Nginx HTTP]\ntitle=Web Server (Nginx, HTTP)\nports=80/tcp\n"
+
+
 @pytest.mark.parametrize(
-    ("name", "expected"),
+    ("name", "content", "expected"),
     [
-        ("/etc/nginx/nginx.conf", FileFormat.NGINX),
-        ("/etc/nginx/sites-enabled/api", FileFormat.NGINX),
-        ("/etc/apache2/apache2.conf", FileFormat.APACHE),
-        ("/srv/app/config.yml", FileFormat.YAML),
-        ("/srv/app/settings.toml", FileFormat.TOML),
-        ("/etc/app.cfg", FileFormat.INI),
-        ("/etc/sysctl.conf", FileFormat.TEXT),
+        ("/etc/nginx/nginx.conf", "", FileFormat.NGINX),
+        ("/etc/nginx/sites-enabled/api", _NGINX_SITE, FileFormat.NGINX),
+        ("/srv/sites/api", _NGINX_SITE, FileFormat.NGINX),
+        ("/etc/logrotate.d/nginx", _LOGROTATE, FileFormat.TEXT),
+        ("/etc/ufw/applications.d/nginx", _UFW_APP, FileFormat.INI),
+        ("/etc/apache2/apache2.conf", "", FileFormat.APACHE),
+        (
+            "/etc/apache2/sites-available/x.conf",
+            "<VirtualHost *:80>\n</VirtualHost>\n",
+            FileFormat.APACHE,
+        ),
+        ("/etc/haproxy/haproxy.cfg", "", FileFormat.HAPROXY),
+        ("/etc/lb/main.cfg", "global\n\tdaemon\ndefaults\n\tmode http\n", FileFormat.HAPROXY),
+        ("/etc/cloud/cloud.cfg.d/05_logging.cfg", "_log:\n - x\n", FileFormat.YAML),
+        ("/etc/ssh/sshd_config", "", FileFormat.SSH),
+        ("/etc/ssh/sshd_config.d/hardening.conf", "PermitRootLogin no\n", FileFormat.SSH),
+        ("/etc/redis/redis.conf", "", FileFormat.REDIS),
+        ("/srv/app/config.yml", "", FileFormat.YAML),
+        ("/srv/app/settings.toml", "", FileFormat.TOML),
+        ("/etc/app.cfg", "[db]\nhost = a\n", FileFormat.INI),
+        ("/etc/sysctl.conf", "net.ipv4.ip_forward = 0\n", FileFormat.TEXT),
     ],
 )
-def test_formats_are_detected_from_the_path(name: str, expected: FileFormat) -> None:
-    assert detect_format(PurePath(name)) is expected
+def test_formats_are_detected_from_exact_names_and_content_never_a_path_substring(
+    name: str, content: str, expected: FileFormat
+) -> None:
+    assert detect_format(PurePath(name), content) is expected
 
 
 def test_secrets_inside_values_are_masked_too() -> None:
@@ -217,3 +240,82 @@ def test_switches_under_secret_looking_keys_stay_visible() -> None:
     assert masker.mask("auth", "off") == "off"
     assert masker.mask("security.session.cookie_secure", "false") == "false"
     assert masker.mask("auth", "aut-val-1") != "aut-val-1"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "ServerTokens",
+        "ServerSignature",
+        "password_encryption",
+        'Session["session.cookie_secure"]',
+        'Session["session.cookie_lifetime"]',
+        "Directory /var/www/private.Require",
+        "secrets.d/app.conf:mode",
+        "PasswordAuthentication",
+        "passwordauthentication",
+        "PermitEmptyPasswords",
+        "http.ssl_session_cache",
+        "tls-auth-clients",
+        "server api.auth_basic",
+        "Host *.StrictHostKeyChecking",
+        "SSLPassPhraseDialog",
+        "AuthType",
+        "defaults.timeout client",
+    ],
+)
+def test_settings_about_secrets_and_anything_under_a_secret_looking_parent_are_shown(
+    path: str,
+) -> None:
+    assert not is_secret_key(path)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "listen stats.stats auth",
+        "env AWS_SECRET_ACCESS_KEY",
+        "http.auth_http_header X-Auth-Key",
+        "masterauth",
+        "tls-key-file-pass",
+        "Header always set Authorization",
+        'PHP["mysqli.default_pw"]',
+        "scrape_configs[job_name=x].basic_auth.password",
+        "conf.d/redis.conf:requirepass",
+    ],
+)
+def test_directives_whose_arguments_are_secrets_are_recognised(path: str) -> None:
+    assert is_secret_key(path)
+
+
+def test_a_path_to_a_key_file_is_shown_but_a_password_that_looks_like_a_path_is_not() -> None:
+    masker = SecretMasker(b"k" * 32)
+    assert masker.mask("server api.ssl_certificate_key", "/etc/ssl/private/api.key") == (
+        "/etc/ssl/private/api.key"
+    )
+    assert (
+        masker.mask("HostKey", "/etc/ssh/ssh_host_ed25519_key") == "/etc/ssh/ssh_host_ed25519_key"
+    )
+    assert "/secret" not in masker.mask("db.password", "/secret")
+    assert "pw1" not in masker.mask("user alice", "on >pw1 ~* +@all")
+    assert masker.mask("user alice", "on >pw1 ~* +@all").startswith("on >")
+    assert "$6$salt" not in masker.mask("userlist ops.user dev", "password $6$salt$hash")
+
+
+def test_nginx_regex_locations_compare_in_order_and_same_identity_servers_by_content() -> None:
+    first = b"location ~ \\.php$ { deny all; }\nlocation ~* \\.(png|jpg)$ { expires 1d; }\n"
+    second = b"location ~* \\.(png|jpg)$ { expires 1d; }\nlocation ~ \\.php$ { deny all; }\n"
+    before = parse(b"server { server_name a; %s }" % first, FileFormat.NGINX, "n", 100)
+    after = parse(b"server { server_name a; %s }" % second, FileFormat.NGINX, "n", 100)
+    assert {k for k in before if before[k] != after.get(k)} == {"server a.location regex order"}
+
+    twins = (b"server { listen 80; return 301 https://a; }", b"server { listen 80; root /a; }")
+    swapped = parse(b"\n".join(reversed(twins)), FileFormat.NGINX, "n", 100)
+    assert parse(b"\n".join(twins), FileFormat.NGINX, "n", 100) == swapped
+
+
+def test_configured_severity_rules_win_over_the_built_in_ones() -> None:
+    item = DriftItem("sshd", "PermitRootLogin", Change.CHANGED, "no", "yes")
+    assert severity_of(item, (), Severity.MEDIUM) is Severity.CRITICAL
+    accepted = SeverityRule(path="sshd|permitrootlogin", severity=Severity.LOW)
+    assert severity_of(item, (accepted,), Severity.MEDIUM) is Severity.LOW

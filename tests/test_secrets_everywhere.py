@@ -43,6 +43,37 @@ TEXT_SECRETS_BEFORE = {
     "requirepass": "redispw-Sd16Zq",
 }
 TEXT_SECRET_AFTER = "curlbearer-Gh49Jk-after"
+# secrets that are a directive's arguments, in the formats config_drift parses by meaning
+DIRECTIVE_SECRETS_BEFORE = {
+    "requirepass": "redisreq-Vf28Hn-before",
+    "masterauth": "redismaster-Lp63Dw",
+    "acl": "redisacl-Qz47Ty",
+    "stats_auth": "hastats-Mk92Rb",
+    "userlist": "hauser-Xe15Ju",
+    "nginx_env": "nginxenv-Cw84Gs",
+    "auth_http_header": "nginxauth-Bh36Nq",
+    "proxy_authorization": "nginxbasic-Wt71Fe",
+}
+DIRECTIVE_SECRET_AFTER = "redisreq-Ns50Kc-after"
+
+
+def _directive_configs(root: Path, requirepass: str) -> None:
+    s = DIRECTIVE_SECRETS_BEFORE
+    (root / "redis.conf").write_text(
+        f'port 6379\nrequirepass {requirepass}\nmasterauth "{s["masterauth"]}"\n'
+        f"user alice on >{s['acl']} ~cache:* +get\n"
+    )
+    (root / "haproxy.cfg").write_text(
+        f"global\n\tdaemon\nlisten stats\n\tbind 127.0.0.1:8404\n"
+        f"\tstats auth admin:{s['stats_auth']}\n"
+        f"userlist ops\n\tuser dev insecure-password {s['userlist']}\n"
+    )
+    (root / "nginx.conf").write_text(
+        f"env AWS_SECRET_ACCESS_KEY={s['nginx_env']};\nhttp {{\n"
+        f'\tauth_http_header X-Auth-Key "{s["auth_http_header"]}";\n'
+        f"\tserver {{ location / {{ proxy_set_header Authorization "
+        f'"Basic {s["proxy_authorization"]}"; }} }}\n}}\n'
+    )
 
 
 def _text_config(curl_bearer: str) -> str:
@@ -94,6 +125,7 @@ def _config(root: Path, chain: Chain, web: ScriptedHttpServer, port: int) -> Pat
         f"database:\n  host: db1\n  password: {DRIFT_SECRET_BEFORE}\nlog_level: info\n"
     )
     (root / "app.env").write_text(_text_config(TEXT_SECRETS_BEFORE["curl_bearer"]))
+    _directive_configs(root, DIRECTIVE_SECRETS_BEFORE["requirepass"])
     return write_config(
         root / "apivigil.yaml",
         {
@@ -111,6 +143,9 @@ def _config(root: Path, chain: Chain, web: ScriptedHttpServer, port: int) -> Pat
                             "sources": [
                                 {"name": "app", "file": str(root / "app.yaml")},
                                 {"name": "env", "file": str(root / "app.env")},
+                                {"name": "redis", "file": str(root / "redis.conf")},
+                                {"name": "haproxy", "file": str(root / "haproxy.cfg")},
+                                {"name": "nginx", "file": str(root / "nginx.conf")},
                             ]
                         },
                     },
@@ -182,6 +217,7 @@ def test_secret_values_appear_in_no_log_store_finding_notification_cli_output_or
                 (tmp_path / "app.yaml").read_text().replace(DRIFT_SECRET_BEFORE, DRIFT_SECRET_AFTER)
             )
             (tmp_path / "app.env").write_text(_text_config(TEXT_SECRET_AFTER))
+            _directive_configs(tmp_path, DIRECTIVE_SECRET_AFTER)
             daemon.wait_for_event(
                 lambda e: (
                     e.get("event") == "finding opened"
@@ -191,6 +227,11 @@ def test_secret_values_appear_in_no_log_store_finding_notification_cli_output_or
             daemon.wait_for_event(
                 lambda e: (
                     e.get("event") == "finding opened" and "Authorization" in str(e.get("subject"))
+                )
+            )
+            daemon.wait_for_event(
+                lambda e: (
+                    e.get("event") == "finding opened" and e.get("subject") == "redis|requirepass"
                 )
             )
             _wait_until(lambda: bool(slack_bodies and hook_bodies), 30, "Slack and webhook")
@@ -221,6 +262,7 @@ def test_secret_values_appear_in_no_log_store_finding_notification_cli_output_or
     findings = run_cli("findings", "--config", str(path), "--format", "json")
     assert findings.returncode == 0, findings.stderr
     outbox_text, outbox = _outbox(path)
+    baseline_show = run_cli("baseline", "show", "api", "--config", str(path), "--format", "json")
     outputs = {
         "daemon log": log,
         "store": _store_text(f"sqlite:///{tmp_path / 'store' / 'apivigil.db'}", tmp_path / "store"),
@@ -232,12 +274,14 @@ def test_secret_values_appear_in_no_log_store_finding_notification_cli_output_or
         "email errors": "\n".join(str(e["last_error"]) for e in outbox),
         "metrics": metrics,
         "api answers": added.text + listed.text,
+        "baseline show": baseline_show.stdout + baseline_show.stderr,
     }
 
     # Then the search sees real content in each ...
     markers = {
         "daemon log": "check run",
         "store": "database.password",
+        "baseline show": "stats auth",
         "findings": "Authorization: Bearer",
         "outbox": "mail",
         "config check": str(path),
@@ -261,6 +305,8 @@ def test_secret_values_appear_in_no_log_store_finding_notification_cli_output_or
         DRIFT_SECRET_AFTER,
         *TEXT_SECRETS_BEFORE.values(),
         TEXT_SECRET_AFTER,
+        *DIRECTIVE_SECRETS_BEFORE.values(),
+        DIRECTIVE_SECRET_AFTER,
     )
     found = [
         (secret, name) for secret in secrets for name, text in outputs.items() if secret in text

@@ -26,7 +26,13 @@ from checks.config_drift.params import (
 from checks.config_drift.secrets import SecretMasker
 from checks.files import read_input_file, read_secret_input
 from checks.http import fetch
-from checks.interface import BadInput, CheckContext, CheckError, CheckMisconfigured
+from checks.interface import (
+    BadInput,
+    CheckContext,
+    CheckError,
+    CheckMisconfigured,
+    TargetUnreachable,
+)
 from monitor.bounded_files import open_regular
 from monitor.model import CheckKind, Target
 
@@ -79,15 +85,16 @@ def _read(
 ) -> SourceState:
     entries: dict[str, str]
     unreadable: tuple[tuple[str, str], ...] = ()
+    notes: tuple[str, ...] = ()
     if source.file is not None:
         spec = source.file if isinstance(source.file, FileSource) else FileSource(path=source.file)
-        entries = _read_file(spec, params)
+        entries, notes = _read_file(spec, params)
     elif source.directory is not None:
         directory = source.directory
         spec_dir = (
             directory if isinstance(directory, DirectorySource) else DirectorySource(path=directory)
         )
-        entries, unreadable = _read_directory(spec_dir, params)
+        entries, unreadable = _read_directory(spec_dir, params, context)
     elif source.http is not None:
         entries = _read_http(source.http, target, params, context)
     elif source.command is not None:
@@ -95,18 +102,23 @@ def _read(
     else:
         assert source.snapshot is not None
         entries = _read_snapshot(source.snapshot, target, params, context)
-    return SourceState(source.id, masker.mask_all(entries), unreadable)
+    return SourceState(source.id, masker.mask_all(entries), unreadable, notes)
 
 
-def _read_file(spec: FileSource, params: ConfigDriftParams) -> dict[str, str]:
+def _read_file(
+    spec: FileSource, params: ConfigDriftParams
+) -> tuple[dict[str, str], tuple[str, ...]]:
     path = spec.path
+    origin = str(path)
     data = read_input_file(path, params.max_bytes)
-    file_format = formats.detect_format(path) if spec.format is FileFormat.AUTO else spec.format
-    return formats.parse(data, file_format, str(path), params.max_keys)
+    if spec.format is not FileFormat.AUTO:
+        return formats.parse(data, spec.format, origin, params.max_keys, spec.list_keys), ()
+    parsed = formats.parse_detected(data, path, origin, params.max_keys, spec.list_keys)
+    return parsed.entries, (parsed.note,) if parsed.note else ()
 
 
 def _read_directory(
-    spec: DirectorySource, params: ConfigDriftParams
+    spec: DirectorySource, params: ConfigDriftParams, context: CheckContext
 ) -> tuple[dict[str, str], tuple[tuple[str, str], ...]]:
     root = spec.path
     if not root.is_dir():
@@ -134,9 +146,11 @@ def _read_directory(
             if count > spec.max_files:
                 raise BadInput(f"more than {spec.max_files} files", subject=str(root))
             try:
-                entries.update(_directory_file(path, relative, params))
+                entries.update(_directory_file(path, relative, params, context))
             except OSError as error:
                 unreadable.append((relative, error.strerror or str(error)))
+            except _FileOverLimit as error:
+                unreadable.append((relative, str(error)))
             if len(entries) > params.max_keys:
                 raise BadInput(f"more than {params.max_keys} keys", subject=str(root))
     return entries, tuple(unreadable)
@@ -151,13 +165,27 @@ def _selected(relative: str, spec: DirectorySource) -> bool:
     return matches(spec.include) and not matches(spec.exclude)
 
 
-def _directory_file(path: Path, relative: str, params: ConfigDriftParams) -> dict[str, str]:
+class _FileOverLimit(Exception):
+    """A file in a watched directory larger than `max_bytes`: named as unreadable."""
+
+
+def _directory_file(
+    path: Path, relative: str, params: ConfigDriftParams, context: CheckContext
+) -> dict[str, str]:
     if path.is_symlink():
         return {f"{relative}#link": os.readlink(path)}
     digest = hashlib.sha256()
     head = b""
+    read = 0
     with open_regular(path) as handle:  # a FIFO or a device is refused, never waited on
         while chunk := handle.read(_HASH_CHUNK):
+            read += len(chunk)
+            if read > params.max_bytes:  # whatever stat() said (a /proc file says 0)
+                raise _FileOverLimit(f"more than {params.max_bytes} bytes")
+            if context.remaining() <= 0:
+                raise TargetUnreachable(
+                    "the run's deadline passed while hashing", subject=str(path)
+                )
             if len(head) <= _DIRECTORY_TEXT_LIMIT:
                 head += chunk
             digest.update(chunk)
@@ -165,7 +193,7 @@ def _directory_file(path: Path, relative: str, params: ConfigDriftParams) -> dic
     if len(head) > _DIRECTORY_TEXT_LIMIT:
         return entries
     try:
-        content = formats.parse(head, formats.detect_format(path), relative, params.max_keys)
+        content = formats.parse_detected(head, path, relative, params.max_keys).entries
     except BadInput:
         try:
             content = formats.text_lines(formats.decode_text(head, relative), relative, 10_000)

@@ -73,6 +73,59 @@ VOLATILE_PATHS = (
     "body.*requestId",
 )
 
+
+def _setting(
+    key: str, severity: Severity, value: str | None = None, change: Change | None = None
+) -> tuple[SeverityRule, ...]:
+    """Rules for the setting `key` wherever it sits: top level, in a block or section
+    (`server api.ssl_protocols`), or in a directory source's file (`x.conf:ssl`)."""
+    return tuple(
+        SeverityRule(path=path, change=change, value=value, severity=severity)
+        for path in (key, f"*.{key}", f"*:{key}")
+    )
+
+
+_WEAK_TLS = r"(?i)(^|[\s+])(SSLv2|SSLv3|TLSv1|TLSv1\.1)(\s|$)|\ball\b"
+_ON = r"(?i)^(on|1|true|yes)$"
+# Security settings whose drift is serious whatever the user configured (anchors: the CIS
+# Benchmarks for OpenSSH, nginx, Apache, PostgreSQL and Redis, and Mozilla's server-side
+# TLS guide). Configured rules come first and win.
+KNOWN_SETTINGS = (
+    *_setting("permitrootlogin", Severity.CRITICAL, r"(?i)^yes$"),
+    *_setting("permitrootlogin", Severity.HIGH),
+    *_setting("permitemptypasswords", Severity.CRITICAL, r"(?i)^yes$"),
+    *_setting("passwordauthentication", Severity.HIGH, r"(?i)^yes$"),
+    *_setting("passwordauthentication", Severity.MEDIUM),
+    *_setting("ciphers", Severity.HIGH),
+    *_setting("macs", Severity.HIGH),
+    *_setting("kexalgorithms", Severity.HIGH),
+    *_setting("ssl_protocols", Severity.HIGH, _WEAK_TLS),
+    *_setting("ssl_protocols", Severity.MEDIUM),
+    *_setting("ssl_ciphers", Severity.HIGH),
+    *_setting("server_tokens", Severity.LOW),
+    *_setting("add_header strict-transport-security", Severity.HIGH, change=Change.REMOVED),
+    *_setting("add_header strict-transport-security", Severity.MEDIUM),
+    *_setting("header always set strict-transport-security", Severity.HIGH, change=Change.REMOVED),
+    *_setting("servertokens", Severity.LOW),
+    *_setting("serversignature", Severity.LOW),
+    *_setting("traceenable", Severity.MEDIUM, _ON),
+    *_setting("sslprotocol", Severity.HIGH, _WEAK_TLS),
+    *_setting("sslprotocol", Severity.MEDIUM),
+    *_setting("sslciphersuite", Severity.HIGH),
+    *_setting("expose_php", Severity.LOW, _ON),
+    *_setting("display_errors", Severity.HIGH, _ON),
+    *_setting("allow_url_include", Severity.HIGH, _ON),
+    *_setting("protected-mode", Severity.HIGH, r"(?i)^no$"),
+    *_setting("protected-mode", Severity.MEDIUM),
+    *_setting("bind", Severity.HIGH),
+    *_setting("requirepass", Severity.CRITICAL, change=Change.REMOVED),
+    *_setting("password_encryption", Severity.HIGH, r"(?i)^'?md5'?$"),
+    *_setting("password_encryption", Severity.MEDIUM),
+    *_setting("ssl", Severity.HIGH, r"(?i)^'?(off|false|0)'?$"),
+    *_setting("ssl", Severity.HIGH, change=Change.REMOVED),
+    *_setting("listen_addresses", Severity.MEDIUM),
+)
+
 BUILT_IN_SEVERITY = (
     SeverityRule(
         path="header.strict-transport-security", change=Change.REMOVED, severity=Severity.HIGH
@@ -87,6 +140,7 @@ BUILT_IN_SEVERITY = (
     SeverityRule(path="header.server", change=Change.ADDED, severity=Severity.LOW),
     SeverityRule(path="header.x-powered-by", change=Change.ADDED, severity=Severity.LOW),
     SeverityRule(path="snapshot:tls_posture|protocols*", severity=Severity.HIGH),
+    *KNOWN_SETTINGS,
 )
 
 

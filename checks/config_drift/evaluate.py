@@ -33,6 +33,7 @@ def evaluate(raw: DriftRaw, params: ConfigDriftParams, now: datetime) -> CheckOu
     undetermined: list[str] = []
     first_seen: list[str] = []
     for state in raw.states:
+        findings.extend(_read_as_text(state.source, note) for note in state.notes)
         if state.source not in approved:
             first_seen.append(state.source)
             continue
@@ -114,6 +115,20 @@ def _evidence(item: DriftItem) -> str:
 def _short(value: str | None) -> str:
     text = value or ""
     return text if len(text) <= _VALUE_LIMIT else text[: _VALUE_LIMIT - 1] + "…"
+
+
+def _read_as_text(source: str, note: str) -> Finding:
+    return Finding(
+        rule_id="DRIFT-READ-AS-TEXT",
+        severity=Severity.LOW,
+        title=f"Configuration source {source} was compared as text lines",
+        subject=source,
+        evidence=note,
+        remediation=(
+            "Fix the file's syntax, or give the source an explicit `format:`; until then "
+            "its drift is judged line by line."
+        ),
+    )
 
 
 def _unavailable(subject: str, reason: str) -> Finding:

@@ -11,11 +11,13 @@ from monitor.model import Baseline
 @dataclass(frozen=True, slots=True)
 class SourceState:
     """A source's normalised state (secrets already masked). `unreadable` lists path
-    prefixes inside it that could not be read this time, with the reason."""
+    prefixes inside it that could not be read this time, with the reason; `notes` say how
+    it was read when not as expected (not valid in its detected format: read as text)."""
 
     source: str
     entries: Mapping[str, str]
     unreadable: tuple[tuple[str, str], ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
-import configparser
 import json
 import re
 import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
 import yaml
 
-from checks.config_drift.directives import parse_apache, parse_nginx
-from checks.config_drift.flatten import flatten
+from checks.config_drift.directives import (
+    HAPROXY,
+    HAPROXY_SECTIONS,
+    REDIS,
+    SSH,
+    SSH_SECTIONS,
+    parse_apache,
+    parse_keyword_file,
+    parse_nginx,
+)
+from checks.config_drift.flatten import TooManyKeys, flatten
 from checks.config_drift.params import FileFormat
 from checks.interface import BadInput
 
@@ -24,24 +34,89 @@ _COMMENT = ("#", ";", "//")
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def detect_format(path: PurePath) -> FileFormat:
+# exact file names; never a substring of the path (logrotate's `nginx` is not nginx syntax)
+_WELL_KNOWN = {
+    **dict.fromkeys(
+        ("nginx.conf", "fastcgi.conf", "fastcgi_params", "proxy_params", "scgi_params"),
+        FileFormat.NGINX,
+    ),
+    **dict.fromkeys(("uwsgi_params", "mime.types"), FileFormat.NGINX),
+    **dict.fromkeys(("apache2.conf", "httpd.conf", "ports.conf", ".htaccess"), FileFormat.APACHE),
+    **dict.fromkeys(("sshd_config", "ssh_config"), FileFormat.SSH),
+    **dict.fromkeys(("redis.conf", "sentinel.conf"), FileFormat.REDIS),
+    "haproxy.cfg": FileFormat.HAPROXY,
+    **dict.fromkeys(
+        ("php.ini-production", "php.ini-development", "php.ini-production.cli"), FileFormat.INI
+    ),
+    **dict.fromkeys(
+        ("postgresql.conf", "postgresql.conf.sample", "createcluster.conf", "my.cnf"),
+        FileFormat.INI,
+    ),
+    "cloud.cfg": FileFormat.YAML,
+}
+_BY_PARENT = {"sshd_config.d": FileFormat.SSH, "ssh_config.d": FileFormat.SSH}
+_BY_SUFFIX = {
+    ".json": FileFormat.JSON,
+    ".yaml": FileFormat.YAML,
+    ".yml": FileFormat.YAML,
+    ".toml": FileFormat.TOML,
+    ".ini": FileFormat.INI,
+}
+_APACHE_SECTION = re.compile(
+    r"(?im)^\s*</?(VirtualHost|Directory|DirectoryMatch|Files|FilesMatch|Location|IfModule"
+    r"|IfDefine|IfVersion)\b"
+)
+_APACHE_DIRECTIVE = re.compile(
+    r"(?m)^\s*(ServerRoot|ServerName|ServerTokens|ServerSignature|DocumentRoot|LoadModule"
+    r"|TraceEnable|SSLProtocol|SSLCipherSuite|ErrorLog|CustomLog|Listen|AddType)\s"
+)
+_HAPROXY_SECTION = re.compile(r"(?m)^(global|defaults|(frontend|backend|listen)\s+\S+)\s*$")
+_TRAILING_COMMENT = re.compile(r"\s#.*$")
+_INI_SECTION = re.compile(r"(?m)^\s*\[[^\]\n]+\]\s*$")
+_INI_PAIR = re.compile(r"^\s*[\w.\-/ ]+?\s*=")
+
+
+def detect_format(path: PurePath, head: str | None = None) -> FileFormat:
+    """From the exact file name, the suffix, its directory's exact name, then the content
+    (`head`, when given); TEXT when nothing tells."""
     name = path.name.lower()
-    suffix = path.suffix.lower()
-    by_suffix = {
-        ".json": FileFormat.JSON,
-        ".yaml": FileFormat.YAML,
-        ".yml": FileFormat.YAML,
-        ".toml": FileFormat.TOML,
-        ".ini": FileFormat.INI,
-        ".cfg": FileFormat.INI,
-    }
-    if suffix in by_suffix:
-        return by_suffix[suffix]
-    parts = {part.lower() for part in path.parts}
-    if "nginx" in name or "nginx" in parts:
-        return FileFormat.NGINX
-    if name in ("httpd.conf", "apache2.conf", ".htaccess") or parts & {"apache2", "httpd"}:
+    if name in _WELL_KNOWN:
+        return _WELL_KNOWN[name]
+    if path.suffix.lower() in _BY_SUFFIX:
+        return _BY_SUFFIX[path.suffix.lower()]
+    if path.parent.name.lower() in _BY_PARENT:
+        return _BY_PARENT[path.parent.name.lower()]
+    return sniff_format(head) if head is not None else FileFormat.TEXT
+
+
+def sniff_format(text: str) -> FileFormat:
+    """The format `text` reads as: directive syntax, INI, YAML, or TEXT."""
+    lines = [
+        _TRAILING_COMMENT.sub("", line).strip()
+        for line in text.splitlines()[:2000]
+        if line.strip() and not line.lstrip().startswith(_COMMENT)
+    ]
+    if text.startswith("#cloud-config"):
+        return FileFormat.YAML
+    if not lines:
+        return FileFormat.TEXT
+    if _APACHE_SECTION.search(text) or len(_APACHE_DIRECTIVE.findall(text)) * 2 >= len(lines):
         return FileFormat.APACHE
+    if _HAPROXY_SECTION.search(text) and not any(line.endswith((";", "{")) for line in lines):
+        return FileFormat.HAPROXY
+    ended = sum(1 for line in lines if line.endswith((";", "{", "}")))
+    if ended * 2 > len(lines) and any(line.endswith(";") for line in lines):
+        return FileFormat.NGINX
+    if _INI_SECTION.search(text) and all(
+        _INI_SECTION.match(line) or _INI_PAIR.match(line) for line in lines
+    ):
+        return FileFormat.INI
+    try:
+        document = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a SafeLoader subclass
+    except (yaml.YAMLError, RecursionError):
+        return FileFormat.TEXT
+    if isinstance(document, dict) and any(":" in line for line in lines[:1]):
+        return FileFormat.YAML
     return FileFormat.TEXT
 
 
@@ -58,24 +133,68 @@ def decode_text(data: bytes, origin: str) -> str:
         ) from None
 
 
-def parse(data: bytes, file_format: FileFormat, origin: str, max_keys: int) -> dict[str, str]:
+def parse(
+    data: bytes,
+    file_format: FileFormat,
+    origin: str,
+    max_keys: int,
+    list_keys: Mapping[str, str] | None = None,
+) -> dict[str, str]:
     """`data` in `file_format` as a flat mapping; BadInput naming `origin` when unreadable."""
     text = decode_text(data, origin)
     match file_format:
         case FileFormat.JSON:
-            return flatten(_json(text, origin), max_keys, origin)
+            return flatten(_json(text, origin), max_keys, origin, list_keys=list_keys)
         case FileFormat.YAML:
-            return flatten(_yaml(text, origin), max_keys, origin)
+            return flatten(_yaml(text, origin), max_keys, origin, list_keys=list_keys)
         case FileFormat.TOML:
-            return flatten(_toml(text, origin), max_keys, origin)
+            return flatten(_toml(text, origin), max_keys, origin, list_keys=list_keys)
         case FileFormat.INI:
             return flatten(_ini(text, origin), max_keys, origin)
         case FileFormat.NGINX:
             return flatten(parse_nginx(text, origin), max_keys, origin)
         case FileFormat.APACHE:
             return flatten(parse_apache(text, origin), max_keys, origin)
+        case FileFormat.SSH:
+            return flatten(parse_keyword_file(text, origin, SSH, SSH_SECTIONS), max_keys, origin)
+        case FileFormat.REDIS:
+            return flatten(parse_keyword_file(text, origin, REDIS, frozenset()), max_keys, origin)
+        case FileFormat.HAPROXY:
+            document = parse_keyword_file(text, origin, HAPROXY, HAPROXY_SECTIONS)
+            return flatten(document, max_keys, origin)
         case FileFormat.TEXT | FileFormat.AUTO:
             return text_lines(text, origin, max_keys)
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A file's flat content; `note` says when it could not be read in its detected format
+    and was compared as text lines instead."""
+
+    entries: dict[str, str]
+    note: str | None = None
+
+
+def parse_detected(
+    data: bytes,
+    path: PurePath,
+    origin: str,
+    max_keys: int,
+    list_keys: Mapping[str, str] | None = None,
+) -> Parsed:
+    """`data` in the format detected from `path` and its content; a file that is not valid
+    in that format is read as text lines, with a note, rather than left unread."""
+    text = decode_text(data, origin)
+    file_format = detect_format(path, text)
+    try:
+        return Parsed(parse(data, file_format, origin, max_keys, list_keys))
+    except TooManyKeys:
+        raise
+    except BadInput as error:
+        if file_format is FileFormat.TEXT:
+            raise
+        note = f"not valid {file_format.value} ({error.message}); compared as text lines"
+        return Parsed(text_lines(text, origin, max_keys), note)
 
 
 def text_lines(text: str, origin: str, max_keys: int) -> dict[str, str]:
@@ -131,21 +250,67 @@ def _toml(text: str, origin: str) -> Any:
         raise BadInput(f"invalid TOML: {error}", subject=origin) from None
 
 
-def _ini(text: str, origin: str) -> dict[str, dict[str, str]]:
-    parser = configparser.ConfigParser(interpolation=None, strict=False)
-    parser.optionxform = str  # type: ignore[assignment,method-assign]
-    try:
-        parser.read_string(text, source=origin)
-    except configparser.Error as error:
-        # configparser quotes the offending line, which may hold a secret: keep its number only
-        line = getattr(error, "lineno", None) or next(
-            (number for number, _ in getattr(error, "errors", ())), None
-        )
-        where = f" at line {line}" if line else ""
-        raise BadInput(f"invalid INI{where}: {type(error).__name__}", subject=origin) from None
-    sections: dict[str, dict[str, str]] = {}
-    if parser.defaults():
-        sections["DEFAULT"] = dict(parser.defaults())
-    for section in parser.sections():
-        sections[section] = {key: parser.get(section, key, raw=True) for key in parser[section]}
-    return sections
+def _ini(text: str, origin: str) -> dict[str, Any]:
+    """INI and section-less `key = value` files: a repeated key is a list of its values
+    in order (php.ini's `extension=`), an inline `; comment` or `# comment` is dropped."""
+    root: dict[str, Any] = {}
+    current = root
+    last: list[str] | None = None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            header = _without_comment(line)
+            if not header.endswith("]"):
+                raise BadInput(f"invalid INI at line {number}: section has no ']'", subject=origin)
+            current = root.setdefault(header[1:-1].strip(), {})
+            if not isinstance(current, dict):
+                raise BadInput(
+                    f"invalid INI at line {number}: section is also a key", subject=origin
+                )
+            last = None
+            continue
+        if raw[:1].isspace() and last is not None and "=" not in line:
+            last[-1] = f"{last[-1]} {_without_comment(line)}".strip()  # continuation line
+            continue
+        key, separator, value = line.partition("=")
+        if not separator:  # postgresql.conf's `include_dir 'conf.d'`, my.cnf's bare flags
+            key, _, value = line.partition(" ")
+            value = value.strip() or "present"
+        values = current.setdefault(key.strip(), [])
+        if not isinstance(values, list):
+            raise BadInput(f"invalid INI at line {number}: key is also a section", subject=origin)
+        values.append(_unquoted(_without_comment(value.strip())))
+        last = values
+    return _collapsed(root)
+
+
+def _collapsed(node: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: _collapsed(value)
+        if isinstance(value, dict)
+        else value[0]
+        if len(value) == 1
+        else value
+        for key, value in node.items()
+    }
+
+
+def _without_comment(value: str) -> str:
+    """`value` up to a `;` or `#` that follows whitespace outside quotes."""
+    quote = ""
+    for index, character in enumerate(value):
+        if quote:
+            quote = "" if character == quote else quote
+        elif character in "\"'":
+            quote = character
+        elif character in ";#" and (index == 0 or value[index - 1].isspace()):
+            return value[:index].rstrip()
+    return value
+
+
+def _unquoted(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1]
+    return value

@@ -34,6 +34,9 @@ class FileFormat(StrEnum):
     TOML = "toml"
     NGINX = "nginx"
     APACHE = "apache"
+    SSH = "ssh"
+    REDIS = "redis"
+    HAPROXY = "haproxy"
 
 
 class FileSource(BaseModel):
@@ -41,6 +44,11 @@ class FileSource(BaseModel):
 
     path: Path
     format: FileFormat = FileFormat.AUTO
+    list_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description="YAML/JSON: path glob of a list of mappings -> the field naming its items "
+        "(default: name, job_name or id when every item has a distinct one)",
+    )
 
 
 class DirectorySource(BaseModel):

@@ -1,0 +1,536 @@
+"""Drift of real configuration files, as Debian ships them, under scripted edits.
+
+The files come from Debian's packages at test time (`tests/install-drift-test-deps.sh`
+downloads them; a missing package fails these tests). Each edit says first which drift it
+must cause: value changes, comment- and whitespace-only edits and reorders of independent
+blocks (none), an insert among repeated blocks (only the new block's settings), secrets
+(masked, in no key). The precision and recall of the reported items over all edits is
+printed at the end.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath
+
+import pytest
+
+from checks.config_drift.diff import DriftItem, diff, severity_of
+from checks.config_drift.formats import parse_detected
+from checks.config_drift.params import Change
+from checks.config_drift.secrets import SecretMasker, is_masked
+from monitor.model import Severity
+
+HERE = Path(__file__).parent
+MASKED = "<masked>"  # an expected value that must be a secret's digest
+PACKAGE_FILES = {
+    "nginx-common": ("etc/nginx/nginx.conf", "etc/nginx/sites-available/default"),
+    "apache2": (
+        "etc/apache2/apache2.conf",
+        "etc/apache2/ports.conf",
+        "etc/apache2/sites-available/000-default.conf",
+        "etc/apache2/sites-available/default-ssl.conf",
+        "etc/apache2/conf-available/security.conf",
+    ),
+    "openssh-server": ("usr/share/openssh/sshd_config",),
+    "openssh-client": ("etc/ssh/ssh_config",),
+    "php8.2-common": ("usr/lib/php/8.2/php.ini-production",),
+    "postgresql-common": ("usr/share/postgresql-common/createcluster.conf",),
+    "postgresql-15": ("usr/share/postgresql/15/postgresql.conf.sample",),
+    "redis-server": ("etc/redis/redis.conf",),
+    "haproxy": ("etc/haproxy/haproxy.cfg",),
+    "prometheus": ("etc/prometheus/prometheus.yml",),
+    "cloud-init": ("etc/cloud/cloud.cfg",),
+    "logrotate": (),
+    "ufw": ("etc/ufw/applications.d/nginx",),
+}
+
+
+@pytest.fixture(scope="module")
+def debian(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The packages' files extracted under one root (never installed)."""
+    installed = subprocess.run(
+        ["bash", str(HERE / "install-drift-test-deps.sh")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert installed.returncode == 0, installed.stderr
+    root = tmp_path_factory.mktemp("debian")
+    for package, files in PACKAGE_FILES.items():
+        (deb,) = sorted((HERE / ".drift-debs").glob(f"{package}_*.deb"))
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True, timeout=120)
+        for name in files:
+            assert (root / name).is_file(), f"{package} no longer ships {name}"
+    return root
+
+
+def replaced(old: str, new: str) -> Callable[[str], str]:
+    def edit(text: str) -> str:
+        assert old in text, f"the Debian file no longer holds {old!r}"
+        return text.replace(old, new, 1)
+
+    return edit
+
+
+def appended(extra: str) -> Callable[[str], str]:
+    return lambda text: text + extra
+
+
+def both(*edits: Callable[[str], str]) -> Callable[[str], str]:
+    def edit(text: str) -> str:
+        for one in edits:
+            text = one(text)
+        return text
+
+    return edit
+
+
+def same(text: str) -> str:
+    return text
+
+
+Expected = tuple[Change, str, str | None]
+
+
+@dataclass(frozen=True)
+class Edit:
+    file: str
+    edit: Callable[[str], str]
+    expected: frozenset[Expected]
+    base: Callable[[str], str] = same  # applied to the approved file too
+    secrets: tuple[str, ...] = ()
+    severity: Severity | None = None  # of every item, by the built-in rules
+    renamed: str | None = None  # the file's name in the test (its format is detected)
+    note: bool = False  # read as text with a note
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def drift(*items: Expected) -> frozenset[Expected]:
+    return frozenset(items)
+
+
+A, R, C = Change.ADDED, Change.REMOVED, Change.CHANGED
+NGINX_DEFAULT = "etc/nginx/sites-available/default"
+SITE_B = "\nserver {\n\tlisten 80;\n\tserver_name b.example.test;\n\treturn 301 https://b;\n}\n"
+SITE_C = "\nserver {\n\tlisten 80;\n\tserver_name c.example.test;\n\treturn 444;\n}\n"
+SITE_D = "\nserver {\n\tlisten 80;\n\tserver_name d.example.test;\n\treturn 301 https://d;\n}\n"
+VHOST = "\n<VirtualHost *:80>\n\tServerName {0}\n\tDocumentRoot /srv/{0}\n</VirtualHost>\n"
+APACHE_DEFAULT = "etc/apache2/sites-available/000-default.conf"
+SSHD = "usr/share/openssh/sshd_config"
+MATCH = "\nMatch User backup\n\tX11Forwarding no\n\tForceCommand /usr/bin/rrsync\n"
+PHP = "usr/lib/php/8.2/php.ini-production"
+PG = "usr/share/postgresql/15/postgresql.conf.sample"
+HAPROXY = "etc/haproxy/haproxy.cfg"
+BACKEND = "\nbackend {0}\n\tbalance roundrobin\n\tserver {0}1 127.0.0.1:80{1} check\n"
+PROMETHEUS = "etc/prometheus/prometheus.yml"
+JOB = "\n  - job_name: blackbox\n    static_configs:\n      - targets: ['localhost:9115']\n"
+REDIS = "etc/redis/redis.conf"
+
+EDITS: dict[str, Edit] = {
+    # nginx
+    "nginx: root changed": Edit(
+        NGINX_DEFAULT,
+        replaced("root /var/www/html;", "root /srv/www;"),
+        drift((C, "server _.root", "/srv/www")),
+    ),
+    "nginx: comments and indentation only": Edit(
+        NGINX_DEFAULT,
+        lambda text: "# managed by hand\n" + text.replace("\t", "    ").replace(";\n", "; # x\n"),
+        drift(),
+    ),
+    "nginx: a name added to server_name": Edit(
+        NGINX_DEFAULT,
+        replaced("server_name _;", "server_name _ www.example.test;"),
+        drift((C, "server _.server_name", "_ www.example.test")),
+    ),
+    "nginx: server_name names reordered": Edit(
+        NGINX_DEFAULT,
+        replaced("server_name _ www.example.test;", "server_name www.example.test _;"),
+        drift(),
+        base=replaced("server_name _;", "server_name _ www.example.test;"),
+    ),
+    "nginx: listen lines reordered and one repeated": Edit(
+        NGINX_DEFAULT,
+        replaced(
+            "listen 80 default_server;\n\tlisten [::]:80 default_server;",
+            "listen [::]:80 default_server;\n\tlisten 80 default_server;\n"
+            "\tlisten 80 default_server;",
+        ),
+        drift(),
+    ),
+    "nginx: two server blocks swapped": Edit(
+        NGINX_DEFAULT,
+        lambda text: SITE_B + text.replace(SITE_B, ""),
+        drift(),
+        base=appended(SITE_B),
+    ),
+    "nginx: a server inserted between two others": Edit(
+        NGINX_DEFAULT,
+        lambda text: text.replace(SITE_B, SITE_C + SITE_B),
+        drift(
+            (A, '["server c.example.test"].listen', "80"),
+            (A, '["server c.example.test"].return', "444"),
+            (A, '["server c.example.test"].server_name', "c.example.test"),
+        ),
+        base=appended(SITE_B + SITE_D),
+    ),
+    "nginx: weak TLS protocols removed": Edit(
+        "etc/nginx/nginx.conf",
+        replaced("ssl_protocols TLSv1 TLSv1.1 TLSv1.2 TLSv1.3;", "ssl_protocols TLSv1.2;"),
+        drift((C, "http.ssl_protocols", "TLSv1.2")),
+        severity=Severity.MEDIUM,
+    ),
+    "nginx: weak TLS protocol added": Edit(
+        "etc/nginx/nginx.conf",
+        replaced("ssl_protocols TLSv1 TLSv1.1 TLSv1.2 TLSv1.3;", "ssl_protocols TLSv1.1;"),
+        drift((C, "http.ssl_protocols", "TLSv1.1")),
+        severity=Severity.HIGH,
+    ),
+    "nginx: server_tokens enabled": Edit(
+        "etc/nginx/nginx.conf",
+        replaced("# server_tokens off;", "server_tokens on;"),
+        drift((A, "http.server_tokens", "on")),
+        severity=Severity.LOW,
+    ),
+    "nginx: HSTS header removed": Edit(
+        NGINX_DEFAULT,
+        replaced('\n\tadd_header Strict-Transport-Security "max-age=63072000";', ""),
+        drift((R, "server _.add_header Strict-Transport-Security", None)),
+        base=replaced(
+            "server_name _;",
+            'server_name _;\n\tadd_header Strict-Transport-Security "max-age=63072000";',
+        ),
+        severity=Severity.HIGH,
+    ),
+    "nginx: secrets in env, auth_http_header and an Authorization header": Edit(
+        "etc/nginx/nginx.conf",
+        both(
+            lambda text: "env AWS_SECRET_ACCESS_KEY=awssecret-Nq71Lp;\n" + text,
+            replaced(
+                "http {\n",
+                'http {\n\tauth_http_header X-Auth-Key "authkey-Hd62Vm";\n'
+                '\tproxy_set_header Authorization "Basic b3BzOnB3LUt6ODg=";\n',
+            ),
+        ),
+        drift(
+            (A, "env AWS_SECRET_ACCESS_KEY", MASKED),
+            (A, "http.auth_http_header X-Auth-Key", MASKED),
+            (A, "http.proxy_set_header Authorization", MASKED),
+        ),
+        secrets=("awssecret-Nq71Lp", "authkey-Hd62Vm", "b3BzOnB3LUt6ODg="),
+    ),
+    "nginx: ssl_certificate_key is a path, shown": Edit(
+        NGINX_DEFAULT,
+        replaced("server_name _;", "server_name _;\n\tssl_certificate_key /etc/ssl/private/b.key;"),
+        drift((A, "server _.ssl_certificate_key", "/etc/ssl/private/b.key")),
+    ),
+    "nginx: a file that no longer parses is read as text": Edit(
+        NGINX_DEFAULT,
+        replaced("=404;\n\t}", "=404;\n"),
+        frozenset(),  # judged by its note, not by items
+        note=True,
+    ),
+    # Apache
+    "apache: a VirtualHost inserted between two others": Edit(
+        APACHE_DEFAULT,
+        lambda text: text.replace(
+            VHOST.format("b.test"), VHOST.format("c.test") + VHOST.format("b.test")
+        ),
+        drift(
+            (A, '["VirtualHost *:80 c.test"].ServerName', "c.test"),
+            (A, '["VirtualHost *:80 c.test"].DocumentRoot', "/srv/c.test"),
+        ),
+        base=appended(VHOST.format("a.test") + VHOST.format("b.test")),
+    ),
+    "apache: two VirtualHosts swapped": Edit(
+        APACHE_DEFAULT,
+        lambda text: VHOST.format("b.test") + text.replace(VHOST.format("b.test"), ""),
+        drift(),
+        base=appended(VHOST.format("b.test")),
+    ),
+    "apache: DocumentRoot changed": Edit(
+        APACHE_DEFAULT,
+        replaced("DocumentRoot /var/www/html", "DocumentRoot /srv/html"),
+        drift((C, "VirtualHost *:80.DocumentRoot", "/srv/html")),
+    ),
+    "apache: AllowOverride in <Directory /var/www/>": Edit(
+        "etc/apache2/apache2.conf",
+        replaced(
+            "<Directory /var/www/>\n\tOptions Indexes FollowSymLinks\n\tAllowOverride None",
+            "<Directory /var/www/>\n\tOptions Indexes FollowSymLinks\n\tAllowOverride All",
+        ),
+        drift((C, "Directory /var/www/.AllowOverride", "All")),
+    ),
+    "apache: <Directory /var/www/private> is not secret": Edit(
+        "etc/apache2/apache2.conf",
+        appended("<Directory /var/www/private>\n\tRequire all denied\n</Directory>\n"),
+        drift((A, "Directory /var/www/private.Require", "all denied")),
+    ),
+    "apache: ServerTokens and ServerSignature shown": Edit(
+        "etc/apache2/conf-available/security.conf",
+        both(
+            replaced("\nServerTokens OS", "\nServerTokens Full"),
+            replaced("\nServerSignature On", "\nServerSignature Off"),
+        ),
+        drift((C, "ServerTokens", "Full"), (C, "ServerSignature", "Off")),
+        severity=Severity.LOW,
+    ),
+    "apache: a second identical Listen": Edit(
+        "etc/apache2/ports.conf",
+        replaced("Listen 80\n", "Listen 80\nListen 80\n"),
+        drift(),
+    ),
+    "apache: SSLCertificateKeyFile path shown": Edit(
+        "etc/apache2/sites-available/default-ssl.conf",
+        replaced("ssl-cert-snakeoil.key", "api.key"),
+        drift((C, "VirtualHost *:443.SSLCertificateKeyFile", "/etc/ssl/private/api.key")),
+    ),
+    # OpenSSH
+    "sshd: PermitRootLogin yes": Edit(
+        SSHD,
+        replaced("#PermitRootLogin prohibit-password", "PermitRootLogin yes"),
+        drift((A, "PermitRootLogin", "yes")),
+        severity=Severity.CRITICAL,
+    ),
+    "sshd: value with a trailing comment and spaces": Edit(
+        SSHD,
+        replaced("X11Forwarding yes", "X11Forwarding   no   # hardening"),
+        drift((C, "X11Forwarding", "no")),
+    ),
+    "sshd: a later duplicate does not count (first value wins)": Edit(
+        SSHD,
+        replaced("UsePAM yes\n", "UsePAM yes\nUsePAM no\n"),
+        drift(),
+    ),
+    "sshd: a setting in a Match block": Edit(
+        SSHD,
+        replaced("\tForceCommand /usr/bin/rrsync", "\tForceCommand /usr/local/bin/rrsync"),
+        drift((C, "Match User backup.ForceCommand", "/usr/local/bin/rrsync")),
+        base=appended(MATCH),
+    ),
+    "sshd: PasswordAuthentication enabled": Edit(
+        SSHD,
+        replaced("#PasswordAuthentication yes", "PasswordAuthentication yes"),
+        drift((A, "PasswordAuthentication", "yes")),
+        severity=Severity.HIGH,
+    ),
+    "ssh_config: a Host block before Host *": Edit(
+        "etc/ssh/ssh_config",
+        replaced("Host *\n", "Host bastion\n    User ops\n\nHost *\n"),
+        drift((A, "Host bastion.User", "ops")),
+    ),
+    "ssh_config: value in Host *": Edit(
+        "etc/ssh/ssh_config",
+        replaced("HashKnownHosts yes", "HashKnownHosts no"),
+        drift((C, "Host *.HashKnownHosts", "no")),
+    ),
+    # redis
+    "redis: protected-mode off": Edit(
+        REDIS,
+        replaced("protected-mode yes", "protected-mode no"),
+        drift((C, "protected-mode", "no")),
+        severity=Severity.HIGH,
+    ),
+    "redis: bind addresses reordered, port respaced": Edit(
+        REDIS,
+        both(
+            replaced("bind 127.0.0.1 -::1", "bind -::1 127.0.0.1"),
+            replaced("port 6379", "port    6379   "),
+        ),
+        drift(),
+    ),
+    "redis: requirepass, masterauth and an ACL user": Edit(
+        REDIS,
+        both(
+            replaced("# requirepass foobared", "requirepass redispw-Tq83Zx"),
+            replaced("# masterauth <master-password>", 'masterauth "mauth-Bn27Wd"'),
+            appended("user alice on >alicepw-Ks55Qe ~cache:* +get\n"),
+        ),
+        drift(
+            (A, "requirepass", MASKED),
+            (A, "masterauth", MASKED),
+            (A, "user alice", MASKED),
+        ),
+        secrets=("redispw-Tq83Zx", "mauth-Bn27Wd", "alicepw-Ks55Qe"),
+    ),
+    # haproxy
+    "haproxy: timeout changed with different spacing": Edit(
+        HAPROXY,
+        replaced("timeout client  50000", "timeout client 60000"),
+        drift((C, "defaults.timeout client", "60000")),
+    ),
+    "haproxy: errorfile lines reordered": Edit(
+        HAPROXY,
+        replaced(
+            "\terrorfile 400 /etc/haproxy/errors/400.http\n"
+            "\terrorfile 403 /etc/haproxy/errors/403.http\n",
+            "\terrorfile 403 /etc/haproxy/errors/403.http\n"
+            "\terrorfile 400 /etc/haproxy/errors/400.http\n",
+        ),
+        drift(),
+    ),
+    "haproxy: a backend inserted between two others": Edit(
+        HAPROXY,
+        lambda text: text.replace(
+            BACKEND.format("b", 2), BACKEND.format("c", 3) + BACKEND.format("b", 2)
+        ),
+        drift(
+            (A, "backend c.balance", "roundrobin"),
+            (A, "backend c.server c1", "127.0.0.1:803 check"),
+        ),
+        base=appended(BACKEND.format("a", 1) + BACKEND.format("b", 2)),
+    ),
+    "haproxy: stats auth and a userlist": Edit(
+        HAPROXY,
+        appended(
+            "\nlisten stats\n\tbind 127.0.0.1:8404\n\tstats enable\n"
+            "\tstats auth admin:hapw-Lr40Xc\n"
+            "\nuserlist ops\n\tuser dev insecure-password devpw-Mm19Ty\n"
+        ),
+        drift(
+            (A, 'listen stats["bind 127.0.0.1:8404"]', "present"),
+            (A, "listen stats.stats enable", "present"),
+            (A, "listen stats.stats auth", MASKED),
+            (A, "userlist ops.user dev", MASKED),
+        ),
+        secrets=("hapw-Lr40Xc", "devpw-Mm19Ty"),
+    ),
+    # PHP and INI
+    "php: extension=curl enabled": Edit(
+        PHP,
+        replaced(";extension=curl", "extension=curl"),
+        drift((A, "PHP.extension", "curl")),
+    ),
+    "php: display_errors on, with an inline comment": Edit(
+        PHP,
+        replaced("display_errors = Off", "display_errors = On ; while debugging"),
+        drift((C, "PHP.display_errors", "On")),
+        severity=Severity.HIGH,
+    ),
+    "php: session.cookie_secure shown": Edit(
+        PHP,
+        replaced(";session.cookie_secure =", "session.cookie_secure = 0"),
+        drift((A, 'Session["session.cookie_secure"]', "0")),
+    ),
+    "php: expose_php on": Edit(
+        PHP,
+        replaced("expose_php = Off", "expose_php = On"),
+        drift((C, "PHP.expose_php", "On")),
+        severity=Severity.LOW,
+    ),
+    "postgresql: password_encryption md5": Edit(
+        PG,
+        replaced("#password_encryption = scram-sha-256", "password_encryption = md5"),
+        drift((A, "password_encryption", "md5")),
+        severity=Severity.HIGH,
+        renamed="postgresql.conf",
+    ),
+    "postgresql: ssl off in createcluster.conf": Edit(
+        "usr/share/postgresql-common/createcluster.conf",
+        replaced("ssl = on", "ssl = off"),
+        drift((C, "ssl", "off")),
+        severity=Severity.HIGH,
+    ),
+    "ufw: nginx application ports (INI, not nginx)": Edit(
+        "etc/ufw/applications.d/nginx",
+        replaced("ports=80/tcp", "ports=8080/tcp"),
+        drift((C, "Nginx HTTP.ports", "8080/tcp")),
+    ),
+    # YAML
+    "prometheus: two jobs swapped": Edit(
+        PROMETHEUS,
+        lambda text: text.replace("scrape_configs:" + JOB, "scrape_configs:\n") + JOB.lstrip("\n"),
+        drift(),
+        base=replaced("scrape_configs:\n", "scrape_configs:" + JOB),
+    ),
+    "prometheus: a job's interval": Edit(
+        PROMETHEUS,
+        replaced("scrape_interval: 5s", "scrape_interval: 10s"),
+        drift((C, "scrape_configs[job_name=prometheus].scrape_interval", "10s")),
+    ),
+    "prometheus: a job inserted first": Edit(
+        PROMETHEUS,
+        replaced("scrape_configs:\n", "scrape_configs:" + JOB),
+        drift(
+            (A, "scrape_configs[job_name=blackbox].job_name", "blackbox"),
+            (A, "scrape_configs[job_name=blackbox].static_configs[0].targets", "[localhost:9115]"),
+        ),
+    ),
+    "cloud-init: cloud.cfg is YAML": Edit(
+        "etc/cloud/cloud.cfg",
+        replaced("disable_root: true", "disable_root: false"),
+        drift((C, "disable_root", "false")),
+    ),
+}
+
+
+def _state(
+    debian: Path, case: Edit, text: str, masker: SecretMasker
+) -> tuple[dict[str, str], str | None]:
+    path = debian / "edited" / (case.renamed or case.file)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    parsed = parse_detected(path.read_bytes(), PurePath(path), case.file, 100_000)
+    return masker.mask_all(parsed.entries), parsed.note
+
+
+def _as_expected(item: DriftItem) -> Expected:
+    value = item.after
+    if value is not None and is_masked(value):
+        value = MASKED
+    return (item.change, item.path, value)
+
+
+def _drift(debian: Path, case: Edit) -> tuple[list[DriftItem], dict[str, str], str | None]:
+    """The items an edit causes, the edited state, and the note when read as text."""
+    original = (debian / case.file).read_text()
+    masker = SecretMasker(b"k" * 32)
+    approved_text = case.base(original)
+    approved, approved_note = _state(debian, case, approved_text, masker)
+    assert approved_note is None, approved_note
+    observed, note = _state(debian, case, case.edit(approved_text), masker)
+    return diff("f", approved, observed), observed, note
+
+
+@pytest.mark.parametrize("name", EDITS)
+def test_a_scripted_edit_of_a_real_debian_file_drifts_exactly_as_expected(
+    debian: Path, name: str
+) -> None:
+    case = EDITS[name]
+    items, observed, note = _drift(debian, case)
+    if case.note:
+        assert note is not None
+        assert "compared as text lines" in note
+        return
+    assert note is None, note
+
+    assert {_as_expected(item) for item in items} == case.expected
+    for secret in case.secrets:
+        assert not [k for k in observed if secret in k], f"{secret} in a key"
+        assert not [v for v in observed.values() if secret in v], f"{secret} in a value"
+    if case.severity is not None:
+        assert {severity_of(item, (), Severity.MEDIUM) for item in items} == {case.severity}
+
+
+def test_drift_precision_and_recall_over_the_scripted_edits(debian: Path) -> None:
+    expected = reported = right = 0
+    wrong: list[str] = []
+    judged = [name for name, case in EDITS.items() if not case.note]
+    for name in judged:
+        case = EDITS[name]
+        found = {_as_expected(item) for item in _drift(debian, case)[0]}
+        expected += len(case.expected)
+        reported += len(found)
+        right += len(found & case.expected)
+        if found != case.expected:
+            wrong.append(name)
+    precision = right / reported if reported else 1.0
+    recall = right / expected if expected else 1.0
+    print(
+        f"\ndrift precision/recall: {precision:.2f}/{recall:.2f} over {len(judged)} scripted edits"
+    )
+    assert wrong == []
