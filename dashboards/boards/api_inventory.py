@@ -18,7 +18,14 @@ from dashboards.panels import (
     target_matrix_table,
     timeseries_panel,
 )
-from monitor.metric_names import BASELINE_AGE, INVENTORY_CHANGES, INVENTORY_OPERATIONS
+from monitor.metric_names import (
+    BASELINE_AGE,
+    INVENTORY_CHANGES,
+    INVENTORY_EVICTED,
+    INVENTORY_OPERATIONS,
+    INVENTORY_TRAFFIC_UNRELIABLE,
+    INVENTORY_UNMATCHED,
+)
 
 UID = "apivigil-api-inventory"
 
@@ -73,6 +80,37 @@ def _panels() -> list[Row | Cell]:
                     f"sum by (target, state) ({retired})",
                     "{{target}} {{state}}",
                 ),
+            ),
+        ),
+        Row("Traffic"),
+        Cell(
+            timeseries_panel(
+                "Refused requests to undocumented paths",
+                "404/405/400 ... per interval by status class: scanners and broken clients, "
+                "aggregated (never a finding per path; the top templates are in the snapshot).",
+                Query(
+                    f"sum by (status_class) "
+                    f"(increase({series(INVENTORY_UNMATCHED, TARGET)}[$__rate_interval]))",
+                    "{{status_class}}",
+                ),
+                stacked=True,
+            ),
+        ),
+        Cell(
+            table_panel(
+                "Access logs that cannot be trusted",
+                "Lines lost in a rotation, a log that stopped growing, a log not in its format, "
+                "or endpoint templates evicted to stay within the bound.",
+                Query(f"{series(INVENTORY_TRAFFIC_UNRELIABLE, TARGET)} == 1", table=True),
+                sort_by="target",
+            ),
+        ),
+        Cell(
+            stat_panel(
+                "Endpoint templates evicted",
+                "Templates dropped from the bounded traffic tally in the selected range "
+                "(refused noise first; answered ones also raise INVENTORY-TRAFFIC-UNRELIABLE).",
+                Query(f"sum(increase({series(INVENTORY_EVICTED, TARGET)}[$__range]))", ""),
             ),
         ),
         Row("Changes"),
