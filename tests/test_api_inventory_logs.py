@@ -25,7 +25,13 @@ from checks.api_inventory.access_log import (
 from checks.api_inventory.inventory import Operation
 from checks.api_inventory.routes import RouteMatcher
 from checks.api_inventory.templates import infer_template
-from checks.api_inventory.traffic import TrafficSummary, UnmatchedPath, ZombieReason, summarise
+from checks.api_inventory.traffic import (
+    TrafficAggregator,
+    TrafficSummary,
+    UnmatchedPath,
+    ZombieReason,
+    summarise,
+)
 from checks.api_inventory.traffic_json import from_json, to_json
 from checks.interface import BadInput
 
@@ -436,3 +442,28 @@ def test_a_full_tally_evicts_refused_noise_before_served_endpoints_and_counts_it
     assert 502 - 50 <= summary.evicted < 502 - 2  # the table stayed within its bound
     assert summary.evicted_served == 0
     assert summary.unmatched == {"4xx": 500}
+
+
+def test_templates_already_reported_are_never_evicted() -> None:
+    reported = ("GET", "/reported/{param}")
+    requests = [Request("GET", "/reported/1", 200, T0)] + [
+        Request("GET", f"/served-{n}.html", 200, T1) for n in range(200)
+    ]
+    aggregator = TrafficAggregator(RouteMatcher([]), {}, max_templates=20, pinned=[reported])
+    for request in requests:
+        aggregator.add(request)
+
+    summary = aggregator.summary()
+
+    assert reported in {(s.method, s.path) for s in summary.shadow}
+    assert summary.evicted_served == summary.evicted > 150  # answered ones, counted as lost
+
+
+def test_options_preflight_and_head_map_to_the_documented_operation_of_the_path() -> None:
+    create = op("post", "/orders")
+    matcher = RouteMatcher([USERS, create])
+
+    assert matcher.match("OPTIONS", "/users/7") is USERS
+    assert matcher.match("OPTIONS", "/orders") is create
+    assert matcher.match("HEAD", "/users/7") is USERS
+    assert matcher.match("OPTIONS", "/nowhere") is None
