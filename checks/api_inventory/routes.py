@@ -62,7 +62,13 @@ class RouteMatcher:
         GET, else its first documented method."""
         if path[:1] != "/":
             return None
-        return self._match(method.upper(), self.strip_base(path))
+        method = method.upper()
+        for base in self.base_paths:  # strip_base, inlined: this runs once per request
+            if path.startswith(base):
+                rest = path[len(base) :]
+                if not rest or rest[0] == "/":
+                    return self._match(method, rest or "/")
+        return self._match(method, path)
 
     def strip_base(self, path: str) -> str:
         """`path` without the longest base path it starts with (`/v1/x` -> `/x`)."""

@@ -34,7 +34,11 @@ def infer_template(path: str) -> str:
 def _is_identifier(segment: str) -> bool:
     if not segment:
         return False
-    if segment.isdigit() or _NUMBERISH.fullmatch(segment) or _DATE.fullmatch(segment):
+    if segment.isdigit():
+        return True
+    if segment.isalpha() and segment.islower() and len(segment) < 40:
+        return False  # a word: the usual route segment
+    if _NUMBERISH.fullmatch(segment) or _DATE.fullmatch(segment):
         return True
     if _ESCAPED.search(segment) or not segment.isascii():
         return True  # encoded characters: a name or a search term, not a route

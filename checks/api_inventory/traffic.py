@@ -141,6 +141,8 @@ class TrafficAggregator:
         current_keys = set(self._current.values())
         removed = [op for key, op in removed_or_deprecated.items() if key not in current_keys]
         self._matcher = matcher.extended(removed) if removed else matcher
+        self._match = self._matcher.match
+        self._when: datetime | None = None
         self._zombie_ids = {
             id(op) for op in self._matcher.operations if op.key in removed_or_deprecated
         }
@@ -159,12 +161,13 @@ class TrafficAggregator:
     def add(self, request: Request) -> None:
         self.requests += 1
         when = request.time
-        if when is not None:
+        if when is not None and when is not self._when:  # parsed times are shared per stamp
+            self._when = when
             if self._first_seen is None or when < self._first_seen:
                 self._first_seen = when
             if self._last_seen is None or when > self._last_seen:
                 self._last_seen = when
-        operation = self._matcher.match(request.method, request.path)
+        operation = self._match(request.method, request.path)
         if operation is None:
             self._undocumented(request)
             return
@@ -182,8 +185,15 @@ class TrafficAggregator:
         if not (200 <= status < 400 or status in (401, 403)):
             label = status_class(status)
             self._unmatched[label] = self._unmatched.get(label, 0) + 1
-        example = infer_template(request.path)
-        key = (request.method, infer_template(self._matcher.strip_base(request.path)))
+        path = request.path
+        stripped = self._matcher.strip_base(path)
+        template = infer_template(stripped)
+        # the example keeps the base path as requested; identifiers are redacted the same way
+        if stripped == path:
+            example = template
+        else:  # path is its base path and more, or the base path alone (then stripped is /)
+            example = (path[: -len(stripped)] if path.endswith(stripped) else path) + template
+        key = (request.method, template)
         tally = self._templates.get(key)
         if tally is None:
             if len(self._templates) >= self._max_templates:
