@@ -211,6 +211,27 @@ def test_two_rotations_between_reads_are_reported_not_silently_lost(
     assert observation(run, "inventory_traffic_unreliable", log=str(log), reason="rotation_gap")
 
 
+def test_copytruncate_of_a_log_last_read_empty_is_reported_not_silently_lost(
+    sqlite_store: SqlStore, web: ScriptedHttpServer, tmp_path: Path
+) -> None:
+    log = tmp_path / "access.log"
+    shop = Shop(sqlite_store, web, log)
+    shop.run()  # the log is empty: the cursor sits at its start, same inode after truncation
+    append(log, Traffic(seed=5).batch(START, 30, removed=False), "combined")
+    rotate(log, "copytruncate")
+    append(log, Traffic(seed=6).batch(START + timedelta(hours=1), 10, removed=False), "combined")
+
+    run = shop.run()
+
+    (finding,) = [f for f in shop.open_findings() if f.rule_id == "INVENTORY-TRAFFIC-UNRELIABLE"]
+    assert "lines were lost" in finding.evidence
+    assert observation(run, "inventory_traffic_unreliable", log=str(log), reason="rotation_gap")
+    shop.run()  # a read without another rotation adds nothing new to report
+    assert (
+        observation(shop.run(), "inventory_traffic_unreliable", log=str(log), reason="stale") == 0
+    )
+
+
 def test_a_log_in_another_format_is_unreliable_not_ok_with_no_findings(
     sqlite_store: SqlStore, web: ScriptedHttpServer, tmp_path: Path
 ) -> None:

@@ -4,6 +4,7 @@ lines, a log that stopped growing, a log in another format, answered templates e
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -107,7 +108,7 @@ def read_traffic(
         except CheckError as error:
             failures.append((name, str(error)))
             continue
-        state = _log_state(previous or {}, new_cursor, stats, now)
+        state = _log_state(previous or {}, new_cursor, stats, _rotated_identity(name), now)
         cursors[name] = {**new_cursor.to_json(), **state}
         health.append(LogHealth(name, _problems(log, state, since, now)))
     summary = aggregator.summary()
@@ -122,16 +123,45 @@ def read_traffic(
     return TrafficRead(merged, cursors, tuple(failures), tuple(health), retired)
 
 
+def _rotated_identity(name: str) -> list[int] | None:
+    """(inode, size, mtime) of `name.1`, or None when there is none."""
+    try:
+        status = os.stat(name + ".1")
+    except OSError:
+        return None
+    return [status.st_ino, status.st_size, status.st_mtime_ns]
+
+
 def _log_state(
-    previous: Mapping[str, object], cursor: LogCursor, stats: ReadStats, now: datetime
+    previous: Mapping[str, object],
+    cursor: LogCursor,
+    stats: ReadStats,
+    rotated: list[int] | None,
+    now: datetime,
 ) -> dict[str, object]:
     """What the snapshot remembers of a log beyond its cursor: when it last grew, when a
-    rotation lost lines, the unparsed share of the last read that had lines."""
+    rotation lost lines, the unparsed share of the last read that had lines, and which
+    `.1` file was there. A new, non-empty `.1` that this read did not take its rest from
+    is a rotation the cursor could not see (copytruncate of a log read to its empty start):
+    lines were lost."""
     moved = (previous.get("inode"), previous.get("offset")) != (cursor.inode, cursor.offset)
     grew_at = now.isoformat() if moved or "grew_at" not in previous else previous["grew_at"]
-    gap_at = now.isoformat() if stats.rotated_rest_missing else previous.get("gap_at")
+    unseen = (
+        "rotated" in previous
+        and rotated is not None
+        and rotated[1] > 0
+        and rotated != previous["rotated"]
+        and not stats.rotated_rest_read
+    )
+    gap = stats.rotated_rest_missing or unseen
+    gap_at = now.isoformat() if gap else previous.get("gap_at")
     share = stats.malformed / stats.lines if stats.lines else previous.get("unparsed_share", 0.0)
-    return {"grew_at": grew_at, "gap_at": gap_at, "unparsed_share": share}
+    return {
+        "grew_at": grew_at,
+        "gap_at": gap_at,
+        "unparsed_share": share,
+        "rotated": rotated,
+    }
 
 
 def _problems(
