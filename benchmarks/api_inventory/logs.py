@@ -1,22 +1,21 @@
-"""Benchmark: apivigil's access-log reading, route matching and traffic summary.
+"""Benchmark: apivigil's access-log reading, route matching and traffic tally, streamed.
 
 Generates (seeded) a spec of 2,000 operations (built as `Operation`s directly; templates with
 1-3 parameters, some literal siblings such as `/users/me`, 2 % deprecated) plus 20 operations
 of a "previous document" that the current one removed, and a combined-format access log of
 1,000,000 lines: ~94.5 % to current operations (ids as numbers, UUIDs or hex; base path `/v1`
-on 90 %; query strings, trailing slashes and HEAD on some), ~0.5 % to removed operations and
-~5 % to undocumented paths. Then measures, each round in its own child process
-(`logs.py worker ...`, under GNU time):
+on 90 %; query strings, trailing slashes and HEAD on some), ~0.5 % to removed operations,
+~5 % to undocumented paths (answered 200 or 403: shadow endpoints; or 404: noise) and, mid-log,
+a scanner's burst of 20,000 distinct 404 paths with two served endpoints requested once each
+inside it. Then measures, each round in its own child process (`logs.py worker ...`, under
+GNU time): `RouteMatcher` over the 2,000 operations, then `read_stream(log, aggregator.add)`:
+read, parse, match and tally every line without holding the requests.
 
-- read: `read_new(log, None, max_bytes)`: read, split and parse every line into `Request`s;
-- matcher: build `RouteMatcher` over the 2,000 operations with base path `/v1`;
-- summarise: `summarise(requests, matcher, removed_or_deprecated)`: match every request
-  (one trie walk), count per operation, group shadow paths with `collapse_ids`, count zombies.
-
-The worker's counts must equal what the generator wrote: per documented operation, shadow
-requests in total, per zombie operation. Wall and CPU: spawn to exit, CPU from wait4()'s
-rusage. Peak RSS: the worker runs under `/usr/bin/time -f %M` (this script's own wait4()
-cannot report it: Linux carries the parent's peak RSS over fork and exec).
+The worker's figures must equal what the generator wrote: per documented operation, per shadow
+endpoint template (every one found, the two requested once included), refused requests in
+total, per zombie operation. Wall and CPU: spawn to exit, CPU from wait4()'s rusage. Peak RSS:
+the worker runs under `/usr/bin/time -f %M`; its growth is VmHWM at the end minus VmHWM after
+imports.
 
 Run from the project root:  .venv/bin/python benchmarks/api_inventory/logs.py
 """

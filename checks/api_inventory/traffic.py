@@ -196,7 +196,7 @@ class TrafficAggregator:
         key = (request.method, template)
         tally = self._templates.get(key)
         if tally is None:
-            if len(self._templates) >= self._max_templates:
+            if len(self._templates) >= self._max_templates + len(self._pinned):
                 self._evict()
             tally = self._templates[key] = _Tally()
         tally.add(request)
@@ -204,9 +204,10 @@ class TrafficAggregator:
             tally.examples.append(example)
 
     def _evict(self) -> None:
-        """Cuts the table to a share of its bound: refused templates first, least recent and
-        least requested first; pinned (already reported) templates never."""
-        keep = int(self._max_templates * _EVICT_TO)
+        """Cuts the table to a share of its bound (pinned templates come on top of it):
+        refused templates first, least recent and least requested first; pinned (already
+        reported) templates never."""
+        keep = int(self._max_templates * _EVICT_TO) + len(self._pinned)
         candidates = sorted(
             (key for key in self._templates if key not in self._pinned),
             key=lambda key: _score(self._templates[key]),
