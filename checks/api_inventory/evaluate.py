@@ -174,7 +174,7 @@ def _zombie(zombie: ZombieEndpoint) -> Finding:
         title=f"{zombie.reason.value.capitalize()} operation {zombie.key} still receives traffic",
         subject=f"zombie|{zombie.key}",
         evidence=(
-            f"{zombie.count} request(s) to {zombie.path}, {zombie.success_count} answered 2xx; "
+            f"{zombie.count} request(s) to {zombie.path}, {zombie.success_count} answered 2xx/3xx; "
             f"last seen {_when(zombie.last_seen)}"
         ),
         remediation="Move the clients off it, then turn the route off at the server.",
