@@ -263,9 +263,10 @@ def _observations(
     if inventory is not None:
         observations.extend(_operation_states(inventory, window, shadows))
     if raw.traffic is not None:
+        unmatched = {"4xx": 0, "5xx": 0, **raw.traffic.unmatched}  # the usual ones from 0
         observations.extend(
             Observation("inventory_unmatched_requests_total", float(n), {"status_class": label})
-            for label, n in raw.traffic.unmatched.items()
+            for label, n in sorted(unmatched.items())
         )
         observations.append(
             Observation("inventory_templates_evicted_total", float(raw.traffic.evicted), {})

@@ -50,6 +50,7 @@ def _panels() -> list[Row | Cell]:
     operations = series(INVENTORY_OPERATIONS, TARGET)
     changes = series(INVENTORY_CHANGES, TARGET)
     retired = series(INVENTORY_OPERATIONS, TARGET, 'state=~"shadow|zombie"')
+    unreliable = series(INVENTORY_TRAFFIC_UNRELIABLE, TARGET)
     return [
         Row("Inventory"),
         Cell(
@@ -100,10 +101,11 @@ def _panels() -> list[Row | Cell]:
             table_panel(
                 "Access logs that cannot be trusted",
                 "Lines lost in a rotation, a log that stopped growing, a log not in its format, "
-                "or endpoint templates evicted to stay within the bound.",
-                Query(f"{series(INVENTORY_TRAFFIC_UNRELIABLE, TARGET)} == 1", table=True),
-                sort_by="target",
-            ),
+                "or endpoint templates evicted to stay within the bound (1 = cannot be trusted).",
+                Query(f"max by (target, log, reason) ({unreliable})", table=True),
+                sort_by="unreliable",
+                descending=True,
+            ).transformations([organize({"Value": "unreliable"})]),
         ),
         Cell(
             stat_panel(
