@@ -40,8 +40,8 @@ def _is_identifier(segment: str) -> bool:
         return False  # a word: the usual route segment
     if _NUMBERISH.fullmatch(segment) or _DATE.fullmatch(segment):
         return True
-    if _ESCAPED.search(segment) or not segment.isascii():
-        return True  # encoded characters: a name or a search term, not a route
+    if _ESCAPED.search(segment):
+        return True  # percent-encoded characters: a name or a search term, not a route
     if "@" in segment and _EMAIL.fullmatch(segment):
         return True
     if _UUID.fullmatch(segment) or _LONG_TOKEN.fullmatch(segment):
