@@ -222,8 +222,8 @@ INVENTORY_OPERATIONS = _observed(
 INVENTORY_UNMATCHED = _observed(
     "inventory_unmatched_requests_total",
     ("status_class",),
-    "Requests to undocumented paths the server refused (404, 405, 400 ...), since monitoring "
-    "began, by status class; cumulative, exported as a gauge",
+    "Requests to undocumented paths that prove no route (refused: 404, 405, 400 ...; or CORS "
+    "preflights), since monitoring began, by status class; cumulative, exported as a gauge",
 )
 INVENTORY_EVICTED = _observed(
     "inventory_templates_evicted_total",

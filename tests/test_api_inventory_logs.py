@@ -397,12 +397,13 @@ def test_summary_counts_documented_served_shadow_refused_and_zombie_traffic() ->
         Request("GET", "/.env", 404, T1),
         Request("POST", "/users/1", 405, T0),
         Request("CONNECT", "www.google.com:443", 400, T0),
+        Request("OPTIONS", "/v1/anything", 204, T0),  # middleware answers any preflight
     ]
     zombies = {old_me.key: old_me, legacy.key: legacy}
 
     summary = summarise(requests, RouteMatcher(current, ["/v1"]), zombies)
 
-    assert summary.requests == 14
+    assert summary.requests == 15
     assert summary.documented == {USERS.key: 3, old_me.key: 1}
     admin, internal = summary.shadow
     assert (admin.method, admin.path, admin.count, admin.served_count) == (
@@ -414,11 +415,12 @@ def test_summary_counts_documented_served_shadow_refused_and_zombie_traffic() ->
     assert admin.examples == ("/admin/{param}", "/v1/admin/{param}")
     assert (admin.first_seen, admin.last_seen) == (T0, T1)
     assert (internal.path, internal.served, internal.auth_count) == ("/internal/x", False, 1)
-    assert summary.unmatched == {"4xx": 5}
+    assert summary.unmatched == {"2xx": 1, "4xx": 5}
     assert summary.unmatched_top == (
         UnmatchedPath("GET", "/.env", 2),
         UnmatchedPath("CONNECT", "www.google.com:443", 1),
         UnmatchedPath("GET", "/admin/{param}", 1),
+        UnmatchedPath("OPTIONS", "/anything", 1),
         UnmatchedPath("POST", "/users/{param}", 1),
     )
     assert [(z.key, z.reason, z.count, z.success_count, z.last_seen) for z in summary.zombie] == [

@@ -182,7 +182,10 @@ class TrafficAggregator:
 
     def _undocumented(self, request: Request) -> None:
         status = request.status
-        if not (200 <= status < 400 or status in (401, 403)):
+        if request.method == "OPTIONS":
+            # CORS middleware answers preflights for any path: no proof of a route
+            request = Request("OPTIONS", request.path, 0, request.time)
+        if not (200 <= status < 400 or status in (401, 403)) or request.status == 0:
             label = status_class(status)
             self._unmatched[label] = self._unmatched.get(label, 0) + 1
         path = request.path
