@@ -220,8 +220,26 @@ BASELINE_AGE = _observed(
 INVENTORY_OPERATIONS = _observed(
     "inventory_operations",
     ("state",),
-    "API operations by state: documented, deprecated, shadow (traffic to undocumented paths), "
-    "zombie (traffic to removed or deprecated operations)",
+    "API operations by state: documented (not deprecated), deprecated, shadow (undocumented "
+    "templates the server answered 2xx/3xx, not ignored), zombie (removed or deprecated "
+    "operations still called, within the traffic window)",
+)
+INVENTORY_UNMATCHED = _observed(
+    "inventory_unmatched_requests_total",
+    ("status_class",),
+    "Requests to undocumented paths that prove no route (refused: 404, 405, 400 ...; or CORS "
+    "preflights), since monitoring began, by status class; cumulative, exported as a gauge",
+)
+INVENTORY_EVICTED = _observed(
+    "inventory_templates_evicted_total",
+    (),
+    "Endpoint templates dropped to keep the traffic tally bounded, since monitoring began",
+)
+INVENTORY_TRAFFIC_UNRELIABLE = _observed(
+    "inventory_traffic_unreliable",
+    ("log", "reason"),
+    "1 when an access log's traffic cannot be trusted for the reason (rotation_gap, stale, "
+    "unparseable, evicted), else 0",
 )
 # Cumulative since monitoring began, yet exported as a gauge (an observation): the name ends
 # in _total although the type is not counter.
@@ -267,6 +285,9 @@ FAMILIES: tuple[MetricFamily, ...] = (
     BASELINE_AGE,
     INVENTORY_OPERATIONS,
     INVENTORY_CHANGES,
+    INVENTORY_UNMATCHED,
+    INVENTORY_EVICTED,
+    INVENTORY_TRAFFIC_UNRELIABLE,
 )
 
 BY_NAME: dict[str, MetricFamily] = {family.name: family for family in FAMILIES}

@@ -136,6 +136,7 @@ def store(store_url: str) -> Iterator[SqlStore]:
 # figures ---------------------------------------------------------------------
 
 _FIGURES = (
+    "shadow precision/recall",
     "hostile target kinds held",
     "threads after 20 hostile TLS batches",
     "gzip bomb",

@@ -190,7 +190,7 @@ def test_shadow_and_zombie_traffic_is_found_across_log_rotation(
     api.run()
 
     found = api.findings()
-    shadow = found[("INVENTORY-SHADOW-ENDPOINT", "shadow|GET /admin/debug/{n}")]
+    shadow = found[("INVENTORY-SHADOW-ENDPOINT", "shadow|GET /admin/debug/{param}")]
     assert shadow.severity is Severity.HIGH
     assert "2 request(s)" in shadow.evidence
     refused = found[("INVENTORY-SHADOW-ENDPOINT", "shadow|GET /internal/x")]

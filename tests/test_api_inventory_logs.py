@@ -23,14 +23,16 @@ from checks.api_inventory.access_log import (
     read_new,
 )
 from checks.api_inventory.inventory import Operation
-from checks.api_inventory.routes import RouteMatcher, collapse_ids
+from checks.api_inventory.routes import RouteMatcher
+from checks.api_inventory.templates import infer_template
 from checks.api_inventory.traffic import (
+    TrafficAggregator,
     TrafficSummary,
+    UnmatchedPath,
     ZombieReason,
-    from_json,
     summarise,
-    to_json,
 )
+from checks.api_inventory.traffic_json import from_json, to_json
 from checks.interface import BadInput
 
 UA = '"-" "curl/8.5.0"'
@@ -344,21 +346,30 @@ def test_partial_parameters_and_query_templates() -> None:
 @pytest.mark.parametrize(
     ("path", "grouped"),
     [
-        ("/users/12345/orders", "/users/{n}/orders"),
-        ("/jobs/3f2b8c1e-9d4a-4c5b-8e7f-0a1b2c3d4e5f", "/jobs/{uuid}"),
-        ("/blobs/5f3a2b1c9d8e", "/blobs/{hex}"),
-        ("/events/01ARZ3NDEKTSV4RRFFQ69G5FAV", "/events/{id}"),
-        ("/share/dGhpcyBpcyBhIHRva2Vu", "/share/{id}"),
-        ("/t/Xk9_mQ2-vL8zR4tY1wB6nA", "/t/{id}"),
+        ("/users/12345/orders", "/users/{param}/orders"),
+        ("/jobs/3f2b8c1e-9d4a-4c5b-8e7f-0a1b2c3d4e5f", "/jobs/{param}"),
+        ("/blobs/5f3a2b1c9d8e", "/blobs/{param}"),
+        ("/events/01ARZ3NDEKTSV4RRFFQ69G5FAV", "/events/{param}"),
+        ("/share/dGhpcyBpcyBhIHRva2Vu", "/share/{param}"),
+        ("/t/Xk9_mQ2-vL8zR4tY1wB6nA", "/t/{param}"),
+        ("/articles/my-first-post", "/articles/{param}"),
+        ("/orders/order-2024-0042/items", "/orders/{param}/items"),
+        ("/reports/2024-06-01", "/reports/{param}"),
+        ("/people/jane.doe@example.com", "/people/{param}"),
+        ("/tags/caf%C3%A9", "/tags/{param}"),
+        ("/prices/12.50", "/prices/{param}"),
+        ("/reset/" + "a1B2c3D4e5" * 5, "/reset/{param}"),
         ("/user-preferences/getUserPreferencesById", "/user-preferences/getUserPreferencesById"),
         ("/deadbeef/accepted/facade", "/deadbeef/accepted/facade"),
         ("/v2/oauth2/authorize", "/v2/oauth2/authorize"),
-        ("/reports/2024-annual-report-q3", "/reports/2024-annual-report-q3"),
+        ("/wp-login.php", "/wp-login.php"),
+        ("/.well-known/security.txt", "/.well-known/security.txt"),
         ("/", "/"),
+        ("www.google.com:443", "www.google.com:443"),
     ],
 )
-def test_collapse_ids_groups_identifiers_but_not_words(path: str, grouped: str) -> None:
-    assert collapse_ids(path) == grouped
+def test_identifier_segments_become_one_param_but_route_names_stay(path: str, grouped: str) -> None:
+    assert infer_template(path) == grouped
 
 
 # ---------------------------------------------------------------------------- summary
@@ -367,54 +378,94 @@ T0 = datetime(2024, 6, 1, 8, 0, tzinfo=UTC)
 T1 = datetime(2024, 6, 1, 9, 0, tzinfo=UTC)
 
 
-def test_summary_counts_documented_shadow_and_zombie_traffic() -> None:
+def test_summary_counts_documented_served_shadow_refused_and_zombie_traffic() -> None:
     legacy = op("get", "/users/{id}/export")  # removed since the previous document
     old_me = op("get", "/users/me", deprecated=True)
     current = [USERS, old_me, DELETE_USER]
     requests = [
         Request("GET", "/users/1", 200, T0),
         Request("HEAD", "/users/2", 200, T1),
+        Request("OPTIONS", "/users/2", 204, T1),  # a CORS preflight
         Request("GET", "/users/me", 200, T0),
         Request("GET", "/users/3/export", 200, T0),
         Request("GET", "/users/4/export", 500, T1),
         Request("GET", "/admin/7", 200, T0),
         Request("GET", "/admin/8", 404, T1),
-        Request("GET", "/admin/9", 404, None),
-        Request("GET", "/admin/7", 404, None),
+        Request("GET", "/v1/admin/9", 302, None),
+        Request("GET", "/internal/x", 403, T0),
+        Request("GET", "/.env", 404, T0),
+        Request("GET", "/.env", 404, T1),
         Request("POST", "/users/1", 405, T0),
+        Request("CONNECT", "www.google.com:443", 400, T0),
+        Request("OPTIONS", "/v1/anything", 204, T0),  # middleware answers any preflight
     ]
     zombies = {old_me.key: old_me, legacy.key: legacy}
 
-    summary = summarise(requests, RouteMatcher(current), zombies)
+    summary = summarise(requests, RouteMatcher(current, ["/v1"]), zombies)
 
-    assert summary.requests == 10
-    assert summary.documented == {USERS.key: 2, old_me.key: 1}
-    admin, post = summary.shadow
-    assert (admin.method, admin.path, admin.count, admin.success_count) == (
+    assert summary.requests == 15
+    assert summary.documented == {USERS.key: 3, old_me.key: 1}
+    admin, internal = summary.shadow
+    assert (admin.method, admin.path, admin.count, admin.served_count) == (
         "GET",
-        "/admin/{n}",
-        4,
-        1,
+        "/admin/{param}",
+        3,
+        2,
     )
-    assert admin.examples == ("/admin/7", "/admin/8", "/admin/9")
-    assert admin.last_seen == T1
-    assert (post.method, post.path, post.count, post.success_count) == ("POST", "/users/{n}", 1, 0)
+    assert admin.examples == ("/admin/{param}", "/v1/admin/{param}")
+    assert (admin.first_seen, admin.last_seen) == (T0, T1)
+    assert (internal.path, internal.served, internal.auth_count) == ("/internal/x", False, 1)
+    assert summary.unmatched == {"2xx": 1, "4xx": 5}
+    assert summary.unmatched_top == (
+        UnmatchedPath("GET", "/.env", 2),
+        UnmatchedPath("CONNECT", "www.google.com:443", 1),
+        UnmatchedPath("GET", "/admin/{param}", 1),
+        UnmatchedPath("OPTIONS", "/anything", 1),
+        UnmatchedPath("POST", "/users/{param}", 1),
+    )
     assert [(z.key, z.reason, z.count, z.success_count, z.last_seen) for z in summary.zombie] == [
         (legacy.key, ZombieReason.REMOVED, 2, 1, T1),
         (old_me.key, ZombieReason.DEPRECATED, 1, 1, T0),
     ]
     assert (summary.first_seen, summary.last_seen) == (T0, T1)
-
-
-def test_summary_keeps_the_most_requested_shadow_endpoints_and_round_trips_json() -> None:
-    requests = [Request("GET", f"/x{n % 3}", 404, T0) for n in range(3)] + [
-        Request("GET", "/x0", 200, T1)
-    ]
-
-    summary = summarise(requests, RouteMatcher([]), {}, max_shadow_endpoints=2)
-
-    assert [(s.path, s.count) for s in summary.shadow] == [("/x0", 2), ("/x1", 1)]
-    assert summary.shadow_omitted == 1
     restored = from_json(json.loads(json.dumps(to_json(summary))))
     assert restored == summary
     assert isinstance(restored, TrafficSummary)
+
+
+def test_a_full_tally_evicts_refused_noise_before_served_endpoints_and_counts_it() -> None:
+    scan = [Request("GET", f"/scan-{n}.php", 404, T1) for n in range(500)]
+    served = [Request("GET", "/hidden/a", 200, T0), Request("GET", "/hidden/b", 200, T0)]
+    requests = served[:1] + scan[:250] + served[1:] + scan[250:]
+
+    summary = summarise(requests, RouteMatcher([]), {}, max_templates=50)
+
+    assert [s.path for s in summary.shadow] == ["/hidden/a", "/hidden/b"]
+    assert 502 - 50 <= summary.evicted < 502 - 2  # the table stayed within its bound
+    assert summary.evicted_served == 0
+    assert summary.unmatched == {"4xx": 500}
+
+
+def test_templates_already_reported_are_never_evicted() -> None:
+    reported = ("GET", "/reported/{param}")
+    requests = [Request("GET", "/reported/1", 200, T0)] + [
+        Request("GET", f"/served-{n}.html", 200, T1) for n in range(200)
+    ]
+    aggregator = TrafficAggregator(RouteMatcher([]), {}, max_templates=20, pinned=[reported])
+    for request in requests:
+        aggregator.add(request)
+
+    summary = aggregator.summary()
+
+    assert reported in {(s.method, s.path) for s in summary.shadow}
+    assert summary.evicted_served == summary.evicted > 150  # answered ones, counted as lost
+
+
+def test_options_preflight_and_head_map_to_the_documented_operation_of_the_path() -> None:
+    create = op("post", "/orders")
+    matcher = RouteMatcher([USERS, create])
+
+    assert matcher.match("OPTIONS", "/users/7") is USERS
+    assert matcher.match("OPTIONS", "/orders") is create
+    assert matcher.match("HEAD", "/users/7") is USERS
+    assert matcher.match("OPTIONS", "/nowhere") is None

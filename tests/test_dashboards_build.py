@@ -29,7 +29,11 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = build_all()
 METRIC = re.compile(r"\b(apivigil_[A-Za-z0-9_]+)")
 # checks/api_inventory exports a cumulative count as a gauge named *_total
-GAUGES_NAMED_TOTAL = {"apivigil_inventory_changes_total"}
+GAUGES_NAMED_TOTAL = {
+    "apivigil_inventory_changes_total",
+    "apivigil_inventory_unmatched_requests_total",
+    "apivigil_inventory_templates_evicted_total",
+}
 TARGET_SCOPED = {
     "apivigil-api-inventory.json",
     "apivigil-overview.json",

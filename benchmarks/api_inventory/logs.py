@@ -1,22 +1,21 @@
-"""Benchmark: apivigil's access-log reading, route matching and traffic summary.
+"""Benchmark: apivigil's access-log reading, route matching and traffic tally, streamed.
 
 Generates (seeded) a spec of 2,000 operations (built as `Operation`s directly; templates with
 1-3 parameters, some literal siblings such as `/users/me`, 2 % deprecated) plus 20 operations
 of a "previous document" that the current one removed, and a combined-format access log of
 1,000,000 lines: ~94.5 % to current operations (ids as numbers, UUIDs or hex; base path `/v1`
-on 90 %; query strings, trailing slashes and HEAD on some), ~0.5 % to removed operations and
-~5 % to undocumented paths. Then measures, each round in its own child process
-(`logs.py worker ...`, under GNU time):
+on 90 %; query strings, trailing slashes and HEAD on some), ~0.5 % to removed operations,
+~5 % to undocumented paths (answered 200 or 403: shadow endpoints; or 404: noise) and, mid-log,
+a scanner's burst of 20,000 distinct 404 paths with two served endpoints requested once each
+inside it. Then measures, each round in its own child process (`logs.py worker ...`, under
+GNU time): `RouteMatcher` over the 2,000 operations, then `read_stream(log, aggregator.add)`:
+read, parse, match and tally every line without holding the requests.
 
-- read: `read_new(log, None, max_bytes)`: read, split and parse every line into `Request`s;
-- matcher: build `RouteMatcher` over the 2,000 operations with base path `/v1`;
-- summarise: `summarise(requests, matcher, removed_or_deprecated)`: match every request
-  (one trie walk), count per operation, group shadow paths with `collapse_ids`, count zombies.
-
-The worker's counts must equal what the generator wrote: per documented operation, shadow
-requests in total, per zombie operation. Wall and CPU: spawn to exit, CPU from wait4()'s
-rusage. Peak RSS: the worker runs under `/usr/bin/time -f %M` (this script's own wait4()
-cannot report it: Linux carries the parent's peak RSS over fork and exec).
+The worker's figures must equal what the generator wrote: per documented operation, per shadow
+endpoint template (every one found, the two requested once included), refused requests in
+total, per zombie operation. Wall and CPU: spawn to exit, CPU from wait4()'s rusage. Peak RSS:
+the worker runs under `/usr/bin/time -f %M`; its growth is VmHWM at the end minus VmHWM after
+imports.
 
 Run from the project root:  .venv/bin/python benchmarks/api_inventory/logs.py
 """
@@ -27,6 +26,7 @@ import argparse
 import json
 import os
 import random
+import re
 import statistics
 import sys
 import tempfile
@@ -38,10 +38,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from checks.api_inventory.access_log import DEFAULT_MAX_BYTES, Request, read_new
+from checks.api_inventory.access_log import DEFAULT_MAX_BYTES, read_stream
 from checks.api_inventory.inventory import Operation
 from checks.api_inventory.routes import RouteMatcher
-from checks.api_inventory.traffic import ZombieReason, summarise
+from checks.api_inventory.traffic import TrafficAggregator, ZombieReason
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/measure.py
 import measure
@@ -94,17 +94,22 @@ RESOURCES = (
 )
 ACTIONS = ("export", "status", "history", "summary", "archive", "restore", "preview")
 METHODS = ("get", "get", "get", "post", "put", "patch", "delete")
+# undocumented shapes and how the server answers them: 200 (a shadow endpoint), 403 (a route
+# behind authentication: a low one) or 404 (noise, aggregated)
 UNDOCUMENTED = (
-    "/admin/users/{n}",
-    "/internal/metrics",
-    "/internal/jobs/{uuid}/retry",
-    "/debug/pprof/heap",
-    "/svc{s}/unknown-things/{n}",
-    "/svc{s}/users/{n}/legacy-export",
-    "/files/{hex}/raw",
-    "/.env",
-    "/wp-login.php",
+    ("/admin/users/{n}", 200),
+    ("/internal/metrics", 403),
+    ("/internal/jobs/{uuid}/retry", 200),
+    ("/debug/pprof/heap", 200),
+    ("/svc{s}/unknown-things/{n}", 404),
+    ("/svc{s}/users/{n}/legacy-export", 200),
+    ("/files/{hex}/raw", 200),
+    ("/.env", 404),
+    ("/wp-login.php", 404),
 )
+SCAN_PATHS = 20_000  # one scanner's burst of distinct 404 paths, mid-log
+ONCE = (("GET", "/v1/internal/flags"), ("DELETE", "/v1/cache/42"))  # served, requested once
+ONCE_TEMPLATES = (("GET", "/internal/flags"), ("DELETE", "/cache/{param}"))
 AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0"
 
 
@@ -125,7 +130,8 @@ class Spec:
 class Expected:
     lines: int
     documented: dict[str, int]
-    shadow_requests: int
+    shadow: dict[str, int]  # "METHOD template" -> requests answered 2xx or 401/403
+    refused: int  # requests to undocumented paths answered 404
     zombie: dict[str, int]
 
 
@@ -183,15 +189,18 @@ def request_path(rng: random.Random, template: str) -> str:
     return path
 
 
-def undocumented_path(rng: random.Random) -> str:
-    shape = rng.choice(UNDOCUMENTED)
+def undocumented_path(rng: random.Random) -> tuple[str, str, int]:
+    """(path, expected template, status)."""
+    shape, status = rng.choice(UNDOCUMENTED)
+    service = str(rng.randrange(50))
     path = (
         shape.replace("{n}", str(rng.randrange(1, 10**6)))
-        .replace("{s}", str(rng.randrange(50)))
+        .replace("{s}", service)
         .replace("{uuid}", uuid(rng))
         .replace("{hex}", f"{rng.getrandbits(64):016x}")
     )
-    return BASE_PATH + path if rng.random() < 0.5 else path
+    template = re.sub(r"\{(n|uuid|hex)\}", "{param}", shape.replace("{s}", service))
+    return (BASE_PATH + path if rng.random() < 0.5 else path), template, status
 
 
 def uuid(rng: random.Random) -> str:
@@ -205,17 +214,30 @@ def generate(path: Path, spec: Spec, seed: int, lines: int) -> Expected:
     documented: Counter[str] = Counter()
     zombie: Counter[str] = Counter()
     deprecated = {op.key for op in spec.current if op.deprecated}
-    shadow = 0
+    shadow: Counter[str] = Counter()
+    refused = 0
     start = datetime(2024, 6, 1, tzinfo=UTC)
     step = 86_400 / lines
+    scan_from = lines // 2
     with path.open("w", encoding="utf-8") as log:
         batch = []
         for number in range(lines):
             draw = rng.random()
-            if draw < 0.05:
-                method, target = rng.choice(("GET", "GET", "POST")), undocumented_path(rng)
-                status = rng.choice((200, 404, 404, 403))
-                shadow += 1
+            scanned = number - scan_from
+            if 0 <= scanned < SCAN_PATHS:
+                method, target, status = "GET", f"/scan{scanned}/probe.php", 404
+                refused += 1
+            elif 0 <= scanned - SCAN_PATHS // 2 < len(ONCE):  # inside the scan
+                method, target = ONCE[scanned - SCAN_PATHS // 2]
+                status = 200
+                shadow[" ".join(ONCE_TEMPLATES[scanned - SCAN_PATHS // 2])] += 1
+            elif draw < 0.05:
+                method = rng.choice(("GET", "GET", "POST"))
+                target, template, status = undocumented_path(rng)
+                if status == 404:
+                    refused += 1
+                else:
+                    shadow[f"{method} {template}"] += 1
             else:
                 operation = rng.choice(spec.removed if draw < 0.055 else spec.current)
                 method = operation.method.upper()
@@ -239,7 +261,7 @@ def generate(path: Path, spec: Spec, seed: int, lines: int) -> Expected:
                 log.writelines(batch)
                 batch.clear()
         log.writelines(batch)
-    return Expected(lines, dict(documented), shadow, dict(zombie))
+    return Expected(lines, dict(documented), dict(shadow), refused, dict(zombie))
 
 
 # ---------------------------------------------------------------------------- the worker
@@ -250,41 +272,40 @@ def worker(log: Path, seed: int, count: int, max_bytes: int) -> dict[str, Any]:
     zombies = spec.zombies()
     hwm_start = measure.vm_hwm_bytes()
     started = time.perf_counter()
-    requests: list[Request] = []
-    cursor, reads, lines, malformed, more = None, 0, 0, 0, True
+    matcher = RouteMatcher(spec.current, [BASE_PATH])
+    matcher_done = time.perf_counter()
+    aggregator = TrafficAggregator(matcher, zombies)
+    cursor, reads, lines, requests, malformed, more = None, 0, 0, 0, 0, True
     while more:  # one read unless --max-bytes is below the log's size
-        batch, cursor, stats = read_new(log, cursor, max_bytes)
-        requests += batch
-        reads, lines, malformed, more = (
+        cursor, stats = read_stream(log, aggregator.add, cursor, max_bytes)
+        reads, lines, requests, malformed, more = (
             reads + 1,
             lines + stats.lines,
+            requests + stats.requests,
             malformed + stats.malformed,
             stats.more,
         )
-    read_done = time.perf_counter()
-    hwm_read = measure.vm_hwm_bytes()
-    matcher = RouteMatcher(spec.current, [BASE_PATH])
-    matcher_done = time.perf_counter()
-    summary = summarise(requests, matcher, zombies)
+    summary = aggregator.summary()
     finished = time.perf_counter()
     return {
-        "read_seconds": read_done - started,
-        "matcher_seconds": matcher_done - read_done,
-        "summarise_seconds": finished - matcher_done,
+        "read_seconds": finished - matcher_done,
+        "matcher_seconds": matcher_done - started,
         "total_seconds": finished - started,
         "hwm_start_bytes": hwm_start,
-        "hwm_after_read_bytes": hwm_read,
+        "hwm_end_bytes": measure.vm_hwm_bytes(),
         "reads": reads,
         "max_bytes": max_bytes,
         "lines": lines,
-        "requests": len(requests),
+        "requests": requests,
         "malformed": malformed,
         "cursor_offset": cursor.offset if cursor else 0,
         "documented": dict(summary.documented),
-        "shadow_requests": sum(s.count for s in summary.shadow),
-        "shadow_endpoints": len(summary.shadow),
-        "shadow_omitted": summary.shadow_omitted,
-        "shadow_top": [[s.method, s.path, s.count, s.success_count] for s in summary.shadow[:5]],
+        "shadow": {f"{s.method} {s.path}": s.served_count + s.auth_count for s in summary.shadow},
+        "refused": sum(summary.unmatched.values()),
+        "evicted": summary.evicted,
+        "evicted_served": summary.evicted_served,
+        "shadow_top": [[s.method, s.path, s.count, s.served_count] for s in summary.shadow[:3]],
+        "unmatched_top": [[u.method, u.path, u.count] for u in summary.unmatched_top[:3]],
         "zombie": {z.key: z.count for z in summary.zombie},
         "zombie_removed": sum(1 for z in summary.zombie if z.reason is ZombieReason.REMOVED),
     }
@@ -332,11 +353,12 @@ def verify(report: dict[str, Any], expected: Expected) -> None:
             if expected.documented.get(key) != report["documented"].get(key)
         )
         raise BenchmarkError(f"documented counts differ for {len(wrong)} operations: {wrong[:5]}")
-    if report["shadow_requests"] != expected.shadow_requests or report["shadow_omitted"]:
-        raise BenchmarkError(
-            f"{report['shadow_requests']:,} shadow requests (+{report['shadow_omitted']} "
-            f"omitted endpoints), wrote {expected.shadow_requests:,}"
-        )
+    if report["shadow"] != expected.shadow:
+        missing = sorted(expected.shadow.keys() - report["shadow"].keys())
+        extra = sorted(report["shadow"].keys() - expected.shadow.keys())
+        raise BenchmarkError(f"shadow endpoints differ: missing {missing[:5]}, extra {extra[:5]}")
+    if report["refused"] != expected.refused:
+        raise BenchmarkError(f"{report['refused']:,} refused requests, wrote {expected.refused:,}")
     if report["zombie"] != expected.zombie:
         raise BenchmarkError(f"zombie counts {report['zombie']} != {expected.zombie}")
 
@@ -365,24 +387,30 @@ def summary(
         + f"; {sum(op.deprecated for op in spec.current)} deprecated) + "
         f"{len(spec.removed)} removed",
         f"  log: {expected.lines:,} combined lines, {mib(log.stat().st_size)}; "
-        f"{sum(expected.documented.values()):,} documented, {expected.shadow_requests:,} "
-        f"undocumented, {sum(expected.zombie.values()):,} to zombie operations",
+        f"{sum(expected.documented.values()):,} documented, "
+        f"{sum(expected.shadow.values()):,} to {len(expected.shadow)} shadow endpoints, "
+        f"{expected.refused:,} refused (incl. a {SCAN_PATHS:,}-path 404 scan), "
+        f"{sum(expected.zombie.values()):,} to zombie operations",
         *(
             f"  round {i}: total {m.report['total_seconds']:.2f} s, process {m.wall_seconds:.2f} s"
             f", peak RSS {mib(m.peak_rss_bytes)}"
             for i, m in enumerate(measurements, 1)
         ),
         "",
-        f"  read + parse   {med('read_seconds'):7.3f} s   ({report['reads']} read_new call(s), "
-        f"max_bytes {report['max_bytes']:,})",
         f"  build matcher  {med('matcher_seconds'):7.3f} s",
-        f"  match + summarise {med('summarise_seconds'):4.3f} s",
+        f"  read + parse + match + tally (streamed) {med('read_seconds'):.3f} s   "
+        f"({report['reads']} read_stream call(s), max_bytes {report['max_bytes']:,})",
         f"  total (in-call){total:7.3f} s   {expected.lines / total:,.0f} lines/s",
         f"  process        {wall:7.3f} s   CPU {cpu:.3f} s   peak RSS {mib(peak)}",
         f"  VmHWM: {mib(med('hwm_start_bytes'))} after imports, "
-        f"{mib(med('hwm_after_read_bytes'))} after reading",
-        f"  shadow endpoints: {report['shadow_endpoints']} groups; top: "
-        + "; ".join(f"{m} {p} {n:,} ({ok:,} 2xx)" for m, p, n, ok in report["shadow_top"][:3]),
+        f"{mib(med('hwm_end_bytes'))} at the end: growth "
+        f"{mib(med('hwm_end_bytes') - med('hwm_start_bytes'))}",
+        f"  shadow endpoints: {len(report['shadow'])} found of {len(expected.shadow)} served or "
+        f"401/403 (both requested-once ones included); evicted templates {report['evicted']:,} "
+        f"(answered ones among them: {report['evicted_served']})",
+        "  top shadow: "
+        + "; ".join(f"{m} {p} {n:,} ({ok:,} 2xx)" for m, p, n, ok in report["shadow_top"]),
+        "  top refused: " + "; ".join(f"{m} {p} {n:,}" for m, p, n in report["unmatched_top"]),
         f"  zombie endpoints: {len(report['zombie'])} "
         f"({report['zombie_removed']} removed, the rest deprecated)",
         "  all counts equal the generator's",

@@ -1,7 +1,7 @@
 """Access logs: nginx/Apache "combined" or "common" lines, or JSON lines, read incrementally.
 
 `LineParser.parse` turns one line into a `Request` or a `Skip` reason (never an exception);
-`read_new` reads what was appended since a `LogCursor`, following logrotate's rename
+`read_stream` hands on what was appended since a `LogCursor`, following logrotate's rename
 (`access.log` -> `access.log.1`) and copytruncate rotations.
 """
 
@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -358,10 +358,11 @@ class ReadStats:
 class _Reader:
     """One read_new call: parsed requests and counters, bounded by the byte budget."""
 
-    def __init__(self, parser: LineParser, budget: int) -> None:
+    def __init__(self, parser: LineParser, budget: int, sink: Callable[[Request], None]) -> None:
         self.parser = parser
         self.budget = budget
-        self.requests: list[Request] = []
+        self.sink = sink
+        self.requests = 0
         self.skipped = dict.fromkeys(Skip, 0)
         self.bytes_read = 0
         self.more = False
@@ -396,19 +397,22 @@ class _Reader:
         return offset
 
     def _parse(self, block: bytes) -> None:
-        parse, append, skipped = self.parser.parse, self.requests.append, self.skipped
+        parse, sink, skipped = self.parser.parse, self.sink, self.skipped
         lines = block.decode("utf-8", errors="replace").split("\n")
         if not lines[-1]:
             lines.pop()
+        requests = 0
         for line in lines:
             request = parse(line)
             if isinstance(request, Request):
-                append(request)
+                sink(request)
+                requests += 1
             else:
                 skipped[request] += 1
+        self.requests += requests
 
     def stats(self, rest_read: bool, rest_missing: bool) -> ReadStats:
-        requests = len(self.requests)
+        requests = self.requests
         malformed, no_request = self.skipped[Skip.MALFORMED], self.skipped[Skip.NO_REQUEST]
         return ReadStats(
             lines=requests + malformed + no_request,
@@ -429,17 +433,32 @@ def read_new(
     *,
     log_format: LogFormat = LogFormat(),
 ) -> tuple[list[Request], LogCursor, ReadStats]:
-    """Requests logged at `path` since `cursor` (all of the file without one), at most
-    `max_bytes` of it, and the cursor for the next call. When the file was replaced or
-    truncated, the rest of the previous file is read first if it is at `path.1` (logrotate's
-    name; a `.gz` is never read), then the new file from its start. Raises BadInput when
-    neither the file nor the rest of the previous one can be read."""
+    """read_stream's requests as a list (tests and small logs)."""
+    requests: list[Request] = []
+    cursor, stats = read_stream(path, requests.append, cursor, max_bytes, log_format=log_format)
+    return requests, cursor, stats
+
+
+def read_stream(
+    path: str | os.PathLike[str],
+    sink: Callable[[Request], None],
+    cursor: LogCursor | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    *,
+    log_format: LogFormat = LogFormat(),
+) -> tuple[LogCursor, ReadStats]:
+    """Hands `sink` each request logged at `path` since `cursor` (all of the file without
+    one), at most `max_bytes` of it, and returns the cursor for the next call; nothing is held
+    beyond one chunk. When the file was replaced or truncated, the rest of the previous file
+    is read first if it is at `path.1` (logrotate's name; a `.gz` is never read), then the new
+    file from its start. Raises BadInput when neither the file nor the rest of the previous
+    one can be read."""
     if max_bytes < 1:
         raise ValueError("max_bytes must be positive")
     name = os.fspath(path)
     if cursor is not None and cursor.path != name:
         cursor = None  # another log: start over
-    reader = _Reader(LineParser(log_format), max_bytes)
+    reader = _Reader(LineParser(log_format), max_bytes, sink)
     try:
         current = open_regular(name)  # a FIFO or a device is refused, never waited on
     except FileNotFoundError:
@@ -451,7 +470,7 @@ def read_new(
     try:
         if current is not None and cursor is not None and _continues(current, cursor):
             offset = reader.read(current, cursor.offset, finished=False)
-            return reader.requests, _cursor(name, current, offset), reader.stats(False, False)
+            return _cursor(name, current, offset), reader.stats(False, False)
         rest_read = False
         if cursor is not None:
             rotated = _open_rotated(name + ".1", cursor)
@@ -460,14 +479,13 @@ def read_new(
                     offset = reader.read(rotated, cursor.offset, finished=True)
                     if reader.more or current is None:
                         # not finished with it, or nothing else to read yet
-                        follow = _cursor(name, rotated, offset)
-                        return reader.requests, follow, reader.stats(True, False)
+                        return _cursor(name, rotated, offset), reader.stats(True, False)
                 rest_read = True
         if current is None:
             raise BadInput("no such file", subject=name)
         offset = reader.read(current, 0, finished=False)
         stats = reader.stats(rest_read, cursor is not None and not rest_read)
-        return reader.requests, _cursor(name, current, offset), stats
+        return _cursor(name, current, offset), stats
     finally:
         if current is not None:
             current.close()

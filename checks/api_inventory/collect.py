@@ -9,17 +9,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from checks.api_inventory import traffic as traffic_json
-from checks.api_inventory.access_log import LogCursor, read_new
 from checks.api_inventory.facts import InventoryRaw, ProbeResult
-from checks.api_inventory.history import merge
 from checks.api_inventory.inventory import ApiInventory, Operation, from_json
 from checks.api_inventory.loading import LoadLimits, SpecUnparseable
 from checks.api_inventory.params import ApiInventoryParams, ProbeConfig
 from checks.api_inventory.probe_urls import probe_url
 from checks.api_inventory.reading import read_inventory_file, read_inventory_url
-from checks.api_inventory.routes import RouteMatcher
-from checks.api_inventory.traffic import TrafficSummary, summarise
+from checks.api_inventory.traffic_reading import (
+    read_traffic,
+    retired_operations,
+    zombie_candidates,
+)
 from checks.files import read_secret_input
 from checks.http import fetch
 from checks.interface import BadInput, CheckContext, CheckError, CheckMisconfigured
@@ -37,8 +37,9 @@ def collect(target: Target, params: ApiInventoryParams, context: CheckContext) -
     baseline = _inventory(approved.content) if approved else None
     current, unparseable = _read_spec(target, params, context)
     known = current or previous
-    traffic, cursors, failures = _read_logs(params, snapshot, known, baseline, previous, context)
-    probes = _probe(target, params, known, baseline, previous, context) if params.probe else ()
+    retired = retired_operations(snapshot, known, baseline, previous)
+    traffic = read_traffic(params, snapshot, known, retired, context.started_at)
+    probes = _probe(target, params, known, retired, context) if params.probe else ()
     return InventoryRaw(
         target=target.name,
         current=current,
@@ -46,9 +47,11 @@ def collect(target: Target, params: ApiInventoryParams, context: CheckContext) -
         previous=previous,
         baseline=baseline,
         baseline_approved_at=approved.approved_at if approved else None,
-        traffic=traffic,
-        cursors=cursors,
-        log_failures=failures,
+        traffic=traffic.traffic,
+        cursors=traffic.cursors,
+        log_failures=traffic.failures,
+        log_health=traffic.health,
+        retired=retired,
         probes=probes,
         changes_total=dict((snapshot or {}).get("changes_total", {})),
     )
@@ -97,58 +100,11 @@ def _read_spec(
     return inventory, None
 
 
-def _zombie_candidates(
-    known: ApiInventory | None, *earlier: ApiInventory | None
-) -> dict[str, Operation]:
-    """Deprecated operations of the spec, and operations earlier specs had and it has not."""
-    current = known.by_key() if known else {}
-    candidates = {key: op for key, op in current.items() if op.deprecated}
-    for inventory in earlier:
-        if inventory is None:
-            continue
-        candidates.update((key, op) for key, op in inventory.by_key().items() if key not in current)
-    return candidates
-
-
-def _read_logs(
-    params: ApiInventoryParams,
-    snapshot: Mapping[str, Any] | None,
-    known: ApiInventory | None,
-    baseline: ApiInventory | None,
-    previous: ApiInventory | None,
-    context: CheckContext,
-) -> tuple[TrafficSummary | None, dict[str, Mapping[str, object]], tuple[tuple[str, str], ...]]:
-    earlier = snapshot or {}
-    traffic = traffic_json.from_json(earlier["traffic"]) if earlier.get("traffic") else None
-    cursors: dict[str, Mapping[str, object]] = dict(earlier.get("cursors", {}))
-    if not params.access_logs or known is None:
-        return traffic, cursors, ()
-    matcher = RouteMatcher(known.operations, [known.base_path] if known.base_path else [])
-    zombies = _zombie_candidates(known, baseline, previous)
-    failures: list[tuple[str, str]] = []
-    for log in params.access_logs:
-        name = str(log.path)
-        previous_cursor = cursors.get(name)
-        cursor = LogCursor.from_json(previous_cursor) if previous_cursor else None
-        try:
-            requests, new_cursor, _stats = read_new(
-                log.path, cursor, log.max_bytes, log_format=log.log_format()
-            )
-        except CheckError as error:
-            failures.append((name, str(error)))
-            continue
-        cursors[name] = new_cursor.to_json()
-        summary = summarise(requests, matcher, zombies)
-        traffic = merge(traffic, summary, context.started_at)
-    return traffic, cursors, tuple(failures)
-
-
 def _probe(
     target: Target,
     params: ApiInventoryParams,
     known: ApiInventory | None,
-    baseline: ApiInventory | None,
-    previous: ApiInventory | None,
+    retired: tuple[Operation, ...],
     context: CheckContext,
 ) -> tuple[ProbeResult, ...]:
     probe = params.probe
@@ -156,7 +112,7 @@ def _probe(
         return ()
     planned: list[tuple[str, str, bool]] = []
     if probe.removed:
-        for key, operation in _zombie_candidates(known, baseline, previous).items():
+        for key, operation in zombie_candidates(known, retired).items():
             if operation.method in _SAFE and not operation.deprecated:
                 planned.append((key, _concrete(operation.path), False))
     if probe.older_versions:

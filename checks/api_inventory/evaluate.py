@@ -7,7 +7,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from checks.api_inventory import traffic as traffic_json
+from checks.api_inventory import traffic_json
 from checks.api_inventory.diff import (
     OTHER_PATHS,
     Axis,
@@ -16,10 +16,10 @@ from checks.api_inventory.diff import (
     diff_inventories,
     group_changes,
 )
-from checks.api_inventory.facts import InventoryRaw, ProbeResult
+from checks.api_inventory.facts import InventoryRaw, LogHealth, ProbeResult, Unreliable
 from checks.api_inventory.history import recent
-from checks.api_inventory.inventory import to_json
-from checks.api_inventory.params import ApiInventoryParams
+from checks.api_inventory.inventory import ApiInventory, to_json
+from checks.api_inventory.params import ApiInventoryParams, TrafficIgnoreRule
 from checks.api_inventory.traffic import ShadowEndpoint, TrafficSummary, ZombieEndpoint
 from monitor.model import BaselineUpdate, CheckOutput, Finding, Observation, Severity
 
@@ -44,16 +44,22 @@ def evaluate(raw: InventoryRaw, params: ApiInventoryParams, now: datetime) -> Ch
         else:
             findings.extend(_change_findings(diff_inventories(raw.baseline, raw.current), target))
     window = recent(raw.traffic, now - params.traffic_window) if raw.traffic else None
+    shadows = _unignored_shadows(window, params.ignore, now)
+    findings.extend(_shadow(s) for s in shadows)
     if window is not None:
-        findings.extend(_shadow(s) for s in window.shadow)
-        findings.extend(_zombie(z) for z in window.zombie)
+        findings.extend(
+            _zombie(z)
+            for z in window.zombie
+            if not _ignored(z.key.split(" ", 1)[0], (z.path,), params.ignore, now)
+        )
     findings.extend(_probed(p) for p in raw.probes if _still_answers(p))
     findings.extend(_log_unavailable(path, reason) for path, reason in raw.log_failures)
+    findings.extend(_unreliable(health) for health in raw.log_health if health.problems)
     changes_total = Counter(raw.changes_total)
     if raw.current is not None and raw.previous is not None:
         changes_total.update(c.kind.value for c in diff_inventories(raw.previous, raw.current))
     return CheckOutput(
-        observations=tuple(_observations(raw, window, changes_total, now)),
+        observations=tuple(_observations(raw, window, shadows, changes_total, now)),
         findings=tuple(_unique(findings)),
         snapshot=_snapshot(raw, changes_total),
         undetermined=tuple(undetermined),
@@ -121,21 +127,41 @@ def _group(group: ChangeGroup, target: str) -> Finding:
     )
 
 
+def _unignored_shadows(
+    window: TrafficSummary | None, rules: tuple[TrafficIgnoreRule, ...], now: datetime
+) -> list[ShadowEndpoint]:
+    if window is None:
+        return []
+    return [s for s in window.shadow if not _ignored(s.method, (s.path, *s.examples), rules, now)]
+
+
+def _ignored(
+    method: str, paths: tuple[str, ...], rules: tuple[TrafficIgnoreRule, ...], now: datetime
+) -> bool:
+    return any(rule.hides(method, paths, now) for rule in rules)
+
+
 def _shadow(shadow: ShadowEndpoint) -> Finding:
-    served = shadow.success_count > 0
+    served = shadow.served
+    refused = shadow.count - shadow.served_count - shadow.auth_count
     return Finding(
         rule_id="INVENTORY-SHADOW-ENDPOINT",
         severity=Severity.HIGH if served else Severity.LOW,
-        title=f"Undocumented endpoint {shadow.method} {shadow.path} receives traffic",
+        title=f"Undocumented endpoint {shadow.method} {shadow.path} "
+        + ("is served" if served else "exists behind authentication"),
         subject=f"shadow|{shadow.method} {shadow.path}",
         evidence=(
-            f"{shadow.count} request(s), {shadow.success_count} answered 2xx; e.g. "
-            f"{', '.join(shadow.examples)}; last seen {_when(shadow.last_seen)}"
+            f"{shadow.count} request(s): {shadow.served_count} answered 2xx/3xx, "
+            f"{shadow.auth_count} 401/403, {refused} other; e.g. {', '.join(shadow.examples)} "
+            f"(identifiers and query strings redacted); first seen {_when(shadow.first_seen)}, "
+            f"last seen {_when(shadow.last_seen)}"
         ),
         remediation=(
-            "Document the endpoint in the spec (and review its authentication), or remove it."
+            "Document the endpoint in the spec (and review its authentication), or remove it; "
+            "if it is meant to stay undocumented (a health check, static files), add an "
+            "`ignore:` rule with the reason."
             if served
-            else "Requests are refused; confirm no route serves them, or document the endpoint."
+            else "The route exists but refuses these clients; document it, or remove the route."
         ),
     )
 
@@ -148,7 +174,7 @@ def _zombie(zombie: ZombieEndpoint) -> Finding:
         title=f"{zombie.reason.value.capitalize()} operation {zombie.key} still receives traffic",
         subject=f"zombie|{zombie.key}",
         evidence=(
-            f"{zombie.count} request(s) to {zombie.path}, {zombie.success_count} answered 2xx; "
+            f"{zombie.count} request(s) to {zombie.path}, {zombie.success_count} answered 2xx/3xx; "
             f"last seen {_when(zombie.last_seen)}"
         ),
         remediation="Move the clients off it, then turn the route off at the server.",
@@ -207,26 +233,53 @@ def _log_unavailable(path: str, reason: str) -> Finding:
     )
 
 
+def _unreliable(health: LogHealth) -> Finding:
+    reasons = ", ".join(reason.value for reason, _ in health.problems)
+    what = "The endpoint tally" if health.log == "templates" else f"Access log {health.log}"
+    return Finding(
+        rule_id="INVENTORY-TRAFFIC-UNRELIABLE",
+        severity=Severity.MEDIUM,
+        title=f"{what} cannot be trusted: {reasons}",
+        subject=f"traffic|{health.log}",
+        evidence="; ".join(detail for _, detail in health.problems)
+        + "; shadow and zombie endpoints may be missing",
+        remediation=(
+            "Check the log's rotation (rotate less often than apivigil runs, keep the previous "
+            "file uncompressed as .1), that the server still writes it, and its configured "
+            "format; raise max_templates if answered templates were dropped."
+        ),
+    )
+
+
 def _observations(
     raw: InventoryRaw,
     window: TrafficSummary | None,
+    shadows: list[ShadowEndpoint],
     changes_total: Counter[str],
     now: datetime,
 ) -> list[Observation]:
     inventory = raw.current or raw.previous
     observations: list[Observation] = []
     if inventory is not None:
-        deprecated = sum(1 for op in inventory.operations if op.deprecated)
-        counts = {
-            "documented": len(inventory.operations),
-            "deprecated": deprecated,
-            "shadow": len(window.shadow) if window else 0,
-            "zombie": len(window.zombie) if window else 0,
-        }
+        observations.extend(_operation_states(inventory, window, shadows))
+    if raw.traffic is not None:
+        unmatched = {"4xx": 0, "5xx": 0, **raw.traffic.unmatched}  # the usual ones from 0
         observations.extend(
-            Observation("inventory_operations", float(n), {"state": state})
-            for state, n in counts.items()
+            Observation("inventory_unmatched_requests_total", float(n), {"status_class": label})
+            for label, n in sorted(unmatched.items())
         )
+        observations.append(
+            Observation("inventory_templates_evicted_total", float(raw.traffic.evicted), {})
+        )
+    observations.extend(
+        Observation(
+            "inventory_traffic_unreliable",
+            float(any(reason is problem for problem, _ in health.problems)),
+            {"log": health.log, "reason": reason.value},
+        )
+        for health in raw.log_health
+        for reason in Unreliable
+    )
     observations.extend(
         Observation("inventory_changes_total", float(n), {"kind": kind})
         for kind, n in sorted(changes_total.items())
@@ -237,10 +290,30 @@ def _observations(
     return observations
 
 
+def _operation_states(
+    inventory: ApiInventory, window: TrafficSummary | None, shadows: list[ShadowEndpoint]
+) -> list[Observation]:
+    """One meaning per state: documented (not deprecated), deprecated, shadow (undocumented
+    templates the server answered, not ignored), zombie (retired or deprecated, called)."""
+    deprecated = sum(1 for op in inventory.operations if op.deprecated)
+    counts = {
+        "documented": len(inventory.operations) - deprecated,
+        "deprecated": deprecated,
+        "shadow": sum(1 for s in shadows if s.served),
+        "zombie": len(window.zombie) if window else 0,
+    }
+    return [
+        Observation("inventory_operations", float(n), {"state": state})
+        for state, n in counts.items()
+    ]
+
+
 def _snapshot(raw: InventoryRaw, changes_total: Counter[str]) -> dict[str, Any]:
     inventory = raw.current or raw.previous
+    retired = ApiInventory("retired operations", "", "", operations=raw.retired)
     return {
         INVENTORY: to_json(inventory) if inventory else None,
+        "retired": to_json(retired) if raw.retired else None,
         "traffic": traffic_json.to_json(raw.traffic) if raw.traffic else None,
         "cursors": dict(raw.cursors),
         "changes_total": dict(changes_total),

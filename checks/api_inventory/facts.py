@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 
-from checks.api_inventory.inventory import ApiInventory
+from checks.api_inventory.inventory import ApiInventory, Operation
 from checks.api_inventory.traffic import TrafficSummary
 
 
@@ -16,6 +17,21 @@ class ProbeResult:
     path: str  # the path requested
     status: int | None  # None: no answer
     older_version: bool
+
+
+class Unreliable(StrEnum):
+    """Why the traffic read from a log may be incomplete or wrong."""
+
+    ROTATION_GAP = "rotation_gap"  # rotated twice, or truncated, between reads: lines lost
+    STALE = "stale"  # the log has not grown for longer than its stale_after
+    UNPARSEABLE = "unparseable"  # too many lines not in the configured format
+    EVICTED = "evicted"  # answered endpoint templates dropped to stay within the bound
+
+
+@dataclass(frozen=True, slots=True)
+class LogHealth:
+    log: str  # the log's path, or "templates" for the tally's bound
+    problems: tuple[tuple[Unreliable, str], ...]  # (reason, what was seen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,5 +45,7 @@ class InventoryRaw:
     traffic: TrafficSummary | None  # every run's traffic so far
     cursors: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     log_failures: tuple[tuple[str, str], ...] = ()  # (log path, reason)
+    log_health: tuple[LogHealth, ...] = ()  # one per configured log read, and the tally's
+    retired: tuple[Operation, ...] = ()  # removed in any earlier or approved document
     probes: tuple[ProbeResult, ...] = ()
     changes_total: Mapping[str, int] = field(default_factory=dict)  # kind -> count, all runs

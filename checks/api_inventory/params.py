@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import fnmatch
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -25,6 +26,12 @@ class AccessLogConfig(BaseModel):
     status_field: str = "status"
     time_field: str | None = "time"
     max_bytes: int = Field(default=256 * 1024 * 1024, ge=1, description="read per run, at most")
+    stale_after: Duration | None = Field(
+        default=None, description="a log that has not grown for this long is reported"
+    )
+    max_unparsed_share: float = Field(
+        default=0.5, ge=0, le=1, description="lines not in the format, beyond this share of a read"
+    )
 
     def log_format(self) -> LogFormat:
         return LogFormat(
@@ -48,6 +55,31 @@ class ProbeConfig(BaseModel):
     timeout: Duration = timedelta(seconds=5)
 
 
+class TrafficIgnoreRule(BaseModel):
+    """Traffic to matching paths makes no shadow or zombie finding until `until`."""
+
+    model_config = _STRICT
+
+    path: str = Field(min_length=1, description="glob on the request path, e.g. /static/*")
+    methods: tuple[str, ...] = Field(default=(), description="only these methods; all if empty")
+    reason: str = Field(min_length=1)
+    until: datetime | date | None = None
+
+    def hides(self, method: str, paths: tuple[str, ...], now: datetime) -> bool:
+        """Whether the rule, unexpired at `now`, covers `method` on any of `paths`."""
+        if self.until is not None and now > _end_of(self.until):
+            return False
+        if self.methods and method.upper() not in {m.upper() for m in self.methods}:
+            return False
+        return any(fnmatch.fnmatchcase(path, self.path) for path in paths)
+
+
+def _end_of(until: datetime | date) -> datetime:
+    if isinstance(until, datetime):
+        return until.replace(tzinfo=UTC) if until.tzinfo is None else until
+    return datetime.combine(until, time.max, tzinfo=UTC)
+
+
 class ApiInventoryParams(CheckParams):
     spec: str | None = Field(default=None, description="URL (http/https) or file of the spec")
     spec_path: str | None = Field(
@@ -63,6 +95,10 @@ class ApiInventoryParams(CheckParams):
     access_logs: tuple[AccessLogConfig, ...] = ()
     traffic_window: Duration = Field(
         default=timedelta(days=7), description="shadow/zombie traffic older than this is dropped"
+    )
+    ignore: tuple[TrafficIgnoreRule, ...] = ()
+    max_templates: int = Field(
+        default=5000, ge=10, description="endpoint templates tallied per read, at most"
     )
     probe: ProbeConfig | None = None
     verify_tls: bool = True

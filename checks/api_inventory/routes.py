@@ -1,4 +1,4 @@
-"""Which documented operation a logged request reached, and how undocumented paths group.
+"""Which documented operation a logged request reached.
 
 `RouteMatcher` compiles the operations' templates into a trie of path segments. At every
 segment a literal beats a partial parameter (`{}.json`), which beats a whole parameter, so
@@ -8,7 +8,6 @@ request's method falls back to the next one.
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Sequence
 
@@ -59,16 +58,26 @@ class RouteMatcher:
 
     def match(self, method: str, path: str) -> Operation | None:
         """The operation the request reached, or None for an undocumented one. HEAD falls
-        back to GET where no HEAD is documented."""
+        back to GET where no HEAD is documented; OPTIONS (a CORS preflight) to the path's
+        GET, else its first documented method."""
         if path[:1] != "/":
             return None
         method = method.upper()
-        for base in self.base_paths:
+        for base in self.base_paths:  # strip_base, inlined: this runs once per request
             if path.startswith(base):
                 rest = path[len(base) :]
                 if not rest or rest[0] == "/":
                     return self._match(method, rest or "/")
         return self._match(method, path)
+
+    def strip_base(self, path: str) -> str:
+        """`path` without the longest base path it starts with (`/v1/x` -> `/x`)."""
+        for base in self.base_paths:
+            if path.startswith(base):
+                rest = path[len(base) :]
+                if not rest or rest[0] == "/":
+                    return rest or "/"
+        return path
 
     def _match(self, method: str, path: str) -> Operation | None:
         if self.trailing_slash_tolerant and path[-1] == "/" and len(path) > 1:
@@ -127,6 +136,8 @@ def _operation(node: _Node, method: str) -> Operation | None:
     operation = node.operations.get(method)
     if operation is None and method == "HEAD":
         return node.operations.get("GET")
+    if operation is None and method == "OPTIONS" and node.operations:
+        return node.operations.get("GET") or node.operations[min(node.operations)]
     return operation
 
 
@@ -149,49 +160,3 @@ def _walk(node: _Node, segments: list[str], index: int, method: str) -> Operatio
     if node.parameter is not None:
         return _walk(node.parameter, segments, index + 1, method)
     return None
-
-
-# ---------------------------------------------------------------------------- grouping
-
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_HEX = re.compile(r"[0-9a-f]{8,}|[0-9A-F]{8,}")
-_ULID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")  # Crockford base32
-_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,}={0,2}")  # base64 / base64url
-
-
-def collapse_ids(path: str) -> str:
-    """Groups undocumented paths by replacing identifier-like segments: numbers by `{n}`,
-    UUIDs by `{uuid}`, hex strings of 8+ characters by `{hex}`, ULIDs and long random-looking
-    base64 tokens by `{id}`. Words (`user-preferences`, `getUserById`, `deadbeefs`) stay."""
-    return "/".join(_collapse(segment) for segment in path.split("/"))
-
-
-def _collapse(segment: str) -> str:
-    if not segment or not segment.isascii():
-        return segment
-    if segment.isdigit():
-        return "{n}"
-    if _UUID.fullmatch(segment):
-        return "{uuid}"
-    has_digit = any(char.isdigit() for char in segment)
-    if has_digit and _HEX.fullmatch(segment):
-        return "{hex}"
-    if has_digit and _ULID.fullmatch(segment):
-        return "{id}"
-    return "{id}" if _TOKEN.fullmatch(segment) and _looks_random(segment.rstrip("=")) else segment
-
-
-def _looks_random(token: str) -> bool:
-    """Random base64 changes character class (lower, upper, digit, other) at about two of
-    three positions; words, kebab-case and camelCase at fewer than one in four."""
-    classes = [
-        0 if char.islower() else 1 if char.isupper() else 2 if char.isdigit() else 3
-        for char in token
-    ]
-    changes = sum(1 for a, b in itertools.pairwise(classes) if a != b)
-    digits = classes.count(2)
-    if digits >= 3 and 3 not in classes and (0 in classes or 1 in classes):
-        return True  # lower-case (or upper-case) alphanumerics: letters and digits mixed
-    if digits == 0 and not (0 in classes and 1 in classes):
-        return False
-    return changes / (len(token) - 1) >= 0.4

@@ -18,7 +18,14 @@ from dashboards.panels import (
     target_matrix_table,
     timeseries_panel,
 )
-from monitor.metric_names import BASELINE_AGE, INVENTORY_CHANGES, INVENTORY_OPERATIONS
+from monitor.metric_names import (
+    BASELINE_AGE,
+    INVENTORY_CHANGES,
+    INVENTORY_EVICTED,
+    INVENTORY_OPERATIONS,
+    INVENTORY_TRAFFIC_UNRELIABLE,
+    INVENTORY_UNMATCHED,
+)
 
 UID = "apivigil-api-inventory"
 
@@ -43,6 +50,7 @@ def _panels() -> list[Row | Cell]:
     operations = series(INVENTORY_OPERATIONS, TARGET)
     changes = series(INVENTORY_CHANGES, TARGET)
     retired = series(INVENTORY_OPERATIONS, TARGET, 'state=~"shadow|zombie"')
+    unreliable = series(INVENTORY_TRAFFIC_UNRELIABLE, TARGET)
     return [
         Row("Inventory"),
         Cell(
@@ -73,6 +81,38 @@ def _panels() -> list[Row | Cell]:
                     f"sum by (target, state) ({retired})",
                     "{{target}} {{state}}",
                 ),
+            ),
+        ),
+        Row("Traffic"),
+        Cell(
+            timeseries_panel(
+                "Refused requests to undocumented paths",
+                "404/405/400 ... per interval by status class: scanners and broken clients, "
+                "aggregated (never a finding per path; the top templates are in the snapshot).",
+                Query(
+                    f"sum by (status_class) "
+                    f"(increase({series(INVENTORY_UNMATCHED, TARGET)}[$__rate_interval]))",
+                    "{{status_class}}",
+                ),
+                stacked=True,
+            ),
+        ),
+        Cell(
+            table_panel(
+                "Access logs that cannot be trusted",
+                "Lines lost in a rotation, a log that stopped growing, a log not in its format, "
+                "or endpoint templates evicted to stay within the bound (1 = cannot be trusted).",
+                Query(f"max by (target, log, reason) ({unreliable})", table=True),
+                sort_by="unreliable",
+                descending=True,
+            ).transformations([organize({"Value": "unreliable"})]),
+        ),
+        Cell(
+            stat_panel(
+                "Endpoint templates evicted",
+                "Templates dropped from the bounded traffic tally in the selected range "
+                "(refused noise first; answered ones also raise INVENTORY-TRAFFIC-UNRELIABLE).",
+                Query(f"sum(increase({series(INVENTORY_EVICTED, TARGET)}[$__range]))", ""),
             ),
         ),
         Row("Changes"),
