@@ -29,8 +29,10 @@ from alerts.config import EmailConfig, SmtpSecurity
 from alerts.interface import NotifierError, TemplateFailed
 from alerts.model import Notification
 from alerts.templates import TemplateError, render
+from monitor.bounded_files import read_limited
 
 MAX_SUBJECT_CHARS = 200
+_MAX_CA_BYTES = 4 * 1024 * 1024  # a large corporate CA bundle is well under 1 MiB
 # RFC 5322 dot-atom-text: what the left part of a Message-ID may hold without quoting
 _DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 
@@ -67,7 +69,13 @@ class EmailNotifier:
         where = f"{config.host}:{config.port}"
         timeout = config.timeout.total_seconds()
         try:
-            context = ssl.create_default_context(cafile=config.ca_file)
+            # read as every file is (a FIFO there would hold this receiver's lane forever)
+            authorities = (
+                None if config.ca_file is None else read_limited(config.ca_file, _MAX_CA_BYTES)
+            )
+            context = ssl.create_default_context(
+                cadata=None if authorities is None else authorities.decode("ascii")
+            )
         except (OSError, ValueError) as error:
             # Ours to fix, not the server's: a retry reads the same file.
             raise NotifierError(f"ca_file {config.ca_file}: {error}", permanent=True) from None

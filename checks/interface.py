@@ -18,18 +18,22 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from monitor.durations import Duration, NonNegativeDuration
 from monitor.model import Baseline, CheckKind, CheckOutput, Target
+from monitor.redact import mask_secrets
 
 if TYPE_CHECKING:  # checks.egress raises this module's errors
     from checks.egress import EgressPolicy
 
 
 class CheckError(Exception):
-    """A check could not judge its target. Subclasses say why."""
+    """A check could not judge its target. Subclasses say why. A URL's credentials, query
+    and webhook path are masked in both message and subject: these become run errors and
+    finding evidence, which are stored, logged and notified."""
 
     def __init__(self, message: str, *, subject: str | None = None) -> None:
+        message = mask_secrets(message)
         super().__init__(message)
         self.message = message
-        self.subject = subject
+        self.subject = mask_secrets(subject) if subject is not None else None
 
     def __str__(self) -> str:
         return f"{self.subject}: {self.message}" if self.subject else self.message

@@ -21,6 +21,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from monitor.bounded_files import open_regular
+
 log = structlog.get_logger("apivigil.api")
 
 # Mozilla server-side TLS "intermediate" (v5.7), ECDHE only: no DH parameters to manage
@@ -58,6 +60,8 @@ def tls_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
         set_groups(MOZILLA_INTERMEDIATE_GROUPS)
     else:
         context.set_ecdh_curve("prime256v1")
+    for path in (cert_file, key_file):  # a FIFO there would hold the start forever
+        open_regular(path).close()
     context.load_cert_chain(cert_file, key_file)
     return context
 

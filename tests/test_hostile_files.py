@@ -19,6 +19,9 @@ from typing import Any
 
 import pytest
 
+from alerts.config import EmailConfig
+from alerts.email import EmailNotifier
+from alerts.interface import NotifierError
 from alerts.templates import TemplateError, render
 from checks.api_inventory.access_log import read_new
 from checks.api_inventory.loading import LoadLimits
@@ -32,11 +35,14 @@ from checks.patch_level.eol import load_product
 from checks.patch_level.sources.dpkg import read_dpkg_status
 from checks.patch_level.sources.python import read_poetry_lock, read_requirements
 from checks.patch_level.sources.sbom import read_sbom
+from monitor.api_security import tls_context
 from monitor.model import CheckKind, ErrorReason, RunStatus, Target
 from monitor.runner import CheckJob, Runner
 from monitor.secret_files import read_secret_file
 from monitor.settings import ConfigError, load_settings
+from tests.conftest import free_port
 from tests.daemon_process import run_cli
+from tests.notifications import make_alert, make_notification
 
 pytestmark = pytest.mark.hostile_peer
 
@@ -281,3 +287,33 @@ def test_config_check_on_a_fifo_or_dev_zero_exits_2_naming_the_problem(
     assert completed.returncode == 2, completed
     assert PROBLEM[kind] in completed.stderr
     assert "Traceback" not in completed.stderr
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_e_mail_receivers_ca_file_that_is_not_a_regular_file_fails_at_once_for_good(
+    kind: str, make_hostile: Callable[[str, str], Path]
+) -> None:
+    path = make_hostile(kind, "ca.pem")
+    config = EmailConfig.model_validate(
+        {
+            "smtp": f"smtps://127.0.0.1:{free_port()}",
+            "from": "a@example.test",
+            "to": ["b@example.test"],
+            "ca_file": path,
+            "timeout": "5s",
+        }
+    )
+    notification = make_notification((make_alert(1),))
+    refusal(kind, lambda: EmailNotifier("mail", config).send(notification), path, NotifierError)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("which", ["cert", "key"])
+def test_api_tls_files_that_are_not_regular_files_are_refused_without_blocking(
+    kind: str, which: str, make_hostile: Callable[[str, str], Path], tmp_path: Path
+) -> None:
+    regular = tmp_path / "regular.pem"
+    regular.write_text("not used: the other file is refused first\n")
+    path = make_hostile(kind, f"api.{which}")
+    files = (path, regular) if which == "cert" else (regular, path)
+    refusal(kind, lambda: tls_context(*files), path, OSError)

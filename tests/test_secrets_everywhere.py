@@ -434,3 +434,39 @@ def test_config_errors_name_the_key_but_never_show_its_secret(tmp_path: Path, ca
         assert key in output, (command, output)
         assert "Traceback" not in output, (command, output)
         assert secret not in output, (command, output)
+
+
+URL_PASSWORD = "urlpw-Qs81Vn27Ha"
+
+
+@pytest.mark.hostile_peer
+def test_credentials_in_a_check_url_never_reach_a_run_error_or_a_finding(tmp_path: Path) -> None:
+    # Given check parameters whose URLs carry credentials, to a port where nothing listens
+    closed = f"http://ops:{URL_PASSWORD}@127.0.0.1:{free_port()}"
+    config = write_config(
+        tmp_path / "apivigil.yaml",
+        {
+            "targets": [
+                {
+                    "name": "api",
+                    "url": "http://127.0.0.1:9",
+                    "checks": {
+                        "config_drift": {"sources": [{"http": {"url": f"{closed}/status"}}]},
+                        "api_inventory": {"spec": f"{closed}/openapi.json"},
+                    },
+                }
+            ]
+        },
+    )
+
+    # When both checks run once from the CLI
+    scanned = run_cli("scan", "--config", str(config), "--format", "json")
+
+    # Then each failed, saying where, and the password is nowhere in what it printed
+    output = scanned.stdout + scanned.stderr
+    runs = {run["check"]: run for run in json.loads(scanned.stdout)["runs"]}
+    assert runs["api_inventory"]["status"] == "error", output
+    assert "127.0.0.1" in runs["api_inventory"]["error"]["message"]
+    [unavailable] = runs["config_drift"]["findings"]
+    assert "127.0.0.1" in unavailable["evidence"]
+    assert URL_PASSWORD not in output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -146,7 +147,7 @@ def parse(
         case FileFormat.JSON:
             return flatten(_json(text, origin), max_keys, origin, list_keys=list_keys)
         case FileFormat.YAML:
-            return flatten(_yaml(text, origin), max_keys, origin, list_keys=list_keys)
+            return flatten(_yaml(text, origin, max_keys), max_keys, origin, list_keys=list_keys)
         case FileFormat.TOML:
             return flatten(_toml(text, origin), max_keys, origin, list_keys=list_keys)
         case FileFormat.INI:
@@ -230,8 +231,16 @@ def _json(text: str, origin: str) -> Any:
         raise BadInput(f"invalid JSON: {error}", subject=origin) from None
 
 
-def _yaml(text: str, origin: str) -> Any:
+def _yaml(text: str, origin: str, max_keys: int) -> Any:
     try:
+        # aliases share nodes: count what they would expand to before building it, so an
+        # alias bomb ("billion laughs") is refused in milliseconds, not after millions of keys
+        expanded = _expanded_size(yaml.compose(text, Loader=_LOADER))
+        if expanded > max_keys * 4:
+            raise TooManyKeys(
+                f"expands to more than {max_keys * 4} values (raise max_keys, or an alias bomb?)",
+                subject=origin,
+            )
         return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as error:
         # only the position: the parser's own message may quote the line, and lines hold secrets
@@ -241,6 +250,39 @@ def _yaml(text: str, origin: str) -> Any:
         raise BadInput(f"invalid YAML{where}: {problem}", subject=origin) from None
     except RecursionError:
         raise BadInput("YAML nested too deeply", subject=origin) from None
+
+
+def _expanded_size(root: yaml.Node | None) -> int:
+    """How many nodes `root` stands for once every alias is expanded (shared nodes counted
+    once per reference), computed without expanding anything; a cycle is endless."""
+    if root is None:
+        return 0
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    pending: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while pending:  # iterative post-order: deep documents must not exhaust the stack
+        node, children_done = pending.pop()
+        if id(node) in sizes:
+            continue
+        children = _children(node)
+        if children_done or not children:
+            open_nodes.discard(id(node))
+            sizes[id(node)] = 1 + sum(sizes[id(child)] for child in children)
+            continue
+        if any(id(child) in open_nodes for child in children):
+            return sys.maxsize  # an alias to an enclosing node: it never ends
+        open_nodes.add(id(node))
+        pending.append((node, True))
+        pending.extend((child, False) for child in children if id(child) not in sizes)
+    return sizes[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
 
 
 def _toml(text: str, origin: str) -> Any:

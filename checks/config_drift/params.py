@@ -21,6 +21,7 @@ from pydantic import (
 from checks.interface import CheckParams
 from monitor.durations import Duration
 from monitor.model import CheckKind, Severity
+from monitor.redact import mask_secrets
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -138,7 +139,8 @@ class Source(BaseModel):
             path = self.directory if isinstance(self.directory, Path) else self.directory.path
             return f"directory:{path}"
         if self.http is not None:
-            return f"http:{self.http.url or self.http.path}"
+            # a URL's credentials would reach every finding, baseline and metric label
+            return f"http:{mask_secrets(self.http.url) if self.http.url else self.http.path}"
         if self.command is not None:
             return f"command:{shlex.join(self.command.argv)}"
         return f"snapshot:{self.snapshot}"
