@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -10,6 +11,7 @@ from typing import Any, ClassVar
 
 import pytest
 import redis
+from sqlalchemy.engine import make_url
 
 from checks.egress import EgressPolicy
 from checks.interface import Check, CheckContext, CheckParams
@@ -19,10 +21,14 @@ from monitor.cluster.politeness import RedisHostLimiter, UnlimitedHosts
 from monitor.cluster.worker import CheckExecutor, Outcome
 from monitor.model import CheckKind, CheckOutput, Target
 from monitor.runner import CheckJob, Runner
-from monitor.settings import Settings, load_settings
+from monitor.settings import HealthSettings, Settings, load_settings
+from monitor.store.interface import StoreError
+from monitor.store.limits import ConnectionLimits
 from monitor.store.sql import SqlStore
+from tests.blackhole_proxy import BlackholeProxy
 from tests.cluster_processes import REDIS_URL, redis_namespace
 from tests.daemon_process import write_config
+from tests.test_store_limits import through
 
 SLOT = datetime(2027, 1, 15, 12, 0, tzinfo=UTC)
 
@@ -151,3 +157,60 @@ def test_limiter_keys_live_under_the_installation_namespace(
         f"{namespace}:politeness:h"
     ]
     client.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.hostile_peer
+def test_a_store_call_hung_on_a_half_open_link_makes_the_worker_report_a_stall(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    # Given a worker whose store link turns into a black hole, and a 1 s stall bound
+    upstream = make_url(postgres_url)
+    limits = ConnectionLimits(connect_seconds=2, statement_seconds=6, lock_seconds=1)
+    with BlackholeProxy(upstream.host or "127.0.0.1", upstream.port or 5432) as proxy:
+        store = SqlStore(through(proxy, postgres_url), limits)
+        try:
+            store.upgrade_schema()
+            stall_after = settings(tmp_path).model_copy(
+                update={"health": HealthSettings(recorder_stalled_after=timedelta(seconds=1))}
+            )
+            runner = Runner({CheckKind.CERT_EXPIRY: CountingCheck()}, egress=EgressPolicy())
+            worker = CheckExecutor(
+                stall_after, store, runner, UnlimitedHosts(), Deferred(), SystemClock()
+            )
+            assert worker.stalled() is None
+            proxy.blackhole()
+
+            # When a message arrives while the link is dead
+            outcome: list[object] = []
+            handling = threading.Thread(
+                target=lambda: outcome.append(_handled(worker)), daemon=True
+            )
+            handling.start()
+            stalls = wait_for_value(worker.stalled, 30, "a stall reported")
+            handling.join(60)  # the store's own limits end the call
+            proxy.forward()
+        finally:
+            store.close()
+
+    # Then /healthz's reason names the waiting store call, and it clears once the call ends
+    assert stalls.startswith("worker: a store call has been waiting")
+    assert not handling.is_alive()
+    assert isinstance(outcome[0], StoreError)  # the broker retries the message
+    assert worker.stalled() is None
+
+
+def _handled(worker: CheckExecutor) -> object:
+    try:
+        return worker.handle(message())
+    except StoreError as error:
+        return error
+
+
+def wait_for_value(read: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (value := read()) is not None:
+            return value
+        time.sleep(0.1)
+    pytest.fail(f"not within {timeout:g} s: {what}")

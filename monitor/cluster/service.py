@@ -64,7 +64,12 @@ class WorkerService:
             self._api = serve_api(
                 self.settings,
                 self.store,
-                Probes(scheduler_alive=self.alive, store=lambda: self.store, role=_worker_role),
+                Probes(
+                    scheduler_alive=self.alive,
+                    store=lambda: self.store,
+                    role=_worker_role,
+                    stalls=self._stalls,
+                ),
                 address=self._listen,
                 clock=self._clock,
             )
@@ -83,6 +88,10 @@ class WorkerService:
 
     def alive(self) -> bool:
         return self._worker is not None and not self._stop.is_set()
+
+    def _stalls(self) -> list[str]:
+        stalled = self._executor.stalled()
+        return [] if stalled is None else [stalled]
 
     def _on_message(self, check: str, target: str, slot_at: str, enqueued_at: str) -> None:
         try:

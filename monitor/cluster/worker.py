@@ -8,11 +8,12 @@ and transitions are never applied twice.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from enum import StrEnum
 
@@ -65,6 +66,7 @@ class CheckExecutor:
         self._running: dict[tuple[CheckKind, str], str] = {}  # job -> slot key running here
         self._settings = settings
         self._jobs: dict[tuple[CheckKind, str], CheckJob] = {}
+        self._store_calls: dict[int, float] = {}  # thread id -> monotonic start of its call
         self.reconfigure(settings)
 
     def reconfigure(self, settings: Settings) -> None:
@@ -95,7 +97,9 @@ class CheckExecutor:
             self._defer(message, job, timedelta(seconds=random.uniform(*DEFER_SECONDS)))  # noqa: S311
             return Outcome.DEFERRED
         try:
-            if self._store.slot_recorded(slot.key):
+            with self._store_call():
+                recorded = self._store.slot_recorded(slot.key)
+            if recorded:
                 bound.info("slot already recorded; redelivery dropped")
                 return Outcome.ALREADY_RECORDED
             lease = settings.cluster.limits(job.check).time_limit or job.timeout
@@ -112,7 +116,8 @@ class CheckExecutor:
                 open_after=settings.hysteresis.open_after,
                 resolve_after=settings.hysteresis.resolve_after,
             )
-            transitions = self._store.record(run, policy, slot)
+            with self._store_call():
+                transitions = self._store.record(run, policy, slot)
         finally:
             with self._lock:
                 del self._running[job.key]
@@ -128,6 +133,28 @@ class CheckExecutor:
             transitions=len(transitions),
         )
         return Outcome.RECORDED
+
+    def stalled(self) -> str | None:
+        """Why this worker is stuck (for /healthz), or None: a store call under way for
+        longer than `health.recorder_stalled_after` (a store that refuses quickly is an
+        outage: the broker retries the message, and /readyz says so)."""
+        with self._lock:
+            oldest = min(self._store_calls.values(), default=None)
+            limit = self._settings.health.recorder_stalled_after.total_seconds()
+        waited = None if oldest is None else self._clock.monotonic() - oldest
+        if waited is not None and waited > limit:
+            return f"worker: a store call has been waiting {waited:.0f} s"
+        return None
+
+    @contextlib.contextmanager
+    def _store_call(self) -> Iterator[None]:
+        with self._lock:
+            self._store_calls[threading.get_ident()] = self._clock.monotonic()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._store_calls.pop(threading.get_ident(), None)
 
     def _give_back(self, place: HostPlace) -> None:
         if not place.token:
