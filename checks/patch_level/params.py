@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from checks.interface import CheckParams
-from checks.patch_level.sources.os_release import OsRelease, stated_distribution
 from monitor.durations import Duration
 from monitor.model import Severity
+
+if TYPE_CHECKING:  # validating a config imports parameter models only
+    from checks.patch_level.sources.os_release import OsRelease
 
 DEFAULT_ADVISORY_INDEX = Path("apivigil-advisories.db")
 _KINDS = (
@@ -64,6 +67,8 @@ class InventorySource(BaseModel):
         if self.distribution is not None:
             if self.os_release is not None:
                 raise ValueError("give os_release or distribution, not both")
+            from checks.patch_level.sources.os_release import stated_distribution  # noqa: PLC0415
+
             stated_distribution(self.distribution)  # raises ValueError naming the choices
         if given[0] in _OS_DATABASES and self.os_release is None and self.distribution is None:
             raise ValueError(
@@ -76,6 +81,8 @@ class InventorySource(BaseModel):
     def operating_system(self) -> Path | OsRelease | None:
         """The os-release file, or the distribution stated, that the packages belong to."""
         if self.distribution is not None:
+            from checks.patch_level.sources.os_release import stated_distribution  # noqa: PLC0415
+
             return stated_distribution(self.distribution)
         return self.os_release
 
