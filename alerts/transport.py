@@ -3,25 +3,24 @@ say whether a retry can help (`NotifierError.permanent`, `retry_after`).
 
 httpx's timeouts bound each read, so a receiver that answers one byte every few seconds
 would hold a POST for as long as it likes. Every socket operation of our clients is
-therefore given at most the time left until the POST's deadline (a network backend that
-wraps httpcore's), and the POST ends with a timeout when that time is up."""
+therefore given at most the time left until the POST's deadline (`monitor.http_deadline`),
+and the POST ends with a timeout when that time is up."""
 
 from __future__ import annotations
 
 import json
-import ssl
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-import httpcore
 import httpx
 
 from alerts.interface import NotifierError
 from monitor import __version__
+from monitor.http_deadline import bound_by_deadline
 
 USER_AGENT = f"apivigil/{__version__}"
 _MAX_RESPONSE_BYTES = 1024 * 1024
@@ -52,7 +51,7 @@ class SharedClient:
         with self._lock:
             if self._client is None:
                 self._client = httpx.Client(verify=self._verify, follow_redirects=False)
-                _bound_by_deadline(self._client)
+                bound_by_deadline(self._client, lambda: _deadline.at)
             return self._client
 
     def close(self) -> None:
@@ -111,86 +110,6 @@ class _Deadline(threading.local):
 
 
 _deadline = _Deadline()
-
-
-def _time_left(timeout: float | None, error: type[httpcore.TimeoutException]) -> float | None:
-    """`timeout`, but no more than the time left to the current POST (if any)."""
-    if _deadline.at is None:
-        return timeout
-    left = _deadline.at - time.monotonic()
-    if left <= 0:
-        raise error("the total deadline passed")
-    return left if timeout is None else min(timeout, left)
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    def __init__(self, stream: httpcore.NetworkStream) -> None:
-        self._stream = stream
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._stream.read(max_bytes, _time_left(timeout, httpcore.ReadTimeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._stream.write(buffer, _time_left(timeout, httpcore.WriteTimeout))
-
-    def close(self) -> None:
-        self._stream.close()
-
-    def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.NetworkStream:
-        left = _time_left(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, left))
-
-    def get_extra_info(self, info: str) -> object:
-        return self._stream.get_extra_info(info)
-
-
-class _DeadlineBackend(httpcore.NetworkBackend):
-    def __init__(self, backend: httpcore.NetworkBackend) -> None:
-        self._backend = backend
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.NetworkStream:
-        left = _time_left(timeout, httpcore.ConnectTimeout)
-        stream = self._backend.connect_tcp(host, port, left, local_address, socket_options)
-        return _DeadlineStream(stream)
-
-    def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.NetworkStream:
-        left = _time_left(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(self._backend.connect_unix_socket(path, left, socket_options))
-
-    def sleep(self, seconds: float) -> None:
-        self._backend.sleep(seconds)
-
-
-def _bound_by_deadline(client: httpx.Client) -> None:
-    """Put every connection pool of `client` (proxies from the environment included) on
-    the deadline backend. httpx takes no backend, so its pools' one is wrapped in place."""
-    transports = [getattr(client, "_transport", None), *getattr(client, "_mounts", {}).values()]
-    pools = [getattr(transport, "_pool", None) for transport in transports]
-    wrapped = 0
-    for pool in pools:
-        backend = getattr(pool, "_network_backend", None)
-        if isinstance(backend, httpcore.NetworkBackend):
-            pool._network_backend = _DeadlineBackend(backend)  # type: ignore[union-attr]
-            wrapped += 1
-    if not wrapped:
-        raise RuntimeError("httpx/httpcore changed: no connection pool to bound by a deadline")
 
 
 def post_json(

@@ -11,10 +11,10 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from checks.egress import EgressPolicy
-from checks.http_deadline import deadline_transport, passed
 from checks.interface import BadInput, CheckMisconfigured, TargetUnreachable
 from checks.network import is_ip_literal
 from monitor import __version__
+from monitor.http_deadline import deadline_transport, passed
 
 USER_AGENT = f"apivigil/{__version__} (+https://github.com/apivigil)"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
