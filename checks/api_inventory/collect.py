@@ -14,7 +14,7 @@ from checks.api_inventory.access_log import LogCursor, read_new
 from checks.api_inventory.facts import InventoryRaw, ProbeResult
 from checks.api_inventory.history import merge
 from checks.api_inventory.inventory import ApiInventory, Operation, from_json
-from checks.api_inventory.loading import LoadLimits, SpecUnparseable
+from checks.api_inventory.loading import SpecUnparseable
 from checks.api_inventory.params import ApiInventoryParams, ProbeConfig
 from checks.api_inventory.probe_urls import probe_url
 from checks.api_inventory.reading import read_inventory_file, read_inventory_url
@@ -62,7 +62,7 @@ def _inventory(document: Mapping[str, Any] | None) -> ApiInventory | None:
 def _read_spec(
     target: Target, params: ApiInventoryParams, context: CheckContext
 ) -> tuple[ApiInventory | None, str | None]:
-    limits = LoadLimits(max_bytes=params.max_spec_bytes)
+    limits = params.limits.load_limits(params.max_spec_bytes)
     auth = (
         params.auth_header_file.read_text(encoding="utf-8").strip()
         if params.auth_header_file

@@ -4,7 +4,7 @@ removed security, additions and deprecations. Pure: no I/O, no clock."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -15,6 +15,8 @@ from checks.api_inventory.inventory import (
     ParameterLocation,
     SecurityRequirement,
 )
+from checks.api_inventory.schemas import escape
+from checks.api_inventory.variants import pair_unmatched
 from monitor.model import Severity
 
 
@@ -47,6 +49,8 @@ class BreakingKind(StrEnum):
     RESPONSE_STATUS_REMOVED = "response status removed"
     REQUEST_BODY_BECAME_REQUIRED = "request body became required"
     REQUEST_MEDIA_TYPE_REMOVED = "request media type removed"
+    REQUEST_VARIANT_REMOVED = "request variant removed"
+    REQUEST_VARIANT_ADDED = "request variant added"  # accepts more: info, not breaking
     # Only a digest is kept, so these say "changed", not whether the change is compatible.
     REQUEST_SCHEMA_CHANGED = "request schema changed"
     RESPONSE_SCHEMA_CHANGED = "response schema changed"
@@ -79,7 +83,11 @@ _RULES: dict[ChangeKind, tuple[Axis, Severity]] = {
 }
 # A move to a weaker family of scheme (oauth2 -> apiKey) weakens; a move up does not.
 _SCHEME_STRENGTH = {"mutualTLS": 3, "oauth2": 2, "openIdConnect": 2, "http": 1, "apiKey": 1}
-_DIGEST_ONLY = (BreakingKind.REQUEST_SCHEMA_CHANGED, BreakingKind.RESPONSE_SCHEMA_CHANGED)
+_DIGEST_ONLY = (
+    BreakingKind.REQUEST_SCHEMA_CHANGED,
+    BreakingKind.RESPONSE_SCHEMA_CHANGED,
+    BreakingKind.REQUEST_VARIANT_ADDED,
+)
 
 
 def diff_inventories(before: ApiInventory, after: ApiInventory) -> tuple[Change, ...]:
@@ -142,7 +150,7 @@ def _changed(old: Operation, new: Operation) -> Iterator[Change]:
 _Breaking = tuple[BreakingKind, str, str | None, str | None]
 
 
-def _breaking(old: Operation, new: Operation) -> Iterator[_Breaking]:
+def _breaking(old: Operation, new: Operation) -> Generator[_Breaking, None, None]:
     old_parameters, new_parameters = _parameters(old), _parameters(new)
     for identity, parameter in new_parameters.items():
         was = old_parameters.get(identity)
@@ -166,9 +174,11 @@ def _breaking(old: Operation, new: Operation) -> Iterator[_Breaking]:
     for media_type in old.request_media_types:
         if media_type not in new.request_media_types:
             yield BreakingKind.REQUEST_MEDIA_TYPE_REMOVED, media_type, media_type, None
+    renamed = yield from _variant_changes(old, new)
     new_enums = dict(new.request_enums)
     for path, values in old.request_enums:
-        yield from _enum_removed(f"request body {path}", values, new_enums.get(path, ()))
+        now = new_enums.get(_renamed(path, renamed), ())
+        yield from _enum_removed(f"request body {path}", values, now)
     if old.request_schema and new.request_schema and old.request_schema != new.request_schema:
         yield (
             BreakingKind.REQUEST_SCHEMA_CHANGED,
@@ -183,6 +193,33 @@ def _breaking(old: Operation, new: Operation) -> Iterator[_Breaking]:
             yield BreakingKind.RESPONSE_STATUS_REMOVED, status, status, None
         elif digest and new_responses[status] and digest != new_responses[status]:
             yield BreakingKind.RESPONSE_SCHEMA_CHANGED, status, digest, new_responses[status]
+
+
+def _variant_changes(old: Operation, new: Operation) -> Generator[_Breaking, None, dict[str, str]]:
+    """Variants added or removed, matched by key wherever they sit in their list; returns
+    the old pointer prefixes of variants that changed shape -> their new prefixes."""
+    renamed: dict[str, str] = {}
+    new_lists = dict(new.request_variants)
+    for path, old_keys in old.request_variants:
+        new_keys = new_lists.get(path)
+        if new_keys is None:  # the list itself is gone: its schema's digest says so
+            continue
+        pairs = pair_unmatched(old_keys, new_keys)
+        renamed.update((f"{path}/{escape(a)}", f"{path}/{escape(b)}") for a, b in pairs.items())
+        for key in old_keys:
+            if key not in new_keys and key not in pairs:
+                yield BreakingKind.REQUEST_VARIANT_REMOVED, f"request body {path} {key}", key, None
+        for key in new_keys:
+            if key not in old_keys and key not in pairs.values():
+                yield BreakingKind.REQUEST_VARIANT_ADDED, f"request body {path} {key}", None, key
+    return renamed
+
+
+def _renamed(path: str, renamed: dict[str, str]) -> str:
+    for before, after in renamed.items():
+        if path == before or path.startswith(before + "/"):
+            return after + path[len(before) :]
+    return path
 
 
 def _parameters(operation: Operation) -> dict[tuple[str, str], Parameter]:

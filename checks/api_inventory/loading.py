@@ -34,12 +34,33 @@ class SpecUnparseable(BadInput):
 
 @dataclass(frozen=True, slots=True)
 class LoadLimits:
+    """Bounds on reading one spec. The defaults load a multi-file spec of a few thousand
+    files and tens of MB; each error names the setting it crossed (`limit_name`)."""
+
     max_bytes: int = 50 * 1024 * 1024  # per document, checked before parsing
-    max_yaml_nodes: int = 10_000_000  # YAML nodes once every alias is expanded
+    max_total_bytes: int = 256 * 1024 * 1024  # all documents of one spec together
+    max_files: int = 5_000  # documents besides the root one
+    max_yaml_nodes: int = 10_000_000  # YAML nodes of one document, every alias expanded
     max_ref_depth: int = 64  # $ref -> $ref chains, and $refs followed inside one pointer
-    max_resolved_nodes: int = 2_000_000  # nodes walked while resolving $refs
-    max_external_files: int = 200  # documents besides the root one
-    time_budget: float = 30.0  # seconds for resolving all $refs of one inventory
+    max_resolved_nodes: int = 5_000_000  # nodes walked while resolving $refs
+    time_budget: float = 60.0  # seconds for resolving all $refs of one inventory
+
+
+# The settings' names (per target under `limits:`, on the CLI as `--max-files` ...).
+LIMIT_NAMES = {
+    "max_bytes": "max_spec_bytes",
+    "max_total_bytes": "max_total_bytes",
+    "max_files": "max_files",
+    "max_yaml_nodes": "max_yaml_nodes",
+    "max_ref_depth": "max_ref_depth",
+    "max_resolved_nodes": "max_resolved_nodes",
+    "time_budget": "time_budget",
+}
+
+
+def limit_name(field: str, value: float) -> str:
+    """`(limit max_files = 5000)`: the setting to raise, for error messages."""
+    return f"(limit {LIMIT_NAMES[field]} = {value:g})"
 
 
 def _yaml12_resolvers() -> dict[Any, list[tuple[str, re.Pattern[str]]]]:
@@ -119,7 +140,8 @@ class _SpecLoader(_YamlLoader):
         if self.expanded_nodes > self.max_nodes:
             raise SpecUnparseable(
                 f"YAML aliases expand to more than {self.max_nodes} nodes at line "
-                f"{mark.line + 1} column {mark.column + 1} (an alias bomb?)",
+                f"{mark.line + 1} column {mark.column + 1} (an alias bomb?) "
+                + limit_name("max_yaml_nodes", self.max_nodes),
                 subject=self.origin,
             )
 
@@ -133,7 +155,8 @@ def load_document(data: bytes, origin: str, limits: LoadLimits) -> Any:
     """
     if len(data) > limits.max_bytes:
         raise SpecUnparseable(
-            f"{len(data)} bytes is over the limit of {limits.max_bytes}; not parsed",
+            f"{len(data)} bytes is over the limit of {limits.max_bytes}; not parsed "
+            + limit_name("max_bytes", limits.max_bytes),
             subject=origin,
         )
     if data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
@@ -187,14 +210,18 @@ def read_spec_file(path: Path, max_bytes: int) -> bytes:
             size = path.stat().st_size
             if size > max_bytes:
                 raise SpecUnparseable(
-                    f"{size} bytes is over the limit of {max_bytes}; not read",
+                    f"{size} bytes is over the limit of {max_bytes}; not read "
+                    + limit_name("max_bytes", max_bytes),
                     subject=str(path),
                 )
             data = file.read(max_bytes + 1)
     except OSError as error:
         raise BadInput(f"cannot read: {error.strerror or error}", subject=str(path)) from None
     if len(data) > max_bytes:
-        raise SpecUnparseable(f"over the limit of {max_bytes} bytes", subject=str(path))
+        raise SpecUnparseable(
+            f"over the limit of {max_bytes} bytes " + limit_name("max_bytes", max_bytes),
+            subject=str(path),
+        )
     return data
 
 

@@ -6,8 +6,15 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from checks.api_inventory.variants import VARIANT_LISTS, NameOf, variant_keys
+
 Enums = tuple[tuple[str, tuple[str, ...]], ...]
+Variants = tuple[tuple[str, tuple[str, ...]], ...]  # (pointer of a oneOf/anyOf, variant keys)
 MAX_ENUM_WALK = 50_000  # schema nodes looked at per request body when listing enums
+
+
+def _no_name(_view: Any) -> str | None:
+    return None
 
 
 def primary_media_type(content: dict[Any, Any]) -> Any:
@@ -19,20 +26,33 @@ def primary_media_type(content: dict[Any, Any]) -> Any:
     return next((key for key in keys if str(key).split(";")[0].endswith("+json")), keys[0])
 
 
-def list_enums(view: Any) -> tuple[Enums, bool]:
-    """(JSON pointer into the schema, allowed values) of every `enum`, and whether the
-    walk saw the whole schema (shared views make a DAG that can be huge as a tree)."""
+def list_enums(view: Any, name_of: NameOf = _no_name) -> tuple[Enums, Variants, bool]:
+    """(JSON pointer into the schema, allowed values) of every `enum`, (pointer, variant
+    keys) of every `oneOf`/`anyOf`, and whether the walk saw the whole schema (shared views
+    make a DAG that can be huge as a tree). A variant's segment of a pointer is its key
+    (see `variants`), not its index, so inserting a variant moves no other."""
     found: dict[str, tuple[str, ...]] = {}
+    lists: dict[str, tuple[str, ...]] = {}
     stack: list[tuple[Any, str]] = [(view, "#")]
     for _ in range(MAX_ENUM_WALK):
         if not stack:
-            return tuple(sorted(found.items())), True
+            return tuple(sorted(found.items())), tuple(sorted(lists.items())), True
         node, pointer = stack.pop()
         children: Iterable[tuple[Any, Any]] = ()
         if isinstance(node, dict):
             if isinstance(node.get("enum"), list):
                 found[pointer] = enum_of(node)
-            children = node.items()
+            for name in VARIANT_LISTS:
+                variants = node.get(name)
+                if isinstance(variants, list):
+                    keys = variant_keys(node, variants, name_of)
+                    lists[f"{pointer}/{name}"] = tuple(keys)
+                    stack.extend(
+                        (child, f"{pointer}/{name}/{escape(key)}")
+                        for key, child in zip(keys, variants, strict=True)
+                        if isinstance(child, dict | list)
+                    )
+            children = ((k, v) for k, v in node.items() if k not in VARIANT_LISTS)
         elif isinstance(node, list):
             children = enumerate(node)
         stack.extend(
@@ -40,7 +60,7 @@ def list_enums(view: Any) -> tuple[Enums, bool]:
             for key, child in children
             if isinstance(child, dict | list)
         )
-    return tuple(sorted(found.items())), False
+    return tuple(sorted(found.items())), tuple(sorted(lists.items())), False
 
 
 def media_schema(content: Any) -> Any:
