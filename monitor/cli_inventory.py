@@ -99,17 +99,20 @@ def inventory_accept(
     store: StoreOption = None,
 ) -> None:
     """Approve the latest observed API inventory; its change findings resolve."""
-    from checks.api_inventory.evaluate import INVENTORY
+    from checks.api_inventory.evaluate import INVENTORY, POSTURE
     from monitor.baselines import BaselineError, accept, default_approver
     from monitor.store.interface import StoreError
 
     with opened_store(config, store) as sql_store:
+        observed = sql_store.latest_snapshot(CheckKind.API_INVENTORY, target) or {}
+        # the posture part: the standing risks a first observation reported are accepted too
+        sources = [INVENTORY, *([POSTURE] if POSTURE in observed else [])]
         try:
             result = accept(
                 sql_store,
                 CheckKind.API_INVENTORY,
                 target,
-                [INVENTORY],
+                sources,
                 reason,
                 by or default_approver(),
                 SystemClock().now(),

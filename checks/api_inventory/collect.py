@@ -50,6 +50,8 @@ def collect(target: Target, params: ApiInventoryParams, context: CheckContext) -
         log_failures=failures,
         probes=probes,
         changes_total=dict((snapshot or {}).get("changes_total", {})),
+        # baselines from before posture reviews existed count as reviewed
+        baseline_reviewed=approved is not None and approved.content.get("posture") != "unreviewed",
     )
 
 

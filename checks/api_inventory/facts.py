@@ -31,3 +31,6 @@ class InventoryRaw:
     log_failures: tuple[tuple[str, str], ...] = ()  # (log path, reason)
     probes: tuple[ProbeResult, ...] = ()
     changes_total: Mapping[str, int] = field(default_factory=dict)  # kind -> count, all runs
+    # False while the baseline is only the automatic first observation: its standing risks
+    # (public operations, plain HTTP, deprecated ones) are reported until someone accepts
+    baseline_reviewed: bool = True
