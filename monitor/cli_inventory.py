@@ -114,7 +114,7 @@ def inventory_diff(
         dumps,
         fails,
         print_table,
-        read_spec,
+        read_specs,
     )
 
     limits = LoadLimits(
@@ -136,8 +136,7 @@ def inventory_diff(
             raise typer.Exit(EXIT_USAGE)
         old_source, new_source = specs
         try:
-            old = read_spec(old_source, limits, EgressPolicy(), timeout, None)
-            new = read_spec(new_source, limits, EgressPolicy(), timeout, None)
+            old, new = read_specs(old_source, new_source, limits, EgressPolicy(), timeout)
         except CheckError as error:
             err.print(cell(f"cannot read: {error}"))
             raise typer.Exit(EXIT_USAGE) from None

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from yaml.composer import Composer, ComposerError
 from yaml.events import AliasEvent, ScalarEvent, SequenceStartEvent
-from yaml.nodes import Node
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from checks.egress import EgressPolicy
 from checks.http import HttpResponse, fetch
@@ -186,9 +186,13 @@ def _load_json(data: bytes, origin: str) -> Any:
 
 def _load_yaml(data: bytes, origin: str, limits: LoadLimits) -> Any:
     # Without an `&` there are no anchors, so no aliases: the C composer is safe and faster.
-    loader = _SpecLoader(data, origin, limits.max_yaml_nodes) if b"&" in data else _YamlLoader(data)
+    aliased = b"&" in data
+    loader = _SpecLoader(data, origin, limits.max_yaml_nodes) if aliased else _YamlLoader(data)
     try:
-        return loader.get_single_data()
+        if aliased:  # PyYAML's constructor shares what aliases name instead of copying it
+            return loader.get_single_data()
+        node = loader.get_single_node()
+        return None if node is None else _construct(loader, node)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
@@ -200,6 +204,35 @@ def _load_yaml(data: bytes, origin: str, limits: LoadLimits) -> Any:
         raise SpecUnparseable("YAML nested too deeply", subject=origin) from None
     finally:
         loader.dispose()
+
+
+_STR, _SEQ, _MAP = (f"tag:yaml.org,2002:{name}" for name in ("str", "seq", "map"))
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+def _construct(loader: Any, node: Node) -> Any:
+    """PyYAML's safe construction, about three times faster for plain strings, lists and
+    mappings (a 5 MB spec is mostly those); anything else goes to the loader's own."""
+    if isinstance(node, ScalarNode) and node.tag == _STR:
+        return node.value
+    if isinstance(node, SequenceNode) and node.tag == _SEQ:
+        return [_construct(loader, child) for child in node.value]
+    if (
+        isinstance(node, MappingNode)
+        and node.tag == _MAP
+        and not any(key.tag == _MERGE for key, _ in node.value)
+    ):
+        mapping: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _construct(loader, key_node)
+            try:
+                mapping[key] = _construct(loader, value_node)
+            except TypeError:
+                raise ComposerError(
+                    None, None, "found an unhashable key", key_node.start_mark
+                ) from None
+        return mapping
+    return loader.construct_object(node, deep=True)
 
 
 def read_spec_file(path: Path, max_bytes: int) -> bytes:

@@ -25,10 +25,10 @@ from checks.api_inventory.probe_urls import path_problem
 from checks.api_inventory.refs import RefResolver
 from checks.api_inventory.schemas import (
     MAX_ENUM_WALK,
+    EnumLister,
     Enums,
     Variants,
     enum_of,
-    list_enums,
     media_schema,
     text,
     type_of,
@@ -79,6 +79,7 @@ class _Reader:
         self.problems: list[str] = []
         # id(view) -> (view, enums, variants, whole)
         self.enums: dict[int, tuple[Any, Enums, Variants, bool]] = {}
+        self.lister = EnumLister(resolver.ref_name)
         self.swagger = "swagger" in document and "openapi" not in document
 
     def inventory(self) -> ApiInventory:
@@ -356,11 +357,11 @@ class _Reader:
     def _enums(self, view: Any, where: str) -> tuple[Enums, Variants]:
         known = self.enums.get(id(view))
         if known is None or known[0] is not view:
-            known = self.enums[id(view)] = (view, *list_enums(view, self.resolver.ref_name))
+            known = self.enums[id(view)] = (view, *self.lister.list(view))
         if not known[3]:
             self.problems.append(
                 f"{where}: request schema too large to list every enum "
-                f"(stopped after {MAX_ENUM_WALK} nodes)"
+                f"(more than {MAX_ENUM_WALK} entries)"
             )
         return known[1], known[2]
 
