@@ -54,7 +54,9 @@ def write_multi_file_spec(
         partner = f"res{number ^ 1:04d}" if (number ^ 1) < resources else name
         secured = number >= changes.public_resources
         removed = number >= resources - changes.removed_resources
-        _write_resource(root, name, partner, padding, changes.insert_variant, secured, removed)
+        _write_resource(
+            root, name, partner, padding, changes.insert_variant, secured, removed, openapi
+        )
         paths.append(f"  /v1/{name}:\n    $ref: 'paths/{name}/collection.yaml'\n")
         if not removed:
             paths.append(f"  /v1/{name}/{{id}}:\n    $ref: 'paths/{name}/item.yaml'\n")
@@ -80,8 +82,12 @@ def _write_resource(
     insert_variant: bool,
     secured: bool,
     removed: bool,
+    openapi: str,
 ) -> None:
     schemas = root / "components" / "schemas" / name
+    v31 = openapi.startswith("3.1")
+    # 3.1: JSON Schema 2020-12 (type arrays with null, const tags); 3.0: nullable, enums
+    nullable = "{type: [string, 'null']}" if v31 else "{type: string, nullable: true}"
     security = "" if secured else "  security: []\n"
     _write(
         root / "paths" / name / "collection.yaml",
@@ -132,6 +138,7 @@ def _write_resource(
         schemas / "Resource.yaml",
         "type: object\nrequired: [id, status]\nproperties:\n"
         "  id: {type: string}\n"
+        f"  note: {nullable}\n"
         "  status: {$ref: './Status.yaml'}\n"
         "  address: {$ref: '../../../common/Address.yaml'}\n"
         "  tree: {$ref: '../../../common/Node.yaml'}\n"
@@ -150,9 +157,10 @@ def _write_resource(
     ]
     if insert_variant:
         variants.insert(0, ("voucher", "[gift, promo]"))
+    tag = "{{const: {kind}}}" if v31 else "{{type: string, enum: [{kind}]}}"
     one_of = "".join(
         f"    - title: {kind}\n      type: object\n      required: [kind]\n"
-        f"      properties:\n        kind: {{type: string, enum: [{kind}]}}\n"
+        f"      properties:\n        kind: {tag.format(kind=kind)}\n"
         f"        network: {{type: string, enum: {networks}}}\n"
         for kind, networks in variants
     )

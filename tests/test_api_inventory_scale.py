@@ -84,6 +84,45 @@ def test_inserting_a_oneof_variant_in_a_multi_file_spec_is_variant_added_not_enu
     assert len(public) == 3 * 4
 
 
+def test_a_3_1_multi_file_spec_reads_type_arrays_and_const_tagged_variants(
+    tmp_path: Path,
+) -> None:
+    resources = resource_count(1_500)
+    old = write_multi_file_spec(tmp_path / "old", resources, openapi="3.1.0")
+    new = write_multi_file_spec(
+        tmp_path / "new", resources, openapi="3.1.0", changes=SpecChanges(insert_variant=True)
+    )
+
+    before, after = read_inventory_file(old), read_inventory_file(new)
+
+    assert before.openapi_version == "3.1.0"
+    assert before.problems == ()
+    create = before.by_key()["POST /v1/res0000"]
+    variants = dict(create.request_variants)["#/properties/payment/oneOf"]
+    assert sorted(variants) == ["kind=bank", "kind=card", "kind=wallet"]
+    details = [c.detail for c in diff_inventories(before, after)]
+    assert not [d for d in details if "enum value removed" in d]
+    assert len([d for d in details if d.startswith("request variant added")]) == resources
+
+
+def test_a_hostile_spec_naming_thousands_of_files_fails_fast_at_the_file_limit(
+    tmp_path: Path,
+) -> None:
+    count = 5_200
+    for index in range(count):
+        (tmp_path / f"p{index}.yaml").write_text("get: {responses: {'200': {description: ok}}}\n")
+    paths = "".join(f"  /p{index}: {{$ref: 'p{index}.yaml'}}\n" for index in range(count))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"openapi: 3.0.0\ninfo: {{title: t, version: '1'}}\npaths:\n{paths}")
+
+    started = time.monotonic()
+    with pytest.raises(BadInput, match=r"more than 5000 other files \(limit max_files = 5000\)"):
+        read_inventory_file(spec)
+    assert time.monotonic() - started < 60  # generous: a loaded machine
+
+    assert len(read_inventory_file(spec, LoadLimits(max_files=6_000)).operations) == count
+
+
 def spec(body_schema: object, components: object = None) -> ApiInventory:
     document = {
         "openapi": "3.1.0",
