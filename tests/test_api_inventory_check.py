@@ -266,6 +266,9 @@ def test_inventory_cli_shows_diffs_and_accepts(
 
     shown = run_cli("inventory", "show", "shop", "--config", str(config))
     diff = run_cli("inventory", "diff", "shop", "--config", str(config))
+    as_json = run_cli(
+        "inventory", "diff", "shop", "-c", str(config), "-f", "json", "--rule", "INVENTORY-SEC"
+    )
     accepted = run_cli("inventory", "accept", "shop", "--reason", "v2", "--config", str(config))
     again = run_cli("inventory", "diff", "shop", "--config", str(config))
 
@@ -273,6 +276,10 @@ def test_inventory_cli_shows_diffs_and_accepts(
     assert "/export" in shown.stdout
     assert "public" in shown.stdout
     assert "INVENTORY-SECURITY-REMOVED" in diff.stdout
+    assert diff.returncode == 1  # security removed is worse than high
+    assert {c["rule_id"] for c in json.loads(as_json.stdout)["changes"]} == {
+        "INVENTORY-SECURITY-REMOVED"
+    }
     assert accepted.returncode == 0, accepted.stderr
     assert "finding(s) resolved" in accepted.stdout
     assert "is the approved one" in again.stdout
