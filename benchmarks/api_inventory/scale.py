@@ -1,14 +1,15 @@
 """Benchmark: `apivigil inventory diff OLD NEW` on real-world sizes, Optic side by side.
 
-Two spec pairs, each diffed by the whole `apivigil inventory diff --format json` process
+Three spec pairs, each diffed by the whole `apivigil inventory diff --format json` process
 (start-up included) under GNU time, and by Optic (`optic diff --check`) where it finishes:
 
 - multi-file: the layout of tests/openapi_specs.py, about 1,600 YAML files per version
   (one per path item and per schema, relative `$ref`s across folders, shared components,
   cycles). The new version inserts a `oneOf` variant in every request body, makes 20
   resources public and removes 5 resources' item operations.
-- single-file: run.py's generator at 5,600 operations, a 5 MB YAML document per version with
-  every planted change class of run.py.
+- single-file YAML: run.py's generator at 5,600 operations, a 5 MB YAML document per
+  version with every planted change class of run.py;
+- single-file JSON: the same two documents as JSON (providers publish both).
 
 Goal: each pair under 5 s and 300 MB for apivigil. Prints the figures; asserts nothing about
 speed, but exits 1 when apivigil's answers differ from what was planted.
@@ -149,11 +150,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         peer = "--no-optic" if args.no_optic else (run.install_optic(600.0) or "")
         old, new, expected = multi_file_pair(workdir)
         single_old, single_new, planted = run.generate(workdir, 20240601, SINGLE_OPERATIONS)
-        rows = []
-        for label, (a, b) in {
+        json_old, json_new = (as_json(path) for path in (single_old, single_new))
+        pairs = {
             "multi-file": (old, new),
-            "single-file": (single_old, single_new),
-        }.items():
+            "single-file YAML": (single_old, single_new),
+            "single-file JSON": (json_old, json_new),
+        }
+        rows = []
+        for label, (a, b) in pairs.items():
             files, total = size(a)
             print(f"{label}: {files} file(s), {total / 1e6:.1f} MB per version; apivigil ...")
             slug = label.replace(" ", "-")
@@ -187,6 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             goal = measured.wall_seconds < 5 and measured.peak_rss_bytes < 300 * 1024 * 1024
             print(f"  goal < 5 s and < 300 MB: {'met' if goal else 'NOT met'}")
         print("  oasdiff: not run, it is on neither PyPI nor npm (a Go binary)")
+        load = ", ".join(f"{figure:.1f}" for figure in os.getloadavg())
+        print(f"  load average at the end (1, 5, 15 min): {load} on {os.cpu_count()} CPU(s)")
     for failure in failures:
         print("MISMATCH", failure)
     return 1 if failures else 0
