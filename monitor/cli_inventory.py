@@ -181,7 +181,8 @@ def inventory_accept(
     store: StoreOption = None,
 ) -> None:
     """Approve the latest observed API inventory; its change findings resolve."""
-    from checks.api_inventory.evaluate import INVENTORY, POSTURE
+    from checks.api_inventory.evaluate import INVENTORY
+    from checks.api_inventory.facts import POSTURE
     from monitor.baselines import BaselineError, accept, default_approver
     from monitor.store.interface import StoreError
 

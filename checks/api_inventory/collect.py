@@ -11,7 +11,7 @@ from typing import Any
 
 from checks.api_inventory import traffic as traffic_json
 from checks.api_inventory.access_log import LogCursor, read_new
-from checks.api_inventory.facts import InventoryRaw, ProbeResult
+from checks.api_inventory.facts import POSTURE, UNREVIEWED, InventoryRaw, ProbeResult
 from checks.api_inventory.history import merge
 from checks.api_inventory.inventory import ApiInventory, Operation, from_json
 from checks.api_inventory.loading import SpecUnparseable
@@ -51,7 +51,7 @@ def collect(target: Target, params: ApiInventoryParams, context: CheckContext) -
         probes=probes,
         changes_total=dict((snapshot or {}).get("changes_total", {})),
         # baselines from before posture reviews existed count as reviewed
-        baseline_reviewed=approved is not None and approved.content.get("posture") != "unreviewed",
+        baseline_reviewed=approved is not None and approved.content.get(POSTURE) != UNREVIEWED,
     )
 
 

@@ -16,7 +16,7 @@ from checks.api_inventory.diff import (
     diff_inventories,
     group_changes,
 )
-from checks.api_inventory.facts import InventoryRaw, ProbeResult
+from checks.api_inventory.facts import ACCEPTED, POSTURE, UNREVIEWED, InventoryRaw, ProbeResult
 from checks.api_inventory.history import recent
 from checks.api_inventory.inventory import ApiInventory, to_json
 from checks.api_inventory.params import ApiInventoryParams
@@ -31,12 +31,6 @@ from monitor.model import BaselineUpdate, CheckOutput, Finding, Observation, Sev
 
 INVENTORY = "inventory"  # the one source of this check's baseline; prefix of change subjects
 STANDING = "standing"  # subjects of a first observation's risks: `inventory|standing|...`
-# The baseline's POSTURE part: UNREVIEWED in an automatic first observation, ACCEPTED once a
-# person approved it (`inventory accept` copies it from the snapshot). Until then the
-# inventory's standing risks are reported.
-POSTURE = "posture"
-UNREVIEWED = "unreviewed"
-ACCEPTED = "accepted"
 MAX_ONE_BY_ONE = 10  # security changes of one kind reported one by one, at most
 _MAX_PROBLEMS_SHOWN = 10
 _ACCEPT = "approve it with `apivigil inventory accept {target} --reason ...`"

@@ -9,6 +9,13 @@ from datetime import datetime
 from checks.api_inventory.inventory import ApiInventory
 from checks.api_inventory.traffic import TrafficSummary
 
+# The baseline's POSTURE part: UNREVIEWED in an automatic first observation, ACCEPTED once a
+# person approved it (`inventory accept` copies it from the snapshot). Until then the
+# inventory's standing risks are reported.
+POSTURE = "posture"
+UNREVIEWED = "unreviewed"
+ACCEPTED = "accepted"
+
 
 @dataclass(frozen=True, slots=True)
 class ProbeResult:
