@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -13,9 +14,10 @@ from rich.table import Table
 from checks.interface import CheckContext
 from monitor.cli_common import ConfigOption, StoreOption, err, load, opened_store, out
 from monitor.clock import SystemClock
+from monitor.diff_options import DiffFormat, FailOn
 from monitor.display import cell
-from monitor.model import CheckKind
-from monitor.scan import EXIT_USAGE
+from monitor.model import CheckKind, Severity
+from monitor.scan import EXIT_FINDINGS, EXIT_USAGE
 
 if TYPE_CHECKING:
     from checks.api_inventory.inventory import ApiInventory
@@ -58,36 +60,116 @@ def inventory_show(
 
 @inventory_app.command("diff")
 def inventory_diff(
-    target: Annotated[str, typer.Argument(help="target name")],
+    specs: Annotated[
+        list[str],
+        typer.Argument(
+            help="TARGET (observed against approved, from the store), or OLD NEW: two spec "
+            "files or http(s) URLs, - for stdin",
+            metavar="TARGET | OLD NEW",
+        ),
+    ],
+    format: Annotated[DiffFormat, typer.Option("--format", "-f")] = DiffFormat.TABLE,
+    fail_on: Annotated[
+        FailOn,
+        typer.Option(
+            help="exit 1 on: breaking (a breaking change, or any change rated high or worse), "
+            "a severity, or never"
+        ),
+    ] = FailOn.BREAKING,
+    min_severity: Annotated[
+        Severity, typer.Option(help="show only changes at or above this")
+    ] = Severity.INFO,
+    rule: Annotated[
+        list[str] | None,
+        typer.Option("--rule", help="only these rule ids (a prefix such as INVENTORY-SECURITY)"),
+    ] = None,
+    max_spec_bytes: Annotated[int, typer.Option(min=1, help="per file")] = 50 * 1024 * 1024,
+    max_total_bytes: Annotated[int, typer.Option(min=1, help="all files")] = 256 * 1024 * 1024,
+    max_files: Annotated[int, typer.Option(min=0, help="files besides the root")] = 5_000,
+    max_ref_depth: Annotated[int, typer.Option(min=1, help="$ref -> $ref chains")] = 64,
+    max_yaml_nodes: Annotated[
+        int, typer.Option(min=1, help="YAML nodes of one file, aliases expanded")
+    ] = 10_000_000,
+    max_resolved_nodes: Annotated[
+        int, typer.Option(min=1, help="nodes walked resolving $refs")
+    ] = 5_000_000,
+    time_budget: Annotated[float, typer.Option(min=0.0, help="seconds for resolving $refs")] = 60.0,
+    timeout: Annotated[float, typer.Option(min=0.1, help="seconds per URL fetch")] = 30.0,
     config: ConfigOption = None,
     store: StoreOption = None,
 ) -> None:
-    """The latest observed API inventory against the approved one."""
+    """Compare two specs (for CI: no store needed), or a target's observed API inventory
+    with the approved one. Exit 0 when nothing reaches --fail-on, 1 when something does,
+    2 for usage errors and specs that cannot be read."""
     from checks.api_inventory.diff import diff_inventories
+    from checks.api_inventory.loading import LoadLimits
+    from checks.egress import EgressPolicy
+    from checks.interface import CheckError
+    from monitor.inventory_diff import (
+        STDIN,
+        as_json,
+        as_markdown,
+        as_sarif,
+        compare,
+        dumps,
+        fails,
+        print_table,
+        read_specs,
+    )
 
+    limits = LoadLimits(
+        max_bytes=max_spec_bytes,
+        max_total_bytes=max_total_bytes,
+        max_files=max_files,
+        max_yaml_nodes=max_yaml_nodes,
+        max_ref_depth=max_ref_depth,
+        max_resolved_nodes=max_resolved_nodes,
+        time_budget=time_budget,
+    )
+    started = datetime.now(UTC)
+    if len(specs) == 1:
+        old_source, new_source = "approved", "observed"
+        old, new = _stored(specs[0], config, store)
+    elif len(specs) == 2:
+        if specs.count(STDIN) > 1:
+            err.print("[red]usage:[/] only one of OLD and NEW can be - (stdin)")
+            raise typer.Exit(EXIT_USAGE)
+        old_source, new_source = specs
+        try:
+            old, new = read_specs(old_source, new_source, limits, EgressPolicy(), timeout)
+        except CheckError as error:
+            err.print(cell(f"cannot read: {error}"))
+            raise typer.Exit(EXIT_USAGE) from None
+    else:
+        err.print("[red]usage:[/] apivigil inventory diff TARGET, or OLD NEW")
+        raise typer.Exit(EXIT_USAGE)
+    changes = diff_inventories(old, new)
+    result = compare(old_source, new_source, old, new, changes, min_severity, rule or [])
+    failed = fails(result.changes, fail_on)
+    if format is DiffFormat.JSON:
+        print(dumps(as_json(result, failed)))
+    elif format is DiffFormat.SARIF:
+        print(dumps(as_sarif(result, started)))
+    elif format is DiffFormat.MARKDOWN:
+        print(as_markdown(result, failed))
+    elif len(specs) == 1 and not result.changes:
+        out.print(cell(f"{specs[0]}: the observed inventory is the approved one"))
+    else:
+        print_table(out, result, failed)
+    raise typer.Exit(EXIT_FINDINGS if failed else 0)
+
+
+def _stored(
+    target: str, config: Path | None, store: str | None
+) -> tuple[ApiInventory, ApiInventory]:
     with opened_store(config, store) as sql_store:
         approved = sql_store.approved_baseline(CheckKind.API_INVENTORY, target)
         observed = _inventory(sql_store.latest_snapshot(CheckKind.API_INVENTORY, target))
-    if approved is None or observed is None:
-        err.print(f"{target}: no approved or observed API inventory yet")
+    approved_inventory = _inventory(approved.content) if approved else None
+    if approved_inventory is None or observed is None:
+        err.print(cell(f"{target}: no approved or observed API inventory yet"))
         raise typer.Exit(EXIT_USAGE)
-    approved_inventory = _inventory(approved.content)
-    assert approved_inventory is not None
-    changes = diff_inventories(approved_inventory, observed)
-    if not changes:
-        out.print(f"{target}: the observed inventory is the approved one (v{approved.version})")
-        return
-    table = Table("severity", "rule", "operation", "change", "before", "after")
-    for change in changes:
-        table.add_row(
-            change.severity.value,
-            change.kind.value,
-            cell(change.operation_key),
-            cell(change.detail),
-            cell(change.before or ""),
-            cell(change.after or ""),
-        )
-    out.print(table)
+    return approved_inventory, observed
 
 
 @inventory_app.command("accept")
@@ -100,16 +182,20 @@ def inventory_accept(
 ) -> None:
     """Approve the latest observed API inventory; its change findings resolve."""
     from checks.api_inventory.evaluate import INVENTORY
+    from checks.api_inventory.facts import POSTURE
     from monitor.baselines import BaselineError, accept, default_approver
     from monitor.store.interface import StoreError
 
     with opened_store(config, store) as sql_store:
+        observed = sql_store.latest_snapshot(CheckKind.API_INVENTORY, target) or {}
+        # the posture part: the standing risks a first observation reported are accepted too
+        sources = [INVENTORY, *([POSTURE] if POSTURE in observed else [])]
         try:
             result = accept(
                 sql_store,
                 CheckKind.API_INVENTORY,
                 target,
-                [INVENTORY],
+                sources,
                 reason,
                 by or default_approver(),
                 SystemClock().now(),

@@ -159,9 +159,8 @@ def test_accepting_the_new_inventory_resolves_its_findings(
     api.run()
     assert [k for k in api.findings() if k[1].startswith("inventory|")]
 
-    result = accept(
-        store, CheckKind.API_INVENTORY, "shop", ["inventory"], "v2 release", "erin", api.clock.now()
-    )
+    sources = ["inventory", "posture"]  # what `apivigil inventory accept` approves
+    result = accept(store, CheckKind.API_INVENTORY, "shop", sources, "v2", "erin", api.clock.now())
     api.run()
 
     assert result.transitions
@@ -267,6 +266,9 @@ def test_inventory_cli_shows_diffs_and_accepts(
 
     shown = run_cli("inventory", "show", "shop", "--config", str(config))
     diff = run_cli("inventory", "diff", "shop", "--config", str(config))
+    as_json = run_cli(
+        "inventory", "diff", "shop", "-c", str(config), "-f", "json", "--rule", "INVENTORY-SEC"
+    )
     accepted = run_cli("inventory", "accept", "shop", "--reason", "v2", "--config", str(config))
     again = run_cli("inventory", "diff", "shop", "--config", str(config))
 
@@ -274,6 +276,51 @@ def test_inventory_cli_shows_diffs_and_accepts(
     assert "/export" in shown.stdout
     assert "public" in shown.stdout
     assert "INVENTORY-SECURITY-REMOVED" in diff.stdout
+    assert diff.returncode == 1  # security removed is worse than high
+    assert {c["rule_id"] for c in json.loads(as_json.stdout)["changes"]} == {
+        "INVENTORY-SECURITY-REMOVED"
+    }
     assert accepted.returncode == 0, accepted.stderr
     assert "finding(s) resolved" in accepted.stdout
     assert "is the approved one" in again.stdout
+
+
+def test_a_first_observation_reports_public_plain_http_and_deprecated_operations_until_accepted(
+    store: SqlStore, web: ScriptedHttpServer, tmp_path: Path
+) -> None:
+    api = Api(store, web, tmp_path / "access.log")
+    public = {
+        f"/public/open{i}": {"get": ok(security=[]), "delete": ok(security=[])} for i in range(12)
+    }
+    document = json.loads(spec({**V1, **public, "/old": {"get": ok(deprecated=True)}}))
+    document["servers"] = [{"url": "http://api.example.test/"}, {"url": "https://api.example.test"}]
+    web.replies["/openapi.json"] = Reply(200, {}, json.dumps(document).encode())
+
+    api.run()
+    found = api.findings()
+    api.run()  # the automatic baseline does not silence them
+
+    assert api.findings().keys() == found.keys()
+    by_rule: dict[str, list[Any]] = {}
+    for (rule, _), finding in found.items():
+        by_rule.setdefault(rule, []).append(finding)
+    unauthenticated = by_rule["INVENTORY-UNAUTHENTICATED-OPERATION"]
+    # 12 writes and 12 reads: more than ten of a kind roll up, every operation listed
+    assert {f.severity for f in unauthenticated} == {Severity.MEDIUM, Severity.HIGH}
+    assert len(unauthenticated) == 2
+    writes = next(f for f in unauthenticated if f.severity is Severity.HIGH)
+    assert writes.title == (
+        "12 operation(s) without authentication — unauthenticated write under /public"
+    )
+    assert all(f"DELETE /public/open{i}" in writes.evidence for i in range(12))
+    (plaintext,) = by_rule["INVENTORY-PLAINTEXT-SERVER"]
+    assert plaintext.severity is Severity.HIGH  # bearer tokens cross in clear text
+    assert "http://api.example.test/" in plaintext.title
+    (deprecated,) = by_rule["INVENTORY-OPERATION-DEPRECATED"]
+    assert "GET /old" in deprecated.evidence
+
+    sources = ["inventory", "posture"]  # what `apivigil inventory accept` approves
+    accept(store, CheckKind.API_INVENTORY, "shop", sources, "known", "erin", api.clock.now())
+    api.run()
+
+    assert not [k for k in api.findings() if k[1].startswith("inventory|")]

@@ -375,7 +375,36 @@ def test_five_hundred_changes_fold_into_a_handful_of_groups() -> None:
 
 def test_a_group_keeps_its_worst_severity_and_shows_the_worst_examples() -> None:
     removed = [op("get", f"/users/{i}", deprecated=i > 0) for i in range(4)]
-    (group,) = group_changes(diff(removed, []), max_per_group=1)
+    (group,) = group_changes(diff(removed, []), max_per_group=1, paths=["/users/0", "/orders"])
     assert (group.path_prefix, group.count, group.severity) == ("/users", 4, Severity.HIGH)
     assert group.examples[0].severity is Severity.HIGH
     assert group.describe().splitlines()[-1] == "  and 3 more"
+    assert len(group.members) == 4
+    assert group.headline() == "4 operation(s) removed under /users"
+
+
+def test_groups_split_the_api_at_the_longest_common_prefix_not_the_first_segment() -> None:
+    api = [f"/v1/{name}/{{id}}" for name in ("customers", "orders", "invoices")]
+    before = [op("get", path) for path in api] + [op("post", "/v1/customers")]
+    after = [op("get", path, security=()) for path in api] + [op("post", "/v1/customers")]
+
+    groups = group_changes(diff(before, after), paths=[*api, "/v1/customers"])
+
+    assert sorted(g.path_prefix for g in groups) == ["/v1/customers", "/v1/invoices", "/v1/orders"]
+    assert groups[0].headline().endswith("lost their security requirement under /v1/customers")
+
+
+def test_breaking_changes_roll_up_per_sub_kind_with_every_operation_kept() -> None:
+    before = [op("get", f"/v1/items/{i}", parameters=(param("q"),)) for i in range(30)]
+    retyped = (param("q", type="integer"),)
+    after = [op("get", f"/v1/items/{i}", parameters=retyped) for i in range(30)]
+    after[0] = op("get", "/v1/items/0", parameters=())
+
+    groups = group_changes(diff(before, after), paths=["/v1/items/{id}", "/v1/users"])
+
+    assert [(g.sub_kind, g.operations) for g in groups] == [
+        ("parameter removed", 1),
+        ("parameter type changed", 29),
+    ]
+    assert len(groups[1].members) == 29
+    assert len(groups[1].examples) == 5

@@ -928,6 +928,6 @@ def test_the_number_of_referenced_files_is_limited(tmp_path: Path) -> None:
     spec = tmp_path / "spec.yaml"
     spec.write_bytes(remote_spec("a.yaml#/A"))
 
-    assert read_inventory_file(spec, LoadLimits(max_external_files=2)).problems == ()
-    with pytest.raises(BadInput, match="more than 1 other files"):
-        read_inventory_file(spec, LoadLimits(max_external_files=1))
+    assert read_inventory_file(spec, LoadLimits(max_files=2)).problems == ()
+    with pytest.raises(BadInput, match=r"more than 1 other files \(limit max_files = 1\)"):
+        read_inventory_file(spec, LoadLimits(max_files=1))

@@ -9,9 +9,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from checks.api_inventory.facts import InventoryRaw, ProbeResult
+from checks.api_inventory.facts import POSTURE, UNREVIEWED, InventoryRaw, ProbeResult
 from checks.api_inventory.inventory import ApiInventory, Operation, from_json
-from checks.api_inventory.loading import LoadLimits, SpecUnparseable
+from checks.api_inventory.loading import SpecUnparseable
 from checks.api_inventory.params import ApiInventoryParams, ProbeConfig
 from checks.api_inventory.probe_urls import probe_url
 from checks.api_inventory.reading import read_inventory_file, read_inventory_url
@@ -54,6 +54,8 @@ def collect(target: Target, params: ApiInventoryParams, context: CheckContext) -
         retired=retired,
         probes=probes,
         changes_total=dict((snapshot or {}).get("changes_total", {})),
+        # baselines from before posture reviews existed count as reviewed
+        baseline_reviewed=approved is not None and approved.content.get(POSTURE) != UNREVIEWED,
     )
 
 
@@ -66,7 +68,7 @@ def _inventory(document: Mapping[str, Any] | None) -> ApiInventory | None:
 def _read_spec(
     target: Target, params: ApiInventoryParams, context: CheckContext
 ) -> tuple[ApiInventory | None, str | None]:
-    limits = LoadLimits(max_bytes=params.max_spec_bytes)
+    limits = params.limits.load_limits(params.max_spec_bytes)
     auth = (
         read_secret_input(params.auth_header_file, "auth_header_file")
         if params.auth_header_file

@@ -4,7 +4,7 @@ removed security, additions and deprecations. Pure: no I/O, no clock."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -15,6 +15,8 @@ from checks.api_inventory.inventory import (
     ParameterLocation,
     SecurityRequirement,
 )
+from checks.api_inventory.schemas import escape
+from checks.api_inventory.variants import pair_unmatched
 from monitor.model import Severity
 
 
@@ -47,6 +49,8 @@ class BreakingKind(StrEnum):
     RESPONSE_STATUS_REMOVED = "response status removed"
     REQUEST_BODY_BECAME_REQUIRED = "request body became required"
     REQUEST_MEDIA_TYPE_REMOVED = "request media type removed"
+    REQUEST_VARIANT_REMOVED = "request variant removed"
+    REQUEST_VARIANT_ADDED = "request variant added"  # accepts more: info, not breaking
     # Only a digest is kept, so these say "changed", not whether the change is compatible.
     REQUEST_SCHEMA_CHANGED = "request schema changed"
     RESPONSE_SCHEMA_CHANGED = "response schema changed"
@@ -79,7 +83,11 @@ _RULES: dict[ChangeKind, tuple[Axis, Severity]] = {
 }
 # A move to a weaker family of scheme (oauth2 -> apiKey) weakens; a move up does not.
 _SCHEME_STRENGTH = {"mutualTLS": 3, "oauth2": 2, "openIdConnect": 2, "http": 1, "apiKey": 1}
-_DIGEST_ONLY = (BreakingKind.REQUEST_SCHEMA_CHANGED, BreakingKind.RESPONSE_SCHEMA_CHANGED)
+_DIGEST_ONLY = (
+    BreakingKind.REQUEST_SCHEMA_CHANGED,
+    BreakingKind.RESPONSE_SCHEMA_CHANGED,
+    BreakingKind.REQUEST_VARIANT_ADDED,
+)
 
 
 def diff_inventories(before: ApiInventory, after: ApiInventory) -> tuple[Change, ...]:
@@ -142,7 +150,7 @@ def _changed(old: Operation, new: Operation) -> Iterator[Change]:
 _Breaking = tuple[BreakingKind, str, str | None, str | None]
 
 
-def _breaking(old: Operation, new: Operation) -> Iterator[_Breaking]:
+def _breaking(old: Operation, new: Operation) -> Generator[_Breaking, None, None]:
     old_parameters, new_parameters = _parameters(old), _parameters(new)
     for identity, parameter in new_parameters.items():
         was = old_parameters.get(identity)
@@ -166,9 +174,11 @@ def _breaking(old: Operation, new: Operation) -> Iterator[_Breaking]:
     for media_type in old.request_media_types:
         if media_type not in new.request_media_types:
             yield BreakingKind.REQUEST_MEDIA_TYPE_REMOVED, media_type, media_type, None
+    renamed = yield from _variant_changes(old, new)
     new_enums = dict(new.request_enums)
     for path, values in old.request_enums:
-        yield from _enum_removed(f"request body {path}", values, new_enums.get(path, ()))
+        now = new_enums.get(_renamed(path, renamed), ())
+        yield from _enum_removed(f"request body {path}", values, now)
     if old.request_schema and new.request_schema and old.request_schema != new.request_schema:
         yield (
             BreakingKind.REQUEST_SCHEMA_CHANGED,
@@ -183,6 +193,33 @@ def _breaking(old: Operation, new: Operation) -> Iterator[_Breaking]:
             yield BreakingKind.RESPONSE_STATUS_REMOVED, status, status, None
         elif digest and new_responses[status] and digest != new_responses[status]:
             yield BreakingKind.RESPONSE_SCHEMA_CHANGED, status, digest, new_responses[status]
+
+
+def _variant_changes(old: Operation, new: Operation) -> Generator[_Breaking, None, dict[str, str]]:
+    """Variants added or removed, matched by key wherever they sit in their list; returns
+    the old pointer prefixes of variants that changed shape -> their new prefixes."""
+    renamed: dict[str, str] = {}
+    new_lists = dict(new.request_variants)
+    for path, old_keys in old.request_variants:
+        new_keys = new_lists.get(path)
+        if new_keys is None:  # the list itself is gone: its schema's digest says so
+            continue
+        pairs = pair_unmatched(old_keys, new_keys)
+        renamed.update((f"{path}/{escape(a)}", f"{path}/{escape(b)}") for a, b in pairs.items())
+        for key in old_keys:
+            if key not in new_keys and key not in pairs:
+                yield BreakingKind.REQUEST_VARIANT_REMOVED, f"request body {path} {key}", key, None
+        for key in new_keys:
+            if key not in old_keys and key not in pairs.values():
+                yield BreakingKind.REQUEST_VARIANT_ADDED, f"request body {path} {key}", None, key
+    return renamed
+
+
+def _renamed(path: str, renamed: dict[str, str]) -> str:
+    for before, after in renamed.items():
+        if path == before or path.startswith(before + "/"):
+            return after + path[len(before) :]
+    return path
 
 
 def _parameters(operation: Operation) -> dict[tuple[str, str], Parameter]:
@@ -301,19 +338,46 @@ def _sunset(operation: Operation) -> str:
 
 
 OTHER_PATHS = "*"  # the prefix of a group gathering the less busy prefixes of one kind
+# What a group of each kind says, after its count of operations.
+_ROLL_UP = {
+    ChangeKind.OPERATION_ADDED: "operation(s) added",
+    ChangeKind.OPERATION_REMOVED: "operation(s) removed",
+    ChangeKind.OPERATION_DEPRECATED: "operation(s) deprecated",
+    ChangeKind.BREAKING_CHANGE: "operation(s) changed",
+    ChangeKind.SECURITY_REMOVED: "operation(s) lost their security requirement",
+    ChangeKind.SECURITY_WEAKENED: "operation(s) with weaker security",
+    ChangeKind.UNAUTHENTICATED_OPERATION: "operation(s) without authentication",
+}
 
 
 @dataclass(frozen=True, slots=True)
 class ChangeGroup:
     kind: ChangeKind
-    path_prefix: str  # first path segment (`/users`), or OTHER_PATHS
+    path_prefix: str  # the prefix that splits the API (`/v1/customers`), or OTHER_PATHS
     severity: Severity  # the worst in the group
     count: int
     examples: tuple[Change, ...]  # worst first
+    # a breaking change's sub-kind (`enum value removed`), an unauthenticated operation's
+    # detail (reads and writes rate differently), else ""
+    sub_kind: str = ""
+    members: tuple[Change, ...] = ()  # every change of the group, worst first
 
     @property
     def more(self) -> int:
         return self.count - len(self.examples)
+
+    @property
+    def operations(self) -> int:
+        return len({c.operation_key for c in self.members})
+
+    def headline(self) -> str:
+        """`208 operation(s) lost their security requirement under /v1/customers`."""
+        where = "other paths" if self.path_prefix == OTHER_PATHS else self.path_prefix
+        what = _ROLL_UP[self.kind]
+        if self.sub_kind:
+            joined = ": " if self.kind is ChangeKind.BREAKING_CHANGE else " — "
+            what += joined + self.sub_kind
+        return f"{self.operations} {what} under {where}"
 
     def describe(self) -> str:
         where = "other paths" if self.path_prefix == OTHER_PATHS else self.path_prefix
@@ -325,26 +389,41 @@ class ChangeGroup:
 
 
 def group_changes(
-    changes: Iterable[Change], max_per_group: int = 5, max_prefixes_per_kind: int = 4
+    changes: Iterable[Change],
+    max_per_group: int = 5,
+    max_prefixes_per_kind: int = 4,
+    paths: Iterable[str] = (),
 ) -> tuple[ChangeGroup, ...]:
-    """Changes grouped by kind, then by the first path segment; within a kind the busiest
-    `max_prefixes_per_kind - 1` prefixes get their own group and the rest share one
-    (OTHER_PATHS). Groups come worst first, a kind's OTHER_PATHS group after its others."""
-    by_kind: dict[ChangeKind, dict[str, list[Change]]] = defaultdict(lambda: defaultdict(list))
+    """Changes grouped by kind (a breaking change also by its sub-kind), then by the path
+    prefix that splits the API: the paths' longest common prefix and one segment more
+    (`/v1/customers`, not `/v1`). `paths` are the API's paths (default: the changes'
+    own). Within a kind the busiest `max_prefixes_per_kind - 1` prefixes get their own
+    group and the rest share one (OTHER_PATHS). Groups come worst first, a kind's
+    OTHER_PATHS group after its others; each keeps every member, and `max_per_group`
+    examples."""
+    changes = list(changes)
+    common = common_prefix([*paths] or [_path(c.operation_key) for c in changes])
+    by_kind: dict[tuple[ChangeKind, str], dict[str, list[Change]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
     for change in changes:
-        by_kind[change.kind][_path_prefix(change.operation_key)].append(change)
+        sub_kind = _sub_kind(change)
+        by_kind[(change.kind, sub_kind)][_split_prefix(change.operation_key, common)].append(change)
     groups: list[ChangeGroup] = []
-    for kind, by_prefix in by_kind.items():
+    for (kind, sub_kind), by_prefix in by_kind.items():
         ranked = sorted(by_prefix.items(), key=lambda item: (-len(item[1]), item[0]))
         if len(ranked) > max_prefixes_per_kind:
             keep = max(max_prefixes_per_kind - 1, 0)
             rest = [change for _, members in ranked[keep:] for change in members]
             ranked = [*ranked[:keep], (OTHER_PATHS, rest)]
-        groups.extend(_group(kind, prefix, members, max_per_group) for prefix, members in ranked)
+        groups.extend(
+            _group(kind, sub_kind, prefix, members, max_per_group) for prefix, members in ranked
+        )
     groups.sort(
         key=lambda g: (
             -g.severity.rank,
             _ORDER.index(g.kind),
+            g.sub_kind,
             g.path_prefix == OTHER_PATHS,
             -g.count,
             g.path_prefix,
@@ -353,7 +432,9 @@ def group_changes(
     return tuple(groups)
 
 
-def _group(kind: ChangeKind, prefix: str, members: list[Change], max_per_group: int) -> ChangeGroup:
+def _group(
+    kind: ChangeKind, sub_kind: str, prefix: str, members: list[Change], max_per_group: int
+) -> ChangeGroup:
     worst_first = sorted(members, key=lambda c: (-c.severity.rank, c.operation_key, c.detail))
     return ChangeGroup(
         kind=kind,
@@ -361,9 +442,52 @@ def _group(kind: ChangeKind, prefix: str, members: list[Change], max_per_group: 
         severity=worst_first[0].severity,
         count=len(members),
         examples=tuple(worst_first[:max_per_group]),
+        sub_kind=sub_kind,
+        members=tuple(worst_first),
     )
 
 
-def _path_prefix(operation_key: str) -> str:
-    path = operation_key.partition(" ")[2]
-    return "/" + path.lstrip("/").split("/", 1)[0].split("?", 1)[0]
+def _sub_kind(change: Change) -> str:
+    if change.kind is ChangeKind.BREAKING_CHANGE:
+        return change.detail.partition(":")[0]
+    if change.kind is ChangeKind.UNAUTHENTICATED_OPERATION:  # reads and writes apart
+        return change.detail
+    return ""
+
+
+def _path(operation_key: str) -> str:
+    return operation_key.partition(" ")[2]
+
+
+def _segments(path: str) -> list[str]:
+    return [part for part in path.split("?", 1)[0].strip("/").split("/") if part]
+
+
+def common_prefix(paths: Iterable[str]) -> tuple[str, ...]:
+    """The literal path segments every path starts with (a `{parameter}` ends it)."""
+    common: list[str] | None = None
+    for path in paths:
+        segments = _segments(path)
+        if common is None:
+            common = segments
+            continue
+        length = 0
+        for mine, theirs in zip(common, segments, strict=False):
+            if mine != theirs:
+                break
+            length += 1
+        common = common[:length]
+    literal: list[str] = []
+    for segment in common or []:
+        if segment.startswith("{"):
+            break
+        literal.append(segment)
+    return tuple(literal)
+
+
+def _split_prefix(operation_key: str, common: tuple[str, ...]) -> str:
+    segments = _segments(_path(operation_key))
+    kept = list(common[: len(segments)])
+    if len(segments) > len(kept) and not segments[len(kept)].startswith("{"):
+        kept.append(segments[len(kept)])
+    return "/" + "/".join(kept)

@@ -4,26 +4,42 @@ and zombie endpoints, spec problems; observations and the snapshot."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from checks.api_inventory import traffic_json
 from checks.api_inventory.diff import (
-    OTHER_PATHS,
     Axis,
     Change,
     ChangeGroup,
     diff_inventories,
     group_changes,
 )
-from checks.api_inventory.facts import InventoryRaw, LogHealth, ProbeResult, Unreliable
+from checks.api_inventory.facts import (
+    ACCEPTED,
+    POSTURE,
+    UNREVIEWED,
+    InventoryRaw,
+    LogHealth,
+    ProbeResult,
+    Unreliable,
+)
 from checks.api_inventory.history import recent
 from checks.api_inventory.inventory import ApiInventory, to_json
 from checks.api_inventory.params import ApiInventoryParams, TrafficIgnoreRule
+from checks.api_inventory.posture import (
+    PLAINTEXT_SERVER,
+    PlaintextServer,
+    plaintext_servers,
+    standing_risks,
+)
 from checks.api_inventory.traffic import ShadowEndpoint, TrafficSummary, ZombieEndpoint
 from monitor.model import BaselineUpdate, CheckOutput, Finding, Observation, Severity
 
 INVENTORY = "inventory"  # the one source of this check's baseline; prefix of change subjects
+STANDING = "standing"  # subjects of a first observation's risks: `inventory|standing|...`
+MAX_ONE_BY_ONE = 10  # security changes of one kind reported one by one, at most
 _MAX_PROBLEMS_SHOWN = 10
 _ACCEPT = "approve it with `apivigil inventory accept {target} --reason ...`"
 
@@ -40,9 +56,13 @@ def evaluate(raw: InventoryRaw, params: ApiInventoryParams, now: datetime) -> Ch
         if raw.current.problems:
             findings.append(_invalid(raw.current.problems))
         if raw.baseline is None:
-            update = BaselineUpdate({INVENTORY: to_json(raw.current)}, "first observation")
+            first = {INVENTORY: to_json(raw.current), POSTURE: UNREVIEWED}
+            update = BaselineUpdate(first, "first observation")
         else:
-            findings.extend(_change_findings(diff_inventories(raw.baseline, raw.current), target))
+            changes = diff_inventories(raw.baseline, raw.current)
+            findings.extend(change_findings(changes, target, _paths(raw.baseline, raw.current)))
+        if raw.baseline is None or not raw.baseline_reviewed:
+            findings.extend(_posture(raw.current, target))
     window = recent(raw.traffic, now - params.traffic_window) if raw.traffic else None
     shadows = _unignored_shadows(window, params.ignore, now)
     findings.extend(_shadow(s) for s in shadows)
@@ -77,52 +97,104 @@ def _unique(findings: list[Finding]) -> list[Finding]:
     return sorted(seen.values(), key=lambda f: (-f.severity.rank, f.rule_id, f.subject))
 
 
-def _change_findings(changes: tuple[Change, ...], target: str) -> list[Finding]:
-    """Security changes one by one (each matters); the others grouped, so one spec update
-    with hundreds of changes stays readable."""
-    findings = [_security(c, target) for c in changes if c.axis is Axis.SECURITY]
-    others = [c for c in changes if c.axis is not Axis.SECURITY]
-    findings.extend(_group(g, target) for g in group_changes(others))
+def change_findings(
+    changes: Sequence[Change], target: str, paths: Sequence[str], *, standing: bool = False
+) -> list[Finding]:
+    """Security changes one by one while there are few of a kind (each matters), else
+    rolled up like the others: one finding per kind and path prefix, so one spec update
+    with hundreds of changes stays readable, each listing every operation in its evidence.
+    `standing`: the changes are risks of a first observation, not differences."""
+    per_kind = Counter(c.kind for c in changes if c.axis is Axis.SECURITY)
+    one_by_one = [
+        c for c in changes if c.axis is Axis.SECURITY and per_kind[c.kind] <= MAX_ONE_BY_ONE
+    ]
+    findings = [_security(c, target, standing) for c in one_by_one]
+    chosen = set(map(id, one_by_one))
+    others = [c for c in changes if id(c) not in chosen]
+    findings.extend(_group(g, target, standing) for g in group_changes(others, paths=paths))
     return findings
 
 
-def _security(change: Change, target: str) -> Finding:
+def _paths(*inventories: ApiInventory) -> list[str]:
+    return [op.path for inventory in inventories for op in inventory.operations]
+
+
+def _posture(inventory: ApiInventory, target: str) -> list[Finding]:
+    findings = change_findings(standing_risks(inventory), target, _paths(inventory), standing=True)
+    findings.extend(_plaintext(server, target) for server in plaintext_servers(inventory))
+    return findings
+
+
+def _plaintext(server: PlaintextServer, target: str) -> Finding:
+    return Finding(
+        rule_id=PLAINTEXT_SERVER,
+        severity=server.severity,
+        title=f"The API is served over plain HTTP: {server.url}",
+        subject=f"{INVENTORY}|{STANDING}|{PLAINTEXT_SERVER}|{server.url}",
+        evidence=(
+            f"servers lists {server.url}; {server.operations} operation(s) there, "
+            f"{server.authenticated} of them sending credentials in clear text"
+        ),
+        remediation=(
+            "Serve the API over HTTPS only and drop the http:// server, or, if it is "
+            "intended, " + _ACCEPT.format(target=target) + "."
+        ),
+    )
+
+
+def _security(change: Change, target: str, standing: bool = False) -> Finding:
     before_after = (
         f"; before: {change.before}; after: {change.after}"
         if change.before is not None or change.after is not None
         else ""
     )
+    tag = f"{STANDING}|" if standing else ""
     return Finding(
         rule_id=change.kind.value,
         severity=change.severity,
         title=f"{change.operation_key}: {change.detail}",
-        subject=f"{INVENTORY}|{change.kind.value}|{change.operation_key}|{change.detail}",
-        evidence=f"compared with the approved inventory: {change.detail}{before_after}",
+        subject=f"{INVENTORY}|{tag}{change.kind.value}|{change.operation_key}|{change.detail}",
+        evidence=(
+            f"{'first observation' if standing else 'compared with the approved inventory'}: "
+            f"{change.detail}{before_after}"
+        ),
         remediation=(
-            f"Restore the security requirement of {change.operation_key}, or, if intended, "
+            (
+                f"Require authentication on {change.operation_key}"
+                if standing
+                else f"Restore the security requirement of {change.operation_key}"
+            )
+            + ", or, if intended, "
             + _ACCEPT.format(target=target)
             + "."
         ),
     )
 
 
-def _group(group: ChangeGroup, target: str) -> Finding:
-    examples = "; ".join(
+def _group(group: ChangeGroup, target: str, standing: bool = False) -> Finding:
+    listed = "; ".join(
         f"{c.operation_key}: {c.detail}"
         + (f" ({c.before} -> {c.after})" if c.before is not None or c.after is not None else "")
-        for c in group.examples
+        for c in group.members
     )
-    more = group.count - len(group.examples)
-    prefix = "every other path" if group.path_prefix == OTHER_PATHS else group.path_prefix
+    tag = f"{STANDING}|" if standing else ""
+    sub_kind = f"|{group.sub_kind}" if group.sub_kind else ""
     return Finding(
         rule_id=group.kind.value,
         severity=group.severity,
-        title=f"{group.count} x {group.kind.value} under {prefix}",
-        subject=f"{INVENTORY}|{group.kind.value}|{group.path_prefix}",
-        evidence=examples + (f"; and {more} more" if more > 0 else ""),
+        title=group.headline(),
+        subject=f"{INVENTORY}|{tag}{group.kind.value}|{group.path_prefix}{sub_kind}",
+        evidence=f"{group.count} change(s): {listed}",
         remediation=(
-            "Check the change with the API's clients (breaking changes need a new version or a "
-            "deprecation period); " + _ACCEPT.format(target=target) + " once it is intended."
+            (
+                "Require authentication where it is missing and retire deprecated operations"
+                if standing
+                else "Check the change with the API's clients (breaking changes need a new "
+                "version or a deprecation period)"
+            )
+            + "; "
+            + _ACCEPT.format(target=target)
+            + " once it is intended."
         ),
     )
 
@@ -317,6 +389,7 @@ def _snapshot(raw: InventoryRaw, changes_total: Counter[str]) -> dict[str, Any]:
         "traffic": traffic_json.to_json(raw.traffic) if raw.traffic else None,
         "cursors": dict(raw.cursors),
         "changes_total": dict(changes_total),
+        POSTURE: ACCEPTED,
     }
 
 

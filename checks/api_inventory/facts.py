@@ -10,6 +10,13 @@ from enum import StrEnum
 from checks.api_inventory.inventory import ApiInventory, Operation
 from checks.api_inventory.traffic import TrafficSummary
 
+# The baseline's POSTURE part: UNREVIEWED in an automatic first observation, ACCEPTED once a
+# person approved it (`inventory accept` copies it from the snapshot). Until then the
+# inventory's standing risks are reported.
+POSTURE = "posture"
+UNREVIEWED = "unreviewed"
+ACCEPTED = "accepted"
+
 
 @dataclass(frozen=True, slots=True)
 class ProbeResult:
@@ -49,3 +56,6 @@ class InventoryRaw:
     retired: tuple[Operation, ...] = ()  # removed in any earlier or approved document
     probes: tuple[ProbeResult, ...] = ()
     changes_total: Mapping[str, int] = field(default_factory=dict)  # kind -> count, all runs
+    # False while the baseline is only the automatic first observation: its standing risks
+    # (public operations, plain HTTP, deprecated ones) are reported until someone accepts
+    baseline_reviewed: bool = True

@@ -44,6 +44,8 @@ class Operation:
     request_media_types: tuple[str, ...] = ()
     request_schema: str | None = None  # digest of the resolved request schema
     request_enums: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (json path, values)
+    # (json path of a oneOf/anyOf, its variants' keys): see `variants`
+    request_variants: tuple[tuple[str, tuple[str, ...]], ...] = ()
     responses: tuple[tuple[str, str | None], ...] = ()  # (status code or "default", digest)
     security: tuple[SecurityRequirement, ...] | None = None  # effective; () means public
     deprecated: bool = False
@@ -117,6 +119,7 @@ def _operation_json(op: Operation) -> dict[str, Any]:
         "request_media_types": list(op.request_media_types),
         "request_schema": op.request_schema,
         "request_enums": [[path, list(values)] for path, values in op.request_enums],
+        "request_variants": [[path, list(keys)] for path, keys in op.request_variants],
         "responses": [list(r) for r in op.responses],
         "security": (
             None
@@ -144,6 +147,9 @@ def _operation(document: Mapping[str, Any]) -> Operation:
         request_media_types=tuple(document["request_media_types"]),
         request_schema=document["request_schema"],
         request_enums=tuple((path, tuple(values)) for path, values in document["request_enums"]),
+        request_variants=tuple(
+            (path, tuple(keys)) for path, keys in document.get("request_variants", ())
+        ),
         responses=tuple((status, digest) for status, digest in document["responses"]),
         security=(
             None

@@ -25,9 +25,10 @@ from checks.api_inventory.probe_urls import path_problem
 from checks.api_inventory.refs import RefResolver
 from checks.api_inventory.schemas import (
     MAX_ENUM_WALK,
+    EnumLister,
     Enums,
+    Variants,
     enum_of,
-    list_enums,
     media_schema,
     text,
     type_of,
@@ -76,7 +77,9 @@ class _Reader:
         self.resolver = resolver
         self.root = resolver.root_document
         self.problems: list[str] = []
-        self.enums: dict[int, tuple[Any, Enums, bool]] = {}  # id(view) -> (view, enums, whole)
+        # id(view) -> (view, enums, variants, whole)
+        self.enums: dict[int, tuple[Any, Enums, Variants, bool]] = {}
+        self.lister = EnumLister(resolver.ref_name)
         self.swagger = "swagger" in document and "openapi" not in document
 
     def inventory(self) -> ApiInventory:
@@ -257,7 +260,8 @@ class _Reader:
             request_body_required=request[0],
             request_media_types=request[1],
             request_schema=request[2],
-            request_enums=request[3],
+            request_enums=request[3][0],
+            request_variants=request[3][1],
             responses=self._responses(raw.get("responses"), document, where),
             security=security,
             deprecated=raw.get("deprecated") is True,
@@ -305,14 +309,14 @@ class _Reader:
 
     def _request_3(self, raw: Any, document: str, where: str) -> _Request:
         if raw is None:
-            return False, (), None, ()
+            return False, (), None, ((), ())
         body, body_document = self._mapping(raw, document, f"{where}.requestBody")
         if body is None:
-            return False, (), None, ()
+            return False, (), None, ((), ())
         content = body.get("content")
         if not isinstance(content, dict) or not content:
             self.problems.append(f"{where}.requestBody has no content")
-            return body.get("required") is True, (), None, ()
+            return body.get("required") is True, (), None, ((), ())
         digest, enums = self._schema(media_schema(content), body_document, where)
         types = tuple(sorted(str(key) for key in content))
         return body.get("required") is True, types, digest, enums
@@ -331,7 +335,7 @@ class _Reader:
             digest, enums = self._schema(param.get("schema"), document, where)
             return param.get("required") is True, types, digest, enums
         if not form:
-            return False, (), None, ()
+            return False, (), None, ((), ())
         properties = {
             str(param.get("name")): self.resolver.schema_view(
                 {k: v for k, v in param.items() if k not in ("name", "in", "required")}, document
@@ -342,22 +346,24 @@ class _Reader:
         schema = {"type": "object", "properties": properties, "required": required}
         return bool(required), types, self.resolver.digest(schema), self._enums(schema, where)
 
-    def _schema(self, schema: Any, document: str, where: str) -> tuple[str | None, Enums]:
+    def _schema(
+        self, schema: Any, document: str, where: str
+    ) -> tuple[str | None, tuple[Enums, Variants]]:
         if schema is None:
-            return None, ()
+            return None, ((), ())
         view = self.resolver.schema_view(schema, document)
         return self.resolver.digest(view), self._enums(view, where)
 
-    def _enums(self, view: Any, where: str) -> Enums:
+    def _enums(self, view: Any, where: str) -> tuple[Enums, Variants]:
         known = self.enums.get(id(view))
         if known is None or known[0] is not view:
-            known = self.enums[id(view)] = (view, *list_enums(view))
-        if not known[2]:
+            known = self.enums[id(view)] = (view, *self.lister.list(view))
+        if not known[3]:
             self.problems.append(
                 f"{where}: request schema too large to list every enum "
-                f"(stopped after {MAX_ENUM_WALK} nodes)"
+                f"(more than {MAX_ENUM_WALK} entries)"
             )
-        return known[1]
+        return known[1], known[2]
 
     def _responses(self, raw: Any, document: str, where: str) -> tuple[tuple[str, str | None], ...]:
         if raw is None:
@@ -423,4 +429,4 @@ class _Reader:
         return tuple(sorted(requirements, key=lambda r: r.schemes))
 
 
-_Request = tuple[bool, tuple[str, ...], str | None, Enums]
+_Request = tuple[bool, tuple[str, ...], str | None, tuple[Enums, Variants]]

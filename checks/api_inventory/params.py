@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from checks.api_inventory.access_log import LogFormat, LogKind
+from checks.api_inventory.loading import LoadLimits
 from checks.interface import CheckParams
 from monitor.durations import Duration
 
@@ -80,6 +81,37 @@ def _end_of(until: datetime | date) -> datetime:
     return datetime.combine(until, time.max, tzinfo=UTC)
 
 
+class SpecLimits(BaseModel):
+    """How much of a spec is read; the defaults fit multi-file specs of a few thousand
+    files. An error names the setting it crossed."""
+
+    model_config = _STRICT
+
+    max_files: int = Field(default=5_000, ge=0, description="files or URLs besides the root")
+    max_total_bytes: int = Field(default=256 * 1024 * 1024, ge=1, description="all files")
+    max_ref_depth: int = Field(default=64, ge=1, description="$ref -> $ref chains")
+    max_yaml_nodes: int = Field(
+        default=10_000_000, ge=1, description="YAML nodes of one file, aliases expanded"
+    )
+    max_resolved_nodes: int = Field(
+        default=5_000_000, ge=1, description="nodes walked while resolving $refs"
+    )
+    time_budget: Duration = Field(
+        default=timedelta(seconds=60), description="for resolving every $ref of the spec"
+    )
+
+    def load_limits(self, max_spec_bytes: int) -> LoadLimits:
+        return LoadLimits(
+            max_bytes=max_spec_bytes,
+            max_total_bytes=self.max_total_bytes,
+            max_files=self.max_files,
+            max_yaml_nodes=self.max_yaml_nodes,
+            max_ref_depth=self.max_ref_depth,
+            max_resolved_nodes=self.max_resolved_nodes,
+            time_budget=self.time_budget.total_seconds(),
+        )
+
+
 class ApiInventoryParams(CheckParams):
     spec: str | None = Field(default=None, description="URL (http/https) or file of the spec")
     spec_path: str | None = Field(
@@ -91,7 +123,8 @@ class ApiInventoryParams(CheckParams):
     allow_remote_refs: bool = Field(
         default=False, description="follow $refs to other URLs of the spec's own origin"
     )
-    max_spec_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    max_spec_bytes: int = Field(default=50 * 1024 * 1024, ge=1, description="per file")
+    limits: SpecLimits = SpecLimits()
     access_logs: tuple[AccessLogConfig, ...] = ()
     traffic_window: Duration = Field(
         default=timedelta(days=7), description="shadow/zombie traffic older than this is dropped"

@@ -24,10 +24,17 @@ def read_inventory_file(
     A file has no origin, so remote `$ref`s are refused even when `allow_remote_refs`."""
     limits = limits or LoadLimits()
     location = path.resolve()
-    document = load_document(read_spec_file(location, limits.max_bytes), str(path), limits)
+    data = read_spec_file(location, limits.max_bytes)
+    document = load_document(data, str(path), limits)
     fetcher = _no_origin if allow_remote_refs else None
     resolver = RefResolver(
-        document, str(path), str(location), limits=limits, fetch_remote=fetcher, clock=clock
+        document,
+        str(path),
+        str(location),
+        limits=limits,
+        fetch_remote=fetcher,
+        clock=clock,
+        root_bytes=len(data),
     )
     return build_inventory(document, str(path), resolver=resolver)
 
@@ -63,6 +70,7 @@ def read_inventory_url(
         if allow_remote_refs
         else None,
         clock=clock,
+        root_bytes=len(response.body),
     )
     return build_inventory(document, url, resolver=resolver)
 

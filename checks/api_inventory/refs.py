@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 from urllib.request import url2pathname
 
-from checks.api_inventory.loading import LoadLimits, load_document, read_spec_file
+from checks.api_inventory.loading import LoadLimits, limit_name, load_document, read_spec_file
 from checks.interface import BadInput, CheckError
 from monitor.clock import Clock, SystemClock
 
@@ -47,6 +47,7 @@ class RefResolver:
         limits: LoadLimits | None = None,
         fetch_remote: RemoteFetcher | None = None,
         clock: Clock | None = None,
+        root_bytes: int = 0,
     ) -> None:
         self.origin = origin
         self.problems: list[str] = []
@@ -62,8 +63,10 @@ class RefResolver:
         self._resolving: set[tuple[str, str]] = set()
         self._views: dict[RefTarget, Any] = {}
         self._digests: dict[int, tuple[Any, str]] = {}  # id(view) -> (view, digest)
+        self._names: dict[int, tuple[Any, str]] = {}  # id(view) -> (view, its $ref's name)
         self._nodes = 0  # resolved (view) nodes made or kept
         self._steps = 0  # any node looked at
+        self._bytes = root_bytes  # read so far, the root document's included
 
     @property
     def root_document(self) -> str:
@@ -80,7 +83,9 @@ class RefResolver:
                 return None, document
             node, document = self._content(target), target.document
         raise BadInput(
-            f"$refs nested deeper than {self._limits.max_ref_depth}", subject=self.origin
+            f"$refs nested deeper than {self._limits.max_ref_depth} "
+            + limit_name("max_ref_depth", self._limits.max_ref_depth),
+            subject=self.origin,
         )
 
     def schema_view(self, node: Any, document: str) -> Any:
@@ -97,6 +102,11 @@ class RefResolver:
             return self._digest(view)
         except RecursionError:
             raise BadInput("a schema is nested too deeply", subject=self.origin) from None
+
+    def ref_name(self, view: Any) -> str | None:
+        """The `$ref` target `view` was resolved from (`#/components/schemas/Card`), if any."""
+        known = self._names.get(id(view))
+        return known[1] if known is not None and known[0] is view else None
 
     def _digest(self, view: Any) -> str:
         known = self._digests.get(id(view))
@@ -205,6 +215,7 @@ class RefResolver:
         ).hexdigest()
         for member in members:
             view = self._views[member]
+            self._names[id(view)] = (view, self.name(member))
             own = hashlib.sha256(f"cycle:{local[member]}:{group}".encode()).hexdigest()
             self._digests[id(view)] = (view, own if cyclic else local[member])
 
@@ -261,7 +272,8 @@ class RefResolver:
         if depth > self._limits.max_ref_depth:
             raise BadInput(
                 f"$ref '{ref}' is at the end of a chain of more than "
-                f"{self._limits.max_ref_depth} $refs",
+                f"{self._limits.max_ref_depth} $refs "
+                + limit_name("max_ref_depth", self._limits.max_ref_depth),
                 subject=self.origin,
             )
         location, _, fragment = ref.partition("#")
@@ -331,9 +343,11 @@ class RefResolver:
     def _load(self, document: str, ref: str) -> Any:
         if document in self._documents:
             return self._documents[document]
-        if len(self._documents) > self._limits.max_external_files:
+        limits = self._limits
+        if len(self._documents) > limits.max_files:
             raise BadInput(
-                f"$ref '{ref}' would read more than {self._limits.max_external_files} other files",
+                f"$ref '{ref}' would read more than {limits.max_files} other files "
+                + limit_name("max_files", limits.max_files),
                 subject=self.origin,
             )
         try:
@@ -342,14 +356,22 @@ class RefResolver:
                 timeout = max(0.001, self._deadline - self._clock.monotonic())
                 data = self._fetch_remote(document, timeout)
             else:
-                data = read_spec_file(Path(document), self._limits.max_bytes)
-            parsed = load_document(data, document, self._limits)
+                data = read_spec_file(Path(document), limits.max_bytes)
+            self._bytes += len(data)
+            if self._bytes > limits.max_total_bytes:
+                raise BadInput(
+                    f"the spec's files add up to more than {limits.max_total_bytes} bytes "
+                    + limit_name("max_total_bytes", limits.max_total_bytes),
+                    subject=self.origin,
+                )
+            parsed = load_document(data, document, limits)
         except CheckError as error:
             raise type(error)(
                 f"$ref '{ref}' cannot be read: {error.message}", subject=error.subject
             ) from None
         self._documents[document] = parsed
         self._tick(resolved=0)
+        self._check_deadline()  # parsing a file can take far longer than 1,024 steps
         return parsed
 
     def _label(self, document: str) -> str:
@@ -362,12 +384,18 @@ class RefResolver:
         self._nodes += resolved
         if self._nodes > self._limits.max_resolved_nodes:
             raise BadInput(
-                f"resolving $refs walked more than {self._limits.max_resolved_nodes} nodes",
+                f"resolving $refs walked more than {self._limits.max_resolved_nodes} nodes "
+                + limit_name("max_resolved_nodes", self._limits.max_resolved_nodes),
                 subject=self.origin,
             )
-        if self._steps % 1024 == 0 and self._clock.monotonic() > self._deadline:
+        if self._steps % 1024 == 0:
+            self._check_deadline()
+
+    def _check_deadline(self) -> None:
+        if self._clock.monotonic() > self._deadline:
             raise BadInput(
-                f"resolving $refs took longer than {self._limits.time_budget:g} s",
+                f"resolving $refs took longer than {self._limits.time_budget:g} s "
+                + limit_name("time_budget", self._limits.time_budget),
                 subject=self.origin,
             )
 

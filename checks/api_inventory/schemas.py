@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from typing import Any
 
+from checks.api_inventory.variants import VARIANT_LISTS, NameOf, variant_keys
+
 Enums = tuple[tuple[str, tuple[str, ...]], ...]
-MAX_ENUM_WALK = 50_000  # schema nodes looked at per request body when listing enums
+Variants = tuple[tuple[str, tuple[str, ...]], ...]  # (pointer of a oneOf/anyOf, variant keys)
+MAX_ENUM_WALK = 200_000  # entries listed (summed over nodes) per request body, at most
+
+
+def _no_name(_view: Any) -> str | None:
+    return None
 
 
 def primary_media_type(content: dict[Any, Any]) -> Any:
@@ -19,28 +25,75 @@ def primary_media_type(content: dict[Any, Any]) -> Any:
     return next((key for key in keys if str(key).split(";")[0].endswith("+json")), keys[0])
 
 
-def list_enums(view: Any) -> tuple[Enums, bool]:
-    """(JSON pointer into the schema, allowed values) of every `enum`, and whether the
-    walk saw the whole schema (shared views make a DAG that can be huge as a tree)."""
-    found: dict[str, tuple[str, ...]] = {}
-    stack: list[tuple[Any, str]] = [(view, "#")]
-    for _ in range(MAX_ENUM_WALK):
-        if not stack:
-            return tuple(sorted(found.items())), True
-        node, pointer = stack.pop()
-        children: Iterable[tuple[Any, Any]] = ()
+def list_enums(view: Any, name_of: NameOf = _no_name) -> tuple[Enums, Variants, bool]:
+    """(JSON pointer into the schema, allowed values) of every `enum`, (pointer, variant
+    keys) of every `oneOf`/`anyOf`, and whether the listing is whole. A variant's segment
+    of a pointer is its key (see `variants`), not its index, so inserting a variant moves
+    no other. Views share the nodes of `$ref` targets (a DAG, acyclic: cycles are cut into
+    markers), so each node is listed once and its list reused wherever it appears; the
+    listing stops at MAX_ENUM_WALK entries (a DAG can be huge as a tree)."""
+    return EnumLister(name_of).list(view)
+
+
+class _TooMany(Exception):
+    pass
+
+
+_Listing = tuple[list[tuple[str, tuple[str, ...]]], list[tuple[str, tuple[str, ...]]]]
+_EMPTY: _Listing = ([], [])
+
+
+class EnumLister:
+    """`list_enums` for the request bodies of one inventory: the listing of each shared
+    node is kept across calls."""
+
+    def __init__(self, name_of: NameOf = _no_name) -> None:
+        self.name_of = name_of
+        self.memo: dict[int, tuple[Any, _Listing]] = {}
+        self.entries = 0
+
+    def list(self, view: Any) -> tuple[Enums, Variants, bool]:
+        self.entries = 0
+        try:
+            enums, lists = self.listing(view)
+        except (RecursionError, _TooMany):
+            return (), (), False
+        return tuple(sorted(enums)), tuple(sorted(lists)), True
+
+    def listing(self, node: Any) -> _Listing:
+        """Pointers relative to `node` ("#" is `node` itself)."""
+        if not isinstance(node, dict | list):
+            return _EMPTY
+        known = self.memo.get(id(node))
+        if known is not None and known[0] is node:
+            return known[1]
+        enums: list[tuple[str, tuple[str, ...]]] = []
+        lists: list[tuple[str, tuple[str, ...]]] = []
+        children: list[tuple[str, Any]] = []
         if isinstance(node, dict):
             if isinstance(node.get("enum"), list):
-                found[pointer] = enum_of(node)
-            children = node.items()
-        elif isinstance(node, list):
-            children = enumerate(node)
-        stack.extend(
-            (child, f"{pointer}/{escape(str(key))}")
-            for key, child in children
-            if isinstance(child, dict | list)
-        )
-    return tuple(sorted(found.items())), False
+                enums.append(("#", enum_of(node)))
+            for key, child in node.items():
+                if key in VARIANT_LISTS and isinstance(child, list):
+                    keys = variant_keys(node, child, self.name_of)
+                    lists.append((f"#/{key}", tuple(keys)))
+                    children.extend(
+                        (f"{key}/{escape(k)}", v) for k, v in zip(keys, child, strict=True)
+                    )
+                elif isinstance(child, dict | list):
+                    children.append((escape(str(key)), child))
+        else:
+            children = [(str(index), child) for index, child in enumerate(node)]
+        for segment, child in children:
+            child_enums, child_lists = self.listing(child)
+            enums.extend((f"#/{segment}{pointer[1:]}", values) for pointer, values in child_enums)
+            lists.extend((f"#/{segment}{pointer[1:]}", keys) for pointer, keys in child_lists)
+        self.entries += len(enums) + len(lists)
+        if self.entries > MAX_ENUM_WALK:
+            raise _TooMany
+        result = (enums, lists) if enums or lists else _EMPTY
+        self.memo[id(node)] = (node, result)
+        return result
 
 
 def media_schema(content: Any) -> Any:
