@@ -184,8 +184,8 @@ def findings(
     from monitor.render import print_findings
     from monitor.store.interface import FindingQuery, StoreError
 
-    settings, _ = load(config)
-    sql_store = open_store(settings, store)
+    settings, config_file = load(config)
+    sql_store = open_store(settings, store, config_file)
     query = FindingQuery(
         target=target,
         min_severity=severity,
