@@ -22,7 +22,9 @@ def test_scan_of_urls_prints_findings_as_json_and_fails_on_high(
 ) -> None:
     expiring = serve(chain.leaf("soon.test", days_left=10))
     healthy = serve(chain.leaf("fine.test", days_left=100))
-    completed = run_cli("scan", expiring.url, healthy.url, "--format", "json")
+    completed = run_cli(
+        "scan", expiring.url, healthy.url, "--check", "cert_expiry", "--format", "json"
+    )
     assert completed.returncode == 1, completed.stderr
     document = json.loads(completed.stdout)
     runs = {run["target"]: run for run in document["runs"]}
@@ -49,14 +51,29 @@ def test_scan_of_urls_prints_findings_as_json_and_fails_on_high(
     assert runs[f"127.0.0.1:{healthy.port}"]["findings"] == []
 
 
+def test_a_bare_url_scan_runs_every_check_that_needs_only_a_url(
+    serve: ServeFactory, chain: Chain
+) -> None:
+    server = serve(chain.leaf("fine.test", days_left=100))
+    completed = run_cli("scan", server.url, "--format", "json", "--timeout", "90s")
+    checks = sorted(run["check"] for run in json.loads(completed.stdout)["runs"])
+    assert checks == ["cert_expiry", "tls_posture"], completed.stdout + completed.stderr
+    help_text = " ".join(run_cli("scan", "--help").stdout.split())
+    assert "every check that needs only a URL (cert_expiry, tls_posture)" in help_text
+
+
 def test_scan_exit_code_follows_fail_on(serve: ServeFactory, chain: Chain) -> None:
     server = serve(chain.leaf("soon.test", days_left=20))  # medium
-    assert run_cli("scan", server.url).returncode == 0
-    assert run_cli("scan", server.url, "--fail-on", "medium").returncode == 1
+    assert run_cli("scan", server.url, "--check", "cert_expiry").returncode == 0
+    assert (
+        run_cli("scan", server.url, "--check", "cert_expiry", "--fail-on", "medium").returncode == 1
+    )
 
 
 def test_scan_exits_3_when_a_check_could_not_run(tarpit: Tarpit) -> None:
-    completed = run_cli("scan", f"127.0.0.1:{tarpit.port}", "--timeout", "1s")
+    completed = run_cli(
+        "scan", f"127.0.0.1:{tarpit.port}", "--check", "cert_expiry", "--timeout", "1s"
+    )
     assert completed.returncode == 3
     assert f"127.0.0.1:{tarpit.port}" in completed.stdout
     assert "could not run (unreachable)" in completed.stdout
@@ -65,7 +82,7 @@ def test_scan_exits_3_when_a_check_could_not_run(tarpit: Tarpit) -> None:
 def test_scan_table_lists_findings(serve: ServeFactory, chain: Chain) -> None:
     server = serve(chain.leaf("soon.test", days_left=2))
     completed = subprocess.run(
-        [*APIVIGIL, "scan", server.url],
+        [*APIVIGIL, "scan", server.url, "--check", "cert_expiry"],
         capture_output=True,
         text=True,
         timeout=60,
