@@ -101,6 +101,7 @@ def _expectations(settings: Settings) -> list[Expectation]:
             target=planned.job.target.name,
             interval=planned.interval,
             grace=planned.jitter + planned.job.timeout,
+            url=planned.job.target.url,
         )
         for planned in scheduled_checks(settings)
     ]

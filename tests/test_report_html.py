@@ -160,4 +160,5 @@ def test_an_empty_store_still_renders_a_complete_page(tmp_path: Path) -> None:
     assert rendering.console == []
     assert "No open finding." in page.read_text()
     assert data.summary.coverage is None
-    assert data.summary.posture == 100.0
+    assert data.summary.posture is None  # no evidence: "no data", not a perfect score
+    assert "no data" in page.read_text()

@@ -91,7 +91,9 @@ def _percent(share: float | None) -> str:
     return "n/a" if share is None else f"{share * 100:.1f}%"
 
 
-def _number(value: float) -> str:
+def _number(value: float | None) -> str:
+    if value is None:
+        return "no data"
     return f"{value:,.1f}" if value != int(value) else f"{int(value):,}"
 
 
