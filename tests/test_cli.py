@@ -15,6 +15,7 @@ from cryptography import x509
 from tests.conftest import Chain, ServeFactory, free_port
 from tests.daemon_process import APIVIGIL, run_cli, write_config
 from tests.hostile_servers import Tarpit
+from tests.http_servers import ScriptedHttpServer
 
 
 def test_scan_of_urls_prints_findings_as_json_and_fails_on_high(
@@ -248,3 +249,17 @@ def _served_not_after(cert_dir: Path) -> set[tuple[str, float]]:
                 (certificate.subject.rfc4514_string(), certificate.not_valid_after_utc.timestamp())
             )
     return served
+
+
+def test_an_api_offering_no_tls_is_a_critical_finding_not_an_error() -> None:
+    with ScriptedHttpServer() as server:
+        assert server.url.startswith("http://")
+        completed = run_cli("scan", server.url, "--format", "json", "--timeout", "60s")
+    assert completed.returncode == 1, completed.stdout + completed.stderr  # a finding, not exit 3
+    runs = json.loads(completed.stdout)["runs"]
+    assert sorted(run["check"] for run in runs) == ["cert_expiry", "tls_posture"]
+    for run in runs:
+        assert (run["status"], run["error"]) == ("ok", None), run
+        (finding,) = run["findings"]
+        assert (finding["rule_id"], finding["severity"]) == ("TLS-NOT-OFFERED", "critical")
+        assert {c["control"] for c in finding["controls"]} >= {"SC-8"}
