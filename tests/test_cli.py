@@ -263,3 +263,10 @@ def test_an_api_offering_no_tls_is_a_critical_finding_not_an_error() -> None:
         (finding,) = run["findings"]
         assert (finding["rule_id"], finding["severity"]) == ("TLS-NOT-OFFERED", "critical")
         assert {c["control"] for c in finding["controls"]} >= {"SC-8"}
+
+
+def test_a_tls_posture_scan_prints_no_library_warnings(serve: ServeFactory, chain: Chain) -> None:
+    server = serve(chain.leaf("fine.test", days_left=100))
+    completed = run_cli("scan", server.url, "--check", "tls_posture", "--format", "json")
+    assert json.loads(completed.stdout)["runs"][0]["status"] == "ok", completed.stderr
+    assert "Warning" not in completed.stderr, completed.stderr

@@ -9,12 +9,14 @@ the server does accept.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.utils import CryptographyDeprecationWarning
 from sslyze import (
     CertificateInfoExtraArgument,
     ScanCommand,
@@ -79,6 +81,13 @@ OTHER_COMMANDS = {
 }
 # sslyze's connectivity test takes one or two handshakes with a server that answers; against
 # a tarpit it tries eleven, each until the network timeout
+# sslyze's bundled trust stores hold a root with a negative serial number: cryptography warns
+# on every load, on the user's terminal, about nothing they can act on
+warnings.filterwarnings(
+    "ignore",
+    message="Parsed a serial number which wasn't positive",
+    category=CryptographyDeprecationWarning,
+)
 _MAX_TRUST_STORE_BYTES = 16 * 1024 * 1024  # a system bundle is ~200 KiB
 _CONNECTIVITY_TIMEOUTS = 3
 _UNREACHABLE_ERRORS = {
