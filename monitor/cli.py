@@ -34,17 +34,27 @@ from monitor.model import (
     CheckKind,
     CheckRun,
     FindingStatus,
+    RunStatus,
     Severity,
     Target,
     parse_endpoint,
 )
 from monitor.render import print_scan
 from monitor.runner import CheckJob
-from monitor.scan import EXIT_USAGE, ScanFormat, exit_code, run_scan, scan_document, scan_sarif
+from monitor.scan import (
+    EXIT_PUSH_FAILED,
+    EXIT_USAGE,
+    ScanFormat,
+    exit_code,
+    run_scan,
+    scan_document,
+    scan_sarif,
+)
 
 if TYPE_CHECKING:
     from checks.interface import CheckParams
     from monitor.jobs import ScheduledCheck
+    from monitor.push import PushGateway
     from monitor.settings import Settings
 
 app = typer.Typer(
@@ -266,14 +276,34 @@ def scan(
     timeout: Annotated[
         str | None, typer.Option(help="per-run timeout for ad-hoc targets, e.g. 30s")
     ] = None,
+    push_gateway: Annotated[
+        str | None,
+        typer.Option(help="push the scan's metrics to this Prometheus Pushgateway URL"),
+    ] = None,
+    push_job: Annotated[str, typer.Option(help="the push's job label")] = "apivigil-scan",
+    push_instance: Annotated[
+        str | None, typer.Option(help="the push's instance label [default: this host's name]")
+    ] = None,
+    push_basic_auth_file: Annotated[
+        Path | None, typer.Option(help="file holding user:password for the Pushgateway")
+    ] = None,
+    push_token_file: Annotated[
+        Path | None, typer.Option(help="file holding a bearer token for the Pushgateway")
+    ] = None,
+    push_required: Annotated[
+        bool, typer.Option(help="exit 4 when the push fails (else it is only reported)")
+    ] = False,
 ) -> None:
     """Run checks once and report.
 
     With URLs, every check that needs nothing but a URL runs (certificate expiry and trust,
     TLS posture); pick others with --check. Without URLs, the config's targets and checks.
     Exit 0 when clean, 1 for a finding at or above --fail-on, 2 for usage or config
-    errors, 3 when a check could not run.
+    errors, 3 when a check could not run, 4 when --push-required and the push failed.
     """
+    gateway = _push_gateway(
+        push_gateway, push_job, push_instance, push_basic_auth_file, push_token_file
+    )
     only = frozenset(check) if check else None
     egress = EgressPolicy()
     if urls:
@@ -300,7 +330,71 @@ def scan(
         print_json(scan_sarif(runs, locations))
     else:
         print_scan(out, runs)
-    raise typer.Exit(exit_code(runs, fail_on))
+    code = exit_code(runs, fail_on)
+    if gateway is not None and not _pushed(gateway, runs, jobs) and push_required:
+        code = max(code, EXIT_PUSH_FAILED)
+    raise typer.Exit(code)
+
+
+def _push_gateway(
+    url: str | None,
+    job: str,
+    instance: str | None,
+    basic_auth_file: Path | None,
+    token_file: Path | None,
+) -> PushGateway | None:
+    import socket
+
+    from monitor.push import PushGateway
+    from monitor.secret_files import read_secret_file
+
+    if url is None:
+        return None
+    if basic_auth_file is not None and token_file is not None:
+        err.print("--push-basic-auth-file and --push-token-file: give one of them", markup=False)
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        token = read_secret_file(token_file, "--push-token-file") if token_file else None
+        pair = (
+            read_secret_file(basic_auth_file, "--push-basic-auth-file") if basic_auth_file else None
+        )
+    except ValueError as error:
+        err.print(str(error), markup=False)
+        raise typer.Exit(EXIT_USAGE) from None
+    basic_auth = None
+    if pair is not None:
+        user, colon, password = pair.get_secret_value().partition(":")
+        if not colon or not user:
+            err.print(
+                f"--push-basic-auth-file: {basic_auth_file} must hold user:password", markup=False
+            )
+            raise typer.Exit(EXIT_USAGE)
+        basic_auth = (user, password)
+    return PushGateway(
+        url=url,
+        job=job,
+        instance=instance or socket.gethostname(),
+        basic_auth=basic_auth,
+        bearer_token=token.get_secret_value() if token else None,
+    )
+
+
+def _pushed(gateway: PushGateway, runs: list[CheckRun], jobs: list[CheckJob]) -> bool:
+    """Push the scan's metrics; report a failure on stderr and return False."""
+    from datetime import UTC, datetime
+
+    from monitor.push import push, scan_registry
+
+    targets = list({job.target.name: job.target for job in jobs}.values())
+    complete = all(run.status is RunStatus.OK for run in runs)
+    where = f"{gateway.url} (job {gateway.job}, instance {gateway.instance})"
+    try:
+        push(gateway, scan_registry(runs, targets, datetime.now(UTC)), complete)
+    except OSError as error:
+        err.print(f"push to {where} failed: {error}", markup=False, highlight=False)
+        return False
+    err.print(f"pushed the scan's metrics to {where}", markup=False, highlight=False)
+    return True
 
 
 def print_json(document: object) -> None:
