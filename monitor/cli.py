@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
-from rich.table import Table
 
 from checks.controls import controls_document
 from checks.egress import EgressPolicy
@@ -27,6 +26,7 @@ from monitor.cli_inventory import inventory_app
 from monitor.cli_patch import advisories_app
 from monitor.cli_report import report
 from monitor.cli_worker import worker
+from monitor.display import cell
 from monitor.durations import format_duration, parse_duration
 from monitor.fanout import auto_processes
 from monitor.logs import configure_logging
@@ -50,6 +50,7 @@ from monitor.scan import (
     scan_document,
     scan_sarif,
 )
+from monitor.tables import Column, fitted_table
 
 if TYPE_CHECKING:
     from checks.interface import CheckParams
@@ -155,21 +156,50 @@ def config_check(
     out.print(f"{path}: ok — {len(settings.targets)} target(s), {len(jobs)} scheduled check(s)")
 
 
-def targets(config: ConfigOption = None) -> None:
+TARGET_COLUMNS = (
+    Column("target", key=True),
+    Column("url", key=True),
+    Column("check"),
+    Column("interval", drop=2),
+    Column("timeout", drop=3),
+    Column("labels", drop=1),
+)
+
+
+def targets(
+    config: ConfigOption = None,
+    format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.TABLE,
+) -> None:
     """List configured targets and their checks with effective schedules."""
     settings, _ = load(config, required=True)
-    table = Table("target", "url", "check", "interval", "timeout", "labels")
-    for planned in scheduled_checks(settings):
-        job = planned.job
-        table.add_row(
-            job.target.name,
-            job.target.url or "",
-            job.check.value,
-            format_duration(planned.interval),
-            format_duration(job.timeout),
-            ", ".join(f"{k}={v}" for k, v in job.target.labels.items()),
+    planned_checks = scheduled_checks(settings)
+    if format is OutputFormat.JSON:
+        print_json(
+            [
+                {
+                    "target": p.job.target.name,
+                    "url": p.job.target.url,
+                    "labels": dict(p.job.target.labels),
+                    "check": p.job.check.value,
+                    "interval_seconds": p.interval.total_seconds(),
+                    "timeout_seconds": p.job.timeout.total_seconds(),
+                }
+                for p in planned_checks
+            ]
         )
-    out.print(table)
+        return
+    rows = [
+        [
+            cell(p.job.target.name),
+            cell(p.job.target.url or ""),
+            p.job.check.value,
+            format_duration(p.interval),
+            format_duration(p.job.timeout),
+            cell(", ".join(f"{k}={v}" for k, v in p.job.target.labels.items())),
+        ]
+        for p in planned_checks
+    ]
+    out.print(fitted_table(out.width, TARGET_COLUMNS, rows))
 
 
 def findings(
