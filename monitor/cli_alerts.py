@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -139,10 +140,28 @@ def silence_add(
     if not comment.strip():
         err.print("[red]silence not added:[/] a comment is required")
         raise typer.Exit(EXIT_USAGE)
+    _warn_about_unknown_labels(matchers, config)
     silence = Silence(str(uuid.uuid4()), matchers, now, ends, by or default_approver(), comment)
     with opened_store(config, store) as sql_store:
         sql_store.add_silence(silence, now)
     out.print(f"silence {silence.id} until {ends:%Y-%m-%d %H:%M} UTC", highlight=False)
+
+
+def _warn_about_unknown_labels(matchers: dict[str, str], config: Path | None) -> None:
+    """Warn about matcher labels that no alert carries: such a silence mutes nothing."""
+    from alerts.rules import ALERT_OWN_LABELS
+
+    settings, _ = load(config)
+    target_labels = sorted({key for t in settings.targets for key in t.labels})
+    known = set(ALERT_OWN_LABELS) | set(target_labels)
+    for label in sorted(set(matchers) - known):
+        err.print(
+            f"warning: no alert carries the label {label!r}, so this silence mutes nothing "
+            f"through it; alerts carry {', '.join(ALERT_OWN_LABELS)}"
+            + (f" and the target labels {', '.join(target_labels)}" if target_labels else ""),
+            markup=False,
+            highlight=False,
+        )
 
 
 def _matcher(text: str) -> tuple[str, str]:
