@@ -235,6 +235,15 @@ def test_demo_serves_true_certificate_dates_and_findings_within_60_seconds(tmp_p
             ("demo-expiring", "CERT-EXPIRES-SOON", "critical"),
             ("demo-expired", "CERT-EXPIRED", "critical"),
         }
+        reported = run_cli("report", "--format", "json", cwd=tmp_path)
+        assert reported.returncode == 0, reported.stderr
+        report = json.loads(reported.stdout)
+        targets = {t["name"]: t for t in report["targets"]}
+        assert {"demo-healthy", "demo-expiring", "demo-expired"} <= set(targets)
+        assert targets["demo-healthy"]["posture_score"] == 100  # evaluated, nothing open
+        assert targets["demo-expired"]["posture_score"] < 100
+        assert report["summary"]["posture_score"] is not None
+        assert report["trends"]["days"][0]["posture_score"] is None  # before the demo began
     finally:
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)
