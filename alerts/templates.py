@@ -70,6 +70,12 @@ def _finalize_mrkdwn(value: object) -> object:
     return mrkdwn_escape(str(value))
 
 
+def code_text(value: object) -> str:
+    """`value` for inside a mrkdwn code span or block: its backticks become U+02CB (the
+    modifier letter grave accent), which looks alike and cannot end the span early."""
+    return str(value).replace("`", "\u02cb")
+
+
 def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -119,4 +125,5 @@ def _environment(templates_dir: Path | None, *, mrkdwn: bool) -> jinja2.Environm
         keep_trailing_newline=False,
     )
     environment.filters["utc"] = _utc
+    environment.filters["code"] = code_text
     return environment
