@@ -4,6 +4,7 @@ with 0 % coverage, before it ever ran. Real runs against a real local HTTPS serv
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from monitor.store.sql import SqlStore
 from monitor.tlsserver import HttpsServer
 from tests.clocks import ManualClock
 from tests.conftest import free_port
+from tests.daemon_process import run_cli, write_config
 
 DAY = timedelta(days=1)
 PERIOD = timedelta(days=5)
@@ -89,3 +91,28 @@ def test_days_before_the_first_evaluation_have_no_posture_and_errors_are_no_evid
         p is not None for d, p in zip(data.days, postures, strict=True) if d.day in evaluated
     )
     assert data.days[-1].posture == data.summary.posture
+
+
+def test_the_report_command_on_a_fresh_store_lists_the_configured_targets(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path / "apivigil.yaml",
+        {
+            "store": f"sqlite:///{tmp_path / 'fresh.db'}",
+            "targets": [
+                {"name": "api", "url": "https://127.0.0.1:1", "checks": {"cert_expiry": {}}},
+                {"name": "web", "url": "https://127.0.0.1:2", "checks": {"cert_expiry": {}}},
+            ],
+        },
+    )
+    assert run_cli("db", "upgrade", "--config", str(config)).returncode == 0
+
+    reported = run_cli("report", "--config", str(config), "--format", "json")
+
+    assert reported.returncode == 0, reported.stderr
+    report = json.loads(reported.stdout)
+    assert report["summary"]["targets"] == 2
+    assert report["summary"]["posture_score"] is None
+    assert report["summary"]["coverage"] == 0.0
+    targets = {t["name"]: t for t in report["targets"]}
+    assert targets["api"]["url"] == "https://127.0.0.1:1"
+    assert targets["web"]["posture_score"] is None
