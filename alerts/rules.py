@@ -16,6 +16,10 @@ from alerts.model import Alert, Silence
 _WEEKDAYS = list(Weekday)
 
 
+# The labels every alert carries beside its target's own (alert_labels).
+ALERT_OWN_LABELS = ("check", "target", "rule_id", "severity", "subject", "fingerprint")
+
+
 def alert_labels(alert: Alert) -> dict[str, str]:
     """The labels routes, silences and windows see: the target's plus the alert's own."""
     return {

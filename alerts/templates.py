@@ -79,6 +79,12 @@ def _finalize_text(value: object) -> object:
     return printable(str(value), keep_newlines=True)
 
 
+def code_text(value: object) -> str:
+    """`value` for inside a mrkdwn code span or block: its backticks become U+02CB (the
+    modifier letter grave accent), which looks alike and cannot end the span early."""
+    return str(value).replace("`", "\u02cb")
+
+
 def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -128,4 +134,5 @@ def _environment(templates_dir: Path | None, *, mrkdwn: bool) -> jinja2.Environm
         keep_trailing_newline=False,
     )
     environment.filters["utc"] = _utc
+    environment.filters["code"] = code_text
     return environment

@@ -143,6 +143,7 @@ _INVENTORY_BREAKING = (
 CONTROLS_BY_RULE_PREFIX: Mapping[str, tuple[Control, ...]] = {
     "CERT-": _CERTIFICATE_LIFECYCLE,
     "TLS-PROTOCOL-": _LEGACY_PROTOCOLS,
+    "TLS-NOT-OFFERED": _LEGACY_PROTOCOLS,  # no TLS at all: the transport controls, failed
     "TLS-CIPHER-": _WEAK_CIPHERS,
     "TLS-DH-": _WEAK_KEYS,
     "TLS-KEY-": _WEAK_KEYS,

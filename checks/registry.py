@@ -34,6 +34,11 @@ _PARAMS_MODELS: Final[Mapping[CheckKind, str]] = {
     CheckKind.API_INVENTORY: "checks.api_inventory.params:ApiInventoryParams",
 }
 
+# The checks that need nothing but a URL: a bare `apivigil scan URL` runs every one of them.
+URL_ONLY_CHECKS: Final[frozenset[CheckKind]] = frozenset(
+    {CheckKind.CERT_EXPIRY, CheckKind.TLS_POSTURE}
+)
+
 _classes: dict[CheckKind, type[AnyCheck]] = {}
 _params: dict[CheckKind, type[CheckParams]] = {}
 

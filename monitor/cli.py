@@ -13,11 +13,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
-from rich.table import Table
 
 from checks.controls import controls_document
 from checks.egress import EgressPolicy
-from checks.registry import params_model
+from checks.registry import URL_ONLY_CHECKS, params_model
 from monitor import __version__
 from monitor.cli_alerts import alerts_app, notify_app, silence_app
 from monitor.cli_baseline import baseline_app
@@ -27,6 +26,7 @@ from monitor.cli_inventory import inventory_app
 from monitor.cli_patch import advisories_app
 from monitor.cli_report import report
 from monitor.cli_worker import worker
+from monitor.display import cell
 from monitor.durations import format_duration, parse_duration
 from monitor.fanout import auto_processes
 from monitor.logs import configure_logging
@@ -34,17 +34,28 @@ from monitor.model import (
     CheckKind,
     CheckRun,
     FindingStatus,
+    RunStatus,
     Severity,
     Target,
     parse_endpoint,
 )
 from monitor.render import print_scan
 from monitor.runner import CheckJob
-from monitor.scan import EXIT_USAGE, ScanFormat, exit_code, run_scan, scan_document, scan_sarif
+from monitor.scan import (
+    EXIT_PUSH_FAILED,
+    EXIT_USAGE,
+    ScanFormat,
+    exit_code,
+    run_scan,
+    scan_document,
+    scan_sarif,
+)
+from monitor.tables import Column, fitted_table
 
 if TYPE_CHECKING:
     from checks.interface import CheckParams
     from monitor.jobs import ScheduledCheck
+    from monitor.push import PushGateway
     from monitor.settings import Settings
 
 app = typer.Typer(
@@ -52,29 +63,26 @@ app = typer.Typer(
     help="Continuous security monitoring of the APIs you operate (NIST SP 800-137).",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,  # help is plain text: "[default: ...]" is not a markup tag
 )
 config_app = typer.Typer(help="Validate configuration.", no_args_is_help=True)
 db_app = typer.Typer(help="Manage the store's schema.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(baseline_app, name="baseline")
-app.add_typer(advisories_app, name="advisories")
 app.add_typer(inventory_app, name="inventory")
-app.add_typer(alerts_app, name="alerts")
 app.add_typer(silence_app, name="silence")
+app.add_typer(alerts_app, name="alerts")
 app.add_typer(notify_app, name="notify")
+app.add_typer(advisories_app, name="advisories")
 app.add_typer(dashboards_app, name="dashboards")
-app.command()(report)
-app.command()(worker)
 
 
-@app.command()
 def version() -> None:
     """Print the apivigil version."""
     out.print(f"apivigil {__version__}")
 
 
-@app.command()
 def run(
     config: ConfigOption = None,
     migrate: Annotated[bool, typer.Option(help="apply pending schema migrations at start")] = False,
@@ -97,7 +105,6 @@ def run(
     exit_leaving_library_threads()
 
 
-@app.command()
 def demo(
     directory: Annotated[
         Path, typer.Option("--dir", help="where certificates and config go")
@@ -149,25 +156,52 @@ def config_check(
     out.print(f"{path}: ok — {len(settings.targets)} target(s), {len(jobs)} scheduled check(s)")
 
 
-@app.command()
-def targets(config: ConfigOption = None) -> None:
+TARGET_COLUMNS = (
+    Column("target", key=True),
+    Column("url", key=True),
+    Column("check"),
+    Column("interval", drop=2),
+    Column("timeout", drop=3),
+    Column("labels", drop=1),
+)
+
+
+def targets(
+    config: ConfigOption = None,
+    format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.TABLE,
+) -> None:
     """List configured targets and their checks with effective schedules."""
     settings, _ = load(config, required=True)
-    table = Table("target", "url", "check", "interval", "timeout", "labels")
-    for planned in scheduled_checks(settings):
-        job = planned.job
-        table.add_row(
-            job.target.name,
-            job.target.url or "",
-            job.check.value,
-            format_duration(planned.interval),
-            format_duration(job.timeout),
-            ", ".join(f"{k}={v}" for k, v in job.target.labels.items()),
+    planned_checks = scheduled_checks(settings)
+    if format is OutputFormat.JSON:
+        print_json(
+            [
+                {
+                    "target": p.job.target.name,
+                    "url": p.job.target.url,
+                    "labels": dict(p.job.target.labels),
+                    "check": p.job.check.value,
+                    "interval_seconds": p.interval.total_seconds(),
+                    "timeout_seconds": p.job.timeout.total_seconds(),
+                }
+                for p in planned_checks
+            ]
         )
-    out.print(table)
+        return
+    rows = [
+        [
+            cell(p.job.target.name),
+            cell(p.job.target.url or ""),
+            p.job.check.value,
+            format_duration(p.interval),
+            format_duration(p.job.timeout),
+            cell(", ".join(f"{k}={v}" for k, v in p.job.target.labels.items())),
+        ]
+        for p in planned_checks
+    ]
+    out.print(fitted_table(out.width, TARGET_COLUMNS, rows))
 
 
-@app.command()
 def findings(
     config: ConfigOption = None,
     store: Annotated[str | None, typer.Option(help="store URL [default: from the config]")] = None,
@@ -184,8 +218,8 @@ def findings(
     from monitor.render import print_findings
     from monitor.store.interface import FindingQuery, StoreError
 
-    settings, _ = load(config)
-    sql_store = open_store(settings, store)
+    settings, config_file = load(config)
+    sql_store = open_store(settings, store, config_file)
     query = FindingQuery(
         target=target,
         min_severity=severity,
@@ -244,14 +278,18 @@ def db_upgrade(
     sql_store.close()
 
 
-@app.command()
 def scan(
     urls: Annotated[
         list[str] | None, typer.Argument(help="ad-hoc targets (https://host[:port] or host:port)")
     ] = None,
     config: ConfigOption = None,
     check: Annotated[
-        list[CheckKind] | None, typer.Option("--check", help="only these checks")
+        list[CheckKind] | None,
+        typer.Option(
+            "--check",
+            help="only these checks [default: with URLs, every check that needs only a URL "
+            f"({', '.join(sorted(URL_ONLY_CHECKS))}); with a config, every enabled check]",
+        ),
     ] = None,
     target: Annotated[
         list[str] | None, typer.Option("--target", help="only these configured targets")
@@ -268,12 +306,34 @@ def scan(
     timeout: Annotated[
         str | None, typer.Option(help="per-run timeout for ad-hoc targets, e.g. 30s")
     ] = None,
+    push_gateway: Annotated[
+        str | None,
+        typer.Option(help="push the scan's metrics to this Prometheus Pushgateway URL"),
+    ] = None,
+    push_job: Annotated[str, typer.Option(help="the push's job label")] = "apivigil-scan",
+    push_instance: Annotated[
+        str | None, typer.Option(help="the push's instance label [default: this host's name]")
+    ] = None,
+    push_basic_auth_file: Annotated[
+        Path | None, typer.Option(help="file holding user:password for the Pushgateway")
+    ] = None,
+    push_token_file: Annotated[
+        Path | None, typer.Option(help="file holding a bearer token for the Pushgateway")
+    ] = None,
+    push_required: Annotated[
+        bool, typer.Option(help="exit 4 when the push fails (else it is only reported)")
+    ] = False,
 ) -> None:
     """Run checks once and report.
 
+    With URLs, every check that needs nothing but a URL runs (certificate expiry and trust,
+    TLS posture); pick others with --check. Without URLs, the config's targets and checks.
     Exit 0 when clean, 1 for a finding at or above --fail-on, 2 for usage or config
-    errors, 3 when a check could not run.
+    errors, 3 when a check could not run, 4 when --push-required and the push failed.
     """
+    gateway = _push_gateway(
+        push_gateway, push_job, push_instance, push_basic_auth_file, push_token_file
+    )
     only = frozenset(check) if check else None
     egress = EgressPolicy()
     if urls:
@@ -300,7 +360,71 @@ def scan(
         print_json(scan_sarif(runs, locations))
     else:
         print_scan(out, runs)
-    raise typer.Exit(exit_code(runs, fail_on))
+    code = exit_code(runs, fail_on)
+    if gateway is not None and not _pushed(gateway, runs, jobs) and push_required:
+        code = max(code, EXIT_PUSH_FAILED)
+    raise typer.Exit(code)
+
+
+def _push_gateway(
+    url: str | None,
+    job: str,
+    instance: str | None,
+    basic_auth_file: Path | None,
+    token_file: Path | None,
+) -> PushGateway | None:
+    if url is None:
+        return None  # before the imports: a scan without a gateway loads no store code
+    import socket
+
+    from monitor.push import PushGateway
+    from monitor.secret_files import read_secret_file
+
+    if basic_auth_file is not None and token_file is not None:
+        err.print("--push-basic-auth-file and --push-token-file: give one of them", markup=False)
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        token = read_secret_file(token_file, "--push-token-file") if token_file else None
+        pair = (
+            read_secret_file(basic_auth_file, "--push-basic-auth-file") if basic_auth_file else None
+        )
+    except ValueError as error:
+        err.print(str(error), markup=False)
+        raise typer.Exit(EXIT_USAGE) from None
+    basic_auth = None
+    if pair is not None:
+        user, colon, password = pair.get_secret_value().partition(":")
+        if not colon or not user:
+            err.print(
+                f"--push-basic-auth-file: {basic_auth_file} must hold user:password", markup=False
+            )
+            raise typer.Exit(EXIT_USAGE)
+        basic_auth = (user, password)
+    return PushGateway(
+        url=url,
+        job=job,
+        instance=instance or socket.gethostname(),
+        basic_auth=basic_auth,
+        bearer_token=token.get_secret_value() if token else None,
+    )
+
+
+def _pushed(gateway: PushGateway, runs: list[CheckRun], jobs: list[CheckJob]) -> bool:
+    """Push the scan's metrics; report a failure on stderr and return False."""
+    from datetime import UTC, datetime
+
+    from monitor.push import push, scan_registry
+
+    targets = list({job.target.name: job.target for job in jobs}.values())
+    complete = all(run.status is RunStatus.OK for run in runs)
+    where = f"{gateway.url} (job {gateway.job}, instance {gateway.instance})"
+    try:
+        push(gateway, scan_registry(runs, targets, datetime.now(UTC)), complete)
+    except OSError as error:
+        err.print(f"push to {where} failed: {error}", markup=False, highlight=False)
+        return False
+    err.print(f"pushed the scan's metrics to {where}", markup=False, highlight=False)
+    return True
 
 
 def print_json(document: object) -> None:
@@ -326,7 +450,7 @@ def _ad_hoc_jobs(
     except ValueError as error:
         err.print(f"[red]--timeout:[/] {error}")
         raise typer.Exit(EXIT_USAGE) from None
-    kinds = sorted(only or {CheckKind.CERT_EXPIRY})
+    kinds = sorted(only or URL_ONLY_CHECKS)
     jobs = []
     for url in urls:
         try:
@@ -374,3 +498,9 @@ def _scan_with_progress(
             progress.refresh()
 
         return run_scan(jobs, concurrency, on_done=advance, processes=processes, egress=egress)
+
+
+# `apivigil --help` lists the commands in the order they are registered: the daily ones first
+# (typer lists the command groups, config, db, baseline, ..., after these).
+for _command in (run, scan, findings, report, targets, demo, worker, version):
+    app.command()(_command)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.text import Text
 
 from monitor.cli_common import (
     ConfigOption,
@@ -24,10 +25,28 @@ from monitor.display import cell
 from monitor.durations import parse_duration
 from monitor.model import Severity, require_utc
 from monitor.scan import EXIT_USAGE
+from monitor.tables import Column, fitted_table
 
 alerts_app = typer.Typer(help="Alert delivery: the outbox.", no_args_is_help=True)
 silence_app = typer.Typer(help="Mute alerts for a while.", no_args_is_help=True)
 notify_app = typer.Typer(help="Check receivers.", no_args_is_help=True)
+
+OUTBOX_COLUMNS = (
+    Column("created (UTC)", drop=2),
+    Column("receiver", key=True),
+    Column("kind", drop=1),
+    Column("state"),
+    Column("attempts", drop=3),
+    Column("last error", key=True),
+)
+SILENCE_COLUMNS = (
+    Column("id", key=True),
+    Column("matchers", key=True),
+    Column("starts (UTC)", drop=2),
+    Column("ends (UTC)"),
+    Column("by", drop=3),
+    Column("comment", drop=1),
+)
 
 EXIT_NOT_DELIVERED = 1
 
@@ -64,17 +83,18 @@ def alerts_outbox(
             )
         )
         return
-    table = Table("created (UTC)", "receiver", "kind", "state", "attempts", "last error")
-    for e in entries:
-        table.add_row(
+    rows: list[list[Text | str]] = [
+        [
             f"{e.created_at:%Y-%m-%d %H:%M:%S}",
             cell(e.receiver),
             cell(e.kind),
             _state(e.delivered_at, e.permanent),
             str(e.attempts),
             cell(e.last_error or ""),
-        )
-    out.print(table)
+        ]
+        for e in entries
+    ]
+    out.print(fitted_table(out.width, OUTBOX_COLUMNS, rows))
 
 
 def _state(delivered_at: datetime | None, permanent: bool) -> str:
@@ -120,10 +140,28 @@ def silence_add(
     if not comment.strip():
         err.print("[red]silence not added:[/] a comment is required")
         raise typer.Exit(EXIT_USAGE)
+    _warn_about_unknown_labels(matchers, config)
     silence = Silence(str(uuid.uuid4()), matchers, now, ends, by or default_approver(), comment)
     with opened_store(config, store) as sql_store:
         sql_store.add_silence(silence, now)
     out.print(f"silence {silence.id} until {ends:%Y-%m-%d %H:%M} UTC", highlight=False)
+
+
+def _warn_about_unknown_labels(matchers: dict[str, str], config: Path | None) -> None:
+    """Warn about matcher labels that no alert carries: such a silence mutes nothing."""
+    from alerts.rules import ALERT_OWN_LABELS
+
+    settings, _ = load(config)
+    target_labels = sorted({key for t in settings.targets for key in t.labels})
+    known = set(ALERT_OWN_LABELS) | set(target_labels)
+    for label in sorted(set(matchers) - known):
+        err.print(
+            f"warning: no alert carries the label {label!r}, so this silence mutes nothing "
+            f"through it; alerts carry {', '.join(ALERT_OWN_LABELS)}"
+            + (f" and the target labels {', '.join(target_labels)}" if target_labels else ""),
+            markup=False,
+            highlight=False,
+        )
 
 
 def _matcher(text: str) -> tuple[str, str]:
@@ -142,17 +180,18 @@ def silence_list(
     """Active silences (and ended ones with --all)."""
     with opened_store(config, store) as sql_store:
         silences = sql_store.silences(SystemClock().now(), include_expired=all_)
-    table = Table("id", "matchers", "starts (UTC)", "ends (UTC)", "by", "comment")
-    for s in silences:
-        table.add_row(
+    rows: list[list[Text | str]] = [
+        [
             cell(s.id),
             cell(", ".join(f"{k}={v}" for k, v in s.matchers.items())),
             f"{s.starts_at:%Y-%m-%d %H:%M}",
             f"{s.ends_at:%Y-%m-%d %H:%M}",
             cell(s.created_by),
             cell(s.comment),
-        )
-    out.print(table)
+        ]
+        for s in silences
+    ]
+    out.print(fitted_table(out.width, SILENCE_COLUMNS, rows))
 
 
 @silence_app.command("expire")

@@ -64,12 +64,48 @@ def load(explicit: Path | None, required: bool = False) -> tuple[Settings, Path 
         raise typer.Exit(EXIT_USAGE) from None
 
 
-def open_store(settings: Settings, store_url: str | None) -> SqlStore:
+def sqlite_file(url: str) -> Path | None:
+    """The file a `sqlite:` store URL names (None: another database, or in memory)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def _refuse_a_missing_store(url: str, from_option: bool, config_file: Path | None) -> None:
+    """Exit (usage) when `url` is a SQLite file that does not exist: opening it would create it."""
+    path = sqlite_file(url)
+    if path is None or path.exists():
+        return
+    if from_option or config_file is not None:
+        source = "--store" if from_option else f"the store of {config_file}"
+        err.print(
+            f"no store found: {path} ({source}) does not exist. Point at another with --store "
+            "URL, or create it with `apivigil db upgrade`.",
+            markup=False,
+        )
+    else:
+        err.print(
+            f"no store found: no config file was found, and the default store {path} does not "
+            "exist here. Point at yours with --config FILE, $APIVIGIL_CONFIG or --store URL.",
+            markup=False,
+        )
+    raise typer.Exit(EXIT_USAGE)
+
+
+def open_store(
+    settings: Settings, store_url: str | None, config_file: Path | None = None
+) -> SqlStore:
+    """The store, schema checked; a SQLite file that does not exist is never created here."""
     from monitor.store.interface import SchemaState, StoreError
     from monitor.store.sql import SqlStore
 
+    url = store_url or settings.store
+    _refuse_a_missing_store(url, store_url is not None, config_file)
     try:
-        store = SqlStore(store_url or settings.store, settings.store_timeouts.limits())
+        store = SqlStore(url, settings.store_timeouts.limits())
         state = store.schema_state()
     except StoreError as error:
         err.print(f"[red]store:[/] {error}")
@@ -90,8 +126,8 @@ StoreOption = Annotated[
 @contextmanager
 def opened_store(config: Path | None, store_url: str | None) -> Iterator[SqlStore]:
     """The store of the config (or `store_url`), schema checked, closed afterwards."""
-    settings, _ = load(config)
-    sql_store = open_store(settings, store_url)
+    settings, config_file = load(config)
+    sql_store = open_store(settings, store_url, config_file)
     try:
         yield sql_store
     finally:

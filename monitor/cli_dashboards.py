@@ -20,16 +20,19 @@ dashboards_app = typer.Typer(
 def build(
     out_dir: Annotated[
         Path | None,
-        typer.Option("--out", help="directory for the JSON [default: dashboards/json]"),
+        typer.Option(
+            "--out", help="directory for the JSON [default: dashboards/json, in this directory]"
+        ),
     ] = None,
     check: Annotated[
         bool, typer.Option(help="write nothing; exit 1 when the JSON there is out of date")
     ] = False,
 ) -> None:
     """Generate the dashboards (dashboards/build.py) as JSON files."""
-    from dashboards.build import JSON_DIR, differences, write
+    from dashboards.build import differences, write
 
-    directory = out_dir or JSON_DIR
+    # relative to where the command runs, never into the installed package
+    directory = out_dir or Path("dashboards") / "json"
     if check:
         problems = differences(directory)
         for problem in problems:

@@ -54,8 +54,8 @@ def report(
         err.print(f"[red]--since:[/] {error}")
         raise typer.Exit(EXIT_USAGE) from None
     chosen = _framework(framework, known_frameworks())
-    settings, _ = load(config)
-    sql_store = open_store(settings, store)
+    settings, config_file = load(config)
+    sql_store = open_store(settings, store, config_file)
     try:
         data = build_report_data(
             sql_store,
@@ -101,6 +101,7 @@ def _expectations(settings: Settings) -> list[Expectation]:
             target=planned.job.target.name,
             interval=planned.interval,
             grace=planned.jitter + planned.job.timeout,
+            url=planned.job.target.url,
         )
         for planned in scheduled_checks(settings)
     ]

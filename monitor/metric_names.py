@@ -298,6 +298,15 @@ OBSERVATIONS: dict[str, MetricFamily] = {
     family.observation: family for family in FAMILIES if family.observation is not None
 }
 
+# -- pushed by `apivigil scan --push-gateway` (monitor/push.py), beside the families above ------
+SCAN_LAST_SUCCESS = MetricFamily(
+    "apivigil_scan_last_success_timestamp_seconds",
+    _GAUGE,
+    (),
+    "Unix time of the last `apivigil scan` of this job and instance in which every check ran",
+)
+PUSHED: tuple[MetricFamily, ...] = (SCAN_LAST_SUCCESS,)
+
 # -- requested from the collector, not exported yet --------------------------------------------
 # Dashboards may use these only in variable queries, never in a panel: a variable over a family
 # that is not there yet just offers "All". Move a family into FAMILIES once the collector

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from rich.console import Console
 from rich.table import Table
 
 from monitor.display import cell, markup_safe
 from monitor.model import CheckRun, RunStatus, Severity, StoredFinding
+from monitor.tables import Column, fitted_table
 
 SEVERITY_STYLE = {
     Severity.CRITICAL: "bold red",
@@ -17,6 +19,23 @@ SEVERITY_STYLE = {
     Severity.LOW: "cyan",
     Severity.INFO: "dim",
 }
+SCAN_COLUMNS = (
+    Column("severity"),
+    Column("target", key=True),
+    Column("check", drop=2),
+    Column("rule", key=True),
+    Column("title", drop=1),
+    Column("subject", key=True),
+)
+FINDING_COLUMNS = (
+    Column("severity"),
+    Column("target", key=True),
+    Column("rule", key=True),
+    Column("title", drop=2),
+    Column("subject", key=True),
+    Column("status", drop=1),
+    Column("first seen", drop=3),
+)
 _GRADE_STYLE = {"A+": "bold green", "A": "green", "B": "yellow", "C": "yellow"}
 
 
@@ -27,23 +46,23 @@ def severity_cell(severity: Severity) -> str:
 def print_scan(console: Console, runs: Sequence[CheckRun]) -> None:
     """Per-endpoint TLS grades (when scanned), every finding, and what could not run."""
     _print_grades(console, runs)
-    table = Table("severity", "target", "check", "rule", "title", "subject", title="findings")
-    count = 0
-    for run in runs:
+    rows = [
+        [
+            severity_cell(finding.severity),
+            cell(run.target),
+            run.check.value,
+            cell(finding.rule_id),
+            cell(finding.title),
+            cell(finding.subject),
+        ]
+        for run in runs
         for finding in sorted(
             run.output.findings if run.output else (), key=lambda f: -f.severity.rank
-        ):
-            count += 1
-            table.add_row(
-                severity_cell(finding.severity),
-                cell(run.target),
-                run.check.value,
-                cell(finding.rule_id),
-                cell(finding.title),
-                cell(finding.subject),
-            )
+        )
+    ]
+    count = len(rows)
     if count:
-        console.print(table)
+        console.print(fitted_table(console.width, SCAN_COLUMNS, rows, title="findings"))
     failed = [run for run in runs if run.status is not RunStatus.OK]
     for run in failed:
         reason = run.error_reason.value if run.error_reason else run.status.value
@@ -84,18 +103,12 @@ def _print_grades(console: Console, runs: Sequence[CheckRun]) -> None:
 
 
 def print_findings(console: Console, found: Sequence[StoredFinding]) -> None:
-    table = Table(
-        "severity",
-        "target",
-        "rule",
-        "title",
-        "subject",
-        "status",
-        "first seen",
-        title=f"{len(found)} finding(s)",
-    )
-    for f in found:
-        table.add_row(
+    """Worst first; a `resolved` column when some finding is resolved."""
+    ordered = sorted(found, key=lambda f: (-f.severity.rank, f.target, f.rule_id, f.subject))
+    resolved = any(f.resolved_at is not None for f in ordered)
+    columns = [*FINDING_COLUMNS, *([Column("resolved")] if resolved else [])]
+    rows = [
+        [
             severity_cell(f.severity),
             cell(f.target),
             cell(f.rule_id),
@@ -103,5 +116,16 @@ def print_findings(console: Console, found: Sequence[StoredFinding]) -> None:
             cell(f.subject),
             f.status.value,
             f.first_seen.strftime("%Y-%m-%d %H:%M"),
-        )
-    console.print(table)
+            *(
+                [f.resolved_at.strftime("%Y-%m-%d %H:%M") if f.resolved_at else "-"]
+                if resolved
+                else []
+            ),
+        ]
+        for f in ordered
+    ]
+    console.print(fitted_table(console.width, columns, rows, title=f"{len(found)} finding(s)"))
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"

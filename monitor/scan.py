@@ -20,6 +20,7 @@ EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 EXIT_COULD_NOT_RUN = 3
+EXIT_PUSH_FAILED = 4  # `scan --push-required` and the Pushgateway push failed
 
 
 class ScanFormat(StrEnum):

@@ -2,6 +2,7 @@
 # Install what the dashboard tests need on Debian, when it is missing (idempotent):
 #   - prometheus: the real Prometheus the end-to-end test runs every panel query against,
 #     and promtool (check config / check rules / test rules); the package starts nothing
+#   - prometheus-pushgateway: the gateway `apivigil scan --push-gateway` pushes to
 #   - nginx and the weak-TLS helpers: tests/install-tls-test-deps.sh (the TLS posture target)
 #   - grafana-foundation-sdk, pinned exactly as in pyproject.toml (a bare install picks the
 #     Grafana 10 build), in the project's virtualenv
@@ -12,6 +13,7 @@ sdk='grafana-foundation-sdk==1769699379!11.6.0'
 
 missing=()
 [ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ] || missing+=(prometheus)
+[ -x /usr/bin/prometheus-pushgateway ] || missing+=(prometheus-pushgateway)
 
 if ((${#missing[@]})); then
     export DEBIAN_FRONTEND=noninteractive

@@ -4,6 +4,7 @@ the message templates (built-in, overridden, broken) they and the e-mails are re
 from __future__ import annotations
 
 import json
+import re
 import socket
 from collections.abc import Iterator
 from datetime import timedelta
@@ -315,3 +316,15 @@ def test_template_errors_name_the_template_and_the_problem(tmp_path: Path) -> No
         render("nope.txt.j2", tmp_path)
     with pytest.raises(TemplateError, match=r"email_subject\.txt\.j2: 'notification' is undefined"):
         render("email_subject.txt.j2", None)
+
+
+def test_code_spans_stay_code_spans_whatever_the_values_hold(slack: SlackWebhookFake) -> None:
+    tricky = alert(1, evidence="header `Server: nginx` and ``` a fence", rule_id="TLS-X`Y")
+    notifier_for(slack.webhook_url).send(notification((tricky,)))
+
+    [payload] = slack.payloads
+    (text,) = [b["text"]["text"] for b in payload["blocks"] if "fp-00001" in str(b.get("text"))]
+    assert text.count("```") == 2, text  # the evidence block opens and closes once
+    assert re.search(r"\*Rule:\* `[^`]+`", text), text  # a value cannot close a span
+    # Slack shows no code span inside _italics_: the fingerprint's span stands outside them
+    assert re.search(r"_since [^_`]+_ · fingerprint `fp-00001`", text), text

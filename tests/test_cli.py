@@ -15,6 +15,7 @@ from cryptography import x509
 from tests.conftest import Chain, ServeFactory, free_port
 from tests.daemon_process import APIVIGIL, run_cli, write_config
 from tests.hostile_servers import Tarpit
+from tests.http_servers import ScriptedHttpServer
 
 
 def test_scan_of_urls_prints_findings_as_json_and_fails_on_high(
@@ -22,7 +23,9 @@ def test_scan_of_urls_prints_findings_as_json_and_fails_on_high(
 ) -> None:
     expiring = serve(chain.leaf("soon.test", days_left=10))
     healthy = serve(chain.leaf("fine.test", days_left=100))
-    completed = run_cli("scan", expiring.url, healthy.url, "--format", "json")
+    completed = run_cli(
+        "scan", expiring.url, healthy.url, "--check", "cert_expiry", "--format", "json"
+    )
     assert completed.returncode == 1, completed.stderr
     document = json.loads(completed.stdout)
     runs = {run["target"]: run for run in document["runs"]}
@@ -49,14 +52,29 @@ def test_scan_of_urls_prints_findings_as_json_and_fails_on_high(
     assert runs[f"127.0.0.1:{healthy.port}"]["findings"] == []
 
 
+def test_a_bare_url_scan_runs_every_check_that_needs_only_a_url(
+    serve: ServeFactory, chain: Chain
+) -> None:
+    server = serve(chain.leaf("fine.test", days_left=100))
+    completed = run_cli("scan", server.url, "--format", "json", "--timeout", "90s")
+    checks = sorted(run["check"] for run in json.loads(completed.stdout)["runs"])
+    assert checks == ["cert_expiry", "tls_posture"], completed.stdout + completed.stderr
+    help_text = " ".join(run_cli("scan", "--help").stdout.split())
+    assert "every check that needs only a URL (cert_expiry, tls_posture)" in help_text
+
+
 def test_scan_exit_code_follows_fail_on(serve: ServeFactory, chain: Chain) -> None:
     server = serve(chain.leaf("soon.test", days_left=20))  # medium
-    assert run_cli("scan", server.url).returncode == 0
-    assert run_cli("scan", server.url, "--fail-on", "medium").returncode == 1
+    assert run_cli("scan", server.url, "--check", "cert_expiry").returncode == 0
+    assert (
+        run_cli("scan", server.url, "--check", "cert_expiry", "--fail-on", "medium").returncode == 1
+    )
 
 
 def test_scan_exits_3_when_a_check_could_not_run(tarpit: Tarpit) -> None:
-    completed = run_cli("scan", f"127.0.0.1:{tarpit.port}", "--timeout", "1s")
+    completed = run_cli(
+        "scan", f"127.0.0.1:{tarpit.port}", "--check", "cert_expiry", "--timeout", "1s"
+    )
     assert completed.returncode == 3
     assert f"127.0.0.1:{tarpit.port}" in completed.stdout
     assert "could not run (unreachable)" in completed.stdout
@@ -65,7 +83,7 @@ def test_scan_exits_3_when_a_check_could_not_run(tarpit: Tarpit) -> None:
 def test_scan_table_lists_findings(serve: ServeFactory, chain: Chain) -> None:
     server = serve(chain.leaf("soon.test", days_left=2))
     completed = subprocess.run(
-        [*APIVIGIL, "scan", server.url],
+        [*APIVIGIL, "scan", server.url, "--check", "cert_expiry"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -217,6 +235,15 @@ def test_demo_serves_true_certificate_dates_and_findings_within_60_seconds(tmp_p
             ("demo-expiring", "CERT-EXPIRES-SOON", "critical"),
             ("demo-expired", "CERT-EXPIRED", "critical"),
         }
+        reported = run_cli("report", "--format", "json", cwd=tmp_path)
+        assert reported.returncode == 0, reported.stderr
+        report = json.loads(reported.stdout)
+        targets = {t["name"]: t for t in report["targets"]}
+        assert {"demo-healthy", "demo-expiring", "demo-expired"} <= set(targets)
+        assert targets["demo-healthy"]["posture_score"] == 100  # evaluated, nothing open
+        assert targets["demo-expired"]["posture_score"] < 100
+        assert report["summary"]["posture_score"] is not None
+        assert report["trends"]["days"][0]["posture_score"] is None  # before the demo began
     finally:
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)
@@ -231,3 +258,24 @@ def _served_not_after(cert_dir: Path) -> set[tuple[str, float]]:
                 (certificate.subject.rfc4514_string(), certificate.not_valid_after_utc.timestamp())
             )
     return served
+
+
+def test_an_api_offering_no_tls_is_a_critical_finding_not_an_error() -> None:
+    with ScriptedHttpServer() as server:
+        assert server.url.startswith("http://")
+        completed = run_cli("scan", server.url, "--format", "json", "--timeout", "60s")
+    assert completed.returncode == 1, completed.stdout + completed.stderr  # a finding, not exit 3
+    runs = json.loads(completed.stdout)["runs"]
+    assert sorted(run["check"] for run in runs) == ["cert_expiry", "tls_posture"]
+    for run in runs:
+        assert (run["status"], run["error"]) == ("ok", None), run
+        (finding,) = run["findings"]
+        assert (finding["rule_id"], finding["severity"]) == ("TLS-NOT-OFFERED", "critical")
+        assert {c["control"] for c in finding["controls"]} >= {"SC-8"}
+
+
+def test_a_tls_posture_scan_prints_no_library_warnings(serve: ServeFactory, chain: Chain) -> None:
+    server = serve(chain.leaf("fine.test", days_left=100))
+    completed = run_cli("scan", server.url, "--check", "tls_posture", "--format", "json")
+    assert json.loads(completed.stdout)["runs"][0]["status"] == "ok", completed.stderr
+    assert "Warning" not in completed.stderr, completed.stderr

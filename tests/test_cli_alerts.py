@@ -100,3 +100,29 @@ def test_templates_beside_the_config_override_the_built_in_ones(tmp_path: Path) 
     assert settings.alerts.templates_dir == tmp_path / "templates"
     assert subject.startswith("[ACME SOC] [FIRING")
     assert "email_body.txt.j2" not in str(list((tmp_path / "templates").iterdir()))
+
+
+def test_silence_add_warns_about_a_label_no_alert_can_carry(tmp_path: Path) -> None:
+    path = write_config(
+        tmp_path / "apivigil.yaml",
+        {
+            "store": f"sqlite:///{tmp_path / 'a.db'}",
+            "targets": [
+                {"name": "api", "url": "https://127.0.0.1:1", "labels": {"env": "prod"},
+                 "checks": {"cert_expiry": {}}}
+            ],
+        },
+    )  # fmt: skip
+    assert run_cli("db", "upgrade", "--config", str(path)).returncode == 0
+    add = ("silence", "add", "--comment", "x", "--config", str(path))
+
+    typo = run_cli(*add, "--match", "rule=TLS-X")
+    assert typo.returncode == 0, typo.stderr  # added, but the operator is told
+    warning = " ".join(typo.stderr.split())
+    assert "no alert carries the label 'rule'" in warning, warning
+    assert "rule_id" in warning, warning
+    assert "env" in warning, warning
+
+    fine = run_cli(*add, "--match", "env=prod", "--match", "rule_id=~TLS-.*")
+    assert fine.returncode == 0, fine.stderr
+    assert "no alert carries" not in fine.stderr

@@ -248,3 +248,11 @@ def test_the_committed_json_parses_as_grafana_dashboards() -> None:
         document = json.loads(path.read_text())
         assert document["schemaVersion"] >= 39
         assert "id" not in document  # Grafana assigns ids; uids are ours
+
+
+def test_the_build_command_writes_into_the_working_directory_by_default(tmp_path: Path) -> None:
+    before = {path: path.stat().st_mtime_ns for path in JSON_DIR.glob("*.json")}
+    built = run_cli("dashboards", "build", cwd=tmp_path)
+    assert built.returncode == 0, built.stderr
+    assert {p.name for p in (tmp_path / "dashboards" / "json").iterdir()} == set(DOCUMENTS)
+    assert {path: path.stat().st_mtime_ns for path in JSON_DIR.glob("*.json")} == before

@@ -351,3 +351,24 @@ def test_security_check_catches_a_weakened_deployment(
     assert change in text
     deployment.write_text(text.replace(change, replacement))
     assert security_problems(render(copy / "overlays" / "single-node")) != []
+
+
+def configured_image() -> str:
+    """The image the operator sets once, in the image component every overlay includes."""
+    (entry,) = yaml.safe_load((K8S / "components" / "image" / "kustomization.yaml").read_text())[
+        "images"
+    ]
+    return f"{entry['newName']}:{entry['newTag']}"
+
+
+def test_every_container_of_every_overlay_runs_the_configured_image(
+    rendered: list[Manifest],
+) -> None:
+    images = {
+        f"{w['kind']}/{w['metadata']['name']} {c['name']}": c["image"]
+        for w in rendered
+        if w["kind"] in WORKLOADS
+        for c in containers(pod_spec(w))
+    }
+    assert images, "no containers rendered"
+    assert set(images.values()) == {configured_image()}, images

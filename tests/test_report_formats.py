@@ -200,7 +200,7 @@ def test_scan_format_sarif_reports_findings_and_runs_that_could_not_evaluate(
     server = serve(chain.leaf("soon.test", days_left=5))
     closed = f"https://127.0.0.1:{free_port()}"
 
-    result = run_cli("scan", server.url, closed, "--format", "sarif")
+    result = run_cli("scan", server.url, closed, "--check", "cert_expiry", "--format", "sarif")
 
     assert result.returncode == 1, result.stderr  # a critical finding
     document = json.loads(result.stdout)

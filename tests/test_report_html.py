@@ -160,4 +160,34 @@ def test_an_empty_store_still_renders_a_complete_page(tmp_path: Path) -> None:
     assert rendering.console == []
     assert "No open finding." in page.read_text()
     assert data.summary.coverage is None
-    assert data.summary.posture == 100.0
+    assert data.summary.posture is None  # no evidence: "no data", not a perfect score
+    assert "no data" in page.read_text()
+
+
+def test_rule_ids_stay_on_one_line_subjects_are_short_with_the_full_value_on_hover(
+    page: Path,
+) -> None:
+    html = page.read_text()
+    findings = html.split('<section id="findings"')[1].split("</section>")[0]
+    rules = re.findall(r"<code([^>]*)>([A-Z0-9-]+)</code>", findings)
+    assert rules
+    assert all('class="rule"' in attributes for attributes, _ in rules), rules
+    assert re.search(r"code\.rule, span\.rule\s*\{[^}]*white-space:\s*nowrap", html)
+    controls = html.split('<section id="controls"')[1].split("</section>")[0]
+    assert '<span class="rule">INVENTORY-UNAUTHENTICATED-OPERATION</span>' in controls
+    hover = re.findall(r'<td class="subject" title="([^"]*)">([^<]*)</td>', findings)
+    assert hover
+    for full, shown in hover:
+        assert not re.search(r"[0-9a-f]{16}", shown), shown  # hashes collapsed ...
+        assert len(shown) <= len(full)  # ... the full value on hover
+
+
+def test_audit_details_are_text_not_raw_json_and_expired_certificates_stand_apart(
+    page: Path,
+) -> None:
+    html = page.read_text()
+    audit = html.split('<section id="audit"')[1].split("</section>")[0]
+    for raw_json in ('{"', "{&#34;", "{&quot;"):
+        assert raw_json not in audit, audit
+    assert "Certificates expiring within 30 days" in html
+    assert "Certificates already expired" in html

@@ -110,6 +110,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     pki = TestPki(directory / "pki")
     dh = make_dh_params()
     good = pki.good()
+    other_name = pki.self_signed("other-host.invalid")
     blocks = [
         *standard_nginx_blocks(pki, dh),
         NginxBlock(  # the Mozilla intermediate server-side configuration, with HSTS
@@ -121,6 +122,13 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
             hsts_max_age=63072000,
             prefer_server_ciphers=False,
             extra=("ssl_ecdh_curve X25519:prime256v1:secp384r1;", "ssl_session_tickets off;"),
+        ),
+        NginxBlock(  # self-signed and for another name: validation stops at the name
+            "self_signed_wrong_host",
+            other_name.chain,
+            other_name.key,
+            protocols="TLSv1.2 TLSv1.3",
+            ciphers=MODERN_CIPHERS,
         ),
         NginxBlock(
             "tls10_and_13",
@@ -248,6 +256,28 @@ def test_untrusted_chains_are_named(runs: dict[str, CheckRun]) -> None:
     assert kind("unknown_root") == "unknown root"
     assert kind("missing_intermediate") == "incomplete chain"
     assert kind("expired") == "expired or not yet valid"
+
+
+def test_a_self_signed_certificate_for_another_name_is_untrusted_as_well_as_mismatched(
+    runs: dict[str, CheckRun],
+) -> None:
+    run = runs["self_signed_wrong_host"]
+    found = rules(run)
+    assert {"TLS-CERT-UNTRUSTED", "TLS-CERT-HOSTNAME-MISMATCH"} <= found, sorted(found)
+    assert grade(run) == "T"
+
+
+def test_a_trust_verdict_that_could_not_be_made_is_reported_as_unknown(
+    runs: dict[str, CheckRun],
+) -> None:
+    # a CA-issued leaf for another name: the validator stops at the name, so whether the
+    # chain is trusted is unknown, and the scan says so instead of claiming completeness
+    run = runs["wrong_host"]
+    assert run.output is not None
+    (incomplete,) = [f for f in run.output.findings if f.rule_id == "TLS-SCAN-INCOMPLETE"]
+    assert "certificate trust: not determined" in incomplete.evidence
+    complete = [o.value for o in run.output.observations if o.name == "tls_scan_complete"]
+    assert complete == [0.0]
 
 
 def test_a_server_that_stalls_mid_scan_is_could_not_determine_never_a_better_grade(

@@ -383,7 +383,8 @@ class TestPki:
             )
             .sign(key, hashes.SHA256())
         )
-        return self._write_leaf("self-signed", certificate, key, (), self.root_pem)
+        stem = "self-signed" if host is None else f"self-signed-{host}"
+        return self._write_leaf(stem, certificate, key, (), self.root_pem)
 
     def unknown_root(self) -> ServerCert:
         """Chain leaf + intermediate of another root that no client trusts.

@@ -5,13 +5,16 @@ from __future__ import annotations
 import fnmatch
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from checks.api_inventory.access_log import LogFormat, LogKind
-from checks.api_inventory.loading import LoadLimits
 from checks.interface import CheckParams
 from monitor.durations import Duration
+
+if TYPE_CHECKING:  # validating a config imports parameter models only
+    from checks.api_inventory.loading import LoadLimits
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -101,6 +104,8 @@ class SpecLimits(BaseModel):
     )
 
     def load_limits(self, max_spec_bytes: int) -> LoadLimits:
+        from checks.api_inventory.loading import LoadLimits  # noqa: PLC0415
+
         return LoadLimits(
             max_bytes=max_spec_bytes,
             max_total_bytes=self.max_total_bytes,

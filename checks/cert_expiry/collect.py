@@ -31,6 +31,7 @@ from checks.interface import (
     TargetUnreachable,
 )
 from checks.network import is_ip_literal, resolve
+from checks.plaintext import no_tls
 from monitor.model import Endpoint, Target
 
 _MAX_PEM_BYTES = 4 * 1024 * 1024
@@ -44,7 +45,8 @@ def collect(target: Target, params: CertExpiryParams, context: CheckContext) -> 
     served: tuple[CertificateSource, ...] = ()
     unreachable: tuple[AddressFailure, ...] = ()
     server_name = None
-    if endpoint is not None:
+    plaintext = no_tls(target)
+    if endpoint is not None and plaintext is None:
         server_name = params.server_name or endpoint.host
         served, unreachable = _collect_endpoint(endpoint, server_name, params, context)
     files = tuple(read_pem_files(params.files))
@@ -54,6 +56,7 @@ def collect(target: Target, params: CertExpiryParams, context: CheckContext) -> 
         served=served,
         unreachable=unreachable,
         files=files,
+        no_tls=plaintext,
     )
 
 

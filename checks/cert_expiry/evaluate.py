@@ -8,6 +8,7 @@ Rules (ids are stable):
 - CERT-CHAIN-EXPIRES-SOON: the same for intermediates and roots in the served chain.
 - CERT-ADDRESS-MISMATCH (high): the addresses behind one name serve different leaves.
 - CERT-ADDRESS-UNREACHABLE (medium): some, not all, addresses behind the name failed.
+- TLS-NOT-OFFERED (critical): the target URL is plain http:// (checks.plaintext).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from checks.cert_expiry.facts import (
     ChainPosition,
 )
 from checks.cert_expiry.params import CertExpiryParams
+from checks.plaintext import no_tls_output
 from monitor.model import CheckOutput, Finding, Observation, Severity
 
 RENEW = (
@@ -41,6 +43,8 @@ def evaluate(raw: CertExpiryRaw, params: CertExpiryParams, now: datetime) -> Che
         if finding is not None:
             findings.append(finding)
     findings.extend(_address_findings(raw))
+    if raw.no_tls is not None:
+        findings.extend(no_tls_output(raw.no_tls).findings)
     return CheckOutput(
         observations=observations,
         findings=tuple(sorted(findings, key=lambda f: (f.rule_id, f.subject))),

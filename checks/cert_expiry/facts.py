@@ -9,6 +9,8 @@ from enum import StrEnum
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
+from checks.plaintext import NoTls
+
 
 class ChainPosition(StrEnum):
     LEAF = "leaf"
@@ -57,6 +59,7 @@ class CertExpiryRaw:
     served: tuple[CertificateSource, ...]
     unreachable: tuple[AddressFailure, ...]
     files: tuple[CertificateSource, ...]
+    no_tls: NoTls | None = None  # the target URL is plain http://: nothing served to read
 
 
 def certificate_facts(certificate: x509.Certificate, index: int) -> CertificateFacts:

@@ -9,8 +9,14 @@ the server does accept.
 
 from __future__ import annotations
 
+import warnings
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.utils import CryptographyDeprecationWarning
 from sslyze import (
     CertificateInfoExtraArgument,
     ScanCommand,
@@ -30,9 +36,10 @@ from sslyze.mozilla_tls_profile.tls_config_checker import (
     check_server_against_tls_configuration,
 )
 
+from checks.files import read_input_file
 from checks.interface import BadInput, CheckContext, CheckMisconfigured, TargetUnreachable
 from checks.network import is_ip_literal, resolve
-from checks.tls_posture.facts import Protocol, ProtocolSupport, TlsFacts
+from checks.tls_posture.facts import CertificateFacts, Protocol, ProtocolSupport, TlsFacts
 from checks.tls_posture.params import TlsPostureParams
 from checks.tls_posture.probe import dh_too_small, no_answer, probe_handshakes
 from checks.tls_posture.server_scan import (
@@ -74,6 +81,14 @@ OTHER_COMMANDS = {
 }
 # sslyze's connectivity test takes one or two handshakes with a server that answers; against
 # a tarpit it tries eleven, each until the network timeout
+# sslyze's bundled trust stores hold a root with a negative serial number: cryptography warns
+# on every load, on the user's terminal, about nothing they can act on
+warnings.filterwarnings(
+    "ignore",
+    message="Parsed a serial number which wasn't positive",
+    category=CryptographyDeprecationWarning,
+)
+_MAX_TRUST_STORE_BYTES = 16 * 1024 * 1024  # a system bundle is ~200 KiB
 _CONNECTIVITY_TIMEOUTS = 3
 _UNREACHABLE_ERRORS = {
     "ConnectionToServerTimedOut",
@@ -201,12 +216,18 @@ def translate_scan(
     if params.check_http_headers and not hsts_checked and headers is not None:
         incomplete.append("http_headers: the HTTP request failed")
     deviations = _mozilla_deviations(result, params, incomplete)
+    certificate = certificate_facts(certificate_result, server_name, params.trust_store)
+    if certificate is not None and certificate.trusted is None:
+        certificate = _self_signed_verdict(certificate, certificate_result)
+    if certificate is not None and certificate.trusted is None and certificate.chain:
+        why = certificate.validation_error or "no validation result"
+        incomplete.append(f"certificate trust: not determined ({why})")
     return TlsFacts(
         endpoint=endpoint,
         server_name=server_name,
         address=address,
         protocols=tuple(protocols),
-        certificate=certificate_facts(certificate_result, server_name, params.trust_store),
+        certificate=certificate,
         compression=compression.supports_compression if compression else None,
         secure_renegotiation=renegotiation.supports_secure_renegotiation if renegotiation else None,
         client_renegotiation=(
@@ -225,6 +246,24 @@ def translate_scan(
         mozilla_deviations=deviations,
         incomplete=tuple(incomplete),
     )
+
+
+def _self_signed_verdict(certificate: CertificateFacts, result: Any) -> CertificateFacts:
+    """A self-signed leaf is trusted only as a trust anchor itself: when the validator stopped
+    at the name, it is untrusted unless one of the trust stores in use holds it."""
+    leaf = certificate.chain[0] if certificate.chain else None
+    if leaf is None or not leaf.self_signed:
+        return certificate
+    anchors: set[str] = set()
+    for validation in result.certificate_deployments[0].path_validation_results:
+        try:
+            pem = read_input_file(Path(validation.trust_store.path), _MAX_TRUST_STORE_BYTES)
+            anchors |= {
+                c.fingerprint(hashes.SHA256()).hex() for c in x509.load_pem_x509_certificates(pem)
+            }
+        except (BadInput, ValueError):
+            return certificate  # a store that cannot be read: the verdict stays unknown
+    return certificate if leaf.sha256 in anchors else replace(certificate, trusted=False)
 
 
 def _mozilla_deviations(

@@ -42,7 +42,7 @@ from monitor.report.targets import certificates as certificates_of_samples
 from monitor.report.trends import coverage_at, daily_points, mean, weekly_counts
 from monitor.store.interface import StoreError, StoreUnavailable
 from monitor.store.sql import SqlStore
-from monitor.store.tables import FindingRow
+from monitor.store.tables import FindingRow, TargetRow
 
 CERTIFICATE_WARNING_DAYS = 30
 
@@ -64,7 +64,7 @@ def build_report_data(
         store.engine.dialect.name, period, frozenset(targets) if targets else None
     )
     with _reading(store) as session:
-        rows = queries.targets(session, scope)
+        rows = _with_configured(queries.targets(session, scope), expectations, targets)
         names = [row.name for row in rows]
         expected: dict[str, list[Expectation]] = defaultdict(list)
         for expectation in expectations:
@@ -80,6 +80,7 @@ def build_report_data(
         ]
         run_rows = [(c, t, st, n, f, la) for c, t, d, st, n, f, la in activity if d != BEFORE]
         last_ok = {(c, t): utc(at) for c, t, at in queries.last_evaluated(session, scope)}
+        first_ok = {t: utc(at) for t, at in queries.first_evaluated(session, scope)}
         finding_rows = queries.open_findings(session, scope)
         event_rows = queries.event_counts(session, scope)
         day_ends = [(day, period.day_end(day)) for day in period.days()]
@@ -91,6 +92,7 @@ def build_report_data(
             open_rows,
             event_rows,
             activity,
+            first_ok,
         )
         remediation = tuple(
             RemediationTime(Severity(severity), int(count), round(float(seconds or 0) / 3600, 2))
@@ -122,7 +124,7 @@ def build_report_data(
 
     all_open = [f for f in (_finding(row) for row in finding_rows) if f is not None]
     open_rules = open_rules_of(all_open)
-    scores = posture_scores(names, open_rules)
+    scores = posture_scores([n for n in names if n in first_ok], open_rules)
     shown = [_in_framework(f, framework) for f in all_open]
     findings = tuple(
         sorted(
@@ -145,7 +147,7 @@ def build_report_data(
             row.name,
             row.url,
             json.loads(row.labels),
-            scores[row.name],
+            scores.get(row.name),
             coverage.get(row.name, ()),
             expected.get(row.name),
             last_ok,
@@ -191,6 +193,22 @@ def build_report_data(
         audit=audit,
         known_rules={check: tuple(sorted(rules)) for check, rules in sorted(known.items())},
     )
+
+
+def _with_configured(
+    rows: Sequence[TargetRow],
+    expectations: Sequence[Expectation],
+    only: Collection[str] | None,
+) -> list[TargetRow]:
+    """The stored targets plus every target the config schedules that has no row yet (it never
+    ran: it appears with 0 % coverage rather than not at all), by name."""
+    stored = {row.name for row in rows}
+    configured: dict[str, str | None] = {}
+    for expectation in expectations:
+        if expectation.target not in stored and (only is None or expectation.target in only):
+            configured.setdefault(expectation.target, expectation.url)
+    added = [TargetRow(name=name, url=url) for name, url in configured.items()]
+    return sorted([*rows, *added], key=lambda row: row.name)
 
 
 def known_frameworks() -> list[str]:

@@ -50,6 +50,7 @@ class Expectation:
     target: str
     interval: timedelta
     grace: timedelta = timedelta(0)  # jitter + timeout: a run due now may still be going
+    url: str | None = None  # the configured target's URL (shown before it ever ran)
 
     @property
     def allowed_age(self) -> timedelta:
@@ -102,7 +103,7 @@ class TargetReport:
     name: str
     url: str | None
     labels: Mapping[str, str]
-    posture: float
+    posture: float | None  # None: never evaluated (no ok run), so no evidence for a score
     open_by_severity: Mapping[Severity, int]
     covered: bool | None  # None: nothing scheduled for it
     checks: tuple[CheckCoverage, ...]
@@ -120,7 +121,7 @@ class DayPoint:
 
     day: date
     open_by_severity: Mapping[Severity, int]
-    posture: float
+    posture: float | None  # None: no target had been evaluated by the day's end
     coverage: float | None
     opened: int
     resolved: int
@@ -185,7 +186,7 @@ class Summary:
     """The headline numbers (NIST SP 800-137 §5.1.1 metrics)."""
 
     targets: int
-    posture: float  # mean of the targets' scores
+    posture: float | None  # mean of the evaluated targets' scores; None: none evaluated
     coverage: float | None  # share of targets whose every check ran within its interval
     open_by_severity: Mapping[Severity, int]
     opened: int

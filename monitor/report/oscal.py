@@ -56,13 +56,13 @@ def assessment_results(data: ReportData) -> ar.AssessmentResults:
         description=(
             f"apivigil checks of {data.summary.targets} API target(s) between "
             f"{data.period.start.isoformat()} and {data.period.end.isoformat()}: "
-            f"posture score {data.summary.posture}, coverage "
+            f"posture score {_score(data.summary.posture)}, coverage "
             f"{_share(data.summary.coverage)}, {data.summary.open_total} open finding(s)."
         ),
         start=data.period.start,
         end=data.period.end,
         props=[
-            _prop("posture-score", str(data.summary.posture)),
+            _prop("posture-score", _score(data.summary.posture)),
             _prop("coverage", _share(data.summary.coverage)),
             _prop("check-error-rate", f"{data.summary.error_rate:.4f}"),
         ],
@@ -302,6 +302,10 @@ def _origin(tool: str) -> oscal.Origin:
 
 def _prop(name: str, value: str, namespace: str = NAMESPACE) -> oscal.Property:
     return oscal.Property(name=name, value=value, ns=namespace)
+
+
+def _score(posture: float | None) -> str:
+    return "n/a" if posture is None else str(posture)
 
 
 def _share(value: float | None) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from functools import cache
@@ -74,9 +76,35 @@ def _environment(*, markdown: bool) -> Environment:
             "yesno": _yesno,
             "names": _names,
             "cell": _cell,
+            "short": short_subject,
+            "readable": readable_detail,
         }
     )
     return environment
+
+
+_HASH = re.compile(r"(?<![0-9A-Za-z])([0-9a-fA-F]{12})[0-9a-fA-F]{4,}(?![0-9A-Za-z])")
+
+
+def short_subject(subject: str) -> str:
+    """`subject` with long hex runs (hashes, fingerprints) cut to their first 12 digits + `…`;
+    the page shows the full value on hover."""
+    return _HASH.sub(r"\1…", subject)
+
+
+def readable_detail(detail: str) -> str:
+    """An audit record's JSON detail as `key: value · key: value` (hashes shortened)."""
+    try:
+        value = json.loads(detail)
+    except ValueError:
+        return short_subject(detail)
+    if not isinstance(value, dict):
+        return short_subject(detail)
+    parts = []
+    for key, item in value.items():
+        shown = ", ".join(map(str, item)) if isinstance(item, list) else str(item)
+        parts.append(f"{key}: {short_subject(shown)}")
+    return " · ".join(parts)
 
 
 def _datetime(moment: datetime | None) -> str:
@@ -91,7 +119,9 @@ def _percent(share: float | None) -> str:
     return "n/a" if share is None else f"{share * 100:.1f}%"
 
 
-def _number(value: float) -> str:
+def _number(value: float | None) -> str:
+    if value is None:
+        return "no data"
     return f"{value:,.1f}" if value != int(value) else f"{int(value):,}"
 
 

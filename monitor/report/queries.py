@@ -115,6 +115,20 @@ def last_evaluated(session: Session, scope: Scope) -> Sequence[Any]:
     ).all()
 
 
+def first_evaluated(session: Session, scope: Scope) -> Sequence[Any]:
+    """(target, start of its first ok run of any check before the period end), ever: from
+    then on the target's posture rests on evidence."""
+    return session.execute(
+        sa.select(col(CheckRunRow.target), sa.func.min(CheckRunRow.started_at))
+        .where(
+            col(CheckRunRow.started_at) < scope.period.end,
+            col(CheckRunRow.status) == RunStatus.OK.value,
+            scope.only_targets(CheckRunRow.target),
+        )
+        .group_by(CheckRunRow.target)
+    ).all()
+
+
 def event_counts(session: Session, scope: Scope) -> Sequence[Any]:
     """(day, check, rule_id, kind, count) of the period's finding transitions."""
     day = scope.day_of(FindingEventRow.at)

@@ -90,7 +90,7 @@ def target_report(
     name: str,
     url: str | None,
     labels: dict[str, str],
-    posture: float,
+    posture: float | None,
     checks: tuple[CheckCoverage, ...],
     expected: list[Expectation] | None,
     last_ok: dict[tuple[str, str], datetime],

@@ -3,7 +3,8 @@
 Definitions (also printed in every report):
 - posture of a target at a moment: 100 minus 40/15/5/1 for each distinct rule open on it at
   its worst severity (critical/high/medium/low), floored at 0 (monitor.posture); the overall
-  posture is the mean over the selected targets.
+  posture is the mean over the selected targets evaluated by then (a run with status ok). A
+  target never evaluated has no score, and a day when none was is "no data".
 - coverage at a moment: the share of targets with a schedule whose every scheduled check
   evaluated them (a run with status ok) within its interval plus grace (jitter + timeout).
 - drift events: config_drift findings opened (DRIFT-ADDED, -REMOVED, -CHANGED); inventory
@@ -79,9 +80,11 @@ def daily_points(
     open_rows: Iterable[Any],
     event_rows: Sequence[Any],
     activity: Iterable[Any],
+    first_ok: Mapping[str, datetime],
 ) -> tuple[DayPoint, ...]:
     """`activity`: rows (check, target, day, status, count, first, last started) of
-    queries.run_activity, the timestamps already aware."""
+    queries.run_activity, the timestamps already aware; `first_ok`: when each target was
+    first evaluated (no posture before)."""
     open_rules = open_rules_by_day(open_rows)
     opened: dict[date, int] = defaultdict(int)
     resolved: dict[date, int] = defaultdict(int)
@@ -108,7 +111,9 @@ def daily_points(
     for day in period.days():
         _merge(last_ok, last_by_day.get(day, ()))
         rules = open_rules.get(day, [])
-        scores = posture_scores(targets, rules)
+        day_end = period.day_end(day)
+        evidenced = [t for t in targets if t in first_ok and first_ok[t] <= day_end]
+        scores = posture_scores(evidenced, rules)
         by_severity: dict[Severity, int] = dict.fromkeys(Severity, 0)
         for rule in rules:
             by_severity[rule.severity] += rule.count
@@ -117,7 +122,7 @@ def daily_points(
                 day=day,
                 open_by_severity=by_severity,
                 posture=mean(scores.values()),
-                coverage=coverage_at(period.day_end(day), expected, last_ok),
+                coverage=coverage_at(day_end, expected, last_ok),
                 opened=opened[day],
                 resolved=resolved[day],
                 runs=runs[day],
@@ -162,6 +167,7 @@ def weekly_counts(period: ReportPeriod, event_rows: Iterable[Any]) -> tuple[Week
     )
 
 
-def mean(values: Iterable[float]) -> float:
+def mean(values: Iterable[float]) -> float | None:
+    """The mean, rounded; None for no values (no evidence, not a perfect score)."""
     numbers = list(values)
-    return round(sum(numbers) / len(numbers), 2) if numbers else 100.0
+    return round(sum(numbers) / len(numbers), 2) if numbers else None
