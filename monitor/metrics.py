@@ -39,6 +39,7 @@ from monitor.metric_names import (
 )
 from monitor.model import RunStatus, Severity
 from monitor.posture import ControlStatus, control_statuses, posture_scores
+from monitor.store.counters import DURATION_BUCKETS as STORED_BUCKETS
 from monitor.store.interface import MetricsState, Store, StoreError
 
 log = structlog.get_logger("apivigil.metrics")
@@ -46,7 +47,7 @@ log = structlog.get_logger("apivigil.metrics")
 # (check, target) -> configured interval in seconds, read at scrape time (a reload changes it)
 Schedule = Callable[[], Mapping[tuple[str, str], float]]
 
-DURATION_BUCKETS: Sequence[float] = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+DURATION_BUCKETS: Sequence[float] = STORED_BUCKETS  # what the store counts runs into
 
 
 class StoreCollector(Collector):

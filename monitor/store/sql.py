@@ -31,7 +31,7 @@ from monitor.model import (
     Target,
     Transition,
 )
-from monitor.store import baselines, schema
+from monitor.store import baselines, counters, schema
 from monitor.store.engine import DEFAULT_LIMITS, create_engine_for
 from monitor.store.interface import (
     ApprovalResult,
@@ -169,6 +169,7 @@ class SqlStore(SqlAlertingMixin):
             elif not self._insert_once(session, CheckRunRow, row.model_dump(), "slot_key"):
                 session.rollback()  # this slot was recorded before: a redelivery
                 return []
+            counters.count_run(session, run)
             if output is not None:
                 session.add_all(
                     SampleRow(
