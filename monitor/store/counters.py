@@ -28,6 +28,8 @@ DURATION_SUM = "check_duration_sum"  # {check}: seconds
 DELIVERED_PRUNED = "notifications_delivered_pruned"  # {receiver}: delivered rows deleted
 FAILED_PRUNED = "notifications_failed_pruned"  # {receiver}: failed-for-good rows deleted
 PRUNED_ROWS = "retention_pruned_rows"  # {table}
+STORE_ROWS = "store_rows"  # {table}: a gauge, measured after each retention pass
+STORE_BYTES = "store_bytes"  # {}: a gauge, likewise
 
 EVALUATED = (RunStatus.OK.value, RunStatus.ERROR.value, RunStatus.TIMEOUT.value)
 
@@ -52,6 +54,18 @@ def add(executor: Executor, name: str, labels: Mapping[str, str], delta: float) 
         statement.on_conflict_do_update(
             index_elements=["name", "labels"],
             set_={"value": CounterRow.__table__.c.value + statement.excluded.value},  # type: ignore[attr-defined]
+        )
+    )
+
+
+def put(executor: Executor, name: str, labels: Mapping[str, str], value: float) -> None:
+    """Set (name, labels) to `value` (a gauge kept in the same table)."""
+    statement = _insert(executor)(CounterRow).values(
+        name=name, labels=labels_key(labels), value=value
+    )
+    executor.execute(
+        statement.on_conflict_do_update(
+            index_elements=["name", "labels"], set_={"value": statement.excluded.value}
         )
     )
 

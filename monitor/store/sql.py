@@ -31,7 +31,7 @@ from monitor.model import (
     Target,
     Transition,
 )
-from monitor.store import baselines, counters, schema
+from monitor.store import baselines, counters, retention, schema
 from monitor.store.engine import DEFAULT_LIMITS, create_engine_for
 from monitor.store.interface import (
     ApprovalResult,
@@ -48,6 +48,7 @@ from monitor.store.interface import (
 )
 from monitor.store.lifecycle import apply_findings
 from monitor.store.limits import ConnectionLimits
+from monitor.store.retention import PruneResult, RetentionPolicy
 from monitor.store.sql_alerting import SqlAlertingMixin
 from monitor.store.sql_metrics import as_utc, known_kind, read_metrics_state
 from monitor.store.tables import (
@@ -58,6 +59,8 @@ from monitor.store.tables import (
     SnapshotRow,
     TargetRow,
 )
+
+VACUUM_PAGES = 4096  # per retention pass: 16 MiB of 4 KiB pages
 
 
 class SqlStore(SqlAlertingMixin):
@@ -365,6 +368,30 @@ class SqlStore(SqlAlertingMixin):
             for row in rows
             if known_kind(row.check) is not None
         ]
+
+    def prune(
+        self,
+        policy: RetentionPolicy,
+        now: datetime,
+        budget_seconds: float = 5.0,
+        dry_run: bool = False,
+    ) -> PruneResult:
+        """Roll up and delete what `policy` lets go (see monitor.store.retention); on SQLite
+        give up to `VACUUM_PAGES` freed pages back to the file system afterwards."""
+        with self._session() as session:
+            result = retention.prune(session, policy, now, budget_seconds, dry_run)
+        if not dry_run and self.engine.dialect.name == "sqlite" and result.removed:
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql(f"PRAGMA incremental_vacuum({VACUUM_PAGES})")
+                connection.commit()
+        return result
+
+    def sqlite_auto_vacuum(self) -> bool | None:
+        """Whether the SQLite file shrinks as rows are deleted (None: not SQLite)."""
+        if self.engine.dialect.name != "sqlite":
+            return None
+        with self.engine.connect() as connection:
+            return connection.exec_driver_sql("PRAGMA auto_vacuum").scalar() == 2
 
     def metrics_state(self, duration_buckets: Sequence[float]) -> MetricsState:
         with self._session() as session:

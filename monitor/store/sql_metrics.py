@@ -29,7 +29,16 @@ def read_metrics_state(session: Session, duration_buckets: Sequence[float]) -> M
         ).all()
     }
     totals = counters.read(
-        session, (counters.RUNS, counters.LAST_RUN, counters.DURATION_BUCKET, counters.DURATION_SUM)
+        session,
+        (
+            counters.RUNS,
+            counters.LAST_RUN,
+            counters.DURATION_BUCKET,
+            counters.DURATION_SUM,
+            counters.STORE_ROWS,
+            counters.STORE_BYTES,
+            counters.PRUNED_ROWS,
+        ),
     )
     run_counts: dict[tuple[CheckKind, str, RunStatus], int] = {}
     last_run_at: dict[tuple[CheckKind, str, RunStatus], datetime] = {}
@@ -93,6 +102,9 @@ def read_metrics_state(session: Session, duration_buckets: Sequence[float]) -> M
         notifications_delivered=_plus_pruned(
             alerting.delivered_counts(session), session, counters.DELIVERED_PRUNED
         ),
+        store_rows={labels["table"]: int(v) for labels, v in totals[counters.STORE_ROWS]},
+        store_bytes=next((int(v) for _labels, v in totals[counters.STORE_BYTES]), None),
+        pruned_rows={labels["table"]: int(v) for labels, v in totals[counters.PRUNED_ROWS]},
     )
 
 

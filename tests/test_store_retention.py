@@ -1,0 +1,289 @@
+"""Retention on SQLite and PostgreSQL: rollups give the report the same figures as raw runs,
+pruning never lowers a counter, snapshots are stored once per distinct content, and pruning
+runs alongside checks being recorded."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from prometheus_client import generate_latest
+from sqlmodel import Session
+
+from monitor.metrics import build_registry
+from monitor.model import (
+    CheckKind,
+    CheckOutput,
+    CheckRun,
+    ErrorReason,
+    Finding,
+    Observation,
+    RunStatus,
+    Severity,
+    Target,
+)
+from monitor.report.build import build_report_data
+from monitor.report.model import Expectation, ReportPeriod
+from monitor.store.interface import HysteresisPolicy
+from monitor.store.retention import RetentionPolicy
+from monitor.store.sql import SqlStore
+from monitor.store.tables import OutboxRow
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+CERT = CheckKind.CERT_EXPIRY
+DRIFT = CheckKind.CONFIG_DRIFT
+POLICY = HysteresisPolicy(open_after=1, resolve_after=1)
+RETAIN = RetentionPolicy(raw=timedelta(days=30), evidence=timedelta(days=400), batch_rows=50)
+DAYS = 60
+NOW = T0 + timedelta(days=DAYS)
+
+
+def run(
+    check: CheckKind,
+    target: str,
+    at: datetime,
+    status: RunStatus = RunStatus.OK,
+    findings: tuple[Finding, ...] = (),
+    snapshot: dict[str, Any] | None = None,
+    seconds: float = 1.5,
+) -> CheckRun:
+    ok = status is RunStatus.OK
+    return CheckRun(
+        id=str(uuid.uuid4()),
+        check=check,
+        target=target,
+        started_at=at,
+        finished_at=at + timedelta(seconds=seconds),
+        status=status,
+        output=CheckOutput(
+            observations=(Observation("cert_days_left", 90 - at.day, {"position": "leaf"}),),
+            findings=findings,
+            snapshot=snapshot,
+        )
+        if ok
+        else None,
+        error_reason=None if ok else ErrorReason.UNREACHABLE,
+        error_message=None if ok else "connection refused",
+    )
+
+
+def weak(severity: Severity = Severity.HIGH) -> Finding:
+    return Finding("CERT-WEAK-KEY", severity, "weak key", "leaf", "1024 bits", "reissue")
+
+
+def record_history(store: SqlStore) -> None:
+    """60 days, every 6 hours: 'shop' fails on some days and has a finding that opens and
+    resolves twice; 'old' stops answering after day 5 (its newest ok run is old)."""
+    store.sync_targets([Target("shop"), Target("old"), Target("ledger")], T0)
+    for slot in range(DAYS * 4):
+        at = T0 + timedelta(hours=6 * slot, minutes=7)
+        day = slot // 4
+        failing = day % 9 == 4 and slot % 4 == 1
+        open_finding = 10 <= day < 20 or 40 <= day < 45
+        store.record(
+            run(
+                CERT,
+                "shop",
+                at,
+                RunStatus.ERROR if failing else RunStatus.OK,
+                (weak(),) if open_finding else (),
+                seconds=0.2 + slot % 7,
+            ),
+            POLICY,
+        )
+        store.record(run(CERT, "old", at, RunStatus.OK if day < 5 else RunStatus.TIMEOUT), POLICY)
+        if slot % 4 == 0:
+            document = {"db": {"host": "db2" if 20 <= day < 25 else "db1"}}
+            store.record(run(DRIFT, "ledger", at, snapshot=document), POLICY)
+
+
+def add_outbox(store: SqlStore) -> None:
+    with Session(store.engine) as session:
+        for n in range(30):
+            at = T0 + timedelta(days=n * 2)
+            session.add(
+                OutboxRow(
+                    id=f"n{n}",
+                    receiver="ops" if n % 3 else "pager",
+                    group_id="g",
+                    kind="firing",
+                    payload="{}",
+                    created_at=at,
+                    attempts=1,
+                    next_attempt_at=at,
+                    delivered_at=at if n % 5 else None,
+                    permanent=n % 5 == 0,
+                )
+            )
+        session.commit()
+
+
+def scrape(store: SqlStore) -> dict[str, float]:
+    """Every series of /metrics except the store's own size and retention counters."""
+    text = generate_latest(build_registry(store)).decode()
+    series = {}
+    for line in text.splitlines():
+        if line.startswith("#") or line.startswith(("apivigil_store_", "apivigil_retention_")):
+            continue
+        name, _, value = line.rpartition(" ")
+        series[name] = float(value)
+    return series
+
+
+def count(store: SqlStore, table: str) -> int:
+    with store.engine.connect() as connection:
+        return int(connection.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar() or 0)
+
+
+def test_a_prune_leaves_every_counter_and_gauge_of_metrics_unchanged(store: SqlStore) -> None:
+    record_history(store)
+    add_outbox(store)
+    before = scrape(store)
+    runs_before, samples_before = count(store, "check_run"), count(store, "sample")
+
+    result = store.prune(RETAIN, NOW, budget_seconds=600)
+
+    assert result.complete
+    assert result.removed["check_run"] > 0
+    assert result.removed["sample"] > 0
+    assert result.removed["outbox"] > 0
+    assert count(store, "check_run") < runs_before
+    assert count(store, "sample") < samples_before
+    after = scrape(store)
+    assert after == before
+    total = 'apivigil_check_runs_total{check="cert_expiry",status="ok",target="shop"}'
+    assert before[total] > 200
+    # the target that stopped answering still shows the observation of its last ok run
+    assert 'apivigil_cert_days_left{position="leaf",target="old"}' in after
+    text = generate_latest(build_registry(store)).decode()
+    assert 'apivigil_retention_pruned_rows_total{table="check_run"} ' in text
+    assert 'apivigil_store_rows{table="check_run"} ' in text
+    assert "apivigil_store_bytes " in text
+
+
+def test_counters_stay_monotonic_through_repeated_prunes_and_new_runs(store: SqlStore) -> None:
+    record_history(store)
+    key = 'apivigil_check_runs_total{check="cert_expiry",status="ok",target="shop"}'
+    seen = [scrape(store)[key]]
+    for day in range(3):
+        now = NOW + timedelta(days=day)
+        store.record(run(CERT, "shop", now), POLICY)
+        store.prune(RETAIN, now + timedelta(minutes=1), budget_seconds=600)
+        seen.append(scrape(store)[key])
+    assert seen == [seen[0] + n for n in range(4)]
+
+
+def expectations() -> list[Expectation]:
+    return [
+        Expectation(CERT, "shop", timedelta(hours=6), timedelta(hours=1)),
+        Expectation(CERT, "old", timedelta(hours=6), timedelta(hours=1)),
+        Expectation(DRIFT, "ledger", timedelta(days=1), timedelta(hours=1)),
+    ]
+
+
+def test_report_figures_are_identical_across_the_raw_rollup_boundary(store: SqlStore) -> None:
+    record_history(store)
+    periods = [
+        ReportPeriod(T0 + timedelta(days=2), NOW),  # the boundary (day 30) inside
+        ReportPeriod(T0 + timedelta(days=10), T0 + timedelta(days=25)),  # all rolled up
+        ReportPeriod(T0 + timedelta(days=28), T0 + timedelta(days=40)),  # straddling
+    ]
+    before = [build_report_data(store, period, expectations()) for period in periods]
+
+    result = store.prune(RETAIN, NOW, budget_seconds=600)
+
+    assert len(result.rolled_up_days) == DAYS - 30
+    assert result.removed["check_run"] > 0
+    after = [build_report_data(store, period, expectations()) for period in periods]
+    for old, new in zip(before, after, strict=True):
+        assert new.summary == old.summary
+        assert new.days == old.days
+        assert new.checks == old.checks
+        assert new.targets == old.targets
+        assert new == old
+    assert before[0].summary.failed_runs > 0
+    assert before[0].summary.remediation
+
+
+def test_snapshots_are_stored_once_per_distinct_content_and_the_current_one_is_kept(
+    store: SqlStore,
+) -> None:
+    store.sync_targets([Target("ledger")], T0)
+    documents = [{"v": 1}, {"v": 1}, {"v": 2}, {"v": 2}, {"v": 1}, {"v": 3}, {"v": 3}]
+    for day, document in enumerate(documents):
+        store.record(run(DRIFT, "ledger", T0 + timedelta(days=day), snapshot=document), POLICY)
+    assert count(store, "snapshot") == 3
+
+    later = T0 + timedelta(days=500)
+    result = store.prune(RetentionPolicy(raw=timedelta(days=30)), later, budget_seconds=600)
+
+    assert result.removed["snapshot"] == 2  # beyond the evidence period, no kept run uses them
+    assert store.latest_snapshot(DRIFT, "ledger") == {"v": 3}
+
+
+def test_a_dry_run_reports_what_a_prune_would_remove_and_removes_nothing(
+    store: SqlStore,
+) -> None:
+    record_history(store)
+    add_outbox(store)
+    runs = count(store, "check_run")
+
+    dry = store.prune(RETAIN, NOW, budget_seconds=600, dry_run=True)
+
+    assert count(store, "check_run") == runs
+    assert count(store, "run_rollup") == 0
+    real = store.prune(RETAIN, NOW, budget_seconds=600)
+    assert dry.removed == real.removed
+    assert dry.rolled_up_days == real.rolled_up_days
+
+
+def test_a_pass_out_of_time_stops_and_the_next_one_finishes(store: SqlStore) -> None:
+    record_history(store)
+    partial = store.prune(RETAIN, NOW, budget_seconds=0)
+    assert not partial.complete
+    rest = store.prune(RETAIN, NOW, budget_seconds=600)
+    assert rest.complete
+    assert store.prune(RETAIN, NOW, budget_seconds=600).removed == {}
+
+
+def test_pruning_alongside_checks_being_recorded_loses_no_run(store: SqlStore) -> None:
+    record_history(store)
+    recorded, failures = 0, []
+    stop = threading.Event()
+
+    def record_now() -> None:
+        nonlocal recorded
+        at = NOW
+        while not stop.is_set() and recorded < 400:
+            at += timedelta(seconds=30)
+            try:
+                store.record(run(CERT, "shop", at), POLICY)
+                recorded += 1
+            except Exception as error:
+                failures.append(error)
+                return
+
+    key = 'apivigil_check_runs_total{check="cert_expiry",status="ok",target="shop"}'
+    start = scrape(store)[key]
+    recorder = threading.Thread(target=record_now)
+    recorder.start()
+    passes = 0
+    small = RetentionPolicy(raw=RETAIN.raw, batch_rows=20)
+    while passes < 50:
+        passes += 1
+        if store.prune(small, NOW, budget_seconds=0.05).complete:
+            break
+    stop.set()
+    recorder.join(timeout=120)
+    assert failures == []
+    assert store.prune(small, NOW, budget_seconds=600).complete
+    assert scrape(store)[key] == start + recorded
+    with store.engine.connect() as connection:
+        recent = connection.execute(
+            sa.text("SELECT count(*) FROM check_run WHERE started_at > :at"),
+            {"at": NOW.replace(tzinfo=None) if store.engine.dialect.name == "sqlite" else NOW},
+        ).scalar()
+    assert recent == recorded
