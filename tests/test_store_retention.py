@@ -4,9 +4,12 @@ runs alongside checks being recorded."""
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,6 +34,7 @@ from monitor.store.interface import HysteresisPolicy
 from monitor.store.retention import RetentionPolicy
 from monitor.store.sql import SqlStore
 from monitor.store.tables import OutboxRow
+from tests.daemon_process import run_cli
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 CERT = CheckKind.CERT_EXPIRY
@@ -287,3 +291,36 @@ def test_pruning_alongside_checks_being_recorded_loses_no_run(store: SqlStore) -
             {"at": NOW.replace(tzinfo=None) if store.engine.dialect.name == "sqlite" else NOW},
         ).scalar()
     assert recent == recorded
+
+
+def test_db_prune_prints_what_it_removed_and_the_sqlite_file_shrinks(tmp_path: Path) -> None:
+    database = tmp_path / "apivigil.db"
+    config = tmp_path / "apivigil.yaml"
+    config.write_text(f"store: sqlite:///{database}\nretention:\n  raw: 30d\n")
+    store = SqlStore(f"sqlite:///{database}")
+    store.upgrade_schema()
+    record_history(store)  # 2026: older than 30 days whenever this runs
+    for n in range(300):  # bulky rows, so what is deleted outweighs the rollups written
+        failed = run(CERT, "old", T0 + timedelta(days=6, minutes=n), RunStatus.ERROR)
+        store.record(replace(failed, error_message="refused " * 500), POLICY)
+    pages_before = page_count(store)
+    runs = count(store, "check_run")
+
+    dry = run_cli("db", "prune", "--dry-run", "--config", str(config))
+
+    assert dry.returncode == 0, dry.stderr
+    assert "would remove" in dry.stdout
+    assert count(store, "check_run") == runs
+    done = run_cli("db", "prune", "--config", str(config))
+    assert done.returncode == 0, done.stderr
+    removed = runs - count(store, "check_run")
+    assert removed > 0
+    assert re.search(rf"check_run\s*│\s*{removed}\b", done.stdout), done.stdout
+    assert "rolled up" in done.stdout
+    assert page_count(store) < pages_before
+    store.close()
+
+
+def page_count(store: SqlStore) -> int:
+    with store.engine.connect() as connection:
+        return int(connection.exec_driver_sql("PRAGMA page_count").scalar() or 0)

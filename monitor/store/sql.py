@@ -382,8 +382,11 @@ class SqlStore(SqlAlertingMixin):
             result = retention.prune(session, policy, now, budget_seconds, dry_run)
         if not dry_run and self.engine.dialect.name == "sqlite" and result.removed:
             with self.engine.connect() as connection:
-                connection.exec_driver_sql(f"PRAGMA incremental_vacuum({VACUUM_PAGES})")
-                connection.commit()
+                # the pragma frees one page per step; Python's sqlite3 steps a statement
+                # once, its executescript runs each to the end
+                connection.connection.driver_connection.executescript(  # type: ignore[union-attr]
+                    f"PRAGMA incremental_vacuum({VACUUM_PAGES});"
+                )
         return result
 
     def sqlite_auto_vacuum(self) -> bool | None:
