@@ -28,13 +28,17 @@ from monitor.model import (
     Severity,
     Target,
 )
+from monitor.pruner import Pruner
 from monitor.report.build import build_report_data
 from monitor.report.model import Expectation, ReportPeriod
+from monitor.settings import RetentionSettings
 from monitor.store.interface import HysteresisPolicy
 from monitor.store.retention import RetentionPolicy
 from monitor.store.sql import SqlStore
 from monitor.store.tables import OutboxRow
-from tests.daemon_process import run_cli
+from tests.clocks import ManualClock
+from tests.conftest import free_port
+from tests.daemon_process import DaemonProcess, run_cli, write_config
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 CERT = CheckKind.CERT_EXPIRY
@@ -324,3 +328,47 @@ def test_db_prune_prints_what_it_removed_and_the_sqlite_file_shrinks(tmp_path: P
 def page_count(store: SqlStore) -> int:
     with store.engine.connect() as connection:
         return int(connection.exec_driver_sql("PRAGMA page_count").scalar() or 0)
+
+
+def test_the_daemon_prunes_old_history_by_itself_and_metrics_keep_their_totals(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "apivigil.db"
+    store = SqlStore(f"sqlite:///{database}")
+    store.upgrade_schema()
+    record_history(store)  # 2026: older than the 30-day raw window whenever this runs
+    runs = count(store, "check_run")
+    before = scrape(store)
+    port = free_port()
+    config = write_config(
+        tmp_path / "apivigil.yaml",
+        {
+            "store": f"sqlite:///{database}",
+            "listen": f"127.0.0.1:{port}",
+            "retention": {"interval": "1s", "budget": "2s", "batch_rows": 100},
+        },
+    )
+    with DaemonProcess(config, port, tmp_path) as daemon:
+        daemon.wait_healthy()
+        daemon.wait_for_event(
+            lambda event: event.get("event") == "retention pass" and event.get("complete"),
+            timeout=120,
+        )
+        metrics = daemon.metrics()
+    assert count(store, "check_run") < runs
+    assert re.search(r'apivigil_retention_pruned_rows_total\{table="check_run"\} [1-9]', metrics)
+    store.sync_targets(
+        [Target("shop"), Target("old"), Target("ledger")], NOW
+    )  # the daemon's had none
+    assert scrape(store) == before
+    store.close()
+
+
+def test_an_instance_that_does_not_lead_does_not_prune(store: SqlStore) -> None:
+    record_history(store)
+    runs = count(store, "check_run")
+    settings = RetentionSettings()
+    Pruner(store, lambda: settings, ManualClock(NOW), leading=lambda: False).step()
+    assert count(store, "check_run") == runs
+    Pruner(store, lambda: settings, ManualClock(NOW), leading=lambda: True).step()
+    assert count(store, "check_run") < runs
