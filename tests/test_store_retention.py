@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from alembic import command
 from prometheus_client import generate_latest
 from sqlmodel import Session
 
@@ -34,6 +35,7 @@ from monitor.report.model import Expectation, ReportPeriod
 from monitor.settings import RetentionSettings
 from monitor.store.interface import HysteresisPolicy
 from monitor.store.retention import RetentionPolicy
+from monitor.store.schema import alembic_config
 from monitor.store.sql import SqlStore
 from monitor.store.tables import OutboxRow
 from tests.clocks import ManualClock
@@ -372,3 +374,43 @@ def test_an_instance_that_does_not_lead_does_not_prune(store: SqlStore) -> None:
     assert count(store, "check_run") == runs
     Pruner(store, lambda: settings, ManualClock(NOW), leading=lambda: True).step()
     assert count(store, "check_run") < runs
+
+
+def test_upgrading_a_store_with_history_starts_the_totals_at_its_stored_runs(
+    store_url: str,
+) -> None:
+    old = SqlStore(store_url)
+    command.upgrade(alembic_config(old.engine), "0005")
+    sqlite = old.engine.dialect.name == "sqlite"
+    with old.engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO target (name, labels, active, updated_at) VALUES (:n, '{}', :a, :t)"
+            ),
+            {"n": "shop", "a": True, "t": T0.replace(tzinfo=None) if sqlite else T0},
+        )
+        for n in range(7):
+            at = T0 + timedelta(hours=n)
+            connection.execute(
+                sa.text(
+                    'INSERT INTO check_run (id, "check", target, started_at, finished_at, '
+                    "duration_seconds, status, finding_count) "
+                    "VALUES (:id, 'cert_expiry', 'shop', :s, :f, :d, :st, 0)"
+                ),
+                {
+                    "id": str(uuid.uuid4()),
+                    "s": at.replace(tzinfo=None) if sqlite else at,
+                    "f": (at + timedelta(seconds=2)).replace(tzinfo=None) if sqlite else at,
+                    "d": 2.0,
+                    "st": "error" if n == 6 else "ok",
+                },
+            )
+    old.upgrade_schema()
+
+    metrics = scrape(old)
+    labels = 'check="cert_expiry",status="{}",target="shop"'
+    assert metrics[f"apivigil_check_runs_total{{{labels.format('ok')}}}"] == 6
+    assert metrics[f"apivigil_check_runs_total{{{labels.format('error')}}}"] == 1
+    assert metrics['apivigil_check_up{check="cert_expiry",target="shop"}'] == 0
+    assert metrics['apivigil_check_duration_seconds_count{check="cert_expiry"}'] == 7
+    old.close()
