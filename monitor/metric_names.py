@@ -250,6 +250,9 @@ INVENTORY_CHANGES = _observed(
 FAMILIES: tuple[MetricFamily, ...] = (
     BUILD_INFO,
     STORE_UP,
+    STORE_ROWS,
+    STORE_BYTES,
+    RETENTION_PRUNED,
     TARGET_INFO,
     CHECK_RUNS,
     CHECK_LAST_RUN,
