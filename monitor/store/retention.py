@@ -8,7 +8,6 @@ kept run points at, open findings and their events, and the audit log."""
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -195,81 +194,145 @@ def _roll_up_days(work: _Pass, now: datetime) -> bool:
 
 
 def _roll_up_day(session: Session, day_start: datetime) -> None:
+    """One UTC day's runs and samples as rollup rows, aggregated by the database."""
     day_end = day_start + timedelta(days=1)
     day = day_start.date().isoformat()
+    duration = col(CheckRunRow.duration_seconds)
+    reason = sa.func.coalesce(col(CheckRunRow.error_reason), "")
+    buckets = [sa.func.sum(sa.case((duration <= bound, 1), else_=0)) for bound in _BOUNDS]
+    runs = (
+        session.connection()
+        .execute(
+            sa.select(
+                col(CheckRunRow.check),
+                col(CheckRunRow.target),
+                col(CheckRunRow.status),
+                reason,
+                sa.func.count(),
+                sa.func.sum(duration),
+                sa.func.max(duration),
+                sa.func.min(CheckRunRow.started_at),
+                sa.func.max(CheckRunRow.started_at),
+                *buckets,
+            )
+            .where(col(CheckRunRow.started_at) >= day_start, col(CheckRunRow.started_at) < day_end)
+            .group_by(CheckRunRow.check, CheckRunRow.target, CheckRunRow.status, reason)
+        )
+        .all()
+    )
+    series = _sample_series(session, day_start, day_end)
+    # reads first, writes last: on SQLite the write lock is held only while writing
     for table in (RunRollupRow, SampleRollupRow):
-        session.execute(sa.delete(table).where(col(table.day) == day))
-    runs: dict[tuple[str, str, str, str], list[Any]] = defaultdict(list)
-    for check, target, status, reason, seconds, started in session.execute(
-        sa.select(
-            col(CheckRunRow.check),
-            col(CheckRunRow.target),
-            col(CheckRunRow.status),
-            col(CheckRunRow.error_reason),
-            col(CheckRunRow.duration_seconds),
-            col(CheckRunRow.started_at),
-        ).where(col(CheckRunRow.started_at) >= day_start, col(CheckRunRow.started_at) < day_end)
-    ):
-        runs[(check, target, status, reason or "")].append((float(seconds), as_utc(started)))
-    session.add_all(
-        RunRollupRow(
-            check=check,
-            target=target,
-            day=day,
-            status=status,
-            error_reason=reason,
-            runs=len(entries),
-            duration_sum=sum(seconds for seconds, _ in entries),
-            duration_max=max(seconds for seconds, _ in entries),
-            duration_p50=_quantile([seconds for seconds, _ in entries], 0.50),
-            duration_p95=_quantile([seconds for seconds, _ in entries], 0.95),
-            first_started=min(started for _, started in entries),
-            last_started=max(started for _, started in entries),
+        session.connection().execute(sa.delete(table).where(col(table.day) == day))
+    run_rows = []
+    for check, target, status, why, count, total, longest, first, last, *cumulative in runs:
+        counts = [int(n or 0) for n in cumulative]
+        run_rows.append(
+            {
+                "check": check,
+                "target": target,
+                "day": day,
+                "status": status,
+                "error_reason": why,
+                "runs": int(count),
+                "duration_sum": float(total or 0.0),
+                "duration_max": float(longest or 0.0),
+                "duration_p50": _quantile(0.50, counts, int(count), float(longest or 0.0)),
+                "duration_p95": _quantile(0.95, counts, int(count), float(longest or 0.0)),
+                "first_started": as_utc(first),
+                "last_started": as_utc(last),
+            }
         )
-        for (check, target, status, reason), entries in runs.items()
+    if run_rows:
+        session.connection().execute(sa.insert(RunRollupRow), run_rows)
+    sample_rows = [
+        {
+            "check": check,
+            "target": target,
+            "day": day,
+            "name": name,
+            "labels": labels,
+            "count": int(count),
+            "minimum": low,
+            "maximum": high,
+            "last": last,
+            "last_at": as_utc(last_at),
+        }
+        for check, target, name, labels, count, low, high, last, last_at in series
+    ]
+    if sample_rows:
+        session.connection().execute(sa.insert(SampleRollupRow), sample_rows)
+
+
+def _sample_series(session: Session, day_start: datetime, day_end: datetime) -> Sequence[Any]:
+    """(check, target, name, labels, count, min, max, last value, last time) of one day."""
+    group = [
+        col(SampleRow.check),
+        col(SampleRow.target),
+        col(SampleRow.name),
+        col(SampleRow.labels),
+    ]
+    ranked = (
+        sa.select(
+            *group,
+            col(SampleRow.value).label("value"),
+            col(SampleRow.time).label("time"),
+            sa.func.row_number()
+            .over(partition_by=group, order_by=col(SampleRow.time).desc())
+            .label("newest"),
+        )
+        .where(col(SampleRow.time) >= day_start, col(SampleRow.time) < day_end)
+        .subquery("ranked")
     )
-    series: dict[tuple[str, str, str, str], list[Any]] = {}
-    for check, target, name, labels, value, time_ in session.execute(
-        sa.select(
-            col(SampleRow.check),
-            col(SampleRow.target),
-            col(SampleRow.name),
-            col(SampleRow.labels),
-            col(SampleRow.value),
-            col(SampleRow.time),
-        ).where(col(SampleRow.time) >= day_start, col(SampleRow.time) < day_end)
-    ):
-        at = as_utc(time_)
-        entry = series.get((check, target, name, labels))
-        if entry is None:
-            series[(check, target, name, labels)] = [1, value, value, value, at]
-            continue
-        entry[0] += 1
-        entry[1], entry[2] = min(entry[1], value), max(entry[2], value)
-        if at >= entry[4]:
-            entry[3], entry[4] = value, at
-    session.add_all(
-        SampleRollupRow(
-            check=check,
-            target=target,
-            day=day,
-            name=name,
-            labels=labels,
-            count=count,
-            minimum=low,
-            maximum=high,
-            last=last,
-            last_at=last_at,
+    keys = [ranked.c.check, ranked.c.target, ranked.c.name, ranked.c.labels]
+    return (
+        session.connection()
+        .execute(
+            sa.select(
+                *keys,
+                sa.func.count(),
+                sa.func.min(ranked.c.value),
+                sa.func.max(ranked.c.value),
+                sa.func.max(sa.case((ranked.c.newest == 1, ranked.c.value))),
+                sa.func.max(ranked.c.time),
+            ).group_by(*keys)
         )
-        for (check, target, name, labels), (count, low, high, last, last_at) in series.items()
+        .all()
     )
 
 
-def _quantile(values: list[float], q: float) -> float:
-    if len(values) == 1:
-        return values[0]
-    cuts = statistics.quantiles(values, n=100, method="inclusive")
-    return cuts[round(q * 100) - 1]
+# duration quantiles are estimated from bucket counts, as Prometheus's histogram_quantile does
+_BOUNDS: Sequence[float] = (
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2,
+    3,
+    5,
+    10,
+    20,
+    30,
+    60,
+    120,
+    300,
+    600,
+)
+
+
+def _quantile(q: float, cumulative: Sequence[int], count: int, longest: float) -> float:
+    """The q-quantile from cumulative counts at _BOUNDS, interpolated within its bucket."""
+    rank = q * count
+    lower, below = 0.0, 0
+    for bound, at_most in zip(_BOUNDS, cumulative, strict=True):
+        if at_most >= rank and at_most > below:
+            estimate = lower + (bound - lower) * (rank - below) / (at_most - below)
+            return min(estimate, longest)
+        lower, below = bound, at_most
+    return longest
 
 
 # deletions ---------------------------------------------------------------------------------
@@ -294,11 +357,9 @@ def _delete_raw_runs(work: _Pass, now: datetime) -> bool:
         )
         if after is not None:
             started = col(CheckRunRow.started_at)
-            statement = statement.where(
-                sa.or_(
-                    started > after[0],
-                    sa.and_(started == after[0], col(CheckRunRow.id) > after[1]),
-                )
+            statement = statement.where(  # the first term lets the index find the range
+                started >= after[0],
+                sa.or_(started > after[0], col(CheckRunRow.id) > after[1]),
             )
         page = session.execute(
             statement.order_by(col(CheckRunRow.started_at), col(CheckRunRow.id)).limit(
@@ -412,4 +473,4 @@ def _delete_finished_outbox(work: _Pass, now: datetime) -> bool:
 
 
 def _deleted(session: Session, statement: Any) -> int:
-    return int(session.execute(statement).rowcount or 0)  # type: ignore[attr-defined]
+    return int(session.connection().execute(statement).rowcount or 0)
