@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from prometheus_client import generate_latest
@@ -414,3 +415,41 @@ def test_upgrading_a_store_with_history_starts_the_totals_at_its_stored_runs(
     assert metrics['apivigil_check_up{check="cert_expiry",target="shop"}'] == 0
     assert metrics['apivigil_check_duration_seconds_count{check="cert_expiry"}'] == 7
     old.close()
+
+
+def test_a_rolled_up_day_keeps_counts_durations_and_min_max_last_of_each_series(
+    store: SqlStore,
+) -> None:
+    store.sync_targets([Target("shop")], T0)
+    for hour, (value, seconds) in enumerate([(5.0, 0.2), (9.0, 1.5), (2.0, 4.0), (7.0, 40.0)]):
+        at = T0 + timedelta(hours=3 + hour)
+        observed = replace(
+            run(CERT, "shop", at, seconds=seconds),
+            output=CheckOutput(observations=(Observation("queue_depth", value, {"q": "a"}),)),
+        )
+        store.record(observed, POLICY)
+    store.record(run(CERT, "shop", T0 + timedelta(hours=9), RunStatus.ERROR), POLICY)
+
+    store.prune(RETAIN, T0 + timedelta(days=40), budget_seconds=600)
+
+    with store.engine.connect() as connection:
+        runs = connection.execute(
+            sa.text(
+                "SELECT status, error_reason, runs, duration_sum, duration_max, duration_p50,"
+                " duration_p95 FROM run_rollup ORDER BY status"
+            )
+        ).all()
+        series = connection.execute(
+            sa.text(
+                "SELECT day, name, labels, count, minimum, maximum, last FROM sample_rollup"
+                " WHERE name = 'queue_depth'"
+            )
+        ).one()
+    error, ok = runs
+    assert error[:3] == ("error", "unreachable", 1)
+    assert ok[:3] == ("ok", "", 4)
+    assert ok[3] == pytest.approx(45.7)
+    assert ok[4] == pytest.approx(40.0)
+    assert 1.0 <= ok[5] <= 3.0  # half the runs took at most 1.5 s: in the (1, 2] bucket ...
+    assert 30.0 <= ok[6] <= 40.0  # ... and the slowest 5 % 40 s
+    assert tuple(series) == ("2026-01-01", "queue_depth", '{"q": "a"}', 4, 2.0, 9.0, 7.0)
