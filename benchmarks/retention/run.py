@@ -1,13 +1,13 @@
-"""Retention at scale, on SQLite: N targets x one check every 5 minutes x D days of history
-written directly (bulk inserts, as benchmarks/report does), then pruned and rolled up with the
-default policy (raw 30 d, evidence 400 d).
+"""Retention at scale, on SQLite or PostgreSQL: N targets x one check every 5 minutes x D days
+of history written directly (bulk inserts, as benchmarks/report does), then pruned and rolled
+up with the default policy (raw 30 d, evidence 400 d).
 
 Prints the store size before and after (and the steady state extrapolated to 5,000 targets and
 400 days of evidence), the prune time per simulated day (and extrapolated to 5,000 targets),
 /metrics p50/p95 over 100 scrapes taken while the prune runs, and the report time over 365 days.
 Asserts nothing about speed.
 
-Usage: run.py [--targets 50] [--days 90] [--dir DIR]
+Usage: run.py [--targets 50] [--days 90] [--dir DIR | --postgres URL]
 """
 
 from __future__ import annotations
@@ -21,13 +21,16 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import sqlalchemy as sa
 from prometheus_client import generate_latest
 
 from monitor.metrics import build_registry
-from monitor.model import CheckKind
+from monitor.model import CheckKind, Target
 from monitor.report.build import build_report_data
 from monitor.report.model import Expectation, ReportPeriod
 from monitor.store.counters import seed_from_runs
@@ -38,18 +41,76 @@ FULL_TARGETS = 5000
 EVIDENCE_DAYS = 400
 STEP = timedelta(minutes=5)
 GIB = 1024**3
+Row = tuple[object, ...]
 
 
 def stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
-def generate(path: Path, targets: int, days: int, now: datetime) -> int:
-    store = SqlStore(f"sqlite:///{path}")
-    store.upgrade_schema()  # a new file: incremental auto-vacuum, as a new install gets
-    store.close()
-    start = now - timedelta(days=days)
+RUN_COLUMNS = (
+    'id, "check", target, started_at, finished_at, duration_seconds, status, error_reason,'
+    " error_message, finding_count"
+)
+SAMPLE_COLUMNS = 'run_id, time, "check", target, name, labels, value'
+
+
+def history(names: list[str], days: int, now: datetime) -> Iterator[tuple[Row, Row | None]]:
+    """(run, sample or None) rows: one cert_expiry run per target every 5 minutes, 2 % failed."""
+    random.seed(7)
+    labels = json.dumps({"position": "leaf", "serial": "01"}, sort_keys=True)
+    value = (now + timedelta(days=90)).timestamp()
+    number = 0
+    at = now - timedelta(days=days)
+    while at < now:
+        finished = at + timedelta(seconds=1)
+        for target in names:
+            number += 1
+            run_id = f"00000000-0000-4000-8000-{number:012d}"
+            failed = random.random() < 0.02
+            seconds = round(random.uniform(0.05, 3.0), 3)
+            run: Row = (
+                run_id,
+                "cert_expiry",
+                target,
+                at,
+                finished,
+                seconds,
+                "error" if failed else "ok",
+                "unreachable" if failed else None,
+                "connection refused" if failed else None,
+                0,
+            )
+            sample: Row = (run_id, at, "cert_expiry", target, "cert_days_left", labels, value)
+            yield run, None if failed else sample
+        at += STEP
+
+
+def generate(url: str, targets: int, days: int, now: datetime) -> int:
+    store = SqlStore(url)
+    store.upgrade_schema()  # a new SQLite file gets incremental auto-vacuum, as installs do
     names = [f"api-{n:04d}" for n in range(targets)]
+    store.sync_targets([Target(name, f"https://{name}.example:443") for name in names], now)
+    rows = history(names, days, now)
+    if store.engine.dialect.name == "postgresql":
+        count = _copy_postgres(store, rows)
+    else:
+        count = _insert_sqlite(store, rows)
+    with store.engine.begin() as bound:
+        seed_from_runs(bound)  # the stored totals and newest runs record() keeps up to date
+        if store.engine.dialect.name == "postgresql":
+            bound.exec_driver_sql("ANALYZE")
+    store.close()
+    return count
+
+
+def _text_times(row: Row) -> Row:
+    return tuple(stamp(v) if isinstance(v, datetime) else v for v in row)
+
+
+def _insert_sqlite(store: SqlStore, rows: Iterator[tuple[Row, Row | None]]) -> int:
+    path = store.engine.url.database
+    assert path is not None
     connection = sqlite3.connect(path)
     connection.execute("PRAGMA synchronous=OFF")
     indexes = connection.execute(
@@ -57,106 +118,122 @@ def generate(path: Path, targets: int, days: int, now: datetime) -> int:
     ).fetchall()
     for name, _sql in indexes:
         connection.execute(f'DROP INDEX "{name}"')
-    connection.executemany(
-        "insert into target (name, url, labels, active, updated_at) values (?, ?, '{}', 1, ?)",
-        [(n, f"https://{n}.example:443", stamp(start)) for n in names],
-    )
-    random.seed(7)
-    number = 0
-    runs: list[tuple[object, ...]] = []
-    samples: list[tuple[object, ...]] = []
-    labels = json.dumps({"position": "leaf", "serial": "01"}, sort_keys=True)
-
-    def flush() -> None:
-        connection.executemany(
-            'insert into check_run (id, "check", target, started_at, finished_at,'
-            " duration_seconds, status, error_reason, error_message, finding_count)"
-            " values (?,?,?,?,?,?,?,?,?,0)",
-            runs,
-        )
-        connection.executemany(
-            'insert into sample (run_id, time, "check", target, name, labels, value)'
-            " values (?,?,?,?,?,?,?)",
-            samples,
-        )
-        runs.clear()
-        samples.clear()
-
-    at = start
-    while at < now:
-        text, finished = stamp(at), stamp(at + timedelta(seconds=1))
-        for target in names:
-            number += 1
-            run_id = f"00000000-0000-4000-8000-{number:012d}"
-            failed = random.random() < 0.02
-            seconds = round(random.uniform(0.05, 3.0), 3)
-            runs.append(
-                (
-                    run_id,
-                    "cert_expiry",
-                    target,
-                    text,
-                    finished,
-                    seconds,
-                    "error" if failed else "ok",
-                    "unreachable" if failed else None,
-                    "connection refused" if failed else None,
-                )
-            )
-            if not failed:
-                value = (now + timedelta(days=90)).timestamp()
-                samples.append(
-                    (run_id, text, "cert_expiry", target, "cert_days_left", labels, value)
-                )
+    runs: list[Row] = []
+    samples: list[Row] = []
+    count = 0
+    insert_run = f"insert into check_run ({RUN_COLUMNS}) values ({'?,' * 9}?)"
+    insert_sample = f"insert into sample ({SAMPLE_COLUMNS}) values ({'?,' * 6}?)"
+    for run, sample in rows:
+        count += 1
+        runs.append(_text_times(run))
+        if sample is not None:
+            samples.append(_text_times(sample))
         if len(runs) >= 50_000:
-            flush()
-        at += STEP
-    flush()
+            connection.executemany(insert_run, runs)
+            connection.executemany(insert_sample, samples)
+            runs.clear()
+            samples.clear()
+    connection.executemany(insert_run, runs)
+    connection.executemany(insert_sample, samples)
     for _name, sql in indexes:
         connection.execute(sql)
     connection.commit()
     connection.close()
-    store = SqlStore(f"sqlite:///{path}")
-    with store.engine.begin() as bound:
-        seed_from_runs(bound)  # the stored totals and newest runs record() keeps up to date
-    store.close()
-    return number
+    return count
+
+
+def _copy_postgres(store: SqlStore, rows: Iterator[tuple[Row, Row | None]]) -> int:
+    raw = store.engine.raw_connection()
+    connection: Any = raw.driver_connection
+    count = 0
+    samples: list[Row] = []
+    with connection.cursor() as cursor:
+        with cursor.copy(f"COPY check_run ({RUN_COLUMNS}) FROM STDIN") as copy:
+            for run, sample in rows:
+                count += 1
+                copy.write_row(run)
+                if sample is not None:
+                    samples.append(sample)
+        with cursor.copy(f"COPY sample ({SAMPLE_COLUMNS}) FROM STDIN") as copy:
+            for sample in samples:
+                copy.write_row(sample)
+    connection.commit()
+    raw.close()
+    return count
+
+
+_PG_TABLES = (
+    "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE n.nspname = current_schema() AND c.relkind = 'r'"
+)
 
 
 def size(store: SqlStore) -> int:
     with store.engine.connect() as connection:
+        if store.engine.dialect.name == "postgresql":
+            return int(connection.exec_driver_sql(_PG_TABLES).scalar() or 0)
         pages = connection.exec_driver_sql("PRAGMA page_count").scalar()
         page_size = connection.exec_driver_sql("PRAGMA page_size").scalar()
     return int(pages or 0) * int(page_size or 0)
 
 
 def rollup_bytes(store: SqlStore) -> int:
-    """Bytes of the rollup tables with their primary-key indexes (SQLite's dbstat)."""
+    """Bytes of the rollup tables with their indexes."""
     with store.engine.connect() as connection:
-        found = connection.exec_driver_sql(
-            "SELECT SUM(pgsize) FROM dbstat WHERE name LIKE '%rollup%'"
-        ).scalar()
-    return int(found or 0)
+        if store.engine.dialect.name == "postgresql":
+            query = _PG_TABLES + " AND c.relname LIKE '%rollup%'"
+        else:
+            query = "SELECT SUM(pgsize) FROM dbstat WHERE name LIKE '%rollup%'"
+        return int(connection.exec_driver_sql(query).scalar() or 0)
+
+
+def reclaim(store: SqlStore) -> None:
+    """SQLite: give every free page back (the daemon does 4,096 per pass). PostgreSQL: VACUUM
+    makes the space reusable (the files keep their size; later rows fill them)."""
+    with store.engine.connect() as connection:
+        if store.engine.dialect.name == "postgresql":
+            connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM")
+            return
+        connection.connection.driver_connection.executescript(  # type: ignore[union-attr]
+            "PRAGMA incremental_vacuum;"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", type=int, default=50, help="5000 is the goal's scale")
     parser.add_argument("--days", type=int, default=90)
-    parser.add_argument("--dir", type=Path, default=None)
+    parser.add_argument("--dir", type=Path, default=None, help="where the SQLite file goes")
+    parser.add_argument(
+        "--postgres",
+        default=None,
+        metavar="URL",
+        help="run on this PostgreSQL database instead (in a schema made and dropped here)",
+    )
     options = parser.parse_args()
-    directory = options.dir or Path(tempfile.mkdtemp(prefix="apivigil-retention-"))
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "apivigil.db"
-    path.unlink(missing_ok=True)
+    schema = "apivigil_retention_bench"
+    admin = sa.create_engine(options.postgres) if options.postgres else None
+    if admin is not None:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+            connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
+        url = f"{options.postgres}?options=-csearch_path%3D{schema}"
+    else:
+        directory = options.dir or Path(tempfile.mkdtemp(prefix="apivigil-retention-"))
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / "apivigil.db"
+        path.unlink(missing_ok=True)
+        url = f"sqlite:///{path}"
     now = datetime.now(UTC).replace(microsecond=0)
     targets, days = options.targets, options.days
 
     began = time.perf_counter()
-    runs = generate(path, targets, days, now)
+    runs = generate(url, targets, days, now)
     print(f"history: {targets} targets x 5 min x {days} days = {runs:,} runs", end=" ")
     print(f"(+ a sample each), written in {time.perf_counter() - began:.0f} s")
-    store = SqlStore(f"sqlite:///{path}")
+    store = SqlStore(url)
+    print(f"store: {store.describe()}")
     before = size(store)
     print(f"store size before: {before / 2**20:,.0f} MiB")
 
@@ -190,10 +267,7 @@ def main() -> None:
     pruner.join()
     seconds = float(outcome["seconds"])  # type: ignore[arg-type]
     rolled_days = max(days - 30, 1)
-    with store.engine.connect() as connection:
-        connection.connection.driver_connection.executescript(  # type: ignore[union-attr]
-            "PRAGMA incremental_vacuum;"
-        )
+    reclaim(store)
     after = size(store)
     per_day = seconds / rolled_days
     print(
@@ -227,6 +301,10 @@ def main() -> None:
         f"({data.summary.runs:,} runs, coverage {data.summary.coverage}) (goal < 15 s)"
     )
     store.close()
+    if admin is not None:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
 
 
 if __name__ == "__main__":
