@@ -182,10 +182,10 @@ def rollup_bytes(store: SqlStore) -> int:
     """Bytes of the rollup tables with their indexes."""
     with store.engine.connect() as connection:
         if store.engine.dialect.name == "postgresql":
-            query = _PG_TABLES + " AND c.relname LIKE '%rollup%'"
+            query = _PG_TABLES + " AND c.relname LIKE :rollups"
         else:
-            query = "SELECT SUM(pgsize) FROM dbstat WHERE name LIKE '%rollup%'"
-        return int(connection.exec_driver_sql(query).scalar() or 0)
+            query = "SELECT SUM(pgsize) FROM dbstat WHERE name LIKE :rollups"
+        return int(connection.execute(sa.text(query), {"rollups": "%rollup%"}).scalar() or 0)
 
 
 def reclaim(store: SqlStore) -> None:
