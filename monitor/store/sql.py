@@ -172,7 +172,6 @@ class SqlStore(SqlAlertingMixin):
             elif not self._insert_once(session, CheckRunRow, row.model_dump(), "slot_key"):
                 session.rollback()  # this slot was recorded before: a redelivery
                 return []
-            counters.count_run(session, run)
             if output is not None:
                 session.add_all(
                     SampleRow(
@@ -193,6 +192,8 @@ class SqlStore(SqlAlertingMixin):
                 )
                 if output.baseline_update is not None:
                     baselines.apply_update(session, run, output.baseline_update)
+            # last: on PostgreSQL the per-check totals stay locked only until the commit
+            counters.count_run(session, run)
             session.commit()
             return transitions
 
