@@ -453,3 +453,18 @@ def test_a_rolled_up_day_keeps_counts_durations_and_min_max_last_of_each_series(
     assert 1.0 <= ok[5] <= 3.0  # half the runs took at most 1.5 s: in the (1, 2] bucket ...
     assert 30.0 <= ok[6] <= 40.0  # ... and the slowest 5 % 40 s
     assert tuple(series) == ("2026-01-01", "queue_depth", '{"q": "a"}', 4, 2.0, 9.0, 7.0)
+
+
+def test_a_snapshot_seen_again_is_kept_for_the_evidence_period_from_then(
+    store: SqlStore,
+) -> None:
+    store.sync_targets([Target("ledger")], T0)
+    for day, version in ((0, 1), (1, 2), (400, 1), (401, 2), (700, 2)):
+        at = T0 + timedelta(days=day)
+        store.record(run(DRIFT, "ledger", at, snapshot={"v": version}), POLICY)
+
+    result = store.prune(RetentionPolicy(), T0 + timedelta(days=701), budget_seconds=600)
+
+    assert "snapshot" not in result.removed  # {"v": 1} was last seen on day 400
+    later = store.prune(RetentionPolicy(), T0 + timedelta(days=701 + 100), budget_seconds=600)
+    assert later.removed["snapshot"] == 1

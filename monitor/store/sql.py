@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -61,6 +61,7 @@ from monitor.store.tables import (
 )
 
 VACUUM_PAGES = 4096  # per retention pass: 16 MiB of 4 KiB pages
+SNAPSHOT_SEEN_STEP = timedelta(days=1)  # a snapshot seen again moves its taken_at at most daily
 
 
 class SqlStore(SqlAlertingMixin):
@@ -218,7 +219,18 @@ class SqlStore(SqlAlertingMixin):
         if run.output is None or run.output.snapshot is None:
             return None
         content, sha = baselines.encode_document(run.output.snapshot)
-        if session.get(SnapshotRow, sha) is None:
+        stored = session.get(SnapshotRow, sha)
+        if stored is not None:
+            if stored.taken_at < run.started_at - SNAPSHOT_SEEN_STEP:
+                # seen again (A -> B -> A): retention keeps it for the evidence period from now
+                session.execute(
+                    sa.update(SnapshotRow)
+                    .where(
+                        col(SnapshotRow.sha256) == sha, col(SnapshotRow.taken_at) < run.started_at
+                    )
+                    .values(taken_at=run.started_at)
+                )
+        else:
             # content-addressed: another worker may store the same document right now
             self._insert_once(
                 session,

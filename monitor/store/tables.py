@@ -132,7 +132,7 @@ class SnapshotRow(SQLModel, table=True):
     sha256: str = Field(primary_key=True, max_length=64)
     check: str = Field(max_length=64)
     target: str = Field(max_length=128)
-    taken_at: datetime = _utc()
+    taken_at: datetime = _utc()  # when last seen (to a day): retention keeps it from then on
     content: bytes = Field(sa_column=sa.Column(sa.LargeBinary(), nullable=False))
 
 
