@@ -468,3 +468,31 @@ def test_a_snapshot_seen_again_is_kept_for_the_evidence_period_from_then(
     assert "snapshot" not in result.removed  # {"v": 1} was last seen on day 400
     later = store.prune(RetentionPolicy(), T0 + timedelta(days=701 + 100), budget_seconds=600)
     assert later.removed["snapshot"] == 1
+
+
+def test_two_prunes_at_once_roll_each_day_up_exactly_once(store: SqlStore) -> None:
+    record_history(store)
+    period = ReportPeriod(T0, NOW)
+    before = build_report_data(store, period, expectations())
+    other = SqlStore(store.url)
+    small = RetentionPolicy(raw=RETAIN.raw, batch_rows=20)
+    results = []
+    failures: list[BaseException] = []
+
+    def prune(with_store: SqlStore) -> None:
+        try:
+            results.append(with_store.prune(small, NOW, budget_seconds=600))
+        except BaseException as error:
+            failures.append(error)
+
+    threads = [threading.Thread(target=prune, args=(s,)) for s in (store, other)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    other.close()
+
+    assert failures == []
+    days = sorted(day for result in results for day in result.rolled_up_days)
+    assert len(days) == len(set(days)) == DAYS - 30
+    assert build_report_data(store, period, expectations()) == before

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -66,8 +67,12 @@ def midnight(moment: datetime) -> datetime:
 
 def raw_rolled_up_before(session: Session) -> datetime | None:
     """The midnight before which runs are read from run_rollup (None: nothing rolled up)."""
-    row = session.get(RetentionMarkRow, RAW_ROLLED_UP_BEFORE)
-    return None if row is None else as_utc(row.at)
+    at = session.execute(
+        sa.select(col(RetentionMarkRow.at)).where(
+            col(RetentionMarkRow.name) == RAW_ROLLED_UP_BEFORE
+        )
+    ).scalar()
+    return None if at is None else as_utc(at)
 
 
 class _Pass:
@@ -144,7 +149,7 @@ MEASURED_TABLES = (
 def _measure(session: Session) -> None:
     """Store row counts and the store's bytes as gauges /metrics reads (counting rows of a
     large table is a scan: done here, after a pass, never at scrape time)."""
-    postgres = session.get_bind().dialect.name == "postgresql"
+    postgres = _dialect(session) == "postgresql"
     for table in MEASURED_TABLES:
         if postgres:  # the planner's estimate, kept by (auto)vacuum and analyze
             rows = session.execute(
@@ -174,23 +179,43 @@ def _measure(session: Session) -> None:
 
 
 def _roll_up_days(work: _Pass, now: datetime) -> bool:
+    """Roll up whole days before the raw window, oldest first. Each day is claimed by moving
+    the mark forward first (compare and set), so two prunes at once never roll up a day twice
+    (the second would find its raw rows already gone)."""
     session = work.session
     before = midnight(now - work.policy.raw)
-    mark = raw_rolled_up_before(session)
-    if mark is None:
+    if raw_rolled_up_before(session) is None:
         oldest = session.execute(sa.select(sa.func.min(CheckRunRow.started_at))).scalar()
         if oldest is None:
             return True
-        mark = midnight(as_utc(oldest))
-    while mark < before:
+        first = {"name": RAW_ROLLED_UP_BEFORE, "at": midnight(as_utc(oldest))}
+        insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
+        session.execute(insert(RetentionMarkRow).values(**first).on_conflict_do_nothing())
+        work.done_batch({})
+    while True:
+        mark = raw_rolled_up_before(session)
+        if mark is None or mark >= before:
+            return True
         if work.out_of_time():
             return False
+        claimed = session.connection().execute(
+            sa.update(RetentionMarkRow)
+            .where(
+                col(RetentionMarkRow.name) == RAW_ROLLED_UP_BEFORE,
+                col(RetentionMarkRow.at) == mark,
+            )
+            .values(at=mark + timedelta(days=1))
+        )
+        if not claimed.rowcount:
+            session.rollback()  # another prune took this day
+            continue
         _roll_up_day(session, mark)
         work.result.rolled_up_days.append(mark.date())
-        mark += timedelta(days=1)
-        session.merge(RetentionMarkRow(name=RAW_ROLLED_UP_BEFORE, at=mark))
         work.done_batch({})
-    return True
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
 
 
 def _roll_up_day(session: Session, day_start: datetime) -> None:
