@@ -496,3 +496,17 @@ def test_two_prunes_at_once_roll_each_day_up_exactly_once(store: SqlStore) -> No
     days = sorted(day for result in results for day in result.rolled_up_days)
     assert len(days) == len(set(days)) == DAYS - 30
     assert build_report_data(store, period, expectations()) == before
+
+
+def test_the_snapshot_a_check_compares_with_survives_when_later_runs_kept_none(
+    store: SqlStore,
+) -> None:
+    store.sync_targets([Target("ledger")], T0)
+    store.record(run(DRIFT, "ledger", T0, snapshot={"v": 1}), POLICY)
+    for day in range(1, DAYS):
+        store.record(run(DRIFT, "ledger", T0 + timedelta(days=day)), POLICY)  # no snapshot
+
+    result = store.prune(RETAIN, NOW, budget_seconds=600)
+
+    assert result.removed["check_run"] == DAYS - 30 - 1
+    assert store.latest_snapshot(DRIFT, "ledger") == {"v": 1}

@@ -3,8 +3,9 @@ out, in small batches under a time budget. Totals (counter_total) are never lowe
 that feed a counter are added to a stored total in the same transaction that deletes them.
 
 Kept whatever their age: the newest ok run of each (check, target) and its samples (what
-/metrics and drift compare against), runs a finding event points at (evidence), snapshots a
-kept run points at, open findings and their events, and the audit log."""
+/metrics shows), the newest ok run that kept a snapshot (what drift compares against), runs
+a finding event points at (evidence), snapshots a kept run points at, open findings and their
+events, and the audit log."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from monitor.model import FindingStatus
+from monitor.model import FindingStatus, RunStatus
 from monitor.store import counters
 from monitor.store.sql_metrics import as_utc
 from monitor.store.tables import (
@@ -373,6 +374,7 @@ def _delete_raw_runs(work: _Pass, now: datetime) -> bool:
         col(CheckStateRow.ok_run_id).is_not(None)
     )
     evidence = sa.exists().where(col(FindingEventRow.run_id) == col(CheckRunRow.id))
+    snapshot_runs = _newest_snapshot_runs(session, mark)
     after: tuple[datetime, str] | None = None  # keyset: kept runs are not scanned again
     while True:
         if work.out_of_time():
@@ -404,9 +406,44 @@ def _delete_raw_runs(work: _Pass, now: datetime) -> bool:
                 )
             ).scalars()
         )
+        doomed = [run_id for run_id in doomed if run_id not in snapshot_runs]
         samples = _deleted(session, sa.delete(SampleRow).where(col(SampleRow.run_id).in_(doomed)))
         runs = _deleted(session, sa.delete(CheckRunRow).where(col(CheckRunRow.id).in_(doomed)))
         work.done_batch({"sample": samples, "check_run": runs})
+
+
+def _newest_snapshot_runs(session: Session, before: datetime) -> set[str]:
+    """Per (check, target), the newest ok run before `before` that kept a snapshot: what a
+    check compares with next (baselines.latest_snapshot) when later runs kept none."""
+    ok_with_snapshot = sa.and_(
+        col(CheckRunRow.status) == RunStatus.OK.value,
+        col(CheckRunRow.snapshot_sha256).is_not(None),
+        col(CheckRunRow.started_at) < before,
+    )
+    newest = (
+        sa.select(
+            col(CheckRunRow.check).label("check"),
+            col(CheckRunRow.target).label("target"),
+            sa.func.max(CheckRunRow.started_at).label("started"),
+        )
+        .where(ok_with_snapshot)
+        .group_by(CheckRunRow.check, CheckRunRow.target)
+        .subquery("newest")
+    )
+    return set(
+        session.execute(
+            sa.select(col(CheckRunRow.id))
+            .join(
+                newest,
+                sa.and_(
+                    col(CheckRunRow.check) == newest.c.check,
+                    col(CheckRunRow.target) == newest.c.target,
+                    col(CheckRunRow.started_at) == newest.c.started,
+                ),
+            )
+            .where(ok_with_snapshot)
+        ).scalars()
+    )
 
 
 def _delete_old_findings(work: _Pass, now: datetime) -> bool:
