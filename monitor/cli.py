@@ -20,7 +20,15 @@ from checks.registry import URL_ONLY_CHECKS, params_model
 from monitor import __version__
 from monitor.cli_alerts import alerts_app, notify_app, silence_app
 from monitor.cli_baseline import baseline_app
-from monitor.cli_common import ConfigOption, OutputFormat, err, load, open_store, out
+from monitor.cli_common import (
+    ConfigOption,
+    OutputFormat,
+    StoreOption,
+    err,
+    load,
+    open_store,
+    out,
+)
 from monitor.cli_dashboards import dashboards_app
 from monitor.cli_inventory import inventory_app
 from monitor.cli_patch import advisories_app
@@ -276,6 +284,51 @@ def db_upgrade(
         raise typer.Exit(EXIT_USAGE) from None
     out.print(f"{sql_store.describe()}: schema was {before.value}, now current")
     sql_store.close()
+
+
+@db_app.command("prune")
+def db_prune(
+    config: ConfigOption = None,
+    store: StoreOption = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="say what would be removed; change nothing")
+    ] = False,
+) -> None:
+    """Roll up and delete history older than the `retention:` settings, now."""
+    from datetime import UTC, datetime
+
+    from rich.table import Table
+
+    from monitor.store.interface import StoreError
+
+    settings, _ = load(config)
+    sql_store = open_store(settings, store)
+    try:
+        result = sql_store.prune(
+            settings.retention.policy(), datetime.now(UTC), budget_seconds=86_400, dry_run=dry_run
+        )
+        auto_vacuum = sql_store.sqlite_auto_vacuum()
+    except StoreError as error:
+        err.print(f"[red]store:[/] {error}")
+        raise typer.Exit(EXIT_USAGE) from None
+    finally:
+        sql_store.close()
+    verb = "would remove" if dry_run else "removed"
+    table = Table("table", f"rows {verb}")
+    for name, rows in sorted(result.removed.items()):
+        table.add_row(name, str(rows))
+    out.print(table)
+    days = result.rolled_up_days
+    rolled = f"{len(days)} day(s), {days[0]} to {days[-1]}" if days else "no day"
+    out.print(
+        f"{sql_store.describe()}: {verb} {sum(result.removed.values())} rows; rolled up {rolled}"
+    )
+    if auto_vacuum is False and result.removed and not dry_run:
+        out.print(
+            "This SQLite file was created without incremental auto-vacuum, so it does not "
+            "shrink by itself: with apivigil stopped, run "
+            "`sqlite3 FILE 'PRAGMA auto_vacuum=INCREMENTAL; VACUUM;'` once."
+        )
 
 
 def scan(

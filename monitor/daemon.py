@@ -6,6 +6,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ from monitor.api import ApiServer, Probes
 from monitor.clock import Clock, SystemClock
 from monitor.jobs import scheduled_checks
 from monitor.model import RunStatus
+from monitor.pruner import Pruner
 from monitor.recorder import Recorder
 from monitor.runner import CheckJob, Runner
 from monitor.scheduler import CheckScheduler
@@ -83,6 +85,7 @@ class Daemon:
         self.cluster: ClusterCoordinator | None = None
         self._leading = False
         self._alerting_lock = threading.Lock()
+        self.pruner: Pruner | None = None
 
     def _policy(self) -> HysteresisPolicy:
         return HysteresisPolicy(
@@ -125,6 +128,7 @@ class Daemon:
         self.scheduler.start(scheduled_checks(settings), store.last_run_started())
         self.alerts = AlertLoop(store, settings.alerts, self._clock, health=self.alerting_health)
         self.alerts.start()
+        self._start_pruner(store)
         self._log_started(store)
 
     def _start_clustered(self, store: SqlStore) -> None:
@@ -144,7 +148,12 @@ class Daemon:
         )
         self.alerts.start()
         cluster.start()
+        self._start_pruner(store, leading=lambda: self._leading)
         self._log_started(store)
+
+    def _start_pruner(self, store: SqlStore, leading: Callable[[], bool] = lambda: True) -> None:
+        self.pruner = Pruner(store, lambda: self.settings.retention, self._clock, leading)
+        self.pruner.start()
 
     def _leadership_changed(self, leading: bool) -> None:
         with self._alerting_lock:
@@ -273,6 +282,8 @@ class Daemon:
             lost = self.recorder.flush()
             if lost:
                 log.error("runs held during a store outage are lost at shutdown", lost=lost)
+        if self.pruner is not None:
+            self.pruner.stop()
         if self.alerts is not None:
             # one last tick and delivery pass: findings of the drained runs are announced
             self.alerts.stop(flush_within=max(1.0, deadline - time.monotonic()))

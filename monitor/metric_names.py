@@ -53,6 +53,22 @@ _CERT_LABELS = ("address", "subject", "issuer", "serial", "position")
 BUILD_INFO = MetricFamily("apivigil_build_info", _GAUGE, ("version",), "apivigil build")
 STORE_UP = MetricFamily("apivigil_store_up", _GAUGE, (), "1 when the store answered this scrape")
 
+STORE_ROWS = MetricFamily(
+    "apivigil_store_rows",
+    _GAUGE,
+    ("table",),
+    "Rows per table, measured after each retention pass (PostgreSQL: the planner's estimate)",
+)
+STORE_BYTES = MetricFamily(
+    "apivigil_store_bytes", _GAUGE, (), "Size of the store, measured after each retention pass"
+)
+RETENTION_PRUNED = MetricFamily(
+    "apivigil_retention_pruned_rows_total",
+    MetricType.COUNTER,
+    ("table",),
+    "Rows retention deleted (rolled up first where they feed the report)",
+)
+
 # -- check runs ------------------------------------------------------------------------------
 CHECK_RUNS = MetricFamily(
     "apivigil_check_runs_total",
@@ -252,6 +268,9 @@ INVENTORY_CHANGES = _observed(
 FAMILIES: tuple[MetricFamily, ...] = (
     BUILD_INFO,
     STORE_UP,
+    STORE_ROWS,
+    STORE_BYTES,
+    RETENTION_PRUNED,
     TARGET_INFO,
     CHECK_RUNS,
     CHECK_LAST_RUN,

@@ -33,12 +33,16 @@ from monitor.metric_names import (
     NOTIFICATIONS_PENDING,
     OBSERVATION_PREFIX,
     POSTURE_SCORE,
+    RETENTION_PRUNED,
+    STORE_BYTES,
+    STORE_ROWS,
     STORE_UP,
     TARGET_INFO,
     MetricFamily,
 )
 from monitor.model import RunStatus, Severity
 from monitor.posture import ControlStatus, control_statuses, posture_scores
+from monitor.store.counters import DURATION_BUCKETS as STORED_BUCKETS
 from monitor.store.interface import MetricsState, Store, StoreError
 
 log = structlog.get_logger("apivigil.metrics")
@@ -46,7 +50,7 @@ log = structlog.get_logger("apivigil.metrics")
 # (check, target) -> configured interval in seconds, read at scrape time (a reload changes it)
 Schedule = Callable[[], Mapping[tuple[str, str], float]]
 
-DURATION_BUCKETS: Sequence[float] = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+DURATION_BUCKETS: Sequence[float] = STORED_BUCKETS  # what the store counts runs into
 
 
 class StoreCollector(Collector):
@@ -77,6 +81,7 @@ class StoreCollector(Collector):
         yield from _observation_metrics(state)
         yield from _notification_metrics(state)
         yield from _rollup_metrics(state)
+        yield from _store_metrics(state)
 
 
 def _run_metrics(state: MetricsState) -> Iterable[Metric]:
@@ -156,6 +161,23 @@ def _notification_metrics(state: MetricsState) -> Iterable[Metric]:
     for receiver in receivers:
         pending.add_metric([receiver], state.notifications_pending.get(receiver, 0))
     yield pending
+
+
+def _store_metrics(state: MetricsState) -> Iterable[Metric]:
+    rows = GaugeMetricFamily(STORE_ROWS.name, STORE_ROWS.help, labels=_labels(STORE_ROWS))
+    for table, count in sorted(state.store_rows.items()):
+        rows.add_metric([table], count)
+    yield rows
+    size = GaugeMetricFamily(STORE_BYTES.name, STORE_BYTES.help)
+    if state.store_bytes is not None:
+        size.add_metric([], state.store_bytes)
+    yield size
+    pruned = CounterMetricFamily(
+        RETENTION_PRUNED.name, RETENTION_PRUNED.help, labels=_labels(RETENTION_PRUNED)
+    )
+    for table, count in sorted(state.pruned_rows.items()):
+        pruned.add_metric([table], count)
+    yield pruned
 
 
 def _intervals(schedule: Mapping[tuple[str, str], float], state: MetricsState) -> Metric:

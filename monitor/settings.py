@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -46,6 +46,9 @@ from monitor.model import CheckKind, Target, parse_endpoint
 from monitor.redact import mask_secrets
 from monitor.secret_files import read_secret_file
 from monitor.store.limits import ConnectionLimits
+
+if TYPE_CHECKING:  # SQLAlchemy stays out of validating a config
+    from monitor.store.retention import RetentionPolicy
 
 DEFAULT_CONFIG_PATH = Path("apivigil.yaml")
 DEFAULT_STORE = "sqlite:///apivigil.db"
@@ -168,6 +171,47 @@ class HealthSettings(_Strict):
         le=timedelta(days=1),
         description="a check not started this long after its interval, jitter and misfire_grace",
     )
+
+
+class RetentionSettings(_Strict):
+    """How long each kind of history is kept (DESIGN §4); the audit log is never deleted."""
+
+    raw: Duration = Field(
+        default=timedelta(days=30),
+        ge=timedelta(days=1),
+        description="raw runs and samples; older days are kept as daily rollups",
+    )
+    evidence: Duration = Field(
+        default=timedelta(days=400),
+        description="resolved findings with their events, and distinct snapshots",
+    )
+    outbox: Duration = Field(
+        default=timedelta(days=30),
+        ge=timedelta(days=1),
+        description="notifications once delivered (or failed for good)",
+    )
+    interval: Duration = Field(
+        default=timedelta(minutes=5), description="how often the daemon's pruning pass runs"
+    )
+    budget: Duration = Field(
+        default=timedelta(seconds=5),
+        le=timedelta(minutes=10),
+        description="time one pass may take; the rest waits for the next pass",
+    )
+    batch_rows: int = Field(default=2000, ge=10, le=100_000, description="rows per transaction")
+
+    @model_validator(mode="after")
+    def _evidence_covers_raw(self) -> RetentionSettings:
+        if self.evidence < self.raw:
+            raise ValueError("retention.evidence must be at least retention.raw")
+        return self
+
+    def policy(self) -> RetentionPolicy:
+        from monitor.store.retention import RetentionPolicy  # noqa: PLC0415 (SQLAlchemy)
+
+        return RetentionPolicy(
+            raw=self.raw, evidence=self.evidence, outbox=self.outbox, batch_rows=self.batch_rows
+        )
 
 
 class Hysteresis(_Strict):
@@ -305,6 +349,7 @@ class Settings(BaseSettings):
     hysteresis: Hysteresis = Hysteresis()
     store_timeouts: StoreTimeouts = StoreTimeouts()
     health: HealthSettings = HealthSettings()
+    retention: RetentionSettings = RetentionSettings()
     targets: list[TargetConfig] = Field(default_factory=list)
     alerts: AlertsConfig = AlertsConfig()
     egress: EgressSettings = Field(

@@ -192,3 +192,18 @@ def test_a_store_url_with_a_port_that_is_not_a_number_is_a_problem_without_its_p
     assert "the port of the store URL is not a number" in found, found
     assert found.startswith("line 1: "), found
     assert "pw-Zt61" not in found
+
+
+def test_retention_has_defaults_and_refuses_evidence_shorter_than_raw(tmp_path: Path) -> None:
+    retention = load_settings(write(tmp_path, GOOD)).retention
+    assert (retention.raw, retention.evidence, retention.outbox) == (
+        timedelta(days=30),
+        timedelta(days=400),
+        timedelta(days=30),
+    )
+    assert problems(tmp_path, GOOD + "retention:\n  raw: 90d\n  evidence: 30d\n") == [
+        "line 15: retention: retention.evidence must be at least retention.raw"
+    ]
+    assert problems(tmp_path, GOOD + "retention:\n  raw: 1h\n") == [
+        "line 16: retention.raw: Input should be greater than or equal to 1 day"
+    ]

@@ -31,6 +31,9 @@ from monitor.metric_names import (
     CHECK_UP,
     FINDINGS_OPEN,
     POSTURE_SCORE,
+    RETENTION_PRUNED,
+    STORE_BYTES,
+    STORE_ROWS,
     STORE_UP,
     TARGET_INFO,
 )
@@ -210,5 +213,37 @@ def _panels() -> list[Row | Cell]:
                 ),
                 unit="s",
             ),
+        ),
+        Row("Store"),
+        Cell(
+            timeseries_panel(
+                "Store size",
+                "Bytes of the store, measured after each retention pass; flat once retention "
+                "deletes as much as checks write.",
+                Query(f"max({series(STORE_BYTES)})", "bytes"),
+                unit="bytes",
+            ),
+            width=8,
+        ),
+        Cell(
+            timeseries_panel(
+                "Rows per table",
+                "Rows of each store table after each retention pass (PostgreSQL: estimates).",
+                Query(f"max by (table) ({series(STORE_ROWS)})", "{{table}}"),
+            ),
+            width=8,
+        ),
+        Cell(
+            timeseries_panel(
+                "Rows pruned",
+                "Rows retention deleted per interval, by table (rolled up first where the "
+                "report needs them).",
+                Query(
+                    f"sum by (table) (increase({series(RETENTION_PRUNED)}[$__rate_interval]))",
+                    "{{table}}",
+                ),
+                stacked=True,
+            ),
+            width=8,
         ),
     ]

@@ -14,11 +14,14 @@ from sqlmodel import col
 
 from monitor.model import CheckKind, FindingStatus, RunStatus, TransitionKind
 from monitor.report.model import ReportPeriod
+from monitor.store.retention import raw_rolled_up_before
+from monitor.store.sql_metrics import as_utc
 from monitor.store.tables import (
     AuditLogRow,
     CheckRunRow,
     FindingEventRow,
     FindingRow,
+    RunRollupRow,
     SampleRow,
     TargetRow,
     UtcDateTime,
@@ -72,37 +75,73 @@ def targets(session: Session, scope: Scope) -> list[TargetRow]:
     return list(session.scalars(statement).all())
 
 
-def run_activity(session: Session, scope: Scope, since: datetime) -> Sequence[Any]:
+def run_activity(session: Session, scope: Scope, since: datetime) -> list[Any]:
     """(check, target, day, status, count, first started, last started) of the runs from
-    `since` to the period end, in one pass over check_run; runs before the period start
-    have the day BEFORE (they only tell coverage whether a check ran recently)."""
+    `since` to the period end; runs before the period start have the day BEFORE (they only
+    tell coverage whether a check ran recently). Days retention rolled up are read from
+    run_rollup, later ones from check_run: one pass over each, a few rows per day."""
+    rolled_up_before = raw_rolled_up_before(session)
+    start = min(since, scope.period.start)
     day = sa.case(
         (col(CheckRunRow.started_at) < scope.period.start, sa.literal(BEFORE)),
         else_=scope.day_of(CheckRunRow.started_at),
     )
-    return session.execute(
-        sa.select(
-            col(CheckRunRow.check),
-            col(CheckRunRow.target),
-            day,
-            col(CheckRunRow.status),
-            sa.func.count(),
-            sa.func.min(CheckRunRow.started_at),
-            sa.func.max(CheckRunRow.started_at),
-        )
-        .where(
-            col(CheckRunRow.started_at) >= min(since, scope.period.start),
-            col(CheckRunRow.started_at) < scope.period.end,
-            col(CheckRunRow.status).in_(_COUNTED),
-            scope.only_targets(CheckRunRow.target),
-        )
-        .group_by(CheckRunRow.check, CheckRunRow.target, day, CheckRunRow.status)
-    ).all()
+    raw_from = start if rolled_up_before is None else max(start, rolled_up_before)
+    rows: list[Any] = list(
+        session.execute(
+            sa.select(
+                col(CheckRunRow.check),
+                col(CheckRunRow.target),
+                day,
+                col(CheckRunRow.status),
+                sa.func.count(),
+                sa.func.min(CheckRunRow.started_at),
+                sa.func.max(CheckRunRow.started_at),
+            )
+            .where(
+                col(CheckRunRow.started_at) >= raw_from,
+                col(CheckRunRow.started_at) < scope.period.end,
+                col(CheckRunRow.status).in_(_COUNTED),
+                scope.only_targets(CheckRunRow.target),
+            )
+            .group_by(CheckRunRow.check, CheckRunRow.target, day, CheckRunRow.status)
+        ).all()
+    )
+    if rolled_up_before is None or rolled_up_before <= start:
+        return rows
+    # a rolled-up day that straddles the period start counts as inside the period
+    rolled_day = sa.case(
+        (col(RunRollupRow.last_started) < scope.period.start, sa.literal(BEFORE)),
+        else_=col(RunRollupRow.day),
+    )
+    rows.extend(
+        session.execute(
+            sa.select(
+                col(RunRollupRow.check),
+                col(RunRollupRow.target),
+                rolled_day,
+                col(RunRollupRow.status),
+                sa.func.sum(RunRollupRow.runs),
+                sa.func.min(RunRollupRow.first_started),
+                sa.func.max(RunRollupRow.last_started),
+            )
+            .where(
+                col(RunRollupRow.day) < rolled_up_before.date().isoformat(),
+                col(RunRollupRow.last_started) >= start,
+                col(RunRollupRow.first_started) < scope.period.end,
+                col(RunRollupRow.status).in_(_COUNTED),
+                scope.only_targets(RunRollupRow.target),
+            )
+            .group_by(RunRollupRow.check, RunRollupRow.target, rolled_day, RunRollupRow.status)
+        ).all()
+    )
+    return rows
 
 
-def last_evaluated(session: Session, scope: Scope) -> Sequence[Any]:
-    """(check, target, start of the last ok run before the period end), ever."""
-    return session.execute(
+def last_evaluated(session: Session, scope: Scope) -> list[Any]:
+    """(check, target, start of the last ok run before the period end), ever: raw runs and
+    rolled-up days alike."""
+    raw = session.execute(
         sa.select(
             col(CheckRunRow.check), col(CheckRunRow.target), sa.func.max(CheckRunRow.started_at)
         )
@@ -113,19 +152,59 @@ def last_evaluated(session: Session, scope: Scope) -> Sequence[Any]:
         )
         .group_by(CheckRunRow.check, CheckRunRow.target)
     ).all()
+    rolled = session.execute(
+        sa.select(
+            col(RunRollupRow.check),
+            col(RunRollupRow.target),
+            sa.func.max(RunRollupRow.last_started),
+        )
+        .where(
+            col(RunRollupRow.last_started) < scope.period.end,
+            col(RunRollupRow.status) == RunStatus.OK.value,
+            scope.only_targets(RunRollupRow.target),
+        )
+        .group_by(RunRollupRow.check, RunRollupRow.target)
+    ).all()
+    latest: dict[tuple[str, str], Any] = {}
+    for check, target, started in [*rolled, *raw]:
+        if started is None:
+            continue
+        moment = as_utc(started)
+        if (check, target) not in latest or moment > latest[(check, target)]:
+            latest[(check, target)] = moment
+    return [(check, target, moment) for (check, target), moment in latest.items()]
 
 
 def first_evaluated(session: Session, scope: Scope) -> Sequence[Any]:
     """(target, start of its first ok run of any check before the period end), ever: from
-    then on the target's posture rests on evidence."""
-    return session.execute(
-        sa.select(col(CheckRunRow.target), sa.func.min(CheckRunRow.started_at))
+    then on the target's posture rests on evidence. Runs rolled up by retention count too."""
+    raw: Any = (
+        sa.select(
+            col(CheckRunRow.target).label("target"),
+            sa.func.min(CheckRunRow.started_at).label("first"),
+        )
         .where(
             col(CheckRunRow.started_at) < scope.period.end,
             col(CheckRunRow.status) == RunStatus.OK.value,
             scope.only_targets(CheckRunRow.target),
         )
         .group_by(CheckRunRow.target)
+    )
+    rolled: Any = (
+        sa.select(
+            col(RunRollupRow.target).label("target"),
+            sa.func.min(RunRollupRow.first_started).label("first"),
+        )
+        .where(
+            col(RunRollupRow.first_started) < scope.period.end,
+            col(RunRollupRow.status) == RunStatus.OK.value,
+            scope.only_targets(RunRollupRow.target),
+        )
+        .group_by(RunRollupRow.target)
+    )
+    both = sa.union_all(raw, rolled).subquery()
+    return session.execute(
+        sa.select(both.c.target, sa.func.min(both.c.first)).group_by(both.c.target)
     ).all()
 
 

@@ -59,6 +59,8 @@ def create_engine_for(url: str, limits: ConnectionLimits = DEFAULT_LIMITS) -> En
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
+    # takes effect only on a database without tables yet: lets retention shrink the file
+    cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")

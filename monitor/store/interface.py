@@ -115,6 +115,9 @@ class MetricsState:
     notifications_failed: Mapping[str, int] = field(default_factory=dict)  # receiver -> count
     notifications_pending: Mapping[str, int] = field(default_factory=dict)
     notifications_delivered: Mapping[str, int] = field(default_factory=dict)
+    store_rows: Mapping[str, int] = field(default_factory=dict)  # table -> rows
+    store_bytes: int | None = None  # None: not measured yet
+    pruned_rows: Mapping[str, int] = field(default_factory=dict)  # table -> rows deleted
 
 
 @dataclass(frozen=True, slots=True)

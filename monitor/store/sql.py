@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,7 +31,7 @@ from monitor.model import (
     Target,
     Transition,
 )
-from monitor.store import baselines, schema
+from monitor.store import baselines, counters, retention, schema
 from monitor.store.engine import DEFAULT_LIMITS, create_engine_for
 from monitor.store.interface import (
     ApprovalResult,
@@ -48,6 +48,7 @@ from monitor.store.interface import (
 )
 from monitor.store.lifecycle import apply_findings
 from monitor.store.limits import ConnectionLimits
+from monitor.store.retention import PruneResult, RetentionPolicy
 from monitor.store.sql_alerting import SqlAlertingMixin
 from monitor.store.sql_metrics import as_utc, known_kind, read_metrics_state
 from monitor.store.tables import (
@@ -58,6 +59,9 @@ from monitor.store.tables import (
     SnapshotRow,
     TargetRow,
 )
+
+VACUUM_PAGES = 4096  # per retention pass: 16 MiB of 4 KiB pages
+SNAPSHOT_SEEN_STEP = timedelta(days=1)  # a snapshot seen again moves its taken_at at most daily
 
 
 class SqlStore(SqlAlertingMixin):
@@ -189,6 +193,8 @@ class SqlStore(SqlAlertingMixin):
                 )
                 if output.baseline_update is not None:
                     baselines.apply_update(session, run, output.baseline_update)
+            # last: on PostgreSQL the per-check totals stay locked only until the commit
+            counters.count_run(session, run)
             session.commit()
             return transitions
 
@@ -213,7 +219,18 @@ class SqlStore(SqlAlertingMixin):
         if run.output is None or run.output.snapshot is None:
             return None
         content, sha = baselines.encode_document(run.output.snapshot)
-        if session.get(SnapshotRow, sha) is None:
+        stored = session.get(SnapshotRow, sha)
+        if stored is not None:
+            if stored.taken_at < run.started_at - SNAPSHOT_SEEN_STEP:
+                # seen again (A -> B -> A): retention keeps it for the evidence period from now
+                session.execute(
+                    sa.update(SnapshotRow)
+                    .where(
+                        col(SnapshotRow.sha256) == sha, col(SnapshotRow.taken_at) < run.started_at
+                    )
+                    .values(taken_at=run.started_at)
+                )
+        else:
             # content-addressed: another worker may store the same document right now
             self._insert_once(
                 session,
@@ -364,6 +381,33 @@ class SqlStore(SqlAlertingMixin):
             for row in rows
             if known_kind(row.check) is not None
         ]
+
+    def prune(
+        self,
+        policy: RetentionPolicy,
+        now: datetime,
+        budget_seconds: float = 5.0,
+        dry_run: bool = False,
+    ) -> PruneResult:
+        """Roll up and delete what `policy` lets go (see monitor.store.retention); on SQLite
+        give up to `VACUUM_PAGES` freed pages back to the file system afterwards."""
+        with self._session() as session:
+            result = retention.prune(session, policy, now, budget_seconds, dry_run)
+        if not dry_run and self.engine.dialect.name == "sqlite" and result.removed:
+            with self.engine.connect() as connection:
+                # the pragma frees one page per step; Python's sqlite3 steps a statement
+                # once, its executescript runs each to the end
+                connection.connection.driver_connection.executescript(  # type: ignore[union-attr]
+                    f"PRAGMA incremental_vacuum({VACUUM_PAGES});"
+                )
+        return result
+
+    def sqlite_auto_vacuum(self) -> bool | None:
+        """Whether the SQLite file shrinks as rows are deleted (None: not SQLite)."""
+        if self.engine.dialect.name != "sqlite":
+            return None
+        with self.engine.connect() as connection:
+            return connection.exec_driver_sql("PRAGMA auto_vacuum").scalar() == 2
 
     def metrics_state(self, duration_buckets: Sequence[float]) -> MetricsState:
         with self._session() as session:

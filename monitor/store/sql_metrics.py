@@ -12,11 +12,11 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, func
 
 from monitor.model import CheckKind, FindingStatus, RunStatus, Severity
-from monitor.store import alerting
+from monitor.store import alerting, counters
 from monitor.store.interface import DurationHistogram, LatestSample, MetricsState, OpenRule
-from monitor.store.tables import CheckRunRow, FindingRow, SampleRow, TargetRow
+from monitor.store.tables import CheckStateRow, FindingRow, SampleRow, TargetRow
 
-_EVALUATED = (RunStatus.OK, RunStatus.ERROR, RunStatus.TIMEOUT)
+_IDS_PER_QUERY = 500
 
 
 def read_metrics_state(session: Session, duration_buckets: Sequence[float]) -> MetricsState:
@@ -28,23 +28,34 @@ def read_metrics_state(session: Session, duration_buckets: Sequence[float]) -> M
             )
         ).all()
     }
-    grouped = session.execute(
-        sa.select(
-            col(CheckRunRow.check),
-            col(CheckRunRow.target),
-            col(CheckRunRow.status),
-            func.count(),
-            func.max(CheckRunRow.finished_at),
-        ).group_by(CheckRunRow.check, CheckRunRow.target, CheckRunRow.status)
-    ).all()
+    totals = counters.read(
+        session,
+        (
+            counters.RUNS,
+            counters.LAST_RUN,
+            counters.DURATION_BUCKET,
+            counters.DURATION_SUM,
+            counters.STORE_ROWS,
+            counters.STORE_BYTES,
+            counters.PRUNED_ROWS,
+        ),
+    )
     run_counts: dict[tuple[CheckKind, str, RunStatus], int] = {}
     last_run_at: dict[tuple[CheckKind, str, RunStatus], datetime] = {}
-    for check, target, status, count, finished in grouped:
-        kind = known_kind(check)
-        if kind is None or target not in targets:
-            continue
-        run_counts[(kind, target, RunStatus(status))] = count
-        last_run_at[(kind, target, RunStatus(status))] = as_utc(finished)
+    for labels, value in totals[counters.RUNS]:
+        if (key := _run_key(labels, targets)) is not None:
+            run_counts[key] = int(value)
+    for labels, value in totals[counters.LAST_RUN]:
+        if (key := _run_key(labels, targets)) is not None:
+            last_run_at[key] = datetime.fromtimestamp(value, UTC)
+    states = session.execute(
+        sa.select(
+            col(CheckStateRow.check),
+            col(CheckStateRow.target),
+            col(CheckStateRow.evaluated_status),
+            col(CheckStateRow.ok_run_id),
+        )
+    ).all()
     open_counts = session.execute(
         sa.select(
             col(FindingRow.check), col(FindingRow.target), col(FindingRow.severity), func.count()
@@ -69,98 +80,95 @@ def read_metrics_state(session: Session, duration_buckets: Sequence[float]) -> M
         last_run_at=last_run_at,
         last_status={
             (kind, target): RunStatus(status)
-            for check, target, status in session.execute(_latest_runs(_EVALUATED, col_status=True))
-            if (kind := known_kind(check)) is not None and target in targets
+            for check, target, status, _ok in states
+            if status is not None and (kind := known_kind(check)) is not None and target in targets
         },
-        durations=_duration_histograms(session, duration_buckets),
+        durations=_duration_histograms(totals, duration_buckets),
         open_findings={
             (kind, target, Severity(severity)): count
             for check, target, severity, count in open_counts
             if (kind := known_kind(check)) is not None and target in targets
         },
-        latest_samples=_latest_samples(session, targets),
+        latest_samples=_latest_samples(session, targets, [ok for *_, ok in states if ok]),
         open_rules=[
             OpenRule(kind, target, rule_id, Severity(severity), int(count))
             for check, target, rule_id, severity, count in open_rules
             if (kind := known_kind(check)) is not None and target in targets
         ],
-        notifications_failed=alerting.failed_counts(session),
+        notifications_failed=_plus_pruned(
+            alerting.failed_counts(session), session, counters.FAILED_PRUNED
+        ),
         notifications_pending=alerting.pending_counts(session),
-        notifications_delivered=alerting.delivered_counts(session),
+        notifications_delivered=_plus_pruned(
+            alerting.delivered_counts(session), session, counters.DELIVERED_PRUNED
+        ),
+        store_rows={labels["table"]: int(v) for labels, v in totals[counters.STORE_ROWS]},
+        store_bytes=next((int(v) for _labels, v in totals[counters.STORE_BYTES]), None),
+        pruned_rows={labels["table"]: int(v) for labels, v in totals[counters.PRUNED_ROWS]},
     )
 
 
-def _latest_runs(statuses: Sequence[RunStatus], col_status: bool = False) -> Any:
-    """check, target and (status or id) of the newest run per (check, target) in `statuses`."""
-    wanted = [status.value for status in statuses]
-    newest = (
-        sa.select(
-            col(CheckRunRow.check),
-            col(CheckRunRow.target),
-            func.max(CheckRunRow.started_at).label("started"),
-        )
-        .where(col(CheckRunRow.status).in_(wanted))
-        .group_by(CheckRunRow.check, CheckRunRow.target)
-        .subquery()
-    )
-    last = col(CheckRunRow.status) if col_status else col(CheckRunRow.id)
-    return (
-        sa.select(col(CheckRunRow.check), col(CheckRunRow.target), last)
-        .join(
-            newest,
-            sa.and_(
-                col(CheckRunRow.check) == newest.c.check,
-                col(CheckRunRow.target) == newest.c.target,
-                col(CheckRunRow.started_at) == newest.c.started,
-            ),
-        )
-        .where(col(CheckRunRow.status).in_(wanted))
-    )
+def _run_key(
+    labels: dict[str, str], targets: dict[str, Any]
+) -> tuple[CheckKind, str, RunStatus] | None:
+    kind = known_kind(labels["check"])
+    if kind is None or labels["target"] not in targets:
+        return None
+    return (kind, labels["target"], RunStatus(labels["status"]))
 
 
-def _latest_samples(session: Session, targets: dict[str, Any]) -> list[LatestSample]:
-    latest_ok = _latest_runs((RunStatus.OK,)).subquery()
-    rows = session.execute(
-        sa.select(
-            col(SampleRow.check),
-            col(SampleRow.target),
-            col(SampleRow.name),
-            col(SampleRow.labels),
-            col(SampleRow.value),
-        ).join(latest_ok, col(SampleRow.run_id) == latest_ok.c.id)
-    ).all()
+def _plus_pruned(live: dict[str, int], session: Session, name: str) -> dict[str, int]:
+    """Counts of the outbox rows still kept plus those retention deleted."""
+    total = dict(live)
+    for labels, value in counters.read(session, (name,))[name]:
+        receiver = labels["receiver"]
+        total[receiver] = total.get(receiver, 0) + int(value)
+    return total
+
+
+def _latest_samples(
+    session: Session, targets: dict[str, Any], ok_runs: Sequence[str]
+) -> list[LatestSample]:
+    """The samples of each (check, target)'s newest ok run, by the sample.run_id index."""
     parsed: dict[str, dict[str, str]] = {}
     samples = []
-    for check, target, name, labels, value in rows:
-        kind = known_kind(check)
-        if kind is None or target not in targets:
-            continue
-        if labels not in parsed:
-            parsed[labels] = json.loads(labels)
-        samples.append(LatestSample(kind, target, name, parsed[labels], value))
+    for start in range(0, len(ok_runs), _IDS_PER_QUERY):
+        rows = session.execute(
+            sa.select(
+                col(SampleRow.check),
+                col(SampleRow.target),
+                col(SampleRow.name),
+                col(SampleRow.labels),
+                col(SampleRow.value),
+            ).where(col(SampleRow.run_id).in_(ok_runs[start : start + _IDS_PER_QUERY]))
+        ).all()
+        for check, target, name, labels, value in rows:
+            kind = known_kind(check)
+            if kind is None or target not in targets:
+                continue
+            if labels not in parsed:
+                parsed[labels] = json.loads(labels)
+            samples.append(LatestSample(kind, target, name, parsed[labels], value))
     return samples
 
 
 def _duration_histograms(
-    session: Session, bounds: Sequence[float]
+    totals: dict[str, list[tuple[dict[str, str], float]]], bounds: Sequence[float]
 ) -> dict[CheckKind, DurationHistogram]:
-    duration = col(CheckRunRow.duration_seconds)
-    columns: list[Any] = [func.sum(sa.case((duration <= bound, 1), else_=0)) for bound in bounds]
-    selected: list[Any] = [col(CheckRunRow.check), func.count(), func.sum(duration), *columns]
-    rows = session.execute(
-        sa.select(*selected)
-        .where(col(CheckRunRow.status) != RunStatus.SKIPPED.value)
-        .group_by(CheckRunRow.check)
-    ).all()
-    result: dict[CheckKind, DurationHistogram] = {}
-    for check, count, total, *cumulative in rows:
-        kind = known_kind(check)
+    """Cumulative histograms at `bounds` from the stored per-bucket counts."""
+    per_bucket: dict[CheckKind, list[tuple[float, int]]] = {}
+    for labels, value in totals[counters.DURATION_BUCKET]:
+        kind = known_kind(labels["check"])
         if kind is not None:
-            result[kind] = DurationHistogram(
-                buckets=[(bound, int(n or 0)) for bound, n in zip(bounds, cumulative, strict=True)],
-                total_seconds=float(total or 0.0),
-                count=int(count),
-            )
+            per_bucket.setdefault(kind, []).append((float(labels["le"]), int(value)))
+    sums = {labels["check"]: value for labels, value in totals[counters.DURATION_SUM]}
+    result: dict[CheckKind, DurationHistogram] = {}
+    for kind, buckets in per_bucket.items():
+        result[kind] = DurationHistogram(
+            buckets=[(bound, sum(n for le, n in buckets if le <= bound)) for bound in bounds],
+            total_seconds=float(sums.get(kind.value, 0.0)),
+            count=sum(n for _le, n in buckets),
+        )
     return result
 
 

@@ -50,6 +50,8 @@ class CheckRunRow(SQLModel, table=True):
         sa.Index("ix_check_run_check_target_started", "check", "target", "started_at"),
         sa.Index("ux_check_run_slot_key", "slot_key", unique=True),
         sa.Index("ix_check_run_check_target_slot", "check", "target", "slot_at"),
+        sa.Index("ix_check_run_started_at", "started_at"),
+        sa.Index("ix_check_run_snapshot", "snapshot_sha256"),
     )
 
     id: str = Field(primary_key=True, max_length=36)
@@ -71,7 +73,10 @@ class CheckRunRow(SQLModel, table=True):
 
 class SampleRow(SQLModel, table=True):
     __tablename__ = "sample"
-    __table_args__ = (sa.Index("ix_sample_target_name_time", "target", "name", "time"),)
+    __table_args__ = (
+        sa.Index("ix_sample_target_name_time", "target", "name", "time"),
+        sa.Index("ix_sample_time", "time"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     run_id: str = Field(foreign_key="check_run.id", index=True, max_length=36)
@@ -107,6 +112,7 @@ class FindingRow(SQLModel, table=True):
 
 class FindingEventRow(SQLModel, table=True):
     __tablename__ = "finding_event"
+    __table_args__ = (sa.Index("ix_finding_event_run_id", "run_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     fingerprint: str = Field(foreign_key="finding.fingerprint", index=True, max_length=64)
@@ -121,11 +127,12 @@ class FindingEventRow(SQLModel, table=True):
 
 class SnapshotRow(SQLModel, table=True):
     __tablename__ = "snapshot"
+    __table_args__ = (sa.Index("ix_snapshot_check_target_taken", "check", "target", "taken_at"),)
 
     sha256: str = Field(primary_key=True, max_length=64)
     check: str = Field(max_length=64)
     target: str = Field(max_length=128)
-    taken_at: datetime = _utc()
+    taken_at: datetime = _utc()  # when last seen (to a day): retention keeps it from then on
     content: bytes = Field(sa_column=sa.Column(sa.LargeBinary(), nullable=False))
 
 
@@ -211,3 +218,71 @@ class SilenceRow(SQLModel, table=True):
     comment: str
     created_at: datetime = _utc()
     expiry_handled: bool = Field(default=False)
+
+
+class CounterRow(SQLModel, table=True):
+    """A stored total (or latest value) per label set: what deleting rows never lowers."""
+
+    __tablename__ = "counter_total"
+
+    name: str = Field(primary_key=True, max_length=64)
+    labels: str = Field(primary_key=True, max_length=512, description="JSON object, keys sorted")
+    value: float = Field(default=0.0)
+
+
+class CheckStateRow(SQLModel, table=True):
+    """The latest evaluated run and the latest ok run of each (check, target)."""
+
+    __tablename__ = "check_state"
+
+    check: str = Field(primary_key=True, max_length=64)
+    target: str = Field(primary_key=True, max_length=128)
+    evaluated_status: str | None = Field(default=None, max_length=16)
+    evaluated_started_at: datetime | None = _utc(nullable=True)
+    ok_run_id: str | None = Field(default=None, max_length=36)
+    ok_started_at: datetime | None = _utc(nullable=True)
+
+
+class RunRollupRow(SQLModel, table=True):
+    """Runs of one (check, target, UTC day) by status and error reason, once raw rows age out."""
+
+    __tablename__ = "run_rollup"
+
+    check: str = Field(primary_key=True, max_length=64)
+    target: str = Field(primary_key=True, max_length=128)
+    day: str = Field(primary_key=True, max_length=10, description="YYYY-MM-DD (UTC)")
+    status: str = Field(primary_key=True, max_length=16)
+    error_reason: str = Field(primary_key=True, max_length=32, description="'' when none")
+    runs: int
+    duration_sum: float
+    duration_max: float
+    duration_p50: float
+    duration_p95: float
+    first_started: datetime = _utc()
+    last_started: datetime = _utc()
+
+
+class SampleRollupRow(SQLModel, table=True):
+    """min/max/last of one numeric series of one (check, target, UTC day)."""
+
+    __tablename__ = "sample_rollup"
+
+    check: str = Field(primary_key=True, max_length=64)
+    target: str = Field(primary_key=True, max_length=128)
+    day: str = Field(primary_key=True, max_length=10, description="YYYY-MM-DD (UTC)")
+    name: str = Field(primary_key=True, max_length=200)
+    labels: str = Field(primary_key=True, max_length=1024, description="JSON object")
+    count: int
+    minimum: float
+    maximum: float
+    last: float
+    last_at: datetime = _utc()
+
+
+class RetentionMarkRow(SQLModel, table=True):
+    """Named moments of retention, e.g. the day before which runs exist only as rollups."""
+
+    __tablename__ = "retention_mark"
+
+    name: str = Field(primary_key=True, max_length=64)
+    at: datetime = _utc()

@@ -1,0 +1,538 @@
+"""Retention: roll raw runs and samples up per (check, target, UTC day), then delete what aged
+out, in small batches under a time budget. Totals (counter_total) are never lowered: rows
+that feed a counter are added to a stored total in the same transaction that deletes them.
+
+Kept whatever their age: the newest ok run of each (check, target) and its samples (what
+/metrics shows), the newest ok run that kept a snapshot (what drift compares against), runs
+a finding event points at (evidence), snapshots a kept run points at, open findings and their
+events, and the audit log."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from monitor.model import FindingStatus, RunStatus
+from monitor.store import counters
+from monitor.store.sql_metrics import as_utc
+from monitor.store.tables import (
+    CheckRunRow,
+    CheckStateRow,
+    FindingEventRow,
+    FindingRow,
+    OutboxRow,
+    RetentionMarkRow,
+    RunRollupRow,
+    SampleRollupRow,
+    SampleRow,
+    SnapshotRow,
+)
+
+RAW_ROLLED_UP_BEFORE = "raw_rolled_up_before"  # runs before this midnight are in run_rollup
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionPolicy:
+    raw: timedelta = timedelta(days=30)
+    evidence: timedelta = timedelta(days=400)
+    outbox: timedelta = timedelta(days=30)
+    batch_rows: int = 2000
+
+
+@dataclass(slots=True)
+class PruneResult:
+    """What one pass removed (table -> rows) and rolled up; `complete` is False when the time
+    budget ran out with more to do."""
+
+    removed: dict[str, int] = field(default_factory=dict)
+    rolled_up_days: list[date] = field(default_factory=list)
+    complete: bool = True
+
+    def add(self, table: str, rows: int) -> None:
+        if rows:
+            self.removed[table] = self.removed.get(table, 0) + rows
+
+
+def midnight(moment: datetime) -> datetime:
+    return datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
+
+
+def raw_rolled_up_before(session: Session) -> datetime | None:
+    """The midnight before which runs are read from run_rollup (None: nothing rolled up)."""
+    at = session.execute(
+        sa.select(col(RetentionMarkRow.at)).where(
+            col(RetentionMarkRow.name) == RAW_ROLLED_UP_BEFORE
+        )
+    ).scalar()
+    return None if at is None else as_utc(at)
+
+
+class _Pass:
+    def __init__(
+        self, session: Session, policy: RetentionPolicy, budget: float, dry_run: bool
+    ) -> None:
+        self.session = session
+        self.policy = policy
+        self.deadline = time.monotonic() + budget
+        self.dry_run = dry_run
+        self.result = PruneResult()
+
+    def out_of_time(self) -> bool:
+        if time.monotonic() >= self.deadline:
+            self.result.complete = False
+            return True
+        return False
+
+    def done_batch(self, removed: Mapping[str, int]) -> None:
+        for table, rows in removed.items():
+            self.result.add(table, rows)
+            if rows and not self.dry_run:
+                counters.add(self.session, counters.PRUNED_ROWS, {"table": table}, rows)
+        if self.dry_run:
+            self.session.flush()
+        else:
+            self.session.commit()
+
+
+def prune(
+    session: Session,
+    policy: RetentionPolicy,
+    now: datetime,
+    budget_seconds: float = 5.0,
+    dry_run: bool = False,
+) -> PruneResult:
+    """Roll up and delete what `policy` lets go, committing every batch (a dry run rolls
+    everything back at the end and reports what it would have removed)."""
+    work = _Pass(session, policy, budget_seconds, dry_run)
+    try:
+        steps: Sequence[Callable[[_Pass, datetime], bool]] = (
+            _roll_up_days,
+            _delete_raw_runs,
+            _delete_old_findings,
+            _delete_old_snapshots,
+            _delete_finished_outbox,
+        )
+        for step in steps:
+            if not step(work, now):
+                break
+        if not dry_run and work.result.complete:
+            _measure(session)
+    finally:
+        if dry_run:
+            session.rollback()
+    return work.result
+
+
+# the store's own size ----------------------------------------------------------------------
+
+MEASURED_TABLES = (
+    "check_run",
+    "sample",
+    "snapshot",
+    "finding",
+    "finding_event",
+    "outbox",
+    "audit_log",
+    "run_rollup",
+    "sample_rollup",
+)
+
+
+def _measure(session: Session) -> None:
+    """Store row counts and the store's bytes as gauges /metrics reads (counting rows of a
+    large table is a scan: done here, after a pass, never at scrape time)."""
+    postgres = _dialect(session) == "postgresql"
+    for table in MEASURED_TABLES:
+        if postgres:  # the planner's estimate, kept by (auto)vacuum and analyze
+            rows = session.execute(
+                sa.text("SELECT GREATEST(reltuples, 0) FROM pg_class WHERE oid = to_regclass(:t)"),
+                {"t": table},
+            ).scalar()
+        else:
+            rows = session.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar()  # noqa: S608
+        counters.put(session, counters.STORE_ROWS, {"table": table}, float(rows or 0))
+    if postgres:
+        size = session.execute(
+            sa.text(
+                "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')"
+            )
+        ).scalar()
+    else:
+        pages = session.execute(sa.text("PRAGMA page_count")).scalar()
+        page_size = session.execute(sa.text("PRAGMA page_size")).scalar()
+        size = int(pages or 0) * int(page_size or 0)
+    counters.put(session, counters.STORE_BYTES, {}, float(size or 0))
+    session.commit()
+
+
+# rollups -----------------------------------------------------------------------------------
+
+
+def _roll_up_days(work: _Pass, now: datetime) -> bool:
+    """Roll up whole days before the raw window, oldest first. Each day is claimed by moving
+    the mark forward first (compare and set), so two prunes at once never roll up a day twice
+    (the second would find its raw rows already gone)."""
+    session = work.session
+    before = midnight(now - work.policy.raw)
+    if raw_rolled_up_before(session) is None:
+        oldest = session.execute(sa.select(sa.func.min(CheckRunRow.started_at))).scalar()
+        if oldest is None:
+            return True
+        first = {"name": RAW_ROLLED_UP_BEFORE, "at": midnight(as_utc(oldest))}
+        insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
+        session.execute(insert(RetentionMarkRow).values(**first).on_conflict_do_nothing())
+        work.done_batch({})
+    while True:
+        mark = raw_rolled_up_before(session)
+        if mark is None or mark >= before:
+            return True
+        if work.out_of_time():
+            return False
+        claimed = session.connection().execute(
+            sa.update(RetentionMarkRow)
+            .where(
+                col(RetentionMarkRow.name) == RAW_ROLLED_UP_BEFORE,
+                col(RetentionMarkRow.at) == mark,
+            )
+            .values(at=mark + timedelta(days=1))
+        )
+        if not claimed.rowcount:
+            session.rollback()  # another prune took this day
+            continue
+        _roll_up_day(session, mark)
+        work.result.rolled_up_days.append(mark.date())
+        work.done_batch({})
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def _roll_up_day(session: Session, day_start: datetime) -> None:
+    """One UTC day's runs and samples as rollup rows, aggregated by the database."""
+    day_end = day_start + timedelta(days=1)
+    day = day_start.date().isoformat()
+    duration = col(CheckRunRow.duration_seconds)
+    reason = sa.func.coalesce(col(CheckRunRow.error_reason), "")
+    buckets = [sa.func.sum(sa.case((duration <= bound, 1), else_=0)) for bound in _BOUNDS]
+    runs = (
+        session.connection()
+        .execute(
+            sa.select(
+                col(CheckRunRow.check),
+                col(CheckRunRow.target),
+                col(CheckRunRow.status),
+                reason,
+                sa.func.count(),
+                sa.func.sum(duration),
+                sa.func.max(duration),
+                sa.func.min(CheckRunRow.started_at),
+                sa.func.max(CheckRunRow.started_at),
+                *buckets,
+            )
+            .where(col(CheckRunRow.started_at) >= day_start, col(CheckRunRow.started_at) < day_end)
+            .group_by(CheckRunRow.check, CheckRunRow.target, CheckRunRow.status, reason)
+        )
+        .all()
+    )
+    series = _sample_series(session, day_start, day_end)
+    # reads first, writes last: on SQLite the write lock is held only while writing
+    for table in (RunRollupRow, SampleRollupRow):
+        session.connection().execute(sa.delete(table).where(col(table.day) == day))
+    run_rows = []
+    for check, target, status, why, count, total, longest, first, last, *cumulative in runs:
+        counts = [int(n or 0) for n in cumulative]
+        run_rows.append(
+            {
+                "check": check,
+                "target": target,
+                "day": day,
+                "status": status,
+                "error_reason": why,
+                "runs": int(count),
+                "duration_sum": float(total or 0.0),
+                "duration_max": float(longest or 0.0),
+                "duration_p50": _quantile(0.50, counts, int(count), float(longest or 0.0)),
+                "duration_p95": _quantile(0.95, counts, int(count), float(longest or 0.0)),
+                "first_started": as_utc(first),
+                "last_started": as_utc(last),
+            }
+        )
+    if run_rows:
+        session.connection().execute(sa.insert(RunRollupRow), run_rows)
+    sample_rows = [
+        {
+            "check": check,
+            "target": target,
+            "day": day,
+            "name": name,
+            "labels": labels,
+            "count": int(count),
+            "minimum": low,
+            "maximum": high,
+            "last": last,
+            "last_at": as_utc(last_at),
+        }
+        for check, target, name, labels, count, low, high, last, last_at in series
+    ]
+    if sample_rows:
+        session.connection().execute(sa.insert(SampleRollupRow), sample_rows)
+
+
+def _sample_series(session: Session, day_start: datetime, day_end: datetime) -> Sequence[Any]:
+    """(check, target, name, labels, count, min, max, last value, last time) of one day."""
+    group = [
+        col(SampleRow.check),
+        col(SampleRow.target),
+        col(SampleRow.name),
+        col(SampleRow.labels),
+    ]
+    ranked = (
+        sa.select(
+            *group,
+            col(SampleRow.value).label("value"),
+            col(SampleRow.time).label("time"),
+            sa.func.row_number()
+            .over(partition_by=group, order_by=col(SampleRow.time).desc())
+            .label("newest"),
+        )
+        .where(col(SampleRow.time) >= day_start, col(SampleRow.time) < day_end)
+        .subquery("ranked")
+    )
+    keys = [ranked.c.check, ranked.c.target, ranked.c.name, ranked.c.labels]
+    return (
+        session.connection()
+        .execute(
+            sa.select(
+                *keys,
+                sa.func.count(),
+                sa.func.min(ranked.c.value),
+                sa.func.max(ranked.c.value),
+                sa.func.max(sa.case((ranked.c.newest == 1, ranked.c.value))),
+                sa.func.max(ranked.c.time),
+            ).group_by(*keys)
+        )
+        .all()
+    )
+
+
+# duration quantiles are estimated from bucket counts, as Prometheus's histogram_quantile does
+_BOUNDS: Sequence[float] = (
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2,
+    3,
+    5,
+    10,
+    20,
+    30,
+    60,
+    120,
+    300,
+    600,
+)
+
+
+def _quantile(q: float, cumulative: Sequence[int], count: int, longest: float) -> float:
+    """The q-quantile from cumulative counts at _BOUNDS, interpolated within its bucket."""
+    rank = q * count
+    lower, below = 0.0, 0
+    for bound, at_most in zip(_BOUNDS, cumulative, strict=True):
+        if at_most >= rank and at_most > below:
+            estimate = lower + (bound - lower) * (rank - below) / (at_most - below)
+            return min(estimate, longest)
+        lower, below = bound, at_most
+    return longest
+
+
+# deletions ---------------------------------------------------------------------------------
+
+
+def _delete_raw_runs(work: _Pass, now: datetime) -> bool:
+    """Runs (and their samples) before the rolled-up mark, except the ones kept on purpose."""
+    session = work.session
+    mark = raw_rolled_up_before(session)
+    if mark is None:
+        return True
+    kept_ok = sa.select(col(CheckStateRow.ok_run_id)).where(
+        col(CheckStateRow.ok_run_id).is_not(None)
+    )
+    evidence = sa.exists().where(col(FindingEventRow.run_id) == col(CheckRunRow.id))
+    snapshot_runs = _newest_snapshot_runs(session, mark)
+    after: tuple[datetime, str] | None = None  # keyset: kept runs are not scanned again
+    while True:
+        if work.out_of_time():
+            return False
+        statement = sa.select(col(CheckRunRow.id), col(CheckRunRow.started_at)).where(
+            col(CheckRunRow.started_at) < mark
+        )
+        if after is not None:
+            started = col(CheckRunRow.started_at)
+            statement = statement.where(  # the first term lets the index find the range
+                started >= after[0],
+                sa.or_(started > after[0], col(CheckRunRow.id) > after[1]),
+            )
+        page = session.execute(
+            statement.order_by(col(CheckRunRow.started_at), col(CheckRunRow.id)).limit(
+                work.policy.batch_rows
+            )
+        ).all()
+        if not page:
+            return True
+        after = (as_utc(page[-1][1]), page[-1][0])
+        candidates = [run_id for run_id, _ in page]
+        doomed = list(
+            session.execute(
+                sa.select(col(CheckRunRow.id)).where(
+                    col(CheckRunRow.id).in_(candidates),
+                    col(CheckRunRow.id).not_in(kept_ok),
+                    ~evidence,
+                )
+            ).scalars()
+        )
+        doomed = [run_id for run_id in doomed if run_id not in snapshot_runs]
+        samples = _deleted(session, sa.delete(SampleRow).where(col(SampleRow.run_id).in_(doomed)))
+        runs = _deleted(session, sa.delete(CheckRunRow).where(col(CheckRunRow.id).in_(doomed)))
+        work.done_batch({"sample": samples, "check_run": runs})
+
+
+def _newest_snapshot_runs(session: Session, before: datetime) -> set[str]:
+    """Per (check, target), the newest ok run before `before` that kept a snapshot: what a
+    check compares with next (baselines.latest_snapshot) when later runs kept none."""
+    ok_with_snapshot = sa.and_(
+        col(CheckRunRow.status) == RunStatus.OK.value,
+        col(CheckRunRow.snapshot_sha256).is_not(None),
+        col(CheckRunRow.started_at) < before,
+    )
+    newest = (
+        sa.select(
+            col(CheckRunRow.check).label("check"),
+            col(CheckRunRow.target).label("target"),
+            sa.func.max(CheckRunRow.started_at).label("started"),
+        )
+        .where(ok_with_snapshot)
+        .group_by(CheckRunRow.check, CheckRunRow.target)
+        .subquery("newest")
+    )
+    return set(
+        session.execute(
+            sa.select(col(CheckRunRow.id))
+            .join(
+                newest,
+                sa.and_(
+                    col(CheckRunRow.check) == newest.c.check,
+                    col(CheckRunRow.target) == newest.c.target,
+                    col(CheckRunRow.started_at) == newest.c.started,
+                ),
+            )
+            .where(ok_with_snapshot)
+        ).scalars()
+    )
+
+
+def _delete_old_findings(work: _Pass, now: datetime) -> bool:
+    """Findings resolved before the evidence period, with their events."""
+    session = work.session
+    before = now - work.policy.evidence
+    while True:
+        if work.out_of_time():
+            return False
+        fingerprints = list(
+            session.execute(
+                sa.select(col(FindingRow.fingerprint))
+                .where(
+                    col(FindingRow.status) == FindingStatus.RESOLVED.value,
+                    col(FindingRow.resolved_at) < before,
+                )
+                .limit(work.policy.batch_rows)
+            ).scalars()
+        )
+        if not fingerprints:
+            return True
+        events = _deleted(
+            session,
+            sa.delete(FindingEventRow).where(col(FindingEventRow.fingerprint).in_(fingerprints)),
+        )
+        findings = _deleted(
+            session, sa.delete(FindingRow).where(col(FindingRow.fingerprint).in_(fingerprints))
+        )
+        work.done_batch({"finding_event": events, "finding": findings})
+
+
+def _delete_old_snapshots(work: _Pass, now: datetime) -> bool:
+    """Snapshots first taken before the evidence period that no kept run points at."""
+    session = work.session
+    before = now - work.policy.evidence
+    referenced = sa.exists().where(col(CheckRunRow.snapshot_sha256) == col(SnapshotRow.sha256))
+    while True:
+        if work.out_of_time():
+            return False
+        doomed = list(
+            session.execute(
+                sa.select(col(SnapshotRow.sha256))
+                .where(col(SnapshotRow.taken_at) < before, ~referenced)
+                .limit(work.policy.batch_rows)
+            ).scalars()
+        )
+        if not doomed:
+            return True
+        removed = _deleted(
+            session, sa.delete(SnapshotRow).where(col(SnapshotRow.sha256).in_(doomed))
+        )
+        work.done_batch({"snapshot": removed})
+
+
+def _delete_finished_outbox(work: _Pass, now: datetime) -> bool:
+    """Notifications delivered (or failed for good) before the outbox period; their counts
+    move to stored totals in the same transaction."""
+    session = work.session
+    before = now - work.policy.outbox
+    finished = sa.or_(
+        col(OutboxRow.delivered_at) < before,
+        sa.and_(col(OutboxRow.permanent).is_(True), col(OutboxRow.created_at) < before),
+    )
+    while True:
+        if work.out_of_time():
+            return False
+        page = session.execute(
+            sa.select(col(OutboxRow.id), col(OutboxRow.receiver), col(OutboxRow.delivered_at))
+            .where(finished)
+            .limit(work.policy.batch_rows)
+        ).all()
+        if not page:
+            return True
+        delivered: dict[str, int] = defaultdict(int)
+        failed: dict[str, int] = defaultdict(int)
+        for _id, receiver, delivered_at in page:
+            (delivered if delivered_at is not None else failed)[receiver] += 1
+        if not work.dry_run:
+            for name, counts in (
+                (counters.DELIVERED_PRUNED, delivered),
+                (counters.FAILED_PRUNED, failed),
+            ):
+                for receiver, count in counts.items():
+                    counters.add(session, name, {"receiver": receiver}, count)
+        removed = _deleted(
+            session, sa.delete(OutboxRow).where(col(OutboxRow.id).in_([row[0] for row in page]))
+        )
+        work.done_batch({"outbox": removed})
+
+
+def _deleted(session: Session, statement: Any) -> int:
+    return int(session.connection().execute(statement).rowcount or 0)
