@@ -3,7 +3,7 @@
 Rule ids (stable): TLS-PROTOCOL-{SSL2,SSL3,TLS10,TLS11,NO-TLS12,NO-TLS13},
 TLS-CIPHER-{NULL,EXPORT,ANON,RC4,DES,3DES,NO-FORWARD-SECRECY,STATIC-RSA,NO-AEAD,CBC},
 TLS-DH-{INSECURE,WEAK}, TLS-KEY-{WEAK-RSA,WEAK-EC}, TLS-CERT-{SHA1,UNTRUSTED,
-HOSTNAME-MISMATCH,LIFETIME,REVOKED}, TLS-HSTS-{MISSING,SHORT}, TLS-COMPRESSION,
+HOSTNAME-MISMATCH,LIFETIME,REVOKED,INCOMPLETE-CHAIN}, TLS-HSTS-{MISSING,SHORT}, TLS-COMPRESSION,
 TLS-RENEGOTIATION-{INSECURE,CLIENT}, TLS-FALLBACK-SCSV-MISSING, TLS-HEARTBLEED,
 TLS-ROBOT, TLS-CCS-INJECTION, TLS-EMS-MISSING, TLS-EARLY-DATA, TLS-MOZILLA-PROFILE,
 TLS-SCAN-INCOMPLETE.
@@ -20,6 +20,7 @@ from checks.tls_posture.facts import (
     MODERN_PROTOCOLS,
     Protocol,
     TlsFacts,
+    untrusted_reason,
 )
 from checks.tls_posture.probe import dh_too_small
 from monitor.model import Finding, Severity
@@ -238,7 +239,7 @@ def _certificate(facts: TlsFacts) -> Iterator[Finding]:
             "Reissue the affected certificates with SHA-256 signatures.",
         )
     if certificate.trusted is False:
-        kind = _untrusted_kind(facts)
+        kind = untrusted_reason(certificate)
         yield _finding(
             "TLS-CERT-UNTRUSTED",
             Severity.HIGH,
@@ -246,7 +247,9 @@ def _certificate(facts: TlsFacts) -> Iterator[Finding]:
             kind,
             f"validation against {', '.join(certificate.trust_stores) or 'the trust stores'}: "
             f"{certificate.validation_error or 'failed'}; chain: "
-            + " <- ".join(c.subject for c in certificate.chain),
+            + " <- ".join(c.subject for c in certificate.chain)
+            + f"; leaf valid {leaf.not_before:%Y-%m-%d %H:%M} to "
+            f"{leaf.not_after:%Y-%m-%d %H:%M} UTC",
             "Serve a certificate from a trusted CA with its full intermediate chain.",
         )
     if certificate.hostname_matches is False:
@@ -257,6 +260,16 @@ def _certificate(facts: TlsFacts) -> Iterator[Finding]:
             facts.server_name,
             f"leaf {leaf.subject} does not cover {facts.server_name}",
             "Reissue the certificate with the server name in its subjectAltName.",
+        )
+    if certificate.chain_incomplete:
+        yield _finding(
+            "TLS-CERT-INCOMPLETE-CHAIN",
+            Severity.MEDIUM,
+            "Incomplete certificate chain: the intermediate is not sent",
+            "incomplete-chain",
+            f"the server sends {len(certificate.chain)} certificate(s) without the issuer of "
+            f"{leaf.subject} ({leaf.issuer}); clients that do not fetch it fail",
+            "Configure the server to send the leaf followed by its intermediate certificates.",
         )
     lifetime = leaf.not_after - leaf.not_before
     if lifetime > MAX_LIFETIME:
@@ -277,25 +290,6 @@ def _certificate(facts: TlsFacts) -> Iterator[Finding]:
             f"the server staples an OCSP response saying {leaf.subject} is revoked",
             "Replace the revoked certificate now and find out why it was revoked.",
         )
-
-
-def _untrusted_kind(facts: TlsFacts) -> str:
-    """Name the failure from the validator's message and the shape of the sent chain."""
-    certificate = facts.certificate
-    assert certificate is not None
-    error = (certificate.validation_error or "").lower()
-    chain = certificate.chain
-    if "not valid at validation time" in error or "expired" in error:
-        return "expired or not yet valid"
-    if "signature algorithm" in error:
-        return "forbidden signature algorithm"
-    if len(chain) == 1 and chain[0].self_signed:
-        return "self-signed"
-    if chain[-1].self_signed:
-        return "unknown root"
-    if len(chain) == 1:
-        return "incomplete chain"  # a CA-issued leaf sent without its intermediates
-    return "unknown root"
 
 
 def _hsts(facts: TlsFacts, minimum: int) -> Iterator[Finding]:
