@@ -309,7 +309,7 @@ def test_unknown_protocol_support_is_never_treated_as_no_and_makes_the_grade_pro
     unknown_tls10 = with_protocol(
         clean(incomplete=("TLSv1.0: 3 handshake(s) timed out",)), Protocol.TLS_1_0, None
     )
-    rules, grade = judge(unknown_tls10)
+    rules, _grade = judge(unknown_tls10)
     assert "TLS-SCAN-INCOMPLETE" in rules
     assert "TLS-PROTOCOL-TLS10" not in rules  # not claimed either way
     result = graded(unknown_tls10)
@@ -359,7 +359,8 @@ def test_a_provisional_grade_never_replaces_the_last_complete_one_in_metrics() -
     assert explained.title == "TLS grade C"
     # a complete scan replaces it at once
     fixed = evaluate(clean(last_complete_grade=complete.to_json()), PARAMS, NOW)
-    assert fixed.snapshot is not None and fixed.snapshot["grade"]["letter"] == "A+"
+    assert fixed.snapshot is not None
+    assert fixed.snapshot["grade"]["letter"] == "A+"
 
 
 def test_profile_compliance_is_its_own_verdict() -> None:

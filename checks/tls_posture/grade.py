@@ -222,12 +222,15 @@ def _cipher_caps(facts: TlsFacts, suites: list[tuple[Protocol, Suite]]) -> list[
 
 def _certificate_caps(facts: TlsFacts) -> list[Cap]:
     certificate = facts.certificate
+    if certificate is None and not facts.fallback_probe:
+        # an unread certificate must not let an untrusted one escape T
+        return [Cap("T", "certificate could not be read: trust not determined")]
     if certificate is None or not certificate.chain:
         return []
     caps = []
     leaf = certificate.chain[0]
     caps += _key_caps(leaf)
-    if certificate.trusted is False:
+    if certificate.trusted is False and not certificate.chain_incomplete:
         caps.append(Cap("T", f"certificate not trusted ({untrusted_reason(certificate)})"))
     if certificate.ocsp_status == "revoked":
         caps.append(Cap("T", "certificate revoked"))

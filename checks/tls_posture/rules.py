@@ -238,12 +238,13 @@ def _certificate(facts: TlsFacts) -> Iterator[Finding]:
             "signed with SHA-1: " + (", ".join(signed) or "a certificate of the verified chain"),
             "Reissue the affected certificates with SHA-256 signatures.",
         )
-    if certificate.trusted is False:
-        kind = untrusted_reason(certificate)
+    if certificate.trusted is False and not certificate.chain_incomplete:
+        reason = untrusted_reason(certificate)
+        kind = reason.split(":")[0]
         yield _finding(
             "TLS-CERT-UNTRUSTED",
             Severity.HIGH,
-            f"Certificate chain is not trusted ({kind})",
+            f"Certificate chain is not trusted ({reason})",
             kind,
             f"validation against {', '.join(certificate.trust_stores) or 'the trust stores'}: "
             f"{certificate.validation_error or 'failed'}; chain: "
