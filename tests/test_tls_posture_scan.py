@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,9 +16,20 @@ import pytest
 from checks.egress import EgressPolicy
 from checks.tls_posture.grade import Grade
 from checks.tls_posture.params import TlsPostureParams
-from monitor.model import CheckKind, CheckRun, ErrorReason, Finding, RunStatus, Severity, Target
-from monitor.runner import CheckJob
+from monitor.model import (
+    CheckKind,
+    CheckRun,
+    ErrorReason,
+    Finding,
+    RunStatus,
+    Severity,
+    Target,
+    Transition,
+)
+from monitor.runner import CheckJob, Runner
 from monitor.scan import run_scan
+from monitor.store.interface import FindingQuery, HysteresisPolicy
+from monitor.store.sql import SqlStore
 from tests.hostile_servers import GarbageServer, Tarpit
 from tests.tls_certs import TestPki
 from tests.tls_servers import (
@@ -46,6 +57,7 @@ class StallOnTls10:
     """
 
     def __init__(self, upstream_port: int) -> None:
+        self.stalling = True  # False: relay TLS 1.0 hellos too
         self._upstream = upstream_port
         self._listener = socket.socket()
         self._listener.bind(("127.0.0.1", free_port()))
@@ -74,7 +86,8 @@ class StallOnTls10:
             client.close()
             return
         # record header (5 bytes), handshake header (4 bytes), then client_version
-        if len(hello) > 10 and hello[0] == 0x16 and hello[5] == 0x01 and hello[9:11] == b"\x03\x01":
+        tls10 = len(hello) > 10 and hello[0] == 0x16 and hello[5] == 0x01
+        if self.stalling and tls10 and hello[9:11] == b"\x03\x01":
             self._held.append(client)  # never answer
             return
         with (
@@ -414,6 +427,64 @@ def test_a_server_that_stalls_mid_scan_is_undetermined_and_its_grade_provisional
     assert ("B", "TLSv1.0 offered") not in {(c.letter, c.reason) for c in provisional.caps}
     assert scan_grade(complete).letter == "B"
     assert not scan_grade(complete).provisional
+
+
+def test_a_provisional_scan_keeps_the_complete_grade_and_findings_and_alerts_nobody(
+    servers: Servers, store: SqlStore
+) -> None:
+    relay = StallOnTls10(servers.ports["tls10_and_13"])
+    params = TlsPostureParams(
+        server_name=servers.pki.host,
+        trust_store=servers.pki.root_pem,
+        network_timeout=timedelta(seconds=1),
+        network_retries=0,
+        scan_timeout=timedelta(seconds=20),
+        check_http_headers=False,
+    )
+    job = CheckJob(
+        CheckKind.TLS_POSTURE, Target("flaky", f"127.0.0.1:{relay.port}"), params,
+        timedelta(seconds=40),
+    )  # fmt: skip
+    policy = HysteresisPolicy(open_after=1, resolve_after=1)
+    store.sync_targets([job.target], datetime.now(UTC))
+
+    def scan(stalling: bool) -> tuple[CheckRun, list[Transition]]:
+        relay.stalling = stalling
+        run = Runner(history=store, egress=EgressPolicy()).run(job)
+        assert run.status is RunStatus.OK, run.error_message
+        return run, store.record(run, policy)
+
+    def open_rules() -> set[str]:
+        found = store.findings(FindingQuery(target="flaky"))
+        return {f.rule_id for f in found}
+
+    try:
+        complete, opened = scan(stalling=False)
+        assert (scan_grade(complete).letter, scan_grade(complete).provisional) == ("B", False)
+        assert "TLS-PROTOCOL-TLS10" in {t.rule_id for t in opened}
+        before = open_rules()
+        partial, transitions = scan(stalling=True)
+        assert scan_grade(partial).provisional
+        assert grade(partial) == "B"  # the reported grade is still the complete one
+        assert partial.output is not None
+        assert partial.output.snapshot is not None
+        assert partial.output.snapshot["last_complete_grade"]["letter"] == "B"
+        assert [t for t in transitions if t.rule_id != "TLS-SCAN-INCOMPLETE"] == []
+        assert open_rules() - {"TLS-SCAN-INCOMPLETE"} == before
+        state = store.metrics_state(())
+        grades = {
+            s.labels["grade"]
+            for s in state.latest_samples
+            if s.target == "flaky" and s.name == "tls_grade_info"
+        }
+        assert grades == {"B"}
+        again, transitions = scan(stalling=False)
+        assert not scan_grade(again).provisional
+        assert {(t.rule_id, t.kind.value) for t in transitions} <= {
+            ("TLS-SCAN-INCOMPLETE", "resolved")
+        }
+    finally:
+        relay.close()
 
 
 def test_bad_endpoints_are_clear_errors_in_bounded_time_and_others_still_judged(

@@ -149,9 +149,17 @@ def collect(target: Target, params: TlsPostureParams, context: CheckContext) -> 
     facts = translate_scan(result, str(endpoint), server_name, address, params)
     history = context.history
     previous = history.latest_snapshot(CheckKind.TLS_POSTURE, target.name) if history else None
-    last_complete = previous.get("last_complete_grade") if previous else None
+    if previous is None:
+        return facts
+    last_complete = previous.get("last_complete_grade")
+    certificates = previous.get("certificates")
     return replace(
-        facts, last_complete_grade=last_complete if isinstance(last_complete, dict) else None
+        facts,
+        last_complete_grade=last_complete if isinstance(last_complete, dict) else None,
+        extra={
+            **facts.extra,
+            "previous_certificates": certificates if isinstance(certificates, list) else [],
+        },
     )
 
 

@@ -10,6 +10,7 @@ from checks.tls_posture.facts import Protocol, TlsFacts
 from checks.tls_posture.grade import Grade, grade
 from checks.tls_posture.params import TlsPostureParams
 from checks.tls_posture.rules import findings as rule_findings
+from checks.tls_posture.rules import undetermined_subjects
 from monitor.model import CheckOutput, Finding, Observation, Severity
 
 
@@ -50,6 +51,7 @@ def evaluate(facts: TlsFacts, params: TlsPostureParams, now: datetime) -> CheckO
         observations=tuple(observations),
         findings=tuple(sorted(found, key=lambda f: (-f.severity.rank, f.rule_id, f.subject))),
         snapshot=snapshot(facts, result, reported, compliant),
+        undetermined=undetermined_subjects(facts),
     )
 
 

@@ -67,6 +67,50 @@ def findings(facts: TlsFacts, hsts_min_age_seconds: int) -> list[Finding]:
     ]
 
 
+def undetermined_subjects(facts: TlsFacts) -> tuple[str, ...]:
+    """Subjects (prefixes) of findings this scan could not judge either way: an open finding
+    under them is unknown, not gone, so a partial scan resolves (and re-opens) nothing."""
+    subjects: list[str] = []
+    if any(facts.protocol(p).supported is None for p in Protocol):
+        subjects += [str(p) for p in Protocol if facts.protocol(p).supported is None]
+        # which suites are accepted is only known when every protocol is
+        subjects += [w.value for w in Weakness] + ["forward-secrecy", "static-rsa", "aead", "dh"]
+        subjects += ["TLS1.2+", "fallback-scsv"]
+    for subject, value in (
+        ("CVE-2014-0160", facts.heartbleed),
+        ("CVE-2014-0224", facts.ccs_injection),
+        ("ROBOT", None if facts.robot in (None, "unknown") else facts.robot),
+        ("compression", facts.compression),
+        ("renegotiation", facts.secure_renegotiation),
+        ("client-renegotiation", facts.client_renegotiation),
+        ("fallback-scsv", facts.fallback_scsv),
+        ("ems", facts.extended_master_secret),
+        ("early-data", facts.early_data),
+    ):
+        if value is None:
+            subjects.append(subject)
+    if not facts.hsts_checked:
+        subjects.append("hsts")
+    if facts.mozilla_deviations is None and facts.mozilla_profile:
+        subjects.append(facts.mozilla_profile)
+    if facts.certificate is None or not facts.certificate.chain:
+        subjects += ["sha1", "incomplete-chain", facts.server_name, *_UNTRUSTED_KINDS]
+        subjects += facts.extra.get("previous_certificates", [])
+    elif facts.certificate.trusted is None:
+        subjects += list(_UNTRUSTED_KINDS)
+    return tuple(dict.fromkeys(subject for subject in subjects if subject))
+
+
+_UNTRUSTED_KINDS = (
+    "expired",
+    "not yet valid",
+    "self-signed",
+    "unknown root",
+    "incomplete chain",
+    "forbidden signature algorithm",
+)
+
+
 def _finding(
     rule: str, severity: Severity, title: str, subject: str, evidence: str, fix: str
 ) -> Finding:
