@@ -17,6 +17,7 @@ from sslyze import (
     CertificateInfoExtraArgument,
     ScanCommand,
     ScanCommandAttemptStatusEnum,
+    ScanCommandErrorReasonEnum,
     ScanCommandsExtraArguments,
     ServerNetworkConfiguration,
     ServerNetworkLocation,
@@ -164,13 +165,16 @@ def collect(target: Target, params: TlsPostureParams, context: CheckContext) -> 
 
 
 def _undetermined_commands(result: ServerScanResult) -> set[ScanCommand]:
-    """Commands that errored, and protocols whose every answer was a timeout."""
+    """Commands that failed to connect, and protocols whose every answer was a timeout."""
     scan = result.scan_result
     assert scan is not None
     commands = set()
     for command in {*PROTOCOL_COMMANDS.values(), *OTHER_COMMANDS, ScanCommand.HTTP_HEADERS}:
         outcome = getattr(scan, command.value)
-        if outcome.status is ScanCommandAttemptStatusEnum.ERROR:
+        if (
+            outcome.status is ScanCommandAttemptStatusEnum.ERROR
+            and outcome.error_reason is ScanCommandErrorReasonEnum.CONNECTIVITY_ISSUE
+        ):
             commands.add(command)
     for protocol, command in PROTOCOL_COMMANDS.items():
         outcome = getattr(scan, command.value)
