@@ -146,6 +146,7 @@ _FIGURES = (
     "schemathesis cases",
     "schemathesis failures",
     "bad inputs tried with a clear error",
+    "slow single-threaded TLS 1.2 server",
 )
 
 
