@@ -337,7 +337,15 @@ def run_apivigil(
                 "name": server.name,
                 "url": f"https://127.0.0.1:{server.port}",
                 "checks": {
-                    "tls_posture": {"server_name": pki.host, "trust_store": str(pki.root_pem)}
+                    "tls_posture": {
+                        "server_name": pki.host,
+                        "trust_store": str(pki.root_pem),
+                        **(
+                            {"servers_at_once": args.servers_at_once}
+                            if args.servers_at_once
+                            else {}
+                        ),
+                    }
                 },
             }
             for server in servers
@@ -585,7 +593,7 @@ def verify_testssl(
     scan_seconds: dict[str, float] = {}
     for match in DONE_LINE.finditer(stdout.read_text(errors="replace")):
         scan_seconds[by_port.get(int(match["port"]), "?")] = float(match["seconds"])
-    m.version = str(document.get("version", "")).strip()
+    m.version = (str(document.get("version", "")).split() or [""])[0]
     seen = set()
     for result in document["scanResult"]:
         if "port" not in result:  # a bare finding, e.g. "Your OpenSSL cannot connect to ..."
@@ -825,6 +833,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "time for all is extrapolated",
     )
     parser.add_argument("--concurrency", type=int, default=20, help="apivigil scan --concurrency")
+    parser.add_argument(
+        "--servers-at-once",
+        type=int,
+        default=None,
+        help="apivigil's tls_posture servers_at_once (default: apivigil's own, 10, as the "
+        "sslyze CLI's concurrent server scans)",
+    )
     parser.add_argument(
         "--repeat",
         type=int,
