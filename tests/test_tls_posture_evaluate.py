@@ -356,7 +356,7 @@ def test_a_provisional_grade_never_replaces_the_last_complete_one_in_metrics() -
     assert values[("tls_grade_info", (("grade", "C"),))] == 1.0
     assert values[("tls_grade_provisional", ())] == 1.0
     (explained,) = [f for f in output.findings if f.rule_id == "TLS-GRADE"]
-    assert explained.title == "TLS grade C"
+    assert explained.title.startswith("TLS grade C: ")
     # a complete scan replaces it at once
     fixed = evaluate(clean(last_complete_grade=complete.to_json()), PARAMS, NOW)
     assert fixed.snapshot is not None

@@ -464,7 +464,7 @@ def test_a_provisional_scan_keeps_the_complete_grade_and_findings_and_alerts_nob
         assert "TLS-PROTOCOL-TLS10" in {t.rule_id for t in opened}
         # `apivigil findings` (and the HTML report) say why it is B
         (why,) = [f for f in store.findings(FindingQuery("flaky")) if f.rule_id == "TLS-GRADE"]
-        assert why.title == "TLS grade B"
+        assert why.title.startswith("TLS grade B: ")
         assert "caps: B TLSv1.0 offered" in why.evidence
         assert "(protocol " in why.evidence
         before = open_rules()

@@ -76,7 +76,13 @@ def _grade_finding(result: Grade, reported: Grade) -> Finding:
     return Finding(
         "TLS-GRADE",
         Severity.INFO,
-        f"TLS grade {reported.letter}" + (" (provisional)" if reported.provisional else ""),
+        f"TLS grade {reported.letter}"
+        + (" (provisional)" if reported.provisional else "")
+        + (
+            ": " + "; ".join(f"{c.letter} {c.reason}" for c in reported.caps)
+            if reported.caps
+            else ""
+        ),
         "grade",
         evidence,
         "Each cap names what keeps the grade down; fix the lowest first.",
