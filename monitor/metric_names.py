@@ -185,6 +185,29 @@ CERT_NOT_BEFORE = _observed(
 # -- observations: tls_posture ---------------------------------------------------------------
 TLS_GRADE_SCORE = _observed("tls_grade_score", (), "Numeric score behind the TLS grade (0-100)")
 TLS_GRADE_INFO = _observed("tls_grade_info", ("grade",), "1, labelled with the TLS letter grade")
+TLS_GRADE_PROVISIONAL = _observed(
+    "tls_grade_provisional",
+    (),
+    "1 when this scan's grade is provisional (not everything determined); tls_grade_info "
+    "then still reports the last complete grade",
+)
+TLS_GRADE_CAPS = _observed(
+    "tls_grade_caps", (), "Caps and warnings that hold the reported TLS grade down"
+)
+TLS_GRADE_PROTOCOL_SCORE = _observed(
+    "tls_grade_protocol_score", (), "Protocol component of the TLS grade score (0-100)"
+)
+TLS_GRADE_KEY_EXCHANGE_SCORE = _observed(
+    "tls_grade_key_exchange_score", (), "Key exchange component of the TLS grade score (0-100)"
+)
+TLS_GRADE_CIPHER_SCORE = _observed(
+    "tls_grade_cipher_score", (), "Cipher strength component of the TLS grade score (0-100)"
+)
+TLS_PROFILE_COMPLIANT = _observed(
+    "tls_profile_compliant",
+    (),
+    "1 when the server meets the configured Mozilla profile, 0 when not (absent: not judged)",
+)
 TLS_SCAN_COMPLETE = _observed(
     "tls_scan_complete", (), "1 when every part of the TLS scan could be determined"
 )
@@ -291,6 +314,12 @@ FAMILIES: tuple[MetricFamily, ...] = (
     CERT_NOT_BEFORE,
     TLS_GRADE_SCORE,
     TLS_GRADE_INFO,
+    TLS_GRADE_PROVISIONAL,
+    TLS_GRADE_CAPS,
+    TLS_GRADE_PROTOCOL_SCORE,
+    TLS_GRADE_KEY_EXCHANGE_SCORE,
+    TLS_GRADE_CIPHER_SCORE,
+    TLS_PROFILE_COMPLIANT,
     TLS_SCAN_COMPLETE,
     TLS_PROTOCOL_ENABLED,
     TLS_CIPHER_SUITES,

@@ -13,7 +13,7 @@ from checks.controls import controls_document
 from checks.egress import EgressPolicy
 from monitor import __version__
 from monitor.fanout import run_in_processes
-from monitor.model import CheckRun, RunStatus, Severity
+from monitor.model import CheckKind, CheckRun, RunStatus, Severity
 from monitor.runner import CheckJob, Runner
 
 EXIT_CLEAN = 0
@@ -102,9 +102,23 @@ def scan_sarif(
     return sarif_from_scan(runs, urls, now)
 
 
+def _verdicts(run: CheckRun) -> dict[str, Any]:
+    """tls_posture's grade (the reported one, this scan's, the last complete) and profile
+    compliance, from the run's snapshot."""
+    snapshot = run.output.snapshot if run.output else None
+    if run.check is not CheckKind.TLS_POSTURE or not snapshot or "scan_grade" not in snapshot:
+        return {}
+    return {
+        "grade": snapshot["grade"],
+        "scan_grade": snapshot["scan_grade"],
+        "last_complete_grade": snapshot["last_complete_grade"],
+        "profile_compliant": snapshot["profile_compliant"],
+    }
+
+
 def _run_document(run: CheckRun) -> dict[str, Any]:
     output = run.output
-    return {
+    return _verdicts(run) | {
         "check": run.check.value,
         "target": run.target,
         "status": run.status.value,

@@ -150,6 +150,7 @@ _FIGURES = (
     "bad inputs tried with a clear error",
     "alert latency for a healthy receiver next to a slow one",
     "drift precision/recall",
+    "slow single-threaded TLS 1.2 server",
 )
 
 

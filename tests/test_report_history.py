@@ -294,6 +294,14 @@ def test_coverage_certificates_and_tls_baseline(history: History) -> None:
     assert targets["shop"].tls_baseline_met is False  # untrusted chain is high
     assert targets["billing"].tls_baseline_met is None  # tls_posture never ran there
     assert (data.summary.tls_baseline_met, data.summary.tls_baseline_evaluated) == (0, 1)
+    assert targets["shop"].tls_grade == "T"
+
+
+def test_the_html_report_says_why_a_tls_grade_is_what_it_is(history: History) -> None:
+    page = render_report(history.data(), ReportFormat.HTML)
+    assert "TLS-GRADE" in page
+    # the leaf alone, its issuer neither sent nor trusted
+    assert "TLS grade T: T certificate not trusted (incomplete chain)" in page
 
 
 def test_the_baseline_approval_is_in_the_audit_trail(history: History) -> None:

@@ -17,6 +17,7 @@ from checks.tls_posture.facts import (
     Suite,
     TlsFacts,
 )
+from checks.tls_posture.grade import Grade
 from checks.tls_posture.params import TlsPostureParams
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -91,9 +92,19 @@ def with_protocol(
 
 
 def judge(facts: TlsFacts) -> tuple[set[str], str]:
+    """Rules found (the TLS-GRADE explanation aside) and this scan's letter."""
     output = evaluate(facts, PARAMS, NOW)
-    grade = next(o.labels["grade"] for o in output.observations if o.name == "tls_grade_info")
-    return {f.rule_id for f in output.findings}, grade
+    return {f.rule_id for f in output.findings} - {"TLS-GRADE"}, graded(facts).letter
+
+
+def graded(facts: TlsFacts) -> Grade:
+    output = evaluate(facts, PARAMS, NOW)
+    assert output.snapshot is not None
+    return Grade.from_json(output.snapshot["scan_grade"])
+
+
+def caps(facts: TlsFacts) -> set[tuple[str, str]]:
+    return {(cap.letter, cap.reason) for cap in graded(facts).caps}
 
 
 def test_clean_intermediate_server_with_hsts_has_no_findings_and_grade_a_plus() -> None:
@@ -117,7 +128,7 @@ def test_short_hsts_is_low_and_blocks_a_plus() -> None:
     ("protocol", "rule", "grade"),
     [
         (Protocol.SSL_2_0, "TLS-PROTOCOL-SSL2", "F"),
-        (Protocol.SSL_3_0, "TLS-PROTOCOL-SSL3", "B"),
+        (Protocol.SSL_3_0, "TLS-PROTOCOL-SSL3", "C"),  # with a CBC suite: POODLE
         (Protocol.TLS_1_0, "TLS-PROTOCOL-TLS10", "B"),
         (Protocol.TLS_1_1, "TLS-PROTOCOL-TLS11", "B"),
     ],
@@ -154,7 +165,7 @@ def test_no_tls12_or_13_caps_at_c() -> None:
         (Suite("TLS_RSA_EXPORT_WITH_RC4_40_MD5", 40), "TLS-CIPHER-EXPORT", "F"),
         (Suite("TLS_DH_anon_WITH_AES_128_CBC_SHA", 128, anonymous=True), "TLS-CIPHER-ANON", "F"),
         (Suite("TLS_RSA_WITH_RC4_128_SHA", 128), "TLS-CIPHER-RC4", "C"),
-        (Suite("TLS_RSA_WITH_DES_CBC_SHA", 56), "TLS-CIPHER-DES", "C"),
+        (Suite("TLS_RSA_WITH_DES_CBC_SHA", 56), "TLS-CIPHER-DES", "F"),
         (Suite("TLS_RSA_WITH_3DES_EDE_CBC_SHA", 112), "TLS-CIPHER-3DES", "C"),
     ],
 )
@@ -179,14 +190,17 @@ def test_static_rsa_beside_ecdhe_is_a_low_finding() -> None:
     assert "TLS-CIPHER-NO-FORWARD-SECRECY" not in rules
 
 
-def test_cbc_only_means_no_aead_and_caps_b() -> None:
+def test_cbc_only_means_no_aead_a_warning_that_makes_a_an_a_minus() -> None:
     cbc = Suite(
         "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256", 128, ephemeral_kind="ECDH", ephemeral_size=256
     )
-    facts = with_protocol(clean(), Protocol.TLS_1_3, False)
-    rules, grade = judge(with_protocol(facts, Protocol.TLS_1_2, True, cbc))
+    facts = with_protocol(
+        with_protocol(clean(), Protocol.TLS_1_3, False), Protocol.TLS_1_2, True, cbc
+    )
+    rules, grade = judge(facts)
     assert {"TLS-CIPHER-NO-AEAD", "TLS-CIPHER-CBC"} <= rules
-    assert grade == "B"
+    assert grade == "A-"
+    assert caps(facts) == {("A-", "no AEAD cipher suite"), ("A-", "no TLS 1.3")}
 
 
 @pytest.mark.parametrize(
@@ -201,11 +215,23 @@ def test_small_dh_groups(bits: int, rule: str, grade: str) -> None:
     assert got == grade
 
 
-def test_weak_rsa_key_is_high_and_fails_the_grade() -> None:
-    certificate = replace(clean().certificate, chain=(replace(LEAF, key_size=1024),))
-    rules, grade = judge(clean(certificate=certificate))
-    assert "TLS-KEY-WEAK-RSA" in rules
-    assert grade == "F"
+@pytest.mark.parametrize(
+    ("key_type", "bits", "grade", "cap"),
+    [
+        ("RSA", 1024, "B", ("B", "RSA certificate key of 1024 bits (below 2048)")),
+        ("RSA", 768, "F", ("F", "RSA certificate key of 768 bits")),
+        ("DSA", 512, "F", ("F", "DSA certificate key of 512 bits")),
+        ("EC", 112, "F", ("F", "EC certificate key of 112 bits")),
+        ("EC", 192, "A+", None),
+    ],
+)
+def test_certificate_key_sizes_follow_the_guide(
+    key_type: str, bits: int, grade: str, cap: tuple[str, str] | None
+) -> None:
+    leaf = replace(LEAF, key_type=key_type, key_size=bits)
+    facts = clean(certificate=replace(clean().certificate, chain=(leaf,)))
+    assert judge(facts)[1] == grade
+    assert caps(facts) == ({cap} if cap else set())
 
 
 def test_revoked_certificate_grades_t() -> None:
@@ -223,6 +249,7 @@ def test_untrusted_chain_grades_t_and_mismatch_grades_m() -> None:
     )
     rules, grade = judge(clean(certificate=untrusted))
     assert ("TLS-CERT-UNTRUSTED" in rules, grade) == (True, "T")
+    assert graded(clean(certificate=untrusted)).trust_letter == "A+"
     mismatch = replace(clean().certificate, hostname_matches=False)
     rules, grade = judge(clean(certificate=mismatch))
     assert ("TLS-CERT-HOSTNAME-MISMATCH" in rules, grade) == (True, "M")
@@ -253,13 +280,14 @@ def test_certificate_rules() -> None:
     [
         ({"compression": True}, "TLS-COMPRESSION", "C"),
         ({"secure_renegotiation": False}, "TLS-RENEGOTIATION-INSECURE", "F"),
-        ({"client_renegotiation": True}, "TLS-RENEGOTIATION-CLIENT", "A"),
+        ({"client_renegotiation": True}, "TLS-RENEGOTIATION-CLIENT", "A-"),
         ({"heartbleed": True}, "TLS-HEARTBLEED", "F"),
         ({"robot": "vulnerable_strong"}, "TLS-ROBOT", "F"),
         ({"ccs_injection": True}, "TLS-CCS-INJECTION", "F"),
-        ({"extended_master_secret": False}, "TLS-EMS-MISSING", "A"),
-        ({"early_data": True}, "TLS-EARLY-DATA", "A"),
-        ({"mozilla_deviations": ("ciphers: too many",)}, "TLS-MOZILLA-PROFILE", "A"),
+        # findings, not reasons to withhold A+ (the guide's A+ is about HSTS and warnings)
+        ({"extended_master_secret": False}, "TLS-EMS-MISSING", "A+"),
+        ({"early_data": True}, "TLS-EARLY-DATA", "A+"),
+        ({"mozilla_deviations": ("ciphers: too many",)}, "TLS-MOZILLA-PROFILE", "A+"),
     ],
 )
 def test_protocol_features_and_implementation_flaws(change: dict, rule: str, grade: str) -> None:  # type: ignore[type-arg]
@@ -277,22 +305,110 @@ def test_missing_fallback_scsv_only_matters_with_legacy_protocols() -> None:
     assert "TLS-FALLBACK-SCSV-MISSING" in judge(legacy)[0]
 
 
-def test_unknown_protocol_support_is_never_treated_as_no() -> None:
-    complete_with_tls10 = with_protocol(clean(), Protocol.TLS_1_0, True, GCM)
+def test_unknown_protocol_support_is_never_treated_as_no_and_makes_the_grade_provisional() -> None:
     unknown_tls10 = with_protocol(
         clean(incomplete=("TLSv1.0: 3 handshake(s) timed out",)), Protocol.TLS_1_0, None
     )
-    rules, grade = judge(unknown_tls10)
+    rules, _grade = judge(unknown_tls10)
     assert "TLS-SCAN-INCOMPLETE" in rules
     assert "TLS-PROTOCOL-TLS10" not in rules  # not claimed either way
-    assert grade == judge(complete_with_tls10)[1] == "B"
+    result = graded(unknown_tls10)
+    assert (result.letter, result.provisional, result.undetermined) == ("A", True, ("TLSv1.0",))
 
 
-def test_untested_vulnerability_counts_as_vulnerable_for_the_grade() -> None:
-    rules, grade = judge(clean(heartbleed=None, incomplete=("heartbleed: CONNECTIVITY_ISSUE",)))
-    assert "TLS-HEARTBLEED" not in rules
-    assert "TLS-SCAN-INCOMPLETE" in rules
-    assert grade == "F"
+@pytest.mark.parametrize(
+    ("change", "what"),
+    [
+        ({"heartbleed": None}, "Heartbleed"),
+        ({"robot": None}, "ROBOT"),
+        ({"ccs_injection": None}, "CCS injection"),
+        ({"compression": None}, "compression"),
+        ({"secure_renegotiation": None}, "secure renegotiation"),
+    ],
+)
+def test_an_untested_flaw_makes_the_grade_provisional_not_f_and_not_clean(
+    change: dict,
+    what: str,  # type: ignore[type-arg]
+) -> None:
+    facts = clean(**change, incomplete=(f"{what}: CONNECTIVITY_ISSUE",))
+    result = graded(facts)
+    assert (result.letter, result.provisional, result.undetermined) == ("A", True, (what,))
+
+
+def test_a_provisional_grade_never_replaces_the_last_complete_one_in_metrics() -> None:
+    complete = graded(
+        with_protocol(
+            clean(), Protocol.TLS_1_2, True, GCM, Suite("TLS_RSA_WITH_3DES_EDE_CBC_SHA", 112)
+        )
+    )
+    assert complete.letter == "C"
+    unknown = with_protocol(
+        clean(incomplete=("TLSv1.2: timed out",), last_complete_grade=complete.to_json()),
+        Protocol.TLS_1_2,
+        None,
+    )
+    output = evaluate(unknown, PARAMS, NOW)
+    assert output.snapshot is not None
+    assert output.snapshot["grade"]["letter"] == "C"  # the reported one
+    assert output.snapshot["scan_grade"]["provisional"] is True
+    assert output.snapshot["last_complete_grade"]["letter"] == "C"
+    values = {(o.name, tuple(o.labels.items())): o.value for o in output.observations}
+    assert values[("tls_grade_info", (("grade", "C"),))] == 1.0
+    assert values[("tls_grade_provisional", ())] == 1.0
+    (explained,) = [f for f in output.findings if f.rule_id == "TLS-GRADE"]
+    assert explained.title.startswith("TLS grade C: ")
+    # a complete scan replaces it at once
+    fixed = evaluate(clean(last_complete_grade=complete.to_json()), PARAMS, NOW)
+    assert fixed.snapshot is not None
+    assert fixed.snapshot["grade"]["letter"] == "A+"
+
+
+def test_profile_compliance_is_its_own_verdict() -> None:
+    def compliant(facts: TlsFacts) -> float | None:
+        output = evaluate(facts, PARAMS, NOW)
+        assert output.snapshot is not None
+        values = [o.value for o in output.observations if o.name == "tls_profile_compliant"]
+        assert output.snapshot["profile_compliant"] == (bool(values[0]) if values else None)
+        return values[0] if values else None
+
+    assert compliant(clean()) == 1.0
+    assert compliant(clean(mozilla_deviations=("ciphers: x",))) == 0.0
+    assert compliant(clean(mozilla_deviations=None)) is None
+
+
+def test_ssl3_as_the_best_protocol_fails_and_beside_tls12_without_cbc_caps_b() -> None:
+    cbc = Suite("TLS_RSA_WITH_AES_128_CBC_SHA", 128)
+    rc4 = Suite("TLS_RSA_WITH_RC4_128_SHA", 128)
+    only_ssl3 = clean(
+        protocols=tuple(
+            ProtocolSupport(
+                p, p is Protocol.SSL_3_0, suites=(cbc,) if p is Protocol.SSL_3_0 else ()
+            )
+            for p in Protocol
+        )
+    )
+    assert judge(only_ssl3)[1] == "F"
+    assert ("F", "SSL 3.0 is the best protocol offered (POODLE)") in caps(only_ssl3)
+    beside = with_protocol(clean(), Protocol.SSL_3_0, True, rc4)
+    assert ("B", "SSL 3.0 offered") in caps(beside)
+    assert ("B", "RC4 offered") in caps(beside)
+    assert judge(beside)[1] == "B"
+
+
+def test_an_incomplete_chain_is_a_finding_and_caps_b_not_t() -> None:
+    certificate = replace(clean().certificate, chain_incomplete=True)
+    facts = clean(certificate=certificate)
+    rules, grade = judge(facts)
+    assert "TLS-CERT-INCOMPLETE-CHAIN" in rules
+    assert "TLS-CERT-UNTRUSTED" not in rules
+    assert grade == "B"
+    assert caps(facts) == {("B", "incomplete chain (the server does not send its intermediate)")}
+
+
+def test_no_tls13_alone_makes_a_an_a_minus() -> None:
+    facts = with_protocol(clean(), Protocol.TLS_1_3, False)
+    assert judge(facts)[1] == "A-"
+    assert caps(facts) == {("A-", "no TLS 1.3")}
 
 
 def test_observations_report_protocols_grade_and_suites() -> None:

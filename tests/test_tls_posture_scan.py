@@ -8,16 +8,28 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from checks.egress import EgressPolicy
+from checks.tls_posture.grade import Grade
 from checks.tls_posture.params import TlsPostureParams
-from monitor.model import CheckKind, CheckRun, ErrorReason, RunStatus, Severity, Target
-from monitor.runner import CheckJob
+from monitor.model import (
+    CheckKind,
+    CheckRun,
+    ErrorReason,
+    Finding,
+    RunStatus,
+    Severity,
+    Target,
+    Transition,
+)
+from monitor.runner import CheckJob, Runner
 from monitor.scan import run_scan
+from monitor.store.interface import FindingQuery, HysteresisPolicy
+from monitor.store.sql import SqlStore
 from tests.hostile_servers import GarbageServer, Tarpit
 from tests.tls_certs import TestPki
 from tests.tls_servers import (
@@ -45,6 +57,7 @@ class StallOnTls10:
     """
 
     def __init__(self, upstream_port: int) -> None:
+        self.stalling = True  # False: relay TLS 1.0 hellos too
         self._upstream = upstream_port
         self._listener = socket.socket()
         self._listener.bind(("127.0.0.1", free_port()))
@@ -73,7 +86,8 @@ class StallOnTls10:
             client.close()
             return
         # record header (5 bytes), handshake header (4 bytes), then client_version
-        if len(hello) > 10 and hello[0] == 0x16 and hello[5] == 0x01 and hello[9:11] == b"\x03\x01":
+        tls10 = len(hello) > 10 and hello[0] == 0x16 and hello[5] == 0x01
+        if self.stalling and tls10 and hello[9:11] == b"\x03\x01":
             self._held.append(client)  # never answer
             return
         with (
@@ -110,7 +124,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     pki = TestPki(directory / "pki")
     dh = make_dh_params()
     good = pki.good()
-    other_name = pki.self_signed("other-host.invalid")
+    self_signed_wrong_host = pki.self_signed("wrong-host.invalid", stem="self-signed-wrong-host")
+    no_aia = pki.missing_intermediate(aia=False)
     blocks = [
         *standard_nginx_blocks(pki, dh),
         NginxBlock(  # the Mozilla intermediate server-side configuration, with HSTS
@@ -123,10 +138,17 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
             prefer_server_ciphers=False,
             extra=("ssl_ecdh_curve X25519:prime256v1:secp384r1;", "ssl_session_tickets off;"),
         ),
-        NginxBlock(  # self-signed and for another name: validation stops at the name
+        NginxBlock(
             "self_signed_wrong_host",
-            other_name.chain,
-            other_name.key,
+            self_signed_wrong_host.chain,
+            self_signed_wrong_host.key,
+            protocols="TLSv1.2 TLSv1.3",
+            ciphers=MODERN_CIPHERS,
+        ),
+        NginxBlock(
+            "missing_intermediate_no_aia",
+            no_aia.chain,
+            no_aia.key,
             protocols="TLSv1.2 TLSv1.3",
             ciphers=MODERN_CIPHERS,
         ),
@@ -211,76 +233,180 @@ def test_clean_intermediate_server_with_hsts_is_a_plus_without_findings_above_in
     assert grade(run) == "A+"
 
 
+NO13 = ("A-", "no TLS 1.3")
+NO_AEAD = ("A-", "no AEAD cipher suite")
+
+
 @pytest.mark.parametrize(
-    ("server", "expected", "expected_grade"),
+    ("server", "expected", "letter", "caps"),
     [
-        ("no_hsts", {"TLS-HSTS-MISSING"}, "A"),
-        ("tls10", {"TLS-PROTOCOL-TLS10", "TLS-PROTOCOL-NO-TLS12"}, "C"),
-        ("tls11", {"TLS-PROTOCOL-TLS11", "TLS-PROTOCOL-NO-TLS12"}, "C"),
-        ("null", {"TLS-CIPHER-NULL", "TLS-SCAN-INCOMPLETE"}, "F"),
-        ("dh1024", {"TLS-DH-WEAK"}, "B"),
-        ("static_rsa", {"TLS-CIPHER-NO-FORWARD-SECRECY"}, "B"),
-        ("cbc", {"TLS-CIPHER-NO-AEAD", "TLS-CIPHER-CBC"}, "B"),
-        ("rsa1024", {"TLS-KEY-WEAK-RSA"}, "F"),
-        ("sha1_intermediate", {"TLS-CERT-SHA1"}, None),
-        ("ocsp_revoked", {"TLS-CERT-REVOKED"}, "T"),
-        ("expired", {"TLS-CERT-UNTRUSTED"}, "T"),
-        ("not_yet_valid", {"TLS-CERT-UNTRUSTED"}, "T"),
-        ("wrong_host", {"TLS-CERT-HOSTNAME-MISMATCH"}, "M"),
-        ("self_signed", {"TLS-CERT-UNTRUSTED"}, "T"),
-        ("unknown_root", {"TLS-CERT-UNTRUSTED"}, "T"),
-        ("missing_intermediate", {"TLS-CERT-UNTRUSTED"}, "T"),
-        ("long_lifetime", {"TLS-CERT-LIFETIME"}, None),
-        ("rc4", {"TLS-CIPHER-RC4"}, "C"),
-        ("3des", {"TLS-CIPHER-3DES"}, "C"),
-        ("ssl3", {"TLS-PROTOCOL-SSL3"}, None),
-        ("dh512", {"TLS-DH-INSECURE", "TLS-SCAN-INCOMPLETE"}, "F"),
-        ("client_renegotiation", {"TLS-RENEGOTIATION-CLIENT"}, None),
+        ("no_hsts", {"TLS-HSTS-MISSING"}, "A", set()),
+        (
+            "tls10",
+            {"TLS-PROTOCOL-TLS10", "TLS-PROTOCOL-NO-TLS12"},
+            "C",
+            {("C", "no TLS 1.2 or 1.3"), ("B", "TLSv1.0 offered"), NO_AEAD, NO13},
+        ),
+        (
+            "tls11",
+            {"TLS-PROTOCOL-TLS11", "TLS-PROTOCOL-NO-TLS12"},
+            "C",
+            {("C", "no TLS 1.2 or 1.3"), ("B", "TLSv1.1 offered"), NO_AEAD, NO13},
+        ),
+        (
+            "null",
+            {"TLS-CIPHER-NULL", "TLS-SCAN-INCOMPLETE"},
+            "F",
+            {("F", "NULL or anonymous cipher suites"), NO_AEAD},
+        ),
+        ("dh1024", {"TLS-DH-WEAK"}, "B", {("B", "DH parameters of 1024 bits (below 2048)"), NO13}),
+        ("static_rsa", {"TLS-CIPHER-NO-FORWARD-SECRECY"}, "B", {("B", "no forward secrecy"), NO13}),
+        ("cbc", {"TLS-CIPHER-NO-AEAD", "TLS-CIPHER-CBC"}, "A-", {NO_AEAD, NO13}),
+        (
+            "rsa1024",
+            {"TLS-KEY-WEAK-RSA"},
+            "B",
+            {("B", "RSA certificate key of 1024 bits (below 2048)")},
+        ),
+        (
+            "sha1_intermediate",
+            {"TLS-CERT-SHA1", "TLS-CERT-UNTRUSTED"},
+            "T",
+            {("T", "certificate not trusted (forbidden signature algorithm (SHA-1))")},
+        ),
+        ("ocsp_revoked", {"TLS-CERT-REVOKED"}, "T", {("T", "certificate revoked")}),
+        ("expired", {"TLS-CERT-UNTRUSTED"}, "T", None),
+        ("not_yet_valid", {"TLS-CERT-UNTRUSTED"}, "T", None),
+        (
+            "wrong_host",
+            {"TLS-CERT-HOSTNAME-MISMATCH"},
+            "M",
+            {("M", "certificate does not match localhost")},
+        ),
+        (
+            "self_signed",
+            {"TLS-CERT-UNTRUSTED"},
+            "T",
+            {("T", "certificate not trusted (self-signed)")},
+        ),
+        (
+            "self_signed_wrong_host",
+            {"TLS-CERT-UNTRUSTED", "TLS-CERT-HOSTNAME-MISMATCH"},
+            "T",
+            {
+                ("T", "certificate not trusted (self-signed)"),
+                ("M", "certificate does not match localhost"),
+            },
+        ),
+        (
+            "unknown_root",
+            {"TLS-CERT-UNTRUSTED"},
+            "T",
+            {("T", "certificate not trusted (unknown root)")},
+        ),
+        (
+            "missing_intermediate",
+            {"TLS-CERT-INCOMPLETE-CHAIN"},
+            "B",
+            {("B", "incomplete chain (the server does not send its intermediate)")},
+        ),
+        (
+            "missing_intermediate_no_aia",
+            {"TLS-CERT-UNTRUSTED"},
+            "T",
+            {("T", "certificate not trusted (incomplete chain)")},
+        ),
+        ("long_lifetime", {"TLS-CERT-LIFETIME"}, "A", set()),
+        (
+            "rc4",
+            {"TLS-CIPHER-RC4"},
+            "C",
+            {
+                ("B", "TLSv1.0 offered"),
+                ("B", "TLSv1.1 offered"),
+                ("C", "RC4 with TLS 1.1 or newer"),
+                NO_AEAD,
+                NO13,
+            },
+        ),
+        (
+            "3des",
+            {"TLS-CIPHER-3DES"},
+            "C",
+            {
+                ("B", "TLSv1.0 offered"),
+                ("B", "TLSv1.1 offered"),
+                ("C", "3DES (64-bit block, Sweet32) with TLS 1.1 or newer"),
+                NO_AEAD,
+                NO13,
+            },
+        ),
+        (
+            "ssl3",
+            {"TLS-PROTOCOL-SSL3"},
+            "F",
+            {
+                ("F", "SSL 3.0 is the best protocol offered (POODLE)"),
+                ("C", "no TLS 1.2 or 1.3"),
+                NO_AEAD,
+                NO13,
+            },
+        ),
+        (
+            "dh512",
+            {"TLS-DH-INSECURE", "TLS-SCAN-INCOMPLETE"},
+            "F",
+            {("F", "no cipher suite could be negotiated")},
+        ),
+        (
+            "client_renegotiation",
+            {"TLS-RENEGOTIATION-CLIENT"},
+            "A-",
+            {("A-", "client-initiated renegotiation accepted"), NO13},
+        ),
     ],
 )
-def test_each_weak_server_produces_its_finding(
-    runs: dict[str, CheckRun], server: str, expected: set[str], expected_grade: str | None
+def test_each_weak_server_gets_its_finding_and_its_exact_grade_and_caps(
+    runs: dict[str, CheckRun],
+    server: str,
+    expected: set[str],
+    letter: str,
+    caps: set[tuple[str, str]] | None,
 ) -> None:
     found = rules(runs[server])
     assert expected <= found, f"{server}: {sorted(found)}"
-    if expected_grade is not None:
-        assert grade(runs[server]) == expected_grade
+    result = scan_grade(runs[server])
+    assert result.letter == letter, result.explain()
+    assert grade(runs[server]) == letter
+    if caps is not None:
+        assert {(cap.letter, cap.reason) for cap in result.caps} == caps, result.explain()
 
 
-def test_untrusted_chains_are_named(runs: dict[str, CheckRun]) -> None:
-    def kind(server: str) -> str:
+def test_untrusted_chains_are_named_with_their_dates(runs: dict[str, CheckRun]) -> None:
+    def untrusted(server: str) -> Finding:
         (finding,) = [f for f in runs[server].output.findings if f.rule_id == "TLS-CERT-UNTRUSTED"]  # type: ignore[union-attr]
-        return finding.subject
+        return finding
 
-    assert kind("self_signed") == "self-signed"
-    assert kind("unknown_root") == "unknown root"
-    assert kind("missing_intermediate") == "incomplete chain"
-    assert kind("expired") == "expired or not yet valid"
-
-
-def test_a_self_signed_certificate_for_another_name_is_untrusted_as_well_as_mismatched(
-    runs: dict[str, CheckRun],
-) -> None:
-    run = runs["self_signed_wrong_host"]
-    found = rules(run)
-    assert {"TLS-CERT-UNTRUSTED", "TLS-CERT-HOSTNAME-MISMATCH"} <= found, sorted(found)
-    assert grade(run) == "T"
+    assert untrusted("self_signed").subject == "self-signed"
+    assert untrusted("self_signed_wrong_host").subject == "self-signed"
+    assert untrusted("unknown_root").subject == "unknown root"
+    assert untrusted("missing_intermediate_no_aia").subject == "incomplete chain"
+    assert untrusted("sha1_intermediate").subject == "forbidden signature algorithm (SHA-1)"
+    expired = untrusted("expired")
+    assert expired.subject == "expired"
+    assert "certificate not valid after " in expired.title
+    not_yet = untrusted("not_yet_valid")
+    assert not_yet.subject == "not yet valid"
+    assert "certificate not valid before " in not_yet.title
 
 
-def test_a_trust_verdict_that_could_not_be_made_is_reported_as_unknown(
-    runs: dict[str, CheckRun],
-) -> None:
-    # a CA-issued leaf for another name: the validator stops at the name, so whether the
-    # chain is trusted is unknown, and the scan says so instead of claiming completeness
-    run = runs["wrong_host"]
+def scan_grade(run: CheckRun) -> Grade:
     assert run.output is not None
-    (incomplete,) = [f for f in run.output.findings if f.rule_id == "TLS-SCAN-INCOMPLETE"]
-    assert "certificate trust: not determined" in incomplete.evidence
-    complete = [o.value for o in run.output.observations if o.name == "tls_scan_complete"]
-    assert complete == [0.0]
+    assert run.output.snapshot is not None
+    return Grade.from_json(run.output.snapshot["scan_grade"])
 
 
-def test_a_server_that_stalls_mid_scan_is_could_not_determine_never_a_better_grade(
+def test_a_server_that_stalls_mid_scan_is_undetermined_and_its_grade_provisional(
     runs: dict[str, CheckRun],
 ) -> None:
     stalled, complete = runs["stall_tls10"], runs["tls10_and_13"]
@@ -295,8 +421,75 @@ def test_a_server_that_stalls_mid_scan_is_could_not_determine_never_a_better_gra
     }
     assert "TLSv1.0" not in enabled
     assert enabled["TLSv1.2"] == 1.0
-    order = ["A+", "A", "B", "C", "D", "E", "F", "T", "M"]
-    assert order.index(grade(stalled)) >= order.index(grade(complete))
+    provisional = scan_grade(stalled)
+    assert provisional.provisional
+    assert "TLSv1.0" in provisional.undetermined
+    assert ("B", "TLSv1.0 offered") not in {(c.letter, c.reason) for c in provisional.caps}
+    assert scan_grade(complete).letter == "B"
+    assert not scan_grade(complete).provisional
+
+
+def test_a_provisional_scan_keeps_the_complete_grade_and_findings_and_alerts_nobody(
+    servers: Servers, store: SqlStore
+) -> None:
+    relay = StallOnTls10(servers.ports["tls10_and_13"])
+    params = TlsPostureParams(
+        server_name=servers.pki.host,
+        trust_store=servers.pki.root_pem,
+        network_timeout=timedelta(seconds=1),
+        network_retries=0,
+        scan_timeout=timedelta(seconds=20),
+        check_http_headers=False,
+    )
+    job = CheckJob(
+        CheckKind.TLS_POSTURE, Target("flaky", f"127.0.0.1:{relay.port}"), params,
+        timedelta(seconds=40),
+    )  # fmt: skip
+    policy = HysteresisPolicy(open_after=1, resolve_after=1)
+    store.sync_targets([job.target], datetime.now(UTC))
+
+    def scan(stalling: bool) -> tuple[CheckRun, list[Transition]]:
+        relay.stalling = stalling
+        run = Runner(history=store, egress=EgressPolicy()).run(job)
+        assert run.status is RunStatus.OK, run.error_message
+        return run, store.record(run, policy)
+
+    def open_rules() -> set[str]:
+        found = store.findings(FindingQuery(target="flaky"))
+        return {f.rule_id for f in found}
+
+    try:
+        complete, opened = scan(stalling=False)
+        assert (scan_grade(complete).letter, scan_grade(complete).provisional) == ("B", False)
+        assert "TLS-PROTOCOL-TLS10" in {t.rule_id for t in opened}
+        # `apivigil findings` (and the HTML report) say why it is B
+        (why,) = [f for f in store.findings(FindingQuery("flaky")) if f.rule_id == "TLS-GRADE"]
+        assert why.title.startswith("TLS grade B: ")
+        assert "caps: B TLSv1.0 offered" in why.evidence
+        assert "(protocol " in why.evidence
+        before = open_rules()
+        partial, transitions = scan(stalling=True)
+        assert scan_grade(partial).provisional
+        assert grade(partial) == "B"  # the reported grade is still the complete one
+        assert partial.output is not None
+        assert partial.output.snapshot is not None
+        assert partial.output.snapshot["last_complete_grade"]["letter"] == "B"
+        assert [t for t in transitions if t.rule_id != "TLS-SCAN-INCOMPLETE"] == []
+        assert open_rules() - {"TLS-SCAN-INCOMPLETE"} == before
+        state = store.metrics_state(())
+        grades = {
+            s.labels["grade"]
+            for s in state.latest_samples
+            if s.target == "flaky" and s.name == "tls_grade_info"
+        }
+        assert grades == {"B"}
+        again, transitions = scan(stalling=False)
+        assert not scan_grade(again).provisional
+        assert {(t.rule_id, t.kind.value) for t in transitions} <= {
+            ("TLS-SCAN-INCOMPLETE", "resolved")
+        }
+    finally:
+        relay.close()
 
 
 def test_bad_endpoints_are_clear_errors_in_bounded_time_and_others_still_judged(

@@ -27,7 +27,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509 import ocsp
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 DEFAULT_HOST = "localhost"
 
@@ -258,6 +258,7 @@ class TestPki:
         issuer: Authority | None = None,
         sent_chain: tuple[Authority, ...] | None = None,
         trust: Path | None = None,
+        aia: bool = True,
     ) -> ServerCert:
         """Issue a leaf (RSA key of `key_bits`, SHA-256) and write `stem`.crt and `stem`.key.
 
@@ -266,20 +267,30 @@ class TestPki:
         sent_chain: the CA certificates written after the leaf (default: the issuer when it is
             an intermediate, nothing when the root signs).
         trust: the `root` path reported in the result (default: the test root).
+        aia: name a (never served) caIssuers URL, as public CAs do, so clients can complete
+            a chain sent without its intermediate.
         """
         issuer = issuer or self.intermediate
         if sent_chain is None:
             sent_chain = () if issuer is self.root else (issuer,)
         key = _rsa_key(key_bits)
-        certificate = (
+        builder = (
             self._leaf_builder(key, hosts or (self.host,), not_before, not_after)
             .issuer_name(issuer.certificate.subject)
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),
                 critical=False,
             )
-            .sign(issuer.key, hashes.SHA256())
         )
+        if aia:
+            url = x509.UniformResourceIdentifier("http://127.0.0.1:9/issuer.crt")
+            builder = builder.add_extension(
+                x509.AuthorityInformationAccess(
+                    [x509.AccessDescription(AuthorityInformationAccessOID.CA_ISSUERS, url)]
+                ),
+                critical=False,
+            )
+        certificate = builder.sign(issuer.key, hashes.SHA256())
         return self._write_leaf(stem, certificate, key, sent_chain, trust or self.root_pem)
 
     def _leaf_builder(
@@ -362,15 +373,17 @@ class TestPki:
         """Trusted, but valid for `days` days (browsers cap public certificates at 398)."""
         return self.leaf("long-lifetime", not_after=self._now - timedelta(days=1) + timedelta(days))
 
-    def missing_intermediate(self) -> ServerCert:
-        """Signed by the intermediate, but the server sends the leaf alone."""
-        return self.leaf("missing-intermediate", sent_chain=())
+    def missing_intermediate(self, aia: bool = True) -> ServerCert:
+        """Signed by the intermediate, but the server sends the leaf alone (`aia`: the leaf
+        names where to fetch the intermediate)."""
+        stem = "missing-intermediate" if aia else "missing-intermediate-no-aia"
+        return self.leaf(stem, sent_chain=(), aia=aia)
 
     def rsa1024(self) -> ServerCert:
         """A leaf with a 1024-bit RSA key (servers need @SECLEVEL=0 to load it)."""
         return self.leaf("rsa1024", key_bits=1024)
 
-    def self_signed(self, host: str | None = None) -> ServerCert:
+    def self_signed(self, host: str | None = None, stem: str | None = None) -> ServerCert:
         """Self-signed leaf (CA:FALSE); `root` is the test root, which does not validate it."""
         key = _rsa_key()
         hosts = (host or self.host,)
@@ -383,7 +396,7 @@ class TestPki:
             )
             .sign(key, hashes.SHA256())
         )
-        stem = "self-signed" if host is None else f"self-signed-{host}"
+        stem = stem or ("self-signed" if host is None else f"self-signed-{host}")
         return self._write_leaf(stem, certificate, key, (), self.root_pem)
 
     def unknown_root(self) -> ServerCert:

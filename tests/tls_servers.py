@@ -24,6 +24,7 @@ import contextlib
 import json
 import os
 import random
+import select
 import shutil
 import signal
 import socket
@@ -856,3 +857,62 @@ if __name__ == "__main__":
         _tlslite_main(json.loads(sys.argv[2]))
     else:
         raise SystemExit("usage: tls_servers.py --tlslite JSON")
+
+
+# -- a slow relay ------------------------------------------------------------------------------
+
+
+class SlowAcceptRelay:
+    """`with SlowAcceptRelay(upstream_port, delay=0.3) as relay:` a TCP relay on 127.0.0.1
+    that accepts one connection at a time, waiting `delay` seconds before each accept, then
+    relays bytes both ways to the upstream port. In front of a single-threaded server
+    (openssl s_server) a scanner's parallel connections queue and time out."""
+
+    def __init__(self, upstream_port: int, delay: float = 0.3) -> None:
+        self._upstream = upstream_port
+        self._delay = delay
+        self._listener = socket.socket()
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind((HOST, 0))
+        self._listener.listen(256)
+        self.port: int = self._listener.getsockname()[1]
+        self._stop = threading.Event()
+        self._accepter = threading.Thread(target=self._accept, daemon=True)
+
+    def __enter__(self) -> SlowAcceptRelay:
+        self._accepter.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._listener.close()
+        self._accepter.join(timeout=5)
+
+    def _accept(self) -> None:
+        self._listener.settimeout(0.2)
+        while not self._stop.is_set():
+            if self._stop.wait(self._delay):
+                return
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+
+    def _relay(self, client: socket.socket) -> None:
+        try:
+            upstream = socket.create_connection((HOST, self._upstream), timeout=10)
+        except OSError:
+            client.close()
+            return
+        with client, upstream, contextlib.suppress(OSError):
+            sockets = [client, upstream]
+            while not self._stop.is_set():
+                readable, _, _ = select.select(sockets, [], [], 0.5)
+                for source in readable:
+                    data = source.recv(65536)
+                    if not data:
+                        return
+                    (upstream if source is client else client).sendall(data)

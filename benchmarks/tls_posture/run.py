@@ -63,7 +63,7 @@ from tests.tls_servers import (  # noqa: E402
 TESTSSL = "testssl"
 TESTSSL_PACKAGE = "testssl.sh"
 INSTALL_DEPS = ROOT / "tests" / "install-tls-test-deps.sh"
-GOAL_SSLYZE_RATIO = 1.1  # apivigil wall time <= 1.1x the sslyze CLI's
+GOAL_SSLYZE_RATIO = 0.8  # apivigil wall time <= 0.8x the sslyze CLI's (issue 17)
 GOAL_TESTSSL_SPEEDUP = 10.0  # apivigil >= 10x faster than testssl.sh
 TESTSSL_MAX_PARALLEL = 20
 TESTSSL_TEMP = Path("/tmp/testssl.*")  # its mktemp -d template, fixed in the script
@@ -146,6 +146,9 @@ class Measurement:
     notes: list[str] = field(default_factory=list)
     per_server: dict[str, str] = field(default_factory=dict)  # server name -> short result
     per_host_seconds: float | None = None  # testssl: mean of each host's own scan time
+    grades: dict[str, str] = field(default_factory=dict)  # server name -> letter
+    caps: dict[str, str] = field(default_factory=dict)  # server name -> caps, short
+    version: str = ""
 
     @property
     def killed(self) -> bool:
@@ -334,7 +337,15 @@ def run_apivigil(
                 "name": server.name,
                 "url": f"https://127.0.0.1:{server.port}",
                 "checks": {
-                    "tls_posture": {"server_name": pki.host, "trust_store": str(pki.root_pem)}
+                    "tls_posture": {
+                        "server_name": pki.host,
+                        "trust_store": str(pki.root_pem),
+                        **(
+                            {"servers_at_once": args.servers_at_once}
+                            if args.servers_at_once
+                            else {}
+                        ),
+                    }
                 },
             }
             for server in servers
@@ -413,6 +424,10 @@ def verify_apivigil(document: dict[str, Any], servers: Sequence[Server], m: Meas
         m.per_server[name] = (
             f"{run['status']} {grades[0] if grades else '-'} {run['duration_seconds']:.1f}s"
         )
+        grade = run.get("grade")
+        if grade:
+            m.grades[name] = grade["letter"] + ("?" if run["scan_grade"]["provisional"] else "")
+            m.caps[name] = "; ".join(f"{c['letter']} {c['reason']}" for c in grade["caps"])
     if durations:
         m.notes.append(
             f"per-run durations {min(durations):.1f}-{max(durations):.1f} s "
@@ -578,6 +593,7 @@ def verify_testssl(
     scan_seconds: dict[str, float] = {}
     for match in DONE_LINE.finditer(stdout.read_text(errors="replace")):
         scan_seconds[by_port.get(int(match["port"]), "?")] = float(match["seconds"])
+    m.version = (str(document.get("version", "")).split() or [""])[0]
     seen = set()
     for result in document["scanResult"]:
         if "port" not in result:  # a bare finding, e.g. "Your OpenSSL cannot connect to ..."
@@ -601,6 +617,13 @@ def verify_testssl(
             reason = fatal[0].get("finding", "?") if fatal else "no protocols section"
             m.problems.append(f"{name}: {reason}")
         high = sum(f.get("severity") in ("HIGH", "CRITICAL") for f in findings)
+        # testssl.sh 3.1+ rates like SSL Labs (run_rating): "overall_grade" and its caps
+        rating = {f.get("id"): str(f.get("finding", "")) for f in findings}
+        if "overall_grade" in rating:
+            m.grades[name] = rating["overall_grade"]
+            m.caps[name] = "; ".join(
+                v for k, v in sorted(rating.items()) if str(k).startswith("grade_cap_reason")
+            )
         took = f" {scan_seconds[name]:.0f}s" if name in scan_seconds else ""
         m.per_server[name] = f"{high} high/crit{took}"
     missing = [server.name for server in servers if server.name not in seen]
@@ -650,6 +673,38 @@ def verdict(met: bool, *measurements: Measurement) -> str:
     return ("MET" if met else "NOT MET") + (
         " (results incomplete: see PROBLEM lines)" if incomplete else ""
     )
+
+
+def grade_agreement(
+    servers: Sequence[Server], apivigil: Measurement, testssl: Measurement | None
+) -> list[str]:
+    """Host by host: apivigil's grade and caps next to testssl.sh's rating."""
+    lines = [
+        "grade agreement, host by host (apivigil letter [? = provisional], caps | testssl.sh):"
+    ]
+    rated = [s.name for s in servers if testssl is not None and s.name in testssl.grades]
+    for server in servers:
+        theirs = testssl.grades.get(server.name, "-") if testssl else "-"
+        mine = apivigil.grades.get(server.name, "-")
+        mark = ("same" if mine.rstrip("?") == theirs else "DIFFERS") if theirs != "-" else ""
+        lines.append(
+            f"  {server.name:22} {mine:4} {theirs:4} {mark:8} "
+            f"{apivigil.caps.get(server.name, '') or 'no caps'}"
+        )
+        if mark == "DIFFERS" and testssl is not None:
+            lines.append(f"  {'':22} testssl caps: {testssl.caps.get(server.name) or 'none'}")
+    if testssl is None:
+        lines.append("  testssl.sh not run: no agreement figure")
+    elif not rated:
+        lines.append(
+            f"  testssl.sh {testssl.version or '?'} has no rating (run_rating came with 3.1/3.2): "
+            "no agreement figure. Debian 12 ships 3.0.8, and this machine reaches no other "
+            "source of testssl.sh 3.2"
+        )
+    else:
+        same = sum(apivigil.grades.get(n, "").rstrip("?") == testssl.grades[n] for n in rated)
+        lines.append(f"  agreement with testssl.sh {testssl.version}: {same} of {len(rated)}")
+    return lines
 
 
 def median_run(runs: Sequence[Measurement]) -> Measurement:
@@ -746,6 +801,7 @@ def summary(
             f"{sslyze.per_server.get(server.name, '-'):12}"
             f"{testssl.per_server.get(server.name, '-') if testssl else '-'}"
         )
+    lines += grade_agreement(servers, apivigil, testssl)
     ok = True
     rounds = len(apivigil_runs)
     everything = [*apivigil_runs, *sslyze_runs] + ([testssl] if testssl else [])
@@ -777,6 +833,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "time for all is extrapolated",
     )
     parser.add_argument("--concurrency", type=int, default=20, help="apivigil scan --concurrency")
+    parser.add_argument(
+        "--servers-at-once",
+        type=int,
+        default=None,
+        help="apivigil's tls_posture servers_at_once (default: apivigil's own, 10, as the "
+        "sslyze CLI's concurrent server scans)",
+    )
     parser.add_argument(
         "--repeat",
         type=int,

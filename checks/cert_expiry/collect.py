@@ -22,6 +22,7 @@ from checks.cert_expiry.facts import (
 )
 from checks.cert_expiry.handshakes import shared_engine
 from checks.cert_expiry.params import CertExpiryParams
+from checks.cert_expiry.raw_hello import NoCertificate, read_chain
 from checks.files import read_input_file
 from checks.interface import (
     BadInput,
@@ -100,7 +101,17 @@ def fetch_served_chain(
     if context.remaining() <= 0:
         raise TargetUnreachable("the run's deadline passed before connecting", subject=where)
     sni = None if is_ip_literal(server_name) else server_name
-    chain = shared_engine().fetch_chain(address, port, sni, ceiling, context.deadline)
+    try:
+        chain = shared_engine().fetch_chain(address, port, sni, ceiling, context.deadline)
+    except BadInput as refused:
+        # the system OpenSSL refuses SSL 3.0, RC4, 3DES-only and DH < 1024 servers: read the
+        # chain from the server's first flight instead, without finishing the handshake
+        try:
+            chain = read_chain(address, port, sni, context.io_timeout(ceiling))
+        except (OSError, NoCertificate) as error:
+            raise BadInput(
+                f"{refused.message}; a legacy ClientHello: {error}", subject=where
+            ) from None
     return tuple(certificate_facts(certificate, i) for i, certificate in enumerate(chain))
 
 

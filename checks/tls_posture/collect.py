@@ -9,6 +9,7 @@ the server does accept.
 
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -21,6 +22,7 @@ from sslyze import (
     CertificateInfoExtraArgument,
     ScanCommand,
     ScanCommandAttemptStatusEnum,
+    ScanCommandErrorReasonEnum,
     ScanCommandsExtraArguments,
     ServerNetworkConfiguration,
     ServerNetworkLocation,
@@ -57,7 +59,7 @@ from checks.tls_posture.translate import (
     robot_status,
 )
 from monitor.durations import format_duration
-from monitor.model import Target
+from monitor.model import CheckKind, Target
 
 PROTOCOL_COMMANDS = {
     Protocol.SSL_2_0: ScanCommand.SSL_2_0_CIPHER_SUITES,
@@ -130,6 +132,7 @@ def collect(target: Target, params: TlsPostureParams, context: CheckContext) -> 
     limits = ScanLimits(
         params.per_server_connections, params.servers_at_once, cap, connectivity_cap
     )
+    ends_at = time.monotonic() + cap
     try:
         result = scan_server(request, limits)
     except NoHandshake:
@@ -146,6 +149,8 @@ def collect(target: Target, params: TlsPostureParams, context: CheckContext) -> 
             f"the TLS scan could not start within {bound}: {busy} (servers_at_once)",
             subject=where,
         ) from None
+    if result.scan_status is ServerScanStatusEnum.COMPLETED:
+        result = _retry_undetermined(request, result, limits, ends_at)
     if result.scan_status is not ServerScanStatusEnum.COMPLETED:
         return _without_connectivity(
             result,
@@ -156,7 +161,82 @@ def collect(target: Target, params: TlsPostureParams, context: CheckContext) -> 
             context,
             params.network_timeout.total_seconds(),
         )
-    return translate_scan(result, str(endpoint), server_name, address, params)
+    facts = translate_scan(result, str(endpoint), server_name, address, params)
+    history = context.history
+    previous = history.latest_snapshot(CheckKind.TLS_POSTURE, target.name) if history else None
+    if previous is None:
+        return facts
+    last_complete = previous.get("last_complete_grade")
+    certificates = previous.get("certificates")
+    return replace(
+        facts,
+        last_complete_grade=last_complete if isinstance(last_complete, dict) else None,
+        extra={
+            **facts.extra,
+            "previous_certificates": certificates if isinstance(certificates, list) else [],
+        },
+    )
+
+
+def _undetermined_commands(result: ServerScanResult) -> set[ScanCommand]:
+    """Commands that failed to connect, and protocols whose every answer was a timeout."""
+    scan = result.scan_result
+    assert scan is not None
+    commands = set()
+    for command in {*PROTOCOL_COMMANDS.values(), *OTHER_COMMANDS, ScanCommand.HTTP_HEADERS}:
+        outcome = getattr(scan, command.value)
+        if (
+            outcome.status is ScanCommandAttemptStatusEnum.ERROR
+            and outcome.error_reason is ScanCommandErrorReasonEnum.CONNECTIVITY_ISSUE
+        ):
+            commands.add(command)
+    for protocol, command in PROTOCOL_COMMANDS.items():
+        outcome = getattr(scan, command.value)
+        if outcome.status is ScanCommandAttemptStatusEnum.COMPLETED:
+            support = protocol_support(protocol, outcome.result)
+            if support.supported is None:
+                commands.add(command)
+    return commands
+
+
+def _retry_undetermined(
+    request: ServerScanRequest, result: ServerScanResult, limits: ScanLimits, ends_at: float
+) -> ServerScanResult:
+    """Ask again, one connection at a time with twice the timeout, what timed out or failed
+    to connect, within what is left of the cap; keep every answer the retry got."""
+    commands = _undetermined_commands(result) & set(request.scan_commands)
+    left = ends_at - time.monotonic()
+    if not commands or left < 2:
+        return result
+    network = request.network_configuration
+    retry = replace(
+        request,
+        scan_commands=commands,
+        scan_commands_extra_arguments=(
+            request.scan_commands_extra_arguments
+            if ScanCommand.CERTIFICATE_INFO in commands
+            else ScanCommandsExtraArguments()
+        ),
+        network_configuration=replace(
+            network, network_timeout=min(network.network_timeout * 2, max(1, int(left / 2)))
+        ),
+    )
+    try:
+        again = scan_server(
+            retry, replace(limits, per_server_connections=1, cap=left, connectivity_cap=left)
+        )
+    except (ScanStopped, NoScanSlot):
+        return result
+    if again.scan_status is not ServerScanStatusEnum.COMPLETED or again.scan_result is None:
+        return result
+    assert result.scan_result is not None
+    answered = {
+        command.value: getattr(again.scan_result, command.value)
+        for command in commands
+        if getattr(again.scan_result, command.value).status
+        is ScanCommandAttemptStatusEnum.COMPLETED
+    }
+    return replace(result, scan_result=replace(result.scan_result, **answered))
 
 
 def _scan_cap(params: TlsPostureParams, context: CheckContext) -> tuple[float, str]:

@@ -70,6 +70,31 @@ class CertificateFacts:
     sha1_in_chain: bool | None  # a SHA-1 signature in the verified (or received) chain
     ocsp_status: str | None  # "good", "revoked", "unknown", None when nothing stapled
     trust_stores: tuple[str, ...] = ()
+    # the validator's reason in words (expired, self-signed, unknown root ...), with dates
+    untrusted_because: str | None = None
+    # the leaf's issuer is missing from the sent chain, and the leaf says where to fetch it
+    chain_incomplete: bool | None = None
+
+
+def untrusted_reason(certificate: CertificateFacts) -> str:
+    """Why the chain is not trusted: the validator's words, else the shape of the chain."""
+    if certificate.untrusted_because:
+        return certificate.untrusted_because
+    error = (certificate.validation_error or "").lower()
+    chain = certificate.chain
+    if "not valid at validation time" in error or "expired" in error:
+        return "expired or not yet valid"
+    if "signature algorithm" in error:
+        return "forbidden signature algorithm"
+    if not chain:
+        return "no certificate"
+    if len(chain) == 1 and chain[0].self_signed:
+        return "self-signed"
+    if chain[-1].self_signed:
+        return "unknown root"
+    if certificate.chain_incomplete or len(chain) == 1:
+        return "incomplete chain"
+    return "unknown root"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +122,8 @@ class TlsFacts:
     mozilla_deviations: tuple[str, ...] | None = None  # None: could not be judged
     incomplete: tuple[str, ...] = ()  # "what could not be determined: why"
     fallback_probe: bool = False  # sslyze could not connect; a bare handshake probe filled in
+    # the grade of the newest complete scan before this one (Grade.to_json()), from the store
+    last_complete_grade: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def protocol(self, protocol: Protocol) -> ProtocolSupport:

@@ -3,7 +3,7 @@
 Rule ids (stable): TLS-PROTOCOL-{SSL2,SSL3,TLS10,TLS11,NO-TLS12,NO-TLS13},
 TLS-CIPHER-{NULL,EXPORT,ANON,RC4,DES,3DES,NO-FORWARD-SECRECY,STATIC-RSA,NO-AEAD,CBC},
 TLS-DH-{INSECURE,WEAK}, TLS-KEY-{WEAK-RSA,WEAK-EC}, TLS-CERT-{SHA1,UNTRUSTED,
-HOSTNAME-MISMATCH,LIFETIME,REVOKED}, TLS-HSTS-{MISSING,SHORT}, TLS-COMPRESSION,
+HOSTNAME-MISMATCH,LIFETIME,REVOKED,INCOMPLETE-CHAIN}, TLS-HSTS-{MISSING,SHORT}, TLS-COMPRESSION,
 TLS-RENEGOTIATION-{INSECURE,CLIENT}, TLS-FALLBACK-SCSV-MISSING, TLS-HEARTBLEED,
 TLS-ROBOT, TLS-CCS-INJECTION, TLS-EMS-MISSING, TLS-EARLY-DATA, TLS-MOZILLA-PROFILE,
 TLS-SCAN-INCOMPLETE.
@@ -20,6 +20,7 @@ from checks.tls_posture.facts import (
     MODERN_PROTOCOLS,
     Protocol,
     TlsFacts,
+    untrusted_reason,
 )
 from checks.tls_posture.probe import dh_too_small
 from monitor.model import Finding, Severity
@@ -64,6 +65,50 @@ def findings(facts: TlsFacts, hsts_min_age_seconds: int) -> list[Finding]:
         *_implementation(facts),
         *_meta(facts),
     ]
+
+
+def undetermined_subjects(facts: TlsFacts) -> tuple[str, ...]:
+    """Subjects (prefixes) of findings this scan could not judge either way: an open finding
+    under them is unknown, not gone, so a partial scan resolves (and re-opens) nothing."""
+    subjects: list[str] = []
+    if any(facts.protocol(p).supported is None for p in Protocol):
+        subjects += [str(p) for p in Protocol if facts.protocol(p).supported is None]
+        # which suites are accepted is only known when every protocol is
+        subjects += [w.value for w in Weakness] + ["forward-secrecy", "static-rsa", "aead", "dh"]
+        subjects += ["TLS1.2+", "fallback-scsv"]
+    for subject, value in (
+        ("CVE-2014-0160", facts.heartbleed),
+        ("CVE-2014-0224", facts.ccs_injection),
+        ("ROBOT", None if facts.robot in (None, "unknown") else facts.robot),
+        ("compression", facts.compression),
+        ("renegotiation", facts.secure_renegotiation),
+        ("client-renegotiation", facts.client_renegotiation),
+        ("fallback-scsv", facts.fallback_scsv),
+        ("ems", facts.extended_master_secret),
+        ("early-data", facts.early_data),
+    ):
+        if value is None:
+            subjects.append(subject)
+    if not facts.hsts_checked:
+        subjects.append("hsts")
+    if facts.mozilla_deviations is None and facts.mozilla_profile:
+        subjects.append(facts.mozilla_profile)
+    if facts.certificate is None or not facts.certificate.chain:
+        subjects += ["sha1", "incomplete-chain", facts.server_name, *_UNTRUSTED_KINDS]
+        subjects += facts.extra.get("previous_certificates", [])
+    elif facts.certificate.trusted is None:
+        subjects += list(_UNTRUSTED_KINDS)
+    return tuple(dict.fromkeys(subject for subject in subjects if subject))
+
+
+_UNTRUSTED_KINDS = (
+    "expired",
+    "not yet valid",
+    "self-signed",
+    "unknown root",
+    "incomplete chain",
+    "forbidden signature algorithm",
+)
 
 
 def _finding(
@@ -237,16 +282,19 @@ def _certificate(facts: TlsFacts) -> Iterator[Finding]:
             "signed with SHA-1: " + (", ".join(signed) or "a certificate of the verified chain"),
             "Reissue the affected certificates with SHA-256 signatures.",
         )
-    if certificate.trusted is False:
-        kind = _untrusted_kind(facts)
+    if certificate.trusted is False and not certificate.chain_incomplete:
+        reason = untrusted_reason(certificate)
+        kind = reason.split(":")[0]
         yield _finding(
             "TLS-CERT-UNTRUSTED",
             Severity.HIGH,
-            f"Certificate chain is not trusted ({kind})",
+            f"Certificate chain is not trusted ({reason})",
             kind,
             f"validation against {', '.join(certificate.trust_stores) or 'the trust stores'}: "
             f"{certificate.validation_error or 'failed'}; chain: "
-            + " <- ".join(c.subject for c in certificate.chain),
+            + " <- ".join(c.subject for c in certificate.chain)
+            + f"; leaf valid {leaf.not_before:%Y-%m-%d %H:%M} to "
+            f"{leaf.not_after:%Y-%m-%d %H:%M} UTC",
             "Serve a certificate from a trusted CA with its full intermediate chain.",
         )
     if certificate.hostname_matches is False:
@@ -257,6 +305,16 @@ def _certificate(facts: TlsFacts) -> Iterator[Finding]:
             facts.server_name,
             f"leaf {leaf.subject} does not cover {facts.server_name}",
             "Reissue the certificate with the server name in its subjectAltName.",
+        )
+    if certificate.chain_incomplete:
+        yield _finding(
+            "TLS-CERT-INCOMPLETE-CHAIN",
+            Severity.MEDIUM,
+            "Incomplete certificate chain: the intermediate is not sent",
+            "incomplete-chain",
+            f"the server sends {len(certificate.chain)} certificate(s) without the issuer of "
+            f"{leaf.subject} ({leaf.issuer}); clients that do not fetch it fail",
+            "Configure the server to send the leaf followed by its intermediate certificates.",
         )
     lifetime = leaf.not_after - leaf.not_before
     if lifetime > MAX_LIFETIME:
@@ -277,25 +335,6 @@ def _certificate(facts: TlsFacts) -> Iterator[Finding]:
             f"the server staples an OCSP response saying {leaf.subject} is revoked",
             "Replace the revoked certificate now and find out why it was revoked.",
         )
-
-
-def _untrusted_kind(facts: TlsFacts) -> str:
-    """Name the failure from the validator's message and the shape of the sent chain."""
-    certificate = facts.certificate
-    assert certificate is not None
-    error = (certificate.validation_error or "").lower()
-    chain = certificate.chain
-    if "not valid at validation time" in error or "expired" in error:
-        return "expired or not yet valid"
-    if "signature algorithm" in error:
-        return "forbidden signature algorithm"
-    if len(chain) == 1 and chain[0].self_signed:
-        return "self-signed"
-    if chain[-1].self_signed:
-        return "unknown root"
-    if len(chain) == 1:
-        return "incomplete chain"  # a CA-issued leaf sent without its intermediates
-    return "unknown root"
 
 
 def _hsts(facts: TlsFacts, minimum: int) -> Iterator[Finding]:

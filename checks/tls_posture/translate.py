@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import ipaddress
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.ocsp import OCSPCertStatus, OCSPResponseStatus
+from cryptography.x509.oid import AuthorityInformationAccessOID
 
 from checks.network import is_ip_literal
 from checks.tls_posture.facts import CertFacts, CertificateFacts, Protocol, ProtocolSupport, Suite
@@ -58,24 +61,28 @@ def _suite(accepted: Any) -> Suite:
 
 
 def certificate_facts(
-    result: Any, server_name: str, trust_store: Path | None
+    result: Any, server_name: str, trust_store: Path | None, now: datetime | None = None
 ) -> CertificateFacts | None:
     if result is None or not result.certificate_deployments:
         return None
     deployment = result.certificate_deployments[0]
-    chain = tuple(cert_facts(certificate) for certificate in deployment.received_certificate_chain)
-    validations = deployment.path_validation_results
+    received = list(deployment.received_certificate_chain)
+    chain = tuple(cert_facts(certificate) for certificate in received)
+    validations = list(deployment.path_validation_results)
+    leaf = received[0] if received else None
+    matches = hostname_matches(leaf, server_name) if leaf is not None else None
+    if leaf is not None and matches is False:
+        # sslyze validates trust and name in one step: judge trust again under the name the
+        # certificate was issued for, so a wrong name does not hide an untrusted chain
+        validations = [_without_name(v, received, leaf) for v in validations]
+    if trust_store is not None:  # the user's store speaks first
+        validations.sort(key=lambda v: Path(v.trust_store.path) != trust_store)
     trusted = any(v.was_validation_successful for v in validations) if validations else None
     errors = [v.validation_error for v in validations if v.validation_error]
     sha1 = deployment.verified_chain_has_sha1_signature
     if sha1 is None:  # no verified chain: judge what was sent, roots excluded
         sha1 = any(c.signature_hash == "sha1" for c in chain if not c.self_signed)
-    leaf = (
-        deployment.received_certificate_chain[0] if deployment.received_certificate_chain else None
-    )
-    matches = hostname_matches(leaf, server_name) if leaf is not None else None
-    if not trusted and matches is False and errors and all(_name_error(e) for e in errors):
-        trusted = None  # validation stopped at the name: whether the chain is trusted is unknown
+    incomplete = _issuer_missing(received) if trusted is False else False
     return CertificateFacts(
         chain=chain,
         trusted=trusted,
@@ -83,10 +90,73 @@ def certificate_facts(
         hostname_matches=matches,
         sha1_in_chain=sha1,
         ocsp_status=_ocsp_status(deployment.ocsp_response),
-        trust_stores=tuple(
-            [v.trust_store.name for v in validations] + ([str(trust_store)] if trust_store else [])
+        trust_stores=tuple(v.trust_store.name for v in validations)
+        + ((str(trust_store),) if trust_store and not validations else ()),
+        untrusted_because=(
+            _untrusted_because(chain, errors, now or datetime.now(UTC))
+            if trusted is False
+            else None
         ),
+        chain_incomplete=incomplete,
     )
+
+
+def _without_name(validation: Any, received: list[x509.Certificate], leaf: x509.Certificate) -> Any:
+    if validation.was_validation_successful or not _name_error(validation.validation_error or ""):
+        return validation
+    subject = _own_name(leaf)
+    if subject is None:
+        return validation
+    pems = [c.public_bytes(Encoding.PEM).decode("ascii") for c in received]
+    return validation.trust_store.verify_certificate_chain(pems, subject)
+
+
+def _own_name(certificate: x509.Certificate) -> x509.DNSName | x509.IPAddress | None:
+    try:
+        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return None
+    for name in san:
+        if isinstance(name, x509.DNSName) and not name.value.startswith("*."):
+            return name
+        if isinstance(name, x509.IPAddress):
+            return name
+    return None
+
+
+def _untrusted_because(chain: tuple[CertFacts, ...], errors: list[str], now: datetime) -> str:
+    """The precise reason, in the order a browser would name it."""
+    for position, cert in enumerate(chain):
+        which = "certificate" if position == 0 else f"chain certificate {cert.subject}"
+        if cert.not_after < now:
+            return f"expired: {which} not valid after {cert.not_after:%Y-%m-%d %H:%M} UTC"
+        if cert.not_before > now:
+            return f"not yet valid: {which} not valid before {cert.not_before:%Y-%m-%d %H:%M} UTC"
+    message = " ".join(errors).lower()
+    if "signature algorithm" in message or any(
+        c.signature_hash in ("sha1", "md5") for c in chain if not c.self_signed
+    ):
+        return "forbidden signature algorithm (SHA-1)"
+    if chain and len(chain) == 1 and chain[0].self_signed:
+        return "self-signed"
+    if chain and len(chain) == 1 and not chain[0].self_signed:
+        return "incomplete chain"
+    return "unknown root"
+
+
+def _issuer_missing(received: list[x509.Certificate]) -> bool:
+    """The last certificate sent is not a root, its issuer was not sent, and it names a URL
+    (AIA caIssuers) where clients that complete chains fetch the issuer."""
+    if not received:
+        return False
+    last = received[-1]
+    if last.subject == last.issuer or any(c.subject == last.issuer for c in received):
+        return False
+    try:
+        aia = last.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    except x509.ExtensionNotFound:
+        return False
+    return any(d.access_method == AuthorityInformationAccessOID.CA_ISSUERS for d in aia)
 
 
 def _name_error(message: str) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from grafana_foundation_sdk.builders import dashboard as board
 from grafana_foundation_sdk.models import dashboard as model
 
@@ -26,10 +28,17 @@ from monitor.metric_names import (
     CERT_NOT_AFTER,
     CERT_NOT_BEFORE,
     TLS_CIPHER_SUITES,
+    TLS_GRADE_CAPS,
+    TLS_GRADE_CIPHER_SCORE,
     TLS_GRADE_INFO,
+    TLS_GRADE_KEY_EXCHANGE_SCORE,
+    TLS_GRADE_PROTOCOL_SCORE,
+    TLS_GRADE_PROVISIONAL,
     TLS_GRADE_SCORE,
+    TLS_PROFILE_COMPLIANT,
     TLS_PROTOCOL_ENABLED,
     TLS_SCAN_COMPLETE,
+    MetricFamily,
 )
 
 UID = "apivigil-tls"
@@ -137,6 +146,58 @@ def _certificate_panels() -> list[Row | Cell]:
     ]
 
 
+_WHY_COLUMNS: tuple[tuple[MetricFamily, str], ...] = (
+    (TLS_GRADE_PROTOCOL_SCORE, "protocol"),
+    (TLS_GRADE_KEY_EXCHANGE_SCORE, "key exchange"),
+    (TLS_GRADE_CIPHER_SCORE, "cipher"),
+    (TLS_GRADE_CAPS, "caps"),
+    (TLS_GRADE_PROVISIONAL, "last scan provisional"),
+    (TLS_PROFILE_COMPLIANT, "Mozilla profile"),
+)
+
+
+def _why_panel() -> Any:
+    queries = [
+        Query(f"max by (target) ({series(family, TARGET)})", table=True)
+        for family, _ in _WHY_COLUMNS
+    ]
+    renames = {f"Value #{chr(ord('A') + i)}": name for i, (_, name) in enumerate(_WHY_COLUMNS)}
+    return (
+        table_panel(
+            "Why this grade",
+            "The score's parts (0-100), how many caps and warnings hold the grade down (their "
+            "reasons: the TLS-GRADE finding), whether the last scan was provisional (the grade "
+            "shown is then the last complete one) and compliance with the Mozilla profile.",
+            *queries,
+        )
+        .transformations(
+            [
+                transform("merge", {}),
+                organize(renames, order=("target", *(name for _, name in _WHY_COLUMNS))),
+            ]
+        )
+        .override_by_name(
+            "last scan provisional",
+            [
+                model.DynamicConfigValue(
+                    id_val="mappings", value=value_text(("1", "yes", "orange"), ("0", "no", "text"))
+                ),
+                model.DynamicConfigValue(id_val="custom.cellOptions", value=coloured_cells()),
+            ],
+        )
+        .override_by_name(
+            "Mozilla profile",
+            [
+                model.DynamicConfigValue(
+                    id_val="mappings",
+                    value=value_text(("1", "compliant", "green"), ("0", "deviates", "orange")),
+                ),
+                model.DynamicConfigValue(id_val="custom.cellOptions", value=coloured_cells()),
+            ],
+        )
+    )
+
+
 def _posture_panels() -> list[Row | Cell]:
     score = series(TLS_GRADE_SCORE, TARGET)
     grade = series(TLS_GRADE_INFO, TARGET)
@@ -165,6 +226,7 @@ def _posture_panels() -> list[Row | Cell]:
                 ],
             ),
         ),
+        Cell(_why_panel(), width=24, height=8),
         Cell(
             table_panel(
                 "Protocols enabled",
@@ -200,7 +262,7 @@ def _posture_panels() -> list[Row | Cell]:
             problem_count_stat(
                 "Incomplete scans",
                 "Endpoints whose last scan could not determine everything "
-                "(TLS-SCAN-INCOMPLETE); their grade is a best case.",
+                "(TLS-SCAN-INCOMPLETE); the grade shown stays their last complete one.",
                 f"sum(1 - {series(TLS_SCAN_COMPLETE, TARGET)})",
                 colour="orange",
             ),
