@@ -167,11 +167,14 @@ def test_reports_show_a_hostile_finding_as_text(sqlite_url: str) -> None:
 def test_console_log_lines_show_escapes_from_targets_as_text(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    # configure_logging binds the stderr of the moment (capsys's, closed after this test):
+    # the configuration of before comes back, or later tests log into a closed file
+    before = structlog.get_config()
     configure_logging("info", "console")
     try:
         structlog.get_logger().warning("check failed", error=HOSTILE, target=SHORT)
     finally:
-        configure_logging()
+        structlog.configure(**before)
     logged = capsys.readouterr().err
     assert "check failed" in logged
     assert_harmless(logged)
