@@ -18,6 +18,7 @@ from datetime import datetime
 from alerts.config import GrafanaConfig
 from alerts.model import Alert, Notification, NotificationKind
 from alerts.transport import SharedClient, post_json
+from monitor.text import printable
 
 _LISTED_ALERTS = 20
 
@@ -99,7 +100,7 @@ def _text(notification: Notification) -> str:
     if notification.note:
         lines.append(notification.note)
     lines.append(f"dedup key {notification.dedup_key}")
-    return "\n".join(lines)
+    return printable("\n".join(lines), keep_newlines=True)  # people read it on a dashboard
 
 
 def _milliseconds(moment: datetime) -> int:

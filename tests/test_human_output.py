@@ -12,7 +12,8 @@ import cmarkgfm
 import pytest
 import structlog
 
-from alerts.config import SlackConfig
+from alerts.config import GrafanaConfig, SlackConfig
+from alerts.grafana_annotations import grafana_annotation
 from alerts.slack import SlackNotifier
 from alerts.templates import render
 from monitor.certmaker import issue
@@ -219,7 +220,7 @@ def test_spec_paths_with_markup_and_escapes_neither_break_nor_reach_the_inventor
         assert_harmless(listed.stdout + listed.stderr)
 
 
-def test_slack_and_e_mail_notifications_show_a_hostile_finding_as_text() -> None:
+def test_slack_e_mail_and_grafana_notifications_show_a_hostile_finding_as_text() -> None:
     # Given a finding whose title and evidence a scanned server chose
     hostile = make_alert(1, title=f"TLS {HOSTILE}", evidence=f"served {HOSTILE}")
     sent = make_notification((hostile,), group_labels={"subject": HOSTILE})
@@ -233,8 +234,10 @@ def test_slack_and_e_mail_notifications_show_a_hostile_finding_as_text() -> None
         render(name, None, notification=sent)
         for name in ("email_subject.txt.j2", "email_body.txt.j2", "email_body.html.j2")
     ]
+    grafana = GrafanaConfig.model_validate({"url": "http://127.0.0.1:3000", "token": "t"})
+    annotation = grafana_annotation(sent, grafana).text
 
     # Then no control, bidi or zero-width character arrives raw, yet the text is still there
-    for output in (json.dumps(payload, ensure_ascii=False), *mails):
+    for output in (json.dumps(payload, ensure_ascii=False), *mails, annotation):
         assert_harmless(output)
         assert "\\x1b" in output
