@@ -175,8 +175,10 @@ def _store_metrics(state: MetricsState) -> Iterable[Metric]:
     pruned = CounterMetricFamily(
         RETENTION_PRUNED.name, RETENTION_PRUNED.help, labels=_labels(RETENTION_PRUNED)
     )
-    for table, count in sorted(state.pruned_rows.items()):
-        pruned.add_metric([table], count)
+    # every measured table has its counter from the start (0 until a pass prunes there), so
+    # increase() sees the first rows pruned and a panel has a series to show
+    for table in sorted(state.store_rows.keys() | state.pruned_rows.keys()):
+        pruned.add_metric([table], state.pruned_rows.get(table, 0))
     yield pruned
 
 

@@ -62,5 +62,9 @@ class Pruner:
             )
 
     def _loop(self) -> None:
-        while not self._stop.wait(self._settings().interval.total_seconds()):
+        # a first pass at start: a restarted daemon neither waits an interval to prune nor
+        # leaves the store's size unmeasured (apivigil_store_*) until then
+        while not self._stop.is_set():
             self.step()
+            if self._stop.wait(self._settings().interval.total_seconds()):
+                return
