@@ -67,7 +67,7 @@ def audit_discovery(discovery: Discovery) -> list[Finding]:
                 "OIDC-ENDPOINT-NOT-HTTPS",
                 Severity.HIGH,
                 "An OpenID Connect endpoint is not served over HTTPS",
-                name,
+                f"{url} {name}",
                 f"{entry} (OIDC Discovery §3, RFC 8414 §2: https required)",
                 "Serve every provider endpoint, the JWK Set and the metadata over HTTPS only.",
             )
@@ -79,7 +79,7 @@ def audit_discovery(discovery: Discovery) -> list[Finding]:
                 "OIDC-ALG-NONE-ADVERTISED",
                 Severity.MEDIUM,
                 "The provider offers unsigned ID tokens",
-                "id_token_signing_alg_values_supported",
+                f"{url} id_token_signing_alg_values_supported",
                 f"id_token_signing_alg_values_supported = {algs} includes 'none' (RFC 8725 §3.2)",
                 "Remove 'none' from the supported ID token signing algorithms.",
             )

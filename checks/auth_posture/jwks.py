@@ -27,6 +27,7 @@ _ALGS_BY_KTY = {
     "OKP": ("EdDSA", "Ed25519", "Ed448", "ECDH-ES"),
 }
 _CURVE_OF_ALG = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521", "ES256K": "secp256k1"}
+_NOT_MATERIAL = frozenset({"use", "key_ops", "alg", "kid", "x5c", "x5t", "x5t#S256", "x5u"})
 _SIGN_OPS = frozenset({"sign", "verify"})
 _ENCRYPT_OPS = frozenset({"encrypt", "decrypt", "wrapKey", "unwrapKey", "deriveKey", "deriveBits"})
 
@@ -265,7 +266,9 @@ def _import(key: dict[str, Any], subject: str, result: KeyAudit) -> tuple[str | 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # joserfc warns about short keys: a finding here
-            imported = import_key(key)
+            # only the key material: use, key_ops, alg and x5c have their own rules here,
+            # and joserfc refuses a key whose use and key_ops disagree
+            imported = import_key({k: v for k, v in key.items() if k not in _NOT_MATERIAL})
             thumbprint = imported.thumbprint()
     except (JoseError, ValueError, KeyError, TypeError, binascii.Error) as error:
         if key.get("kty") != "oct":
