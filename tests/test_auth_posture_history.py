@@ -131,7 +131,8 @@ def test_an_unthrottled_burst_is_a_finding_sent_at_most_once_a_day_even_across_r
         second = daemon.run()
         assert burst_requests(api) == 30  # no second burst within the day, restart or not
         assert ("RATELIMIT-NOT-OBSERVED", "/status") in daemon.open_rules()  # carried
-        assert second.output is not None and second.output.snapshot is not None
+        assert second.output is not None
+        assert second.output.snapshot is not None
         assert second.output.snapshot["burst_ran"] is False
 
         daemon.clock.current = START + timedelta(days=1, minutes=1)
@@ -150,7 +151,8 @@ def test_a_burst_stops_at_the_first_429_and_a_throttling_api_has_no_finding(
         run = daemon.run()
 
         assert burst_requests(api) == 6
-        assert run.output is not None and run.output.snapshot is not None
+        assert run.output is not None
+        assert run.output.snapshot is not None
         assert run.output.snapshot["burst"]["throttled_after"] == 6
         assert run.output.snapshot["burst"]["retry_after"] is True
         assert not {rule for rule, _ in daemon.open_rules() if rule.startswith("RATELIMIT-")}
