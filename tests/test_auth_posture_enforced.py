@@ -19,6 +19,7 @@ from checks.interface import CheckContext
 from checks.registry import create_check
 from monitor.model import CheckKind, CheckOutput, Target
 from tests.auth_servers import Answer, RecordingServer, Seen
+from tests.daemon_process import run_cli, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -199,3 +200,43 @@ def test_the_request_budget_holds_and_what_it_left_out_is_reported(
     assert "budget" in unverified
     assert unverified["budget"].evidence.startswith("6 secured GET/HEAD operation(s) not judged")
     assert states(output)["skipped"] == 2 + 1 + 6
+
+
+def test_scan_format_json_reports_the_open_operation_with_its_controls(
+    api: RecordingServer, tmp_path: Path
+) -> None:
+    config = write_config(
+        tmp_path / "apivigil.yaml",
+        {
+            "targets": [
+                {
+                    "name": "shop",
+                    "url": api.url,
+                    "checks": {"auth_posture": {"spec_path": "/openapi.json"}},
+                }
+            ]
+        },
+    )
+
+    result = run_cli("scan", "--config", str(config), "--format", "json")
+
+    assert result.returncode == 1, result.stderr  # critical findings
+    (run,) = json.loads(result.stdout)["runs"]
+    assert (run["check"], run["status"]) == ("auth_posture", "ok")
+    open_operations = {
+        f["subject"]: f for f in run["findings"] if f["rule_id"] == "AUTH-NOT-ENFORCED"
+    }
+    # without credentials to compare with, the public stub of /catalog cannot be told apart
+    assert set(open_operations) == {"GET /catalog", "GET /orders", "GET /token-check"}
+    assert (
+        "no credentials are configured (auth_header_file)"
+        in (open_operations["GET /catalog"]["evidence"])
+    )
+    assert {
+        "framework": "NIST SP 800-53",
+        "control": "IA-2",
+        "title": ("identification and authentication"),
+    } in open_operations["GET /orders"]["controls"]
+    states = {o["labels"]["state"]: o["value"] for o in run["observations"]}
+    assert states == {"enforced": 5, "not_enforced": 3, "skipped": 3}
+    assert {seen.method for seen in api.requests} == {"GET", "HEAD"}
