@@ -146,9 +146,11 @@ def _send(
         headers["Authorization"] = INVALID_TOKEN
     elif variant is Variant.VALID and settings.credentials is not None:
         headers["Authorization"] = settings.credentials
+    # past the run's deadline this raises, and the run ends as timed out: not one "no
+    # answer" per remaining operation, and no request counted that was never sent
+    timeout = context.io_timeout(settings.timeout)
     budget.used += 1
     try:
-        timeout = context.io_timeout(settings.timeout)
         response = fetch(
             url,
             timeout=timeout,
