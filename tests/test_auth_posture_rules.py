@@ -1,0 +1,264 @@
+"""The pure parts of auth_posture, on recorded answers and spec files: what counts as a
+refusal, a login redirect, an error envelope or a leak; parameters from examples and
+defaults; operations that cannot be probed are skipped and counted, never guessed."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from checks.auth_posture.classify import Answer, answer, error_envelope, leak, login_redirect
+from checks.auth_posture.evaluate import evaluate
+from checks.auth_posture.facts import (
+    AuthPostureRaw,
+    Exchange,
+    OperationProbe,
+    SkipReason,
+    Variant,
+)
+from checks.auth_posture.params import AuthPostureParams
+from checks.auth_posture.probes import Budget, ProbeSettings, probe_operations
+from checks.auth_posture.spec import read_spec_path
+from checks.egress import EgressPolicy
+from checks.interface import CheckContext
+
+pytestmark = pytest.mark.unit
+
+PARAMS = AuthPostureParams(jwks_url="https://idp.example/jwks")
+NOW = datetime(2026, 12, 7, tzinfo=UTC)
+
+
+def got(
+    status: int | None, body: bytes = b"", variant: Variant = Variant.ANONYMOUS, **headers: str
+) -> Exchange:
+    return Exchange(variant, "GET", status, tuple(headers.items()), body)
+
+
+@pytest.mark.parametrize(
+    ("location", "login"),
+    [
+        ("/login?next=/account", True),
+        ("https://sso.corp.example/start", True),
+        ("/oauth2/authorize?client_id=x", True),
+        ("/account/", False),
+        ("/authors", False),
+    ],
+)
+def test_a_redirect_is_a_refusal_only_when_it_goes_to_a_login(location: str, login: bool) -> None:
+    exchange = got(302, Location=location)
+
+    assert login_redirect(exchange) is login
+    assert answer(exchange) is (Answer.REFUSED if login else Answer.INCONCLUSIVE)
+
+
+@pytest.mark.parametrize(
+    ("body", "envelope"),
+    [
+        (b'{"error": "unauthorized"}', True),
+        (b'{"success": false, "data": null}', True),
+        (b"<html>Please log in to continue</html>", True),
+        (b'{"items": [], "total": 0}', False),
+        (b"", False),
+    ],
+)
+def test_a_2xx_error_envelope_is_a_refusal_and_anything_else_an_acceptance(
+    body: bytes, envelope: bool
+) -> None:
+    assert error_envelope(body) is envelope
+    assert answer(got(200, body)) is (Answer.REFUSED if envelope else Answer.ACCEPTED)
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_401_403_and_404_are_refusals(status: int) -> None:
+    assert answer(got(status)) is Answer.REFUSED
+
+
+@pytest.mark.parametrize(
+    ("status", "verdict"),
+    [(400, Answer.INCONCLUSIVE), (500, Answer.INCONCLUSIVE), (None, Answer.NO_ANSWER)],
+)
+def test_other_answers_prove_nothing_either_way(status: int | None, verdict: Answer) -> None:
+    assert answer(got(status)) is verdict
+
+
+@pytest.mark.parametrize(
+    ("body", "shown"),
+    [
+        (b"Error\n    at com.acme.auth.JwtFilter.doFilter(JwtFilter.java:88)\n", "stack trace"),
+        (b'{"message": "io.jsonwebtoken.ExpiredJwtException: JWT expired"}', "exception name"),
+        (b'{"error": "invalid_token", "detail": "signature verification failed"}', "token failed"),
+        (b'{"error": "user not found"}', "account exists"),
+    ],
+)
+def test_an_auth_error_body_that_says_too_much_is_a_leak(body: bytes, shown: str) -> None:
+    assert shown in (leak(got(401, body)) or "")
+
+
+def test_the_scheme_error_code_alone_is_no_leak() -> None:
+    assert leak(got(401, b'{"error": "invalid_token", "error_description": "expired"}')) is None
+    assert leak(got(200, b"Traceback (most recent call last)")) is None  # not a refusal
+
+
+def raw(*probes: OperationProbe) -> AuthPostureRaw:
+    return AuthPostureRaw(target="t", secured_operations=len(probes), probes=probes)
+
+
+def test_an_inconclusive_answer_is_skipped_counted_and_reported_not_called_enforced() -> None:
+    output = evaluate(
+        raw(OperationProbe("GET /a", "http://x/a", (got(400, b"bad id"),))), PARAMS, NOW
+    )
+
+    observed = {o.labels["state"]: o.value for o in output.observations}
+    assert observed == {"enforced": 0, "not_enforced": 0, "skipped": 1}
+    (finding,) = [f for f in output.findings if f.rule_id == "AUTH-OPERATIONS-UNVERIFIED"]
+    assert finding.subject == "inconclusive"
+    assert "GET without credentials answered 400" in finding.evidence
+
+
+def test_a_refusal_then_a_400_for_the_invalid_token_is_enforced() -> None:
+    probe = OperationProbe(
+        "GET /a",
+        "http://x/a",
+        (
+            Exchange(Variant.ANONYMOUS, "GET", 401, (("WWW-Authenticate", "Bearer"),)),
+            got(400, variant=Variant.INVALID_TOKEN),
+        ),
+    )
+
+    output = evaluate(raw(probe), PARAMS, NOW)
+
+    assert {o.labels["state"]: o.value for o in output.observations}["enforced"] == 1
+    assert {f.rule_id for f in output.findings} == {"RATELIMIT-HEADERS-ABSENT"}
+
+
+def test_the_similarity_threshold_decides_between_a_public_stub_and_the_real_answer() -> None:
+    real = json.dumps([{"id": i, "owner": "alice"} for i in range(30)]).encode()
+    stub = b'{"items": []}'
+
+    def judged(anonymous: bytes) -> dict[str, Any]:
+        probe = OperationProbe(
+            "GET /a", "http://x/a", (got(200, anonymous), got(200, real, Variant.VALID))
+        )
+        return (evaluate(raw(probe), PARAMS, NOW).snapshot or {})["operations"]["GET /a"]
+
+    assert judged(stub)["state"] == "enforced"
+    assert judged(stub)["public_stub"] is True
+    assert judged(real[:-40] + b"]")["state"] == "not_enforced"
+
+
+def write_spec(path: Path, document: dict[str, Any]) -> Path:
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_parameters_come_from_examples_and_defaults_and_the_operations_own_definition_wins(
+    tmp_path: Path,
+) -> None:
+    spec = write_spec(
+        tmp_path / "openapi.json",
+        {
+            "openapi": "3.1.0",
+            "info": {"title": "t", "version": "1"},
+            "security": [{"k": []}],
+            "components": {
+                "securitySchemes": {"k": {"type": "apiKey", "in": "header", "name": "X-Key"}},
+                "parameters": {
+                    "Tenant": {
+                        "name": "tenant",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "default": "acme"},
+                    }
+                },
+            },
+            "paths": {
+                "/t/{tenant}/items/{item}": {
+                    "parameters": [
+                        {"$ref": "#/components/parameters/Tenant"},
+                        {"name": "item", "in": "path", "required": True, "example": "shared"},
+                    ],
+                    "get": {
+                        "parameters": [
+                            {
+                                "name": "item",
+                                "in": "path",
+                                "required": True,
+                                "examples": {"a": {"value": 7}},
+                            },
+                            {
+                                "name": "q",
+                                "in": "query",
+                                "required": True,
+                                "schema": {"examples": ["x y"]},
+                            },
+                            {"name": "page", "in": "query", "schema": {"type": "integer"}},
+                        ],
+                        "responses": {"200": {"description": "ok"}},
+                    },
+                },
+                "/t/{tenant}/raw/{blob}": {
+                    "get": {
+                        "parameters": [
+                            {"$ref": "#/components/parameters/Tenant"},
+                            {"name": "blob", "in": "path", "required": True},
+                        ],
+                        "responses": {"200": {"description": "ok"}},
+                    }
+                },
+            },
+        },
+    )
+    facts = read_spec_path(spec, 1024 * 1024)
+    context = CheckContext(started_at=NOW, deadline=time.monotonic() + 10, egress=EgressPolicy())
+
+    probes, skipped = probe_operations(
+        facts, ProbeSettings("https://api.example/base", None, True, 1.0), Budget(0), context
+    )
+
+    assert facts.examples["GET /t/{}/items/{}"] == {
+        ("path", "tenant"): "acme",
+        ("path", "item"): "7",
+        ("query", "q"): "x y",
+    }
+    assert probes == ()
+    assert {(s.key, s.reason) for s in skipped} == {
+        ("GET /t/{}/items/{}", SkipReason.BUDGET),  # it had a URL; no budget left to send it
+        ("GET /t/{}/raw/{}", SkipReason.NO_EXAMPLE),
+    }
+    (no_example,) = [s for s in skipped if s.reason is SkipReason.NO_EXAMPLE]
+    assert no_example.detail == "no example or default for path parameter blob"
+
+
+def test_an_operation_path_that_leaves_the_targets_origin_is_never_requested(
+    tmp_path: Path,
+) -> None:
+    spec = write_spec(
+        tmp_path / "openapi.json",
+        {
+            "openapi": "3.0.3",
+            "info": {"title": "t", "version": "1"},
+            "security": [{"k": []}],
+            "components": {"securitySchemes": {"k": {"type": "http", "scheme": "bearer"}}},
+            "paths": {
+                "//evil.example/steal": {"get": {"responses": {"200": {"description": "ok"}}}}
+            },
+        },
+    )
+    context = CheckContext(started_at=NOW, deadline=time.monotonic() + 10, egress=EgressPolicy())
+
+    probes, skipped = probe_operations(
+        read_spec_path(spec, 1024 * 1024),
+        ProbeSettings("https://api.example", None, True, 1.0),
+        Budget(100),
+        context,
+    )
+
+    assert probes == ()
+    assert [(s.key, s.reason) for s in skipped] == [
+        ("GET //evil.example/steal", SkipReason.NOT_ON_TARGET)
+    ]
