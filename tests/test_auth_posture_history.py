@@ -239,3 +239,41 @@ def test_findings_reach_metrics_and_the_oscal_report_with_their_nist_controls(
         "NIST SP 800-53 SC-13",
     } <= controls["JWKS-WEAK-KEY"]
     daemon.store.close()
+
+
+def test_a_budget_smaller_than_the_api_covers_it_over_runs_and_an_open_operation_stays_open(
+    store_url: str,
+) -> None:
+    ok = {"responses": {"200": {"description": "ok"}}}
+    spec = {
+        "openapi": "3.0.3",
+        "info": {"title": "Shop", "version": "1"},
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"bearer": []}],
+        "paths": {f"/{name}": {"get": ok} for name in ("a", "b", "c", "d", "e", "f")},
+    }
+
+    def route(seen: Seen) -> Answer:
+        if seen.path == "/openapi.json":
+            return Answer(200, {}, json.dumps(spec).encode())
+        if seen.path == "/f":
+            return Answer(200, {"Content-Type": "application/json"}, b'{"secret": 1}')
+        return Answer(401, {"WWW-Authenticate": "Bearer"})
+
+    with RecordingServer(route) as api:
+        params = {"spec_path": "/openapi.json", "max_requests": 4}  # two operations a run
+        daemon = Daemon(store_url, Target("shop", url=api.url), params)
+        probed: list[list[str]] = []
+        for hours in range(4):
+            daemon.clock.current = START + timedelta(hours=hours)
+            before = len(api.requests)
+            daemon.run()
+            probed.append(
+                sorted({s.path for s in api.requests[before:] if s.probe == "auth-enforced"})
+            )
+            if hours == 2:
+                daemon.restart()
+
+        assert probed == [["/a", "/b"], ["/c", "/d"], ["/e", "/f"], ["/a", "/f"]]
+        assert ("AUTH-NOT-ENFORCED", "GET /f") in daemon.open_rules()
+        daemon.store.close()

@@ -194,6 +194,7 @@ def test_every_bad_key_shape_in_a_jwk_set_is_its_own_finding(
     assert by_key[("JWKS-PRIVATE-KEY-EXPOSED", "kid=rsa-private")].severity == "critical"
     assert by_key[("JWKS-SYMMETRIC-KEY", "kid=hmac")].severity == "critical"
     assert "curve secp256k1" in by_key[("JWKS-WEAK-KEY", "kid=k1")].evidence
+    assert by_key[("JWKS-X5C-EXPIRES-SOON", "kid=x5c-soon")].severity == "medium"  # 10 days
     ages = {
         o.labels["kid"]: o.value for o in output.observations if o.name == "jwks_key_age_seconds"
     }

@@ -216,7 +216,7 @@ def test_parameters_come_from_examples_and_defaults_and_the_operations_own_defin
     facts = read_spec_path(spec, 1024 * 1024)
     context = CheckContext(started_at=NOW, deadline=time.monotonic() + 10, egress=EgressPolicy())
 
-    probes, skipped = probe_operations(
+    probes, skipped, _ = probe_operations(
         facts, ProbeSettings("https://api.example/base", None, True, 1.0), Budget(0), context
     )
 
@@ -251,7 +251,7 @@ def test_an_operation_path_that_leaves_the_targets_origin_is_never_requested(
     )
     context = CheckContext(started_at=NOW, deadline=time.monotonic() + 10, egress=EgressPolicy())
 
-    probes, skipped = probe_operations(
+    probes, skipped, _ = probe_operations(
         read_spec_path(spec, 1024 * 1024),
         ProbeSettings("https://api.example", None, True, 1.0),
         Budget(100),

@@ -108,15 +108,15 @@ def login_redirect(exchange: Exchange) -> bool:
     return bool(_LOGIN.search(parts.path) or _LOGIN.search(parts.netloc.split(".")[0]))
 
 
-def error_envelope(body: bytes) -> bool:
+def error_envelope(body: bytes, complete: bool = True) -> bool:
     """A 2xx body that is an error: an auth error phrase, or JSON with an error member or
-    `success: false`."""
+    `success: false` (read only when `body` is the whole of it: envelopes are small)."""
     sample = text_sample(body)
     lowered = sample.lower()
     if any(word in lowered for word in _AUTH_ERROR_WORDS):
         return True
     try:
-        document = json.loads(body) if len(body) <= 1024 * 1024 else None
+        document = json.loads(body) if complete else None
     except ValueError:
         return False
     if not isinstance(document, dict):
@@ -133,7 +133,8 @@ def answer(exchange: Exchange) -> Answer:
     if status in REFUSED_STATUSES or login_redirect(exchange):
         return Answer.REFUSED
     if 200 <= status < 300:
-        return Answer.REFUSED if error_envelope(exchange.body) else Answer.ACCEPTED
+        envelope = error_envelope(exchange.body, exchange.body_complete)
+        return Answer.REFUSED if envelope else Answer.ACCEPTED
     return Answer.INCONCLUSIVE
 
 

@@ -12,9 +12,15 @@ from typing import Any
 
 from checks.auth_posture.burst import previous_burst, run_burst
 from checks.auth_posture.discovery import discovery_url, issuer_of
-from checks.auth_posture.facts import AuthPostureRaw, Discovery, FetchedDocument
+from checks.auth_posture.facts import (
+    AuthPostureRaw,
+    Discovery,
+    FetchedDocument,
+    OperationProbe,
+    SkippedOperation,
+)
 from checks.auth_posture.params import BURST_MIN_INTERVAL, AuthPostureParams
-from checks.auth_posture.probes import Budget, ProbeSettings, probe_operations
+from checks.auth_posture.probes import Budget, ProbeOrder, ProbeSettings, probe_operations
 from checks.auth_posture.spec import SpecFacts, read_spec_path, read_spec_url
 from checks.files import read_secret_input
 from checks.http import fetch
@@ -34,15 +40,18 @@ def collect(target: Target, params: AuthPostureParams, context: CheckContext) ->
     )
     spec = _read_spec(target, params, context, credentials)
     budget = Budget(params.max_requests)
-    probes: tuple[Any, ...] = ()
-    skipped: tuple[Any, ...] = ()
+    probes: tuple[OperationProbe, ...] = ()
+    skipped: tuple[SkippedOperation, ...] = ()
+    last_probed: str | None = None
     if spec is not None and params.probe_operations:
         if target.url is None:
             raise CheckMisconfigured("probing operations needs a target with a url")
         settings = ProbeSettings(
             target.url, credentials, params.verify, params.network_timeout.total_seconds()
         )
-        probes, skipped = probe_operations(spec, settings, budget, context)
+        probes, skipped, last_probed = probe_operations(
+            spec, settings, budget, context, _probe_order(snapshot)
+        )
     discoveries = _discoveries(params, spec, context)
     jwks = _jwks(params, discoveries, context)
     burst, burst_ran = None, False
@@ -69,6 +78,7 @@ def collect(target: Target, params: AuthPostureParams, context: CheckContext) ->
         discoveries=discoveries,
         burst=burst,
         burst_ran=burst_ran,
+        last_probed=last_probed,
         burst_needs_store=params.rate_limit_burst is not None and history is None,
         key_first_seen=_first_seen(snapshot),
     )
@@ -147,6 +157,17 @@ def fetch_json(
         return FetchedDocument(url, document=json.loads(response.body))
     except ValueError as error:
         return FetchedDocument(url, error=f"{url} did not answer JSON: {error}")
+
+
+def _probe_order(snapshot: Mapping[str, Any] | None) -> ProbeOrder:
+    operations = (snapshot or {}).get("operations", {})
+    open_before = frozenset(
+        str(key)
+        for key, judged in (operations.items() if isinstance(operations, dict) else ())
+        if isinstance(judged, dict) and judged.get("state") == "not_enforced"
+    )
+    resume_after = (snapshot or {}).get("last_probed")
+    return ProbeOrder(open_before, resume_after if isinstance(resume_after, str) else None)
 
 
 def _first_seen(snapshot: Mapping[str, Any] | None) -> dict[str, datetime]:

@@ -100,6 +100,7 @@ def evaluate(raw: AuthPostureRaw, params: AuthPostureParams, now: datetime) -> C
         },
         "skipped_by_reason": dict(sorted(Counter(s.reason.value for s in skipped).items())),
         "requests_sent": raw.requests_sent,
+        "last_probed": raw.last_probed,
         "max_requests": raw.max_requests,
         "jwks_url": raw.jwks.url if raw.jwks else None,
         "keys": audit.keys,
@@ -185,7 +186,7 @@ def _said(exchange: Exchange) -> str:
         return text + f"got no answer ({exchange.error})"
     location = exchange.header("location")
     where = f" to {location}" if location and 300 <= exchange.status < 400 else ""
-    return text + f"answered {exchange.status}{where} with {len(exchange.body)} bytes"
+    return text + f"answered {exchange.status}{where} with {exchange.body_size} bytes"
 
 
 def _refusal_findings(key: str, exchange: Exchange) -> list[Finding]:

@@ -8,6 +8,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+BODY_KEPT = 16 * 1024  # what the rules read of a body (error words, JSON envelopes, likeness)
+
 
 class Variant(StrEnum):
     """How a probe of a secured operation was authenticated."""
@@ -36,8 +38,17 @@ class Exchange:
     method: str  # GET or HEAD
     status: int | None  # None: no answer (see `error`)
     headers: tuple[tuple[str, str], ...] = ()
-    body: bytes = b""  # at most the probe's byte cap; kept in memory only, never stored
+    body: bytes = b""  # the first BODY_KEPT bytes; kept in memory only, never stored
     error: str | None = None
+    size: int | None = None  # the whole body's length (None: len(body))
+
+    @property
+    def body_size(self) -> int:
+        return len(self.body) if self.size is None else self.size
+
+    @property
+    def body_complete(self) -> bool:
+        return self.size is None or self.size == len(self.body)
 
     def header(self, name: str) -> str | None:
         values = [value for key, value in self.headers if key.lower() == name]
@@ -94,6 +105,7 @@ class AuthPostureRaw:
     probes: tuple[OperationProbe, ...] = ()
     skipped: tuple[SkippedOperation, ...] = ()
     requests_sent: int = 0
+    last_probed: str | None = None  # where the next run's rotation resumes
     max_requests: int = 0
     credentials_configured: bool = False
     spec_problems: tuple[str, ...] = ()

@@ -324,11 +324,11 @@ def _x5c_rules(
                 fix,
             )
         )
-    elif left <= params.x5c_expiring:
+    elif left <= params.x5c_expiring.medium:
         add(
             _finding(
                 "JWKS-X5C-EXPIRES-SOON",
-                Severity.MEDIUM,
+                Severity.HIGH if left <= params.x5c_expiring.high else Severity.MEDIUM,
                 "A key's x5c certificate expires soon",
                 subject,
                 f"key {label}: x5c[0] expires {not_after.isoformat()}, in {_days(left)}",

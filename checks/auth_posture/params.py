@@ -16,6 +16,22 @@ BURST_MIN_INTERVAL = timedelta(days=1)
 DEFAULT_CURVES = ("P-256", "P-384", "P-521", "Ed25519")
 
 
+class X5cThresholds(BaseModel):
+    """Time left on a key's x5c certificate at which JWKS-X5C-EXPIRES-SOON starts, and at
+    which it becomes high (as cert_expiry's thresholds: one finding whose severity rises)."""
+
+    model_config = _STRICT
+
+    medium: Duration = timedelta(days=30)
+    high: Duration = timedelta(days=7)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> X5cThresholds:
+        if self.high > self.medium:
+            raise ValueError("x5c thresholds must satisfy high <= medium")
+        return self
+
+
 class RateLimitBurst(BaseModel):
     """Opt-in: at most `requests` GETs to one documented GET operation, at most once a day,
     stopping at the first 429, to see whether the API ever throttles."""
@@ -64,9 +80,7 @@ class AuthPostureParams(CheckParams):
     key_max_age: Duration = Field(
         default=timedelta(days=365), description="a signing key older than this is stale"
     )
-    x5c_expiring: Duration = Field(
-        default=timedelta(days=30), description="an x5c certificate this close to expiry"
-    )
+    x5c_expiring: X5cThresholds = X5cThresholds()
     rate_limit_burst: RateLimitBurst | None = None
     verify_tls: bool = True
     ca_file: Path | None = Field(default=None, description="CA bundle to verify TLS with")

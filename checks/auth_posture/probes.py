@@ -15,6 +15,7 @@ from checks.api_inventory.inventory import Operation, ParameterLocation
 from checks.api_inventory.probe_urls import probe_url
 from checks.auth_posture.classify import Answer, answer
 from checks.auth_posture.facts import (
+    BODY_KEPT,
     Exchange,
     OperationProbe,
     SkippedOperation,
@@ -51,12 +52,29 @@ class ProbeSettings:
     timeout: float
 
 
+@dataclass(frozen=True, slots=True)
+class ProbeOrder:
+    """What the previous run left: the operations it found open (probed first again, so
+    their findings neither flap nor resolve for want of budget) and the last operation it
+    probed (the rest resume after it, so a budget smaller than the API still covers every
+    operation over a few runs)."""
+
+    open_before: frozenset[str] = frozenset()
+    resume_after: str | None = None
+
+
 def probe_operations(
-    spec: SpecFacts, settings: ProbeSettings, budget: Budget, context: CheckContext
-) -> tuple[tuple[OperationProbe, ...], tuple[SkippedOperation, ...]]:
-    """The probes made and the secured operations skipped (with why), in key order."""
+    spec: SpecFacts,
+    settings: ProbeSettings,
+    budget: Budget,
+    context: CheckContext,
+    order: ProbeOrder = ProbeOrder(),
+) -> tuple[tuple[OperationProbe, ...], tuple[SkippedOperation, ...], str | None]:
+    """The probes made and the secured operations skipped (with why), in key order, and
+    the key of the last operation probed in rotation order (None: none was)."""
     probes: list[OperationProbe] = []
     skipped: list[SkippedOperation] = []
+    planned: list[tuple[str, Literal["GET", "HEAD"], str]] = []
     secured = [op for op in spec.inventory.operations if not op.public]
     for operation in sorted(secured, key=lambda op: op.key):
         method = SAFE_METHODS.get(operation.method)
@@ -66,13 +84,31 @@ def probe_operations(
         url_or_skip = _url(operation, spec, settings.target_url)
         if isinstance(url_or_skip, SkippedOperation):
             skipped.append(url_or_skip)
-            continue
+        else:
+            planned.append((operation.key, method, url_or_skip))
+    last: str | None = None
+    for key, method, url in _ordered(planned, order):
         # anonymous, then invalid token or valid credentials: at least two requests
         if budget.left() < 2:
-            skipped.append(SkippedOperation(operation.key, SkipReason.BUDGET))
+            skipped.append(SkippedOperation(key, SkipReason.BUDGET))
             continue
-        probes.append(_probe(operation.key, method, url_or_skip, settings, budget, context))
-    return tuple(probes), tuple(skipped)
+        probes.append(_probe(key, method, url, settings, budget, context))
+        if key not in order.open_before:
+            last = key
+    probes.sort(key=lambda probe: probe.key)
+    skipped.sort(key=lambda skip: skip.key)
+    return tuple(probes), tuple(skipped), last
+
+
+def _ordered(
+    planned: list[tuple[str, Literal["GET", "HEAD"], str]], order: ProbeOrder
+) -> list[tuple[str, Literal["GET", "HEAD"], str]]:
+    first = [entry for entry in planned if entry[0] in order.open_before]
+    rest = [entry for entry in planned if entry[0] not in order.open_before]
+    start = 0
+    if order.resume_after is not None:
+        start = next((i for i, entry in enumerate(rest) if entry[0] > order.resume_after), 0)
+    return first + rest[start:] + rest[:start]
 
 
 def _url(operation: Operation, spec: SpecFacts, target_url: str) -> str | SkippedOperation:
@@ -165,4 +201,7 @@ def _send(
         )
     except CheckError as error:
         return Exchange(variant, method, None, error=error.message)
-    return Exchange(variant, method, response.status, response.headers, response.body)
+    body = response.body
+    return Exchange(
+        variant, method, response.status, response.headers, body[:BODY_KEPT], size=len(body)
+    )
