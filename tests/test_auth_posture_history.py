@@ -24,7 +24,7 @@ from monitor.store.interface import FindingQuery, HysteresisPolicy
 from monitor.store.sql import SqlStore
 from tests.auth_servers import Answer, RecordingServer, Seen
 from tests.clocks import ManualClock
-from tests.test_auth_posture_keys import rsa_jwk, rsa_key
+from tests.jwk_keys import rsa_jwk, rsa_key
 
 pytestmark = pytest.mark.integration
 

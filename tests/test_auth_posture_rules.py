@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +21,13 @@ from checks.auth_posture.facts import (
     SkipReason,
     Variant,
 )
+from checks.auth_posture.jwks import audit_key_set
 from checks.auth_posture.params import AuthPostureParams
 from checks.auth_posture.probes import Budget, ProbeSettings, probe_operations
 from checks.auth_posture.spec import read_spec_path
 from checks.egress import EgressPolicy
 from checks.interface import CheckContext
+from tests.jwk_keys import rsa_jwk, rsa_key, x5c
 
 pytestmark = pytest.mark.unit
 
@@ -262,3 +264,47 @@ def test_an_operation_path_that_leaves_the_targets_origin_is_never_requested(
     assert [(s.key, s.reason) for s in skipped] == [
         ("GET //evil.example/steal", SkipReason.NOT_ON_TARGET)
     ]
+
+
+def test_an_x5c_certificate_close_to_expiry_raises_its_severity_like_cert_expiry() -> None:
+    key = rsa_key()
+
+    def severity(days_left: float) -> str | None:
+        chain = x5c(key, NOW - timedelta(days=10), NOW + timedelta(days=days_left))
+        audit = audit_key_set("u", {"keys": [rsa_jwk(key, kid="k", x5c=chain)]}, PARAMS, NOW, {})
+        found = [f.severity for f in audit.findings if f.rule_id.startswith("JWKS-X5C-")]
+        return found[0].value if found else None
+
+    assert severity(60) is None
+    assert severity(20) == "medium"
+    assert severity(3) == "high"
+    assert severity(-1) == "high"  # expired: JWKS-X5C-EXPIRED
+
+
+def test_a_set_mixing_signing_and_encryption_keys_needs_use_on_every_key() -> None:
+    keys = [
+        rsa_jwk(rsa_key(), kid="s", use="sig"),
+        rsa_jwk(rsa_key(), kid="e", use="enc"),
+        rsa_jwk(rsa_key(), kid="n"),
+    ]
+
+    audit = audit_key_set("u", {"keys": keys}, PARAMS, NOW, {})
+
+    assert [(f.rule_id, f.subject) for f in audit.findings] == [("JWKS-USE-INCONSISTENT", "use")]
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({}, "give a spec (spec or spec_path), jwks_url or oidc_issuer"),
+        ({"spec": "a.json", "spec_path": "/a.json"}, "give spec or spec_path, not both"),
+        ({"jwks_url": "https://x/j", "rate_limit_burst": {"path": "/s"}}, "needs the spec"),
+        ({"spec_path": "/o", "rate_limit_burst": {"path": "/items/{id}"}}, "plain path"),
+        ({"spec_path": "/o", "max_requests": 0}, "greater than or equal to 1"),
+    ],
+)
+def test_a_config_that_cannot_work_is_refused_with_the_reason(
+    params: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        AuthPostureParams.model_validate(params)
