@@ -5,6 +5,7 @@ the daemon (a new store connection) forgets neither, so the burst stays once a d
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,6 +14,8 @@ import pytest
 
 from checks.auth_posture.params import AuthPostureParams
 from checks.egress import EgressPolicy
+from checks.interface import CheckContext
+from checks.registry import create_check
 from monitor.metrics import build_registry
 from monitor.model import CheckKind, CheckRun, FindingStatus, RunStatus, Target
 from monitor.report.build import build_report_data
@@ -277,3 +280,22 @@ def test_a_budget_smaller_than_the_api_covers_it_over_runs_and_an_open_operation
         assert probed == [["/a", "/b"], ["/c", "/d"], ["/e", "/f"], ["/a", "/f"]]
         assert ("AUTH-NOT-ENFORCED", "GET /f") in daemon.open_rules()
         daemon.store.close()
+
+
+def test_without_a_store_the_burst_is_not_sent_and_the_run_says_so() -> None:
+    with RecordingServer(Throttling(None)) as api:
+        params = AuthPostureParams.model_validate(
+            {"spec_path": "/openapi.json", "rate_limit_burst": {"path": "/status"}}
+        )
+        context = CheckContext(
+            started_at=START, deadline=time.monotonic() + 30, egress=EgressPolicy()
+        )
+
+        output = create_check(CheckKind.AUTH_POSTURE).run(
+            Target("shop", url=api.url), params, context
+        )
+
+    assert burst_requests(api) == 0
+    assert [(f.rule_id, f.severity.value) for f in output.findings] == [
+        ("RATELIMIT-BURST-NOT-SENT", "info")
+    ]

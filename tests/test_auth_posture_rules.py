@@ -107,7 +107,9 @@ def test_the_scheme_error_code_alone_is_no_leak() -> None:
 
 
 def raw(*probes: OperationProbe) -> AuthPostureRaw:
-    return AuthPostureRaw(target="t", secured_operations=len(probes), probes=probes)
+    return AuthPostureRaw(
+        target="t", spec_probed=True, secured_operations=len(probes), probes=probes
+    )
 
 
 def test_an_inconclusive_answer_is_skipped_counted_and_reported_not_called_enforced() -> None:

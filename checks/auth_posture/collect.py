@@ -65,6 +65,7 @@ def collect(target: Target, params: AuthPostureParams, context: CheckContext) ->
             burst = last
     return AuthPostureRaw(
         target=target.name,
+        spec_probed=spec is not None and params.probe_operations,
         secured_operations=sum(1 for op in spec.inventory.operations if not op.public)
         if spec
         else 0,

@@ -74,7 +74,7 @@ def evaluate(raw: AuthPostureRaw, params: AuthPostureParams, now: datetime) -> C
     states = Counter(
         judged["state"] for judged in operations.values() if judged["state"] != "skipped"
     )
-    if raw.secured_operations:
+    if raw.spec_probed:
         counts = {
             AuthState.ENFORCED: states[AuthState.ENFORCED.value],
             AuthState.NOT_ENFORCED: states[AuthState.NOT_ENFORCED.value],
@@ -114,6 +114,18 @@ def evaluate(raw: AuthPostureRaw, params: AuthPostureParams, now: datetime) -> C
         snapshot["burst_ran"] = raw.burst_ran
     if raw.burst_needs_store:
         snapshot["burst_not_sent"] = "no store remembers the last burst (once a day at most)"
+        findings.append(
+            Finding(
+                "RATELIMIT-BURST-NOT-SENT",
+                Severity.INFO,
+                "The configured rate-limit burst was not sent",
+                "rate_limit_burst",
+                "this run has no store (a one-off `apivigil scan`) to remember when the last "
+                "burst was sent, and a burst may run at most once a day: rate limiting was not "
+                "tested",
+                "Let the daemon run the check: it keeps the last burst's time in its store.",
+            )
+        )
     return CheckOutput(
         observations=tuple(observations),
         findings=tuple(sorted(findings, key=lambda f: (f.rule_id, f.subject))),

@@ -101,6 +101,7 @@ class BurstResult:
 @dataclass(frozen=True, slots=True)
 class AuthPostureRaw:
     target: str
+    spec_probed: bool = False  # a spec was read and its secured operations probed
     secured_operations: int = 0
     probes: tuple[OperationProbe, ...] = ()
     skipped: tuple[SkippedOperation, ...] = ()
