@@ -55,7 +55,14 @@ SPEC = {
         "/admin/settings": {"get": op()},
         "/catalog": {"get": op()},
         "/account": {"get": op()},
-        "/users/{userId}": {"get": op(parameters=[path_param("userId", example=42)])},
+        "/users/{userId}": {
+            "get": op(
+                parameters=[
+                    path_param("userId", example=42),
+                    {"name": "X-Tenant", "in": "header", "required": True, "example": "acme"},
+                ]
+            )
+        },
         "/reports/{reportId}": {"get": op(parameters=[path_param("reportId")])},
         "/profile": {"get": op()},
         "/token-check": {"get": op()},
@@ -85,6 +92,8 @@ def route(seen: Seen) -> Answer:
         login = Answer(302, {"Location": "/login?next=/account"})
         return Answer(200, json_type, b"{}") if valid else login
     if path == "/users/42":
+        if seen.headers.get("X-Tenant") != "acme":  # a required header, from its example
+            return Answer(400, json_type, b'{"error": "X-Tenant missing"}')
         return Answer(200, json_type, b'{"id": 42}') if valid else unauthorized
     if path == "/profile":
         return Answer(200, json_type, b"{}") if valid else Answer(401, {}, TRACEBACK)

@@ -104,9 +104,10 @@ def evaluate(raw: AuthPostureRaw, params: AuthPostureParams, now: datetime) -> C
         "max_requests": raw.max_requests,
         "jwks_url": raw.jwks.url if raw.jwks else None,
         "keys": audit.keys,
+        # keys no longer published are forgotten; a set that could not be read forgets none
         "key_first_seen": {
             thumbprint: when.isoformat()
-            for thumbprint, when in sorted({**raw.key_first_seen, **audit.first_seen}.items())
+            for thumbprint, when in sorted((audit.first_seen or raw.key_first_seen).items())
         },
     }
     if raw.burst is not None:

@@ -30,6 +30,7 @@ SAFE_METHODS: Mapping[str, Literal["GET", "HEAD"]] = {"get": "GET", "head": "HEA
 INVALID_TOKEN = "Bearer apivigil-invalid-token.not-a-credential"  # noqa: S105 (by design)
 PROBE_HEADERS = {"Accept": "application/json, */*;q=0.5", "X-Apivigil-Probe": "auth-enforced"}
 MAX_BODY = 256 * 1024
+_CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 _TEMPLATE_PARAMETER = re.compile(r"\{([^{}]*)\}")
 
 
@@ -50,6 +51,14 @@ class ProbeSettings:
     credentials: str | None
     verify: bool | str
     timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    key: str
+    method: Literal["GET", "HEAD"]
+    url: str
+    headers: Mapping[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,45 +83,47 @@ def probe_operations(
     the key of the last operation probed in rotation order (None: none was)."""
     probes: list[OperationProbe] = []
     skipped: list[SkippedOperation] = []
-    planned: list[tuple[str, Literal["GET", "HEAD"], str]] = []
+    planned: list[_Planned] = []
     secured = [op for op in spec.inventory.operations if not op.public]
     for operation in sorted(secured, key=lambda op: op.key):
         method = SAFE_METHODS.get(operation.method)
         if method is None:
             skipped.append(SkippedOperation(operation.key, SkipReason.UNSAFE_METHOD))
             continue
-        url_or_skip = _url(operation, spec, settings.target_url)
-        if isinstance(url_or_skip, SkippedOperation):
-            skipped.append(url_or_skip)
+        request = _request(operation, spec, settings.target_url)
+        if isinstance(request, SkippedOperation):
+            skipped.append(request)
         else:
-            planned.append((operation.key, method, url_or_skip))
+            planned.append(_Planned(operation.key, method, *request))
     last: str | None = None
-    for key, method, url in _ordered(planned, order):
+    for plan in _ordered(planned, order):
         # anonymous, then invalid token or valid credentials: at least two requests
         if budget.left() < 2:
-            skipped.append(SkippedOperation(key, SkipReason.BUDGET))
+            skipped.append(SkippedOperation(plan.key, SkipReason.BUDGET))
             continue
-        probes.append(_probe(key, method, url, settings, budget, context))
-        if key not in order.open_before:
-            last = key
+        probes.append(_probe(plan, settings, budget, context))
+        if plan.key not in order.open_before:
+            last = plan.key
     probes.sort(key=lambda probe: probe.key)
     skipped.sort(key=lambda skip: skip.key)
     return tuple(probes), tuple(skipped), last
 
 
-def _ordered(
-    planned: list[tuple[str, Literal["GET", "HEAD"], str]], order: ProbeOrder
-) -> list[tuple[str, Literal["GET", "HEAD"], str]]:
-    first = [entry for entry in planned if entry[0] in order.open_before]
-    rest = [entry for entry in planned if entry[0] not in order.open_before]
+def _ordered(planned: list[_Planned], order: ProbeOrder) -> list[_Planned]:
+    first = [plan for plan in planned if plan.key in order.open_before]
+    rest = [plan for plan in planned if plan.key not in order.open_before]
     start = 0
     if order.resume_after is not None:
-        start = next((i for i, entry in enumerate(rest) if entry[0] > order.resume_after), 0)
+        start = next((i for i, plan in enumerate(rest) if plan.key > order.resume_after), 0)
     return first + rest[start:] + rest[:start]
 
 
-def _url(operation: Operation, spec: SpecFacts, target_url: str) -> str | SkippedOperation:
+def _request(
+    operation: Operation, spec: SpecFacts, target_url: str
+) -> tuple[str, dict[str, str]] | SkippedOperation:
+    """The URL and extra headers of a probe of `operation`, or why there is none."""
     examples = spec.examples.get(operation.key, {})
+    headers: dict[str, str] = {}
     missing: list[str] = []
     path_values: dict[str, str] = {}
     query: list[tuple[str, str]] = []
@@ -134,7 +145,14 @@ def _url(operation: Operation, spec: SpecFacts, target_url: str) -> str | Skippe
                 missing.append(f"query parameter {parameter.name}")
             else:
                 query.append((parameter.name, value))
-        elif parameter.required and parameter.name.lower() != "authorization":
+        elif parameter.required and parameter.location is ParameterLocation.HEADER:
+            if parameter.name.lower() in _CREDENTIAL_HEADERS:
+                continue  # the probe's own variants decide what goes there
+            if value is None:
+                missing.append(f"header parameter {parameter.name}")
+            else:
+                headers[parameter.name] = value
+        elif parameter.required:  # a cookie: never made up, it may be a credential
             missing.append(f"{parameter.location.value} parameter {parameter.name}")
     for name in _TEMPLATE_PARAMETER.findall(operation.path):
         if name not in path_values and f"path parameter {name}" not in missing:
@@ -149,35 +167,30 @@ def _url(operation: Operation, spec: SpecFacts, target_url: str) -> str | Skippe
     url = probe_url(target_url, spec.inventory.base_path, path)
     if url is None:
         return SkippedOperation(operation.key, SkipReason.NOT_ON_TARGET, operation.path)
-    return f"{url}?{urlencode(query)}" if query else url
+    return (f"{url}?{urlencode(query)}" if query else url), headers
 
 
 def _probe(
-    key: str,
-    method: Literal["GET", "HEAD"],
-    url: str,
-    settings: ProbeSettings,
-    budget: Budget,
-    context: CheckContext,
+    plan: _Planned, settings: ProbeSettings, budget: Budget, context: CheckContext
 ) -> OperationProbe:
-    exchanges = [_send(method, url, Variant.ANONYMOUS, settings, budget, context)]
+    exchanges = [_send(plan, Variant.ANONYMOUS, settings, budget, context)]
     if answer(exchanges[0]) is Answer.REFUSED:
-        exchanges.append(_send(method, url, Variant.INVALID_TOKEN, settings, budget, context))
+        exchanges.append(_send(plan, Variant.INVALID_TOKEN, settings, budget, context))
     accepted = answer(exchanges[-1]) is Answer.ACCEPTED
     if accepted and settings.credentials is not None and budget.left() >= 1:
-        exchanges.append(_send(method, url, Variant.VALID, settings, budget, context))
-    return OperationProbe(key, url, tuple(exchanges))
+        exchanges.append(_send(plan, Variant.VALID, settings, budget, context))
+    return OperationProbe(plan.key, plan.url, tuple(exchanges))
 
 
 def _send(
-    method: Literal["GET", "HEAD"],
-    url: str,
+    plan: _Planned,
     variant: Variant,
     settings: ProbeSettings,
     budget: Budget,
     context: CheckContext,
 ) -> Exchange:
-    headers = dict(PROBE_HEADERS)
+    method, url = plan.method, plan.url
+    headers = {**plan.headers, **PROBE_HEADERS}
     if variant is Variant.INVALID_TOKEN:
         headers["Authorization"] = INVALID_TOKEN
     elif variant is Variant.VALID and settings.credentials is not None:
