@@ -13,10 +13,13 @@ from typing import Any
 import pytest
 
 from checks.auth_posture.classify import Answer, answer, error_envelope, leak, login_redirect
+from checks.auth_posture.discovery import audit_discovery, issuer_of
 from checks.auth_posture.evaluate import evaluate
 from checks.auth_posture.facts import (
     AuthPostureRaw,
+    Discovery,
     Exchange,
+    FetchedDocument,
     OperationProbe,
     SkipReason,
     Variant,
@@ -310,3 +313,28 @@ def test_a_config_that_cannot_work_is_refused_with_the_reason(
 ) -> None:
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         AuthPostureParams.model_validate(params)
+
+
+@pytest.mark.parametrize(
+    ("url", "issuer"),
+    [
+        (
+            "https://idp.example/realms/a/.well-known/openid-configuration",
+            "https://idp.example/realms/a",
+        ),
+        (
+            "https://idp.example/.well-known/oauth-authorization-server/tenant1",
+            "https://idp.example/tenant1",
+        ),
+        ("https://idp.example/metadata.json", None),
+    ],
+)
+def test_the_issuer_a_metadata_url_belongs_to(url: str, issuer: str | None) -> None:
+    assert issuer_of(url) == issuer
+
+
+def test_a_metadata_url_of_no_known_form_is_not_called_an_issuer_mismatch() -> None:
+    document = {"issuer": "https://idp.example", "jwks_uri": "https://idp.example/keys"}
+    fetched = FetchedDocument("https://idp.example/metadata.json", document)
+
+    assert audit_discovery(Discovery(fetched, issuer_of(fetched.url))) == []

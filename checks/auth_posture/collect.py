@@ -112,7 +112,7 @@ def _read_spec(
 def _discoveries(
     params: AuthPostureParams, spec: SpecFacts | None, context: CheckContext
 ) -> tuple[Discovery, ...]:
-    planned: dict[str, tuple[str, bool]] = {}  # url -> (expected issuer, from remote content)
+    planned: dict[str, tuple[str | None, bool]] = {}  # url -> (expected issuer, remote content)
     if params.oidc_issuer is not None:
         planned[discovery_url(params.oidc_issuer)] = (params.oidc_issuer, False)
     for url in spec.openid_connect_urls if spec else ():

@@ -10,15 +10,23 @@ from checks.auth_posture.facts import Discovery
 from monitor.model import Finding, Severity
 
 WELL_KNOWN = "/.well-known/openid-configuration"
+OAUTH_WELL_KNOWN = "/.well-known/oauth-authorization-server"
 
 
 def discovery_url(issuer: str) -> str:
     return issuer.rstrip("/") + WELL_KNOWN
 
 
-def issuer_of(url: str) -> str:
-    """The issuer a discovery URL belongs to (§4: issuer + the well-known suffix)."""
-    return url[: -len(WELL_KNOWN)] if url.endswith(WELL_KNOWN) else url
+def issuer_of(url: str) -> str | None:
+    """The issuer a metadata URL belongs to: OIDC Discovery §4 appends the well-known
+    suffix to the issuer, RFC 8414 §3 inserts its own before the issuer's path. None for a
+    URL of neither form (nothing to compare the issuer with)."""
+    if url.endswith(WELL_KNOWN):
+        return url[: -len(WELL_KNOWN)]
+    parts = urlsplit(url)
+    if parts.path.startswith(OAUTH_WELL_KNOWN):
+        return f"{parts.scheme}://{parts.netloc}{parts.path[len(OAUTH_WELL_KNOWN) :]}"
+    return None
 
 
 def audit_discovery(discovery: Discovery) -> list[Finding]:
@@ -40,7 +48,7 @@ def audit_discovery(discovery: Discovery) -> list[Finding]:
         )
         return findings
     issuer = document.get("issuer")
-    if issuer != discovery.expected_issuer:
+    if discovery.expected_issuer is not None and issuer != discovery.expected_issuer:
         findings.append(
             Finding(
                 "OIDC-ISSUER-MISMATCH",

@@ -83,7 +83,7 @@ class FetchedDocument:
 @dataclass(frozen=True, slots=True)
 class Discovery:
     fetched: FetchedDocument
-    expected_issuer: str  # the configured issuer, or the discovery URL's prefix
+    expected_issuer: str | None  # the configured issuer, the URL's; None: not comparable
 
 
 @dataclass(frozen=True, slots=True)
