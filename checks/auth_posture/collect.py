@@ -57,7 +57,11 @@ def collect(target: Target, params: AuthPostureParams, context: CheckContext) ->
     burst, burst_ran = None, False
     if params.rate_limit_burst is not None and spec is not None and target.url is not None:
         last = previous_burst(snapshot)
-        due = last is None or context.started_at - last.at >= BURST_MIN_INTERVAL
+        due = (
+            last is None
+            or context.started_at - last.at >= BURST_MIN_INTERVAL
+            or not last.url.endswith(params.rate_limit_burst.path)  # the config moved it
+        )
         if history is not None and due:
             burst = run_burst(target.url, spec, params, context)
             burst_ran = True

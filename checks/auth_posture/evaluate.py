@@ -102,6 +102,8 @@ def evaluate(raw: AuthPostureRaw, params: AuthPostureParams, now: datetime) -> C
         "requests_sent": raw.requests_sent,
         "last_probed": raw.last_probed,
         "max_requests": raw.max_requests,
+        "spec_problems": list(raw.spec_problems[:20]),
+        "credentials_configured": raw.credentials_configured,
         "jwks_url": raw.jwks.url if raw.jwks else None,
         "keys": audit.keys,
         # keys no longer published are forgotten; a set that could not be read forgets none

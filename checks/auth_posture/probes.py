@@ -29,7 +29,7 @@ from checks.interface import CheckContext, CheckError
 SAFE_METHODS: Mapping[str, Literal["GET", "HEAD"]] = {"get": "GET", "head": "HEAD"}
 INVALID_TOKEN = "Bearer apivigil-invalid-token.not-a-credential"  # noqa: S105 (by design)
 PROBE_HEADERS = {"Accept": "application/json, */*;q=0.5", "X-Apivigil-Probe": "auth-enforced"}
-MAX_BODY = 256 * 1024
+MAX_BODY = 4 * 1024 * 1024  # read (only BODY_KEPT is kept): a big 2xx must still be seen
 _CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 _TEMPLATE_PARAMETER = re.compile(r"\{([^{}]*)\}")
 
