@@ -235,3 +235,20 @@ def test_an_unreachable_or_plain_http_jwk_set_is_a_finding_not_a_silent_pass() -
     assert findings(output) == {("JWKS-NOT-HTTPS", subject), ("JWKS-UNREACHABLE", subject)}
     unreachable = next(f for f in output.findings if f.rule_id == "JWKS-UNREACHABLE")
     assert "HTTP 503" in unreachable.evidence
+
+
+def test_urls_from_remote_documents_pass_the_egress_policy_and_a_denial_is_reported() -> None:
+    metadata = "http://169.254.169.254/latest/keys"
+    discovery = {"issuer": "ISSUER", "jwks_uri": metadata}
+
+    def route(seen: Seen) -> Answer:
+        document = {**discovery, "issuer": f"http://127.0.0.1:{server.port}"}
+        return Answer(200, {"Content-Type": "application/json"}, json.dumps(document).encode())
+
+    with RecordingServer(route) as server:
+        output = scan({"oidc_issuer": server.url})
+
+    by_rule = {f.rule_id: f for f in output.findings}
+    assert by_rule["JWKS-UNREACHABLE"].subject == metadata
+    assert "denied by policy: link-local/cloud metadata" in by_rule["JWKS-UNREACHABLE"].evidence
+    assert [s.path for s in server.requests] == ["/.well-known/openid-configuration"]
