@@ -172,7 +172,9 @@ def run_peer(url: str, work: Path) -> tuple[float, set[str]] | None:
         str(report),
     ]
     started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)
+    done = subprocess.run(  # in the temporary directory: it writes a .schemathesis cache
+        command, capture_output=True, text=True, check=False, timeout=600, cwd=work
+    )
     elapsed = time.perf_counter() - started
     found: set[str] = set()
     for line in done.stdout.splitlines():
