@@ -338,3 +338,17 @@ def test_a_metadata_url_of_no_known_form_is_not_called_an_issuer_mismatch() -> N
     fetched = FetchedDocument("https://idp.example/metadata.json", document)
 
     assert audit_discovery(Discovery(fetched, issuer_of(fetched.url))) == []
+
+
+def test_refused_monitor_credentials_are_reported_and_the_open_operation_still_is() -> None:
+    probe = OperationProbe(
+        "GET /a", "http://x/a", (got(200, b"[1, 2]"), got(401, b"", Variant.VALID))
+    )
+
+    output = evaluate(raw(probe), PARAMS, NOW)
+
+    rules = {(f.rule_id, f.subject): f for f in output.findings}
+    assert ("AUTH-NOT-ENFORCED", "GET /a") in rules
+    assert "so the answers cannot be compared" in rules[("AUTH-NOT-ENFORCED", "GET /a")].evidence
+    rejected = rules[("AUTH-CREDENTIALS-REJECTED", "auth_header_file")]
+    assert "GET /a: GET with the configured credentials answered 401" in rejected.evidence

@@ -8,6 +8,8 @@ Rules (ids are stable):
 - AUTH-CHALLENGE-MISSING (low): a 401 without WWW-Authenticate (RFC 9110 §11.6.1).
 - AUTH-ERROR-LEAKS (medium): a 401/403 body with a stack trace, an internal exception
   name, which token check failed, or whether the account exists.
+- AUTH-CREDENTIALS-REJECTED (medium): the configured credentials got a refusal, so a 2xx
+  answered without them cannot be compared with the real answer.
 - AUTH-OPERATIONS-UNVERIFIED (low): secured safe operations not judged, per reason (no
   example for a path parameter, budget spent, no or an inconclusive answer).
 - JWKS-*, OIDC-*: see checks/auth_posture/jwks.py and discovery.py.
@@ -85,6 +87,7 @@ def evaluate(raw: AuthPostureRaw, params: AuthPostureParams, now: datetime) -> C
             for state, count in counts.items()
         )
     findings.extend(_unverified(skipped))
+    findings.extend(_credentials_rejected(raw))
     findings.extend(_rate_limit_findings(raw))
     audit = KeyAudit()
     if raw.jwks is not None:
@@ -233,6 +236,30 @@ def _refusal_findings(key: str, exchange: Exchange) -> list[Finding]:
             )
         )
     return found
+
+
+def _credentials_rejected(raw: AuthPostureRaw) -> list[Finding]:
+    rejected = [
+        (probe.key, exchange)
+        for probe in raw.probes
+        for exchange in probe.exchanges
+        if exchange.variant is Variant.VALID and answer(exchange) is Answer.REFUSED
+    ]
+    if not rejected:
+        return []
+    shown = "; ".join(f"{key}: {_said(exchange)}" for key, exchange in rejected[:5])
+    return [
+        Finding(
+            "AUTH-CREDENTIALS-REJECTED",
+            Severity.MEDIUM,
+            "The monitor's own credentials are refused",
+            "auth_header_file",
+            f"{len(rejected)} operation(s) refused the configured Authorization value ({shown}): "
+            "open operations cannot be told from public stubs while it is refused",
+            "Renew the monitoring identity's token in auth_header_file (read-only, "
+            "short-lived, least privilege).",
+        )
+    ]
 
 
 def _unverified(skipped: list[SkippedOperation]) -> list[Finding]:
