@@ -21,6 +21,7 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _CREDENTIALS = frozenset({"authorization", "cookie", "proxy-authorization"})
 _DEADLINE_PASSED = "the run's deadline passed before the answer was complete"
 _PIECE = 64 * 1024  # most bytes one step of inflating a compressed body may produce
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # all `fetch` ever sends
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +59,14 @@ def fetch(
     derived: bool = False,
     egress: EgressPolicy,
     deadline: float | None = None,
+    method: str = "GET",
+    follow_redirects: bool = True,
 ) -> HttpResponse:
     """GET `url`, following up to `max_redirects` redirects (each recorded, no body read).
+
+    `method` may be HEAD or OPTIONS instead (safe methods only: anything else is
+    CheckMisconfigured before a connection is made; HEAD reads no body). With
+    `follow_redirects` False a redirect is returned as the response, not followed.
 
     Every redirect's target, and `url` itself when `derived` (it came from remote content,
     e.g. a `$ref`), must pass `egress` (the run's `CheckContext.egress`) before any
@@ -75,6 +82,9 @@ def fetch(
         "Accept-Encoding": "gzip, deflate",  # what _decoded undoes in bounded pieces
         **(headers or {}),
     }
+    if method not in SAFE_METHODS:
+        raise CheckMisconfigured(f"{method} is not a safe method to send", subject=url)
+    read_body = read_body and method != "HEAD"
     redirects: list[Redirect] = []
     current = url
     vetted = egress.check_url(url, timeout=timeout) if derived else ()
@@ -83,13 +93,13 @@ def fetch(
             while True:
                 address, pin_headers, pin_extensions = _pinned(current, vetted)
                 with client.stream(
-                    "GET",
+                    method,
                     address,
                     headers={**request_headers, **pin_headers},
                     extensions=pin_extensions,
                 ) as response:
                     location = response.headers.get("location")
-                    if response.status_code in _REDIRECTS and location:
+                    if follow_redirects and response.status_code in _REDIRECTS and location:
                         following = urljoin(current, location)
                         # a redirect's target comes from the answer: checked before the limit
                         # so that a redirect to a denied address is reported as such
@@ -132,7 +142,7 @@ def fetch(
         raise CheckMisconfigured(f"not a URL to GET: {error}", subject=current) from None
     except httpx.HTTPError as error:
         reason = str(error) or type(error).__name__
-        raise TargetUnreachable(f"GET failed: {reason}", subject=current) from None
+        raise TargetUnreachable(f"{method} failed: {reason}", subject=current) from None
 
 
 def _client(verify: bool | str, timeout: float, deadline: float | None) -> httpx.Client:

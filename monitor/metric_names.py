@@ -288,6 +288,25 @@ INVENTORY_CHANGES = _observed(
     "Inventory changes seen since monitoring began, by kind (the rule id)",
 )
 
+# -- observations: http_posture --------------------------------------------------------------
+HTTP_POSTURE_SCORE = _observed(
+    "http_posture_score",
+    ("profile",),
+    "HTTP posture score per profile: observatory (the MDN HTTP Observatory's algorithm, "
+    "version in the snapshot) or api (apivigil's API profile)",
+)
+HTTP_POSTURE_GRADE_INFO = _observed(
+    "http_posture_grade_info", ("profile", "grade"), "1, labelled with the HTTP posture grade"
+)
+HTTP_POSTURE_REQUESTS = _observed(
+    "http_posture_requests", (), "Requests the last http_posture run sent (within its budget)"
+)
+HTTP_HEADER_PRESENT = _observed(
+    "http_header_present",
+    ("header",),
+    "1 when the target URL's answer carries the security-relevant header, 0 when not",
+)
+
 FAMILIES: tuple[MetricFamily, ...] = (
     BUILD_INFO,
     STORE_UP,
@@ -336,6 +355,10 @@ FAMILIES: tuple[MetricFamily, ...] = (
     INVENTORY_UNMATCHED,
     INVENTORY_EVICTED,
     INVENTORY_TRAFFIC_UNRELIABLE,
+    HTTP_POSTURE_SCORE,
+    HTTP_POSTURE_GRADE_INFO,
+    HTTP_POSTURE_REQUESTS,
+    HTTP_HEADER_PRESENT,
 )
 
 BY_NAME: dict[str, MetricFamily] = {family.name: family for family in FAMILIES}

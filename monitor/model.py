@@ -47,6 +47,7 @@ class CheckKind(StrEnum):
     PATCH_LEVEL = "patch_level"
     CONFIG_DRIFT = "config_drift"
     API_INVENTORY = "api_inventory"
+    HTTP_POSTURE = "http_posture"
 
 
 class RunStatus(StrEnum):

@@ -1,0 +1,281 @@
+"""I/O of http_posture: a fixed, budgeted plan of GET, HEAD and OPTIONS requests.
+
+Every request goes through `checks.http.fetch` (egress policy, deadline, size caps, the
+apivigil User-Agent) and carries `X-Apivigil-Probe` naming why it was sent. Redirects are
+followed here, one hop at a time, so each hop counts against the budget and each hop's
+target passes the egress policy. The configured auth header goes only with GETs of
+configured paths, only over HTTPS and only to the target's own origin: a redirect to
+another origin or to plain HTTP is followed without it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+from checks.files import read_input_file
+from checks.http import fetch
+from checks.http_posture.facts import Answer, Exchange, HttpPostureRaw, Probe
+from checks.http_posture.params import HttpPostureParams
+from checks.interface import (
+    CheckContext,
+    CheckError,
+    CheckMisconfigured,
+    TargetUnreachable,
+)
+from monitor.model import Target
+
+MAX_HOPS = 10  # the Observatory follows at most 10 redirects
+ARBITRARY_ORIGIN = "https://apivigil-cors-probe.example"
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_HTML_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"  # Observatory's
+_API_ACCEPT = "application/json, */*;q=0.5"
+_MAX_AUTH_FILE_BYTES = 16 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    probe: Probe
+    method: str
+    url: str
+    headers: tuple[tuple[str, str], ...] = ()
+    credentials: bool = False  # may carry the auth header (same origin, HTTPS only)
+
+
+@dataclass
+class Budget:
+    """Requests left in this run; every hop of every probe takes one."""
+
+    limit: int
+    sent: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+    def take(self) -> bool:
+        if self.sent >= self.limit:
+            return False
+        self.sent += 1
+        return True
+
+
+def origin(url: str) -> tuple[str, str, int]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or (443 if scheme == "https" else 80)
+
+
+def counterpart(url: str, scheme: str) -> str:
+    """`url` with another scheme, same host, same explicit port, path and query."""
+    parts = urlsplit(url)
+    return urlunsplit((scheme, parts.netloc, parts.path or "/", parts.query, ""))
+
+
+def collect(target: Target, params: HttpPostureParams, context: CheckContext) -> HttpPostureRaw:
+    if not target.url:
+        raise CheckMisconfigured("http_posture needs a target URL (https://host[:port][/path])")
+    scheme = urlsplit(target.url.strip()).scheme.lower()
+    if scheme not in ("http", "https"):
+        raise CheckMisconfigured(f"not an http(s) URL: {target.url}", subject=target.name)
+    https_url = counterpart(target.url.strip(), "https")
+    http_url = params.http_url or counterpart(target.url.strip(), "http")
+    auth = _auth_header(params)
+    if params.trust_store is not None and not params.trust_store.is_file():
+        raise CheckMisconfigured(f"trust_store {params.trust_store} is not a readable file")
+    verify: bool | str = str(params.trust_store) if params.trust_store else True
+    budget = Budget(params.request_budget)
+    run = _Run(params, context, budget, verify, auth, https_url)
+
+    exchanges = [run.send(Request(Probe.HTTPS, "GET", https_url, (("Accept", _HTML_ACCEPT),)))]
+    exchanges.append(run.send(Request(Probe.HTTP, "GET", http_url, (("Accept", _HTML_ACCEPT),))))
+    secure, plain = exchanges
+    auto = secure if secure.final is not None else plain
+    if auto.final is None:
+        raise TargetUnreachable(
+            f"neither HTTPS ({secure.error}) nor HTTP ({plain.error}) answered",
+            subject=target.url,
+        )
+    base = auto.final.url
+    base_origin = "{}://{}".format(*urlsplit(base)[:2])
+    host = urlsplit(base).hostname or "localhost"
+    for request in _plan(params, base, base_origin, host):
+        exchanges.append(run.send(request))
+    return HttpPostureRaw(
+        target_url=https_url,
+        http_url=http_url,
+        exchanges=tuple(e for e in exchanges if e is not None),
+        skipped=tuple(budget.skipped),
+        requests_sent=budget.sent,
+        budget=budget.limit,
+    )
+
+
+def _plan(params: HttpPostureParams, base: str, base_origin: str, host: str) -> Iterator[Request]:
+    """The probes after the two page fetches, most telling first (the budget cuts the tail)."""
+    api = (("Accept", _API_ACCEPT),)
+    yield Request(
+        Probe.PREFLIGHT,
+        "OPTIONS",
+        base,
+        (("Origin", ARBITRARY_ORIGIN), ("Access-Control-Request-Method", "GET")),
+    )
+    yield Request(Probe.NOT_FOUND, "GET", urljoin(base, f"/apivigil-probe-{uuid.uuid4().hex}"), api)
+    yield Request(Probe.CORS_ARBITRARY, "GET", base, (*api, ("Origin", ARBITRARY_ORIGIN)))
+    yield Request(Probe.CORS_NULL, "GET", base, (*api, ("Origin", "null")))
+    scheme = urlsplit(base_origin).scheme
+    yield Request(
+        Probe.CORS_SUFFIX,
+        "GET",
+        base,
+        (*api, ("Origin", f"{scheme}://{host}.apivigil-probe.example")),
+    )
+    yield Request(Probe.OPTIONS, "OPTIONS", base)
+    separator = "&" if urlsplit(base).query else "?"
+    yield Request(Probe.MALFORMED, "GET", f"{base}{separator}apivigil=%ZZ%27%22%5B%00", api)
+    if params.security_txt:
+        yield Request(Probe.SECURITY_TXT, "GET", urljoin(base, "/.well-known/security.txt"))
+    for path in params.paths:
+        yield Request(Probe.PATH, "GET", urljoin(base, path), api, credentials=True)
+
+
+def _auth_header(params: HttpPostureParams) -> tuple[str, str] | None:
+    if params.auth_header_file is None:
+        return None
+    text = read_input_file(params.auth_header_file, _MAX_AUTH_FILE_BYTES).decode("utf-8", "replace")
+    name, separator, value = text.strip().partition(":")
+    if not separator or not name.strip() or not value.strip() or "\n" in text.strip():
+        raise CheckMisconfigured(
+            "auth_header_file must hold one line `Name: value`",
+            subject=str(params.auth_header_file),
+        )
+    return name.strip(), value.strip()
+
+
+class _Run:
+    def __init__(
+        self,
+        params: HttpPostureParams,
+        context: CheckContext,
+        budget: Budget,
+        verify: bool | str,
+        auth: tuple[str, str] | None,
+        target_url: str,
+    ) -> None:
+        self.params = params
+        self.context = context
+        self.budget = budget
+        self.verify = verify
+        self.auth = auth
+        self.target_origin = origin(target_url)
+
+    def send(self, request: Request) -> Exchange:
+        """Send `request`, following redirects for GETs; an answer or an error, never raises
+        for what the target does (only for the run's deadline)."""
+        hops: list[Answer] = []
+        url = request.url
+        certificate_error = False
+        sent_headers = [*request.headers, ("X-Apivigil-Probe", f"http_posture/{request.probe}")]
+        shown = list(sent_headers)
+        while True:
+            if not self.budget.take():
+                self.budget.skipped.append(f"{request.probe} {url}")
+                return Exchange(
+                    request.probe, request.method, request.url, tuple(shown), tuple(hops),
+                    error="left out: the request budget was spent" if not hops else None,
+                    certificate_error=certificate_error,
+                )  # fmt: skip
+            headers = dict(sent_headers)
+            if request.credentials and self.auth and self._may_carry_credentials(url):
+                headers[self.auth[0]] = self.auth[1]
+                shown.append((self.auth[0], "(configured credential)"))
+            try:
+                answer = self._fetch(request.method, url, headers, derived=bool(hops))
+            except _DeadlinePassed:
+                raise
+            except _CertificateError:
+                certificate_error = True
+                if not self.budget.take():
+                    self.budget.skipped.append(f"{request.probe} {url} (unverified retry)")
+                    return Exchange(
+                        request.probe, request.method, request.url, tuple(shown), tuple(hops),
+                        error="the certificate did not verify; no budget left to retry",
+                        certificate_error=True,
+                    )  # fmt: skip
+                try:
+                    answer = self._fetch(
+                        request.method, url, headers, derived=bool(hops), verify=False
+                    )
+                except _DeadlinePassed:
+                    raise
+                except CheckError as error:
+                    return self._failed(request, shown, hops, error, certificate_error)
+            except CheckError as error:
+                return self._failed(request, shown, hops, error, certificate_error)
+            hops.append(answer)
+            location = answer.joined("location")
+            if (
+                request.method != "GET"
+                or answer.status not in _REDIRECTS
+                or not location
+                or len(hops) > MAX_HOPS
+            ):
+                return Exchange(
+                    request.probe, request.method, request.url, tuple(shown), tuple(hops),
+                    certificate_error=certificate_error,
+                )  # fmt: skip
+            url = urljoin(url, location.split(",")[0].strip())
+
+    def _may_carry_credentials(self, url: str) -> bool:
+        return origin(url) == self.target_origin and self.target_origin[0] == "https"
+
+    def _fetch(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        *,
+        derived: bool,
+        verify: bool | str | None = None,
+    ) -> Answer:
+        if self.context.remaining() <= 0.05:
+            raise _DeadlinePassed()
+        try:
+            response = fetch(
+                url,
+                method=method,
+                follow_redirects=False,
+                timeout=self.context.io_timeout(self.params.request_timeout.total_seconds()),
+                max_bytes=self.params.max_body_bytes,
+                verify=self.verify if verify is None else verify,
+                headers=headers,
+                derived=derived,
+                egress=self.context.egress,
+                deadline=self.context.deadline,
+            )
+        except TargetUnreachable as error:
+            if "CERTIFICATE_VERIFY_FAILED" in error.message and url.lower().startswith("https"):
+                raise _CertificateError() from None
+            raise
+        return Answer(response.url, response.status, response.headers, response.body)
+
+    @staticmethod
+    def _failed(
+        request: Request,
+        shown: list[tuple[str, str]],
+        hops: list[Answer],
+        error: CheckError,
+        certificate_error: bool,
+    ) -> Exchange:
+        return Exchange(
+            request.probe, request.method, request.url, tuple(shown), tuple(hops),
+            error=error.message, certificate_error=certificate_error,
+        )  # fmt: skip
+
+
+class _CertificateError(Exception):
+    """HTTPS answered with a certificate that did not verify (retried without verifying)."""
+
+
+class _DeadlinePassed(TargetUnreachable):
+    def __init__(self) -> None:
+        super().__init__("the run's deadline passed before every probe was sent")
