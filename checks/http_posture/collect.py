@@ -10,8 +10,10 @@ another origin or to plain HTTP is followed without it.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -33,6 +35,7 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _HTML_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"  # Observatory's
 _API_ACCEPT = "application/json, */*;q=0.5"
 _MAX_AUTH_FILE_BYTES = 16 * 1024
+_PARALLEL = 4  # requests in flight to one target at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,17 +49,19 @@ class Request:
 
 @dataclass
 class Budget:
-    """Requests left in this run; every hop of every probe takes one."""
+    """Requests left in this run; every hop of every probe takes one (thread-safe)."""
 
     limit: int
     sent: int = 0
     skipped: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def take(self) -> bool:
-        if self.sent >= self.limit:
-            return False
-        self.sent += 1
-        return True
+        with self._lock:
+            if self.sent >= self.limit:
+                return False
+            self.sent += 1
+            return True
 
 
 def origin(url: str) -> tuple[str, str, int]:
@@ -86,8 +91,11 @@ def collect(target: Target, params: HttpPostureParams, context: CheckContext) ->
     budget = Budget(params.request_budget)
     run = _Run(params, context, budget, verify, auth, https_url)
 
-    exchanges = [run.send(Request(Probe.HTTPS, "GET", https_url, (("Accept", _HTML_ACCEPT),)))]
-    exchanges.append(run.send(Request(Probe.HTTP, "GET", http_url, (("Accept", _HTML_ACCEPT),))))
+    pages = [
+        Request(Probe.HTTPS, "GET", https_url, (("Accept", _HTML_ACCEPT),)),
+        Request(Probe.HTTP, "GET", http_url, (("Accept", _HTML_ACCEPT),)),
+    ]
+    exchanges = run.send_all(pages)
     secure, plain = exchanges
     auto = secure if secure.final is not None else plain
     if auto.final is None:
@@ -98,8 +106,7 @@ def collect(target: Target, params: HttpPostureParams, context: CheckContext) ->
     base = auto.final.url
     base_origin = "{}://{}".format(*urlsplit(base)[:2])
     host = urlsplit(base).hostname or "localhost"
-    for request in _plan(params, base, base_origin, host):
-        exchanges.append(run.send(request))
+    exchanges += run.send_all(list(_plan(params, base, base_origin, host)))
     return HttpPostureRaw(
         target_url=https_url,
         http_url=http_url,
@@ -168,7 +175,14 @@ class _Run:
         self.auth = auth
         self.target_origin = origin(target_url)
 
-    def send(self, request: Request) -> Exchange:
+    def send_all(self, requests: list[Request]) -> list[Exchange]:
+        """Send `requests` a few at a time. Their first requests are paid for in list order
+        before any is sent, so the budget always cuts the tail of the list."""
+        paid = [self.budget.take() for _ in requests]
+        with ThreadPoolExecutor(max_workers=_PARALLEL) as pool:
+            return list(pool.map(self.send, requests, paid))
+
+    def send(self, request: Request, prepaid: bool = False) -> Exchange:
         """Send `request`, following redirects for GETs; an answer or an error, never raises
         for what the target does (only for the run's deadline)."""
         hops: list[Answer] = []
@@ -176,14 +190,16 @@ class _Run:
         certificate_error = False
         sent_headers = [*request.headers, ("X-Apivigil-Probe", f"http_posture/{request.probe}")]
         shown = list(sent_headers)
+        first = True
         while True:
-            if not self.budget.take():
+            if not ((first and prepaid) or (not first and self.budget.take())):
                 self.budget.skipped.append(f"{request.probe} {url}")
                 return Exchange(
                     request.probe, request.method, request.url, tuple(shown), tuple(hops),
                     error="left out: the request budget was spent" if not hops else None,
                     certificate_error=certificate_error,
                 )  # fmt: skip
+            first = False
             headers = dict(sent_headers)
             if request.credentials and self.auth and self._may_carry_credentials(url):
                 headers[self.auth[0]] = self.auth[1]

@@ -269,6 +269,7 @@ def disclosure_findings(raw: HttpPostureRaw) -> Iterator[Finding]:
 
 
 def method_findings(raw: HttpPostureRaw) -> Iterator[Finding]:
+    reported: set[str] = set()
     for probe in (Probe.OPTIONS, Probe.PREFLIGHT):
         exchange = raw.exchange(probe)
         answer = exchange.final if exchange else None
@@ -278,7 +279,8 @@ def method_findings(raw: HttpPostureRaw) -> Iterator[Finding]:
             filter(None, (answer.joined("allow"), answer.joined("access-control-allow-methods")))
         )
         methods = {m.strip().upper() for m in advertised.split(",") if m.strip()}
-        for method in sorted(methods & {"TRACE", "TRACK"}):
+        for method in sorted((methods & {"TRACE", "TRACK"}) - reported):
+            reported.add(method)
             yield Finding(
                 "HTTP-TRACE-ADVERTISED", Severity.LOW, f"The API advertises {method}", method,
                 f"OPTIONS {answer.url} answered {answer.status} with methods {sorted(methods)}",
