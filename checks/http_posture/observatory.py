@@ -10,7 +10,8 @@ penalties alone leave at least 90; the grade is that of the score floored to a m
 Known differences (all from requests the scanner makes and this check does not): no
 `/robots.txt` fetch (cookies only it sets are not seen), no `<meta http-equiv>` parsing of
 HTML pages, no HSTS preload list (loopback and private names are never preloaded), and the
-CORS preflight does not follow redirects.
+CORS preflight does not follow redirects. One quirk of npm 1.4.8 is kept for algorithm 4:
+it never finds the Origin it sent, so "universal access" (-50) is never scored there.
 """
 
 from __future__ import annotations
@@ -230,7 +231,7 @@ def observatory_grade(
     results = [
         ("content-security-policy", csp_result),
         ("cookies", _cookies(auto, page, hsts in _PASSING)),
-        ("cross-origin-resource-sharing", _cors(raw.exchange(Probe.PREFLIGHT))),
+        ("cross-origin-resource-sharing", _cors(raw.exchange(Probe.PREFLIGHT), algorithm)),
         ("redirection", _redirection(http)),
         ("referrer-policy", _referrer(page)),
         ("strict-transport-security", hsts),
@@ -412,7 +413,7 @@ def _cookies(auto: Exchange, page: Answer, hsts_passes: bool) -> str:
     return "cookies-secure-with-httponly-sessions-and-samesite"
 
 
-def _cors(preflight: Exchange | None) -> str:
+def _cors(preflight: Exchange | None, algorithm: ObservatoryAlgorithm) -> str:
     answer = preflight.final if preflight is not None else None
     allowed = _first(answer, "access-control-allow-origin") if answer else None
     if answer is None or not allowed:
@@ -420,7 +421,10 @@ def _cors(preflight: Exchange | None) -> str:
     if allowed[:256].strip().lower() == "*":
         return "cross-origin-resource-sharing-implemented-with-public-access"
     credentials = (_first(answer, "access-control-allow-credentials") or "").strip().lower()
-    if allowed == ARBITRARY_ORIGIN and credentials == "true":
+    # npm 1.4.8 looks for the Origin it sent on the response object, where it is not, so
+    # algorithm 4 never reports universal access (seen side by side in the benchmark)
+    reflected = allowed == ARBITRARY_ORIGIN and algorithm >= ObservatoryAlgorithm.V5
+    if reflected and credentials == "true":
         return "cross-origin-resource-sharing-implemented-with-universal-access"
     return "cross-origin-resource-sharing-implemented-with-restricted-access"
 
