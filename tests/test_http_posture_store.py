@@ -1,0 +1,141 @@
+"""http_posture through the real runner and store: its metrics at scrape time, its snapshot as a
+config_drift source (a header that disappears is DRIFT-REMOVED), and `apivigil scan --format
+json` on a live app."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from checks.config_drift.params import ConfigDriftParams
+from checks.egress import EgressPolicy
+from checks.http_posture.params import HttpPostureParams
+from monitor.metrics import build_registry
+from monitor.model import CheckKind, CheckRun, FindingStatus, RunStatus, Target
+from monitor.runner import CheckJob, Runner
+from monitor.store.interface import FindingQuery, HysteresisPolicy
+from monitor.store.sql import SqlStore
+from tests.clocks import ManualClock
+from tests.daemon_process import run_cli, write_config
+from tests.posture_servers import API_HEADERS, PostureApp, Route
+
+pytestmark = pytest.mark.integration
+
+IMMEDIATE = HysteresisPolicy(open_after=1, resolve_after=1)
+
+
+class Runs:
+    def __init__(self, store: SqlStore) -> None:
+        self.store = store
+        self.clock = ManualClock(datetime(2026, 12, 1, tzinfo=UTC))
+        self.runner = Runner(clock=self.clock, history=store, egress=EgressPolicy())
+
+    def run(self, kind: CheckKind, target: Target, params: object) -> CheckRun:
+        self.clock.current += timedelta(minutes=10)
+        job = CheckJob(kind, target, params, timedelta(seconds=60))  # type: ignore[arg-type]
+        run = self.runner.run(job)
+        assert run.status is RunStatus.OK, run.error_message
+        self.store.record(run, IMMEDIATE)
+        return run
+
+
+def test_scores_and_header_presence_are_exported_per_target_and_profile(store: SqlStore) -> None:
+    with PostureApp({"/": Route(200, API_HEADERS)}) as app:
+        runs = Runs(store)
+        store.sync_targets([Target("shop", app.url)], runs.clock.current)
+        runs.run(CheckKind.HTTP_POSTURE, Target("shop", app.url), HttpPostureParams())
+
+    registry = build_registry(store)
+    api = registry.get_sample_value(
+        "apivigil_http_posture_score", {"target": "shop", "profile": "api"}
+    )
+    observatory = registry.get_sample_value(
+        "apivigil_http_posture_score", {"target": "shop", "profile": "observatory"}
+    )
+    assert api is not None
+    assert observatory is not None
+    assert 0 <= api < 100  # plain HTTP only: far from a good API grade
+    assert (
+        registry.get_sample_value(
+            "apivigil_http_header_present", {"target": "shop", "header": "x-content-type-options"}
+        )
+        == 1
+    )
+    assert (
+        registry.get_sample_value(
+            "apivigil_http_header_present",
+            {"target": "shop", "header": "strict-transport-security"},
+        )
+        == 0
+    )
+
+
+def test_a_security_header_that_disappears_is_drift_removed(store: SqlStore) -> None:
+    runs = Runs(store)
+    drift = ConfigDriftParams.model_validate({"sources": [{"snapshot": "http_posture"}]})
+    with PostureApp({"/": Route(200, API_HEADERS)}) as app:
+        target = Target("shop", app.url)
+        runs.run(CheckKind.HTTP_POSTURE, target, HttpPostureParams())
+        runs.run(CheckKind.CONFIG_DRIFT, target, drift)  # the first observation: the baseline
+        app.routes["/"] = Route(200, [h for h in API_HEADERS if h[0] != "X-Content-Type-Options"])
+        runs.run(CheckKind.HTTP_POSTURE, target, HttpPostureParams())
+        runs.run(CheckKind.CONFIG_DRIFT, target, drift)
+
+    found = store.findings(
+        FindingQuery(
+            target="shop",
+            check=CheckKind.CONFIG_DRIFT,
+            statuses=frozenset({FindingStatus.OPEN}),
+        )
+    )
+    removed = [f for f in found if f.rule_id == "DRIFT-REMOVED"]
+    # the page and its malformed-query error page both lost the header
+    assert {f.subject for f in removed} == {
+        "snapshot:http_posture|headers./.x-content-type-options",
+        "snapshot:http_posture|headers.error page: malformed query.x-content-type-options",
+    }
+
+
+def test_scan_format_json_carries_both_scores_the_algorithm_and_controls(tmp_path: Path) -> None:
+    with PostureApp({"/": Route(200, API_HEADERS, reflect_origin=True, credentials=True)}) as app:
+        config = write_config(
+            tmp_path / "apivigil.yaml",
+            {
+                "store": f"sqlite:///{tmp_path / 'a.db'}",
+                "targets": [
+                    {
+                        "name": "shop",
+                        "url": app.url,
+                        "checks": {"http_posture": {"observatory_algorithm": 6}},
+                    }
+                ],
+            },
+        )
+        done = run_cli(
+            "scan", "--config", str(config), "--check", "http_posture", "--format", "json"
+        )
+
+    document = json.loads(done.stdout)
+    (run,) = document["runs"]
+    assert run["check"] == "http_posture"
+    assert run["status"] == "ok"
+    profiles = {
+        o["labels"]["profile"] for o in run["observations"] if o["name"] == "http_posture_score"
+    }
+    assert profiles == {"api", "observatory"}
+    grades = [f for f in run["findings"] if f["rule_id"] == "HTTP-POSTURE-GRADE"]
+    assert any("(algorithm 6)" in f["title"] for f in grades)
+    critical = [
+        f for f in run["findings"] if f["rule_id"] == "CORS-ORIGIN-REFLECTED-WITH-CREDENTIALS"
+    ]
+    assert critical
+    api8 = {
+        "framework": "OWASP API Top 10",
+        "control": "API8",
+        "title": "security misconfiguration",
+    }
+    assert api8 in critical[0]["controls"]
+    assert done.returncode == 1  # a critical finding fails the default --fail-on high
