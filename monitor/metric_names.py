@@ -296,7 +296,10 @@ HTTP_POSTURE_SCORE = _observed(
     "version in the snapshot) or api (apivigil's API profile)",
 )
 HTTP_POSTURE_GRADE_INFO = _observed(
-    "http_posture_grade_info", ("profile", "grade"), "1, labelled with the HTTP posture grade"
+    "http_posture_grade_info",
+    ("profile", "grade", "version"),
+    "1, labelled with the HTTP posture grade and the scoring version (observatory: the "
+    "Observatory's algorithm version; api: apivigil's API profile version)",
 )
 HTTP_POSTURE_REQUESTS = _observed(
     "http_posture_requests", (), "Requests the last http_posture run sent (within its budget)"

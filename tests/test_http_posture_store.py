@@ -15,6 +15,10 @@ from checks.egress import EgressPolicy
 from checks.http_posture.params import HttpPostureParams
 from monitor.metrics import build_registry
 from monitor.model import CheckKind, CheckRun, FindingStatus, RunStatus, Target
+from monitor.report.build import build_report_data
+from monitor.report.formats import ReportFormat
+from monitor.report.model import ReportPeriod
+from monitor.report.render import render_report
 from monitor.runner import CheckJob, Runner
 from monitor.store.interface import FindingQuery, HysteresisPolicy
 from monitor.store.sql import SqlStore
@@ -139,3 +143,28 @@ def test_scan_format_json_carries_both_scores_the_algorithm_and_controls(tmp_pat
     }
     assert api8 in critical[0]["controls"]
     assert done.returncode == 1  # a critical finding fails the default --fail-on high
+
+
+def test_the_report_has_an_http_posture_section_with_both_grades_and_versions(
+    store: SqlStore,
+) -> None:
+    runs = Runs(store)
+    with PostureApp({"/": Route(200, API_HEADERS)}) as app:
+        target = Target("shop", app.url)
+        store.sync_targets([target], runs.clock.current)
+        runs.run(CheckKind.HTTP_POSTURE, target, HttpPostureParams(observatory_algorithm=4))
+    period = ReportPeriod.ending(runs.clock.current + timedelta(hours=1), timedelta(days=2))
+
+    data = build_report_data(store, period, [])
+
+    assert {(g.profile, g.version) for g in data.http_posture} == {
+        ("observatory", "4"),
+        ("api", "1"),
+    }
+    observatory = next(g for g in data.http_posture if g.profile == "observatory")
+    markdown = render_report(data, ReportFormat.MD)
+    assert "## HTTP posture" in markdown
+    assert f"| shop | observatory | {observatory.grade} | {observatory.score:g} | 4 |" in markdown
+    assert 'id="http-posture"' in render_report(data, ReportFormat.HTML)
+    document = json.loads(render_report(data, ReportFormat.JSON))
+    assert {row["profile"] for row in document["http_posture"]} == {"observatory", "api"}

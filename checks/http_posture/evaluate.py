@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from checks.http_posture.answers import judged
-from checks.http_posture.api_profile import ApiScore, api_score
+from checks.http_posture.api_profile import PROFILE_VERSION, ApiScore, api_score
 from checks.http_posture.cookie_rules import cookie_findings, cookies_seen
 from checks.http_posture.cors_rules import cors_findings
 from checks.http_posture.facts import HttpPostureRaw, Probe
@@ -78,7 +78,11 @@ def evaluate(raw: HttpPostureRaw, params: HttpPostureParams, now: datetime) -> C
     found.extend(_grade_findings(observatory, api))
     observations = [
         Observation("http_posture_score", float(api.score), {"profile": "api"}),
-        Observation("http_posture_grade_info", 1.0, {"profile": "api", "grade": api.grade}),
+        Observation(
+            "http_posture_grade_info",
+            1.0,
+            {"profile": "api", "grade": api.grade, "version": str(PROFILE_VERSION)},
+        ),
         Observation("http_posture_requests", float(raw.requests_sent)),
     ]
     if isinstance(observatory, ObservatoryGrade):
@@ -87,7 +91,11 @@ def evaluate(raw: HttpPostureRaw, params: HttpPostureParams, now: datetime) -> C
             Observation(
                 "http_posture_grade_info",
                 1.0,
-                {"profile": "observatory", "grade": observatory.grade},
+                {
+                    "profile": "observatory",
+                    "grade": observatory.grade,
+                    "version": str(observatory.algorithm),
+                },
             ),
         ]
     page = _page_headers(raw)
