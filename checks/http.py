@@ -21,7 +21,8 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _CREDENTIALS = frozenset({"authorization", "cookie", "proxy-authorization"})
 _DEADLINE_PASSED = "the run's deadline passed before the answer was complete"
 _PIECE = 64 * 1024  # most bytes one step of inflating a compressed body may produce
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # all `fetch` ever sends
+# all `fetch` ever sends: RFC 9110's safe methods (TRACE only where a caller opts in)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +65,7 @@ def fetch(
 ) -> HttpResponse:
     """GET `url`, following up to `max_redirects` redirects (each recorded, no body read).
 
-    `method` may be HEAD or OPTIONS instead (safe methods only: anything else is
+    `method` may be HEAD, OPTIONS or TRACE instead (safe methods only: anything else is
     CheckMisconfigured before a connection is made; HEAD reads no body). With
     `follow_redirects` False a redirect is returned as the response, not followed.
 

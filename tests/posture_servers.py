@@ -24,6 +24,7 @@ class Route:
     body: bytes = b'{"ok": true}'
     reflect_origin: bool = False  # Access-Control-Allow-Origin: <the request's Origin>
     credentials: bool = False  # with Access-Control-Allow-Credentials: true
+    echo_trace: bool = False  # TRACE answers 200 with the request it received
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,10 @@ class PostureApp:
                     if route.credentials:
                         self.send_header("Access-Control-Allow-Credentials", "true")
                 body = route.body if self.command != "HEAD" else b""
-                self.send_header("Content-Length", str(len(route.body)))
+                if self.command == "TRACE" and route.echo_trace:
+                    body = f"{self.requestline}\r\n{self.headers}".encode()
+                    self.send_header("Content-Type", "message/http")
+                self.send_header("Content-Length", str(len(body if body else route.body)))
                 self.end_headers()
                 self.wfile.write(body)
 

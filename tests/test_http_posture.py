@@ -357,3 +357,22 @@ def test_a_target_that_answers_neither_http_nor_https_is_unreachable_not_graded(
 
     with pytest.raises(TargetUnreachable):
         run(f"https://127.0.0.1:{free_port()}/")
+
+
+def test_trace_is_sent_only_when_the_target_opts_in_and_an_echo_is_reported() -> None:
+    with PostureApp({"/": Route(200, API_HEADERS, echo_trace=True)}) as app:
+        default = rules(run(app.url))
+        default_methods = {entry.method for entry in app.log}
+        opted = rules(run(app.url, trace=True))
+
+    assert default_methods <= SAFE
+    assert "HTTP-TRACE-ENABLED" not in default
+    assert [e.method for e in app.log].count("TRACE") == 1
+    assert [f.severity.value for f in opted["HTTP-TRACE-ENABLED"]] == ["medium"]
+
+
+def test_sampling_documented_operations_in_a_one_off_scan_says_why_it_cannot() -> None:
+    with PostureApp({"/": Route(200, API_HEADERS)}) as app:
+        found = rules(run(app.url, inventory_sample=3))
+
+    assert "needs the store" in found["HTTP-INVENTORY-UNAVAILABLE"][0].evidence

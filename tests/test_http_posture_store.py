@@ -22,13 +22,20 @@ from monitor.report.render import render_report
 from monitor.runner import CheckJob, Runner
 from monitor.store.interface import FindingQuery, HysteresisPolicy
 from monitor.store.sql import SqlStore
+from tests.checks_for_tests import record_snapshot
 from tests.clocks import ManualClock
 from tests.daemon_process import run_cli, write_config
 from tests.posture_servers import API_HEADERS, PostureApp, Route
+from tests.tls_certs import TestPki
 
 pytestmark = pytest.mark.integration
 
 IMMEDIATE = HysteresisPolicy(open_after=1, resolve_after=1)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
+    return TestPki(tmp_path_factory.mktemp("posture-store-pki"), host="127.0.0.1")
 
 
 class Runs:
@@ -168,3 +175,43 @@ def test_the_report_has_an_http_posture_section_with_both_grades_and_versions(
     assert 'id="http-posture"' in render_report(data, ReportFormat.HTML)
     document = json.loads(render_report(data, ReportFormat.JSON))
     assert {row["profile"] for row in document["http_posture"]} == {"observatory", "api"}
+
+
+def operation(method: str, path: str, *parameters: list[object]) -> dict[str, object]:
+    return {"method": method, "path": path, "parameters": list(parameters), "deprecated": False}
+
+
+def test_documented_get_operations_are_sampled_with_credentials_and_no_guessed_ids(
+    store: SqlStore, tmp_path: Path, pki: TestPki
+) -> None:
+    inventory = {
+        "base_path": "/v1",
+        "operations": [
+            operation("get", "/items"),
+            operation("get", "/items/{id}", ["id", "path", True, "string", []]),
+            operation("get", "/search", ["q", "query", True, "string", []]),
+            operation("post", "/orders"),
+            operation("get", "/status"),
+        ],
+    }
+    record_snapshot(store, CheckKind.API_INVENTORY, "shop", {"inventory": inventory})
+    record_snapshot(store, CheckKind.TLS_POSTURE, "shop", {"hsts_max_age": 31536000})
+    auth = tmp_path / "auth"
+    auth.write_text("X-Api-Key: k3y\n")
+    cert = pki.good()
+    hsts = ("Strict-Transport-Security", "max-age=63072000")
+    with PostureApp({"/": Route(200, [*API_HEADERS, hsts])}, cert=cert.chain, key=cert.key) as app:
+        params = HttpPostureParams(
+            inventory_sample=5, auth_header_file=auth, trust_store=pki.root_pem
+        )
+        run = Runs(store).run(CheckKind.HTTP_POSTURE, Target("shop", app.url), params)
+
+    documented = {
+        e.path for e in app.log if e.headers.get("X-Apivigil-Probe") == "http_posture/documented"
+    }
+    assert documented == {"/v1/items", "/v1/status"}
+    assert {e.path for e in app.log if e.headers.get("X-Api-Key") == "k3y"} == documented
+    assert {e.method for e in app.log} <= {"GET", "HEAD", "OPTIONS"}
+    assert run.output is not None
+    inconsistent = [f for f in run.output.findings if f.rule_id == "HTTP-HSTS-INCONSISTENT"]
+    assert "max-age=31536000" in inconsistent[0].evidence

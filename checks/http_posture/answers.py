@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from checks.http_posture.facts import Answer, Exchange, HttpPostureRaw, Probe
 
 # probes whose answers are the API's own responses (security.txt and OPTIONS are judged apart)
-JUDGED = (Probe.HTTPS, Probe.PATH, Probe.NOT_FOUND, Probe.MALFORMED)
+JUDGED = (Probe.HTTPS, Probe.PATH, Probe.DOCUMENTED, Probe.NOT_FOUND, Probe.MALFORMED)
 
 
 def label(exchange: Exchange) -> str:

@@ -27,13 +27,15 @@ from checks.interface import (
     CheckMisconfigured,
     TargetUnreachable,
 )
-from monitor.model import Target
+from monitor.model import CheckKind, Target
 
 MAX_HOPS = 10  # the Observatory follows at most 10 redirects
 ARBITRARY_ORIGIN = "https://apivigil-cors-probe.example"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _HTML_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"  # Observatory's
 _API_ACCEPT = "application/json, */*;q=0.5"
+_API = (("Accept", _API_ACCEPT),)
+TRACE_MARKER = "X-Apivigil-Trace-Marker"
 _MAX_AUTH_FILE_BYTES = 16 * 1024
 _PARALLEL = 4  # requests in flight to one target at once
 
@@ -106,7 +108,14 @@ def collect(target: Target, params: HttpPostureParams, context: CheckContext) ->
     base = auto.final.url
     base_origin = "{}://{}".format(*urlsplit(base)[:2])
     host = urlsplit(base).hostname or "localhost"
-    exchanges += run.send_all(list(_plan(params, base, base_origin, host)))
+    documented, notes = _documented(target, params, context)
+    plan = list(_plan(params, base, base_origin, host))
+    plan += [
+        Request(Probe.DOCUMENTED, "GET", urljoin(base, path), _API, True) for path in documented
+    ]
+    if params.trace:
+        plan.append(Request(Probe.TRACE, "TRACE", base, ((TRACE_MARKER, "1"),)))
+    exchanges += run.send_all(plan)
     return HttpPostureRaw(
         target_url=https_url,
         http_url=http_url,
@@ -114,7 +123,47 @@ def collect(target: Target, params: HttpPostureParams, context: CheckContext) ->
         skipped=tuple(budget.skipped),
         requests_sent=budget.sent,
         budget=budget.limit,
+        tls_posture_hsts=_tls_posture_hsts(target, context),
+        notes=notes,
     )
+
+
+def _documented(
+    target: Target, params: HttpPostureParams, context: CheckContext
+) -> tuple[list[str], tuple[str, ...]]:
+    """Paths of up to `inventory_sample` documented GET operations that need no identifier
+    (no path parameter, no required query parameter: nothing is guessed), and why none
+    could be had."""
+    if not params.inventory_sample:
+        return [], ()
+    if context.history is None:
+        return [], ("inventory_sample needs the store (not in one-off scans)",)
+    snapshot = context.history.latest_snapshot(CheckKind.API_INVENTORY, target.name) or {}
+    inventory = snapshot.get("inventory") or {}
+    operations = inventory.get("operations") if isinstance(inventory, dict) else None
+    if not isinstance(operations, list):
+        return [], ("no api_inventory snapshot of this target to sample operations from",)
+    base_path = str(inventory.get("base_path") or "").rstrip("/")
+    paths = sorted(
+        {
+            f"{base_path}{op['path']}"
+            for op in operations
+            if isinstance(op, dict)
+            and op.get("method") == "get"
+            and "{" not in str(op.get("path"))
+            and not op.get("deprecated")
+            and not any(p[1] == "query" and p[2] for p in op.get("parameters") or ())
+        }
+    )
+    return paths[: params.inventory_sample], ()
+
+
+def _tls_posture_hsts(target: Target, context: CheckContext) -> int | None:
+    if context.history is None:
+        return None
+    snapshot = context.history.latest_snapshot(CheckKind.TLS_POSTURE, target.name) or {}
+    value = snapshot.get("hsts_max_age")
+    return value if isinstance(value, int) else None
 
 
 def _plan(params: HttpPostureParams, base: str, base_origin: str, host: str) -> Iterator[Request]:

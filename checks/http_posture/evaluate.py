@@ -56,6 +56,17 @@ def evaluate(raw: HttpPostureRaw, params: HttpPostureParams, now: datetime) -> C
         *method_findings(raw),
         *security_txt_findings(raw, now, params.security_txt_warning),
     ]
+    for note in raw.notes:
+        found.append(
+            Finding(
+                "HTTP-INVENTORY-UNAVAILABLE",
+                Severity.INFO,
+                "Documented operations could not be sampled",
+                "inventory",
+                note,
+                "Run api_inventory on this target (in the daemon) or set inventory_sample: 0.",
+            )
+        )
     if raw.skipped:
         found.append(
             Finding(

@@ -20,6 +20,8 @@ class Probe(StrEnum):
     PREFLIGHT = "preflight"  # OPTIONS preflight with an unrelated Origin
     OPTIONS = "options"  # plain OPTIONS: which methods Allow advertises
     SECURITY_TXT = "security_txt"  # GET /.well-known/security.txt
+    DOCUMENTED = "documented"  # GET of a documented operation (api_inventory's snapshot)
+    TRACE = "trace"  # TRACE with a marker header (opt-in)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,8 @@ class HttpPostureRaw:
     skipped: tuple[str, ...] = ()  # probes the request budget left out, "probe url"
     requests_sent: int = 0
     budget: int = 20
+    tls_posture_hsts: int | None = None  # max-age tls_posture's latest snapshot saw, if any
+    notes: tuple[str, ...] = ()  # what could not be planned (e.g. no inventory to sample)
 
     def exchange(self, probe: Probe, url: str | None = None) -> Exchange | None:
         for exchange in self.exchanges:

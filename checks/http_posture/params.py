@@ -36,10 +36,22 @@ class HttpPostureParams(CheckParams):
     request_budget: int = Field(
         default=20, ge=4, le=200, description="most requests one run sends, redirects included"
     )
+    inventory_sample: int = Field(
+        default=0,
+        ge=0,
+        le=20,
+        description="also GET up to this many documented GET operations without path or "
+        "required query parameters, from api_inventory's latest snapshot of the target",
+    )
+    trace: bool = Field(
+        default=False,
+        description="opt in to one TRACE request (with a marker header) to see whether it is "
+        "echoed; WAFs may alert on it",
+    )
     auth_header_file: Path | None = Field(
         default=None,
-        description="file holding one `Name: value` header sent with GET requests of the "
-        "configured paths, only over HTTPS and only to the target's origin",
+        description="file holding one `Name: value` header sent with GETs of the configured "
+        "paths and sampled documented operations, only over HTTPS, only to the target's origin",
     )
     session_cookie_names: tuple[str, ...] = Field(
         default=("sess", "login", "token", "auth", "sid"),

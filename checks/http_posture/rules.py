@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 
 from checks.http_posture.answers import judged
+from checks.http_posture.collect import TRACE_MARKER
 from checks.http_posture.facts import Answer, HttpPostureRaw, Probe
 from checks.http_posture.observatory import SIX_MONTHS, _InvalidCsp, parse_csp
 from monitor.model import Finding, Severity
@@ -134,6 +135,15 @@ def hsts_findings(raw: HttpPostureRaw) -> Iterator[Finding]:
         yield Finding(
             "HTTP-HSTS-SHORT", Severity.LOW, "HSTS max-age is under six months", subject,
             f"Strict-Transport-Security: {header[:SNIPPET]!r}", remedy,
+        )  # fmt: skip
+    seen = int(match.group(1)) if match is not None and "," not in header else None
+    if raw.tls_posture_hsts is not None and seen is not None and seen != raw.tls_posture_hsts:
+        yield Finding(
+            "HTTP-HSTS-INCONSISTENT", Severity.LOW,
+            "HSTS differs between the target URL and what tls_posture saw", subject,
+            f"{raw.target_url} sends max-age={seen}; tls_posture's latest scan saw "
+            f"max-age={raw.tls_posture_hsts}: some paths or servers behind the name differ",
+            remedy,
         )  # fmt: skip
 
 
@@ -269,6 +279,19 @@ def disclosure_findings(raw: HttpPostureRaw) -> Iterator[Finding]:
 
 
 def method_findings(raw: HttpPostureRaw) -> Iterator[Finding]:
+    trace = raw.exchange(Probe.TRACE)
+    answer = trace.final if trace else None
+    if (
+        answer is not None
+        and 200 <= answer.status < 300
+        and TRACE_MARKER.lower().encode() in (answer.body.lower())
+    ):
+        yield Finding(
+            "HTTP-TRACE-ENABLED", Severity.MEDIUM, "TRACE echoes requests", "TRACE",
+            f"TRACE {answer.url} answered {answer.status} and echoed the {TRACE_MARKER} header "
+            "it was sent (cross-site tracing can read headers scripts cannot)",
+            "Disable TRACE and TRACK at the server and at every proxy in front of it.",
+        )  # fmt: skip
     reported: set[str] = set()
     for probe in (Probe.OPTIONS, Probe.PREFLIGHT):
         exchange = raw.exchange(probe)
