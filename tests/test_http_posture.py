@@ -376,3 +376,13 @@ def test_sampling_documented_operations_in_a_one_off_scan_says_why_it_cannot() -
         found = rules(run(app.url, inventory_sample=3))
 
     assert "needs the store" in found["HTTP-INVENTORY-UNAVAILABLE"][0].evidence
+
+
+def test_a_redirect_to_a_metadata_address_is_refused_by_the_egress_policy() -> None:
+    moved = Route(302, [("Location", "http://169.254.169.254/latest/meta-data/")], b"")
+    with PostureApp({"/": Route(200, API_HEADERS), "/moved": moved}) as app:
+        output = run(app.url, paths=("/moved",))
+
+    refused = rules(output)["HTTP-REDIRECT-NOT-FOLLOWED"]
+    assert [f.subject for f in refused] == ["/moved"]
+    assert "denied by policy: link-local/cloud metadata" in refused[0].evidence

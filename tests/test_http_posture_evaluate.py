@@ -118,3 +118,22 @@ def test_probes_the_budget_left_out_are_an_info_finding_and_undetermined() -> No
     budget = [f for f in output.findings if f.rule_id == "HTTP-PROBE-BUDGET-EXHAUSTED"]
     assert budget
     assert "security_txt" in budget[0].evidence
+
+
+def test_a_probe_left_out_keeps_the_findings_it_decides_undetermined() -> None:
+    left_out = Exchange(
+        Probe.SECURITY_TXT,
+        "GET",
+        "https://api.example/.well-known/security.txt",
+        (),
+        error="left out: the request budget was spent",
+    )
+    recorded = raw()
+    recorded = HttpPostureRaw(
+        recorded.target_url, recorded.http_url, (*recorded.exchanges, left_out), budget=3
+    )
+
+    output = evaluate(recorded, HttpPostureParams(), datetime.now(UTC))
+
+    assert "/.well-known/security.txt" in output.undetermined
+    assert not [f for f in output.findings if f.rule_id.startswith("SECTXT-")]

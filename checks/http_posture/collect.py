@@ -1,10 +1,13 @@
-"""I/O of http_posture: a fixed, budgeted plan of GET, HEAD and OPTIONS requests.
+"""I/O of http_posture: a fixed, budgeted plan of GET, HEAD and OPTIONS requests (and one
+TRACE where the target opts in).
 
 Every request goes through `checks.http.fetch` (egress policy, deadline, size caps, the
 apivigil User-Agent) and carries `X-Apivigil-Probe` naming why it was sent. Redirects are
 followed here, one hop at a time, so each hop counts against the budget and each hop's
-target passes the egress policy. The configured auth header goes only with GETs of
-configured paths, only over HTTPS and only to the target's own origin: a redirect to
+target, like any origin other than the configured ones, passes the egress policy. The plan
+is paid for in order before it is sent (the budget cuts its tail), then sent four requests
+at a time. The configured auth header goes only with GETs of configured paths and sampled
+documented operations, only over HTTPS and only to the target's own origin: a redirect to
 another origin or to plain HTTP is followed without it.
 """
 
@@ -91,7 +94,7 @@ def collect(target: Target, params: HttpPostureParams, context: CheckContext) ->
         raise CheckMisconfigured(f"trust_store {params.trust_store} is not a readable file")
     verify: bool | str = str(params.trust_store) if params.trust_store else True
     budget = Budget(params.request_budget)
-    run = _Run(params, context, budget, verify, auth, https_url)
+    run = _Run(params, context, budget, verify, auth, https_url, http_url)
 
     pages = [
         Request(Probe.HTTPS, "GET", https_url, (("Accept", _HTML_ACCEPT),)),
@@ -216,6 +219,7 @@ class _Run:
         verify: bool | str,
         auth: tuple[str, str] | None,
         target_url: str,
+        http_url: str,
     ) -> None:
         self.params = params
         self.context = context
@@ -223,6 +227,8 @@ class _Run:
         self.verify = verify
         self.auth = auth
         self.target_origin = origin(target_url)
+        # the configured URLs; any other origin (where a redirect led) is vetted by egress
+        self.configured = {origin(target_url), origin(http_url)}
 
     def send_all(self, requests: list[Request]) -> list[Exchange]:
         """Send `requests` a few at a time. Their first requests are paid for in list order
@@ -254,7 +260,7 @@ class _Run:
                 headers[self.auth[0]] = self.auth[1]
                 shown.append((self.auth[0], "(configured credential)"))
             try:
-                answer = self._fetch(request.method, url, headers, derived=bool(hops))
+                answer = self._fetch(request.method, url, headers, derived=self._derived(url, hops))
             except _DeadlinePassed:
                 raise
             except _CertificateError:
@@ -268,7 +274,7 @@ class _Run:
                     )  # fmt: skip
                 try:
                     answer = self._fetch(
-                        request.method, url, headers, derived=bool(hops), verify=False
+                        request.method, url, headers, derived=self._derived(url, hops), verify=False
                     )
                 except _DeadlinePassed:
                     raise
@@ -289,6 +295,9 @@ class _Run:
                     certificate_error=certificate_error,
                 )  # fmt: skip
             url = urljoin(url, location.split(",")[0].strip())
+
+    def _derived(self, url: str, hops: list[Answer]) -> bool:
+        return bool(hops) or origin(url) not in self.configured
 
     def _may_carry_credentials(self, url: str) -> bool:
         return origin(url) == self.target_origin and self.target_origin[0] == "https"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from checks.http_posture.answers import judged
+from checks.http_posture.answers import judged, label
 from checks.http_posture.api_profile import PROFILE_VERSION, ApiScore, api_score
 from checks.http_posture.cookie_rules import cookie_findings, cookies_seen
 from checks.http_posture.cors_rules import cors_findings
@@ -22,6 +22,7 @@ from checks.http_posture.rules import (
     header_findings,
     hsts_findings,
     method_findings,
+    redirect_findings,
     transport_findings,
 )
 from checks.http_posture.security_txt import security_txt, security_txt_findings
@@ -54,6 +55,7 @@ def evaluate(raw: HttpPostureRaw, params: HttpPostureParams, now: datetime) -> C
         *cors_findings(raw),
         *cookie_findings(raw, params.session_cookie_names),
         *method_findings(raw),
+        *redirect_findings(raw),
         *security_txt_findings(raw, now, params.security_txt_warning),
     ]
     for note in raw.notes:
@@ -196,16 +198,25 @@ def _page_headers(raw: HttpPostureRaw) -> dict[str, str]:
 
 
 def _undetermined(raw: HttpPostureRaw) -> list[str]:
-    """Subjects this run could not judge: probes the budget left out or that failed."""
-    subjects = []
+    """Subject prefixes this run could not judge (probes the budget left out or that got no
+    answer): their findings keep their state instead of resolving."""
+    subjects: list[str] = []
     for exchange in raw.exchanges:
         if exchange.final is None and exchange.probe is not Probe.HTTP:
-            subjects.append(
-                "/.well-known/security.txt"
-                if exchange.probe is Probe.SECURITY_TXT
-                else exchange.url
-            )
-    return subjects
+            subjects.extend(_SUBJECTS_OF.get(exchange.probe, (label(exchange) + " (",)))
+    return sorted(set(subjects))
+
+
+# the finding subjects each probe's answer decides (header findings: "<label> (<status>)")
+_SUBJECTS_OF: dict[Probe, tuple[str, ...]] = {
+    Probe.CORS_ARBITRARY: ("an unrelated origin", "*"),
+    Probe.CORS_SUFFIX: ("the target's host with a suffix", "*"),
+    Probe.CORS_NULL: ("null", "*"),
+    Probe.PREFLIGHT: ("an unrelated origin (preflight)", "methods", "headers", "*", "TRACE"),
+    Probe.OPTIONS: ("TRACE", "TRACK"),
+    Probe.TRACE: ("TRACE",),
+    Probe.SECURITY_TXT: ("/.well-known/security.txt",),
+}
 
 
 def snapshot(
@@ -214,9 +225,9 @@ def snapshot(
     """Observed state for evidence and for config_drift (`snapshot: http_posture`): a
     security header that disappears is a removed key there, so DRIFT-REMOVED."""
     headers: dict[str, dict[str, str]] = {}
-    for label, _exchange, answer in judged(raw):
+    for name, _exchange, answer in judged(raw):
         present = {h: v for h in WATCHED_HEADERS if (v := answer.joined(h)) is not None}
-        headers[label] = present
+        headers[name] = present
     plain = raw.exchange(Probe.HTTP)
     if plain is None or plain.final is None:
         plain_state = "refused"

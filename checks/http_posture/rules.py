@@ -6,7 +6,7 @@ import json
 import re
 from collections.abc import Iterator
 
-from checks.http_posture.answers import judged
+from checks.http_posture.answers import judged, label
 from checks.http_posture.collect import TRACE_MARKER
 from checks.http_posture.facts import Answer, HttpPostureRaw, Probe
 from checks.http_posture.observatory import SIX_MONTHS, _InvalidCsp, parse_csp
@@ -276,6 +276,21 @@ def disclosure_findings(raw: HttpPostureRaw) -> Iterator[Finding]:
             "Remove the header (or its version) at the server or gateway "
             "(nginx: `server_tokens off;`).",
         )  # fmt: skip
+
+
+def redirect_findings(raw: HttpPostureRaw) -> Iterator[Finding]:
+    """A redirect this check did not follow (egress policy, an unreachable hop): said, not
+    silently judged on the redirect itself."""
+    for exchange in raw.exchanges:
+        last = exchange.final
+        if last is not None and exchange.error is not None:
+            yield Finding(
+                "HTTP-REDIRECT-NOT-FOLLOWED", Severity.MEDIUM,
+                "A redirect leads where the check may not or cannot follow", label(exchange),
+                f"{exchange.method} {exchange.url}: {last.status} to "
+                f"{last.joined('location')}; {exchange.error}",
+                "Redirect only to this API's own public HTTPS origin.",
+            )  # fmt: skip
 
 
 def method_findings(raw: HttpPostureRaw) -> Iterator[Finding]:
