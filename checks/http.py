@@ -3,6 +3,7 @@ a user agent, and errors that name the URL."""
 
 from __future__ import annotations
 
+import ssl
 import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -53,7 +54,7 @@ def fetch(
     timeout: float,
     max_bytes: int,
     max_redirects: int = 5,
-    verify: bool | str = True,
+    verify: bool | str | ssl.SSLContext = True,
     headers: Mapping[str, str] | None = None,
     read_body: bool = True,
     max_header_bytes: int = 64 * 1024,
@@ -146,7 +147,9 @@ def fetch(
         raise TargetUnreachable(f"{method} failed: {reason}", subject=current) from None
 
 
-def _client(verify: bool | str, timeout: float, deadline: float | None) -> httpx.Client:
+def _client(
+    verify: bool | str | ssl.SSLContext, timeout: float, deadline: float | None
+) -> httpx.Client:
     transport = deadline_transport(verify, deadline)
     return httpx.Client(verify=verify, timeout=timeout, follow_redirects=False, transport=transport)
 

@@ -13,12 +13,15 @@ another origin or to plain HTTP is followed without it.
 
 from __future__ import annotations
 
+import ssl
 import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import certifi
 
 from checks.files import read_input_file
 from checks.http import fetch
@@ -92,7 +95,7 @@ def collect(target: Target, params: HttpPostureParams, context: CheckContext) ->
     auth = _auth_header(params)
     if params.trust_store is not None and not params.trust_store.is_file():
         raise CheckMisconfigured(f"trust_store {params.trust_store} is not a readable file")
-    verify: bool | str = str(params.trust_store) if params.trust_store else True
+    verify = _verifying_context(params)
     budget = Budget(params.request_budget)
     run = _Run(params, context, budget, verify, auth, https_url, http_url)
 
@@ -197,6 +200,25 @@ def _plan(params: HttpPostureParams, base: str, base_origin: str, host: str) -> 
         yield Request(Probe.PATH, "GET", urljoin(base, path), api, credentials=True)
 
 
+def _verifying_context(params: HttpPostureParams) -> ssl.SSLContext:
+    """One context for the run (building one per request costs ~50 ms of CA loading): the
+    trust store alone when configured, else the CA bundle httpx uses by default."""
+    cafile = str(params.trust_store) if params.trust_store else certifi.where()
+    try:
+        return ssl.create_default_context(cafile=cafile)
+    except (OSError, ssl.SSLError) as error:
+        raise CheckMisconfigured(f"cannot load the CA bundle {cafile}: {error}") from None
+
+
+def _unverified_context() -> ssl.SSLContext:
+    """For the Observatory's second try after a certificate error: the answer is judged,
+    the certificate error is recorded (redirection and HSTS score it)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 def _auth_header(params: HttpPostureParams) -> tuple[str, str] | None:
     if params.auth_header_file is None:
         return None
@@ -216,7 +238,7 @@ class _Run:
         params: HttpPostureParams,
         context: CheckContext,
         budget: Budget,
-        verify: bool | str,
+        verify: ssl.SSLContext,
         auth: tuple[str, str] | None,
         target_url: str,
         http_url: str,
@@ -225,6 +247,7 @@ class _Run:
         self.context = context
         self.budget = budget
         self.verify = verify
+        self.unverified = _unverified_context()
         self.auth = auth
         self.target_origin = origin(target_url)
         # the configured URLs; any other origin (where a redirect led) is vetted by egress
@@ -274,7 +297,11 @@ class _Run:
                     )  # fmt: skip
                 try:
                     answer = self._fetch(
-                        request.method, url, headers, derived=self._derived(url, hops), verify=False
+                        request.method,
+                        url,
+                        headers,
+                        derived=self._derived(url, hops),
+                        verify=self.unverified,
                     )
                 except _DeadlinePassed:
                     raise
@@ -309,7 +336,7 @@ class _Run:
         headers: dict[str, str],
         *,
         derived: bool,
-        verify: bool | str | None = None,
+        verify: ssl.SSLContext | None = None,
     ) -> Answer:
         if self.context.remaining() <= 0.05:
             raise _DeadlinePassed()
