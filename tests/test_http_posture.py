@@ -19,7 +19,7 @@ from checks.interface import CheckContext
 from monitor.model import CheckOutput, Finding, Target
 from tests.posture_servers import API_HEADERS, JSON, PostureApp, Route
 from tests.tls_certs import TestPki
-from tests.tls_servers import free_port
+from tests.tls_servers import NginxBlock, NginxTls, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -386,3 +386,53 @@ def test_a_redirect_to_a_metadata_address_is_refused_by_the_egress_policy() -> N
     refused = rules(output)["HTTP-REDIRECT-NOT-FOLLOWED"]
     assert [f.subject for f in refused] == ["/moved"]
     assert "denied by policy: link-local/cloud metadata" in refused[0].evidence
+
+
+def test_nginx_with_the_api_header_set_grades_b_plus_on_the_observatory_and_a_plus_as_an_api(
+    pki: TestPki,
+) -> None:
+    cert = pki.good()
+    headers = (
+        ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Strict-Transport-Security", "max-age=63072000; includeSubDomains"),
+        ("Cache-Control", "no-store"),
+    )
+    extra = ("server_tokens off;", *(f'add_header {n} "{v}" always;' for n, v in headers))
+    with NginxTls([NginxBlock("api", cert.chain, cert.key, extra=extra)]) as nginx:
+        output = run(f"https://127.0.0.1:{nginx.port('api')}/", trust_store=pki.root_pem)
+
+    # plain HTTP to the TLS port: nginx answers 400, which the Observatory counts as "no
+    # redirect" (-20, so no extra credit) and the API profile as refusing (+5)
+    assert (grade(output, "observatory"), score(output, "observatory")) == ("B+", 80.0)
+    assert grade(output, "api") == "A+"
+    found = rules(output)
+    assert not {"HTTP-PLAINTEXT-SERVED", "HTTP-SOFTWARE-DISCLOSED", "HTTP-NOSNIFF-MISSING"} & set(
+        found
+    )
+
+
+def test_permissive_csp_reflection_without_credentials_and_any_header_are_reported() -> None:
+    headers = [
+        JSON,
+        ("X-Content-Type-Options", "nosniff"),
+        ("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'"),
+        ("Access-Control-Allow-Headers", "*"),
+    ]
+    with PostureApp({"/": Route(200, headers, reflect_origin=True)}) as reflecting:
+        plain = rules(run(reflecting.url))
+    routes = {
+        "/": Route(
+            200,
+            [*headers[:3], ("Access-Control-Allow-Headers", "*")],
+            reflect_origin=True,
+            credentials=True,
+        )
+    }
+    with PostureApp(routes) as with_credentials:
+        credentialed = rules(run(with_credentials.url))
+
+    assert "HTTP-CSP-PERMISSIVE" in plain
+    assert {f.severity.value for f in plain["CORS-ORIGIN-REFLECTED"]} == {"low"}
+    assert "CORS-ALLOW-HEADERS-BROAD" not in plain  # any header matters with credentials only
+    assert "CORS-ALLOW-HEADERS-BROAD" in credentialed
