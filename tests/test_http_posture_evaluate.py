@@ -8,14 +8,10 @@ from datetime import UTC, datetime
 import pytest
 
 from checks.http_posture.cookies import parse_set_cookie
+from checks.http_posture.csp import parse_csp
 from checks.http_posture.evaluate import evaluate
 from checks.http_posture.facts import Answer, Exchange, HttpPostureRaw, Probe
-from checks.http_posture.observatory import (
-    ObservatoryGrade,
-    grade_for,
-    observatory_grade,
-    parse_csp,
-)
+from checks.http_posture.observatory import ObservatoryGrade, grade_for, observatory_grade
 from checks.http_posture.params import HttpPostureParams, ObservatoryAlgorithm
 
 pytestmark = pytest.mark.unit

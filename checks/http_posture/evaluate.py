@@ -9,14 +9,9 @@ from checks.http_posture.answers import judged, label
 from checks.http_posture.api_profile import PROFILE_VERSION, ApiScore, api_score
 from checks.http_posture.cookie_rules import cookie_findings, cookies_seen
 from checks.http_posture.cors_rules import cors_findings
+from checks.http_posture.csp import InvalidCsp, parse_csp
 from checks.http_posture.facts import HttpPostureRaw, Probe
-from checks.http_posture.observatory import (
-    NotGraded,
-    ObservatoryGrade,
-    _InvalidCsp,
-    observatory_grade,
-    parse_csp,
-)
+from checks.http_posture.observatory import NotGraded, ObservatoryGrade, observatory_grade
 from checks.http_posture.params import HttpPostureParams
 from checks.http_posture.rules import (
     header_findings,
@@ -178,7 +173,7 @@ def _csp_none_everywhere(raw: HttpPostureRaw) -> bool:
     for _label, _exchange, answer in answers:
         try:
             csp = parse_csp(answer.joined("content-security-policy") or "")
-        except _InvalidCsp:
+        except InvalidCsp:
             return False
         if csp.get("default-src") != {"'none'"}:
             return False

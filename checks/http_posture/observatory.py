@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from checks.http_posture.collect import ARBITRARY_ORIGIN
 from checks.http_posture.cookies import SetCookie, parse_set_cookie
+from checks.http_posture.csp import csp_result
 from checks.http_posture.facts import Answer, Exchange, HttpPostureRaw, Probe
 from checks.http_posture.params import ObservatoryAlgorithm
 
@@ -154,11 +155,6 @@ _PASSING: frozenset[str] = frozenset(
     }
 )
 SIX_MONTHS = 15_552_000  # the scanner's threshold (a "white lie" below 15,768,000)
-_BROAD = frozenset(
-    {"ftp:", "http:", "https:", "*", "http://*", "http://*.*", "https://*", "https://*.*"}
-)
-_INLINE = frozenset({"'unsafe-inline'", "data:"})
-_NONCE_HASH = ("'sha256-", "'sha384-", "'sha512-", "'nonce-")
 _HTML = frozenset({"text/html", "application/xhtml+xml"})
 _REFERRER_GOOD = ("no-referrer", "same-origin", "strict-origin", "strict-origin-when-cross-origin")
 _REFERRER_BAD = ("origin", "origin-when-cross-origin", "unsafe-url", "no-referrer-when-downgrade")
@@ -226,10 +222,10 @@ def observatory_grade(
         return NotGraded(int(algorithm), f"the page answered {status} (graded: 2xx, 3xx, 401, 403)")
     page = auto.final
     secure_page = auto.url.lower().startswith("https:")
-    csp_result, csp_directives = _csp(page, secure_page)
+    csp_result_id, csp_directives = csp_result(page, secure_page)
     hsts = _hsts(https)
     results = [
-        ("content-security-policy", csp_result),
+        ("content-security-policy", csp_result_id),
         ("cookies", _cookies(auto, page, hsts in _PASSING)),
         ("cross-origin-resource-sharing", _cors(raw.exchange(Probe.PREFLIGHT), algorithm)),
         ("redirection", _redirection(http)),
@@ -261,100 +257,6 @@ def _modifier(result: str, algorithm: ObservatoryAlgorithm) -> int:
 
 def _first(answer: Answer, name: str) -> str | None:
     return answer.joined(name)
-
-
-# -- content security policy ----------------------------------------------------------------
-
-
-class _InvalidCsp(Exception):
-    pass
-
-
-def parse_csp(policy: str) -> dict[str, set[str]]:
-    """Directive -> sources (lower-cased), as the scanner reads one policy; raises
-    _InvalidCsp for a too-short policy or a duplicated directive (report-uri/-to aside)."""
-    text = policy.replace("\r", "").replace("\n", "").strip()
-    if len(text) < len("img-src") - 1:
-        raise _InvalidCsp(text)
-    directives: dict[str, set[str]] = {}
-    for entry in text.split(";"):
-        parts = entry.strip().split()
-        if not parts:
-            continue
-        directive, sources = parts[0].lower(), [s.strip().lower() for s in parts[1:]]
-        if directive in directives and directive not in ("report-uri", "report-to"):
-            raise _InvalidCsp(f"duplicate directive {directive}")
-        if not sources and directive.endswith("-src"):
-            sources = ["'none'"]
-        ordered = sorted(sources)
-        kept = [s for i, s in enumerate(ordered) if i == 0 or not s.startswith(ordered[i - 1])]
-        directives[directive] = set(kept) or {"'none'"}
-    return directives
-
-
-def _csp(page: Answer, secure_page: bool) -> tuple[str, dict[str, set[str]] | None]:
-    header = _first(page, "content-security-policy")
-    if header is None:
-        if _first(page, "content-security-policy-report-only"):
-            return "csp-not-implemented-but-reporting-enabled", None
-        return "csp-not-implemented", None
-    try:
-        csp = parse_csp(header)
-    except _InvalidCsp:
-        return "csp-header-invalid", None
-    if not csp:
-        return "csp-not-implemented", None
-    default = csp.get("default-src")
-    object_src = set(csp.get("object-src") or default or {"*"})
-    script_src = set(csp.get("script-src") or default or {"*"})
-    style_src = set(csp.get("style-src") or default or {"*"})
-    for sources in (script_src, style_src):
-        if _has_nonce_hash(sources):
-            sources.discard("'unsafe-inline'")
-    result: str | None = None
-    if _has_nonce_hash(script_src) and "'strict-dynamic'" in script_src:
-        for source in list(script_src):
-            if any(source.startswith(b) for b in _BROAD) or source in ("'self'", "'unsafe-inline'"):
-                script_src.discard(source)
-    elif "'strict-dynamic'" in script_src:
-        result = "csp-header-invalid"
-    active = [
-        s
-        for directive, sources in csp.items()
-        if directive not in ("img-src", "media-src", "script-src")
-        for s in sources
-    ] + list(script_src)
-    passive = [
-        s for directive in ("img-src", "media-src") for s in (csp.get(directive) or default or ())
-    ]
-
-    def insecure(sources: list[str]) -> bool:
-        return secure_page and any(s.startswith(("http:", "ftp:")) for s in sources)
-
-    checks = (
-        (
-            bool(script_src & (_BROAD | _INLINE)) or bool(object_src & _BROAD),
-            "csp-implemented-with-unsafe-inline",
-        ),
-        (insecure(active), "csp-implemented-with-insecure-scheme"),
-        ("'unsafe-eval'" in (script_src | style_src), "csp-implemented-with-unsafe-eval"),
-        (insecure(passive), "csp-implemented-with-insecure-scheme-in-passive-content-only"),
-        (
-            bool(style_src & (_BROAD | _INLINE)),
-            "csp-implemented-with-unsafe-inline-in-style-src-only",
-        ),
-        (default == {"'none'"}, "csp-implemented-with-no-unsafe-default-src-none"),
-        (True, "csp-implemented-with-no-unsafe"),
-    )
-    for condition, outcome in checks:
-        if result is None and condition:
-            result = outcome
-    assert result is not None
-    return result, csp
-
-
-def _has_nonce_hash(sources: set[str]) -> bool:
-    return any(source.startswith(_NONCE_HASH) for source in sources)
 
 
 # -- the other tests ------------------------------------------------------------------------

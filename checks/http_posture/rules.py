@@ -8,8 +8,9 @@ from collections.abc import Iterator
 
 from checks.http_posture.answers import judged, label
 from checks.http_posture.collect import TRACE_MARKER
+from checks.http_posture.csp import InvalidCsp, parse_csp
 from checks.http_posture.facts import Answer, HttpPostureRaw, Probe
-from checks.http_posture.observatory import SIX_MONTHS, _InvalidCsp, parse_csp
+from checks.http_posture.observatory import SIX_MONTHS
 from monitor.model import Finding, Severity
 
 REFUSING_STATUSES = frozenset({400, 403, 421, 426})
@@ -209,7 +210,7 @@ def _framing_and_csp(where: str, answer: Answer) -> Iterator[Finding]:
     header = answer.joined("content-security-policy")
     try:
         csp = parse_csp(header) if header else {}
-    except _InvalidCsp:
+    except InvalidCsp:
         csp = {}
     frame_ancestors = csp.get("frame-ancestors")
     xfo = (answer.joined("x-frame-options") or "").strip().lower()
