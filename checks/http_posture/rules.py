@@ -168,7 +168,7 @@ def header_findings(raw: HttpPostureRaw) -> Iterator[Finding]:
         ).lower():
             yield Finding(
                 "HTTP-CACHE-NOT-NO-STORE", Severity.MEDIUM,
-                "An authenticated response may be cached", where,
+                "A response with credentials or a cookie may be cached", where,
                 f"{answer.url} answered {answer.status} to a request with credentials (or set a "
                 f"cookie) with Cache-Control: {answer.joined('cache-control')!r}",
                 "Send `Cache-Control: no-store` on authenticated responses so proxies and "
