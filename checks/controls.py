@@ -174,6 +174,44 @@ _INVENTORY_BREAKING = (
     Control("RFC 9110", "9, 15", "method and status code semantics"),
 )
 
+_HTTP_MISCONFIGURATION = (
+    Control("OWASP API Top 10", "API8", "security misconfiguration"),
+    Control("NIST SP 800-53", "CM-6", "configuration settings"),
+    Control("OWASP", "REST Security Cheat Sheet", "security headers"),
+)
+_HTTP_TRANSPORT = (
+    Control("NIST SP 800-53", "SC-8", "transmission confidentiality and integrity"),
+    Control("RFC 9110", "4.2.2, 17", "https URIs; security considerations"),
+    Control("RFC 6797", "6.1, 8.1", "HTTP Strict Transport Security"),
+    Control("OWASP API Top 10", "API8", "security misconfiguration"),
+)
+_HTTP_ERRORS = (
+    Control("NIST SP 800-53", "SI-11", "error handling"),
+    Control("OWASP API Top 10", "API8", "security misconfiguration"),
+    Control("SANS CWE", "CWE-209", "information exposure through an error message"),
+)
+_HTTP_FUNCTIONS = (
+    Control("NIST SP 800-53", "CM-7", "least functionality"),
+    Control("RFC 9110", "9.3.8", "TRACE"),
+    Control("OWASP API Top 10", "API8", "security misconfiguration"),
+)
+_HTTP_SESSIONS = (
+    Control("NIST SP 800-53", "SC-23", "session authenticity"),
+    Control("NIST SP 800-53", "SC-8", "transmission confidentiality and integrity"),
+    Control("RFC 6265bis", "4.1.2, 4.1.3", "cookie attributes and name prefixes"),
+    Control("OWASP API Top 10", "API8", "security misconfiguration"),
+)
+_HTTP_CORS = (
+    Control("Fetch Standard", "CORS protocol", "cross-origin resource sharing"),
+    Control("NIST SP 800-53", "AC-4", "information flow enforcement"),
+    Control("NIST SP 800-53", "CM-6", "configuration settings"),
+    Control("OWASP API Top 10", "API8", "security misconfiguration"),
+)
+_HTTP_DISCLOSURE_POLICY = (
+    Control("RFC 9116", "2.5", "security.txt fields"),
+    Control("NIST SP 800-53", "RA-5(11)", "public disclosure program"),
+)
+
 # Longest matching rule-id prefix wins.
 CONTROLS_BY_RULE_PREFIX: Mapping[str, tuple[Control, ...]] = {
     "CERT-": _CERTIFICATE_LIFECYCLE,
@@ -230,6 +268,19 @@ CONTROLS_BY_RULE_PREFIX: Mapping[str, tuple[Control, ...]] = {
     "JWKS-X5C-": (*_TOKEN_KEYS, Control("NIST SP 800-53", "SC-17", "PKI certificates")),
     "OIDC-": _OIDC_PROVIDER,
     "RATELIMIT-": _RATE_LIMITS,
+    "HTTP-": _HTTP_MISCONFIGURATION,
+    "HTTP-PLAINTEXT-": _HTTP_TRANSPORT,
+    "HTTP-HTTPS-UNAVAILABLE": _HTTP_TRANSPORT,
+    "HTTP-HSTS-": _HTTP_TRANSPORT,
+    "HTTP-ERROR-": _HTTP_ERRORS,
+    "HTTP-TRACE-": _HTTP_FUNCTIONS,
+    "HTTP-SOFTWARE-DISCLOSED": _HTTP_FUNCTIONS[:1] + _PATCH_UNSUPPORTED[2:],
+    "HTTP-POSTURE-GRADE": _HTTP_MISCONFIGURATION + _POSTURE_SCAN[1:3],
+    "HTTP-PROBE-BUDGET-EXHAUSTED": _MONITORING_GAP,
+    "HTTP-INVENTORY-UNAVAILABLE": _MONITORING_GAP,
+    "CORS-": _HTTP_CORS,
+    "COOKIE-": _HTTP_SESSIONS,
+    "SECTXT-": _HTTP_DISCLOSURE_POLICY,
     # the alerting "check failing" rule: the monitoring itself could not evaluate a target
     "CHECK-FAILING": _CHECK_FAILING,
 }
@@ -262,6 +313,10 @@ CHECK_OF_RULE_PREFIX: Mapping[str, str] = {
     "JWKS-": "auth_posture",
     "OIDC-": "auth_posture",
     "RATELIMIT-": "auth_posture",
+    "HTTP-": "http_posture",
+    "CORS-": "http_posture",
+    "COOKIE-": "http_posture",
+    "SECTXT-": "http_posture",
 }
 
 

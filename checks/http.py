@@ -9,7 +9,6 @@ import threading
 import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Literal
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -25,6 +24,8 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _CREDENTIALS = frozenset({"authorization", "cookie", "proxy-authorization"})
 _DEADLINE_PASSED = "the run's deadline passed before the answer was complete"
 _PIECE = 64 * 1024  # most bytes one step of inflating a compressed body may produce
+# all `fetch` ever sends: RFC 9110's safe methods (TRACE only where a caller opts in)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,18 +56,22 @@ def fetch(
     timeout: float,
     max_bytes: int,
     max_redirects: int = 5,
-    verify: bool | str = True,
+    verify: bool | str | ssl.SSLContext = True,
     headers: Mapping[str, str] | None = None,
     read_body: bool = True,
     max_header_bytes: int = 64 * 1024,
     derived: bool = False,
     egress: EgressPolicy,
     deadline: float | None = None,
-    method: Literal["GET", "HEAD"] = "GET",
+    method: str = "GET",
     follow_redirects: bool = True,
 ) -> HttpResponse:
     """GET (or HEAD) `url`, following up to `max_redirects` redirects (each recorded, no
     body read); without `follow_redirects`, a redirect is the answer (its Location kept).
+
+    `method` may be HEAD, OPTIONS or TRACE instead (safe methods only: anything else is
+    CheckMisconfigured before a connection is made; HEAD reads no body). With
+    `follow_redirects` False a redirect is returned as the response, not followed.
 
     Every redirect's target, and `url` itself when `derived` (it came from remote content,
     e.g. a `$ref`), must pass `egress` (the run's `CheckContext.egress`) before any
@@ -82,6 +87,9 @@ def fetch(
         "Accept-Encoding": "gzip, deflate",  # what _decoded undoes in bounded pieces
         **(headers or {}),
     }
+    if method not in SAFE_METHODS:
+        raise CheckMisconfigured(f"{method} is not a safe method to send", subject=url)
+    read_body = read_body and method != "HEAD"
     redirects: list[Redirect] = []
     current = url
     vetted = egress.check_url(url, timeout=timeout) if derived else ()
@@ -124,9 +132,7 @@ def fetch(
                             subject=current,
                         )
                     body = (
-                        _read_capped(response, max_bytes, current, deadline)
-                        if read_body and method == "GET"
-                        else b""
+                        _read_capped(response, max_bytes, current, deadline) if read_body else b""
                     )
                     return HttpResponse(
                         url=current,
@@ -144,8 +150,10 @@ def fetch(
         raise TargetUnreachable(f"{method} failed: {reason}", subject=current) from None
 
 
-def _client(verify: bool | str, timeout: float, deadline: float | None) -> httpx.Client:
-    context = _tls_context(verify)
+def _client(
+    verify: bool | str | ssl.SSLContext, timeout: float, deadline: float | None
+) -> httpx.Client:
+    context = verify if isinstance(verify, ssl.SSLContext) else _tls_context(verify)
     transport = deadline_transport(context, deadline)
     return httpx.Client(
         verify=context, timeout=timeout, follow_redirects=False, transport=transport

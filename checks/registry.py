@@ -25,6 +25,7 @@ _CHECK_CLASSES: Final[Mapping[CheckKind, str]] = {
     CheckKind.PATCH_LEVEL: "checks.patch_level.check:PatchLevelCheck",
     CheckKind.API_INVENTORY: "checks.api_inventory.check:ApiInventoryCheck",
     CheckKind.AUTH_POSTURE: "checks.auth_posture.check:AuthPostureCheck",
+    CheckKind.HTTP_POSTURE: "checks.http_posture.check:HttpPostureCheck",
 }
 
 _PARAMS_MODELS: Final[Mapping[CheckKind, str]] = {
@@ -34,6 +35,7 @@ _PARAMS_MODELS: Final[Mapping[CheckKind, str]] = {
     CheckKind.PATCH_LEVEL: "checks.patch_level.params:PatchLevelParams",
     CheckKind.API_INVENTORY: "checks.api_inventory.params:ApiInventoryParams",
     CheckKind.AUTH_POSTURE: "checks.auth_posture.params:AuthPostureParams",
+    CheckKind.HTTP_POSTURE: "checks.http_posture.params:HttpPostureParams",
 }
 
 # The checks that need nothing but a URL: a bare `apivigil scan URL` runs every one of them.

@@ -24,6 +24,7 @@ from dashboards.boards import (
     api_inventory,
     compliance,
     drift,
+    http_posture,
     notifications,
     overview,
     patch_levels,
@@ -42,6 +43,7 @@ DASHBOARDS: tuple[Callable[[], Dashboard], ...] = (
     patch_levels.dashboard,
     drift.dashboard,
     api_inventory.dashboard,
+    http_posture.dashboard,
     compliance.dashboard,
     notifications.dashboard,
 )

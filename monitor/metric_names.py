@@ -302,6 +302,27 @@ JWKS_KEY_AGE = _observed(
     "Time since each JWK Set key appeared (first seen by the monitor, or its x5c not-before)",
 )
 JWKS_KEYS = _observed("jwks_keys", ("alg",), "Keys in the audited JWK Set by their alg")
+# -- observations: http_posture --------------------------------------------------------------
+HTTP_POSTURE_SCORE = _observed(
+    "http_posture_score",
+    ("profile",),
+    "HTTP posture score per profile: observatory (the MDN HTTP Observatory's algorithm, "
+    "version in the snapshot) or api (apivigil's API profile)",
+)
+HTTP_POSTURE_GRADE_INFO = _observed(
+    "http_posture_grade_info",
+    ("profile", "grade", "version"),
+    "1, labelled with the HTTP posture grade and the scoring version (observatory: the "
+    "Observatory's algorithm version; api: apivigil's API profile version)",
+)
+HTTP_POSTURE_REQUESTS = _observed(
+    "http_posture_requests", (), "Requests the last http_posture run sent (within its budget)"
+)
+HTTP_HEADER_PRESENT = _observed(
+    "http_header_present",
+    ("header",),
+    "1 when the target URL's answer carries the security-relevant header, 0 when not",
+)
 
 FAMILIES: tuple[MetricFamily, ...] = (
     BUILD_INFO,
@@ -354,6 +375,10 @@ FAMILIES: tuple[MetricFamily, ...] = (
     AUTH_OPERATIONS,
     JWKS_KEY_AGE,
     JWKS_KEYS,
+    HTTP_POSTURE_SCORE,
+    HTTP_POSTURE_GRADE_INFO,
+    HTTP_POSTURE_REQUESTS,
+    HTTP_HEADER_PRESENT,
 )
 
 BY_NAME: dict[str, MetricFamily] = {family.name: family for family in FAMILIES}

@@ -48,6 +48,7 @@ class CheckKind(StrEnum):
     CONFIG_DRIFT = "config_drift"
     API_INVENTORY = "api_inventory"
     AUTH_POSTURE = "auth_posture"
+    HTTP_POSTURE = "http_posture"
 
 
 class RunStatus(StrEnum):

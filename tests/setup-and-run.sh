@@ -39,7 +39,7 @@ log "python environment"
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[dev]"
 
-log "test servers: weak TLS (nginx, openssl, tlslite-ng), Alertmanager, SMTP"
+log "test servers: weak TLS (nginx, openssl, tlslite-ng), Alertmanager, SMTP; the Observatory scanner"
 bash tests/install-tls-test-deps.sh
 bash tests/install-alert-test-deps.sh
 bash tests/install-dashboard-test-deps.sh
@@ -48,6 +48,7 @@ bash tests/install-report-test-deps.sh
 bash tests/install-fuzz-test-deps.sh
 bash tests/install-sbom-test-deps.sh
 bash tests/install-drift-test-deps.sh
+bash tests/install-posture-test-deps.sh
 
 log "ruff"
 .venv/bin/ruff check .

@@ -190,7 +190,10 @@ def _config(
         {
             "name": "tls-modern",
             "url": f"https://127.0.0.1:{nginx.port('modern')}",
-            "checks": {"tls_posture": tls},
+            "checks": {
+                "tls_posture": tls,
+                "http_posture": {"trust_store": str(pki.root_pem), "security_txt": False},
+            },
         },
         {
             "name": "tls-legacy",

@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
+from typing import Any
 
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -19,6 +20,7 @@ from monitor.report.model import (
     AuditRecord,
     CertificateExpiry,
     Expectation,
+    HttpPostureGrade,
     RemediationTime,
     ReportData,
     ReportFinding,
@@ -112,6 +114,14 @@ def build_report_data(
                 session, scope, CheckKind.TLS_POSTURE, ["tls_grade_info"]
             )
         }
+        http_grades = http_posture_grades(
+            queries.latest_samples(
+                session,
+                scope,
+                CheckKind.HTTP_POSTURE,
+                ["http_posture_grade_info", "http_posture_score"],
+            )
+        )
         known: dict[CheckKind, list[str]] = defaultdict(list)
         for check, rule_id in queries.known_rules(session, scope):
             if check in CheckKind.__members__.values():
@@ -192,6 +202,30 @@ def build_report_data(
         certificates=expiring,
         audit=audit,
         known_rules={check: tuple(sorted(rules)) for check, rules in sorted(known.items())},
+        http_posture=http_grades,
+    )
+
+
+def http_posture_grades(samples: Sequence[Any]) -> tuple[HttpPostureGrade, ...]:
+    """Both profiles' grade, score and scoring version per target, from the newest ok run."""
+    scores: dict[tuple[str, str], float] = {}
+    infos: dict[tuple[str, str], dict[str, str]] = {}
+    for target, name, labels, value in samples:
+        parsed = json.loads(labels)
+        key = (target, parsed.get("profile", ""))
+        if name == "http_posture_score":
+            scores[key] = float(value)
+        else:
+            infos[key] = parsed
+    return tuple(
+        HttpPostureGrade(
+            target,
+            profile,
+            info.get("grade", ""),
+            scores.get((target, profile), 0.0),
+            info.get("version", ""),
+        )
+        for (target, profile), info in sorted(infos.items())
     )
 
 

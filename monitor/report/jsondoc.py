@@ -105,6 +105,16 @@ def report_document(data: ReportData) -> dict[str, Any]:
         ],
         "findings": [finding_document(f) for f in data.findings],
         "certificates": [certificate_document(c) for c in data.certificates],
+        "http_posture": [
+            {
+                "target": g.target,
+                "profile": g.profile,
+                "grade": g.grade,
+                "score": g.score,
+                "version": g.version,
+            }
+            for g in data.http_posture
+        ],
         "targets": [target_document(t) for t in data.targets],
         "audit": [
             {

@@ -217,6 +217,17 @@ class Summary:
 
 
 @dataclass(frozen=True, slots=True)
+class HttpPostureGrade:
+    """One profile's grade of one target from its newest ok http_posture run."""
+
+    target: str
+    profile: str  # observatory | api
+    grade: str
+    score: float
+    version: str  # the Observatory's algorithm version, or the API profile's
+
+
+@dataclass(frozen=True, slots=True)
 class ReportData:
     generated_at: datetime
     period: ReportPeriod
@@ -232,3 +243,4 @@ class ReportData:
     certificates: tuple[CertificateExpiry, ...]
     audit: tuple[AuditRecord, ...]
     known_rules: Mapping[CheckKind, tuple[str, ...]] = field(default_factory=dict)
+    http_posture: tuple[HttpPostureGrade, ...] = ()

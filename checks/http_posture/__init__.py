@@ -1,0 +1,1 @@
+"""HTTP posture: headers, CORS, redirects, cookies, errors, methods and security.txt."""

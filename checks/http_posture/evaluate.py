@@ -1,0 +1,261 @@
+"""Pure judgement of an http_posture run: findings, both scores, observations, a snapshot."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from checks.http_posture.answers import judged, label
+from checks.http_posture.api_profile import PROFILE_VERSION, ApiScore, api_score
+from checks.http_posture.cookie_rules import cookie_findings, cookies_seen
+from checks.http_posture.cors_rules import cors_findings
+from checks.http_posture.csp import InvalidCsp, parse_csp
+from checks.http_posture.facts import HttpPostureRaw, Probe
+from checks.http_posture.observatory import NotGraded, ObservatoryGrade, observatory_grade
+from checks.http_posture.params import HttpPostureParams
+from checks.http_posture.rules import (
+    header_findings,
+    hsts_findings,
+    method_findings,
+    redirect_findings,
+    transport_findings,
+)
+from checks.http_posture.security_txt import security_txt, security_txt_findings
+from monitor.model import CheckOutput, Finding, Observation, Severity
+
+# headers whose presence on the target URL's answer is exported and kept in the snapshot
+WATCHED_HEADERS = (
+    "strict-transport-security",
+    "content-security-policy",
+    "x-content-type-options",
+    "x-frame-options",
+    "cache-control",
+    "referrer-policy",
+    "cross-origin-resource-policy",
+    "cross-origin-opener-policy",
+    "cross-origin-embedder-policy",
+    "permissions-policy",
+    "access-control-allow-origin",
+    "access-control-allow-credentials",
+    "server",
+    "x-powered-by",
+)
+
+
+def evaluate(raw: HttpPostureRaw, params: HttpPostureParams, now: datetime) -> CheckOutput:
+    found: list[Finding] = [
+        *transport_findings(raw),
+        *hsts_findings(raw),
+        *header_findings(raw),
+        *cors_findings(raw),
+        *cookie_findings(raw, params.session_cookie_names),
+        *method_findings(raw),
+        *redirect_findings(raw),
+        *security_txt_findings(raw, now, params.security_txt_warning),
+    ]
+    for note in raw.notes:
+        found.append(
+            Finding(
+                "HTTP-INVENTORY-UNAVAILABLE",
+                Severity.INFO,
+                "Documented operations could not be sampled",
+                "inventory",
+                note,
+                "Run api_inventory on this target (in the daemon) or set inventory_sample: 0.",
+            )
+        )
+    if raw.skipped:
+        found.append(
+            Finding(
+                "HTTP-PROBE-BUDGET-EXHAUSTED",
+                Severity.INFO,
+                "The request budget left probes out",
+                "budget",
+                f"{raw.requests_sent} of {raw.budget} requests sent; left out: "
+                + ", ".join(raw.skipped),
+                "Raise request_budget or configure fewer paths; what was left out is not judged.",
+            )
+        )
+    observatory = observatory_grade(raw, params.observatory_algorithm)
+    api = api_score(
+        found,
+        plain_http_refused=_plain_http_refused(raw),
+        csp_none=_csp_none_everywhere(raw),
+        security_txt_ok=_security_txt_ok(raw, found),
+    )
+    found.extend(_grade_findings(observatory, api))
+    observations = [
+        Observation("http_posture_score", float(api.score), {"profile": "api"}),
+        Observation(
+            "http_posture_grade_info",
+            1.0,
+            {"profile": "api", "grade": api.grade, "version": str(PROFILE_VERSION)},
+        ),
+        Observation("http_posture_requests", float(raw.requests_sent)),
+    ]
+    if isinstance(observatory, ObservatoryGrade):
+        observations += [
+            Observation("http_posture_score", float(observatory.score), {"profile": "observatory"}),
+            Observation(
+                "http_posture_grade_info",
+                1.0,
+                {
+                    "profile": "observatory",
+                    "grade": observatory.grade,
+                    "version": str(observatory.algorithm),
+                },
+            ),
+        ]
+    page = _page_headers(raw)
+    observations += [
+        Observation("http_header_present", 1.0 if header in page else 0.0, {"header": header})
+        for header in WATCHED_HEADERS
+    ]
+    return CheckOutput(
+        observations=tuple(observations),
+        findings=tuple(sorted(found, key=lambda f: (-f.severity.rank, f.rule_id, f.subject))),
+        snapshot=snapshot(raw, observatory, api),
+        undetermined=tuple(_undetermined(raw)),
+    )
+
+
+def _grade_findings(observatory: ObservatoryGrade | NotGraded, api: ApiScore) -> list[Finding]:
+    findings = [
+        Finding(
+            "HTTP-POSTURE-GRADE",
+            Severity.INFO,
+            f"HTTP posture (API profile) {api.grade}, {api.score}",
+            "api",
+            "modifiers: " + (", ".join(f"{n} {m:+d}" for n, m in api.modifiers) or "none"),
+            "Each modifier names the rule behind it; fix the largest penalties first.",
+        )
+    ]
+    if isinstance(observatory, ObservatoryGrade):
+        changed = [f"{t.name}: {t.result} {t.modifier:+d}" for t in observatory.tests if t.modifier]
+        findings.append(
+            Finding(
+                "HTTP-POSTURE-GRADE",
+                Severity.INFO,
+                f"Observatory-compatible grade {observatory.grade}, {observatory.score} "
+                f"(algorithm {observatory.algorithm})",
+                "observatory",
+                "; ".join(changed) or "every test scored 0",
+                "The Observatory judges websites: see the API-profile grade for what an API needs.",
+            )
+        )
+    else:
+        findings.append(
+            Finding(
+                "HTTP-POSTURE-GRADE",
+                Severity.INFO,
+                f"Not graded by the Observatory's rules (algorithm {observatory.algorithm})",
+                "observatory",
+                observatory.reason,
+                "The Observatory grades only pages answering 2xx, 3xx, 401 or 403.",
+            )
+        )
+    return findings
+
+
+def _plain_http_refused(raw: HttpPostureRaw) -> bool:
+    plain = raw.exchange(Probe.HTTP)
+    if plain is None:
+        return False
+    if plain.final is None:
+        return plain.error is not None and "budget" not in plain.error
+    from checks.http_posture.rules import REFUSING_STATUSES  # noqa: PLC0415
+
+    return plain.hops[0].status in REFUSING_STATUSES
+
+
+def _csp_none_everywhere(raw: HttpPostureRaw) -> bool:
+    answers = judged(raw)
+    for _label, _exchange, answer in answers:
+        try:
+            csp = parse_csp(answer.joined("content-security-policy") or "")
+        except InvalidCsp:
+            return False
+        if csp.get("default-src") != {"'none'"}:
+            return False
+    return bool(answers)
+
+
+def _security_txt_ok(raw: HttpPostureRaw, found: list[Finding]) -> bool:
+    return security_txt(raw) is not None and not any(f.rule_id.startswith("SECTXT-") for f in found)
+
+
+def _page_headers(raw: HttpPostureRaw) -> dict[str, str]:
+    https = raw.exchange(Probe.HTTPS)
+    page = https if https is not None and https.final is not None else raw.exchange(Probe.HTTP)
+    if page is None or page.final is None:
+        return {}
+    return {h: v for h in WATCHED_HEADERS if (v := page.final.joined(h)) is not None}
+
+
+def _undetermined(raw: HttpPostureRaw) -> list[str]:
+    """Subject prefixes this run could not judge (probes the budget left out or that got no
+    answer): their findings keep their state instead of resolving."""
+    subjects: list[str] = []
+    for exchange in raw.exchanges:
+        if exchange.final is None and exchange.probe is not Probe.HTTP:
+            subjects.extend(_SUBJECTS_OF.get(exchange.probe, (label(exchange) + " (",)))
+    return sorted(set(subjects))
+
+
+# the finding subjects each probe's answer decides (header findings: "<label> (<status>)")
+_SUBJECTS_OF: dict[Probe, tuple[str, ...]] = {
+    Probe.CORS_ARBITRARY: ("an unrelated origin", "*"),
+    Probe.CORS_SUFFIX: ("the target's host with a suffix", "*"),
+    Probe.CORS_NULL: ("null", "*"),
+    Probe.PREFLIGHT: ("an unrelated origin (preflight)", "methods", "headers", "*", "TRACE"),
+    Probe.OPTIONS: ("TRACE", "TRACK"),
+    Probe.TRACE: ("TRACE",),
+    Probe.SECURITY_TXT: ("/.well-known/security.txt",),
+}
+
+
+def snapshot(
+    raw: HttpPostureRaw, observatory: ObservatoryGrade | NotGraded, api: ApiScore
+) -> dict[str, Any]:
+    """Observed state for evidence and for config_drift (`snapshot: http_posture`): a
+    security header that disappears is a removed key there, so DRIFT-REMOVED."""
+    headers: dict[str, dict[str, str]] = {}
+    for name, _exchange, answer in judged(raw):
+        present = {h: v for h in WATCHED_HEADERS if (v := answer.joined(h)) is not None}
+        headers[name] = present
+    plain = raw.exchange(Probe.HTTP)
+    if plain is None or plain.final is None:
+        plain_state = "refused"
+    elif plain.hops[0].status in (301, 302, 303, 307, 308):
+        plain_state = f"redirect {plain.hops[0].status} to {plain.final.url}"
+    else:
+        plain_state = f"answers {plain.hops[0].status}"
+    preflight = raw.exchange(Probe.PREFLIGHT)
+    cors = {}
+    if preflight is not None and preflight.final is not None:
+        cors = {
+            h: v
+            for h in (
+                "access-control-allow-origin",
+                "access-control-allow-credentials",
+                "access-control-allow-methods",
+                "access-control-allow-headers",
+            )
+            if (v := preflight.final.joined(h)) is not None
+        }
+    return {
+        "target_url": raw.target_url,
+        "http_url": raw.http_url,
+        "observatory": observatory.to_json()
+        if isinstance(observatory, ObservatoryGrade)
+        else {"algorithm_version": observatory.algorithm, "not_graded": observatory.reason},
+        "api_profile": api.to_json(),
+        "plain_http": plain_state,
+        "headers": headers,
+        "cors_preflight": cors,
+        "cookies": {
+            cookie.name: sorted(n for n, _ in cookie.attributes) for _, cookie in cookies_seen(raw)
+        },
+        "requests_sent": raw.requests_sent,
+        "skipped": list(raw.skipped),
+    }

@@ -1,0 +1,77 @@
+"""The Observatory-compatible grade equals the real MDN HTTP Observatory scanner's (npm 1.4.8,
+algorithm 4) on the same live servers. tests/install-posture-test-deps.sh installs the peer
+(tests/setup-and-run.sh runs it); benchmarks/http_posture/ runs the same comparison on 28
+configurations."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.posture_servers import API_HEADERS, JSON, PostureApp, Route
+from tests.test_http_posture import run, score
+
+pytestmark = pytest.mark.integration
+
+PEER = (
+    Path(__file__).resolve().parent
+    / ".posture-peer/node_modules/@mdn/mdn-http-observatory/src/scan.js"
+)
+
+CASES = {
+    "bare JSON": Route(200, [JSON]),
+    "API header set": Route(200, API_HEADERS),
+    "session cookie without Secure": Route(200, [JSON, ("Set-Cookie", "sessionid=1; Path=/")]),
+    "unsafe CSP and a bad referrer policy": Route(
+        200,
+        [
+            JSON,
+            ("Content-Security-Policy", "default-src 'self' 'unsafe-eval'"),
+            ("Referrer-Policy", "unsafe-url"),
+        ],
+    ),
+    "401 with nosniff and X-Frame-Options": Route(
+        401, [JSON, ("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY")]
+    ),
+}
+
+
+def observatory(host: str) -> dict[str, object]:
+    if not PEER.is_file():
+        pytest.fail(
+            f"the Observatory scanner is missing: run tests/install-posture-test-deps.sh ({PEER})"
+        )
+    done = subprocess.run(
+        ["node", str(PEER), host],
+        capture_output=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "NO_UPDATE_NOTIFIER": "1"},
+    )
+    document: dict[str, object] = json.loads(done.stdout)
+    return document
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_the_emulated_grade_equals_the_observatory_scanners(case: str) -> None:
+    with PostureApp({"/": CASES[case]}) as app:
+        theirs = observatory(f"127.0.0.1:{app.port}")
+        ours = run(app.url, observatory_algorithm=4)
+
+    assert isinstance(theirs.get("scan"), dict), theirs
+    assert ours.snapshot is not None
+    emulated = ours.snapshot["observatory"]
+    assert (emulated["grade"], emulated["score"]) == (
+        theirs["scan"]["grade"],
+        theirs["scan"]["score"],
+    )
+    assert score(ours, "observatory") == theirs["scan"]["score"]
+    their_tests = theirs["tests"]
+    assert isinstance(their_tests, dict)
+    assert {name: t["result"] for name, t in emulated["tests"].items()} == {
+        name: t["result"] for name, t in their_tests.items()
+    }
