@@ -277,7 +277,8 @@ def test_a_directory_source_reports_files_added_removed_and_changed(
     assert found["confd|a.conf:x"].rule_id == "DRIFT-CHANGED"
     assert found["confd|a.conf#sha256"].rule_id == "DRIFT-CHANGED"
     assert found["confd|b.bin#sha256"].rule_id == "DRIFT-REMOVED"
-    assert found["confd|c.conf:y"].rule_id == "DRIFT-ADDED"
+    assert found["confd|c.conf"].rule_id == "DRIFT-ADDED"  # one finding for a new file
+    assert "(2 settings)" in found["confd|c.conf"].evidence
 
 
 @pytest.mark.hostile_peer
@@ -781,4 +782,9 @@ def test_a_list_of_mappings_is_keyed_by_the_identity_field_configured_for_its_pa
     path.write_text(json.dumps({"firewall": [rules[1], {"rule": "c", "allow": "any"}, rules[0]]}))
     drift.run()
 
-    assert set(drift.findings()) == {"fw|firewall[rule=c].allow", "fw|firewall[rule=c].rule"}
+    # Then the inserted rule is one finding naming it, the reordered ones none
+    found = drift.findings()
+    assert set(found) == {"fw|firewall[rule=c]"}
+    assert found["fw|firewall[rule=c]"].evidence == (
+        "added block 'firewall[rule=c]' (2 settings): {allow any; rule c}"
+    )

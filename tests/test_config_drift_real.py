@@ -172,9 +172,7 @@ EDITS: dict[str, Edit] = {
         NGINX_DEFAULT,
         lambda text: text.replace(SITE_B, SITE_C + SITE_B),
         drift(
-            (A, '["server c.example.test"].listen', "80"),
-            (A, '["server c.example.test"].return', "444"),
-            (A, '["server c.example.test"].server_name', "c.example.test"),
+            (A, '["server c.example.test"]', "{listen 80; return 444; server_name c.example.test}")
         ),
         base=appended(SITE_B + SITE_D),
     ),
@@ -240,10 +238,7 @@ EDITS: dict[str, Edit] = {
         lambda text: text.replace(
             VHOST.format("b.test"), VHOST.format("c.test") + VHOST.format("b.test")
         ),
-        drift(
-            (A, '["VirtualHost *:80 c.test"].ServerName', "c.test"),
-            (A, '["VirtualHost *:80 c.test"].DocumentRoot', "/srv/c.test"),
-        ),
+        drift((A, '["VirtualHost *:80 c.test"]', "{DocumentRoot /srv/c.test; ServerName c.test}")),
         base=appended(VHOST.format("a.test") + VHOST.format("b.test")),
     ),
     "apache: two VirtualHosts swapped": Edit(
@@ -378,10 +373,7 @@ EDITS: dict[str, Edit] = {
         lambda text: text.replace(
             BACKEND.format("b", 2), BACKEND.format("c", 3) + BACKEND.format("b", 2)
         ),
-        drift(
-            (A, "backend c.balance", "roundrobin"),
-            (A, "backend c.server c1", "127.0.0.1:803 check"),
-        ),
+        drift((A, "backend c", "{balance roundrobin; server c1 127.0.0.1:803 check}")),
         base=appended(BACKEND.format("a", 1) + BACKEND.format("b", 2)),
     ),
     "haproxy: stats auth and a userlist": Edit(
@@ -392,9 +384,11 @@ EDITS: dict[str, Edit] = {
             "\nuserlist ops\n\tuser dev insecure-password devpw-Mm19Ty\n"
         ),
         drift(
-            (A, 'listen stats["bind 127.0.0.1:8404"]', "present"),
-            (A, "listen stats.stats enable", "present"),
-            (A, "listen stats.stats auth", MASKED),
+            (
+                A,
+                "listen stats",
+                '{stats auth <secret>; stats enable present; ["bind 127.0.0.1:8404"] present}',
+            ),
             (A, "userlist ops.user dev", MASKED),
         ),
         secrets=("hapw-Lr40Xc", "devpw-Mm19Ty"),
@@ -456,8 +450,11 @@ EDITS: dict[str, Edit] = {
         PROMETHEUS,
         replaced("scrape_configs:\n", "scrape_configs:" + JOB),
         drift(
-            (A, "scrape_configs[job_name=blackbox].job_name", "blackbox"),
-            (A, "scrape_configs[job_name=blackbox].static_configs[0].targets", "[localhost:9115]"),
+            (
+                A,
+                "scrape_configs[job_name=blackbox]",
+                "{job_name blackbox; static_configs[0].targets [localhost:9115]}",
+            )
         ),
     ),
     "cloud-init: cloud.cfg is YAML": Edit(
