@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import sys
 import time
 import zlib
@@ -35,6 +36,7 @@ from tests.checks_for_tests import record_snapshot
 from tests.clocks import ManualClock
 from tests.conftest import free_port
 from tests.daemon_process import DaemonProcess, run_cli, write_config
+from tests.debian_files import extract
 from tests.http_servers import Reply, ScriptedHttpServer
 
 IMMEDIATE = HysteresisPolicy(open_after=1, resolve_after=1)
@@ -788,3 +790,67 @@ def test_a_list_of_mappings_is_keyed_by_the_identity_field_configured_for_its_pa
     assert found["fw|firewall[rule=c]"].evidence == (
         "added block 'firewall[rule=c]' (2 settings): {allow any; rule c}"
     )
+
+
+@pytest.fixture(scope="module")
+def debian(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return extract(tmp_path_factory.mktemp("debian"))
+
+
+def _read_as(run: CheckRun) -> dict[str, Any]:
+    assert run.output is not None
+    return {f.subject: f for f in run.output.findings if f.rule_id.startswith("DRIFT-READ-AS")}
+
+
+def test_a_watched_directory_names_each_file_it_could_not_read_in_a_format_of_its_own(
+    store: SqlStore, tmp_path: Path, debian: Path
+) -> None:
+    # Given Debian's /etc/nginx as shipped, with one site broken, a logrotate file (a format
+    # of its own that apivigil does not read) and a text file too long to read key by key
+    root = tmp_path / "etc"
+    shutil.copytree(debian / "etc/nginx", root / "nginx")
+    (root / "logrotate.d").mkdir()
+    shutil.copy(debian / "etc/logrotate.d/nginx", root / "logrotate.d/nginx")
+    site = (root / "nginx/sites-available/default").read_text()
+    (root / "nginx/sites-available/broken").write_text(site.replace("=404;\n\t}", "=404;\n"))
+    (root / "nginx/conf.d/huge.conf").write_text("client_max_body_size 1m;\n" * 50_000)
+    source = {"name": "etc", "directory": str(root)}
+
+    # When it is watched as a directory
+    run = Drift(store, Target("web"), {"sources": [source]}).run()
+
+    # Then each file not read in a format of its own is a finding naming it and why
+    notes = _read_as(run)
+    assert set(notes) == {
+        "etc|nginx/sites-available/broken#format",
+        "etc|logrotate.d/nginx#format",
+        "etc|nginx/conf.d/huge.conf#format",
+    }
+    broken = notes["etc|nginx/sites-available/broken#format"]
+    assert broken.rule_id == "DRIFT-READ-AS-TEXT"
+    assert "not valid nginx" in broken.evidence
+    assert "never closed" in broken.evidence
+    assert "format not recognised" in notes["etc|logrotate.d/nginx#format"].evidence
+    huge = notes["etc|nginx/conf.d/huge.conf#format"]
+    assert huge.rule_id == "DRIFT-READ-AS-DIGEST"
+    assert "over 1048576 bytes" in huge.evidence
+    # and every other shipped file was read in its format (nginx.conf's keys, not lines)
+    assert run.output is not None
+    assert run.output.snapshot is not None
+    entries = run.output.snapshot["etc"]
+    assert entries["nginx/nginx.conf:http.ssl_protocols"] == "TLSv1 TLSv1.1 TLSv1.2 TLSv1.3"
+    assert not [
+        key
+        for key in entries
+        if key.startswith("nginx/") and ":line[" in key and "broken" not in key
+    ]
+
+    # When the user says which format the logrotate file is in, that note goes
+    explicit = {"path": str(root), "formats": {"logrotate.d/*": "text"}}
+    again = Drift(
+        store, Target("web2"), {"sources": [{"name": "etc", "directory": explicit}]}
+    ).run()
+    assert set(_read_as(again)) == {
+        "etc|nginx/sites-available/broken#format",
+        "etc|nginx/conf.d/huge.conf#format",
+    }

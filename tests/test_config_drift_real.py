@@ -10,7 +10,6 @@ printed at the end.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
@@ -22,50 +21,14 @@ from checks.config_drift.formats import parse_detected
 from checks.config_drift.params import Change
 from checks.config_drift.secrets import SecretMasker, is_masked
 from monitor.model import Severity
+from tests.debian_files import extract
 
-HERE = Path(__file__).parent
 MASKED = "<masked>"  # an expected value that must be a secret's digest
-PACKAGE_FILES = {
-    "nginx-common": ("etc/nginx/nginx.conf", "etc/nginx/sites-available/default"),
-    "apache2": (
-        "etc/apache2/apache2.conf",
-        "etc/apache2/ports.conf",
-        "etc/apache2/sites-available/000-default.conf",
-        "etc/apache2/sites-available/default-ssl.conf",
-        "etc/apache2/conf-available/security.conf",
-    ),
-    "openssh-server": ("usr/share/openssh/sshd_config",),
-    "openssh-client": ("etc/ssh/ssh_config",),
-    "php8.2-common": ("usr/lib/php/8.2/php.ini-production",),
-    "postgresql-common": ("usr/share/postgresql-common/createcluster.conf",),
-    "postgresql-15": ("usr/share/postgresql/15/postgresql.conf.sample",),
-    "redis-server": ("etc/redis/redis.conf",),
-    "haproxy": ("etc/haproxy/haproxy.cfg",),
-    "prometheus": ("etc/prometheus/prometheus.yml",),
-    "cloud-init": ("etc/cloud/cloud.cfg",),
-    "logrotate": (),
-    "ufw": ("etc/ufw/applications.d/nginx",),
-}
 
 
 @pytest.fixture(scope="module")
 def debian(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The packages' files extracted under one root (never installed)."""
-    installed = subprocess.run(
-        ["bash", str(HERE / "install-drift-test-deps.sh")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert installed.returncode == 0, installed.stderr
-    root = tmp_path_factory.mktemp("debian")
-    for package, files in PACKAGE_FILES.items():
-        (deb,) = sorted((HERE / ".drift-debs").glob(f"{package}_*.deb"))
-        subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True, timeout=120)
-        for name in files:
-            assert (root / name).is_file(), f"{package} no longer ships {name}"
-    return root
+    return extract(tmp_path_factory.mktemp("debian"))
 
 
 def replaced(old: str, new: str) -> Callable[[str], str]:

@@ -9,7 +9,7 @@ from functools import partial
 from typing import Any
 
 from checks.config_drift.diff import DriftItem, diff, ignored_by, is_volatile, severity_of
-from checks.config_drift.facts import DriftRaw
+from checks.config_drift.facts import DriftRaw, ReadAs, ReadNote
 from checks.config_drift.params import Change, ConfigDriftParams
 from checks.config_drift.secrets import is_masked
 from checks.config_drift.tree_diff import block_name, block_summary
@@ -37,7 +37,7 @@ def evaluate(raw: DriftRaw, params: ConfigDriftParams, now: datetime) -> CheckOu
     undetermined: list[str] = []
     first_seen: list[str] = []
     for state in raw.states:
-        findings.extend(_read_as_text(state.source, note) for note in state.notes)
+        findings.extend(_read_as(state.source, note) for note in state.notes)
         if state.source not in approved:
             first_seen.append(state.source)
             continue
@@ -158,16 +158,23 @@ def _short(value: str | None) -> str:
     return text if len(text) <= _VALUE_LIMIT else text[: _VALUE_LIMIT - 1] + "…"
 
 
-def _read_as_text(source: str, note: str) -> Finding:
+def _read_as(source: str, note: ReadNote) -> Finding:
+    # `#format`: a directory's file has drift items under its own name too
+    subject = f"{source}|{note.where}#format" if note.where else source
+    text = note.read_as is ReadAs.TEXT
     return Finding(
-        rule_id="DRIFT-READ-AS-TEXT",
+        rule_id="DRIFT-READ-AS-TEXT" if text else "DRIFT-READ-AS-DIGEST",
         severity=Severity.LOW,
-        title=f"Configuration source {source} was compared as text lines",
-        subject=source,
-        evidence=note,
+        title=f"Configuration source {subject} was compared as {note.read_as.value}",
+        subject=subject,
+        evidence=note.reason,
         remediation=(
-            "Fix the file's syntax, or give the source an explicit `format:`; until then "
-            "its drift is judged line by line."
+            "Fix the file's syntax, or give it an explicit format (`format:` for a file, "
+            "`formats:` for a directory's files; `text` when text lines are meant); until "
+            "then its drift is judged line by line."
+            if text
+            else "Split the file, or watch it as a file source of its own; until then any "
+            "change to it is one changed digest."
         ),
     )
 

@@ -55,7 +55,14 @@ _WELL_KNOWN = {
     ),
     "cloud.cfg": FileFormat.YAML,
 }
-_BY_PARENT = {"sshd_config.d": FileFormat.SSH, "ssh_config.d": FileFormat.SSH}
+_BY_PARENT = {
+    "sshd_config.d": FileFormat.SSH,
+    "ssh_config.d": FileFormat.SSH,
+    # Debian's Apache layout (nginx's are modules-*, conf.d and sites-*: told by content)
+    **dict.fromkeys(
+        ("mods-available", "mods-enabled", "conf-available", "conf-enabled"), FileFormat.APACHE
+    ),
+}
 _BY_SUFFIX = {
     ".json": FileFormat.JSON,
     ".yaml": FileFormat.YAML,
@@ -167,10 +174,16 @@ def parse(
             return text_lines(text, origin, max_keys)
 
 
+UNRECOGNISED = (
+    "format not recognised (no well-known file name, suffix or content) and not only "
+    "`key = value` lines; compared as text lines"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Parsed:
-    """A file's flat content; `note` says when it could not be read in its detected format
-    and was compared as text lines instead."""
+    """A file's flat content; `note` says when it was compared as text lines: its format
+    was not recognised, or it was not valid in the detected one."""
 
     entries: dict[str, str]
     note: str | None = None
@@ -183,17 +196,21 @@ def parse_detected(
     max_keys: int,
     list_keys: Mapping[str, str] | None = None,
 ) -> Parsed:
-    """`data` in the format detected from `path` and its content; a file that is not valid
-    in that format is read as text lines, with a note, rather than left unread."""
+    """`data` in the format detected from `path` and its content; a file whose format is
+    not recognised, or that is not valid in the detected one, is read as text lines with a
+    note saying so, rather than left unread or downgraded silently."""
     text = decode_text(data, origin)
     file_format = detect_format(path, text)
+    if file_format is FileFormat.TEXT:
+        # `key = value` lines only (sysctl.conf, /etc/default/*): read whole as text lines
+        entries = text_lines(text, origin, max_keys)
+        structured = any(key.startswith("line[") for key in entries)
+        return Parsed(entries, UNRECOGNISED if structured else None)
     try:
         return Parsed(parse(data, file_format, origin, max_keys, list_keys))
     except TooManyKeys:
         raise
     except BadInput as error:
-        if file_format is FileFormat.TEXT:
-            raise
         note = f"not valid {file_format.value} ({error.message}); compared as text lines"
         return Parsed(text_lines(text, origin, max_keys), note)
 
