@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import subprocess
 import sys
 import time
 import zlib
@@ -40,6 +41,7 @@ from tests.debian_files import extract
 from tests.http_servers import Reply, ScriptedHttpServer
 
 IMMEDIATE = HysteresisPolicy(open_after=1, resolve_after=1)
+NGINX_SITE = "etc/nginx/sites-available/default"
 
 
 class Drift:
@@ -854,3 +856,71 @@ def test_a_watched_directory_names_each_file_it_could_not_read_in_a_format_of_it
         "etc|nginx/sites-available/broken#format",
         "etc|nginx/conf.d/huge.conf#format",
     }
+
+
+def _htpasswd(path: Path, users: dict[str, str]) -> list[str]:
+    """An htpasswd file made by openssl (`$apr1$` hashes, as `htpasswd -m` writes them);
+    the hashes it wrote."""
+    hashes = []
+    for password in users.values():
+        made = subprocess.run(
+            ["openssl", "passwd", "-apr1", password],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        )
+        hashes.append(made.stdout.strip())
+    path.write_text("".join(f"{u}:{h}\n" for u, h in zip(users, hashes, strict=True)))
+    return hashes
+
+
+def test_the_users_of_a_referenced_password_file_drift_by_name_and_no_hash_is_stored(
+    tmp_path: Path, debian: Path
+) -> None:
+    # Given Debian's default nginx site with a location guarded by auth_basic_user_file
+    users = tmp_path / "htpasswd"
+    hashes = _htpasswd(users, {"alice": "alice-pw-1"})
+    site = tmp_path / "sites-enabled" / "default"
+    site.parent.mkdir()
+    guarded = (
+        '\tlocation /admin/ {\n\t\tauth_basic "Restricted";\n'
+        f"\t\tauth_basic_user_file {users};\n\t}}\n\n\tlocation / {{"
+    )
+    site.write_text((debian / NGINX_SITE).read_text().replace("\tlocation / {", guarded, 1))
+    database = tmp_path / "apivigil.db"
+    store = SqlStore(f"sqlite:///{database}")
+    store.upgrade_schema()
+    drift = Drift(store, Target("web"), {"sources": [{"name": "site", "file": str(site)}]})
+    first = drift.run()
+    key = "server _.location /admin/.auth_basic_user_file"
+    assert first.output is not None
+    assert first.output.snapshot is not None
+    assert first.output.snapshot["site"][key] == str(users)  # the path is shown
+
+    # When a user is added and alice's password changes
+    hashes += _htpasswd(users, {"alice": "alice-pw-2", "bob": "bob-pw-1"})
+    drift.run()
+
+    # Then each is one finding naming the user, with no hash in it
+    found = drift.findings()
+    assert set(found) == {f"site|{key}#alice password", f"site|{key}#bob password"}
+    assert found[f"site|{key}#bob password"].rule_id == "DRIFT-ADDED"
+    assert found[f"site|{key}#alice password"].rule_id == "DRIFT-CHANGED"
+    assert "values are not shown" in found[f"site|{key}#alice password"].evidence
+
+    # When the file it names is gone, that is said (its users are not judged meanwhile)
+    users.unlink()
+    gone = drift.run()
+    assert gone.output is not None
+    [unavailable] = [f for f in gone.output.findings if f.rule_id == "DRIFT-SOURCE-UNAVAILABLE"]
+    assert unavailable.subject == f"site|{key}"
+    assert "the password file it names" in unavailable.evidence
+    assert str(users) in unavailable.evidence
+
+    # and no hash nor password ever reached the store
+    stored = _store_text(f"sqlite:///{database}", database)
+    store.close()
+    assert "alice password" in stored
+    for secret in (*hashes, "alice-pw-1", "alice-pw-2", "bob-pw-1"):
+        assert secret not in stored

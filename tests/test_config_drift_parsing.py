@@ -160,6 +160,10 @@ _UFW_APP = "[Nginx HTTP]\ntitle=Web Server (Nginx, HTTP)\nports=80/tcp\n"
         ("/srv/app/settings.toml", "", FileFormat.TOML),
         ("/etc/app.cfg", "[db]\nhost = a\n", FileFormat.INI),
         ("/etc/sysctl.conf", "net.ipv4.ip_forward = 0\n", FileFormat.TEXT),
+        ("/etc/nginx/.htpasswd", "", FileFormat.HTPASSWD),
+        ("/srv/auth/users", "alice:$apr1$Xk3$Qm0dQ6Kx0Yl3rG1sVbS0y.\n", FileFormat.HTPASSWD),
+        ("/srv/auth/digest", "bob:ops:0123456789abcdef0123456789abcdef\n", FileFormat.HTPASSWD),
+        ("/etc/apache2/mods-available/dir.conf", "DirectoryIndex index.html\n", FileFormat.APACHE),
     ],
 )
 def test_formats_are_detected_from_exact_names_and_content_never_a_path_substring(
@@ -200,6 +204,8 @@ TEXT_SECRETS = {
     "proxy https://user:pw-in-url-1@127.0.0.1/": "pw-in-url-1",
     'ENV DB_PASSWORD="quoted-pw-1" MODE=x': "quoted-pw-1",
     "{'token': 'json-tok-1'}": "json-tok-1",
+    "alice:$apr1$Xk3$Qm0dQ6Kx0Yl3rG1sVbS0y.": "Qm0dQ6Kx0Yl3rG1sVbS0y.",
+    "pg_user: SCRAM-SHA-256$4096:c2FsdA==$c3RvcmVk:c2VydmVy": "c3RvcmVk",
 }
 
 

@@ -9,6 +9,7 @@ import json
 import os
 import secrets
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from checks.config_drift import formats
@@ -23,6 +24,7 @@ from checks.config_drift.params import (
     HttpSource,
     Source,
 )
+from checks.config_drift.references import referenced_files
 from checks.config_drift.secrets import SecretMasker
 from checks.files import read_input_file, read_secret_input
 from checks.http import fetch
@@ -88,7 +90,7 @@ def _read(
     notes: tuple[ReadNote, ...] = ()
     if source.file is not None:
         spec = source.file if isinstance(source.file, FileSource) else FileSource(path=source.file)
-        entries, notes = _read_file(spec, params)
+        entries, unreadable, notes = _read_file(spec, params)
     elif source.directory is not None:
         directory = source.directory
         spec_dir = (
@@ -107,14 +109,19 @@ def _read(
 
 def _read_file(
     spec: FileSource, params: ConfigDriftParams
-) -> tuple[dict[str, str], tuple[ReadNote, ...]]:
+) -> tuple[dict[str, str], tuple[tuple[str, str], ...], tuple[ReadNote, ...]]:
     path = spec.path
     origin = str(path)
     data = read_input_file(path, params.max_bytes)
+    notes: tuple[ReadNote, ...] = ()
     if spec.format is not FileFormat.AUTO:
-        return formats.parse(data, spec.format, origin, params.max_keys, spec.list_keys), ()
-    parsed = formats.parse_detected(data, path, origin, params.max_keys, spec.list_keys)
-    return parsed.entries, (ReadNote("", parsed.note),) if parsed.note else ()
+        entries = formats.parse(data, spec.format, origin, params.max_keys, spec.list_keys)
+    else:
+        parsed = formats.parse_detected(data, path, origin, params.max_keys, spec.list_keys)
+        entries = parsed.entries
+        notes = (ReadNote("", parsed.note),) if parsed.note else ()
+    users, unreadable = referenced_files(entries, path.parent, params.max_bytes)
+    return entries | users, unreadable, notes
 
 
 def _read_directory(
@@ -147,14 +154,15 @@ def _read_directory(
             if count > spec.max_files:
                 raise BadInput(f"more than {spec.max_files} files", subject=str(root))
             try:
-                content, note = _directory_file(path, relative, spec, params, context)
-                entries.update(content)
+                read = _directory_file(path, relative, spec, params, context)
             except OSError as error:
                 unreadable.append((relative, error.strerror or str(error)))
             except _FileOverLimit as error:
                 unreadable.append((relative, str(error)))
             else:
-                notes.extend((note,) if note else ())
+                entries.update(read.entries)
+                notes.extend((read.note,) if read.note else ())
+                unreadable.extend(read.unreadable)
             if len(entries) > params.max_keys:
                 raise BadInput(f"more than {params.max_keys} keys", subject=str(root))
     return entries, tuple(unreadable), tuple(notes)
@@ -173,17 +181,27 @@ class _FileOverLimit(Exception):
     """A file in a watched directory larger than `max_bytes`: named as unreadable."""
 
 
+@dataclass(frozen=True, slots=True)
+class _FileRead:
+    """A watched directory's file: its entries, how it was read when not in a format of
+    its own, and the entries (password files it names) that could not be read."""
+
+    entries: dict[str, str]
+    note: ReadNote | None = None
+    unreadable: tuple[tuple[str, str], ...] = ()
+
+
 def _directory_file(
     path: Path,
     relative: str,
     spec: DirectorySource,
     params: ConfigDriftParams,
     context: CheckContext,
-) -> tuple[dict[str, str], ReadNote | None]:
+) -> _FileRead:
     """A file's digest and, when it is text, its content; the note says when that content
     was not read in a format of its own (never a silent downgrade)."""
     if path.is_symlink():
-        return {f"{relative}#link": os.readlink(path)}, None
+        return _FileRead({f"{relative}#link": os.readlink(path)})
     digest = hashlib.sha256()
     head = b""
     read = 0
@@ -202,11 +220,11 @@ def _directory_file(
     entries = {f"{relative}#sha256": digest.hexdigest()}
     if len(head) > _DIRECTORY_TEXT_LIMIT:
         reason = f"over {_DIRECTORY_TEXT_LIMIT} bytes: its content is not compared key by key"
-        return entries, ReadNote(relative, reason, ReadAs.DIGEST)
+        return _FileRead(entries, ReadNote(relative, reason, ReadAs.DIGEST))
     try:
         text = formats.decode_text(head, relative)
     except BadInput:
-        return entries, None  # binary content: its digest is what there is to compare
+        return _FileRead(entries)  # binary content: its digest is what there is to compare
     explicit = _explicit_format(relative, spec)
     note: str | None = None
     try:
@@ -219,10 +237,15 @@ def _directory_file(
         try:
             content = formats.text_lines(text, relative, params.max_keys)
         except BadInput as again:
-            return entries, ReadNote(relative, again.message, ReadAs.DIGEST)
+            return _FileRead(entries, ReadNote(relative, again.message, ReadAs.DIGEST))
         note = f"{error.message}; compared as text lines"
-    entries.update((f"{relative}:{key}", value) for key, value in content.items())
-    return entries, ReadNote(relative, note) if note else None
+    users, unreadable = referenced_files(content, path.parent, params.max_bytes)
+    entries.update((f"{relative}:{key}", value) for key, value in (content | users).items())
+    return _FileRead(
+        entries,
+        ReadNote(relative, note) if note else None,
+        tuple((f"{relative}:{key}", why) for key, why in unreadable),
+    )
 
 
 def _explicit_format(relative: str, spec: DirectorySource) -> FileFormat | None:

@@ -25,6 +25,7 @@ from checks.config_drift.directives import (
 )
 from checks.config_drift.flatten import TooManyKeys, flatten
 from checks.config_drift.params import FileFormat
+from checks.config_drift.references import looks_like_password_file, password_entries
 from checks.interface import BadInput
 
 # `key = value`, `key: value`, and a shell's `export KEY=value`
@@ -54,6 +55,7 @@ _WELL_KNOWN = {
         FileFormat.INI,
     ),
     "cloud.cfg": FileFormat.YAML,
+    **dict.fromkeys((".htpasswd", "htpasswd", ".htdigest", "htdigest"), FileFormat.HTPASSWD),
 }
 _BY_PARENT = {
     "sshd_config.d": FileFormat.SSH,
@@ -69,6 +71,7 @@ _BY_SUFFIX = {
     ".yml": FileFormat.YAML,
     ".toml": FileFormat.TOML,
     ".ini": FileFormat.INI,
+    ".htpasswd": FileFormat.HTPASSWD,
 }
 _APACHE_SECTION = re.compile(
     r"(?im)^\s*</?(VirtualHost|Directory|DirectoryMatch|Files|FilesMatch|Location|IfModule"
@@ -108,6 +111,8 @@ def sniff_format(text: str) -> FileFormat:
         return FileFormat.YAML
     if not lines:
         return FileFormat.TEXT
+    if looks_like_password_file(text):
+        return FileFormat.HTPASSWD
     if _APACHE_SECTION.search(text) or len(_APACHE_DIRECTIVE.findall(text)) * 2 >= len(lines):
         return FileFormat.APACHE
     if _HAPROXY_SECTION.search(text) and not any(line.endswith((";", "{")) for line in lines):
@@ -170,6 +175,8 @@ def parse(
         case FileFormat.HAPROXY:
             document = parse_keyword_file(text, origin, HAPROXY, HAPROXY_SECTIONS)
             return flatten(document, max_keys, origin)
+        case FileFormat.HTPASSWD:
+            return password_entries(text, origin)
         case FileFormat.TEXT | FileFormat.AUTO:
             return text_lines(text, origin, max_keys)
 

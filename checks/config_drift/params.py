@@ -38,6 +38,7 @@ class FileFormat(StrEnum):
     SSH = "ssh"
     REDIS = "redis"
     HAPROXY = "haproxy"
+    HTPASSWD = "htpasswd"
 
 
 class FileSource(BaseModel):
