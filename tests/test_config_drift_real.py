@@ -1,11 +1,12 @@
-"""Drift of real configuration files, as Debian ships them, under scripted edits.
+"""Drift of real configuration files, as their publishers ship them, under scripted edits.
 
 The files come from Debian's packages at test time (`tests/install-drift-test-deps.sh`
-downloads them; a missing package fails these tests). Each edit says first which drift it
+downloads them; a missing package fails these tests), plus this project's own Kubernetes
+manifests joined as `kubectl kustomize` prints them. Each edit says first which drift it
 must cause: value changes, comment- and whitespace-only edits and reorders of independent
-blocks (none), an insert among repeated blocks (only the new block's settings), secrets
-(masked, in no key). The precision and recall of the reported items over all edits is
-printed at the end.
+blocks (none), a block inserted or removed among repeated ones (exactly one item, the
+block, with no cascade on its siblings), secrets (masked, in no key). The precision and
+recall of the reported items over all edits is printed at the end.
 """
 
 from __future__ import annotations
@@ -28,7 +29,13 @@ MASKED = "<masked>"  # an expected value that must be a secret's digest
 
 @pytest.fixture(scope="module")
 def debian(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return extract(tmp_path_factory.mktemp("debian"))
+    root = extract(tmp_path_factory.mktemp("debian"))
+    base = Path(__file__).parent.parent / "deploy/k8s/base"
+    (root / K8S).parent.mkdir()
+    (root / K8S).write_text("---\n".join((base / f"{name}.yaml").read_text() for name in K8S_BASE))
+    for unit in (NGINX_UNIT, REDIS_UNIT):
+        assert (root / unit).is_file(), f"Debian no longer ships {unit}"
+    return root
 
 
 def replaced(old: str, new: str) -> Callable[[str], str]:
@@ -92,6 +99,32 @@ BACKEND = "\nbackend {0}\n\tbalance roundrobin\n\tserver {0}1 127.0.0.1:80{1} ch
 PROMETHEUS = "etc/prometheus/prometheus.yml"
 JOB = "\n  - job_name: blackbox\n    static_configs:\n      - targets: ['localhost:9115']\n"
 REDIS = "etc/redis/redis.conf"
+LOC_API = (
+    "\tlocation /api/ {\n\t\tproxy_pass http://127.0.0.1:8080;\n\t\tproxy_read_timeout 30s;\n\t}\n"
+)
+LOC_ADMIN = "\tlocation /admin/ {\n\t\tallow 127.0.0.1;\n\t\tdeny all;\n\t}\n"
+LOC_STATIC = "\tlocation /static/ {\n\t\troot /srv/static;\n\t\texpires 1d;\n\t}\n"
+TWIN = "\nserver {{\n\tlisten 8080;\n\treturn 301 https://{0}.test$request_uri;\n}}\n"
+DIRECTORY = (
+    "<Directory /srv/api>\n\tOptions None\n\tAllowOverride None\n\tRequire all granted\n"
+    "</Directory>\n\n"
+)
+MATCH_SFTP = "\nMatch Group sftp\n\tChrootDirectory /srv/sftp\n\tForceCommand internal-sftp\n"
+MATCH_ADMIN = (
+    "\nMatch Address 127.0.0.1\n\tPermitRootLogin prohibit-password\n\tPasswordAuthentication no\n"
+)
+XDEBUG = "[xdebug]\nxdebug.mode = debug\nxdebug.client_host = 127.0.0.1\n\n"
+K8S = "k8s/apivigil.yaml"  # the project's own manifests, as `kubectl kustomize` joins them
+K8S_BASE = ("namespace", "serviceaccount", "service", "deployment", "networkpolicy")
+INGRESS = (
+    "  ingress:\n    - from:\n        - ipBlock:\n            cidr: 10.20.0.0/16\n"
+    "      ports:\n        - {port: 9690, protocol: TCP}\n"
+)
+CONFIGMAP = (
+    "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\ndata:\n  a: '1'\n  b: '2'\n"
+)
+NGINX_UNIT = "lib/systemd/system/nginx.service"
+REDIS_UNIT = "lib/systemd/system/redis-server.service"
 
 EDITS: dict[str, Edit] = {
     # nginx
@@ -397,6 +430,141 @@ EDITS: dict[str, Edit] = {
         replaced("ports=80/tcp", "ports=8080/tcp"),
         drift((C, "Nginx HTTP.ports", "8080/tcp")),
     ),
+    # blocks inserted and removed among repeated ones: one item each, no cascade
+    "nginx: a location inserted among several": Edit(
+        NGINX_DEFAULT,
+        replaced(LOC_API + LOC_STATIC, LOC_API + LOC_ADMIN + LOC_STATIC),
+        drift((A, "server _.location /admin/", "{allow 127.0.0.1; deny all}")),
+        base=replaced("\tlocation / {", LOC_API + LOC_STATIC + "\tlocation / {"),
+    ),
+    "nginx: a location removed from among several": Edit(
+        NGINX_DEFAULT,
+        replaced(LOC_ADMIN, ""),
+        drift((R, "server _.location /admin/", "{allow 127.0.0.1; deny all}")),
+        base=replaced("\tlocation / {", LOC_API + LOC_ADMIN + LOC_STATIC + "\tlocation / {"),
+    ),
+    "nginx: a server inserted among same-identity servers": Edit(
+        NGINX_DEFAULT,
+        replaced(TWIN.format("a"), TWIN.format("a") + TWIN.format("c")),
+        drift((A, "server :8080 #3", "{listen 8080; return 301 https://c.test$request_uri}")),
+        base=appended(TWIN.format("a") + TWIN.format("b")),
+    ),
+    "nginx: the first of same-identity servers removed": Edit(
+        NGINX_DEFAULT,
+        replaced(TWIN.format("a"), ""),
+        drift((R, "server :8080 #2", "{listen 8080; return 301 https://a.test$request_uri}")),
+        base=appended(TWIN.format("a") + TWIN.format("b") + TWIN.format("c")),
+    ),
+    "apache: a <Directory> inserted among several": Edit(
+        "etc/apache2/apache2.conf",
+        replaced("<Directory /var/www/>", DIRECTORY + "<Directory /var/www/>"),
+        drift(
+            (
+                A,
+                "Directory /srv/api",
+                "{AllowOverride None; Options None; Require all granted}",
+            )
+        ),
+    ),
+    "sshd: a Match block inserted between two": Edit(
+        SSHD,
+        replaced(MATCH_SFTP, MATCH_ADMIN + MATCH_SFTP),
+        drift(
+            (
+                A,
+                '["Match Address 127.0.0.1"]',
+                "{PasswordAuthentication no; PermitRootLogin prohibit-password}",
+            )
+        ),
+        base=appended(MATCH + MATCH_SFTP),
+    ),
+    "php: a [section] inserted among sections": Edit(
+        PHP,
+        replaced("\n[Date]\n", "\n" + XDEBUG + "[Date]\n"),
+        drift((A, "xdebug", '{["xdebug.client_host"] 127.0.0.1; ["xdebug.mode"] debug}')),
+    ),
+    "k8s: an ingress rule inserted first (a list without names)": Edit(
+        K8S,
+        replaced("  ingress:\n", INGRESS),
+        drift(
+            (
+                A,
+                "NetworkPolicy apivigil.spec.ingress[0]",
+                "{from[0].ipBlock.cidr 10.20.0.0/16; ports[0].port 9690; ports[0].protocol TCP}",
+            )
+        ),
+    ),
+    "k8s: a volume mount inserted among named ones": Edit(
+        K8S,
+        replaced(
+            "            - {name: data, mountPath: /var/lib/apivigil}\n",
+            "            - {name: cache, mountPath: /var/cache/apivigil}\n"
+            "            - {name: data, mountPath: /var/lib/apivigil}\n",
+        ),
+        drift(
+            (
+                A,
+                "Deployment apivigil.spec.template.spec.containers[name=apivigil]"
+                ".volumeMounts[name=cache]",
+                "{mountPath /var/cache/apivigil; name cache}",
+            )
+        ),
+    ),
+    "k8s: a resource inserted among the documents": Edit(
+        K8S,
+        replaced("---\n# The daemon", CONFIGMAP + "---\n# The daemon"),
+        drift(
+            (
+                A,
+                "ConfigMap extra",
+                "{apiVersion v1; data.a 1; data.b 2; kind ConfigMap; metadata.name extra}",
+            )
+        ),
+    ),
+    "k8s: documents reordered": Edit(
+        K8S,
+        lambda text: "---\n".join(reversed(text.split("---\n"))),
+        drift(),
+    ),
+    "k8s: allowPrivilegeEscalation enabled": Edit(
+        K8S,
+        replaced("allowPrivilegeEscalation: false", "allowPrivilegeEscalation: true"),
+        drift(
+            (
+                C,
+                "Deployment apivigil.spec.template.spec.containers[name=apivigil]"
+                ".securityContext.allowPrivilegeEscalation",
+                "true",
+            )
+        ),
+    ),
+    # systemd units
+    "systemd: sets reordered, a ';' inside a value kept": Edit(
+        REDIS_UNIT,
+        both(
+            replaced(
+                "ReadWritePaths=-/var/lib/redis\nReadWritePaths=-/var/log/redis\n",
+                "ReadWritePaths=-/var/log/redis\nReadWritePaths=-/var/lib/redis\n",
+            ),
+            replaced(
+                "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
+                "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+            ),
+        ),
+        drift(),
+    ),
+    "systemd: a capability allowed": Edit(
+        REDIS_UNIT,
+        replaced("CapabilityBoundingSet=\n", "CapabilityBoundingSet=CAP_NET_BIND_SERVICE\n"),
+        drift((C, "Service.CapabilityBoundingSet", "CAP_NET_BIND_SERVICE")),
+    ),
+    "systemd: ExecStartPre changed inside its quotes": Edit(
+        NGINX_UNIT,
+        replaced(
+            "-t -q -g 'daemon on; master_process on;'", "-t -g 'daemon on; master_process on;'"
+        ),
+        drift((C, "Service.ExecStartPre", "/usr/sbin/nginx -t -g 'daemon on; master_process on;'")),
+    ),
     # YAML
     "prometheus: two jobs swapped": Edit(
         PROMETHEUS,
@@ -439,7 +607,7 @@ def _state(
 
 
 def _as_expected(item: DriftItem) -> Expected:
-    value = item.after
+    value = item.before if item.is_block and item.change is Change.REMOVED else item.after
     if value is not None and is_masked(value):
         value = MASKED
     return (item.change, item.path, value)

@@ -39,6 +39,7 @@ class FileFormat(StrEnum):
     REDIS = "redis"
     HAPROXY = "haproxy"
     HTPASSWD = "htpasswd"
+    SYSTEMD = "systemd"
 
 
 class FileSource(BaseModel):
