@@ -518,22 +518,49 @@ def test_a_broken_source_is_unavailable_and_never_reads_as_everything_removed(
 
 SECRETS_BEFORE = ("Hunter2-db-pass-5e1f", "tok-a1b2c3d4e5-before", "cs-9a8b7c-before", "dsnpw-x1")
 SECRETS_AFTER = ("Hunter3-db-pass-77aa", "tok-f6e5d4c3b2-after", "cs-1q2w3e-after", "dsnpw-y2")
+# secrets in directive forms: redis requirepass / masterauth / ACL `>pw`, haproxy `stats auth`
+# and userlist passwords, nginx `env` and `auth_http_header`, an htpasswd user's password
+DIRECTIVE_SECRETS_BEFORE = (
+    *("rq-pass-b4", "mauth-b4", "acl-pw-b4", "stats-pw-b4", "ul-pw-b4", "awssec-b4"),
+    *("xauth-b4", "htpw-b4"),
+)
+DIRECTIVE_SECRETS_AFTER = (
+    *("rq-pass-af", "mauth-af", "acl-pw-af", "stats-pw-af", "ul-pw-af", "awssec-af"),
+    *("xauth-af", "htpw-af"),
+)
 
 
-def _write_secret_sources(root: Path, web: ScriptedHttpServer, values: tuple[str, ...]) -> None:
+def _write_secret_sources(
+    root: Path, web: ScriptedHttpServer, values: tuple[str, ...], directives: tuple[str, ...]
+) -> list[str]:
+    """The sources holding `values` and `directives`; the password hashes written."""
     password, token, client_secret, dsn_password = values
+    requirepass, masterauth, acl, stats, userlist, aws, x_auth, web_user = directives
+    (root / "redis.conf").write_text(
+        f"port 6379\nrequirepass {requirepass}\nmasterauth {masterauth}\n"
+        f"user alice on >{acl} ~cache:* +get\n"
+    )
+    (root / "haproxy.cfg").write_text(
+        "global\n\tdaemon\n\nlisten stats\n\tbind 127.0.0.1:8404\n"
+        f"\tstats auth admin:{stats}\n\nuserlist ops\n\tuser dev insecure-password {userlist}\n"
+    )
+    hashes = _htpasswd(root / "htpasswd", {"alice": web_user})
     (root / "app.yaml").write_text(
         f"database:\n  password: {password}\n  url: postgres://app:{dsn_password}@db/app\n"
         f"api_token: {token}\nlog_level: info\n"
     )
     (root / "nginx.conf").write_text(
-        "http { server { location / { proxy_set_header Authorization "
-        f'"Bearer {token}"; proxy_pass http://backend; }} }} }}'
+        f"env AWS_SECRET_ACCESS_KEY={aws};\n"
+        f'http {{ auth_http_header X-Auth-Key "{x_auth}"; '
+        "server { location / { proxy_set_header Authorization "
+        f'"Bearer {token}"; proxy_pass http://backend; }} '
+        f"location /admin/ {{ auth_basic_user_file {root / 'htpasswd'}; }} }} }}"
     )
     (root / "env.txt").write_text(f"API_KEY={token}\nMODE=strict\n")
     web.replies["/config"] = Reply(
         200, {}, json.dumps({"oauth": {"client_secret": client_secret, "issuer": "x"}}).encode()
     )
+    return hashes
 
 
 def _store_text(store_url: str, database: Path) -> str:
@@ -567,7 +594,7 @@ def test_secret_values_never_reach_the_store_logs_findings_cli_output_or_notific
         return Reply(200, {}, b"ok")
 
     web.post_handlers["/hook"] = receive
-    _write_secret_sources(tmp_path, web, SECRETS_BEFORE)
+    hashes = _write_secret_sources(tmp_path, web, SECRETS_BEFORE, DIRECTIVE_SECRETS_BEFORE)
     database = tmp_path / "store" / "apivigil.db"
     store_url = f"sqlite:///{database}"
     port = free_port()
@@ -579,6 +606,8 @@ def test_secret_values_never_reach_the_store_logs_findings_cli_output_or_notific
             {"name": "app", "file": str(tmp_path / "app.yaml")},
             {"name": "nginx", "file": {"path": str(tmp_path / "nginx.conf"), "format": "nginx"}},
             {"name": "env", "command": {"argv": argv}},
+            {"name": "redis", "file": str(tmp_path / "redis.conf")},
+            {"name": "haproxy", "file": str(tmp_path / "haproxy.cfg")},
             {"name": "oauth", "http": {"path": "/config", "json_keys": ["*"]}},
         ],
     }
@@ -601,7 +630,7 @@ def test_secret_values_never_reach_the_store_logs_findings_cli_output_or_notific
     with DaemonProcess(path, port, tmp_path) as daemon:
         daemon.wait_healthy()
         daemon.wait_for_event(lambda e: e.get("event") == "check run" and e.get("target") == "api")
-        _write_secret_sources(tmp_path, web, SECRETS_AFTER)
+        hashes += _write_secret_sources(tmp_path, web, SECRETS_AFTER, DIRECTIVE_SECRETS_AFTER)
         daemon.wait_for_event(
             lambda e: (
                 e.get("event") == "finding opened"
@@ -626,6 +655,14 @@ def test_secret_values_never_reach_the_store_logs_findings_cli_output_or_notific
         "nginx|http.server.location /.proxy_set_header Authorization",
         "env|API_KEY",
         "oauth|body.oauth.client_secret",
+        "redis|requirepass",
+        "redis|masterauth",
+        "redis|user alice",
+        "haproxy|listen stats.stats auth",
+        "haproxy|userlist ops.user dev",
+        "nginx|env AWS_SECRET_ACCESS_KEY",
+        "nginx|http.auth_http_header X-Auth-Key",
+        "nginx|http.server.location /admin/.auth_basic_user_file#alice password",
     }
     assert expected <= set(changed)
     assert all(
@@ -647,7 +684,8 @@ def test_secret_values_never_reach_the_store_logs_findings_cli_output_or_notific
     everything = "\n".join(outputs)
     assert "body.oauth.client_secret" in everything  # the search sees real content ...
     assert "http://backend" in _store_text(store_url, database)  # ... inside compressed blobs
-    for secret in (*SECRETS_BEFORE, *SECRETS_AFTER):
+    directive_secrets = (*DIRECTIVE_SECRETS_BEFORE, *DIRECTIVE_SECRETS_AFTER, *hashes)
+    for secret in (*SECRETS_BEFORE, *SECRETS_AFTER, *directive_secrets):
         assert secret not in everything
 
 
