@@ -87,6 +87,7 @@ A, R, C = Change.ADDED, Change.REMOVED, Change.CHANGED
 NGINX_DEFAULT = "etc/nginx/sites-available/default"
 SITE_B = "\nserver {\n\tlisten 80;\n\tserver_name b.example.test;\n\treturn 301 https://b;\n}\n"
 SITE_C = "\nserver {\n\tlisten 80;\n\tserver_name c.example.test;\n\treturn 444;\n}\n"
+SITE_W = "\nserver {\n\tlisten 443 ssl;\n\tserver_name www.example.test;\n\troot /srv/www;\n}\n"
 SITE_D = "\nserver {\n\tlisten 80;\n\tserver_name d.example.test;\n\treturn 301 https://d;\n}\n"
 VHOST = "\n<VirtualHost *:80>\n\tServerName {0}\n\tDocumentRoot /srv/{0}\n</VirtualHost>\n"
 APACHE_DEFAULT = "etc/apache2/sites-available/000-default.conf"
@@ -142,6 +143,12 @@ EDITS: dict[str, Edit] = {
         NGINX_DEFAULT,
         replaced("server_name _;", "server_name _ www.example.test;"),
         drift((C, "server _.server_name", "_ www.example.test")),
+    ),
+    "nginx: a name that sorts first added to server_name (the block's key)": Edit(
+        NGINX_DEFAULT,
+        replaced("server_name www.example.test;", "server_name www.example.test example.test;"),
+        drift((C, '["server example.test"].server_name', "example.test www.example.test")),
+        base=appended(SITE_W),
     ),
     "nginx: server_name names reordered": Edit(
         NGINX_DEFAULT,
@@ -235,6 +242,12 @@ EDITS: dict[str, Edit] = {
             VHOST.format("b.test"), VHOST.format("c.test") + VHOST.format("b.test")
         ),
         drift((A, '["VirtualHost *:80 c.test"]', "{DocumentRoot /srv/c.test; ServerName c.test}")),
+        base=appended(VHOST.format("a.test") + VHOST.format("b.test")),
+    ),
+    "apache: a VirtualHost's ServerName changed (the block's key)": Edit(
+        APACHE_DEFAULT,
+        replaced("ServerName b.test", "ServerName c.test"),
+        drift((C, '["VirtualHost *:80 c.test"].ServerName', "c.test")),
         base=appended(VHOST.format("a.test") + VHOST.format("b.test")),
     ),
     "apache: two VirtualHosts swapped": Edit(

@@ -189,8 +189,15 @@ def _compare(
             yield DriftItem(source, before_path, Change.REMOVED, before.value, None)
         else:
             yield DriftItem(source, after_path, Change.CHANGED, before.value, after.value)
+    renamed = _renamed(before, after)
+    for was, now in renamed.items():
+        yield from _compare(
+            source, before_path + was, after_path + now, before.children[was], after.children[now]
+        )
     groups: dict[str, tuple[list[str], list[str]]] = {}
     for token in before.children.keys() | after.children.keys():
+        if token in renamed or token in renamed.values():
+            continue
         group = _group(token)
         if group is None:
             yield from _compare(
@@ -222,6 +229,53 @@ def _compare(
                 before.children[olds[old]] if old is not None else None,
                 after.children[news[new]] if new is not None else None,
             )
+
+
+def _renamed(before: _Node, after: _Node) -> dict[str, str]:
+    """Blocks whose key is made from their own settings (an nginx `server` by its first
+    server_name, an Apache `VirtualHost` by its ServerName), re-keyed because such a setting
+    changed: old token -> new token, for the pairs that share most of their settings. The
+    setting that changed is the drift, not a block removed and another added."""
+    olds = _content_keyed(before, after)
+    news = _content_keyed(after, before)
+    renamed: dict[str, str] = {}
+    for family in olds.keys() & news.keys():
+        old_leaves = {t: set(before.children[t].leaves("")) for t in olds[family]}
+        new_leaves = {t: set(after.children[t].leaves("")) for t in news[family]}
+        candidates = sorted(
+            (-len(old_leaves[o] & new_leaves[n]), o, n) for o in old_leaves for n in new_leaves
+        )
+        for negative_shared, old, new in candidates:
+            smaller = min(len(old_leaves[old]), len(new_leaves[new]))
+            if -negative_shared * 2 < smaller or old in renamed or new in renamed.values():
+                continue
+            renamed[old] = new
+    return renamed
+
+
+def _content_keyed(side: _Node, other: _Node) -> dict[str, list[str]]:
+    """The block tokens of `side` missing from `other` whose key comes from their own
+    settings, by family (what the key is without that setting)."""
+    families: dict[str, list[str]] = {}
+    for token, node in side.children.items():
+        if token in other.children or not node.children or _group(token) is not None:
+            continue
+        name = _name(token)
+        if name == "server" or name.startswith("server "):
+            families.setdefault("server", []).append(token)
+        elif name.lower().startswith("virtualhost "):
+            server_name = next(
+                (
+                    child.value
+                    for child_token, child in node.children.items()
+                    if _name(child_token).lower() == "servername" and child.value
+                ),
+                None,
+            )
+            if server_name and name.endswith(f" {server_name}"):
+                family = name[: -len(server_name) - 1]
+                families.setdefault(family, []).append(token)
+    return families
 
 
 def _whole(
