@@ -962,3 +962,40 @@ def test_the_users_of_a_referenced_password_file_drift_by_name_and_no_hash_is_st
     assert "alice password" in stored
     for secret in (*hashes, "alice-pw-1", "alice-pw-2", "bob-pw-1"):
         assert secret not in stored
+
+
+def test_a_server_added_among_others_is_one_finding_as_serious_as_its_weakest_setting(
+    store: SqlStore, tmp_path: Path, debian: Path
+) -> None:
+    # Given Debian's default site, watched with and without an ignore rule for ssl_protocols
+    site = tmp_path / "default"
+    site.write_text((debian / NGINX_SITE).read_text())
+    ignore = [{"path": "*.ssl_protocols", "reason": "TLS is judged by tls_posture"}]
+    plain = Drift(store, Target("a"), {"sources": [{"name": "site", "file": str(site)}]})
+    ignoring = Drift(
+        store, Target("b"), {"sources": [{"name": "site", "file": str(site)}], "ignore": ignore}
+    )
+    plain.run()
+    ignoring.run()
+
+    # When a server with a weak protocol is added after it
+    site.write_text(
+        site.read_text() + "\nserver {\n\tlisten 443 ssl;\n\tserver_name api.example.test;\n"
+        "\tssl_protocols TLSv1 TLSv1.2;\n\troot /srv/api;\n}\n"
+    )
+    plain.run()
+    ignoring.run()
+
+    # Then it is one finding naming the block, high because of its weak protocol ...
+    subject = 'site|["server api.example.test"]'
+    [found] = plain.findings().values()
+    assert (found.subject, found.rule_id, found.severity) == (subject, "DRIFT-ADDED", "high")
+    assert found.evidence == (
+        "added block 'server api.example.test' (4 settings): {listen 443 ssl; root /srv/api; "
+        "server_name api.example.test; ssl_protocols TLSv1 TLSv1.2}"
+    )
+    # ... and an ignored setting leaves the block, with the severity of what is left
+    [rest] = ignoring.findings().values()
+    assert (rest.subject, rest.severity) == (subject, "medium")
+    assert "(3 settings)" in rest.evidence
+    assert "ssl_protocols" not in rest.evidence

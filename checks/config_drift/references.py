@@ -54,6 +54,9 @@ def referenced_files(
     extra: dict[str, str] = {}
     unreadable: list[tuple[str, str]] = []
     for key, value in entries.items():
+        lowered = key.lower()
+        if "user_file" not in lowered and "userfile" not in lowered:
+            continue  # the cheap test first: most keys of most files are not these
         if last_segment(key).split(" ", 1)[0].lower() not in REFERRING_DIRECTIVES:
             continue
         if "$" in value or value.lower() == "off":

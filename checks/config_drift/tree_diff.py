@@ -11,7 +11,6 @@ cascade of changed and removed items on the siblings after it.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -73,12 +72,33 @@ def block_name(path: str) -> str:
 def diff(source: str, approved: Mapping[str, str], observed: Mapping[str, str]) -> list[DriftItem]:
     if approved == observed:
         return []
+    keys = approved.keys() | observed.keys()
+    changed = {path for path in keys if approved.get(path) != observed.get(path)}
     files = frozenset(
-        _FILE_ENTRY.sub("", path) for path in (*approved, *observed) if _FILE_ENTRY.search(path)
+        path[: -len(entry[0])]
+        for path in keys
+        if path.endswith(("#sha256", "#link")) and (entry := _FILE_ENTRY.search(path))
     )
-    before, after = _tree(approved, files), _tree(observed, files)
+    # only the top-level entries that hold a difference, with their unnamed siblings, are
+    # built into trees: a large file or directory with one change costs one pass of slicing
+    wanted = {_top(path, files) for path in changed}
+    wanted_groups = {group for token in wanted if (group := _group(token)) is not None}
+
+    prefixes = tuple(wanted)
+
+    def relevant(path: str) -> bool:
+        if not wanted_groups and not path.startswith(prefixes):  # the fast test, in C
+            return False
+        top = _top(path, files)
+        return top in wanted or (bool(wanted_groups) and _group(top) in wanted_groups)
+
+    before = _tree({p: v for p, v in approved.items() if relevant(p)}, files)
+    after = _tree({p: v for p, v in observed.items() if relevant(p)}, files)
     items = list(_compare(source, "", "", before, after))
     return sorted(items, key=lambda item: item.path)
+
+
+Signature = frozenset[tuple[str, str]]  # a node's settings, paths relative to it
 
 
 @dataclass(slots=True)
@@ -92,9 +112,8 @@ class _Node:
         for token, child in self.children.items():
             yield from child.leaves(path + token)
 
-    def signature(self) -> str:
-        text = json.dumps(sorted(self.leaves("")), separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()
+    def signature(self) -> Signature:
+        return frozenset(self.leaves(""))
 
 
 def _tree(flat: Mapping[str, str], files: frozenset[str]) -> _Node:
@@ -105,6 +124,21 @@ def _tree(flat: Mapping[str, str], files: frozenset[str]) -> _Node:
             node = node.children.setdefault(token, _Node())
         node.value = value
     return root
+
+
+def _top(path: str, files: frozenset[str]) -> str:
+    """The first of `path`'s tokens (as `tokens_of` would cut it), found without the rest."""
+    cut = len(path)
+    for mark in (":", "#"):
+        index = path.find(mark)
+        if 0 <= index < cut:
+            cut = index
+    if cut < len(path) and path[:cut] in files:
+        return path[:cut]
+    if path.startswith(("line[", '["', "[")):
+        return tokens_of(path, files)[0]
+    ends = [index for mark in ".[" if (index := path.find(mark, 1)) > 0]
+    return path[: min(ends)] if ends else path
 
 
 def tokens_of(path: str, files: frozenset[str]) -> list[str]:
@@ -316,7 +350,7 @@ def _aligned(
                 pairs.extend(_similar(olds, news, list(range(i1, i2)), list(range(j1, j2))))
         return pairs
     unmatched_old: list[int] = []
-    free: dict[str, list[int]] = {}
+    free: dict[Signature, list[int]] = {}
     for index, signature in enumerate(new_signatures):
         free.setdefault(signature, []).append(index)
     for index, signature in enumerate(old_signatures):
