@@ -916,14 +916,18 @@ def _htpasswd(path: Path, users: dict[str, str]) -> list[str]:
 def test_the_users_of_a_referenced_password_file_drift_by_name_and_no_hash_is_stored(
     tmp_path: Path, debian: Path
 ) -> None:
-    # Given Debian's default nginx site with a location guarded by auth_basic_user_file
+    # Given Debian's default nginx site with a location guarded by auth_basic_user_file,
+    # and its key's passphrases in an ssl_password_file
     users = tmp_path / "htpasswd"
     hashes = _htpasswd(users, {"alice": "alice-pw-1"})
+    passphrases = tmp_path / "passphrases"
+    passphrases.write_text("keypass-one-1\n")
     site = tmp_path / "sites-enabled" / "default"
     site.parent.mkdir()
     guarded = (
         '\tlocation /admin/ {\n\t\tauth_basic "Restricted";\n'
-        f"\t\tauth_basic_user_file {users};\n\t}}\n\n\tlocation / {{"
+        f"\t\tauth_basic_user_file {users};\n\t}}\n\n"
+        f"\tssl_password_file {passphrases};\n\n\tlocation / {{"
     )
     site.write_text((debian / NGINX_SITE).read_text().replace("\tlocation / {", guarded, 1))
     database = tmp_path / "apivigil.db"
@@ -936,13 +940,16 @@ def test_the_users_of_a_referenced_password_file_drift_by_name_and_no_hash_is_st
     assert first.output.snapshot is not None
     assert first.output.snapshot["site"][key] == str(users)  # the path is shown
 
-    # When a user is added and alice's password changes
+    # When a user is added, alice's password changes and so does the key's passphrase
     hashes += _htpasswd(users, {"alice": "alice-pw-2", "bob": "bob-pw-1"})
+    passphrases.write_text("keypass-two-2\n")
     drift.run()
 
-    # Then each is one finding naming the user, with no hash in it
+    # Then each is one finding naming the user or the file, with no hash or secret in it
     found = drift.findings()
-    assert set(found) == {f"site|{key}#alice password", f"site|{key}#bob password"}
+    passphrase = "site|server _.ssl_password_file#secret"
+    assert set(found) == {f"site|{key}#alice password", f"site|{key}#bob password", passphrase}
+    assert "a secret value changed" in found[passphrase].evidence
     assert found[f"site|{key}#bob password"].rule_id == "DRIFT-ADDED"
     assert found[f"site|{key}#alice password"].rule_id == "DRIFT-CHANGED"
     assert "values are not shown" in found[f"site|{key}#alice password"].evidence
@@ -953,14 +960,14 @@ def test_the_users_of_a_referenced_password_file_drift_by_name_and_no_hash_is_st
     assert gone.output is not None
     [unavailable] = [f for f in gone.output.findings if f.rule_id == "DRIFT-SOURCE-UNAVAILABLE"]
     assert unavailable.subject == f"site|{key}"
-    assert "the password file it names" in unavailable.evidence
+    assert "the secret file it names" in unavailable.evidence
     assert str(users) in unavailable.evidence
 
     # and no hash nor password ever reached the store
     stored = _store_text(f"sqlite:///{database}", database)
     store.close()
     assert "alice password" in stored
-    for secret in (*hashes, "alice-pw-1", "alice-pw-2", "bob-pw-1"):
+    for secret in (*hashes, "alice-pw-1", "alice-pw-2", "bob-pw-1", "keypass-one-1", "keypass-two"):
         assert secret not in stored
 
 
