@@ -6,7 +6,7 @@ from pathlib import PurePath
 
 import pytest
 
-from checks.config_drift.diff import DriftItem, severity_of
+from checks.config_drift.diff import DriftItem, diff, severity_of
 from checks.config_drift.flatten import TooManyKeys, flatten
 from checks.config_drift.formats import detect_format, parse
 from checks.config_drift.params import Change, FileFormat, SeverityRule
@@ -325,3 +325,22 @@ def test_configured_severity_rules_win_over_the_built_in_ones() -> None:
     assert severity_of(item, (), Severity.MEDIUM) is Severity.CRITICAL
     accepted = SeverityRule(path="sshd|permitrootlogin", severity=Severity.LOW)
     assert severity_of(item, (accepted,), Severity.MEDIUM) is Severity.LOW
+
+
+def test_a_document_nested_deeper_than_the_tree_walk_still_drifts_setting_by_setting() -> None:
+    document: dict[str, object] = {}
+    innermost = document
+    for _ in range(5000):  # past Python's recursion limit
+        innermost["a"] = {}
+        innermost = innermost["a"]  # type: ignore[assignment]
+    innermost["x"] = 1
+    approved = flatten(document, 10**6, "deep.yaml")
+    innermost["x"], innermost["y"] = 2, 3
+    observed = flatten(document, 10**6, "deep.yaml")
+
+    items = diff("s", approved, observed)
+
+    assert [(item.change, item.path[-2:], item.after) for item in items] == [
+        (Change.CHANGED, ".x", "2"),
+        (Change.ADDED, ".y", "3"),
+    ]

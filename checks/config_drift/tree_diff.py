@@ -94,8 +94,22 @@ def diff(source: str, approved: Mapping[str, str], observed: Mapping[str, str]) 
 
     before = _tree({p: v for p, v in approved.items() if relevant(p)}, files)
     after = _tree({p: v for p, v in observed.items() if relevant(p)}, files)
-    items = list(_compare(source, "", "", before, after))
+    try:
+        items = list(_compare(source, "", "", before, after))
+    except RecursionError:  # nested deeper than the tree walk goes: setting by setting
+        items = _flat(source, approved, observed, changed)
     return sorted(items, key=lambda item: item.path)
+
+
+def _flat(
+    source: str, approved: Mapping[str, str], observed: Mapping[str, str], changed: set[str]
+) -> list[DriftItem]:
+    items: list[DriftItem] = []
+    for path in changed:
+        before, after = approved.get(path), observed.get(path)
+        change = Change.ADDED if before is None else Change.REMOVED if after is None else None
+        items.append(DriftItem(source, path, change or Change.CHANGED, before, after))
+    return items
 
 
 Signature = frozenset[tuple[str, str]]  # a node's settings, paths relative to it
