@@ -135,7 +135,7 @@ def _evidence(item: DriftItem) -> str:
         settings = len(item.members)
         plural = "setting" if settings == 1 else "settings"
         verb = "added" if item.change is Change.ADDED else "removed"
-        return f"{verb} block {block_name(item.path)!r} ({settings} {plural}): " + _short(
+        return f"{verb} block {block_name(item)!r} ({settings} {plural}): " + _short(
             item.after if item.after is not None else item.before
         )
     if any(value is not None and is_masked(value) for value in (item.before, item.after)):

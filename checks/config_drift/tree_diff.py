@@ -58,8 +58,12 @@ def block_summary(members: tuple[DriftItem, ...], prefix: str) -> str:
     return "{" + "; ".join(parts) + "}"
 
 
-def block_name(path: str) -> str:
-    """The block's own identity, as written in the file: `server c.example.test`."""
+def block_name(item: DriftItem) -> str:
+    """The block's own identity, as written in the file: `server c.example.test`, or the
+    file of a watched directory."""
+    path = item.path
+    if any(member.path.startswith((f"{path}#", f"{path}:")) for member in item.members):
+        return path
     tokens = tokens_of(path, frozenset())
     if not tokens:
         return path
