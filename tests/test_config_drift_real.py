@@ -462,6 +462,12 @@ EDITS: dict[str, Edit] = {
         drift((A, "server :8080 #3", "{listen 8080; return 301 https://c.test$request_uri}")),
         base=appended(TWIN.format("a") + TWIN.format("b")),
     ),
+    "nginx: one of same-identity servers changed": Edit(
+        NGINX_DEFAULT,
+        replaced("https://b.test$request_uri", "https://b2.test$request_uri"),
+        drift((C, "server :8080 #3.return", "301 https://b2.test$request_uri")),
+        base=appended(TWIN.format("a") + TWIN.format("b") + TWIN.format("c")),
+    ),
     "nginx: the first of same-identity servers removed": Edit(
         NGINX_DEFAULT,
         replaced(TWIN.format("a"), ""),
