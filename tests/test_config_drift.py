@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
+import subprocess
 import sys
 import time
 import zlib
@@ -35,9 +37,11 @@ from tests.checks_for_tests import record_snapshot
 from tests.clocks import ManualClock
 from tests.conftest import free_port
 from tests.daemon_process import DaemonProcess, run_cli, write_config
+from tests.debian_files import extract
 from tests.http_servers import Reply, ScriptedHttpServer
 
 IMMEDIATE = HysteresisPolicy(open_after=1, resolve_after=1)
+NGINX_SITE = "etc/nginx/sites-available/default"
 
 
 class Drift:
@@ -277,7 +281,8 @@ def test_a_directory_source_reports_files_added_removed_and_changed(
     assert found["confd|a.conf:x"].rule_id == "DRIFT-CHANGED"
     assert found["confd|a.conf#sha256"].rule_id == "DRIFT-CHANGED"
     assert found["confd|b.bin#sha256"].rule_id == "DRIFT-REMOVED"
-    assert found["confd|c.conf:y"].rule_id == "DRIFT-ADDED"
+    assert found["confd|c.conf"].rule_id == "DRIFT-ADDED"  # one finding for a new file
+    assert found["confd|c.conf"].evidence.startswith("added block 'c.conf' (2 settings): {")
 
 
 @pytest.mark.hostile_peer
@@ -513,22 +518,49 @@ def test_a_broken_source_is_unavailable_and_never_reads_as_everything_removed(
 
 SECRETS_BEFORE = ("Hunter2-db-pass-5e1f", "tok-a1b2c3d4e5-before", "cs-9a8b7c-before", "dsnpw-x1")
 SECRETS_AFTER = ("Hunter3-db-pass-77aa", "tok-f6e5d4c3b2-after", "cs-1q2w3e-after", "dsnpw-y2")
+# secrets in directive forms: redis requirepass / masterauth / ACL `>pw`, haproxy `stats auth`
+# and userlist passwords, nginx `env` and `auth_http_header`, an htpasswd user's password
+DIRECTIVE_SECRETS_BEFORE = (
+    *("rq-pass-b4", "mauth-b4", "acl-pw-b4", "stats-pw-b4", "ul-pw-b4", "awssec-b4"),
+    *("xauth-b4", "htpw-b4"),
+)
+DIRECTIVE_SECRETS_AFTER = (
+    *("rq-pass-af", "mauth-af", "acl-pw-af", "stats-pw-af", "ul-pw-af", "awssec-af"),
+    *("xauth-af", "htpw-af"),
+)
 
 
-def _write_secret_sources(root: Path, web: ScriptedHttpServer, values: tuple[str, ...]) -> None:
+def _write_secret_sources(
+    root: Path, web: ScriptedHttpServer, values: tuple[str, ...], directives: tuple[str, ...]
+) -> list[str]:
+    """The sources holding `values` and `directives`; the password hashes written."""
     password, token, client_secret, dsn_password = values
+    requirepass, masterauth, acl, stats, userlist, aws, x_auth, web_user = directives
+    (root / "redis.conf").write_text(
+        f"port 6379\nrequirepass {requirepass}\nmasterauth {masterauth}\n"
+        f"user alice on >{acl} ~cache:* +get\n"
+    )
+    (root / "haproxy.cfg").write_text(
+        "global\n\tdaemon\n\nlisten stats\n\tbind 127.0.0.1:8404\n"
+        f"\tstats auth admin:{stats}\n\nuserlist ops\n\tuser dev insecure-password {userlist}\n"
+    )
+    hashes = _htpasswd(root / "htpasswd", {"alice": web_user})
     (root / "app.yaml").write_text(
         f"database:\n  password: {password}\n  url: postgres://app:{dsn_password}@db/app\n"
         f"api_token: {token}\nlog_level: info\n"
     )
     (root / "nginx.conf").write_text(
-        "http { server { location / { proxy_set_header Authorization "
-        f'"Bearer {token}"; proxy_pass http://backend; }} }} }}'
+        f"env AWS_SECRET_ACCESS_KEY={aws};\n"
+        f'http {{ auth_http_header X-Auth-Key "{x_auth}"; '
+        "server { location / { proxy_set_header Authorization "
+        f'"Bearer {token}"; proxy_pass http://backend; }} '
+        f"location /admin/ {{ auth_basic_user_file {root / 'htpasswd'}; }} }} }}"
     )
     (root / "env.txt").write_text(f"API_KEY={token}\nMODE=strict\n")
     web.replies["/config"] = Reply(
         200, {}, json.dumps({"oauth": {"client_secret": client_secret, "issuer": "x"}}).encode()
     )
+    return hashes
 
 
 def _store_text(store_url: str, database: Path) -> str:
@@ -562,7 +594,7 @@ def test_secret_values_never_reach_the_store_logs_findings_cli_output_or_notific
         return Reply(200, {}, b"ok")
 
     web.post_handlers["/hook"] = receive
-    _write_secret_sources(tmp_path, web, SECRETS_BEFORE)
+    hashes = _write_secret_sources(tmp_path, web, SECRETS_BEFORE, DIRECTIVE_SECRETS_BEFORE)
     database = tmp_path / "store" / "apivigil.db"
     store_url = f"sqlite:///{database}"
     port = free_port()
@@ -574,6 +606,8 @@ def test_secret_values_never_reach_the_store_logs_findings_cli_output_or_notific
             {"name": "app", "file": str(tmp_path / "app.yaml")},
             {"name": "nginx", "file": {"path": str(tmp_path / "nginx.conf"), "format": "nginx"}},
             {"name": "env", "command": {"argv": argv}},
+            {"name": "redis", "file": str(tmp_path / "redis.conf")},
+            {"name": "haproxy", "file": str(tmp_path / "haproxy.cfg")},
             {"name": "oauth", "http": {"path": "/config", "json_keys": ["*"]}},
         ],
     }
@@ -596,7 +630,7 @@ def test_secret_values_never_reach_the_store_logs_findings_cli_output_or_notific
     with DaemonProcess(path, port, tmp_path) as daemon:
         daemon.wait_healthy()
         daemon.wait_for_event(lambda e: e.get("event") == "check run" and e.get("target") == "api")
-        _write_secret_sources(tmp_path, web, SECRETS_AFTER)
+        hashes += _write_secret_sources(tmp_path, web, SECRETS_AFTER, DIRECTIVE_SECRETS_AFTER)
         daemon.wait_for_event(
             lambda e: (
                 e.get("event") == "finding opened"
@@ -621,6 +655,14 @@ def test_secret_values_never_reach_the_store_logs_findings_cli_output_or_notific
         "nginx|http.server.location /.proxy_set_header Authorization",
         "env|API_KEY",
         "oauth|body.oauth.client_secret",
+        "redis|requirepass",
+        "redis|masterauth",
+        "redis|user alice",
+        "haproxy|listen stats.stats auth",
+        "haproxy|userlist ops.user dev",
+        "nginx|env AWS_SECRET_ACCESS_KEY",
+        "nginx|http.auth_http_header X-Auth-Key",
+        "nginx|http.server.location /admin/.auth_basic_user_file#alice password",
     }
     assert expected <= set(changed)
     assert all(
@@ -642,7 +684,8 @@ def test_secret_values_never_reach_the_store_logs_findings_cli_output_or_notific
     everything = "\n".join(outputs)
     assert "body.oauth.client_secret" in everything  # the search sees real content ...
     assert "http://backend" in _store_text(store_url, database)  # ... inside compressed blobs
-    for secret in (*SECRETS_BEFORE, *SECRETS_AFTER):
+    directive_secrets = (*DIRECTIVE_SECRETS_BEFORE, *DIRECTIVE_SECRETS_AFTER, *hashes)
+    for secret in (*SECRETS_BEFORE, *SECRETS_AFTER, *directive_secrets):
         assert secret not in everything
 
 
@@ -781,4 +824,185 @@ def test_a_list_of_mappings_is_keyed_by_the_identity_field_configured_for_its_pa
     path.write_text(json.dumps({"firewall": [rules[1], {"rule": "c", "allow": "any"}, rules[0]]}))
     drift.run()
 
-    assert set(drift.findings()) == {"fw|firewall[rule=c].allow", "fw|firewall[rule=c].rule"}
+    # Then the inserted rule is one finding naming it, the reordered ones none
+    found = drift.findings()
+    assert set(found) == {"fw|firewall[rule=c]"}
+    assert found["fw|firewall[rule=c]"].evidence == (
+        "added block 'firewall[rule=c]' (2 settings): {allow any; rule c}"
+    )
+
+
+@pytest.fixture(scope="module")
+def debian(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return extract(tmp_path_factory.mktemp("debian"))
+
+
+def _read_as(run: CheckRun) -> dict[str, Any]:
+    assert run.output is not None
+    return {f.subject: f for f in run.output.findings if f.rule_id.startswith("DRIFT-READ-AS")}
+
+
+def test_a_watched_directory_names_each_file_it_could_not_read_in_a_format_of_its_own(
+    store: SqlStore, tmp_path: Path, debian: Path
+) -> None:
+    # Given Debian's /etc/nginx as shipped, with one site broken, a logrotate file (a format
+    # of its own that apivigil does not read) and a text file too long to read key by key
+    root = tmp_path / "etc"
+    shutil.copytree(debian / "etc/nginx", root / "nginx")
+    (root / "logrotate.d").mkdir()
+    shutil.copy(debian / "etc/logrotate.d/nginx", root / "logrotate.d/nginx")
+    site = (root / "nginx/sites-available/default").read_text()
+    (root / "nginx/sites-available/broken").write_text(site.replace("=404;\n\t}", "=404;\n"))
+    (root / "nginx/conf.d/huge.conf").write_text("client_max_body_size 1m;\n" * 50_000)
+    source = {"name": "etc", "directory": str(root)}
+
+    # When it is watched as a directory
+    run = Drift(store, Target("web"), {"sources": [source]}).run()
+
+    # Then each file not read in a format of its own is a finding naming it and why
+    notes = _read_as(run)
+    assert set(notes) == {
+        "etc|nginx/sites-available/broken#format",
+        "etc|logrotate.d/nginx#format",
+        "etc|nginx/conf.d/huge.conf#format",
+    }
+    broken = notes["etc|nginx/sites-available/broken#format"]
+    assert broken.rule_id == "DRIFT-READ-AS-TEXT"
+    assert "not valid nginx" in broken.evidence
+    assert "never closed" in broken.evidence
+    assert "format not recognised" in notes["etc|logrotate.d/nginx#format"].evidence
+    huge = notes["etc|nginx/conf.d/huge.conf#format"]
+    assert huge.rule_id == "DRIFT-READ-AS-DIGEST"
+    assert "over 1048576 bytes" in huge.evidence
+    # and every other shipped file was read in its format (nginx.conf's keys, not lines)
+    assert run.output is not None
+    assert run.output.snapshot is not None
+    entries = run.output.snapshot["etc"]
+    assert entries["nginx/nginx.conf:http.ssl_protocols"] == "TLSv1 TLSv1.1 TLSv1.2 TLSv1.3"
+    assert not [
+        key
+        for key in entries
+        if key.startswith("nginx/") and ":line[" in key and "broken" not in key
+    ]
+
+    # When the user says which format the logrotate file is in, that note goes
+    explicit = {"path": str(root), "formats": {"logrotate.d/*": "text"}}
+    again = Drift(
+        store, Target("web2"), {"sources": [{"name": "etc", "directory": explicit}]}
+    ).run()
+    assert set(_read_as(again)) == {
+        "etc|nginx/sites-available/broken#format",
+        "etc|nginx/conf.d/huge.conf#format",
+    }
+
+
+def _htpasswd(path: Path, users: dict[str, str]) -> list[str]:
+    """An htpasswd file made by openssl (`$apr1$` hashes, as `htpasswd -m` writes them);
+    the hashes it wrote."""
+    hashes = []
+    for password in users.values():
+        made = subprocess.run(
+            ["openssl", "passwd", "-apr1", password],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        )
+        hashes.append(made.stdout.strip())
+    path.write_text("".join(f"{u}:{h}\n" for u, h in zip(users, hashes, strict=True)))
+    return hashes
+
+
+def test_the_users_of_a_referenced_password_file_drift_by_name_and_no_hash_is_stored(
+    tmp_path: Path, debian: Path
+) -> None:
+    # Given Debian's default nginx site with a location guarded by auth_basic_user_file,
+    # and its key's passphrases in an ssl_password_file
+    users = tmp_path / "htpasswd"
+    hashes = _htpasswd(users, {"alice": "alice-pw-1"})
+    passphrases = tmp_path / "passphrases"
+    passphrases.write_text("keypass-one-1\n")
+    site = tmp_path / "sites-enabled" / "default"
+    site.parent.mkdir()
+    guarded = (
+        '\tlocation /admin/ {\n\t\tauth_basic "Restricted";\n'
+        f"\t\tauth_basic_user_file {users};\n\t}}\n\n"
+        f"\tssl_password_file {passphrases};\n\n\tlocation / {{"
+    )
+    site.write_text((debian / NGINX_SITE).read_text().replace("\tlocation / {", guarded, 1))
+    database = tmp_path / "apivigil.db"
+    store = SqlStore(f"sqlite:///{database}")
+    store.upgrade_schema()
+    drift = Drift(store, Target("web"), {"sources": [{"name": "site", "file": str(site)}]})
+    first = drift.run()
+    key = "server _.location /admin/.auth_basic_user_file"
+    assert first.output is not None
+    assert first.output.snapshot is not None
+    assert first.output.snapshot["site"][key] == str(users)  # the path is shown
+
+    # When a user is added, alice's password changes and so does the key's passphrase
+    hashes += _htpasswd(users, {"alice": "alice-pw-2", "bob": "bob-pw-1"})
+    passphrases.write_text("keypass-two-2\n")
+    drift.run()
+
+    # Then each is one finding naming the user or the file, with no hash or secret in it
+    found = drift.findings()
+    passphrase = "site|server _.ssl_password_file#secret"
+    assert set(found) == {f"site|{key}#alice password", f"site|{key}#bob password", passphrase}
+    assert "a secret value changed" in found[passphrase].evidence
+    assert found[f"site|{key}#bob password"].rule_id == "DRIFT-ADDED"
+    assert found[f"site|{key}#alice password"].rule_id == "DRIFT-CHANGED"
+    assert "values are not shown" in found[f"site|{key}#alice password"].evidence
+
+    # When the file it names is gone, that is said (its users are not judged meanwhile)
+    users.unlink()
+    gone = drift.run()
+    assert gone.output is not None
+    [unavailable] = [f for f in gone.output.findings if f.rule_id == "DRIFT-SOURCE-UNAVAILABLE"]
+    assert unavailable.subject == f"site|{key}"
+    assert "the secret file it names" in unavailable.evidence
+    assert str(users) in unavailable.evidence
+
+    # and no hash nor password ever reached the store
+    stored = _store_text(f"sqlite:///{database}", database)
+    store.close()
+    assert "alice password" in stored
+    for secret in (*hashes, "alice-pw-1", "alice-pw-2", "bob-pw-1", "keypass-one-1", "keypass-two"):
+        assert secret not in stored
+
+
+def test_a_server_added_among_others_is_one_finding_as_serious_as_its_weakest_setting(
+    store: SqlStore, tmp_path: Path, debian: Path
+) -> None:
+    # Given Debian's default site, watched with and without an ignore rule for ssl_protocols
+    site = tmp_path / "default"
+    site.write_text((debian / NGINX_SITE).read_text())
+    ignore = [{"path": "*.ssl_protocols", "reason": "TLS is judged by tls_posture"}]
+    plain = Drift(store, Target("a"), {"sources": [{"name": "site", "file": str(site)}]})
+    ignoring = Drift(
+        store, Target("b"), {"sources": [{"name": "site", "file": str(site)}], "ignore": ignore}
+    )
+    plain.run()
+    ignoring.run()
+
+    # When a server with a weak protocol is added after it
+    site.write_text(
+        site.read_text() + "\nserver {\n\tlisten 443 ssl;\n\tserver_name api.example.test;\n"
+        "\tssl_protocols TLSv1 TLSv1.2;\n\troot /srv/api;\n}\n"
+    )
+    plain.run()
+    ignoring.run()
+
+    # Then it is one finding naming the block, high because of its weak protocol ...
+    subject = 'site|["server api.example.test"]'
+    [found] = plain.findings().values()
+    assert (found.subject, found.rule_id, found.severity) == (subject, "DRIFT-ADDED", "high")
+    assert found.evidence == (
+        "added block 'server api.example.test' (4 settings): {listen 443 ssl; root /srv/api; "
+        "server_name api.example.test; ssl_protocols TLSv1 TLSv1.2}"
+    )
+    # ... and an ignored setting leaves the block, with the severity of what is left
+    [rest] = ignoring.findings().values()
+    assert (rest.subject, rest.severity) == (subject, "medium")
+    assert "(3 settings)" in rest.evidence
+    assert "ssl_protocols" not in rest.evidence

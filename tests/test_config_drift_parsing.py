@@ -6,7 +6,7 @@ from pathlib import PurePath
 
 import pytest
 
-from checks.config_drift.diff import DriftItem, severity_of
+from checks.config_drift.diff import DriftItem, diff, severity_of
 from checks.config_drift.flatten import TooManyKeys, flatten
 from checks.config_drift.formats import detect_format, parse
 from checks.config_drift.params import Change, FileFormat, SeverityRule
@@ -160,6 +160,10 @@ _UFW_APP = "[Nginx HTTP]\ntitle=Web Server (Nginx, HTTP)\nports=80/tcp\n"
         ("/srv/app/settings.toml", "", FileFormat.TOML),
         ("/etc/app.cfg", "[db]\nhost = a\n", FileFormat.INI),
         ("/etc/sysctl.conf", "net.ipv4.ip_forward = 0\n", FileFormat.TEXT),
+        ("/etc/nginx/.htpasswd", "", FileFormat.HTPASSWD),
+        ("/srv/auth/users", "alice:$apr1$Xk3$Qm0dQ6Kx0Yl3rG1sVbS0y.\n", FileFormat.HTPASSWD),
+        ("/srv/auth/digest", "bob:ops:0123456789abcdef0123456789abcdef\n", FileFormat.HTPASSWD),
+        ("/etc/apache2/mods-available/dir.conf", "DirectoryIndex index.html\n", FileFormat.APACHE),
     ],
 )
 def test_formats_are_detected_from_exact_names_and_content_never_a_path_substring(
@@ -200,6 +204,8 @@ TEXT_SECRETS = {
     "proxy https://user:pw-in-url-1@127.0.0.1/": "pw-in-url-1",
     'ENV DB_PASSWORD="quoted-pw-1" MODE=x': "quoted-pw-1",
     "{'token': 'json-tok-1'}": "json-tok-1",
+    "alice:$apr1$Xk3$Qm0dQ6Kx0Yl3rG1sVbS0y.": "Qm0dQ6Kx0Yl3rG1sVbS0y.",
+    "pg_user: SCRAM-SHA-256$4096:c2FsdA==$c3RvcmVk:c2VydmVy": "c3RvcmVk",
 }
 
 
@@ -319,3 +325,22 @@ def test_configured_severity_rules_win_over_the_built_in_ones() -> None:
     assert severity_of(item, (), Severity.MEDIUM) is Severity.CRITICAL
     accepted = SeverityRule(path="sshd|permitrootlogin", severity=Severity.LOW)
     assert severity_of(item, (accepted,), Severity.MEDIUM) is Severity.LOW
+
+
+def test_a_document_nested_deeper_than_the_tree_walk_still_drifts_setting_by_setting() -> None:
+    document: dict[str, object] = {}
+    innermost = document
+    for _ in range(5000):  # past Python's recursion limit
+        innermost["a"] = {}
+        innermost = innermost["a"]  # type: ignore[assignment]
+    innermost["x"] = 1
+    approved = flatten(document, 10**6, "deep.yaml")
+    innermost["x"], innermost["y"] = 2, 3
+    observed = flatten(document, 10**6, "deep.yaml")
+
+    items = diff("s", approved, observed)
+
+    assert [(item.change, item.path[-2:], item.after) for item in items] == [
+        (Change.CHANGED, ".x", "2"),
+        (Change.ADDED, ".y", "3"),
+    ]

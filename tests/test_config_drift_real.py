@@ -1,16 +1,16 @@
-"""Drift of real configuration files, as Debian ships them, under scripted edits.
+"""Drift of real configuration files, as their publishers ship them, under scripted edits.
 
 The files come from Debian's packages at test time (`tests/install-drift-test-deps.sh`
-downloads them; a missing package fails these tests). Each edit says first which drift it
+downloads them; a missing package fails these tests), plus this project's own Kubernetes
+manifests joined as `kubectl kustomize` prints them. Each edit says first which drift it
 must cause: value changes, comment- and whitespace-only edits and reorders of independent
-blocks (none), an insert among repeated blocks (only the new block's settings), secrets
-(masked, in no key). The precision and recall of the reported items over all edits is
-printed at the end.
+blocks (none), a block inserted or removed among repeated ones (exactly one item, the
+block, with no cascade on its siblings), secrets (masked, in no key). The precision and
+recall of the reported items over all edits is printed at the end.
 """
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
@@ -22,49 +22,19 @@ from checks.config_drift.formats import parse_detected
 from checks.config_drift.params import Change
 from checks.config_drift.secrets import SecretMasker, is_masked
 from monitor.model import Severity
+from tests.debian_files import extract
 
-HERE = Path(__file__).parent
 MASKED = "<masked>"  # an expected value that must be a secret's digest
-PACKAGE_FILES = {
-    "nginx-common": ("etc/nginx/nginx.conf", "etc/nginx/sites-available/default"),
-    "apache2": (
-        "etc/apache2/apache2.conf",
-        "etc/apache2/ports.conf",
-        "etc/apache2/sites-available/000-default.conf",
-        "etc/apache2/sites-available/default-ssl.conf",
-        "etc/apache2/conf-available/security.conf",
-    ),
-    "openssh-server": ("usr/share/openssh/sshd_config",),
-    "openssh-client": ("etc/ssh/ssh_config",),
-    "php8.2-common": ("usr/lib/php/8.2/php.ini-production",),
-    "postgresql-common": ("usr/share/postgresql-common/createcluster.conf",),
-    "postgresql-15": ("usr/share/postgresql/15/postgresql.conf.sample",),
-    "redis-server": ("etc/redis/redis.conf",),
-    "haproxy": ("etc/haproxy/haproxy.cfg",),
-    "prometheus": ("etc/prometheus/prometheus.yml",),
-    "cloud-init": ("etc/cloud/cloud.cfg",),
-    "logrotate": (),
-    "ufw": ("etc/ufw/applications.d/nginx",),
-}
 
 
 @pytest.fixture(scope="module")
 def debian(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The packages' files extracted under one root (never installed)."""
-    installed = subprocess.run(
-        ["bash", str(HERE / "install-drift-test-deps.sh")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert installed.returncode == 0, installed.stderr
-    root = tmp_path_factory.mktemp("debian")
-    for package, files in PACKAGE_FILES.items():
-        (deb,) = sorted((HERE / ".drift-debs").glob(f"{package}_*.deb"))
-        subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True, timeout=120)
-        for name in files:
-            assert (root / name).is_file(), f"{package} no longer ships {name}"
+    root = extract(tmp_path_factory.mktemp("debian"))
+    base = Path(__file__).parent.parent / "deploy/k8s/base"
+    (root / K8S).parent.mkdir()
+    (root / K8S).write_text("---\n".join((base / f"{name}.yaml").read_text() for name in K8S_BASE))
+    for unit in (NGINX_UNIT, REDIS_UNIT):
+        assert (root / unit).is_file(), f"Debian no longer ships {unit}"
     return root
 
 
@@ -117,6 +87,7 @@ A, R, C = Change.ADDED, Change.REMOVED, Change.CHANGED
 NGINX_DEFAULT = "etc/nginx/sites-available/default"
 SITE_B = "\nserver {\n\tlisten 80;\n\tserver_name b.example.test;\n\treturn 301 https://b;\n}\n"
 SITE_C = "\nserver {\n\tlisten 80;\n\tserver_name c.example.test;\n\treturn 444;\n}\n"
+SITE_W = "\nserver {\n\tlisten 443 ssl;\n\tserver_name www.example.test;\n\troot /srv/www;\n}\n"
 SITE_D = "\nserver {\n\tlisten 80;\n\tserver_name d.example.test;\n\treturn 301 https://d;\n}\n"
 VHOST = "\n<VirtualHost *:80>\n\tServerName {0}\n\tDocumentRoot /srv/{0}\n</VirtualHost>\n"
 APACHE_DEFAULT = "etc/apache2/sites-available/000-default.conf"
@@ -129,6 +100,32 @@ BACKEND = "\nbackend {0}\n\tbalance roundrobin\n\tserver {0}1 127.0.0.1:80{1} ch
 PROMETHEUS = "etc/prometheus/prometheus.yml"
 JOB = "\n  - job_name: blackbox\n    static_configs:\n      - targets: ['localhost:9115']\n"
 REDIS = "etc/redis/redis.conf"
+LOC_API = (
+    "\tlocation /api/ {\n\t\tproxy_pass http://127.0.0.1:8080;\n\t\tproxy_read_timeout 30s;\n\t}\n"
+)
+LOC_ADMIN = "\tlocation /admin/ {\n\t\tallow 127.0.0.1;\n\t\tdeny all;\n\t}\n"
+LOC_STATIC = "\tlocation /static/ {\n\t\troot /srv/static;\n\t\texpires 1d;\n\t}\n"
+TWIN = "\nserver {{\n\tlisten 8080;\n\treturn 301 https://{0}.test$request_uri;\n}}\n"
+DIRECTORY = (
+    "<Directory /srv/api>\n\tOptions None\n\tAllowOverride None\n\tRequire all granted\n"
+    "</Directory>\n\n"
+)
+MATCH_SFTP = "\nMatch Group sftp\n\tChrootDirectory /srv/sftp\n\tForceCommand internal-sftp\n"
+MATCH_ADMIN = (
+    "\nMatch Address 127.0.0.1\n\tPermitRootLogin prohibit-password\n\tPasswordAuthentication no\n"
+)
+XDEBUG = "[xdebug]\nxdebug.mode = debug\nxdebug.client_host = 127.0.0.1\n\n"
+K8S = "k8s/apivigil.yaml"  # the project's own manifests, as `kubectl kustomize` joins them
+K8S_BASE = ("namespace", "serviceaccount", "service", "deployment", "networkpolicy")
+INGRESS = (
+    "  ingress:\n    - from:\n        - ipBlock:\n            cidr: 10.20.0.0/16\n"
+    "      ports:\n        - {port: 9690, protocol: TCP}\n"
+)
+CONFIGMAP = (
+    "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\ndata:\n  a: '1'\n  b: '2'\n"
+)
+NGINX_UNIT = "lib/systemd/system/nginx.service"
+REDIS_UNIT = "lib/systemd/system/redis-server.service"
 
 EDITS: dict[str, Edit] = {
     # nginx
@@ -146,6 +143,12 @@ EDITS: dict[str, Edit] = {
         NGINX_DEFAULT,
         replaced("server_name _;", "server_name _ www.example.test;"),
         drift((C, "server _.server_name", "_ www.example.test")),
+    ),
+    "nginx: a name that sorts first added to server_name (the block's key)": Edit(
+        NGINX_DEFAULT,
+        replaced("server_name www.example.test;", "server_name www.example.test example.test;"),
+        drift((C, '["server example.test"].server_name', "example.test www.example.test")),
+        base=appended(SITE_W),
     ),
     "nginx: server_name names reordered": Edit(
         NGINX_DEFAULT,
@@ -172,9 +175,7 @@ EDITS: dict[str, Edit] = {
         NGINX_DEFAULT,
         lambda text: text.replace(SITE_B, SITE_C + SITE_B),
         drift(
-            (A, '["server c.example.test"].listen', "80"),
-            (A, '["server c.example.test"].return', "444"),
-            (A, '["server c.example.test"].server_name', "c.example.test"),
+            (A, '["server c.example.test"]', "{listen 80; return 444; server_name c.example.test}")
         ),
         base=appended(SITE_B + SITE_D),
     ),
@@ -240,10 +241,13 @@ EDITS: dict[str, Edit] = {
         lambda text: text.replace(
             VHOST.format("b.test"), VHOST.format("c.test") + VHOST.format("b.test")
         ),
-        drift(
-            (A, '["VirtualHost *:80 c.test"].ServerName', "c.test"),
-            (A, '["VirtualHost *:80 c.test"].DocumentRoot', "/srv/c.test"),
-        ),
+        drift((A, '["VirtualHost *:80 c.test"]', "{DocumentRoot /srv/c.test; ServerName c.test}")),
+        base=appended(VHOST.format("a.test") + VHOST.format("b.test")),
+    ),
+    "apache: a VirtualHost's ServerName changed (the block's key)": Edit(
+        APACHE_DEFAULT,
+        replaced("ServerName b.test", "ServerName c.test"),
+        drift((C, '["VirtualHost *:80 c.test"].ServerName', "c.test")),
         base=appended(VHOST.format("a.test") + VHOST.format("b.test")),
     ),
     "apache: two VirtualHosts swapped": Edit(
@@ -378,10 +382,7 @@ EDITS: dict[str, Edit] = {
         lambda text: text.replace(
             BACKEND.format("b", 2), BACKEND.format("c", 3) + BACKEND.format("b", 2)
         ),
-        drift(
-            (A, "backend c.balance", "roundrobin"),
-            (A, "backend c.server c1", "127.0.0.1:803 check"),
-        ),
+        drift((A, "backend c", "{balance roundrobin; server c1 127.0.0.1:803 check}")),
         base=appended(BACKEND.format("a", 1) + BACKEND.format("b", 2)),
     ),
     "haproxy: stats auth and a userlist": Edit(
@@ -392,9 +393,11 @@ EDITS: dict[str, Edit] = {
             "\nuserlist ops\n\tuser dev insecure-password devpw-Mm19Ty\n"
         ),
         drift(
-            (A, 'listen stats["bind 127.0.0.1:8404"]', "present"),
-            (A, "listen stats.stats enable", "present"),
-            (A, "listen stats.stats auth", MASKED),
+            (
+                A,
+                "listen stats",
+                '{stats auth <secret>; stats enable present; ["bind 127.0.0.1:8404"] present}',
+            ),
             (A, "userlist ops.user dev", MASKED),
         ),
         secrets=("hapw-Lr40Xc", "devpw-Mm19Ty"),
@@ -440,6 +443,147 @@ EDITS: dict[str, Edit] = {
         replaced("ports=80/tcp", "ports=8080/tcp"),
         drift((C, "Nginx HTTP.ports", "8080/tcp")),
     ),
+    # blocks inserted and removed among repeated ones: one item each, no cascade
+    "nginx: a location inserted among several": Edit(
+        NGINX_DEFAULT,
+        replaced(LOC_API + LOC_STATIC, LOC_API + LOC_ADMIN + LOC_STATIC),
+        drift((A, "server _.location /admin/", "{allow 127.0.0.1; deny all}")),
+        base=replaced("\tlocation / {", LOC_API + LOC_STATIC + "\tlocation / {"),
+    ),
+    "nginx: a location removed from among several": Edit(
+        NGINX_DEFAULT,
+        replaced(LOC_ADMIN, ""),
+        drift((R, "server _.location /admin/", "{allow 127.0.0.1; deny all}")),
+        base=replaced("\tlocation / {", LOC_API + LOC_ADMIN + LOC_STATIC + "\tlocation / {"),
+    ),
+    "nginx: a server inserted among same-identity servers": Edit(
+        NGINX_DEFAULT,
+        replaced(TWIN.format("a"), TWIN.format("a") + TWIN.format("c")),
+        drift((A, "server :8080 #3", "{listen 8080; return 301 https://c.test$request_uri}")),
+        base=appended(TWIN.format("a") + TWIN.format("b")),
+    ),
+    "nginx: one of same-identity servers changed": Edit(
+        NGINX_DEFAULT,
+        replaced("https://b.test$request_uri", "https://b2.test$request_uri"),
+        drift((C, "server :8080 #3.return", "301 https://b2.test$request_uri")),
+        base=appended(TWIN.format("a") + TWIN.format("b") + TWIN.format("c")),
+    ),
+    "nginx: the first of same-identity servers removed": Edit(
+        NGINX_DEFAULT,
+        replaced(TWIN.format("a"), ""),
+        drift((R, "server :8080 #2", "{listen 8080; return 301 https://a.test$request_uri}")),
+        base=appended(TWIN.format("a") + TWIN.format("b") + TWIN.format("c")),
+    ),
+    "apache: a <Directory> inserted among several": Edit(
+        "etc/apache2/apache2.conf",
+        replaced("<Directory /var/www/>", DIRECTORY + "<Directory /var/www/>"),
+        drift(
+            (
+                A,
+                "Directory /srv/api",
+                "{AllowOverride None; Options None; Require all granted}",
+            )
+        ),
+    ),
+    "sshd: a Match block inserted between two": Edit(
+        SSHD,
+        replaced(MATCH_SFTP, MATCH_ADMIN + MATCH_SFTP),
+        drift(
+            (
+                A,
+                '["Match Address 127.0.0.1"]',
+                "{PasswordAuthentication no; PermitRootLogin prohibit-password}",
+            )
+        ),
+        base=appended(MATCH + MATCH_SFTP),
+    ),
+    "php: a [section] inserted among sections": Edit(
+        PHP,
+        replaced("\n[Date]\n", "\n" + XDEBUG + "[Date]\n"),
+        drift((A, "xdebug", '{["xdebug.client_host"] 127.0.0.1; ["xdebug.mode"] debug}')),
+    ),
+    "k8s: an ingress rule inserted first (a list without names)": Edit(
+        K8S,
+        replaced("  ingress:\n", INGRESS),
+        drift(
+            (
+                A,
+                "NetworkPolicy apivigil.spec.ingress[0]",
+                "{from[0].ipBlock.cidr 10.20.0.0/16; ports[0].port 9690; ports[0].protocol TCP}",
+            )
+        ),
+    ),
+    "k8s: a volume mount inserted among named ones": Edit(
+        K8S,
+        replaced(
+            "            - {name: data, mountPath: /var/lib/apivigil}\n",
+            "            - {name: cache, mountPath: /var/cache/apivigil}\n"
+            "            - {name: data, mountPath: /var/lib/apivigil}\n",
+        ),
+        drift(
+            (
+                A,
+                "Deployment apivigil.spec.template.spec.containers[name=apivigil]"
+                ".volumeMounts[name=cache]",
+                "{mountPath /var/cache/apivigil; name cache}",
+            )
+        ),
+    ),
+    "k8s: a resource inserted among the documents": Edit(
+        K8S,
+        replaced("---\n# The daemon", CONFIGMAP + "---\n# The daemon"),
+        drift(
+            (
+                A,
+                "ConfigMap extra",
+                "{apiVersion v1; data.a 1; data.b 2; kind ConfigMap; metadata.name extra}",
+            )
+        ),
+    ),
+    "k8s: documents reordered": Edit(
+        K8S,
+        lambda text: "---\n".join(reversed(text.split("---\n"))),
+        drift(),
+    ),
+    "k8s: allowPrivilegeEscalation enabled": Edit(
+        K8S,
+        replaced("allowPrivilegeEscalation: false", "allowPrivilegeEscalation: true"),
+        drift(
+            (
+                C,
+                "Deployment apivigil.spec.template.spec.containers[name=apivigil]"
+                ".securityContext.allowPrivilegeEscalation",
+                "true",
+            )
+        ),
+    ),
+    # systemd units
+    "systemd: sets reordered, a ';' inside a value kept": Edit(
+        REDIS_UNIT,
+        both(
+            replaced(
+                "ReadWritePaths=-/var/lib/redis\nReadWritePaths=-/var/log/redis\n",
+                "ReadWritePaths=-/var/log/redis\nReadWritePaths=-/var/lib/redis\n",
+            ),
+            replaced(
+                "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
+                "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+            ),
+        ),
+        drift(),
+    ),
+    "systemd: a capability allowed": Edit(
+        REDIS_UNIT,
+        replaced("CapabilityBoundingSet=\n", "CapabilityBoundingSet=CAP_NET_BIND_SERVICE\n"),
+        drift((C, "Service.CapabilityBoundingSet", "CAP_NET_BIND_SERVICE")),
+    ),
+    "systemd: ExecStartPre changed inside its quotes": Edit(
+        NGINX_UNIT,
+        replaced(
+            "-t -q -g 'daemon on; master_process on;'", "-t -g 'daemon on; master_process on;'"
+        ),
+        drift((C, "Service.ExecStartPre", "/usr/sbin/nginx -t -g 'daemon on; master_process on;'")),
+    ),
     # YAML
     "prometheus: two jobs swapped": Edit(
         PROMETHEUS,
@@ -456,8 +600,11 @@ EDITS: dict[str, Edit] = {
         PROMETHEUS,
         replaced("scrape_configs:\n", "scrape_configs:" + JOB),
         drift(
-            (A, "scrape_configs[job_name=blackbox].job_name", "blackbox"),
-            (A, "scrape_configs[job_name=blackbox].static_configs[0].targets", "[localhost:9115]"),
+            (
+                A,
+                "scrape_configs[job_name=blackbox]",
+                "{job_name blackbox; static_configs[0].targets [localhost:9115]}",
+            )
         ),
     ),
     "cloud-init: cloud.cfg is YAML": Edit(
@@ -479,7 +626,7 @@ def _state(
 
 
 def _as_expected(item: DriftItem) -> Expected:
-    value = item.after
+    value = item.before if item.is_block and item.change is Change.REMOVED else item.after
     if value is not None and is_masked(value):
         value = MASKED
     return (item.change, item.path, value)

@@ -9,10 +9,11 @@ import json
 import os
 import secrets
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from checks.config_drift import formats
-from checks.config_drift.facts import DriftRaw, SourceFailure, SourceState
+from checks.config_drift.facts import DriftRaw, ReadAs, ReadNote, SourceFailure, SourceState
 from checks.config_drift.flatten import flatten
 from checks.config_drift.params import (
     CommandSource,
@@ -23,6 +24,7 @@ from checks.config_drift.params import (
     HttpSource,
     Source,
 )
+from checks.config_drift.references import referenced_files
 from checks.config_drift.secrets import SecretMasker
 from checks.files import read_input_file, read_secret_input
 from checks.http import fetch
@@ -85,16 +87,16 @@ def _read(
 ) -> SourceState:
     entries: dict[str, str]
     unreadable: tuple[tuple[str, str], ...] = ()
-    notes: tuple[str, ...] = ()
+    notes: tuple[ReadNote, ...] = ()
     if source.file is not None:
         spec = source.file if isinstance(source.file, FileSource) else FileSource(path=source.file)
-        entries, notes = _read_file(spec, params)
+        entries, unreadable, notes = _read_file(spec, params)
     elif source.directory is not None:
         directory = source.directory
         spec_dir = (
             directory if isinstance(directory, DirectorySource) else DirectorySource(path=directory)
         )
-        entries, unreadable = _read_directory(spec_dir, params, context)
+        entries, unreadable, notes = _read_directory(spec_dir, params, context)
     elif source.http is not None:
         entries = _read_http(source.http, target, params, context)
     elif source.command is not None:
@@ -107,24 +109,30 @@ def _read(
 
 def _read_file(
     spec: FileSource, params: ConfigDriftParams
-) -> tuple[dict[str, str], tuple[str, ...]]:
+) -> tuple[dict[str, str], tuple[tuple[str, str], ...], tuple[ReadNote, ...]]:
     path = spec.path
     origin = str(path)
     data = read_input_file(path, params.max_bytes)
+    notes: tuple[ReadNote, ...] = ()
     if spec.format is not FileFormat.AUTO:
-        return formats.parse(data, spec.format, origin, params.max_keys, spec.list_keys), ()
-    parsed = formats.parse_detected(data, path, origin, params.max_keys, spec.list_keys)
-    return parsed.entries, (parsed.note,) if parsed.note else ()
+        entries = formats.parse(data, spec.format, origin, params.max_keys, spec.list_keys)
+    else:
+        parsed = formats.parse_detected(data, path, origin, params.max_keys, spec.list_keys)
+        entries = parsed.entries
+        notes = (ReadNote("", parsed.note),) if parsed.note else ()
+    users, unreadable = referenced_files(entries, path.parent, params.max_bytes)
+    return entries | users, unreadable, notes
 
 
 def _read_directory(
     spec: DirectorySource, params: ConfigDriftParams, context: CheckContext
-) -> tuple[dict[str, str], tuple[tuple[str, str], ...]]:
+) -> tuple[dict[str, str], tuple[tuple[str, str], ...], tuple[ReadNote, ...]]:
     root = spec.path
     if not root.is_dir():
         raise BadInput("not a directory", subject=str(root))
     entries: dict[str, str] = {}
     unreadable: list[tuple[str, str]] = []
+    notes: list[ReadNote] = []
     count = 0
 
     def walk_error(error: OSError) -> None:
@@ -146,14 +154,18 @@ def _read_directory(
             if count > spec.max_files:
                 raise BadInput(f"more than {spec.max_files} files", subject=str(root))
             try:
-                entries.update(_directory_file(path, relative, params, context))
+                read = _directory_file(path, relative, spec, params, context)
             except OSError as error:
                 unreadable.append((relative, error.strerror or str(error)))
             except _FileOverLimit as error:
                 unreadable.append((relative, str(error)))
+            else:
+                entries.update(read.entries)
+                notes.extend((read.note,) if read.note else ())
+                unreadable.extend(read.unreadable)
             if len(entries) > params.max_keys:
                 raise BadInput(f"more than {params.max_keys} keys", subject=str(root))
-    return entries, tuple(unreadable)
+    return entries, tuple(unreadable), tuple(notes)
 
 
 def _selected(relative: str, spec: DirectorySource) -> bool:
@@ -169,11 +181,27 @@ class _FileOverLimit(Exception):
     """A file in a watched directory larger than `max_bytes`: named as unreadable."""
 
 
+@dataclass(frozen=True, slots=True)
+class _FileRead:
+    """A watched directory's file: its entries, how it was read when not in a format of
+    its own, and the entries (password files it names) that could not be read."""
+
+    entries: dict[str, str]
+    note: ReadNote | None = None
+    unreadable: tuple[tuple[str, str], ...] = ()
+
+
 def _directory_file(
-    path: Path, relative: str, params: ConfigDriftParams, context: CheckContext
-) -> dict[str, str]:
+    path: Path,
+    relative: str,
+    spec: DirectorySource,
+    params: ConfigDriftParams,
+    context: CheckContext,
+) -> _FileRead:
+    """A file's digest and, when it is text, its content; the note says when that content
+    was not read in a format of its own (never a silent downgrade)."""
     if path.is_symlink():
-        return {f"{relative}#link": os.readlink(path)}
+        return _FileRead({f"{relative}#link": os.readlink(path)})
     digest = hashlib.sha256()
     head = b""
     read = 0
@@ -191,16 +219,41 @@ def _directory_file(
             digest.update(chunk)
     entries = {f"{relative}#sha256": digest.hexdigest()}
     if len(head) > _DIRECTORY_TEXT_LIMIT:
-        return entries
+        reason = f"over {_DIRECTORY_TEXT_LIMIT} bytes: its content is not compared key by key"
+        return _FileRead(entries, ReadNote(relative, reason, ReadAs.DIGEST))
     try:
-        content = formats.parse_detected(head, path, relative, params.max_keys).entries
+        text = formats.decode_text(head, relative)
     except BadInput:
+        return _FileRead(entries)  # binary content: its digest is what there is to compare
+    explicit = _explicit_format(relative, spec)
+    note: str | None = None
+    try:
+        if explicit is not None:
+            content = formats.parse(head, explicit, relative, params.max_keys, spec.list_keys)
+        else:
+            parsed = formats.parse_detected(head, path, relative, params.max_keys, spec.list_keys)
+            content, note = parsed.entries, parsed.note
+    except BadInput as error:  # not valid in its explicit format, or too many keys
         try:
-            content = formats.text_lines(formats.decode_text(head, relative), relative, 10_000)
-        except BadInput:
-            return entries  # binary: the hash is all we keep
-    entries.update((f"{relative}:{key}", value) for key, value in content.items())
-    return entries
+            content = formats.text_lines(text, relative, params.max_keys)
+        except BadInput as again:
+            return _FileRead(entries, ReadNote(relative, again.message, ReadAs.DIGEST))
+        note = f"{error.message}; compared as text lines"
+    users, unreadable = referenced_files(content, path.parent, params.max_bytes)
+    entries.update((f"{relative}:{key}", value) for key, value in (content | users).items())
+    return _FileRead(
+        entries,
+        ReadNote(relative, note) if note else None,
+        tuple((f"{relative}:{key}", why) for key, why in unreadable),
+    )
+
+
+def _explicit_format(relative: str, spec: DirectorySource) -> FileFormat | None:
+    name = relative.rsplit("/", 1)[-1]
+    for pattern, file_format in spec.formats.items():
+        if fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(relative, pattern):
+            return None if file_format is FileFormat.AUTO else file_format
+    return None
 
 
 def _read_http(

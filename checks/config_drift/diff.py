@@ -1,43 +1,18 @@
-"""Added / removed / changed paths between two flat mappings, and the rules that judge them."""
+"""The rules that judge drift items (volatile paths, ignore rules, severity); `diff` and
+`DriftItem` live in tree_diff and are re-exported here."""
 
 from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime
 
 from checks.config_drift.params import Change, IgnoreRule, SeverityRule
+from checks.config_drift.tree_diff import DriftItem, diff
 from monitor.model import Severity
 
-
-@dataclass(frozen=True, slots=True)
-class DriftItem:
-    source: str
-    path: str
-    change: Change
-    before: str | None
-    after: str | None
-
-    @property
-    def subject(self) -> str:
-        return f"{self.source}|{self.path}"
-
-
-def diff(source: str, approved: Mapping[str, str], observed: Mapping[str, str]) -> list[DriftItem]:
-    items: list[DriftItem] = []
-    for path in sorted(approved.keys() | observed.keys()):
-        before, after = approved.get(path), observed.get(path)
-        if before == after:
-            continue
-        if before is None:
-            items.append(DriftItem(source, path, Change.ADDED, None, after))
-        elif after is None:
-            items.append(DriftItem(source, path, Change.REMOVED, before, None))
-        else:
-            items.append(DriftItem(source, path, Change.CHANGED, before, after))
-    return items
+__all__ = ["DriftItem", "diff"]
 
 
 # Values that change on every response: never drift.

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from checks.config_drift.diff import DriftItem, diff, ignored_by, is_volatile, severity_of
-from checks.config_drift.facts import DriftRaw
+from checks.config_drift.facts import DriftRaw, ReadAs, ReadNote
 from checks.config_drift.params import Change, ConfigDriftParams
 from checks.config_drift.secrets import is_masked
+from checks.config_drift.tree_diff import block_name, block_summary
 from monitor.model import (
     BaselineUpdate,
     CheckKind,
@@ -33,18 +37,13 @@ def evaluate(raw: DriftRaw, params: ConfigDriftParams, now: datetime) -> CheckOu
     undetermined: list[str] = []
     first_seen: list[str] = []
     for state in raw.states:
-        findings.extend(_read_as_text(state.source, note) for note in state.notes)
+        findings.extend(_read_as(state.source, note) for note in state.notes)
         if state.source not in approved:
             first_seen.append(state.source)
             continue
         unreadable = dict(state.unreadable)
-        items = [
-            item
-            for item in diff(state.source, approved[state.source], state.entries)
-            if not is_volatile(item)
-            and ignored_by(item, params.ignore, now) is None
-            and not any(_under(item.path, prefix) for prefix in unreadable)
-        ]
+        kept = partial(_kept, params=params, now=now, unreadable=tuple(unreadable))
+        items = _judged(diff(state.source, approved[state.source], state.entries), kept)
         findings.extend(_drift_finding(item, params, raw.target) for item in items)
         for prefix, reason in unreadable.items():
             findings.append(_unavailable(f"{state.source}|{prefix}", reason))
@@ -74,6 +73,33 @@ def evaluate(raw: DriftRaw, params: ConfigDriftParams, now: datetime) -> CheckOu
     )
 
 
+def _judged(items: list[DriftItem], kept: Callable[[DriftItem], bool]) -> list[DriftItem]:
+    """The items to report: a block keeps the members that are not ignored (none: no
+    block), and is dropped when ignored itself."""
+    judged: list[DriftItem] = []
+    for item in items:
+        if not kept(item):
+            continue
+        members = tuple(member for member in item.members if kept(member))
+        if len(members) == len(item.members):
+            judged.append(item)
+        elif members:
+            summary = block_summary(members, item.path)
+            was, now = (summary, None) if item.change is Change.REMOVED else (None, summary)
+            judged.append(replace(item, before=was, after=now, members=members))
+    return judged
+
+
+def _kept(
+    item: DriftItem, params: ConfigDriftParams, now: datetime, unreadable: tuple[str, ...]
+) -> bool:
+    return (
+        not is_volatile(item)
+        and ignored_by(item, params.ignore, now) is None
+        and not any(_under(item.path, prefix) for prefix in unreadable)
+    )
+
+
 def _under(path: str, prefix: str) -> bool:
     """Whether `path` belongs to the unreadable directory (`sub/`) or file `prefix`."""
     if prefix.endswith("/"):
@@ -82,11 +108,19 @@ def _under(path: str, prefix: str) -> bool:
 
 
 def _drift_finding(item: DriftItem, params: ConfigDriftParams, target: str) -> Finding:
-    severity = severity_of(item, params.severity, params.default_severity)
+    # a block is as serious as its most serious setting (a new server with weak TLS is high)
+    severity = max(
+        (
+            severity_of(one, params.severity, params.default_severity)
+            for one in (item, *item.members)
+        ),
+        key=lambda s: s.rank,
+    )
+    what = f"block {item.path}" if item.is_block else item.path
     return Finding(
         rule_id=_RULE_IDS[item.change],
         severity=severity,
-        title=f"{item.source}: {item.path} {item.change.value} since the approved baseline",
+        title=f"{item.source}: {what} {item.change.value} since the approved baseline",
         subject=item.subject,
         evidence=_evidence(item),
         remediation=(
@@ -97,6 +131,13 @@ def _drift_finding(item: DriftItem, params: ConfigDriftParams, target: str) -> F
 
 
 def _evidence(item: DriftItem) -> str:
+    if item.is_block:
+        settings = len(item.members)
+        plural = "setting" if settings == 1 else "settings"
+        verb = "added" if item.change is Change.ADDED else "removed"
+        return f"{verb} block {block_name(item)!r} ({settings} {plural}): " + _short(
+            item.after if item.after is not None else item.before
+        )
     if any(value is not None and is_masked(value) for value in (item.before, item.after)):
         return {
             Change.ADDED: "a secret value was added (values are not shown)",
@@ -117,16 +158,23 @@ def _short(value: str | None) -> str:
     return text if len(text) <= _VALUE_LIMIT else text[: _VALUE_LIMIT - 1] + "…"
 
 
-def _read_as_text(source: str, note: str) -> Finding:
+def _read_as(source: str, note: ReadNote) -> Finding:
+    # `#format`: a directory's file has drift items under its own name too
+    subject = f"{source}|{note.where}#format" if note.where else source
+    text = note.read_as is ReadAs.TEXT
     return Finding(
-        rule_id="DRIFT-READ-AS-TEXT",
+        rule_id="DRIFT-READ-AS-TEXT" if text else "DRIFT-READ-AS-DIGEST",
         severity=Severity.LOW,
-        title=f"Configuration source {source} was compared as text lines",
-        subject=source,
-        evidence=note,
+        title=f"Configuration source {subject} was compared as {note.read_as.value}",
+        subject=subject,
+        evidence=note.reason,
         remediation=(
-            "Fix the file's syntax, or give the source an explicit `format:`; until then "
-            "its drift is judged line by line."
+            "Fix the file's syntax, or give it an explicit format (`format:` for a file, "
+            "`formats:` for a directory's files; `text` when text lines are meant); until "
+            "then its drift is judged line by line."
+            if text
+            else "Split the file, or watch it as a file source of its own; until then any "
+            "change to it is one changed digest."
         ),
     )
 

@@ -25,6 +25,8 @@ from checks.config_drift.directives import (
 )
 from checks.config_drift.flatten import TooManyKeys, flatten
 from checks.config_drift.params import FileFormat
+from checks.config_drift.references import looks_like_password_file, password_entries
+from checks.config_drift.systemd import UNIT_SUFFIXES, parse_unit
 from checks.interface import BadInput
 
 # `key = value`, `key: value`, and a shell's `export KEY=value`
@@ -54,14 +56,23 @@ _WELL_KNOWN = {
         FileFormat.INI,
     ),
     "cloud.cfg": FileFormat.YAML,
+    **dict.fromkeys((".htpasswd", "htpasswd", ".htdigest", "htdigest"), FileFormat.HTPASSWD),
 }
-_BY_PARENT = {"sshd_config.d": FileFormat.SSH, "ssh_config.d": FileFormat.SSH}
+_BY_PARENT = {
+    "sshd_config.d": FileFormat.SSH,
+    "ssh_config.d": FileFormat.SSH,
+    # Debian's Apache layout (nginx's are modules-*, conf.d and sites-*: told by content)
+    **dict.fromkeys(
+        ("mods-available", "mods-enabled", "conf-available", "conf-enabled"), FileFormat.APACHE
+    ),
+}
 _BY_SUFFIX = {
     ".json": FileFormat.JSON,
     ".yaml": FileFormat.YAML,
     ".yml": FileFormat.YAML,
     ".toml": FileFormat.TOML,
     ".ini": FileFormat.INI,
+    ".htpasswd": FileFormat.HTPASSWD,
 }
 _APACHE_SECTION = re.compile(
     r"(?im)^\s*</?(VirtualHost|Directory|DirectoryMatch|Files|FilesMatch|Location|IfModule"
@@ -85,8 +96,14 @@ def detect_format(path: PurePath, head: str | None = None) -> FileFormat:
         return _WELL_KNOWN[name]
     if path.suffix.lower() in _BY_SUFFIX:
         return _BY_SUFFIX[path.suffix.lower()]
-    if path.parent.name.lower() in _BY_PARENT:
-        return _BY_PARENT[path.parent.name.lower()]
+    if path.suffix.lower() in UNIT_SUFFIXES:
+        return FileFormat.SYSTEMD
+    parent = path.parent.name.lower()
+    if parent in _BY_PARENT:
+        return _BY_PARENT[parent]
+    # a drop-in: /etc/systemd/system/nginx.service.d/override.conf
+    if parent.endswith(".d") and PurePath(parent[:-2]).suffix in UNIT_SUFFIXES:
+        return FileFormat.SYSTEMD
     return sniff_format(head) if head is not None else FileFormat.TEXT
 
 
@@ -101,6 +118,8 @@ def sniff_format(text: str) -> FileFormat:
         return FileFormat.YAML
     if not lines:
         return FileFormat.TEXT
+    if looks_like_password_file(text):
+        return FileFormat.HTPASSWD
     if _APACHE_SECTION.search(text) or len(_APACHE_DIRECTIVE.findall(text)) * 2 >= len(lines):
         return FileFormat.APACHE
     if _HAPROXY_SECTION.search(text) and not any(line.endswith((";", "{")) for line in lines):
@@ -163,14 +182,24 @@ def parse(
         case FileFormat.HAPROXY:
             document = parse_keyword_file(text, origin, HAPROXY, HAPROXY_SECTIONS)
             return flatten(document, max_keys, origin)
+        case FileFormat.SYSTEMD:
+            return flatten(parse_unit(text, origin), max_keys, origin)
+        case FileFormat.HTPASSWD:
+            return password_entries(text, origin)
         case FileFormat.TEXT | FileFormat.AUTO:
             return text_lines(text, origin, max_keys)
 
 
+UNRECOGNISED = (
+    "format not recognised (no well-known file name, suffix or content) and not only "
+    "`key = value` lines; compared as text lines"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Parsed:
-    """A file's flat content; `note` says when it could not be read in its detected format
-    and was compared as text lines instead."""
+    """A file's flat content; `note` says when it was compared as text lines: its format
+    was not recognised, or it was not valid in the detected one."""
 
     entries: dict[str, str]
     note: str | None = None
@@ -183,17 +212,21 @@ def parse_detected(
     max_keys: int,
     list_keys: Mapping[str, str] | None = None,
 ) -> Parsed:
-    """`data` in the format detected from `path` and its content; a file that is not valid
-    in that format is read as text lines, with a note, rather than left unread."""
+    """`data` in the format detected from `path` and its content; a file whose format is
+    not recognised, or that is not valid in the detected one, is read as text lines with a
+    note saying so, rather than left unread or downgraded silently."""
     text = decode_text(data, origin)
     file_format = detect_format(path, text)
+    if file_format is FileFormat.TEXT:
+        # `key = value` lines only (sysctl.conf, /etc/default/*): read whole as text lines
+        entries = text_lines(text, origin, max_keys)
+        structured = any(key.startswith("line[") for key in entries)
+        return Parsed(entries, UNRECOGNISED if structured else None)
     try:
         return Parsed(parse(data, file_format, origin, max_keys, list_keys))
     except TooManyKeys:
         raise
     except BadInput as error:
-        if file_format is FileFormat.TEXT:
-            raise
         note = f"not valid {file_format.value} ({error.message}); compared as text lines"
         return Parsed(text_lines(text, origin, max_keys), note)
 
@@ -235,13 +268,17 @@ def _yaml(text: str, origin: str, max_keys: int) -> Any:
     try:
         # aliases share nodes: count what they would expand to before building it, so an
         # alias bomb ("billion laughs") is refused in milliseconds, not after millions of keys
-        expanded = _expanded_size(yaml.compose(text, Loader=_LOADER))
+        expanded = sum(_expanded_size(node) for node in yaml.compose_all(text, Loader=_LOADER))
         if expanded > max_keys * 4:
             raise TooManyKeys(
                 f"expands to more than {max_keys * 4} values (raise max_keys, or an alias bomb?)",
                 subject=origin,
             )
-        return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a SafeLoader subclass
+        documents = [
+            document
+            for document in yaml.load_all(text, Loader=_LOADER)  # a SafeLoader subclass
+            if document is not None
+        ]
     except yaml.YAMLError as error:
         # only the position: the parser's own message may quote the line, and lines hold secrets
         mark = getattr(error, "problem_mark", None)
@@ -250,6 +287,29 @@ def _yaml(text: str, origin: str, max_keys: int) -> Any:
         raise BadInput(f"invalid YAML{where}: {problem}", subject=origin) from None
     except RecursionError:
         raise BadInput("YAML nested too deeply", subject=origin) from None
+    if len(documents) <= 1:
+        return documents[0] if documents else None
+    return _by_resource(documents)
+
+
+def _by_resource(documents: list[Any]) -> Any:
+    """A multi-document file (Kubernetes manifests): each document keyed by its resource,
+    `Deployment web/api`, when every one is a distinct resource; else a list."""
+    keys = [_resource(document) for document in documents]
+    if all(keys) and len(set(keys)) == len(keys):
+        return dict(zip(keys, documents, strict=True))
+    return documents
+
+
+def _resource(document: Any) -> str | None:
+    if not isinstance(document, dict) or not isinstance(document.get("kind"), str):
+        return None
+    metadata = document.get("metadata")
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("name"), str):
+        return None
+    namespace = metadata.get("namespace")
+    where = f"{namespace}/" if isinstance(namespace, str) else ""
+    return f"{document['kind']} {where}{metadata['name']}"
 
 
 def _expanded_size(root: yaml.Node | None) -> int:

@@ -38,6 +38,8 @@ class FileFormat(StrEnum):
     SSH = "ssh"
     REDIS = "redis"
     HAPROXY = "haproxy"
+    HTPASSWD = "htpasswd"
+    SYSTEMD = "systemd"
 
 
 class FileSource(BaseModel):
@@ -59,6 +61,14 @@ class DirectorySource(BaseModel):
     include: tuple[str, ...] = Field(default=("*",), description="file name globs to read")
     exclude: tuple[str, ...] = ()
     max_files: int = Field(default=20_000, ge=1)
+    formats: dict[str, FileFormat] = Field(
+        default_factory=dict,
+        description="file name or relative path glob -> its format (first match wins); "
+        "default: detected from the name and content. `text` says that text lines are meant",
+    )
+    list_keys: dict[str, str] = Field(
+        default_factory=dict, description="as for a file source, for every YAML/JSON file"
+    )
 
 
 class HttpSource(BaseModel):

@@ -96,6 +96,12 @@ _SECOND_WORD = re.compile(r"^(?P<name>[\w-]+\s+(?P<word>[\w.-]+)\s+)(?P<value>\S
 _USER_PASSWORD = re.compile(
     r"(?P<name>(?:^|(?<=\s))(?:[><#!]|(?:insecure-)?password\s+))(?P<value>[^\s\]]+)"
 )
+# crypt(3) hashes ($apr1$, $2y$ bcrypt, $5$/$6$ SHA-crypt, $argon2id$ ...), {SHA}/{SSHA},
+# PostgreSQL's md5 and SCRAM verifiers: secret by what they are, whatever their key
+_PASSWORD_HASH = re.compile(
+    r"^(?:\$(?:apr1|2[abxy]?|1|5|6|y|gy|7|argon2(?:id|i|d)|scrypt|pbkdf2[-\w]*)\$\S+"
+    r"|\{S?SHA(?:256|512)?\}\S+|md5[0-9a-f]{32}|SCRAM-SHA-256\$\S+)$"
+)
 _LINE_KEY = re.compile(r"^line\[(?P<text>.*)\](?P<suffix>#\d+)?$", re.DOTALL)
 
 
@@ -185,6 +191,8 @@ class SecretMasker:
         return f"{SECRET_MARK}{mac[:32]}>"
 
     def mask(self, path: str, value: str) -> str:
+        if _PASSWORD_HASH.match(value):  # a hash is a secret under any key (htpasswd lines)
+            return self.digest(path, value)
         if is_secret_key(path) and value.lower() not in _SWITCHES:
             if _FILE_PATH.match(value) and not _names_a_password(path):
                 return value  # where the key is kept (ssl_certificate_key /etc/ssl/x.key)
