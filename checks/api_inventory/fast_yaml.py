@@ -1,0 +1,165 @@
+"""A fast path for plain YAML documents, with exactly the loader's results.
+
+PyYAML's C composer spends about 3 s on a 5 MB spec (420,000 nodes, each with marks and a
+resolver call back into Python); yaml-rs (Rust) builds the same Python objects in about
+0.2 s. But it reads YAML 1.2 with a schema of its own (`0o17` and `1e3` are numbers, `1:30`
+is a string), ignores tags, expands aliases by copying them, is laxer about tabs, and
+recurses on block nesting (a few thousand levels crash the process). So it reads a document
+only when the text has none of the constructs on which the two could differ, or that could
+hurt: anchors and aliases, tags, directives, several documents, complex keys, tabs in
+indentation, characters PyYAML refuses, nesting deeper than `_MAX_PREFIX`, and plain
+scalars that the two resolve differently (checked by resolving every number-like token
+both ways). Anything else, and any yaml-rs error, is left to PyYAML (`None`), which gives
+the loader's own results, limits and error messages.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+try:
+    import yaml_rs
+except ImportError:  # no wheel for this platform: PyYAML reads everything
+    yaml_rs = None  # type: ignore[assignment]
+
+_BOM = b"\xef\xbb\xbf"
+
+# Longest run of indentation and compact indicators (`- - - x`) at a line's start that
+# yaml-rs reads. Block nesting deepens by at most one level per column of that run, and
+# yaml-rs refuses flow collections over 256 levels deep, so what it reads nests at most
+# about 460 levels: far inside its stack, and inside Python's recursion limit for the
+# recursive code downstream (PyYAML's path reads such a document too).
+_MAX_PREFIX = 200
+
+# The patterns run over the document after a "\n", so every node's text follows one of
+# `_AFTER` and every line follows a line break (YAML breaks lines at \r too). Each starts
+# with the character it looks for and checks what precedes it after: much faster than a
+# leading look-behind over megabytes.
+_AFTER = rb"(?<=[\s\[{,:].)"
+_DECLINE = re.compile(
+    rb"|".join(
+        (
+            # an anchor, a tag, an explicit (complex) key; an alias names no anchor then,
+            # and yaml-rs refuses it (limit 0) for PyYAML to name
+            rb"[&!?]" + _AFTER + rb"(?:(?<=&)[^\s,\[\]{}]|(?<=!)|(?<=\?)(?=\s|\Z))",
+            rb"[\[{]" + _AFTER + rb"[^\r\n]*[\]}][ \t]*:(?=\s|\Z|[,\]}])",  # a flow key
+            # a directive, a document end or a second start, a tab in indentation, deep nesting
+            rb"[\r\n](?:%|\.\.\.(?=\s|\Z)|---(?=\s|\Z)|[ ?:-]*\t|[ \t?:-]{"
+            + str(_MAX_PREFIX).encode()
+            + rb"})",
+        )
+    )
+)
+# What PyYAML's reader refuses; NEL, LS and PS, which break lines in YAML 1.1 and not in
+# 1.2; a byte order mark after the start.
+_ODD_CHARACTER = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
+
+# Tokens that may be plain scalars resolving to a number (or a merge key) in either
+# schema: a sign, digit, dot, underscore or `<` first, between delimiters. A superset;
+# the tokens the two schemas read differently are then looked for where a plain scalar
+# can stand (`_at_node`), so `16:9` or `10:30` in a description costs nothing.
+_NUMBER_LIKE = re.compile(rb"[-+._0-9<]" + _AFTER + rb"[-+._:0-9a-zA-Z<=]*(?=[\s,\]}#]|\Z)")
+# where a node starts: after indentation and compact indicators, a `:`, or in a flow
+_NODE_START = rb"(?:[\r\n][ \t]*(?:[-?:][ \t]+)*|:[ \t]*|[\[{,][ \t]*)"
+# and where a plain scalar ends: a line break, a comment, a flow indicator, a key's `:`
+_NODE_END = rb"(?=[ \t]*(?:[\r\n]|\Z|#|[,\]}]|:(?:\s|\Z)))"
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    value: Any
+
+
+def load_plain(data: bytes, pyyaml_load: Any) -> Parsed | None:
+    """The document in `data` when yaml-rs can read it with the same result as
+    `pyyaml_load` (the loader's PyYAML path, called here on a small document of the
+    number-like tokens); None when PyYAML must read it."""
+    if yaml_rs is None:
+        return None
+    if data.startswith(_BOM):
+        data = data[len(_BOM) :]
+    if data.startswith((b"---\n", b"---\r")):  # a document start on the first line alone
+        data = data[3:]
+    scanned = b"\n" + data
+    if _DECLINE.search(scanned):
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if _ODD_CHARACTER.search(text):
+        return None
+    differing = _differing_scalars(_NUMBER_LIKE.findall(scanned), pyyaml_load)
+    if differing and _at_node(differing, scanned):
+        return None
+    try:
+        value = yaml_rs.loads(
+            text,
+            parse_datetime=False,
+            alias_limits=yaml_rs.AliasLimits(max_total_replayed_events=0),
+            duplicate_key_policy=yaml_rs.DuplicateKeyPolicy.LastWins,
+        )
+    except Exception:  # any refusal: PyYAML reads it and names the problem
+        return None
+    return Parsed(value)
+
+
+def _differing_scalars(tokens: list[bytes], pyyaml_load: Any) -> set[bytes]:
+    """The tokens that, as plain scalars, mean something else to each parser or that
+    either refuses (a token ending in `:` is also checked as the key it may be)."""
+    distinct = set(tokens) | {token.rstrip(b":") for token in tokens if token.endswith(b":")}
+    distinct.discard(b"")
+    ordered = sorted(distinct)
+    try:
+        return {
+            token
+            for token, theirs, ours in zip(
+                ordered,
+                _as_plain(ordered, _yaml_rs_load),
+                _as_plain(ordered, pyyaml_load),
+                strict=True,
+            )
+            if _typed(theirs) != _typed(ours)
+        }
+    except Exception:  # a token one of them refuses: find which, one by one
+        return {token for token in ordered if not _same_plain(token, pyyaml_load)}
+
+
+def _same_plain(token: bytes, pyyaml_load: Any) -> bool:
+    try:
+        same: bool = _typed(_as_plain([token], _yaml_rs_load)) == _typed(
+            _as_plain([token], pyyaml_load)
+        )
+        return same
+    except Exception:  # refused by one of them (or both, differently)
+        return False
+
+
+def _as_plain(tokens: list[bytes], load: Any) -> list[Any]:
+    values = load(b"".join(b"- " + token + b"\n" for token in tokens))
+    return list(values) if values is not None else []
+
+
+def _yaml_rs_load(data: bytes) -> Any:
+    return yaml_rs.loads(data.decode("ascii"), parse_datetime=False)
+
+
+def _at_node(tokens: set[bytes], scanned: bytes) -> bool:
+    """Whether one of `tokens` stands where a plain scalar can (a superset)."""
+    alternatives = b"|".join(re.escape(token) for token in sorted(tokens, key=len, reverse=True))
+    pattern = _NODE_START + rb"(?:" + alternatives + rb")" + _NODE_END
+    return re.search(pattern, scanned) is not None
+
+
+def _typed(value: Any) -> Any:
+    """`value` with each scalar as (type, value), NaN comparable."""
+    if isinstance(value, list):
+        return [_typed(item) for item in value]
+    if isinstance(value, dict):
+        return [(_typed(key), _typed(item)) for key, item in value.items()]
+    if isinstance(value, float) and math.isnan(value):
+        return (float, "nan")
+    return (type(value), value)
