@@ -165,6 +165,8 @@ def test_every_file_of_a_multi_file_spec_reads_the_same_both_ways(tmp_path: Path
         b"<<: {a: 1}\nb: 2\n",
         b"? [1, 2]\n: x\n",
         b"[1, 2]: x\n",
+        b"{a: 1}: x\n",
+        b"k: {[a]: x}\n",
         b"--- 1\n--- 2\n",
         b"a: 1\n...\n",
         b"%YAML 1.1\n---\na: 1\n",

@@ -9,8 +9,9 @@ only when the text has none of the constructs on which the two could differ, or 
 hurt: anchors and aliases, tags, directives, several documents, complex keys, tabs in
 indentation, characters PyYAML refuses, nesting deeper than `_MAX_PREFIX`, and plain
 scalars that the two resolve differently (checked by resolving every number-like token
-both ways). Anything else, and any yaml-rs error, is left to PyYAML (`None`), which gives
-the loader's own results, limits and error messages.
+both ways); and only when its result has no flow collection as a key. Anything else, and
+any yaml-rs error, is left to PyYAML (`None`), which gives the loader's own results, limits
+and error messages.
 """
 
 from __future__ import annotations
@@ -37,22 +38,21 @@ _MAX_PREFIX = 200
 # The patterns run over the document after a "\n", so every node's text follows one of
 # `_AFTER` and every line follows a line break (YAML breaks lines at \r too). Each starts
 # with the character it looks for and checks what precedes it after: much faster than a
-# leading look-behind over megabytes.
+# leading look-behind (or one alternation of them all) over megabytes.
 _AFTER = rb"(?<=[\s\[{,:].)"
-_DECLINE = re.compile(
-    rb"|".join(
-        (
-            # an anchor, a tag, an explicit (complex) key; an alias names no anchor then,
-            # and yaml-rs refuses it (limit 0) for PyYAML to name
-            rb"[&!?]" + _AFTER + rb"(?:(?<=&)[^\s,\[\]{}]|(?<=!)|(?<=\?)(?=\s|\Z))",
-            rb"[\[{]" + _AFTER + rb"[^\r\n]*[\]}][ \t]*:(?=\s|\Z|[,\]}])",  # a flow key
-            # a directive, a document end or a second start, a tab in indentation, deep nesting
-            rb"[\r\n](?:%|\.\.\.(?=\s|\Z)|---(?=\s|\Z)|[ ?:-]*\t|[ \t?:-]{"
-            + str(_MAX_PREFIX).encode()
-            + rb"})",
-        )
+_DECLINE = tuple(
+    re.compile(pattern)
+    for pattern in (
+        # an anchor, a tag, an explicit (complex) key; an alias names no anchor then, and
+        # yaml-rs refuses it (limit 0) for PyYAML to name
+        rb"[&!?]" + _AFTER + rb"(?:(?<=&)[^\s,\[\]{}]|(?<=!)|(?<=\?)(?=\s|\Z))",
+        # a directive, a document end or a second start
+        rb"[\r\n](?:%|\.\.\.(?=\s|\Z)|---(?=\s|\Z))",
+        # deep nesting
+        rb"[\r\n][ \t?:-]{" + str(_MAX_PREFIX).encode() + rb"}",
     )
 )
+_TAB_INDENT = re.compile(rb"[\r\n][ ?:-]*\t")
 # What PyYAML's reader refuses; NEL, LS and PS, which break lines in YAML 1.1 and not in
 # 1.2; a byte order mark after the start.
 _ODD_CHARACTER = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
@@ -84,7 +84,9 @@ def load_plain(data: bytes, pyyaml_load: Any) -> Parsed | None:
     if data.startswith((b"---\n", b"---\r")):  # a document start on the first line alone
         data = data[3:]
     scanned = b"\n" + data
-    if _DECLINE.search(scanned):
+    if any(pattern.search(scanned) for pattern in _DECLINE):
+        return None
+    if b"\t" in data and _TAB_INDENT.search(scanned):
         return None
     try:
         text = data.decode("utf-8")
@@ -104,7 +106,7 @@ def load_plain(data: bytes, pyyaml_load: Any) -> Parsed | None:
         )
     except Exception:  # any refusal: PyYAML reads it and names the problem
         return None
-    return Parsed(value)
+    return None if _has_collection_key(value) else Parsed(value)
 
 
 def _differing_scalars(tokens: list[bytes], pyyaml_load: Any) -> set[bytes]:
@@ -152,6 +154,21 @@ def _at_node(tokens: set[bytes], scanned: bytes) -> bool:
     alternatives = b"|".join(re.escape(token) for token in sorted(tokens, key=len, reverse=True))
     pattern = _NODE_START + rb"(?:" + alternatives + rb")" + _NODE_END
     return re.search(pattern, scanned) is not None
+
+
+def _has_collection_key(value: Any) -> bool:
+    """Whether a mapping has a flow collection as a key (`[a]: x`, `{a: 1}: x`): yaml-rs
+    makes it a tuple or frozenset, PyYAML refuses it."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if type(node) is dict:
+            if any(type(key) in (tuple, frozenset) for key in node):
+                return True
+            stack.extend(node.values())
+        elif type(node) is list:
+            stack.extend(node)
+    return False
 
 
 def _typed(value: Any) -> Any:
