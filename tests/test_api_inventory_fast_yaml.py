@@ -122,6 +122,7 @@ def test_a_real_shaped_document_takes_the_fast_path_with_the_pyyaml_result() -> 
         # number-like text in quotes or prose is a string to both
         b"a: '017'\nb: '08'\nc: \"1:30\"\nd: ratio 16:9 at 10:30\n",
         b"- x = y\n- a < b\n- =\n",
+        b"a: |-\n  x\n\nb: >+\n  y\n\nc: |2\n    z\nd: >\n  folded\n  text\n\n  more\n",
         b"- " * 90 + b"deep\n",
     ],
 )
@@ -178,6 +179,8 @@ def test_every_file_of_a_multi_file_spec_reads_the_same_both_ways(tmp_path: Path
         b"a: \xff\xfe\n",
         b"- " * 201 + b"deep\n",
         b"a: [1, 2\n",
+        b"a: 1\nb: |\n",  # an empty block scalar last: "" to PyYAML, "\n" to yaml-rs
+        b"a: |+\n  x",  # no line break at the end: yaml-rs adds one
     ],
 )
 def test_documents_the_two_could_read_differently_are_left_to_pyyaml(text: bytes) -> None:

@@ -62,6 +62,10 @@ _ODD_CHARACTER = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\uf
 # the tokens the two schemas read differently are then looked for where a plain scalar
 # can stand (`_at_node`), so `16:9` or `10:30` in a description costs nothing.
 _NUMBER_LIKE = re.compile(rb"[-+._0-9<]" + _AFTER + rb"[-+._:0-9a-zA-Z<=]*(?=[\s,\]}#]|\Z)")
+# Bounds on that check, so that it stays a small part of the read: beyond them PyYAML
+# reads the document (the 5 MB benchmark spec has 5 distinct number-like tokens)
+_MAX_TOKENS = 20_000
+_MAX_DIFFERING = 100
 # where a node starts: after indentation and compact indicators, a `:`, or in a flow
 _NODE_START = rb"(?:[\r\n][ \t]*(?:[-?:][ \t]+)*|:[ \t]*|[\[{,][ \t]*)"
 # and where a plain scalar ends: a line break, a comment, a flow indicator, a key's `:`
@@ -83,6 +87,8 @@ def load_plain(data: bytes, pyyaml_load: Any) -> Parsed | None:
         data = data[len(_BOM) :]
     if data.startswith((b"---\n", b"---\r")):  # a document start on the first line alone
         data = data[3:]
+    if not data.endswith((b"\n", b"\r")) and data.strip():
+        return None  # yaml-rs ends a block scalar at the end of the text with a line break
     scanned = b"\n" + data
     if any(pattern.search(scanned) for pattern in _DECLINE):
         return None
@@ -95,6 +101,8 @@ def load_plain(data: bytes, pyyaml_load: Any) -> Parsed | None:
     if _ODD_CHARACTER.search(text):
         return None
     differing = _differing_scalars(_NUMBER_LIKE.findall(scanned), pyyaml_load)
+    if differing is None or len(differing) > _MAX_DIFFERING:
+        return None
     if differing and _at_node(differing, scanned):
         return None
     try:
@@ -106,38 +114,30 @@ def load_plain(data: bytes, pyyaml_load: Any) -> Parsed | None:
         )
     except Exception:  # any refusal: PyYAML reads it and names the problem
         return None
-    return None if _has_collection_key(value) else Parsed(value)
+    return None if _read_differently(value) else Parsed(value)
 
 
-def _differing_scalars(tokens: list[bytes], pyyaml_load: Any) -> set[bytes]:
-    """The tokens that, as plain scalars, mean something else to each parser or that
-    either refuses (a token ending in `:` is also checked as the key it may be)."""
+def _differing_scalars(tokens: list[bytes], pyyaml_load: Any) -> set[bytes] | None:
+    """The tokens that, as plain scalars, mean something else to each parser; None when
+    that is not worth finding out (one of them refuses a token, such as a merge key `<<`,
+    or there are more distinct tokens than `_MAX_TOKENS`). A token ending in `:` is also
+    checked as the key it may be."""
     distinct = set(tokens) | {token.rstrip(b":") for token in tokens if token.endswith(b":")}
     distinct.discard(b"")
+    if len(distinct) > _MAX_TOKENS:
+        return None
     ordered = sorted(distinct)
     try:
-        return {
-            token
-            for token, theirs, ours in zip(
-                ordered,
-                _as_plain(ordered, _yaml_rs_load),
-                _as_plain(ordered, pyyaml_load),
-                strict=True,
-            )
-            if _typed(theirs) != _typed(ours)
-        }
-    except Exception:  # a token one of them refuses: find which, one by one
-        return {token for token in ordered if not _same_plain(token, pyyaml_load)}
-
-
-def _same_plain(token: bytes, pyyaml_load: Any) -> bool:
-    try:
-        same: bool = _typed(_as_plain([token], _yaml_rs_load)) == _typed(
-            _as_plain([token], pyyaml_load)
-        )
-        return same
-    except Exception:  # refused by one of them (or both, differently)
-        return False
+        theirs, ours = _as_plain(ordered, _yaml_rs_load), _as_plain(ordered, pyyaml_load)
+    except Exception:  # a token one of them refuses
+        return None
+    if len(theirs) != len(ours):
+        return None
+    return {
+        token
+        for token, one, other in zip(ordered, theirs, ours, strict=True)
+        if _typed(one) != _typed(other)
+    }
 
 
 def _as_plain(tokens: list[bytes], load: Any) -> list[Any]:
@@ -156,9 +156,11 @@ def _at_node(tokens: set[bytes], scanned: bytes) -> bool:
     return re.search(pattern, scanned) is not None
 
 
-def _has_collection_key(value: Any) -> bool:
-    """Whether a mapping has a flow collection as a key (`[a]: x`, `{a: 1}: x`): yaml-rs
-    makes it a tuple or frozenset, PyYAML refuses it."""
+def _read_differently(value: Any) -> bool:
+    """Whether yaml-rs's `value` has what PyYAML reads otherwise: a flow collection as a
+    key (`[a]: x`, `{a: 1}: x`; yaml-rs makes it a tuple or frozenset, PyYAML refuses it),
+    or a string of line breaks alone (yaml-rs reads an empty block scalar `|` as "\n",
+    PyYAML as "")."""
     stack = [value]
     while stack:
         node = stack.pop()
@@ -168,6 +170,8 @@ def _has_collection_key(value: Any) -> bool:
             stack.extend(node.values())
         elif type(node) is list:
             stack.extend(node)
+        elif type(node) is str and node and not node.strip("\r\n"):
+            return True
     return False
 
 
