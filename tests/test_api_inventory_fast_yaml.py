@@ -4,6 +4,7 @@ leaves to PyYAML every document on which the two could differ or that could hurt
 from __future__ import annotations
 
 import math
+import random
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -229,3 +230,45 @@ def test_without_yaml_rs_every_document_is_read_by_pyyaml(monkeypatch: pytest.Mo
 
     assert fast(b"a: 1\n") is None
     assert load_document(b"a: 1\n", "spec.yaml", LIMITS) == {"a": 1}
+
+
+ATOMS = [
+    *("0", "1.5", "-1", "+1", "017", "08", "0o17", "0x1F", "1_000", "_1", "1:30", "1e3", "1.0e+3"),
+    *(".5", "5.", "-.inf", ".iNf", ".NaN", "~", "null", "nULL", "true", "TRUE", "yes", "Off"),
+    *("2024-01-01", "10:00:00", "=", "<", "-", "...", "a b", "a #c", "a#b", "'q'", "'it''s'"),
+    *('"d\\tq"', '"\\u00e9"', '"\\/"', "''", "x\u00e9", "'*/*'", "**bold**", "a & b", "R&D"),
+    *("[1, 2]", "{a: 1}", "[]", "{}", "/x/{id}", "a,b", "|", ">", "|-", ">+", '"a\n  b"'),
+    *("'a\n\n  b'", "plain\n  continued", "[a,\n  b]", "{a: 1,\n  b: 2}", "k: v"),
+]
+
+
+def generated(rng: random.Random, depth: int = 0, indent: int = 0) -> list[str]:
+    """A random block mapping or sequence of `ATOMS`, nested up to four levels."""
+    pad = " " * indent
+    lines: list[str] = []
+    mapping = rng.random() < 0.6
+    for _ in range(rng.randint(1, 4)):
+        nested = depth < 3 and rng.random() < 0.4
+        lead = f"{pad}{rng.choice(['k', 'k2', '1', 'x y'])}:" if mapping else f"{pad}-"
+        if nested:
+            lines += [lead, *generated(rng, depth + 1, indent + 2)]
+        else:
+            atom = rng.choice(ATOMS).replace("\n", "\n" + pad)
+            lines.append(f"{lead} {atom}")
+            if atom in ("|", ">", "|-", ">+") and rng.random() < 0.7:
+                lines += [f"{pad}  line", "", f"{pad}    more"][: rng.randint(1, 3)]
+    return lines
+
+
+def test_generated_documents_read_by_the_fast_path_read_as_pyyaml_reads_them() -> None:
+    rng = random.Random(20261207)
+    taken = 0
+    for _ in range(1500):
+        text = ("\n".join(generated(rng)) + rng.choice(["\n", "\n\n", ""])).encode()
+        parsed = fast(text)
+        if parsed is None:
+            continue
+        taken += 1
+        assert typed(parsed.value) == typed(pyyaml(text)), text
+
+    assert taken > 300  # the sample reaches the fast path, not only PyYAML's
