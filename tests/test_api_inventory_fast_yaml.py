@@ -272,3 +272,12 @@ def test_generated_documents_read_by_the_fast_path_read_as_pyyaml_reads_them() -
         assert typed(parsed.value) == typed(pyyaml(text)), text
 
     assert taken > 300  # the sample reaches the fast path, not only PyYAML's
+
+
+def test_more_distinct_number_like_tokens_than_the_check_takes_go_to_pyyaml() -> None:
+    many = b"".join(b"- 0.%d\n" % index for index in range(fast_yaml._MAX_TOKENS + 1))
+    few = b"".join(b"- 0.%d\n" % index for index in range(1000))
+
+    assert fast(many) is None
+    assert load_document(many, "spec.yaml", LIMITS)[-1] == float(f"0.{fast_yaml._MAX_TOKENS}")
+    assert fast(few) is not None

@@ -100,7 +100,7 @@ def load_plain(data: bytes, pyyaml_load: Any) -> Parsed | None:
         return None
     if _ODD_CHARACTER.search(text):
         return None
-    differing = _differing_scalars(_NUMBER_LIKE.findall(scanned), pyyaml_load)
+    differing = _differing_scalars(scanned, pyyaml_load)
     if differing is None or len(differing) > _MAX_DIFFERING:
         return None
     if differing and _at_node(differing, scanned):
@@ -117,15 +117,20 @@ def load_plain(data: bytes, pyyaml_load: Any) -> Parsed | None:
     return None if _read_differently(value) else Parsed(value)
 
 
-def _differing_scalars(tokens: list[bytes], pyyaml_load: Any) -> set[bytes] | None:
-    """The tokens that, as plain scalars, mean something else to each parser; None when
-    that is not worth finding out (one of them refuses a token, such as a merge key `<<`,
-    or there are more distinct tokens than `_MAX_TOKENS`). A token ending in `:` is also
-    checked as the key it may be."""
-    distinct = set(tokens) | {token.rstrip(b":") for token in tokens if token.endswith(b":")}
+def _differing_scalars(scanned: bytes, pyyaml_load: Any) -> set[bytes] | None:
+    """The number-like tokens that, as plain scalars, mean something else to each parser;
+    None when that is not worth finding out (one of them refuses a token, such as a merge
+    key `<<`, or there are more distinct tokens than `_MAX_TOKENS`). A token ending in `:`
+    is also checked as the key it may be."""
+    distinct: set[bytes] = set()
+    for match in _NUMBER_LIKE.finditer(scanned):
+        token = match.group()
+        distinct.add(token)
+        if token.endswith(b":"):
+            distinct.add(token.rstrip(b":"))
+        if len(distinct) > _MAX_TOKENS:
+            return None
     distinct.discard(b"")
-    if len(distinct) > _MAX_TOKENS:
-        return None
     ordered = sorted(distinct)
     try:
         theirs, ours = _as_plain(ordered, _yaml_rs_load), _as_plain(ordered, pyyaml_load)
