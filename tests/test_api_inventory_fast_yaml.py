@@ -180,6 +180,7 @@ def test_every_file_of_a_multi_file_spec_reads_the_same_both_ways(tmp_path: Path
         b"a: \xff\xfe\n",
         b"- " * 201 + b"deep\n",
         b"a: [1, 2\n",
+        b'a: "\\ud83d\\ude00"\n',  # a surrogate pair: one character to yaml-rs, an error to PyYAML
         b"a: 1\nb: |\n",  # an empty block scalar last: "" to PyYAML, "\n" to yaml-rs
         b"a: |+\n  x",  # no line break at the end: yaml-rs adds one
     ],

@@ -7,11 +7,12 @@ is a string), ignores tags, expands aliases by copying them, is laxer about tabs
 recurses on block nesting (a few thousand levels crash the process). So it reads a document
 only when the text has none of the constructs on which the two could differ, or that could
 hurt: anchors and aliases, tags, directives, several documents, complex keys, tabs in
-indentation, characters PyYAML refuses, nesting deeper than `_MAX_PREFIX`, and plain
-scalars that the two resolve differently (checked by resolving every number-like token
-both ways); and only when its result has no flow collection as a key. Anything else, and
-any yaml-rs error, is left to PyYAML (`None`), which gives the loader's own results, limits
-and error messages.
+indentation, characters or surrogate escapes PyYAML refuses, nesting deeper than
+`_MAX_PREFIX`, an empty block scalar or no line break at the end, and plain scalars that
+the two resolve differently (checked by resolving every number-like token both ways); and
+only when its result has no flow collection as a key. Anything else, and any yaml-rs
+error, is left to PyYAML (`None`), which gives the loader's own results, limits and error
+messages.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ _DECLINE = tuple(
         rb"[\r\n](?:%|\.\.\.(?=\s|\Z)|---(?=\s|\Z))",
         # deep nesting
         rb"[\r\n][ \t?:-]{" + str(_MAX_PREFIX).encode() + rb"}",
+        # a surrogate escape: yaml-rs joins a pair into one character, PyYAML refuses it
+        rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}",
     )
 )
 _TAB_INDENT = re.compile(rb"[\r\n][ ?:-]*\t")
