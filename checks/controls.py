@@ -128,6 +128,41 @@ _MONITORING_GAP = (
     Control("NIST SP 800-53", "CA-7", "continuous monitoring"),
     Control("NIST SP 800-53", "SI-4", "system monitoring"),
 )
+# auth_posture (issue 23): authentication enforced, token signing keys, rate limits
+_AUTH_ENFORCED = (
+    Control("NIST SP 800-53", "AC-3", "access enforcement"),
+    Control("NIST SP 800-53", "IA-2", "identification and authentication"),
+    Control("OWASP API Top 10", "API2", "broken authentication"),
+    Control("OWASP API Top 10", "API5", "broken function level authorization"),
+)
+_AUTH_ERRORS = (
+    Control("RFC 9110", "11.6.1", "WWW-Authenticate on 401"),
+    Control("RFC 6750", "3", "bearer token error responses"),
+    Control("NIST SP 800-53", "IA-2", "identification and authentication"),
+    Control("NIST SP 800-53", "SI-11", "error handling"),
+)
+_TOKEN_KEYS = (
+    Control("NIST SP 800-53", "SC-12", "cryptographic key establishment and management"),
+    Control("NIST SP 800-53", "IA-5", "authenticator management"),
+    Control("RFC 7517", "4-5", "JSON Web Key and JWK Set"),
+    Control("RFC 8725", "3.2, 3.5", "JWT best current practices: algorithms, key strength"),
+    Control("OWASP API Top 10", "API2", "broken authentication"),
+)
+_TOKEN_CRYPTO = (
+    Control("NIST SP 800-53", "SC-13", "cryptographic protection"),
+    *_TOKEN_KEYS,
+)
+_OIDC_PROVIDER = (
+    Control("OpenID Connect Discovery 1.0", "3, 4.3", "provider metadata and issuer"),
+    Control("NIST SP 800-53", "IA-2", "identification and authentication"),
+    Control("NIST SP 800-53", "IA-5", "authenticator management"),
+    Control("NIST SP 800-53", "SC-13", "cryptographic protection"),
+)
+_RATE_LIMITS = (
+    Control("OWASP API Top 10", "API4", "unrestricted resource consumption"),
+    Control("NIST SP 800-53", "SC-5", "denial-of-service protection"),
+    Control("RFC 6585", "4", "429 Too Many Requests"),
+)
 _CHECK_FAILING = (
     *_MONITORING_GAP,
     Control("NIST SP 800-137", "5.4", "respond to findings"),
@@ -184,6 +219,17 @@ CONTROLS_BY_RULE_PREFIX: Mapping[str, tuple[Control, ...]] = {
     "INVENTORY-OPERATION-REMOVED": _INVENTORY_BREAKING + _INVENTORY,
     "INVENTORY-LOG-UNAVAILABLE": _MONITORING_GAP + _SHADOW_ZOMBIE[:1],
     "INVENTORY-TRAFFIC-UNRELIABLE": _MONITORING_GAP + _SHADOW_ZOMBIE[:1],
+    "AUTH-": _AUTH_ENFORCED,
+    "AUTH-CHALLENGE-MISSING": _AUTH_ERRORS,
+    "AUTH-ERROR-LEAKS": _AUTH_ERRORS,
+    "AUTH-OPERATIONS-UNVERIFIED": _MONITORING_GAP + _AUTH_ENFORCED[:2],
+    "AUTH-CREDENTIALS-REJECTED": (*_MONITORING_GAP, _TOKEN_KEYS[1]),
+    "JWKS-": _TOKEN_KEYS,
+    "JWKS-WEAK-KEY": _TOKEN_CRYPTO,
+    "JWKS-ALG-": _TOKEN_CRYPTO,
+    "JWKS-X5C-": (*_TOKEN_KEYS, Control("NIST SP 800-53", "SC-17", "PKI certificates")),
+    "OIDC-": _OIDC_PROVIDER,
+    "RATELIMIT-": _RATE_LIMITS,
     # the alerting "check failing" rule: the monitoring itself could not evaluate a target
     "CHECK-FAILING": _CHECK_FAILING,
 }
@@ -212,6 +258,10 @@ CHECK_OF_RULE_PREFIX: Mapping[str, str] = {
     "PATCH-": "patch_level",
     "DRIFT-": "config_drift",
     "INVENTORY-": "api_inventory",
+    "AUTH-": "auth_posture",
+    "JWKS-": "auth_posture",
+    "OIDC-": "auth_posture",
+    "RATELIMIT-": "auth_posture",
 }
 
 

@@ -3,9 +3,13 @@ a user agent, and errors that name the URL."""
 
 from __future__ import annotations
 
+import os
+import ssl
+import threading
 import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -58,8 +62,11 @@ def fetch(
     derived: bool = False,
     egress: EgressPolicy,
     deadline: float | None = None,
+    method: Literal["GET", "HEAD"] = "GET",
+    follow_redirects: bool = True,
 ) -> HttpResponse:
-    """GET `url`, following up to `max_redirects` redirects (each recorded, no body read).
+    """GET (or HEAD) `url`, following up to `max_redirects` redirects (each recorded, no
+    body read); without `follow_redirects`, a redirect is the answer (its Location kept).
 
     Every redirect's target, and `url` itself when `derived` (it came from remote content,
     e.g. a `$ref`), must pass `egress` (the run's `CheckContext.egress`) before any
@@ -83,13 +90,13 @@ def fetch(
             while True:
                 address, pin_headers, pin_extensions = _pinned(current, vetted)
                 with client.stream(
-                    "GET",
+                    method,
                     address,
                     headers={**request_headers, **pin_headers},
                     extensions=pin_extensions,
                 ) as response:
                     location = response.headers.get("location")
-                    if response.status_code in _REDIRECTS and location:
+                    if response.status_code in _REDIRECTS and location and follow_redirects:
                         following = urljoin(current, location)
                         # a redirect's target comes from the answer: checked before the limit
                         # so that a redirect to a denied address is reported as such
@@ -117,7 +124,9 @@ def fetch(
                             subject=current,
                         )
                     body = (
-                        _read_capped(response, max_bytes, current, deadline) if read_body else b""
+                        _read_capped(response, max_bytes, current, deadline)
+                        if read_body and method == "GET"
+                        else b""
                     )
                     return HttpResponse(
                         url=current,
@@ -132,12 +141,52 @@ def fetch(
         raise CheckMisconfigured(f"not a URL to GET: {error}", subject=current) from None
     except httpx.HTTPError as error:
         reason = str(error) or type(error).__name__
-        raise TargetUnreachable(f"GET failed: {reason}", subject=current) from None
+        raise TargetUnreachable(f"{method} failed: {reason}", subject=current) from None
 
 
 def _client(verify: bool | str, timeout: float, deadline: float | None) -> httpx.Client:
-    transport = deadline_transport(verify, deadline)
-    return httpx.Client(verify=verify, timeout=timeout, follow_redirects=False, transport=transport)
+    context = _tls_context(verify)
+    transport = deadline_transport(context, deadline)
+    return httpx.Client(
+        verify=context, timeout=timeout, follow_redirects=False, transport=transport
+    )
+
+
+_TLS_CONTEXTS: dict[tuple[object, ...], ssl.SSLContext] = {}
+_TLS_CONTEXTS_LOCK = threading.Lock()
+
+
+def _tls_context(verify: bool | str) -> ssl.SSLContext:
+    """The TLS context for `verify`, made once per setting and CA bundle version: loading a
+    bundle takes ~60 ms, which many small requests (auth probes, bursts) would pay each.
+    A changed bundle file (size or mtime) or SSL_CERT_FILE/SSL_CERT_DIR makes a new one."""
+    key: tuple[object, ...] = (
+        verify,
+        _file_version(verify) if isinstance(verify, str) else None,
+        os.environ.get("SSL_CERT_FILE"),
+        os.environ.get("SSL_CERT_DIR"),
+    )
+    with _TLS_CONTEXTS_LOCK:
+        context = _TLS_CONTEXTS.get(key)
+        if context is None:
+            if isinstance(verify, str):
+                context = (
+                    ssl.create_default_context(capath=verify)
+                    if os.path.isdir(verify)
+                    else ssl.create_default_context(cafile=verify)
+                )
+            else:
+                context = httpx.create_ssl_context(verify=verify)
+            _TLS_CONTEXTS[key] = context
+        return context
+
+
+def _file_version(path: str) -> tuple[int, int] | None:
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None  # ssl reports the missing file when the context is made
+    return status.st_size, status.st_mtime_ns
 
 
 def _timed_out(timeout: float, deadline: float | None, url: str) -> TargetUnreachable:

@@ -24,6 +24,7 @@ _CHECK_CLASSES: Final[Mapping[CheckKind, str]] = {
     CheckKind.CONFIG_DRIFT: "checks.config_drift.check:ConfigDriftCheck",
     CheckKind.PATCH_LEVEL: "checks.patch_level.check:PatchLevelCheck",
     CheckKind.API_INVENTORY: "checks.api_inventory.check:ApiInventoryCheck",
+    CheckKind.AUTH_POSTURE: "checks.auth_posture.check:AuthPostureCheck",
 }
 
 _PARAMS_MODELS: Final[Mapping[CheckKind, str]] = {
@@ -32,6 +33,7 @@ _PARAMS_MODELS: Final[Mapping[CheckKind, str]] = {
     CheckKind.CONFIG_DRIFT: "checks.config_drift.params:ConfigDriftParams",
     CheckKind.PATCH_LEVEL: "checks.patch_level.params:PatchLevelParams",
     CheckKind.API_INVENTORY: "checks.api_inventory.params:ApiInventoryParams",
+    CheckKind.AUTH_POSTURE: "checks.auth_posture.params:AuthPostureParams",
 }
 
 # The checks that need nothing but a URL: a bare `apivigil scan URL` runs every one of them.

@@ -23,7 +23,9 @@ import httpx
 DeadlineOf = Callable[[], float | None]
 
 
-def deadline_transport(verify: bool | str, deadline: float | None) -> httpx.HTTPTransport:
+def deadline_transport(
+    verify: bool | str | ssl.SSLContext, deadline: float | None
+) -> httpx.HTTPTransport:
     """An HTTPTransport verifying TLS as `verify` says, no socket operation of which
     outlives `deadline` (when given)."""
     transport = httpx.HTTPTransport(verify=verify)

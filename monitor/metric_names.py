@@ -288,6 +288,21 @@ INVENTORY_CHANGES = _observed(
     "Inventory changes seen since monitoring began, by kind (the rule id)",
 )
 
+# -- observations: auth_posture --------------------------------------------------------------
+AUTH_OPERATIONS = _observed(
+    "auth_operations",
+    ("state",),
+    "Secured operations by state: enforced (refused without valid credentials, or only a "
+    "public stub), not_enforced (answered without valid credentials), skipped (not probed: "
+    "not GET/HEAD, no example for a path parameter, budget spent, no or an unclear answer)",
+)
+JWKS_KEY_AGE = _observed(
+    "jwks_key_age_seconds",
+    ("kid",),
+    "Time since each JWK Set key appeared (first seen by the monitor, or its x5c not-before)",
+)
+JWKS_KEYS = _observed("jwks_keys", ("alg",), "Keys in the audited JWK Set by their alg")
+
 FAMILIES: tuple[MetricFamily, ...] = (
     BUILD_INFO,
     STORE_UP,
@@ -336,6 +351,9 @@ FAMILIES: tuple[MetricFamily, ...] = (
     INVENTORY_UNMATCHED,
     INVENTORY_EVICTED,
     INVENTORY_TRAFFIC_UNRELIABLE,
+    AUTH_OPERATIONS,
+    JWKS_KEY_AGE,
+    JWKS_KEYS,
 )
 
 BY_NAME: dict[str, MetricFamily] = {family.name: family for family in FAMILIES}

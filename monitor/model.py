@@ -47,6 +47,7 @@ class CheckKind(StrEnum):
     PATCH_LEVEL = "patch_level"
     CONFIG_DRIFT = "config_drift"
     API_INVENTORY = "api_inventory"
+    AUTH_POSTURE = "auth_posture"
 
 
 class RunStatus(StrEnum):

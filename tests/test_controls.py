@@ -12,7 +12,7 @@ from checks.controls import CHECK_OF_RULE_PREFIX, controls_document, controls_fo
 from monitor.store.alerting import CHECK_FAILING_RULE
 
 CHECKS = Path(__file__).resolve().parent.parent / "checks"
-RULE_ID = re.compile(r"^(CERT|TLS|PATCH|DRIFT|INVENTORY)(-[A-Z0-9]+)+$")
+RULE_ID = re.compile(r"^(CERT|TLS|PATCH|DRIFT|INVENTORY|AUTH|JWKS|OIDC|RATELIMIT)(-[A-Z0-9]+)+$")
 
 
 def emitted_rule_ids() -> set[str]:

@@ -93,6 +93,23 @@ def _wait(condition: Any, timeout: float, what: str) -> None:
         time.sleep(0.3)
 
 
+# one Ed25519 signing key (RFC 8037 appendix A.2's public key) for auth_posture's key metrics
+JWKS = json.dumps(
+    {
+        "keys": [
+            {
+                "kty": "OKP",
+                "crv": "Ed25519",
+                "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+                "kid": "signing-1",
+                "alg": "Ed25519",
+                "use": "sig",
+            }
+        ]
+    }
+).encode()
+
+
 def _https(directory: Path, chain: Chain, name: str, **lifetime: float) -> HttpsServer:
     leaf = chain.leaf(f"{name}.apivigil.test", **lifetime)
     cert, key = write_server_files(directory, name, leaf, chain.intermediate)
@@ -189,7 +206,12 @@ def _config(
                     "interval": "2s",
                     "spec_path": "/openapi.json",
                     "access_logs": [{"path": str(access_log(directory / "access.log"))}],
-                }
+                },
+                "auth_posture": {
+                    "interval": "2s",
+                    "spec_path": "/openapi.json",
+                    "jwks_url": f"{web.url}/jwks.json",
+                },
             },
         },
         {
@@ -254,6 +276,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, chain: Chain) -> Iterator[Wo
         with NginxTls(blocks, directory / "nginx") as nginx, ScriptedHttpServer() as web:
             web.replies["/"] = Reply(200, {"Server": "nginx"}, b"ok")
             web.replies["/openapi.json"] = openapi(CATALOG_V1)
+            web.replies["/jwks.json"] = Reply(200, {"Content-Type": "application/json"}, JWKS)
             web.post_handlers["/gone"] = lambda _body: Reply(404, {}, b"no such hook")
             web.post_handlers["/flaky"] = lambda _body: Reply(500, {}, b"try later")
             config = _config(directory, port, https, nginx, pki, web, drift_file)
@@ -293,6 +316,8 @@ def _drive(
         "apivigil_notifications_failed_total",
         "apivigil_notifications_pending",
         "apivigil_inventory_changes_total",
+        "apivigil_auth_operations",
+        "apivigil_jwks_key_age_seconds",
         'apivigil_check_up{target="unreachable"} == 0',
     ):
         prometheus.wait_for(expr, 120, expr)

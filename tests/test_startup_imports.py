@@ -142,6 +142,7 @@ def test_the_lazy_mapping_lists_every_kind_in_order() -> None:
         CheckKind.CONFIG_DRIFT,
         CheckKind.PATCH_LEVEL,
         CheckKind.API_INVENTORY,
+        CheckKind.AUTH_POSTURE,
     ]
     assert len(CHECKS) == len(CheckKind)
     assert dict(CHECKS.items()) == {kind: check_class(kind) for kind in CheckKind}

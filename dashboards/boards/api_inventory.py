@@ -1,4 +1,5 @@
-"""API inventory: documented, deprecated, shadow and zombie operations, and inventory changes."""
+"""API inventory: documented, deprecated, shadow and zombie operations, inventory changes, and
+(auth_posture) whether the spec's secured operations really require credentials."""
 
 from __future__ import annotations
 
@@ -10,21 +11,26 @@ from dashboards.panels import (
     TARGET,
     Query,
     age_per_target_bargauge,
+    bargauge_panel,
     fixed_colours,
     organize,
     series,
     stat_panel,
     table_panel,
     target_matrix_table,
+    thresholds,
     timeseries_panel,
 )
 from monitor.metric_names import (
+    AUTH_OPERATIONS,
     BASELINE_AGE,
     INVENTORY_CHANGES,
     INVENTORY_EVICTED,
     INVENTORY_OPERATIONS,
     INVENTORY_TRAFFIC_UNRELIABLE,
     INVENTORY_UNMATCHED,
+    JWKS_KEY_AGE,
+    JWKS_KEYS,
 )
 
 UID = "apivigil-api-inventory"
@@ -46,7 +52,63 @@ def dashboard() -> board.Dashboard:
     return assemble(result, _panels())
 
 
+_AUTH_STATES = ("not_enforced", "enforced", "skipped")
+_AUTH_COLOURS = {"not_enforced": "red", "enforced": "green", "skipped": "orange"}
+
+
 def _panels() -> list[Row | Cell]:
+    return [*_inventory_panels(), *_authentication_panels()]
+
+
+def _authentication_panels() -> list[Row | Cell]:
+    """The auth_posture check's row: auth enforced where the spec says so, token keys."""
+    auth = series(AUTH_OPERATIONS, TARGET)
+    ages = series(JWKS_KEY_AGE, TARGET)
+    return [
+        Row("Authentication"),
+        Cell(
+            stat_panel(
+                "Secured operations by auth state",
+                "All selected targets. not_enforced: a secured GET/HEAD operation answered "
+                "without valid credentials (AUTH-NOT-ENFORCED); skipped: not probed (other "
+                "methods, no example for a path parameter, budget spent, unclear answers).",
+                Query(f"sum by (state) ({auth})", "{{state}}", True),
+            ).overrides(fixed_colours(_AUTH_COLOURS)),
+            height=5,
+            width=12,
+        ),
+        Cell(
+            stat_panel(
+                "Token signing keys by algorithm",
+                "Keys in the audited JWK Sets of the selected targets, by their alg.",
+                Query(f"sum by (alg) ({series(JWKS_KEYS, TARGET)})", "{{alg}}", True),
+            ),
+            height=5,
+            width=12,
+        ),
+        Cell(
+            target_matrix_table(
+                "Auth state per target",
+                "Secured operations by target and state; the run's snapshot names each one.",
+                auth,
+                "state",
+                _AUTH_STATES,
+                sort_by="not_enforced",
+            ),
+        ),
+        Cell(
+            bargauge_panel(
+                "Signing key age",
+                "Time since each key appeared in its JWK Set (first seen by apivigil, or its "
+                "x5c certificate's not-before); past a year is JWKS-ROTATION-STALE.",
+                Query(f"max by (target, kid) ({ages})", "{{target}} {{kid}}", True),
+                unit="s",
+            ).thresholds(thresholds("green", (300 * DAY, "orange"), (365 * DAY, "red"))),
+        ),
+    ]
+
+
+def _inventory_panels() -> list[Row | Cell]:
     operations = series(INVENTORY_OPERATIONS, TARGET)
     changes = series(INVENTORY_CHANGES, TARGET)
     retired = series(INVENTORY_OPERATIONS, TARGET, 'state=~"shadow|zombie"')

@@ -1,0 +1,364 @@
+"""Pure judgement of an auth_posture run: findings, observations and a snapshot.
+
+Rules (ids are stable):
+- AUTH-NOT-ENFORCED (critical): a secured GET/HEAD operation answered 2xx, not an error
+  envelope, without credentials or with an invalid bearer token; unless the configured
+  credentials get a clearly different answer (the anonymous one is a public stub).
+  401, 403, 404 and redirects to a login page are "enforced".
+- AUTH-CHALLENGE-MISSING (low): a 401 without WWW-Authenticate (RFC 9110 §11.6.1).
+- AUTH-ERROR-LEAKS (medium): a 401/403 body with a stack trace, an internal exception
+  name, which token check failed, or whether the account exists.
+- AUTH-CREDENTIALS-REJECTED (medium): the configured credentials got a refusal, so a 2xx
+  answered without them cannot be compared with the real answer.
+- AUTH-OPERATIONS-UNVERIFIED (low): secured safe operations not judged, per reason (no
+  example for a path parameter, budget spent, no or an inconclusive answer).
+- JWKS-*, OIDC-*: see checks/auth_posture/jwks.py and discovery.py.
+- RATELIMIT-HEADERS-ABSENT (info), RATELIMIT-429-WITHOUT-RETRY-AFTER (info),
+  RATELIMIT-NOT-OBSERVED (medium, opt-in burst).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlsplit
+
+from checks.auth_posture.burst import burst_json
+from checks.auth_posture.classify import Answer, answer, leak, rate_limit_headers, similarity
+from checks.auth_posture.discovery import audit_discovery
+from checks.auth_posture.facts import (
+    AuthPostureRaw,
+    Exchange,
+    OperationProbe,
+    SkippedOperation,
+    SkipReason,
+    Variant,
+)
+from checks.auth_posture.jwks import KeyAudit, audit_key_set
+from checks.auth_posture.params import AuthPostureParams
+from monitor.model import CheckOutput, Finding, Observation, Severity
+
+
+class AuthState(StrEnum):
+    ENFORCED = "enforced"
+    NOT_ENFORCED = "not_enforced"
+    SKIPPED = "skipped"
+
+
+_VARIANT_TEXT = {
+    Variant.ANONYMOUS: "without credentials",
+    Variant.INVALID_TOKEN: "with an invalid bearer token",
+    Variant.VALID: "with the configured credentials",
+}
+_UNVERIFIED = {
+    SkipReason.NO_EXAMPLE: "a required parameter has no example or default in the spec",
+    SkipReason.BUDGET: "the run's request budget (max_requests) was spent first",
+    SkipReason.NO_ANSWER: "the request got no answer",
+    SkipReason.INCONCLUSIVE: "the answer was neither a refusal nor a 2xx",
+    SkipReason.NOT_ON_TARGET: "the operation's path cannot be put on the target's origin",
+}
+
+
+def evaluate(raw: AuthPostureRaw, params: AuthPostureParams, now: datetime) -> CheckOutput:
+    findings: list[Finding] = []
+    observations: list[Observation] = []
+    operations: dict[str, dict[str, Any]] = {}
+    skipped = list(raw.skipped)
+    for probe in raw.probes:
+        state, judged = _judge(probe, params, findings)
+        operations[probe.key] = judged
+        if state is AuthState.SKIPPED:
+            skipped.append(
+                SkippedOperation(probe.key, SkipReason(judged["reason"]), judged["detail"])
+            )
+    states = Counter(
+        judged["state"] for judged in operations.values() if judged["state"] != "skipped"
+    )
+    if raw.spec_probed:
+        counts = {
+            AuthState.ENFORCED: states[AuthState.ENFORCED.value],
+            AuthState.NOT_ENFORCED: states[AuthState.NOT_ENFORCED.value],
+            AuthState.SKIPPED: len(skipped),
+        }
+        observations.extend(
+            Observation("auth_operations", float(count), {"state": state.value})
+            for state, count in counts.items()
+        )
+    findings.extend(_unverified(skipped))
+    findings.extend(_credentials_rejected(raw))
+    findings.extend(_rate_limit_findings(raw))
+    audit = KeyAudit()
+    if raw.jwks is not None:
+        audit = _jwks(raw, params, now)
+        findings.extend(audit.findings)
+        observations.extend(audit.observations)
+    for discovery in raw.discoveries:
+        findings.extend(audit_discovery(discovery))
+    snapshot: dict[str, Any] = {
+        "operations": operations,
+        "skipped": {
+            skip.key: {"reason": skip.reason.value, "detail": skip.detail} for skip in skipped
+        },
+        "skipped_by_reason": dict(sorted(Counter(s.reason.value for s in skipped).items())),
+        "requests_sent": raw.requests_sent,
+        "last_probed": raw.last_probed,
+        "max_requests": raw.max_requests,
+        "spec_problems": list(raw.spec_problems[:20]),
+        "credentials_configured": raw.credentials_configured,
+        "jwks_url": raw.jwks.url if raw.jwks else None,
+        "keys": audit.keys,
+        # keys no longer published are forgotten; a set that could not be read forgets none
+        "key_first_seen": {
+            thumbprint: when.isoformat()
+            for thumbprint, when in sorted((audit.first_seen or raw.key_first_seen).items())
+        },
+    }
+    if raw.burst is not None:
+        snapshot["burst"] = burst_json(raw.burst)
+        snapshot["burst_ran"] = raw.burst_ran
+    if raw.burst_needs_store:
+        snapshot["burst_not_sent"] = "no store remembers the last burst (once a day at most)"
+        findings.append(
+            Finding(
+                "RATELIMIT-BURST-NOT-SENT",
+                Severity.INFO,
+                "The configured rate-limit burst was not sent",
+                "rate_limit_burst",
+                "this run has no store (a one-off `apivigil scan`) to remember when the last "
+                "burst was sent, and a burst may run at most once a day: rate limiting was not "
+                "tested",
+                "Let the daemon run the check: it keeps the last burst's time in its store.",
+            )
+        )
+    return CheckOutput(
+        observations=tuple(observations),
+        findings=tuple(sorted(findings, key=lambda f: (f.rule_id, f.subject))),
+        snapshot=snapshot,
+    )
+
+
+def _judge(
+    probe: OperationProbe, params: AuthPostureParams, findings: list[Finding]
+) -> tuple[AuthState, dict[str, Any]]:
+    exchanges = probe.exchanges
+    judged: dict[str, Any] = {
+        "url": probe.url,
+        "answers": {e.variant.value: e.status for e in exchanges},
+    }
+    for exchange in exchanges:
+        if exchange.variant is not Variant.VALID:
+            findings.extend(_refusal_findings(probe.key, exchange))
+    accepted = next(
+        (e for e in exchanges if e.variant is not Variant.VALID and answer(e) is Answer.ACCEPTED),
+        None,
+    )
+    if accepted is None:
+        first = exchanges[0]
+        verdict = answer(first)
+        if verdict is Answer.REFUSED and len(exchanges) >= 2:
+            # the invalid token was not accepted either (a 400 for it is a refusal too)
+            judged["state"] = AuthState.ENFORCED.value
+            return AuthState.ENFORCED, judged
+        reason = SkipReason.NO_ANSWER if verdict is Answer.NO_ANSWER else SkipReason.INCONCLUSIVE
+        judged.update(state=AuthState.SKIPPED.value, reason=reason.value, detail=_said(first))
+        return AuthState.SKIPPED, judged
+    valid = next((e for e in exchanges if e.variant is Variant.VALID), None)
+    comparison = "no credentials are configured (auth_header_file) to compare with"
+    if valid is not None:
+        if answer(valid) is Answer.ACCEPTED:
+            alike = similarity(accepted.body, valid.body)
+            comparison = (
+                f"{_said(valid)}, {alike:.0%} alike"
+                if accepted.body or valid.body
+                else f"{_said(valid)}, both empty"
+            )
+            if alike < params.similarity:
+                judged.update(
+                    state=AuthState.ENFORCED.value, public_stub=True, comparison=comparison
+                )
+                return AuthState.ENFORCED, judged
+        else:
+            comparison = f"{_said(valid)}, so the answers cannot be compared"
+    judged.update(state=AuthState.NOT_ENFORCED.value, comparison=comparison)
+    findings.append(
+        Finding(
+            "AUTH-NOT-ENFORCED",
+            Severity.CRITICAL,
+            "A secured operation answers without valid credentials",
+            probe.key,
+            f"the spec requires authentication for {probe.key}, but {_said(accepted)} "
+            f"(not an error envelope); {comparison}",
+            "Enforce authentication for this route in the API or its gateway (check the "
+            "route's security filter after the last change), or mark it public in the spec "
+            "(security: [] or an empty {} requirement) if it is meant to be.",
+        )
+    )
+    return AuthState.NOT_ENFORCED, judged
+
+
+def _said(exchange: Exchange) -> str:
+    text = f"{exchange.method} {_VARIANT_TEXT[exchange.variant]} "
+    if exchange.status is None:
+        return text + f"got no answer ({exchange.error})"
+    location = exchange.header("location")
+    where = f" to {location}" if location and 300 <= exchange.status < 400 else ""
+    return text + f"answered {exchange.status}{where} with {exchange.body_size} bytes"
+
+
+def _refusal_findings(key: str, exchange: Exchange) -> list[Finding]:
+    found: list[Finding] = []
+    if exchange.status == 401 and exchange.header("www-authenticate") is None:
+        found.append(
+            Finding(
+                "AUTH-CHALLENGE-MISSING",
+                Severity.LOW,
+                "A 401 answer carries no WWW-Authenticate challenge",
+                key,
+                f"{_said(exchange)} and no WWW-Authenticate header (RFC 9110 §11.6.1: a 401 "
+                "MUST send one)",
+                "Send the scheme's challenge with every 401, e.g. "
+                '`WWW-Authenticate: Bearer realm="api", error="invalid_token"` (RFC 6750 §3).',
+            )
+        )
+    leaked = leak(exchange)
+    if leaked is not None:
+        found.append(
+            Finding(
+                "AUTH-ERROR-LEAKS",
+                Severity.MEDIUM,
+                "An authentication error says more than the scheme needs",
+                key,
+                f"{_said(exchange)}; its body shows {leaked}",
+                "Answer auth failures with the scheme's error code only (RFC 6750 §3.1: "
+                "invalid_request, invalid_token, insufficient_scope); log the details instead.",
+            )
+        )
+    return found
+
+
+def _credentials_rejected(raw: AuthPostureRaw) -> list[Finding]:
+    rejected = [
+        (probe.key, exchange)
+        for probe in raw.probes
+        for exchange in probe.exchanges
+        if exchange.variant is Variant.VALID and answer(exchange) is Answer.REFUSED
+    ]
+    if not rejected:
+        return []
+    shown = "; ".join(f"{key}: {_said(exchange)}" for key, exchange in rejected[:5])
+    return [
+        Finding(
+            "AUTH-CREDENTIALS-REJECTED",
+            Severity.MEDIUM,
+            "The monitor's own credentials are refused",
+            "auth_header_file",
+            f"{len(rejected)} operation(s) refused the configured Authorization value ({shown}): "
+            "open operations cannot be told from public stubs while it is refused",
+            "Renew the monitoring identity's token in auth_header_file (read-only, "
+            "short-lived, least privilege).",
+        )
+    ]
+
+
+def _unverified(skipped: list[SkippedOperation]) -> list[Finding]:
+    by_reason: dict[SkipReason, list[SkippedOperation]] = {}
+    for skip in skipped:
+        if skip.reason is not SkipReason.UNSAFE_METHOD:
+            by_reason.setdefault(skip.reason, []).append(skip)
+    findings = []
+    for reason, skips in sorted(by_reason.items()):
+        shown = "; ".join(f"{s.key}" + (f" ({s.detail})" if s.detail else "") for s in skips[:10])
+        more = f"; and {len(skips) - 10} more" if len(skips) > 10 else ""
+        findings.append(
+            Finding(
+                "AUTH-OPERATIONS-UNVERIFIED",
+                Severity.LOW,
+                "Secured operations whose authentication could not be verified",
+                reason.value,
+                f"{len(skips)} secured GET/HEAD operation(s) not judged: {_UNVERIFIED[reason]}: "
+                f"{shown}{more}",
+                "Add examples or defaults for required parameters in the spec, or raise "
+                "max_requests; see the run's snapshot for each operation.",
+            )
+        )
+    return findings
+
+
+def _rate_limit_findings(raw: AuthPostureRaw) -> list[Finding]:
+    findings: list[Finding] = []
+    exchanges = [e for probe in raw.probes for e in probe.exchanges if e.status is not None]
+    if exchanges and not any(rate_limit_headers(e) for e in exchanges):
+        host = urlsplit(raw.probes[0].url).netloc
+        findings.append(
+            Finding(
+                "RATELIMIT-HEADERS-ABSENT",
+                Severity.INFO,
+                "The API advertises no rate limits",
+                host,
+                f"none of {len(exchanges)} answers carried RateLimit, RateLimit-Policy or "
+                "X-RateLimit-* headers (headers absent does not prove there is no throttling)",
+                "Advertise limits (RateLimit/RateLimit-Policy, draft-ietf-httpapi-ratelimit-"
+                "headers) and answer 429 with Retry-After when they are exceeded.",
+            )
+        )
+    no_retry = [e for e in exchanges if e.status == 429 and e.header("retry-after") is None]
+    burst = raw.burst
+    if no_retry or (burst is not None and burst.throttled_after and not burst.retry_after):
+        findings.append(
+            Finding(
+                "RATELIMIT-429-WITHOUT-RETRY-AFTER",
+                Severity.INFO,
+                "A 429 answer says nothing about when to retry",
+                "429",
+                "a 429 came without Retry-After (RFC 6585 §4)",
+                "Send Retry-After with every 429.",
+            )
+        )
+    if burst is not None and burst.throttled_after is None and burst.error is None:
+        findings.append(
+            Finding(
+                "RATELIMIT-NOT-OBSERVED",
+                Severity.MEDIUM,
+                "A burst of requests was never throttled",
+                urlsplit(burst.url).path,
+                f"{burst.sent} GETs to {burst.url} in a row at {burst.at.isoformat()} got no "
+                "429 (the burst runs at most once a day; this is its latest result)",
+                "Rate-limit the API per client (OWASP API4:2023) and answer 429 with Retry-After.",
+            )
+        )
+    return findings
+
+
+def _jwks(raw: AuthPostureRaw, params: AuthPostureParams, now: datetime) -> KeyAudit:
+    fetched = raw.jwks
+    assert fetched is not None
+    audit = KeyAudit()
+    if urlsplit(fetched.url).scheme.lower() != "https":
+        audit.findings.append(
+            Finding(
+                "JWKS-NOT-HTTPS",
+                Severity.HIGH,
+                "The JWK Set is fetched over plain HTTP",
+                fetched.url,
+                f"{fetched.url} is not https: anyone on the path can swap the keys verifiers trust",
+                "Serve the JWK Set over HTTPS only and point jwks_uri at the https URL.",
+            )
+        )
+    if fetched.error is not None:
+        audit.findings.append(
+            Finding(
+                "JWKS-UNREACHABLE",
+                Severity.HIGH,
+                "The JWK Set cannot be fetched",
+                fetched.url,
+                fetched.error,
+                "Serve the JWK Set at jwks_uri; verifiers that cannot fetch it reject every "
+                "token (or keep trusting stale keys).",
+            )
+        )
+        return audit
+    found = audit_key_set(fetched.url, fetched.document, params, now, dict(raw.key_first_seen))
+    found.findings[:0] = audit.findings
+    return found

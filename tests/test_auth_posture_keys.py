@@ -1,0 +1,254 @@
+"""auth_posture's token-key audit against real HTTPS servers on 127.0.0.1: a JWK Set with
+each bad key shape (keys and certificates made here with cryptography), an OpenID Provider
+whose discovery document names another issuer, found through the spec's openIdConnectUrl."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+from checks.auth_posture.params import AuthPostureParams
+from checks.egress import EgressPolicy
+from checks.interface import CheckContext
+from checks.registry import create_check
+from monitor.certmaker import write_server_files
+from monitor.model import CheckKind, CheckOutput, Target
+from tests.auth_servers import Answer, RecordingServer, Seen
+from tests.conftest import Chain
+from tests.jwk_keys import ec_jwk, ed_jwk, rsa_jwk, rsa_key, x5c
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime.now(UTC)
+
+
+def bad_key_set() -> dict[str, Any]:
+    """One key per bad shape, plus two sound keys that must raise nothing."""
+    signer, other = rsa_key(), rsa_key()
+    old = rsa_key()
+    return {
+        "keys": [
+            rsa_jwk(rsa_key(1024), kid="rsa-1024", alg="RS256", use="sig"),
+            rsa_jwk(rsa_key(), private=True, kid="rsa-private", alg="RS256", use="sig"),
+            {"kty": "oct", "k": "c2VjcmV0LXNpZ25pbmcta2V5", "kid": "hmac", "alg": "HS256"},
+            ec_jwk(ec.generate_private_key(ec.SECP256R1()), "P-256", kid="ec-none", alg="none"),
+            ec_jwk(ec.generate_private_key(ec.SECP256K1()), "secp256k1", kid="k1", alg="ES256K"),
+            ec_jwk(ec.generate_private_key(ec.SECP256R1()), "P-256", kid="dup", alg="ES256"),
+            ec_jwk(ec.generate_private_key(ec.SECP256R1()), "P-256", kid="dup", alg="ES256"),
+            rsa_jwk(rsa_key(), kid="crossed", use="sig", key_ops=["encrypt"]),
+            rsa_jwk(rsa_key(), kid="ec-alg-on-rsa", alg="ES256"),
+            rsa_jwk(
+                signer,
+                kid="x5c-expired",
+                x5c=x5c(signer, NOW - timedelta(days=90), NOW - timedelta(days=1)),
+            ),
+            rsa_jwk(
+                signer,
+                kid="x5c-soon",
+                x5c=x5c(signer, NOW - timedelta(days=30), NOW + timedelta(days=10)),
+            ),
+            rsa_jwk(
+                signer,
+                kid="x5c-other",
+                x5c=x5c(other, NOW - timedelta(days=1), NOW + timedelta(days=300)),
+            ),
+            rsa_jwk(
+                old, kid="old", x5c=x5c(old, NOW - timedelta(days=400), NOW + timedelta(days=300))
+            ),
+            ed_jwk(ed25519.Ed25519PrivateKey.generate()),  # no kid in a multi-key set
+            ed_jwk(ed25519.Ed25519PrivateKey.generate(), kid="good-ed", alg="Ed25519", use="sig"),
+            ec_jwk(ec.generate_private_key(ec.SECP384R1()), "P-384", kid="good-ec", alg="ES384"),
+        ]
+    }
+
+
+@pytest.fixture
+def tls(tmp_path: Path, chain: Chain) -> tuple[tuple[Path, Path], Path]:
+    """A certificate for 127.0.0.1 and the CA file that verifies it."""
+    cert, key = write_server_files(
+        tmp_path / "tls", "idp", chain.leaf("127.0.0.1"), chain.intermediate
+    )
+    ca = tmp_path / "tls" / "ca.pem"
+    ca.write_bytes(chain.root.pem)
+    return (cert, key), ca
+
+
+Documents = dict[str, Callable[[str], Any]]  # path -> (server url -> JSON document)
+
+
+@pytest.fixture
+def idp(tls: tuple[tuple[Path, Path], Path]) -> Iterator[tuple[RecordingServer, Documents]]:
+    documents: Documents = {}
+
+    def route(seen: Seen) -> Answer:
+        make = documents.get(seen.path)
+        if make is None or seen.method != "GET":
+            return Answer(404)
+        body = json.dumps(make(server.url)).encode()
+        return Answer(200, {"Content-Type": "application/json"}, body)
+
+    with RecordingServer(route, tls=tls[0]) as server:
+        yield server, documents
+
+
+def scan(params: dict[str, Any], url: str | None = None) -> CheckOutput:
+    model = AuthPostureParams.model_validate(params)
+    context = CheckContext(started_at=NOW, deadline=time.monotonic() + 60, egress=EgressPolicy())
+    return create_check(CheckKind.AUTH_POSTURE).run(Target("idp", url=url), model, context)
+
+
+def findings(output: CheckOutput) -> set[tuple[str, str]]:
+    return {(f.rule_id, f.subject) for f in output.findings}
+
+
+def test_every_bad_key_shape_in_a_jwk_set_is_its_own_finding(
+    idp: tuple[RecordingServer, Documents], tls: tuple[tuple[Path, Path], Path]
+) -> None:
+    server, documents = idp
+    key_set = bad_key_set()
+    documents["/jwks.json"] = lambda _url: key_set
+
+    output = scan({"jwks_url": f"{server.url}/jwks.json", "ca_file": str(tls[1])})
+
+    assert findings(output) == {
+        ("JWKS-WEAK-KEY", "kid=rsa-1024"),
+        ("JWKS-PRIVATE-KEY-EXPOSED", "kid=rsa-private"),
+        ("JWKS-SYMMETRIC-KEY", "kid=hmac"),
+        ("JWKS-ALG-NOT-ALLOWED", "kid=hmac"),
+        ("JWKS-ALG-NOT-ALLOWED", "kid=ec-none"),
+        ("JWKS-WEAK-KEY", "kid=k1"),
+        ("JWKS-DUPLICATE-KID", "kid=dup"),
+        ("JWKS-USE-INCONSISTENT", "kid=crossed"),
+        ("JWKS-ALG-MISMATCH", "kid=ec-alg-on-rsa"),
+        ("JWKS-X5C-EXPIRED", "kid=x5c-expired"),
+        ("JWKS-X5C-EXPIRES-SOON", "kid=x5c-soon"),
+        ("JWKS-X5C-KEY-MISMATCH", "kid=x5c-other"),
+        ("JWKS-ROTATION-STALE", "kid=old"),
+        ("JWKS-MISSING-KID", "kid"),
+    }
+    by_key = {(f.rule_id, f.subject): f for f in output.findings}
+    assert "RSA modulus of 1024 bits" in by_key[("JWKS-WEAK-KEY", "kid=rsa-1024")].evidence
+    assert "d, p, q, dp, dq, qi" in by_key[("JWKS-PRIVATE-KEY-EXPOSED", "kid=rsa-private")].evidence
+    assert by_key[("JWKS-PRIVATE-KEY-EXPOSED", "kid=rsa-private")].severity == "critical"
+    assert by_key[("JWKS-SYMMETRIC-KEY", "kid=hmac")].severity == "critical"
+    assert "curve secp256k1" in by_key[("JWKS-WEAK-KEY", "kid=k1")].evidence
+    assert by_key[("JWKS-X5C-EXPIRES-SOON", "kid=x5c-soon")].severity == "medium"  # 10 days
+    ages = {
+        o.labels["kid"]: o.value for o in output.observations if o.name == "jwks_key_age_seconds"
+    }
+    assert ages["old"] == pytest.approx(timedelta(days=400).total_seconds(), abs=5)
+    assert ages["good-ed"] == 0
+    algs = {o.labels["alg"]: o.value for o in output.observations if o.name == "jwks_keys"}
+    assert algs == {
+        "ES256": 3,  # dup, dup and the RSA key that claims ES256
+        "ES256K": 1,
+        "ES384": 1,
+        "Ed25519": 1,
+        "HS256": 1,
+        "RS256": 2,
+        "none": 1,
+        "unspecified": 6,
+    }
+
+
+def test_a_sound_key_set_over_https_raises_nothing(
+    idp: tuple[RecordingServer, Documents], tls: tuple[tuple[Path, Path], Path]
+) -> None:
+    server, documents = idp
+    key = rsa_key()
+    documents["/jwks.json"] = lambda _url: {
+        "keys": [
+            rsa_jwk(
+                key, kid="a", alg="RS256", use="sig", x5c=x5c(key, NOW, NOW + timedelta(days=365))
+            ),
+            ed_jwk(ed25519.Ed25519PrivateKey.generate(), kid="b", alg="Ed25519", use="sig"),
+        ]
+    }
+
+    output = scan({"jwks_url": f"{server.url}/jwks.json", "ca_file": str(tls[1])})
+
+    assert findings(output) == set()
+
+
+def test_discovery_named_by_the_spec_with_another_issuer_plain_endpoints_and_alg_none(
+    idp: tuple[RecordingServer, Documents], tls: tuple[tuple[Path, Path], Path], tmp_path: Path
+) -> None:
+    server, documents = idp
+    documents["/.well-known/openid-configuration"] = lambda url: {
+        "issuer": "https://login.example.test",
+        "authorization_endpoint": f"{url}/authorize",
+        "token_endpoint": f"{url}/token",
+        "userinfo_endpoint": f"http://127.0.0.1:{server.port}/userinfo",
+        "jwks_uri": f"{url}/keys",
+        "id_token_signing_alg_values_supported": ["RS256", "none"],
+    }
+    key = rsa_key()
+    documents["/keys"] = lambda _url: {"keys": [rsa_jwk(key, kid="k", alg="RS256", use="sig")]}
+    spec = tmp_path / "openapi.json"
+    spec.write_text(
+        json.dumps(
+            {
+                "openapi": "3.0.3",
+                "info": {"title": "Shop", "version": "1"},
+                "components": {
+                    "securitySchemes": {
+                        "oidc": {
+                            "type": "openIdConnect",
+                            "openIdConnectUrl": f"{server.url}/.well-known/openid-configuration",
+                        }
+                    }
+                },
+                "paths": {},
+            }
+        )
+    )
+
+    output = scan({"spec": str(spec), "probe_operations": False, "ca_file": str(tls[1])})
+
+    discovery = f"{server.url}/.well-known/openid-configuration"
+    assert findings(output) == {
+        ("OIDC-ISSUER-MISMATCH", discovery),
+        ("OIDC-ENDPOINT-NOT-HTTPS", f"{discovery} userinfo_endpoint"),
+        ("OIDC-ALG-NONE-ADVERTISED", f"{discovery} id_token_signing_alg_values_supported"),
+    }
+    mismatch = next(f for f in output.findings if f.rule_id == "OIDC-ISSUER-MISMATCH")
+    assert f"expected '{server.url}'" in mismatch.evidence
+    # the keys were found through the discovery document and audited
+    assert [s.path for s in server.requests] == ["/.well-known/openid-configuration", "/keys"]
+    assert {o.labels["alg"]: o.value for o in output.observations if o.name == "jwks_keys"} == {
+        "RS256": 1
+    }
+
+
+def test_an_unreachable_or_plain_http_jwk_set_is_a_finding_not_a_silent_pass() -> None:
+    with RecordingServer(lambda seen: Answer(503)) as server:
+        output = scan({"jwks_url": f"{server.url}/jwks.json"})
+
+    subject = f"{server.url}/jwks.json"
+    assert findings(output) == {("JWKS-NOT-HTTPS", subject), ("JWKS-UNREACHABLE", subject)}
+    unreachable = next(f for f in output.findings if f.rule_id == "JWKS-UNREACHABLE")
+    assert "HTTP 503" in unreachable.evidence
+
+
+def test_urls_from_remote_documents_pass_the_egress_policy_and_a_denial_is_reported() -> None:
+    metadata = "http://169.254.169.254/latest/keys"
+    discovery = {"issuer": "ISSUER", "jwks_uri": metadata}
+
+    def route(seen: Seen) -> Answer:
+        document = {**discovery, "issuer": f"http://127.0.0.1:{server.port}"}
+        return Answer(200, {"Content-Type": "application/json"}, json.dumps(document).encode())
+
+    with RecordingServer(route) as server:
+        output = scan({"oidc_issuer": server.url})
+
+    by_rule = {f.rule_id: f for f in output.findings}
+    assert by_rule["JWKS-UNREACHABLE"].subject == metadata
+    assert "denied by policy: link-local/cloud metadata" in by_rule["JWKS-UNREACHABLE"].evidence
+    assert [s.path for s in server.requests] == ["/.well-known/openid-configuration"]
