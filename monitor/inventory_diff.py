@@ -72,8 +72,9 @@ def read_spec(
 def read_specs(
     old: str, new: str, limits: LoadLimits, egress: EgressPolicy, timeout: float
 ) -> tuple[ApiInventory, ApiInventory]:
-    """Both inventories; two files or URLs are read at once, each in a forked process (a
-    5 MB YAML spec takes seconds to parse, and the two do not depend on each other)."""
+    """Both inventories; two files or URLs are read at once, OLD in a forked process and
+    NEW in this one (a 5 MB YAML spec takes about a second to read and build, and an
+    inventory sent back costs about 0.3 s to pickle and unpickle, so only one is)."""
     if STDIN in (old, new) or "fork" not in multiprocessing.get_all_start_methods():
         stdin = sys.stdin.buffer.read(limits.max_bytes + 1) if STDIN in (old, new) else None
         return (
@@ -81,9 +82,10 @@ def read_specs(
             read_spec(new, limits, egress, timeout, stdin),
         )
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
-        futures = [pool.submit(_read_in_child, s, limits, egress, timeout) for s in (old, new)]
-        results = [future.result() for future in futures]
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        in_child = pool.submit(_read_or_reason, old, limits, egress, timeout)
+        here = _read_or_reason(new, limits, egress, timeout)
+        results = (in_child.result(), here)
     inventories: list[ApiInventory] = []
     for source, result in zip((old, new), results, strict=True):
         if isinstance(result, str):
@@ -92,11 +94,11 @@ def read_specs(
     return inventories[0], inventories[1]
 
 
-def _read_in_child(
+def _read_or_reason(
     source: str, limits: LoadLimits, egress: EgressPolicy, timeout: float
 ) -> ApiInventory | str:
     """The inventory, or why it cannot be read (a CheckError's text: exceptions with
-    keyword arguments do not survive pickling)."""
+    keyword arguments do not survive pickling from the child)."""
     try:
         return read_spec(source, limits, egress, timeout, None)
     except CheckError as error:

@@ -179,6 +179,23 @@ def test_variants_named_by_ref_match_by_target_and_a_removed_one_is_breaking() -
     assert removed[0].severity.value == "medium"
 
 
+def test_variants_with_titles_match_by_title_whatever_their_order() -> None:
+    def titled(title: str, *colours: str) -> dict[str, object]:
+        return {"title": title, "type": "object", "properties": {"c": {"enum": list(colours)}}}
+
+    before = spec({"oneOf": [titled("Card", "red", "blue"), titled("Bank", "green")]})
+    after = spec(
+        {"oneOf": [titled("Voucher", "gold"), titled("Bank", "green"), titled("Card", "red")]}
+    )
+
+    details = [c.detail for c in diff_inventories(before, after) if "schema" not in c.detail]
+
+    assert sorted(details) == [
+        "enum value removed: request body #/oneOf/title=Card/properties/c blue",
+        "request variant added: request body #/oneOf title=Voucher",
+    ]
+
+
 def test_a_variant_that_changed_shape_is_matched_by_similarity_and_its_enums_compared() -> None:
     def shaped(*names: str, colour: list[str]) -> dict[str, object]:
         properties: dict[str, object] = {name: {"type": "string"} for name in names}

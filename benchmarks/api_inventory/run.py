@@ -42,13 +42,16 @@ from typing import Any
 
 import yaml
 
+# The code of the checkout this file is in (not of whichever one the venv installed), and
+# benchmarks/measure.py
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import measure
+from measure import BenchmarkError, mib, tail
+
 from checks.api_inventory.diff import Axis, ChangeKind, diff_inventories, group_changes
 from checks.api_inventory.loading import LoadLimits
 from checks.api_inventory.reading import read_inventory_file
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/measure.py
-import measure
-from measure import BenchmarkError, mib, tail
 
 HERE = Path(__file__).resolve().parent
 PEER_DIR = HERE / ".peer"

@@ -15,6 +15,7 @@ from yaml.composer import Composer, ComposerError
 from yaml.events import AliasEvent, ScalarEvent, SequenceStartEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from checks.api_inventory.fast_yaml import load_plain
 from checks.egress import EgressPolicy
 from checks.http import HttpResponse, fetch
 from checks.interface import BadInput, TargetUnreachable
@@ -27,6 +28,7 @@ except ImportError:  # PyYAML built without libyaml
 
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _BOOL = "tag:yaml.org,2002:bool"
+_VALUE = "tag:yaml.org,2002:value"  # YAML 1.1's `=`, which SafeLoader cannot construct
 
 
 class SpecUnparseable(BadInput):
@@ -66,10 +68,12 @@ def limit_name(field: str, value: float) -> str:
 
 
 def _yaml12_resolvers() -> dict[Any, list[tuple[str, re.Pattern[str]]]]:
-    """YAML 1.1's implicit types minus timestamps and yes/no/on/off booleans: OpenAPI
-    documents are YAML 1.2, where `2024-01-01` and `no` are strings."""
+    """YAML 1.1's implicit types minus timestamps, yes/no/on/off booleans and `=`: OpenAPI
+    documents are YAML 1.2, where `2024-01-01`, `no` and `=` are strings."""
     return {
-        first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_TIMESTAMP, _BOOL)]
+        first: [
+            (tag, regexp) for tag, regexp in resolvers if tag not in (_TIMESTAMP, _BOOL, _VALUE)
+        ]
         for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
     }
 
@@ -187,6 +191,11 @@ def _load_json(data: bytes, origin: str) -> Any:
 
 
 def _load_yaml(data: bytes, origin: str, limits: LoadLimits) -> Any:
+    parsed = load_plain(data, lambda tokens: _load_pyyaml(tokens, origin, limits))
+    return parsed.value if parsed is not None else _load_pyyaml(data, origin, limits)
+
+
+def _load_pyyaml(data: bytes, origin: str, limits: LoadLimits) -> Any:
     # Without an `&` there are no anchors, so no aliases: the C composer is safe and faster.
     aliased = b"&" in data
     loader = _SpecLoader(data, origin, limits.max_yaml_nodes) if aliased else _YamlLoader(data)
