@@ -16,14 +16,14 @@ from alerts.interface import NotifierError
 from alerts.model import Alert, AlertState, Notification, NotificationKind
 from alerts.transport import post_json
 from monitor.model import Severity
-from tests.alertmanager_server import (
+from tests.support.alertmanager_server import (
     BINARY,
     INSTALLER,
     AlertmanagerServer,
     WebhookPayload,
     WebhookSink,
 )
-from tests.tls_servers import free_port
+from tests.support.tls_servers import free_port
 
 RESEND_INTERVAL = timedelta(minutes=1)
 

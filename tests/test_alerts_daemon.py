@@ -10,9 +10,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import Chain, free_port
-from tests.daemon_process import DaemonProcess, run_cli, write_config
-from tests.http_servers import Reply, ScriptedHttpServer
+from tests.support.chains import Chain
+from tests.support.daemon_process import DaemonProcess, run_cli, write_config
+from tests.support.http_servers import Reply, ScriptedHttpServer
+from tests.support.ports import free_port
 
 TARGETS = 5
 

@@ -27,7 +27,7 @@ from monitor.model import (
 )
 from monitor.store.interface import HysteresisPolicy
 from monitor.store.sql import SqlStore
-from tests.clocks import ManualClock
+from tests.support.clocks import ManualClock
 
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 

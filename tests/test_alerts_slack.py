@@ -21,8 +21,8 @@ from alerts.slack import SlackNotifier
 from alerts.templates import TemplateError, render
 from alerts.transport import post_json
 from monitor.model import Severity
-from tests.notifications import make_alert, make_notification
-from tests.slack_fake import SlackWebhookFake
+from tests.support.notifications import make_alert, make_notification
+from tests.support.slack_fake import SlackWebhookFake
 
 alert = make_alert
 notification = make_notification

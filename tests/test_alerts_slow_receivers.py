@@ -24,11 +24,11 @@ from monitor.certmaker import write_server_files
 from monitor.clock import SystemClock
 from monitor.model import Finding, Severity, Target
 from monitor.store.sql import SqlStore
-from tests.clocks import ManualClock
-from tests.conftest import Chain
-from tests.hostile_servers import DribblingTlsServer, DrippingHttpServer, DrippingSmtpServer
-from tests.notifications import make_notification
-from tests.smtp_server import SmtpServer
+from tests.support.chains import Chain
+from tests.support.clocks import ManualClock
+from tests.support.hostile_servers import DribblingTlsServer, DrippingHttpServer, DrippingSmtpServer
+from tests.support.notifications import make_notification
+from tests.support.smtp_server import SmtpServer
 from tests.test_alerts_outbox import T0, RecordingNotifier, record, tls10
 
 pytestmark = pytest.mark.hostile_peer

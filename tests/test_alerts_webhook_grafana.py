@@ -21,9 +21,9 @@ from alerts.interface import NotifierError
 from alerts.model import Alert, AlertState, Notification, NotificationKind
 from alerts.webhook import WebhookNotifier
 from monitor.model import Severity
-from tests.grafana_fake import GrafanaFake
-from tests.http_servers import Reply, ScriptedHttpServer
-from tests.notifications import STARTED, make_alert, make_notification
+from tests.support.grafana_fake import GrafanaFake
+from tests.support.http_servers import Reply, ScriptedHttpServer
+from tests.support.notifications import STARTED, make_alert, make_notification
 
 SECRET = "webhook-shared-secret"
 TOKEN = "glsa_apivigil_test_token"

@@ -7,8 +7,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from tests.conftest import free_port
-from tests.daemon_process import DaemonProcess
+from tests.support.daemon_process import DaemonProcess
+from tests.support.ports import free_port
 from tests.test_api_hardening import ADMIN_TOKEN, daemon_config
 
 # schemathesis' requests transport breaks under urllib3-future (pulled in by niquests), so

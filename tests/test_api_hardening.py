@@ -31,11 +31,11 @@ from monitor.model import CheckKind, RunStatus, Severity, Target
 from monitor.runner import CheckJob, CheckRun, Runner
 from monitor.settings import ApiRateLimit, ApiScope, ApiToken
 from monitor.store.sql import SqlStore
-from tests.cluster_processes import WorkerProcess, cluster_config, redis_namespace
-from tests.conftest import free_port
-from tests.daemon_process import DaemonProcess, write_config
-from tests.tls_certs import TestPki
-from tests.waiting import wait_for_200
+from tests.support.cluster_processes import WorkerProcess, cluster_config, redis_namespace
+from tests.support.daemon_process import DaemonProcess, write_config
+from tests.support.ports import free_port
+from tests.support.tls_certs import TestPki
+from tests.support.waiting import wait_for_200
 
 ADMIN_TOKEN = "admin-token-0123456789abcdef"
 READ_TOKEN = "read-token-0123456789abcdef"

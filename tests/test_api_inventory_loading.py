@@ -24,7 +24,7 @@ from checks.api_inventory.reading import read_inventory_file, read_inventory_url
 from checks.api_inventory.refs import CYCLE_MARK, RefResolver
 from checks.egress import EgressPolicy
 from checks.interface import BadInput, TargetUnreachable
-from tests.http_servers import Reply, ScriptedHttpServer
+from tests.support.http_servers import Reply, ScriptedHttpServer
 
 LIMITS = LoadLimits()
 

@@ -15,8 +15,8 @@ import pytest
 from checks.egress import EgressPolicy
 from monitor.model import Finding
 from monitor.store.sql import SqlStore
-from tests.hostile_servers import GarbageServer
-from tests.http_servers import Reply, ScriptedHttpServer
+from tests.support.hostile_servers import GarbageServer
+from tests.support.http_servers import Reply, ScriptedHttpServer
 from tests.test_api_inventory_check import Api, ok
 
 pytestmark = pytest.mark.hostile_peer

@@ -16,7 +16,7 @@ from checks.api_inventory.model import build_inventory
 from checks.api_inventory.params import ApiInventoryParams
 from checks.api_inventory.reading import read_inventory_file
 from checks.interface import BadInput
-from tests.openapi_specs import SpecChanges, resource_count, write_multi_file_spec
+from tests.support.openapi_specs import SpecChanges, resource_count, write_multi_file_spec
 
 RESOURCES = resource_count(1_600)
 

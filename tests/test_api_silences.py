@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import free_port
-from tests.daemon_process import DaemonProcess, run_cli, write_config
+from tests.support.daemon_process import DaemonProcess, run_cli, write_config
+from tests.support.ports import free_port
 
 ADMIN_TOKEN = "admin-token-0123456789abcdef"
 READ_TOKEN = "read-token-0123456789abcdef"

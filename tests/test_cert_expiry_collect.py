@@ -18,8 +18,9 @@ from checks.registry import CHECKS
 from monitor.certmaker import issue
 from monitor.model import CheckKind, ErrorReason, RunStatus, Target
 from monitor.runner import CheckJob, Runner
-from tests.conftest import Chain, ServeFactory, free_port
-from tests.hostile_servers import GarbageServer, ResettingServer, Tarpit
+from tests.support.chains import Chain, ServeFactory
+from tests.support.hostile_servers import GarbageServer, ResettingServer, Tarpit
+from tests.support.ports import free_port
 
 
 def run_job(target: Target, params: CertExpiryParams, timeout: float = 10):  # type: ignore[no-untyped-def]

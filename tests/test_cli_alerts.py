@@ -8,9 +8,9 @@ from pathlib import Path
 from alerts.model import NotificationKind
 from alerts.templates import render
 from monitor.settings import load_settings
-from tests.daemon_process import run_cli, write_config
-from tests.http_servers import Reply, ScriptedHttpServer
-from tests.notifications import make_notification
+from tests.support.daemon_process import run_cli, write_config
+from tests.support.http_servers import Reply, ScriptedHttpServer
+from tests.support.notifications import make_notification
 
 
 def test_silence_add_list_expire_round_trip(tmp_path: Path) -> None:

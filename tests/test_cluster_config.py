@@ -13,7 +13,7 @@ import pytest
 from monitor.cluster.role import Role
 from monitor.model import CheckKind
 from monitor.settings import ConfigError, load_settings
-from tests.daemon_process import write_config
+from tests.support.daemon_process import write_config
 
 PG = "postgresql+psycopg://apivigil@127.0.0.1/apivigil"
 

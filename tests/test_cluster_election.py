@@ -15,8 +15,8 @@ import pytest
 from monitor.clock import SystemClock
 from monitor.cluster.config import ElectionConfig
 from monitor.cluster.election import LeaderElection, connection_params, default_lock_id
-from tests.cluster_processes import wait_until
-from tests.conftest import POSTGRES_ADMIN_URL
+from tests.support.cluster_processes import wait_until
+from tests.support.postgres import POSTGRES_ADMIN_URL
 
 pytestmark = pytest.mark.postgres
 

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 import time
-import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from checks.config_drift.params import ConfigDriftParams
 from checks.egress import EgressPolicy
@@ -31,11 +28,12 @@ from monitor.model import (
 from monitor.runner import CheckJob, Runner
 from monitor.store.interface import FindingQuery, HysteresisPolicy
 from monitor.store.sql import SqlStore
-from tests.checks_for_tests import record_snapshot
-from tests.clocks import ManualClock
-from tests.conftest import free_port
-from tests.daemon_process import DaemonProcess, run_cli, write_config
-from tests.http_servers import Reply, ScriptedHttpServer
+from tests.support.checks_for_tests import record_snapshot
+from tests.support.clocks import ManualClock
+from tests.support.daemon_process import DaemonProcess, run_cli, write_config
+from tests.support.http_servers import Reply, ScriptedHttpServer
+from tests.support.ports import free_port
+from tests.support.store_dump import store_text
 
 IMMEDIATE = HysteresisPolicy(open_after=1, resolve_after=1)
 
@@ -531,27 +529,6 @@ def _write_secret_sources(root: Path, web: ScriptedHttpServer, values: tuple[str
     )
 
 
-def _store_text(store_url: str, database: Path) -> str:
-    """Everything in the store as text: raw SQLite files and every row, blobs decompressed."""
-    parts = [path.read_bytes().decode("latin-1") for path in database.parent.glob("*.db*")]
-    engine = sa.create_engine(store_url)
-    with engine.connect() as connection:
-        metadata = sa.MetaData()
-        metadata.reflect(connection)
-        for table in metadata.tables.values():
-            for row in connection.execute(table.select()):
-                for value in row:
-                    if isinstance(value, bytes):
-                        content = value
-                        with contextlib.suppress(zlib.error):
-                            content = zlib.decompress(value)
-                        parts.append(content.decode("latin-1"))
-                    else:
-                        parts.append(str(value))
-    engine.dispose()
-    return "\n".join(parts)
-
-
 def test_secret_values_never_reach_the_store_logs_findings_cli_output_or_notifications(
     tmp_path: Path, web: ScriptedHttpServer
 ) -> None:
@@ -636,12 +613,12 @@ def test_secret_values_never_reach_the_store_logs_findings_cli_output_or_notific
         ),
         run_cli("baseline", "show", "api", "--config", str(path), "--format", "json").stdout,
         run_cli("scan", "--config", str(path), "--format", "json").stdout,
-        _store_text(store_url, database),
+        store_text(store_url, database),
         *(n.decode() for n in notifications),
     ]
     everything = "\n".join(outputs)
     assert "body.oauth.client_secret" in everything  # the search sees real content ...
-    assert "http://backend" in _store_text(store_url, database)  # ... inside compressed blobs
+    assert "http://backend" in store_text(store_url, database)  # ... inside compressed blobs
     for secret in (*SECRETS_BEFORE, *SECRETS_AFTER):
         assert secret not in everything
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from monitor.settings import ConfigError, parse_yaml
-from tests.daemon_process import APIVIGIL, run_cli
+from tests.support.daemon_process import APIVIGIL, run_cli
 from tests.test_secrets_everywhere import CONFIG_ERRORS_WITH_SECRETS
 
 pytestmark = pytest.mark.hostile_peer

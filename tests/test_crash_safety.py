@@ -17,9 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import Chain, free_port
-from tests.daemon_process import DaemonProcess, run_cli, write_config
-from tests.http_servers import Reply, ScriptedHttpServer
+from tests.support.chains import Chain
+from tests.support.daemon_process import DaemonProcess, run_cli, write_config
+from tests.support.http_servers import Reply, ScriptedHttpServer
+from tests.support.ports import free_port
 
 TARGETS = 100
 KILLS = 20

@@ -10,9 +10,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import Chain, ServeFactory, free_port
-from tests.daemon_process import DaemonProcess, run_cli, write_config
-from tests.hostile_servers import GarbageServer, Tarpit
+from tests.support.chains import Chain, ServeFactory
+from tests.support.daemon_process import DaemonProcess, run_cli, write_config
+from tests.support.hostile_servers import GarbageServer, Tarpit
+from tests.support.ports import free_port
 
 
 def config(

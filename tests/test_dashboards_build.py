@@ -23,7 +23,7 @@ from monitor.metric_names import (
     SAMPLE_NAMES,
     MetricType,
 )
-from tests.daemon_process import run_cli
+from tests.support.daemon_process import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = build_all()

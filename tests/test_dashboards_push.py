@@ -10,8 +10,8 @@ import pytest
 
 from dashboards.build import build_all
 from dashboards.push import Outcome, PushError, grafana_api, push
-from tests.daemon_process import run_cli
-from tests.grafana_api_fake import GrafanaApiFake, Role, prometheus_datasource
+from tests.support.daemon_process import run_cli
+from tests.support.grafana_api_fake import GrafanaApiFake, Role, prometheus_datasource
 
 ADMIN, EDITOR, VIEWER = "admin-token", "editor-token", "viewer-token"
 DASHBOARDS = list(build_all().values())

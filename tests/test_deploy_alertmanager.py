@@ -23,11 +23,12 @@ from alerts.alertmanager import AlertmanagerNotifier, postable_alerts
 from alerts.config import AlertmanagerConfig
 from monitor.certmaker import write_server_files
 from monitor.model import Severity
-from tests.alertmanager_server import BINARY, WebhookSink
-from tests.conftest import Chain, free_port
-from tests.notifications import make_alert, make_notification
-from tests.smtp_server import SmtpServer
-from tests.waiting import wait_for_200
+from tests.support.alertmanager_server import BINARY, WebhookSink
+from tests.support.chains import Chain
+from tests.support.notifications import make_alert, make_notification
+from tests.support.ports import free_port
+from tests.support.smtp_server import SmtpServer
+from tests.support.waiting import wait_for_200
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "deploy" / "alertmanager"

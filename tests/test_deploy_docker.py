@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
-from tests.waiting import wait_for_200
+from tests.support.ports import free_port
+from tests.support.waiting import wait_for_200
 
 REPO = Path(__file__).resolve().parent.parent
 DOCKER = REPO / "deploy" / "docker"

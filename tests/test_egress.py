@@ -23,8 +23,8 @@ from checks.http import fetch
 from checks.interface import BadInput, Check, CheckContext, CheckParams, TargetUnreachable
 from monitor.model import CheckKind, CheckOutput, Target
 from monitor.runner import CheckJob, Runner
-from tests.conftest import Chain, ServeFactory
-from tests.http_servers import Reply, ScriptedHttpServer
+from tests.support.chains import Chain, ServeFactory
+from tests.support.http_servers import Reply, ScriptedHttpServer
 
 METADATA_URL = "http://169.254.169.254/latest/meta-data/"
 

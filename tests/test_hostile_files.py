@@ -40,9 +40,9 @@ from monitor.model import CheckKind, ErrorReason, RunStatus, Target
 from monitor.runner import CheckJob, Runner
 from monitor.secret_files import read_secret_file
 from monitor.settings import ConfigError, load_settings
-from tests.conftest import free_port
-from tests.daemon_process import run_cli
-from tests.notifications import make_alert, make_notification
+from tests.support.daemon_process import run_cli
+from tests.support.notifications import make_alert, make_notification
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.hostile_peer
 

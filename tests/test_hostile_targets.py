@@ -23,9 +23,9 @@ from checks.tls_posture.params import TlsPostureParams
 from monitor.certmaker import write_server_files
 from monitor.model import CheckKind, CheckRun, ErrorReason, RunStatus, Target
 from monitor.runner import CheckJob, Runner
-from tests.conftest import Chain, ServeFactory, free_port
-from tests.daemon_process import DaemonProcess, write_config
-from tests.hostile_servers import (
+from tests.support.chains import Chain, ServeFactory
+from tests.support.daemon_process import DaemonProcess, write_config
+from tests.support.hostile_servers import (
     DribblingTlsServer,
     DrippingHttpServer,
     GarbageServer,
@@ -35,7 +35,8 @@ from tests.hostile_servers import (
     gzip_bomb,
     write_long_chain,
 )
-from tests.http_servers import Reply, ScriptedHttpServer
+from tests.support.http_servers import Reply, ScriptedHttpServer
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.hostile_peer
 

@@ -26,11 +26,11 @@ from monitor.report.render import render_report
 from monitor.store.interface import HysteresisPolicy
 from monitor.store.sql import SqlStore
 from monitor.text import markdown_escaped, printable
-from tests.conftest import Chain, ServeFactory
-from tests.daemon_process import run_cli, write_config
-from tests.http_servers import ScriptedHttpServer
-from tests.notifications import make_alert, make_notification
-from tests.slack_fake import SlackWebhookFake
+from tests.support.chains import Chain, ServeFactory
+from tests.support.daemon_process import run_cli, write_config
+from tests.support.http_servers import ScriptedHttpServer
+from tests.support.notifications import make_alert, make_notification
+from tests.support.slack_fake import SlackWebhookFake
 from tests.test_api_inventory_check import V1, Api, combined, ok
 
 pytestmark = pytest.mark.hostile_peer

@@ -22,7 +22,7 @@ from monitor.model import (
 )
 from monitor.store.interface import HysteresisPolicy
 from monitor.store.sql import SqlStore
-from tests.conftest import free_port
+from tests.support.ports import free_port
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

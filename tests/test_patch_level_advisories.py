@@ -27,8 +27,8 @@ from checks.patch_level.advisories import (
     version_key,
 )
 from checks.patch_level.packages import Ecosystem, InstalledPackage, SeveritySource
-from tests.daemon_process import run_cli
-from tests.osv_records import (
+from tests.support.daemon_process import run_cli
+from tests.support.osv_records import (
     CVSS3_CRITICAL,
     CVSS3_MEDIUM,
     CVSS4_HIGH,

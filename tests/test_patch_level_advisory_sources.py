@@ -24,8 +24,8 @@ from checks.patch_level.facts import PatchRaw, SourceInventory, SourceMatch
 from checks.patch_level.packages import Ecosystem, InstalledPackage
 from checks.patch_level.params import PatchLevelParams
 from monitor.model import Finding
-from tests.daemon_process import run_cli
-from tests.osv_records import (
+from tests.support.daemon_process import run_cli
+from tests.support.osv_records import (
     CVSS3_CRITICAL,
     affected,
     github_checkout,

@@ -21,10 +21,10 @@ from monitor.model import CheckKind, CheckRun, FindingStatus, RunStatus, Severit
 from monitor.runner import CheckJob, Runner
 from monitor.store.interface import FindingQuery, HysteresisPolicy
 from monitor.store.sql import SqlStore
-from tests.clocks import ManualClock
-from tests.daemon_process import run_cli, write_config
-from tests.http_servers import Reply, ScriptedHttpServer
-from tests.osv_records import (
+from tests.support.clocks import ManualClock
+from tests.support.daemon_process import run_cli, write_config
+from tests.support.http_servers import Reply, ScriptedHttpServer
+from tests.support.osv_records import (
     CVSS3_CRITICAL,
     CVSS3_MEDIUM,
     CVSS4_HIGH,

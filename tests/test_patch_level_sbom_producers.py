@@ -25,9 +25,9 @@ from checks.patch_level.advisories import build_index
 from checks.patch_level.params import PatchLevelParams
 from monitor.model import CheckKind, CheckRun, Finding, RunStatus, Severity, Target
 from monitor.runner import CheckJob, Runner
-from tests.clocks import ManualClock
-from tests.daemon_process import run_cli, write_config
-from tests.osv_records import affected, osv_range, record, write_directory
+from tests.support.clocks import ManualClock
+from tests.support.daemon_process import run_cli, write_config
+from tests.support.osv_records import affected, osv_range, record, write_directory
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 TOOLS = Path(__file__).resolve().parent.parent / ".sbom-tools"

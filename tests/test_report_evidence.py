@@ -20,9 +20,9 @@ from monitor.runner import CheckJob, Runner
 from monitor.store.interface import HysteresisPolicy
 from monitor.store.sql import SqlStore
 from monitor.tlsserver import HttpsServer
-from tests.clocks import ManualClock
-from tests.conftest import free_port
-from tests.daemon_process import run_cli, write_config
+from tests.support.clocks import ManualClock
+from tests.support.daemon_process import run_cli, write_config
+from tests.support.ports import free_port
 
 DAY = timedelta(days=1)
 PERIOD = timedelta(days=5)

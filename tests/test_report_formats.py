@@ -24,8 +24,9 @@ from monitor.report.model import ReportData
 from monitor.report.oscal import control_token
 from monitor.report.render import render_report
 from monitor.store.sql import SqlStore
-from tests.conftest import Chain, ServeFactory, free_port
-from tests.daemon_process import run_cli, write_config
+from tests.support.chains import Chain, ServeFactory
+from tests.support.daemon_process import run_cli, write_config
+from tests.support.ports import free_port
 from tests.test_report_history import DAYS, History
 
 TRESTLE = Path(sys.executable).with_name("trestle")

@@ -45,8 +45,9 @@ from monitor.runner import CheckJob, Runner
 from monitor.store.interface import FindingQuery, HysteresisPolicy
 from monitor.store.sql import SqlStore
 from monitor.tlsserver import HttpsServer
-from tests.clocks import ManualClock
-from tests.conftest import POSTGRES_ADMIN_URL, free_port
+from tests.support.clocks import ManualClock
+from tests.support.ports import free_port
+from tests.support.postgres import POSTGRES_ADMIN_URL
 
 DAYS = 9
 IMMEDIATE = HysteresisPolicy(open_after=1, resolve_after=1)

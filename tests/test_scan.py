@@ -22,8 +22,8 @@ from monitor.model import (
 )
 from monitor.runner import CheckJob
 from monitor.scan import exit_code, run_scan
-from tests.conftest import Chain, ServeFactory
-from tests.hostile_servers import GarbageServer, Tarpit
+from tests.support.chains import Chain, ServeFactory
+from tests.support.hostile_servers import GarbageServer, Tarpit
 
 
 def cert_job(name: str, url: str, **params: object) -> CheckJob:

@@ -9,10 +9,11 @@ import time
 from pathlib import Path
 
 from monitor.metric_names import FINDINGS_OPEN, SCAN_LAST_SUCCESS
-from tests.conftest import Chain, ServeFactory, free_port
-from tests.daemon_process import run_cli
-from tests.prometheus_server import PrometheusServer
-from tests.pushgateway_server import Pushgateway
+from tests.support.chains import Chain, ServeFactory
+from tests.support.daemon_process import run_cli
+from tests.support.ports import free_port
+from tests.support.prometheus_server import PrometheusServer
+from tests.support.pushgateway_server import Pushgateway
 
 
 def families_of(gateway: Pushgateway, job: str, instance: str) -> dict[str, object]:

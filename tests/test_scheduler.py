@@ -10,7 +10,7 @@ from monitor.jobs import ScheduledCheck
 from monitor.model import CheckKind, Target
 from monitor.runner import CheckJob, Runner
 from monitor.scheduler import CheckScheduler, first_runs
-from tests.checks_for_tests import Behaviour, ScriptedCheck
+from tests.support.checks_for_tests import Behaviour, ScriptedCheck
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)

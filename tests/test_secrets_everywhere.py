@@ -19,10 +19,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Chain, free_port
-from tests.daemon_process import APIVIGIL, DaemonProcess, run_cli, write_config
-from tests.http_servers import Reply, ScriptedHttpServer
-from tests.test_config_drift import _store_text
+from tests.support.chains import Chain
+from tests.support.daemon_process import APIVIGIL, DaemonProcess, run_cli, write_config
+from tests.support.http_servers import Reply, ScriptedHttpServer
+from tests.support.ports import free_port
+from tests.support.store_dump import store_text
 
 ADMIN_TOKEN = "admintok-Pq81zz02mmKL-7c1e"
 READ_TOKEN = "readtok-Vb55nm21xxQR-90d2"
@@ -265,7 +266,7 @@ def test_secret_values_appear_in_no_log_store_finding_notification_cli_output_or
     baseline_show = run_cli("baseline", "show", "api", "--config", str(path), "--format", "json")
     outputs = {
         "daemon log": log,
-        "store": _store_text(f"sqlite:///{tmp_path / 'store' / 'apivigil.db'}", tmp_path / "store"),
+        "store": store_text(f"sqlite:///{tmp_path / 'store' / 'apivigil.db'}", tmp_path / "store"),
         "findings": findings.stdout + findings.stderr,
         "outbox": outbox_text,
         "config check": checked.stdout + checked.stderr,

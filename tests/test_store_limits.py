@@ -1,6 +1,6 @@
 """Every wait on PostgreSQL ends: sessions carry statement and lock timeouts and keepalives on
-both ends, a round trip stuck on a half-open link (tests/blackhole_proxy.py) is dropped as an
-unavailable store, and the store answers again once the link is back. Real PostgreSQL."""
+both ends, a round trip stuck on a half-open link (tests/support/blackhole_proxy.py) is dropped as
+an unavailable store, and the store answers again once the link is back. Real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 from monitor.store.interface import HysteresisPolicy, StoreUnavailable
 from monitor.store.limits import ConnectionLimits
 from monitor.store.sql import SqlStore, _lock_key
-from tests.blackhole_proxy import BlackholeProxy
+from tests.support.blackhole_proxy import BlackholeProxy
 from tests.test_store_contract import finding, ok_run
 
 pytestmark = [pytest.mark.hostile_peer, pytest.mark.postgres]

@@ -39,9 +39,9 @@ from monitor.store.retention import RetentionPolicy
 from monitor.store.schema import alembic_config
 from monitor.store.sql import SqlStore
 from monitor.store.tables import OutboxRow
-from tests.clocks import ManualClock
-from tests.conftest import free_port
-from tests.daemon_process import DaemonProcess, run_cli, write_config
+from tests.support.clocks import ManualClock
+from tests.support.daemon_process import DaemonProcess, run_cli, write_config
+from tests.support.ports import free_port
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 CERT = CheckKind.CERT_EXPIRY

@@ -25,7 +25,7 @@ from monitor.model import (
     StoredFinding,
 )
 from monitor.render import print_findings, print_scan
-from tests.daemon_process import APIVIGIL, run_cli, write_config
+from tests.support.daemon_process import APIVIGIL, run_cli, write_config
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 RULE = "INVENTORY-UNAUTHENTICATED-OPERATION"

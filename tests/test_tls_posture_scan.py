@@ -30,9 +30,9 @@ from monitor.runner import CheckJob, Runner
 from monitor.scan import run_scan
 from monitor.store.interface import FindingQuery, HysteresisPolicy
 from monitor.store.sql import SqlStore
-from tests.hostile_servers import GarbageServer, Tarpit
-from tests.tls_certs import TestPki
-from tests.tls_servers import (
+from tests.support.hostile_servers import GarbageServer, Tarpit
+from tests.support.tls_certs import TestPki
+from tests.support.tls_servers import (
     MODERN_CIPHERS,
     TLSLITE_3DES,
     TLSLITE_RC4,

@@ -37,8 +37,8 @@ from sslyze import (
     ServerScanStatusEnum,
 )
 
-from tests.tls_certs import ServerCert, TestPki
-from tests.tls_servers import (
+from tests.support.tls_certs import ServerCert, TestPki
+from tests.support.tls_servers import (
     TLSLITE_3DES,
     TLSLITE_RC4,
     TLSLITE_SSL3,

@@ -10,10 +10,10 @@ import select
 import socket
 import threading
 
-from tests.hostile_servers import _ThreadedServer
+from tests.support.hostile_servers import ThreadedServer
 
 
-class BlackholeProxy(_ThreadedServer):
+class BlackholeProxy(ThreadedServer):
     def __init__(self, upstream_host: str, upstream_port: int) -> None:
         super().__init__()
         self._upstream = (upstream_host, upstream_port)

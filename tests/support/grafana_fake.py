@@ -16,7 +16,7 @@ import time
 from collections import deque
 from typing import Any
 
-from tests.http_servers import Reply, ScriptedHttpServer
+from tests.support.http_servers import Reply, ScriptedHttpServer
 
 
 class GrafanaFake(ScriptedHttpServer):

@@ -35,7 +35,7 @@ from typing import Self
 from monitor.certmaker import Issued
 
 
-class _ThreadedServer:
+class ThreadedServer:
     """Accepts TCP connections on `host` (127.0.0.1) and serves each in a thread of its own."""
 
     def __init__(self, host: str = "127.0.0.1") -> None:
@@ -85,7 +85,7 @@ class _ThreadedServer:
         self._listener.close()
 
 
-class Tarpit(_ThreadedServer):
+class Tarpit(ThreadedServer):
     """Accepts TCP connections and never says a word; each is held until the client hangs up
     (so a client that closes its sockets frees the tarpit's threads) or the server stops."""
 
@@ -99,7 +99,7 @@ class Tarpit(_ThreadedServer):
                 continue
 
 
-class GarbageServer(_ThreadedServer):
+class GarbageServer(ThreadedServer):
     """Answers every connection with bytes that are not TLS, then hangs up."""
 
     def __init__(
@@ -115,7 +115,7 @@ class GarbageServer(_ThreadedServer):
         connection.sendall(self._payload)
 
 
-class ResettingServer(_ThreadedServer):
+class ResettingServer(ThreadedServer):
     """Resets every connection (SO_LINGER 0, then close sends RST), after reading what the
     client sent first (`read_first`) or at once."""
 
@@ -155,7 +155,7 @@ def _read_request(connection: socket.socket) -> bool:
     return True
 
 
-class _Dripping(_ThreadedServer):
+class _Dripping(ThreadedServer):
     """Sends `prefix` at once, then `drip` one byte every `interval` seconds, until stopped."""
 
     def __init__(self, interval: float) -> None:
@@ -186,7 +186,7 @@ class DrippingSmtpServer(_Dripping):
         return b"", b"220 slow.example ESMTP " + b"." * 10000 + b"\r\n"
 
 
-class DribblingTlsServer(_ThreadedServer):
+class DribblingTlsServer(ThreadedServer):
     """Reads the ClientHello, lets OpenSSL write its real answer (ServerHello onwards) into
     memory, and sends that one byte every `interval` seconds."""
 
@@ -212,7 +212,7 @@ class DribblingTlsServer(_ThreadedServer):
             self.bytes_sent += 1
 
 
-class SlowTlsServer(_ThreadedServer):
+class SlowTlsServer(ThreadedServer):
     """Waits `delay` seconds after accepting, then completes the TLS handshake: a check
     against it stays in flight long enough to kill its worker."""
 
@@ -246,7 +246,7 @@ def write_long_chain(
     return cert_file, key_file
 
 
-class LongChainTlsServer(_ThreadedServer):
+class LongChainTlsServer(ThreadedServer):
     """Completes handshakes with the chain in `cert_file`, however long, then hangs up."""
 
     def __init__(self, cert_file: Path, key_file: Path) -> None:
@@ -260,7 +260,7 @@ class LongChainTlsServer(_ThreadedServer):
             tls.recv(1)
 
 
-class _HttpServer(_ThreadedServer):
+class _HttpServer(ThreadedServer):
     """Reads each HTTP request's head, then lets `answer` write whatever it likes."""
 
     @property
