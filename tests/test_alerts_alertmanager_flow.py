@@ -20,6 +20,8 @@ from monitor.store.interface import HysteresisPolicy
 from monitor.store.sql import SqlStore
 from tests.support.alertmanager_server import AlertmanagerServer, WebhookSink
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture
 def sink() -> Iterator[WebhookSink]:

@@ -7,10 +7,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from alerts.config import AlertsConfig
 from alerts.engine import AlertCandidate, GroupState, tick
 from alerts.model import Alert, AlertState, Notification, NotificationKind, Silence
 from monitor.model import Severity
+
+pytestmark = pytest.mark.unit
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)  # a Saturday
 

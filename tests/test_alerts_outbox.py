@@ -29,6 +29,8 @@ from monitor.store.interface import HysteresisPolicy
 from monitor.store.sql import SqlStore
 from tests.support.clocks import ManualClock
 
+pytestmark = pytest.mark.integration
+
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 
 

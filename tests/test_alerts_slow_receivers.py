@@ -31,7 +31,7 @@ from tests.support.notifications import make_notification
 from tests.support.smtp_server import SmtpServer
 from tests.test_alerts_outbox import T0, RecordingNotifier, record, tls10
 
-pytestmark = pytest.mark.hostile_peer
+pytestmark = [pytest.mark.integration, pytest.mark.hostile_peer]
 
 DEADLINE = 2.0  # seconds: the receivers' timeout, now a total deadline
 SLACK = 8.0  # generous: the machine is shared

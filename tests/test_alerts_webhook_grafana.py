@@ -25,6 +25,8 @@ from tests.support.grafana_fake import GrafanaFake, Role
 from tests.support.http_servers import Reply, ScriptedHttpServer
 from tests.support.notifications import STARTED, make_alert, make_notification
 
+pytestmark = pytest.mark.integration
+
 SECRET = "webhook-shared-secret"
 TOKEN = "glsa_apivigil_test_token"
 

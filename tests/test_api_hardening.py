@@ -77,6 +77,7 @@ def no_trace(response: httpx.Response) -> None:
     assert 'File "' not in response.text
 
 
+@pytest.mark.e2e
 def test_limits_strict_inputs_headers_and_no_cors(tmp_path: Path) -> None:
     port = free_port()
     limits = {"per_token_burst": 5, "per_token_rate": 0.1}
@@ -180,6 +181,7 @@ def test_limits_strict_inputs_headers_and_no_cors(tmp_path: Path) -> None:
     assert severe(inventory) == []
 
 
+@pytest.mark.e2e
 def test_tls_is_modern_and_passes_apivigils_own_tls_posture_check(tmp_path: Path) -> None:
     pki = TestPki(tmp_path / "pki", host="127.0.0.1")
     cert = pki.good()
@@ -224,6 +226,7 @@ def test_tls_is_modern_and_passes_apivigils_own_tls_posture_check(tmp_path: Path
     assert severe(posture) == []
 
 
+@pytest.mark.e2e
 @pytest.mark.hostile_peer
 @pytest.mark.postgres
 def test_a_workers_api_serves_only_tls_and_enforces_the_daemons_limits(
@@ -280,6 +283,7 @@ def test_a_workers_api_serves_only_tls_and_enforces_the_daemons_limits(
     assert int(burst[-1].headers["retry-after"]) >= 1
 
 
+@pytest.mark.integration
 def test_an_unhandled_error_is_answered_with_an_id_and_no_trace() -> None:
     app: FastAPI = create_app(
         CollectorRegistry(), Probes(scheduler_alive=lambda: True, store=_no_store)
@@ -303,6 +307,7 @@ def _no_store() -> SqlStore:
     raise AssertionError("not used")
 
 
+@pytest.mark.unit
 def test_token_bucket_refills_at_its_rate() -> None:
     now = [0.0]
     limiter = RateLimiter(rate=2.0, burst=3, monotonic=lambda: now[0])
@@ -343,6 +348,7 @@ def _sha256(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@pytest.mark.integration
 @pytest.mark.hostile_peer
 def test_a_trailing_slash_never_redirects_to_the_host_the_caller_named(tmp_path: Path) -> None:
     reader = {"Authorization": f"Bearer {READ_TOKEN}"}
@@ -357,6 +363,7 @@ def test_a_trailing_slash_never_redirects_to_the_host_the_caller_named(tmp_path:
         assert "location" not in answer.headers
 
 
+@pytest.mark.integration
 @pytest.mark.hostile_peer
 def test_x_forwarded_for_from_an_untrusted_peer_does_not_escape_the_rate_limit(
     tmp_path: Path,
@@ -378,6 +385,7 @@ def test_x_forwarded_for_from_an_untrusted_peer_does_not_escape_the_rate_limit(
     assert spoofed == [401, 401, 401, 429, 429, 429]
 
 
+@pytest.mark.integration
 def test_x_forwarded_for_is_believed_from_a_configured_proxy(tmp_path: Path) -> None:
     limits = {"per_address_burst": 3, "per_address_rate": 0.01}
     bad = {"Authorization": "Bearer guess"}
@@ -421,6 +429,7 @@ BAD_NUMBERS = {
 }
 
 
+@pytest.mark.integration
 @pytest.mark.hostile_peer
 @pytest.mark.parametrize("body", BAD_NUMBERS.values(), ids=BAD_NUMBERS.keys())
 def test_a_non_finite_or_overflowing_number_in_a_silence_is_422(tmp_path: Path, body: str) -> None:

@@ -116,6 +116,7 @@ def web() -> Iterator[ScriptedHttpServer]:
         yield server
 
 
+@pytest.mark.integration
 def test_spec_changes_raise_breaking_and_security_findings_that_resolve_when_reverted(
     store: SqlStore, web: ScriptedHttpServer, tmp_path: Path
 ) -> None:
@@ -150,6 +151,7 @@ def test_spec_changes_raise_breaking_and_security_findings_that_resolve_when_rev
     )
 
 
+@pytest.mark.integration
 def test_accepting_the_new_inventory_resolves_its_findings(
     store: SqlStore, web: ScriptedHttpServer, tmp_path: Path
 ) -> None:
@@ -171,6 +173,7 @@ def test_accepting_the_new_inventory_resolves_its_findings(
     ]
 
 
+@pytest.mark.integration
 def test_shadow_and_zombie_traffic_is_found_across_log_rotation(
     store: SqlStore, web: ScriptedHttpServer, tmp_path: Path
 ) -> None:
@@ -199,6 +202,7 @@ def test_shadow_and_zombie_traffic_is_found_across_log_rotation(
     assert zombie.severity is Severity.HIGH
 
 
+@pytest.mark.integration
 def test_probes_find_removed_operations_and_older_versions_that_still_answer(
     store: SqlStore, web: ScriptedHttpServer, tmp_path: Path
 ) -> None:
@@ -216,6 +220,7 @@ def test_probes_find_removed_operations_and_older_versions_that_still_answer(
     assert "answered HTTP 200" in older.evidence
 
 
+@pytest.mark.integration
 def test_an_unparseable_spec_is_a_finding_and_keeps_the_previous_inventory(
     store: SqlStore, web: ScriptedHttpServer, tmp_path: Path
 ) -> None:
@@ -240,6 +245,7 @@ def test_an_unparseable_spec_is_a_finding_and_keeps_the_previous_inventory(
     assert len(snapshot["inventory"]["operations"]) == 4
 
 
+@pytest.mark.e2e
 def test_inventory_cli_shows_diffs_and_accepts(
     tmp_path: Path, sqlite_url: str, web: ScriptedHttpServer
 ) -> None:
@@ -285,6 +291,7 @@ def test_inventory_cli_shows_diffs_and_accepts(
     assert "is the approved one" in again.stdout
 
 
+@pytest.mark.integration
 def test_a_first_observation_reports_public_plain_http_and_deprecated_operations_until_accepted(
     store: SqlStore, web: ScriptedHttpServer, tmp_path: Path
 ) -> None:

@@ -19,7 +19,7 @@ from tests.support.hostile_servers import GarbageServer
 from tests.support.http_servers import Reply, ScriptedHttpServer
 from tests.test_api_inventory_check import Api, ok
 
-pytestmark = pytest.mark.hostile_peer
+pytestmark = [pytest.mark.integration, pytest.mark.hostile_peer]
 
 ATTACKER_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
 

@@ -39,6 +39,8 @@ from tests.support.api_traffic import (
 from tests.support.clocks import ManualClock
 from tests.support.http_servers import Reply, ScriptedHttpServer
 
+pytestmark = pytest.mark.integration
+
 STRICT = HysteresisPolicy(open_after=1, resolve_after=1)
 START = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 

@@ -25,6 +25,8 @@ from tests.support.tls_servers import (
     tlslite_dh,
 )
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:

@@ -11,6 +11,8 @@ import pytest
 
 from tests.support.daemon_process import APIVIGIL, write_config
 
+pytestmark = pytest.mark.e2e
+
 READERS = [
     ("findings",),
     ("report",),

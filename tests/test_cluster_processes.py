@@ -29,7 +29,7 @@ from tests.support.daemon_process import write_config
 from tests.support.hostile_servers import SlowTlsServer
 from tests.support.ports import free_port
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
 INTERVAL = timedelta(seconds=2)
 

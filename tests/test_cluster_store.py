@@ -15,6 +15,8 @@ from monitor.store.interface import FindingQuery
 from monitor.store.sql import SqlStore
 from tests.test_store_contract import ALL, CERT, POLICY, T0, error_run, finding, ok_run
 
+pytestmark = pytest.mark.integration
+
 SLOT = run_slot(CERT, "api", T0)
 
 

@@ -30,6 +30,8 @@ from tests.support.cluster_processes import REDIS_URL, redis_namespace
 from tests.support.daemon_process import write_config
 from tests.test_store_limits import through
 
+pytestmark = pytest.mark.e2e
+
 SLOT = datetime(2027, 1, 15, 12, 0, tzinfo=UTC)
 
 

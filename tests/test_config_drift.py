@@ -73,6 +73,7 @@ def web() -> Iterator[ScriptedHttpServer]:
         yield server
 
 
+@pytest.mark.integration
 def test_first_observation_becomes_the_approved_baseline_without_findings(
     store: SqlStore, tmp_path: Path
 ) -> None:
@@ -90,6 +91,7 @@ def test_first_observation_becomes_the_approved_baseline_without_findings(
     assert baseline.content == {f"file:{config}": {"server.port": "8443", "server.tls": "true"}}
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("name", "before", "after", "changed", "added", "removed"),
     [
@@ -179,6 +181,7 @@ def test_an_edited_file_raises_added_removed_and_changed_then_resolves_when_rest
     assert len(drift.findings(FindingStatus.RESOLVED)) == len(found)
 
 
+@pytest.mark.integration
 def test_http_headers_drift_hsts_removed_is_high_and_a_new_server_banner_is_found(
     store: SqlStore, web: ScriptedHttpServer
 ) -> None:
@@ -205,6 +208,7 @@ def test_http_headers_drift_hsts_removed_is_high_and_a_new_server_banner_is_foun
     assert not any("x-request-id" in subject for subject in found)
 
 
+@pytest.mark.integration
 def test_volatile_headers_never_drift_even_when_every_header_is_kept(
     store: SqlStore, web: ScriptedHttpServer
 ) -> None:
@@ -217,6 +221,7 @@ def test_volatile_headers_never_drift_even_when_every_header_is_kept(
     assert drift.findings() == {}
 
 
+@pytest.mark.integration
 def test_json_configuration_endpoint_keeps_only_the_selected_keys(
     store: SqlStore, web: ScriptedHttpServer
 ) -> None:
@@ -240,6 +245,7 @@ def test_json_configuration_endpoint_keeps_only_the_selected_keys(
     assert set(drift.findings()) == {"http:/config|body.cors.origins"}
 
 
+@pytest.mark.integration
 def test_a_command_source_runs_an_argument_list_and_its_output_drifts(
     store: SqlStore, tmp_path: Path
 ) -> None:
@@ -257,6 +263,7 @@ def test_a_command_source_runs_an_argument_list_and_its_output_drifts(
     assert "permissive" in finding.evidence
 
 
+@pytest.mark.integration
 def test_a_directory_source_reports_files_added_removed_and_changed(
     store: SqlStore, tmp_path: Path
 ) -> None:
@@ -278,6 +285,7 @@ def test_a_directory_source_reports_files_added_removed_and_changed(
     assert found["confd|c.conf:y"].rule_id == "DRIFT-ADDED"
 
 
+@pytest.mark.integration
 @pytest.mark.hostile_peer
 def test_a_file_over_the_limit_in_a_watched_directory_is_named_unavailable_not_read_whole(
     store: SqlStore, tmp_path: Path
@@ -303,6 +311,7 @@ def test_a_file_over_the_limit_in_a_watched_directory_is_named_unavailable_not_r
     assert drift.findings()["confd|a.conf:x"].rule_id == "DRIFT-CHANGED"
 
 
+@pytest.mark.integration
 @pytest.mark.hostile_peer
 def test_a_symlink_to_a_directory_in_a_watched_directory_is_drift_like_any_entry(
     store: SqlStore, tmp_path: Path
@@ -333,6 +342,7 @@ def test_a_symlink_to_a_directory_in_a_watched_directory_is_drift_like_any_entry
     assert found["confd|added#link"].rule_id == "DRIFT-ADDED"
 
 
+@pytest.mark.integration
 def test_tls_posture_snapshot_is_a_source(store: SqlStore) -> None:
     record_snapshot(store, CheckKind.TLS_POSTURE, "api", {"protocols": {"TLS 1.0": False}})
     drift = Drift(store, Target("api"), {"sources": [{"snapshot": "tls_posture"}]})
@@ -344,6 +354,7 @@ def test_tls_posture_snapshot_is_a_source(store: SqlStore) -> None:
     assert finding.severity is Severity.HIGH
 
 
+@pytest.mark.integration
 def test_ignore_rules_hide_drift_until_they_expire(store: SqlStore, tmp_path: Path) -> None:
     path = tmp_path / "app.json"
     path.write_text(json.dumps({"replicas": 3, "feature": "off"}))
@@ -368,6 +379,7 @@ def test_ignore_rules_hide_drift_until_they_expire(store: SqlStore, tmp_path: Pa
     assert set(drift.findings()) == {"app|feature"}
 
 
+@pytest.mark.integration
 def test_baseline_accept_resolves_findings_and_history_keeps_every_version(
     store: SqlStore, tmp_path: Path
 ) -> None:
@@ -414,6 +426,7 @@ def test_baseline_accept_resolves_findings_and_history_keeps_every_version(
     )
 
 
+@pytest.mark.integration
 def test_accept_without_an_observation_or_reason_is_refused(store: SqlStore) -> None:
     with pytest.raises(BaselineError, match="no config_drift run"):
         accept(store, CheckKind.CONFIG_DRIFT, "nobody", [], "why", "bob", datetime.now(UTC))
@@ -432,6 +445,7 @@ BILLION_LAUGHS = "\n".join(
 )
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("breakage", "reason"),
     [
@@ -529,6 +543,7 @@ def _write_secret_sources(root: Path, web: ScriptedHttpServer, values: tuple[str
     )
 
 
+@pytest.mark.e2e
 def test_secret_values_never_reach_the_store_logs_findings_cli_output_or_notifications(
     tmp_path: Path, web: ScriptedHttpServer
 ) -> None:
@@ -623,6 +638,7 @@ def test_secret_values_never_reach_the_store_logs_findings_cli_output_or_notific
         assert secret not in everything
 
 
+@pytest.mark.e2e
 def test_baseline_commands_accept_show_history_and_diff(tmp_path: Path, sqlite_url: str) -> None:
     store = SqlStore(sqlite_url)
     store.upgrade_schema()
@@ -668,6 +684,7 @@ def test_baseline_commands_accept_show_history_and_diff(tmp_path: Path, sqlite_u
     assert "already is the approved baseline" in again.stdout
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("rule", "problem"),
     [
@@ -695,6 +712,7 @@ def test_a_bad_drift_regex_is_a_clear_config_error(
     assert "Traceback" not in completed.stderr
 
 
+@pytest.mark.e2e
 def test_text_keys_that_look_like_rich_markup_print_literally_in_baseline_and_findings_tables(
     tmp_path: Path, sqlite_url: str
 ) -> None:
@@ -725,6 +743,7 @@ def test_text_keys_that_look_like_rich_markup_print_literally_in_baseline_and_fi
     assert "t|line[[bold red]alarm[/] off]" in outputs["findings"].stdout
 
 
+@pytest.mark.integration
 def test_a_file_broken_in_its_detected_format_is_compared_as_text_with_a_finding_saying_so(
     store: SqlStore, tmp_path: Path
 ) -> None:
@@ -745,6 +764,7 @@ def test_a_file_broken_in_its_detected_format_is_compared_as_text_with_a_finding
     assert not [f for f in run.output.findings if f.rule_id == "DRIFT-SOURCE-UNAVAILABLE"]
 
 
+@pytest.mark.integration
 def test_a_list_of_mappings_is_keyed_by_the_identity_field_configured_for_its_path(
     store: SqlStore, tmp_path: Path
 ) -> None:

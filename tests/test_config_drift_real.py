@@ -496,6 +496,7 @@ def _drift(debian: Path, case: Edit) -> tuple[list[DriftItem], dict[str, str], s
     return diff("f", approved, observed), observed, note
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", EDITS)
 def test_a_scripted_edit_of_a_real_debian_file_drifts_exactly_as_expected(
     debian: Path, name: str
@@ -516,6 +517,7 @@ def test_a_scripted_edit_of_a_real_debian_file_drifts_exactly_as_expected(
         assert {severity_of(item, (), Severity.MEDIUM) for item in items} == {case.severity}
 
 
+@pytest.mark.integration
 def test_drift_precision_and_recall_over_the_scripted_edits(debian: Path) -> None:
     expected = reported = right = 0
     wrong: list[str] = []

@@ -17,10 +17,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.support.chains import Chain
 from tests.support.daemon_process import DaemonProcess, run_cli, write_config
 from tests.support.http_servers import Reply, ScriptedHttpServer
 from tests.support.ports import free_port
+
+pytestmark = pytest.mark.e2e
 
 TARGETS = 100
 KILLS = 20

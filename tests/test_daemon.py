@@ -10,10 +10,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.support.chains import Chain, ServeFactory
 from tests.support.daemon_process import DaemonProcess, run_cli, write_config
 from tests.support.hostile_servers import GarbageServer, Tarpit
 from tests.support.ports import free_port
+
+pytestmark = pytest.mark.e2e
 
 
 def config(

@@ -39,7 +39,7 @@ from tests.support.prometheus_server import PrometheusServer
 from tests.support.tls_certs import TestPki
 from tests.support.tls_servers import MODERN_CIPHERS, NginxBlock, NginxTls, free_port
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD_DIR = ROOT / "dashboards" / "json"

@@ -39,6 +39,7 @@ def _datasource_of(document: dict[str, Any]) -> dict[str, Any]:
     return dict(variable["current"])
 
 
+@pytest.mark.integration
 def test_push_creates_the_folder_and_every_dashboard_under_its_uid(
     grafana: GrafanaFake,
 ) -> None:
@@ -61,6 +62,7 @@ def test_push_creates_the_folder_and_every_dashboard_under_its_uid(
     assert (report.datasource, report.datasource_uid) == ("Prometheus", "prom-main")
 
 
+@pytest.mark.integration
 def test_pushing_again_changes_nothing(grafana: GrafanaFake) -> None:
     _push(grafana)
     saves, before = grafana.state.saves, len(grafana.requests)
@@ -75,6 +77,7 @@ def test_pushing_again_changes_nothing(grafana: GrafanaFake) -> None:
     assert {method for method, _ in grafana.requests[before:]} == {"GET"}
 
 
+@pytest.mark.integration
 def test_a_dashboard_changed_in_grafana_is_replaced_by_the_code(grafana: GrafanaFake) -> None:
     _push(grafana)
     grafana.edit("apivigil-tls", lambda document: document.update(title="my TLS board"))
@@ -91,6 +94,7 @@ def test_a_dashboard_changed_in_grafana_is_replaced_by_the_code(grafana: Grafana
     }
 
 
+@pytest.mark.integration
 def test_another_datasource_can_be_chosen_by_name_or_uid(grafana: GrafanaFake) -> None:
     _push(grafana, datasource="Prometheus (old)")
     stored = grafana.state.dashboards["apivigil-overview"].document
@@ -106,6 +110,7 @@ def test_another_datasource_can_be_chosen_by_name_or_uid(grafana: GrafanaFake) -
     }
 
 
+@pytest.mark.integration
 def test_an_unknown_or_ambiguous_datasource_is_refused_before_anything_is_written(
     grafana: GrafanaFake,
 ) -> None:
@@ -121,6 +126,7 @@ def test_an_unknown_or_ambiguous_datasource_is_refused_before_anything_is_writte
     assert not grafana.state.dashboards
 
 
+@pytest.mark.integration
 def test_an_editor_token_names_the_datasource_since_it_may_not_list_them(
     grafana: GrafanaFake,
 ) -> None:
@@ -136,6 +142,7 @@ def test_an_editor_token_names_the_datasource_since_it_may_not_list_them(
     )
 
 
+@pytest.mark.integration
 def test_a_bad_token_gets_401_and_a_viewer_token_403(grafana: GrafanaFake) -> None:
     with pytest.raises(PushError, match=r"rejected the token \(401 Invalid API key\)"):
         _push(grafana, "not-a-token")
@@ -149,6 +156,7 @@ def test_a_bad_token_gets_401_and_a_viewer_token_403(grafana: GrafanaFake) -> No
     assert not grafana.state.dashboards
 
 
+@pytest.mark.integration
 def test_a_save_racing_someone_elses_gets_412_and_stops(grafana: GrafanaFake) -> None:
     _push(grafana)
     grafana.edit("apivigil-overview", lambda document: document.update(refresh="5s"))
@@ -168,6 +176,7 @@ def test_a_save_racing_someone_elses_gets_412_and_stops(grafana: GrafanaFake) ->
     assert grafana.state.dashboards["apivigil-overview"].document["refresh"] == "1m"
 
 
+@pytest.mark.integration
 def test_a_dashboard_of_the_same_title_in_the_folder_gets_412(grafana: GrafanaFake) -> None:
     _push(grafana)
     stolen = grafana.state.dashboards.pop("apivigil-alerts")
@@ -178,6 +187,7 @@ def test_a_dashboard_of_the_same_title_in_the_folder_gets_412(grafana: GrafanaFa
         _push(grafana)
 
 
+@pytest.mark.e2e
 def test_the_command_pushes_and_reports(grafana: GrafanaFake, tmp_path: Path) -> None:
     token = tmp_path / "token"
     token.write_text(f"{ADMIN}\n")
@@ -201,6 +211,7 @@ def test_the_command_pushes_and_reports(grafana: GrafanaFake, tmp_path: Path) ->
     assert run_cli(*args).returncode == 2
 
 
+@pytest.mark.integration
 def test_grafana_under_a_path_prefix_and_unreachable(grafana: GrafanaFake) -> None:
     tokens = {ADMIN: Role.ADMIN}
     with GrafanaFake(tokens, [prometheus_datasource("P", "p")], "/grafana") as prefixed:

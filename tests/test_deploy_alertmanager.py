@@ -54,12 +54,14 @@ def finding(severity: Severity, **changes: Any) -> dict[str, Any]:
     return posted
 
 
+@pytest.mark.integration
 def test_amtool_check_config_passes() -> None:
     result = amtool("check-config", str(CONFIG))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 templates" in result.stdout
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("file", "change", "replacement"),
     [
@@ -86,6 +88,7 @@ def receivers_for(labels: dict[str, str]) -> str:
     return result.stdout.strip()
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("severity", "receiver"),
     [
@@ -102,6 +105,7 @@ def test_findings_posted_by_apivigil_are_routed_by_severity(
     assert receivers_for(finding(severity)["labels"]) == receiver
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("labels", "receiver"),
     [
@@ -122,6 +126,7 @@ def test_prometheus_rule_alerts_are_routed(labels: dict[str, str], receiver: str
     assert receivers_for(labels) == receiver
 
 
+@pytest.mark.integration
 def test_template_renders_a_finding(tmp_path: Path) -> None:
     posted = finding(
         Severity.CRITICAL, rule_id="CERT-EXPIRED", check="cert_expiry", title="Certificate expired"
@@ -157,6 +162,7 @@ def test_template_renders_a_finding(tmp_path: Path) -> None:
         assert expected in body
 
 
+@pytest.mark.e2e
 def test_the_real_alertmanager_delivers_the_example_to_slack_and_email(
     tmp_path: Path, chain: Chain
 ) -> None:

@@ -17,6 +17,8 @@ from tests.support.chains import Chain
 from tests.support.hostile_servers import DribblingTlsServer, DrippingHttpServer
 from tests.support.http_servers import Reply, ScriptedHttpServer
 
+pytestmark = pytest.mark.integration
+
 
 def test_credentials_are_not_sent_on_to_another_origin_after_a_redirect() -> None:
     with ScriptedHttpServer() as first, ScriptedHttpServer() as second:

@@ -31,7 +31,7 @@ from tests.support.checks_for_tests import Behaviour
 from tests.support.ports import free_port
 from tests.test_store_contract import finding, ok_run
 
-pytestmark = pytest.mark.hostile_peer
+pytestmark = [pytest.mark.integration, pytest.mark.hostile_peer]
 
 LIMITS = ConnectionLimits(connect_seconds=3, statement_seconds=3, lock_seconds=1)
 

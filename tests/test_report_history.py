@@ -49,6 +49,8 @@ from tests.support.clocks import ManualClock
 from tests.support.ports import free_port
 from tests.support.postgres import POSTGRES_ADMIN_URL
 
+pytestmark = pytest.mark.integration
+
 DAYS = 9
 IMMEDIATE = HysteresisPolicy(open_after=1, resolve_after=1)
 SPEC_V1 = '{"openapi": "3.0.3", "info": {"title": "t", "version": "1"}, "paths": {"/orders": {"get": {"responses": {"200": {"description": "ok"}}}}}}'  # noqa: E501

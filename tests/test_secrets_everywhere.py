@@ -25,6 +25,8 @@ from tests.support.http_servers import Reply, ScriptedHttpServer
 from tests.support.ports import free_port
 from tests.support.store_dump import store_text
 
+pytestmark = pytest.mark.e2e
+
 ADMIN_TOKEN = "admintok-Pq81zz02mmKL-7c1e"
 READ_TOKEN = "readtok-Vb55nm21xxQR-90d2"
 SLACK_PATH_TOKEN = "slackpath-Zq93xK7wE4"

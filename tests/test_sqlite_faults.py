@@ -17,6 +17,8 @@ from tests.support.chains import Chain
 from tests.support.daemon_process import DaemonProcess, run_cli, write_config
 from tests.support.ports import free_port
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:

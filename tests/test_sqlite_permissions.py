@@ -17,7 +17,7 @@ from monitor.store.interface import HysteresisPolicy
 from monitor.store.sql import SqlStore
 from tests.test_store_contract import finding, ok_run
 
-pytestmark = pytest.mark.hostile_peer
+pytestmark = [pytest.mark.unit, pytest.mark.hostile_peer]
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from tests.support.chains import Chain
 from tests.support.daemon_process import DaemonProcess, write_config
 from tests.support.ports import free_port
 
-pytestmark = pytest.mark.hostile_peer
+pytestmark = [pytest.mark.e2e, pytest.mark.hostile_peer]
 
 TARGETS = 3
 HALF_OPEN_SECONDS = 30

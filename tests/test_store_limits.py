@@ -17,7 +17,7 @@ from monitor.store.sql import SqlStore, _lock_key
 from tests.support.blackhole_proxy import BlackholeProxy
 from tests.test_store_contract import finding, ok_run
 
-pytestmark = [pytest.mark.hostile_peer, pytest.mark.postgres]
+pytestmark = [pytest.mark.integration, pytest.mark.hostile_peer, pytest.mark.postgres]
 
 SHORT = ConnectionLimits(
     connect_seconds=2,

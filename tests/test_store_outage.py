@@ -10,12 +10,15 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 import sqlalchemy as sa
 
 from tests.support.chains import Chain
 from tests.support.daemon_process import DaemonProcess, write_config
 from tests.support.ports import free_port
 from tests.support.private_postgres import PrivatePostgres
+
+pytestmark = pytest.mark.e2e
 
 TARGETS = 4
 OUTAGE_SECONDS = 60  # as long as the issue asks for

@@ -18,7 +18,7 @@ from tests.support.checks_for_tests import Behaviour, ScriptedCheck
 from tests.support.clocks import ManualClock
 from tests.support.hostile_servers import Tarpit
 
-pytestmark = pytest.mark.hostile_peer
+pytestmark = [pytest.mark.integration, pytest.mark.hostile_peer]
 
 CONFIG = AlertsConfig.model_validate(
     {

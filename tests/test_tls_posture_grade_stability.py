@@ -27,7 +27,7 @@ from tests.support.tls_servers import (
 )
 
 RUNS = 10  # about 30 s each
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from tests.support.hostile_servers import DribblingTlsServer, GarbageServer, Tar
 from tests.support.tls_certs import TestPki
 from tests.support.tls_servers import MODERN_CIPHERS, NginxBlock, NginxTls, free_port
 
-pytestmark = pytest.mark.hostile_peer
+pytestmark = [pytest.mark.integration, pytest.mark.hostile_peer]
 
 BATCHES = 20
 THREAD_SLACK = 8  # the runner's idle workers (one per job of a batch), servers' connection threads
