@@ -16,7 +16,7 @@ from tests.support.chains import Chain, ServeFactory, make_chain
 from tests.support.hostile_servers import GarbageServer, Tarpit
 from tests.support.postgres import POSTGRES_ADMIN_URL
 
-pytest_plugins = ["tests.support.tiers"]
+pytest_plugins = ["tests.support.tiers", "pytester"]
 
 
 @pytest.fixture(scope="session")
