@@ -26,10 +26,10 @@ from monitor.metrics import build_registry
 from monitor.model import Severity, Target
 from monitor.settings import ApiScope, ApiToken
 from monitor.store.sql import SqlStore
+from tests.support.alert_candidates import alerts_config, candidate
 from tests.support.clocks import ManualClock
 from tests.support.daemon_process import run_cli, write_config
-from tests.test_alerts_engine import alerts_config, candidate
-from tests.test_alerts_outbox import CONFIG, T0, RecordingNotifier, record, tls10
+from tests.support.outbox_records import CONFIG, T0, RecordingNotifier, record, tls10
 
 pytestmark = pytest.mark.hostile_peer
 

@@ -28,8 +28,8 @@ from tests.support.chains import Chain
 from tests.support.clocks import ManualClock
 from tests.support.hostile_servers import DribblingTlsServer, DrippingHttpServer, DrippingSmtpServer
 from tests.support.notifications import make_notification
+from tests.support.outbox_records import T0, RecordingNotifier, record, tls10
 from tests.support.smtp_server import SmtpServer
-from tests.test_alerts_outbox import T0, RecordingNotifier, record, tls10
 
 pytestmark = [pytest.mark.integration, pytest.mark.hostile_peer]
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.api_daemon import ADMIN_TOKEN, daemon_config
 from tests.support.daemon_process import DaemonProcess
 from tests.support.ports import free_port
-from tests.test_api_hardening import ADMIN_TOKEN, daemon_config
 
 pytestmark = pytest.mark.e2e
 

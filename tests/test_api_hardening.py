@@ -31,14 +31,13 @@ from monitor.model import CheckKind, RunStatus, Severity, Target
 from monitor.runner import CheckJob, CheckRun, Runner
 from monitor.settings import ApiRateLimit, ApiScope, ApiToken
 from monitor.store.sql import SqlStore
+from tests.support.api_daemon import ADMIN_TOKEN, READ_TOKEN, daemon_config
 from tests.support.cluster_processes import WorkerProcess, cluster_config, redis_namespace
-from tests.support.daemon_process import DaemonProcess, write_config
+from tests.support.daemon_process import DaemonProcess
 from tests.support.ports import free_port
 from tests.support.tls_certs import TestPki
 from tests.support.waiting import wait_for_200
 
-ADMIN_TOKEN = "admin-token-0123456789abcdef"
-READ_TOKEN = "read-token-0123456789abcdef"
 SEVERE = {Severity.HIGH, Severity.CRITICAL}
 HEADERS = {
     "x-content-type-options": "nosniff",
@@ -47,23 +46,6 @@ HEADERS = {
     "referrer-policy": "no-referrer",
     "x-frame-options": "DENY",
 }
-
-
-def daemon_config(tmp_path: Path, port: int, **extra: Any) -> Path:
-    admin_file = tmp_path / "admin.token"
-    admin_file.write_text(ADMIN_TOKEN + "\n")
-    return write_config(
-        tmp_path / "apivigil.yaml",
-        {
-            "store": f"sqlite:///{tmp_path / 'apivigil.db'}",
-            "listen": f"127.0.0.1:{port}",
-            "api_tokens": [
-                {"name": "ops", "scope": "admin", "token_file": str(admin_file)},
-                {"name": "grafana", "sha256": hashlib.sha256(READ_TOKEN.encode()).hexdigest()},
-            ],
-            **extra,
-        },
-    )
 
 
 def severe(run: CheckRun) -> list[str]:

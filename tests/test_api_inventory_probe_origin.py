@@ -17,7 +17,7 @@ from monitor.model import Finding
 from monitor.store.sql import SqlStore
 from tests.support.hostile_servers import GarbageServer
 from tests.support.http_servers import Reply, ScriptedHttpServer
-from tests.test_api_inventory_check import Api, ok
+from tests.support.inventory_api import Api, ok
 
 pytestmark = [pytest.mark.integration, pytest.mark.hostile_peer]
 

@@ -25,10 +25,9 @@ from monitor.settings import HealthSettings, Settings, load_settings
 from monitor.store.interface import StoreError
 from monitor.store.limits import ConnectionLimits
 from monitor.store.sql import SqlStore
-from tests.support.blackhole_proxy import BlackholeProxy
+from tests.support.blackhole_proxy import BlackholeProxy, through
 from tests.support.cluster_processes import REDIS_URL, redis_namespace
 from tests.support.daemon_process import write_config
-from tests.test_store_limits import through
 
 pytestmark = pytest.mark.e2e
 

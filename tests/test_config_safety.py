@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from monitor.settings import ConfigError, parse_yaml
+from tests.support.config_errors import CONFIG_ERRORS_WITH_SECRETS
 from tests.support.daemon_process import APIVIGIL, run_cli
-from tests.test_secrets_everywhere import CONFIG_ERRORS_WITH_SECRETS
 
 pytestmark = pytest.mark.hostile_peer
 

@@ -29,9 +29,9 @@ from monitor.text import markdown_escaped, printable
 from tests.support.chains import Chain, ServeFactory
 from tests.support.daemon_process import run_cli, write_config
 from tests.support.http_servers import ScriptedHttpServer
+from tests.support.inventory_api import V1, Api, combined, ok
 from tests.support.notifications import make_alert, make_notification
 from tests.support.slack_fake import SlackWebhookFake
-from tests.test_api_inventory_check import V1, Api, combined, ok
 
 pytestmark = pytest.mark.hostile_peer
 

@@ -27,9 +27,9 @@ from monitor.store.interface import HysteresisPolicy
 from monitor.store.limits import ConnectionLimits
 from monitor.store.sql import SqlStore
 from tests.support.blackhole_proxy import BlackholeProxy
+from tests.support.check_runs import finding, ok_run
 from tests.support.checks_for_tests import Behaviour
 from tests.support.ports import free_port
-from tests.test_store_contract import finding, ok_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.hostile_peer]
 

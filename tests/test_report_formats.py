@@ -27,7 +27,7 @@ from monitor.store.sql import SqlStore
 from tests.support.chains import Chain, ServeFactory
 from tests.support.daemon_process import run_cli, write_config
 from tests.support.ports import free_port
-from tests.test_report_history import DAYS, History
+from tests.support.report_history import DAYS, History
 
 TRESTLE = Path(sys.executable).with_name("trestle")
 

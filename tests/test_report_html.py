@@ -21,7 +21,7 @@ from monitor.report.model import ReportPeriod
 from monitor.report.render import render_report
 from monitor.report.svg import severity_colors
 from monitor.store.sql import SqlStore
-from tests.test_report_history import History
+from tests.support.report_history import History
 
 # Offline: only file:// is loaded; any other request would go to a dead local proxy and no
 # name resolves, so nothing leaves the machine.

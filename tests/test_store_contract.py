@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -11,11 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlmodel import Session, SQLModel, select
 
 from monitor.model import (
-    CheckKind,
-    CheckOutput,
     CheckRun,
-    ErrorReason,
-    Finding,
     FindingStatus,
     Observation,
     RunStatus,
@@ -26,50 +22,7 @@ from monitor.model import (
 from monitor.store.interface import FindingQuery, HysteresisPolicy, SchemaState
 from monitor.store.sql import SqlStore
 from monitor.store.tables import SnapshotRow
-
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-CERT = CheckKind.CERT_EXPIRY
-ALL = frozenset(FindingStatus)
-
-
-def finding(
-    rule: str = "CERT-EXPIRES-SOON", subject: str = "leaf", severity: Severity = Severity.MEDIUM
-) -> Finding:
-    return Finding(rule, severity, f"{rule} title", subject, "evidence", "fix it")
-
-
-def ok_run(
-    target: str,
-    at: datetime,
-    *findings: Finding,
-    observations: tuple[Observation, ...] = (),
-    snapshot: dict | None = None,
-) -> CheckRun:  # type: ignore[type-arg]
-    return CheckRun(
-        id=str(uuid.uuid4()),
-        check=CERT,
-        target=target,
-        started_at=at,
-        finished_at=at + timedelta(seconds=1),
-        status=RunStatus.OK,
-        output=CheckOutput(observations=observations, findings=tuple(findings), snapshot=snapshot),
-    )
-
-
-def error_run(target: str, at: datetime) -> CheckRun:
-    return CheckRun(
-        id=str(uuid.uuid4()),
-        check=CERT,
-        target=target,
-        started_at=at,
-        finished_at=at + timedelta(seconds=2),
-        status=RunStatus.ERROR,
-        error_reason=ErrorReason.UNREACHABLE,
-        error_message="connection refused",
-    )
-
-
-POLICY = HysteresisPolicy(open_after=1, resolve_after=2)
+from tests.support.check_runs import ALL, CERT, POLICY, T0, error_run, finding, ok_run
 
 
 @pytest.mark.integration

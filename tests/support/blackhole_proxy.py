@@ -10,6 +10,8 @@ import select
 import socket
 import threading
 
+from sqlalchemy.engine import make_url
+
 from tests.support.hostile_servers import ThreadedServer
 
 
@@ -52,3 +54,8 @@ class BlackholeProxy(ThreadedServer):
         for end in (source, sink):  # one side ended: end the other too
             with contextlib.suppress(OSError):
                 end.shutdown(socket.SHUT_RDWR)
+
+
+def through(proxy: BlackholeProxy, url: str) -> str:
+    """A database URL whose connections go through the proxy."""
+    return make_url(url).set(host="127.0.0.1", port=proxy.port).render_as_string(False)
