@@ -19,7 +19,12 @@ from monitor.certmaker import issue
 from monitor.model import CheckKind, ErrorReason, RunStatus, Target
 from monitor.runner import CheckJob, Runner
 from tests.support.chains import Chain, ServeFactory
-from tests.support.hostile_servers import GarbageServer, ResettingServer, Tarpit
+from tests.support.hostile_servers import (
+    GarbageServer,
+    HangUpThenGoneServer,
+    ResettingServer,
+    Tarpit,
+)
 from tests.support.ports import free_port
 
 
@@ -156,6 +161,17 @@ def test_a_handshake_reset_by_the_peer_is_unreachable(read_first: bool) -> None:
     assert (run.status, run.error_reason) == (RunStatus.ERROR, ErrorReason.UNREACHABLE), run
     assert server.address in run.error_message
     assert "reset" in run.error_message
+
+
+@pytest.mark.integration
+@pytest.mark.hostile_peer
+def test_a_server_stopped_mid_handshake_is_unreachable_not_bad_input() -> None:
+    with HangUpThenGoneServer() as server:
+        run = run_job(Target("stopped", server.address), CertExpiryParams())
+    assert server.connections == 1
+    assert (run.status, run.error_reason) == (RunStatus.ERROR, ErrorReason.UNREACHABLE), run
+    assert server.address in run.error_message
+    assert "legacy ClientHello" in run.error_message  # the second attempt found no server
 
 
 @pytest.mark.integration

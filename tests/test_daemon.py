@@ -131,7 +131,8 @@ def test_unreachable_target_errors_without_touching_open_findings(
         server.stop()
         failed = daemon.wait_for_event(is_run("flaky", "error"))
         assert failed["reason"] == "unreachable"
-        assert "refused" in failed["error"].lower()
+        # refused, or reset when the server stopped in the middle of a handshake
+        assert "refused" in failed["error"].lower() or "reset" in failed["error"].lower()
         time.sleep(3)  # several more failing runs: more than resolve_after
         errors = [e for e in daemon.events() if is_run("flaky", "error")(e)]
         assert len(errors) >= 2

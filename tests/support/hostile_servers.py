@@ -9,6 +9,7 @@
   byte every `interval` seconds, each byte well within any read timeout.
 - `SlowTlsServer(cert, key, delay)`: completes each TLS handshake only after `delay` seconds.
 - `gzip_bomb(size)`: gzip of `size` zero bytes (about size/1000 bytes), made once per size.
+- `HangUpThenGoneServer`: hangs up after the first ClientHello and stops listening.
 - `ResettingServer(read_first)`: resets every connection (RST), after reading the ClientHello
   or at once.
 - `Tarpit()`: accepts TCP connections and never says a word (it hangs up when the client does).
@@ -128,6 +129,18 @@ class ResettingServer(ThreadedServer):
             connection.settimeout(10)
             connection.recv(65536)
         connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+class HangUpThenGoneServer(ThreadedServer):
+    """Reads the first ClientHello, stops listening and hangs up cleanly (FIN, no RST): a server
+    stopped in the middle of a handshake. Later connections are refused, or reset when they
+    reached the backlog before the listener went."""
+
+    def handle(self, connection: socket.socket) -> None:
+        connection.settimeout(10)
+        connection.recv(65536)
+        self._stop.set()
+        self._listener.close()
 
 
 def _read_request(connection: socket.socket) -> bool:
