@@ -1,4 +1,7 @@
-"""Shared fixtures: real TLS servers on loopback, certificates made here, SQLite and PostgreSQL."""
+"""Shared fixtures: real TLS servers on loopback, certificates made here, SQLite and PostgreSQL.
+
+The tier plugin (tests/support/tiers.py) makes every test carry exactly one of unit,
+integration and e2e, and holds unit tests to no sockets and no processes."""
 
 from __future__ import annotations
 
