@@ -8,7 +8,8 @@ Every test has exactly one tier marker, or collection fails naming the test:
   swallows that, the test fails afterwards all the same. AF_UNIX sockets stay allowed
   (asyncio's self-pipe is a socketpair), and threads that were already running when the test
   started (servers left by other tiers' session fixtures) are not the test's doing.
-- `integration`: real local servers (TLS servers, nginx, PostgreSQL, HTTP fakes).
+- `integration`: real local servers (TLS servers, nginx, PostgreSQL, HTTP fakes), and tests
+  that use none but take seconds each (scale tests), which would slow the unit loop down.
 - `e2e`: apivigil daemon processes, Prometheus, Alertmanager, the cluster.
 
 A test that uses PostgreSQL (`postgres`) cannot be `unit`: libpq opens its sockets in C,
@@ -32,7 +33,8 @@ TIERS = ("unit", "integration", "e2e")
 
 DESCRIPTIONS = {
     "unit": "no sockets, no subprocesses; the tier runs in seconds (enforced while it runs)",
-    "integration": "real local servers: TLS servers, nginx, PostgreSQL, HTTP fakes on 127.0.0.1",
+    "integration": "real local servers (TLS servers, nginx, PostgreSQL, HTTP fakes on 127.0.0.1),"
+    " or seconds of work each",
     "e2e": "apivigil daemon processes, Prometheus, Alertmanager, the cluster",
 }
 
