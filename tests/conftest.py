@@ -1,55 +1,30 @@
-"""Shared fixtures: real TLS servers on loopback, certificates made here, SQLite and PostgreSQL."""
+"""Shared fixtures: real TLS servers on loopback, certificates made here, SQLite and PostgreSQL.
+
+The tier plugin (tests/support/tiers.py) makes every test carry exactly one of unit,
+integration and e2e, and holds unit tests to no sockets and no processes."""
 
 from __future__ import annotations
 
-import os
-import random
-import socket
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from monitor.certmaker import Issued, issue, write_server_files
+from monitor.certmaker import Issued, write_server_files
 from monitor.store.sql import SqlStore
 from monitor.tlsserver import HttpsServer
-from tests.hostile_servers import GarbageServer, Tarpit
+from tests.support.chains import Chain, ServeFactory, make_chain
+from tests.support.hostile_servers import GarbageServer, Tarpit
+from tests.support.postgres import POSTGRES_ADMIN_URL
 
-POSTGRES_ADMIN_URL = os.environ.get(
-    "APIVIGIL_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-
-
-@dataclass(frozen=True)
-class Chain:
-    root: Issued
-    intermediate: Issued
-
-    def leaf(self, name: str, *, days_left: float = 90, days_old: float = 1) -> Issued:
-        now = datetime.now(UTC)
-        return issue(
-            name,
-            self.intermediate,
-            not_before=now - timedelta(days=days_old),
-            not_after=now + timedelta(days=days_left),
-        )
+pytest_plugins = ["tests.support.tiers", "pytester"]
 
 
 @pytest.fixture(scope="session")
 def chain() -> Chain:
-    now = datetime.now(UTC)
-    root = issue("test root CA", ca=True, not_after=now + timedelta(days=3650))
-    intermediate = issue(
-        "test intermediate CA", root, ca=True, not_after=now + timedelta(days=1000)
-    )
-    return Chain(root=root, intermediate=intermediate)
-
-
-ServeFactory = Callable[..., HttpsServer]
+    return make_chain()
 
 
 @pytest.fixture
@@ -79,20 +54,6 @@ def tarpit() -> Iterator[Tarpit]:
 def garbage_server() -> Iterator[GarbageServer]:
     with GarbageServer() as server:
         yield server
-
-
-def free_port() -> int:
-    """A port that is free now, below the kernel's ephemeral range so that outgoing
-    connections made meanwhile cannot take it."""
-    for _ in range(200):
-        port = random.randint(20000, 32000)
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port found")
 
 
 # stores ---------------------------------------------------------------------

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install what the weak-TLS test servers in tests/tls_servers.py need (idempotent, quiet):
+# Install what the weak-TLS test servers in tests/support/tls_servers.py need (idempotent, quiet):
 #   - Debian nginx (the packaged service is stopped again: the tests start their own nginx)
 #   - the openssl command-line tool (s_server, dhparam, ocsp)
 #   - tlslite-ng in the project's virtualenv (RC4, 3DES, SSLv3 and DH-512 servers)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything the test suite needs on a fresh Debian machine, then run all of it:
-# lint, format check, type check and pytest (real TLS servers, SQLite and PostgreSQL).
+# lint, format check, type check and pytest (real TLS servers, SQLite, PostgreSQL, Redis).
+# Arguments go to pytest: `-m unit` for the fast tier, `-m "unit or integration"`, none for all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,8 @@ missing=()
 command -v openssl >/dev/null || missing+=(openssl)
 command -v unshare >/dev/null || missing+=(util-linux)
 command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v redis-cli >/dev/null || missing+=(redis-tools)
 if ((${#missing[@]})); then
     log "installing ${missing[*]}"
     apt-get update -qq
@@ -29,9 +32,12 @@ fi
 if ! psql -h 127.0.0.1 -U postgres -d test -Atqc 'select 1' >/dev/null 2>&1; then
     su postgres -c "createdb test" 2>/dev/null || true
 fi
-# Redis is not used by these tests yet; start it when installed so later suites find it.
-if command -v redis-server >/dev/null && ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
+# Redis on 127.0.0.1:6379: the cluster tests' broker and per-host limit (test_cluster_*.py).
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+    log "starting Redis"
     redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
+    for _ in $(seq 60); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.25; done
+    redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null || { echo "Redis did not start" >&2; exit 1; }
 fi
 
 log "python environment"

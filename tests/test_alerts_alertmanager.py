@@ -16,14 +16,14 @@ from alerts.interface import NotifierError
 from alerts.model import Alert, AlertState, Notification, NotificationKind
 from alerts.transport import post_json
 from monitor.model import Severity
-from tests.alertmanager_server import (
+from tests.support.alertmanager_server import (
     BINARY,
     INSTALLER,
     AlertmanagerServer,
     WebhookPayload,
     WebhookSink,
 )
-from tests.tls_servers import free_port
+from tests.support.tls_servers import free_port
 
 RESEND_INTERVAL = timedelta(minutes=1)
 
@@ -104,6 +104,7 @@ def _only_alert(payload: WebhookPayload) -> dict[str, Any]:
     return entry
 
 
+@pytest.mark.e2e
 def test_a_firing_alert_reaches_the_receiver_and_its_resolution_follows(
     alertmanager: AlertmanagerServer, sink: WebhookSink
 ) -> None:
@@ -152,6 +153,7 @@ def test_a_firing_alert_reaches_the_receiver_and_its_resolution_follows(
     assert _parse(resolved["endsAt"]) == _ms(ended)
 
 
+@pytest.mark.e2e
 def test_alertmanager_resolves_an_alert_by_itself_when_it_is_no_longer_re_sent(
     alertmanager: AlertmanagerServer, sink: WebhookSink
 ) -> None:
@@ -165,6 +167,7 @@ def test_alertmanager_resolves_an_alert_by_itself_when_it_is_no_longer_re_sent(
     assert _only_alert(resolved)["labels"]["fingerprint"] == alert.fingerprint
 
 
+@pytest.mark.e2e
 def test_malformed_labels_are_sanitised_before_alertmanager_sees_them(
     alertmanager: AlertmanagerServer, sink: WebhookSink
 ) -> None:
@@ -208,6 +211,7 @@ def test_malformed_labels_are_sanitised_before_alertmanager_sees_them(
     assert entry["generatorURL"] == "http://127.0.0.1:9/apivigil"
 
 
+@pytest.mark.unit
 def test_a_generator_url_that_is_not_a_url_is_left_out() -> None:
     notification = _notification(firing=(_alert(),), external_url="not a url")
 
@@ -216,6 +220,7 @@ def test_a_generator_url_that_is_not_a_url_is_left_out() -> None:
     assert "generatorURL" not in entry
 
 
+@pytest.mark.unit
 def test_a_retried_notification_posts_the_same_document() -> None:
     notification = _notification(firing=(_alert(),), resolved=(_alert(ended_at=None),))
 
@@ -226,6 +231,7 @@ def test_a_retried_notification_posts_the_same_document() -> None:
     assert first[1]["endsAt"] == rfc3339(notification.created_at)
 
 
+@pytest.mark.e2e
 def test_an_alert_alertmanager_rejects_is_a_permanent_error(
     alertmanager: AlertmanagerServer,
 ) -> None:
@@ -239,6 +245,7 @@ def test_an_alert_alertmanager_rejects_is_a_permanent_error(
     assert "HTTP 400" in str(caught.value)
 
 
+@pytest.mark.integration
 def test_an_unreachable_alertmanager_is_a_temporary_error() -> None:
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     notifier = AlertmanagerNotifier(

@@ -18,7 +18,9 @@ from monitor.clock import SystemClock
 from monitor.model import CheckKind, CheckOutput, CheckRun, Finding, RunStatus, Severity, Target
 from monitor.store.interface import HysteresisPolicy
 from monitor.store.sql import SqlStore
-from tests.alertmanager_server import AlertmanagerServer, WebhookSink
+from tests.support.alertmanager_server import AlertmanagerServer, WebhookSink
+
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture

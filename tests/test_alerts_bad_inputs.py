@@ -26,10 +26,10 @@ from monitor.metrics import build_registry
 from monitor.model import Severity, Target
 from monitor.settings import ApiScope, ApiToken
 from monitor.store.sql import SqlStore
-from tests.clocks import ManualClock
-from tests.daemon_process import run_cli, write_config
-from tests.test_alerts_engine import alerts_config, candidate
-from tests.test_alerts_outbox import CONFIG, T0, RecordingNotifier, record, tls10
+from tests.support.alert_candidates import alerts_config, candidate
+from tests.support.clocks import ManualClock
+from tests.support.daemon_process import run_cli, write_config
+from tests.support.outbox_records import CONFIG, T0, RecordingNotifier, record, tls10
 
 pytestmark = pytest.mark.hostile_peer
 
@@ -57,6 +57,7 @@ def targets(store: SqlStore) -> SqlStore:
     return store
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("value", BAD_REGEXES)
 def test_matchers_with_a_bad_or_unbounded_regex_are_refused_with_the_label_named(
     value: str,
@@ -65,12 +66,14 @@ def test_matchers_with_a_bad_or_unbounded_regex_are_refused_with_the_label_named
         check_matchers({"target": value})
 
 
+@pytest.mark.unit
 def test_bounded_regexes_and_plain_values_are_accepted() -> None:
     check_matchers({"target": "~payments-.*", "rule_id": "~TLS-(PROTOCOL|CIPHER)-.*"})
     check_matchers({"subject": "~.*/admin/.*", "target": "~[a-z]{1,8}-prod"})
     check_matchers({"target": "(", "severity": "high"})  # no ~: compared as text
 
 
+@pytest.mark.unit
 def test_a_hostile_label_value_cannot_stall_matching_and_is_never_silenced_by_a_regex() -> None:
     # Given the slowest shape still allowed and a subject a target chose
     matchers = {"subject": "~.*a.*b"}
@@ -85,6 +88,7 @@ def test_a_hostile_label_value_cannot_stall_matching_and_is_never_silenced_by_a_
     assert matches(matchers, {"subject": "a" * (MAX_MATCHED_CHARS - 1) + "b"})
 
 
+@pytest.mark.integration
 def test_the_api_refuses_a_bad_silence_regex_with_422_and_says_why(store: SqlStore) -> None:
     app = FastAPI()
     token = ApiToken.model_validate(
@@ -119,6 +123,7 @@ def test_the_api_refuses_a_bad_silence_regex_with_422_and_says_why(store: SqlSto
     assert [s.matchers for s in store.silences(T0)] == [{"target": "~pay.*"}]
 
 
+@pytest.mark.e2e
 def test_silence_add_refuses_a_bad_regex_with_exit_2_and_config_check_a_bad_window(
     tmp_path: Path,
 ) -> None:
@@ -150,6 +155,7 @@ def test_silence_add_refuses_a_bad_regex_with_exit_2_and_config_check_a_bad_wind
     assert "Traceback" not in checked.stdout + checked.stderr
 
 
+@pytest.mark.integration
 def test_a_bad_silence_stored_earlier_is_skipped_and_the_other_alerts_still_flow(
     targets: SqlStore,
 ) -> None:
@@ -181,6 +187,7 @@ def test_a_bad_silence_stored_earlier_is_skipped_and_the_other_alerts_still_flow
     assert loop.health.snapshot().tick_failures == 0
 
 
+@pytest.mark.unit
 def test_a_broken_route_is_skipped_without_resolving_its_groups_and_others_still_fire() -> None:
     config = alerts_config(
         {
@@ -210,6 +217,7 @@ def test_a_broken_route_is_skipped_without_resolving_its_groups_and_others_still
     assert {n.route for n in later.notifications} == {"fine"}
 
 
+@pytest.mark.unit
 def test_a_maintenance_window_that_cannot_be_evaluated_is_skipped() -> None:
     config = alerts_config(group_wait="0s")
     window = config.model_validate(
@@ -229,6 +237,7 @@ def test_a_maintenance_window_that_cannot_be_evaluated_is_skipped() -> None:
     assert len(result.notifications) == 1
 
 
+@pytest.mark.integration
 def test_a_template_that_fails_is_skipped_and_counted_and_the_other_receiver_is_served(
     targets: SqlStore, tmp_path: Path
 ) -> None:
@@ -258,6 +267,7 @@ def test_a_template_that_fails_is_skipped_and_counted_and_the_other_receiver_is_
     assert "slack_finding.md.j2" in (failed.last_error or "")
 
 
+@pytest.mark.integration
 def test_the_alerting_metrics_report_while_the_store_is_down() -> None:
     down = SqlStore("postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=2")
     loop = AlertLoop(down, CONFIG, ManualClock(T0), notifiers={"hook": RecordingNotifier()})
@@ -273,6 +283,7 @@ def test_the_alerting_metrics_report_while_the_store_is_down() -> None:
     )
 
 
+@pytest.mark.integration
 def test_a_process_that_does_not_tick_reports_no_last_tick(store: SqlStore) -> None:
     delivery_only = CONFIG.model_copy(update={"routes": ()})
     loop = AlertLoop(store, delivery_only, ManualClock(T0), notifiers={})

@@ -10,9 +10,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import Chain, free_port
-from tests.daemon_process import DaemonProcess, run_cli, write_config
-from tests.http_servers import Reply, ScriptedHttpServer
+import pytest
+
+from tests.support.chains import Chain
+from tests.support.daemon_process import DaemonProcess, run_cli, write_config
+from tests.support.http_servers import Reply, ScriptedHttpServer
+from tests.support.ports import free_port
+
+pytestmark = pytest.mark.e2e
 
 TARGETS = 5
 

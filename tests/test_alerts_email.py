@@ -16,9 +16,9 @@ from alerts.interface import NotifierError
 from alerts.model import Alert, AlertState, Notification, NotificationKind
 from monitor.certmaker import issue, write_server_files
 from monitor.model import Severity
-from tests.conftest import Chain
-from tests.smtp_server import SmtpServer
-from tests.tls_servers import free_port
+from tests.support.chains import Chain
+from tests.support.smtp_server import SmtpServer
+from tests.support.tls_servers import free_port
 
 USER, PASSWORD = "apivigil", "correct horse battery staple"
 SENDER = "apivigil@example.test"
@@ -113,6 +113,7 @@ def _body(message: EmailMessage, subtype: str) -> str:
     return content
 
 
+@pytest.mark.integration
 def test_a_notification_arrives_as_one_text_and_html_mail_after_login(
     smtp: SmtpServer, certs: Certs
 ) -> None:
@@ -147,6 +148,7 @@ def test_a_notification_arrives_as_one_text_and_html_mail_after_login(
             assert alert.remediation in body
 
 
+@pytest.mark.integration
 def test_sending_the_same_notification_twice_keeps_its_message_id(
     smtp: SmtpServer, certs: Certs
 ) -> None:
@@ -159,6 +161,7 @@ def test_sending_the_same_notification_twice_keeps_its_message_id(
     assert first == second == "<4f1c2a9be0d84d5c9a5f3c1d2e7b6a10@apivigil>"
 
 
+@pytest.mark.integration
 def test_a_notification_without_alerts_is_identified_by_its_group_key(
     smtp: SmtpServer, certs: Certs
 ) -> None:
@@ -171,6 +174,7 @@ def test_a_notification_without_alerts_is_identified_by_its_group_key(
     assert mail.message["Subject"] == "[apivigil] [TEST] apivigil notification test"
 
 
+@pytest.mark.integration
 @BOTH_SECURITIES
 def test_a_server_certificate_from_an_untrusted_ca_is_refused_before_login(
     security: SmtpSecurity, certs: Certs
@@ -187,6 +191,7 @@ def test_a_server_certificate_from_an_untrusted_ca_is_refused_before_login(
         assert smtp.received == []
 
 
+@pytest.mark.integration
 def test_a_server_certificate_for_another_host_name_is_not_trusted(
     smtp: SmtpServer, certs: Certs
 ) -> None:
@@ -200,6 +205,7 @@ def test_a_server_certificate_for_another_host_name_is_not_trusted(
     assert smtp.logins == []
 
 
+@pytest.mark.integration
 def test_a_server_without_starttls_never_sees_the_credentials(certs: Certs) -> None:
     with SmtpServer(*certs.good, security=None) as smtp:
         notifier = EmailNotifier("mail", _config(smtp.url(), certs.root))
@@ -213,6 +219,7 @@ def test_a_server_without_starttls_never_sees_the_credentials(certs: Certs) -> N
         assert smtp.received == []
 
 
+@pytest.mark.integration
 def test_a_wrong_password_is_a_permanent_error(smtp: SmtpServer, certs: Certs) -> None:
     notifier = EmailNotifier("mail", _config(smtp.url(), certs.root, password="wrong"))
 
@@ -226,6 +233,7 @@ def test_a_wrong_password_is_a_permanent_error(smtp: SmtpServer, certs: Certs) -
     assert smtp.received == []
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("reply", "permanent"),
     [("550 5.1.1 no such mailbox", True), ("450 4.2.1 mailbox busy, try later", False)],
@@ -246,6 +254,7 @@ def test_a_refused_recipient_is_permanent_only_for_a_5xx(
     assert f"{RECIPIENTS[0]}: {reply}" in str(caught.value)
 
 
+@pytest.mark.integration
 def test_a_partly_refused_mail_reaches_the_others_and_reports_the_refusal(certs: Certs) -> None:
     refuse = {RECIPIENTS[1]: "550 5.1.1 no such mailbox"}
     with SmtpServer(
@@ -261,6 +270,7 @@ def test_a_partly_refused_mail_reaches_the_others_and_reports_the_refusal(certs:
     assert "delivered to 1, recipient(s) refused: security@example.test: 550" in str(caught.value)
 
 
+@pytest.mark.integration
 @BOTH_SECURITIES
 def test_a_closed_port_is_a_temporary_error(security: SmtpSecurity, certs: Certs) -> None:
     scheme = "smtps" if security is SmtpSecurity.TLS else "smtp"
@@ -274,6 +284,7 @@ def test_a_closed_port_is_a_temporary_error(security: SmtpSecurity, certs: Certs
     assert str(caught.value) == f"smtp localhost:{port}: connection refused"
 
 
+@pytest.mark.unit
 def test_the_subject_is_one_line_of_at_most_200_characters(tmp_path: Path, certs: Certs) -> None:
     templates = tmp_path / "templates"
     templates.mkdir()
@@ -293,6 +304,7 @@ def test_the_subject_is_one_line_of_at_most_200_characters(tmp_path: Path, certs
     assert message["Bcc"] is None
 
 
+@pytest.mark.unit
 def test_a_broken_template_is_a_permanent_error(tmp_path: Path, certs: Certs) -> None:
     templates = tmp_path / "templates"
     templates.mkdir()
@@ -308,6 +320,7 @@ def test_a_broken_template_is_a_permanent_error(tmp_path: Path, certs: Certs) ->
     assert "email_body.txt.j2" in str(caught.value)
 
 
+@pytest.mark.integration
 def test_a_missing_ca_file_is_a_permanent_error(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-ca.pem"
     notifier = EmailNotifier("mail", _config(f"smtps://localhost:{free_port()}", missing))
@@ -319,6 +332,7 @@ def test_a_missing_ca_file_is_a_permanent_error(tmp_path: Path) -> None:
     assert str(missing) in str(caught.value)
 
 
+@pytest.mark.unit
 def test_the_date_header_is_the_creation_time_of_the_notification(certs: Certs) -> None:
     created = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
 

@@ -21,8 +21,8 @@ from alerts.slack import SlackNotifier
 from alerts.templates import TemplateError, render
 from alerts.transport import post_json
 from monitor.model import Severity
-from tests.notifications import make_alert, make_notification
-from tests.slack_fake import SlackWebhookFake
+from tests.support.notifications import make_alert, make_notification
+from tests.support.slack_fake import SlackWebhookFake
 
 alert = make_alert
 notification = make_notification
@@ -44,6 +44,7 @@ def blocks_of(payload: dict[str, Any], kind: str) -> list[dict[str, Any]]:
     return [block for block in payload["blocks"] if block["type"] == kind]
 
 
+@pytest.mark.integration
 def test_a_firing_notification_arrives_as_block_kit_with_a_text_fallback(
     slack: SlackWebhookFake,
 ) -> None:
@@ -100,6 +101,7 @@ def test_a_firing_notification_arrives_as_block_kit_with_a_text_fallback(
     assert "Certificate expired" in payload["text"]
 
 
+@pytest.mark.integration
 def test_5000_findings_with_10_kb_evidence_stay_within_every_slack_limit(
     slack: SlackWebhookFake,
 ) -> None:
@@ -126,6 +128,7 @@ def test_5000_findings_with_10_kb_evidence_stay_within_every_slack_limit(
     assert SlackWebhookFake.SECRET_PATH not in json.dumps(logs, default=str)
 
 
+@pytest.mark.integration
 def test_values_taken_from_a_scanned_server_cannot_mention_or_link(
     slack: SlackWebhookFake,
 ) -> None:
@@ -137,6 +140,7 @@ def test_values_taken_from_a_scanned_server_cannot_mention_or_link(
     assert "Server: &lt;!channel&gt; &lt;https://evil.example|login&gt; &amp; co" in finding
 
 
+@pytest.mark.integration
 def test_resolved_alerts_are_summarised_in_one_section(slack: SlackWebhookFake) -> None:
     resolved = tuple(alert(n, state=AlertState.RESOLVED, title=f"Finding {n}") for n in range(3))
 
@@ -155,6 +159,7 @@ def test_resolved_alerts_are_summarised_in_one_section(slack: SlackWebhookFake) 
     assert payload["blocks"][0]["text"]["text"] == "[RESOLVED 3] payments"
 
 
+@pytest.mark.integration
 def test_a_rate_limit_asks_to_retry_after_slacks_retry_after(slack: SlackWebhookFake) -> None:
     slack.answer_next(429, "rate_limited", {"Retry-After": "17"})
 
@@ -165,6 +170,7 @@ def test_a_rate_limit_asks_to_retry_after_slacks_retry_after(slack: SlackWebhook
     assert not caught.value.permanent
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("status", "error"),
     [
@@ -188,6 +194,7 @@ def test_refused_payloads_and_dead_webhooks_fail_for_good(
     assert SlackWebhookFake.SECRET_PATH not in str(caught.value)
 
 
+@pytest.mark.integration
 def test_a_slack_server_error_can_be_retried(slack: SlackWebhookFake) -> None:
     slack.answer_next(500, "rollup_error")
 
@@ -198,6 +205,7 @@ def test_a_slack_server_error_can_be_retried(slack: SlackWebhookFake) -> None:
     assert SlackWebhookFake.SECRET_PATH not in str(caught.value)
 
 
+@pytest.mark.integration
 def test_an_unreachable_webhook_can_be_retried_and_its_url_stays_secret() -> None:
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
@@ -211,6 +219,7 @@ def test_an_unreachable_webhook_can_be_retried_and_its_url_stays_secret() -> Non
     assert "T0APIVIGIL" not in str(caught.value)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("blocks", "why"),
     [
@@ -234,6 +243,7 @@ def test_the_fake_refuses_what_slack_refuses(
     assert why in rejection
 
 
+@pytest.mark.integration
 def test_a_finding_template_in_templates_dir_overrides_the_built_in_one(
     slack: SlackWebhookFake, tmp_path: Path
 ) -> None:
@@ -245,6 +255,7 @@ def test_a_finding_template_in_templates_dir_overrides_the_built_in_one(
     assert finding == "custom: TLS 1.0 is enabled <a&lt;b>"
 
 
+@pytest.mark.integration
 def test_a_broken_template_fails_for_good_naming_the_template(
     slack: SlackWebhookFake, tmp_path: Path
 ) -> None:
@@ -259,6 +270,7 @@ def test_a_broken_template_fails_for_good_naming_the_template(
     assert slack.payloads == []
 
 
+@pytest.mark.unit
 def test_the_email_templates_show_everything_a_notification_carries() -> None:
     firing = (
         alert(1, evidence="<script>alert(1)</script>"),
@@ -299,6 +311,7 @@ def test_the_email_templates_show_everything_a_notification_carries() -> None:
     assert '<a href="https://vigil.example/">' in html
 
 
+@pytest.mark.unit
 def test_a_template_dir_overrides_only_the_templates_it_holds(tmp_path: Path) -> None:
     (tmp_path / "email_subject.txt.j2").write_text("ALERT {{ notification.dedup_key }}")
     sent = notification((alert(),))
@@ -307,6 +320,7 @@ def test_a_template_dir_overrides_only_the_templates_it_holds(tmp_path: Path) ->
     assert "TLS 1.0 is enabled" in render("email_body.txt.j2", tmp_path, notification=sent)
 
 
+@pytest.mark.unit
 def test_template_errors_name_the_template_and_the_problem(tmp_path: Path) -> None:
     (tmp_path / "email_body.txt.j2").write_text("line one\n{% if %}")
 
@@ -318,6 +332,7 @@ def test_template_errors_name_the_template_and_the_problem(tmp_path: Path) -> No
         render("email_subject.txt.j2", None)
 
 
+@pytest.mark.integration
 def test_code_spans_stay_code_spans_whatever_the_values_hold(slack: SlackWebhookFake) -> None:
     tricky = alert(1, evidence="header `Server: nginx` and ``` a fence", rule_id="TLS-X`Y")
     notifier_for(slack.webhook_url).send(notification((tricky,)))

@@ -24,14 +24,14 @@ from monitor.certmaker import write_server_files
 from monitor.clock import SystemClock
 from monitor.model import Finding, Severity, Target
 from monitor.store.sql import SqlStore
-from tests.clocks import ManualClock
-from tests.conftest import Chain
-from tests.hostile_servers import DribblingTlsServer, DrippingHttpServer, DrippingSmtpServer
-from tests.notifications import make_notification
-from tests.smtp_server import SmtpServer
-from tests.test_alerts_outbox import T0, RecordingNotifier, record, tls10
+from tests.support.chains import Chain
+from tests.support.clocks import ManualClock
+from tests.support.hostile_servers import DribblingTlsServer, DrippingHttpServer, DrippingSmtpServer
+from tests.support.notifications import make_notification
+from tests.support.outbox_records import T0, RecordingNotifier, record, tls10
+from tests.support.smtp_server import SmtpServer
 
-pytestmark = pytest.mark.hostile_peer
+pytestmark = [pytest.mark.integration, pytest.mark.hostile_peer]
 
 DEADLINE = 2.0  # seconds: the receivers' timeout, now a total deadline
 SLACK = 8.0  # generous: the machine is shared

@@ -21,9 +21,11 @@ from alerts.interface import NotifierError
 from alerts.model import Alert, AlertState, Notification, NotificationKind
 from alerts.webhook import WebhookNotifier
 from monitor.model import Severity
-from tests.grafana_fake import GrafanaFake
-from tests.http_servers import Reply, ScriptedHttpServer
-from tests.notifications import STARTED, make_alert, make_notification
+from tests.support.grafana_fake import GrafanaFake, Role
+from tests.support.http_servers import Reply, ScriptedHttpServer
+from tests.support.notifications import STARTED, make_alert, make_notification
+
+pytestmark = pytest.mark.integration
 
 SECRET = "webhook-shared-secret"
 TOKEN = "glsa_apivigil_test_token"
@@ -210,7 +212,8 @@ def test_the_body_follows_the_documented_schema(receiver: VerifyingReceiver) -> 
 
 @pytest.fixture
 def grafana() -> Iterator[GrafanaFake]:
-    fake = GrafanaFake(TOKEN, dashboards=("apivigil-overview",))
+    fake = GrafanaFake({TOKEN: Role.EDITOR})
+    fake.add_dashboard("apivigil-overview", "apivigil overview")
     with fake:
         yield fake
 
@@ -267,9 +270,9 @@ def test_a_resolved_notification_is_a_region_until_the_last_alert_resolved(
 
 
 def test_grafana_served_under_a_sub_path_is_reached() -> None:
-    fake = GrafanaFake(TOKEN, path_prefix="/grafana")
+    fake = GrafanaFake({TOKEN: Role.EDITOR}, path_prefix="/grafana")
     with fake:
-        grafana_notifier(f"{fake.url}/grafana/").send(notification((alert(),)))
+        grafana_notifier(f"{fake.url}/").send(notification((alert(),)))
     assert len(fake.annotations) == 1
 
 
@@ -296,6 +299,16 @@ def test_forbidden_or_missing_annotation_api_fails_for_good(
 
     assert caught.value.permanent
     assert f"HTTP {status}" in str(caught.value)
+
+
+def test_a_viewer_token_is_refused_with_403_and_fails_for_good() -> None:
+    fake = GrafanaFake({"glsa_viewer_token": Role.VIEWER})
+    with fake, pytest.raises(NotifierError) as caught:
+        grafana_notifier(fake.url, token="glsa_viewer_token").send(notification((alert(),)))
+
+    assert caught.value.permanent
+    assert "HTTP 403" in str(caught.value)
+    assert fake.annotations == []
 
 
 def test_an_unknown_dashboard_fails_for_good(grafana: GrafanaFake) -> None:

@@ -7,9 +7,13 @@ import os
 import subprocess
 from pathlib import Path
 
-from tests.conftest import free_port
-from tests.daemon_process import DaemonProcess
-from tests.test_api_hardening import ADMIN_TOKEN, daemon_config
+import pytest
+
+from tests.support.api_daemon import ADMIN_TOKEN, daemon_config
+from tests.support.daemon_process import DaemonProcess
+from tests.support.ports import free_port
+
+pytestmark = pytest.mark.e2e
 
 # schemathesis' requests transport breaks under urllib3-future (pulled in by niquests), so
 # it lives in a venv of its own: tests/install-fuzz-test-deps.sh

@@ -31,14 +31,13 @@ from monitor.model import CheckKind, RunStatus, Severity, Target
 from monitor.runner import CheckJob, CheckRun, Runner
 from monitor.settings import ApiRateLimit, ApiScope, ApiToken
 from monitor.store.sql import SqlStore
-from tests.cluster_processes import WorkerProcess, cluster_config, redis_namespace
-from tests.conftest import free_port
-from tests.daemon_process import DaemonProcess, write_config
-from tests.tls_certs import TestPki
-from tests.waiting import wait_for_200
+from tests.support.api_daemon import ADMIN_TOKEN, READ_TOKEN, daemon_config
+from tests.support.cluster_processes import WorkerProcess, cluster_config, redis_namespace
+from tests.support.daemon_process import DaemonProcess
+from tests.support.ports import free_port
+from tests.support.tls_certs import TestPki
+from tests.support.waiting import wait_for_200
 
-ADMIN_TOKEN = "admin-token-0123456789abcdef"
-READ_TOKEN = "read-token-0123456789abcdef"
 SEVERE = {Severity.HIGH, Severity.CRITICAL}
 HEADERS = {
     "x-content-type-options": "nosniff",
@@ -47,23 +46,6 @@ HEADERS = {
     "referrer-policy": "no-referrer",
     "x-frame-options": "DENY",
 }
-
-
-def daemon_config(tmp_path: Path, port: int, **extra: Any) -> Path:
-    admin_file = tmp_path / "admin.token"
-    admin_file.write_text(ADMIN_TOKEN + "\n")
-    return write_config(
-        tmp_path / "apivigil.yaml",
-        {
-            "store": f"sqlite:///{tmp_path / 'apivigil.db'}",
-            "listen": f"127.0.0.1:{port}",
-            "api_tokens": [
-                {"name": "ops", "scope": "admin", "token_file": str(admin_file)},
-                {"name": "grafana", "sha256": hashlib.sha256(READ_TOKEN.encode()).hexdigest()},
-            ],
-            **extra,
-        },
-    )
 
 
 def severe(run: CheckRun) -> list[str]:
@@ -77,6 +59,7 @@ def no_trace(response: httpx.Response) -> None:
     assert 'File "' not in response.text
 
 
+@pytest.mark.e2e
 def test_limits_strict_inputs_headers_and_no_cors(tmp_path: Path) -> None:
     port = free_port()
     limits = {"per_token_burst": 5, "per_token_rate": 0.1}
@@ -180,6 +163,7 @@ def test_limits_strict_inputs_headers_and_no_cors(tmp_path: Path) -> None:
     assert severe(inventory) == []
 
 
+@pytest.mark.e2e
 def test_tls_is_modern_and_passes_apivigils_own_tls_posture_check(tmp_path: Path) -> None:
     pki = TestPki(tmp_path / "pki", host="127.0.0.1")
     cert = pki.good()
@@ -224,6 +208,7 @@ def test_tls_is_modern_and_passes_apivigils_own_tls_posture_check(tmp_path: Path
     assert severe(posture) == []
 
 
+@pytest.mark.e2e
 @pytest.mark.hostile_peer
 @pytest.mark.postgres
 def test_a_workers_api_serves_only_tls_and_enforces_the_daemons_limits(
@@ -280,6 +265,7 @@ def test_a_workers_api_serves_only_tls_and_enforces_the_daemons_limits(
     assert int(burst[-1].headers["retry-after"]) >= 1
 
 
+@pytest.mark.integration
 def test_an_unhandled_error_is_answered_with_an_id_and_no_trace() -> None:
     app: FastAPI = create_app(
         CollectorRegistry(), Probes(scheduler_alive=lambda: True, store=_no_store)
@@ -303,6 +289,7 @@ def _no_store() -> SqlStore:
     raise AssertionError("not used")
 
 
+@pytest.mark.unit
 def test_token_bucket_refills_at_its_rate() -> None:
     now = [0.0]
     limiter = RateLimiter(rate=2.0, burst=3, monotonic=lambda: now[0])
@@ -343,6 +330,7 @@ def _sha256(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@pytest.mark.integration
 @pytest.mark.hostile_peer
 def test_a_trailing_slash_never_redirects_to_the_host_the_caller_named(tmp_path: Path) -> None:
     reader = {"Authorization": f"Bearer {READ_TOKEN}"}
@@ -357,6 +345,7 @@ def test_a_trailing_slash_never_redirects_to_the_host_the_caller_named(tmp_path:
         assert "location" not in answer.headers
 
 
+@pytest.mark.integration
 @pytest.mark.hostile_peer
 def test_x_forwarded_for_from_an_untrusted_peer_does_not_escape_the_rate_limit(
     tmp_path: Path,
@@ -378,6 +367,7 @@ def test_x_forwarded_for_from_an_untrusted_peer_does_not_escape_the_rate_limit(
     assert spoofed == [401, 401, 401, 429, 429, 429]
 
 
+@pytest.mark.integration
 def test_x_forwarded_for_is_believed_from_a_configured_proxy(tmp_path: Path) -> None:
     limits = {"per_address_burst": 3, "per_address_rate": 0.01}
     bad = {"Authorization": "Bearer guess"}
@@ -421,6 +411,7 @@ BAD_NUMBERS = {
 }
 
 
+@pytest.mark.integration
 @pytest.mark.hostile_peer
 @pytest.mark.parametrize("body", BAD_NUMBERS.values(), ids=BAD_NUMBERS.keys())
 def test_a_non_finite_or_overflowing_number_in_a_silence_is_422(tmp_path: Path, body: str) -> None:

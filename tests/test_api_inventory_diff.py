@@ -25,6 +25,8 @@ from checks.api_inventory.inventory import (
 )
 from monitor.model import Severity
 
+pytestmark = pytest.mark.unit
+
 SCHEMES = {"oauth": "oauth2", "key": "apiKey", "basic": "http"}
 Scheme = str | tuple[str, tuple[str, ...]]
 

@@ -13,7 +13,7 @@ import pytest
 
 from checks.api_inventory import fast_yaml, loading
 from checks.api_inventory.loading import LoadLimits, SpecUnparseable, load_document
-from tests.openapi_specs import SpecChanges, resource_count, write_multi_file_spec
+from tests.support.openapi_specs import SpecChanges, resource_count, write_multi_file_spec
 
 pytestmark = pytest.mark.unit
 

@@ -24,7 +24,7 @@ from checks.api_inventory.reading import read_inventory_file, read_inventory_url
 from checks.api_inventory.refs import CYCLE_MARK, RefResolver
 from checks.egress import EgressPolicy
 from checks.interface import BadInput, TargetUnreachable
-from tests.http_servers import Reply, ScriptedHttpServer
+from tests.support.http_servers import Reply, ScriptedHttpServer
 
 LIMITS = LoadLimits()
 
@@ -107,6 +107,7 @@ components:
 """
 
 
+@pytest.mark.unit
 def test_openapi_3_0_yaml_becomes_an_inventory_of_its_operations() -> None:
     inventory = from_yaml(PETSTORE_30)
 
@@ -136,6 +137,7 @@ def test_openapi_3_0_yaml_becomes_an_inventory_of_its_operations() -> None:
     assert delete.sunset == "2025-06-30"
 
 
+@pytest.mark.unit
 def test_operation_parameters_override_path_parameters_by_name_and_location() -> None:
     get = operation(from_yaml(PETSTORE_30), "GET /pets/{}")
 
@@ -146,6 +148,7 @@ def test_operation_parameters_override_path_parameters_by_name_and_location() ->
     )
 
 
+@pytest.mark.unit
 def test_operation_security_overrides_global_and_an_empty_list_means_public() -> None:
     inventory = from_yaml(PETSTORE_30)
 
@@ -163,6 +166,7 @@ def test_operation_security_overrides_global_and_an_empty_list_means_public() ->
     assert delete.public
 
 
+@pytest.mark.unit
 def test_no_security_declared_anywhere_is_none() -> None:
     inventory = from_yaml(
         """\
@@ -176,6 +180,7 @@ def test_no_security_declared_anywhere_is_none() -> None:
     assert operation(inventory, "GET /a").security is None
 
 
+@pytest.mark.unit
 def test_json_and_yaml_of_the_same_document_give_the_same_inventory() -> None:
     document = load_document(PETSTORE_30.encode(), "spec.yaml", LIMITS)
     as_json = json.dumps(document, indent=2).encode()
@@ -185,6 +190,7 @@ def test_json_and_yaml_of_the_same_document_give_the_same_inventory() -> None:
     assert from_json_text == build_inventory(document, "spec.yaml")
 
 
+@pytest.mark.unit
 def test_digests_do_not_depend_on_key_order_and_change_with_content() -> None:
     reordered = PETSTORE_30.replace(
         "        name: {type: string}\n        status: {type: string, enum: [available, sold]}",
@@ -201,6 +207,7 @@ def test_digests_do_not_depend_on_key_order_and_change_with_content() -> None:
     assert ("#/properties/status", ("available",)) in after.request_enums
 
 
+@pytest.mark.unit
 def test_a_schema_inlined_or_referenced_has_the_same_digest() -> None:
     inlined = from_yaml(
         """\
@@ -239,6 +246,7 @@ def test_a_schema_inlined_or_referenced_has_the_same_digest() -> None:
     assert operation(inlined, "GET /a").responses == operation(referenced, "GET /a").responses
 
 
+@pytest.mark.unit
 def test_openapi_3_1_type_arrays_with_null_become_type_or_null() -> None:
     inventory = from_yaml(
         """\
@@ -308,6 +316,7 @@ definitions:
 """
 
 
+@pytest.mark.unit
 def test_swagger_2_document_becomes_an_inventory() -> None:
     inventory = from_yaml(SWAGGER_20)
 
@@ -335,6 +344,7 @@ def test_swagger_2_document_becomes_an_inventory() -> None:
     assert upload.request_schema is not None
 
 
+@pytest.mark.unit
 def test_templates_drop_parameter_names_but_keep_query_and_trailing_slash() -> None:
     inventory = from_yaml(
         """\
@@ -357,6 +367,7 @@ def test_templates_drop_parameter_names_but_keep_query_and_trailing_slash() -> N
     assert template_of("/users/{id}") == template_of("/users/{userId}") == "/users/{}"
 
 
+@pytest.mark.unit
 def test_two_paths_with_the_same_template_are_a_problem() -> None:
     inventory = from_yaml(
         """\
@@ -372,6 +383,7 @@ def test_two_paths_with_the_same_template_are_a_problem() -> None:
     assert any("same template /users/{}" in problem for problem in inventory.problems)
 
 
+@pytest.mark.unit
 def test_unquoted_timestamps_and_yes_no_stay_strings() -> None:
     document = load_document(
         b"version: 2024-01-01\nwhen: 2024-01-01T10:00:00Z\nenum: [yes, no, on]\nflag: true\n",
@@ -387,12 +399,14 @@ def test_unquoted_timestamps_and_yes_no_stay_strings() -> None:
     }
 
 
+@pytest.mark.unit
 def test_a_redefined_yaml_anchor_means_its_newest_definition() -> None:
     document = load_document(b"a: &x 1\nb: *x\nc: &x 2\nd: *x\n", "x.yaml", LIMITS)
 
     assert document == {"a": 1, "b": 1, "c": 2, "d": 2}
 
 
+@pytest.mark.unit
 def test_an_invalid_spec_still_yields_an_inventory_with_its_problems() -> None:
     inventory = from_yaml(
         """\
@@ -423,6 +437,7 @@ def test_an_invalid_spec_still_yields_an_inventory_with_its_problems() -> None:
     )
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -436,6 +451,7 @@ def test_a_document_that_is_not_a_mapping_is_refused(text: bytes, message: str) 
         build_inventory(load_document(text, "page", LIMITS), "page")
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("text", "where"),
     [
@@ -451,11 +467,13 @@ def test_a_parse_error_names_line_and_column(text: bytes, where: str) -> None:
     assert raised.value.subject == "broken.yaml"
 
 
+@pytest.mark.unit
 def test_a_recursive_yaml_alias_is_refused() -> None:
     with pytest.raises(SpecUnparseable, match="inside its own anchor"):
         load_document(b"a: &x [1, *x]\n", "x.yaml", LIMITS)
 
 
+@pytest.mark.unit
 def test_a_billion_laughs_yaml_fails_with_a_clear_message() -> None:
     lines = ["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
     for level in range(1, 10):
@@ -467,6 +485,7 @@ def test_a_billion_laughs_yaml_fails_with_a_clear_message() -> None:
         load_document(bomb, "bomb.yaml", LIMITS)
 
 
+@pytest.mark.unit
 def test_merge_keys_are_counted_like_aliases() -> None:
     lines = ["a: &a {k0: 0, k1: 1, k2: 2, k3: 3, k4: 4, k5: 5, k6: 6, k7: 7, k8: 8, k9: 9}"]
     for level in range(1, 10):
@@ -477,6 +496,7 @@ def test_merge_keys_are_counted_like_aliases() -> None:
         load_document(("\n".join(lines) + "\n").encode(), "merge.yaml", LIMITS)
 
 
+@pytest.mark.unit
 def test_a_document_over_the_size_limit_is_refused_before_parsing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -490,6 +510,7 @@ def test_a_document_over_the_size_limit_is_refused_before_parsing(
         load_document(b"{" + b" " * 2000 + b"}", "big.json", LoadLimits(max_bytes=1000))
 
 
+@pytest.mark.unit
 def test_a_200_mb_spec_file_is_refused_without_reading_it(tmp_path: Path) -> None:
     spec = tmp_path / "huge.yaml"
     with spec.open("wb") as file:
@@ -508,6 +529,7 @@ def test_a_200_mb_spec_file_is_refused_without_reading_it(tmp_path: Path) -> Non
     assert peak < 10 * 1024 * 1024
 
 
+@pytest.mark.unit
 def test_a_multi_file_spec_follows_relative_refs_to_operations_and_properties(
     tmp_path: Path,
 ) -> None:
@@ -614,6 +636,7 @@ components:
 """
 
 
+@pytest.mark.unit
 def test_self_and_mutually_recursive_schemas_resolve_to_finite_digests() -> None:
     inventory = from_yaml(CYCLIC)
 
@@ -628,6 +651,7 @@ def test_self_and_mutually_recursive_schemas_resolve_to_finite_digests() -> None
     assert inventory.problems == ()
 
 
+@pytest.mark.unit
 def test_cyclic_digests_do_not_depend_on_which_operation_comes_first() -> None:
     swapped = CYCLIC.replace("/nodes:", "/tmp:").replace("/children:", "/nodes:")
     swapped = swapped.replace("/tmp:", "/children:")
@@ -638,6 +662,7 @@ def test_cyclic_digests_do_not_depend_on_which_operation_comes_first() -> None:
     assert dict(first["GET /children"].responses) == dict(second["GET /nodes"].responses)
 
 
+@pytest.mark.unit
 def test_a_change_inside_a_cycle_changes_the_digest_of_every_member() -> None:
     changed = CYCLIC.replace("name: {type: string}", "name: {type: integer}")
 
@@ -648,6 +673,7 @@ def test_a_change_inside_a_cycle_changes_the_digest_of_every_member() -> None:
     )
 
 
+@pytest.mark.unit
 def test_a_property_named_ref_is_a_property_not_a_reference() -> None:
     inventory = from_yaml(
         """\
@@ -675,6 +701,7 @@ def test_a_property_named_ref_is_a_property_not_a_reference() -> None:
     assert post.request_enums == (("#/properties/mode", ("on", "off")),)
 
 
+@pytest.mark.unit
 def test_a_recursive_schema_view_marks_the_cycle_instead_of_recursing() -> None:
     document = load_document(CYCLIC.encode(), "spec.yaml", LIMITS)
     resolver = RefResolver(document, "spec.yaml")
@@ -687,6 +714,7 @@ def test_a_recursive_schema_view_marks_the_cycle_instead_of_recursing() -> None:
     }
 
 
+@pytest.mark.unit
 def test_json_pointer_escapes_and_refs_into_paths_resolve() -> None:
     inventory = from_yaml(
         """\
@@ -715,6 +743,7 @@ def test_json_pointer_escapes_and_refs_into_paths_resolve() -> None:
     )
 
 
+@pytest.mark.unit
 def test_a_ref_to_itself_is_a_clear_error() -> None:
     document = {
         "openapi": "3.0.0",
@@ -727,6 +756,7 @@ def test_a_ref_to_itself_is_a_clear_error() -> None:
         build_inventory(document, "spec.json")
 
 
+@pytest.mark.unit
 def test_a_chain_of_refs_longer_than_the_limit_is_refused() -> None:
     chain = {f"s{i}": {"$ref": f"#/components/schemas/s{i + 1}"} for i in range(10)}
     document = {
@@ -741,6 +771,7 @@ def test_a_chain_of_refs_longer_than_the_limit_is_refused() -> None:
         build_inventory(document, "spec.json", resolver=resolver)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("ref", ["../../etc/passwd", "/etc/passwd", "file:///etc/passwd"])
 def test_a_ref_to_a_file_outside_the_spec_directory_is_refused(tmp_path: Path, ref: str) -> None:
     spec = write(
@@ -761,6 +792,7 @@ def test_a_ref_to_a_file_outside_the_spec_directory_is_refused(tmp_path: Path, r
     assert str(spec.resolve()) in str(raised.value)
 
 
+@pytest.mark.unit
 def test_a_symlink_leading_out_of_the_spec_directory_is_refused(tmp_path: Path) -> None:
     write(tmp_path, "secret.yaml", "Pet: {type: string}\n")
     (tmp_path / "api").mkdir()
@@ -772,6 +804,7 @@ def test_a_symlink_leading_out_of_the_spec_directory_is_refused(tmp_path: Path) 
         read_inventory_file(spec)
 
 
+@pytest.mark.unit
 def test_a_missing_referenced_file_is_bad_input(tmp_path: Path) -> None:
     spec = write(
         tmp_path,
@@ -805,6 +838,7 @@ def remote_spec(ref: str) -> bytes:
     ).encode()
 
 
+@pytest.mark.unit
 def test_remote_refs_are_refused_unless_enabled(tmp_path: Path) -> None:
     spec = tmp_path / "spec.yaml"
     spec.write_bytes(remote_spec("http://127.0.0.1:9/schemas.yaml#/Pet"))
@@ -816,6 +850,7 @@ def test_remote_refs_are_refused_unless_enabled(tmp_path: Path) -> None:
         read_inventory_file(spec, allow_remote_refs=True)
 
 
+@pytest.mark.integration
 def test_remote_refs_on_the_spec_origin_work_and_other_origins_are_refused() -> None:
     schemas = b"Pet: {type: object, properties: {tag: {type: string, enum: [a, b]}}}\n"
     with ScriptedHttpServer() as server, ScriptedHttpServer() as other:
@@ -852,6 +887,7 @@ def test_remote_refs_on_the_spec_origin_work_and_other_origins_are_refused() -> 
     assert other.requests == []
 
 
+@pytest.mark.integration
 def test_fetch_spec_turns_error_statuses_into_check_errors() -> None:
     with ScriptedHttpServer() as server:
         server.replies["/down.json"] = Reply(status=503)
@@ -861,6 +897,7 @@ def test_fetch_spec_turns_error_statuses_into_check_errors() -> None:
             fetch_spec(f"{server.url}/down.json", 5, 1000, egress=EgressPolicy())
 
 
+@pytest.mark.unit
 def test_the_time_budget_for_resolving_refs_is_enforced() -> None:
     class SteppingClock:
         def __init__(self) -> None:
@@ -882,6 +919,7 @@ def test_the_time_budget_for_resolving_refs_is_enforced() -> None:
         resolver.schema_view(schema, "")
 
 
+@pytest.mark.unit
 def test_operations_sharing_a_large_schema_resolve_it_once() -> None:
     properties = {f"field{i}": {"type": "string", "enum": ["x", "y"]} for i in range(500)}
     document: dict[str, Any] = {
@@ -914,6 +952,7 @@ def test_operations_sharing_a_large_schema_resolve_it_once() -> None:
     assert len(inventory.operations[0].request_enums) == 500
 
 
+@pytest.mark.unit
 def test_the_resolved_node_limit_is_enforced() -> None:
     document = load_document(PETSTORE_30.encode(), "spec.yaml", LIMITS)
     resolver = RefResolver(document, "spec.yaml", limits=LoadLimits(max_resolved_nodes=10))
@@ -922,6 +961,7 @@ def test_the_resolved_node_limit_is_enforced() -> None:
         build_inventory(document, "spec.yaml", resolver=resolver)
 
 
+@pytest.mark.unit
 def test_the_number_of_referenced_files_is_limited(tmp_path: Path) -> None:
     write(tmp_path, "a.yaml", "A: {$ref: 'b.yaml#/B'}\n")
     write(tmp_path, "b.yaml", "B: {type: string}\n")

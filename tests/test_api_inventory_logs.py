@@ -35,6 +35,8 @@ from checks.api_inventory.traffic import (
 from checks.api_inventory.traffic_json import from_json, to_json
 from checks.interface import BadInput
 
+pytestmark = pytest.mark.unit
+
 UA = '"-" "curl/8.5.0"'
 
 

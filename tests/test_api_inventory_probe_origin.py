@@ -15,11 +15,11 @@ import pytest
 from checks.egress import EgressPolicy
 from monitor.model import Finding
 from monitor.store.sql import SqlStore
-from tests.hostile_servers import GarbageServer
-from tests.http_servers import Reply, ScriptedHttpServer
-from tests.test_api_inventory_check import Api, ok
+from tests.support.hostile_servers import GarbageServer
+from tests.support.http_servers import Reply, ScriptedHttpServer
+from tests.support.inventory_api import Api, ok
 
-pytestmark = pytest.mark.hostile_peer
+pytestmark = [pytest.mark.integration, pytest.mark.hostile_peer]
 
 ATTACKER_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
 

@@ -16,7 +16,7 @@ from checks.api_inventory.model import build_inventory
 from checks.api_inventory.params import ApiInventoryParams
 from checks.api_inventory.reading import read_inventory_file
 from checks.interface import BadInput
-from tests.openapi_specs import SpecChanges, resource_count, write_multi_file_spec
+from tests.support.openapi_specs import SpecChanges, resource_count, write_multi_file_spec
 
 RESOURCES = resource_count(1_600)
 
@@ -36,6 +36,7 @@ def files_under(directory: Path) -> int:
     return sum(1 for path in directory.rglob("*") if path.is_file())
 
 
+@pytest.mark.integration
 def test_a_2000_file_10_mb_multi_file_spec_loads_with_the_default_limits(tmp_path: Path) -> None:
     root = write_multi_file_spec(tmp_path, resource_count(2_000), padding=360)
     assert files_under(tmp_path) >= 2_000
@@ -47,6 +48,7 @@ def test_a_2000_file_10_mb_multi_file_spec_loads_with_the_default_limits(tmp_pat
     assert inventory.problems == ()
 
 
+@pytest.mark.integration
 def test_a_multi_file_spec_of_1500_files_resolves_refs_across_folders_and_cycles(
     spec_pair: tuple[Path, Path],
 ) -> None:
@@ -66,6 +68,7 @@ def test_a_multi_file_spec_of_1500_files_resolves_refs_across_folders_and_cycles
     assert inventory.problems == ()
 
 
+@pytest.mark.integration
 def test_inserting_a_oneof_variant_in_a_multi_file_spec_is_variant_added_not_enums_removed(
     spec_pair: tuple[Path, Path],
 ) -> None:
@@ -84,6 +87,7 @@ def test_inserting_a_oneof_variant_in_a_multi_file_spec_is_variant_added_not_enu
     assert len(public) == 3 * 4
 
 
+@pytest.mark.integration
 def test_a_3_1_multi_file_spec_reads_type_arrays_and_const_tagged_variants(
     tmp_path: Path,
 ) -> None:
@@ -105,6 +109,7 @@ def test_a_3_1_multi_file_spec_reads_type_arrays_and_const_tagged_variants(
     assert len([d for d in details if d.startswith("request variant added")]) == resources
 
 
+@pytest.mark.integration
 def test_a_hostile_spec_naming_thousands_of_files_fails_fast_at_the_file_limit(
     tmp_path: Path,
 ) -> None:
@@ -147,6 +152,7 @@ def variant(kind: str, *networks: str) -> dict[str, object]:
     }
 
 
+@pytest.mark.unit
 def test_a_variant_inserted_or_reordered_is_variant_added_never_a_cascade_of_removals() -> None:
     card, bank = variant("card", "visa", "amex"), variant("bank", "sepa", "ach")
     before = spec({"oneOf": [card, bank], "discriminator": {"propertyName": "kind"}})
@@ -164,6 +170,7 @@ def test_a_variant_inserted_or_reordered_is_variant_added_never_a_cascade_of_rem
     ]
 
 
+@pytest.mark.unit
 def test_variants_named_by_ref_match_by_target_and_a_removed_one_is_breaking() -> None:
     components = {"Card": variant("card", "visa"), "Bank": variant("bank", "sepa")}
     refs = [{"$ref": "#/components/schemas/Card"}, {"$ref": "#/components/schemas/Bank"}]
@@ -179,6 +186,7 @@ def test_variants_named_by_ref_match_by_target_and_a_removed_one_is_breaking() -
     assert removed[0].severity.value == "medium"
 
 
+@pytest.mark.unit
 def test_variants_with_titles_match_by_title_whatever_their_order() -> None:
     def titled(title: str, *colours: str) -> dict[str, object]:
         return {"title": title, "type": "object", "properties": {"c": {"enum": list(colours)}}}
@@ -196,6 +204,7 @@ def test_variants_with_titles_match_by_title_whatever_their_order() -> None:
     ]
 
 
+@pytest.mark.unit
 def test_a_variant_that_changed_shape_is_matched_by_similarity_and_its_enums_compared() -> None:
     def shaped(*names: str, colour: list[str]) -> dict[str, object]:
         properties: dict[str, object] = {name: {"type": "string"} for name in names}
@@ -212,6 +221,7 @@ def test_a_variant_that_changed_shape_is_matched_by_similarity_and_its_enums_com
     assert details[0].endswith("blue")
 
 
+@pytest.mark.unit
 def test_reordered_parameters_and_security_alternatives_are_no_change() -> None:
     def document(parameters: list[object], security: list[object]) -> ApiInventory:
         return build_inventory(
@@ -253,6 +263,7 @@ LIMIT_CASES = [
 ]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("name", "setting", "message"), LIMIT_CASES, ids=[c[0] for c in LIMIT_CASES]
 )
@@ -267,6 +278,7 @@ def test_each_limit_is_named_in_the_error_when_a_spec_crosses_it(
     assert time.monotonic() - started < 60  # fails fast; generous for a loaded machine
 
 
+@pytest.mark.unit
 def test_the_per_file_size_and_alias_limits_are_named_too(tmp_path: Path) -> None:
     spec = tmp_path / "spec.yaml"
     spec.write_text("openapi: 3.0.0\ninfo: &i {title: t, version: '1'}\nx-copy: *i\npaths: {}\n")
@@ -277,6 +289,7 @@ def test_the_per_file_size_and_alias_limits_are_named_too(tmp_path: Path) -> Non
         read_inventory_file(spec, LoadLimits(max_yaml_nodes=5))
 
 
+@pytest.mark.unit
 def test_a_chain_of_refs_names_the_depth_limit(tmp_path: Path) -> None:
     for index in range(5):
         (tmp_path / f"s{index}.yaml").write_text(f"$ref: 's{index + 1}.yaml'\n")
@@ -293,6 +306,7 @@ def test_a_chain_of_refs_names_the_depth_limit(tmp_path: Path) -> None:
         read_inventory_file(spec, LoadLimits(max_ref_depth=3))
 
 
+@pytest.mark.unit
 def test_limits_are_set_per_target_under_limits() -> None:
     params = ApiInventoryParams.model_validate(
         {

@@ -21,7 +21,7 @@ from monitor.model import CheckKind, CheckRun, Finding, FindingStatus, RunStatus
 from monitor.runner import CheckJob, Runner
 from monitor.store.interface import FindingQuery, HysteresisPolicy
 from monitor.store.sql import SqlStore
-from tests.api_traffic import (
+from tests.support.api_traffic import (
     IGNORE_RULES,
     PATHS_A,
     PATHS_B,
@@ -36,8 +36,10 @@ from tests.api_traffic import (
     rotate,
     spec,
 )
-from tests.clocks import ManualClock
-from tests.http_servers import Reply, ScriptedHttpServer
+from tests.support.clocks import ManualClock
+from tests.support.http_servers import Reply, ScriptedHttpServer
+
+pytestmark = pytest.mark.integration
 
 STRICT = HysteresisPolicy(open_after=1, resolve_after=1)
 START = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)

@@ -6,9 +6,12 @@ import hashlib
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.conftest import free_port
-from tests.daemon_process import DaemonProcess, run_cli, write_config
+from tests.support.daemon_process import DaemonProcess, run_cli, write_config
+from tests.support.ports import free_port
+
+pytestmark = pytest.mark.e2e
 
 ADMIN_TOKEN = "admin-token-0123456789abcdef"
 READ_TOKEN = "read-token-0123456789abcdef"

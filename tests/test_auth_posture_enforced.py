@@ -18,8 +18,8 @@ from checks.egress import EgressPolicy
 from checks.interface import CheckContext
 from checks.registry import create_check
 from monitor.model import CheckKind, CheckOutput, Target
-from tests.auth_servers import Answer, RecordingServer, Seen
-from tests.daemon_process import run_cli, write_config
+from tests.support.auth_servers import Answer, RecordingServer, Seen
+from tests.support.daemon_process import run_cli, write_config
 
 pytestmark = pytest.mark.integration
 

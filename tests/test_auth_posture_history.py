@@ -25,9 +25,9 @@ from monitor.report.render import render_report
 from monitor.runner import CheckJob, Runner
 from monitor.store.interface import FindingQuery, HysteresisPolicy
 from monitor.store.sql import SqlStore
-from tests.auth_servers import Answer, RecordingServer, Seen
-from tests.clocks import ManualClock
-from tests.jwk_keys import rsa_jwk, rsa_key
+from tests.support.auth_servers import Answer, RecordingServer, Seen
+from tests.support.clocks import ManualClock
+from tests.support.jwk_keys import rsa_jwk, rsa_key
 
 pytestmark = pytest.mark.integration
 

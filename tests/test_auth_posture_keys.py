@@ -20,9 +20,9 @@ from checks.interface import CheckContext
 from checks.registry import create_check
 from monitor.certmaker import write_server_files
 from monitor.model import CheckKind, CheckOutput, Target
-from tests.auth_servers import Answer, RecordingServer, Seen
-from tests.conftest import Chain
-from tests.jwk_keys import ec_jwk, ed_jwk, rsa_jwk, rsa_key, x5c
+from tests.support.auth_servers import Answer, RecordingServer, Seen
+from tests.support.chains import Chain
+from tests.support.jwk_keys import ec_jwk, ed_jwk, rsa_jwk, rsa_key, x5c
 
 pytestmark = pytest.mark.integration
 

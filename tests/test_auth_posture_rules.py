@@ -30,7 +30,7 @@ from checks.auth_posture.probes import Budget, ProbeSettings, probe_operations
 from checks.auth_posture.spec import read_spec_path
 from checks.egress import EgressPolicy
 from checks.interface import CheckContext
-from tests.jwk_keys import rsa_jwk, rsa_key, x5c
+from tests.support.jwk_keys import rsa_jwk, rsa_key, x5c
 
 pytestmark = pytest.mark.unit
 

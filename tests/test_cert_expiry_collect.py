@@ -18,8 +18,14 @@ from checks.registry import CHECKS
 from monitor.certmaker import issue
 from monitor.model import CheckKind, ErrorReason, RunStatus, Target
 from monitor.runner import CheckJob, Runner
-from tests.conftest import Chain, ServeFactory, free_port
-from tests.hostile_servers import GarbageServer, ResettingServer, Tarpit
+from tests.support.chains import Chain, ServeFactory
+from tests.support.hostile_servers import (
+    GarbageServer,
+    HangUpThenGoneServer,
+    ResettingServer,
+    Tarpit,
+)
+from tests.support.ports import free_port
 
 
 def run_job(target: Target, params: CertExpiryParams, timeout: float = 10):  # type: ignore[no-untyped-def]
@@ -27,6 +33,7 @@ def run_job(target: Target, params: CertExpiryParams, timeout: float = 10):  # t
     return Runner(egress=EgressPolicy()).run(job)
 
 
+@pytest.mark.integration
 def test_reads_the_whole_served_chain_with_positions(serve: ServeFactory, chain: Chain) -> None:
     leaf = chain.leaf("api.test", days_left=20)
     server = serve(leaf)
@@ -46,6 +53,7 @@ def test_reads_the_whole_served_chain_with_positions(serve: ServeFactory, chain:
     ]
 
 
+@pytest.mark.integration
 def test_dates_are_read_from_expired_and_untrusted_certificates(
     serve: ServeFactory, chain: Chain
 ) -> None:
@@ -64,6 +72,7 @@ def time_ago(days: float) -> datetime:
     return datetime.now(UTC) - timedelta(days=days)
 
 
+@pytest.mark.integration
 def test_two_addresses_behind_one_name_with_different_certificates(
     serve: ServeFactory, chain: Chain
 ) -> None:
@@ -89,6 +98,7 @@ def test_two_addresses_behind_one_name_with_different_certificates(
     assert "127.0.0.2" in mismatch.evidence
 
 
+@pytest.mark.integration
 def test_one_dead_address_of_two_is_reported_while_the_other_is_judged(
     serve: ServeFactory, chain: Chain
 ) -> None:
@@ -103,6 +113,7 @@ def test_one_dead_address_of_two_is_reported_while_the_other_is_judged(
     }
 
 
+@pytest.mark.integration
 def test_tarpit_ends_within_the_connect_timeout_as_unreachable(tarpit: Tarpit) -> None:
     params = CertExpiryParams(connect_timeout=timedelta(seconds=1))
     started = time.monotonic()
@@ -113,6 +124,7 @@ def test_tarpit_ends_within_the_connect_timeout_as_unreachable(tarpit: Tarpit) -
     assert "in time" in run.error_message
 
 
+@pytest.mark.integration
 def test_run_deadline_bounds_a_tarpit_even_with_a_long_connect_timeout(tarpit: Tarpit) -> None:
     params = CertExpiryParams(connect_timeout=timedelta(seconds=60))
     started = time.monotonic()
@@ -122,6 +134,7 @@ def test_run_deadline_bounds_a_tarpit_even_with_a_long_connect_timeout(tarpit: T
     assert run.error_reason is ErrorReason.UNREACHABLE
 
 
+@pytest.mark.integration
 def test_garbage_instead_of_tls_is_bad_input_naming_the_endpoint(
     garbage_server: GarbageServer,
 ) -> None:
@@ -131,6 +144,7 @@ def test_garbage_instead_of_tls_is_bad_input_naming_the_endpoint(
     assert "TLS" in run.error_message
 
 
+@pytest.mark.integration
 def test_refused_connection_is_unreachable() -> None:
     port = free_port()
     run = run_job(Target("closed", f"127.0.0.1:{port}"), CertExpiryParams())
@@ -138,6 +152,7 @@ def test_refused_connection_is_unreachable() -> None:
     assert "refused" in run.error_message.lower()
 
 
+@pytest.mark.integration
 @pytest.mark.hostile_peer
 @pytest.mark.parametrize("read_first", [True, False], ids=["after_the_hello", "at_once"])
 def test_a_handshake_reset_by_the_peer_is_unreachable(read_first: bool) -> None:
@@ -148,6 +163,18 @@ def test_a_handshake_reset_by_the_peer_is_unreachable(read_first: bool) -> None:
     assert "reset" in run.error_message
 
 
+@pytest.mark.integration
+@pytest.mark.hostile_peer
+def test_a_server_stopped_mid_handshake_is_unreachable_not_bad_input() -> None:
+    with HangUpThenGoneServer() as server:
+        run = run_job(Target("stopped", server.address), CertExpiryParams())
+    assert server.connections == 1
+    assert (run.status, run.error_reason) == (RunStatus.ERROR, ErrorReason.UNREACHABLE), run
+    assert server.address in run.error_message
+    assert "legacy ClientHello" in run.error_message  # the second attempt found no server
+
+
+@pytest.mark.integration
 def test_a_name_that_does_not_resolve_is_unreachable(tmp_path: Path) -> None:
     # Run in a network namespace of its own: the lookup fails there without any packet
     # leaving this machine (the real resolver is not on loopback).
@@ -176,6 +203,7 @@ def test_a_name_that_does_not_resolve_is_unreachable(tmp_path: Path) -> None:
     assert "DNS lookup failed" in message
 
 
+@pytest.mark.unit
 def test_pem_file_that_is_not_a_certificate_is_bad_input_naming_the_file(tmp_path: Path) -> None:
     bogus = tmp_path / "bogus.pem"
     bogus.write_text("-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n")
@@ -184,6 +212,7 @@ def test_pem_file_that_is_not_a_certificate_is_bad_input_naming_the_file(tmp_pat
     assert str(bogus) in run.error_message
 
 
+@pytest.mark.unit
 def test_corrupt_pem_block_is_bad_input_naming_the_file(tmp_path: Path) -> None:
     corrupt = tmp_path / "corrupt.pem"
     corrupt.write_text("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
@@ -192,6 +221,7 @@ def test_corrupt_pem_block_is_bad_input_naming_the_file(tmp_path: Path) -> None:
     assert str(corrupt) in run.error_message
 
 
+@pytest.mark.unit
 def test_pem_files_and_globs_are_read(tmp_path: Path, chain: Chain) -> None:
     (tmp_path / "a.pem").write_bytes(chain.leaf("a.test", days_left=2).pem)
     (tmp_path / "b.pem").write_bytes(
@@ -204,6 +234,7 @@ def test_pem_files_and_globs_are_read(tmp_path: Path, chain: Chain) -> None:
     assert [f.rule_id for f in run.output.findings] == ["CERT-EXPIRES-SOON"]
 
 
+@pytest.mark.unit
 def test_glob_matching_nothing_is_bad_input(tmp_path: Path) -> None:
     pattern = str(tmp_path / "missing-*.pem")
     run = run_job(Target("files"), CertExpiryParams(files=(pattern,)))
@@ -211,10 +242,12 @@ def test_glob_matching_nothing_is_bad_input(tmp_path: Path) -> None:
     assert pattern in run.error_message
 
 
+@pytest.mark.unit
 def test_target_without_url_or_files_is_misconfigured() -> None:
     run = run_job(Target("nothing"), CertExpiryParams())
     assert run.error_reason is ErrorReason.MISCONFIGURED
 
 
+@pytest.mark.unit
 def test_check_class_is_registered_for_its_kind() -> None:
     assert CHECKS[CheckKind.CERT_EXPIRY] is CertExpiryCheck

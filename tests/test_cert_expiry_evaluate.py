@@ -17,6 +17,8 @@ from checks.cert_expiry.facts import (
 from checks.cert_expiry.params import CertExpiryParams, ExpiryThresholds
 from monitor.model import Severity
 
+pytestmark = pytest.mark.unit
+
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 

@@ -13,8 +13,8 @@ from checks.cert_expiry.params import CertExpiryParams
 from checks.egress import EgressPolicy
 from monitor.model import CheckKind, RunStatus, Target
 from monitor.runner import CheckJob, Runner
-from tests.tls_certs import TestPki
-from tests.tls_servers import (
+from tests.support.tls_certs import TestPki
+from tests.support.tls_servers import (
     TLSLITE_3DES,
     TLSLITE_RC4,
     TLSLITE_SSL3,
@@ -24,6 +24,8 @@ from tests.tls_servers import (
     make_dh_params,
     tlslite_dh,
 )
+
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")

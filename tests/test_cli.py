@@ -10,12 +10,16 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from cryptography import x509
 
-from tests.conftest import Chain, ServeFactory, free_port
-from tests.daemon_process import APIVIGIL, run_cli, write_config
-from tests.hostile_servers import Tarpit
-from tests.http_servers import ScriptedHttpServer
+from tests.support.chains import Chain, ServeFactory
+from tests.support.daemon_process import APIVIGIL, run_cli, write_config
+from tests.support.hostile_servers import Tarpit
+from tests.support.http_servers import ScriptedHttpServer
+from tests.support.ports import free_port
+
+pytestmark = pytest.mark.e2e
 
 
 def test_scan_of_urls_prints_findings_as_json_and_fails_on_high(

@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from alerts.model import NotificationKind
 from alerts.templates import render
 from monitor.settings import load_settings
-from tests.daemon_process import run_cli, write_config
-from tests.http_servers import Reply, ScriptedHttpServer
-from tests.notifications import make_notification
+from tests.support.daemon_process import run_cli, write_config
+from tests.support.http_servers import Reply, ScriptedHttpServer
+from tests.support.notifications import make_notification
 
 
+@pytest.mark.e2e
 def test_silence_add_list_expire_round_trip(tmp_path: Path) -> None:
     path = write_config(tmp_path / "apivigil.yaml", {"store": f"sqlite:///{tmp_path / 'a.db'}"})
     assert run_cli("db", "upgrade", "--config", str(path)).returncode == 0
@@ -47,6 +50,7 @@ def test_silence_add_list_expire_round_trip(tmp_path: Path) -> None:
     assert "label=value" in bad.stderr
 
 
+@pytest.mark.e2e
 def test_notify_test_reports_delivery_and_failure(tmp_path: Path) -> None:
     with ScriptedHttpServer() as web:
         received: list[bytes] = []
@@ -82,6 +86,7 @@ def test_notify_test_reports_delivery_and_failure(tmp_path: Path) -> None:
     assert "good, gone" in unknown.stderr
 
 
+@pytest.mark.unit
 def test_templates_beside_the_config_override_the_built_in_ones(tmp_path: Path) -> None:
 
     (tmp_path / "templates").mkdir()
@@ -102,6 +107,7 @@ def test_templates_beside_the_config_override_the_built_in_ones(tmp_path: Path) 
     assert "email_body.txt.j2" not in str(list((tmp_path / "templates").iterdir()))
 
 
+@pytest.mark.e2e
 def test_silence_add_warns_about_a_label_no_alert_can_carry(tmp_path: Path) -> None:
     path = write_config(
         tmp_path / "apivigil.yaml",

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 
 import click
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -26,6 +27,7 @@ def flat(text: str) -> str:
     return " ".join(text.split())
 
 
+@pytest.mark.integration
 def test_every_help_page_shows_every_default() -> None:
     root = typer.main.get_command(app)
     runner = CliRunner()
@@ -45,6 +47,7 @@ def test_every_help_page_shows_every_default() -> None:
     assert checked >= 17
 
 
+@pytest.mark.unit
 def test_the_command_list_starts_with_the_daily_commands() -> None:
     result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "80"})
     listed = re.findall(r"^  (\w+)\s", result.output.partition("Commands:")[2], re.MULTILINE)

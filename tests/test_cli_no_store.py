@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon_process import APIVIGIL, write_config
+from tests.support.daemon_process import APIVIGIL, write_config
+
+pytestmark = pytest.mark.e2e
 
 READERS = [
     ("findings",),

@@ -15,8 +15,8 @@ import pytest
 from monitor.clock import SystemClock
 from monitor.cluster.config import ElectionConfig
 from monitor.cluster.election import LeaderElection, connection_params, default_lock_id
-from tests.cluster_processes import wait_until
-from tests.conftest import POSTGRES_ADMIN_URL
+from tests.support.cluster_processes import wait_until
+from tests.support.postgres import POSTGRES_ADMIN_URL
 
 pytestmark = pytest.mark.postgres
 
@@ -66,6 +66,7 @@ def terminate(pid: int) -> None:
         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
 
 
+@pytest.mark.e2e
 def test_of_two_candidates_exactly_one_leads(lock_id: int, candidates: list[Candidate]) -> None:
     candidates += [Candidate(lock_id), Candidate(lock_id)]
     for candidate in candidates:
@@ -76,6 +77,7 @@ def test_of_two_candidates_exactly_one_leads(lock_id: int, candidates: list[Cand
     assert sorted(c.events for c in candidates) == [[], ["elected"]]
 
 
+@pytest.mark.e2e
 def test_when_the_leaders_session_dies_it_steps_down_and_the_other_takes_over_in_seconds(
     lock_id: int, candidates: list[Candidate]
 ) -> None:
@@ -94,6 +96,7 @@ def test_when_the_leaders_session_dies_it_steps_down_and_the_other_takes_over_in
     assert not first.election.is_leader()
 
 
+@pytest.mark.e2e
 def test_a_leader_that_cannot_confirm_its_lock_for_fence_after_stops_at_once(
     lock_id: int, candidates: list[Candidate]
 ) -> None:
@@ -120,6 +123,7 @@ def test_a_leader_that_cannot_confirm_its_lock_for_fence_after_stops_at_once(
     wait_until(lambda: candidate.events == ["elected", "deposed"], 20, "it stepped down")
 
 
+@pytest.mark.e2e
 def test_stopping_the_leader_hands_over_without_waiting(
     lock_id: int, candidates: list[Candidate]
 ) -> None:
@@ -136,6 +140,7 @@ def test_stopping_the_leader_hands_over_without_waiting(
     assert first.events == ["elected", "deposed"]
 
 
+@pytest.mark.integration
 def test_the_election_connection_carries_keepalives_and_the_stores_options() -> None:
     params = connection_params(
         "postgresql+psycopg://u:p@db.example:5433/apivigil?options=-csearch_path%3Dx", FAST

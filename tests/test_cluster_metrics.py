@@ -6,10 +6,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
+import pytest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from monitor.api import MetricsPage
+
+pytestmark = pytest.mark.unit
 
 
 class Counting(Collector):

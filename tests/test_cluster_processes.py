@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from monitor.certmaker import write_server_files
-from tests.cluster_processes import (
+from tests.support.chains import Chain, ServeFactory
+from tests.support.cluster_processes import (
     CandidateProcess,
     StoredRun,
     WorkerProcess,
@@ -24,11 +25,11 @@ from tests.cluster_processes import (
     stored_runs,
     wait_until,
 )
-from tests.conftest import Chain, ServeFactory, free_port
-from tests.daemon_process import write_config
-from tests.hostile_servers import SlowTlsServer
+from tests.support.daemon_process import write_config
+from tests.support.hostile_servers import SlowTlsServer
+from tests.support.ports import free_port
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
 INTERVAL = timedelta(seconds=2)
 

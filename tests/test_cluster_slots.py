@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from monitor.cluster.slots import SlotGrid, catch_up, next_slots, slot_key
 from monitor.jobs import ScheduledCheck
 from monitor.model import CheckKind, Target
 from monitor.runner import CheckJob
-from tests.checks_for_tests import Behaviour
+from tests.support.checks_for_tests import Behaviour
+
+pytestmark = pytest.mark.unit
 
 NOW = datetime(2027, 1, 15, 12, 0, 0, 123000, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)

@@ -13,7 +13,9 @@ from monitor.cluster.slots import run_slot
 from monitor.model import FindingStatus, TransitionKind
 from monitor.store.interface import FindingQuery
 from monitor.store.sql import SqlStore
-from tests.test_store_contract import ALL, CERT, POLICY, T0, error_run, finding, ok_run
+from tests.support.check_runs import ALL, CERT, POLICY, T0, error_run, finding, ok_run
+
+pytestmark = pytest.mark.integration
 
 SLOT = run_slot(CERT, "api", T0)
 

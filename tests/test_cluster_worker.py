@@ -25,10 +25,11 @@ from monitor.settings import HealthSettings, Settings, load_settings
 from monitor.store.interface import StoreError
 from monitor.store.limits import ConnectionLimits
 from monitor.store.sql import SqlStore
-from tests.blackhole_proxy import BlackholeProxy
-from tests.cluster_processes import REDIS_URL, redis_namespace
-from tests.daemon_process import write_config
-from tests.test_store_limits import through
+from tests.support.blackhole_proxy import BlackholeProxy, through
+from tests.support.cluster_processes import REDIS_URL, redis_namespace
+from tests.support.daemon_process import write_config
+
+pytestmark = pytest.mark.e2e
 
 SLOT = datetime(2027, 1, 15, 12, 0, tzinfo=UTC)
 

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
 import subprocess
 import sys
 import time
-import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from checks.config_drift.params import ConfigDriftParams
 from checks.egress import EgressPolicy
@@ -33,12 +30,13 @@ from monitor.model import (
 from monitor.runner import CheckJob, Runner
 from monitor.store.interface import FindingQuery, HysteresisPolicy
 from monitor.store.sql import SqlStore
-from tests.checks_for_tests import record_snapshot
-from tests.clocks import ManualClock
-from tests.conftest import free_port
-from tests.daemon_process import DaemonProcess, run_cli, write_config
-from tests.debian_files import extract
-from tests.http_servers import Reply, ScriptedHttpServer
+from tests.support.checks_for_tests import record_snapshot
+from tests.support.clocks import ManualClock
+from tests.support.daemon_process import DaemonProcess, run_cli, write_config
+from tests.support.debian_files import extract
+from tests.support.http_servers import Reply, ScriptedHttpServer
+from tests.support.ports import free_port
+from tests.support.store_dump import store_text
 
 IMMEDIATE = HysteresisPolicy(open_after=1, resolve_after=1)
 NGINX_SITE = "etc/nginx/sites-available/default"
@@ -79,6 +77,7 @@ def web() -> Iterator[ScriptedHttpServer]:
         yield server
 
 
+@pytest.mark.integration
 def test_first_observation_becomes_the_approved_baseline_without_findings(
     store: SqlStore, tmp_path: Path
 ) -> None:
@@ -96,6 +95,7 @@ def test_first_observation_becomes_the_approved_baseline_without_findings(
     assert baseline.content == {f"file:{config}": {"server.port": "8443", "server.tls": "true"}}
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("name", "before", "after", "changed", "added", "removed"),
     [
@@ -185,6 +185,7 @@ def test_an_edited_file_raises_added_removed_and_changed_then_resolves_when_rest
     assert len(drift.findings(FindingStatus.RESOLVED)) == len(found)
 
 
+@pytest.mark.integration
 def test_http_headers_drift_hsts_removed_is_high_and_a_new_server_banner_is_found(
     store: SqlStore, web: ScriptedHttpServer
 ) -> None:
@@ -211,6 +212,7 @@ def test_http_headers_drift_hsts_removed_is_high_and_a_new_server_banner_is_foun
     assert not any("x-request-id" in subject for subject in found)
 
 
+@pytest.mark.integration
 def test_volatile_headers_never_drift_even_when_every_header_is_kept(
     store: SqlStore, web: ScriptedHttpServer
 ) -> None:
@@ -223,6 +225,7 @@ def test_volatile_headers_never_drift_even_when_every_header_is_kept(
     assert drift.findings() == {}
 
 
+@pytest.mark.integration
 def test_json_configuration_endpoint_keeps_only_the_selected_keys(
     store: SqlStore, web: ScriptedHttpServer
 ) -> None:
@@ -246,6 +249,7 @@ def test_json_configuration_endpoint_keeps_only_the_selected_keys(
     assert set(drift.findings()) == {"http:/config|body.cors.origins"}
 
 
+@pytest.mark.integration
 def test_a_command_source_runs_an_argument_list_and_its_output_drifts(
     store: SqlStore, tmp_path: Path
 ) -> None:
@@ -263,6 +267,7 @@ def test_a_command_source_runs_an_argument_list_and_its_output_drifts(
     assert "permissive" in finding.evidence
 
 
+@pytest.mark.integration
 def test_a_directory_source_reports_files_added_removed_and_changed(
     store: SqlStore, tmp_path: Path
 ) -> None:
@@ -285,6 +290,7 @@ def test_a_directory_source_reports_files_added_removed_and_changed(
     assert found["confd|c.conf"].evidence.startswith("added block 'c.conf' (2 settings): {")
 
 
+@pytest.mark.integration
 @pytest.mark.hostile_peer
 def test_a_file_over_the_limit_in_a_watched_directory_is_named_unavailable_not_read_whole(
     store: SqlStore, tmp_path: Path
@@ -310,6 +316,7 @@ def test_a_file_over_the_limit_in_a_watched_directory_is_named_unavailable_not_r
     assert drift.findings()["confd|a.conf:x"].rule_id == "DRIFT-CHANGED"
 
 
+@pytest.mark.integration
 @pytest.mark.hostile_peer
 def test_a_symlink_to_a_directory_in_a_watched_directory_is_drift_like_any_entry(
     store: SqlStore, tmp_path: Path
@@ -340,6 +347,7 @@ def test_a_symlink_to_a_directory_in_a_watched_directory_is_drift_like_any_entry
     assert found["confd|added#link"].rule_id == "DRIFT-ADDED"
 
 
+@pytest.mark.integration
 def test_tls_posture_snapshot_is_a_source(store: SqlStore) -> None:
     record_snapshot(store, CheckKind.TLS_POSTURE, "api", {"protocols": {"TLS 1.0": False}})
     drift = Drift(store, Target("api"), {"sources": [{"snapshot": "tls_posture"}]})
@@ -351,6 +359,7 @@ def test_tls_posture_snapshot_is_a_source(store: SqlStore) -> None:
     assert finding.severity is Severity.HIGH
 
 
+@pytest.mark.integration
 def test_ignore_rules_hide_drift_until_they_expire(store: SqlStore, tmp_path: Path) -> None:
     path = tmp_path / "app.json"
     path.write_text(json.dumps({"replicas": 3, "feature": "off"}))
@@ -375,6 +384,7 @@ def test_ignore_rules_hide_drift_until_they_expire(store: SqlStore, tmp_path: Pa
     assert set(drift.findings()) == {"app|feature"}
 
 
+@pytest.mark.integration
 def test_baseline_accept_resolves_findings_and_history_keeps_every_version(
     store: SqlStore, tmp_path: Path
 ) -> None:
@@ -421,6 +431,7 @@ def test_baseline_accept_resolves_findings_and_history_keeps_every_version(
     )
 
 
+@pytest.mark.integration
 def test_accept_without_an_observation_or_reason_is_refused(store: SqlStore) -> None:
     with pytest.raises(BaselineError, match="no config_drift run"):
         accept(store, CheckKind.CONFIG_DRIFT, "nobody", [], "why", "bob", datetime.now(UTC))
@@ -439,6 +450,7 @@ BILLION_LAUGHS = "\n".join(
 )
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("breakage", "reason"),
     [
@@ -563,27 +575,7 @@ def _write_secret_sources(
     return hashes
 
 
-def _store_text(store_url: str, database: Path) -> str:
-    """Everything in the store as text: raw SQLite files and every row, blobs decompressed."""
-    parts = [path.read_bytes().decode("latin-1") for path in database.parent.glob("*.db*")]
-    engine = sa.create_engine(store_url)
-    with engine.connect() as connection:
-        metadata = sa.MetaData()
-        metadata.reflect(connection)
-        for table in metadata.tables.values():
-            for row in connection.execute(table.select()):
-                for value in row:
-                    if isinstance(value, bytes):
-                        content = value
-                        with contextlib.suppress(zlib.error):
-                            content = zlib.decompress(value)
-                        parts.append(content.decode("latin-1"))
-                    else:
-                        parts.append(str(value))
-    engine.dispose()
-    return "\n".join(parts)
-
-
+@pytest.mark.e2e
 def test_secret_values_never_reach_the_store_logs_findings_cli_output_or_notifications(
     tmp_path: Path, web: ScriptedHttpServer
 ) -> None:
@@ -678,17 +670,18 @@ def test_secret_values_never_reach_the_store_logs_findings_cli_output_or_notific
         ),
         run_cli("baseline", "show", "api", "--config", str(path), "--format", "json").stdout,
         run_cli("scan", "--config", str(path), "--format", "json").stdout,
-        _store_text(store_url, database),
+        store_text(store_url, database),
         *(n.decode() for n in notifications),
     ]
     everything = "\n".join(outputs)
     assert "body.oauth.client_secret" in everything  # the search sees real content ...
-    assert "http://backend" in _store_text(store_url, database)  # ... inside compressed blobs
+    assert "http://backend" in store_text(store_url, database)  # ... inside compressed blobs
     directive_secrets = (*DIRECTIVE_SECRETS_BEFORE, *DIRECTIVE_SECRETS_AFTER, *hashes)
     for secret in (*SECRETS_BEFORE, *SECRETS_AFTER, *directive_secrets):
         assert secret not in everything
 
 
+@pytest.mark.e2e
 def test_baseline_commands_accept_show_history_and_diff(tmp_path: Path, sqlite_url: str) -> None:
     store = SqlStore(sqlite_url)
     store.upgrade_schema()
@@ -734,6 +727,7 @@ def test_baseline_commands_accept_show_history_and_diff(tmp_path: Path, sqlite_u
     assert "already is the approved baseline" in again.stdout
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("rule", "problem"),
     [
@@ -761,6 +755,7 @@ def test_a_bad_drift_regex_is_a_clear_config_error(
     assert "Traceback" not in completed.stderr
 
 
+@pytest.mark.e2e
 def test_text_keys_that_look_like_rich_markup_print_literally_in_baseline_and_findings_tables(
     tmp_path: Path, sqlite_url: str
 ) -> None:
@@ -791,6 +786,7 @@ def test_text_keys_that_look_like_rich_markup_print_literally_in_baseline_and_fi
     assert "t|line[[bold red]alarm[/] off]" in outputs["findings"].stdout
 
 
+@pytest.mark.integration
 def test_a_file_broken_in_its_detected_format_is_compared_as_text_with_a_finding_saying_so(
     store: SqlStore, tmp_path: Path
 ) -> None:
@@ -811,6 +807,7 @@ def test_a_file_broken_in_its_detected_format_is_compared_as_text_with_a_finding
     assert not [f for f in run.output.findings if f.rule_id == "DRIFT-SOURCE-UNAVAILABLE"]
 
 
+@pytest.mark.integration
 def test_a_list_of_mappings_is_keyed_by_the_identity_field_configured_for_its_path(
     store: SqlStore, tmp_path: Path
 ) -> None:
@@ -842,6 +839,7 @@ def _read_as(run: CheckRun) -> dict[str, Any]:
     return {f.subject: f for f in run.output.findings if f.rule_id.startswith("DRIFT-READ-AS")}
 
 
+@pytest.mark.integration
 def test_a_watched_directory_names_each_file_it_could_not_read_in_a_format_of_its_own(
     store: SqlStore, tmp_path: Path, debian: Path
 ) -> None:
@@ -913,6 +911,7 @@ def _htpasswd(path: Path, users: dict[str, str]) -> list[str]:
     return hashes
 
 
+@pytest.mark.integration
 def test_the_users_of_a_referenced_password_file_drift_by_name_and_no_hash_is_stored(
     tmp_path: Path, debian: Path
 ) -> None:
@@ -964,13 +963,14 @@ def test_the_users_of_a_referenced_password_file_drift_by_name_and_no_hash_is_st
     assert str(users) in unavailable.evidence
 
     # and no hash nor password ever reached the store
-    stored = _store_text(f"sqlite:///{database}", database)
+    stored = store_text(f"sqlite:///{database}", database)
     store.close()
     assert "alice password" in stored
     for secret in (*hashes, "alice-pw-1", "alice-pw-2", "bob-pw-1", "keypass-one-1", "keypass-two"):
         assert secret not in stored
 
 
+@pytest.mark.integration
 def test_a_server_added_among_others_is_one_finding_as_serious_as_its_weakest_setting(
     store: SqlStore, tmp_path: Path, debian: Path
 ) -> None:

@@ -14,6 +14,8 @@ from checks.config_drift.secrets import SecretMasker, is_secret_key
 from checks.interface import BadInput
 from monitor.model import Severity
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize(
     "path",

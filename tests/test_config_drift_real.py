@@ -22,7 +22,7 @@ from checks.config_drift.formats import parse_detected
 from checks.config_drift.params import Change
 from checks.config_drift.secrets import SecretMasker, is_masked
 from monitor.model import Severity
-from tests.debian_files import extract
+from tests.support.debian_files import extract
 
 MASKED = "<masked>"  # an expected value that must be a secret's digest
 
@@ -643,6 +643,7 @@ def _drift(debian: Path, case: Edit) -> tuple[list[DriftItem], dict[str, str], s
     return diff("f", approved, observed), observed, note
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", EDITS)
 def test_a_scripted_edit_of_a_real_debian_file_drifts_exactly_as_expected(
     debian: Path, name: str
@@ -663,6 +664,7 @@ def test_a_scripted_edit_of_a_real_debian_file_drifts_exactly_as_expected(
         assert {severity_of(item, (), Severity.MEDIUM) for item in items} == {case.severity}
 
 
+@pytest.mark.integration
 def test_drift_precision_and_recall_over_the_scripted_edits(debian: Path) -> None:
     expected = reported = right = 0
     wrong: list[str] = []

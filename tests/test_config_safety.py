@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from monitor.settings import ConfigError, parse_yaml
-from tests.daemon_process import APIVIGIL, run_cli
-from tests.test_secrets_everywhere import CONFIG_ERRORS_WITH_SECRETS
+from tests.support.config_errors import CONFIG_ERRORS_WITH_SECRETS
+from tests.support.daemon_process import APIVIGIL, run_cli
 
 pytestmark = pytest.mark.hostile_peer
 
@@ -48,6 +48,7 @@ def _hostile_documents(marker: Path) -> dict[str, tuple[str, str, int]]:
     }
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     "name",
     ["billion-laughs", "python-object", "custom-tag", "duplicate-key", "recursive-alias"],
@@ -73,6 +74,7 @@ def test_config_check_refuses_hostile_yaml_fast_by_file_and_line_without_side_ef
     assert not marker.exists(), "a YAML tag ran a command"
 
 
+@pytest.mark.unit
 def test_parse_yaml_counts_alias_expansions_before_building_anything() -> None:
     started = time.monotonic()
     with pytest.raises(ConfigError) as refused:
@@ -83,6 +85,7 @@ def test_parse_yaml_counts_alias_expansions_before_building_anything() -> None:
     assert "aliases expand" in problem.message
 
 
+@pytest.mark.unit
 def test_anchors_and_merge_keys_of_an_ordinary_config_still_load() -> None:
     text = "defaults_for_checks: &every_15m {interval: 15m}\ntargets:\n" + "".join(
         f"  - name: api{index}\n    checks:\n      cert_expiry: {{<<: *every_15m}}\n"
@@ -93,6 +96,7 @@ def test_anchors_and_merge_keys_of_an_ordinary_config_still_load() -> None:
     assert lines[("targets", 499, "name")] == 2 + 499 * 3 + 1
 
 
+@pytest.mark.e2e
 def test_config_check_refuses_a_huge_file_without_reading_it(tmp_path: Path) -> None:
     config = tmp_path / "huge.yaml"
     with config.open("w") as file:
@@ -161,6 +165,7 @@ def _bad_input_table(tmp_path: Path) -> dict[str, tuple[str, dict[str, str], str
     return table
 
 
+@pytest.mark.e2e
 def test_every_bad_config_input_is_a_clear_error_through_the_real_cli(tmp_path: Path) -> None:
     table = _bad_input_table(tmp_path)
     unclear = []

@@ -11,6 +11,8 @@ import pytest
 from checks.controls import CHECK_OF_RULE_PREFIX, controls_document, controls_for
 from monitor.store.alerting import CHECK_FAILING_RULE
 
+pytestmark = pytest.mark.unit
+
 CHECKS = Path(__file__).resolve().parent.parent / "checks"
 RULE_ID = re.compile(
     r"^(CERT|TLS|PATCH|DRIFT|INVENTORY|AUTH|JWKS|OIDC|RATELIMIT|HTTP|CORS|COOKIE|SECTXT)(-[A-Z0-9]+)+$"

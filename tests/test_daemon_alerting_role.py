@@ -7,10 +7,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from alerts.config import AlertsConfig
 from monitor.daemon import Daemon
 from monitor.settings import load_settings
-from tests.daemon_process import write_config
+from tests.support.daemon_process import write_config
+
+pytestmark = pytest.mark.unit
 
 ALERTS = {
     "receivers": [{"name": "hook", "webhook": {"url": "http://127.0.0.1:9/h", "secret": "s"}}],

@@ -23,7 +23,7 @@ from monitor.metric_names import (
     SAMPLE_NAMES,
     MetricType,
 )
-from tests.daemon_process import run_cli
+from tests.support.daemon_process import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = build_all()
@@ -65,11 +65,13 @@ def other_exprs(document: dict[str, Any]) -> Iterator[str]:
             yield annotation["expr"]
 
 
+@pytest.mark.unit
 def test_committed_json_equals_the_builders_output() -> None:
     assert differences() == [], "run `apivigil dashboards build` and commit dashboards/json/"
     assert {path.name for path in JSON_DIR.glob("*.json")} == set(DOCUMENTS)
 
 
+@pytest.mark.unit
 def test_build_writes_the_same_files_and_removes_stale_ones(tmp_path: Path) -> None:
     (tmp_path / "old-dashboard.json").write_text("{}")
     written = write(tmp_path)
@@ -82,6 +84,7 @@ def test_build_writes_the_same_files_and_removes_stale_ones(tmp_path: Path) -> N
     assert differences(tmp_path) == ["apivigil-tls.json: differs from dashboards/build.py's output"]
 
 
+@pytest.mark.e2e
 def test_the_build_command_writes_and_checks(tmp_path: Path) -> None:
     built = run_cli("dashboards", "build", "--out", str(tmp_path))
     assert built.returncode == 0, built.stderr
@@ -92,12 +95,14 @@ def test_the_build_command_writes_and_checks(tmp_path: Path) -> None:
     assert "apivigil-alerts.json: missing" in stale.stderr
 
 
+@pytest.mark.unit
 def test_the_sdk_is_pinned_exactly_in_pyproject() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     pins = [dep for dep in project["dependencies"] if dep.startswith(SDK)]
     assert pins == [f"{SDK}=={SDK_VERSION}"]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("name", sorted(DOCUMENTS))
 def test_panel_ids_are_unique_and_no_two_panels_overlap(name: str) -> None:
     document = DOCUMENTS[name]
@@ -121,6 +126,7 @@ def test_panel_ids_are_unique_and_no_two_panels_overlap(name: str) -> None:
         assert apart, f"{name}: {first!r} overlaps {second!r}"
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("name", sorted(DOCUMENTS))
 def test_every_panel_queries_prometheus_through_the_datasource_variable(name: str) -> None:
     document = DOCUMENTS[name]
@@ -140,6 +146,7 @@ def test_every_panel_queries_prometheus_through_the_datasource_variable(name: st
             assert target["expr"].strip()
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("name", sorted(DOCUMENTS))
 def test_every_metric_a_panel_uses_is_one_the_daemon_exports(name: str) -> None:
     document = DOCUMENTS[name]
@@ -151,6 +158,7 @@ def test_every_metric_a_panel_uses_is_one_the_daemon_exports(name: str) -> None:
     assert others <= set(SAMPLE_NAMES) | requested, sorted(others - set(SAMPLE_NAMES))
 
 
+@pytest.mark.unit
 def test_together_the_dashboards_show_every_exported_family() -> None:
     used = {
         SAMPLE_NAMES[m].name
@@ -161,6 +169,7 @@ def test_together_the_dashboards_show_every_exported_family() -> None:
     assert used == {family.name for family in FAMILIES}
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("name", sorted(DOCUMENTS))
 def test_variables_and_annotations(name: str) -> None:
     document = DOCUMENTS[name]
@@ -183,6 +192,7 @@ def test_variables_and_annotations(name: str) -> None:
     assert {"Finding transitions", "Baseline approvals", "apivigil notifications"} <= annotations
 
 
+@pytest.mark.unit
 def test_the_certificate_table_lists_days_left_soonest_first_with_coloured_thresholds() -> None:
     (table,) = [
         panel
@@ -218,6 +228,7 @@ def _observation_literals() -> Iterator[tuple[Path, int, str, set[str] | None]]:
             yield path, node.lineno, name, keys
 
 
+@pytest.mark.unit
 def test_every_observation_a_check_makes_is_in_the_metric_table() -> None:
     found = list(_observation_literals())
     assert len(found) >= 10
@@ -229,6 +240,7 @@ def test_every_observation_a_check_makes_is_in_the_metric_table() -> None:
             assert keys == set(family.labels) - {"target"}, where
 
 
+@pytest.mark.unit
 def test_the_metric_table_is_consistent() -> None:
     names = [family.name for family in FAMILIES]
     assert len(names) == len(set(names))
@@ -243,6 +255,7 @@ def test_the_metric_table_is_consistent() -> None:
     assert not {family.name for family in REQUESTED} & set(names)
 
 
+@pytest.mark.unit
 def test_the_committed_json_parses_as_grafana_dashboards() -> None:
     for path in JSON_DIR.glob("*.json"):
         document = json.loads(path.read_text())
@@ -250,6 +263,7 @@ def test_the_committed_json_parses_as_grafana_dashboards() -> None:
         assert "id" not in document  # Grafana assigns ids; uids are ours
 
 
+@pytest.mark.e2e
 def test_the_build_command_writes_into_the_working_directory_by_default(tmp_path: Path) -> None:
     before = {path: path.stat().st_mtime_ns for path in JSON_DIR.glob("*.json")}
     built = run_cli("dashboards", "build", cwd=tmp_path)

@@ -30,16 +30,16 @@ from checks.patch_level.advisories import build_index
 from monitor.certmaker import write_server_files
 from monitor.metric_names import FAMILIES, REQUESTED, MetricType
 from monitor.tlsserver import HttpsServer
-from tests.conftest import Chain
-from tests.daemon_process import DaemonProcess, run_cli, write_config
-from tests.http_servers import Reply, ScriptedHttpServer
-from tests.osv_records import CVSS3_CRITICAL, CVSS3_MEDIUM, affected, osv_range, record
-from tests.osv_records import write_directory as write_osv
-from tests.prometheus_server import PrometheusServer
-from tests.tls_certs import TestPki
-from tests.tls_servers import MODERN_CIPHERS, NginxBlock, NginxTls, free_port
+from tests.support.chains import Chain
+from tests.support.daemon_process import DaemonProcess, run_cli, write_config
+from tests.support.http_servers import Reply, ScriptedHttpServer
+from tests.support.osv_records import CVSS3_CRITICAL, CVSS3_MEDIUM, affected, osv_range, record
+from tests.support.osv_records import write_directory as write_osv
+from tests.support.prometheus_server import PrometheusServer
+from tests.support.tls_certs import TestPki
+from tests.support.tls_servers import MODERN_CIPHERS, NginxBlock, NginxTls, free_port
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD_DIR = ROOT / "dashboards" / "json"

@@ -34,24 +34,28 @@ def _yaml(path: Path) -> Any:
     return yaml.safe_load(path.read_text())
 
 
+@pytest.mark.integration
 def test_promtool_checks_the_scrape_config_and_its_rule_files() -> None:
     checked = promtool("check", "config", str(CONFIG))
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "1 rule files found" in checked.stdout
 
 
+@pytest.mark.integration
 def test_promtool_checks_the_rules() -> None:
     checked = promtool("check", "rules", str(RULES))
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "SUCCESS" in checked.stdout
 
 
+@pytest.mark.integration
 def test_the_rule_unit_tests_pass() -> None:
     tested = promtool("test", "rules", str(RULE_TESTS))
     assert tested.returncode == 0, tested.stdout + tested.stderr
     assert "SUCCESS" in tested.stdout
 
 
+@pytest.mark.unit
 def test_every_alert_rule_has_a_unit_test_and_uses_exported_metrics() -> None:
     rules = [rule for group in _yaml(RULES)["groups"] for rule in group["rules"]]
     alerts = {rule["alert"] for rule in rules}
@@ -78,6 +82,7 @@ def test_every_alert_rule_has_a_unit_test_and_uses_exported_metrics() -> None:
         assert used <= set(SAMPLE_NAMES), f"{rule['alert']}: {used - set(SAMPLE_NAMES)}"
 
 
+@pytest.mark.unit
 def test_grafana_provisioning_points_at_the_dashboards_and_the_prometheus() -> None:
     (source,) = _yaml(PROVISIONING / "datasources" / "apivigil.yaml")["datasources"]
     assert source["type"] == "prometheus"

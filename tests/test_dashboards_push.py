@@ -10,8 +10,8 @@ import pytest
 
 from dashboards.build import build_all
 from dashboards.push import Outcome, PushError, grafana_api, push
-from tests.daemon_process import run_cli
-from tests.grafana_api_fake import GrafanaApiFake, Role, prometheus_datasource
+from tests.support.daemon_process import run_cli
+from tests.support.grafana_fake import GrafanaFake, Role, prometheus_datasource
 
 ADMIN, EDITOR, VIEWER = "admin-token", "editor-token", "viewer-token"
 DASHBOARDS = list(build_all().values())
@@ -19,18 +19,18 @@ UIDS = {document["uid"] for document in DASHBOARDS}
 
 
 @pytest.fixture
-def grafana() -> Iterator[GrafanaApiFake]:
+def grafana() -> Iterator[GrafanaFake]:
     tokens = {ADMIN: Role.ADMIN, EDITOR: Role.EDITOR, VIEWER: Role.VIEWER}
     sources = [
         prometheus_datasource("Prometheus", "prom-main"),
         prometheus_datasource("Prometheus (old)", "prom-old", default=False),
         {**prometheus_datasource("Loki", "loki"), "type": "loki", "isDefault": False},
     ]
-    with GrafanaApiFake(tokens, sources) as fake:
+    with GrafanaFake(tokens, sources) as fake:
         yield fake
 
 
-def _push(grafana: GrafanaApiFake, token: str = ADMIN, **options: Any) -> Any:
+def _push(grafana: GrafanaFake, token: str = ADMIN, **options: Any) -> Any:
     return push(grafana_api(grafana.url, token), DASHBOARDS, **options)
 
 
@@ -39,8 +39,9 @@ def _datasource_of(document: dict[str, Any]) -> dict[str, Any]:
     return dict(variable["current"])
 
 
+@pytest.mark.integration
 def test_push_creates_the_folder_and_every_dashboard_under_its_uid(
-    grafana: GrafanaApiFake,
+    grafana: GrafanaFake,
 ) -> None:
     report = _push(grafana, folder="Security")
 
@@ -61,7 +62,8 @@ def test_push_creates_the_folder_and_every_dashboard_under_its_uid(
     assert (report.datasource, report.datasource_uid) == ("Prometheus", "prom-main")
 
 
-def test_pushing_again_changes_nothing(grafana: GrafanaApiFake) -> None:
+@pytest.mark.integration
+def test_pushing_again_changes_nothing(grafana: GrafanaFake) -> None:
     _push(grafana)
     saves, before = grafana.state.saves, len(grafana.requests)
 
@@ -75,7 +77,8 @@ def test_pushing_again_changes_nothing(grafana: GrafanaApiFake) -> None:
     assert {method for method, _ in grafana.requests[before:]} == {"GET"}
 
 
-def test_a_dashboard_changed_in_grafana_is_replaced_by_the_code(grafana: GrafanaApiFake) -> None:
+@pytest.mark.integration
+def test_a_dashboard_changed_in_grafana_is_replaced_by_the_code(grafana: GrafanaFake) -> None:
     _push(grafana)
     grafana.edit("apivigil-tls", lambda document: document.update(title="my TLS board"))
 
@@ -91,7 +94,8 @@ def test_a_dashboard_changed_in_grafana_is_replaced_by_the_code(grafana: Grafana
     }
 
 
-def test_another_datasource_can_be_chosen_by_name_or_uid(grafana: GrafanaApiFake) -> None:
+@pytest.mark.integration
+def test_another_datasource_can_be_chosen_by_name_or_uid(grafana: GrafanaFake) -> None:
     _push(grafana, datasource="Prometheus (old)")
     stored = grafana.state.dashboards["apivigil-overview"].document
     assert _datasource_of(stored)["value"] == "prom-old"
@@ -106,8 +110,9 @@ def test_another_datasource_can_be_chosen_by_name_or_uid(grafana: GrafanaApiFake
     }
 
 
+@pytest.mark.integration
 def test_an_unknown_or_ambiguous_datasource_is_refused_before_anything_is_written(
-    grafana: GrafanaApiFake,
+    grafana: GrafanaFake,
 ) -> None:
     with pytest.raises(PushError, match=r"no data source 'Mimir'.*Loki, Prometheus"):
         _push(grafana, datasource="Mimir")
@@ -121,8 +126,9 @@ def test_an_unknown_or_ambiguous_datasource_is_refused_before_anything_is_writte
     assert not grafana.state.dashboards
 
 
+@pytest.mark.integration
 def test_an_editor_token_names_the_datasource_since_it_may_not_list_them(
-    grafana: GrafanaApiFake,
+    grafana: GrafanaFake,
 ) -> None:
     with pytest.raises(PushError, match=r"may not list data sources \(403 .*--datasource"):
         _push(grafana, EDITOR)
@@ -136,7 +142,8 @@ def test_an_editor_token_names_the_datasource_since_it_may_not_list_them(
     )
 
 
-def test_a_bad_token_gets_401_and_a_viewer_token_403(grafana: GrafanaApiFake) -> None:
+@pytest.mark.integration
+def test_a_bad_token_gets_401_and_a_viewer_token_403(grafana: GrafanaFake) -> None:
     with pytest.raises(PushError, match=r"rejected the token \(401 Invalid API key\)"):
         _push(grafana, "not-a-token")
     with pytest.raises(
@@ -149,11 +156,12 @@ def test_a_bad_token_gets_401_and_a_viewer_token_403(grafana: GrafanaApiFake) ->
     assert not grafana.state.dashboards
 
 
-def test_a_save_racing_someone_elses_gets_412_and_stops(grafana: GrafanaApiFake) -> None:
+@pytest.mark.integration
+def test_a_save_racing_someone_elses_gets_412_and_stops(grafana: GrafanaFake) -> None:
     _push(grafana)
     grafana.edit("apivigil-overview", lambda document: document.update(refresh="5s"))
 
-    def someone_saves_first(fake: GrafanaApiFake, request: dict[str, Any]) -> None:
+    def someone_saves_first(fake: GrafanaFake, request: dict[str, Any]) -> None:
         if request["dashboard"]["uid"] == "apivigil-overview":
             fake.edit("apivigil-overview", lambda document: document.update(refresh="10s"))
 
@@ -168,7 +176,8 @@ def test_a_save_racing_someone_elses_gets_412_and_stops(grafana: GrafanaApiFake)
     assert grafana.state.dashboards["apivigil-overview"].document["refresh"] == "1m"
 
 
-def test_a_dashboard_of_the_same_title_in_the_folder_gets_412(grafana: GrafanaApiFake) -> None:
+@pytest.mark.integration
+def test_a_dashboard_of_the_same_title_in_the_folder_gets_412(grafana: GrafanaFake) -> None:
     _push(grafana)
     stolen = grafana.state.dashboards.pop("apivigil-alerts")
     stolen.document["uid"] = "someone-elses"
@@ -178,7 +187,8 @@ def test_a_dashboard_of_the_same_title_in_the_folder_gets_412(grafana: GrafanaAp
         _push(grafana)
 
 
-def test_the_command_pushes_and_reports(grafana: GrafanaApiFake, tmp_path: Path) -> None:
+@pytest.mark.e2e
+def test_the_command_pushes_and_reports(grafana: GrafanaFake, tmp_path: Path) -> None:
     token = tmp_path / "token"
     token.write_text(f"{ADMIN}\n")
     args = ["dashboards", "push", "--grafana-url", grafana.url, "--token-file", str(token)]
@@ -201,9 +211,10 @@ def test_the_command_pushes_and_reports(grafana: GrafanaApiFake, tmp_path: Path)
     assert run_cli(*args).returncode == 2
 
 
-def test_grafana_under_a_path_prefix_and_unreachable(grafana: GrafanaApiFake) -> None:
+@pytest.mark.integration
+def test_grafana_under_a_path_prefix_and_unreachable(grafana: GrafanaFake) -> None:
     tokens = {ADMIN: Role.ADMIN}
-    with GrafanaApiFake(tokens, [prometheus_datasource("P", "p")], "/grafana") as prefixed:
+    with GrafanaFake(tokens, [prometheus_datasource("P", "p")], "/grafana") as prefixed:
         report = push(grafana_api(prefixed.url, ADMIN), DASHBOARDS)
         assert prefixed.url.endswith("/grafana")
         assert set(prefixed.state.dashboards) == UIDS

@@ -23,11 +23,12 @@ from alerts.alertmanager import AlertmanagerNotifier, postable_alerts
 from alerts.config import AlertmanagerConfig
 from monitor.certmaker import write_server_files
 from monitor.model import Severity
-from tests.alertmanager_server import BINARY, WebhookSink
-from tests.conftest import Chain, free_port
-from tests.notifications import make_alert, make_notification
-from tests.smtp_server import SmtpServer
-from tests.waiting import wait_for_200
+from tests.support.alertmanager_server import BINARY, WebhookSink
+from tests.support.chains import Chain
+from tests.support.notifications import make_alert, make_notification
+from tests.support.ports import free_port
+from tests.support.smtp_server import SmtpServer
+from tests.support.waiting import wait_for_200
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "deploy" / "alertmanager"
@@ -53,12 +54,14 @@ def finding(severity: Severity, **changes: Any) -> dict[str, Any]:
     return posted
 
 
+@pytest.mark.integration
 def test_amtool_check_config_passes() -> None:
     result = amtool("check-config", str(CONFIG))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 templates" in result.stdout
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("file", "change", "replacement"),
     [
@@ -85,6 +88,7 @@ def receivers_for(labels: dict[str, str]) -> str:
     return result.stdout.strip()
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("severity", "receiver"),
     [
@@ -101,6 +105,7 @@ def test_findings_posted_by_apivigil_are_routed_by_severity(
     assert receivers_for(finding(severity)["labels"]) == receiver
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("labels", "receiver"),
     [
@@ -121,6 +126,7 @@ def test_prometheus_rule_alerts_are_routed(labels: dict[str, str], receiver: str
     assert receivers_for(labels) == receiver
 
 
+@pytest.mark.integration
 def test_template_renders_a_finding(tmp_path: Path) -> None:
     posted = finding(
         Severity.CRITICAL, rule_id="CERT-EXPIRED", check="cert_expiry", title="Certificate expired"
@@ -156,6 +162,7 @@ def test_template_renders_a_finding(tmp_path: Path) -> None:
         assert expected in body
 
 
+@pytest.mark.e2e
 def test_the_real_alertmanager_delivers_the_example_to_slack_and_email(
     tmp_path: Path, chain: Chain
 ) -> None:

@@ -60,6 +60,7 @@ def bind_mounts(service: dict[str, Any]) -> dict[str, Path]:
     return mounts
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("profile", [[], ["--profile", "workers"]], ids=["default", "workers"])
 def test_compose_config_is_valid(profile: list[str]) -> None:
     services = rendered_compose(*profile)["services"]
@@ -90,6 +91,7 @@ def config_file_on_host(service: dict[str, Any]) -> Path:
     return Path(mounts[mount] / config.removeprefix(mount + "/"))
 
 
+@pytest.mark.integration
 def test_compose_uses_the_prometheus_grafana_and_alertmanager_files_of_the_repository() -> None:
     services = rendered_compose()["services"]
     deploy = REPO / "deploy"
@@ -107,6 +109,7 @@ def test_compose_uses_the_prometheus_grafana_and_alertmanager_files_of_the_repos
     assert grafana["/var/lib/grafana/dashboards/apivigil"] == REPO / "dashboards" / "json"
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("change", "replacement"),
     [
@@ -126,6 +129,7 @@ def test_compose_config_catches_a_broken_file(
     assert compose_config(broken).returncode != 0
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("config", ["apivigil.yaml", "apivigil.compose.yaml"])
 def test_container_configs_pass_apivigil_config_check(config: str) -> None:
     result = subprocess.run(
@@ -138,6 +142,7 @@ def test_container_configs_pass_apivigil_config_check(config: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.e2e
 def test_compose_config_with_its_cluster_line_uncommented_passes_config_check(
     tmp_path: Path,
 ) -> None:

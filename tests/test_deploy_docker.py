@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
-from tests.waiting import wait_for_200
+from tests.support.ports import free_port
+from tests.support.waiting import wait_for_200
 
 REPO = Path(__file__).resolve().parent.parent
 DOCKER = REPO / "deploy" / "docker"
@@ -119,10 +119,12 @@ def dockerfile_problems(text: str) -> list[str]:
     return problems
 
 
+@pytest.mark.unit
 def test_dockerfile_meets_the_issue() -> None:
     assert dockerfile_problems(DOCKERFILE.read_text()) == []
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("change", "replacement"),
     [
@@ -149,11 +151,13 @@ def hadolint(path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.integration
 def test_hadolint_is_clean() -> None:
     result = hadolint(DOCKERFILE)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.integration
 def test_hadolint_catches_a_broken_dockerfile(tmp_path: Path) -> None:
     broken = tmp_path / "Dockerfile"
     broken.write_text(DOCKERFILE.read_text().replace("USER 10001:10001", "RUN cd /tmp\nUSER root"))
@@ -197,6 +201,7 @@ def copied_sources() -> list[str]:
     return sources
 
 
+@pytest.mark.unit
 def test_copied_sources_exist_and_are_in_the_build_context() -> None:
     sources = copied_sources()
     assert {"pyproject.toml", "monitor", "deploy/docker/apivigil.yaml"} <= set(sources)
@@ -257,6 +262,7 @@ def build_stage_wheel(directory: Path) -> Path:
     return site
 
 
+@pytest.mark.e2e
 def test_image_entrypoint_cmd_and_healthcheck_in_miniature(tmp_path: Path) -> None:
     # Given the wheel the build stage makes from the build context alone
     site = build_stage_wheel(tmp_path)

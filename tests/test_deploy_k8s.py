@@ -126,15 +126,18 @@ def rendered(request: pytest.FixtureRequest) -> list[Manifest]:
     return render(request.param)
 
 
+@pytest.mark.unit
 def test_the_two_overlays_are_there() -> None:
     assert [p.name for p in OVERLAYS] == ["postgres-workers", "single-node"]
 
 
+@pytest.mark.integration
 def test_workloads_have_restricted_pod_security(rendered: list[Manifest]) -> None:
     assert [m for m in rendered if m["kind"] in WORKLOADS]
     assert security_problems(rendered) == []
 
 
+@pytest.mark.integration
 def test_the_daemon_runs_as_the_images_user(rendered: list[Manifest]) -> None:
     dockerfile = (REPO / "deploy" / "docker" / "Dockerfile").read_text()
     (image_user,) = re.findall(r"^USER (\d+)", dockerfile, re.MULTILINE)
@@ -142,6 +145,7 @@ def test_the_daemon_runs_as_the_images_user(rendered: list[Manifest]) -> None:
         assert pod_spec(workload)["securityContext"]["runAsUser"] == int(image_user)
 
 
+@pytest.mark.integration
 def test_networkpolicy_covers_every_pod(rendered: list[Manifest]) -> None:
     policies = [m for m in rendered if m["kind"] == "NetworkPolicy"]
     assert policies
@@ -179,10 +183,12 @@ def secret_problems(manifests: list[Manifest]) -> list[str]:
     return problems
 
 
+@pytest.mark.integration
 def test_secrets_are_only_referenced(rendered: list[Manifest]) -> None:
     assert secret_problems(rendered) == []
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("file", "change", "replacement"),
     [
@@ -206,6 +212,7 @@ def test_secret_check_catches_a_plaintext_secret(
     assert secret_problems(render(copy / "overlays" / "single-node")) != []
 
 
+@pytest.mark.integration
 def test_every_reference_resolves(rendered: list[Manifest]) -> None:
     names = {(m["kind"], m["metadata"]["name"]) for m in rendered}
     for manifest in rendered:
@@ -238,6 +245,7 @@ def test_every_reference_resolves(rendered: list[Manifest]) -> None:
         assert {p["targetPort"] for p in service["spec"]["ports"]} <= port_names
 
 
+@pytest.mark.integration
 def test_single_node_keeps_sqlite_on_a_claim() -> None:
     manifests = render(K8S / "overlays" / "single-node")
     (daemon,) = [m for m in manifests if m["kind"] == "Deployment"]
@@ -251,6 +259,7 @@ def test_single_node_keeps_sqlite_on_a_claim() -> None:
     )
 
 
+@pytest.mark.integration
 def test_postgres_overlay_adds_workers_and_takes_the_store_from_a_secret() -> None:
     manifests = render(K8S / "overlays" / "postgres-workers")
     deployments = {m["metadata"]["name"]: m for m in manifests if m["kind"] == "Deployment"}
@@ -275,6 +284,7 @@ def test_postgres_overlay_adds_workers_and_takes_the_store_from_a_secret() -> No
 STAND_INS = {"APIVIGIL_STORE_FILE": "postgresql+psycopg://apivigil@postgres.invalid/apivigil"}
 
 
+@pytest.mark.e2e
 def test_each_pod_config_passes_apivigil_config_check(
     rendered: list[Manifest], tmp_path: Path
 ) -> None:
@@ -310,6 +320,7 @@ def test_each_pod_config_passes_apivigil_config_check(
         assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("overlay", "file", "change", "replacement"),
     [
@@ -329,6 +340,7 @@ def test_kustomize_catches_a_broken_overlay(
     assert kustomize(copy / "overlays" / overlay).returncode != 0
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("change", "replacement"),
     [
@@ -361,6 +373,7 @@ def configured_image() -> str:
     return f"{entry['newName']}:{entry['newTag']}"
 
 
+@pytest.mark.integration
 def test_every_container_of_every_overlay_runs_the_configured_image(
     rendered: list[Manifest],
 ) -> None:

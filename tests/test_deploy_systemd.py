@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from monitor.demo import start_demo_targets, write_demo_config
-from tests.conftest import free_port
-from tests.waiting import wait_for_200
+from tests.support.ports import free_port
+from tests.support.waiting import wait_for_200
 
 REPO = Path(__file__).resolve().parent.parent
 SYSTEMD = REPO / "deploy" / "systemd"
@@ -111,15 +111,18 @@ def exposure(unit: Path) -> float:
     return float(found.group(1))
 
 
+@pytest.mark.unit
 def test_both_units_are_there() -> None:
     assert [unit.name for unit in UNITS] == ["apivigil-worker.service", "apivigil.service"]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("unit", UNITS, ids=lambda unit: unit.name)
 def test_systemd_analyze_verify_is_clean(unit: Path, tmp_path: Path) -> None:
     assert verify_problems(verifiable_copy(unit, tmp_path)) == []
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("change", "replacement"),
     [
@@ -135,6 +138,7 @@ def test_verify_catches_a_broken_unit(change: str, replacement: str, tmp_path: P
     assert verify_problems(broken) != []
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("unit", UNITS, ids=lambda unit: unit.name)
 def test_security_exposure_is_at_most_2(unit: Path, capsys: pytest.CaptureFixture[str]) -> None:
     level = exposure(unit)
@@ -143,6 +147,7 @@ def test_security_exposure_is_at_most_2(unit: Path, capsys: pytest.CaptureFixtur
     assert level <= MAX_EXPOSURE
 
 
+@pytest.mark.integration
 def test_exposure_check_catches_a_weakened_unit(tmp_path: Path) -> None:
     hardening = re.compile(r"^(Protect|Private|Restrict|SystemCall|Capability|NoNew)\w*=.*$")
     weakened = "\n".join(
@@ -153,6 +158,7 @@ def test_exposure_check_catches_a_weakened_unit(tmp_path: Path) -> None:
     assert exposure(copy) > MAX_EXPOSURE
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("unit", UNITS, ids=lambda unit: unit.name)
 def test_units_have_the_hardening_the_issue_asks_for(unit: Path) -> None:
     settings = {(s, k): v for s, k, v in unit_settings(unit.read_text())}  # last one wins
@@ -169,12 +175,14 @@ def test_units_have_the_hardening_the_issue_asks_for(unit: Path) -> None:
     assert command_line(service["ExecStart"])[0] == INSTALLED_BINARY
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("unit", UNITS, ids=lambda unit: unit.name)
 def test_units_reload_with_sighup(unit: Path) -> None:
     (reload,) = service_values(unit, "ExecReload")
     assert command_line(reload)[-2:] == ["-HUP", "$MAINPID"]
 
 
+@pytest.mark.integration
 def test_exec_start_as_is_serves_readyz_on_the_demo_config_and_reloads(tmp_path: Path) -> None:
     # Given the unit's ExecStart with only the binary and the config path put in this machine's
     # terms, and the config `apivigil demo` writes (its HTTPS targets running here)

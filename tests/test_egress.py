@@ -23,8 +23,8 @@ from checks.http import fetch
 from checks.interface import BadInput, Check, CheckContext, CheckParams, TargetUnreachable
 from monitor.model import CheckKind, CheckOutput, Target
 from monitor.runner import CheckJob, Runner
-from tests.conftest import Chain, ServeFactory
-from tests.http_servers import Reply, ScriptedHttpServer
+from tests.support.chains import Chain, ServeFactory
+from tests.support.http_servers import Reply, ScriptedHttpServer
 
 METADATA_URL = "http://169.254.169.254/latest/meta-data/"
 
@@ -49,6 +49,7 @@ def web() -> Iterator[ScriptedHttpServer]:
         yield server
 
 
+@pytest.mark.integration
 def test_a_redirect_to_cloud_metadata_is_refused_before_any_connection(
     web: ScriptedHttpServer, requested: list[str]
 ) -> None:
@@ -68,6 +69,7 @@ def test_a_redirect_to_cloud_metadata_is_refused_before_any_connection(
     assert requested == [f"{web.url}/start"]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("location", "shown", "why"),
     [
@@ -91,6 +93,7 @@ def test_link_local_and_metadata_redirects_are_refused(
     assert requested == [f"{web.url}/start"]
 
 
+@pytest.mark.integration
 def test_a_name_resolving_to_a_denied_address_is_refused(
     web: ScriptedHttpServer, requested: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -111,6 +114,7 @@ def test_a_name_resolving_to_a_denied_address_is_refused(
     assert requested == [f"{web.url}/start"]
 
 
+@pytest.mark.integration
 def test_a_name_that_rebinds_after_the_check_is_reached_at_the_checked_address(
     monkeypatch: pytest.MonkeyPatch, web: ScriptedHttpServer
 ) -> None:
@@ -142,6 +146,7 @@ def test_a_name_that_rebinds_after_the_check_is_reached_at_the_checked_address(
     assert web.requests[-1][1]["Host"] == f"rebind.example.test:{web.port}"
 
 
+@pytest.mark.integration
 def test_a_pinned_https_connection_still_sends_and_verifies_the_name(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, chain: Chain, serve: ServeFactory
 ) -> None:
@@ -168,6 +173,7 @@ def test_a_pinned_https_connection_still_sends_and_verifies_the_name(
         get("other.example.test")
 
 
+@pytest.mark.unit
 def test_the_resolver_passed_in_is_the_one_asked() -> None:
     policy = EgressPolicy()
 
@@ -176,6 +182,7 @@ def test_the_resolver_passed_in_is_the_one_asked() -> None:
         policy.check_url("https://bad.example.test/", lambda host, port, timeout: ["fe80::2"])
 
 
+@pytest.mark.integration
 def test_the_first_url_is_checked_only_when_it_came_from_remote_content(
     requested: list[str],
 ) -> None:
@@ -192,6 +199,7 @@ def test_the_first_url_is_checked_only_when_it_came_from_remote_content(
             fetch(f"{web.url}/", timeout=5, max_bytes=10, egress=policy, derived=True)
 
 
+@pytest.mark.integration
 def test_a_same_origin_ref_that_redirects_to_metadata_is_refused(
     web: ScriptedHttpServer, requested: list[str]
 ) -> None:
@@ -211,6 +219,7 @@ def test_a_same_origin_ref_that_redirects_to_metadata_is_refused(
     assert requested == [f"{web.url}/openapi.json", f"{web.url}/common.json"]
 
 
+@pytest.mark.integration
 def test_the_allow_list_overrides_the_deny_lists(
     web: ScriptedHttpServer, requested: list[str]
 ) -> None:
@@ -234,6 +243,7 @@ def test_the_allow_list_overrides_the_deny_lists(
     assert requested == [f"{web.url}/start", f"{web.url}/start", f"{web.url}/landing"]
 
 
+@pytest.mark.integration
 def test_the_settings_give_the_policy_and_fetch_has_no_policy_of_its_own(
     web: ScriptedHttpServer,
 ) -> None:
@@ -277,6 +287,7 @@ class ContextEgress(Check[CheckParams, EgressPolicy]):
         return CheckOutput()
 
 
+@pytest.mark.unit
 def test_each_run_carries_the_runners_policy_and_a_replaced_one_from_then_on() -> None:
     started = EgressPolicy.with_lists(deny_cidrs=[ipaddress.ip_network("10.0.0.0/8")])
     reloaded = EgressPolicy.with_lists(deny_cidrs=[ipaddress.ip_network("172.16.0.0/12")])

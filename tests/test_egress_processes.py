@@ -17,18 +17,18 @@ from typing import Any
 
 import pytest
 
-from tests.cluster_processes import (
+from tests.support.cluster_processes import (
     CandidateProcess,
     WorkerProcess,
     cluster_config,
     redis_namespace,
     wait_until,
 )
-from tests.conftest import free_port
-from tests.daemon_process import DaemonProcess, run_cli, write_config
-from tests.http_servers import Reply, ScriptedHttpServer
+from tests.support.daemon_process import DaemonProcess, run_cli, write_config
+from tests.support.http_servers import Reply, ScriptedHttpServer
+from tests.support.ports import free_port
 
-pytestmark = pytest.mark.hostile_peer
+pytestmark = [pytest.mark.e2e, pytest.mark.hostile_peer]
 
 DENIED = "127.0.0.2/32"
 DENIAL = f"egress to 127.0.0.2 denied by policy: deny list {DENIED}"

@@ -40,9 +40,9 @@ from monitor.model import CheckKind, ErrorReason, RunStatus, Target
 from monitor.runner import CheckJob, Runner
 from monitor.secret_files import read_secret_file
 from monitor.settings import ConfigError, load_settings
-from tests.conftest import free_port
-from tests.daemon_process import run_cli
-from tests.notifications import make_alert, make_notification
+from tests.support.daemon_process import run_cli
+from tests.support.notifications import make_alert, make_notification
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.hostile_peer
 
@@ -139,6 +139,7 @@ def context() -> CheckContext:
 # checks ----------------------------------------------------------------------
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_drift_file_source_that_is_not_a_regular_file_is_a_failed_source(
     kind: str, make_hostile: Callable[[str, str], Path]
@@ -152,6 +153,7 @@ def test_a_drift_file_source_that_is_not_a_regular_file_is_a_failed_source(
     assert PROBLEM[kind] in failure.reason
 
 
+@pytest.mark.unit
 def test_a_fifo_or_socket_in_a_watched_directory_is_unreadable_and_a_device_link_an_entry(
     make_hostile: Callable[[str, str], Path], short_dir: Path
 ) -> None:
@@ -172,6 +174,7 @@ def test_a_fifo_or_socket_in_a_watched_directory_is_unreadable_and_a_device_link
     assert state.entries["ok.conf:a"] == "1"
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize(
     "reader",
@@ -191,6 +194,7 @@ def test_patch_level_file_sources_refuse_what_is_not_a_regular_file(
     refusal(kind, lambda: reader(path), path)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("kind", KINDS)
 def test_an_api_spec_file_that_is_not_a_regular_file_is_refused(
     kind: str, make_hostile: Callable[[str, str], Path]
@@ -199,6 +203,7 @@ def test_an_api_spec_file_that_is_not_a_regular_file_is_refused(
     refusal(kind, lambda: read_inventory_file(path, LoadLimits(max_bytes=1024)), path)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_ref_to_a_file_that_is_not_a_regular_file_is_refused(
     kind: str, make_hostile: Callable[[str, str], Path], short_dir: Path
@@ -215,6 +220,7 @@ def test_a_ref_to_a_file_that_is_not_a_regular_file_is_refused(
     refusal(kind, lambda: read_inventory_file(spec), hostile, problem=outside)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("kind", KINDS)
 def test_an_access_log_that_is_not_a_regular_file_is_refused(
     kind: str, make_hostile: Callable[[str, str], Path]
@@ -223,6 +229,7 @@ def test_an_access_log_that_is_not_a_regular_file_is_refused(
     refusal(kind, lambda: read_new(path, None, 1024), path)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_pem_file_that_is_not_a_regular_file_is_bad_input_within_the_run(
     kind: str, make_hostile: Callable[[str, str], Path]
@@ -243,6 +250,7 @@ def test_a_pem_file_that_is_not_a_regular_file_is_bad_input_within_the_run(
 # the daemon's own files -------------------------------------------------------------
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_config_file_that_is_not_a_regular_file_is_a_config_error(
     kind: str, make_hostile: Callable[[str, str], Path]
@@ -251,6 +259,7 @@ def test_a_config_file_that_is_not_a_regular_file_is_a_config_error(
     refusal(kind, lambda: load_settings(path), path, ConfigError)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_token_file_that_is_not_a_regular_file_is_a_config_error(
     kind: str, make_hostile: Callable[[str, str], Path], short_dir: Path
@@ -261,6 +270,7 @@ def test_a_token_file_that_is_not_a_regular_file_is_a_config_error(
     refusal(kind, lambda: load_settings(config), secret, ConfigError)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_secret_file_that_is_not_a_regular_file_is_refused(
     kind: str, make_hostile: Callable[[str, str], Path]
@@ -270,6 +280,7 @@ def test_a_secret_file_that_is_not_a_regular_file_is_refused(
     assert message.startswith("secret_file: ")
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("kind", KINDS)
 def test_an_alert_template_that_is_not_a_regular_file_fails_that_template_only(
     kind: str, make_hostile: Callable[[str, str], Path], short_dir: Path
@@ -278,6 +289,7 @@ def test_an_alert_template_that_is_not_a_regular_file_fails_that_template_only(
     refusal(kind, lambda: render("email_subject.txt.j2", short_dir), path, TemplateError)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("kind", ["fifo", "dev-zero-link"])
 def test_config_check_on_a_fifo_or_dev_zero_exits_2_naming_the_problem(
     kind: str, make_hostile: Callable[[str, str], Path]
@@ -289,6 +301,7 @@ def test_config_check_on_a_fifo_or_dev_zero_exits_2_naming_the_problem(
     assert "Traceback" not in completed.stderr
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("kind", KINDS)
 def test_an_e_mail_receivers_ca_file_that_is_not_a_regular_file_fails_at_once_for_good(
     kind: str, make_hostile: Callable[[str, str], Path]
@@ -307,6 +320,7 @@ def test_an_e_mail_receivers_ca_file_that_is_not_a_regular_file_fails_at_once_fo
     refusal(kind, lambda: EmailNotifier("mail", config).send(notification), path, NotifierError)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("which", ["cert", "key"])
 def test_api_tls_files_that_are_not_regular_files_are_refused_without_blocking(

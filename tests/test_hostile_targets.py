@@ -23,9 +23,9 @@ from checks.tls_posture.params import TlsPostureParams
 from monitor.certmaker import write_server_files
 from monitor.model import CheckKind, CheckRun, ErrorReason, RunStatus, Target
 from monitor.runner import CheckJob, Runner
-from tests.conftest import Chain, ServeFactory, free_port
-from tests.daemon_process import DaemonProcess, write_config
-from tests.hostile_servers import (
+from tests.support.chains import Chain, ServeFactory
+from tests.support.daemon_process import DaemonProcess, write_config
+from tests.support.hostile_servers import (
     DribblingTlsServer,
     DrippingHttpServer,
     GarbageServer,
@@ -35,7 +35,8 @@ from tests.hostile_servers import (
     gzip_bomb,
     write_long_chain,
 )
-from tests.http_servers import Reply, ScriptedHttpServer
+from tests.support.http_servers import Reply, ScriptedHttpServer
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.hostile_peer
 
@@ -94,12 +95,14 @@ def leaf_files(tmp_path: Path, chain: Chain) -> tuple[Path, Path]:
     return write_server_files(tmp_path / "tls", "hostile", chain.leaf("hostile.test"))
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("make", [cert_expiry, tls_posture], ids=["cert_expiry", "tls_posture"])
 def test_a_tarpit_times_out(tarpit: Tarpit, make: Any) -> None:
     run, elapsed = run_job(*make(f"127.0.0.1:{tarpit.port}"))
     assert_gave_up(run, elapsed, UNREACHABLE, f"127.0.0.1:{tarpit.port}")
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("make", [cert_expiry, tls_posture], ids=["cert_expiry", "tls_posture"])
 def test_a_server_hello_at_one_byte_a_second_times_out(
     leaf_files: tuple[Path, Path], make: Any
@@ -110,11 +113,13 @@ def test_a_server_hello_at_one_byte_a_second_times_out(
         assert 1 <= dribbler.bytes_sent <= TIMEOUT + 1
 
 
+@pytest.mark.integration
 def test_garbage_instead_of_tls_is_bad_input(garbage_server: GarbageServer) -> None:
     run, elapsed = run_job(*cert_expiry(f"127.0.0.1:{garbage_server.port}"))
     assert_gave_up(run, elapsed, BAD_INPUT, f"127.0.0.1:{garbage_server.port}")
 
 
+@pytest.mark.integration
 def test_a_chain_of_ten_thousand_certificates_is_refused(tmp_path: Path, chain: Chain) -> None:
     files = write_long_chain(
         tmp_path / "long", chain.leaf("hostile.test"), chain.intermediate, CHAIN_COPIES
@@ -124,6 +129,7 @@ def test_a_chain_of_ten_thousand_certificates_is_refused(tmp_path: Path, chain: 
     assert_gave_up(run, elapsed, BAD_INPUT, server.address)
 
 
+@pytest.mark.unit
 def test_a_name_that_does_not_resolve_is_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
     # `.invalid` never resolves (RFC 6761); answered here so no query leaves the machine
     real = socket.getaddrinfo
@@ -143,6 +149,7 @@ def test_a_name_that_does_not_resolve_is_unreachable(monkeypatch: pytest.MonkeyP
 # HTTP -----------------------------------------------------------------------
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("declare", [True, False], ids=["declared", "until-close"])
 def test_a_100_mb_body_is_cut_at_the_cap(declare: bool) -> None:
     with HugeBodyServer(100 * 1024 * 1024, declare=declare) as server:
@@ -151,6 +158,7 @@ def test_a_100_mb_body_is_cut_at_the_cap(declare: bool) -> None:
         assert server.bytes_sent < 4 * SPEC_CAP
 
 
+@pytest.mark.integration
 def test_an_endless_redirect_loop_is_unreachable() -> None:
     with ScriptedHttpServer() as web:
         web.replies["/openapi.json"] = Reply(302, {"Location": "/openapi.json?again"})
@@ -159,6 +167,7 @@ def test_an_endless_redirect_loop_is_unreachable() -> None:
     assert_gave_up(run, elapsed, UNREACHABLE, f"{web.url}/openapi.json", "more than 5 redirects")
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("headers_too", [False, True], ids=["body", "headers"])
 def test_a_dripping_spec_server_ends_the_run_by_its_timeout_and_frees_its_target(
     headers_too: bool,
@@ -187,6 +196,7 @@ def bomb() -> bytes:
     return gzip_bomb(1024**3)
 
 
+@pytest.mark.integration
 def test_a_gzip_bomb_spec_stops_at_the_cap_on_decoded_bytes(bomb: bytes) -> None:
     assert len(bomb) < SPEC_CAP  # the compressed size passes the Content-Length check
     with ScriptedHttpServer() as web:
@@ -207,6 +217,7 @@ def test_a_gzip_bomb_spec_stops_at_the_cap_on_decoded_bytes(bomb: bytes) -> None
 # the daemon ------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_a_healthy_job_keeps_its_schedule_next_to_every_hostile_target(
     tmp_path: Path, chain: Chain, serve: ServeFactory, tarpit: Tarpit, garbage_server: GarbageServer
 ) -> None:

@@ -13,9 +13,11 @@ from checks.egress import EgressPolicy
 from checks.http import fetch
 from checks.interface import BadInput, TargetUnreachable
 from monitor.certmaker import write_server_files
-from tests.conftest import Chain
-from tests.hostile_servers import DribblingTlsServer, DrippingHttpServer
-from tests.http_servers import Reply, ScriptedHttpServer
+from tests.support.chains import Chain
+from tests.support.hostile_servers import DribblingTlsServer, DrippingHttpServer
+from tests.support.http_servers import Reply, ScriptedHttpServer
+
+pytestmark = pytest.mark.integration
 
 
 def test_credentials_are_not_sent_on_to_another_origin_after_a_redirect() -> None:

@@ -17,9 +17,9 @@ from checks.http_posture.check import HttpPostureCheck
 from checks.http_posture.params import HttpPostureParams
 from checks.interface import CheckContext
 from monitor.model import CheckOutput, Finding, Target
-from tests.posture_servers import API_HEADERS, JSON, PostureApp, Route
-from tests.tls_certs import TestPki
-from tests.tls_servers import NginxBlock, NginxTls, free_port
+from tests.support.posture_servers import API_HEADERS, JSON, PostureApp, Route
+from tests.support.tls_certs import TestPki
+from tests.support.tls_servers import NginxBlock, NginxTls, free_port
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.posture_servers import API_HEADERS, JSON, PostureApp, Route
+from tests.support.posture_servers import API_HEADERS, JSON, PostureApp, Route
 from tests.test_http_posture import run, score
 
 pytestmark = pytest.mark.integration

@@ -22,11 +22,11 @@ from monitor.report.render import render_report
 from monitor.runner import CheckJob, Runner
 from monitor.store.interface import FindingQuery, HysteresisPolicy
 from monitor.store.sql import SqlStore
-from tests.checks_for_tests import record_snapshot
-from tests.clocks import ManualClock
-from tests.daemon_process import run_cli, write_config
-from tests.posture_servers import API_HEADERS, PostureApp, Route
-from tests.tls_certs import TestPki
+from tests.support.checks_for_tests import record_snapshot
+from tests.support.clocks import ManualClock
+from tests.support.daemon_process import run_cli, write_config
+from tests.support.posture_servers import API_HEADERS, PostureApp, Route
+from tests.support.tls_certs import TestPki
 
 pytestmark = pytest.mark.integration
 

@@ -26,12 +26,12 @@ from monitor.report.render import render_report
 from monitor.store.interface import HysteresisPolicy
 from monitor.store.sql import SqlStore
 from monitor.text import markdown_escaped, printable
-from tests.conftest import Chain, ServeFactory
-from tests.daemon_process import run_cli, write_config
-from tests.http_servers import ScriptedHttpServer
-from tests.notifications import make_alert, make_notification
-from tests.slack_fake import SlackWebhookFake
-from tests.test_api_inventory_check import V1, Api, combined, ok
+from tests.support.chains import Chain, ServeFactory
+from tests.support.daemon_process import run_cli, write_config
+from tests.support.http_servers import ScriptedHttpServer
+from tests.support.inventory_api import V1, Api, combined, ok
+from tests.support.notifications import make_alert, make_notification
+from tests.support.slack_fake import SlackWebhookFake
 
 pytestmark = pytest.mark.hostile_peer
 
@@ -52,6 +52,7 @@ def assert_harmless(output: str) -> None:
     assert "\\u202e" in output
 
 
+@pytest.mark.unit
 def test_printable_shows_controls_bidi_and_zero_width_characters_as_escapes() -> None:
     assert printable("a\x1b[2Jb\u202ec\u200bd\x00e\x7ff\x85g\n") == (
         "a\\x1b[2Jb\\u202ec\\u200bd\\x00e\\x7ff\\x85g\\x0a"
@@ -60,6 +61,7 @@ def test_printable_shows_controls_bidi_and_zero_width_characters_as_escapes() ->
     assert printable("plain ünïcode — ok") == "plain ünïcode — ok"
 
 
+@pytest.mark.e2e
 def test_an_access_log_path_with_escapes_reaches_the_findings_table_as_visible_text(
     tmp_path: Path, sqlite_url: str
 ) -> None:
@@ -87,6 +89,7 @@ def test_an_access_log_path_with_escapes_reaches_the_findings_table_as_visible_t
     assert any("\x1b[31m" in title and "\u202e" in title for title in titles)
 
 
+@pytest.mark.e2e
 def test_a_certificate_name_with_escapes_is_shown_as_visible_text_by_scan(
     serve: ServeFactory, chain: Chain
 ) -> None:
@@ -123,6 +126,7 @@ def hostile_finding() -> Finding:
     )
 
 
+@pytest.mark.unit
 def test_markdown_escaping_leaves_no_link_html_or_entity_for_github_markdown() -> None:
     finding = hostile_finding()
     for text in (finding.title, finding.subject, finding.evidence, finding.remediation):
@@ -133,6 +137,7 @@ def test_markdown_escaping_leaves_no_link_html_or_entity_for_github_markdown() -
         assert "\u202e" not in html
 
 
+@pytest.mark.unit
 def test_reports_show_a_hostile_finding_as_text(sqlite_url: str) -> None:
     # Given a stored open finding whose title is a Markdown link and carries escapes
     store = SqlStore(sqlite_url)
@@ -165,6 +170,7 @@ def test_reports_show_a_hostile_finding_as_text(sqlite_url: str) -> None:
     assert "\\u202e" in html
 
 
+@pytest.mark.unit
 def test_console_log_lines_show_escapes_from_targets_as_text(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -181,6 +187,7 @@ def test_console_log_lines_show_escapes_from_targets_as_text(
     assert_harmless(logged)
 
 
+@pytest.mark.e2e
 def test_spec_paths_with_markup_and_escapes_neither_break_nor_reach_the_inventory_cli(
     tmp_path: Path, sqlite_url: str
 ) -> None:
@@ -220,6 +227,7 @@ def test_spec_paths_with_markup_and_escapes_neither_break_nor_reach_the_inventor
         assert_harmless(listed.stdout + listed.stderr)
 
 
+@pytest.mark.integration
 def test_slack_e_mail_and_grafana_notifications_show_a_hostile_finding_as_text() -> None:
     # Given a finding whose title and evidence a scanned server chose
     hostile = make_alert(1, title=f"TLS {HOSTILE}", evidence=f"served {HOSTILE}")

@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 
-from tests.daemon_process import APIVIGIL, run_cli
-from tests.http_servers import Reply, ScriptedHttpServer
-from tests.openapi_specs import SpecChanges, resource_count, write_multi_file_spec
+from tests.support.daemon_process import APIVIGIL, run_cli
+from tests.support.http_servers import Reply, ScriptedHttpServer
+from tests.support.openapi_specs import SpecChanges, resource_count, write_multi_file_spec
+
+pytestmark = pytest.mark.e2e
 
 HOSTILE_TITLE = "Shop \x1b[31mred\x1b]8;;http://evil.test\x07 <img src=x> [x](http://evil.test)"
 

@@ -26,12 +26,12 @@ from monitor.scheduler import CheckScheduler
 from monitor.store.interface import HysteresisPolicy
 from monitor.store.limits import ConnectionLimits
 from monitor.store.sql import SqlStore
-from tests.blackhole_proxy import BlackholeProxy
-from tests.checks_for_tests import Behaviour
-from tests.conftest import free_port
-from tests.test_store_contract import finding, ok_run
+from tests.support.blackhole_proxy import BlackholeProxy
+from tests.support.check_runs import finding, ok_run
+from tests.support.checks_for_tests import Behaviour
+from tests.support.ports import free_port
 
-pytestmark = pytest.mark.hostile_peer
+pytestmark = [pytest.mark.integration, pytest.mark.hostile_peer]
 
 LIMITS = ConnectionLimits(connect_seconds=3, statement_seconds=3, lock_seconds=1)
 

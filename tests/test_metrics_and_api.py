@@ -22,7 +22,7 @@ from monitor.model import (
 )
 from monitor.store.interface import HysteresisPolicy
 from monitor.store.sql import SqlStore
-from tests.conftest import free_port
+from tests.support.ports import free_port
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -50,6 +50,7 @@ def record_cert_run(store: SqlStore, target: str, not_after: float) -> None:
     store.record(run, HysteresisPolicy())
 
 
+@pytest.mark.integration
 def test_collector_exposes_runs_findings_and_certificates(store: SqlStore) -> None:
     store.sync_targets([Target("api")], T0)
     record_cert_run(store, "api", 1_800_000_000.0)
@@ -94,6 +95,7 @@ def test_collector_exposes_runs_findings_and_certificates(store: SqlStore) -> No
     assert registry.get_sample_value("apivigil_store_up") == 1
 
 
+@pytest.mark.unit
 def test_store_outage_is_a_metric_not_a_failed_scrape(sqlite_url: str) -> None:
     store = SqlStore(sqlite_url)  # schema never created: every query fails
     registry = build_registry(store)
@@ -116,6 +118,7 @@ def serve_api(store: SqlStore, alive: dict[str, bool]) -> tuple[ApiServer, str]:
     return server, f"http://127.0.0.1:{port}"
 
 
+@pytest.mark.integration
 def test_http_endpoints(store: SqlStore) -> None:
     alive = {"value": True}
     server, base = serve_api(store, alive)
@@ -132,6 +135,7 @@ def test_http_endpoints(store: SqlStore) -> None:
         server.stop()
 
 
+@pytest.mark.integration
 def test_readyz_is_false_when_the_schema_is_not_current(sqlite_url: str) -> None:
     server, base = serve_api(SqlStore(sqlite_url), {"value": True})
     try:
@@ -141,6 +145,7 @@ def test_readyz_is_false_when_the_schema_is_not_current(sqlite_url: str) -> None
         server.stop()
 
 
+@pytest.mark.integration
 @pytest.mark.hostile_peer
 def test_readyz_tells_an_anonymous_caller_only_that_the_store_is_unavailable() -> None:
     # Given a PostgreSQL store on a loopback port where nothing listens

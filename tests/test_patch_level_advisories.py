@@ -27,8 +27,8 @@ from checks.patch_level.advisories import (
     version_key,
 )
 from checks.patch_level.packages import Ecosystem, InstalledPackage, SeveritySource
-from tests.daemon_process import run_cli
-from tests.osv_records import (
+from tests.support.daemon_process import run_cli
+from tests.support.osv_records import (
     CVSS3_CRITICAL,
     CVSS3_MEDIUM,
     CVSS4_HIGH,
@@ -70,22 +70,26 @@ def affected_versions(
 # ---------------------------------------------------------------- version ordering
 
 
+@pytest.mark.unit
 def test_debian_epoch_outranks_upstream_version_and_tilde_sorts_before_release() -> None:
     assert compare(Ecosystem.DEBIAN, "1:1.0", "2.0") == 1
     assert compare(Ecosystem.DEBIAN, "1.0~rc1", "1.0") == -1
     assert compare(Ecosystem.UBUNTU, "1.2-1ubuntu0.1", "1.2-1") == 1
 
 
+@pytest.mark.unit
 def test_rpm_epoch_outranks_version_and_release_compares_numerically() -> None:
     assert compare(Ecosystem.RED_HAT, "1:1.0-1", "0:2.0-1") == 1
     assert compare(Ecosystem.ROCKY, "1.0-2.el9", "1.0-10.el9") == -1
     assert compare(Ecosystem.ALMA, "2.0-1", "2.0-1") == 0
 
 
+@pytest.mark.unit
 def test_alpine_revisions_compare_numerically() -> None:
     assert compare(Ecosystem.ALPINE, "1.2.3-r2", "1.2.3-r10") == -1
 
 
+@pytest.mark.unit
 def test_pep440_orders_dev_pre_post_and_local_and_ignores_trailing_zeros() -> None:
     ordered = ["1.0.dev1", "1.0a1", "1.0rc1", "1.0", "1.0+local.1", "1.0.post1", "1.1"]
     keys = [version_key(Ecosystem.PYPI, v) for v in ordered]
@@ -93,6 +97,7 @@ def test_pep440_orders_dev_pre_post_and_local_and_ignores_trailing_zeros() -> No
     assert compare(Ecosystem.PYPI, "2.2", "2.2.0") == 0
 
 
+@pytest.mark.unit
 def test_semver_orders_pre_releases_before_the_release_and_ignores_build_metadata() -> None:
     ordered = ["1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-beta", "1.0.0-rc.1", "1.0.0", "1.0.1"]
     keys = [version_key(Ecosystem.NPM, v) for v in ordered]
@@ -100,11 +105,13 @@ def test_semver_orders_pre_releases_before_the_release_and_ignores_build_metadat
     assert compare(Ecosystem.CRATES_IO, "1.0.0+build.5", "1.0.0") == 0
 
 
+@pytest.mark.unit
 def test_go_versions_compare_equal_with_and_without_v_prefix() -> None:
     assert compare(Ecosystem.GO, "v1.2.3", "1.2.3") == 0
     assert compare(Ecosystem.GO, "v1.2.3", "1.10.0") == -1
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("left", "right"),
     [
@@ -125,6 +132,7 @@ def test_maven_versions_equal_under_comparable_version_compare_equal(left: str, 
     assert compare(Ecosystem.MAVEN, left, right) == 0
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("lower", "higher"),
     [
@@ -141,10 +149,12 @@ def test_maven_qualifiers_order_as_comparable_version_does(lower: str, higher: s
     assert compare(Ecosystem.MAVEN, lower, higher) == -1
 
 
+@pytest.mark.unit
 def test_maven_snapshot_sorts_before_release() -> None:
     assert compare(Ecosystem.MAVEN, "1.0-SNAPSHOT", "1.0") == -1
 
 
+@pytest.mark.unit
 def test_unparseable_version_raises_unorderable_version_naming_it() -> None:
     with pytest.raises(UnorderableVersion, match="not a version"):
         version_key(Ecosystem.PYPI, "not a version")
@@ -153,6 +163,7 @@ def test_unparseable_version_raises_unorderable_version_naming_it() -> None:
 # ---------------------------------------------------------------- range evaluation
 
 
+@pytest.mark.unit
 def test_multiple_ranges_are_ored_and_unsorted_events_are_sorted_first() -> None:
     documents = [
         record(
@@ -172,6 +183,7 @@ def test_multiple_ranges_are_ored_and_unsorted_events_are_sorted_first() -> None
     assert found == {"1.0", "1.1", "2.2", "3.0"}
 
 
+@pytest.mark.unit
 def test_introduced_zero_affects_everything_before_the_fix() -> None:
     documents = [
         record(
@@ -185,6 +197,7 @@ def test_introduced_zero_affects_everything_before_the_fix() -> None:
     }
 
 
+@pytest.mark.unit
 def test_last_affected_closes_the_range_after_its_version() -> None:
     documents = [
         record(
@@ -198,6 +211,7 @@ def test_last_affected_closes_the_range_after_its_version() -> None:
     }
 
 
+@pytest.mark.unit
 def test_limit_caps_a_range_without_a_fix_and_star_means_unlimited() -> None:
     documents = [
         record(
@@ -216,6 +230,7 @@ def test_limit_caps_a_range_without_a_fix_and_star_means_unlimited() -> None:
     assert affected_versions(documents, Ecosystem.NPM, "open", "0.9.0", "9.0.0") == {"9.0.0"}
 
 
+@pytest.mark.unit
 def test_explicit_versions_list_matches_exactly_those_versions() -> None:
     documents = [record("PYSEC-2", affected("PyPI", "listed", versions=("1.0.5", "1.0.7")))]
     assert affected_versions(documents, Ecosystem.PYPI, "listed", "1.0.5", "1.0.6", "1.0.7") == {
@@ -224,6 +239,7 @@ def test_explicit_versions_list_matches_exactly_those_versions() -> None:
     }
 
 
+@pytest.mark.unit
 def test_git_ranges_are_ignored() -> None:
     git = {
         "type": "GIT",
@@ -234,6 +250,7 @@ def test_git_ranges_are_ignored() -> None:
     assert affected_versions(documents, Ecosystem.PYPI, "gitonly", "1.0") == set()
 
 
+@pytest.mark.unit
 def test_withdrawn_record_never_matches() -> None:
     documents = [
         record(
@@ -245,6 +262,7 @@ def test_withdrawn_record_never_matches() -> None:
     assert affected_versions(documents, Ecosystem.PYPI, "gone", "1.0") == set()
 
 
+@pytest.mark.unit
 def test_pypi_prerelease_before_the_introduced_release_is_outside_the_range() -> None:
     documents = [
         record(
@@ -259,6 +277,7 @@ def test_pypi_prerelease_before_the_introduced_release_is_outside_the_range() ->
     }
 
 
+@pytest.mark.unit
 def test_semver_prerelease_sorts_before_its_release_in_ranges() -> None:
     documents = [
         record(
@@ -280,6 +299,7 @@ def test_semver_prerelease_sorts_before_its_release_in_ranges() -> None:
     assert affected_versions(documents, Ecosystem.NPM, "beta-out", "1.0.0-beta") == set()
 
 
+@pytest.mark.unit
 def test_pypi_versions_equal_with_trailing_zero_match_range_bounds() -> None:
     documents = [
         record(
@@ -295,6 +315,7 @@ def test_pypi_versions_equal_with_trailing_zero_match_range_bounds() -> None:
     assert affected_versions(documents, Ecosystem.PYPI, "fixedzero", "2.2") == set()
 
 
+@pytest.mark.unit
 def test_pypi_names_match_after_pep503_normalisation() -> None:
     documents = [
         record(
@@ -319,6 +340,7 @@ def test_pypi_names_match_after_pep503_normalisation() -> None:
     ]
 
 
+@pytest.mark.unit
 def test_npm_and_go_names_keep_case_but_match_a_producers_lower_cased_spelling() -> None:
     documents = [
         record("GHSA-7", affected("npm", "JSONStream", osv_range(("introduced", "0")))),
@@ -344,6 +366,7 @@ def test_npm_and_go_names_keep_case_but_match_a_producers_lower_cased_spelling()
     )
 
 
+@pytest.mark.unit
 def test_case_folded_lookup_works_against_the_built_index_too(tmp_path: Path) -> None:
     documents = [record("GHSA-7", affected("npm", "JSONStream", osv_range(("introduced", "0"))))]
     index_path = tmp_path / "advisories.db"
@@ -355,6 +378,7 @@ def test_case_folded_lookup_works_against_the_built_index_too(tmp_path: Path) ->
     assert [m.advisory.id for m in result.matches] == ["GHSA-7"]
 
 
+@pytest.mark.unit
 def test_debian_advisories_match_the_source_package_of_the_release() -> None:
     documents = [
         record(
@@ -382,6 +406,7 @@ def test_debian_advisories_match_the_source_package_of_the_release() -> None:
     assert result.matches[0].fixed_versions == ("3.0.11-1~deb12u2",)
 
 
+@pytest.mark.unit
 def test_alpine_and_ubuntu_releases_match_their_osv_spelling() -> None:
     documents = [
         record(
@@ -414,6 +439,7 @@ def test_alpine_and_ubuntu_releases_match_their_osv_spelling() -> None:
     ]
 
 
+@pytest.mark.unit
 def test_fixed_versions_are_those_after_the_installed_version_ascending() -> None:
     documents = [
         record(
@@ -434,6 +460,7 @@ def test_fixed_versions_are_those_after_the_installed_version_ascending() -> Non
     assert [m.fixed_versions for m in result.matches] == [("1.2", "2.3", "3.0.1"), ("2.3", "3.0.1")]
 
 
+@pytest.mark.unit
 def test_unorderable_installed_version_falls_back_to_the_versions_list_with_a_note() -> None:
     documents = [
         record(
@@ -455,6 +482,7 @@ def test_unorderable_installed_version_falls_back_to_the_versions_list_with_a_no
     assert any("weird!build" in note and "explicit version lists" in note for note in result.notes)
 
 
+@pytest.mark.unit
 def test_unorderable_event_version_skips_that_range_with_a_note() -> None:
     documents = [
         record(
@@ -474,6 +502,7 @@ def test_unorderable_event_version_skips_that_range_with_a_note() -> None:
     assert "not!ok" in undetermined.reason
 
 
+@pytest.mark.unit
 def test_a_fixed_list_written_as_one_string_is_undetermined_not_clean() -> None:
     # a real record shape: two fixed versions in one event, "8.0.3, 7.0.7"
     documents = [
@@ -492,6 +521,7 @@ def test_a_fixed_list_written_as_one_string_is_undetermined_not_clean() -> None:
     assert "8.0.3, 7.0.7" in undetermined.reason
 
 
+@pytest.mark.unit
 def test_unorderable_installed_version_not_in_the_versions_list_is_undetermined() -> None:
     documents = [
         record(
@@ -506,6 +536,7 @@ def test_unorderable_installed_version_not_in_the_versions_list_is_undetermined(
     assert "installed version cannot be ordered" in result.undetermined[0].reason
 
 
+@pytest.mark.unit
 def test_fix_published_is_the_published_date_else_the_modified_date() -> None:
     documents = [
         record(
@@ -556,6 +587,7 @@ def alias_records() -> list[dict[str, Any]]:
     ]
 
 
+@pytest.mark.unit
 def test_records_aliasing_each_other_transitively_are_reported_once() -> None:
     result = match_records(alias_records(), package(Ecosystem.PYPI, "requests", "2.30.0"))
     assert len(result.matches) == 1
@@ -568,6 +600,7 @@ def test_records_aliasing_each_other_transitively_are_reported_once() -> None:
     assert match.fixed_versions == ("2.31.0", "2.32.0")
 
 
+@pytest.mark.unit
 def test_alias_group_without_a_cve_prefers_the_ghsa_id() -> None:
     documents = alias_records()[:2]
     result = match_records(documents, package(Ecosystem.PYPI, "requests", "2.30.0"))
@@ -581,22 +614,26 @@ def severity_of(**fields: Any) -> Any:
     return choose_severity(parse_record(json.dumps(record("X-1", **fields)).encode(), "x.json"))
 
 
+@pytest.mark.unit
 def test_cvss_v3_vector_gives_base_score_and_label() -> None:
     rating = severity_of(severity=(("CVSS_V3", CVSS3_CRITICAL),))
     assert (rating.label, rating.score, rating.source) == ("critical", 9.8, SeveritySource.CVSS_V3)
     assert rating.vector == CVSS3_CRITICAL
 
 
+@pytest.mark.unit
 def test_cvss_v4_vector_is_preferred_over_v3() -> None:
     rating = severity_of(severity=(("CVSS_V3", CVSS3_CRITICAL), ("CVSS_V4", CVSS4_HIGH)))
     assert (rating.label, rating.score, rating.source) == ("high", 7.1, SeveritySource.CVSS_V4)
 
 
+@pytest.mark.unit
 def test_invalid_cvss_v4_vector_falls_back_to_v3() -> None:
     rating = severity_of(severity=(("CVSS_V4", "CVSS:4.0/AV:N"), ("CVSS_V3", CVSS3_MEDIUM)))
     assert (rating.label, rating.score, rating.source) == ("medium", 4.2, SeveritySource.CVSS_V3)
 
 
+@pytest.mark.unit
 def test_advisory_labels_are_used_without_a_vector() -> None:
     ghsa = severity_of(database_specific={"severity": "MODERATE"})
     red_hat = severity_of(
@@ -620,6 +657,7 @@ def test_advisory_labels_are_used_without_a_vector() -> None:
     assert debian.label == "low"
 
 
+@pytest.mark.unit
 def test_no_usable_severity_is_unknown() -> None:
     rating = severity_of(
         severity=(("CVSS_V3", "garbage"),), database_specific={"severity": "unknown"}
@@ -627,6 +665,7 @@ def test_no_usable_severity_is_unknown() -> None:
     assert (rating.label, rating.score, rating.source) == (None, None, SeveritySource.UNKNOWN)
 
 
+@pytest.mark.unit
 def test_zero_score_is_labelled_none() -> None:
     rating = severity_of(severity=(("CVSS_V3", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:N"),))
     assert (rating.label, rating.score) == ("none", 0.0)
@@ -635,6 +674,7 @@ def test_zero_score_is_labelled_none() -> None:
 # ---------------------------------------------------------------- OSV schema
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("document", "problem"),
     [
@@ -663,6 +703,7 @@ def test_schema_violations_raise_osv_format_error(document: dict[str, Any], prob
         assert f"(record {document['id']})" in str(caught.value)
 
 
+@pytest.mark.unit
 def test_unknown_fields_are_ignored() -> None:
     document = record("OK-1", credits=[{"name": "someone"}], future_field={"x": 1})
     assert parse_record(json.dumps(document).encode(), "ok.json").id == "OK-1"
@@ -705,6 +746,7 @@ def index_documents() -> list[dict[str, Any]]:
     ]
 
 
+@pytest.mark.unit
 def test_index_built_from_directory_and_zip_matches_like_memory(tmp_path: Path) -> None:
     documents = index_documents()
     sources = [
@@ -730,6 +772,7 @@ def test_index_built_from_directory_and_zip_matches_like_memory(tmp_path: Path) 
     ]
 
 
+@pytest.mark.unit
 def test_newest_copy_of_a_record_wins_across_sources(tmp_path: Path) -> None:
     old = record(
         "GHSA-dup",
@@ -749,6 +792,7 @@ def test_newest_copy_of_a_record_wins_across_sources(tmp_path: Path) -> None:
     assert match.fixed_versions == ("2.0.0",)
 
 
+@pytest.mark.unit
 def test_invalid_record_is_rejected_by_name_while_the_rest_is_indexed(tmp_path: Path) -> None:
     feed = write_directory(tmp_path / "feed", index_documents())
     broken = record(
@@ -776,6 +820,7 @@ def write_zeros_member(archive: zipfile.ZipFile, name: str, size: int) -> None:
             member.write(chunk)
 
 
+@pytest.mark.unit
 def test_zip_bomb_is_refused_and_the_previous_index_is_untouched(tmp_path: Path) -> None:
     index_path = tmp_path / "index.sqlite"
     build_index([write_directory(tmp_path / "feed", index_documents())], index_path)
@@ -799,6 +844,7 @@ def test_zip_bomb_is_refused_and_the_previous_index_is_untouched(tmp_path: Path)
         assert len(index.match(inventory()).matches) == 3
 
 
+@pytest.mark.unit
 def test_zip_member_inflating_past_its_declared_size_is_refused(tmp_path: Path) -> None:
     bomb = tmp_path / "all.zip"
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -815,6 +861,7 @@ def test_zip_member_inflating_past_its_declared_size_is_refused(tmp_path: Path) 
     assert not (tmp_path / "index.sqlite").exists()
 
 
+@pytest.mark.unit
 def test_zip_member_with_an_extreme_compression_ratio_is_refused(tmp_path: Path) -> None:
     dump = tmp_path / "all.zip"
     with zipfile.ZipFile(dump, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -825,6 +872,7 @@ def test_zip_member_with_an_extreme_compression_ratio_is_refused(tmp_path: Path)
     assert caught.value.member == "DENSE-1.json"
 
 
+@pytest.mark.unit
 def test_archive_total_and_member_count_limits_are_enforced(tmp_path: Path) -> None:
     dump = write_zip(tmp_path / "all.zip", index_documents())
     with pytest.raises(AdvisoryIndexError, match="in all"):
@@ -833,11 +881,13 @@ def test_archive_total_and_member_count_limits_are_enforced(tmp_path: Path) -> N
         build_index([dump], tmp_path / "b.sqlite", limits=ZipLimits(max_members=3))
 
 
+@pytest.mark.unit
 def test_missing_source_is_an_index_error(tmp_path: Path) -> None:
     with pytest.raises(AdvisoryIndexError, match="neither"):
         build_index([tmp_path / "nowhere"], tmp_path / "index.sqlite")
 
 
+@pytest.mark.unit
 def test_opening_an_index_of_another_format_asks_for_an_update(tmp_path: Path) -> None:
     index_path = tmp_path / "index.sqlite"
     build_index([write_directory(tmp_path / "feed", index_documents())], index_path)
@@ -848,6 +898,7 @@ def test_opening_an_index_of_another_format_asks_for_an_update(tmp_path: Path) -
         AdvisoryIndex.open(index_path)
 
 
+@pytest.mark.unit
 def test_opening_a_missing_or_foreign_file_asks_for_an_update(tmp_path: Path) -> None:
     with pytest.raises(AdvisoryIndexError, match="apivigil advisories update"):
         AdvisoryIndex.open(tmp_path / "missing.sqlite")
@@ -861,6 +912,7 @@ def _deep_record(record_id: str, depth: int) -> str:
     return f'{{"id": "{record_id}", "modified": "2024-04-01T00:00:00Z", "details": {nested}}}'
 
 
+@pytest.mark.e2e
 @pytest.mark.hostile_peer
 def test_a_record_nested_100k_deep_is_skipped_by_name_and_the_rest_is_indexed(
     tmp_path: Path,
@@ -883,6 +935,7 @@ def test_a_record_nested_100k_deep_is_skipped_by_name_and_the_rest_is_indexed(
         assert len(index.match(inventory()).matches) == 3
 
 
+@pytest.mark.e2e
 def test_an_update_where_every_record_was_rejected_fails_and_keeps_the_old_index(
     tmp_path: Path,
 ) -> None:

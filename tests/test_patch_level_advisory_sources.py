@@ -24,8 +24,8 @@ from checks.patch_level.facts import PatchRaw, SourceInventory, SourceMatch
 from checks.patch_level.packages import Ecosystem, InstalledPackage
 from checks.patch_level.params import PatchLevelParams
 from monitor.model import Finding
-from tests.daemon_process import run_cli
-from tests.osv_records import (
+from tests.support.daemon_process import run_cli
+from tests.support.osv_records import (
     CVSS3_CRITICAL,
     affected,
     github_checkout,
@@ -90,6 +90,7 @@ def matched_ids(index_path: Path, *packages: InstalledPackage) -> set[str]:
 # ---------------------------------------------------------------- layouts
 
 
+@pytest.mark.unit
 def test_a_pypa_checkout_of_yaml_records_is_indexed_and_its_tooling_is_not_read(
     tmp_path: Path,
 ) -> None:
@@ -110,6 +111,7 @@ def test_a_pypa_checkout_of_yaml_records_is_indexed_and_its_tooling_is_not_read(
     }
 
 
+@pytest.mark.unit
 def test_the_vulns_folder_of_a_pypa_checkout_reads_as_a_plain_yaml_tree(tmp_path: Path) -> None:
     root = pypa_checkout(tmp_path / "advisory-database", pypa_records())
 
@@ -119,6 +121,7 @@ def test_the_vulns_folder_of_a_pypa_checkout_reads_as_a_plain_yaml_tree(tmp_path
     assert stats.sources[0].layout == "files"
 
 
+@pytest.mark.unit
 def test_a_github_checkout_reads_only_reviewed_advisories(tmp_path: Path) -> None:
     root = github_checkout(tmp_path / "advisory-database", github_records())
 
@@ -131,6 +134,7 @@ def test_a_github_checkout_reads_only_reviewed_advisories(tmp_path: Path) -> Non
     }
 
 
+@pytest.mark.unit
 def test_a_golang_vulndb_checkout_reads_data_osv_and_not_its_yaml_reports(tmp_path: Path) -> None:
     root = golang_checkout(tmp_path / "vulndb", golang_records())
 
@@ -141,6 +145,7 @@ def test_a_golang_vulndb_checkout_reads_data_osv_and_not_its_yaml_reports(tmp_pa
     assert matched_ids(tmp_path / "index.db", package(Ecosystem.GO, "golang.org/x/net", "v0.1.0"))
 
 
+@pytest.mark.unit
 def test_a_rustsec_osv_export_is_indexed(tmp_path: Path) -> None:
     root = rustsec_checkout(tmp_path / "advisory-db", rustsec_records())
 
@@ -153,6 +158,7 @@ def test_a_rustsec_osv_export_is_indexed(tmp_path: Path) -> None:
     }
 
 
+@pytest.mark.e2e
 def test_sources_of_every_kind_mix_in_one_update_from_the_cli(tmp_path: Path) -> None:
     pypa = pypa_checkout(tmp_path / "pypa", pypa_records())
     github = github_checkout(tmp_path / "github", github_records())
@@ -192,6 +198,7 @@ def test_sources_of_every_kind_mix_in_one_update_from_the_cli(tmp_path: Path) ->
 # ---------------------------------------------------------------- timestamps
 
 
+@pytest.mark.unit
 def test_records_with_year_1_and_year_9999_timestamps_are_indexed_and_matched(
     tmp_path: Path,
 ) -> None:
@@ -228,6 +235,7 @@ def test_records_with_year_1_and_year_9999_timestamps_are_indexed_and_matched(
     assert fixes["PYSEC-3"] == datetime(1, 1, 1, tzinfo=UTC)
 
 
+@pytest.mark.unit
 def test_a_time_that_leaves_the_years_1_to_9999_in_utc_is_a_named_schema_error(
     tmp_path: Path,
 ) -> None:
@@ -282,6 +290,7 @@ def unreadable_records(folder: Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.unit
 def test_each_unreadable_record_is_skipped_by_name_and_the_rest_is_indexed(tmp_path: Path) -> None:
     feed = tmp_path / "feed"
     expected = unreadable_records(feed)
@@ -300,6 +309,7 @@ def test_each_unreadable_record_is_skipped_by_name_and_the_rest_is_indexed(tmp_p
     assert max(len(problem) for problem in reasons.values()) < 400
 
 
+@pytest.mark.e2e
 def test_a_directory_of_only_unreadable_records_is_refused_and_the_old_index_kept(
     tmp_path: Path,
 ) -> None:
@@ -330,6 +340,7 @@ def test_a_directory_of_only_unreadable_records_is_refused_and_the_old_index_kep
     assert {s["id"] for s in written["skipped"]} >= {None}
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "files", [{}, {"notes.txt": "hello", "data.csv": "a,b", "README.md": "# x"}]
 )
@@ -352,6 +363,7 @@ def test_a_source_with_no_record_files_is_refused_naming_what_it_holds(
     assert not (tmp_path / "index.db").exists()
 
 
+@pytest.mark.e2e
 def test_an_update_losing_more_than_half_the_records_is_refused_unless_forced(
     tmp_path: Path,
 ) -> None:
@@ -381,6 +393,7 @@ def test_an_update_losing_more_than_half_the_records_is_refused_unless_forced(
         assert opened.metadata.records == 0
 
 
+@pytest.mark.e2e
 def test_status_of_a_missing_index_asks_for_an_update(tmp_path: Path) -> None:
     status = run_cli("advisories", "status", "--index", str(tmp_path / "none.db"))
 
@@ -391,6 +404,7 @@ def test_status_of_a_missing_index_asks_for_an_update(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- severity through aliases
 
 
+@pytest.mark.unit
 def test_a_record_without_cvss_takes_the_severity_of_an_alias_and_names_it(
     tmp_path: Path,
 ) -> None:
@@ -419,6 +433,7 @@ def test_a_record_without_cvss_takes_the_severity_of_an_alias_and_names_it(
     assert match.advisory.severity_from == "GHSA-ffff-gggg-hhhh"
 
 
+@pytest.mark.unit
 def test_parse_record_reads_yaml_as_json_does() -> None:
     document = pypi("PYSEC-Y", "same", "1.0", severity=(("CVSS_V3", CVSS3_CRITICAL),))
     path = Path("/nonexistent/PYSEC-Y.yaml")
@@ -445,6 +460,7 @@ def evaluated(index_path: Path, *packages: InstalledPackage) -> dict[str, Findin
     return {f.subject.split("|")[1].split("@")[0]: f for f in output.findings}
 
 
+@pytest.mark.unit
 def test_findings_name_the_alias_that_gave_the_severity_or_the_configured_default(
     tmp_path: Path,
 ) -> None:
@@ -475,6 +491,7 @@ def test_findings_name_the_alias_that_gave_the_severity_or_the_configured_defaul
     )
 
 
+@pytest.mark.unit
 def test_fixes_published_in_the_years_1_and_9999_are_judged_without_overflow(
     tmp_path: Path,
 ) -> None:

@@ -21,10 +21,10 @@ from monitor.model import CheckKind, CheckRun, FindingStatus, RunStatus, Severit
 from monitor.runner import CheckJob, Runner
 from monitor.store.interface import FindingQuery, HysteresisPolicy
 from monitor.store.sql import SqlStore
-from tests.clocks import ManualClock
-from tests.daemon_process import run_cli, write_config
-from tests.http_servers import Reply, ScriptedHttpServer
-from tests.osv_records import (
+from tests.support.clocks import ManualClock
+from tests.support.daemon_process import run_cli, write_config
+from tests.support.http_servers import Reply, ScriptedHttpServer
+from tests.support.osv_records import (
     CVSS3_CRITICAL,
     CVSS3_MEDIUM,
     CVSS4_HIGH,
@@ -191,6 +191,7 @@ def web() -> Iterator[ScriptedHttpServer]:
         yield server
 
 
+@pytest.mark.integration
 def test_vulnerable_eol_outdated_and_disclosed_components_are_found(
     tmp_path: Path, web: ScriptedHttpServer, store: SqlStore
 ) -> None:
@@ -238,6 +239,7 @@ def samples_of(run: CheckRun) -> dict[tuple[str, tuple[tuple[str, str], ...]], f
     return {(o.name, tuple(sorted(o.labels.items()))): o.value for o in run.output.observations}
 
 
+@pytest.mark.integration
 def test_a_vulnerability_past_its_deadline_is_one_finding_marked_overdue_and_raised(
     tmp_path: Path, web: ScriptedHttpServer, store: SqlStore
 ) -> None:
@@ -265,6 +267,7 @@ def test_a_vulnerability_past_its_deadline_is_one_finding_marked_overdue_and_rai
     assert samples[("patch_vulnerabilities", (("severity", "high"),))] == 1
 
 
+@pytest.mark.integration
 def test_an_overdue_vulnerability_carries_an_overdue_label_that_routes_match(
     tmp_path: Path, web: ScriptedHttpServer, store: SqlStore
 ) -> None:
@@ -302,6 +305,7 @@ def test_an_overdue_vulnerability_carries_an_overdue_label_that_routes_match(
     assert routed["python|requests@2.30.0 GHSA-rrrr-eeee-qqqq"] == "everything"
 
 
+@pytest.mark.integration
 def test_a_configured_overdue_severity_replaces_the_one_step_raise(
     tmp_path: Path, web: ScriptedHttpServer, store: SqlStore
 ) -> None:
@@ -315,6 +319,7 @@ def test_a_configured_overdue_severity_replaces_the_one_step_raise(
     assert "severity raised to high" in openssl.evidence
 
 
+@pytest.mark.integration
 def test_an_index_older_than_the_maximum_age_is_a_finding_and_its_age_is_exported_per_source(
     tmp_path: Path, web: ScriptedHttpServer, store: SqlStore
 ) -> None:
@@ -340,6 +345,7 @@ def test_an_index_older_than_the_maximum_age_is_a_finding_and_its_age_is_exporte
     )
 
 
+@pytest.mark.integration
 def test_broken_sources_are_named_and_leave_their_findings_untouched(
     tmp_path: Path, web: ScriptedHttpServer, store: SqlStore
 ) -> None:
@@ -365,6 +371,7 @@ def test_broken_sources_are_named_and_leave_their_findings_untouched(
     assert ("PATCH-VULNERABLE", "python|django@4.2.1 CVE-2024-0001") in after
 
 
+@pytest.mark.integration
 def test_a_missing_advisory_index_is_a_misconfiguration_naming_the_fix(
     tmp_path: Path, web: ScriptedHttpServer, store: SqlStore
 ) -> None:
@@ -378,6 +385,7 @@ def test_a_missing_advisory_index_is_a_misconfiguration_naming_the_fix(
     assert "apivigil advisories update" in (run.error_message or "")
 
 
+@pytest.mark.e2e
 def test_cli_builds_the_index_and_keeps_the_old_one_when_a_dump_is_a_zip_bomb(
     tmp_path: Path,
 ) -> None:
@@ -404,6 +412,7 @@ def test_cli_builds_the_index_and_keeps_the_old_one_when_a_dump_is_a_zip_bomb(
     assert index.read_bytes() == before
 
 
+@pytest.mark.e2e
 def test_inventory_show_prints_every_source(
     tmp_path: Path, web: ScriptedHttpServer, store: SqlStore
 ) -> None:
@@ -473,6 +482,7 @@ class OsvApiFake:
         )
 
 
+@pytest.mark.integration
 def test_the_osv_api_adds_advisories_newer_than_the_offline_index(
     tmp_path: Path, web: ScriptedHttpServer, store: SqlStore
 ) -> None:

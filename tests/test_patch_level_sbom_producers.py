@@ -25,9 +25,9 @@ from checks.patch_level.advisories import build_index
 from checks.patch_level.params import PatchLevelParams
 from monitor.model import CheckKind, CheckRun, Finding, RunStatus, Severity, Target
 from monitor.runner import CheckJob, Runner
-from tests.clocks import ManualClock
-from tests.daemon_process import run_cli, write_config
-from tests.osv_records import affected, osv_range, record, write_directory
+from tests.support.clocks import ManualClock
+from tests.support.daemon_process import run_cli, write_config
+from tests.support.osv_records import affected, osv_range, record, write_directory
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 TOOLS = Path(__file__).resolve().parent.parent / ".sbom-tools"
@@ -174,6 +174,7 @@ def producer(run: CheckRun, source: str) -> str:
 # --- producers run here --------------------------------------------------------------------
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("spec_version", ["1.4", "1.6"])
 def test_cyclonedx_py_sbom_of_a_real_virtualenv_matches_mixed_case_and_epoch_versions(
     tmp_path: Path, spec_version: str
@@ -223,6 +224,7 @@ def test_cyclonedx_py_sbom_of_a_real_virtualenv_matches_mixed_case_and_epoch_ver
     assert producer(run, "python").startswith("cyclonedx-py ")
 
 
+@pytest.mark.integration
 def test_trivy_sbom_of_an_ubuntu_root_file_system_uses_epochs_and_source_packages(
     tmp_path: Path,
 ) -> None:
@@ -257,6 +259,7 @@ def test_trivy_sbom_of_an_ubuntu_root_file_system_uses_epochs_and_source_package
     assert producer(run, "trivy").startswith("trivy")
 
 
+@pytest.mark.integration
 def test_cdxgen_sbom_of_an_ubuntu_root_file_system_finds_the_same(tmp_path: Path) -> None:
     root = ubuntu_root(tmp_path)
     sbom = tmp_path / "cdxgen.cdx.json"
@@ -438,6 +441,7 @@ TRIVY_SPDX = spdx(
 )
 
 
+@pytest.mark.unit
 def test_syft_and_trivy_sboms_written_as_they_document_them(tmp_path: Path) -> None:
     written = {}
     for name, document in [
@@ -461,6 +465,7 @@ def test_syft_and_trivy_sboms_written_as_they_document_them(tmp_path: Path) -> N
     assert producer(run, "trivy-spdx") == "trivy 0.57.1"
 
 
+@pytest.mark.unit
 def test_cdxgen_os_sbom_takes_the_distribution_from_its_operating_system_component(
     tmp_path: Path,
 ) -> None:
@@ -509,6 +514,7 @@ def test_cdxgen_os_sbom_takes_the_distribution_from_its_operating_system_compone
 # --- never a silent "clean" ----------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_os_packages_of_an_unknown_distribution_are_undetermined_not_clean(
     tmp_path: Path,
 ) -> None:
@@ -549,6 +555,7 @@ def test_os_packages_of_an_unknown_distribution_are_undetermined_not_clean(
     assert {"nameless|", "foreign|"} <= set(run.output.undetermined)
 
 
+@pytest.mark.unit
 def test_an_advisory_whose_fixed_version_cannot_be_ordered_is_undetermined_with_its_id(
     tmp_path: Path,
 ) -> None:
@@ -570,6 +577,7 @@ def test_an_advisory_whose_fixed_version_cannot_be_ordered_is_undetermined_with_
     assert sample(run, "patch_undetermined") == 1
 
 
+@pytest.mark.e2e
 def test_an_ubuntu_dpkg_status_without_os_release_fails_loudly(tmp_path: Path) -> None:
     root = ubuntu_root(tmp_path)
     status = str(root / "var/lib/dpkg/status")
@@ -601,6 +609,7 @@ def test_an_ubuntu_dpkg_status_without_os_release_fails_loudly(tmp_path: Path) -
     assert set(findings(read, "PATCH-VULNERABLE", "os")) == UBUNTU_VULNERABLE
 
 
+@pytest.mark.unit
 def test_an_rpm_list_of_a_distribution_osv_does_not_cover_is_undetermined(tmp_path: Path) -> None:
     listing = tmp_path / "rpm-qa.txt"
     listing.write_text("openssl-libs|1|3.1.1|4.fc39|x86_64\n")

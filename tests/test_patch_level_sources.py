@@ -179,6 +179,7 @@ DPKG_STATUS = """
 # --- dpkg ---------------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_dpkg_reads_installed_packages_with_source_versions_and_epochs(tmp_path: Path) -> None:
     status = write(tmp_path, "status", DPKG_STATUS)
 
@@ -197,6 +198,7 @@ def test_dpkg_reads_installed_packages_with_source_versions_and_epochs(tmp_path:
     assert found["bash"].version == "5.2.15-2+b2"
 
 
+@pytest.mark.unit
 def test_dpkg_takes_ecosystem_and_release_from_os_release(tmp_path: Path) -> None:
     status = write(tmp_path, "status", DPKG_STATUS)
     debian = write(tmp_path, "debian-os-release", DEBIAN_12_OS_RELEASE)
@@ -209,6 +211,7 @@ def test_dpkg_takes_ecosystem_and_release_from_os_release(tmp_path: Path) -> Non
     assert {(p.ecosystem, p.release) for p in on_ubuntu} == {(Ecosystem.UBUNTU, "22.04")}
 
 
+@pytest.mark.unit
 def test_dpkg_line_without_field_name_names_file_stanza_and_package(tmp_path: Path) -> None:
     status = write(
         tmp_path,
@@ -232,6 +235,7 @@ def test_dpkg_line_without_field_name_names_file_stanza_and_package(tmp_path: Pa
     )
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("stanza", "problem"),
     [
@@ -258,6 +262,7 @@ def test_dpkg_incomplete_stanza_is_an_error_not_a_dropped_package(
     assert problem in str(raised.value)
 
 
+@pytest.mark.unit
 def test_dpkg_next_to_an_alpine_os_release_is_bad_input(tmp_path: Path) -> None:
     status = write(tmp_path, "status", DPKG_STATUS)
     alpine = write(tmp_path, "os-release", ALPINE_OS_RELEASE)
@@ -266,6 +271,7 @@ def test_dpkg_next_to_an_alpine_os_release_is_bad_input(tmp_path: Path) -> None:
         read_dpkg_status(status, alpine)
 
 
+@pytest.mark.unit
 def test_missing_dpkg_status_is_bad_input_naming_the_file(tmp_path: Path) -> None:
     with pytest.raises(BadInput, match=re.escape(f"{tmp_path / 'nope'}: cannot read the file")):
         read_dpkg_status(tmp_path / "nope", DEBIAN)
@@ -274,6 +280,7 @@ def test_missing_dpkg_status_is_bad_input_naming_the_file(tmp_path: Path) -> Non
 # --- os-release -----------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_os_release_of_a_derivative_gets_the_parent_ecosystem_without_a_release(
     tmp_path: Path,
 ) -> None:
@@ -312,6 +319,7 @@ RPM_LIST = """
 """
 
 
+@pytest.mark.unit
 def test_rpm_list_gives_osv_versions_with_and_without_epoch(tmp_path: Path) -> None:
     listing = write(tmp_path, "rpm-qa.txt", RPM_LIST)
 
@@ -329,6 +337,7 @@ def test_rpm_list_gives_osv_versions_with_and_without_epoch(tmp_path: Path) -> N
     }
 
 
+@pytest.mark.unit
 def test_rpm_ecosystem_and_release_come_from_os_release(tmp_path: Path) -> None:
     listing = write(tmp_path, "rpm-qa.txt", RPM_LIST)
     rocky = write(tmp_path, "os-release", ROCKY_OS_RELEASE)
@@ -338,6 +347,7 @@ def test_rpm_ecosystem_and_release_come_from_os_release(tmp_path: Path) -> None:
     assert {(p.ecosystem, p.release) for p in packages} == {(Ecosystem.ROCKY, "9")}
 
 
+@pytest.mark.unit
 def test_rpm_line_with_missing_fields_names_file_and_line(tmp_path: Path) -> None:
     listing = write(tmp_path, "rpm-qa.txt", "bash|(none)|5.1.8|6.el9_1|x86_64\nbroken|1.0\n")
 
@@ -354,6 +364,7 @@ def fake_rpm(tmp_path: Path, script: str) -> Path:
     return path
 
 
+@pytest.mark.integration
 def test_rpm_query_runs_rpm_with_the_documented_query_format(tmp_path: Path) -> None:
     arguments = tmp_path / "arguments"
     rpm = fake_rpm(
@@ -379,11 +390,13 @@ def test_rpm_query_runs_rpm_with_the_documented_query_format(tmp_path: Path) -> 
     assert [p.version for p in packages] == ["1:3.0.7-24.el9", "5.1.8-6.el9_1"]
 
 
+@pytest.mark.integration
 def test_missing_rpm_is_target_unreachable(tmp_path: Path) -> None:
     with pytest.raises(TargetUnreachable, match="is not installed"):
         query_rpm(5.0, executable=str(tmp_path / "no-rpm-here"))
 
 
+@pytest.mark.integration
 def test_failing_rpm_is_bad_input_with_its_stderr(tmp_path: Path) -> None:
     rpm = fake_rpm(tmp_path, "echo 'error: rpmdb: damaged header #42' >&2\nexit 1\n")
 
@@ -391,6 +404,7 @@ def test_failing_rpm_is_bad_input_with_its_stderr(tmp_path: Path) -> None:
         query_rpm(5.0, executable=str(rpm))
 
 
+@pytest.mark.integration
 def test_rpm_that_hangs_is_target_unreachable_after_the_timeout(tmp_path: Path) -> None:
     rpm = fake_rpm(tmp_path, "exec sleep 10\n")
 
@@ -443,6 +457,7 @@ APK_INSTALLED = """
 """
 
 
+@pytest.mark.unit
 def test_apk_database_gives_packages_with_origin_and_alpine_release(tmp_path: Path) -> None:
     installed = write(tmp_path, "installed", APK_INSTALLED)
     alpine = write(tmp_path, "os-release", ALPINE_OS_RELEASE)
@@ -460,6 +475,7 @@ def test_apk_database_gives_packages_with_origin_and_alpine_release(tmp_path: Pa
     )
 
 
+@pytest.mark.unit
 def test_apk_stanza_without_version_names_the_stanza(tmp_path: Path) -> None:
     database = dedent(APK_INSTALLED).lstrip("\n")
     installed = tmp_path / "installed"
@@ -487,6 +503,7 @@ def metadata(name: str, version: str) -> str:
     )
 
 
+@pytest.mark.unit
 def test_site_packages_reads_dist_info_and_egg_info(tmp_path: Path) -> None:
     site = tmp_path / "site-packages"
     write(site, "requests-2.31.0.dist-info/METADATA", metadata("requests", "2.31.0"))
@@ -511,6 +528,7 @@ def test_site_packages_reads_dist_info_and_egg_info(tmp_path: Path) -> None:
     assert {(p.ecosystem, p.source) for p in packages} == {(Ecosystem.PYPI, str(site))}
 
 
+@pytest.mark.unit
 def test_dist_info_without_version_is_bad_input_naming_the_file(tmp_path: Path) -> None:
     broken = write(tmp_path, "foo-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: foo\n")
 
@@ -520,6 +538,7 @@ def test_dist_info_without_version_is_bad_input_naming_the_file(tmp_path: Path) 
         read_site_packages(tmp_path)
 
 
+@pytest.mark.unit
 def test_requirements_keep_pins_and_report_unpinned_lines(tmp_path: Path) -> None:
     requirements = write(
         tmp_path,
@@ -561,6 +580,7 @@ def test_requirements_keep_pins_and_report_unpinned_lines(tmp_path: Path) -> Non
     )
 
 
+@pytest.mark.unit
 def test_unparseable_requirement_names_file_and_line(tmp_path: Path) -> None:
     requirements = write(tmp_path, "requirements.txt", "certifi==2023.11.17\nfoo==\n")
 
@@ -568,6 +588,7 @@ def test_unparseable_requirement_names_file_and_line(tmp_path: Path) -> None:
         read_requirements(requirements)
 
 
+@pytest.mark.unit
 def test_poetry_lock_lists_every_package(tmp_path: Path) -> None:
     lock = write(
         tmp_path,
@@ -611,6 +632,7 @@ def test_poetry_lock_lists_every_package(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.unit
 def test_uv_lock_leaves_out_the_projects_own_packages(tmp_path: Path) -> None:
     lock = write(
         tmp_path,
@@ -657,6 +679,7 @@ def test_uv_lock_leaves_out_the_projects_own_packages(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.unit
 def test_invalid_lock_file_is_bad_input_naming_it(tmp_path: Path) -> None:
     lock = write(tmp_path, "uv.lock", '[[package]]\nname = "anyio\n')
 
@@ -738,6 +761,7 @@ CYCLONEDX_15_COMPONENTS: list[dict[str, object]] = [
 ]
 
 
+@pytest.mark.unit
 def test_cyclonedx_15_reads_nested_components_of_every_supported_type(tmp_path: Path) -> None:
     document = cyclonedx("1.5", CYCLONEDX_15_COMPONENTS)
     path = tmp_path / "sbom.cdx.json"
@@ -766,6 +790,7 @@ def test_cyclonedx_15_reads_nested_components_of_every_supported_type(tmp_path: 
     assert all(p.source == str(path) and p.purl for p in read.packages)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("spec_version", ["1.4", "1.6"])
 def test_cyclonedx_14_and_16_are_read_alike(spec_version: str) -> None:
     document = cyclonedx(
@@ -848,6 +873,7 @@ SPDX_23 = {
 }
 
 
+@pytest.mark.unit
 def test_spdx_23_reads_package_purls(tmp_path: Path) -> None:
     path = tmp_path / "sbom.spdx.json"
     path.write_text(json.dumps(SPDX_23), encoding="utf-8")
@@ -861,6 +887,7 @@ def test_spdx_23_reads_package_purls(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.unit
 def test_truncated_sbom_names_the_file_line_and_column(tmp_path: Path) -> None:
     text = json.dumps(cyclonedx("1.5", CYCLONEDX_15_COMPONENTS), indent=2)
     path = tmp_path / "sbom.cdx.json"
@@ -872,6 +899,7 @@ def test_truncated_sbom_names_the_file_line_and_column(tmp_path: Path) -> None:
         read_sbom(path)
 
 
+@pytest.mark.unit
 def test_json_that_is_neither_cyclonedx_nor_spdx_is_bad_input() -> None:
     document = {"name": "shop-api", "dependencies": {"requests": "2.31.0"}}
 
@@ -879,11 +907,13 @@ def test_json_that_is_neither_cyclonedx_nor_spdx_is_bad_input() -> None:
         parse_sbom(json.dumps(document).encode(), "package.json")
 
 
+@pytest.mark.unit
 def test_sbom_over_the_size_limit_is_rejected_before_parsing() -> None:
     with pytest.raises(BadInput, match=r"big\.json: larger than the limit of 10 bytes"):
         parse_sbom(b"{" + b" " * 20, "big.json", max_bytes=10)
 
 
+@pytest.mark.unit
 def test_invalid_purl_names_the_component() -> None:
     document = cyclonedx("1.5", [{"type": "library", "name": "oops", "purl": "npm/oops@1.0"}])
 
@@ -891,6 +921,7 @@ def test_invalid_purl_names_the_component() -> None:
         parse_sbom(json.dumps(document).encode(), "sbom.json")
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("purl", "properties", "expected"),
     [
@@ -945,6 +976,7 @@ def test_purls_are_read_as_each_producer_writes_them(
 # --- banners --------------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("header", "value", "expected"),
     [
@@ -979,6 +1011,7 @@ def test_banner_headers_name_products_and_versions(
     assert all(p.header == header and p.raw_value == value for p in products)
 
 
+@pytest.mark.unit
 def test_banner_header_names_are_case_insensitive() -> None:
     assert parse_banners([("SERVER", "nginx/1.25.3"), ("x-powered-by", "PHP/8.2.0")]) == (
         BannerProduct("nginx", "1.25.3", "SERVER", "nginx/1.25.3"),
@@ -1033,6 +1066,7 @@ def banner_server() -> Iterator[str]:
         server.server_close()
 
 
+@pytest.mark.integration
 def test_fetch_banners_reads_headers_without_downloading_the_body() -> None:
     with banner_server() as base_url:
         # Given a redirect and a page whose bodies would never finish arriving
@@ -1049,6 +1083,7 @@ def test_fetch_banners_reads_headers_without_downloading_the_body() -> None:
     assert ("X-Powered-By", "PHP/7.4.3") in fetched.headers
 
 
+@pytest.mark.integration
 def test_fetch_banners_stops_after_three_redirects() -> None:
     with banner_server() as base_url, pytest.raises(TargetUnreachable) as raised:
         fetch_banners(base_url + "/loop", timeout=5.0, egress=EgressPolicy())
@@ -1056,6 +1091,7 @@ def test_fetch_banners_stops_after_three_redirects() -> None:
     assert str(raised.value) == f"{base_url}/loop: more than 3 redirects"
 
 
+@pytest.mark.integration
 def test_fetch_banners_from_a_closed_port_is_target_unreachable() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -1065,6 +1101,7 @@ def test_fetch_banners_from_a_closed_port_is_target_unreachable() -> None:
         fetch_banners(url, timeout=2.0, egress=EgressPolicy())
 
 
+@pytest.mark.integration
 def test_fetch_banners_rejects_headers_over_the_limit() -> None:
     with banner_server() as base_url, pytest.raises(BadInput, match="exceed the limit of 40"):
         fetch_banners(base_url + "/", timeout=5.0, max_header_bytes=40, egress=EgressPolicy())

@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+import pytest
+
 from monitor.metrics import build_registry
 from monitor.model import CheckKind, CheckOutput, CheckRun, Finding, RunStatus, Severity, Target
 from monitor.posture import ControlStatus, control_statuses, posture_scores
@@ -12,6 +14,7 @@ from monitor.store.interface import HysteresisPolicy, OpenRule
 from monitor.store.sql import SqlStore
 
 
+@pytest.mark.unit
 def test_posture_deducts_each_open_rule_once_at_its_worst_severity() -> None:
     rules = [
         OpenRule(CheckKind.PATCH_LEVEL, "a", "PATCH-VULNERABLE", Severity.LOW, 10_000),
@@ -25,6 +28,7 @@ def test_posture_deducts_each_open_rule_once_at_its_worst_severity() -> None:
     assert posture_scores(["a", "b", "c"], rules) == {"a": 45.0, "b": 100.0, "c": 0.0}
 
 
+@pytest.mark.unit
 def test_controls_pass_when_evaluated_and_fail_with_an_open_finding() -> None:
     statuses = control_statuses(
         [CheckKind.CERT_EXPIRY, CheckKind.TLS_POSTURE],
@@ -36,6 +40,7 @@ def test_controls_pass_when_evaluated_and_fail_with_an_open_finding() -> None:
     assert ("NIST SP 800-40", "3.5") not in statuses  # patch_level never ran
 
 
+@pytest.mark.integration
 def test_metrics_show_posture_and_control_status(store: SqlStore) -> None:
     now = datetime.now(UTC)
     store.sync_targets([Target("api")], now)

@@ -8,6 +8,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from checks.cert_expiry.params import CertExpiryParams
 from checks.egress import EgressPolicy
 from monitor.certmaker import issue, write_server_files
@@ -20,9 +22,9 @@ from monitor.runner import CheckJob, Runner
 from monitor.store.interface import HysteresisPolicy
 from monitor.store.sql import SqlStore
 from monitor.tlsserver import HttpsServer
-from tests.clocks import ManualClock
-from tests.conftest import free_port
-from tests.daemon_process import run_cli, write_config
+from tests.support.clocks import ManualClock
+from tests.support.daemon_process import run_cli, write_config
+from tests.support.ports import free_port
 
 DAY = timedelta(days=1)
 PERIOD = timedelta(days=5)
@@ -32,6 +34,7 @@ def expect(*names: str) -> list[Expectation]:
     return [Expectation(CheckKind.CERT_EXPIRY, name, DAY, timedelta(hours=1)) for name in names]
 
 
+@pytest.mark.integration
 def test_a_fresh_store_reports_every_configured_target_and_no_posture(store: SqlStore) -> None:
     period = ReportPeriod.ending(datetime.now(UTC), PERIOD)
     expectations = expect("api", "web")
@@ -51,6 +54,7 @@ def test_a_fresh_store_reports_every_configured_target_and_no_posture(store: Sql
     assert "mean of targets) | no data |" in markdown
 
 
+@pytest.mark.integration
 def test_days_before_the_first_evaluation_have_no_posture_and_errors_are_no_evidence(
     store: SqlStore, tmp_path: Path
 ) -> None:
@@ -93,6 +97,7 @@ def test_days_before_the_first_evaluation_have_no_posture_and_errors_are_no_evid
     assert data.days[-1].posture == data.summary.posture
 
 
+@pytest.mark.e2e
 def test_the_report_command_on_a_fresh_store_lists_the_configured_targets(tmp_path: Path) -> None:
     config = write_config(
         tmp_path / "apivigil.yaml",

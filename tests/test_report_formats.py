@@ -24,9 +24,10 @@ from monitor.report.model import ReportData
 from monitor.report.oscal import control_token
 from monitor.report.render import render_report
 from monitor.store.sql import SqlStore
-from tests.conftest import Chain, ServeFactory, free_port
-from tests.daemon_process import run_cli, write_config
-from tests.test_report_history import DAYS, History
+from tests.support.chains import Chain, ServeFactory
+from tests.support.daemon_process import run_cli, write_config
+from tests.support.ports import free_port
+from tests.support.report_history import DAYS, History
 
 TRESTLE = Path(sys.executable).with_name("trestle")
 
@@ -61,6 +62,7 @@ def validate_sarif(document: dict[str, Any]) -> None:
     validator.validate(document)
 
 
+@pytest.mark.integration
 def test_json_has_the_same_numbers_and_every_open_finding_with_controls(data: ReportData) -> None:
     document = json.loads(render_report(data, ReportFormat.JSON))
 
@@ -78,6 +80,7 @@ def test_json_has_the_same_numbers_and_every_open_finding_with_controls(data: Re
     assert "posture score" in document["definitions"]
 
 
+@pytest.mark.integration
 def test_markdown_has_every_section_and_every_open_finding(data: ReportData) -> None:
     text = render_report(data, ReportFormat.MD)
 
@@ -102,6 +105,7 @@ def test_markdown_has_every_section_and_every_open_finding(data: ReportData) -> 
     assert "| legacy | cert_expiry | 1d | never |" in text  # not checked within its interval
 
 
+@pytest.mark.integration
 def test_oscal_assessment_results_round_trip_through_trestle_models(
     data: ReportData, tmp_path: Path
 ) -> None:
@@ -135,6 +139,7 @@ def test_oscal_assessment_results_round_trip_through_trestle_models(
     assert {"high", "medium", "low"} <= facets
 
 
+@pytest.mark.integration
 def test_oscal_document_passes_trestle_validate(data: ReportData, tmp_path: Path) -> None:
     workspace = tmp_path / "trestle"
     workspace.mkdir()
@@ -155,12 +160,14 @@ def test_oscal_document_passes_trestle_validate(data: ReportData, tmp_path: Path
     assert "VALID" in result.stdout
 
 
+@pytest.mark.unit
 def test_nist_800_53_controls_become_catalog_ids() -> None:
     assert control_token(Control("NIST SP 800-53", "SC-8", "t")) == "sc-8"
     assert control_token(Control("NIST SP 800-53", "IA-5(2)", "t")) == "ia-5.2"
     assert control_token(Control("PCI DSS", "4.2.1", "t")) == "pci-dss-4.2.1"
 
 
+@pytest.mark.integration
 def test_report_sarif_is_valid_sarif_with_pass_and_fail_results(data: ReportData) -> None:
     document = json.loads(render_report(data, ReportFormat.SARIF))
 
@@ -185,6 +192,7 @@ def test_report_sarif_is_valid_sarif_with_pass_and_fail_results(data: ReportData
     )
 
 
+@pytest.mark.integration
 def test_the_schema_check_rejects_an_invalid_sarif_document(data: ReportData) -> None:
     document = json.loads(render_report(data, ReportFormat.SARIF))
     broken = copy.deepcopy(document)
@@ -194,6 +202,7 @@ def test_the_schema_check_rejects_an_invalid_sarif_document(data: ReportData) ->
         validate_sarif(broken)
 
 
+@pytest.mark.e2e
 def test_scan_format_sarif_reports_findings_and_runs_that_could_not_evaluate(
     serve: ServeFactory, chain: Chain
 ) -> None:
@@ -218,6 +227,7 @@ def test_scan_format_sarif_reports_findings_and_runs_that_could_not_evaluate(
     assert notification["properties"]["reason"] == "unreachable"
 
 
+@pytest.mark.e2e
 def test_cli_writes_a_report_with_coverage_from_the_config(
     history: History, tmp_path: Path
 ) -> None:
@@ -243,6 +253,7 @@ def test_cli_writes_a_report_with_coverage_from_the_config(
     assert datetime.now(UTC) - start - timedelta(days=3) < timedelta(minutes=5)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("options", "message"),
     [
@@ -260,6 +271,7 @@ def test_cli_rejects_bad_options_with_exit_2(
     assert message in " ".join(result.stderr.split())
 
 
+@pytest.mark.e2e
 def test_cli_framework_names_are_case_insensitive(history: History) -> None:
     result = run_cli("report", "--store", history.store.url, "-f", "md", "--framework", "pci dss")
 

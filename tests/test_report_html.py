@@ -21,7 +21,7 @@ from monitor.report.model import ReportPeriod
 from monitor.report.render import render_report
 from monitor.report.svg import severity_colors
 from monitor.store.sql import SqlStore
-from tests.test_report_history import History
+from tests.support.report_history import History
 
 # Offline: only file:// is loaded; any other request would go to a dead local proxy and no
 # name resolves, so nothing leaves the machine.
@@ -103,6 +103,7 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     history.close()
 
 
+@pytest.mark.integration
 def test_the_page_is_standalone_without_scripts_or_external_assets(page: Path) -> None:
     html = page.read_text()
 
@@ -115,6 +116,7 @@ def test_the_page_is_standalone_without_scripts_or_external_assets(page: Path) -
     assert "@media print" in html
 
 
+@pytest.mark.integration
 def test_chromium_renders_the_report_without_console_errors_and_draws_the_charts(
     page: Path, tmp_path: Path
 ) -> None:
@@ -137,6 +139,7 @@ def test_chromium_renders_the_report_without_console_errors_and_draws_the_charts
     shutil.copy(rendering.screenshot, page.with_suffix(".png"))  # to look at when it fails
 
 
+@pytest.mark.integration
 def test_the_console_check_catches_a_page_error(tmp_path: Path) -> None:
     broken = tmp_path / "broken.html"
     broken.write_text("<!DOCTYPE html><p>x</p><script>console.error('boom'); nope();</script>")
@@ -147,6 +150,7 @@ def test_the_console_check_catches_a_page_error(tmp_path: Path) -> None:
     assert any("Uncaught" in line for line in rendering.console)
 
 
+@pytest.mark.integration
 def test_an_empty_store_still_renders_a_complete_page(tmp_path: Path) -> None:
     store = SqlStore(f"sqlite:///{tmp_path / 'empty.db'}")
     store.upgrade_schema()
@@ -164,6 +168,7 @@ def test_an_empty_store_still_renders_a_complete_page(tmp_path: Path) -> None:
     assert "no data" in page.read_text()
 
 
+@pytest.mark.integration
 def test_rule_ids_stay_on_one_line_subjects_are_short_with_the_full_value_on_hover(
     page: Path,
 ) -> None:
@@ -182,6 +187,7 @@ def test_rule_ids_stay_on_one_line_subjects_are_short_with_the_full_value_on_hov
         assert len(shown) <= len(full)  # ... the full value on hover
 
 
+@pytest.mark.integration
 def test_audit_details_are_text_not_raw_json_and_expired_certificates_stand_apart(
     page: Path,
 ) -> None:

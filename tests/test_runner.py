@@ -10,7 +10,9 @@ import pytest
 from checks.egress import EgressPolicy
 from monitor.model import CheckKind, ErrorReason, RunStatus, Target
 from monitor.runner import CheckJob, Runner
-from tests.checks_for_tests import Behaviour, ScriptedCheck
+from tests.support.checks_for_tests import Behaviour, ScriptedCheck
+
+pytestmark = pytest.mark.unit
 
 
 def job(target: str = "api", timeout: float = 5, **behaviour: object) -> CheckJob:

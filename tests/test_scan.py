@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from checks.cert_expiry.params import CertExpiryParams
 from checks.egress import EgressPolicy
 from monitor.fanout import auto_processes, run_in_processes
@@ -22,8 +24,8 @@ from monitor.model import (
 )
 from monitor.runner import CheckJob
 from monitor.scan import exit_code, run_scan
-from tests.conftest import Chain, ServeFactory
-from tests.hostile_servers import GarbageServer, Tarpit
+from tests.support.chains import Chain, ServeFactory
+from tests.support.hostile_servers import GarbageServer, Tarpit
 
 
 def cert_job(name: str, url: str, **params: object) -> CheckJob:
@@ -32,6 +34,7 @@ def cert_job(name: str, url: str, **params: object) -> CheckJob:
     )
 
 
+@pytest.mark.integration
 def test_many_endpoints_with_hostile_ones_mixed_in_are_each_judged(
     serve: ServeFactory, chain: Chain, tarpit: Tarpit, garbage_server: GarbageServer
 ) -> None:
@@ -58,6 +61,7 @@ def test_many_endpoints_with_hostile_ones_mixed_in_are_each_judged(
         assert leaf_not_after == [leaf.certificate.not_valid_after_utc.timestamp()]
 
 
+@pytest.mark.integration
 def test_forked_workers_give_the_same_runs_as_threads(serve: ServeFactory, chain: Chain) -> None:
     jobs = [
         cert_job(f"t{i}", serve(chain.leaf(f"t{i}.test", days_left=5 + i)).url) for i in range(12)
@@ -86,6 +90,7 @@ def test_forked_workers_give_the_same_runs_as_threads(serve: ServeFactory, chain
     assert sorted(seen) == sorted(job.target.name for job in jobs)
 
 
+@pytest.mark.integration
 def test_a_dead_worker_leaves_its_unfinished_jobs_as_bug_runs() -> None:
     jobs = [cert_job(f"t{i}", f"127.0.0.1:{i + 1}") for i in range(6)]
 
@@ -110,11 +115,13 @@ def _now_pair() -> tuple[datetime, datetime]:
     return now, now
 
 
+@pytest.mark.unit
 def test_small_scans_stay_in_one_process() -> None:
     assert auto_processes(50) == 1
     assert auto_processes(10_000) == (os.cpu_count() or 1)
 
 
+@pytest.mark.unit
 def test_exit_code_prefers_findings_over_errors() -> None:
     now = datetime.now(UTC)
     ok = CheckRun(

@@ -8,11 +8,16 @@ import socket
 import time
 from pathlib import Path
 
+import pytest
+
 from monitor.metric_names import FINDINGS_OPEN, SCAN_LAST_SUCCESS
-from tests.conftest import Chain, ServeFactory, free_port
-from tests.daemon_process import run_cli
-from tests.prometheus_server import PrometheusServer
-from tests.pushgateway_server import Pushgateway
+from tests.support.chains import Chain, ServeFactory
+from tests.support.daemon_process import run_cli
+from tests.support.ports import free_port
+from tests.support.prometheus_server import PrometheusServer
+from tests.support.pushgateway_server import Pushgateway
+
+pytestmark = pytest.mark.e2e
 
 
 def families_of(gateway: Pushgateway, job: str, instance: str) -> dict[str, object]:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from checks.egress import EgressPolicy
 from monitor.jobs import ScheduledCheck
 from monitor.model import CheckKind, Target
 from monitor.runner import CheckJob, Runner
 from monitor.scheduler import CheckScheduler, first_runs
-from tests.checks_for_tests import Behaviour, ScriptedCheck
+from tests.support.checks_for_tests import Behaviour, ScriptedCheck
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -23,12 +25,14 @@ def planned(name: str, interval: timedelta = HOUR, **behaviour: object) -> Sched
     return ScheduledCheck(job=job, interval=interval, jitter=timedelta(0))
 
 
+@pytest.mark.unit
 def test_a_check_that_ran_before_runs_again_one_interval_after_its_last_start() -> None:
     last = {(CheckKind.CERT_EXPIRY, "api"): NOW - timedelta(minutes=20)}
     starts = first_runs([planned("api")], last, NOW, spread=timedelta(minutes=5))
     assert starts == {"cert_expiry:api": NOW + timedelta(minutes=40)}
 
 
+@pytest.mark.unit
 def test_checks_that_never_ran_are_spread_over_the_window_not_started_together() -> None:
     checks = [planned(f"t{i}") for i in range(10)]
     starts = sorted(first_runs(checks, {}, NOW, spread=timedelta(minutes=5)).values())
@@ -37,6 +41,7 @@ def test_checks_that_never_ran_are_spread_over_the_window_not_started_together()
     assert len(set(starts)) == 10
 
 
+@pytest.mark.unit
 def test_overdue_checks_are_spread_too_so_a_long_outage_does_not_cause_a_burst() -> None:
     last = {(CheckKind.CERT_EXPIRY, f"t{i}"): NOW - timedelta(days=2) for i in range(4)}
     starts = first_runs(
@@ -45,12 +50,14 @@ def test_overdue_checks_are_spread_too_so_a_long_outage_does_not_cause_a_burst()
     assert sorted(starts.values()) == [NOW + timedelta(minutes=m) for m in range(4)]
 
 
+@pytest.mark.unit
 def test_spread_window_never_exceeds_the_interval() -> None:
     checks = [planned(f"t{i}", interval=timedelta(seconds=20)) for i in range(2)]
     starts = sorted(first_runs(checks, {}, NOW, spread=timedelta(minutes=5)).values())
     assert starts == [NOW, NOW + timedelta(seconds=10)]
 
 
+@pytest.mark.integration
 def test_scheduler_never_overlaps_runs_of_one_check_on_one_target() -> None:
     check = ScriptedCheck()
     runner = Runner(checks={CheckKind.CERT_EXPIRY: check}, egress=EgressPolicy())
@@ -74,6 +81,7 @@ def test_scheduler_never_overlaps_runs_of_one_check_on_one_target() -> None:
     assert check.max_running_overall == 2  # different targets did run side by side
 
 
+@pytest.mark.unit
 def test_reconcile_keeps_unchanged_jobs_and_removes_dropped_ones() -> None:
     scheduler = CheckScheduler(
         lambda job: None,
@@ -90,6 +98,7 @@ def test_reconcile_keeps_unchanged_jobs_and_removes_dropped_ones() -> None:
     assert after["cert_expiry:a"] == before["cert_expiry:a"]
 
 
+@pytest.mark.unit
 def test_heartbeat_reports_the_scheduler_alive_until_shutdown() -> None:
     scheduler = CheckScheduler(
         lambda job: None,

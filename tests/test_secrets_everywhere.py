@@ -19,14 +19,20 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Chain, free_port
-from tests.daemon_process import APIVIGIL, DaemonProcess, run_cli, write_config
-from tests.http_servers import Reply, ScriptedHttpServer
-from tests.test_config_drift import _store_text
+from tests.support.chains import Chain
+from tests.support.config_errors import (
+    CONFIG_ERRORS_WITH_SECRETS,
+    SLACK_PATH_TOKEN,
+)
+from tests.support.daemon_process import APIVIGIL, DaemonProcess, run_cli, write_config
+from tests.support.http_servers import Reply, ScriptedHttpServer
+from tests.support.ports import free_port
+from tests.support.store_dump import store_text
+
+pytestmark = pytest.mark.e2e
 
 ADMIN_TOKEN = "admintok-Pq81zz02mmKL-7c1e"
 READ_TOKEN = "readtok-Vb55nm21xxQR-90d2"
-SLACK_PATH_TOKEN = "slackpath-Zq93xK7wE4"
 WEBHOOK_SECRET = "whsec-Lk82hd71Tt0p"
 SMTP_PASSWORD = "smtppw-Gh27skW9a3"
 DRIFT_SECRET_BEFORE = "driftpw-Ab12Xy90-before"
@@ -265,7 +271,7 @@ def test_secret_values_appear_in_no_log_store_finding_notification_cli_output_or
     baseline_show = run_cli("baseline", "show", "api", "--config", str(path), "--format", "json")
     outputs = {
         "daemon log": log,
-        "store": _store_text(f"sqlite:///{tmp_path / 'store' / 'apivigil.db'}", tmp_path / "store"),
+        "store": store_text(f"sqlite:///{tmp_path / 'store' / 'apivigil.db'}", tmp_path / "store"),
         "findings": findings.stdout + findings.stderr,
         "outbox": outbox_text,
         "config check": checked.stdout + checked.stderr,
@@ -315,101 +321,6 @@ def test_secret_values_appear_in_no_log_store_finding_notification_cli_output_or
         f"\nsecret values searched: {len(secrets)} in {len(outputs)} outputs, found: {len(found)}"
     )
     assert found == []
-
-
-STORE_PASSWORD = "storepw-Rt55Lm02Kq"
-TARGET_PASSWORD = "targetpw-Ue73Wc19Hn"
-HOOK_QUERY_TOKEN = "hookq-Yp40Bd88Js"
-
-# name -> (config, environment, the key the error must name, the secret it must not show)
-CONFIG_ERRORS_WITH_SECRETS: dict[str, tuple[dict[str, Any], dict[str, str], str, str]] = {
-    "slack webhook, bad scheme": (
-        {
-            "alerts": {
-                "receivers": [
-                    {
-                        "name": "chat",
-                        "slack": {
-                            "webhook_url": f"htps://hooks.slack.com/services/{SLACK_PATH_TOKEN}"
-                        },
-                    }
-                ]
-            }
-        },
-        {},
-        "alerts.receivers[0].slack",
-        SLACK_PATH_TOKEN,
-    ),
-    "slack webhook, no scheme": (
-        {
-            "alerts": {
-                "receivers": [
-                    {
-                        "name": "chat",
-                        "slack": {"webhook_url": f"hooks.slack.com/services/{SLACK_PATH_TOKEN}"},
-                    }
-                ]
-            }
-        },
-        {},
-        "alerts.receivers[0].slack",
-        SLACK_PATH_TOKEN,
-    ),
-    "webhook with a token in its query, bad scheme": (
-        {
-            "alerts": {
-                "receivers": [
-                    {"name": "hook", "webhook": {"url": f"ftp://h/x?token={HOOK_QUERY_TOKEN}"}}
-                ]
-            }
-        },
-        {},
-        "alerts.receivers[0].webhook",
-        HOOK_QUERY_TOKEN,
-    ),
-    "store URL, port not a number": (
-        {"store": f"postgresql+psycopg://apivigil:{STORE_PASSWORD}@127.0.0.1:5x32/apivigil"},
-        {},
-        "store",
-        STORE_PASSWORD,
-    ),
-    "store URL, unsupported database": (
-        {"store": f"mysql://apivigil:{STORE_PASSWORD}@127.0.0.1/apivigil"},
-        {},
-        "store",
-        STORE_PASSWORD,
-    ),
-    "target URL with credentials": (
-        {"targets": [{"name": "api", "url": f"https://ops:{TARGET_PASSWORD}@127.0.0.1:8443/"}]},
-        {},
-        "targets[0].url",
-        TARGET_PASSWORD,
-    ),
-    "target URL with credentials and a bad port": (
-        {"targets": [{"name": "api", "url": f"https://ops:{TARGET_PASSWORD}@127.0.0.1:99999/"}]},
-        {},
-        "targets[0].url",
-        TARGET_PASSWORD,
-    ),
-    "target URL with credentials and a bad scheme": (
-        {"targets": [{"name": "api", "url": f"ftp://ops:{TARGET_PASSWORD}@127.0.0.1/"}]},
-        {},
-        "targets[0].url",
-        TARGET_PASSWORD,
-    ),
-    "store URL from the environment": (
-        {},
-        {"APIVIGIL_STORE": f"postgresql://apivigil:{STORE_PASSWORD}@127.0.0.1:x/db"},
-        "APIVIGIL_STORE",
-        STORE_PASSWORD,
-    ),
-    "targets from the environment, not JSON": (
-        {},
-        {"APIVIGIL_TARGETS": f"[{{name: api, url: https://ops:{TARGET_PASSWORD}@127.0.0.1/}}]"},
-        "APIVIGIL_TARGETS",
-        TARGET_PASSWORD,
-    ),
-}
 
 
 @pytest.mark.hostile_peer

@@ -12,6 +12,8 @@ from monitor.jobs import scheduled_checks
 from monitor.model import CheckKind
 from monitor.settings import ConfigError, load_settings
 
+pytestmark = pytest.mark.unit
+
 GOOD = """\
 store: sqlite:///x.db
 defaults: {interval: 1h, timeout: 60s}

@@ -13,8 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Chain, free_port
-from tests.daemon_process import DaemonProcess, run_cli, write_config
+from tests.support.chains import Chain
+from tests.support.daemon_process import DaemonProcess, run_cli, write_config
+from tests.support.ports import free_port
+
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ from structlog.testing import capture_logs
 
 from monitor.store.interface import HysteresisPolicy
 from monitor.store.sql import SqlStore
-from tests.test_store_contract import finding, ok_run
+from tests.support.check_runs import finding, ok_run
 
-pytestmark = pytest.mark.hostile_peer
+pytestmark = [pytest.mark.unit, pytest.mark.hostile_peer]
 
 
 @pytest.fixture

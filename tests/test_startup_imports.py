@@ -78,6 +78,7 @@ def _check_code(modules: set[str], kinds: tuple[str, ...]) -> list[str]:
     return sorted(m for m in modules if m.startswith(prefixes) and m not in allowed)
 
 
+@pytest.mark.integration
 def test_importing_the_cli_imports_no_check_store_or_server_code() -> None:
     modules = _modules_after("import monitor.cli")
     assert _heavy(modules) == []
@@ -88,6 +89,7 @@ def test_importing_the_cli_imports_no_check_store_or_server_code() -> None:
     assert "rich.progress" not in modules
 
 
+@pytest.mark.integration
 def test_a_cert_expiry_scan_imports_only_the_cert_expiry_check(tmp_path: Path) -> None:
     with socket.socket() as probe:  # a port nothing listens on: the run fails fast, exit 3
         probe.bind(("127.0.0.1", 0))
@@ -109,6 +111,7 @@ def test_a_cert_expiry_scan_imports_only_the_cert_expiry_check(tmp_path: Path) -
     assert _check_code(modules, OTHER_CHECKS) == []
 
 
+@pytest.mark.integration
 def test_validating_a_config_imports_parameter_models_only(tmp_path: Path) -> None:
     config = tmp_path / "apivigil.yaml"
     config.write_text(
@@ -123,6 +126,7 @@ def test_validating_a_config_imports_parameter_models_only(tmp_path: Path) -> No
     assert _check_code(modules, ("cert_expiry", *OTHER_CHECKS)) == []
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("kind", list(CheckKind))
 def test_every_kind_resolves_to_a_consistent_check(kind: CheckKind) -> None:
     assert kind in CHECKS
@@ -135,6 +139,7 @@ def test_every_kind_resolves_to_a_consistent_check(kind: CheckKind) -> None:
     assert isinstance(create_check(kind), cls)
 
 
+@pytest.mark.unit
 def test_the_lazy_mapping_lists_every_kind_in_order() -> None:
     assert list(CHECKS) == [
         CheckKind.CERT_EXPIRY,
@@ -154,5 +159,6 @@ def test_the_lazy_mapping_lists_every_kind_in_order() -> None:
         params_model("no_such_check")  # type: ignore[arg-type]
 
 
+@pytest.mark.unit
 def test_the_advisories_command_default_is_the_checks_default() -> None:
     assert CLI_DEFAULT_ADVISORY_INDEX == DEFAULT_ADVISORY_INDEX

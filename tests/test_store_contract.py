@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -11,11 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlmodel import Session, SQLModel, select
 
 from monitor.model import (
-    CheckKind,
-    CheckOutput,
     CheckRun,
-    ErrorReason,
-    Finding,
     FindingStatus,
     Observation,
     RunStatus,
@@ -26,52 +22,10 @@ from monitor.model import (
 from monitor.store.interface import FindingQuery, HysteresisPolicy, SchemaState
 from monitor.store.sql import SqlStore
 from monitor.store.tables import SnapshotRow
-
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-CERT = CheckKind.CERT_EXPIRY
-ALL = frozenset(FindingStatus)
+from tests.support.check_runs import ALL, CERT, POLICY, T0, error_run, finding, ok_run
 
 
-def finding(
-    rule: str = "CERT-EXPIRES-SOON", subject: str = "leaf", severity: Severity = Severity.MEDIUM
-) -> Finding:
-    return Finding(rule, severity, f"{rule} title", subject, "evidence", "fix it")
-
-
-def ok_run(
-    target: str,
-    at: datetime,
-    *findings: Finding,
-    observations: tuple[Observation, ...] = (),
-    snapshot: dict | None = None,
-) -> CheckRun:  # type: ignore[type-arg]
-    return CheckRun(
-        id=str(uuid.uuid4()),
-        check=CERT,
-        target=target,
-        started_at=at,
-        finished_at=at + timedelta(seconds=1),
-        status=RunStatus.OK,
-        output=CheckOutput(observations=observations, findings=tuple(findings), snapshot=snapshot),
-    )
-
-
-def error_run(target: str, at: datetime) -> CheckRun:
-    return CheckRun(
-        id=str(uuid.uuid4()),
-        check=CERT,
-        target=target,
-        started_at=at,
-        finished_at=at + timedelta(seconds=2),
-        status=RunStatus.ERROR,
-        error_reason=ErrorReason.UNREACHABLE,
-        error_message="connection refused",
-    )
-
-
-POLICY = HysteresisPolicy(open_after=1, resolve_after=2)
-
-
+@pytest.mark.integration
 def test_fresh_store_reports_empty_schema_then_current_after_upgrade(store_url: str) -> None:
     store = SqlStore(store_url)
     assert store.schema_state() is SchemaState.EMPTY
@@ -80,12 +34,14 @@ def test_fresh_store_reports_empty_schema_then_current_after_upgrade(store_url: 
     store.close()
 
 
+@pytest.mark.integration
 def test_migrations_create_exactly_the_tables_the_models_describe(store: SqlStore) -> None:
     with store.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, SQLModel.metadata) == []
 
 
+@pytest.mark.integration
 def test_first_sighting_opens_a_finding_with_a_transition(store: SqlStore) -> None:
     transitions = store.record(ok_run("api", T0, finding()), POLICY)
     assert [t.kind for t in transitions] == [TransitionKind.OPENED]
@@ -98,6 +54,7 @@ def test_first_sighting_opens_a_finding_with_a_transition(store: SqlStore) -> No
     assert stored.fingerprint == finding().fingerprint(CERT, "api")
 
 
+@pytest.mark.integration
 def test_open_after_holds_a_finding_pending_until_seen_enough_times(store: SqlStore) -> None:
     policy = HysteresisPolicy(open_after=3, resolve_after=2)
     assert store.record(ok_run("api", T0, finding()), policy) == []
@@ -107,6 +64,7 @@ def test_open_after_holds_a_finding_pending_until_seen_enough_times(store: SqlSt
     assert [t.kind for t in transitions] == [TransitionKind.OPENED]
 
 
+@pytest.mark.integration
 def test_finding_resolves_only_after_resolve_after_absences(store: SqlStore) -> None:
     store.record(ok_run("api", T0, finding()), POLICY)
     assert store.record(ok_run("api", T0 + timedelta(hours=1)), POLICY) == []
@@ -117,6 +75,7 @@ def test_finding_resolves_only_after_resolve_after_absences(store: SqlStore) -> 
     assert resolved.resolved_at == T0 + timedelta(hours=2, seconds=1)
 
 
+@pytest.mark.integration
 def test_a_flap_back_resets_the_absence_count(store: SqlStore) -> None:
     store.record(ok_run("api", T0, finding()), POLICY)
     store.record(ok_run("api", T0 + timedelta(hours=1)), POLICY)
@@ -125,6 +84,7 @@ def test_a_flap_back_resets_the_absence_count(store: SqlStore) -> None:
     assert store.findings(FindingQuery())[0].status is FindingStatus.OPEN
 
 
+@pytest.mark.integration
 def test_errored_run_neither_opens_nor_resolves_findings(store: SqlStore) -> None:
     store.record(ok_run("api", T0, finding()), POLICY)
     for hour in (1, 2, 3):
@@ -135,6 +95,7 @@ def test_errored_run_neither_opens_nor_resolves_findings(store: SqlStore) -> Non
     assert (latest.status, latest.error_reason) == (RunStatus.ERROR, "unreachable")
 
 
+@pytest.mark.integration
 def test_rising_severity_is_one_finding_with_a_severity_transition(store: SqlStore) -> None:
     store.record(ok_run("api", T0, finding(severity=Severity.MEDIUM)), POLICY)
     transitions = store.record(
@@ -147,6 +108,7 @@ def test_rising_severity_is_one_finding_with_a_severity_transition(store: SqlSto
     assert stored.severity is Severity.CRITICAL
 
 
+@pytest.mark.integration
 def test_resolved_finding_reopens_when_seen_again(store: SqlStore) -> None:
     store.record(ok_run("api", T0, finding()), POLICY)
     store.record(ok_run("api", T0 + timedelta(hours=1)), POLICY)
@@ -156,6 +118,7 @@ def test_resolved_finding_reopens_when_seen_again(store: SqlStore) -> None:
     assert len(store.findings(FindingQuery(statuses=ALL))) == 1
 
 
+@pytest.mark.integration
 def test_findings_are_per_target_and_filterable(store: SqlStore) -> None:
     store.record(ok_run("a", T0, finding(severity=Severity.LOW)), POLICY)
     store.record(
@@ -167,6 +130,7 @@ def test_findings_are_per_target_and_filterable(store: SqlStore) -> None:
     assert [f.severity for f in severe] == [Severity.CRITICAL]
 
 
+@pytest.mark.integration
 def test_last_run_started_ignores_skipped_runs(store: SqlStore) -> None:
     store.record(ok_run("api", T0), POLICY)
     store.record(error_run("api", T0 + timedelta(hours=1)), POLICY)
@@ -182,6 +146,7 @@ def test_last_run_started_ignores_skipped_runs(store: SqlStore) -> None:
     assert store.last_run_started() == {(CERT, "api"): T0 + timedelta(hours=1)}
 
 
+@pytest.mark.integration
 def test_metrics_state_shows_latest_samples_of_active_targets_only(store: SqlStore) -> None:
     store.sync_targets([Target("api", labels={"env": "prod"}), Target("gone")], T0)
     old = Observation("cert_not_after_timestamp_seconds", 1.0, {"address": "127.0.0.1"})
@@ -204,6 +169,7 @@ def test_metrics_state_shows_latest_samples_of_active_targets_only(store: SqlSto
     assert histogram.buckets == [(1.0, 3), (5.0, 4)]
 
 
+@pytest.mark.integration
 def test_identical_snapshots_are_stored_once(store: SqlStore) -> None:
     store.record(ok_run("api", T0, snapshot={"a": 1}), POLICY)
     store.record(ok_run("api", T0 + timedelta(hours=1), snapshot={"a": 1}), POLICY)
@@ -212,6 +178,7 @@ def test_identical_snapshots_are_stored_once(store: SqlStore) -> None:
         assert len(session.exec(select(SnapshotRow)).all()) == 2
 
 
+@pytest.mark.unit
 def test_naive_datetimes_are_rejected() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         CheckRun("x", CERT, "api", datetime(2026, 1, 1), datetime(2026, 1, 1), RunStatus.SKIPPED)

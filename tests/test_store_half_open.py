@@ -18,11 +18,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from tests.blackhole_proxy import BlackholeProxy
-from tests.conftest import Chain, free_port
-from tests.daemon_process import DaemonProcess, write_config
+from tests.support.blackhole_proxy import BlackholeProxy
+from tests.support.chains import Chain
+from tests.support.daemon_process import DaemonProcess, write_config
+from tests.support.ports import free_port
 
-pytestmark = pytest.mark.hostile_peer
+pytestmark = [pytest.mark.e2e, pytest.mark.hostile_peer]
 
 TARGETS = 3
 HALF_OPEN_SECONDS = 30

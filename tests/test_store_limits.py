@@ -1,6 +1,6 @@
 """Every wait on PostgreSQL ends: sessions carry statement and lock timeouts and keepalives on
-both ends, a round trip stuck on a half-open link (tests/blackhole_proxy.py) is dropped as an
-unavailable store, and the store answers again once the link is back. Real PostgreSQL."""
+both ends, a round trip stuck on a half-open link (tests/support/blackhole_proxy.py) is dropped as
+an unavailable store, and the store answers again once the link is back. Real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from sqlalchemy.engine import make_url
 from monitor.store.interface import HysteresisPolicy, StoreUnavailable
 from monitor.store.limits import ConnectionLimits
 from monitor.store.sql import SqlStore, _lock_key
-from tests.blackhole_proxy import BlackholeProxy
-from tests.test_store_contract import finding, ok_run
+from tests.support.blackhole_proxy import BlackholeProxy, through
+from tests.support.check_runs import finding, ok_run
 
-pytestmark = [pytest.mark.hostile_peer, pytest.mark.postgres]
+pytestmark = [pytest.mark.integration, pytest.mark.hostile_peer, pytest.mark.postgres]
 
 SHORT = ConnectionLimits(
     connect_seconds=2,
@@ -31,10 +31,6 @@ SHORT = ConnectionLimits(
 # how long any one store call may take with SHORT: a ping, three connects, one round trip,
 # with generous slack for a loaded machine; the point is that it ends at all
 ENDS_WITHIN_SECONDS = 60
-
-
-def through(proxy: BlackholeProxy, url: str) -> str:
-    return make_url(url).set(host="127.0.0.1", port=proxy.port).render_as_string(False)
 
 
 def test_store_sessions_carry_timeouts_and_keepalives_and_keep_the_urls_own_options(

@@ -1,6 +1,6 @@
 """PostgreSQL stopped for 60 s while checks run: no crash, /readyz false (and /healthz true:
 nothing is stuck) meanwhile, results held and written after recovery, nothing lost or
-recorded twice. The server is the test's own (tests/private_postgres.py), so stopping it
+recorded twice. The server is the test's own (tests/support/private_postgres.py), so stopping it
 leaves the shared one alone."""
 
 from __future__ import annotations
@@ -10,11 +10,15 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 import sqlalchemy as sa
 
-from tests.conftest import Chain, free_port
-from tests.daemon_process import DaemonProcess, write_config
-from tests.private_postgres import PrivatePostgres
+from tests.support.chains import Chain
+from tests.support.daemon_process import DaemonProcess, write_config
+from tests.support.ports import free_port
+from tests.support.private_postgres import PrivatePostgres
+
+pytestmark = pytest.mark.e2e
 
 TARGETS = 4
 OUTAGE_SECONDS = 60  # as long as the issue asks for

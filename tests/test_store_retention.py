@@ -39,9 +39,9 @@ from monitor.store.retention import RetentionPolicy
 from monitor.store.schema import alembic_config
 from monitor.store.sql import SqlStore
 from monitor.store.tables import OutboxRow
-from tests.clocks import ManualClock
-from tests.conftest import free_port
-from tests.daemon_process import DaemonProcess, run_cli, write_config
+from tests.support.clocks import ManualClock
+from tests.support.daemon_process import DaemonProcess, run_cli, write_config
+from tests.support.ports import free_port
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 CERT = CheckKind.CERT_EXPIRY
@@ -149,6 +149,7 @@ def count(store: SqlStore, table: str) -> int:
         return int(connection.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar() or 0)
 
 
+@pytest.mark.integration
 def test_a_prune_leaves_every_counter_and_gauge_of_metrics_unchanged(store: SqlStore) -> None:
     record_history(store)
     add_outbox(store)
@@ -175,6 +176,7 @@ def test_a_prune_leaves_every_counter_and_gauge_of_metrics_unchanged(store: SqlS
     assert "apivigil_store_bytes " in text
 
 
+@pytest.mark.integration
 def test_counters_stay_monotonic_through_repeated_prunes_and_new_runs(store: SqlStore) -> None:
     record_history(store)
     key = 'apivigil_check_runs_total{check="cert_expiry",status="ok",target="shop"}'
@@ -195,6 +197,7 @@ def expectations() -> list[Expectation]:
     ]
 
 
+@pytest.mark.integration
 def test_report_figures_are_identical_across_the_raw_rollup_boundary(store: SqlStore) -> None:
     record_history(store)
     periods = [
@@ -219,6 +222,7 @@ def test_report_figures_are_identical_across_the_raw_rollup_boundary(store: SqlS
     assert before[0].summary.remediation
 
 
+@pytest.mark.integration
 def test_snapshots_are_stored_once_per_distinct_content_and_the_current_one_is_kept(
     store: SqlStore,
 ) -> None:
@@ -235,6 +239,7 @@ def test_snapshots_are_stored_once_per_distinct_content_and_the_current_one_is_k
     assert store.latest_snapshot(DRIFT, "ledger") == {"v": 3}
 
 
+@pytest.mark.integration
 def test_a_dry_run_reports_what_a_prune_would_remove_and_removes_nothing(
     store: SqlStore,
 ) -> None:
@@ -251,6 +256,7 @@ def test_a_dry_run_reports_what_a_prune_would_remove_and_removes_nothing(
     assert dry.rolled_up_days == real.rolled_up_days
 
 
+@pytest.mark.integration
 def test_a_pass_out_of_time_stops_and_the_next_one_finishes(store: SqlStore) -> None:
     record_history(store)
     partial = store.prune(RETAIN, NOW, budget_seconds=0)
@@ -260,6 +266,7 @@ def test_a_pass_out_of_time_stops_and_the_next_one_finishes(store: SqlStore) -> 
     assert store.prune(RETAIN, NOW, budget_seconds=600).removed == {}
 
 
+@pytest.mark.integration
 def test_pruning_alongside_checks_being_recorded_loses_no_run(store: SqlStore) -> None:
     record_history(store)
     recorded, failures = 0, []
@@ -300,6 +307,7 @@ def test_pruning_alongside_checks_being_recorded_loses_no_run(store: SqlStore) -
     assert recent == recorded
 
 
+@pytest.mark.e2e
 def test_db_prune_prints_what_it_removed_and_the_sqlite_file_shrinks(tmp_path: Path) -> None:
     database = tmp_path / "apivigil.db"
     config = tmp_path / "apivigil.yaml"
@@ -333,6 +341,7 @@ def page_count(store: SqlStore) -> int:
         return int(connection.exec_driver_sql("PRAGMA page_count").scalar() or 0)
 
 
+@pytest.mark.e2e
 def test_the_daemon_prunes_old_history_by_itself_and_metrics_keep_their_totals(
     tmp_path: Path,
 ) -> None:
@@ -367,6 +376,7 @@ def test_the_daemon_prunes_old_history_by_itself_and_metrics_keep_their_totals(
     store.close()
 
 
+@pytest.mark.integration
 def test_an_instance_that_does_not_lead_does_not_prune(store: SqlStore) -> None:
     record_history(store)
     runs = count(store, "check_run")
@@ -377,6 +387,7 @@ def test_an_instance_that_does_not_lead_does_not_prune(store: SqlStore) -> None:
     assert count(store, "check_run") < runs
 
 
+@pytest.mark.integration
 def test_upgrading_a_store_with_history_starts_the_totals_at_its_stored_runs(
     store_url: str,
 ) -> None:
@@ -417,6 +428,7 @@ def test_upgrading_a_store_with_history_starts_the_totals_at_its_stored_runs(
     old.close()
 
 
+@pytest.mark.integration
 def test_a_rolled_up_day_keeps_counts_durations_and_min_max_last_of_each_series(
     store: SqlStore,
 ) -> None:
@@ -455,6 +467,7 @@ def test_a_rolled_up_day_keeps_counts_durations_and_min_max_last_of_each_series(
     assert tuple(series) == ("2026-01-01", "queue_depth", '{"q": "a"}', 4, 2.0, 9.0, 7.0)
 
 
+@pytest.mark.integration
 def test_a_snapshot_seen_again_is_kept_for_the_evidence_period_from_then(
     store: SqlStore,
 ) -> None:
@@ -470,6 +483,7 @@ def test_a_snapshot_seen_again_is_kept_for_the_evidence_period_from_then(
     assert later.removed["snapshot"] == 1
 
 
+@pytest.mark.integration
 def test_two_prunes_at_once_roll_each_day_up_exactly_once(store: SqlStore) -> None:
     record_history(store)
     period = ReportPeriod(T0, NOW)
@@ -498,6 +512,7 @@ def test_two_prunes_at_once_roll_each_day_up_exactly_once(store: SqlStore) -> No
     assert build_report_data(store, period, expectations()) == before
 
 
+@pytest.mark.integration
 def test_the_snapshot_a_check_compares_with_survives_when_later_runs_kept_none(
     store: SqlStore,
 ) -> None:

@@ -14,11 +14,11 @@ from monitor.model import CheckKind, RunStatus, Target
 from monitor.runner import CheckJob, Runner
 from monitor.store.interface import HysteresisPolicy
 from monitor.store.sql import SqlStore
-from tests.checks_for_tests import Behaviour, ScriptedCheck
-from tests.clocks import ManualClock
-from tests.hostile_servers import Tarpit
+from tests.support.checks_for_tests import Behaviour, ScriptedCheck
+from tests.support.clocks import ManualClock
+from tests.support.hostile_servers import Tarpit
 
-pytestmark = pytest.mark.hostile_peer
+pytestmark = [pytest.mark.integration, pytest.mark.hostile_peer]
 
 CONFIG = AlertsConfig.model_validate(
     {

@@ -25,7 +25,7 @@ from monitor.model import (
     StoredFinding,
 )
 from monitor.render import print_findings, print_scan
-from tests.daemon_process import APIVIGIL, run_cli, write_config
+from tests.support.daemon_process import APIVIGIL, run_cli, write_config
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 RULE = "INVENTORY-UNAUTHENTICATED-OPERATION"
@@ -67,6 +67,7 @@ def columns_of(text: str) -> list[str]:
     return ["".join(parts).replace(" ", "") for parts in zip(*cells, strict=True)]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("width", [80, 120, 250])
 def test_findings_table_never_cuts_rule_ids_targets_or_subjects(width: int) -> None:
     text = rendered(width, lambda c: print_findings(c, [stored(Severity.HIGH)]))
@@ -80,6 +81,7 @@ def test_findings_table_never_cuts_rule_ids_targets_or_subjects(width: int) -> N
         assert TARGET in text, text
 
 
+@pytest.mark.unit
 def test_findings_come_worst_first_and_resolved_ones_say_when() -> None:
     found = [
         stored(Severity.LOW, rule="R-LOW"),
@@ -92,6 +94,7 @@ def test_findings_come_worst_first_and_resolved_ones_say_when() -> None:
     assert (NOW - timedelta(hours=5)).strftime("%Y-%m-%d %H:%M") in text
 
 
+@pytest.mark.unit
 def test_scan_table_keeps_rule_ids_targets_and_subjects_at_80_columns() -> None:
     finding = Finding(RULE, Severity.HIGH, "t" * 60, SUBJECT, "e", "r")
     run = CheckRun(
@@ -111,6 +114,7 @@ def test_scan_table_keeps_rule_ids_targets_and_subjects_at_80_columns() -> None:
         assert value.replace(" ", "") in shown, (value, shown)
 
 
+@pytest.mark.e2e
 def test_targets_as_json_and_as_a_table_piped_at_80_columns(tmp_path: Path) -> None:
     url = "https://payments-gateway-eu-west-1.internal.example.com:8443"
     config = write_config(

@@ -20,6 +20,8 @@ from checks.tls_posture.facts import (
 from checks.tls_posture.grade import Grade
 from checks.tls_posture.params import TlsPostureParams
 
+pytestmark = pytest.mark.unit
+
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 PARAMS = TlsPostureParams()
 GCM = Suite("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", 128, ephemeral_kind="ECDH", ephemeral_size=253)

@@ -16,8 +16,8 @@ from checks.tls_posture.params import TlsPostureParams
 from monitor.model import CheckKind, CheckRun, RunStatus, Target
 from monitor.runner import CheckJob
 from monitor.scan import run_scan, scan_document
-from tests.tls_certs import TestPki
-from tests.tls_servers import (
+from tests.support.tls_certs import TestPki
+from tests.support.tls_servers import (
     MODERN_CIPHERS,
     TLS10_CIPHERS,
     NginxBlock,
@@ -27,7 +27,7 @@ from tests.tls_servers import (
 )
 
 RUNS = 10  # about 30 s each
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 
 @dataclass(frozen=True)

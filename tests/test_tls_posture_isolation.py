@@ -18,11 +18,11 @@ from checks.tls_posture.params import TlsPostureParams
 from monitor.model import CheckKind, CheckRun, ErrorReason, RunStatus, Target
 from monitor.runner import CheckJob, Runner
 from monitor.scan import run_scan
-from tests.hostile_servers import DribblingTlsServer, GarbageServer, Tarpit
-from tests.tls_certs import TestPki
-from tests.tls_servers import MODERN_CIPHERS, NginxBlock, NginxTls, free_port
+from tests.support.hostile_servers import DribblingTlsServer, GarbageServer, Tarpit
+from tests.support.tls_certs import TestPki
+from tests.support.tls_servers import MODERN_CIPHERS, NginxBlock, NginxTls, free_port
 
-pytestmark = pytest.mark.hostile_peer
+pytestmark = [pytest.mark.integration, pytest.mark.hostile_peer]
 
 BATCHES = 20
 THREAD_SLACK = 8  # the runner's idle workers (one per job of a batch), servers' connection threads

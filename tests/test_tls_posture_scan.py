@@ -30,9 +30,9 @@ from monitor.runner import CheckJob, Runner
 from monitor.scan import run_scan
 from monitor.store.interface import FindingQuery, HysteresisPolicy
 from monitor.store.sql import SqlStore
-from tests.hostile_servers import GarbageServer, Tarpit
-from tests.tls_certs import TestPki
-from tests.tls_servers import (
+from tests.support.hostile_servers import GarbageServer, Tarpit
+from tests.support.tls_certs import TestPki
+from tests.support.tls_servers import (
     MODERN_CIPHERS,
     TLSLITE_3DES,
     TLSLITE_RC4,
@@ -221,6 +221,7 @@ def grade(run: CheckRun) -> str:
     return next(o.labels["grade"] for o in run.output.observations if o.name == "tls_grade_info")
 
 
+@pytest.mark.integration
 def test_clean_intermediate_server_with_hsts_is_a_plus_without_findings_above_info(
     runs: dict[str, CheckRun],
 ) -> None:
@@ -237,6 +238,7 @@ NO13 = ("A-", "no TLS 1.3")
 NO_AEAD = ("A-", "no AEAD cipher suite")
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("server", "expected", "letter", "caps"),
     [
@@ -382,6 +384,7 @@ def test_each_weak_server_gets_its_finding_and_its_exact_grade_and_caps(
         assert {(cap.letter, cap.reason) for cap in result.caps} == caps, result.explain()
 
 
+@pytest.mark.integration
 def test_untrusted_chains_are_named_with_their_dates(runs: dict[str, CheckRun]) -> None:
     def untrusted(server: str) -> Finding:
         (finding,) = [f for f in runs[server].output.findings if f.rule_id == "TLS-CERT-UNTRUSTED"]  # type: ignore[union-attr]
@@ -406,6 +409,7 @@ def scan_grade(run: CheckRun) -> Grade:
     return Grade.from_json(run.output.snapshot["scan_grade"])
 
 
+@pytest.mark.integration
 def test_a_server_that_stalls_mid_scan_is_undetermined_and_its_grade_provisional(
     runs: dict[str, CheckRun],
 ) -> None:
@@ -429,6 +433,7 @@ def test_a_server_that_stalls_mid_scan_is_undetermined_and_its_grade_provisional
     assert not scan_grade(complete).provisional
 
 
+@pytest.mark.integration
 def test_a_provisional_scan_keeps_the_complete_grade_and_findings_and_alerts_nobody(
     servers: Servers, store: SqlStore
 ) -> None:
@@ -492,6 +497,7 @@ def test_a_provisional_scan_keeps_the_complete_grade_and_findings_and_alerts_nob
         relay.close()
 
 
+@pytest.mark.integration
 def test_bad_endpoints_are_clear_errors_in_bounded_time_and_others_still_judged(
     tarpit: Tarpit, garbage_server: GarbageServer, servers: Servers
 ) -> None:
@@ -529,6 +535,7 @@ def test_bad_endpoints_are_clear_errors_in_bounded_time_and_others_still_judged(
     assert grade(by_target["good"]) == "A+"
 
 
+@pytest.mark.unit
 def test_a_name_that_is_not_a_url_is_misconfigured(tmp_path: Path) -> None:
     job = CheckJob(
         CheckKind.TLS_POSTURE, Target("nothing"), TlsPostureParams(), timedelta(seconds=5)

@@ -37,8 +37,8 @@ from sslyze import (
     ServerScanStatusEnum,
 )
 
-from tests.tls_certs import ServerCert, TestPki
-from tests.tls_servers import (
+from tests.support.tls_certs import ServerCert, TestPki
+from tests.support.tls_servers import (
     TLSLITE_3DES,
     TLSLITE_RC4,
     TLSLITE_SSL3,
@@ -234,6 +234,7 @@ def tlslite_results(
 # -- nginx: protocols and cipher suites -------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_good_block_is_modern_with_hsts(
     nginx_results: dict[str, ServerScanResult], pki: TestPki
 ) -> None:
@@ -257,6 +258,7 @@ def test_good_block_is_modern_with_hsts(
     assert analysis.ocsp_response is None
 
 
+@pytest.mark.integration
 def test_no_hsts_block_sends_no_hsts(nginx_results: dict[str, ServerScanResult]) -> None:
     result = nginx_results["no_hsts"]
     assert result.scan_result is not None
@@ -265,6 +267,7 @@ def test_no_hsts_block_sends_no_hsts(nginx_results: dict[str, ServerScanResult])
     assert headers.strict_transport_security_header is None
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(("name", "version"), [("tls10", "tls_1_0"), ("tls11", "tls_1_1")])
 def test_old_protocol_blocks_accept_only_that_version(
     nginx_results: dict[str, ServerScanResult], name: str, version: str
@@ -278,6 +281,7 @@ def test_old_protocol_blocks_accept_only_that_version(
         assert not suites(result, other).is_tls_version_supported, other
 
 
+@pytest.mark.integration
 def test_null_block_accepts_null_ciphers_but_sslyze_cannot_connect(
     nginx: NginxTls, nginx_results: dict[str, ServerScanResult]
 ) -> None:
@@ -290,6 +294,7 @@ def test_null_block_accepts_null_ciphers_but_sslyze_cannot_connect(
     assert "Cipher is (NONE)" in refused
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(("name", "bits"), [("dh1024", 1024), ("dh2048", 2048)])
 def test_dhe_blocks_use_their_dh_group_size(
     nginx_results: dict[str, ServerScanResult], name: str, bits: int
@@ -304,6 +309,7 @@ def test_dhe_blocks_use_their_dh_group_size(
         assert item.ephemeral_key.size == bits
 
 
+@pytest.mark.integration
 def test_static_rsa_block_has_no_forward_secrecy(
     nginx_results: dict[str, ServerScanResult],
 ) -> None:
@@ -315,6 +321,7 @@ def test_static_rsa_block_has_no_forward_secrecy(
     assert all(item.ephemeral_key is None for item in scan.accepted_cipher_suites)
 
 
+@pytest.mark.integration
 def test_cbc_block_accepts_only_cbc(nginx_results: dict[str, ServerScanResult]) -> None:
     names = accepted(nginx_results["cbc"], "tls_1_2")
     assert len(names) == 4
@@ -324,6 +331,7 @@ def test_cbc_block_accepts_only_cbc(nginx_results: dict[str, ServerScanResult]) 
 # -- nginx: certificates -----------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_rsa1024_block_sends_a_1024_bit_key(
     nginx_results: dict[str, ServerScanResult], pki: TestPki
 ) -> None:
@@ -335,6 +343,7 @@ def test_rsa1024_block_sends_a_1024_bit_key(
     assert custom_store(analysis, pki.root_pem).was_validation_successful
 
 
+@pytest.mark.integration
 def test_sha1_intermediate_block_sends_a_sha1_signed_intermediate(
     nginx_results: dict[str, ServerScanResult], pki: TestPki
 ) -> None:
@@ -348,6 +357,7 @@ def test_sha1_intermediate_block_sends_a_sha1_signed_intermediate(
     assert analysis.verified_chain_has_sha1_signature is None
 
 
+@pytest.mark.integration
 def test_ocsp_block_staples_a_revoked_response(
     nginx_results: dict[str, ServerScanResult], pki: TestPki
 ) -> None:
@@ -361,6 +371,7 @@ def test_ocsp_block_staples_a_revoked_response(
     assert analysis.ocsp_response_is_trusted is True
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     "name",
     [
@@ -383,6 +394,7 @@ def test_bad_certificate_blocks_fail_validation(
     assert analysis.verified_chain_has_sha1_signature is None
 
 
+@pytest.mark.integration
 def test_long_lifetime_block_is_valid_for_825_days(
     nginx_results: dict[str, ServerScanResult], pki: TestPki
 ) -> None:
@@ -403,6 +415,7 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+@pytest.mark.integration
 def test_nginx_stops_master_and_workers(good_cert: ServerCert) -> None:
     block = NginxBlock("only", good_cert.chain, good_cert.key)
     with NginxTls([block], workers=2) as nginx:
@@ -426,6 +439,7 @@ def test_nginx_stops_master_and_workers(good_cert: ServerCert) -> None:
 # -- tlslite-ng ------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_tlslite_rc4_server(tlslite_results: dict[str, ServerScanResult]) -> None:
     result = tlslite_results["rc4"]
     for version in ("tls_1_0", "tls_1_2"):
@@ -434,18 +448,21 @@ def test_tlslite_rc4_server(tlslite_results: dict[str, ServerScanResult]) -> Non
         assert all("_RC4_" in name for name in names)
 
 
+@pytest.mark.integration
 def test_tlslite_3des_server(tlslite_results: dict[str, ServerScanResult]) -> None:
     names = accepted(tlslite_results["3des"], "tls_1_2")
     assert "TLS_RSA_WITH_3DES_EDE_CBC_SHA" in names
     assert all("_3DES_" in name for name in names)
 
 
+@pytest.mark.integration
 def test_tlslite_ssl3_server(tlslite_results: dict[str, ServerScanResult]) -> None:
     result = tlslite_results["ssl3"]
     assert "TLS_RSA_WITH_AES_128_CBC_SHA" in accepted(result, "ssl_3_0")
     assert not suites(result, "tls_1_0").is_tls_version_supported
 
 
+@pytest.mark.integration
 def test_tlslite_dh768_server(tlslite_results: dict[str, ServerScanResult]) -> None:
     scan = suites(tlslite_results["dh768"], "tls_1_2")
     assert scan.accepted_cipher_suites
@@ -455,6 +472,7 @@ def test_tlslite_dh768_server(tlslite_results: dict[str, ServerScanResult]) -> N
         assert item.ephemeral_key.size == 768
 
 
+@pytest.mark.integration
 def test_tlslite_dh512_server_serves_dh512_that_sslyze_cannot_connect_to(
     tlslite_servers: dict[str, TlsliteServer], tlslite_results: dict[str, ServerScanResult]
 ) -> None:
@@ -478,6 +496,7 @@ def _https_get(port: int, cafile: Path) -> bytes:
         return tls.recv(4096)
 
 
+@pytest.mark.integration
 def test_tlslite_server_survives_odd_clients_and_parallel_connections(
     good_cert: ServerCert,
 ) -> None:
@@ -511,6 +530,7 @@ def test_tlslite_server_survives_odd_clients_and_parallel_connections(
 # -- openssl s_server ------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_s_server_accepts_client_renegotiation(good_cert: ServerCert, pki: TestPki) -> None:
     with OpensslSServer(good_cert.chain, good_cert.key) as server:
         results = scan_all({"s_server": (server.port, {C.SESSION_RENEGOTIATION})}, pki.root_pem)

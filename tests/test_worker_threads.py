@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from monitor.worker_threads import WorkerThreads
+
+pytestmark = pytest.mark.unit
 
 
 def run_and_wait(threads: WorkerThreads, task_thread: list[str]) -> None:

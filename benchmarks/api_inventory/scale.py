@@ -3,7 +3,7 @@
 Three spec pairs, each diffed by the whole `apivigil inventory diff --format json` process
 (start-up included) under GNU time, and by Optic (`optic diff --check`) where it finishes:
 
-- multi-file: the layout of tests/openapi_specs.py, about 1,600 YAML files per version
+- multi-file: the layout of tests/support/openapi_specs.py, about 1,600 YAML files per version
   (one per path item and per schema, relative `$ref`s across folders, shared components,
   cycles). The new version inserts a `oneOf` variant in every request body, makes 20
   resources public and removes 5 resources' item operations.
@@ -39,7 +39,7 @@ import run  # noqa: E402
 from measure import mib  # noqa: E402
 
 from checks.api_inventory.loading import LoadLimits, load_document  # noqa: E402
-from tests.openapi_specs import SpecChanges, resource_count, write_multi_file_spec  # noqa: E402
+from tests.support.openapi_specs import SpecChanges, resource_count, write_multi_file_spec  # noqa: E402
 
 MULTI_FILES = 1_600
 PUBLIC_RESOURCES, REMOVED_RESOURCES = 20, 5

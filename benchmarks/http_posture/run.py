@@ -29,9 +29,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.posture_servers import JSON, PostureApp, Route  # noqa: E402
-from tests.tls_certs import TestPki  # noqa: E402
-from tests.tls_servers import NginxBlock, NginxTls  # noqa: E402
+from tests.support.posture_servers import JSON, PostureApp, Route  # noqa: E402
+from tests.support.tls_certs import TestPki  # noqa: E402
+from tests.support.tls_servers import NginxBlock, NginxTls  # noqa: E402
 
 PEER_DIR = ROOT / "tests" / ".posture-peer"
 PEER_SCAN = PEER_DIR / "node_modules" / "@mdn" / "mdn-http-observatory" / "src" / "scan.js"

@@ -1,7 +1,7 @@
 """Benchmark: `apivigil scan --check tls_posture` vs the sslyze CLI vs testssl.sh.
 
 The same TLS servers on 127.0.0.1 (nginx server blocks of mixed, mostly weak, configurations
-from tests/tls_servers.py, plus tlslite-ng servers for RC4 and 3DES) are scanned by:
+from tests/support/tls_servers.py, plus tlslite-ng servers for RC4 and 3DES) are scanned by:
 
 - apivigil: one `apivigil scan --format json --concurrency C` process, one target per server;
 - the sslyze CLI: one `python -m sslyze` process for all servers, with the scan commands that
@@ -46,8 +46,8 @@ from measure import BenchmarkError, tail  # noqa: E402
 from sslyze import ScanCommand  # noqa: E402
 
 from checks.tls_posture.collect import OTHER_COMMANDS, PROTOCOL_COMMANDS  # noqa: E402
-from tests.tls_certs import TestPki  # noqa: E402
-from tests.tls_servers import (  # noqa: E402
+from tests.support.tls_certs import TestPki  # noqa: E402
+from tests.support.tls_servers import (  # noqa: E402
     MODERN_CIPHERS,
     TLSLITE_3DES,
     TLSLITE_RC4,

@@ -108,6 +108,13 @@ def fetch_served_chain(
         # chain from the server's first flight instead, without finishing the handshake
         try:
             chain = read_chain(address, port, sni, context.io_timeout(ceiling))
+        except (ConnectionRefusedError, ConnectionResetError) as error:
+            # refused or reset, as in the first attempt (handshakes.py): the network's answer,
+            # not what a server sent; e.g. a server stopped in the middle of the handshake
+            raise TargetUnreachable(
+                f"{refused.message}; a legacy ClientHello: {error.strerror or error}",
+                subject=where,
+            ) from None
         except (OSError, NoCertificate) as error:
             raise BadInput(
                 f"{refused.message}; a legacy ClientHello: {error}", subject=where

@@ -23,8 +23,8 @@ from typing import Any, Self
 import httpx
 import yaml
 
-from tests.tls_servers import free_port
-from tests.waiting import wait_for_200
+from tests.support.tls_servers import free_port
+from tests.support.waiting import wait_for_200
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 

@@ -15,7 +15,7 @@ import json
 from collections import deque
 from typing import Any
 
-from tests.http_servers import Reply, ScriptedHttpServer
+from tests.support.http_servers import Reply, ScriptedHttpServer
 
 MAX_BLOCKS = 50
 MAX_HEADER_CHARS = 150

@@ -1,12 +1,16 @@
-"""The part of Grafana's HTTP API that `apivigil dashboards push` uses, on 127.0.0.1.
+"""Grafana's HTTP API on 127.0.0.1: the parts apivigil uses (`apivigil dashboards push` and
+the grafana alert receiver), one fake for both.
 
-Follows Grafana's documented behaviour (HTTP API: folders, dashboards, data sources):
+Follows Grafana's documented behaviour (HTTP API: authentication, folders, dashboards, data
+sources, annotations):
 
-- Auth: `Authorization: Bearer <token>`; a missing or unknown token gets 401
-  `{"message": "Invalid API key", ...}`. Each token has a basic role: Viewer reads folders
-  and dashboards; Editor also creates folders and saves dashboards; only Admin lists data
-  sources (`datasources:read`). Anything else gets 403 `{"message": "You'll need additional
-  permissions ...", "title": "Access denied"}`.
+- Auth: `Authorization: Bearer <service account token>`. No Authorization header gets 401
+  `{"message": "Unauthorized", "messageId": "auth.unauthorized", ...}`; an unknown token 401
+  `{"message": "Invalid API key", "messageId": "api-key.invalid", ...}`. Each token has a
+  basic role: Viewer reads folders and dashboards; Editor also creates folders, saves
+  dashboards and adds annotations; only Admin lists data sources (`datasources:read`).
+  Anything else gets 403 `{"message": "You'll need additional permissions ...", "title":
+  "Access denied"}`.
 - GET /api/datasources -> `[{id, uid, orgId, name, type, access, url, isDefault, ...}]`.
 - GET /api/folders -> `[{id, uid, title}]`; GET /api/folders/:uid (404 "folder not found");
   POST /api/folders `{title, uid?}` -> the folder (409 when the uid or title is taken).
@@ -19,9 +23,16 @@ Follows Grafana's documented behaviour (HTTP API: folders, dashboards, data sour
   changed by someone else"); another uid with the same title in the folder gets 412
   name-exists "A dashboard with the same name in the folder already exists". An unknown
   folderUid gets 400 "folder not found"; an empty title 400 "Dashboard title cannot be empty".
+- POST /api/annotations: a JSON object with `text` (required, not empty), `time` and
+  `timeEnd` (epoch milliseconds, or null), `tags` (strings), and optionally `dashboardUID`
+  (one not stored gets 400 "Invalid dashboard UID in annotation request") and `panelId`;
+  answered `{"id": N, "message": "Annotation added"}` and kept in `annotations`.
 
-`before_save` runs inside each save before it is judged (to play someone saving the same
-dashboard at that moment); `edit()` changes a stored dashboard as a person in the UI would.
+A Grafana served under a sub-path (`root_url` with `serve_from_sub_path`) is `path_prefix`;
+`url` includes it. `before_save` runs inside each save before it is judged (to play someone
+saving the same dashboard at that moment); `edit()` changes a stored dashboard as a person in
+the UI would. `answer_next` queues the answer to the next authenticated request (a 500, a 403)
+and `delay` stalls every answer, for timeouts.
 """
 
 from __future__ import annotations
@@ -29,6 +40,8 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -84,15 +97,21 @@ def prometheus_datasource(name: str, uid: str, *, default: bool = True) -> dict[
     }
 
 
-class GrafanaApiFake:
+class GrafanaFake:
     def __init__(
-        self, tokens: dict[str, Role], datasources: list[dict[str, Any]], path_prefix: str = ""
+        self,
+        tokens: dict[str, Role],
+        datasources: list[dict[str, Any]] | None = None,
+        path_prefix: str = "",
     ) -> None:
         self.tokens = tokens
         self.path_prefix = path_prefix
-        self.state = GrafanaState(datasources=list(datasources))
+        self.state = GrafanaState(datasources=list(datasources or []))
+        self.annotations: list[dict[str, Any]] = []
         self.requests: list[tuple[str, str]] = []
-        self.before_save: Callable[[GrafanaApiFake, dict[str, Any]], None] | None = None
+        self.delay = 0.0
+        self._queued: deque[Answer] = deque()
+        self.before_save: Callable[[GrafanaFake, dict[str, Any]], None] | None = None
         self._lock = threading.RLock()
         fake = self
 
@@ -106,6 +125,7 @@ class GrafanaApiFake:
                 self._answer(fake.handle("POST", self.path, auth, body))
 
             def _answer(self, answer: Answer) -> None:
+                time.sleep(fake.delay)
                 payload = json.dumps(answer.document).encode()
                 self.send_response(answer.status)
                 self.send_header("Content-Type", "application/json")
@@ -134,6 +154,17 @@ class GrafanaApiFake:
         with self._lock:
             self.state.folders[uid] = _folder(len(self.state.folders) + 1, uid, title)
 
+    def add_dashboard(self, uid: str, title: str, folder_uid: str = "") -> None:
+        with self._lock:
+            dashboard_id = len(self.state.dashboards) + 1
+            document = {"id": dashboard_id, "uid": uid, "title": title, "version": 1}
+            self.state.dashboards[uid] = StoredDashboard(document, folder_uid, dashboard_id, 1)
+
+    def answer_next(self, status: int, message: str) -> None:
+        """The next authenticated request gets this answer, whatever it asks."""
+        with self._lock:
+            self._queued.append(Answer(status, {"message": message}))
+
     # -- the API ----------------------------------------------------------------------------
 
     def handle(self, method: str, path: str, authorization: str | None, body: bytes) -> Answer:
@@ -141,16 +172,9 @@ class GrafanaApiFake:
             self.requests.append((method, path))
             role = self._role(authorization)
             if role is None:
-                return Answer(
-                    401,
-                    {
-                        "extra": None,
-                        "message": "Invalid API key",
-                        "messageId": "api-key.invalid",
-                        "statusCode": 401,
-                        "traceID": "",
-                    },
-                )
+                return _unauthorized(authorization)
+            if self._queued:
+                return self._queued.popleft()
             route = path.split("?", 1)[0]
             if not route.startswith(f"{self.path_prefix}/api/"):
                 return Answer(404, {"message": "Not found"})
@@ -184,6 +208,7 @@ class GrafanaApiFake:
                 self._dashboard,
             ),
             ("/api/dashboards/db", "POST", Role.EDITOR, "dashboards:create", self._save),
+            ("/api/annotations", "POST", Role.EDITOR, "annotations:create", self._annotate),
         ]
 
     def _datasources(self, *, body: bytes) -> Answer:
@@ -292,6 +317,15 @@ class GrafanaApiFake:
             },
         )
 
+    def _annotate(self, *, body: bytes) -> Answer:
+        annotation = _json(body)
+        problem = _annotation_problem(annotation, self.state.dashboards)
+        if problem:
+            return Answer(400, {"message": problem})
+        assert isinstance(annotation, dict)
+        self.annotations.append(annotation)
+        return Answer(200, {"id": len(self.annotations), "message": "Annotation added"})
+
     # -- lifecycle --------------------------------------------------------------------------
 
     def __enter__(self) -> Self:
@@ -316,6 +350,41 @@ def _json(body: bytes) -> object:
         return json.loads(body or b"null")
     except ValueError:
         return None
+
+
+def _annotation_problem(annotation: object, dashboards: dict[str, StoredDashboard]) -> str | None:
+    if not isinstance(annotation, dict):
+        return "bad request data"
+    if not isinstance(annotation.get("text"), str) or not annotation["text"]:
+        return "Failed to save annotation: text field should not be empty"
+    for key in ("time", "timeEnd", "panelId"):
+        if annotation.get(key) is not None and not isinstance(annotation[key], int):
+            return f"bad request data: {key}"
+    tags = annotation.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+        return "bad request data: tags"
+    uid = annotation.get("dashboardUID")
+    if uid is not None and uid not in dashboards:
+        return "Invalid dashboard UID in annotation request"
+    return None
+
+
+def _unauthorized(authorization: str | None) -> Answer:
+    message, message_id = (
+        ("Unauthorized", "auth.unauthorized")
+        if not authorization
+        else ("Invalid API key", "api-key.invalid")
+    )
+    return Answer(
+        401,
+        {
+            "extra": None,
+            "message": message,
+            "messageId": message_id,
+            "statusCode": 401,
+            "traceID": "",
+        },
+    )
 
 
 def _slug(title: str) -> str:

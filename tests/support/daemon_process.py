@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.waiting import wait_for_200
+from tests.support.waiting import wait_for_200
 
 APIVIGIL = [sys.executable, "-m", "monitor"]
 

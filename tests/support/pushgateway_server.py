@@ -14,8 +14,8 @@ import bcrypt
 import httpx
 import yaml
 
-from tests.tls_servers import free_port
-from tests.waiting import wait_for_200
+from tests.support.tls_servers import free_port
+from tests.support.waiting import wait_for_200
 
 PUSHGATEWAY = shutil.which("prometheus-pushgateway") or "/usr/bin/prometheus-pushgateway"
 

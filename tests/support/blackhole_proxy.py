@@ -10,10 +10,12 @@ import select
 import socket
 import threading
 
-from tests.hostile_servers import _ThreadedServer
+from sqlalchemy.engine import make_url
+
+from tests.support.hostile_servers import ThreadedServer
 
 
-class BlackholeProxy(_ThreadedServer):
+class BlackholeProxy(ThreadedServer):
     def __init__(self, upstream_host: str, upstream_port: int) -> None:
         super().__init__()
         self._upstream = (upstream_host, upstream_port)
@@ -52,3 +54,8 @@ class BlackholeProxy(_ThreadedServer):
         for end in (source, sink):  # one side ended: end the other too
             with contextlib.suppress(OSError):
                 end.shutdown(socket.SHUT_RDWR)
+
+
+def through(proxy: BlackholeProxy, url: str) -> str:
+    """A database URL whose connections go through the proxy."""
+    return make_url(url).set(host="127.0.0.1", port=proxy.port).render_as_string(False)

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Self
 from cryptography.hazmat.primitives.serialization import load_pem_parameters
 
 if TYPE_CHECKING:
-    from tests.tls_certs import ServerCert, TestPki
+    from tests.support.tls_certs import ServerCert, TestPki
 
 HOST = "127.0.0.1"
 PORT_RANGE = (20000, 32000)
@@ -112,7 +112,7 @@ def _wait_ready(
         time.sleep(0.05)
 
 
-def _stop_process(
+def stop_process(
     process: subprocess.Popen[bytes], first: signal.Signals = signal.SIGTERM, grace: float = 5.0
 ) -> None:
     """Signal `process` (which leads its own session), then kill its whole group."""
@@ -142,12 +142,12 @@ _running: list[_Stoppable] = []
 _running_lock = threading.Lock()
 
 
-def _track(server: _Stoppable) -> None:
+def track_server(server: _Stoppable) -> None:
     with _running_lock:
         _running.append(server)
 
 
-def _untrack(server: _Stoppable) -> None:
+def untrack_server(server: _Stoppable) -> None:
     with _running_lock:
         if server in _running:
             _running.remove(server)
@@ -161,14 +161,14 @@ def _stop_leftovers() -> None:
             server.stop()
 
 
-def _tail(path: Path, lines: int = 20) -> str:
+def tail(path: Path, lines: int = 20) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
 
 
-class _Server:
+class ManagedServer:
     """`with server:` starts it and stops it again, whatever happens inside."""
 
     def start(self) -> Self:
@@ -189,7 +189,7 @@ class _Server:
         self.stop()
 
 
-class _ManagedDir:
+class ManagedDir:
     """A working directory: the caller's, or a temporary one removed on close."""
 
     def __init__(self, directory: Path | None, prefix: str) -> None:
@@ -321,7 +321,7 @@ class NginxBlock:
         return f"    server {{  # {self.name}\n{body}\n    }}\n"
 
 
-class NginxTls(_Server):
+class NginxTls(ManagedServer):
     """`with NginxTls(blocks) as nginx:` one nginx master serving every block on 127.0.0.1.
 
     nginx.port("name") -> that block's port; nginx.ports -> {name: port}.
@@ -348,7 +348,7 @@ class NginxTls(_Server):
         self._startup_timeout = startup_timeout
         self._workers = workers
         self._process: subprocess.Popen[bytes] | None = None
-        self._workdir: _ManagedDir | None = None
+        self._workdir: ManagedDir | None = None
         self.ports: dict[str, int] = {}
 
     def port(self, name: str) -> int:
@@ -393,7 +393,7 @@ class NginxTls(_Server):
     def start(self) -> Self:
         if not Path(self._nginx).exists():
             raise FileNotFoundError("nginx not installed (run tests/install-tls-test-deps.sh)")
-        self._workdir = _ManagedDir(self._dir_arg, "apivigil-nginx-")
+        self._workdir = ManagedDir(self._dir_arg, "apivigil-nginx-")
         directory = self.directory
         for sub in ("logs", "temp"):
             (directory / sub).mkdir(exist_ok=True)
@@ -422,11 +422,11 @@ class NginxTls(_Server):
                 _wait_ready(
                     list(self.ports.values()), self._process, self._startup_timeout, "nginx"
                 )
-                _track(self)
+                track_server(self)
                 return self
             except (RuntimeError, TimeoutError) as error:
-                _stop_process(self._process, signal.SIGTERM, grace=2)
-                log = _tail(self.error_log) + _tail(directory / "logs" / "stderr.log")
+                stop_process(self._process, signal.SIGTERM, grace=2)
+                log = tail(self.error_log) + tail(directory / "logs" / "stderr.log")
                 last_error = RuntimeError(f"{error}\n{log}")
                 if "Address already in use" not in log:
                     break
@@ -434,9 +434,9 @@ class NginxTls(_Server):
         raise RuntimeError(f"nginx did not start: {last_error}")
 
     def stop(self) -> None:
-        _untrack(self)
+        untrack_server(self)
         if self._process is not None:
-            _stop_process(self._process, signal.SIGQUIT, grace=5)  # SIGQUIT: graceful
+            stop_process(self._process, signal.SIGQUIT, grace=5)  # SIGQUIT: graceful
             self._process = None
         if self._workdir is not None:
             self._workdir.close()
@@ -557,7 +557,7 @@ def tlslite_dh(dh_params: tuple[int, int]) -> TlsliteConfig:
     )
 
 
-class TlsliteServer(_Server):
+class TlsliteServer(ManagedServer):
     """`with TlsliteServer(cert, key, TLSLITE_RC4) as server:` -> server.port on 127.0.0.1.
 
     Runs tlslite-ng in a child Python process (`python tls_servers.py --tlslite CONFIG`), a
@@ -608,16 +608,16 @@ class TlsliteServer(_Server):
         except BaseException:
             self.stop()
             raise
-        _track(self)
+        track_server(self)
         return self
 
     def stop(self) -> None:
-        _untrack(self)
+        untrack_server(self)
         if self._process is not None:
             if self._process.stdin is not None:
                 with contextlib.suppress(OSError):
                     self._process.stdin.close()
-            _stop_process(self._process, signal.SIGTERM, grace=3)
+            stop_process(self._process, signal.SIGTERM, grace=3)
             self._process = None
         if self._log_file is not None:
             self._log_file.close()
@@ -697,7 +697,7 @@ def _tlslite_main(spec: dict[str, Any]) -> None:
 # -- openssl s_server --------------------------------------------------------------------------
 
 
-class OpensslSServer(_Server):
+class OpensslSServer(ManagedServer):
     """`with OpensslSServer(cert, key) as server:` openssl s_server on 127.0.0.1:server.port.
 
     Default options: -tls1_2 -client_renegotiation (TLS 1.2 only, honours client-initiated
@@ -726,7 +726,7 @@ class OpensslSServer(_Server):
         self._startup_timeout = startup_timeout
         self._dir_arg = directory
         self._openssl_conf = openssl_conf
-        self._workdir: _ManagedDir | None = None
+        self._workdir: ManagedDir | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -736,7 +736,7 @@ class OpensslSServer(_Server):
 
     def start(self) -> Self:
         self.port = self.port or free_port()
-        self._workdir = _ManagedDir(self._dir_arg, "apivigil-s_server-")
+        self._workdir = ManagedDir(self._dir_arg, "apivigil-s_server-")
         # s_server sends only the first certificate of -cert: the rest goes in -cert_chain.
         pems = self.cert.read_text().split("-----END CERTIFICATE-----")
         blocks = [pem.strip() + "\n-----END CERTIFICATE-----\n" for pem in pems if pem.strip()]
@@ -767,7 +767,7 @@ class OpensslSServer(_Server):
         except BaseException:
             self.stop()
             raise
-        _track(self)
+        track_server(self)
         return self
 
     def _wait_accept(self) -> None:
@@ -776,15 +776,15 @@ class OpensslSServer(_Server):
         deadline = time.monotonic() + self._startup_timeout
         while b"ACCEPT" not in self.log.read_bytes():
             if self._process.poll() is not None:
-                raise RuntimeError(f"openssl s_server exited: {_tail(self.log)}")
+                raise RuntimeError(f"openssl s_server exited: {tail(self.log)}")
             if time.monotonic() > deadline:
-                raise TimeoutError(f"openssl s_server not ready: {_tail(self.log)}")
+                raise TimeoutError(f"openssl s_server not ready: {tail(self.log)}")
             time.sleep(0.05)
 
     def stop(self) -> None:
-        _untrack(self)
+        untrack_server(self)
         if self._process is not None:
-            _stop_process(self._process, signal.SIGTERM, grace=3)
+            stop_process(self._process, signal.SIGTERM, grace=3)
             self._process = None
         if self._workdir is not None:
             self._workdir.close()

@@ -21,18 +21,18 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from tests.http_servers import Reply, ScriptedHttpServer
-from tests.tls_servers import (
+from tests.support.http_servers import Reply, ScriptedHttpServer
+from tests.support.tls_servers import (
     HOST,
-    _ManagedDir,
-    _Server,
-    _stop_process,
-    _tail,
-    _track,
-    _untrack,
+    ManagedDir,
+    ManagedServer,
     free_port,
+    stop_process,
+    tail,
+    track_server,
+    untrack_server,
 )
-from tests.waiting import wait_for_200
+from tests.support.waiting import wait_for_200
 
 BINARY = Path("/usr/bin/prometheus-alertmanager")
 INSTALLER = "tests/install-alert-test-deps.sh"
@@ -90,7 +90,7 @@ class WebhookSink:
         self._http.__exit__(kind, error, trace)
 
 
-class AlertmanagerServer(_Server):
+class AlertmanagerServer(ManagedServer):
     """`prometheus-alertmanager` on 127.0.0.1:`port`, sending every group to `webhook_url`."""
 
     def __init__(
@@ -108,7 +108,7 @@ class AlertmanagerServer(_Server):
         self.port = free_port()
         self.ready_timeout = ready_timeout
         self._directory = directory
-        self._workdir: _ManagedDir | None = None
+        self._workdir: ManagedDir | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -135,7 +135,7 @@ class AlertmanagerServer(_Server):
         return json.dumps(document, indent=2)
 
     def start(self) -> Self:
-        self._workdir = _ManagedDir(self._directory, "apivigil-alertmanager-")
+        self._workdir = ManagedDir(self._directory, "apivigil-alertmanager-")
         workdir = self._workdir.path
         config = workdir / "alertmanager.yml"
         config.write_text(self.config())
@@ -154,7 +154,7 @@ class AlertmanagerServer(_Server):
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        _track(self)
+        track_server(self)
         try:
             self._wait_ready(log)
         except BaseException:
@@ -167,16 +167,16 @@ class AlertmanagerServer(_Server):
         wait_for_200(
             f"{self.url}/-/ready",
             self._process,
-            lambda: _tail(log),
+            lambda: tail(log),
             self.ready_timeout,
             interval=0.05,
         )
 
     def stop(self) -> None:
         if self._process is not None:
-            _stop_process(self._process)
+            stop_process(self._process)
             self._process = None
-        _untrack(self)
+        untrack_server(self)
         if self._workdir is not None:
             self._workdir.close()
             self._workdir = None

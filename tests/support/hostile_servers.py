@@ -9,6 +9,7 @@
   byte every `interval` seconds, each byte well within any read timeout.
 - `SlowTlsServer(cert, key, delay)`: completes each TLS handshake only after `delay` seconds.
 - `gzip_bomb(size)`: gzip of `size` zero bytes (about size/1000 bytes), made once per size.
+- `HangUpThenGoneServer`: hangs up after the first ClientHello and stops listening.
 - `ResettingServer(read_first)`: resets every connection (RST), after reading the ClientHello
   or at once.
 - `Tarpit()`: accepts TCP connections and never says a word (it hangs up when the client does).
@@ -35,7 +36,7 @@ from typing import Self
 from monitor.certmaker import Issued
 
 
-class _ThreadedServer:
+class ThreadedServer:
     """Accepts TCP connections on `host` (127.0.0.1) and serves each in a thread of its own."""
 
     def __init__(self, host: str = "127.0.0.1") -> None:
@@ -85,7 +86,7 @@ class _ThreadedServer:
         self._listener.close()
 
 
-class Tarpit(_ThreadedServer):
+class Tarpit(ThreadedServer):
     """Accepts TCP connections and never says a word; each is held until the client hangs up
     (so a client that closes its sockets frees the tarpit's threads) or the server stops."""
 
@@ -99,7 +100,7 @@ class Tarpit(_ThreadedServer):
                 continue
 
 
-class GarbageServer(_ThreadedServer):
+class GarbageServer(ThreadedServer):
     """Answers every connection with bytes that are not TLS, then hangs up."""
 
     def __init__(
@@ -115,7 +116,7 @@ class GarbageServer(_ThreadedServer):
         connection.sendall(self._payload)
 
 
-class ResettingServer(_ThreadedServer):
+class ResettingServer(ThreadedServer):
     """Resets every connection (SO_LINGER 0, then close sends RST), after reading what the
     client sent first (`read_first`) or at once."""
 
@@ -128,6 +129,18 @@ class ResettingServer(_ThreadedServer):
             connection.settimeout(10)
             connection.recv(65536)
         connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+class HangUpThenGoneServer(ThreadedServer):
+    """Reads the first ClientHello, stops listening and hangs up cleanly (FIN, no RST): a server
+    stopped in the middle of a handshake. Later connections are refused, or reset when they
+    reached the backlog before the listener went."""
+
+    def handle(self, connection: socket.socket) -> None:
+        connection.settimeout(10)
+        connection.recv(65536)
+        self._stop.set()
+        self._listener.close()
 
 
 def _read_request(connection: socket.socket) -> bool:
@@ -155,7 +168,7 @@ def _read_request(connection: socket.socket) -> bool:
     return True
 
 
-class _Dripping(_ThreadedServer):
+class _Dripping(ThreadedServer):
     """Sends `prefix` at once, then `drip` one byte every `interval` seconds, until stopped."""
 
     def __init__(self, interval: float) -> None:
@@ -186,7 +199,7 @@ class DrippingSmtpServer(_Dripping):
         return b"", b"220 slow.example ESMTP " + b"." * 10000 + b"\r\n"
 
 
-class DribblingTlsServer(_ThreadedServer):
+class DribblingTlsServer(ThreadedServer):
     """Reads the ClientHello, lets OpenSSL write its real answer (ServerHello onwards) into
     memory, and sends that one byte every `interval` seconds."""
 
@@ -212,7 +225,7 @@ class DribblingTlsServer(_ThreadedServer):
             self.bytes_sent += 1
 
 
-class SlowTlsServer(_ThreadedServer):
+class SlowTlsServer(ThreadedServer):
     """Waits `delay` seconds after accepting, then completes the TLS handshake: a check
     against it stays in flight long enough to kill its worker."""
 
@@ -246,7 +259,7 @@ def write_long_chain(
     return cert_file, key_file
 
 
-class LongChainTlsServer(_ThreadedServer):
+class LongChainTlsServer(ThreadedServer):
     """Completes handshakes with the chain in `cert_file`, however long, then hangs up."""
 
     def __init__(self, cert_file: Path, key_file: Path) -> None:
@@ -260,7 +273,7 @@ class LongChainTlsServer(_ThreadedServer):
             tls.recv(1)
 
 
-class _HttpServer(_ThreadedServer):
+class _HttpServer(ThreadedServer):
     """Reads each HTTP request's head, then lets `answer` write whatever it likes."""
 
     @property

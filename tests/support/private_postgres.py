@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
-from tests.conftest import free_port
+from tests.support.ports import free_port
 
 
 def _postgres_bin() -> Path:

@@ -18,7 +18,7 @@ import httpx
 import redis
 import sqlalchemy as sa
 
-from tests.daemon_process import APIVIGIL, DaemonProcess
+from tests.support.daemon_process import APIVIGIL, DaemonProcess
 
 REDIS_URL = os.environ.get("APIVIGIL_TEST_REDIS", "redis://127.0.0.1:6379/0")
 

@@ -1,0 +1,1 @@
+"""Servers, fakes and builders the tests share; test modules import their public names."""
