@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-HERE = Path(__file__).parent
+TESTS = Path(__file__).parent.parent
 PACKAGE_FILES = {
     "nginx-common": ("etc/nginx/nginx.conf", "etc/nginx/sites-available/default"),
     "apache2": (
@@ -37,7 +37,7 @@ PACKAGE_FILES = {
 def extract(root: Path) -> Path:
     """The packages' files extracted under `root` (never installed)."""
     installed = subprocess.run(
-        ["bash", str(HERE / "install-drift-test-deps.sh")],
+        ["bash", str(TESTS / "install-drift-test-deps.sh")],
         capture_output=True,
         text=True,
         timeout=600,
@@ -45,7 +45,7 @@ def extract(root: Path) -> Path:
     )
     assert installed.returncode == 0, installed.stderr
     for package, files in PACKAGE_FILES.items():
-        (deb,) = sorted((HERE / ".drift-debs").glob(f"{package}_*.deb"))
+        (deb,) = sorted((TESTS / ".drift-debs").glob(f"{package}_*.deb"))
         subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True, timeout=120)
         for name in files:
             assert (root / name).is_file(), f"{package} no longer ships {name}"
