@@ -352,3 +352,61 @@ def test_refused_monitor_credentials_are_reported_and_the_open_operation_still_i
     assert "so the answers cannot be compared" in rules[("AUTH-NOT-ENFORCED", "GET /a")].evidence
     rejected = rules[("AUTH-CREDENTIALS-REJECTED", "auth_header_file")]
     assert "GET /a: GET with the configured credentials answered 401" in rejected.evidence
+
+
+def test_an_html_page_where_the_spec_documents_json_is_unverified_not_an_open_operation() -> None:
+    page = b"<!doctype html><html><body><div id=app></div></body></html>"
+
+    def output_for(answer_type: str, documented: tuple[str, ...]) -> Any:
+        exchanges = (
+            got(200, page, **{"Content-Type": answer_type}),
+            got(200, page, Variant.INVALID_TOKEN, **{"Content-Type": answer_type}),
+        )
+        probe = OperationProbe("GET /orders", "http://x/orders", exchanges, documented)
+        return evaluate(raw(probe), PARAMS, NOW)
+
+    catch_all = output_for("text/html; charset=utf-8", ("application/json",))
+    assert "AUTH-NOT-ENFORCED" not in {f.rule_id for f in catch_all.findings}
+    (unverified,) = [f for f in catch_all.findings if f.rule_id == "AUTH-OPERATIONS-UNVERIFIED"]
+    assert unverified.subject == "catch_all_page"
+    assert "auth_header_file" in unverified.evidence
+    assert "text/html" in unverified.evidence
+    # the same page is an open operation where the spec says the operation answers HTML,
+    # or says nothing about what it answers
+    for documented in (("text/html",), ()):
+        rules = {f.rule_id for f in output_for("text/html", documented).findings}
+        assert "AUTH-NOT-ENFORCED" in rules
+
+
+def test_the_documented_answer_media_types_are_read_from_the_spec(tmp_path: Path) -> None:
+    spec = write_spec(
+        tmp_path / "openapi.json",
+        {
+            "openapi": "3.0.3",
+            "info": {"title": "t", "version": "1"},
+            "security": [{"k": []}],
+            "components": {
+                "securitySchemes": {"k": {"type": "http", "scheme": "bearer"}},
+                "responses": {"Orders": {"content": {"application/json; charset=utf-8": {}}}},
+            },
+            "paths": {
+                "/orders": {
+                    "get": {
+                        "responses": {
+                            "200": {"$ref": "#/components/responses/Orders"},
+                            "206": {"content": {"application/problem+json": {}}},
+                            "404": {"content": {"text/html": {}}},
+                        }
+                    }
+                },
+                "/page": {"get": {"responses": {"200": {"description": "no content"}}}},
+            },
+        },
+    )
+
+    facts = read_spec_path(spec, 1_000_000)
+
+    assert facts.answer_media_types == {
+        "GET /orders": ("application/json", "application/problem+json"),
+        "GET /page": (),
+    }

@@ -138,6 +138,15 @@ def answer(exchange: Exchange) -> Answer:
     return Answer.INCONCLUSIVE
 
 
+def catch_all_page(exchange: Exchange, documented: tuple[str, ...]) -> bool:
+    """A 2xx HTML page for an operation whose spec documents its answers as other media
+    types only (JSON, say): a single-page app's fallback or a login form answering every
+    path, which says nothing about whether the operation checks credentials."""
+    content_type = (exchange.header("content-type") or "").split(";")[0].strip().lower()
+    html = content_type in ("text/html", "application/xhtml+xml")
+    return html and bool(documented) and not any("html" in media for media in documented)
+
+
 def leak(exchange: Exchange) -> str | None:
     """What a refusal's body gives away beyond the scheme's error code, or None."""
     if exchange.status not in (401, 403) or not exchange.body:

@@ -26,7 +26,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from checks.auth_posture.burst import burst_json
-from checks.auth_posture.classify import Answer, answer, leak, rate_limit_headers, similarity
+from checks.auth_posture.classify import (
+    Answer,
+    answer,
+    catch_all_page,
+    leak,
+    rate_limit_headers,
+    similarity,
+)
 from checks.auth_posture.discovery import audit_discovery
 from checks.auth_posture.facts import (
     AuthPostureRaw,
@@ -57,6 +64,11 @@ _UNVERIFIED = {
     SkipReason.BUDGET: "the run's request budget (max_requests) was spent first",
     SkipReason.NO_ANSWER: "the request got no answer",
     SkipReason.INCONCLUSIVE: "the answer was neither a refusal nor a 2xx",
+    SkipReason.CATCH_ALL_PAGE: (
+        "the answer was an HTML page where the spec documents other media types (a "
+        "single-page app's catch-all or a login form?); configure auth_header_file so it "
+        "can be compared with a real answer"
+    ),
     SkipReason.NOT_ON_TARGET: "the operation's path cannot be put on the target's origin",
 }
 
@@ -181,6 +193,13 @@ def _judge(
                 return AuthState.ENFORCED, judged
         else:
             comparison = f"{_said(valid)}, so the answers cannot be compared"
+    if catch_all_page(accepted, probe.documented_media_types):
+        judged.update(
+            state=AuthState.SKIPPED.value,
+            reason=SkipReason.CATCH_ALL_PAGE.value,
+            detail=f"{_said(accepted)} as {accepted.header('content-type')}",
+        )
+        return AuthState.SKIPPED, judged
     judged.update(state=AuthState.NOT_ENFORCED.value, comparison=comparison)
     findings.append(
         Finding(

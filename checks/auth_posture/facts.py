@@ -28,6 +28,9 @@ class SkipReason(StrEnum):
     BUDGET = "budget"  # the run's request budget was spent
     NO_ANSWER = "no_answer"  # the request failed (connection, timeout, size cap)
     INCONCLUSIVE = "inconclusive"  # an answer that says neither yes nor no (400, 5xx, 3xx)
+    # a 2xx HTML page where the spec documents only other media types: a single-page
+    # app's catch-all or a login form, not the operation (told apart only with credentials)
+    CATCH_ALL_PAGE = "catch_all_page"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,7 @@ class OperationProbe:
     key: str  # GET /orders/{}
     url: str
     exchanges: tuple[Exchange, ...]
+    documented_media_types: tuple[str, ...] = ()  # of its 2xx answers, per the spec
 
 
 @dataclass(frozen=True, slots=True)

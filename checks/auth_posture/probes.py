@@ -59,6 +59,7 @@ class _Planned:
     method: Literal["GET", "HEAD"]
     url: str
     headers: Mapping[str, str]
+    media_types: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +95,8 @@ def probe_operations(
         if isinstance(request, SkippedOperation):
             skipped.append(request)
         else:
-            planned.append(_Planned(operation.key, method, *request))
+            media_types = spec.answer_media_types.get(operation.key, ())
+            planned.append(_Planned(operation.key, method, *request, media_types))
     last: str | None = None
     for plan in _ordered(planned, order):
         # anonymous, then invalid token or valid credentials: at least two requests
@@ -179,7 +181,7 @@ def _probe(
     accepted = answer(exchanges[-1]) is Answer.ACCEPTED
     if accepted and settings.credentials is not None and budget.left() >= 1:
         exchanges.append(_send(plan, Variant.VALID, settings, budget, context))
-    return OperationProbe(plan.key, plan.url, tuple(exchanges))
+    return OperationProbe(plan.key, plan.url, tuple(exchanges), plan.media_types)
 
 
 def _send(

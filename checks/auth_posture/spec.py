@@ -5,7 +5,7 @@ defaults, and the OpenID Connect discovery URLs of the security schemes."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,8 @@ class SpecFacts:
     # operation key -> (in, name) -> example value as it goes on the wire
     examples: Mapping[str, Mapping[ParameterKey, str]]
     openid_connect_urls: tuple[str, ...]
+    # operation key -> media types of its documented 2xx answers (lower case, no parameters)
+    answer_media_types: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def read_spec_url(
@@ -64,7 +66,12 @@ def _facts(document: Any, origin: str, resolver: RefResolver) -> SpecFacts:
         for operation in inventory.operations
         if not operation.public
     }
-    return SpecFacts(inventory, examples, walker.openid_connect_urls())
+    media_types = {
+        operation.key: walker.answer_media_types(operation)
+        for operation in inventory.operations
+        if not operation.public
+    }
+    return SpecFacts(inventory, examples, walker.openid_connect_urls(), media_types)
 
 
 class _Walker:
@@ -102,6 +109,31 @@ class _Walker:
                 else:
                     found.pop(key, None)  # the operation's own definition wins
         return found
+
+    def answer_media_types(self, operation: Operation) -> tuple[str, ...]:
+        paths, where = self._get(self.document, "paths", self.root)
+        item, item_where = self._get(paths, operation.path, where)
+        raw, raw_where = self._get(item, operation.method, item_where)
+        found: list[Any] = []
+        if self.swagger:
+            produces = raw.get("produces") if isinstance(raw, dict) else None
+            if produces is None and isinstance(self.document, dict):
+                produces = self.document.get("produces")
+            found.extend(produces if isinstance(produces, list) else ())
+        else:
+            responses, responses_where = self._get(raw, "responses", raw_where)
+            for status in responses if isinstance(responses, dict) else ():
+                if not str(status).startswith("2") and str(status).upper() != "2XX":
+                    continue
+                response, response_where = self._get(responses, status, responses_where)
+                content, _ = self._get(response, "content", response_where)
+                found.extend(content if isinstance(content, dict) else ())
+        media_types = {
+            str(media_type).split(";")[0].strip().lower()
+            for media_type in found
+            if isinstance(media_type, str)
+        }
+        return tuple(sorted(media_types))
 
     def _example(self, parameter: dict[Any, Any], where: str) -> str | None:
         candidates: list[Any] = [parameter.get("example"), parameter.get("x-example")]
