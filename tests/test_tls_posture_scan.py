@@ -547,3 +547,12 @@ def test_a_real_mozilla_profile_deviation_names_protocols_and_suites_as_words(
     assert "TLS versions TLSv1 are supported" in finding.evidence, finding.evidence
     assert "{'" not in finding.evidence, finding.evidence
     assert "['" not in finding.evidence, finding.evidence
+
+
+def test_a_self_signed_certificate_for_another_name_is_untrusted_as_well_as_mismatched(
+    runs: dict[str, CheckRun],
+) -> None:
+    run = runs["self_signed_wrong_host"]
+    found = rules(run)
+    assert {"TLS-CERT-UNTRUSTED", "TLS-CERT-HOSTNAME-MISMATCH"} <= found, sorted(found)
+    assert grade(run) == "T"
