@@ -151,7 +151,8 @@ def as_json(diff: SpecDiff, failed: bool) -> dict[str, Any]:
                 "rule_id": c.kind.value,
                 "axis": c.axis.value,
                 "severity": c.severity.value,
-                "operation": c.operation_key,
+                "operation": c.shown,
+                "operation_key": c.operation_key,
                 "detail": c.detail,
                 "before": c.before,
                 "after": c.after,
@@ -166,7 +167,7 @@ def as_json(diff: SpecDiff, failed: bool) -> dict[str, Any]:
                 "severity": g.severity.value,
                 "summary": g.headline(),
                 "count": g.count,
-                "operations": sorted({c.operation_key for c in g.members}),
+                "operations": sorted({c.shown for c in g.members}),
             }
             for g in diff.groups
         ],
@@ -198,7 +199,7 @@ def print_table(console: Console, diff: SpecDiff, failed: bool) -> None:
             table.add_row(
                 change.severity.value,
                 change.kind.value,
-                cell(change.operation_key),
+                cell(change.shown),
                 cell(change.detail),
                 cell(change.before or ""),
                 cell(change.after or ""),
@@ -209,7 +210,7 @@ def print_table(console: Console, diff: SpecDiff, failed: bool) -> None:
         table.add_column("summary")
         table.add_column("examples")
         for group in diff.groups:
-            lines = [printable(f"{c.operation_key}: {c.detail}") for c in group.examples]
+            lines = [printable(f"{c.shown}: {c.detail}") for c in group.examples]
             if group.more:
                 lines.append(f"… and {group.more} more (--format json lists all)")
             table.add_row(
@@ -251,7 +252,7 @@ def as_markdown(diff: SpecDiff, failed: bool) -> str:
     for group in diff.groups:
         lines += [f"<details><summary>{md(group.headline())}</summary>", ""]
         lines += [
-            f"- {md(c.operation_key)}: {md(c.detail)}"
+            f"- {md(c.shown)}: {md(c.detail)}"
             + (
                 f" ({md(c.before or '')} → {md(c.after or '')})"
                 if c.before is not None or c.after is not None
@@ -274,9 +275,9 @@ def as_sarif(diff: SpecDiff, started: datetime) -> dict[str, Any]:
             target=diff.new_source,
             rule_id=c.kind.value,
             severity=c.severity,
-            title=f"{c.operation_key}: {c.detail}",
+            title=f"{c.shown}: {c.detail}",
             subject=f"{c.kind.value}|{c.operation_key}|{c.detail}",
-            evidence=f"before: {c.before}; after: {c.after}",
+            evidence=f"before: {c.before or 'nothing'}; after: {c.after or 'nothing'}",
             remediation="Check the change with the API's clients; breaking changes need a new "
             "version or a deprecation period, weaker security a review.",
             fingerprint=hashlib.sha256(

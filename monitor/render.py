@@ -24,14 +24,14 @@ SCAN_COLUMNS = (
     Column("target", key=True),
     Column("check", drop=2),
     Column("rule", key=True),
-    Column("title", drop=1),
+    Column("title", drop=1, fold_into="subject"),
     Column("subject", key=True),
 )
 FINDING_COLUMNS = (
     Column("severity"),
     Column("target", key=True),
     Column("rule", key=True),
-    Column("title", drop=2),
+    Column("title", drop=2, fold_into="subject"),
     Column("subject", key=True),
     Column("status", drop=1),
     Column("first seen", drop=3),

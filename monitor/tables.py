@@ -24,6 +24,9 @@ class Column:
     header: str
     key: bool = False  # looked things up by: as wide as its longest value when that fits
     drop: int = 0  # 0: always shown; when too narrow, the highest `drop` goes first
+    # when dropped, its text goes under this (shown) column's, dimmed: a title dropped at 80
+    # columns still says under the subject what the finding is about
+    fold_into: str | None = None
 
 
 def fitted_table(
@@ -60,12 +63,37 @@ def fitted_table(
             others = len(ordered) - position - 1
             fixed[i] = max(_NARROWEST, min(longest[i], room - others * _KEY_FLOOR))
             room -= fixed[i]
+    texts = _folded(columns, shown, texts)
     table = Table(title=title)
     for i in shown:
         table.add_column(columns[i].header, overflow="fold", width=fixed.get(i))
     for row in texts:
         table.add_row(*(row[i] for i in shown))
     return table
+
+
+def _folded(
+    columns: Sequence[Column], shown: list[int], texts: list[list[Text]]
+) -> list[list[Text]]:
+    headers = [c.header for c in columns]
+    moves = [
+        (i, headers.index(c.fold_into))
+        for i, c in enumerate(columns)
+        if i not in shown and c.fold_into in headers and headers.index(c.fold_into) in shown
+    ]
+    if not moves:
+        return texts
+    folded = []
+    for texts_of_row in texts:
+        row = [text.copy() for text in texts_of_row]
+        for source, into in moves:
+            if row[source].plain:
+                dimmed = row[source].copy()
+                dimmed.stylize("dim")
+                row[into].append("\n")
+                row[into].append_text(dimmed)
+        folded.append(row)
+    return folded
 
 
 def _needed(shown: list[int], minimum: list[int], longest: list[int], keys: list[int]) -> int:

@@ -10,6 +10,7 @@ into links, HTML or table cells.
 
 from __future__ import annotations
 
+import ast
 import re
 import unicodedata
 
@@ -52,3 +53,33 @@ def markdown_escaped(text: str) -> str:
     escaped = _MARKDOWN_SYNTAX.sub(r"\\\g<0>", text)
     escaped = _AUTOLINK_START.sub(lambda found: found[0][:-1] + "\\" + found[0][-1], escaped)
     return escaped.replace("@", "`@`")
+
+
+_ITEM = r"""(?:'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?)"""
+# a Python set, list or tuple literal of strings or numbers, as str() of a collection writes
+# it: {'TLSv1', 'TLSv1.1'}, ['x'], ('a',); and the empty set()
+_COLLECTION_REPR = re.compile(
+    rf"\{{\s*{_ITEM}(?:\s*,\s*{_ITEM})*\s*\}}"
+    rf"|\[\s*{_ITEM}(?:\s*,\s*{_ITEM})*\s*\]"
+    rf"|\(\s*{_ITEM}(?:\s*,\s*{_ITEM})*\s*,?\s*\)"
+    r"|\bset\(\)|\[\]"
+)
+
+
+def without_collection_reprs(text: str) -> str:
+    """`text` with Python collection reprs a library wrote into it (`{'TLSv1', 'TLSv1.1'}`,
+    `['x']`) as plain words: `TLSv1, TLSv1.1`, `x`; an empty one as `none`. A set's items
+    are sorted (its order means nothing), a list keeps its order."""
+    return _COLLECTION_REPR.sub(_plain_collection, text)
+
+
+def _plain_collection(match: re.Match[str]) -> str:
+    literal = match.group(0)
+    if literal in ("set()", "[]"):
+        return "none"
+    try:
+        values = ast.literal_eval(literal)
+    except (ValueError, SyntaxError):
+        return literal
+    items = [str(value) for value in values]
+    return ", ".join(sorted(items) if isinstance(values, set) else items)

@@ -8,6 +8,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 
+_INTERMEDIATE_CIPHERS = ":".join(
+    f"ECDHE-{key}-{suite}"
+    for suite in ("AES128-GCM-SHA256", "AES256-GCM-SHA384", "CHACHA20-POLY1305")
+    for key in ("ECDSA", "RSA")
+)
+
 
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
@@ -49,6 +55,11 @@ class HttpsServer:
     ) -> None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert_file, key_file)
+        # The Mozilla intermediate configuration, so that a demo target with a valid
+        # certificate is clean: TLS 1.2+, AEAD ECDHE suites only, one of its curves
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.set_ciphers(_INTERMEDIATE_CIPHERS)
+        context.set_ecdh_curve("prime256v1")
         self._server = _TlsServer((host, port), context)
         self.host = host
         self.port: int = self._server.server_address[1]

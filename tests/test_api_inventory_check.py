@@ -4,6 +4,8 @@ log with rotation, probes of retired operations, the real runner and store."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ import pytest
 from monitor.baselines import accept
 from monitor.model import CheckKind, FindingStatus, Severity
 from monitor.store.sql import SqlStore
-from tests.support.daemon_process import run_cli, write_config
+from tests.support.daemon_process import APIVIGIL, run_cli, write_config
 from tests.support.http_servers import Reply, ScriptedHttpServer
 from tests.support.inventory_api import V1, V2, Api, ok, spec
 
@@ -46,7 +48,9 @@ def test_spec_changes_raise_breaking_and_security_findings_that_resolve_when_rev
     assert any(r == "INVENTORY-UNAUTHENTICATED-OPERATION" and "GET /export" in s for r, s in found)
     removed = next(f for (r, _), f in found.items() if r == "INVENTORY-OPERATION-REMOVED")
     assert removed.severity is Severity.HIGH
-    assert "GET /users/{}" in removed.evidence
+    # named as the spec writes it, not by the internal key `GET /users/{}`
+    assert "GET /users/{id}: removed without prior deprecation" in removed.evidence
+    assert "{}" not in removed.evidence + removed.title
     breaking = next(f for (r, _), f in found.items() if r == "INVENTORY-BREAKING-CHANGE")
     assert "required parameter added" in breaking.evidence
     assert "INVENTORY-OPERATION-ADDED" in rules
@@ -107,6 +111,7 @@ def test_shadow_and_zombie_traffic_is_found_across_log_rotation(
     assert refused.severity is Severity.LOW
     zombie = found[("INVENTORY-ZOMBIE-ENDPOINT", "zombie|GET /users/{}")]
     assert "2 request(s)" in zombie.evidence
+    assert zombie.title == "Removed operation GET /users/{id} still receives traffic"
     assert zombie.severity is Severity.HIGH
 
 
@@ -225,7 +230,8 @@ def test_a_first_observation_reports_public_plain_http_and_deprecated_operations
     assert len(unauthenticated) == 2
     writes = next(f for f in unauthenticated if f.severity is Severity.HIGH)
     assert writes.title == (
-        "12 operation(s) without authentication — unauthenticated write under /public"
+        "12 operation(s) without authentication — unauthenticated write under /public: "
+        "DELETE /public/open0, DELETE /public/open1, DELETE /public/open10 and 9 more"
     )
     assert all(f"DELETE /public/open{i}" in writes.evidence for i in range(12))
     (plaintext,) = by_rule["INVENTORY-PLAINTEXT-SERVER"]
@@ -239,3 +245,36 @@ def test_a_first_observation_reports_public_plain_http_and_deprecated_operations
     api.run()
 
     assert not [k for k in api.findings() if k[1].startswith("inventory|")]
+
+
+@pytest.mark.integration
+def test_the_findings_table_names_each_changed_operation_as_the_spec_writes_it_at_80_columns(
+    tmp_path: Path, sqlite_url: str, web: ScriptedHttpServer
+) -> None:
+    store = SqlStore(sqlite_url)
+    store.upgrade_schema()
+    api = Api(store, web, tmp_path / "access.log")
+    api.run()
+    api.publish(V2)  # GET /users/{id} removed, POST /users made public, GET /export added
+    api.run()
+    store.close()
+    config = write_config(
+        tmp_path / "apivigil.yaml",
+        {"store": sqlite_url, "targets": [{"name": "shop", "url": web.url}]},
+    )
+
+    narrow = subprocess.run(
+        [*APIVIGIL, "findings", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "COLUMNS": "80"},
+    )
+
+    assert narrow.returncode == 0, narrow.stderr
+    shown = " ".join(narrow.stdout.replace("│", " ").split())
+    assert "removed under /users: GET /users/{id}" in shown
+    assert "POST /users: authentication removed" in shown
+    assert "GET /export" in shown
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 80

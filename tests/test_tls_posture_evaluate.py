@@ -443,3 +443,18 @@ def test_every_tls_rule_names_its_controls() -> None:
 def test_facts_round_trip_through_json() -> None:
     facts = with_protocol(clean(), Protocol.TLS_1_0, None)
     assert TlsFacts.from_json(facts.to_json()) == facts
+
+
+def test_a_trust_verdict_that_could_not_be_made_is_unknown_neither_trusted_nor_untrusted() -> None:
+    # e.g. a trust store that could not be read, or a validator that stopped early
+    unknown = replace(clean().certificate, trusted=None)
+    facts = clean(certificate=unknown)
+
+    output = evaluate(facts, PARAMS, NOW)
+    grade = graded(facts)
+
+    assert "TLS-CERT-UNTRUSTED" not in {f.rule_id for f in output.findings}
+    # an untrusted finding from an earlier scan is neither resolved nor reopened by this one
+    assert {"self-signed", "unknown root", "expired"} <= set(output.undetermined)
+    assert grade.provisional
+    assert "certificate trust" in grade.undetermined

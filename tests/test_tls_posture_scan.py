@@ -542,3 +542,26 @@ def test_a_name_that_is_not_a_url_is_misconfigured(tmp_path: Path) -> None:
     )
     (run,) = run_scan([job], concurrency=1, egress=EgressPolicy())
     assert run.error_reason is ErrorReason.MISCONFIGURED
+
+
+@pytest.mark.integration
+def test_a_real_mozilla_profile_deviation_names_protocols_and_suites_as_words(
+    runs: dict[str, CheckRun],
+) -> None:
+    run = runs["tls10_and_13"]
+    assert run.output is not None
+    (finding,) = [f for f in run.output.findings if f.rule_id == "TLS-MOZILLA-PROFILE"]
+    # sslyze says "TLS versions {'TLSv1'} are supported"; people read the words
+    assert "TLS versions TLSv1 are supported" in finding.evidence, finding.evidence
+    assert "{'" not in finding.evidence, finding.evidence
+    assert "['" not in finding.evidence, finding.evidence
+
+
+@pytest.mark.integration
+def test_a_self_signed_certificate_for_another_name_is_untrusted_as_well_as_mismatched(
+    runs: dict[str, CheckRun],
+) -> None:
+    run = runs["self_signed_wrong_host"]
+    found = rules(run)
+    assert {"TLS-CERT-UNTRUSTED", "TLS-CERT-HOSTNAME-MISMATCH"} <= found, sorted(found)
+    assert grade(run) == "T"

@@ -206,6 +206,12 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--dir", type=Path, default=None, help="where the SQLite file goes")
     parser.add_argument(
+        "--batch-rows",
+        type=int,
+        default=RetentionPolicy().batch_rows,
+        help="runs deleted per transaction (retention.batch_rows)",
+    )
+    parser.add_argument(
         "--postgres",
         default=None,
         metavar="URL",
@@ -240,7 +246,8 @@ def main() -> None:
     before = size(store)
     print(f"store size before: {before / 2**20:,.0f} MiB")
 
-    policy = RetentionPolicy()
+    policy = RetentionPolicy(batch_rows=options.batch_rows)
+    print(f"batch: {policy.batch_rows} runs per transaction")
     scrapes: list[float] = []
     done = threading.Event()
     outcome: dict[str, object] = {}

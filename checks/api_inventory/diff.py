@@ -63,10 +63,16 @@ class Change:
     kind: ChangeKind
     axis: Axis
     severity: Severity
-    operation_key: str  # `GET /users/{}`
+    operation_key: str  # identity across documents: `GET /users/{}`
     detail: str
     before: str | None = None
     after: str | None = None
+    # what people read: the operation as its document writes it, `GET /users/{id}`
+    operation: str = ""
+
+    @property
+    def shown(self) -> str:
+        return self.operation or self.operation_key
 
 
 _ORDER = tuple(ChangeKind)
@@ -108,7 +114,7 @@ def diff_inventories(before: ApiInventory, after: ApiInventory) -> tuple[Change,
 
 def _change(
     kind: ChangeKind,
-    key: str,
+    operation: Operation,
     detail: str,
     before: str | None = None,
     after: str | None = None,
@@ -116,35 +122,39 @@ def _change(
     rated: tuple[Axis, Severity] | None = None,
 ) -> Change:
     axis, severity = rated or _RULES[kind]
-    return Change(kind, axis, severity, key, detail, before, after)
+    return Change(kind, axis, severity, operation.key, detail, before, after, written(operation))
+
+
+def written(operation: Operation) -> str:
+    """The operation as its document writes it: `GET /users/{id}`."""
+    return f"{operation.method.upper()} {operation.path}"
 
 
 def _removed(operation: Operation) -> Change:
-    kind, key = ChangeKind.OPERATION_REMOVED, operation.key
+    kind = ChangeKind.OPERATION_REMOVED
     if not operation.deprecated:
-        return _change(kind, key, "removed without prior deprecation", operation.path)
+        return _change(kind, operation, "removed without prior deprecation", operation.path)
     rated = (Axis.BREAKING, Severity.MEDIUM)
-    return _change(kind, key, "removed after deprecation", _sunset(operation), rated=rated)
+    return _change(kind, operation, "removed after deprecation", _sunset(operation), rated=rated)
 
 
 def _added(operation: Operation) -> Iterator[Change]:
-    key = operation.key
-    yield _change(ChangeKind.OPERATION_ADDED, key, "operation added", after=operation.path)
+    yield _change(ChangeKind.OPERATION_ADDED, operation, "operation added", after=operation.path)
     if operation.public:
         detail, security = "new operation without authentication", operation.security
         yield _change(
-            ChangeKind.UNAUTHENTICATED_OPERATION, key, detail, after=_render_security(security)
+            ChangeKind.UNAUTHENTICATED_OPERATION, operation, detail, after=render_security(security)
         )
 
 
 def _changed(old: Operation, new: Operation) -> Iterator[Change]:
     if new.deprecated and not old.deprecated:
         detail = f"deprecated ({_sunset(new)})"
-        yield _change(ChangeKind.OPERATION_DEPRECATED, new.key, detail, None, new.sunset)
+        yield _change(ChangeKind.OPERATION_DEPRECATED, new, detail, None, new.sunset)
     for sub_kind, subject, was, now in _breaking(old, new):
         rated = (Axis.INFO, Severity.LOW) if sub_kind in _DIGEST_ONLY else None
         detail = f"{sub_kind}: {subject}"
-        yield _change(ChangeKind.BREAKING_CHANGE, new.key, detail, was, now, rated=rated)
+        yield _change(ChangeKind.BREAKING_CHANGE, new, detail, was, now, rated=rated)
 
 
 _Breaking = tuple[BreakingKind, str, str | None, str | None]
@@ -266,23 +276,23 @@ def _security_changes(
 ) -> Iterator[Change]:
     if old.public:
         return
-    was, now = _render_security(old.security), _render_security(new.security)
+    was, now = render_security(old.security), render_security(new.security)
     if new.public:
         detail = "authentication removed: the operation is public"
-        yield _change(ChangeKind.SECURITY_REMOVED, new.key, detail, was, now)
+        yield _change(ChangeKind.SECURITY_REMOVED, new, detail, was, now)
         return
     old_requirements, new_requirements = old.security or (), new.security or ()
     for requirement in new_requirements:
         if not any(_at_least(requirement, earlier) for earlier in old_requirements):
             why = _weakening(requirement, old_requirements, new_requirements)
             detail = f"{why}: {_render_requirement(requirement)}"
-            yield _change(ChangeKind.SECURITY_WEAKENED, new.key, detail, was, now)
+            yield _change(ChangeKind.SECURITY_WEAKENED, new, detail, was, now)
     old_names = {name for r in old_requirements for name, _ in r.schemes}
     for name in sorted({name for r in new_requirements for name, _ in r.schemes} & old_names):
         old_type, new_type = before.security_schemes.get(name), after.security_schemes.get(name)
         if old_type and new_type and old_type != new_type and not _stronger(new_type, old_type):
             detail = f"security scheme type changed: {name}"
-            yield _change(ChangeKind.SECURITY_WEAKENED, new.key, detail, old_type, new_type)
+            yield _change(ChangeKind.SECURITY_WEAKENED, new, detail, old_type, new_type)
 
 
 def _at_least(requirement: SecurityRequirement, earlier: SecurityRequirement) -> bool:
@@ -322,12 +332,13 @@ def _render_requirement(requirement: SecurityRequirement) -> str:
     )
 
 
-def _render_security(security: tuple[SecurityRequirement, ...] | None) -> str:
+def render_security(security: tuple[SecurityRequirement, ...] | None) -> str:
+    """Evidence text: `oauth2[read] or anonymous`, `none (an empty security list)`."""
     if security is None:
         return "none declared"
     if not security:
-        return "[] (public)"
-    return " | ".join(_render_requirement(r) for r in security)
+        return "none (an empty security list)"
+    return " or ".join(_render_requirement(r) if r.schemes else "anonymous" for r in security)
 
 
 def _sunset(operation: Operation) -> str:
@@ -379,10 +390,18 @@ class ChangeGroup:
             what += joined + self.sub_kind
         return f"{self.operations} {what} under {where}"
 
+    def titled(self, shown: int = 3) -> str:
+        """The headline naming its first operations, as a finding's title:
+        `2 operation(s) removed under /users: GET /users/{id}, DELETE /users/{id}`."""
+        names = list(dict.fromkeys(c.shown for c in self.members))
+        more = len(names) - shown
+        listed = ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
+        return f"{self.headline()}: {listed}" if listed else self.headline()
+
     def describe(self) -> str:
         where = "other paths" if self.path_prefix == OTHER_PATHS else self.path_prefix
         lines = [f"{self.kind} ({self.severity}) {where}: {self.count} change(s)"]
-        lines += [f"  {c.operation_key}: {c.detail}" for c in self.examples]
+        lines += [f"  {c.shown}: {c.detail}" for c in self.examples]
         if self.more:
             lines.append(f"  and {self.more} more")
         return "\n".join(lines)

@@ -144,7 +144,7 @@ def _plaintext(server: PlaintextServer, target: str) -> Finding:
 
 def _security(change: Change, target: str, standing: bool = False) -> Finding:
     before_after = (
-        f"; before: {change.before}; after: {change.after}"
+        f"; before: {change.before or 'nothing'}; after: {change.after or 'nothing'}"
         if change.before is not None or change.after is not None
         else ""
     )
@@ -152,7 +152,7 @@ def _security(change: Change, target: str, standing: bool = False) -> Finding:
     return Finding(
         rule_id=change.kind.value,
         severity=change.severity,
-        title=f"{change.operation_key}: {change.detail}",
+        title=f"{change.shown}: {change.detail}",
         subject=f"{INVENTORY}|{tag}{change.kind.value}|{change.operation_key}|{change.detail}",
         evidence=(
             f"{'first observation' if standing else 'compared with the approved inventory'}: "
@@ -160,9 +160,9 @@ def _security(change: Change, target: str, standing: bool = False) -> Finding:
         ),
         remediation=(
             (
-                f"Require authentication on {change.operation_key}"
+                f"Require authentication on {change.shown}"
                 if standing
-                else f"Restore the security requirement of {change.operation_key}"
+                else f"Restore the security requirement of {change.shown}"
             )
             + ", or, if intended, "
             + _ACCEPT.format(target=target)
@@ -173,8 +173,12 @@ def _security(change: Change, target: str, standing: bool = False) -> Finding:
 
 def _group(group: ChangeGroup, target: str, standing: bool = False) -> Finding:
     listed = "; ".join(
-        f"{c.operation_key}: {c.detail}"
-        + (f" ({c.before} -> {c.after})" if c.before is not None or c.after is not None else "")
+        f"{c.shown}: {c.detail}"
+        + (
+            f" ({c.before or 'nothing'} -> {c.after or 'nothing'})"
+            if c.before is not None or c.after is not None
+            else ""
+        )
         for c in group.members
     )
     tag = f"{STANDING}|" if standing else ""
@@ -182,7 +186,7 @@ def _group(group: ChangeGroup, target: str, standing: bool = False) -> Finding:
     return Finding(
         rule_id=group.kind.value,
         severity=group.severity,
-        title=group.headline(),
+        title=group.titled(),
         subject=f"{INVENTORY}|{tag}{group.kind.value}|{group.path_prefix}{sub_kind}",
         evidence=f"{group.count} change(s): {listed}",
         remediation=(
@@ -243,7 +247,10 @@ def _zombie(zombie: ZombieEndpoint) -> Finding:
     return Finding(
         rule_id="INVENTORY-ZOMBIE-ENDPOINT",
         severity=Severity.HIGH if served else Severity.MEDIUM,
-        title=f"{zombie.reason.value.capitalize()} operation {zombie.key} still receives traffic",
+        title=(
+            f"{zombie.reason.value.capitalize()} operation {_written(zombie.key, zombie.path)} "
+            "still receives traffic"
+        ),
         subject=f"zombie|{zombie.key}",
         evidence=(
             f"{zombie.count} request(s) to {zombie.path}, {zombie.success_count} answered 2xx/3xx; "
@@ -251,6 +258,11 @@ def _zombie(zombie: ZombieEndpoint) -> Finding:
         ),
         remediation="Move the clients off it, then turn the route off at the server.",
     )
+
+
+def _written(key: str, path: str) -> str:
+    """`GET /users/{id}` from the key `GET /users/{}` and the path as written."""
+    return f"{key.split(' ', 1)[0]} {path}"
 
 
 def _still_answers(probe: ProbeResult) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from checks.api_inventory.diff import Axis, Change, ChangeKind
+from checks.api_inventory.diff import Axis, Change, ChangeKind, render_security, written
 from checks.api_inventory.inventory import ApiInventory
 from monitor.model import Severity
 
@@ -42,7 +42,8 @@ def standing_risks(inventory: ApiInventory) -> tuple[Change, ...]:
                     Severity.HIGH if write else Severity.MEDIUM,
                     operation.key,
                     f"unauthenticated {'write' if write else 'read'}",
-                    after="none declared" if operation.security is None else "[] (public)",
+                    after=render_security(operation.security),
+                    operation=written(operation),
                 )
             )
         if operation.deprecated:
@@ -55,6 +56,7 @@ def standing_risks(inventory: ApiInventory) -> tuple[Change, ...]:
                     operation.key,
                     f"deprecated but still documented ({sunset})",
                     after=operation.sunset,
+                    operation=written(operation),
                 )
             )
     return tuple(risks)

@@ -60,6 +60,7 @@ from checks.tls_posture.translate import (
 )
 from monitor.durations import format_duration
 from monitor.model import CheckKind, Target
+from monitor.text import without_collection_reprs
 
 PROTOCOL_COMMANDS = {
     Protocol.SSL_2_0: ScanCommand.SSL_2_0_CIPHER_SUITES,
@@ -353,7 +354,11 @@ def _mozilla_deviations(
     try:
         check_server_against_tls_configuration(result, profile)
     except ServerNotCompliantWithTlsConfiguration as deviation:
-        return tuple(f"{key}: {value}" for key, value in sorted(deviation.issues.items()))
+        # sslyze writes Python set reprs into its messages: {'TLSv1', 'TLSv1.1'}
+        return tuple(
+            f"{key}: {without_collection_reprs(value)}"
+            for key, value in sorted(deviation.issues.items())
+        )
     except ServerScanResultIncomplete as missing:
         incomplete.append(f"mozilla profile: {missing}")
         return None

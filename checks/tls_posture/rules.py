@@ -24,6 +24,7 @@ from checks.tls_posture.facts import (
 )
 from checks.tls_posture.probe import dh_too_small
 from monitor.model import Finding, Severity
+from monitor.text import without_collection_reprs
 
 MAX_LIFETIME = timedelta(days=398)
 
@@ -457,7 +458,8 @@ def _meta(facts: TlsFacts) -> Iterator[Finding]:
             f"Not compliant with the Mozilla {facts.mozilla_profile} profile "
             f"({len(facts.mozilla_deviations)} deviations)",
             str(facts.mozilla_profile),
-            "; ".join(facts.mozilla_deviations),
+            # facts stored before collect made them readable may still hold set reprs
+            without_collection_reprs("; ".join(facts.mozilla_deviations)),
             f"Apply the Mozilla {facts.mozilla_profile} server-side TLS configuration.",
         )
     if facts.incomplete:

@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlmodel import col
 
 from monitor.model import FindingStatus, RunStatus
@@ -365,85 +365,75 @@ def _quantile(q: float, cumulative: Sequence[int], count: int, longest: float) -
 
 
 def _delete_raw_runs(work: _Pass, now: datetime) -> bool:
-    """Runs (and their samples) before the rolled-up mark, except the ones kept on purpose."""
+    """Runs (and their samples) before the rolled-up mark, except the ones kept on purpose.
+
+    Each batch is a keyset range of `batch_rows` runs by (started_at, id): its upper end is
+    found by the started_at index, then the database deletes what in the range is not kept,
+    with no list of ids going back and forth (that cost more than the deletes)."""
     session = work.session
     mark = raw_rolled_up_before(session)
     if mark is None:
         return True
-    kept_ok = sa.select(col(CheckStateRow.ok_run_id)).where(
-        col(CheckStateRow.ok_run_id).is_not(None)
-    )
-    evidence = sa.exists().where(col(FindingEventRow.run_id) == col(CheckRunRow.id))
-    snapshot_runs = _newest_snapshot_runs(session, mark)
+    started, run_id = col(CheckRunRow.started_at), col(CheckRunRow.id)
+    doomed = _not_kept(mark)
     after: tuple[datetime, str] | None = None  # keyset: kept runs are not scanned again
     while True:
         if work.out_of_time():
             return False
-        statement = sa.select(col(CheckRunRow.id), col(CheckRunRow.started_at)).where(
-            col(CheckRunRow.started_at) < mark
-        )
-        if after is not None:
-            started = col(CheckRunRow.started_at)
-            statement = statement.where(  # the first term lets the index find the range
-                started >= after[0],
-                sa.or_(started > after[0], col(CheckRunRow.id) > after[1]),
+        page = [started < mark]
+        if after is not None:  # the first term lets the index find the range
+            page += [started >= after[0], sa.or_(started > after[0], run_id > after[1])]
+        last = (
+            session.connection()
+            .execute(
+                sa.select(run_id, started)
+                .where(*page)
+                .order_by(started, run_id)
+                .offset(work.policy.batch_rows - 1)
+                .limit(1)
             )
-        page = session.execute(
-            statement.order_by(col(CheckRunRow.started_at), col(CheckRunRow.id)).limit(
-                work.policy.batch_rows
-            )
-        ).all()
-        if not page:
-            return True
-        after = (as_utc(page[-1][1]), page[-1][0])
-        candidates = [run_id for run_id, _ in page]
-        doomed = list(
-            session.execute(
-                sa.select(col(CheckRunRow.id)).where(
-                    col(CheckRunRow.id).in_(candidates),
-                    col(CheckRunRow.id).not_in(kept_ok),
-                    ~evidence,
-                )
-            ).scalars()
+            .first()
         )
-        doomed = [run_id for run_id in doomed if run_id not in snapshot_runs]
-        samples = _deleted(session, sa.delete(SampleRow).where(col(SampleRow.run_id).in_(doomed)))
-        runs = _deleted(session, sa.delete(CheckRunRow).where(col(CheckRunRow.id).in_(doomed)))
+        if last is not None:
+            upto = as_utc(last[1])
+            page += [started <= upto, sa.or_(started < upto, run_id <= last[0])]
+        in_batch = sa.select(run_id).where(*page, *doomed)
+        samples = _deleted(session, sa.delete(SampleRow).where(col(SampleRow.run_id).in_(in_batch)))
+        runs = _deleted(session, sa.delete(CheckRunRow).where(*page, *doomed))
         work.done_batch({"sample": samples, "check_run": runs})
+        if last is None:
+            return True
+        after = (as_utc(last[1]), last[0])
 
 
-def _newest_snapshot_runs(session: Session, before: datetime) -> set[str]:
-    """Per (check, target), the newest ok run before `before` that kept a snapshot: what a
-    check compares with next (baselines.latest_snapshot) when later runs kept none."""
-    ok_with_snapshot = sa.and_(
-        col(CheckRunRow.status) == RunStatus.OK.value,
-        col(CheckRunRow.snapshot_sha256).is_not(None),
-        col(CheckRunRow.started_at) < before,
+def _not_kept(before: datetime) -> list[sa.ColumnElement[bool]]:
+    """Conditions on a check_run row that are true when retention may delete it: not the newest
+    ok run of its (check, target), no finding event points at it, and, if it is an ok run
+    that kept a snapshot, a later one before `before` did too (the newest such run is what a
+    check compares with next, baselines.latest_snapshot, when later runs kept none)."""
+    kept_ok = sa.select(col(CheckStateRow.ok_run_id)).where(
+        col(CheckStateRow.ok_run_id).is_not(None)
     )
-    newest = (
-        sa.select(
-            col(CheckRunRow.check).label("check"),
-            col(CheckRunRow.target).label("target"),
-            sa.func.max(CheckRunRow.started_at).label("started"),
-        )
-        .where(ok_with_snapshot)
-        .group_by(CheckRunRow.check, CheckRunRow.target)
-        .subquery("newest")
+    evidence = sa.exists().where(col(FindingEventRow.run_id) == col(CheckRunRow.id))
+    later = aliased(CheckRunRow, name="later")
+    ok_snapshot = RunStatus.OK.value
+    newer_snapshot = sa.exists().where(
+        col(later.check) == col(CheckRunRow.check),
+        col(later.target) == col(CheckRunRow.target),
+        col(later.started_at) > col(CheckRunRow.started_at),
+        col(later.started_at) < before,
+        col(later.status) == ok_snapshot,
+        col(later.snapshot_sha256).is_not(None),
     )
-    return set(
-        session.execute(
-            sa.select(col(CheckRunRow.id))
-            .join(
-                newest,
-                sa.and_(
-                    col(CheckRunRow.check) == newest.c.check,
-                    col(CheckRunRow.target) == newest.c.target,
-                    col(CheckRunRow.started_at) == newest.c.started,
-                ),
-            )
-            .where(ok_with_snapshot)
-        ).scalars()
-    )
+    return [
+        col(CheckRunRow.id).not_in(kept_ok),
+        ~evidence,
+        sa.or_(
+            col(CheckRunRow.snapshot_sha256).is_(None),
+            col(CheckRunRow.status) != ok_snapshot,
+            newer_snapshot,
+        ),
+    ]
 
 
 def _delete_old_findings(work: _Pass, now: datetime) -> bool:
