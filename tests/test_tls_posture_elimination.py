@@ -7,7 +7,7 @@ import contextlib
 import select
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
@@ -24,6 +24,7 @@ from sslyze import (
 )
 from sslyze.errors import TlsHandshakeTimedOut
 from sslyze.plugins import scan_commands
+from sslyze.plugins.certificate_info.implementation import CertificateInfoImplementation
 from sslyze.plugins.elliptic_curves_plugin import SupportedEllipticCurvesImplementation
 from sslyze.plugins.openssl_cipher_suites._test_cipher_suite import (
     CipherSuiteAcceptedByServer,
@@ -32,19 +33,23 @@ from sslyze.plugins.openssl_cipher_suites._test_cipher_suite import (
 from sslyze.plugins.openssl_cipher_suites.cipher_suites import CipherSuitesRepository
 from sslyze.plugins.openssl_cipher_suites.implementation import (
     CipherSuitesScanResult,
+    Sslv20ScanImplementation,
     Sslv30ScanImplementation,
     Tlsv10ScanImplementation,
     Tlsv11ScanImplementation,
     Tlsv12ScanImplementation,
+    Tlsv13ScanImplementation,
 )
+from sslyze.plugins.plugin_base import ScanJobResult
 from sslyze.server_connectivity import (
     ServerConnectivityInfo,
     TlsVersionEnum,
     check_connectivity_to_server,
 )
 
-from checks.tls_posture import elimination
+from checks.tls_posture import elimination, registry
 from checks.tls_posture.facts import Protocol
+from checks.tls_posture.registry import CertificateInfoTimeoutIsConnectivity
 from checks.tls_posture.translate import protocol_support
 from tests.tls_certs import TestPki
 from tests.tls_servers import (
@@ -63,10 +68,12 @@ pytestmark = pytest.mark.integration
 
 COMMANDS = tuple(elimination.BY_ELIMINATION)
 STOCK = {  # sslyze's own: one handshake per suite
+    ScanCommand.SSL_2_0_CIPHER_SUITES: Sslv20ScanImplementation,
     ScanCommand.SSL_3_0_CIPHER_SUITES: Sslv30ScanImplementation,
     ScanCommand.TLS_1_0_CIPHER_SUITES: Tlsv10ScanImplementation,
     ScanCommand.TLS_1_1_CIPHER_SUITES: Tlsv11ScanImplementation,
     ScanCommand.TLS_1_2_CIPHER_SUITES: Tlsv12ScanImplementation,
+    ScanCommand.TLS_1_3_CIPHER_SUITES: Tlsv13ScanImplementation,
     ScanCommand.ELLIPTIC_CURVES: SupportedEllipticCurvesImplementation,
 }
 NGINX = ("good", "tls10", "tls11", "dh1024", "static_rsa", "cbc", "legacy_mix")
@@ -165,18 +172,23 @@ def test_elimination_finds_the_same_suites_and_ephemeral_keys_as_one_handshake_p
     assert one_by_one["rc4"]["tls_1_0_cipher_suites"]
     assert any(key and key[0] == "DH" for _, key in one_by_one["dh1024"]["tls_1_2_cipher_suites"])
     assert one_by_one["good"]["tls_1_0_cipher_suites"] == []
+    assert len(one_by_one["good"]["tls_1_3_cipher_suites"]) == 3
+    assert one_by_one["legacy_mix"]["tls_1_3_cipher_suites"] == []
+    assert tuple(STOCK) == COMMANDS
     assert len(one_by_one["good"]["elliptic_curves"]) >= 3
     assert [name for name, _ in one_by_one["ssl3"]["elliptic_curves"]] == ["error"]
     assert len(one_by_one["rc4"]["elliptic_curves"]) > len(one_by_one["good"]["elliptic_curves"])
 
 
-class StallAfter:
-    """A TCP relay to `upstream_port` that relays the first `relayed` connections and holds
-    every later one open without a byte of answer (a server that stops answering mid-scan)."""
+class StallingRelay:
+    """A TCP relay to `upstream_port` that reads each connection's first bytes (the
+    ClientHello) and holds the connection open without a byte of answer when
+    `stalls(index, hello)` says so (a server that stops answering mid-scan); relays the others."""
 
-    def __init__(self, upstream_port: int, relayed: int) -> None:
+    def __init__(self, upstream_port: int, stalls: Callable[[int, bytes], bool]) -> None:
         self._upstream = upstream_port
-        self._left = relayed
+        self._stalls = stalls
+        self._count = 0
         self._listener = socket.create_server((HOST, 0))
         self.port: int = self._listener.getsockname()[1]
         self._held: list[socket.socket] = []
@@ -189,18 +201,22 @@ class StallAfter:
                 client, _ = self._listener.accept()
             except OSError:
                 return
-            if self._left <= 0:
-                self._held.append(client)
-                continue
-            self._left -= 1
-            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+            self._count += 1
+            threading.Thread(target=self._relay, args=(client, self._count), daemon=True).start()
 
-    def _relay(self, client: socket.socket) -> None:
+    def _relay(self, client: socket.socket, index: int) -> None:
+        with contextlib.suppress(OSError):
+            client.settimeout(10)
+            hello = client.recv(16384)
+            if self._stalls(index, hello):
+                self._held.append(client)
+                return
         with (
             client,
             socket.create_connection((HOST, self._upstream)) as upstream,
             contextlib.suppress(OSError),
         ):
+            upstream.sendall(hello)
             while not self._stop.is_set():
                 readable, _, _ = select.select([client, upstream], [], [], 0.5)
                 for source in readable:
@@ -216,15 +232,23 @@ class StallAfter:
             held.close()
 
 
-@contextlib.contextmanager
 def stalling_after(servers: Servers, name: str, relayed: int) -> Iterator[ServerConnectivityInfo]:
-    """Connectivity info for server `name` (probed directly), pointing at a StallAfter relay."""
+    """Connectivity info for server `name`, pointing at a relay that stalls every connection
+    after the first `relayed`."""
+    return stalling(servers, name, lambda index, _: index > relayed)
+
+
+@contextlib.contextmanager
+def stalling(
+    servers: Servers, name: str, stalls: Callable[[int, bytes], bool]
+) -> Iterator[ServerConnectivityInfo]:
+    """Connectivity info for server `name` (probed directly), pointing at a StallingRelay."""
     network = ServerNetworkConfiguration(
         tls_server_name_indication=servers.pki.host, network_timeout=1, network_max_retries=0
     )
     direct = ServerNetworkLocation(servers.pki.host, servers.ports[name], HOST)
     probing = check_connectivity_to_server(direct, network)
-    relay = StallAfter(servers.ports[name], relayed)
+    relay = StallingRelay(servers.ports[name], stalls)
     try:
         yield ServerConnectivityInfo(
             server_location=ServerNetworkLocation(servers.pki.host, relay.port, HOST),
@@ -293,3 +317,35 @@ def test_curves_that_stop_answering_mid_elimination_fail_the_command_instead_of_
         elimination.eliminate_curves(info, nids)
     assert isinstance(stalled.value, elimination.EliminationIncomplete)
     assert "after 1 curves found" in stalled.value.error_message
+
+
+def test_certificate_handshakes_with_sni_that_time_out_are_a_connectivity_issue_not_a_bug(
+    servers: Servers,
+) -> None:
+    """sslyze raises ValueError (BUG_IN_SSLYZE, never retried) when every handshake that sends
+    SNI failed but the one without SNI got the chain; a timeout among them is a timeout."""
+    host = servers.pki.host.encode()
+    with stalling(servers, "good", lambda _, hello: host in hello) as info:
+        jobs = CertificateInfoImplementation.scan_jobs_for_scan_command(info)
+        results = []
+        for job in jobs:
+            try:
+                results.append(ScanJobResult(job.function_to_call(*job.function_arguments), None))
+            except Exception as error:
+                results.append(ScanJobResult(None, error))
+    assert sum(result._exception is None for result in results) == 1  # the one without SNI
+    with pytest.raises(ValueError, match="Should never happen"):
+        CertificateInfoImplementation.result_for_completed_scan_jobs(info, results)
+    with pytest.raises(TlsHandshakeTimedOut):
+        CertificateInfoTimeoutIsConnectivity.result_for_completed_scan_jobs(info, results)
+
+
+def test_every_replacement_is_in_sslyzes_registry_once_installed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for command in (*STOCK, ScanCommand.CERTIFICATE_INFO):
+        monkeypatch.setitem(scan_commands._IMPLEMENTATION_CLASSES, command, object)
+    registry.install()
+    installed = scan_commands._IMPLEMENTATION_CLASSES
+    assert {command: installed[command] for command in COMMANDS} == elimination.BY_ELIMINATION
+    assert installed[ScanCommand.CERTIFICATE_INFO] is CertificateInfoTimeoutIsConnectivity

@@ -1,12 +1,14 @@
-"""Accepted cipher suites (SSL 3.0, TLS 1.0-1.2) and elliptic curves by elimination.
+"""Accepted cipher suites and elliptic curves by elimination.
 
 sslyze's cipher suite commands test each suite its OpenSSL builds know with a handshake of its
-own: 121 each for SSL 3.0, TLS 1.0 and TLS 1.1 and 158 for TLS 1.2, about 520 handshakes per
-server, most of them refused, whatever the server supports. They were three quarters of a
-scan's time. Elimination offers every suite at once, notes the one the server picks, and offers
-the rest again until the server refuses: one handshake per accepted suite plus one, per
-OpenSSL build. A server picks among what is offered, so what is found is the same set; each
-accepted suite keeps the ephemeral key of a handshake that chose it, as sslyze's does.
+own: 7 for SSL 2.0, 121 each for SSL 3.0, TLS 1.0 and TLS 1.1, 158 for TLS 1.2 and 5 for TLS
+1.3, about 530 handshakes per server, most of them refused, whatever the server supports. They
+were three quarters of a scan's time. Elimination offers every suite at once, notes the one the
+server picks, and offers the rest again until the server refuses: one handshake per accepted
+suite plus one, per OpenSSL build. A server picks among what is offered, so what is found is
+the same set; each accepted suite keeps the ephemeral key of a handshake that chose it, as
+sslyze's does. SSL 2.0 is only asked once with every suite: refused, it is not offered;
+accepted, its 7 suites are tested one by one as sslyze does.
 
 Where the answer is ambiguous the suites left are tested one by one as sslyze does (the server
 picked a suite that was not offered, or a handshake failed after the ServerHello and the
@@ -20,15 +22,13 @@ every curve left is offered, the one in the server's key exchange is noted and d
 the server refuses. A timeout (twice) fails the command rather than reading as "rejected".
 
 The results are sslyze's own result classes, so everything downstream (facts, the Mozilla
-profile check, retries) reads it unchanged. SSL 2.0 (7 suites) and TLS 1.3 (5) keep sslyze's
-per-suite jobs. `install()` puts these implementations in sslyze's registry of scan commands,
-for every Scanner of the process.
+profile check, retries) reads them unchanged; checks/tls_posture/registry.py puts these
+implementations in sslyze's registry of scan commands.
 """
 
 from __future__ import annotations
 
 import functools
-import threading
 from collections.abc import Sequence
 from operator import attrgetter
 from typing import Any, ClassVar
@@ -53,7 +53,6 @@ from sslyze.errors import (
     ServerTlsConfigurationNotSupported,
     TlsHandshakeTimedOut,
 )
-from sslyze.plugins import scan_commands
 from sslyze.plugins.elliptic_curves_plugin import (
     EllipticCurve,
     SupportedEllipticCurvesImplementation,
@@ -69,10 +68,12 @@ from sslyze.plugins.openssl_cipher_suites._test_cipher_suite import (
 from sslyze.plugins.openssl_cipher_suites.cipher_suites import CipherSuite, CipherSuitesRepository
 from sslyze.plugins.openssl_cipher_suites.implementation import (
     CipherSuitesScanResult,
+    Sslv20ScanImplementation,
     Sslv30ScanImplementation,
     Tlsv10ScanImplementation,
     Tlsv11ScanImplementation,
     Tlsv12ScanImplementation,
+    Tlsv13ScanImplementation,
 )
 from sslyze.plugins.plugin_base import ScanCommandWrongUsageError, ScanJob, ScanJobResult
 from sslyze.server_connectivity import (
@@ -107,6 +108,8 @@ def _groups(tls_version: TlsVersionEnum) -> list[tuple[bool, list[CipherSuite]]]
     suites = sorted(
         CipherSuitesRepository.get_all_cipher_suites(tls_version), key=attrgetter("name")
     )
+    if tls_version is TlsVersionEnum.TLS_1_3:
+        return [(False, suites)]
     if tls_version is not TlsVersionEnum.TLS_1_2:
         return [(True, suites)]
     legacy_names = _legacy_tls12_names()
@@ -148,6 +151,25 @@ def eliminate(
             return outcomes + _one_by_one(server_info, tls_version, remaining)
         outcomes += [CipherSuiteAcceptedByServer(cipher_suite=s, ephemeral_key=key) for s in found]
     return outcomes
+
+
+def asked_once(
+    server_info: ServerConnectivityInfo,
+    tls_version: TlsVersionEnum,
+    legacy: bool,
+    suites: Sequence[CipherSuite],
+) -> list[Outcome]:
+    """Offer every suite once: refused, every suite is; otherwise one handshake per suite."""
+    left = {suite.openssl_name: [suite] for suite in suites}
+    try:
+        _offer(server_info, tls_version, legacy, list(left))
+    except ServerRejectedTlsHandshake as refusal:
+        return _rejected(left, refusal.error_message)
+    except TlsHandshakeTimedOut as timeout:
+        return _rejected(left, timeout.error_message)
+    except NoCiphersAvailableBugInSSlyze:
+        return []
+    return _one_by_one(server_info, tls_version, list(suites))
 
 
 def _offer(
@@ -221,9 +243,10 @@ class _ByElimination:
     ) -> list[ScanJob]:
         if extra_arguments:
             raise ScanCommandWrongUsageError("This plugin does not take extra arguments")
+        once = cls._tls_version is TlsVersionEnum.SSL_2_0
         return [
             ScanJob(
-                function_to_call=eliminate,
+                function_to_call=asked_once if once else eliminate,
                 function_arguments=[server_info, cls._tls_version, legacy, suites],
             )
             for legacy, suites in _groups(cls._tls_version)
@@ -251,6 +274,10 @@ class _ByElimination:
         )
 
 
+class Sslv20ByElimination(_ByElimination, Sslv20ScanImplementation):
+    pass
+
+
 class Sslv30ByElimination(_ByElimination, Sslv30ScanImplementation):
     pass
 
@@ -264,6 +291,10 @@ class Tlsv11ByElimination(_ByElimination, Tlsv11ScanImplementation):
 
 
 class Tlsv12ByElimination(_ByElimination, Tlsv12ScanImplementation):
+    pass
+
+
+class Tlsv13ByElimination(_ByElimination, Tlsv13ScanImplementation):
     pass
 
 
@@ -360,16 +391,11 @@ class CurvesByElimination(SupportedEllipticCurvesImplementation):
 
 
 BY_ELIMINATION: dict[ScanCommand, type] = {
+    ScanCommand.SSL_2_0_CIPHER_SUITES: Sslv20ByElimination,
     ScanCommand.SSL_3_0_CIPHER_SUITES: Sslv30ByElimination,
     ScanCommand.TLS_1_0_CIPHER_SUITES: Tlsv10ByElimination,
     ScanCommand.TLS_1_1_CIPHER_SUITES: Tlsv11ByElimination,
     ScanCommand.TLS_1_2_CIPHER_SUITES: Tlsv12ByElimination,
+    ScanCommand.TLS_1_3_CIPHER_SUITES: Tlsv13ByElimination,
     ScanCommand.ELLIPTIC_CURVES: CurvesByElimination,
 }
-_install_lock = threading.Lock()
-
-
-def install() -> None:
-    """sslyze's Scanners of this process enumerate these protocols' suites by elimination."""
-    with _install_lock:
-        scan_commands._IMPLEMENTATION_CLASSES.update(BY_ELIMINATION)
