@@ -17,7 +17,7 @@ first offer then counts as sslyze counts it (every suite "timed out": could not 
 timeout after suites were found fails the command, so it is retried and, failing that, the
 scan says it is incomplete instead of missing the suites not yet found.
 
-Curves go the same way: sslyze offers each of its ~35 curves in a handshake of its own; here
+Curves go the same way: sslyze offers each of its 30 curves in a handshake of its own; here
 every curve left is offered, the one in the server's key exchange is noted and dropped, until
 the server refuses. A timeout (twice) fails the command rather than reading as "rejected".
 
