@@ -425,6 +425,22 @@ def test_observations_report_protocols_grade_and_suites() -> None:
     assert suites == {"insecure": 0, "weak": 0, "secure": 3}
 
 
+def test_the_caps_and_score_parts_are_label_free_metrics() -> None:
+    facts = with_protocol(with_protocol(clean(), Protocol.TLS_1_3, False), Protocol.TLS_1_0, True)
+    result = graded(facts)
+    values = {o.name: o.value for o in evaluate(facts, PARAMS, NOW).observations if not o.labels}
+    assert {(c.letter, c.reason) for c in result.caps} == {
+        ("B", "TLSv1.0 offered"),
+        ("A-", "no TLS 1.3"),
+    }
+    assert values["tls_grade_caps"] == 2.0
+    assert values["tls_grade_score"] == float(result.score)
+    assert values["tls_grade_protocol_score"] == float(result.protocol_score)
+    assert values["tls_grade_key_exchange_score"] == float(result.key_exchange_score)
+    assert values["tls_grade_cipher_score"] == float(result.cipher_score)
+    assert values["tls_grade_provisional"] == 0.0
+
+
 def test_every_tls_rule_names_its_controls() -> None:
     facts = clean(
         compression=True,

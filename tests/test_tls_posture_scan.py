@@ -126,6 +126,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     good = pki.good()
     self_signed_wrong_host = pki.self_signed("wrong-host.invalid", stem="self-signed-wrong-host")
     no_aia = pki.missing_intermediate(aia=False)
+    long_lived = pki.long_lifetime()
     blocks = [
         *standard_nginx_blocks(pki, dh),
         NginxBlock(  # the Mozilla intermediate server-side configuration, with HSTS
@@ -151,6 +152,14 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
             no_aia.key,
             protocols="TLSv1.2 TLSv1.3",
             ciphers=MODERN_CIPHERS,
+        ),
+        NginxBlock(  # A+ is about HSTS and warnings: a long lifetime stays a finding
+            "long_lifetime_hsts",
+            long_lived.chain,
+            long_lived.key,
+            protocols="TLSv1.2 TLSv1.3",
+            ciphers=MODERN_CIPHERS,
+            hsts_max_age=31536000,
         ),
         NginxBlock(
             "tls10_and_13",
@@ -317,6 +326,10 @@ NO_AEAD = ("A-", "no AEAD cipher suite")
             {("T", "certificate not trusted (incomplete chain)")},
         ),
         ("long_lifetime", {"TLS-CERT-LIFETIME"}, "A", set()),
+        # findings that do not withhold A+: a long lifetime, a Mozilla-profile deviation
+        # (nginx's default curves include secp521r1 and X448, which the profile rejects)
+        ("long_lifetime_hsts", {"TLS-CERT-LIFETIME", "TLS-MOZILLA-PROFILE"}, "A+", set()),
+        ("good", {"TLS-MOZILLA-PROFILE"}, "A+", set()),
         (
             "rc4",
             {"TLS-CIPHER-RC4"},
