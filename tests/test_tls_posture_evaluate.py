@@ -335,6 +335,22 @@ def test_an_untested_flaw_makes_the_grade_provisional_not_f_and_not_clean(
     assert (result.letter, result.provisional, result.undetermined) == ("A", True, (what,))
 
 
+@pytest.mark.parametrize(
+    ("certificate", "reason"),
+    [
+        (None, "certificate could not be read: trust not determined"),
+        (replace(clean().certificate, trusted=None), "certificate trust not determined"),  # type: ignore[type-var]
+    ],
+)
+def test_a_certificate_that_could_not_be_judged_caps_the_provisional_grade_at_t(
+    certificate: CertificateFacts | None, reason: str
+) -> None:
+    facts = clean(certificate=certificate, incomplete=("certificate: CONNECTIVITY_ISSUE",))
+    result = graded(facts)
+    assert (result.letter, result.provisional) == ("T", True)
+    assert ("T", reason) in {(cap.letter, cap.reason) for cap in result.caps}
+
+
 def test_a_provisional_grade_never_replaces_the_last_complete_one_in_metrics() -> None:
     complete = graded(
         with_protocol(
