@@ -49,7 +49,10 @@ from sslyze.server_connectivity import (
 
 from checks.tls_posture import elimination, registry
 from checks.tls_posture.facts import Protocol
-from checks.tls_posture.registry import CertificateInfoTimeoutIsConnectivity
+from checks.tls_posture.registry import (
+    CertificateInfoTimeoutIsConnectivity,
+    ClientRenegotiationAskedTwice,
+)
 from checks.tls_posture.translate import protocol_support
 from tests.tls_certs import TestPki
 from tests.tls_servers import (
@@ -343,9 +346,10 @@ def test_certificate_handshakes_with_sni_that_time_out_are_a_connectivity_issue_
 def test_every_replacement_is_in_sslyzes_registry_once_installed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for command in (*STOCK, ScanCommand.CERTIFICATE_INFO):
+    for command in (*STOCK, ScanCommand.CERTIFICATE_INFO, ScanCommand.SESSION_RENEGOTIATION):
         monkeypatch.setitem(scan_commands._IMPLEMENTATION_CLASSES, command, object)
     registry.install()
     installed = scan_commands._IMPLEMENTATION_CLASSES
     assert {command: installed[command] for command in COMMANDS} == elimination.BY_ELIMINATION
     assert installed[ScanCommand.CERTIFICATE_INFO] is CertificateInfoTimeoutIsConnectivity
+    assert installed[ScanCommand.SESSION_RENEGOTIATION] is ClientRenegotiationAskedTwice

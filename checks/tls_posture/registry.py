@@ -5,6 +5,10 @@
   sslyze raises ValueError("Should never happen"), reported as a bug in sslyze, which nobody
   retries; here the timeout itself is raised, so the command is a connectivity issue, retried
   one connection at a time like every other timeout.
+- session_renegotiation: sslyze reads a timeout during a client-initiated renegotiation as a
+  refusal (Netty's way), so a busy server that accepts them was sometimes "refusing" (a slow
+  single-threaded server lost its cap between scans). A refusal is asked once more on a new
+  connection; only a second refusal counts. A refusing server answers the same twice.
 
 The registry is sslyze's module-level dict: `install()` applies to every Scanner of the process.
 """
@@ -18,7 +22,11 @@ from sslyze import ScanCommand
 from sslyze.errors import TlsHandshakeTimedOut
 from sslyze.plugins import scan_commands
 from sslyze.plugins.certificate_info.implementation import CertificateInfoImplementation
-from sslyze.plugins.plugin_base import ScanJobResult
+from sslyze.plugins.plugin_base import ScanJob, ScanJobResult
+from sslyze.plugins.session_renegotiation_plugin import (
+    SessionRenegotiationImplementation,
+    _test_client_renegotiation,
+)
 from sslyze.server_connectivity import ServerConnectivityInfo
 
 from checks.tls_posture.elimination import BY_ELIMINATION
@@ -49,9 +57,38 @@ def _first_timeout(results: list[ScanJobResult]) -> TlsHandshakeTimedOut | None:
     return None
 
 
+class ClientRenegotiationAskedTwice(SessionRenegotiationImplementation):
+    @classmethod
+    def scan_jobs_for_scan_command(
+        cls, server_info: ServerConnectivityInfo, extra_arguments: Any = None
+    ) -> list[ScanJob]:
+        return [
+            ScanJob(
+                function_to_call=client_renegotiation_asked_twice,
+                function_arguments=job.function_arguments,
+            )
+            if job.function_to_call is _test_client_renegotiation
+            else job
+            for job in super().scan_jobs_for_scan_command(server_info, extra_arguments)
+        ]
+
+
+def client_renegotiation_asked_twice(server_info: ServerConnectivityInfo, attempts: int) -> Any:
+    """sslyze's client renegotiation test; a refusal is tested again before it counts."""
+    first = _test_client_renegotiation(server_info, attempts)
+    _, (accepted, _) = first
+    if accepted:
+        return first
+    try:
+        return _test_client_renegotiation(server_info, attempts)
+    except Exception:  # the second connection failed: the first answer stands
+        return first
+
+
 _OURS: dict[ScanCommand, type] = {
     **BY_ELIMINATION,
     ScanCommand.CERTIFICATE_INFO: CertificateInfoTimeoutIsConnectivity,
+    ScanCommand.SESSION_RENEGOTIATION: ClientRenegotiationAskedTwice,
 }
 _lock = threading.Lock()
 
