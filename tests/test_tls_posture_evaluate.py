@@ -337,6 +337,22 @@ def test_an_untested_flaw_makes_the_grade_provisional_not_f_and_not_clean(
     assert (result.letter, result.provisional, result.undetermined) == ("A", True, (what,))
 
 
+@pytest.mark.parametrize(
+    ("certificate", "reason"),
+    [
+        (None, "certificate could not be read: trust not determined"),
+        (replace(clean().certificate, trusted=None), "certificate trust not determined"),  # type: ignore[type-var]
+    ],
+)
+def test_a_certificate_that_could_not_be_judged_caps_the_provisional_grade_at_t(
+    certificate: CertificateFacts | None, reason: str
+) -> None:
+    facts = clean(certificate=certificate, incomplete=("certificate: CONNECTIVITY_ISSUE",))
+    result = graded(facts)
+    assert (result.letter, result.provisional) == ("T", True)
+    assert ("T", reason) in {(cap.letter, cap.reason) for cap in result.caps}
+
+
 def test_a_provisional_grade_never_replaces_the_last_complete_one_in_metrics() -> None:
     complete = graded(
         with_protocol(
@@ -425,6 +441,22 @@ def test_observations_report_protocols_grade_and_suites() -> None:
     assert by_name["tls_grade_score"][0][1] > 80
     suites = {labels["strength"]: value for labels, value in by_name["tls_cipher_suites"]}
     assert suites == {"insecure": 0, "weak": 0, "secure": 3}
+
+
+def test_the_caps_and_score_parts_are_label_free_metrics() -> None:
+    facts = with_protocol(with_protocol(clean(), Protocol.TLS_1_3, False), Protocol.TLS_1_0, True)
+    result = graded(facts)
+    values = {o.name: o.value for o in evaluate(facts, PARAMS, NOW).observations if not o.labels}
+    assert {(c.letter, c.reason) for c in result.caps} == {
+        ("B", "TLSv1.0 offered"),
+        ("A-", "no TLS 1.3"),
+    }
+    assert values["tls_grade_caps"] == 2.0
+    assert values["tls_grade_score"] == float(result.score)
+    assert values["tls_grade_protocol_score"] == float(result.protocol_score)
+    assert values["tls_grade_key_exchange_score"] == float(result.key_exchange_score)
+    assert values["tls_grade_cipher_score"] == float(result.cipher_score)
+    assert values["tls_grade_provisional"] == 0.0
 
 
 def test_every_tls_rule_names_its_controls() -> None:

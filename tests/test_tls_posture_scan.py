@@ -37,6 +37,7 @@ from tests.support.tls_servers import (
     TLSLITE_3DES,
     TLSLITE_RC4,
     TLSLITE_SSL3,
+    WEAK_CERT_CIPHERS,
     NginxBlock,
     NginxTls,
     OpensslSServer,
@@ -126,6 +127,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     good = pki.good()
     self_signed_wrong_host = pki.self_signed("wrong-host.invalid", stem="self-signed-wrong-host")
     no_aia = pki.missing_intermediate(aia=False)
+    long_lived = pki.long_lifetime()
+    rsa512 = pki.rsa512()
     blocks = [
         *standard_nginx_blocks(pki, dh),
         NginxBlock(  # the Mozilla intermediate server-side configuration, with HSTS
@@ -151,6 +154,21 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
             no_aia.key,
             protocols="TLSv1.2 TLSv1.3",
             ciphers=MODERN_CIPHERS,
+        ),
+        NginxBlock(  # RSA below 1024 bits: F (TLS 1.3 needs RSA-PSS, which 512 bits cannot do)
+            "rsa512",
+            rsa512.chain,
+            rsa512.key,
+            protocols="TLSv1.2 TLSv1.3",
+            ciphers=WEAK_CERT_CIPHERS,
+        ),
+        NginxBlock(  # A+ is about HSTS and warnings: a long lifetime stays a finding
+            "long_lifetime_hsts",
+            long_lived.chain,
+            long_lived.key,
+            protocols="TLSv1.2 TLSv1.3",
+            ciphers=MODERN_CIPHERS,
+            hsts_max_age=31536000,
         ),
         NginxBlock(
             "tls10_and_13",
@@ -270,6 +288,7 @@ NO_AEAD = ("A-", "no AEAD cipher suite")
             "B",
             {("B", "RSA certificate key of 1024 bits (below 2048)")},
         ),
+        ("rsa512", {"TLS-KEY-WEAK-RSA"}, "F", {("F", "RSA certificate key of 512 bits"), NO13}),
         (
             "sha1_intermediate",
             {"TLS-CERT-SHA1", "TLS-CERT-UNTRUSTED"},
@@ -319,6 +338,10 @@ NO_AEAD = ("A-", "no AEAD cipher suite")
             {("T", "certificate not trusted (incomplete chain)")},
         ),
         ("long_lifetime", {"TLS-CERT-LIFETIME"}, "A", set()),
+        # findings that do not withhold A+: a long lifetime, a Mozilla-profile deviation
+        # (nginx's default curves include secp521r1 and X448, which the profile rejects)
+        ("long_lifetime_hsts", {"TLS-CERT-LIFETIME", "TLS-MOZILLA-PROFILE"}, "A+", set()),
+        ("good", {"TLS-MOZILLA-PROFILE"}, "A+", set()),
         (
             "rc4",
             {"TLS-CIPHER-RC4"},

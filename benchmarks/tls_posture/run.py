@@ -125,6 +125,17 @@ SSLYZE_FLAGS: dict[ScanCommand, str] = {
 }
 
 
+# apivigil's protocol labels -> the sslyze JSON's scan command names
+SSLYZE_PROTOCOLS = {
+    "SSLv2": "ssl_2_0_cipher_suites",
+    "SSLv3": "ssl_3_0_cipher_suites",
+    "TLSv1.0": "tls_1_0_cipher_suites",
+    "TLSv1.1": "tls_1_1_cipher_suites",
+    "TLSv1.2": "tls_1_2_cipher_suites",
+    "TLSv1.3": "tls_1_3_cipher_suites",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Server:
     name: str
@@ -148,6 +159,8 @@ class Measurement:
     per_host_seconds: float | None = None  # testssl: mean of each host's own scan time
     grades: dict[str, str] = field(default_factory=dict)  # server name -> letter
     caps: dict[str, str] = field(default_factory=dict)  # server name -> caps, short
+    # server name -> (protocols enabled, accepted (protocol, suite) pairs): apivigil vs sslyze
+    answers: dict[str, tuple[frozenset[str], int]] = field(default_factory=dict)
     version: str = ""
 
     @property
@@ -424,6 +437,15 @@ def verify_apivigil(document: dict[str, Any], servers: Sequence[Server], m: Meas
         m.per_server[name] = (
             f"{run['status']} {grades[0] if grades else '-'} {run['duration_seconds']:.1f}s"
         )
+        enabled = frozenset(
+            o["labels"]["protocol"]
+            for o in run["observations"]
+            if o["name"] == "tls_protocol_enabled" and o["value"] == 1.0
+        )
+        suites = sum(
+            int(o["value"]) for o in run["observations"] if o["name"] == "tls_cipher_suites"
+        )
+        m.answers[name] = (enabled, suites)
         grade = run.get("grade")
         if grade:
             m.grades[name] = grade["letter"] + ("?" if run["scan_grade"]["provisional"] else "")
@@ -486,6 +508,11 @@ def run_sslyze(
     return measurement
 
 
+def _accepted_count(scan_result: dict[str, Any] | None, command: str) -> int:
+    attempt = (scan_result or {}).get(command) or {}
+    return len((attempt.get("result") or {}).get("accepted_cipher_suites") or [])
+
+
 def verify_sslyze(document: dict[str, Any], servers: Sequence[Server], m: Measurement) -> None:
     m.notes.append(
         phases(
@@ -511,6 +538,14 @@ def verify_sslyze(document: dict[str, Any], servers: Sequence[Server], m: Measur
         if errors:
             m.notes.append(f"{name}: scan command errors: {', '.join(sorted(errors))}")
         m.per_server[name] = f"ok, {len(errors)} err" if errors else "ok"
+        accepted = {
+            label: _accepted_count(result["scan_result"], command)
+            for label, command in SSLYZE_PROTOCOLS.items()
+        }
+        m.answers[name] = (
+            frozenset(label for label, count in accepted.items() if count),
+            sum(accepted.values()),
+        )
     missing = [server.name for server in servers if server.name not in seen]
     if missing:
         m.problems.append(f"no result for {', '.join(missing)}")
@@ -707,6 +742,21 @@ def grade_agreement(
     return lines
 
 
+def answer_agreement(
+    servers: Sequence[Server], apivigil: Measurement, sslyze: Measurement
+) -> list[str]:
+    """Server names where apivigil's protocols or accepted-suite count differ from sslyze's."""
+    return [
+        f"{s.name}: apivigil {sorted(apivigil.answers[s.name][0])} "
+        f"{apivigil.answers[s.name][1]} suites, sslyze CLI {sorted(sslyze.answers[s.name][0])} "
+        f"{sslyze.answers[s.name][1]} suites"
+        for s in servers
+        if s.name in apivigil.answers
+        and s.name in sslyze.answers
+        and apivigil.answers[s.name] != sslyze.answers[s.name]
+    ]
+
+
 def median_run(runs: Sequence[Measurement]) -> Measurement:
     """The run with the median wall time (the lower middle one for an even count)."""
     return sorted(runs, key=lambda m: m.seconds)[(len(runs) - 1) // 2]
@@ -802,6 +852,17 @@ def summary(
             f"{testssl.per_server.get(server.name, '-') if testssl else '-'}"
         )
     lines += grade_agreement(servers, apivigil, testssl)
+    differences = 0
+    for a, s in zip(apivigil_runs, sslyze_runs, strict=True):
+        different = answer_agreement(servers, a, s)
+        differences += len(different)
+        a.problems += [f"protocols/suites differ from the sslyze CLI: {d}" for d in different]
+    compared = sum(s.name in apivigil.answers and s.name in sslyze.answers for s in servers)
+    lines.append(
+        f"protocols enabled and accepted-suite counts vs the sslyze CLI, {compared} of {n} "
+        "servers, every round: "
+        + (f"{differences} DIFFERENCES (PROBLEM lines)" if differences else "all the same")
+    )
     ok = True
     rounds = len(apivigil_runs)
     everything = [*apivigil_runs, *sslyze_runs] + ([testssl] if testssl else [])

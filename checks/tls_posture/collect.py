@@ -41,6 +41,7 @@ from sslyze.mozilla_tls_profile.tls_config_checker import (
 from checks.files import read_input_file
 from checks.interface import BadInput, CheckContext, CheckMisconfigured, TargetUnreachable
 from checks.network import is_ip_literal, resolve
+from checks.tls_posture import registry
 from checks.tls_posture.facts import CertificateFacts, Protocol, ProtocolSupport, TlsFacts
 from checks.tls_posture.params import TlsPostureParams
 from checks.tls_posture.probe import dh_too_small, no_answer, probe_handshakes
@@ -129,6 +130,7 @@ def collect(target: Target, params: TlsPostureParams, context: CheckContext) -> 
     )
     where = str(endpoint) if endpoint.host == address else f"{endpoint} ({address})"
     cap, bound = _scan_cap(params, context)
+    registry.install()
     connectivity_cap = _CONNECTIVITY_TIMEOUTS * params.network_timeout.total_seconds()
     limits = ScanLimits(
         params.per_server_connections, params.servers_at_once, cap, connectivity_cap

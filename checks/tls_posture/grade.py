@@ -232,6 +232,9 @@ def _certificate_caps(facts: TlsFacts) -> list[Cap]:
     caps += _key_caps(leaf)
     if certificate.trusted is False and not certificate.chain_incomplete:
         caps.append(Cap("T", f"certificate not trusted ({untrusted_reason(certificate)})"))
+    elif certificate.trusted is None:
+        # read but not judged: as with an unread one, an untrusted chain must not escape T
+        caps.append(Cap("T", "certificate trust not determined"))
     if certificate.ocsp_status == "revoked":
         caps.append(Cap("T", "certificate revoked"))
     if certificate.chain_incomplete:

@@ -146,7 +146,17 @@ def _ca_builder(
 
 
 def _rsa_key(bits: int = 2048) -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    if bits >= 1024:
+        return rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    # cryptography refuses to generate keys below 1024 bits (it still loads them)
+    completed = subprocess.run(
+        ["openssl", "genrsa", str(bits)], capture_output=True, check=False, timeout=60
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"openssl genrsa {bits} failed: {completed.stderr.decode().strip()}")
+    key = serialization.load_pem_private_key(completed.stdout, password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return key
 
 
 def _openssl(*args: str | Path) -> None:
@@ -378,6 +388,10 @@ class TestPki:
         names where to fetch the intermediate)."""
         stem = "missing-intermediate" if aia else "missing-intermediate-no-aia"
         return self.leaf(stem, sent_chain=(), aia=aia)
+
+    def rsa512(self) -> ServerCert:
+        """A leaf with a 512-bit RSA key (servers need @SECLEVEL=0 to load it)."""
+        return self.leaf("rsa512", key_bits=512)
 
     def rsa1024(self) -> ServerCert:
         """A leaf with a 1024-bit RSA key (servers need @SECLEVEL=0 to load it)."""
