@@ -19,6 +19,7 @@ _DISCLOSING = (
     "x-powered-by", "x-aspnet-version", "x-aspnetmvc-version", "x-generator", "x-runtime",
     "x-php-version", "x-backend-server", "x-debug-token", "x-sourcemap", "sourcemap",
 )  # fmt: skip
+_TOKENS = frozenset({"x-debug-token"})  # Symfony's profiler token: a key to the request dump
 _VERSION = re.compile(r"\d+\.\d+")
 _TEXTUAL = re.compile(r"^(text/|application/(json|xml|problem\+json|problem\+xml|.*\+json))")
 SNIPPET = 120
@@ -51,9 +52,12 @@ ERROR_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
     (
         "HTTP-ERROR-INTERNAL-PATH",
+        # a file under a server directory, not inside a URL or a route ("/home/feed"): a
+        # JSON API's links must not read as a disclosed path
         re.compile(
-            r"(?:/home/|/var/www/|/usr/lib/python3|/usr/local/lib/|/opt/|/srv/"
-            r"|[A-Z]:\\(?:inetpub|Users|Program Files))[\w./\\-]+"
+            r"(?<![\w.:/-])(?:(?:/home/|/var/www/|/usr/lib/python3|/usr/local/lib/|/opt/|/srv/)"
+            r"[\w./-]*|[A-Z]:\\(?:inetpub|Users|Program Files)[\w .\\-]*)"
+            r"\.(?:py|pyc|rb|php|js|mjs|ts|java|jsp|class|jar|cs|aspx?|go|pl|erb|ex|exs|cfm)\b"
         ),
     ),
 )
@@ -84,6 +88,10 @@ def transport_findings(raw: HttpPostureRaw) -> Iterator[Finding]:
         return
     if first.status in REFUSING_STATUSES or first.status == 401:
         return
+    secure = raw.exchange(Probe.HTTPS)
+    page = secure.final if secure is not None else None
+    if last.status >= 400 and page is not None and page.status != last.status:
+        return  # an error the API does not give over HTTPS (a default vhost's 404, a 502)
     yield Finding(
         "HTTP-PLAINTEXT-SERVED",
         Severity.HIGH,
@@ -193,7 +201,11 @@ def _content_type(where: str, method: str, answer: Answer) -> Iterator[Finding]:
             "and no Content-Type: clients and browsers must guess",
             "Send the exact Content-Type of every body (application/json for JSON).",
         )  # fmt: skip
-    elif answer.body and (declared == "application/json" or declared.endswith("+json")):
+    elif (
+        answer.body
+        and not answer.truncated
+        and (declared == "application/json" or declared.endswith("+json"))
+    ):
         try:
             json.loads(answer.body)
         except ValueError:
@@ -271,9 +283,10 @@ def disclosure_findings(raw: HttpPostureRaw) -> Iterator[Finding]:
             if value:
                 disclosed.setdefault(header, value)
     for header, value in sorted(disclosed.items()):
+        shown = "(present; its value opens the profiler, not shown)" if header in _TOKENS else value
         yield Finding(
             "HTTP-SOFTWARE-DISCLOSED", Severity.LOW, f"The {header} header discloses software",
-            header, f"{header}: {value[:SNIPPET]}",
+            header, f"{header}: {shown[:SNIPPET]}",
             "Remove the header (or its version) at the server or gateway "
             "(nginx: `server_tokens off;`).",
         )  # fmt: skip
@@ -284,7 +297,7 @@ def redirect_findings(raw: HttpPostureRaw) -> Iterator[Finding]:
     silently judged on the redirect itself."""
     for exchange in raw.exchanges:
         last = exchange.final
-        if last is not None and exchange.error is not None:
+        if last is not None and exchange.error is not None and last.status in _REDIRECTS:
             yield Finding(
                 "HTTP-REDIRECT-NOT-FOLLOWED", Severity.MEDIUM,
                 "A redirect leads where the check may not or cannot follow", label(exchange),

@@ -25,6 +25,7 @@ class Route:
     reflect_origin: bool = False  # Access-Control-Allow-Origin: <the request's Origin>
     credentials: bool = False  # with Access-Control-Allow-Credentials: true
     echo_trace: bool = False  # TRACE answers 200 with the request it received
+    options_status: int | None = None  # OPTIONS answers this status instead
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,10 @@ class PostureApp:
                 path = self.path.split("?", 1)[0]
                 app.log.append(Logged(self.command, self.path, dict(self.headers.items())))
                 route = app.routes.get(path, app.fallback)
-                self.send_response_only(route.status)
+                status = route.status
+                if self.command == "OPTIONS" and route.options_status is not None:
+                    status = route.options_status
+                self.send_response_only(status)
                 for name, value in route.headers:
                     self.send_header(name, value)
                 origin = self.headers.get("Origin")

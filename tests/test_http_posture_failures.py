@@ -1,0 +1,181 @@
+"""http_posture when requests fail or answers are unusual, against real local servers: what
+got no answer is said and kept undetermined (never a better or worse grade), bodies over the
+cap are judged on their headers, ordinary API bodies are not mistaken for leaks, and secrets
+in URLs or headers never reach findings or the snapshot."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from checks.egress import EgressPolicy
+from checks.http_posture.check import HttpPostureCheck
+from checks.http_posture.params import HttpPostureParams
+from checks.interface import CheckContext, TargetUnreachable
+from monitor.model import CheckOutput, Finding, Target
+from tests.support.posture_servers import API_HEADERS, JSON, PostureApp, Route
+from tests.support.tls_certs import TestPki
+from tests.support.tls_servers import free_port
+
+pytestmark = pytest.mark.integration
+
+HSTS = ("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
+    return TestPki(tmp_path_factory.mktemp("posture-failures-pki"), host="127.0.0.1")
+
+
+def run(url: str, **params: Any) -> CheckOutput:
+    context = CheckContext(
+        started_at=datetime.now(UTC), deadline=time.monotonic() + 60, egress=EgressPolicy()
+    )
+    return HttpPostureCheck().run(Target(name="api", url=url), HttpPostureParams(**params), context)
+
+
+def rules(output: CheckOutput) -> dict[str, list[Finding]]:
+    found: dict[str, list[Finding]] = {}
+    for finding in output.findings:
+        found.setdefault(finding.rule_id, []).append(finding)
+    return found
+
+
+def graded(output: CheckOutput, profile: str) -> bool:
+    return any(
+        o.name == "http_posture_score" and o.labels["profile"] == profile
+        for o in output.observations
+    )
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts connections (the kernel's backlog) and never answers."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield int(listener.getsockname()[1])
+
+
+def test_a_page_larger_than_the_body_cap_is_judged_on_its_headers_not_called_unavailable(
+    pki: TestPki,
+) -> None:
+    big = b'{"items": [' + b'"x",' * 400_000 + b'"x"]}'  # 1.6 MB of valid JSON
+    cert = pki.good()
+    routes = {"/": Route(200, [*API_HEADERS, HSTS], big)}
+    with (
+        PostureApp(routes, cert=cert.chain, key=cert.key) as app,
+        PostureApp({"/": Route(200, API_HEADERS, big)}) as plain,
+    ):
+        output = run(app.url, trust_store=pki.root_pem, http_url=plain.url)
+
+    found = rules(output)
+    assert "HTTP-HTTPS-UNAVAILABLE" not in found
+    assert "HTTP-CONTENT-TYPE-INCORRECT" not in found  # a cut body is not invalid JSON
+    # the plain-HTTP port serves the API: a big body must not make that look like a refusal
+    assert "HTTP-PLAINTEXT-SERVED" in found
+    assert output.snapshot is not None
+    assert output.snapshot["plain_http"] == "answers 200"
+    assert "bonus: plain HTTP refused" not in output.snapshot["api_profile"]["modifiers"]
+
+
+def test_an_https_target_whose_https_times_out_is_unreachable_not_graded_on_plain_http(
+    silent_port: int,
+) -> None:
+    with (
+        PostureApp({"/": Route(200, API_HEADERS)}) as plain,
+        pytest.raises(TargetUnreachable, match="HTTPS did not answer"),
+    ):
+        run(f"https://127.0.0.1:{silent_port}/", http_url=plain.url, request_timeout="1s")
+
+
+def test_a_429_is_not_judged_as_the_apis_answer_and_the_run_says_it_is_partial() -> None:
+    limited = Route(429, [("Retry-After", "30")], b"slow down")
+    with PostureApp({"/": Route(200, API_HEADERS)}, fallback=limited) as app:
+        output = run(app.url)
+
+    subjects = {f.subject for f in output.findings}
+    assert not any("(429)" in subject for subject in subjects)
+    failed = rules(output)["HTTP-PROBE-FAILED"]
+    assert "answered 429 (Retry-After: 30)" in failed[0].evidence
+    assert "error page: unknown path (" in output.undetermined
+    assert output.snapshot is not None
+    assert output.snapshot["not_assessed"]
+    grades = [f.title for f in rules(output)["HTTP-POSTURE-GRADE"]]
+    assert any("partial" in title for title in grades)
+
+
+def test_a_rate_limited_cors_preflight_leaves_the_observatory_grade_unset_not_better() -> None:
+    # reflecting any origin with credentials costs 50 points; a 429 must not hide that
+    route = Route(200, API_HEADERS, reflect_origin=True, credentials=True, options_status=429)
+    with PostureApp({"/": route}) as app:
+        output = run(app.url)
+
+    assert not graded(output, "observatory")
+    assert output.snapshot is not None
+    assert "CORS preflight got no answer" in output.snapshot["observatory"]["not_graded"]
+    assert "an unrelated origin (preflight)" in output.undetermined
+
+
+def test_a_redirect_loop_is_reported_not_judged_as_the_page() -> None:
+    loop = Route(302, [("Location", "/loop")], b"")
+    with PostureApp({"/": Route(200, API_HEADERS), "/loop": loop}) as app:
+        output = run(app.url, paths=("/loop",), request_budget=40)
+
+    found = rules(output)
+    looping = found["HTTP-REDIRECT-NOT-FOLLOWED"]
+    assert [f.subject for f in looping] == ["/loop"]
+    assert "more than 10 redirects" in looping[0].evidence
+    assert len([e for e in app.log if e.path == "/loop"]) == 11
+
+
+def test_links_to_routes_in_a_json_body_are_not_a_disclosed_server_path() -> None:
+    body = b'{"links": ["/home/feed", "/opt/out", "https://cdn.example/srv/app.js"]}'
+    with PostureApp({"/": Route(200, API_HEADERS, body)}) as app:
+        found = rules(run(app.url))
+
+    assert "HTTP-ERROR-INTERNAL-PATH" not in found
+
+
+def test_a_default_vhost_404_on_plain_http_is_not_the_api_served_in_the_clear(
+    pki: TestPki,
+) -> None:
+    cert = pki.good()
+    with (
+        PostureApp({"/": Route(200, [*API_HEADERS, HSTS])}, cert=cert.chain, key=cert.key) as app,
+        PostureApp({}, fallback=Route(404, [("Content-Type", "text/html")], b"nginx")) as vhost,
+    ):
+        output = run(app.url, trust_store=pki.root_pem, http_url=vhost.url)
+
+    assert "HTTP-PLAINTEXT-SERVED" not in rules(output)
+
+
+def test_tokens_in_urls_and_debug_tokens_never_reach_findings_or_the_snapshot() -> None:
+    routes = {
+        "/": Route(200, [*API_HEADERS, ("X-Debug-Token", "d3bug70ken")]),
+        "/items": Route(200, [JSON]),
+        "/moved": Route(302, [("Location", "/items?token=l0cati0n5ecret")], b""),
+    }
+    with PostureApp(routes) as app:
+        output = run(app.url, paths=("/items?api_key=qu3rys3cret", "/moved"))
+
+    shown = " ".join(f"{f.subject} {f.evidence}" for f in output.findings) + str(output.snapshot)
+    assert "/items (200)" in {f.subject for f in rules(output)["HTTP-NOSNIFF-MISSING"]}
+    assert "x-debug-token" in {f.subject for f in rules(output)["HTTP-SOFTWARE-DISCLOSED"]}
+    for secret in ("qu3rys3cret", "l0cati0n5ecret", "d3bug70ken"):
+        assert secret not in shown
+
+
+def test_a_closed_plain_http_port_is_a_refusal_not_a_failed_probe(pki: TestPki) -> None:
+    cert = pki.good()
+    with PostureApp({"/": Route(200, API_HEADERS)}, cert=cert.chain, key=cert.key) as app:
+        output = run(app.url, trust_store=pki.root_pem, http_url=f"http://127.0.0.1:{free_port()}/")
+
+    assert "HTTP-PROBE-FAILED" not in rules(output)
+    assert output.snapshot is not None
+    assert output.snapshot["plain_http"] == "refused"
