@@ -179,3 +179,26 @@ def test_a_closed_plain_http_port_is_a_refusal_not_a_failed_probe(pki: TestPki) 
     assert "HTTP-PROBE-FAILED" not in rules(output)
     assert output.snapshot is not None
     assert output.snapshot["plain_http"] == "refused"
+
+
+def test_a_load_balancer_cookie_on_a_public_answer_does_not_demand_no_store() -> None:
+    public = [JSON, *API_HEADERS[1:3], ("Cache-Control", "public, max-age=60")]
+    balancer = ("Set-Cookie", "AWSALB=abc; Path=/; Secure; HttpOnly")
+    session = ("Set-Cookie", "sessionid=abc; Path=/; Secure; HttpOnly")
+    routes = {"/": Route(200, [*public, balancer]), "/login": Route(200, [*public, session])}
+    with PostureApp(routes) as app:
+        found = rules(run(app.url, paths=("/login",)))
+
+    assert {f.subject for f in found["HTTP-CACHE-NOT-NO-STORE"]} == {"/login (200)"}
+
+
+def test_an_origin_check_that_only_compares_the_ending_is_caught_by_the_prefix_probe() -> None:
+    naive = Route(200, API_HEADERS, credentials=True, reflect_ending="127.0.0.1")
+    with PostureApp({"/": naive}) as app:
+        found = rules(run(app.url))
+
+    reflected = found["CORS-ORIGIN-REFLECTED-WITH-CREDENTIALS"]
+    assert [(f.subject, f.severity.value) for f in reflected] == [
+        ("the target's host with a prefix", "critical")
+    ]
+    assert "apivigil-probe127.0.0.1" in reflected[0].evidence

@@ -196,6 +196,9 @@ def _plan(params: HttpPostureParams, base: str, base_origin: str, host: str) -> 
         base,
         (*api, ("Origin", f"{scheme}://{host}.apivigil-probe.example")),
     )
+    yield Request(
+        Probe.CORS_PREFIX, "GET", base, (*api, ("Origin", f"{scheme}://apivigil-probe{host}"))
+    )
     yield Request(Probe.OPTIONS, "OPTIONS", base)
     separator = "&" if urlsplit(base).query else "?"
     yield Request(Probe.MALFORMED, "GET", f"{base}{separator}apivigil=%ZZ%27%22%5B%00", api)

@@ -48,7 +48,7 @@ def evaluate(raw: HttpPostureRaw, params: HttpPostureParams, now: datetime) -> C
     found: list[Finding] = [
         *transport_findings(raw),
         *hsts_findings(raw),
-        *header_findings(raw),
+        *header_findings(raw, params.session_cookie_names),
         *cors_findings(raw),
         *cookie_findings(raw, params.session_cookie_names),
         *method_findings(raw),
@@ -265,6 +265,7 @@ def _undetermined(raw: HttpPostureRaw) -> list[str]:
 _SUBJECTS_OF: dict[Probe, tuple[str, ...]] = {
     Probe.CORS_ARBITRARY: ("an unrelated origin", "*"),
     Probe.CORS_SUFFIX: ("the target's host with a suffix", "*"),
+    Probe.CORS_PREFIX: ("the target's host with a prefix", "*"),
     Probe.CORS_NULL: ("null", "*"),
     Probe.PREFLIGHT: ("an unrelated origin (preflight)", "methods", "headers", "*", "TRACE"),
     Probe.OPTIONS: ("TRACE", "TRACK"),

@@ -17,6 +17,7 @@ class Probe(StrEnum):
     CORS_ARBITRARY = "cors_arbitrary"  # GET with an unrelated Origin
     CORS_NULL = "cors_null"  # GET with Origin: null
     CORS_SUFFIX = "cors_suffix"  # GET with the target's own origin plus a suffix
+    CORS_PREFIX = "cors_prefix"  # GET with the target's host behind a prefix (endswith checks)
     PREFLIGHT = "preflight"  # OPTIONS preflight with an unrelated Origin
     OPTIONS = "options"  # plain OPTIONS: which methods Allow advertises
     SECURITY_TXT = "security_txt"  # GET /.well-known/security.txt

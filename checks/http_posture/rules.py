@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 from checks.http_posture.answers import judged, label
 from checks.http_posture.collect import TRACE_MARKER
+from checks.http_posture.cookies import parse_set_cookie, session_like
 from checks.http_posture.csp import InvalidCsp, parse_csp
 from checks.http_posture.facts import Answer, HttpPostureRaw, Probe
 from checks.http_posture.observatory import SIX_MONTHS
@@ -156,7 +157,9 @@ def hsts_findings(raw: HttpPostureRaw) -> Iterator[Finding]:
         )  # fmt: skip
 
 
-def header_findings(raw: HttpPostureRaw) -> Iterator[Finding]:
+def header_findings(
+    raw: HttpPostureRaw, session_markers: tuple[str, ...] = ()
+) -> Iterator[Finding]:
     """The REST Security Cheat Sheet's header set, on 2xx, 4xx and 5xx answers alike."""
     for name, exchange, answer in judged(raw):
         where = f"{name} ({answer.status})"
@@ -171,14 +174,22 @@ def header_findings(raw: HttpPostureRaw) -> Iterator[Finding]:
         yield from _content_type(where, exchange.method, answer)
         yield from _framing_and_csp(where, answer)
         credentialed = any(value == "(configured credential)" for _, value in exchange.sent_headers)
-        if (credentialed or answer.values("set-cookie")) and "no-store" not in (
+        # a load balancer's or bot filter's cookie (AWSALB, __cf_bm) does not make a public
+        # answer personal: only a request with credentials or a session-like cookie does
+        sessions = [
+            c.name
+            for value in answer.values("set-cookie")
+            if (c := parse_set_cookie(value)) is not None and session_like(c.name, session_markers)
+        ]
+        if (credentialed or sessions) and "no-store" not in (
             answer.joined("cache-control") or ""
         ).lower():
             yield Finding(
                 "HTTP-CACHE-NOT-NO-STORE", Severity.MEDIUM,
                 "A response with credentials or a cookie may be cached", where,
-                f"{answer.url} answered {answer.status} to a request with credentials (or set a "
-                f"cookie) with Cache-Control: {answer.joined('cache-control')!r}",
+                f"{answer.url} answered {answer.status} "
+                + ("to a request with credentials" if credentialed else f"setting {sessions}")
+                + f" with Cache-Control: {answer.joined('cache-control')!r}",
                 "Send `Cache-Control: no-store` on authenticated responses so proxies and "
                 "browsers keep no copy.",
             )  # fmt: skip

@@ -26,6 +26,7 @@ class Route:
     credentials: bool = False  # with Access-Control-Allow-Credentials: true
     echo_trace: bool = False  # TRACE answers 200 with the request it received
     options_status: int | None = None  # OPTIONS answers this status instead
+    reflect_ending: str | None = None  # reflect only Origins ending with this (a naive check)
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,10 @@ class PostureApp:
                 for name, value in route.headers:
                     self.send_header(name, value)
                 origin = self.headers.get("Origin")
-                if route.reflect_origin and origin:
+                naive = route.reflect_ending is not None and (origin or "").endswith(
+                    route.reflect_ending
+                )
+                if (route.reflect_origin or naive) and origin:
                     self.send_header("Access-Control-Allow-Origin", origin)
                     if route.credentials:
                         self.send_header("Access-Control-Allow-Credentials", "true")
