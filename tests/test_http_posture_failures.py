@@ -104,8 +104,8 @@ def test_a_429_is_not_judged_as_the_apis_answer_and_the_run_says_it_is_partial()
     failed = rules(output)["HTTP-PROBE-FAILED"]
     assert "answered 429 (Retry-After: 30)" in failed[0].evidence
     assert "error page: unknown path (" in output.undetermined
-    assert output.snapshot is not None
-    assert output.snapshot["not_assessed"]
+    # no snapshot: config_drift keeps comparing the last complete one, not a partial one
+    assert output.snapshot is None
     grades = [f.title for f in rules(output)["HTTP-POSTURE-GRADE"]]
     assert any("partial" in title for title in grades)
 
@@ -117,8 +117,8 @@ def test_a_rate_limited_cors_preflight_leaves_the_observatory_grade_unset_not_be
         output = run(app.url)
 
     assert not graded(output, "observatory")
-    assert output.snapshot is not None
-    assert "CORS preflight got no answer" in output.snapshot["observatory"]["not_graded"]
+    evidence = {f.subject: f.evidence for f in rules(output)["HTTP-POSTURE-GRADE"]}
+    assert "CORS preflight got no answer" in evidence["observatory"]
     assert "an unrelated origin (preflight)" in output.undetermined
 
 

@@ -136,7 +136,10 @@ def evaluate(raw: HttpPostureRaw, params: HttpPostureParams, now: datetime) -> C
     return CheckOutput(
         observations=tuple(observations),
         findings=tuple(sorted(found, key=lambda f: (-f.severity.rank, f.rule_id, f.subject))),
-        snapshot=snapshot(raw, observatory, api),
+        # a run missing answers it will likely get next time (429, timeouts) keeps no
+        # snapshot: config_drift compares the last complete one instead of reporting every
+        # header of an unanswered probe as removed
+        snapshot=None if _transient_gaps(raw) else snapshot(raw, observatory, api),
         undetermined=tuple(_undetermined(raw)),
     )
 
@@ -193,6 +196,14 @@ def failed_probes(raw: HttpPostureRaw) -> list[str]:
         and not e.error.startswith("left out")
         and (e.probe is not Probe.HTTP or _plain_http_unassessed(e))
     ]
+
+
+def _transient_gaps(raw: HttpPostureRaw) -> bool:
+    return any(
+        _plain_http_unassessed(e) if e.probe is Probe.HTTP else e.not_assessed
+        for e in raw.exchanges
+        if e.error is None or not e.error.startswith("left out")
+    )
 
 
 def _plain_http_unassessed(plain: Exchange) -> bool:
@@ -320,5 +331,5 @@ def snapshot(
         },
         "requests_sent": raw.requests_sent,
         "skipped": [mask_secrets(s) for s in raw.skipped],
-        "not_assessed": [mask_secrets(f) for f in failed_probes(raw)],
+        "failed_probes": [mask_secrets(f) for f in failed_probes(raw)],
     }
