@@ -202,3 +202,15 @@ def test_an_origin_check_that_only_compares_the_ending_is_caught_by_the_prefix_p
         ("the target's host with a prefix", "critical")
     ]
     assert "apivigil-probe127.0.0.1" in reflected[0].evidence
+
+
+def test_a_gateway_answering_503_for_the_page_is_unreachable_not_a_new_set_of_findings(
+    pki: TestPki,
+) -> None:
+    cert = pki.good()
+    down = Route(503, [("Content-Type", "text/html"), ("Retry-After", "120")], b"<h1>down</h1>")
+    with (
+        PostureApp({"/": down}, cert=cert.chain, key=cert.key) as app,
+        pytest.raises(TargetUnreachable, match="HTTPS answered 503"),
+    ):
+        run(app.url, trust_store=pki.root_pem)

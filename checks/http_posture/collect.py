@@ -39,6 +39,8 @@ MAX_HOPS = 10  # the Observatory follows at most 10 redirects
 ARBITRARY_ORIGIN = "https://apivigil-cors-probe.example"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 RATE_LIMITED = 429
+# gateway and CDN statuses for "the API behind me is down" (52x: Cloudflare)
+UNAVAILABLE = frozenset({502, 503, 504, 520, 521, 522, 523, 524, 525, 526, 527})
 _HTML_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"  # Observatory's
 _API_ACCEPT = "application/json, */*;q=0.5"
 _API = (("Accept", _API_ACCEPT),)
@@ -110,6 +112,13 @@ def collect(target: Target, params: HttpPostureParams, context: CheckContext) ->
         # the configured HTTPS URL did not answer (timeout, reset, 429 ...): judging the
         # plain-HTTP page instead would grade a different thing and call HTTPS unavailable
         raise TargetUnreachable(f"HTTPS did not answer: {secure.error}", subject=target.url)
+    if secure.final is not None and secure.final.status in UNAVAILABLE:
+        # a gateway saying the API is down (a deploy, an outage) is not the API's answer:
+        # judging it would resolve every finding on the real page and open new ones
+        raise TargetUnreachable(
+            f"HTTPS answered {secure.final.status}: the API is unavailable, nothing judged",
+            subject=target.url,
+        )
     auto = secure if secure.final is not None else plain
     if auto.final is None:
         raise TargetUnreachable(
