@@ -34,6 +34,18 @@ CASES = {
             ("Referrer-Policy", "unsafe-url"),
         ],
     ),
+    # a passing CSP with report-uri twice is "implemented but duplicate directives" (0)
+    "default-src 'none' with report-uri twice": Route(
+        200,
+        [
+            JSON,
+            (
+                "Content-Security-Policy",
+                "default-src 'none'; frame-ancestors 'none'; report-uri /a; report-uri /b",
+            ),
+            ("X-Content-Type-Options", "nosniff"),
+        ],
+    ),
     "401 with nosniff and X-Frame-Options": Route(
         401, [JSON, ("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY")]
     ),
