@@ -214,3 +214,19 @@ def test_a_gateway_answering_503_for_the_page_is_unreachable_not_a_new_set_of_fi
         pytest.raises(TargetUnreachable, match="HTTPS answered 503"),
     ):
         run(app.url, trust_store=pki.root_pem)
+
+
+def test_a_cookie_being_deleted_is_not_judged_as_a_cookie_set() -> None:
+    headers = [
+        *API_HEADERS,
+        ("Set-Cookie", "sessionid=; Max-Age=0; Path=/"),
+        ("Set-Cookie", "csrftoken=; expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/"),
+        ("Set-Cookie", "loginhint=x; Path=/"),
+    ]
+    with PostureApp({"/": Route(200, headers)}) as app:
+        output = run(app.url)
+
+    cookie_subjects = {f.subject for f in output.findings if f.rule_id.startswith("COOKIE-")}
+    assert cookie_subjects == {"loginhint"}
+    assert output.snapshot is not None  # the Observatory counts deletions, as npm 1.4.8 does
+    assert output.snapshot["observatory"]["tests"]["cookies"]["modifier"] == -40

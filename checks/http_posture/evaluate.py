@@ -50,7 +50,7 @@ def evaluate(raw: HttpPostureRaw, params: HttpPostureParams, now: datetime) -> C
         *hsts_findings(raw),
         *header_findings(raw, params.session_cookie_names),
         *cors_findings(raw),
-        *cookie_findings(raw, params.session_cookie_names),
+        *cookie_findings(raw, params.session_cookie_names, now),
         *method_findings(raw),
         *redirect_findings(raw),
         *security_txt_findings(raw, now, params.security_txt_warning),
