@@ -230,3 +230,27 @@ def test_a_cookie_being_deleted_is_not_judged_as_a_cookie_set() -> None:
     assert cookie_subjects == {"loginhint"}
     assert output.snapshot is not None  # the Observatory counts deletions, as npm 1.4.8 does
     assert output.snapshot["observatory"]["tests"]["cookies"]["modifier"] == -40
+
+
+def test_redirect_hops_count_against_the_budget_and_the_grade_says_the_run_is_partial() -> None:
+    loop = Route(302, [("Location", "/loop")], b"")
+    with PostureApp({"/": Route(200, API_HEADERS), "/loop": loop}) as app:
+        output = run(app.url, paths=("/loop",))  # the default budget: 20
+
+    assert len(app.log) + 1 <= 20  # + the HTTPS attempt this plain-HTTP port could not answer
+    assert {e.method for e in app.log} <= {"GET", "HEAD", "OPTIONS"}
+    found = rules(output)
+    assert "HTTP-PROBE-BUDGET-EXHAUSTED" in found
+    api_grade = next(f for f in found["HTTP-POSTURE-GRADE"] if f.subject == "api")
+    assert "partial" in api_grade.title
+    assert "budget" in api_grade.title
+
+
+def test_https_refused_on_a_plain_http_target_is_a_finding_not_a_failed_probe() -> None:
+    with PostureApp({"/": Route(200, API_HEADERS)}) as app:
+        output = run(app.url)
+
+    found = rules(output)
+    assert "HTTP-HTTPS-UNAVAILABLE" in found
+    assert "HTTP-PROBE-FAILED" not in found
+    assert output.snapshot is not None

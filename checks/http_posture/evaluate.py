@@ -101,7 +101,7 @@ def evaluate(raw: HttpPostureRaw, params: HttpPostureParams, now: datetime) -> C
         csp_none=_csp_none_everywhere(raw),
         security_txt_ok=_security_txt_ok(raw, found),
     )
-    found.extend(_grade_findings(observatory, api, len(failed)))
+    found.extend(_grade_findings(observatory, api, len(failed), len(raw.skipped)))
     found = [
         replace(f, subject=mask_secrets(f.subject), evidence=mask_secrets(f.evidence))
         for f in found
@@ -145,9 +145,13 @@ def evaluate(raw: HttpPostureRaw, params: HttpPostureParams, now: datetime) -> C
 
 
 def _grade_findings(
-    observatory: ObservatoryGrade | NotGraded, api: ApiScore, failed: int
+    observatory: ObservatoryGrade | NotGraded, api: ApiScore, failed: int, skipped: int
 ) -> list[Finding]:
-    partial = f" (partial: {failed} probes not answered, see HTTP-PROBE-FAILED)" if failed else ""
+    gaps = [
+        *([f"{failed} probes not answered (HTTP-PROBE-FAILED)"] if failed else []),
+        *([f"{skipped} left out by the budget (HTTP-PROBE-BUDGET-EXHAUSTED)"] if skipped else []),
+    ]
+    partial = f" (partial: {'; '.join(gaps)})" if gaps else ""
     findings = [
         Finding(
             "HTTP-POSTURE-GRADE",
@@ -194,6 +198,8 @@ def failed_probes(raw: HttpPostureRaw) -> list[str]:
         if e.final is None
         and e.error is not None
         and not e.error.startswith("left out")
+        and e.probe is not Probe.HTTPS  # judged: HTTP-HTTPS-UNAVAILABLE (an https target
+        # that does not answer is unreachable)
         and (e.probe is not Probe.HTTP or _plain_http_unassessed(e))
     ]
 
@@ -202,7 +208,7 @@ def _transient_gaps(raw: HttpPostureRaw) -> bool:
     return any(
         _plain_http_unassessed(e) if e.probe is Probe.HTTP else e.not_assessed
         for e in raw.exchanges
-        if e.error is None or not e.error.startswith("left out")
+        if e.probe is not Probe.HTTPS and (e.error is None or not e.error.startswith("left out"))
     )
 
 
