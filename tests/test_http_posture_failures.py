@@ -254,3 +254,18 @@ def test_https_refused_on_a_plain_http_target_is_a_finding_not_a_failed_probe() 
     assert "HTTP-HTTPS-UNAVAILABLE" in found
     assert "HTTP-PROBE-FAILED" not in found
     assert output.snapshot is not None
+
+
+def test_a_401_only_api_that_also_answers_401_over_plain_http_is_served_in_the_clear(
+    pki: TestPki,
+) -> None:
+    challenge = [*API_HEADERS, HSTS, ("WWW-Authenticate", 'Bearer realm="api"')]
+    cert = pki.good()
+    with (
+        PostureApp({"/": Route(401, challenge)}, cert=cert.chain, key=cert.key) as app,
+        PostureApp({"/": Route(401, challenge)}) as plain,
+    ):
+        output = run(app.url, trust_store=pki.root_pem, http_url=plain.url)
+
+    served = rules(output)["HTTP-PLAINTEXT-SERVED"]
+    assert [f.severity.value for f in served] == ["high"]

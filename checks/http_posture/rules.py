@@ -87,12 +87,14 @@ def transport_findings(raw: HttpPostureRaw) -> Iterator[Finding]:
             "a redirect is acceptable only for browsers' GETs.",
         )
         return
-    if first.status in REFUSING_STATUSES or first.status == 401:
+    if first.status in REFUSING_STATUSES:
         return
     secure = raw.exchange(Probe.HTTPS)
     page = secure.final if secure is not None else None
     if last.status >= 400 and page is not None and page.status != last.status:
         return  # an error the API does not give over HTTPS (a default vhost's 404, a 502)
+    # from here the API itself answers in the clear, a 401 included: the client that meets
+    # that 401 has already sent its token, and will send it again with the retry
     yield Finding(
         "HTTP-PLAINTEXT-SERVED",
         Severity.HIGH,
