@@ -9,6 +9,7 @@ import socket
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -269,3 +270,22 @@ def test_a_401_only_api_that_also_answers_401_over_plain_http_is_served_in_the_c
 
     served = rules(output)["HTTP-PLAINTEXT-SERVED"]
     assert [f.severity.value for f in served] == ["high"]
+
+
+def test_the_body_of_an_answer_to_a_credentialed_request_is_not_quoted_in_evidence(
+    pki: TestPki, tmp_path: Path
+) -> None:
+    auth = tmp_path / "auth"
+    auth.write_text("Authorization: Bearer t0ken\n")
+    cert = pki.good()
+    routes = {
+        "/": Route(200, [*API_HEADERS, HSTS]),
+        "/me": Route(200, API_HEADERS, b"email=alice@example.com&ssn=078-05-1120"),
+    }
+    with PostureApp(routes, cert=cert.chain, key=cert.key) as app:
+        output = run(app.url, trust_store=pki.root_pem, auth_header_file=auth, paths=("/me",))
+
+    incorrect = rules(output)["HTTP-CONTENT-TYPE-INCORRECT"]
+    assert [f.subject for f in incorrect] == ["/me (200)"]
+    assert "078-05-1120" not in incorrect[0].evidence
+    assert [e.headers.get("Authorization") for e in app.log if e.path == "/me"] == ["Bearer t0ken"]

@@ -173,9 +173,9 @@ def header_findings(
                 f"X-Content-Type-Options: {answer.joined('x-content-type-options')!r}",
                 "Send `X-Content-Type-Options: nosniff` on every response, errors included.",
             )  # fmt: skip
-        yield from _content_type(where, exchange.method, answer)
-        yield from _framing_and_csp(where, answer)
         credentialed = any(value == "(configured credential)" for _, value in exchange.sent_headers)
+        yield from _content_type(where, exchange.method, answer, credentialed)
+        yield from _framing_and_csp(where, answer)
         # a load balancer's or bot filter's cookie (AWSALB, __cf_bm) does not make a public
         # answer personal: only a request with credentials or a session-like cookie does
         sessions = [
@@ -205,7 +205,7 @@ def header_findings(
     yield from disclosure_findings(raw)
 
 
-def _content_type(where: str, method: str, answer: Answer) -> Iterator[Finding]:
+def _content_type(where: str, method: str, answer: Answer, credentialed: bool) -> Iterator[Finding]:
     declared = answer.media_type
     if answer.body and not declared:
         yield Finding(
@@ -226,7 +226,12 @@ def _content_type(where: str, method: str, answer: Answer) -> Iterator[Finding]:
                 "HTTP-CONTENT-TYPE-INCORRECT", Severity.LOW,
                 "A response's body is not what its Content-Type says", where,
                 f"{answer.url} declares {declared} but the body is not JSON: "
-                f"{answer.body[:40]!r}",
+                # an answer to a request with credentials may hold the user's data
+                + (
+                    f"{len(answer.body)} bytes, not shown"
+                    if credentialed
+                    else repr(answer.body[:40])
+                ),
                 "Declare the media type the body really has.",
             )  # fmt: skip
 
