@@ -16,6 +16,7 @@ it never finds the Origin it sent, so "universal access" (-50) is never scored t
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -381,13 +382,13 @@ def _hsts(https: Exchange | None) -> str:
     value = header[:1024]
     if "," in value:
         return "hsts-header-invalid"
-    max_age: int | None = None
+    max_age: float | None = None
     for parameter in (p.strip().lower() for p in value.split(";")):
         if parameter.startswith("max-age="):
             digits = re.match(r"\s*([+-]?\d+)", parameter[8:128])
-            max_age = int(digits.group(1)) if digits else None
-            if max_age is None:
-                return "hsts-header-invalid"  # parseInt gives NaN, NaN < x is false
+            # the scanner's parseInt gives NaN for "max-age=abc" or "max-age=", and NaN is
+            # not < six months: it passes (seen side by side with npm 1.4.8)
+            max_age = int(digits.group(1)) if digits else math.nan
     if max_age is None:
         return "hsts-header-invalid"
     if max_age < SIX_MONTHS:
