@@ -18,6 +18,7 @@ from tests.test_http_posture import run, score
 
 pytestmark = pytest.mark.integration
 
+HTML = ("Content-Type", "text/html; charset=utf-8")
 PEER = (
     Path(__file__).resolve().parent
     / ".posture-peer/node_modules/@mdn/mdn-http-observatory/src/scan.js"
@@ -46,6 +47,17 @@ CASES = {
             ),
             ("X-Content-Type-Options", "nosniff"),
         ],
+    ),
+    # subresource integrity, judged script by script as the scanner does
+    "HTML loading an https script without integrity": Route(
+        200, [HTML], b'<html><script src="https://cdn.example/x.js"></script></html>'
+    ),
+    "HTML with an inline script only": Route(200, [HTML], b"<html><script>1</script></html>"),
+    "HTML loading scripts with and without integrity": Route(
+        200,
+        [HTML],
+        b'<script src="https://cdn.example/a.js" integrity="sha384-abc"></script>'
+        b'<script src="//cdn.example/b.js"></script><script src="/c.js"></script>',
     ),
     "401 with nosniff and X-Frame-Options": Route(
         401, [JSON, ("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY")]
