@@ -289,3 +289,22 @@ def test_the_body_of_an_answer_to_a_credentialed_request_is_not_quoted_in_eviden
     assert [f.subject for f in incorrect] == ["/me (200)"]
     assert "078-05-1120" not in incorrect[0].evidence
     assert [e.headers.get("Authorization") for e in app.log if e.path == "/me"] == ["Bearer t0ken"]
+
+
+def test_a_redirect_the_budget_could_not_follow_is_undetermined_not_judged_as_the_page() -> None:
+    routes = {
+        "/": Route(200, API_HEADERS),
+        "/moved": Route(302, [("Location", "/items")], b""),  # no nosniff on the redirect
+        "/items": Route(200, API_HEADERS),
+    }
+    with PostureApp(routes) as app:
+        # 2 page fetches + 9 probes + the path's first hop: the redirect is not followed
+        output = run(app.url, paths=("/moved",), request_budget=12)
+
+    assert "/items" not in {e.path for e in app.log}
+    subjects = {f.subject for f in output.findings}
+    assert not any(subject.startswith("/moved (") for subject in subjects)
+    assert "HTTP-REDIRECT-NOT-FOLLOWED" not in rules(output)
+    assert "/moved (" in output.undetermined
+    budget = rules(output)["HTTP-PROBE-BUDGET-EXHAUSTED"][0]
+    assert "/items" in budget.evidence

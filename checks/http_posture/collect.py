@@ -298,7 +298,8 @@ class _Run:
                 self.budget.skipped.append(f"{request.probe} {url}")
                 return Exchange(
                     request.probe, request.method, request.url, tuple(shown), tuple(hops),
-                    error="left out: the request budget was spent" if not hops else None,
+                    error="left out: the request budget was spent"
+                    + (f" before {url} (a redirect) was followed" if hops else ""),
                     certificate_error=certificate_error,
                 )  # fmt: skip
             first = False

@@ -215,6 +215,8 @@ def _transient_gaps(raw: HttpPostureRaw) -> bool:
 def _plain_http_unassessed(plain: Exchange) -> bool:
     """The plain-HTTP probe got no answer because of this run (429, deadline ...). A timeout
     is a refusal there: a firewall that drops port 80 times out on every run."""
+    if plain.cut_by_budget:
+        return True
     return plain.not_assessed and not (plain.error or "").startswith("no answer within")
 
 
@@ -273,7 +275,7 @@ def _undetermined(raw: HttpPostureRaw) -> list[str]:
         if exchange.probe is Probe.HTTP:
             if _plain_http_unassessed(exchange):
                 subjects.append(mask_secrets(raw.http_url))  # HTTP-PLAINTEXT-*
-        elif exchange.final is None:
+        elif exchange.final is None or exchange.cut_by_budget:
             subjects.extend(_SUBJECTS_OF.get(exchange.probe, (label(exchange) + " (",)))
     return sorted(set(subjects))
 

@@ -67,6 +67,12 @@ class Exchange:
         return self.hops[-1] if self.hops else None
 
     @property
+    def cut_by_budget(self) -> bool:
+        """The budget ran out before this probe, or before a redirect of it, was sent: what
+        it would have reached is not judged (HTTP-PROBE-BUDGET-EXHAUSTED says so)."""
+        return self.error is not None and self.error.startswith("left out")
+
+    @property
     def not_assessed(self) -> bool:
         """No answer because of this run, not because the target refused: a 429, the
         budget, the deadline, or a timeout (a retry may well get an answer)."""

@@ -72,8 +72,8 @@ _ERROR_TITLES = {
 
 def transport_findings(raw: HttpPostureRaw) -> Iterator[Finding]:
     plain = raw.exchange(Probe.HTTP)
-    if plain is None or plain.final is None:
-        return  # refused (or unreachable): the best an API can do
+    if plain is None or plain.final is None or plain.cut_by_budget:
+        return  # refused (or unreachable): the best an API can do; or not followed to its end
     first, last = plain.hops[0], plain.final
     if first.status in _REDIRECTS and last.url.lower().startswith("https:"):
         yield Finding(
@@ -315,7 +315,12 @@ def redirect_findings(raw: HttpPostureRaw) -> Iterator[Finding]:
     silently judged on the redirect itself."""
     for exchange in raw.exchanges:
         last = exchange.final
-        if last is not None and exchange.error is not None and last.status in _REDIRECTS:
+        if (
+            last is not None
+            and exchange.error is not None
+            and last.status in _REDIRECTS
+            and not exchange.cut_by_budget
+        ):
             yield Finding(
                 "HTTP-REDIRECT-NOT-FOLLOWED", Severity.MEDIUM,
                 "A redirect leads where the check may not or cannot follow", label(exchange),
