@@ -41,6 +41,7 @@ class HttpResponse:
     headers: tuple[tuple[str, str], ...]  # as received: names keep their case
     body: bytes
     redirects: tuple[Redirect, ...]
+    truncated: bool = False  # `body` is the first max_bytes only (fetch's truncate)
 
     def header_values(self) -> dict[str, str]:
         """Lower-cased header name -> value; repeated headers joined with ', '."""
@@ -65,6 +66,7 @@ def fetch(
     deadline: float | None = None,
     method: str = "GET",
     follow_redirects: bool = True,
+    truncate: bool = False,
 ) -> HttpResponse:
     """GET (or HEAD) `url`, following up to `max_redirects` redirects (each recorded, no
     body read); without `follow_redirects`, a redirect is the answer (its Location kept).
@@ -77,6 +79,9 @@ def fetch(
     e.g. a `$ref`), must pass `egress` (the run's `CheckContext.egress`) before any
     connection to it is made. With a `deadline` (a `time.monotonic()` value, the run's),
     the whole exchange ends by it however slowly the server sends headers or body.
+
+    With `truncate`, a body over `max_bytes` is cut there (the response says `truncated`)
+    instead of being an error: for callers that judge headers and a body's beginning.
 
     Raises TargetUnreachable (no connection or answer in time, the deadline passed, a
     redirect loop), BadInput (headers over `max_header_bytes`, a body over `max_bytes`, an
@@ -131,8 +136,10 @@ def fetch(
                             f"{max_header_bytes}",
                             subject=current,
                         )
-                    body = (
-                        _read_capped(response, max_bytes, current, deadline) if read_body else b""
+                    body, truncated = (
+                        _read_capped(response, max_bytes, current, deadline, truncate=truncate)
+                        if read_body
+                        else (b"", False)
                     )
                     return HttpResponse(
                         url=current,
@@ -140,6 +147,7 @@ def fetch(
                         headers=received,
                         body=body,
                         redirects=tuple(redirects),
+                        truncated=truncated,
                     )
     except httpx.TimeoutException:
         raise _timed_out(timeout, deadline, current) from None
@@ -223,21 +231,31 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 
 
 def _read_capped(
-    response: httpx.Response, max_bytes: int, url: str, deadline: float | None
-) -> bytes:
+    response: httpx.Response,
+    max_bytes: int,
+    url: str,
+    deadline: float | None,
+    *,
+    truncate: bool = False,
+) -> tuple[bytes, bool]:
+    """The body and whether it was cut at `max_bytes` (only with `truncate`; without it a
+    larger body is BadInput)."""
     declared = response.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
+    if declared and declared.isdigit() and int(declared) > max_bytes and not truncate:
         raise BadInput(f"response body of {declared} bytes exceeds {max_bytes}", subject=url)
     chunks: list[bytes] = []
     size = 0
     for chunk in _decoded(response, url):
+        if size + len(chunk) > max_bytes:
+            if not truncate:
+                raise BadInput(f"response body exceeds {max_bytes} bytes", subject=url)
+            chunks.append(chunk[: max_bytes - size])
+            return b"".join(chunks), True
         size += len(chunk)
-        if size > max_bytes:
-            raise BadInput(f"response body exceeds {max_bytes} bytes", subject=url)
         if passed(deadline):
             raise TargetUnreachable(_DEADLINE_PASSED, subject=url)
         chunks.append(chunk)
-    return b"".join(chunks)
+    return b"".join(chunks), False
 
 
 def _decoded(response: httpx.Response, url: str) -> Iterator[bytes]:
@@ -302,7 +320,7 @@ def post_json(
                 "POST", url, json=document, headers={"User-Agent": USER_AGENT}
             ) as response,
         ):
-            body = _read_capped(response, max_bytes, url, deadline)
+            body, _ = _read_capped(response, max_bytes, url, deadline)
             return HttpResponse(
                 url=url,
                 status=response.status_code,

@@ -110,6 +110,28 @@ def test_a_security_header_that_disappears_is_drift_removed(store: SqlStore) -> 
     }
 
 
+def test_a_probe_answered_429_once_is_not_drift_and_keeps_its_findings_open(
+    store: SqlStore,
+) -> None:
+    runs = Runs(store)
+    drift = ConfigDriftParams.model_validate({"sources": [{"snapshot": "http_posture"}]})
+    bare = Route(404, [("Content-Type", "application/json")], b"{}")  # no nosniff
+    with PostureApp({"/": Route(200, API_HEADERS)}, fallback=bare) as app:
+        target = Target("shop", app.url)
+        runs.run(CheckKind.HTTP_POSTURE, target, HttpPostureParams())
+        runs.run(CheckKind.CONFIG_DRIFT, target, drift)
+        app.fallback = Route(429, [("Retry-After", "60")], b"")
+        partial = runs.run(CheckKind.HTTP_POSTURE, target, HttpPostureParams())
+        runs.run(CheckKind.CONFIG_DRIFT, target, drift)
+
+    assert partial.output is not None
+    assert "HTTP-PROBE-FAILED" in {f.rule_id for f in partial.output.findings}
+    opened = store.findings(FindingQuery(target="shop", statuses=frozenset({FindingStatus.OPEN})))
+    assert not [f for f in opened if f.rule_id.startswith("DRIFT-")]
+    nosniff = {f.subject for f in opened if f.rule_id == "HTTP-NOSNIFF-MISSING"}
+    assert "error page: unknown path (404)" in nosniff  # undetermined, not resolved
+
+
 def test_scan_format_json_carries_both_scores_the_algorithm_and_controls(tmp_path: Path) -> None:
     with PostureApp({"/": Route(200, API_HEADERS, reflect_origin=True, credentials=True)}) as app:
         config = write_config(

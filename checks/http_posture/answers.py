@@ -26,7 +26,11 @@ def judged(raw: HttpPostureRaw) -> list[tuple[str, Exchange, Answer]]:
     https = raw.exchange(Probe.HTTPS)
     for exchange in raw.exchanges:
         stand_in = exchange.probe is Probe.HTTP and (https is None or https.final is None)
-        if exchange.final is None or (exchange.probe not in JUDGED and not stand_in):
+        if (
+            exchange.final is None
+            or exchange.cut_by_budget  # a redirect is not the page it leads to
+            or (exchange.probe not in JUDGED and not stand_in)
+        ):
             continue
         chosen.setdefault(label(exchange), (exchange, exchange.final))
     return [(name, exchange, answer) for name, (exchange, answer) in chosen.items()]

@@ -38,6 +38,9 @@ from monitor.model import CheckKind, Target
 MAX_HOPS = 10  # the Observatory follows at most 10 redirects
 ARBITRARY_ORIGIN = "https://apivigil-cors-probe.example"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+RATE_LIMITED = 429
+# gateway and CDN statuses for "the API behind me is down" (52x: Cloudflare)
+UNAVAILABLE = frozenset({502, 503, 504, 520, 521, 522, 523, 524, 525, 526, 527})
 _HTML_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"  # Observatory's
 _API_ACCEPT = "application/json, */*;q=0.5"
 _API = (("Accept", _API_ACCEPT),)
@@ -105,6 +108,17 @@ def collect(target: Target, params: HttpPostureParams, context: CheckContext) ->
     ]
     exchanges = run.send_all(pages)
     secure, plain = exchanges
+    if scheme == "https" and secure.final is None:
+        # the configured HTTPS URL did not answer (timeout, reset, 429 ...): judging the
+        # plain-HTTP page instead would grade a different thing and call HTTPS unavailable
+        raise TargetUnreachable(f"HTTPS did not answer: {secure.error}", subject=target.url)
+    if secure.final is not None and secure.final.status in UNAVAILABLE:
+        # a gateway saying the API is down (a deploy, an outage) is not the API's answer:
+        # judging it would resolve every finding on the real page and open new ones
+        raise TargetUnreachable(
+            f"HTTPS answered {secure.final.status}: the API is unavailable, nothing judged",
+            subject=target.url,
+        )
     auto = secure if secure.final is not None else plain
     if auto.final is None:
         raise TargetUnreachable(
@@ -191,6 +205,9 @@ def _plan(params: HttpPostureParams, base: str, base_origin: str, host: str) -> 
         base,
         (*api, ("Origin", f"{scheme}://{host}.apivigil-probe.example")),
     )
+    yield Request(
+        Probe.CORS_PREFIX, "GET", base, (*api, ("Origin", f"{scheme}://apivigil-probe{host}"))
+    )
     yield Request(Probe.OPTIONS, "OPTIONS", base)
     separator = "&" if urlsplit(base).query else "?"
     yield Request(Probe.MALFORMED, "GET", f"{base}{separator}apivigil=%ZZ%27%22%5B%00", api)
@@ -249,6 +266,7 @@ class _Run:
         self.verify = verify
         self.unverified = _unverified_context()
         self.auth = auth
+        self.rate_limited = False  # set by a 429: nothing more is sent this run
         self.target_origin = origin(target_url)
         # the configured URLs; any other origin (where a redirect led) is vetted by egress
         self.configured = {origin(target_url), origin(http_url)}
@@ -270,11 +288,18 @@ class _Run:
         shown = list(sent_headers)
         first = True
         while True:
+            if self.rate_limited:
+                return Exchange(
+                    request.probe, request.method, request.url, tuple(shown), tuple(hops),
+                    error="not sent: the target rate-limited this run (429)",
+                    certificate_error=certificate_error,
+                )  # fmt: skip
             if not ((first and prepaid) or (not first and self.budget.take())):
                 self.budget.skipped.append(f"{request.probe} {url}")
                 return Exchange(
                     request.probe, request.method, request.url, tuple(shown), tuple(hops),
-                    error="left out: the request budget was spent" if not hops else None,
+                    error="left out: the request budget was spent"
+                    + (f" before {url} (a redirect) was followed" if hops else ""),
                     certificate_error=certificate_error,
                 )  # fmt: skip
             first = False
@@ -309,16 +334,27 @@ class _Run:
                     return self._failed(request, shown, hops, error, certificate_error)
             except CheckError as error:
                 return self._failed(request, shown, hops, error, certificate_error)
-            hops.append(answer)
-            location = answer.joined("location")
-            if (
-                request.method != "GET"
-                or answer.status not in _REDIRECTS
-                or not location
-                or len(hops) > MAX_HOPS
-            ):
+            if answer.status == RATE_LIMITED:
+                # a 429 is not the API's answer to judge: not assessed, and no more requests
+                self.rate_limited = True
+                retry = answer.joined("retry-after")
                 return Exchange(
                     request.probe, request.method, request.url, tuple(shown), tuple(hops),
+                    error=f"rate limited: {url} answered 429"
+                    + (f" (Retry-After: {retry[:40]})" if retry else ""),
+                    certificate_error=certificate_error,
+                )  # fmt: skip
+            hops.append(answer)
+            location = answer.joined("location")
+            if request.method != "GET" or answer.status not in _REDIRECTS or not location:
+                return Exchange(
+                    request.probe, request.method, request.url, tuple(shown), tuple(hops),
+                    certificate_error=certificate_error,
+                )  # fmt: skip
+            if len(hops) > MAX_HOPS:
+                return Exchange(
+                    request.probe, request.method, request.url, tuple(shown), tuple(hops),
+                    error=f"more than {MAX_HOPS} redirects: not followed further",
                     certificate_error=certificate_error,
                 )  # fmt: skip
             url = urljoin(url, location.split(",")[0].strip())
@@ -347,6 +383,7 @@ class _Run:
                 follow_redirects=False,
                 timeout=self.context.io_timeout(self.params.request_timeout.total_seconds()),
                 max_bytes=self.params.max_body_bytes,
+                truncate=True,  # headers are judged whatever the body's size
                 verify=self.verify if verify is None else verify,
                 headers=headers,
                 derived=derived,
@@ -357,7 +394,9 @@ class _Run:
             if "CERTIFICATE_VERIFY_FAILED" in error.message and url.lower().startswith("https"):
                 raise _CertificateError() from None
             raise
-        return Answer(response.url, response.status, response.headers, response.body)
+        return Answer(
+            response.url, response.status, response.headers, response.body, response.truncated
+        )
 
     @staticmethod
     def _failed(

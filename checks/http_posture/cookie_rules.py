@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 
 from checks.http_posture.cookies import SetCookie, parse_set_cookie, session_like
 from checks.http_posture.facts import HttpPostureRaw
@@ -21,8 +22,12 @@ def cookies_seen(raw: HttpPostureRaw) -> list[tuple[str, SetCookie]]:
     return list(seen.values())
 
 
-def cookie_findings(raw: HttpPostureRaw, session_markers: tuple[str, ...]) -> Iterator[Finding]:
+def cookie_findings(
+    raw: HttpPostureRaw, session_markers: tuple[str, ...], now: datetime
+) -> Iterator[Finding]:
     for url, cookie in cookies_seen(raw):
+        if cookie.deletes(now):
+            continue  # nothing is stored, so nothing to protect (the Observatory still counts it)
         session = session_like(cookie.name, session_markers)
         kind = "session-like cookie" if session else "cookie"
         evidence = f"{url} set {cookie.name} with attributes " + (

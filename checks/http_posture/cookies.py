@@ -4,6 +4,8 @@ sent: SameSite typos and prefixes must stay visible, which cookie jars normalise
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 
 SAMESITE_VALUES = frozenset({"strict", "lax", "none"})
 
@@ -44,6 +46,21 @@ class SetCookie:
         return self.has("samesite") and (
             (self.value("samesite") or "").strip().lower() not in SAMESITE_VALUES
         )
+
+    def deletes(self, now: datetime) -> bool:
+        """The header removes the cookie (Max-Age <= 0 or Expires in the past): a logout's
+        or a cleanup's `name=; Max-Age=0` carries nothing to protect."""
+        max_age = (self.value("max-age") or "").strip()
+        if max_age.lstrip("-").isdigit():
+            return int(max_age) <= 0
+        expires = self.value("expires")
+        if not expires:
+            return False
+        try:
+            when = parsedate_to_datetime(expires)
+        except (TypeError, ValueError, IndexError):
+            return False
+        return when.tzinfo is not None and when <= now
 
     def prefix_violation(self) -> str | None:
         """Why the cookie breaks its `__Secure-`/`__Host-` name prefix, or None."""

@@ -11,6 +11,7 @@ _ORIGIN_PROBES = {
     Probe.CORS_ARBITRARY: "an unrelated origin",
     Probe.PREFLIGHT: "an unrelated origin (preflight)",
     Probe.CORS_SUFFIX: "the target's host with a suffix",
+    Probe.CORS_PREFIX: "the target's host with a prefix",
 }
 _REMEDY = (
     "Allow only an explicit list of origins, compared exactly (no reflection, no suffix or "
@@ -20,7 +21,9 @@ _REMEDY = (
 
 def cors_findings(raw: HttpPostureRaw) -> Iterator[Finding]:
     seen: set[tuple[str, str]] = set()
-    for probe in (Probe.PREFLIGHT, Probe.CORS_ARBITRARY, Probe.CORS_SUFFIX, Probe.CORS_NULL):
+    for probe in (
+        Probe.PREFLIGHT, Probe.CORS_ARBITRARY, Probe.CORS_SUFFIX, Probe.CORS_PREFIX, Probe.CORS_NULL
+    ):  # fmt: skip
         exchange = raw.exchange(probe)
         answer = exchange.final if exchange else None
         if exchange is None or answer is None:

@@ -11,6 +11,18 @@ _BROAD = frozenset(
 )
 _INLINE = frozenset({"'unsafe-inline'", "data:"})
 _NONCE_HASH = ("'sha256-", "'sha384-", "'sha512-", "'nonce-")
+_REPEATABLE = frozenset({"report-uri", "report-to"})
+# not a directive: the repeated report-uri/report-to directives (the scanner warns, and a
+# passing policy becomes "implemented but duplicate directives", 0 points)
+DUPLICATES = "_observatory_duplicate_key_warnings"
+_PASSING = frozenset(
+    {
+        "csp-implemented-with-no-unsafe",
+        "csp-implemented-with-no-unsafe-default-src-none",
+        "csp-implemented-with-unsafe-inline-in-style-src-only",
+        "csp-implemented-with-insecure-scheme-in-passive-content-only",
+    }
+)
 
 
 class InvalidCsp(Exception):
@@ -26,18 +38,23 @@ def parse_csp(policy: str) -> dict[str, set[str]]:
     if len(text) < len("img-src") - 1:
         raise InvalidCsp(text)
     directives: dict[str, set[str]] = {}
+    duplicates: set[str] = set()
     for entry in text.split(";"):
         parts = entry.strip().split()
         if not parts:
             continue
         directive, sources = parts[0].lower(), [s.strip().lower() for s in parts[1:]]
-        if directive in directives and directive not in ("report-uri", "report-to"):
-            raise InvalidCsp(f"duplicate directive {directive}")
+        if directive in directives:
+            if directive not in _REPEATABLE:
+                raise InvalidCsp(f"duplicate directive {directive}")
+            duplicates.add(directive)  # the last one stands: the scanner's map is overwritten
         if not sources and directive.endswith("-src"):
             sources = ["'none'"]
         ordered = sorted(sources)
         kept = [s for i, s in enumerate(ordered) if i == 0 or not s.startswith(ordered[i - 1])]
         directives[directive] = set(kept) or {"'none'"}
+    if duplicates:
+        directives[DUPLICATES] = duplicates
     return directives
 
 
@@ -70,7 +87,7 @@ def csp_result(page: Answer, secure_page: bool) -> tuple[str, dict[str, set[str]
     active = [
         s
         for directive, sources in csp.items()
-        if directive not in ("img-src", "media-src", "script-src")
+        if directive not in ("img-src", "media-src", "script-src", DUPLICATES)
         for s in sources
     ] + list(script_src)
     passive = [
@@ -99,6 +116,8 @@ def csp_result(page: Answer, secure_page: bool) -> tuple[str, dict[str, set[str]
         if result is None and condition:
             result = outcome
     assert result is not None
+    if result in _PASSING and DUPLICATES in csp:
+        result = "csp-implemented-but-duplicate-directives"
     return result, csp
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +11,7 @@ from checks.http_posture.api_profile import PROFILE_VERSION, ApiScore, api_score
 from checks.http_posture.cookie_rules import cookie_findings, cookies_seen
 from checks.http_posture.cors_rules import cors_findings
 from checks.http_posture.csp import InvalidCsp, parse_csp
-from checks.http_posture.facts import HttpPostureRaw, Probe
+from checks.http_posture.facts import Exchange, HttpPostureRaw, Probe
 from checks.http_posture.observatory import NotGraded, ObservatoryGrade, observatory_grade
 from checks.http_posture.params import HttpPostureParams
 from checks.http_posture.rules import (
@@ -22,6 +23,7 @@ from checks.http_posture.rules import (
 )
 from checks.http_posture.security_txt import security_txt, security_txt_findings
 from monitor.model import CheckOutput, Finding, Observation, Severity
+from monitor.redact import mask_secrets
 
 # headers whose presence on the target URL's answer is exported and kept in the snapshot
 WATCHED_HEADERS = (
@@ -46,9 +48,9 @@ def evaluate(raw: HttpPostureRaw, params: HttpPostureParams, now: datetime) -> C
     found: list[Finding] = [
         *transport_findings(raw),
         *hsts_findings(raw),
-        *header_findings(raw),
+        *header_findings(raw, params.session_cookie_names),
         *cors_findings(raw),
-        *cookie_findings(raw, params.session_cookie_names),
+        *cookie_findings(raw, params.session_cookie_names, now),
         *method_findings(raw),
         *redirect_findings(raw),
         *security_txt_findings(raw, now, params.security_txt_warning),
@@ -76,14 +78,34 @@ def evaluate(raw: HttpPostureRaw, params: HttpPostureParams, now: datetime) -> C
                 "Raise request_budget or configure fewer paths; what was left out is not judged.",
             )
         )
+    failed = failed_probes(raw)
+    if failed:
+        found.append(
+            Finding(
+                "HTTP-PROBE-FAILED",
+                Severity.INFO,
+                f"{len(failed)} probes got no answer to judge: the run is partial",
+                "probes",
+                "; ".join(failed),
+                "What these probes judge keeps its last state; if it persists, allow the "
+                "check's requests (rate limits, WAF) or raise request_timeout.",
+            )
+        )
     observatory = observatory_grade(raw, params.observatory_algorithm)
+    unassessed = _observatory_unassessed(raw)
+    if isinstance(observatory, ObservatoryGrade) and unassessed:
+        observatory = NotGraded(observatory.algorithm, unassessed)
     api = api_score(
         found,
         plain_http_refused=_plain_http_refused(raw),
         csp_none=_csp_none_everywhere(raw),
         security_txt_ok=_security_txt_ok(raw, found),
     )
-    found.extend(_grade_findings(observatory, api))
+    found.extend(_grade_findings(observatory, api, len(failed), len(raw.skipped)))
+    found = [
+        replace(f, subject=mask_secrets(f.subject), evidence=mask_secrets(f.evidence))
+        for f in found
+    ]
     observations = [
         Observation("http_posture_score", float(api.score), {"profile": "api"}),
         Observation(
@@ -114,17 +136,27 @@ def evaluate(raw: HttpPostureRaw, params: HttpPostureParams, now: datetime) -> C
     return CheckOutput(
         observations=tuple(observations),
         findings=tuple(sorted(found, key=lambda f: (-f.severity.rank, f.rule_id, f.subject))),
-        snapshot=snapshot(raw, observatory, api),
+        # a run missing answers it will likely get next time (429, timeouts) keeps no
+        # snapshot: config_drift compares the last complete one instead of reporting every
+        # header of an unanswered probe as removed
+        snapshot=None if _transient_gaps(raw) else snapshot(raw, observatory, api),
         undetermined=tuple(_undetermined(raw)),
     )
 
 
-def _grade_findings(observatory: ObservatoryGrade | NotGraded, api: ApiScore) -> list[Finding]:
+def _grade_findings(
+    observatory: ObservatoryGrade | NotGraded, api: ApiScore, failed: int, skipped: int
+) -> list[Finding]:
+    gaps = [
+        *([f"{failed} probes not answered (HTTP-PROBE-FAILED)"] if failed else []),
+        *([f"{skipped} left out by the budget (HTTP-PROBE-BUDGET-EXHAUSTED)"] if skipped else []),
+    ]
+    partial = f" (partial: {'; '.join(gaps)})" if gaps else ""
     findings = [
         Finding(
             "HTTP-POSTURE-GRADE",
             Severity.INFO,
-            f"HTTP posture (API profile) {api.grade}, {api.score}",
+            f"HTTP posture (API profile) {api.grade}, {api.score}{partial}",
             "api",
             "modifiers: " + (", ".join(f"{n} {m:+d}" for n, m in api.modifiers) or "none"),
             "Each modifier names the rule behind it; fix the largest penalties first.",
@@ -157,12 +189,55 @@ def _grade_findings(observatory: ObservatoryGrade | NotGraded, api: ApiScore) ->
     return findings
 
 
+def failed_probes(raw: HttpPostureRaw) -> list[str]:
+    """'probe METHOD url: why' of each probe that got no answer to judge, except those the
+    budget left out (HTTP-PROBE-BUDGET-EXHAUSTED) and plain HTTP refused by the target."""
+    return [
+        f"{e.probe} {e.method} {e.url}: {e.error}"
+        for e in raw.exchanges
+        if e.final is None
+        and e.error is not None
+        and not e.error.startswith("left out")
+        and e.probe is not Probe.HTTPS  # judged: HTTP-HTTPS-UNAVAILABLE (an https target
+        # that does not answer is unreachable)
+        and (e.probe is not Probe.HTTP or _plain_http_unassessed(e))
+    ]
+
+
+def _transient_gaps(raw: HttpPostureRaw) -> bool:
+    return any(
+        _plain_http_unassessed(e) if e.probe is Probe.HTTP else e.not_assessed
+        for e in raw.exchanges
+        if e.probe is not Probe.HTTPS and (e.error is None or not e.error.startswith("left out"))
+    )
+
+
+def _plain_http_unassessed(plain: Exchange) -> bool:
+    """The plain-HTTP probe got no answer because of this run (429, deadline ...). A timeout
+    is a refusal there: a firewall that drops port 80 times out on every run."""
+    if plain.cut_by_budget:
+        return True
+    return plain.not_assessed and not (plain.error or "").startswith("no answer within")
+
+
+def _observatory_unassessed(raw: HttpPostureRaw) -> str | None:
+    """Why the Observatory's grade cannot be trusted this run: a test it scores from the
+    preflight or the plain-HTTP page would pass only because that request got no answer."""
+    preflight = raw.exchange(Probe.PREFLIGHT)
+    plain = raw.exchange(Probe.HTTP)
+    if preflight is not None and preflight.not_assessed:
+        return f"the CORS preflight got no answer ({preflight.error}): not graded this run"
+    if plain is not None and _plain_http_unassessed(plain):
+        return f"plain HTTP got no answer ({plain.error}): not graded this run"
+    return None
+
+
 def _plain_http_refused(raw: HttpPostureRaw) -> bool:
     plain = raw.exchange(Probe.HTTP)
     if plain is None:
         return False
     if plain.final is None:
-        return plain.error is not None and "budget" not in plain.error
+        return plain.error is not None and not _plain_http_unassessed(plain)
     from checks.http_posture.rules import REFUSING_STATUSES  # noqa: PLC0415
 
     return plain.hops[0].status in REFUSING_STATUSES
@@ -197,7 +272,10 @@ def _undetermined(raw: HttpPostureRaw) -> list[str]:
     answer): their findings keep their state instead of resolving."""
     subjects: list[str] = []
     for exchange in raw.exchanges:
-        if exchange.final is None and exchange.probe is not Probe.HTTP:
+        if exchange.probe is Probe.HTTP:
+            if _plain_http_unassessed(exchange):
+                subjects.append(mask_secrets(raw.http_url))  # HTTP-PLAINTEXT-*
+        elif exchange.final is None or exchange.cut_by_budget:
             subjects.extend(_SUBJECTS_OF.get(exchange.probe, (label(exchange) + " (",)))
     return sorted(set(subjects))
 
@@ -206,6 +284,7 @@ def _undetermined(raw: HttpPostureRaw) -> list[str]:
 _SUBJECTS_OF: dict[Probe, tuple[str, ...]] = {
     Probe.CORS_ARBITRARY: ("an unrelated origin", "*"),
     Probe.CORS_SUFFIX: ("the target's host with a suffix", "*"),
+    Probe.CORS_PREFIX: ("the target's host with a prefix", "*"),
     Probe.CORS_NULL: ("null", "*"),
     Probe.PREFLIGHT: ("an unrelated origin (preflight)", "methods", "headers", "*", "TRACE"),
     Probe.OPTIONS: ("TRACE", "TRACK"),
@@ -224,10 +303,12 @@ def snapshot(
         present = {h: v for h in WATCHED_HEADERS if (v := answer.joined(h)) is not None}
         headers[name] = present
     plain = raw.exchange(Probe.HTTP)
-    if plain is None or plain.final is None:
+    if plain is not None and _plain_http_unassessed(plain):
+        plain_state = "not assessed"
+    elif plain is None or plain.final is None:
         plain_state = "refused"
     elif plain.hops[0].status in (301, 302, 303, 307, 308):
-        plain_state = f"redirect {plain.hops[0].status} to {plain.final.url}"
+        plain_state = f"redirect {plain.hops[0].status} to {mask_secrets(plain.final.url)}"
     else:
         plain_state = f"answers {plain.hops[0].status}"
     preflight = raw.exchange(Probe.PREFLIGHT)
@@ -244,8 +325,8 @@ def snapshot(
             if (v := preflight.final.joined(h)) is not None
         }
     return {
-        "target_url": raw.target_url,
-        "http_url": raw.http_url,
+        "target_url": mask_secrets(raw.target_url),
+        "http_url": mask_secrets(raw.http_url),
         "observatory": observatory.to_json()
         if isinstance(observatory, ObservatoryGrade)
         else {"algorithm_version": observatory.algorithm, "not_graded": observatory.reason},
@@ -257,5 +338,6 @@ def snapshot(
             cookie.name: sorted(n for n, _ in cookie.attributes) for _, cookie in cookies_seen(raw)
         },
         "requests_sent": raw.requests_sent,
-        "skipped": list(raw.skipped),
+        "skipped": [mask_secrets(s) for s in raw.skipped],
+        "failed_probes": [mask_secrets(f) for f in failed_probes(raw)],
     }

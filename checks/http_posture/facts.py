@@ -17,6 +17,7 @@ class Probe(StrEnum):
     CORS_ARBITRARY = "cors_arbitrary"  # GET with an unrelated Origin
     CORS_NULL = "cors_null"  # GET with Origin: null
     CORS_SUFFIX = "cors_suffix"  # GET with the target's own origin plus a suffix
+    CORS_PREFIX = "cors_prefix"  # GET with the target's host behind a prefix (endswith checks)
     PREFLIGHT = "preflight"  # OPTIONS preflight with an unrelated Origin
     OPTIONS = "options"  # plain OPTIONS: which methods Allow advertises
     SECURITY_TXT = "security_txt"  # GET /.well-known/security.txt
@@ -32,6 +33,7 @@ class Answer:
     status: int
     headers: tuple[tuple[str, str], ...]
     body: bytes
+    truncated: bool = False  # the body is its first max_body_bytes only
 
     def values(self, name: str) -> tuple[str, ...]:
         """Every value of header `name` (case-insensitive), in the order received."""
@@ -57,12 +59,37 @@ class Exchange:
     url: str
     sent_headers: tuple[tuple[str, str], ...]  # credentials shown by name only
     hops: tuple[Answer, ...] = ()
-    error: str | None = None  # could not be sent or answered (connection refused ...)
+    error: str | None = None  # could not be sent or answered (connection refused, 429 ...)
     certificate_error: bool = False  # HTTPS answered only without certificate verification
 
     @property
     def final(self) -> Answer | None:
         return self.hops[-1] if self.hops else None
+
+    @property
+    def cut_by_budget(self) -> bool:
+        """The budget ran out before this probe, or before a redirect of it, was sent: what
+        it would have reached is not judged (HTTP-PROBE-BUDGET-EXHAUSTED says so)."""
+        return self.error is not None and self.error.startswith("left out")
+
+    @property
+    def not_assessed(self) -> bool:
+        """No answer because of this run, not because the target refused: a 429, the
+        budget, the deadline, or a timeout (a retry may well get an answer)."""
+        return (
+            self.final is None and self.error is not None and self.error.startswith(_NOT_ASSESSED)
+        )
+
+
+# how collect's and checks.http's errors begin when the run, not the target, decided
+_NOT_ASSESSED = (
+    "rate limited",
+    "not sent",
+    "left out",
+    "the certificate did not verify; no budget",
+    "the run's deadline",
+    "no answer within",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ it never finds the Origin it sent, so "universal access" (-50) is never scored t
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from checks.http_posture.cookies import SetCookie, parse_set_cookie
 from checks.http_posture.csp import csp_result
 from checks.http_posture.facts import Answer, Exchange, HttpPostureRaw, Probe
 from checks.http_posture.params import ObservatoryAlgorithm
+from checks.network import is_ip_literal
 
 _GRADES = (
     (100, "A+"), (90, "A"), (85, "A-"), (80, "B+"), (70, "B"), (65, "B-"), (60, "C+"),
@@ -170,6 +172,15 @@ _COOKIE_ORDER = (
 _IGNORED_COOKIES = frozenset({"heroku-session-affinity"})
 _SCRIPT = re.compile(rb"<script\b([^>]*)>", re.IGNORECASE)
 _SRC = re.compile(rb"""\bsrc\s*=\s*["']?([^"'\s>]+)""", re.IGNORECASE)
+_INTEGRITY = re.compile(rb"""\bintegrity\s*=\s*["']?([^"'\s>]*)""", re.IGNORECASE)
+_SRI_ORDER = (
+    "sri-implemented-and-all-scripts-loaded-securely",
+    "sri-implemented-and-external-scripts-loaded-securely",
+    "sri-implemented-but-external-scripts-not-loaded-securely",
+    "sri-not-implemented-but-external-scripts-loaded-securely",
+    "sri-not-implemented-and-external-scripts-not-loaded-securely",
+    "sri-not-implemented-response-not-html",
+)  # the scanner's "goodness" order: a later one replaces an earlier one
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,13 +392,13 @@ def _hsts(https: Exchange | None) -> str:
     value = header[:1024]
     if "," in value:
         return "hsts-header-invalid"
-    max_age: int | None = None
+    max_age: float | None = None
     for parameter in (p.strip().lower() for p in value.split(";")):
         if parameter.startswith("max-age="):
             digits = re.match(r"\s*([+-]?\d+)", parameter[8:128])
-            max_age = int(digits.group(1)) if digits else None
-            if max_age is None:
-                return "hsts-header-invalid"  # parseInt gives NaN, NaN < x is false
+            # the scanner's parseInt gives NaN for "max-age=abc" or "max-age=", and NaN is
+            # not < six months: it passes (seen side by side with npm 1.4.8)
+            max_age = int(digits.group(1)) if digits else math.nan
     if max_age is None:
         return "hsts-header-invalid"
     if max_age < SIX_MONTHS:
@@ -396,33 +407,60 @@ def _hsts(https: Exchange | None) -> str:
 
 
 def _sri(page: Answer, secure_page: bool) -> str:
+    """The scanner's per-script walk: a script is "foreign" unless relative or on the page's
+    registrable domain (protocol-relative is always foreign); a foreign script is judged by
+    its own scheme and integrity, the worst result wins. The registrable domain is read as
+    the last two labels (the scanner uses the public suffix list; an IP has none)."""
     if page.media_type not in _HTML:
         return "sri-not-implemented-response-not-html"
-    scripts = [tag for tag in _SCRIPT.findall(page.body) if _SRC.search(tag)]
-    if not scripts:
+    tags = _SCRIPT.findall(page.body)
+    if not tags:
         return "sri-not-implemented-but-no-scripts-loaded"
-    external_secure = external_insecure = with_integrity = 0
-    for tag in scripts:
+    result: str | None = None
+    foreign_seen = False
+    page_domain = _registrable(urlsplit(page.url).hostname)
+    for tag in tags:
         match = _SRC.search(tag)
-        assert match is not None
-        source = match.group(1).decode("latin-1").lower()
-        if not source.startswith(("http:", "https:", "//")):
-            continue  # same origin
-        integrity = b"integrity" in tag.lower()
-        with_integrity += integrity
-        if source.startswith("https:"):  # protocol-relative counts as insecure
-            external_secure += 1
+        if match is None:
+            continue  # an inline script
+        source = match.group(1).decode("latin-1")
+        integrity = bool((found := _INTEGRITY.search(tag)) and found.group(1))
+        relative_protocol = re.match(r"//[^/]", source) is not None
+        relative_origin = not relative_protocol and re.match(r"https?://", source) is None
+        same_domain = (
+            relative_protocol
+            or relative_origin
+            or (_registrable(urlsplit(source).hostname) == page_domain)
+        )
+        secure_origin = relative_origin or (same_domain and not relative_protocol)
+        scheme = None if relative_protocol or relative_origin else urlsplit(source).scheme
+        secure_scheme = scheme == "https" or (relative_origin and secure_page)
+        if secure_origin:
+            if integrity and secure_scheme and result is None:
+                result = "sri-implemented-and-all-scripts-loaded-securely"
+            continue
+        foreign_seen = True
+        if integrity and not secure_scheme:
+            candidate = "sri-implemented-but-external-scripts-not-loaded-securely"
+        elif not integrity and secure_scheme:
+            candidate = "sri-not-implemented-but-external-scripts-loaded-securely"
+        elif not integrity:
+            candidate = "sri-not-implemented-and-external-scripts-not-loaded-securely"
         else:
-            external_insecure += 1
-    if external_secure + external_insecure == 0:
-        return "sri-not-implemented-but-all-scripts-loaded-from-secure-origin"
-    if with_integrity:
-        if external_insecure:
-            return "sri-implemented-but-external-scripts-not-loaded-securely"
+            continue
+        if result is None or _SRI_ORDER.index(candidate) > _SRI_ORDER.index(result):
+            result = candidate
+    if result is not None:
+        return result
+    if foreign_seen:
         return "sri-implemented-and-external-scripts-loaded-securely"
-    if external_insecure or not secure_page:
-        return "sri-not-implemented-and-external-scripts-not-loaded-securely"
-    return "sri-not-implemented-but-external-scripts-loaded-securely"
+    return "sri-not-implemented-but-all-scripts-loaded-from-secure-origin"
+
+
+def _registrable(host: str | None) -> str | None:
+    if not host or is_ip_literal(host):
+        return None
+    return ".".join(host.lower().rstrip(".").split(".")[-2:])
 
 
 def _xcto(page: Answer) -> str:

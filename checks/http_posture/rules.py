@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 from checks.http_posture.answers import judged, label
 from checks.http_posture.collect import TRACE_MARKER
+from checks.http_posture.cookies import parse_set_cookie, session_like
 from checks.http_posture.csp import InvalidCsp, parse_csp
 from checks.http_posture.facts import Answer, HttpPostureRaw, Probe
 from checks.http_posture.observatory import SIX_MONTHS
@@ -19,6 +20,7 @@ _DISCLOSING = (
     "x-powered-by", "x-aspnet-version", "x-aspnetmvc-version", "x-generator", "x-runtime",
     "x-php-version", "x-backend-server", "x-debug-token", "x-sourcemap", "sourcemap",
 )  # fmt: skip
+_TOKENS = frozenset({"x-debug-token"})  # Symfony's profiler token: a key to the request dump
 _VERSION = re.compile(r"\d+\.\d+")
 _TEXTUAL = re.compile(r"^(text/|application/(json|xml|problem\+json|problem\+xml|.*\+json))")
 SNIPPET = 120
@@ -51,9 +53,12 @@ ERROR_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
     (
         "HTTP-ERROR-INTERNAL-PATH",
+        # a file under a server directory, not inside a URL or a route ("/home/feed"): a
+        # JSON API's links must not read as a disclosed path
         re.compile(
-            r"(?:/home/|/var/www/|/usr/lib/python3|/usr/local/lib/|/opt/|/srv/"
-            r"|[A-Z]:\\(?:inetpub|Users|Program Files))[\w./\\-]+"
+            r"(?<![\w.:/-])(?:(?:/home/|/var/www/|/usr/lib/python3|/usr/local/lib/|/opt/|/srv/)"
+            r"[\w./-]*|[A-Z]:\\(?:inetpub|Users|Program Files)[\w .\\-]*)"
+            r"\.(?:py|pyc|rb|php|js|mjs|ts|java|jsp|class|jar|cs|aspx?|go|pl|erb|ex|exs|cfm)\b"
         ),
     ),
 )
@@ -67,8 +72,8 @@ _ERROR_TITLES = {
 
 def transport_findings(raw: HttpPostureRaw) -> Iterator[Finding]:
     plain = raw.exchange(Probe.HTTP)
-    if plain is None or plain.final is None:
-        return  # refused (or unreachable): the best an API can do
+    if plain is None or plain.final is None or plain.cut_by_budget:
+        return  # refused (or unreachable): the best an API can do; or not followed to its end
     first, last = plain.hops[0], plain.final
     if first.status in _REDIRECTS and last.url.lower().startswith("https:"):
         yield Finding(
@@ -82,8 +87,14 @@ def transport_findings(raw: HttpPostureRaw) -> Iterator[Finding]:
             "a redirect is acceptable only for browsers' GETs.",
         )
         return
-    if first.status in REFUSING_STATUSES or first.status == 401:
+    if first.status in REFUSING_STATUSES:
         return
+    secure = raw.exchange(Probe.HTTPS)
+    page = secure.final if secure is not None else None
+    if last.status >= 400 and page is not None and page.status != last.status:
+        return  # an error the API does not give over HTTPS (a default vhost's 404, a 502)
+    # from here the API itself answers in the clear, a 401 included: the client that meets
+    # that 401 has already sent its token, and will send it again with the retry
     yield Finding(
         "HTTP-PLAINTEXT-SERVED",
         Severity.HIGH,
@@ -148,7 +159,9 @@ def hsts_findings(raw: HttpPostureRaw) -> Iterator[Finding]:
         )  # fmt: skip
 
 
-def header_findings(raw: HttpPostureRaw) -> Iterator[Finding]:
+def header_findings(
+    raw: HttpPostureRaw, session_markers: tuple[str, ...] = ()
+) -> Iterator[Finding]:
     """The REST Security Cheat Sheet's header set, on 2xx, 4xx and 5xx answers alike."""
     for name, exchange, answer in judged(raw):
         where = f"{name} ({answer.status})"
@@ -160,17 +173,25 @@ def header_findings(raw: HttpPostureRaw) -> Iterator[Finding]:
                 f"X-Content-Type-Options: {answer.joined('x-content-type-options')!r}",
                 "Send `X-Content-Type-Options: nosniff` on every response, errors included.",
             )  # fmt: skip
-        yield from _content_type(where, exchange.method, answer)
-        yield from _framing_and_csp(where, answer)
         credentialed = any(value == "(configured credential)" for _, value in exchange.sent_headers)
-        if (credentialed or answer.values("set-cookie")) and "no-store" not in (
+        yield from _content_type(where, exchange.method, answer, credentialed)
+        yield from _framing_and_csp(where, answer)
+        # a load balancer's or bot filter's cookie (AWSALB, __cf_bm) does not make a public
+        # answer personal: only a request with credentials or a session-like cookie does
+        sessions = [
+            c.name
+            for value in answer.values("set-cookie")
+            if (c := parse_set_cookie(value)) is not None and session_like(c.name, session_markers)
+        ]
+        if (credentialed or sessions) and "no-store" not in (
             answer.joined("cache-control") or ""
         ).lower():
             yield Finding(
                 "HTTP-CACHE-NOT-NO-STORE", Severity.MEDIUM,
                 "A response with credentials or a cookie may be cached", where,
-                f"{answer.url} answered {answer.status} to a request with credentials (or set a "
-                f"cookie) with Cache-Control: {answer.joined('cache-control')!r}",
+                f"{answer.url} answered {answer.status} "
+                + ("to a request with credentials" if credentialed else f"setting {sessions}")
+                + f" with Cache-Control: {answer.joined('cache-control')!r}",
                 "Send `Cache-Control: no-store` on authenticated responses so proxies and "
                 "browsers keep no copy.",
             )  # fmt: skip
@@ -184,7 +205,7 @@ def header_findings(raw: HttpPostureRaw) -> Iterator[Finding]:
     yield from disclosure_findings(raw)
 
 
-def _content_type(where: str, method: str, answer: Answer) -> Iterator[Finding]:
+def _content_type(where: str, method: str, answer: Answer, credentialed: bool) -> Iterator[Finding]:
     declared = answer.media_type
     if answer.body and not declared:
         yield Finding(
@@ -193,7 +214,11 @@ def _content_type(where: str, method: str, answer: Answer) -> Iterator[Finding]:
             "and no Content-Type: clients and browsers must guess",
             "Send the exact Content-Type of every body (application/json for JSON).",
         )  # fmt: skip
-    elif answer.body and (declared == "application/json" or declared.endswith("+json")):
+    elif (
+        answer.body
+        and not answer.truncated
+        and (declared == "application/json" or declared.endswith("+json"))
+    ):
         try:
             json.loads(answer.body)
         except ValueError:
@@ -201,7 +226,12 @@ def _content_type(where: str, method: str, answer: Answer) -> Iterator[Finding]:
                 "HTTP-CONTENT-TYPE-INCORRECT", Severity.LOW,
                 "A response's body is not what its Content-Type says", where,
                 f"{answer.url} declares {declared} but the body is not JSON: "
-                f"{answer.body[:40]!r}",
+                # an answer to a request with credentials may hold the user's data
+                + (
+                    f"{len(answer.body)} bytes, not shown"
+                    if credentialed
+                    else repr(answer.body[:40])
+                ),
                 "Declare the media type the body really has.",
             )  # fmt: skip
 
@@ -271,9 +301,10 @@ def disclosure_findings(raw: HttpPostureRaw) -> Iterator[Finding]:
             if value:
                 disclosed.setdefault(header, value)
     for header, value in sorted(disclosed.items()):
+        shown = "(present; its value opens the profiler, not shown)" if header in _TOKENS else value
         yield Finding(
             "HTTP-SOFTWARE-DISCLOSED", Severity.LOW, f"The {header} header discloses software",
-            header, f"{header}: {value[:SNIPPET]}",
+            header, f"{header}: {shown[:SNIPPET]}",
             "Remove the header (or its version) at the server or gateway "
             "(nginx: `server_tokens off;`).",
         )  # fmt: skip
@@ -284,7 +315,12 @@ def redirect_findings(raw: HttpPostureRaw) -> Iterator[Finding]:
     silently judged on the redirect itself."""
     for exchange in raw.exchanges:
         last = exchange.final
-        if last is not None and exchange.error is not None:
+        if (
+            last is not None
+            and exchange.error is not None
+            and last.status in _REDIRECTS
+            and not exchange.cut_by_budget
+        ):
             yield Finding(
                 "HTTP-REDIRECT-NOT-FOLLOWED", Severity.MEDIUM,
                 "A redirect leads where the check may not or cannot follow", label(exchange),

@@ -25,6 +25,8 @@ class Route:
     reflect_origin: bool = False  # Access-Control-Allow-Origin: <the request's Origin>
     credentials: bool = False  # with Access-Control-Allow-Credentials: true
     echo_trace: bool = False  # TRACE answers 200 with the request it received
+    options_status: int | None = None  # OPTIONS answers this status instead
+    reflect_ending: str | None = None  # reflect only Origins ending with this (a naive check)
 
 
 @dataclass(frozen=True)
@@ -57,11 +59,17 @@ class PostureApp:
                 path = self.path.split("?", 1)[0]
                 app.log.append(Logged(self.command, self.path, dict(self.headers.items())))
                 route = app.routes.get(path, app.fallback)
-                self.send_response_only(route.status)
+                status = route.status
+                if self.command == "OPTIONS" and route.options_status is not None:
+                    status = route.options_status
+                self.send_response_only(status)
                 for name, value in route.headers:
                     self.send_header(name, value)
                 origin = self.headers.get("Origin")
-                if route.reflect_origin and origin:
+                naive = route.reflect_ending is not None and (origin or "").endswith(
+                    route.reflect_ending
+                )
+                if (route.reflect_origin or naive) and origin:
                     self.send_header("Access-Control-Allow-Origin", origin)
                     if route.credentials:
                         self.send_header("Access-Control-Allow-Credentials", "true")
