@@ -1,6 +1,7 @@
 """All I/O of an auth_posture run: the spec, the auth probes, the discovery documents and
 the JWK Set, and the opt-in rate-limit burst; what earlier runs remembered comes from the
-newest snapshot (so a restart changes nothing: key ages and the last burst live there)."""
+newest snapshot (so a restart changes nothing: key ages and the last burst's result live
+there); when the last burst was sent lives in the store's action claims."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from checks.auth_posture.burst import previous_burst, run_burst
+from checks.auth_posture.burst import BURST_ACTION, burst_url, previous_burst, run_burst
 from checks.auth_posture.discovery import discovery_url, issuer_of
 from checks.auth_posture.facts import (
     AuthPostureRaw,
@@ -54,19 +55,24 @@ def collect(target: Target, params: AuthPostureParams, context: CheckContext) ->
         )
     discoveries = _discoveries(params, spec, context)
     jwks = _jwks(params, discoveries, context)
-    burst, burst_ran = None, False
+    burst, burst_ran, burst_lost_at = None, False, None
     if params.rate_limit_burst is not None and spec is not None and target.url is not None:
-        last = previous_burst(snapshot)
-        due = (
-            last is None
-            or context.started_at - last.at >= BURST_MIN_INTERVAL
-            or not last.url.endswith(params.rate_limit_burst.path)  # the config moved it
-        )
-        if history is not None and due:
-            burst = run_burst(target.url, spec, params, context)
-            burst_ran = True
-        else:
-            burst = last
+        burst = previous_burst(snapshot)
+        if history is not None:
+            url = burst_url(target.url, spec, params)
+            # claimed (committed) before the first request: a run that bursts and then fails,
+            # times out or dies still counts, so the burst stays at most once a day
+            last_claim = history.claim_action(
+                CheckKind.AUTH_POSTURE,
+                target.name,
+                BURST_ACTION,
+                context.started_at,
+                BURST_MIN_INTERVAL,
+            )
+            if last_claim is None:
+                burst, burst_ran = run_burst(url, params, context), True
+            elif burst is None or burst.at < last_claim:
+                burst_lost_at = last_claim  # sent by a run that never finished ok
     return AuthPostureRaw(
         target=target.name,
         spec_probed=spec is not None and params.probe_operations,
@@ -83,6 +89,7 @@ def collect(target: Target, params: AuthPostureParams, context: CheckContext) ->
         discoveries=discoveries,
         burst=burst,
         burst_ran=burst_ran,
+        burst_lost_at=burst_lost_at,
         last_probed=last_probed,
         burst_needs_store=params.rate_limit_burst is not None and history is None,
         key_first_seen=_first_seen(snapshot),

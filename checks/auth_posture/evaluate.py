@@ -44,7 +44,7 @@ from checks.auth_posture.facts import (
     Variant,
 )
 from checks.auth_posture.jwks import KeyAudit, audit_key_set
-from checks.auth_posture.params import AuthPostureParams
+from checks.auth_posture.params import BURST_MIN_INTERVAL, AuthPostureParams
 from monitor.model import CheckOutput, Finding, Observation, Severity
 
 
@@ -130,6 +130,21 @@ def evaluate(raw: AuthPostureRaw, params: AuthPostureParams, now: datetime) -> C
     if raw.burst is not None:
         snapshot["burst"] = burst_json(raw.burst)
         snapshot["burst_ran"] = raw.burst_ran
+    if raw.burst_lost_at is not None:
+        due = (raw.burst_lost_at + BURST_MIN_INTERVAL).isoformat()
+        snapshot["burst_lost_at"] = raw.burst_lost_at.isoformat()
+        findings.append(
+            Finding(
+                "RATELIMIT-BURST-NOT-SENT",
+                Severity.INFO,
+                "The configured rate-limit burst was not sent",
+                "rate_limit_burst",
+                f"a burst was claimed at {raw.burst_lost_at.isoformat()} by a run that did not "
+                "finish (failed, timed out or was stopped), so its result is lost; a burst may "
+                f"run at most once a day: the next is due after {due}",
+                "See that run's error; if it timed out, raise the check's timeout.",
+            )
+        )
     if raw.burst_needs_store:
         snapshot["burst_not_sent"] = "no store remembers the last burst (once a day at most)"
         findings.append(

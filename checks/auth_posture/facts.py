@@ -118,5 +118,7 @@ class AuthPostureRaw:
     discoveries: tuple[Discovery, ...] = ()
     burst: BurstResult | None = None  # this run's, or the last one carried forward
     burst_ran: bool = False  # whether `burst` was sent in this run
+    # a burst claimed then (within the day) whose result no finished run kept
+    burst_lost_at: datetime | None = None
     burst_needs_store: bool = False  # configured, but no store remembers the last one
     key_first_seen: Mapping[str, datetime] = field(default_factory=dict)  # thumbprint -> time
