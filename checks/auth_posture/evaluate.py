@@ -121,6 +121,7 @@ def evaluate(raw: AuthPostureRaw, params: AuthPostureParams, now: datetime) -> C
         "credentials_configured": raw.credentials_configured,
         "jwks_url": raw.jwks.url if raw.jwks else None,
         "keys": audit.keys,
+        "key_age_series_dropped": audit.age_series_dropped,
         # keys no longer published are forgotten; a set that could not be read forgets none
         "key_first_seen": {
             thumbprint: when.isoformat()

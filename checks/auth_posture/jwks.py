@@ -26,6 +26,42 @@ _ALGS_BY_KTY = {
     "EC": ("ES", "ECDH-ES"),
     "OKP": ("EdDSA", "Ed25519", "Ed448", "ECDH-ES"),
 }
+# JOSE-registered curves of 128-bit security or more (RFC 7518, 8037, 8812)
+STRONG_CURVES = frozenset(
+    {"P-256", "P-384", "P-521", "Ed25519", "Ed448", "X25519", "X448", "secp256k1"}
+)
+MAX_KID_SERIES = 20  # jwks_key_age_seconds series per target (kid is server-controlled)
+MAX_KID_LABEL = 64  # characters of a kid kept in its label
+# the JWS/JWE algorithm names registered by RFC 7518, 8037, 8812 and 9864: the alg label's values
+JOSE_ALGS = frozenset(
+    {
+        *(f"{family}{bits}" for family in ("HS", "RS", "PS", "ES") for bits in (256, 384, 512)),
+        "ES256K",
+        "EdDSA",
+        "Ed25519",
+        "Ed448",
+        "none",
+        "RSA1_5",
+        "RSA-OAEP",
+        "RSA-OAEP-256",
+        "RSA-OAEP-384",
+        "RSA-OAEP-512",
+        "A128KW",
+        "A192KW",
+        "A256KW",
+        "dir",
+        "ECDH-ES",
+        "ECDH-ES+A128KW",
+        "ECDH-ES+A192KW",
+        "ECDH-ES+A256KW",
+        "A128GCMKW",
+        "A192GCMKW",
+        "A256GCMKW",
+        "PBES2-HS256+A128KW",
+        "PBES2-HS384+A192KW",
+        "PBES2-HS512+A256KW",
+    }
+)
 _CURVE_OF_ALG = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521", "ES256K": "secp256k1"}
 _NOT_MATERIAL = frozenset({"use", "key_ops", "alg", "kid", "x5c", "x5t", "x5t#S256", "x5u"})
 _SIGN_OPS = frozenset({"sign", "verify"})
@@ -38,6 +74,8 @@ class KeyAudit:
     observations: list[Observation] = field(default_factory=list)
     first_seen: dict[str, datetime] = field(default_factory=dict)
     keys: list[dict[str, Any]] = field(default_factory=list)  # the snapshot's key facts
+    ages: dict[str, float] = field(default_factory=dict)  # kid label -> oldest key's age
+    age_series_dropped: int = 0  # kids past MAX_KID_SERIES: no jwks_key_age_seconds series
 
 
 def _finding(
@@ -71,11 +109,25 @@ def audit_key_set(
     for index, key in enumerate(keys):
         _audit_key(key, labels[index], url, params, now, first_seen, result)
     _set_rules(keys, labels, url, result)
-    algs = Counter(str(key.get("alg") or "unspecified") for key in keys if isinstance(key, dict))
+    # kid and alg come from the server: the series they label are capped (oldest keys kept;
+    # two keys sharing a kid are one series, the older's age), unknown algs are "other"
+    by_age = sorted(result.ages.items(), key=lambda item: (-item[1], item[0]))
+    result.observations.extend(
+        Observation("jwks_key_age_seconds", age, {"kid": kid})
+        for kid, age in by_age[:MAX_KID_SERIES]
+    )
+    result.age_series_dropped = max(0, len(by_age) - MAX_KID_SERIES)
+    algs = Counter(_alg_label(key.get("alg")) for key in keys if isinstance(key, dict))
     result.observations.extend(
         Observation("jwks_keys", float(count), {"alg": alg}) for alg, count in sorted(algs.items())
     )
     return result
+
+
+def _alg_label(alg: Any) -> str:
+    if alg is None or alg == "":
+        return "unspecified"
+    return alg if isinstance(alg, str) and alg in JOSE_ALGS else "other"
 
 
 def _label(key: Any, index: int) -> str:
@@ -138,9 +190,8 @@ def _audit_key(
         seen = not_before
     result.first_seen[identity] = seen
     age = now - seen
-    result.observations.append(
-        Observation("jwks_key_age_seconds", age.total_seconds(), {"kid": label})
-    )
+    kid = label[:MAX_KID_LABEL]
+    result.ages[kid] = max(result.ages.get(kid, 0.0), age.total_seconds())
     if age > params.key_max_age:
         add(
             _finding(
@@ -206,7 +257,21 @@ def _strength_rules(
     weak: str | None = None
     if kty in ("EC", "OKP"):
         crv = key.get("crv")
-        if crv not in params.allowed_curves:
+        if crv in STRONG_CURVES and crv not in params.allowed_curves:
+            # registered and not weak (secp256k1 for ES256K, say): a policy finding only
+            result.findings.append(
+                _finding(
+                    "JWKS-CURVE-NOT-ALLOWED",
+                    Severity.LOW,
+                    "A key's curve is not one of the allowed curves",
+                    subject,
+                    f"key {label}: curve {crv} (registered for JOSE, about 128 bits of "
+                    f"security or more) is not one of {', '.join(params.allowed_curves)}",
+                    "Use an allowed curve, or add this one to allowed_curves if your verifiers "
+                    "support it.",
+                )
+            )
+        elif crv not in params.allowed_curves:
             weak = f"curve {crv} is not one of {', '.join(params.allowed_curves)}"
     elif kty == "RSA" and isinstance(key.get("n"), str):
         bits = _modulus_bits(key["n"])
