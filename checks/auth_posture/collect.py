@@ -23,6 +23,7 @@ from checks.auth_posture.facts import (
 from checks.auth_posture.params import BURST_MIN_INTERVAL, AuthPostureParams
 from checks.auth_posture.probes import Budget, ProbeOrder, ProbeSettings, probe_operations
 from checks.auth_posture.spec import SpecFacts, read_spec_path, read_spec_url
+from checks.auth_posture.transport import in_clear
 from checks.files import read_secret_input
 from checks.http import fetch
 from checks.interface import CheckContext, CheckError, CheckMisconfigured
@@ -39,6 +40,8 @@ def collect(target: Target, params: AuthPostureParams, context: CheckContext) ->
         if params.auth_header_file
         else None
     )
+    if credentials is not None:
+        _refuse_clear_text(target, params)
     spec = _read_spec(target, params, context, credentials)
     budget = Budget(params.max_requests)
     probes: tuple[OperationProbe, ...] = ()
@@ -94,6 +97,24 @@ def collect(target: Target, params: AuthPostureParams, context: CheckContext) ->
         burst_needs_store=params.rate_limit_burst is not None and history is None,
         key_first_seen=_first_seen(snapshot),
     )
+
+
+def _refuse_clear_text(target: Target, params: AuthPostureParams) -> None:
+    """The credentials go with the spec's fetch and the comparison probes: refuse before
+    anything is sent if either would carry them in clear text."""
+    destinations = [_spec_location(target, params), target.url if params.probe_operations else None]
+    for url in destinations:
+        if url is not None and in_clear(url):
+            raise CheckMisconfigured(
+                f"auth_header_file: its credentials would be sent in clear text to {url}; "
+                "use an https URL (plain http only to a loopback address)"
+            )
+
+
+def _spec_location(target: Target, params: AuthPostureParams) -> str | None:
+    if params.spec_path is not None and target.url is not None:
+        return target.url.rstrip("/") + params.spec_path
+    return params.spec
 
 
 def _read_spec(
