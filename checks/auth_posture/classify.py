@@ -36,8 +36,26 @@ _AUTH_ERROR_WORDS = (
     "token expired",
     "missing token",
     "invalid credentials",
+    "bad credentials",
+    "credentials were not provided",
+    "missing authentication",
+    "requires authentication",
+    "not logged in",
+    "no api key",
+    "missing api key",
+    "invalid api key",
+    "api key required",
+    "accessdenied",
+    "jwt expired",
+    "jwt malformed",
+    "invalid jwt",
 )
 _ERROR_KEYS = ("error", "errors", "fault")
+# gateways that answer 200 put the real status in the envelope: {"status": 401, ...},
+# {"statusCode": "403"}, {"code": 401}; or say {"status": "fail"}
+_STATUS_KEYS = ("status", "statusCode", "status_code", "code", "httpStatus", "http_status")
+_FAILED = frozenset({"error", "fail", "failed", "failure", "unauthorized", "forbidden", "denied"})
+_ENVELOPE_KEYS = 8  # an envelope is small: a status field of a bigger object is data
 # What an auth failure's body must not say: traces, internal class names, which check failed
 # (RFC 6750 §3.1's error codes are all a client needs).
 _LEAKS: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -109,8 +127,9 @@ def login_redirect(exchange: Exchange) -> bool:
 
 
 def error_envelope(body: bytes, complete: bool = True) -> bool:
-    """A 2xx body that is an error: an auth error phrase, or JSON with an error member or
-    `success: false` (read only when `body` is the whole of it: envelopes are small)."""
+    """A 2xx body that is an error: an auth error phrase, or JSON with an error member,
+    `success: false`, or (in a small object) a 4xx/5xx or failed status field (read only
+    when `body` is the whole of it: envelopes are small)."""
     sample = text_sample(body)
     lowered = sample.lower()
     if any(word in lowered for word in _AUTH_ERROR_WORDS):
@@ -123,7 +142,22 @@ def error_envelope(body: bytes, complete: bool = True) -> bool:
         return False
     if any(document.get(key) for key in _ERROR_KEYS):
         return True
-    return document.get("success") is False or document.get("ok") is False
+    if document.get("success") is False or document.get("ok") is False:
+        return True
+    return len(document) <= _ENVELOPE_KEYS and any(
+        _failed_status(document.get(key)) for key in _STATUS_KEYS
+    )
+
+
+def _failed_status(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return 400 <= value < 600
+    if isinstance(value, str):
+        text = value.strip().lower()
+        return text in _FAILED or (text.isdigit() and 400 <= int(text) < 600)
+    return False
 
 
 def answer(exchange: Exchange) -> Answer:

@@ -82,6 +82,7 @@ def collect(target: Target, params: AuthPostureParams, context: CheckContext) ->
         secured_operations=sum(1 for op in spec.inventory.operations if not op.public)
         if spec
         else 0,
+        documented_operations=len(spec.inventory.operations) if spec else 0,
         probes=probes,
         skipped=skipped,
         requests_sent=budget.used,

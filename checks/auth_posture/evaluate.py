@@ -11,10 +11,13 @@ Rules (ids are stable):
 - AUTH-CREDENTIALS-REJECTED (medium): the configured credentials got a refusal, so a 2xx
   answered without them cannot be compared with the real answer.
 - AUTH-OPERATIONS-UNVERIFIED (low): secured safe operations not judged, per reason (no
-  example for a path parameter, budget spent, no or an inconclusive answer).
+  example for a path parameter, budget spent, no or an inconclusive answer, a 429 that
+  stopped the run's probing).
+- AUTH-NO-SECURED-OPERATIONS (low): the spec marks nothing secured, so nothing was verified.
 - JWKS-*, OIDC-*: see checks/auth_posture/jwks.py and discovery.py.
 - RATELIMIT-HEADERS-ABSENT (info), RATELIMIT-429-WITHOUT-RETRY-AFTER (info),
-  RATELIMIT-NOT-OBSERVED (medium, opt-in burst).
+  RATELIMIT-NOT-OBSERVED (medium, opt-in burst), RATELIMIT-BURST-NOT-SENT (info: no store,
+  or the day's burst was sent by a run that did not finish).
 """
 
 from __future__ import annotations
@@ -70,6 +73,9 @@ _UNVERIFIED = {
         "can be compared with a real answer"
     ),
     SkipReason.NOT_ON_TARGET: "the operation's path cannot be put on the target's origin",
+    SkipReason.RATE_LIMITED: (
+        "the API answered 429, so probing stopped for this run (the next run resumes)"
+    ),
 }
 
 
@@ -99,6 +105,20 @@ def evaluate(raw: AuthPostureRaw, params: AuthPostureParams, now: datetime) -> C
             for state, count in counts.items()
         )
     findings.extend(_unverified(skipped))
+    if raw.spec_probed and raw.secured_operations == 0:
+        findings.append(
+            Finding(
+                "AUTH-NO-SECURED-OPERATIONS",
+                Severity.LOW,
+                "The spec marks no operation as secured: there was nothing to verify",
+                "spec",
+                f"none of the spec's {raw.documented_operations} operation(s) has an effective "
+                "security requirement without an anonymous {} option, so no probe was sent "
+                "(a removed top-level `security` makes every operation public)",
+                "Declare the API's security requirements in the spec (top-level `security`, or "
+                "per operation), or turn probe_operations off for a public API.",
+            )
+        )
     findings.extend(_credentials_rejected(raw))
     findings.extend(_rate_limit_findings(raw))
     audit = KeyAudit()
@@ -190,6 +210,8 @@ def _judge(
             judged["state"] = AuthState.ENFORCED.value
             return AuthState.ENFORCED, judged
         reason = SkipReason.NO_ANSWER if verdict is Answer.NO_ANSWER else SkipReason.INCONCLUSIVE
+        if first.status == 429:
+            reason = SkipReason.RATE_LIMITED
         judged.update(state=AuthState.SKIPPED.value, reason=reason.value, detail=_said(first))
         return AuthState.SKIPPED, judged
     valid = next((e for e in exchanges if e.variant is Variant.VALID), None)

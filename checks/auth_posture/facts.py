@@ -28,6 +28,7 @@ class SkipReason(StrEnum):
     BUDGET = "budget"  # the run's request budget was spent
     NO_ANSWER = "no_answer"  # the request failed (connection, timeout, size cap)
     INCONCLUSIVE = "inconclusive"  # an answer that says neither yes nor no (400, 5xx, 3xx)
+    RATE_LIMITED = "rate_limited"  # the API answered 429: no more probes this run
     # a 2xx HTML page where the spec documents only other media types: a single-page
     # app's catch-all or a login form, not the operation (told apart only with credentials)
     CATCH_ALL_PAGE = "catch_all_page"
@@ -107,6 +108,7 @@ class AuthPostureRaw:
     target: str
     spec_probed: bool = False  # a spec was read and its secured operations probed
     secured_operations: int = 0
+    documented_operations: int = 0
     probes: tuple[OperationProbe, ...] = ()
     skipped: tuple[SkippedOperation, ...] = ()
     requests_sent: int = 0

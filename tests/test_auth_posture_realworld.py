@@ -1,0 +1,113 @@
+"""auth_posture against real local APIs that behave like ordinary production ones: gateways
+answering 200 with their own error envelopes, an API that starts throttling mid-run, a spec
+that (after a refactor) marks nothing secured. The server's log proves what was sent."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from checks.auth_posture.params import AuthPostureParams
+from checks.egress import EgressPolicy
+from checks.interface import CheckContext
+from checks.registry import create_check
+from monitor.model import CheckKind, CheckOutput, Target
+from tests.support.auth_servers import Answer, RecordingServer, Seen
+
+pytestmark = pytest.mark.integration
+
+JSON = {"Content-Type": "application/json"}
+
+
+def spec(paths: list[str], secured: bool = True) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "openapi": "3.0.3",
+        "info": {"title": "Shop", "version": "1"},
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "paths": {p: {"get": {"responses": {"200": {"description": "ok"}}}} for p in paths},
+    }
+    if secured:
+        document["security"] = [{"bearer": []}]
+    return document
+
+
+def serve(document: dict[str, Any], answers: Callable[[Seen], Answer]) -> RecordingServer:
+    def route(seen: Seen) -> Answer:
+        if seen.path == "/openapi.json":
+            return Answer(200, JSON, json.dumps(document).encode())
+        return answers(seen)
+
+    return RecordingServer(route)
+
+
+def scan(server: RecordingServer) -> CheckOutput:
+    params = AuthPostureParams.model_validate({"spec_path": "/openapi.json"})
+    context = CheckContext(
+        started_at=datetime.now(UTC), deadline=time.monotonic() + 60, egress=EgressPolicy()
+    )
+    return create_check(CheckKind.AUTH_POSTURE).run(Target("shop", url=server.url), params, context)
+
+
+ENVELOPES = {
+    "/kong": {"status": 401, "message": "Request blocked by policy"},
+    "/aws": {"message": "Missing Authentication Token"},
+    "/azure": {"statusCode": "403", "message": "Subscription key not valid"},
+    "/jsend": {"status": "fail", "data": None},
+    "/drf": {"detail": "Authentication credentials were not provided."},
+    "/github": {"message": "Requires authentication", "documentation_url": "https://x.test/"},
+    "/s3": {"Code": "AccessDenied", "Message": "Anonymous access is not allowed"},
+}
+# real data that happens to carry status and code fields: still an open operation
+DATA = {"id": 7, "status": "shipped", "code": 200, "total": 40, "lines": [1, 2]}
+
+
+def test_gateway_error_envelopes_answered_with_200_are_refusals_not_open_operations() -> None:
+    def answers(seen: Seen) -> Answer:
+        body = ENVELOPES.get(seen.path, DATA)
+        return Answer(200, JSON, json.dumps(body).encode())
+
+    with serve(spec([*ENVELOPES, "/orders/7"]), answers) as api:
+        output = scan(api)
+
+    assert [(f.rule_id, f.subject) for f in output.findings if f.rule_id.startswith("AUTH-")] == [
+        ("AUTH-NOT-ENFORCED", "GET /orders/7")
+    ]
+    states = {o.labels["state"]: o.value for o in output.observations}
+    assert states == {"enforced": len(ENVELOPES), "not_enforced": 1, "skipped": 0}
+
+
+def test_a_429_stops_the_runs_probing_and_the_rest_is_reported_unverified() -> None:
+    paths = ["/a", "/b", "/c", "/d", "/e", "/f"]
+
+    def answers(seen: Seen) -> Answer:
+        if seen.path == "/c":
+            return Answer(429, {"Retry-After": "60", **JSON}, b'{"error": "slow down"}')
+        return Answer(401, {"WWW-Authenticate": "Bearer", **JSON}, b'{"error": "invalid_token"}')
+
+    with serve(spec(paths), answers) as api:
+        output = scan(api)
+        probed = [seen.path for seen in api.requests if seen.probe == "auth-enforced"]
+
+    assert probed == ["/a", "/a", "/b", "/b", "/c"]  # nothing after the 429, not even a retry
+    (unverified,) = [f for f in output.findings if f.rule_id == "AUTH-OPERATIONS-UNVERIFIED"]
+    assert unverified.subject == "rate_limited"
+    assert unverified.evidence.startswith("4 secured GET/HEAD operation(s) not judged")
+    assert "GET /f (after GET /c answered 429)" in unverified.evidence
+    assert output.snapshot is not None
+    assert output.snapshot["last_probed"] == "GET /c"  # the next run resumes after it
+
+
+def test_a_spec_that_marks_nothing_secured_is_told_not_passed_silently() -> None:
+    with serve(spec(["/orders", "/users"], secured=False), lambda _: Answer(200, JSON)) as api:
+        output = scan(api)
+        probes = [seen for seen in api.requests if seen.probe is not None]
+
+    assert probes == []
+    (told,) = [f for f in output.findings if f.rule_id.startswith("AUTH-")]
+    assert (told.rule_id, told.severity.value) == ("AUTH-NO-SECURED-OPERATIONS", "low")
+    assert "none of the spec's 2 operation(s)" in told.evidence
