@@ -26,7 +26,7 @@ from collections import Counter
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from checks.auth_posture.burst import burst_json
 from checks.auth_posture.classify import (
@@ -49,6 +49,7 @@ from checks.auth_posture.facts import (
 from checks.auth_posture.jwks import KeyAudit, audit_key_set
 from checks.auth_posture.params import BURST_MIN_INTERVAL, AuthPostureParams
 from monitor.model import CheckOutput, Finding, Observation, Severity
+from monitor.redact import MASK
 
 
 class AuthState(StrEnum):
@@ -260,8 +261,16 @@ def _said(exchange: Exchange) -> str:
     if exchange.status is None:
         return text + f"got no answer ({exchange.error})"
     location = exchange.header("location")
-    where = f" to {location}" if location and 300 <= exchange.status < 400 else ""
+    where = f" to {_shown(location)}" if location and 300 <= exchange.status < 400 else ""
     return text + f"answered {exchange.status}{where} with {exchange.body_size} bytes"
+
+
+def _shown(location: str) -> str:
+    """A Location as evidence: no userinfo, query or fragment (a server may put tokens,
+    even the request's own credentials, there)."""
+    parts = urlsplit(location)
+    query = "?" + MASK if parts.query else ""
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", "")) + query
 
 
 def _refusal_findings(key: str, exchange: Exchange) -> list[Finding]:
