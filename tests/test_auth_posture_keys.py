@@ -332,3 +332,74 @@ def test_key_age_series_are_capped_unique_and_short_whatever_kids_the_server_sen
     assert algs == {"other": 25, "Ed25519": 2}
     assert output.snapshot is not None
     assert output.snapshot["key_age_series_dropped"] == 6  # 25 long kids and "twice"
+
+
+def spec_naming(tmp_path: Path, discovery: str) -> Path:
+    spec = tmp_path / "openapi.json"
+    schemes = {"oidc": {"type": "openIdConnect", "openIdConnectUrl": discovery}}
+    spec.write_text(
+        json.dumps(
+            {
+                "openapi": "3.0.3",
+                "info": {"title": "Shop", "version": "1"},
+                "components": {"securitySchemes": schemes},
+                "paths": {},
+            }
+        )
+    )
+    return spec
+
+
+def test_a_real_world_discovery_document_with_a_final_slash_issuer_and_extra_fields_is_clean(
+    idp: tuple[RecordingServer, Documents], tls: tuple[tuple[Path, Path], Path], tmp_path: Path
+) -> None:
+    server, documents = idp
+    documents["/.well-known/openid-configuration"] = lambda url: {
+        "issuer": f"{url}/",  # as Auth0 publishes it: the URL alone cannot say
+        "authorization_endpoint": f"{url}/authorize",
+        "token_endpoint": f"{url}/oauth/token",
+        "jwks_uri": f"{url}/keys",
+        "kerberos_endpoint": f"{url}/kerberos",
+        "mtls_endpoint_aliases": {"token_endpoint": f"{url}/mtls/token"},
+        "msgraph_host": "graph.example.test",
+        "cloud_instance_name": "example.test",
+        "claims_supported": ["sub", "iss"],
+        "frontchannel_logout_supported": True,
+        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+    }
+    key = rsa_key()
+    documents["/keys"] = lambda _url: {"keys": [rsa_jwk(key, kid="k", alg="RS256", use="sig")]}
+    spec = spec_naming(tmp_path, f"{server.url}/.well-known/openid-configuration")
+
+    output = scan({"spec": str(spec), "probe_operations": False, "ca_file": str(tls[1])})
+
+    assert findings(output) == set()
+
+
+def test_a_configured_issuer_must_match_the_discovery_document_exactly(
+    idp: tuple[RecordingServer, Documents], tls: tuple[tuple[Path, Path], Path]
+) -> None:
+    server, documents = idp
+    documents["/.well-known/openid-configuration"] = lambda url: {
+        "issuer": f"{url}/",
+        "jwks_uri": f"{url}/keys",
+    }
+    key = rsa_key()
+    documents["/keys"] = lambda _url: {"keys": [rsa_jwk(key, kid="k", alg="RS256", use="sig")]}
+
+    output = scan({"oidc_issuer": server.url, "ca_file": str(tls[1])})
+
+    assert findings(output) == {
+        ("OIDC-ISSUER-MISMATCH", f"{server.url}/.well-known/openid-configuration")
+    }
+
+
+def test_a_jwk_set_without_keys_is_a_finding_not_a_clean_pass(
+    idp: tuple[RecordingServer, Documents], tls: tuple[tuple[Path, Path], Path]
+) -> None:
+    server, documents = idp
+    documents["/jwks.json"] = lambda _url: {"keys": []}
+
+    output = scan({"jwks_url": f"{server.url}/jwks.json", "ca_file": str(tls[1])})
+
+    assert {(f.rule_id, f.severity.value) for f in output.findings} == {("JWKS-EMPTY", "high")}

@@ -151,7 +151,7 @@ def _discoveries(
     for url in spec.openid_connect_urls if spec else ():
         planned.setdefault(url, (issuer_of(url), True))
     return tuple(
-        Discovery(fetch_json(url, params, context, derived=derived), issuer)
+        Discovery(fetch_json(url, params, context, derived=derived), issuer, derived)
         for url, (issuer, derived) in planned.items()
     )
 

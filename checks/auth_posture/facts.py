@@ -89,6 +89,7 @@ class FetchedDocument:
 class Discovery:
     fetched: FetchedDocument
     expected_issuer: str | None  # the configured issuer, the URL's; None: not comparable
+    derived: bool = False  # expected_issuer was read off the URL (up to a final '/')
 
 
 @dataclass(frozen=True, slots=True)

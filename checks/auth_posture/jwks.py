@@ -105,6 +105,19 @@ def audit_key_set(
             )
         )
         return result
+    if not keys:
+        result.findings.append(
+            _finding(
+                "JWKS-EMPTY",
+                Severity.HIGH,
+                "The JWK Set publishes no keys",
+                url,
+                f"{url} answered a JWK Set with an empty 'keys' array: verifiers cannot check "
+                "any token's signature",
+                "Publish the current signing keys (and their successors during a rotation).",
+            )
+        )
+        return result
     labels = [_label(key, index) for index, key in enumerate(keys)]
     for index, key in enumerate(keys):
         _audit_key(key, labels[index], url, params, now, first_seen, result)
