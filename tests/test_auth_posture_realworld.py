@@ -111,3 +111,20 @@ def test_a_spec_that_marks_nothing_secured_is_told_not_passed_silently() -> None
     (told,) = [f for f in output.findings if f.rule_id.startswith("AUTH-")]
     assert (told.rule_id, told.severity.value) == ("AUTH-NO-SECURED-OPERATIONS", "low")
     assert "none of the spec's 2 operation(s)" in told.evidence
+
+
+def test_an_operation_whose_security_cannot_be_read_is_told_not_quietly_treated_as_public() -> None:
+    document = spec(["/orders", "/admin"])
+    document["paths"]["/admin"]["get"]["security"] = {"bearer": []}  # a mapping, not a list
+
+    def answers(seen: Seen) -> Answer:
+        return Answer(401, {"WWW-Authenticate": "Bearer", **JSON}, b'{"error": "invalid_token"}')
+
+    with serve(document, answers) as api:
+        output = scan(api)
+        probed = {seen.path for seen in api.requests if seen.probe == "auth-enforced"}
+
+    assert probed == {"/orders"}
+    (told,) = [f for f in output.findings if f.rule_id.startswith("AUTH-")]
+    assert told.rule_id == "AUTH-SPEC-SECURITY-INVALID"
+    assert "paths./admin.get.security is not a list" in told.evidence

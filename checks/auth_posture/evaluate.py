@@ -14,6 +14,8 @@ Rules (ids are stable):
   example for a path parameter, budget spent, no or an inconclusive answer, a 429 that
   stopped the run's probing).
 - AUTH-NO-SECURED-OPERATIONS (low): the spec marks nothing secured, so nothing was verified.
+- AUTH-SPEC-SECURITY-INVALID (low): `security` the loader could not read (such an operation
+  counts as public and is not probed) or that names an undefined scheme.
 - JWKS-*, OIDC-*: see checks/auth_posture/jwks.py and discovery.py.
 - RATELIMIT-HEADERS-ABSENT (info), RATELIMIT-429-WITHOUT-RETRY-AFTER (info),
   RATELIMIT-NOT-OBSERVED (medium, opt-in burst), RATELIMIT-BURST-NOT-SENT (info: no store,
@@ -106,6 +108,23 @@ def evaluate(raw: AuthPostureRaw, params: AuthPostureParams, now: datetime) -> C
             for state, count in counts.items()
         )
     findings.extend(_unverified(skipped))
+    security_problems = [problem for problem in raw.spec_problems if "security" in problem]
+    if security_problems:
+        shown = "; ".join(security_problems[:5])
+        more = f"; and {len(security_problems) - 5} more" if len(security_problems) > 5 else ""
+        findings.append(
+            Finding(
+                "AUTH-SPEC-SECURITY-INVALID",
+                Severity.LOW,
+                "The spec's security requirements cannot be read everywhere",
+                "spec",
+                f"{len(security_problems)} problem(s) in the spec's security requirements: "
+                f"{shown}{more}; an operation whose `security` is unreadable counts as public, "
+                "so it is not probed",
+                "Write `security` as a list of requirement objects naming defined schemes "
+                "(OpenAPI 3 §4.8.30), e.g. `security: [{bearer: []}]`.",
+            )
+        )
     if raw.spec_probed and raw.secured_operations == 0:
         findings.append(
             Finding(
