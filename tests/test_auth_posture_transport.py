@@ -1,6 +1,6 @@
-"""auth_posture never sends the configured credentials in clear text over a network: the
-run refuses before anything is sent (no socket is opened here: the run's deadline has
-passed, so any request would fail as unreachable instead of being refused)."""
+"""Configurations auth_posture refuses before sending anything: credentials that would go in
+clear text over a network (no socket is opened here: the run's deadline has passed, so a
+request would fail as unreachable instead of being refused), a burst without a target URL."""
 
 from __future__ import annotations
 
@@ -69,3 +69,19 @@ def test_credentials_for_a_plain_http_spec_url_are_refused_before_anything_is_se
             "https://api.example.test",
             spec="http://specs.example.test/shop.json",
         )
+
+
+def test_a_burst_for_a_target_without_a_url_is_refused_not_skipped_silently(
+    tmp_path: Path,
+) -> None:
+    spec = tmp_path / "openapi.json"
+    spec.write_text('{"openapi": "3.0.3", "info": {"title": "t", "version": "1"}, "paths": {}}')
+    model = AuthPostureParams.model_validate(
+        {"spec": str(spec), "probe_operations": False, "rate_limit_burst": {"path": "/s"}}
+    )
+    context = CheckContext(
+        started_at=datetime.now(UTC), deadline=time.monotonic() + 30, egress=EgressPolicy()
+    )
+
+    with pytest.raises(CheckMisconfigured, match="rate_limit_burst needs a target with a url"):
+        create_check(CheckKind.AUTH_POSTURE).run(Target("shop"), model, context)

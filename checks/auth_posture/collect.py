@@ -58,6 +58,8 @@ def collect(target: Target, params: AuthPostureParams, context: CheckContext) ->
         )
     discoveries = _discoveries(params, spec, context)
     jwks = _jwks(params, discoveries, context)
+    if params.rate_limit_burst is not None and target.url is None:
+        raise CheckMisconfigured("rate_limit_burst needs a target with a url")
     burst, burst_ran, burst_lost_at = None, False, None
     if params.rate_limit_burst is not None and spec is not None and target.url is not None:
         burst = previous_burst(snapshot)
