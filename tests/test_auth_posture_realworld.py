@@ -128,3 +128,19 @@ def test_an_operation_whose_security_cannot_be_read_is_told_not_quietly_treated_
     (told,) = [f for f in output.findings if f.rule_id.startswith("AUTH-")]
     assert told.rule_id == "AUTH-SPEC-SECURITY-INVALID"
     assert "paths./admin.get.security is not a list" in told.evidence
+
+
+def test_a_refusal_problem_seen_on_both_probes_of_an_operation_is_one_finding() -> None:
+    trace = b'Traceback (most recent call last):\n  File "/srv/auth.py", line 9\n'
+
+    with serve(spec(["/profile"]), lambda _: Answer(401, {}, trace)) as api:
+        output = scan(api)
+        probed = [seen.path for seen in api.requests if seen.probe == "auth-enforced"]
+
+    assert probed == ["/profile", "/profile"]  # anonymous, then the invalid token
+    assert sorted(
+        (f.rule_id, f.subject) for f in output.findings if f.rule_id != "RATELIMIT-HEADERS-ABSENT"
+    ) == [
+        ("AUTH-CHALLENGE-MISSING", "GET /profile"),
+        ("AUTH-ERROR-LEAKS", "GET /profile"),
+    ]

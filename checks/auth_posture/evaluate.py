@@ -215,9 +215,13 @@ def _judge(
         "url": probe.url,
         "answers": {e.variant.value: e.status for e in exchanges},
     }
+    reported: set[str] = set()  # a rule once per operation, from the first answer showing it
     for exchange in exchanges:
         if exchange.variant is not Variant.VALID:
-            findings.extend(_refusal_findings(probe.key, exchange))
+            for finding in _refusal_findings(probe.key, exchange):
+                if finding.rule_id not in reported:
+                    reported.add(finding.rule_id)
+                    findings.append(finding)
     accepted = next(
         (e for e in exchanges if e.variant is not Variant.VALID and answer(e) is Answer.ACCEPTED),
         None,
