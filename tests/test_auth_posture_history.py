@@ -367,3 +367,30 @@ def test_the_burst_claim_is_granted_once_a_day_per_target(store_url: str) -> Non
     assert claims == [None, START]
     assert later is None  # a day later the claim is granted again
     assert other_target is None
+
+
+@pytest.mark.parametrize("claimed_before", [None, START - DAY])
+def test_runs_claiming_the_burst_at_the_same_moment_let_exactly_one_send_it(
+    store_url: str, claimed_before: datetime | None
+) -> None:
+    store = SqlStore(store_url)
+    store.upgrade_schema()
+    if claimed_before is not None:  # the row exists and is due: the UPDATE path races
+        store.claim_action(CheckKind.AUTH_POSTURE, "shop", "rate_limit_burst", claimed_before, DAY)
+    ready = threading.Barrier(6)
+    results: list[datetime | None] = []
+
+    def claim() -> None:
+        ready.wait()
+        results.append(
+            store.claim_action(CheckKind.AUTH_POSTURE, "shop", "rate_limit_burst", START, DAY)
+        )
+
+    threads = [threading.Thread(target=claim) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    store.close()
+
+    assert sorted(results, key=lambda r: r is not None) == [None] + [START] * 5
