@@ -144,3 +144,26 @@ def test_a_refusal_problem_seen_on_both_probes_of_an_operation_is_one_finding() 
         ("AUTH-CHALLENGE-MISSING", "GET /profile"),
         ("AUTH-ERROR-LEAKS", "GET /profile"),
     ]
+
+
+LOGIN_PAGE = (
+    b"<!doctype html><html><head><title>Acme SSO</title></head><body>"
+    b'<form method="post" action="/u/continue"><input name="username">'
+    b'<input type="password" name="password"><button>Continue</button></form></body></html>'
+)
+
+
+def test_a_login_form_served_with_200_in_place_of_an_operation_is_a_refusal() -> None:
+    def answers(seen: Seen) -> Answer:
+        if seen.path == "/reports":  # an open page that is no login form: still found
+            return Answer(200, {"Content-Type": "text/html"}, b"<table><tr><td>Q3</td></tr>")
+        return Answer(200, {"Content-Type": "text/html; charset=utf-8"}, LOGIN_PAGE)
+
+    with serve(spec(["/dashboard", "/reports"]), answers) as api:  # no media types documented
+        output = scan(api)
+
+    assert [(f.rule_id, f.subject) for f in output.findings if f.rule_id.startswith("AUTH-")] == [
+        ("AUTH-NOT-ENFORCED", "GET /reports")
+    ]
+    states = {o.labels["state"]: o.value for o in output.observations}
+    assert states == {"enforced": 1, "not_enforced": 1, "skipped": 0}

@@ -1,4 +1,4 @@
-"""Pure reading of single answers: refused or accepted, a login redirect, a soft error
+"""Pure reading of single answers: refused or accepted, a login redirect or login form, a soft
 envelope, a 401 without a challenge, an error body that says too much, rate-limit headers."""
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ _LOGIN = re.compile(
     re.IGNORECASE,
 )
 _SAMPLE = 4096  # bytes of a body the text rules look at
+BODY_SCAN = 16 * 1024  # of an HTML page, where a login form's password field is looked for
+_PASSWORD_FIELD = re.compile(r"<input\b[^>]*\btype\s*=\s*[\"']?password\b", re.IGNORECASE)
 _AUTH_ERROR_WORDS = (
     "unauthorized",
     "unauthorised",
@@ -168,8 +170,17 @@ def answer(exchange: Exchange) -> Answer:
         return Answer.REFUSED
     if 200 <= status < 300:
         envelope = error_envelope(exchange.body, exchange.body_complete)
-        return Answer.REFUSED if envelope else Answer.ACCEPTED
+        return Answer.REFUSED if envelope or login_page(exchange) else Answer.ACCEPTED
     return Answer.INCONCLUSIVE
+
+
+def login_page(exchange: Exchange) -> bool:
+    """A 2xx HTML page with a password field: a login form served in the operation's place
+    (an SSO proxy or a session-based app), whatever the spec documents."""
+    content_type = (exchange.header("content-type") or "").split(";")[0].strip().lower()
+    if content_type not in ("text/html", "application/xhtml+xml"):
+        return False
+    return _PASSWORD_FIELD.search(exchange.body[:BODY_SCAN].decode("utf-8", "replace")) is not None
 
 
 def catch_all_page(exchange: Exchange, documented: tuple[str, ...]) -> bool:

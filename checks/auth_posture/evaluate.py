@@ -4,7 +4,7 @@ Rules (ids are stable):
 - AUTH-NOT-ENFORCED (critical): a secured GET/HEAD operation answered 2xx, not an error
   envelope, without credentials or with an invalid bearer token; unless the configured
   credentials get a clearly different answer (the anonymous one is a public stub).
-  401, 403, 404 and redirects to a login page are "enforced".
+  401, 403, 404, redirects to a login page and a 2xx login form are "enforced".
 - AUTH-CHALLENGE-MISSING (low): a 401 without WWW-Authenticate (RFC 9110 §11.6.1).
 - AUTH-ERROR-LEAKS (medium): a 401/403 body with a stack trace, an internal exception
   name, which token check failed, or whether the account exists.
