@@ -1,5 +1,5 @@
 """Pure reading of single answers: refused or accepted, a login redirect or login form, a soft
-envelope, a 401 without a challenge, an error body that says too much, rate-limit headers."""
+error envelope, a 401 without a challenge, an error body that says too much, rate-limit headers."""
 
 from __future__ import annotations
 
