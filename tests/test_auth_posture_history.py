@@ -394,3 +394,35 @@ def test_runs_claiming_the_burst_at_the_same_moment_let_exactly_one_send_it(
     store.close()
 
     assert sorted(results, key=lambda r: r is not None) == [None] + [START] * 5
+
+
+class Unanswered(HangingBurst):
+    """Never throttles; from the `hang_at`-th burst request on, answers nothing until released."""
+
+    def __call__(self, seen: Seen) -> Answer:
+        answer = Throttling.__call__(self, seen)
+        if seen.probe == "rate-limit-burst" and self.bursts >= self.hang_at:
+            self.release.wait(30)
+        return answer
+
+
+def test_a_burst_that_stops_getting_answers_is_told_not_stored_silently(store_url: str) -> None:
+    route = Unanswered(hang_at=4)
+    with RecordingServer(route) as api:
+        params = {
+            "spec_path": "/openapi.json",
+            "rate_limit_burst": {"path": "/status"},
+            "network_timeout": "1s",
+        }
+        daemon = Daemon(store_url, Target("shop", url=api.url), params)
+
+        run = daemon.run()
+        route.release.set()
+
+        assert burst_requests(api) == 4
+        assert run.output is not None
+        (told,) = [f for f in run.output.findings if f.rule_id.startswith("RATELIMIT-BURST")]
+        assert (told.rule_id, told.subject) == ("RATELIMIT-BURST-INCOMPLETE", "/status")
+        assert "stopped after 4 request(s) without a 429" in told.evidence
+        assert ("RATELIMIT-NOT-OBSERVED", "/status") not in daemon.open_rules()
+        daemon.store.close()

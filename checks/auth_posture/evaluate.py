@@ -19,7 +19,8 @@ Rules (ids are stable):
 - JWKS-*, OIDC-*: see checks/auth_posture/jwks.py and discovery.py.
 - RATELIMIT-HEADERS-ABSENT (info), RATELIMIT-429-WITHOUT-RETRY-AFTER (info),
   RATELIMIT-NOT-OBSERVED (medium, opt-in burst), RATELIMIT-BURST-NOT-SENT (info: no store,
-  or the day's burst was sent by a run that did not finish).
+  or the day's burst was sent by a run that did not finish), RATELIMIT-BURST-INCOMPLETE
+  (info: the burst got no answer before its end or a 429).
 """
 
 from __future__ import annotations
@@ -403,6 +404,20 @@ def _rate_limit_findings(raw: AuthPostureRaw) -> list[Finding]:
                 "429",
                 "a 429 came without Retry-After (RFC 6585 §4)",
                 "Send Retry-After with every 429.",
+            )
+        )
+    if burst is not None and burst.error is not None:
+        findings.append(
+            Finding(
+                "RATELIMIT-BURST-INCOMPLETE",
+                Severity.INFO,
+                "The rate-limit burst stopped before it was done",
+                urlsplit(burst.url).path,
+                f"the burst to {burst.url} at {burst.at.isoformat()} stopped after "
+                f"{burst.sent} request(s) without a 429: {burst.error}; rate limiting was not "
+                "tested (the burst runs at most once a day; this is its latest result)",
+                "See why the API stopped answering (it may be the throttling, answered by "
+                "dropping connections instead of 429), or raise network_timeout.",
             )
         )
     if burst is not None and burst.throttled_after is None and burst.error is None:
