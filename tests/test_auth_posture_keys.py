@@ -403,3 +403,36 @@ def test_a_jwk_set_without_keys_is_a_finding_not_a_clean_pass(
     output = scan({"jwks_url": f"{server.url}/jwks.json", "ca_file": str(tls[1])})
 
     assert {(f.rule_id, f.severity.value) for f in output.findings} == {("JWKS-EMPTY", "high")}
+
+
+def test_a_jwk_set_that_is_not_a_keys_object_is_a_finding(
+    idp: tuple[RecordingServer, Documents], tls: tuple[tuple[Path, Path], Path]
+) -> None:
+    server, documents = idp
+    documents["/jwks.json"] = lambda _url: [{"kty": "RSA"}]  # a bare array of keys
+
+    output = scan({"jwks_url": f"{server.url}/jwks.json", "ca_file": str(tls[1])})
+
+    (invalid,) = output.findings
+    assert (invalid.rule_id, invalid.severity.value) == ("JWKS-INVALID", "high")
+    assert "answered list, not {'keys': [...]}" in invalid.evidence
+
+
+def test_a_discovery_document_that_cannot_be_read_or_names_no_keys_is_a_finding(
+    idp: tuple[RecordingServer, Documents], tls: tuple[tuple[Path, Path], Path]
+) -> None:
+    server, documents = idp
+    discovery = f"{server.url}/.well-known/openid-configuration"
+
+    missing = scan({"oidc_issuer": server.url, "ca_file": str(tls[1])})
+    documents["/.well-known/openid-configuration"] = lambda url: {"issuer": url}
+    keyless = scan({"oidc_issuer": server.url, "ca_file": str(tls[1])})
+
+    assert [(f.rule_id, f.subject) for f in missing.findings] == [
+        ("OIDC-DISCOVERY-UNREADABLE", discovery)
+    ]
+    assert "answered HTTP 404" in missing.findings[0].evidence
+    assert [(f.rule_id, f.subject) for f in keyless.findings] == [
+        ("OIDC-DISCOVERY-UNREADABLE", discovery)
+    ]
+    assert "jwks_uri is missing" in keyless.findings[0].evidence

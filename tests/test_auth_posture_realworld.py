@@ -167,3 +167,11 @@ def test_a_login_form_served_with_200_in_place_of_an_operation_is_a_refusal() ->
     ]
     states = {o.labels["state"]: o.value for o in output.observations}
     assert states == {"enforced": 1, "not_enforced": 1, "skipped": 0}
+
+
+def test_a_429_without_retry_after_is_a_finding() -> None:
+    with serve(spec(["/a"]), lambda _: Answer(429, JSON, b'{"error": "slow down"}')) as api:
+        output = scan(api)
+
+    told = [(f.rule_id, f.severity.value) for f in output.findings if f.subject == "429"]
+    assert told == [("RATELIMIT-429-WITHOUT-RETRY-AFTER", "info")]
