@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -175,3 +176,34 @@ def test_a_429_without_retry_after_is_a_finding() -> None:
 
     told = [(f.rule_id, f.severity.value) for f in output.findings if f.subject == "429"]
     assert told == [("RATELIMIT-429-WITHOUT-RETRY-AFTER", "info")]
+
+
+def test_a_least_privilege_monitor_refused_with_403_is_not_told_to_renew_its_token(
+    tmp_path: Path,
+) -> None:
+    def answers(seen: Seen) -> Answer:
+        valid = seen.headers.get("Authorization") == "Bearer monitor"
+        if not valid:
+            return Answer(200, JSON, b'{"items": [], "total": 0}')
+        if seen.path == "/admin/users":  # the monitor may not see it: right
+            return Answer(403, JSON, b'{"error": "insufficient_scope"}')
+        return Answer(401, {"WWW-Authenticate": "Bearer", **JSON}, b'{"error": "invalid_token"}')
+
+    header = tmp_path / "auth-header"
+    header.write_text("Bearer monitor\n")
+    header.chmod(0o600)
+    params = AuthPostureParams.model_validate(
+        {"spec_path": "/openapi.json", "auth_header_file": str(header)}
+    )
+    context = CheckContext(
+        started_at=datetime.now(UTC), deadline=time.monotonic() + 60, egress=EgressPolicy()
+    )
+    with serve(spec(["/admin/users", "/orders"]), answers) as api:
+        output = create_check(CheckKind.AUTH_POSTURE).run(
+            Target("shop", url=api.url), params, context
+        )
+
+    (rejected,) = [f for f in output.findings if f.rule_id == "AUTH-CREDENTIALS-REJECTED"]
+    assert rejected.evidence.startswith("1 operation(s) refused")
+    assert "GET /orders" in rejected.evidence
+    assert "GET /admin/users" not in rejected.evidence

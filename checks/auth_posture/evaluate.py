@@ -8,8 +8,9 @@ Rules (ids are stable):
 - AUTH-CHALLENGE-MISSING (low): a 401 without WWW-Authenticate (RFC 9110 §11.6.1).
 - AUTH-ERROR-LEAKS (medium): a 401/403 body with a stack trace, an internal exception
   name, which token check failed, or whether the account exists.
-- AUTH-CREDENTIALS-REJECTED (medium): the configured credentials got a refusal, so a 2xx
-  answered without them cannot be compared with the real answer.
+- AUTH-CREDENTIALS-REJECTED (medium): the configured credentials were not accepted (a 401,
+  a login redirect or error envelope; a 403/404 is the identity's permissions, not its
+  credentials), so a 2xx answered without them cannot be compared with the real answer.
 - AUTH-OPERATIONS-UNVERIFIED (low): secured safe operations not judged, per reason (no
   example for a path parameter, budget spent, no or an inconclusive answer, a 429 that
   stopped the run's probing).
@@ -333,7 +334,10 @@ def _credentials_rejected(raw: AuthPostureRaw) -> list[Finding]:
         (probe.key, exchange)
         for probe in raw.probes
         for exchange in probe.exchanges
-        if exchange.variant is Variant.VALID and answer(exchange) is Answer.REFUSED
+        # a 403 or 404 is the identity's permissions (least privilege), not its credentials
+        if exchange.variant is Variant.VALID
+        and answer(exchange) is Answer.REFUSED
+        and exchange.status not in (403, 404)
     ]
     if not rejected:
         return []
