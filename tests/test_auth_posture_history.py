@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from checks.auth_posture.params import AuthPostureParams
 from checks.egress import EgressPolicy
@@ -300,7 +301,8 @@ def test_without_a_store_the_burst_is_not_sent_and_the_run_says_so() -> None:
 
     assert burst_requests(api) == 0
     assert [(f.rule_id, f.severity.value) for f in output.findings] == [
-        ("RATELIMIT-BURST-NOT-SENT", "info")
+        ("AUTH-NO-SECURED-OPERATIONS", "low"),  # this spec's /status is public
+        ("RATELIMIT-BURST-NOT-SENT", "info"),
     ]
 
 
@@ -425,4 +427,20 @@ def test_a_burst_that_stops_getting_answers_is_told_not_stored_silently(store_ur
         assert (told.rule_id, told.subject) == ("RATELIMIT-BURST-INCOMPLETE", "/status")
         assert "stopped after 4 request(s) without a 429" in told.evidence
         assert ("RATELIMIT-NOT-OBSERVED", "/status") not in daemon.open_rules()
+        daemon.store.close()
+
+
+def test_a_burst_remembered_only_by_the_snapshot_still_counts_for_the_day(store_url: str) -> None:
+    with RecordingServer(Throttling(None)) as api:
+        params = {"spec_path": "/openapi.json", "rate_limit_burst": {"path": "/status"}}
+        daemon = Daemon(store_url, Target("shop", url=api.url), params)
+        daemon.run()
+        with daemon.store.engine.begin() as connection:  # as in a store from before claims
+            connection.execute(sa.text("DELETE FROM action_claim"))
+
+        daemon.clock.current = START + timedelta(hours=2)
+        daemon.run()
+
+        assert burst_requests(api) == 30
+        assert ("RATELIMIT-NOT-OBSERVED", "/status") in daemon.open_rules()
         daemon.store.close()

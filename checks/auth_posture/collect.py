@@ -63,7 +63,9 @@ def collect(target: Target, params: AuthPostureParams, context: CheckContext) ->
     burst, burst_ran, burst_lost_at = None, False, None
     if params.rate_limit_burst is not None and spec is not None and target.url is not None:
         burst = previous_burst(snapshot)
-        if history is not None:
+        # a burst the last snapshot remembers (also from before claims were stored) counts
+        recent = burst is not None and context.started_at - burst.at < BURST_MIN_INTERVAL
+        if history is not None and not recent:
             url = burst_url(target.url, spec, params)
             # claimed (committed) before the first request: a run that bursts and then fails,
             # times out or dies still counts, so the burst stays at most once a day
