@@ -15,7 +15,7 @@ import pytest
 
 from checks.auth_posture.params import AuthPostureParams
 from checks.egress import EgressPolicy
-from checks.interface import CheckContext
+from checks.interface import BadInput, CheckContext, TargetUnreachable
 from checks.registry import create_check
 from monitor.model import CheckKind, CheckOutput, Target
 from tests.support.auth_servers import Answer, RecordingServer, Seen
@@ -207,3 +207,22 @@ def test_a_least_privilege_monitor_refused_with_403_is_not_told_to_renew_its_tok
     assert rejected.evidence.startswith("1 operation(s) refused")
     assert "GET /orders" in rejected.evidence
     assert "GET /admin/users" not in rejected.evidence
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        (Answer(404, JSON, b'{"error": "not found"}'), "404"),
+        (Answer(200, JSON, b'{"openapi": "3.0.3", "paths": {'), "openapi.json"),
+    ],
+)
+def test_a_spec_that_cannot_be_loaded_fails_the_run_with_the_reason(
+    answer: Answer, said: str
+) -> None:
+    with RecordingServer(lambda _: answer) as api:
+        with pytest.raises((BadInput, TargetUnreachable)) as failed:
+            scan(api)
+        probes = [seen for seen in api.requests if seen.probe is not None]
+
+    assert probes == []
+    assert said in str(failed.value)
