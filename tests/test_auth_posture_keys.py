@@ -436,3 +436,48 @@ def test_a_discovery_document_that_cannot_be_read_or_names_no_keys_is_a_finding(
         ("OIDC-DISCOVERY-UNREADABLE", discovery)
     ]
     assert "jwks_uri is missing" in keyless.findings[0].evidence
+
+
+def test_every_provider_the_spec_names_has_its_keys_audited(
+    idp: tuple[RecordingServer, Documents], tls: tuple[tuple[Path, Path], Path], tmp_path: Path
+) -> None:
+    server, documents = idp
+    staff, customers = rsa_key(), rsa_key()
+    for tenant in ("staff", "customers"):
+        documents[f"/{tenant}/.well-known/openid-configuration"] = lambda url, t=tenant: {
+            "issuer": f"{url}/{t}",
+            "jwks_uri": f"{url}/{t}/keys",
+        }
+    documents["/staff/keys"] = lambda _url: {"keys": [rsa_jwk(staff, kid="s", alg="RS256")]}
+    documents["/customers/keys"] = lambda _url: {
+        "keys": [rsa_jwk(customers, private=True, kid="c", alg="RS256")]
+    }
+    spec = tmp_path / "openapi.json"
+    schemes = {
+        tenant: {
+            "type": "openIdConnect",
+            "openIdConnectUrl": f"{server.url}/{tenant}/.well-known/openid-configuration",
+        }
+        for tenant in ("staff", "customers")
+    }
+    spec.write_text(
+        json.dumps(
+            {
+                "openapi": "3.0.3",
+                "info": {"title": "Shop", "version": "1"},
+                "components": {"securitySchemes": schemes},
+                "paths": {},
+            }
+        )
+    )
+
+    output = scan({"spec": str(spec), "probe_operations": False, "ca_file": str(tls[1])})
+
+    assert findings(output) == {("JWKS-PRIVATE-KEY-EXPOSED", "kid=c")}
+    assert output.snapshot is not None
+    assert output.snapshot["jwks_urls"] == [
+        f"{server.url}/staff/keys",
+        f"{server.url}/customers/keys",
+    ]
+    ages = {o.labels["kid"] for o in output.observations if o.name == "jwks_key_age_seconds"}
+    assert ages == {"s", "c"}

@@ -162,14 +162,19 @@ def _discoveries(
 
 def _jwks(
     params: AuthPostureParams, discoveries: tuple[Discovery, ...], context: CheckContext
-) -> FetchedDocument | None:
+) -> tuple[FetchedDocument, ...]:
+    """Every JWK Set to audit: the configured one and each discovery document's (a spec may
+    name several providers), each fetched once."""
+    planned: dict[str, bool] = {}  # url -> derived from remote content
     if params.jwks_url is not None:
-        return fetch_json(params.jwks_url, params, context, derived=False)
+        planned[params.jwks_url] = False
     for discovery in discoveries:
         document = discovery.fetched.document
         if isinstance(document, dict) and isinstance(document.get("jwks_uri"), str):
-            return fetch_json(document["jwks_uri"], params, context, derived=True)
-    return None
+            planned.setdefault(document["jwks_uri"], True)
+    return tuple(
+        fetch_json(url, params, context, derived=derived) for url, derived in planned.items()
+    )
 
 
 def fetch_json(

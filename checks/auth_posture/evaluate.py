@@ -45,6 +45,7 @@ from checks.auth_posture.discovery import audit_discovery
 from checks.auth_posture.facts import (
     AuthPostureRaw,
     Exchange,
+    FetchedDocument,
     OperationProbe,
     SkippedOperation,
     SkipReason,
@@ -144,10 +145,16 @@ def evaluate(raw: AuthPostureRaw, params: AuthPostureParams, now: datetime) -> C
     findings.extend(_credentials_rejected(raw))
     findings.extend(_rate_limit_findings(raw))
     audit = KeyAudit()
-    if raw.jwks is not None:
-        audit = _jwks(raw, params, now)
-        findings.extend(audit.findings)
-        observations.extend(audit.observations)
+    for fetched in raw.jwks:
+        audit.add(_jwks(fetched, raw, params, now))
+    audit.observe()
+    findings.extend(audit.findings)
+    observations.extend(audit.observations)
+    # keys no longer published are forgotten; while a set cannot be read, none are
+    unread = any(
+        fetched.error is not None or not isinstance(fetched.document, dict) for fetched in raw.jwks
+    )
+    first_seen = {**raw.key_first_seen, **audit.first_seen} if unread else audit.first_seen
     for discovery in raw.discoveries:
         findings.extend(audit_discovery(discovery))
     snapshot: dict[str, Any] = {
@@ -161,13 +168,11 @@ def evaluate(raw: AuthPostureRaw, params: AuthPostureParams, now: datetime) -> C
         "max_requests": raw.max_requests,
         "spec_problems": list(raw.spec_problems[:20]),
         "credentials_configured": raw.credentials_configured,
-        "jwks_url": raw.jwks.url if raw.jwks else None,
+        "jwks_urls": [fetched.url for fetched in raw.jwks],
         "keys": audit.keys,
         "key_age_series_dropped": audit.age_series_dropped,
-        # keys no longer published are forgotten; a set that could not be read forgets none
         "key_first_seen": {
-            thumbprint: when.isoformat()
-            for thumbprint, when in sorted((audit.first_seen or raw.key_first_seen).items())
+            thumbprint: when.isoformat() for thumbprint, when in sorted(first_seen.items())
         },
     }
     if raw.burst is not None:
@@ -439,9 +444,9 @@ def _rate_limit_findings(raw: AuthPostureRaw) -> list[Finding]:
     return findings
 
 
-def _jwks(raw: AuthPostureRaw, params: AuthPostureParams, now: datetime) -> KeyAudit:
-    fetched = raw.jwks
-    assert fetched is not None
+def _jwks(
+    fetched: FetchedDocument, raw: AuthPostureRaw, params: AuthPostureParams, now: datetime
+) -> KeyAudit:
     audit = KeyAudit()
     if urlsplit(fetched.url).scheme.lower() != "https":
         audit.findings.append(

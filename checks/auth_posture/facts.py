@@ -117,7 +117,7 @@ class AuthPostureRaw:
     max_requests: int = 0
     credentials_configured: bool = False
     spec_problems: tuple[str, ...] = ()
-    jwks: FetchedDocument | None = None
+    jwks: tuple[FetchedDocument, ...] = ()  # the configured set, then each discovered one
     discoveries: tuple[Discovery, ...] = ()
     burst: BurstResult | None = None  # this run's, or the last one carried forward
     burst_ran: bool = False  # whether `burst` was sent in this run

@@ -75,7 +75,32 @@ class KeyAudit:
     first_seen: dict[str, datetime] = field(default_factory=dict)
     keys: list[dict[str, Any]] = field(default_factory=list)  # the snapshot's key facts
     ages: dict[str, float] = field(default_factory=dict)  # kid label -> oldest key's age
+    algs: Counter[str] = field(default_factory=Counter)  # alg label -> keys
     age_series_dropped: int = 0  # kids past MAX_KID_SERIES: no jwks_key_age_seconds series
+
+    def add(self, other: KeyAudit) -> None:
+        """Fold the audit of another JWK Set into this one (observations come after)."""
+        self.findings.extend(other.findings)
+        self.first_seen.update(other.first_seen)
+        self.keys.extend(other.keys)
+        for kid, age in other.ages.items():
+            self.ages[kid] = max(self.ages.get(kid, 0.0), age)
+        self.algs.update(other.algs)
+
+    def observe(self) -> None:
+        """The key metrics, from every set folded in. kid and alg come from the server: the
+        age series are capped (the oldest keys kept; keys sharing a kid are one series, the
+        older's age), and algs outside the JOSE registry count as "other"."""
+        by_age = sorted(self.ages.items(), key=lambda item: (-item[1], item[0]))
+        self.observations = [
+            Observation("jwks_key_age_seconds", age, {"kid": kid})
+            for kid, age in by_age[:MAX_KID_SERIES]
+        ]
+        self.observations.extend(
+            Observation("jwks_keys", float(count), {"alg": alg})
+            for alg, count in sorted(self.algs.items())
+        )
+        self.age_series_dropped = max(0, len(by_age) - MAX_KID_SERIES)
 
 
 def _finding(
@@ -122,18 +147,8 @@ def audit_key_set(
     for index, key in enumerate(keys):
         _audit_key(key, labels[index], url, params, now, first_seen, result)
     _set_rules(keys, labels, url, result)
-    # kid and alg come from the server: the series they label are capped (oldest keys kept;
-    # two keys sharing a kid are one series, the older's age), unknown algs are "other"
-    by_age = sorted(result.ages.items(), key=lambda item: (-item[1], item[0]))
-    result.observations.extend(
-        Observation("jwks_key_age_seconds", age, {"kid": kid})
-        for kid, age in by_age[:MAX_KID_SERIES]
-    )
-    result.age_series_dropped = max(0, len(by_age) - MAX_KID_SERIES)
-    algs = Counter(_alg_label(key.get("alg")) for key in keys if isinstance(key, dict))
-    result.observations.extend(
-        Observation("jwks_keys", float(count), {"alg": alg}) for alg, count in sorted(algs.items())
-    )
+    result.algs.update(_alg_label(key.get("alg")) for key in keys if isinstance(key, dict))
+    result.observe()
     return result
 
 
