@@ -226,3 +226,22 @@ def test_a_spec_that_cannot_be_loaded_fails_the_run_with_the_reason(
 
     assert probes == []
     assert said in str(failed.value)
+
+
+def test_open_data_that_merely_mentions_errors_or_denials_is_still_an_open_operation() -> None:
+    audit_log = [
+        {"at": f"2026-12-0{i % 9 + 1}", "event": "access denied", "user": i} for i in range(5)
+    ]
+    job = {f"field{i}": i for i in range(10)} | {"errors": ["row 3: unauthorized currency"]}
+
+    def answers(seen: Seen) -> Answer:
+        body = audit_log if seen.path == "/audit" else job
+        return Answer(200, JSON, json.dumps(body).encode())
+
+    with serve(spec(["/audit", "/jobs/7"]), answers) as api:
+        output = scan(api)
+
+    assert sorted(f.subject for f in output.findings if f.rule_id == "AUTH-NOT-ENFORCED") == [
+        "GET /audit",
+        "GET /jobs/7",
+    ]

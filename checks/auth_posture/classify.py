@@ -129,26 +129,33 @@ def login_redirect(exchange: Exchange) -> bool:
 
 
 def error_envelope(body: bytes, complete: bool = True) -> bool:
-    """A 2xx body that is an error: an auth error phrase, or JSON with an error member,
-    `success: false`, or (in a small object) a 4xx/5xx or failed status field (read only
-    when `body` is the whole of it: envelopes are small)."""
-    sample = text_sample(body)
-    lowered = sample.lower()
-    if any(word in lowered for word in _AUTH_ERROR_WORDS):
-        return True
-    try:
-        document = json.loads(body) if complete else None
-    except ValueError:
-        return False
-    if not isinstance(document, dict):
-        return False
+    """A 2xx body that is an error: a small JSON object with an error member, `success:
+    false`, a 4xx/5xx or failed status field or an auth error phrase; or a page (not JSON)
+    with an auth error phrase. A JSON array, a bigger object or a JSON body not read whole is
+    data, whatever words it holds (an audit log saying "access denied" is no refusal)."""
+    if body.lstrip()[:1] in (b"{", b"["):
+        if not complete:
+            return False
+        try:
+            document = json.loads(body)
+        except ValueError:
+            document = None  # JSON-looking text: judged as a page
+        if isinstance(document, list) or (
+            isinstance(document, dict) and len(document) > _ENVELOPE_KEYS
+        ):
+            return False
+        if isinstance(document, dict) and _failed_envelope(document):
+            return True
+    lowered = text_sample(body).lower()
+    return any(word in lowered for word in _AUTH_ERROR_WORDS)
+
+
+def _failed_envelope(document: dict[str, object]) -> bool:
     if any(document.get(key) for key in _ERROR_KEYS):
         return True
     if document.get("success") is False or document.get("ok") is False:
         return True
-    return len(document) <= _ENVELOPE_KEYS and any(
-        _failed_status(document.get(key)) for key in _STATUS_KEYS
-    )
+    return any(_failed_status(document.get(key)) for key in _STATUS_KEYS)
 
 
 def _failed_status(value: object) -> bool:
