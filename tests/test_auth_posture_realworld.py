@@ -245,3 +245,32 @@ def test_open_data_that_merely_mentions_errors_or_denials_is_still_an_open_opera
         "GET /audit",
         "GET /jobs/7",
     ]
+
+
+def test_an_open_operation_judged_without_a_comparison_says_why_when_credentials_exist(
+    tmp_path: Path,
+) -> None:
+    def answers(seen: Seen) -> Answer:  # checks that a token is there, not that it is valid
+        if seen.headers.get("Authorization", "").startswith("Bearer "):
+            return Answer(200, JSON, b'{"balance": 1200}')
+        return Answer(401, {"WWW-Authenticate": "Bearer", **JSON}, b'{"error": "invalid_token"}')
+
+    header = tmp_path / "auth-header"
+    header.write_text("Bearer monitor\n")
+    header.chmod(0o600)
+    params = AuthPostureParams.model_validate(
+        {"spec_path": "/openapi.json", "auth_header_file": str(header), "max_requests": 2}
+    )
+    context = CheckContext(
+        started_at=datetime.now(UTC), deadline=time.monotonic() + 60, egress=EgressPolicy()
+    )
+    with serve(spec(["/balance"]), answers) as api:
+        output = create_check(CheckKind.AUTH_POSTURE).run(
+            Target("shop", url=api.url), params, context
+        )
+        sent = [seen for seen in api.requests if seen.probe == "auth-enforced"]
+
+    assert len(sent) == 2  # the budget held: no third request with the credentials
+    (open_operation,) = [f for f in output.findings if f.rule_id == "AUTH-NOT-ENFORCED"]
+    assert "budget (max_requests) left no request to compare" in open_operation.evidence
+    assert "no credentials are configured" not in open_operation.evidence

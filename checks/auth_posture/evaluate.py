@@ -91,7 +91,7 @@ def evaluate(raw: AuthPostureRaw, params: AuthPostureParams, now: datetime) -> C
     operations: dict[str, dict[str, Any]] = {}
     skipped = list(raw.skipped)
     for probe in raw.probes:
-        state, judged = _judge(probe, params, findings)
+        state, judged = _judge(probe, params, findings, raw.credentials_configured)
         operations[probe.key] = judged
         if state is AuthState.SKIPPED:
             skipped.append(
@@ -215,7 +215,10 @@ def evaluate(raw: AuthPostureRaw, params: AuthPostureParams, now: datetime) -> C
 
 
 def _judge(
-    probe: OperationProbe, params: AuthPostureParams, findings: list[Finding]
+    probe: OperationProbe,
+    params: AuthPostureParams,
+    findings: list[Finding],
+    credentials: bool = False,
 ) -> tuple[AuthState, dict[str, Any]]:
     exchanges = probe.exchanges
     judged: dict[str, Any] = {
@@ -246,7 +249,12 @@ def _judge(
         judged.update(state=AuthState.SKIPPED.value, reason=reason.value, detail=_said(first))
         return AuthState.SKIPPED, judged
     valid = next((e for e in exchanges if e.variant is Variant.VALID), None)
-    comparison = "no credentials are configured (auth_header_file) to compare with"
+    comparison = (
+        "the run's request budget (max_requests) left no request to compare with the "
+        "configured credentials"
+        if credentials
+        else "no credentials are configured (auth_header_file) to compare with"
+    )
     if valid is not None:
         if answer(valid) is Answer.ACCEPTED:
             alike = similarity(accepted.body, valid.body)
