@@ -274,3 +274,21 @@ def test_an_open_operation_judged_without_a_comparison_says_why_when_credentials
     (open_operation,) = [f for f in output.findings if f.rule_id == "AUTH-NOT-ENFORCED"]
     assert "budget (max_requests) left no request to compare" in open_operation.evidence
     assert "no credentials are configured" not in open_operation.evidence
+
+
+def test_an_invalid_token_that_gets_a_5xx_or_no_answer_is_unverified_not_enforced() -> None:
+    def answers(seen: Seen) -> Answer:
+        if "Authorization" not in seen.headers:
+            return Answer(401, {"WWW-Authenticate": "Bearer", **JSON}, b'{"error": "invalid"}')
+        if seen.path == "/bad-request":
+            return Answer(400, JSON, b'{"error": "malformed token"}')
+        return Answer(502, JSON, b'{"error": "upstream auth service down"}')
+
+    with serve(spec(["/bad-gateway", "/bad-request"]), answers) as api:
+        output = scan(api)
+
+    states = {o.labels["state"]: o.value for o in output.observations}
+    assert states == {"enforced": 1, "not_enforced": 0, "skipped": 1}
+    (unverified,) = [f for f in output.findings if f.rule_id == "AUTH-OPERATIONS-UNVERIFIED"]
+    assert unverified.subject == "inconclusive"
+    assert "GET /bad-gateway (GET with an invalid bearer token answered 502" in unverified.evidence

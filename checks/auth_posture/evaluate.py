@@ -238,11 +238,15 @@ def _judge(
     )
     if accepted is None:
         first = exchanges[0]
+        if answer(first) is Answer.REFUSED and len(exchanges) >= 2:
+            second = exchanges[1]
+            # the invalid token was refused too (a 400 for it is a refusal: a malformed
+            # token); no answer, a 5xx or another redirect says nothing about it
+            if answer(second) is Answer.REFUSED or second.status == 400:
+                judged["state"] = AuthState.ENFORCED.value
+                return AuthState.ENFORCED, judged
+            first = second
         verdict = answer(first)
-        if verdict is Answer.REFUSED and len(exchanges) >= 2:
-            # the invalid token was not accepted either (a 400 for it is a refusal too)
-            judged["state"] = AuthState.ENFORCED.value
-            return AuthState.ENFORCED, judged
         reason = SkipReason.NO_ANSWER if verdict is Answer.NO_ANSWER else SkipReason.INCONCLUSIVE
         if first.status == 429:
             reason = SkipReason.RATE_LIMITED
