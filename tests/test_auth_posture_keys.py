@@ -328,6 +328,9 @@ def test_key_age_series_are_capped_unique_and_short_whatever_kids_the_server_sen
     assert len(ages) == 20
     assert len({label["kid"] for label in ages}) == 20  # no two series share a label set
     assert max(len(label["kid"]) for label in ages) == 64
+    assert output.findings  # JWKS-ALG-MISMATCH for the X-i algs: named by the cut kid too
+    assert max(len(f.subject) for f in output.findings) == len("kid=") + 64
+    assert all(long_kid not in f.evidence for f in output.findings)
     algs = {o.labels["alg"]: o.value for o in output.observations if o.name == "jwks_keys"}
     assert algs == {"other": 25, "Ed25519": 2}
     assert output.snapshot is not None

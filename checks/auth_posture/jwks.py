@@ -159,8 +159,10 @@ def _alg_label(alg: Any) -> str:
 
 
 def _label(key: Any, index: int) -> str:
+    """How a key is named in subjects, evidence and metric labels: its kid (server-chosen,
+    so cut to MAX_KID_LABEL characters), else its position."""
     if isinstance(key, dict) and isinstance(key.get("kid"), str) and key["kid"]:
-        return str(key["kid"])
+        return str(key["kid"])[:MAX_KID_LABEL]
     return f"#{index}"
 
 
@@ -218,8 +220,7 @@ def _audit_key(
         seen = not_before
     result.first_seen[identity] = seen
     age = now - seen
-    kid = label[:MAX_KID_LABEL]
-    result.ages[kid] = max(result.ages.get(kid, 0.0), age.total_seconds())
+    result.ages[label] = max(result.ages.get(label, 0.0), age.total_seconds())
     if age > params.key_max_age:
         add(
             _finding(
@@ -462,7 +463,7 @@ def _set_rules(keys: list[Any], labels: list[str], url: str, result: KeyAudit) -
                     "JWKS-DUPLICATE-KID",
                     Severity.MEDIUM,
                     "Several keys of the JWK Set share one kid",
-                    f"kid={kid}",
+                    f"kid={kid[:MAX_KID_LABEL]}",
                     f"{count} {kty} keys at {url} have kid={kid} (RFC 7517 §4.5): a verifier "
                     "may pick the wrong one",
                     "Give every key its own kid (e.g. its RFC 7638 thumbprint).",
