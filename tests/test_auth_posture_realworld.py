@@ -292,3 +292,32 @@ def test_an_invalid_token_that_gets_a_5xx_or_no_answer_is_unverified_not_enforce
     (unverified,) = [f for f in output.findings if f.rule_id == "AUTH-OPERATIONS-UNVERIFIED"]
     assert unverified.subject == "inconclusive"
     assert "GET /bad-gateway (GET with an invalid bearer token answered 502" in unverified.evidence
+
+
+def test_a_spec_whose_paths_all_miss_the_api_is_told_not_counted_as_verified() -> None:
+    document = spec(["/orders", "/users"]) | {"servers": [{"url": "/v2"}]}  # the API is at /v1
+
+    def answers(seen: Seen) -> Answer:
+        if seen.path.startswith("/v1/"):
+            return Answer(401, {"WWW-Authenticate": "Bearer", **JSON}, b'{"error": "invalid"}')
+        return Answer(404, JSON, b'{"error": "no route"}')
+
+    with serve(document, answers) as api:
+        output = scan(api)
+        probed = sorted({seen.path for seen in api.requests if seen.probe == "auth-enforced"})
+
+    assert probed == ["/v2/orders", "/v2/users"]
+    (told,) = [f for f in output.findings if f.rule_id == "AUTH-ALL-NOT-FOUND"]
+    assert "all 2 operation(s) judged enforced answered 404" in told.evidence
+
+
+def test_an_api_that_answers_some_operations_404_is_no_path_mismatch() -> None:
+    def answers(seen: Seen) -> Answer:  # hides what the caller may not see, 401s the rest
+        if seen.path == "/admin":
+            return Answer(404, JSON, b'{"error": "no route"}')
+        return Answer(401, {"WWW-Authenticate": "Bearer", **JSON}, b'{"error": "invalid"}')
+
+    with serve(spec(["/admin", "/orders", "/users"]), answers) as api:
+        output = scan(api)
+
+    assert not [f for f in output.findings if f.rule_id == "AUTH-ALL-NOT-FOUND"]

@@ -15,6 +15,8 @@ Rules (ids are stable):
   example for a path parameter, budget spent, no or an inconclusive answer, a 429 that
   stopped the run's probing).
 - AUTH-NO-SECURED-OPERATIONS (low): the spec marks nothing secured, so nothing was verified.
+- AUTH-ALL-NOT-FOUND (low): every operation counted enforced only ever answered 404 (a
+  target URL or servers path that does not match the API verifies nothing).
 - AUTH-SPEC-SECURITY-INVALID (low): `security` the loader could not read (such an operation
   counts as public and is not probed) or that names an undefined scheme.
 - JWKS-*, OIDC-*: see checks/auth_posture/jwks.py and discovery.py.
@@ -111,6 +113,27 @@ def evaluate(raw: AuthPostureRaw, params: AuthPostureParams, now: datetime) -> C
             for state, count in counts.items()
         )
     findings.extend(_unverified(skipped))
+    not_found = [
+        probe.key
+        for probe in raw.probes
+        if operations[probe.key]["state"] == AuthState.ENFORCED.value
+        and all(e.status == 404 for e in probe.exchanges if e.variant is not Variant.VALID)
+    ]
+    if len(not_found) >= 2 and len(not_found) == states[AuthState.ENFORCED.value]:
+        findings.append(
+            Finding(
+                "AUTH-ALL-NOT-FOUND",
+                Severity.LOW,
+                "Every operation counted as enforced only answered 404",
+                "spec",
+                f"all {len(not_found)} operation(s) judged enforced answered 404 to every probe "
+                f"(e.g. {', '.join(not_found[:3])} at {raw.probes[0].url}): a 404 counts as a "
+                "refusal, but when all of them are 404 the target URL or the spec's servers "
+                "base path likely does not match the API, and nothing was really verified",
+                "Check the target's url and the spec's servers path (the probe URL is the "
+                "target URL + the servers path + the operation path).",
+            )
+        )
     security_problems = [problem for problem in raw.spec_problems if "security" in problem]
     if security_problems:
         shown = "; ".join(security_problems[:5])
