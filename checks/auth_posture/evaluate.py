@@ -175,7 +175,10 @@ def evaluate(raw: AuthPostureRaw, params: AuthPostureParams, now: datetime) -> C
     observations.extend(audit.observations)
     # keys no longer published are forgotten; while a set cannot be read, none are
     unread = any(
-        fetched.error is not None or not isinstance(fetched.document, dict) for fetched in raw.jwks
+        fetched.error is not None
+        or not isinstance(fetched.document, dict)
+        or not isinstance(fetched.document.get("keys"), list)
+        for fetched in raw.jwks
     )
     first_seen = {**raw.key_first_seen, **audit.first_seen} if unread else audit.first_seen
     for discovery in raw.discoveries:
