@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -71,6 +71,14 @@ class CheckHistory(Protocol):
 
     def latest_snapshot(self, check: CheckKind, target: str) -> dict[str, Any] | None:
         """The snapshot of the newest ok run of (check, target), or None."""
+        ...
+
+    def claim_action(
+        self, check: CheckKind, target: str, action: str, at: datetime, every: timedelta
+    ) -> datetime | None:
+        """Record, durably, that `action` of (check, target) happens at `at`, unless it was
+        last recorded less than `every` before `at`. None when recorded (go ahead: the record
+        stands whatever happens next), else the time of the last one. Raises StoreError."""
         ...
 
     def hash_key(self) -> bytes:

@@ -1,16 +1,19 @@
-"""What auth_posture remembers between runs lives in the store (the run's snapshot): a key's
-first sighting (its rotation age) and the time of the last rate-limit burst. A restart of
-the daemon (a new store connection) forgets neither, so the burst stays once a day."""
+"""What auth_posture remembers between runs lives in the store: a key's first sighting (its
+rotation age, in the run's snapshot) and the last rate-limit burst (its claim and its result).
+A restart of the daemon (a new store connection) forgets neither, so the burst stays once a
+day."""
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from checks.auth_posture.params import AuthPostureParams
 from checks.egress import EgressPolicy
@@ -33,6 +36,7 @@ pytestmark = pytest.mark.integration
 
 STRICT = HysteresisPolicy(open_after=1, resolve_after=1)
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
 ED_KEY = {"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}
 SPEC = {
     "openapi": "3.0.3",
@@ -297,5 +301,146 @@ def test_without_a_store_the_burst_is_not_sent_and_the_run_says_so() -> None:
 
     assert burst_requests(api) == 0
     assert [(f.rule_id, f.severity.value) for f in output.findings] == [
-        ("RATELIMIT-BURST-NOT-SENT", "info")
+        ("AUTH-NO-SECURED-OPERATIONS", "low"),  # this spec's /status is public
+        ("RATELIMIT-BURST-NOT-SENT", "info"),
     ]
+
+
+class HangingBurst(Throttling):
+    """Never throttles; the `hang_at`-th burst request waits until `release` is set."""
+
+    def __init__(self, hang_at: int) -> None:
+        super().__init__(None)
+        self.hang_at = hang_at
+        self.release = threading.Event()
+
+    def __call__(self, seen: Seen) -> Answer:
+        answer = super().__call__(seen)
+        if seen.probe == "rate-limit-burst" and self.bursts == self.hang_at:
+            self.release.wait(30)
+        return answer
+
+
+def test_a_run_that_bursts_and_then_times_out_does_not_let_the_next_run_burst_again(
+    store_url: str,
+) -> None:
+    route = HangingBurst(hang_at=3)
+    with RecordingServer(route) as api:
+        params = {
+            "spec_path": "/openapi.json",
+            "rate_limit_burst": {"path": "/status"},
+            "network_timeout": "20s",
+        }
+        daemon = Daemon(store_url, Target("shop", url=api.url), params)
+        job = CheckJob(CheckKind.AUTH_POSTURE, daemon.target, daemon.params, timedelta(seconds=2))
+        timed_out = Runner(clock=daemon.clock, history=daemon.store, egress=EgressPolicy()).run(job)
+        daemon.store.record(timed_out, STRICT)
+        route.release.set()
+        assert timed_out.status is RunStatus.TIMEOUT
+        assert burst_requests(api) == 3
+
+        daemon.restart()
+        daemon.clock.current = START + timedelta(hours=1)
+        second = daemon.run()
+        assert burst_requests(api) == 3  # the burst of the run that timed out counted
+        assert second.output is not None
+        (told,) = [f for f in second.output.findings if f.rule_id == "RATELIMIT-BURST-NOT-SENT"]
+        assert f"claimed at {START.isoformat()} by a run that did not finish" in told.evidence
+        assert (START + timedelta(days=1)).isoformat() in told.evidence
+
+        daemon.clock.current = START + timedelta(days=1, minutes=1)
+        daemon.run()
+        assert burst_requests(api) == 33
+        assert {s.method for s in api.requests} == {"GET"}
+        daemon.store.close()
+
+
+def test_the_burst_claim_is_granted_once_a_day_per_target(store_url: str) -> None:
+    store = SqlStore(store_url)
+    store.upgrade_schema()
+    claims = [
+        store.claim_action(CheckKind.AUTH_POSTURE, "shop", "rate_limit_burst", START, DAY)
+        for _ in range(2)
+    ]
+    later = store.claim_action(CheckKind.AUTH_POSTURE, "shop", "rate_limit_burst", START + DAY, DAY)
+    other_target = store.claim_action(CheckKind.AUTH_POSTURE, "idp", "rate_limit_burst", START, DAY)
+    store.close()
+
+    assert claims == [None, START]
+    assert later is None  # a day later the claim is granted again
+    assert other_target is None
+
+
+@pytest.mark.parametrize("claimed_before", [None, START - DAY])
+def test_runs_claiming_the_burst_at_the_same_moment_let_exactly_one_send_it(
+    store_url: str, claimed_before: datetime | None
+) -> None:
+    store = SqlStore(store_url)
+    store.upgrade_schema()
+    if claimed_before is not None:  # the row exists and is due: the UPDATE path races
+        store.claim_action(CheckKind.AUTH_POSTURE, "shop", "rate_limit_burst", claimed_before, DAY)
+    ready = threading.Barrier(6)
+    results: list[datetime | None] = []
+
+    def claim() -> None:
+        ready.wait()
+        results.append(
+            store.claim_action(CheckKind.AUTH_POSTURE, "shop", "rate_limit_burst", START, DAY)
+        )
+
+    threads = [threading.Thread(target=claim) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    store.close()
+
+    assert sorted(results, key=lambda r: r is not None) == [None] + [START] * 5
+
+
+class Unanswered(HangingBurst):
+    """Never throttles; from the `hang_at`-th burst request on, answers nothing until released."""
+
+    def __call__(self, seen: Seen) -> Answer:
+        answer = Throttling.__call__(self, seen)
+        if seen.probe == "rate-limit-burst" and self.bursts >= self.hang_at:
+            self.release.wait(30)
+        return answer
+
+
+def test_a_burst_that_stops_getting_answers_is_told_not_stored_silently(store_url: str) -> None:
+    route = Unanswered(hang_at=4)
+    with RecordingServer(route) as api:
+        params = {
+            "spec_path": "/openapi.json",
+            "rate_limit_burst": {"path": "/status"},
+            "network_timeout": "1s",
+        }
+        daemon = Daemon(store_url, Target("shop", url=api.url), params)
+
+        run = daemon.run()
+        route.release.set()
+
+        assert burst_requests(api) == 4
+        assert run.output is not None
+        (told,) = [f for f in run.output.findings if f.rule_id.startswith("RATELIMIT-BURST")]
+        assert (told.rule_id, told.subject) == ("RATELIMIT-BURST-INCOMPLETE", "/status")
+        assert "stopped after 4 request(s) without a 429" in told.evidence
+        assert ("RATELIMIT-NOT-OBSERVED", "/status") not in daemon.open_rules()
+        daemon.store.close()
+
+
+def test_a_burst_remembered_only_by_the_snapshot_still_counts_for_the_day(store_url: str) -> None:
+    with RecordingServer(Throttling(None)) as api:
+        params = {"spec_path": "/openapi.json", "rate_limit_burst": {"path": "/status"}}
+        daemon = Daemon(store_url, Target("shop", url=api.url), params)
+        daemon.run()
+        with daemon.store.engine.begin() as connection:  # as in a store from before claims
+            connection.execute(sa.text("DELETE FROM action_claim"))
+
+        daemon.clock.current = START + timedelta(hours=2)
+        daemon.run()
+
+        assert burst_requests(api) == 30
+        assert ("RATELIMIT-NOT-OBSERVED", "/status") in daemon.open_rules()
+        daemon.store.close()

@@ -410,3 +410,20 @@ def test_the_documented_answer_media_types_are_read_from_the_spec(tmp_path: Path
         "GET /orders": ("application/json", "application/problem+json"),
         "GET /page": (),
     }
+
+
+@pytest.mark.parametrize(
+    "fetched",
+    [
+        FetchedDocument("https://idp.example/jwks", error="answered HTTP 503"),
+        FetchedDocument("https://idp.example/jwks", document={"keys": "not a list"}),
+        FetchedDocument("https://idp.example/jwks", document=["not", "an", "object"]),
+    ],
+)
+def test_a_key_set_that_cannot_be_read_forgets_no_key_ages(fetched: FetchedDocument) -> None:
+    seen = {"thumb": NOW - timedelta(days=200)}
+    raw_run = AuthPostureRaw("idp", jwks=(fetched,), key_first_seen=seen)
+
+    snapshot = evaluate(raw_run, PARAMS, NOW).snapshot or {}
+
+    assert snapshot["key_first_seen"] == {"thumb": (NOW - timedelta(days=200)).isoformat()}

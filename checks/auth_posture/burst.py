@@ -1,6 +1,8 @@
 """The opt-in rate-limit burst: at most `requests` (≤ 30) anonymous GETs to one documented
 GET operation, stopping at the first 429, at most once a day. The time of the last burst
-is kept in the run's snapshot, so a restart of the daemon does not make another one."""
+is claimed in the store (committed) before the first request, so neither a restart nor a run
+that fails or times out after the burst makes another one within the day; the burst's result
+is kept in the run's snapshot."""
 
 from __future__ import annotations
 
@@ -15,12 +17,13 @@ from checks.auth_posture.spec import SpecFacts
 from checks.http import fetch
 from checks.interface import CheckContext, CheckError, CheckMisconfigured
 
+BURST_ACTION = "rate_limit_burst"  # its name in the store's action claims
 BURST_HEADERS = {"Accept": "application/json, */*;q=0.5", "X-Apivigil-Probe": "rate-limit-burst"}
 
 
-def run_burst(
-    target_url: str, spec: SpecFacts, params: AuthPostureParams, context: CheckContext
-) -> BurstResult:
+def burst_url(target_url: str, spec: SpecFacts, params: AuthPostureParams) -> str:
+    """The URL the burst goes to. Raises CheckMisconfigured for a path the spec does not
+    document as a GET operation, before anything is claimed or sent."""
     burst = params.rate_limit_burst
     assert burst is not None
     documented = {op.key for op in spec.inventory.operations}
@@ -32,6 +35,13 @@ def run_burst(
     url = probe_url(target_url, spec.inventory.base_path, burst.path)
     if url is None:
         raise CheckMisconfigured(f"rate_limit_burst.path {burst.path} is not on the target")
+    return url
+
+
+def run_burst(url: str, params: AuthPostureParams, context: CheckContext) -> BurstResult:
+    """Send the burst (GETs only); the caller has claimed it in the store first."""
+    burst = params.rate_limit_burst
+    assert burst is not None
     sent = 0
     for _ in range(min(burst.requests, MAX_BURST_REQUESTS)):
         sent += 1
@@ -45,6 +55,7 @@ def run_burst(
                 headers=BURST_HEADERS,
                 egress=context.egress,
                 deadline=context.deadline,
+                method="GET",
                 follow_redirects=False,
             )
         except CheckError as error:

@@ -1,5 +1,5 @@
-"""Pure reading of single answers: refused or accepted, a login redirect, a soft error
-envelope, a 401 without a challenge, an error body that says too much, rate-limit headers."""
+"""Pure reading of single answers: refused or accepted, a login redirect or login form, a soft
+error envelope, a 401 without a challenge, an error body that says too much, rate-limit headers."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ _LOGIN = re.compile(
     re.IGNORECASE,
 )
 _SAMPLE = 4096  # bytes of a body the text rules look at
+BODY_SCAN = 16 * 1024  # of an HTML page, where a login form's password field is looked for
+_PASSWORD_FIELD = re.compile(r"<input\b[^>]*\btype\s*=\s*[\"']?password\b", re.IGNORECASE)
 _AUTH_ERROR_WORDS = (
     "unauthorized",
     "unauthorised",
@@ -36,8 +38,26 @@ _AUTH_ERROR_WORDS = (
     "token expired",
     "missing token",
     "invalid credentials",
+    "bad credentials",
+    "credentials were not provided",
+    "missing authentication",
+    "requires authentication",
+    "not logged in",
+    "no api key",
+    "missing api key",
+    "invalid api key",
+    "api key required",
+    "accessdenied",
+    "jwt expired",
+    "jwt malformed",
+    "invalid jwt",
 )
 _ERROR_KEYS = ("error", "errors", "fault")
+# gateways that answer 200 put the real status in the envelope: {"status": 401, ...},
+# {"statusCode": "403"}, {"code": 401}; or say {"status": "fail"}
+_STATUS_KEYS = ("status", "statusCode", "status_code", "code", "httpStatus", "http_status")
+_FAILED = frozenset({"error", "fail", "failed", "failure", "unauthorized", "forbidden", "denied"})
+_ENVELOPE_KEYS = 8  # an envelope is small: a status field of a bigger object is data
 # What an auth failure's body must not say: traces, internal class names, which check failed
 # (RFC 6750 §3.1's error codes are all a client needs).
 _LEAKS: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -109,21 +129,44 @@ def login_redirect(exchange: Exchange) -> bool:
 
 
 def error_envelope(body: bytes, complete: bool = True) -> bool:
-    """A 2xx body that is an error: an auth error phrase, or JSON with an error member or
-    `success: false` (read only when `body` is the whole of it: envelopes are small)."""
-    sample = text_sample(body)
-    lowered = sample.lower()
-    if any(word in lowered for word in _AUTH_ERROR_WORDS):
-        return True
-    try:
-        document = json.loads(body) if complete else None
-    except ValueError:
-        return False
-    if not isinstance(document, dict):
-        return False
+    """A 2xx body that is an error: a small JSON object with an error member, `success:
+    false`, a 4xx/5xx or failed status field or an auth error phrase; or a page (not JSON)
+    with an auth error phrase. A JSON array, a bigger object or a JSON body not read whole is
+    data, whatever words it holds (an audit log saying "access denied" is no refusal)."""
+    if body.lstrip()[:1] in (b"{", b"["):
+        if not complete:
+            return False
+        try:
+            document = json.loads(body)
+        except ValueError:
+            document = None  # JSON-looking text: judged as a page
+        if isinstance(document, list) or (
+            isinstance(document, dict) and len(document) > _ENVELOPE_KEYS
+        ):
+            return False
+        if isinstance(document, dict) and _failed_envelope(document):
+            return True
+    lowered = text_sample(body).lower()
+    return any(word in lowered for word in _AUTH_ERROR_WORDS)
+
+
+def _failed_envelope(document: dict[str, object]) -> bool:
     if any(document.get(key) for key in _ERROR_KEYS):
         return True
-    return document.get("success") is False or document.get("ok") is False
+    if document.get("success") is False or document.get("ok") is False:
+        return True
+    return any(_failed_status(document.get(key)) for key in _STATUS_KEYS)
+
+
+def _failed_status(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return 400 <= value < 600
+    if isinstance(value, str):
+        text = value.strip().lower()
+        return text in _FAILED or (text.isdigit() and 400 <= int(text) < 600)
+    return False
 
 
 def answer(exchange: Exchange) -> Answer:
@@ -134,8 +177,17 @@ def answer(exchange: Exchange) -> Answer:
         return Answer.REFUSED
     if 200 <= status < 300:
         envelope = error_envelope(exchange.body, exchange.body_complete)
-        return Answer.REFUSED if envelope else Answer.ACCEPTED
+        return Answer.REFUSED if envelope or login_page(exchange) else Answer.ACCEPTED
     return Answer.INCONCLUSIVE
+
+
+def login_page(exchange: Exchange) -> bool:
+    """A 2xx HTML page with a password field: a login form served in the operation's place
+    (an SSO proxy or a session-based app), whatever the spec documents."""
+    content_type = (exchange.header("content-type") or "").split(";")[0].strip().lower()
+    if content_type not in ("text/html", "application/xhtml+xml"):
+        return False
+    return _PASSWORD_FIELD.search(exchange.body[:BODY_SCAN].decode("utf-8", "replace")) is not None
 
 
 def catch_all_page(exchange: Exchange, documented: tuple[str, ...]) -> bool:

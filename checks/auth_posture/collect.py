@@ -1,6 +1,7 @@
 """All I/O of an auth_posture run: the spec, the auth probes, the discovery documents and
 the JWK Set, and the opt-in rate-limit burst; what earlier runs remembered comes from the
-newest snapshot (so a restart changes nothing: key ages and the last burst live there)."""
+newest snapshot (so a restart changes nothing: key ages and the last burst's result live
+there); when the last burst was sent lives in the store's action claims."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from checks.auth_posture.burst import previous_burst, run_burst
+from checks.auth_posture.burst import BURST_ACTION, burst_url, previous_burst, run_burst
 from checks.auth_posture.discovery import discovery_url, issuer_of
 from checks.auth_posture.facts import (
     AuthPostureRaw,
@@ -22,6 +23,7 @@ from checks.auth_posture.facts import (
 from checks.auth_posture.params import BURST_MIN_INTERVAL, AuthPostureParams
 from checks.auth_posture.probes import Budget, ProbeOrder, ProbeSettings, probe_operations
 from checks.auth_posture.spec import SpecFacts, read_spec_path, read_spec_url
+from checks.auth_posture.transport import in_clear
 from checks.files import read_secret_input
 from checks.http import fetch
 from checks.interface import CheckContext, CheckError, CheckMisconfigured
@@ -38,6 +40,8 @@ def collect(target: Target, params: AuthPostureParams, context: CheckContext) ->
         if params.auth_header_file
         else None
     )
+    if credentials is not None:
+        _refuse_clear_text(target, params)
     spec = _read_spec(target, params, context, credentials)
     budget = Budget(params.max_requests)
     probes: tuple[OperationProbe, ...] = ()
@@ -54,25 +58,35 @@ def collect(target: Target, params: AuthPostureParams, context: CheckContext) ->
         )
     discoveries = _discoveries(params, spec, context)
     jwks = _jwks(params, discoveries, context)
-    burst, burst_ran = None, False
+    if params.rate_limit_burst is not None and target.url is None:
+        raise CheckMisconfigured("rate_limit_burst needs a target with a url")
+    burst, burst_ran, burst_lost_at = None, False, None
     if params.rate_limit_burst is not None and spec is not None and target.url is not None:
-        last = previous_burst(snapshot)
-        due = (
-            last is None
-            or context.started_at - last.at >= BURST_MIN_INTERVAL
-            or not last.url.endswith(params.rate_limit_burst.path)  # the config moved it
-        )
-        if history is not None and due:
-            burst = run_burst(target.url, spec, params, context)
-            burst_ran = True
-        else:
-            burst = last
+        burst = previous_burst(snapshot)
+        # a burst the last snapshot remembers (also from before claims were stored) counts
+        recent = burst is not None and context.started_at - burst.at < BURST_MIN_INTERVAL
+        if history is not None and not recent:
+            url = burst_url(target.url, spec, params)
+            # claimed (committed) before the first request: a run that bursts and then fails,
+            # times out or dies still counts, so the burst stays at most once a day
+            last_claim = history.claim_action(
+                CheckKind.AUTH_POSTURE,
+                target.name,
+                BURST_ACTION,
+                context.started_at,
+                BURST_MIN_INTERVAL,
+            )
+            if last_claim is None:
+                burst, burst_ran = run_burst(url, params, context), True
+            elif burst is None or burst.at < last_claim:
+                burst_lost_at = last_claim  # sent by a run that never finished ok
     return AuthPostureRaw(
         target=target.name,
         spec_probed=spec is not None and params.probe_operations,
         secured_operations=sum(1 for op in spec.inventory.operations if not op.public)
         if spec
         else 0,
+        documented_operations=len(spec.inventory.operations) if spec else 0,
         probes=probes,
         skipped=skipped,
         requests_sent=budget.used,
@@ -83,10 +97,29 @@ def collect(target: Target, params: AuthPostureParams, context: CheckContext) ->
         discoveries=discoveries,
         burst=burst,
         burst_ran=burst_ran,
+        burst_lost_at=burst_lost_at,
         last_probed=last_probed,
         burst_needs_store=params.rate_limit_burst is not None and history is None,
         key_first_seen=_first_seen(snapshot),
     )
+
+
+def _refuse_clear_text(target: Target, params: AuthPostureParams) -> None:
+    """The credentials go with the spec's fetch and the comparison probes: refuse before
+    anything is sent if either would carry them in clear text."""
+    destinations = [_spec_location(target, params), target.url if params.probe_operations else None]
+    for url in destinations:
+        if url is not None and in_clear(url):
+            raise CheckMisconfigured(
+                f"auth_header_file: its credentials would be sent in clear text to {url}; "
+                "use an https URL (plain http only to a loopback address)"
+            )
+
+
+def _spec_location(target: Target, params: AuthPostureParams) -> str | None:
+    if params.spec_path is not None and target.url is not None:
+        return target.url.rstrip("/") + params.spec_path
+    return params.spec
 
 
 def _read_spec(
@@ -122,21 +155,26 @@ def _discoveries(
     for url in spec.openid_connect_urls if spec else ():
         planned.setdefault(url, (issuer_of(url), True))
     return tuple(
-        Discovery(fetch_json(url, params, context, derived=derived), issuer)
+        Discovery(fetch_json(url, params, context, derived=derived), issuer, derived)
         for url, (issuer, derived) in planned.items()
     )
 
 
 def _jwks(
     params: AuthPostureParams, discoveries: tuple[Discovery, ...], context: CheckContext
-) -> FetchedDocument | None:
+) -> tuple[FetchedDocument, ...]:
+    """Every JWK Set to audit: the configured one and each discovery document's (a spec may
+    name several providers), each fetched once."""
+    planned: dict[str, bool] = {}  # url -> derived from remote content
     if params.jwks_url is not None:
-        return fetch_json(params.jwks_url, params, context, derived=False)
+        planned[params.jwks_url] = False
     for discovery in discoveries:
         document = discovery.fetched.document
         if isinstance(document, dict) and isinstance(document.get("jwks_uri"), str):
-            return fetch_json(document["jwks_uri"], params, context, derived=True)
-    return None
+            planned.setdefault(document["jwks_uri"], True)
+    return tuple(
+        fetch_json(url, params, context, derived=derived) for url, derived in planned.items()
+    )
 
 
 def fetch_json(

@@ -48,7 +48,7 @@ def audit_discovery(discovery: Discovery) -> list[Finding]:
         )
         return findings
     issuer = document.get("issuer")
-    if discovery.expected_issuer is not None and issuer != discovery.expected_issuer:
+    if discovery.expected_issuer is not None and not _same_issuer(issuer, discovery):
         findings.append(
             Finding(
                 "OIDC-ISSUER-MISMATCH",
@@ -104,6 +104,21 @@ def audit_discovery(discovery: Discovery) -> list[Finding]:
             )
         )
     return findings
+
+
+def _same_issuer(issuer: Any, discovery: Discovery) -> bool:
+    """A configured issuer must match exactly. One read off a metadata URL may differ by a
+    final '/': OIDC Discovery §4.1 removes it before appending the well-known suffix (an
+    issuer of https://tenant.example/ is served at https://tenant.example/.well-known/...)."""
+    expected = discovery.expected_issuer
+    if issuer == expected:
+        return True
+    return (
+        discovery.derived
+        and isinstance(issuer, str)
+        and expected is not None
+        and issuer.rstrip("/") == expected.rstrip("/")
+    )
 
 
 def _urls(document: dict[str, Any]) -> list[tuple[str, str]]:

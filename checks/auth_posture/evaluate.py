@@ -4,17 +4,26 @@ Rules (ids are stable):
 - AUTH-NOT-ENFORCED (critical): a secured GET/HEAD operation answered 2xx, not an error
   envelope, without credentials or with an invalid bearer token; unless the configured
   credentials get a clearly different answer (the anonymous one is a public stub).
-  401, 403, 404 and redirects to a login page are "enforced".
+  401, 403, 404, redirects to a login page and a 2xx login form are "enforced".
 - AUTH-CHALLENGE-MISSING (low): a 401 without WWW-Authenticate (RFC 9110 §11.6.1).
 - AUTH-ERROR-LEAKS (medium): a 401/403 body with a stack trace, an internal exception
   name, which token check failed, or whether the account exists.
-- AUTH-CREDENTIALS-REJECTED (medium): the configured credentials got a refusal, so a 2xx
-  answered without them cannot be compared with the real answer.
+- AUTH-CREDENTIALS-REJECTED (medium): the configured credentials were not accepted (a 401,
+  a login redirect or error envelope; a 403/404 is the identity's permissions, not its
+  credentials), so a 2xx answered without them cannot be compared with the real answer.
 - AUTH-OPERATIONS-UNVERIFIED (low): secured safe operations not judged, per reason (no
-  example for a path parameter, budget spent, no or an inconclusive answer).
+  example for a path parameter, budget spent, no or an inconclusive answer, a 429 that
+  stopped the run's probing).
+- AUTH-NO-SECURED-OPERATIONS (low): the spec marks nothing secured, so nothing was verified.
+- AUTH-ALL-NOT-FOUND (low): every operation counted enforced only ever answered 404 (a
+  target URL or servers path that does not match the API verifies nothing).
+- AUTH-SPEC-SECURITY-INVALID (low): `security` the loader could not read (such an operation
+  counts as public and is not probed) or that names an undefined scheme.
 - JWKS-*, OIDC-*: see checks/auth_posture/jwks.py and discovery.py.
 - RATELIMIT-HEADERS-ABSENT (info), RATELIMIT-429-WITHOUT-RETRY-AFTER (info),
-  RATELIMIT-NOT-OBSERVED (medium, opt-in burst).
+  RATELIMIT-NOT-OBSERVED (medium, opt-in burst), RATELIMIT-BURST-NOT-SENT (info: no store,
+  or the day's burst was sent by a run that did not finish), RATELIMIT-BURST-INCOMPLETE
+  (info: the burst got no answer before its end or a 429).
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ from collections import Counter
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from checks.auth_posture.burst import burst_json
 from checks.auth_posture.classify import (
@@ -38,14 +47,16 @@ from checks.auth_posture.discovery import audit_discovery
 from checks.auth_posture.facts import (
     AuthPostureRaw,
     Exchange,
+    FetchedDocument,
     OperationProbe,
     SkippedOperation,
     SkipReason,
     Variant,
 )
 from checks.auth_posture.jwks import KeyAudit, audit_key_set
-from checks.auth_posture.params import AuthPostureParams
+from checks.auth_posture.params import BURST_MIN_INTERVAL, AuthPostureParams
 from monitor.model import CheckOutput, Finding, Observation, Severity
+from monitor.redact import MASK
 
 
 class AuthState(StrEnum):
@@ -70,6 +81,9 @@ _UNVERIFIED = {
         "can be compared with a real answer"
     ),
     SkipReason.NOT_ON_TARGET: "the operation's path cannot be put on the target's origin",
+    SkipReason.RATE_LIMITED: (
+        "the API answered 429, so probing stopped for this run (the next run resumes)"
+    ),
 }
 
 
@@ -79,7 +93,7 @@ def evaluate(raw: AuthPostureRaw, params: AuthPostureParams, now: datetime) -> C
     operations: dict[str, dict[str, Any]] = {}
     skipped = list(raw.skipped)
     for probe in raw.probes:
-        state, judged = _judge(probe, params, findings)
+        state, judged = _judge(probe, params, findings, raw.credentials_configured)
         operations[probe.key] = judged
         if state is AuthState.SKIPPED:
             skipped.append(
@@ -99,13 +113,74 @@ def evaluate(raw: AuthPostureRaw, params: AuthPostureParams, now: datetime) -> C
             for state, count in counts.items()
         )
     findings.extend(_unverified(skipped))
+    not_found = [
+        probe.key
+        for probe in raw.probes
+        if operations[probe.key]["state"] == AuthState.ENFORCED.value
+        and all(e.status == 404 for e in probe.exchanges if e.variant is not Variant.VALID)
+    ]
+    if len(not_found) >= 2 and len(not_found) == states[AuthState.ENFORCED.value]:
+        findings.append(
+            Finding(
+                "AUTH-ALL-NOT-FOUND",
+                Severity.LOW,
+                "Every operation counted as enforced only answered 404",
+                "spec",
+                f"all {len(not_found)} operation(s) judged enforced answered 404 to every probe "
+                f"(e.g. {', '.join(not_found[:3])} at {raw.probes[0].url}): a 404 counts as a "
+                "refusal, but when all of them are 404 the target URL or the spec's servers "
+                "base path likely does not match the API, and nothing was really verified",
+                "Check the target's url and the spec's servers path (the probe URL is the "
+                "target URL + the servers path + the operation path).",
+            )
+        )
+    security_problems = [problem for problem in raw.spec_problems if "security" in problem]
+    if security_problems:
+        shown = "; ".join(security_problems[:5])
+        more = f"; and {len(security_problems) - 5} more" if len(security_problems) > 5 else ""
+        findings.append(
+            Finding(
+                "AUTH-SPEC-SECURITY-INVALID",
+                Severity.LOW,
+                "The spec's security requirements cannot be read everywhere",
+                "spec",
+                f"{len(security_problems)} problem(s) in the spec's security requirements: "
+                f"{shown}{more}; an operation whose `security` is unreadable counts as public, "
+                "so it is not probed",
+                "Write `security` as a list of requirement objects naming defined schemes "
+                "(OpenAPI 3 §4.8.30), e.g. `security: [{bearer: []}]`.",
+            )
+        )
+    if raw.spec_probed and raw.secured_operations == 0:
+        findings.append(
+            Finding(
+                "AUTH-NO-SECURED-OPERATIONS",
+                Severity.LOW,
+                "The spec marks no operation as secured: there was nothing to verify",
+                "spec",
+                f"none of the spec's {raw.documented_operations} operation(s) has an effective "
+                "security requirement without an anonymous {} option, so no probe was sent "
+                "(a removed top-level `security` makes every operation public)",
+                "Declare the API's security requirements in the spec (top-level `security`, or "
+                "per operation), or turn probe_operations off for a public API.",
+            )
+        )
     findings.extend(_credentials_rejected(raw))
     findings.extend(_rate_limit_findings(raw))
     audit = KeyAudit()
-    if raw.jwks is not None:
-        audit = _jwks(raw, params, now)
-        findings.extend(audit.findings)
-        observations.extend(audit.observations)
+    for fetched in raw.jwks:
+        audit.add(_jwks(fetched, raw, params, now))
+    audit.observe()
+    findings.extend(audit.findings)
+    observations.extend(audit.observations)
+    # keys no longer published are forgotten; while a set cannot be read, none are
+    unread = any(
+        fetched.error is not None
+        or not isinstance(fetched.document, dict)
+        or not isinstance(fetched.document.get("keys"), list)
+        for fetched in raw.jwks
+    )
+    first_seen = {**raw.key_first_seen, **audit.first_seen} if unread else audit.first_seen
     for discovery in raw.discoveries:
         findings.extend(audit_discovery(discovery))
     snapshot: dict[str, Any] = {
@@ -119,17 +194,31 @@ def evaluate(raw: AuthPostureRaw, params: AuthPostureParams, now: datetime) -> C
         "max_requests": raw.max_requests,
         "spec_problems": list(raw.spec_problems[:20]),
         "credentials_configured": raw.credentials_configured,
-        "jwks_url": raw.jwks.url if raw.jwks else None,
+        "jwks_urls": [fetched.url for fetched in raw.jwks],
         "keys": audit.keys,
-        # keys no longer published are forgotten; a set that could not be read forgets none
+        "key_age_series_dropped": audit.age_series_dropped,
         "key_first_seen": {
-            thumbprint: when.isoformat()
-            for thumbprint, when in sorted((audit.first_seen or raw.key_first_seen).items())
+            thumbprint: when.isoformat() for thumbprint, when in sorted(first_seen.items())
         },
     }
     if raw.burst is not None:
         snapshot["burst"] = burst_json(raw.burst)
         snapshot["burst_ran"] = raw.burst_ran
+    if raw.burst_lost_at is not None:
+        due = (raw.burst_lost_at + BURST_MIN_INTERVAL).isoformat()
+        snapshot["burst_lost_at"] = raw.burst_lost_at.isoformat()
+        findings.append(
+            Finding(
+                "RATELIMIT-BURST-NOT-SENT",
+                Severity.INFO,
+                "The configured rate-limit burst was not sent",
+                "rate_limit_burst",
+                f"a burst was claimed at {raw.burst_lost_at.isoformat()} by a run that did not "
+                "finish (failed, timed out or was stopped), so its result is lost; a burst may "
+                f"run at most once a day: the next is due after {due}",
+                "See that run's error; if it timed out, raise the check's timeout.",
+            )
+        )
     if raw.burst_needs_store:
         snapshot["burst_not_sent"] = "no store remembers the last burst (once a day at most)"
         findings.append(
@@ -152,32 +241,50 @@ def evaluate(raw: AuthPostureRaw, params: AuthPostureParams, now: datetime) -> C
 
 
 def _judge(
-    probe: OperationProbe, params: AuthPostureParams, findings: list[Finding]
+    probe: OperationProbe,
+    params: AuthPostureParams,
+    findings: list[Finding],
+    credentials: bool = False,
 ) -> tuple[AuthState, dict[str, Any]]:
     exchanges = probe.exchanges
     judged: dict[str, Any] = {
         "url": probe.url,
         "answers": {e.variant.value: e.status for e in exchanges},
     }
+    reported: set[str] = set()  # a rule once per operation, from the first answer showing it
     for exchange in exchanges:
         if exchange.variant is not Variant.VALID:
-            findings.extend(_refusal_findings(probe.key, exchange))
+            for finding in _refusal_findings(probe.key, exchange):
+                if finding.rule_id not in reported:
+                    reported.add(finding.rule_id)
+                    findings.append(finding)
     accepted = next(
         (e for e in exchanges if e.variant is not Variant.VALID and answer(e) is Answer.ACCEPTED),
         None,
     )
     if accepted is None:
         first = exchanges[0]
+        if answer(first) is Answer.REFUSED and len(exchanges) >= 2:
+            second = exchanges[1]
+            # the invalid token was refused too (a 400 for it is a refusal: a malformed
+            # token); no answer, a 5xx or another redirect says nothing about it
+            if answer(second) is Answer.REFUSED or second.status == 400:
+                judged["state"] = AuthState.ENFORCED.value
+                return AuthState.ENFORCED, judged
+            first = second
         verdict = answer(first)
-        if verdict is Answer.REFUSED and len(exchanges) >= 2:
-            # the invalid token was not accepted either (a 400 for it is a refusal too)
-            judged["state"] = AuthState.ENFORCED.value
-            return AuthState.ENFORCED, judged
         reason = SkipReason.NO_ANSWER if verdict is Answer.NO_ANSWER else SkipReason.INCONCLUSIVE
+        if first.status == 429:
+            reason = SkipReason.RATE_LIMITED
         judged.update(state=AuthState.SKIPPED.value, reason=reason.value, detail=_said(first))
         return AuthState.SKIPPED, judged
     valid = next((e for e in exchanges if e.variant is Variant.VALID), None)
-    comparison = "no credentials are configured (auth_header_file) to compare with"
+    comparison = (
+        "the run's request budget (max_requests) left no request to compare with the "
+        "configured credentials"
+        if credentials
+        else "no credentials are configured (auth_header_file) to compare with"
+    )
     if valid is not None:
         if answer(valid) is Answer.ACCEPTED:
             alike = similarity(accepted.body, valid.body)
@@ -222,8 +329,16 @@ def _said(exchange: Exchange) -> str:
     if exchange.status is None:
         return text + f"got no answer ({exchange.error})"
     location = exchange.header("location")
-    where = f" to {location}" if location and 300 <= exchange.status < 400 else ""
+    where = f" to {_shown(location)}" if location and 300 <= exchange.status < 400 else ""
     return text + f"answered {exchange.status}{where} with {exchange.body_size} bytes"
+
+
+def _shown(location: str) -> str:
+    """A Location as evidence: no userinfo, query or fragment (a server may put tokens,
+    even the request's own credentials, there)."""
+    parts = urlsplit(location)
+    query = "?" + MASK if parts.query else ""
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", "")) + query
 
 
 def _refusal_findings(key: str, exchange: Exchange) -> list[Finding]:
@@ -262,7 +377,10 @@ def _credentials_rejected(raw: AuthPostureRaw) -> list[Finding]:
         (probe.key, exchange)
         for probe in raw.probes
         for exchange in probe.exchanges
-        if exchange.variant is Variant.VALID and answer(exchange) is Answer.REFUSED
+        # a 403 or 404 is the identity's permissions (least privilege), not its credentials
+        if exchange.variant is Variant.VALID
+        and answer(exchange) is Answer.REFUSED
+        and exchange.status not in (403, 404)
     ]
     if not rejected:
         return []
@@ -335,6 +453,20 @@ def _rate_limit_findings(raw: AuthPostureRaw) -> list[Finding]:
                 "Send Retry-After with every 429.",
             )
         )
+    if burst is not None and burst.error is not None:
+        findings.append(
+            Finding(
+                "RATELIMIT-BURST-INCOMPLETE",
+                Severity.INFO,
+                "The rate-limit burst stopped before it was done",
+                urlsplit(burst.url).path,
+                f"the burst to {burst.url} at {burst.at.isoformat()} stopped after "
+                f"{burst.sent} request(s) without a 429: {burst.error}; rate limiting was not "
+                "tested (the burst runs at most once a day; this is its latest result)",
+                "See why the API stopped answering (it may be the throttling, answered by "
+                "dropping connections instead of 429), or raise network_timeout.",
+            )
+        )
     if burst is not None and burst.throttled_after is None and burst.error is None:
         findings.append(
             Finding(
@@ -350,9 +482,9 @@ def _rate_limit_findings(raw: AuthPostureRaw) -> list[Finding]:
     return findings
 
 
-def _jwks(raw: AuthPostureRaw, params: AuthPostureParams, now: datetime) -> KeyAudit:
-    fetched = raw.jwks
-    assert fetched is not None
+def _jwks(
+    fetched: FetchedDocument, raw: AuthPostureRaw, params: AuthPostureParams, now: datetime
+) -> KeyAudit:
     audit = KeyAudit()
     if urlsplit(fetched.url).scheme.lower() != "https":
         audit.findings.append(

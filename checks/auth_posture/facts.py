@@ -28,6 +28,7 @@ class SkipReason(StrEnum):
     BUDGET = "budget"  # the run's request budget was spent
     NO_ANSWER = "no_answer"  # the request failed (connection, timeout, size cap)
     INCONCLUSIVE = "inconclusive"  # an answer that says neither yes nor no (400, 5xx, 3xx)
+    RATE_LIMITED = "rate_limited"  # the API answered 429: no more probes this run
     # a 2xx HTML page where the spec documents only other media types: a single-page
     # app's catch-all or a login form, not the operation (told apart only with credentials)
     CATCH_ALL_PAGE = "catch_all_page"
@@ -88,6 +89,7 @@ class FetchedDocument:
 class Discovery:
     fetched: FetchedDocument
     expected_issuer: str | None  # the configured issuer, the URL's; None: not comparable
+    derived: bool = False  # expected_issuer was read off the URL (up to a final '/')
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +109,7 @@ class AuthPostureRaw:
     target: str
     spec_probed: bool = False  # a spec was read and its secured operations probed
     secured_operations: int = 0
+    documented_operations: int = 0
     probes: tuple[OperationProbe, ...] = ()
     skipped: tuple[SkippedOperation, ...] = ()
     requests_sent: int = 0
@@ -114,9 +117,11 @@ class AuthPostureRaw:
     max_requests: int = 0
     credentials_configured: bool = False
     spec_problems: tuple[str, ...] = ()
-    jwks: FetchedDocument | None = None
+    jwks: tuple[FetchedDocument, ...] = ()  # the configured set, then each discovered one
     discoveries: tuple[Discovery, ...] = ()
     burst: BurstResult | None = None  # this run's, or the last one carried forward
     burst_ran: bool = False  # whether `burst` was sent in this run
+    # a burst claimed then (within the day) whose result no finished run kept
+    burst_lost_at: datetime | None = None
     burst_needs_store: bool = False  # configured, but no store remembers the last one
     key_first_seen: Mapping[str, datetime] = field(default_factory=dict)  # thumbprint -> time

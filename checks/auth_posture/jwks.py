@@ -26,6 +26,42 @@ _ALGS_BY_KTY = {
     "EC": ("ES", "ECDH-ES"),
     "OKP": ("EdDSA", "Ed25519", "Ed448", "ECDH-ES"),
 }
+# JOSE-registered curves of 128-bit security or more (RFC 7518, 8037, 8812)
+STRONG_CURVES = frozenset(
+    {"P-256", "P-384", "P-521", "Ed25519", "Ed448", "X25519", "X448", "secp256k1"}
+)
+MAX_KID_SERIES = 20  # jwks_key_age_seconds series per target (kid is server-controlled)
+MAX_KID_LABEL = 64  # characters of a kid kept in its label
+# the JWS/JWE algorithm names registered by RFC 7518, 8037, 8812 and 9864: the alg label's values
+JOSE_ALGS = frozenset(
+    {
+        *(f"{family}{bits}" for family in ("HS", "RS", "PS", "ES") for bits in (256, 384, 512)),
+        "ES256K",
+        "EdDSA",
+        "Ed25519",
+        "Ed448",
+        "none",
+        "RSA1_5",
+        "RSA-OAEP",
+        "RSA-OAEP-256",
+        "RSA-OAEP-384",
+        "RSA-OAEP-512",
+        "A128KW",
+        "A192KW",
+        "A256KW",
+        "dir",
+        "ECDH-ES",
+        "ECDH-ES+A128KW",
+        "ECDH-ES+A192KW",
+        "ECDH-ES+A256KW",
+        "A128GCMKW",
+        "A192GCMKW",
+        "A256GCMKW",
+        "PBES2-HS256+A128KW",
+        "PBES2-HS384+A192KW",
+        "PBES2-HS512+A256KW",
+    }
+)
 _CURVE_OF_ALG = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521", "ES256K": "secp256k1"}
 _NOT_MATERIAL = frozenset({"use", "key_ops", "alg", "kid", "x5c", "x5t", "x5t#S256", "x5u"})
 _SIGN_OPS = frozenset({"sign", "verify"})
@@ -38,6 +74,33 @@ class KeyAudit:
     observations: list[Observation] = field(default_factory=list)
     first_seen: dict[str, datetime] = field(default_factory=dict)
     keys: list[dict[str, Any]] = field(default_factory=list)  # the snapshot's key facts
+    ages: dict[str, float] = field(default_factory=dict)  # kid label -> oldest key's age
+    algs: Counter[str] = field(default_factory=Counter)  # alg label -> keys
+    age_series_dropped: int = 0  # kids past MAX_KID_SERIES: no jwks_key_age_seconds series
+
+    def add(self, other: KeyAudit) -> None:
+        """Fold the audit of another JWK Set into this one (observations come after)."""
+        self.findings.extend(other.findings)
+        self.first_seen.update(other.first_seen)
+        self.keys.extend(other.keys)
+        for kid, age in other.ages.items():
+            self.ages[kid] = max(self.ages.get(kid, 0.0), age)
+        self.algs.update(other.algs)
+
+    def observe(self) -> None:
+        """The key metrics, from every set folded in. kid and alg come from the server: the
+        age series are capped (the oldest keys kept; keys sharing a kid are one series, the
+        older's age), and algs outside the JOSE registry count as "other"."""
+        by_age = sorted(self.ages.items(), key=lambda item: (-item[1], item[0]))
+        self.observations = [
+            Observation("jwks_key_age_seconds", age, {"kid": kid})
+            for kid, age in by_age[:MAX_KID_SERIES]
+        ]
+        self.observations.extend(
+            Observation("jwks_keys", float(count), {"alg": alg})
+            for alg, count in sorted(self.algs.items())
+        )
+        self.age_series_dropped = max(0, len(by_age) - MAX_KID_SERIES)
 
 
 def _finding(
@@ -67,20 +130,39 @@ def audit_key_set(
             )
         )
         return result
+    if not keys:
+        result.findings.append(
+            _finding(
+                "JWKS-EMPTY",
+                Severity.HIGH,
+                "The JWK Set publishes no keys",
+                url,
+                f"{url} answered a JWK Set with an empty 'keys' array: verifiers cannot check "
+                "any token's signature",
+                "Publish the current signing keys (and their successors during a rotation).",
+            )
+        )
+        return result
     labels = [_label(key, index) for index, key in enumerate(keys)]
     for index, key in enumerate(keys):
         _audit_key(key, labels[index], url, params, now, first_seen, result)
     _set_rules(keys, labels, url, result)
-    algs = Counter(str(key.get("alg") or "unspecified") for key in keys if isinstance(key, dict))
-    result.observations.extend(
-        Observation("jwks_keys", float(count), {"alg": alg}) for alg, count in sorted(algs.items())
-    )
+    result.algs.update(_alg_label(key.get("alg")) for key in keys if isinstance(key, dict))
+    result.observe()
     return result
 
 
+def _alg_label(alg: Any) -> str:
+    if alg is None or alg == "":
+        return "unspecified"
+    return alg if isinstance(alg, str) and alg in JOSE_ALGS else "other"
+
+
 def _label(key: Any, index: int) -> str:
+    """How a key is named in subjects, evidence and metric labels: its kid (server-chosen,
+    so cut to MAX_KID_LABEL characters), else its position."""
     if isinstance(key, dict) and isinstance(key.get("kid"), str) and key["kid"]:
-        return str(key["kid"])
+        return str(key["kid"])[:MAX_KID_LABEL]
     return f"#{index}"
 
 
@@ -138,9 +220,7 @@ def _audit_key(
         seen = not_before
     result.first_seen[identity] = seen
     age = now - seen
-    result.observations.append(
-        Observation("jwks_key_age_seconds", age.total_seconds(), {"kid": label})
-    )
+    result.ages[label] = max(result.ages.get(label, 0.0), age.total_seconds())
     if age > params.key_max_age:
         add(
             _finding(
@@ -206,7 +286,21 @@ def _strength_rules(
     weak: str | None = None
     if kty in ("EC", "OKP"):
         crv = key.get("crv")
-        if crv not in params.allowed_curves:
+        if crv in STRONG_CURVES and crv not in params.allowed_curves:
+            # registered and not weak (secp256k1 for ES256K, say): a policy finding only
+            result.findings.append(
+                _finding(
+                    "JWKS-CURVE-NOT-ALLOWED",
+                    Severity.LOW,
+                    "A key's curve is not one of the allowed curves",
+                    subject,
+                    f"key {label}: curve {crv} (registered for JOSE, about 128 bits of "
+                    f"security or more) is not one of {', '.join(params.allowed_curves)}",
+                    "Use an allowed curve, or add this one to allowed_curves if your verifiers "
+                    "support it.",
+                )
+            )
+        elif crv not in params.allowed_curves:
             weak = f"curve {crv} is not one of {', '.join(params.allowed_curves)}"
     elif kty == "RSA" and isinstance(key.get("n"), str):
         bits = _modulus_bits(key["n"])
@@ -369,7 +463,7 @@ def _set_rules(keys: list[Any], labels: list[str], url: str, result: KeyAudit) -
                     "JWKS-DUPLICATE-KID",
                     Severity.MEDIUM,
                     "Several keys of the JWK Set share one kid",
-                    f"kid={kid}",
+                    f"kid={kid[:MAX_KID_LABEL]}",
                     f"{count} {kty} keys at {url} have kid={kid} (RFC 7517 §4.5): a verifier "
                     "may pick the wrong one",
                     "Give every key its own kid (e.g. its RFC 7638 thumbprint).",

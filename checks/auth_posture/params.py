@@ -13,7 +13,8 @@ from monitor.durations import Duration
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 MAX_BURST_REQUESTS = 30
 BURST_MIN_INTERVAL = timedelta(days=1)
-DEFAULT_CURVES = ("P-256", "P-384", "P-521", "Ed25519")
+# signing (P-*, Ed25519, Ed448) and key-agreement (P-*, X25519, X448) curves of RFC 7518/8037
+DEFAULT_CURVES = ("P-256", "P-384", "P-521", "Ed25519", "Ed448", "X25519", "X448")
 
 
 class X5cThresholds(BaseModel):

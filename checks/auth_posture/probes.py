@@ -98,14 +98,21 @@ def probe_operations(
             media_types = spec.answer_media_types.get(operation.key, ())
             planned.append(_Planned(operation.key, method, *request, media_types))
     last: str | None = None
+    throttled: str | None = None
     for plan in _ordered(planned, order):
+        if throttled is not None:  # the API asked us to slow down: a monitor stops
+            skipped.append(SkippedOperation(plan.key, SkipReason.RATE_LIMITED, throttled))
+            continue
         # anonymous, then invalid token or valid credentials: at least two requests
         if budget.left() < 2:
             skipped.append(SkippedOperation(plan.key, SkipReason.BUDGET))
             continue
-        probes.append(_probe(plan, settings, budget, context))
+        probe = _probe(plan, settings, budget, context)
+        probes.append(probe)
         if plan.key not in order.open_before:
             last = plan.key
+        if any(exchange.status == 429 for exchange in probe.exchanges):
+            throttled = f"after {plan.key} answered 429"
     probes.sort(key=lambda probe: probe.key)
     skipped.sort(key=lambda skip: skip.key)
     return tuple(probes), tuple(skipped), last
@@ -176,6 +183,8 @@ def _probe(
     plan: _Planned, settings: ProbeSettings, budget: Budget, context: CheckContext
 ) -> OperationProbe:
     exchanges = [_send(plan, Variant.ANONYMOUS, settings, budget, context)]
+    if exchanges[0].status == 429:
+        return OperationProbe(plan.key, plan.url, tuple(exchanges), plan.media_types)
     if answer(exchanges[0]) is Answer.REFUSED:
         exchanges.append(_send(plan, Variant.INVALID_TOKEN, settings, budget, context))
     accepted = answer(exchanges[-1]) is Answer.ACCEPTED

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -219,6 +219,14 @@ class Store(Protocol):
 
     def latest_snapshot(self, check: CheckKind, target: str) -> dict[str, Any] | None:
         """The snapshot of the newest ok run of (check, target) that kept one."""
+        ...
+
+    def claim_action(
+        self, check: CheckKind, target: str, action: str, at: datetime, every: timedelta
+    ) -> datetime | None:
+        """Record, durably, that `action` of (check, target) happens at `at`, unless it was
+        last recorded less than `every` before `at`. None when recorded (go ahead: the record
+        stands whatever happens next), else the time of the last one. Raises StoreError."""
         ...
 
     def hash_key(self) -> bytes:

@@ -52,6 +52,7 @@ from monitor.store.retention import PruneResult, RetentionPolicy
 from monitor.store.sql_alerting import SqlAlertingMixin
 from monitor.store.sql_metrics import as_utc, known_kind, read_metrics_state
 from monitor.store.tables import (
+    ActionClaimRow,
     AuditLogRow,
     CheckRunRow,
     FindingRow,
@@ -295,6 +296,38 @@ class SqlStore(SqlAlertingMixin):
                 if not isinstance(error.__cause__, IntegrityError):
                     raise  # another process created it first: read theirs
         raise StoreError(f"store {self.describe()}: could not create the instance key")
+
+    def claim_action(
+        self, check: CheckKind, target: str, action: str, at: datetime, every: timedelta
+    ) -> datetime | None:
+        key = (
+            col(ActionClaimRow.check) == check.value,
+            col(ActionClaimRow.target) == target,
+            col(ActionClaimRow.action) == action,
+        )
+        with self._session() as session:
+            # a concurrent claim of the same key waits for this transaction on PostgreSQL
+            # (row lock or unique key) and then finds the new time: exactly one wins
+            moved = session.execute(
+                sa.update(ActionClaimRow)
+                .where(*key, col(ActionClaimRow.claimed_at) <= at - every)
+                .values(claimed_at=at)
+            )
+            claimed = getattr(moved, "rowcount", 0) == 1
+            if not claimed:
+                insert = (
+                    postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+                )
+                statement: Any = (
+                    insert(ActionClaimRow)
+                    .values(check=check.value, target=target, action=action, claimed_at=at)
+                    .on_conflict_do_nothing(index_elements=["check", "target", "action"])
+                    .returning(sa.literal_column("1"))
+                )
+                claimed = session.execute(statement).first() is not None
+            last = None if claimed else session.exec(select(ActionClaimRow).where(*key)).first()
+            session.commit()
+        return None if claimed or last is None else last.claimed_at
 
     def audit_entries(self, limit: int = 100) -> list[AuditEntry]:
         with self._session() as session:

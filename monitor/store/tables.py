@@ -243,6 +243,18 @@ class CheckStateRow(SQLModel, table=True):
     ok_started_at: datetime | None = _utc(nullable=True)
 
 
+class ActionClaimRow(SQLModel, table=True):
+    """When a rationed action of a check (the opt-in rate-limit burst) was last claimed;
+    written and committed before the action starts, so it counts whatever happens next."""
+
+    __tablename__ = "action_claim"
+
+    check: str = Field(primary_key=True, max_length=64)
+    target: str = Field(primary_key=True, max_length=128)
+    action: str = Field(primary_key=True, max_length=64)
+    claimed_at: datetime = _utc()
+
+
 class RunRollupRow(SQLModel, table=True):
     """Runs of one (check, target, UTC day) by status and error reason, once raw rows age out."""
 
