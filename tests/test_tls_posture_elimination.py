@@ -54,9 +54,9 @@ from checks.tls_posture.registry import (
     ClientRenegotiationAskedTwice,
 )
 from checks.tls_posture.translate import protocol_support
+from tests.support.ports import HOST
 from tests.support.tls_certs import TestPki
 from tests.support.tls_servers import (
-    HOST,
     TLSLITE_3DES,
     TLSLITE_RC4,
     TLSLITE_SSL3,

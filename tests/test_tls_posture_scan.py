@@ -31,6 +31,7 @@ from monitor.scan import run_scan
 from monitor.store.interface import FindingQuery, HysteresisPolicy
 from monitor.store.sql import SqlStore
 from tests.support.hostile_servers import GarbageServer, Tarpit
+from tests.support.ports import free_port
 from tests.support.tls_certs import TestPki
 from tests.support.tls_servers import (
     MODERN_CIPHERS,
@@ -43,7 +44,6 @@ from tests.support.tls_servers import (
     OpensslSServer,
     TlsliteServer,
     dh_numbers,
-    free_port,
     make_dh_params,
     standard_nginx_blocks,
     tlslite_dh,

@@ -23,7 +23,7 @@ from typing import Any, Self
 import httpx
 import yaml
 
-from tests.support.tls_servers import free_port
+from tests.support.ports import free_port
 from tests.support.waiting import wait_for_200
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"

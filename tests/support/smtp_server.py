@@ -27,7 +27,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from alerts.config import SmtpSecurity
-from tests.support.tls_servers import HOST, free_port
+from tests.support.ports import HOST, free_port
 
 
 @dataclass(frozen=True, slots=True)
