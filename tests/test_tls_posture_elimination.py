@@ -51,7 +51,7 @@ from checks.tls_posture import elimination, registry
 from checks.tls_posture.facts import Protocol
 from checks.tls_posture.registry import (
     CertificateInfoTimeoutIsConnectivity,
-    ClientRenegotiationAskedTwice,
+    ClientRenegotiationTimeoutIsConnectivity,
 )
 from checks.tls_posture.translate import protocol_support
 from tests.support.ports import HOST
@@ -352,4 +352,4 @@ def test_every_replacement_is_in_sslyzes_registry_once_installed(
     installed = scan_commands._IMPLEMENTATION_CLASSES
     assert {command: installed[command] for command in COMMANDS} == elimination.BY_ELIMINATION
     assert installed[ScanCommand.CERTIFICATE_INFO] is CertificateInfoTimeoutIsConnectivity
-    assert installed[ScanCommand.SESSION_RENEGOTIATION] is ClientRenegotiationAskedTwice
+    assert installed[ScanCommand.SESSION_RENEGOTIATION] is ClientRenegotiationTimeoutIsConnectivity

@@ -32,7 +32,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -886,6 +886,7 @@ class SlowAcceptRelay:
         except OSError:
             client.close()
             return
+        forward = self._client_bytes()
         with client, upstream, contextlib.suppress(OSError):
             sockets = [client, upstream]
             while not self._stop.is_set():
@@ -894,4 +895,56 @@ class SlowAcceptRelay:
                     data = source.recv(65536)
                     if not data:
                         return
-                    (upstream if source is client else client).sendall(data)
+                    if source is client:
+                        upstream.sendall(forward(data))
+                    else:
+                        client.sendall(data)
+
+    def _client_bytes(self) -> Callable[[bytes], bytes]:
+        """For one connection: what of the client's bytes to send upstream (all of them)."""
+        return lambda data: data
+
+
+class RenegotiationHoldingRelay(SlowAcceptRelay):
+    """`with RenegotiationHoldingRelay(upstream_port) as relay:` a relay (accepting at once)
+    that passes each TLS 1.2 connection's first handshake, then holds every handshake record
+    the client sends: a client-initiated renegotiation never reaches the server and is never
+    answered, nor refused (the server does not know it was asked)."""
+
+    def __init__(self, upstream_port: int) -> None:
+        super().__init__(upstream_port, delay=0)
+
+    def _client_bytes(self) -> Callable[[bytes], bytes]:
+        return _FirstHandshakeOnly().forward
+
+
+class _FirstHandshakeOnly:
+    """A connection's client-to-server TLS records until the client starts a second handshake
+    (an encrypted handshake record after its Finished); from then on, nothing."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._cipher_spec_changed = False
+        self._finished = False
+        self._holding = False
+
+    def forward(self, data: bytes) -> bytes:
+        if not self._buffer and not 20 <= data[0] <= 24:  # no TLS record (an SSL 2.0 hello)
+            return data
+        self._buffer += data
+        passed = b""
+        while not self._holding and len(self._buffer) >= 5:
+            end = 5 + int.from_bytes(self._buffer[3:5], "big")
+            if len(self._buffer) < end:
+                break
+            record, self._buffer = self._buffer[:end], self._buffer[end:]
+            if record[0] == 20:  # change_cipher_spec
+                self._cipher_spec_changed = True
+            elif record[0] == 22 and self._cipher_spec_changed:  # an encrypted handshake
+                self._holding = self._finished
+                self._finished = True
+            if not self._holding:
+                passed += record
+        if self._holding:
+            self._buffer = b""
+        return passed
