@@ -35,7 +35,7 @@ class LoopbackHttpServer(Generic[Request]):
     ) -> None:
         self.host = host
         self.requests: list[Request] = []
-        self._lock = threading.Lock()
+        self._recording = threading.Lock()
         self._http = ThreadingHTTPServer((host, port), handler)
         self._http.daemon_threads = True
         self.scheme = "http"
@@ -45,14 +45,16 @@ class LoopbackHttpServer(Generic[Request]):
             self._http.socket = context.wrap_socket(self._http.socket, server_side=True)
             self.scheme = "https"
         self.port: int = self._http.server_address[1]
-        self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def url(self) -> str:
         return f"{self.scheme}://{self.host}:{self.port}"
 
     def record(self, request: Request) -> None:
-        with self._lock:
+        with self._recording:
             self.requests.append(request)
 
     def __enter__(self) -> Self:
