@@ -24,14 +24,13 @@ from monitor.runner import CheckJob
 from monitor.scan import run_scan, scan_document
 from tests.support.ports import HOST
 from tests.support.tls_certs import TestPki
+from tests.support.tls_relays import RenegotiationHoldingRelay, TlsRelay
 from tests.support.tls_servers import (
     MODERN_CIPHERS,
     TLS10_CIPHERS,
     NginxBlock,
     NginxTls,
     OpensslSServer,
-    RenegotiationHoldingRelay,
-    SlowAcceptRelay,
 )
 
 RUNS = 10  # about 30 s each
@@ -69,7 +68,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         OpensslSServer(
             good.chain, good.key, options=("-tls1_2", "-client_renegotiation", "-www")
         ) as s_server,
-        SlowAcceptRelay(s_server.port, delay=0.04) as slow,
+        TlsRelay(s_server.port, accept_delay=0.04) as slow,
         OpensslSServer(good.chain, good.key) as renegotiating,
         RenegotiationHoldingRelay(renegotiating.port) as held,
     ):

@@ -23,7 +23,6 @@ import atexit
 import contextlib
 import json
 import os
-import select
 import shutil
 import signal
 import socket
@@ -32,7 +31,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -836,115 +835,3 @@ if __name__ == "__main__":
         _tlslite_main(json.loads(sys.argv[2]))
     else:
         raise SystemExit("usage: python -m tests.support.tls_servers --tlslite JSON")
-
-
-# -- a slow relay ------------------------------------------------------------------------------
-
-
-class SlowAcceptRelay:
-    """`with SlowAcceptRelay(upstream_port, delay=0.3) as relay:` a TCP relay on 127.0.0.1
-    that accepts one connection at a time, waiting `delay` seconds before each accept, then
-    relays bytes both ways to the upstream port. In front of a single-threaded server
-    (openssl s_server) a scanner's parallel connections queue and time out."""
-
-    def __init__(self, upstream_port: int, delay: float = 0.3) -> None:
-        self._upstream = upstream_port
-        self._delay = delay
-        self._listener = socket.socket()
-        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind((HOST, 0))
-        self._listener.listen(256)
-        self.port: int = self._listener.getsockname()[1]
-        self._stop = threading.Event()
-        self._accepter = threading.Thread(target=self._accept, daemon=True)
-
-    def __enter__(self) -> SlowAcceptRelay:
-        self._accepter.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._listener.close()
-        self._accepter.join(timeout=5)
-
-    def _accept(self) -> None:
-        self._listener.settimeout(0.2)
-        while not self._stop.is_set():
-            if self._stop.wait(self._delay):
-                return
-            try:
-                client, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
-
-    def _relay(self, client: socket.socket) -> None:
-        try:
-            upstream = socket.create_connection((HOST, self._upstream), timeout=10)
-        except OSError:
-            client.close()
-            return
-        forward = self._client_bytes()
-        with client, upstream, contextlib.suppress(OSError):
-            sockets = [client, upstream]
-            while not self._stop.is_set():
-                readable, _, _ = select.select(sockets, [], [], 0.5)
-                for source in readable:
-                    data = source.recv(65536)
-                    if not data:
-                        return
-                    if source is client:
-                        upstream.sendall(forward(data))
-                    else:
-                        client.sendall(data)
-
-    def _client_bytes(self) -> Callable[[bytes], bytes]:
-        """For one connection: what of the client's bytes to send upstream (all of them)."""
-        return lambda data: data
-
-
-class RenegotiationHoldingRelay(SlowAcceptRelay):
-    """`with RenegotiationHoldingRelay(upstream_port) as relay:` a relay (accepting at once)
-    that passes each TLS 1.2 connection's first handshake, then holds every handshake record
-    the client sends: a client-initiated renegotiation never reaches the server and is never
-    answered, nor refused (the server does not know it was asked)."""
-
-    def __init__(self, upstream_port: int) -> None:
-        super().__init__(upstream_port, delay=0)
-
-    def _client_bytes(self) -> Callable[[bytes], bytes]:
-        return _FirstHandshakeOnly().forward
-
-
-class _FirstHandshakeOnly:
-    """A connection's client-to-server TLS records until the client starts a second handshake
-    (an encrypted handshake record after its Finished); from then on, nothing."""
-
-    def __init__(self) -> None:
-        self._buffer = b""
-        self._cipher_spec_changed = False
-        self._finished = False
-        self._holding = False
-
-    def forward(self, data: bytes) -> bytes:
-        if not self._buffer and not 20 <= data[0] <= 24:  # no TLS record (an SSL 2.0 hello)
-            return data
-        self._buffer += data
-        passed = b""
-        while not self._holding and len(self._buffer) >= 5:
-            end = 5 + int.from_bytes(self._buffer[3:5], "big")
-            if len(self._buffer) < end:
-                break
-            record, self._buffer = self._buffer[:end], self._buffer[end:]
-            if record[0] == 20:  # change_cipher_spec
-                self._cipher_spec_changed = True
-            elif record[0] == 22 and self._cipher_spec_changed:  # an encrypted handshake
-                self._holding = self._finished
-                self._finished = True
-            if not self._holding:
-                passed += record
-        if self._holding:
-            self._buffer = b""
-        return passed
