@@ -6,12 +6,12 @@
   retries; here the timeout itself is raised, so the command is a connectivity issue, retried
   one connection at a time like every other timeout.
 - session_renegotiation: sslyze reads a timeout during a client-initiated renegotiation as a
-  refusal (Netty's way), so a busy server that accepts them was sometimes "refusing" (a slow
-  single-threaded server lost its cap between scans, also when asked again with a longer
-  timeout). Here such a timeout is raised as a handshake timeout: a connectivity issue,
-  retried one connection at a time like every other, and if it times out again the command
-  is undetermined (so is the grade), never a refusal. A refusal by alert or closed
-  connection still counts at once.
+  refusal (Netty's way), so a busy server that accepts them was sometimes "refusing": a slow
+  single-threaded server lost its cap between scans, even when asked again with twice the
+  timeout. Here that timeout is raised as a handshake timeout, a connectivity issue retried
+  one connection at a time like every other; one that stays leaves the command undetermined
+  (the grade provisional), never a refusal. A refusal by alert or closed connection still
+  counts at once.
 
 The registry is sslyze's module-level dict: `install()` applies to every Scanner of the process.
 """
