@@ -17,9 +17,10 @@ from checks.http_posture.check import HttpPostureCheck
 from checks.http_posture.params import HttpPostureParams
 from checks.interface import CheckContext
 from monitor.model import CheckOutput, Finding, Target
+from tests.support.ports import free_port
 from tests.support.posture_servers import API_HEADERS, JSON, PostureApp, Route
 from tests.support.tls_certs import TestPki
-from tests.support.tls_servers import NginxBlock, NginxTls, free_port
+from tests.support.tls_servers import NginxBlock, NginxTls
 
 pytestmark = pytest.mark.integration
 

@@ -19,9 +19,9 @@ from checks.http_posture.check import HttpPostureCheck
 from checks.http_posture.params import HttpPostureParams
 from checks.interface import CheckContext, TargetUnreachable
 from monitor.model import CheckOutput, Finding, Target
+from tests.support.ports import free_port
 from tests.support.posture_servers import API_HEADERS, JSON, PostureApp, Route
 from tests.support.tls_certs import TestPki
-from tests.support.tls_servers import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -8,13 +8,12 @@ With `cert`/`key` it serves HTTPS.
 
 from __future__ import annotations
 
-import ssl
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from types import TracebackType
+
+from tests.support.http_servers import LoopbackHttpServer
 
 
 @dataclass
@@ -36,7 +35,7 @@ class Logged:
     headers: Mapping[str, str]
 
 
-class PostureApp:
+class PostureApp(LoopbackHttpServer[Logged]):
     """`with PostureApp(routes) as app:` app.url, app.port, app.log; unknown paths 404."""
 
     def __init__(
@@ -49,7 +48,6 @@ class PostureApp:
     ) -> None:
         self.routes = dict(routes)
         self.fallback = fallback or Route(404, [("Content-Type", "application/json")], b"{}")
-        self.log: list[Logged] = []
         app = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -87,35 +85,15 @@ class PostureApp:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        if cert is not None and key is not None:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(cert, key)
-            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        self.scheme = "https" if cert is not None else "http"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(Handler, tls=(cert, key) if cert is not None and key is not None else None)
 
     @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
+    def log(self) -> list[Logged]:
+        return self.requests
 
     @property
     def url(self) -> str:
         return f"{self.scheme}://127.0.0.1:{self.port}/"
-
-    def __enter__(self) -> PostureApp:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 JSON = ("Content-Type", "application/json")
