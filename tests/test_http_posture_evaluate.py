@@ -10,7 +10,7 @@ import pytest
 from checks.http_posture.cookies import parse_set_cookie
 from checks.http_posture.csp import parse_csp
 from checks.http_posture.evaluate import evaluate
-from checks.http_posture.facts import Answer, Exchange, HttpPostureRaw, Probe
+from checks.http_posture.facts import Answer, Exchange, Failure, HttpPostureRaw, Probe
 from checks.http_posture.observatory import ObservatoryGrade, grade_for, observatory_grade
 from checks.http_posture.params import HttpPostureParams, ObservatoryAlgorithm
 
@@ -28,7 +28,15 @@ def raw(
         http_url="http://api.example/",
         exchanges=(
             Exchange(Probe.HTTPS, "GET", URL, (), (page,)),
-            Exchange(Probe.HTTP, "GET", "http://api.example/", (), (), error="refused"),
+            Exchange(
+                Probe.HTTP,
+                "GET",
+                "http://api.example/",
+                (),
+                (),
+                error="GET failed: [Errno 111] Connection refused",
+                failure=Failure.REFUSED,
+            ),
         ),
         skipped=skipped,
         requests_sent=2,

@@ -3,12 +3,16 @@
 Each path answers a scripted `Route` (status, headers in order and repeated as given, body);
 `reflect_origin` echoes the request's Origin into Access-Control-Allow-Origin. Every request
 of every method is logged (method, path, headers) so tests assert on what really arrived.
-With `cert`/`key` it serves HTTPS.
+With `cert`/`key` it serves HTTPS. `SilentListener` and `resetting_listener` are plain-HTTP
+ports that accept and never answer, or accept and reset.
 """
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import ssl
+import struct
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -46,6 +50,7 @@ class PostureApp:
         fallback: Route | None = None,
         cert: Path | None = None,
         key: Path | None = None,
+        port: int = 0,
     ) -> None:
         self.routes = dict(routes)
         self.fallback = fallback or Route(404, [("Content-Type", "application/json")], b"{}")
@@ -87,7 +92,7 @@ class PostureApp:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         if cert is not None and key is not None:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -125,3 +130,63 @@ API_HEADERS = [
     ("X-Content-Type-Options", "nosniff"),
     ("Cache-Control", "no-store"),
 ]
+
+
+class SilentListener:
+    """`with SilentListener() as silent:` silent.url is a port whose listener accepts every
+    connection (and reads what is sent) but never answers: a hung server, a timeout."""
+
+    def __init__(self, *, reset: bool = False, port: int = 0) -> None:
+        self._reset = reset
+        self._listener = socket.socket()
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", port))
+        self._listener.listen(16)
+        self.port = int(self._listener.getsockname()[1])
+        self._stop = threading.Event()
+        self._held: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def _accept(self) -> None:
+        self._listener.settimeout(0.1)
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if self._reset:
+                connection.settimeout(2)
+                with contextlib.suppress(OSError):
+                    connection.recv(65536)  # the whole request, then a reset (RST), no answer
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                connection.close()
+            else:
+                self._held.append(connection)
+
+    def __enter__(self) -> SilentListener:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        for connection in self._held:
+            connection.close()
+        self._listener.close()
+
+
+def resetting_listener(port: int = 0) -> SilentListener:
+    """A port whose listener accepts, reads the request and resets the connection (RST)
+    without a byte of answer: a crashing server or a load balancer without backends."""
+    return SilentListener(reset=True, port=port)
