@@ -33,6 +33,11 @@ class ConnectionRefused(TargetUnreachable):
     (ECONNREFUSED). A deliberate, repeatable answer, unlike a timeout."""
 
 
+class NotConnected(TargetUnreachable):
+    """No connection within the timeout: nothing answered the SYN (a firewall that drops the
+    port, a host that is down). Unlike a server that accepts and then hangs."""
+
+
 class ConnectionDropped(TargetUnreachable):
     """The connection was accepted, then reset or closed before a whole answer arrived."""
 
@@ -93,7 +98,8 @@ def fetch(
     instead of being an error: for callers that judge headers and a body's beginning.
 
     Raises TargetUnreachable (no connection or answer in time, the deadline passed, a
-    redirect loop; ConnectionRefused and ConnectionDropped say how a connection failed),
+    redirect loop; ConnectionRefused, NotConnected and ConnectionDropped say how a
+    connection failed),
     BadInput (headers over `max_header_bytes`, a body over `max_bytes`, an
     address the egress policy denies) or CheckMisconfigured (not a URL, a CA bundle that
     cannot be loaded), each naming the URL.
@@ -160,8 +166,10 @@ def fetch(
                         redirects=tuple(redirects),
                         truncated=truncated,
                     )
-    except httpx.TimeoutException:
-        raise _timed_out(timeout, deadline, current) from None
+    except httpx.TimeoutException as error:
+        raise _timed_out(
+            timeout, deadline, current, connected=not isinstance(error, httpx.ConnectTimeout)
+        ) from None
     except httpx.InvalidURL as error:
         raise CheckMisconfigured(f"not a URL to GET: {error}", subject=current) from None
     except httpx.HTTPError as error:
@@ -243,10 +251,13 @@ def _file_version(path: str) -> tuple[int, int] | None:
     return status.st_size, status.st_mtime_ns
 
 
-def _timed_out(timeout: float, deadline: float | None, url: str) -> TargetUnreachable:
+def _timed_out(
+    timeout: float, deadline: float | None, url: str, *, connected: bool = True
+) -> TargetUnreachable:
     if passed(deadline):
         return TargetUnreachable(_DEADLINE_PASSED, subject=url)
-    return TargetUnreachable(f"no answer within {timeout:g} s", subject=url)
+    kind = TargetUnreachable if connected else NotConnected
+    return kind(f"no answer within {timeout:g} s", subject=url)
 
 
 def _pinned(url: str, vetted: tuple[str, ...]) -> tuple[httpx.URL, dict[str, str], dict[str, str]]:

@@ -17,6 +17,7 @@ from monitor.store.sql import SqlStore
 from tests.support.posture_scans import Runs, rules, run, scores
 from tests.support.posture_servers import (
     API_HEADERS,
+    DroppingListener,
     PostureApp,
     Route,
     SilentListener,
@@ -28,9 +29,10 @@ from tests.support.tls_servers import free_port
 pytestmark = pytest.mark.integration
 
 HSTS = ("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
-NO_ANSWER: dict[str, Callable[[int], SilentListener]] = {
+NO_ANSWER: dict[str, Callable[[int], SilentListener | DroppingListener]] = {
     "accepts and never answers": lambda port: SilentListener(port=port),
     "accepts and resets": resetting_listener,
+    "never accepts (dropped)": lambda port: DroppingListener(port=port),
 }
 
 
@@ -48,9 +50,13 @@ def https_api(pki: TestPki) -> Iterator[PostureApp]:
         yield app
 
 
-def params(pki: TestPki, http_url: str) -> HttpPostureParams:
+def params(pki: TestPki, http_url: str, **more: object) -> HttpPostureParams:
     return HttpPostureParams(
-        trust_store=pki.root_pem, http_url=http_url, request_timeout="1s", security_txt=False
+        trust_store=pki.root_pem,
+        http_url=http_url,
+        request_timeout="1s",
+        security_txt=False,
+        **more,  # type: ignore[arg-type]
     )
 
 
@@ -116,7 +122,7 @@ def test_with_no_earlier_verdict_the_api_score_is_undetermined_and_never_rewarde
     assert "undetermined" in finding.title
     assert "neither rewarded nor penalised" in finding.evidence
     assert "bonus: plain HTTP refused" not in finding.evidence
-    if kind == "accepts and never answers":
+    if kind != "accepts and resets":
         assert "no answer within 1 s" in finding.evidence
     failed = rules(blind)["HTTP-PROBE-FAILED"][0]
     assert f"http GET {listener.url}" in failed.evidence
@@ -145,3 +151,29 @@ def test_the_https_port_resetting_a_plaintext_request_is_a_refusal(
     assert output.snapshot is not None
     assert output.snapshot["plain_http"] == "refused"
     assert set(scores(output)) == {"api", "observatory"}
+
+
+def test_a_port_dropped_on_purpose_counts_as_refused_where_the_target_says_so(
+    https_api: PostureApp, pki: TestPki
+) -> None:
+    with DroppingListener() as dropped:
+        output = run(
+            https_api.url, **params(pki, dropped.url, plain_http_dropped=True).model_dump()
+        )
+
+    assert "HTTP-PROBE-FAILED" not in rules(output)
+    assert scores(output)["api"] == 110.0  # the refusal bonus, as for a closed port
+    assert output.snapshot is not None
+    assert output.snapshot["plain_http"] == "refused"
+
+
+def test_a_server_that_accepts_and_hangs_is_undetermined_even_where_drops_are_expected(
+    https_api: PostureApp, pki: TestPki
+) -> None:
+    with SilentListener() as silent:
+        configured = params(pki, silent.url, plain_http_dropped=True)
+        output = run(https_api.url, **configured.model_dump())
+
+    assert "api" not in scores(output)
+    assert "HTTP-PROBE-FAILED" in rules(output)
+    assert output.snapshot is None

@@ -22,7 +22,13 @@ from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from checks.files import read_input_file
-from checks.http import ConnectionDropped, ConnectionRefused, fetch, tls_context
+from checks.http import (
+    ConnectionDropped,
+    ConnectionRefused,
+    NotConnected,
+    fetch,
+    tls_context,
+)
 from checks.http_posture.facts import (
     MAX_HOPS,
     Answer,
@@ -154,6 +160,7 @@ def collect(target: Target, params: HttpPostureParams, context: CheckContext) ->
         tls_posture_hsts=_tls_posture_hsts(target, context),
         notes=notes,
         plain_http_last_judged=_plain_http_last_judged(target, context),
+        plain_http_dropped=params.plain_http_dropped,
     )
 
 
@@ -417,6 +424,8 @@ def _failure(error: CheckError) -> Failure:
         return Failure.REFUSED
     if isinstance(error, ConnectionDropped):
         return Failure.DROPPED
+    if isinstance(error, NotConnected):
+        return Failure.NOT_CONNECTED
     if error.message.startswith("no answer within"):
         return Failure.TIMED_OUT
     return Failure.OTHER

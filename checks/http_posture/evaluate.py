@@ -187,7 +187,8 @@ def _grade_findings(
             "Each modifier names the rule behind it; fix the largest penalties first."
             + (
                 " Plain HTTP got no answer that decides (a timeout or a dropped connection): "
-                "refuse the connection (close the port) or answer 403/421."
+                "refuse the connection (close the port) or answer 403/421; if a firewall drops "
+                "the port on purpose, set plain_http_dropped: true."
                 if api.plain_http_note
                 else ""
             ),

@@ -31,7 +31,8 @@ class Failure(StrEnum):
     """How a request that got no answer failed."""
 
     REFUSED = "refused"  # the port reset the SYN (ECONNREFUSED): nothing serves there
-    TIMED_OUT = "timed out"  # no connection or no answer in time
+    NOT_CONNECTED = "not connected"  # nothing answered the SYN in time (a dropped port)
+    TIMED_OUT = "timed out"  # connected, but no answer in time
     DROPPED = "dropped"  # accepted, then reset or closed before a whole answer
     OTHER = "other"  # DNS, TLS, a protocol error, the budget, a 429 ...
 
@@ -124,6 +125,7 @@ class HttpPostureRaw:
     tls_posture_hsts: int | None = None  # max-age tls_posture's latest snapshot saw, if any
     notes: tuple[str, ...] = ()  # what could not be planned (e.g. no inventory to sample)
     plain_http_last_judged: PlainHttpVerdict | None = None  # from the store, when there is one
+    plain_http_dropped: bool = False  # configured: plain HTTP is dropped by a firewall on purpose
 
     def exchange(self, probe: Probe, url: str | None = None) -> Exchange | None:
         for exchange in self.exchanges:

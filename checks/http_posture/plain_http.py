@@ -9,10 +9,12 @@ followed into one of these. Undetermined neither rewards nor penalises: the API 
 scores plain HTTP as the newest run that could judge it did, and is itself undetermined
 (no score exported) when no run ever could; the Observatory-compatible grade is not given.
 
-One failure decides after all: a reset or close before any answer on the very host and port
+Two failures decide after all. A reset or close before any answer on the very host and port
 that answered HTTPS in the same run is that TLS server rejecting a plaintext request (what
 Python's and Java's TLS servers do; nginx and Go answer 400), so plain HTTP is refused there,
-as the Observatory sees it.
+as the Observatory sees it. And where the target says plain HTTP is dropped by a firewall on
+purpose (`plain_http_dropped`), no connection in time (nothing answered the SYN) is refused;
+a server that accepts and then hangs is still undetermined.
 """
 
 from __future__ import annotations
@@ -95,6 +97,8 @@ def judge_plain_http(raw: HttpPostureRaw) -> PlainHttp:
     if plain.failure is Failure.REFUSED:
         return PlainHttp(PlainHttpState.REFUSED, plain)
     if plain.failure is Failure.DROPPED and _is_the_https_port(raw):
+        return PlainHttp(PlainHttpState.REFUSED, plain)
+    if plain.failure is Failure.NOT_CONNECTED and raw.plain_http_dropped:
         return PlainHttp(PlainHttpState.REFUSED, plain)
     return PlainHttp(PlainHttpState.UNDETERMINED, plain, _cannot(plain.error))
 

@@ -4,7 +4,8 @@ Each path answers a scripted `Route` (status, headers in order and repeated as g
 `reflect_origin` echoes the request's Origin into Access-Control-Allow-Origin. Every request
 of every method is logged (method, path, headers) so tests assert on what really arrived.
 With `cert`/`key` it serves HTTPS. `SilentListener` and `resetting_listener` are plain-HTTP
-ports that accept and never answer, or accept and reset.
+ports that accept and never answer, or accept and reset; `DroppingListener` never accepts
+(connecting times out, as through a firewall that drops the port).
 """
 
 from __future__ import annotations
@@ -190,3 +191,40 @@ def resetting_listener(port: int = 0) -> SilentListener:
     """A port whose listener accepts, reads the request and resets the connection (RST)
     without a byte of answer: a crashing server or a load balancer without backends."""
     return SilentListener(reset=True, port=port)
+
+
+class DroppingListener:
+    """`with DroppingListener() as dropping:` dropping.url is a port whose SYNs go unanswered,
+    like a firewall that drops the port: its listener's accept queue is full (filled here,
+    never drained) and Linux drops SYNs to a full queue, so connecting times out."""
+
+    def __init__(self, *, port: int = 0) -> None:
+        self._listener = socket.socket()
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", port))
+        self._listener.listen(0)
+        self.port = int(self._listener.getsockname()[1])
+        self._fillers: list[socket.socket] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def __enter__(self) -> DroppingListener:
+        for _ in range(3):
+            filler = socket.socket()
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", self.port))
+            self._fillers.append(filler)
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        for filler in self._fillers:
+            filler.close()
+        self._listener.close()
