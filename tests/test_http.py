@@ -10,13 +10,19 @@ from typing import Any
 import pytest
 
 from checks.egress import EgressPolicy
-from checks.http import ConnectionDropped, ConnectionRefused, fetch, tls_context
+from checks.http import (
+    ConnectionDropped,
+    ConnectionRefused,
+    NotConnected,
+    fetch,
+    tls_context,
+)
 from checks.interface import BadInput, CheckMisconfigured, TargetUnreachable
 from monitor.certmaker import write_server_files
 from tests.support.chains import Chain
 from tests.support.hostile_servers import DribblingTlsServer, DrippingHttpServer
 from tests.support.http_servers import Reply, ScriptedHttpServer
-from tests.support.posture_servers import SilentListener, resetting_listener
+from tests.support.posture_servers import DroppingListener, SilentListener, resetting_listener
 from tests.support.tls_servers import free_port
 
 pytestmark = pytest.mark.integration
@@ -171,14 +177,20 @@ def test_a_tls_handshake_dripped_one_byte_a_second_is_cut_off_at_the_deadline(
 
 
 def test_how_a_connection_failed_is_told_apart_refused_dropped_or_timed_out() -> None:
-    with SilentListener() as silent, resetting_listener() as resetting:
+    with (
+        SilentListener() as silent,
+        resetting_listener() as resetting,
+        DroppingListener() as dropping,
+    ):
         with pytest.raises(ConnectionRefused, match="Connection refused"):
             fetch(f"http://127.0.0.1:{free_port()}/", timeout=5, max_bytes=100, egress=EGRESS)
         with pytest.raises(ConnectionDropped):
             fetch(resetting.url, timeout=5, max_bytes=100, egress=EGRESS)
+        with pytest.raises(NotConnected, match=r"no answer within 0\.5 s"):
+            fetch(dropping.url, timeout=0.5, max_bytes=100, egress=EGRESS)
         with pytest.raises(TargetUnreachable, match=r"no answer within 0\.5 s") as timed_out:
             fetch(silent.url, timeout=0.5, max_bytes=100, egress=EGRESS)
-    assert not isinstance(timed_out.value, ConnectionRefused | ConnectionDropped)
+    assert type(timed_out.value) is TargetUnreachable  # connected: not refused, dropped ...
 
 
 def test_a_ca_bundle_that_cannot_be_loaded_is_a_misconfiguration_naming_it(
