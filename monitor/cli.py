@@ -37,7 +37,7 @@ from monitor.cli_worker import worker
 from monitor.display import cell
 from monitor.durations import format_duration, parse_duration
 from monitor.fanout import auto_processes
-from monitor.logs import configure_logging
+from monitor.logs import configure_logging, configure_logging_on_first_use
 from monitor.model import (
     CheckKind,
     CheckRun,
@@ -404,7 +404,7 @@ def scan(
     if not jobs:
         err.print("[red]nothing to scan:[/] no enabled checks match")
         raise typer.Exit(EXIT_USAGE)
-    configure_logging("error", "console")
+    configure_logging_on_first_use("error", "console")
     runs = _scan_with_progress(jobs, concurrency, processes or auto_processes(len(jobs)), egress)
     if format is ScanFormat.JSON:
         print_json(scan_document(runs))

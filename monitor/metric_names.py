@@ -307,7 +307,8 @@ HTTP_POSTURE_SCORE = _observed(
     "http_posture_score",
     ("profile",),
     "HTTP posture score per profile: observatory (the MDN HTTP Observatory's algorithm, "
-    "version in the snapshot) or api (apivigil's API profile)",
+    "version in the snapshot) or api (apivigil's API profile); absent for a run that could "
+    "not determine it",
 )
 HTTP_POSTURE_GRADE_INFO = _observed(
     "http_posture_grade_info",
