@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from alerts.config import AlertsConfig
+from monitor.alert_records import AlertRecords
 from monitor.alerting import AlertLoop
 from monitor.alerting_health import AlertingHealth
 from monitor.api import ApiServer, Probes
@@ -102,7 +103,8 @@ class Daemon:
             self._start_clustered(store)
             return
         store.sync_targets([t.to_target() for t in settings.targets], self._clock.now())
-        released = store.outbox_release_claims()  # a single instance: nobody else holds them
+        # a single instance: nobody else holds claims
+        released = AlertRecords(store).outbox_release_claims()
         if released:
             log.info("notifications claimed before a crash are sent again", count=released)
         self.scheduler = CheckScheduler(

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from alerts.config import AlertsConfig
-from alerts.engine import AlertCandidate, GroupState, tick
-from alerts.model import Notification, NotificationKind, Silence
+from alerts.engine import tick
+from alerts.model import AlertCandidate, GroupState, Notification, NotificationKind, Silence
 from monitor.model import Severity
 from tests.support.alert_candidates import T0, alerts_config, candidate
 
