@@ -161,9 +161,12 @@ def _routes_for(
 
 
 def _fires(candidate: AlertCandidate, route: RouteConfig, notified: bool) -> bool:
-    if candidate.open:
-        return notified or candidate.seen_streak >= route.open_after
-    return notified and candidate.missing_streak < route.resolve_after
+    """Whether the route announces `candidate` as firing. Open and resolved are the store's
+    (its one hysteresis): a resolved finding never fires, so no channel can show firing what
+    /metrics shows resolved. A route may only wait longer before it first notifies."""
+    if not candidate.open:
+        return False
+    return notified or candidate.seen_streak >= route.notify_after
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from monitor.recorder import Recorder
 from monitor.runner import CheckJob, Runner
 from monitor.scheduler import CheckScheduler
 from monitor.serving import DaemonError, serve_api, serve_until_signalled, settings_for_reload
-from monitor.settings import Settings
+from monitor.settings import Settings, ignored_keys
 from monitor.store.interface import (
     HysteresisPolicy,
     SchemaState,
@@ -96,6 +96,8 @@ class Daemon:
 
     def start(self) -> None:
         settings = self.settings
+        for ignored in ignored_keys(settings):
+            log.warning("config key ignored", key=ignored.location, reason=ignored.message)
         store = open_store(settings, self._migrate)
         self.store = store
         self.runner = Runner(clock=self._clock, history=store, egress=settings.egress.policy())

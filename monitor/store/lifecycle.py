@@ -1,4 +1,7 @@
-"""The finding lifecycle: hysteresis on open and resolve, and the transitions it causes."""
+"""The finding lifecycle: hysteresis on open and resolve, and the transitions it causes.
+
+The one place findings open and resolve: /metrics, findings and alerts all read its state
+(alert routes may only delay notifying)."""
 
 from __future__ import annotations
 
@@ -124,7 +127,7 @@ def apply_findings(
         if fingerprint in reported or any(row.subject.startswith(p) for p in undetermined):
             continue
         if row.status not in _LIVE:
-            # keeps counting after resolution, for routes with a longer resolve_after
+            # keeps counting after resolution (up to MISSING_STREAK_CAP): how long it is gone
             row.missing_streak += 1
             session.add(row)
             continue
