@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+import structlog
 from sqlmodel import Session, col, select
 
 from monitor.model import (
@@ -20,6 +21,8 @@ from monitor.model import (
 )
 from monitor.store.interface import HysteresisPolicy
 from monitor.store.tables import FindingEventRow, FindingRow
+
+log = structlog.get_logger("apivigil.store")
 
 _LIVE = (FindingStatus.OPEN.value, FindingStatus.PENDING.value)
 MISSING_STREAK_CAP = 100  # resolved findings stop being counted after this many runs
@@ -143,6 +146,21 @@ def apply_findings(
     session.flush()
     session.add_all(events)
     return transitions
+
+
+def log_transitions(run: CheckRun, transitions: Sequence[Transition]) -> None:
+    """Say what a committed run opened, resolved or escalated (finding_event keeps it too)."""
+    for transition in transitions:
+        log.info(
+            "finding " + transition.kind.value,
+            check=str(run.check),
+            target=run.target,
+            run_id=run.id,
+            fingerprint=transition.fingerprint,
+            rule_id=transition.rule_id,
+            subject=transition.subject,
+            severity=transition.severity.value,
+        )
 
 
 def _worst_per_fingerprint(run: CheckRun, findings: Sequence[Finding]) -> dict[str, Finding]:
