@@ -26,6 +26,7 @@ from monitor.cli_common import (
     StoreOption,
     err,
     load,
+    load_with_warnings,
     open_store,
     out,
 )
@@ -158,8 +159,11 @@ def config_check(
     ] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Validate a config file offline; print every problem with its key and line (exit 2)."""
-    settings, path = load(file or config, required=True)
+    """Validate a config file offline; print every problem with its key and line (exit 2),
+    and warnings about keys that are accepted but ignored."""
+    settings, path, warnings = load_with_warnings(file or config, required=True)
+    for warning in warnings:
+        err.print(f"{path}: warning: {warning}", markup=False, highlight=False)
     jobs = scheduled_checks(settings)
     out.print(f"{path}: ok — {len(settings.targets)} target(s), {len(jobs)} scheduled check(s)")
 

@@ -20,12 +20,12 @@ from monitor.model import (
     RunStatus,
     Severity,
     Target,
-    Transition,
 )
 from monitor.runner import CheckJob, Runner
 from monitor.scan import run_scan
 from monitor.store.interface import FindingQuery, HysteresisPolicy
 from monitor.store.sql import SqlStore
+from tests.support.finding_events import Event, record_transitions
 from tests.support.hostile_servers import GarbageServer, Tarpit
 from tests.support.ports import free_port
 from tests.support.tls_certs import TestPki
@@ -427,11 +427,11 @@ def test_a_provisional_scan_keeps_the_complete_grade_and_findings_and_alerts_nob
     policy = HysteresisPolicy(open_after=1, resolve_after=1)
     store.sync_targets([job.target], datetime.now(UTC))
 
-    def scan(stalling: bool) -> tuple[CheckRun, list[Transition]]:
+    def scan(stalling: bool) -> tuple[CheckRun, list[Event]]:
         relay.stalling = stalling
         run = Runner(history=store, egress=EgressPolicy()).run(job)
         assert run.status is RunStatus.OK, run.error_message
-        return run, store.record(run, policy)
+        return run, record_transitions(store, run, policy)
 
     def open_rules() -> set[str]:
         found = store.findings(FindingQuery(target="flaky"))
