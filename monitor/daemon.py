@@ -96,8 +96,7 @@ class Daemon:
 
     def start(self) -> None:
         settings = self.settings
-        for ignored in ignored_keys(settings):
-            log.warning("config key ignored", key=ignored.location, reason=ignored.message)
+        _warn_about_ignored_keys(settings)
         store = open_store(settings, self._migrate)
         self.store = store
         self.runner = Runner(clock=self._clock, history=store, egress=settings.egress.policy())
@@ -233,6 +232,7 @@ class Daemon:
         new = settings_for_reload(self.config_path, log)
         if new is None:
             return False
+        _warn_about_ignored_keys(new)  # as at start: a reload may add a deprecated key
         for field in ("store", "listen", "cluster"):
             if getattr(new, field) != getattr(self.settings, field):
                 log.warning("changing this needs a restart; keeping the running value", key=field)
@@ -300,6 +300,12 @@ class Daemon:
     def serve_forever(self) -> None:
         """Run until SIGTERM or SIGINT; SIGHUP reloads. Must be called from the main thread."""
         serve_until_signalled(self.start, self.stop, self.reload, self._stop)
+
+
+def _warn_about_ignored_keys(settings: Settings) -> None:
+    """Keys the config sets that are accepted but ignored (a route's old hysteresis)."""
+    for ignored in ignored_keys(settings):
+        log.warning("config key ignored", key=ignored.location, reason=ignored.message)
 
 
 def _delivery_only(alerts: AlertsConfig) -> AlertsConfig:

@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import Session, SQLModel, select
@@ -20,7 +21,7 @@ from monitor.model import (
     Target,
     TransitionKind,
 )
-from monitor.store.interface import FindingQuery, HysteresisPolicy, SchemaState
+from monitor.store.interface import FindingQuery, HysteresisPolicy, SchemaState, StoreUnavailable
 from monitor.store.sql import SqlStore
 from monitor.store.tables import SnapshotRow
 from tests.support.check_runs import ALL, CERT, POLICY, T0, error_run, finding, ok_run
@@ -74,6 +75,30 @@ def test_the_store_logs_what_a_run_opened_and_resolved_once_committed(store: Sql
         ("finding opened", opening.id, "CERT-EXPIRES-SOON"),
         ("finding resolved", closing.id, "CERT-EXPIRES-SOON"),
     ]
+
+
+@pytest.mark.integration
+@pytest.mark.postgres
+def test_a_run_whose_commit_fails_logs_no_finding_transition(postgres_url: str) -> None:
+    """The store says "finding opened" only for what it committed. PostgreSQL only: on
+    SQLite a raising commit hook leaves the pooled connection inside its transaction (an
+    artefact of the hook, not of the store)."""
+
+    def refuse(_connection: sa.Connection) -> None:  # the COMMIT itself fails, after every write
+        raise sa.exc.OperationalError("COMMIT", {}, Exception("connection lost"))
+
+    store = SqlStore(postgres_url)
+    store.upgrade_schema()
+    sa.event.listen(store.engine, "commit", refuse)
+    try:
+        with capture_logs() as logs, pytest.raises(StoreUnavailable, match="connection lost"):
+            store.record(ok_run("api", T0, finding()), POLICY)
+        sa.event.remove(store.engine, "commit", refuse)
+
+        assert [e["event"] for e in logs if e["event"].startswith("finding")] == []
+        assert store.findings(FindingQuery(statuses=ALL)) == []
+    finally:
+        store.close()
 
 
 @pytest.mark.integration

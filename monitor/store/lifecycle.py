@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-import structlog
 from sqlmodel import Session, col, select
 
+from monitor.logs import logger
 from monitor.model import (
     CheckRun,
     Finding,
@@ -21,8 +21,6 @@ from monitor.model import (
 )
 from monitor.store.interface import HysteresisPolicy
 from monitor.store.tables import FindingEventRow, FindingRow
-
-log = structlog.get_logger("apivigil.store")
 
 _LIVE = (FindingStatus.OPEN.value, FindingStatus.PENDING.value)
 MISSING_STREAK_CAP = 100  # resolved findings stop being counted after this many runs
@@ -149,7 +147,14 @@ def apply_findings(
 
 
 def log_transitions(run: CheckRun, transitions: Sequence[Transition]) -> None:
-    """Say what a committed run opened, resolved or escalated (finding_event keeps it too)."""
+    """Say what a committed run opened, resolved or escalated (finding_event keeps it too).
+
+    Through `monitor.logs.logger`, at the level the command configured: a one-off scan that
+    records into a throw-away store (`--push-gateway`) logs only errors, and never to stdout,
+    where its JSON document goes."""
+    if not transitions:
+        return
+    log = logger("apivigil.store")
     for transition in transitions:
         log.info(
             "finding " + transition.kind.value,
