@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from alerts.check_failing import CHECK_FAILING_RULE
 from alerts.config import AlertsConfig, MaintenanceWindowConfig, RouteConfig
 from alerts.matchers import matches
 from alerts.model import (
@@ -166,6 +167,8 @@ def _fires(candidate: AlertCandidate, route: RouteConfig, notified: bool) -> boo
     /metrics shows resolved. A route may only wait longer before it first notifies."""
     if not candidate.open:
         return False
+    if candidate.alert.rule_id == CHECK_FAILING_RULE:
+        return True  # its delay is `check_failing_after`: a route's notify_after must not mute it
     return notified or candidate.seen_streak >= route.notify_after
 
 

@@ -8,9 +8,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from alerts.check_failing import check_failing_candidate
 from alerts.config import AlertsConfig
 from alerts.engine import tick
-from alerts.model import AlertCandidate, GroupState, Notification, NotificationKind, Silence
+from alerts.model import (
+    AlertCandidate,
+    FailingCheck,
+    GroupState,
+    Notification,
+    NotificationKind,
+    Silence,
+)
 from monitor.model import Severity
 from tests.support.alert_candidates import T0, alerts_config, candidate
 
@@ -112,6 +120,15 @@ def test_notify_after_waits_for_sightings_and_the_store_alone_resolves() -> None
     resolved = engine.at(T0 + timedelta(minutes=20), gone)
     assert [n.kind for n in resolved] == [NotificationKind.RESOLVED]
     assert engine.at(T0 + timedelta(minutes=30), candidate("a", open=False, missing=3)) == []
+
+
+def test_a_route_notify_after_above_check_failing_after_does_not_mute_a_failing_check() -> None:
+    engine = Engine(alerts_config(group_wait="0s", notify_after=5))
+    failing = check_failing_candidate(
+        FailingCheck("tls_posture", "payments", failed_runs=3, since=T0, last_error="refused")
+    )
+
+    assert firing(engine.at(T0, failing)) == [{failing.alert.fingerprint}]
 
 
 @pytest.mark.parametrize("route", [{"resolve_after": 5}, {"open_after": 1, "resolve_after": 1}])
