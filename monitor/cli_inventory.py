@@ -20,8 +20,8 @@ from monitor.model import CheckKind, Severity
 from monitor.scan import EXIT_FINDINGS, EXIT_USAGE
 
 if TYPE_CHECKING:
-    from checks.api_inventory.inventory import ApiInventory
     from checks.egress import EgressPolicy
+    from checks.openapi.inventory import ApiInventory
     from checks.patch_level.params import PatchLevelParams
     from monitor.settings import Settings, TargetConfig
 
@@ -102,9 +102,9 @@ def inventory_diff(
     with the approved one. Exit 0 when nothing reaches --fail-on, 1 when something does,
     2 for usage errors and specs that cannot be read."""
     from checks.api_inventory.diff import diff_inventories
-    from checks.api_inventory.loading import LoadLimits
     from checks.egress import EgressPolicy
     from checks.interface import CheckError
+    from checks.openapi.loading import LoadLimits
     from monitor.inventory_diff import (
         STDIN,
         as_json,
@@ -221,7 +221,7 @@ def _target(settings: Settings, name: str) -> TargetConfig:
 
 def _inventory(document: object) -> ApiInventory | None:
     from checks.api_inventory.evaluate import INVENTORY
-    from checks.api_inventory.inventory import from_json
+    from checks.openapi.inventory import from_json
 
     if not isinstance(document, dict) or not document.get(INVENTORY):
         return None

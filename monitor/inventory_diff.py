@@ -24,13 +24,13 @@ from rich.table import Table
 from rich.text import Text
 
 from checks.api_inventory.diff import Axis, Change, ChangeGroup, group_changes
-from checks.api_inventory.inventory import ApiInventory
-from checks.api_inventory.loading import LoadLimits, load_document
-from checks.api_inventory.model import build_inventory
 from checks.api_inventory.reading import read_inventory_file, read_inventory_url
-from checks.api_inventory.refs import RefResolver
 from checks.egress import EgressPolicy
 from checks.interface import BadInput, CheckError
+from checks.openapi.inventory import ApiInventory
+from checks.openapi.loading import LoadLimits, load_document
+from checks.openapi.model import build_inventory
+from checks.openapi.refs import RefResolver
 from monitor.diff_options import FailOn
 from monitor.display import cell
 from monitor.model import Severity

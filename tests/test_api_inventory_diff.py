@@ -16,7 +16,7 @@ from checks.api_inventory.diff import (
     diff_inventories,
     group_changes,
 )
-from checks.api_inventory.inventory import (
+from checks.openapi.inventory import (
     ApiInventory,
     Operation,
     Parameter,

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from checks.api_inventory import fast_yaml, loading
-from checks.api_inventory.loading import LoadLimits, SpecUnparseable, load_document
+from checks.openapi import fast_yaml, loading
+from checks.openapi.loading import LoadLimits, SpecUnparseable, load_document
 from tests.support.openapi_specs import SpecChanges, resource_count, write_multi_file_spec
 
 pytestmark = pytest.mark.unit

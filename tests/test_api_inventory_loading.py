@@ -10,20 +10,20 @@ from typing import Any
 
 import pytest
 
-from checks.api_inventory import loading
-from checks.api_inventory.inventory import (
+from checks.api_inventory.reading import read_inventory_file, read_inventory_url
+from checks.egress import EgressPolicy
+from checks.interface import BadInput, TargetUnreachable
+from checks.openapi import loading
+from checks.openapi.inventory import (
     ApiInventory,
     Operation,
     Parameter,
     ParameterLocation,
     SecurityRequirement,
 )
-from checks.api_inventory.loading import LoadLimits, SpecUnparseable, fetch_spec, load_document
-from checks.api_inventory.model import build_inventory, template_of
-from checks.api_inventory.reading import read_inventory_file, read_inventory_url
-from checks.api_inventory.refs import CYCLE_MARK, RefResolver
-from checks.egress import EgressPolicy
-from checks.interface import BadInput, TargetUnreachable
+from checks.openapi.loading import LoadLimits, SpecUnparseable, fetch_spec, load_document
+from checks.openapi.model import build_inventory, template_of
+from checks.openapi.refs import CYCLE_MARK, RefResolver
 from tests.support.http_servers import Reply, ScriptedHttpServer
 
 LIMITS = LoadLimits()

@@ -22,7 +22,6 @@ from checks.api_inventory.access_log import (
     normalise_path,
     read_new,
 )
-from checks.api_inventory.inventory import Operation
 from checks.api_inventory.routes import RouteMatcher
 from checks.api_inventory.templates import infer_template
 from checks.api_inventory.traffic import (
@@ -34,6 +33,7 @@ from checks.api_inventory.traffic import (
 )
 from checks.api_inventory.traffic_json import from_json, to_json
 from checks.interface import BadInput
+from checks.openapi.inventory import Operation
 
 pytestmark = pytest.mark.unit
 

@@ -10,12 +10,12 @@ import pytest
 import yaml
 
 from checks.api_inventory.diff import BreakingKind, ChangeKind, diff_inventories
-from checks.api_inventory.inventory import ApiInventory
-from checks.api_inventory.loading import LoadLimits, SpecUnparseable
-from checks.api_inventory.model import build_inventory
 from checks.api_inventory.params import ApiInventoryParams
 from checks.api_inventory.reading import read_inventory_file
 from checks.interface import BadInput
+from checks.openapi.inventory import ApiInventory
+from checks.openapi.loading import LoadLimits, SpecUnparseable
+from checks.openapi.model import build_inventory
 from tests.support.openapi_specs import SpecChanges, resource_count, write_multi_file_spec
 
 RESOURCES = resource_count(1_600)

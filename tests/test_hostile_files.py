@@ -24,13 +24,13 @@ from alerts.email import EmailNotifier
 from alerts.interface import NotifierError
 from alerts.templates import TemplateError, render
 from checks.api_inventory.access_log import read_new
-from checks.api_inventory.loading import LoadLimits
 from checks.api_inventory.reading import read_inventory_file
 from checks.cert_expiry.params import CertExpiryParams
 from checks.config_drift.check import ConfigDriftCheck
 from checks.config_drift.params import ConfigDriftParams
 from checks.egress import EgressPolicy
 from checks.interface import BadInput, CheckContext
+from checks.openapi.loading import LoadLimits
 from checks.patch_level.eol import load_product
 from checks.patch_level.sources.dpkg import read_dpkg_status
 from checks.patch_level.sources.python import read_poetry_lock, read_requirements

@@ -39,9 +39,9 @@ from pathlib import Path
 from typing import Any
 
 from checks.api_inventory.access_log import DEFAULT_MAX_BYTES, read_stream
-from checks.api_inventory.inventory import Operation
 from checks.api_inventory.routes import RouteMatcher
 from checks.api_inventory.traffic import TrafficAggregator, ZombieReason
+from checks.openapi.inventory import Operation
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/measure.py
 import measure

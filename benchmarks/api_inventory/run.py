@@ -50,8 +50,8 @@ import measure
 from measure import BenchmarkError, mib, tail
 
 from checks.api_inventory.diff import Axis, ChangeKind, diff_inventories, group_changes
-from checks.api_inventory.loading import LoadLimits
 from checks.api_inventory.reading import read_inventory_file
+from checks.openapi.loading import LoadLimits
 
 HERE = Path(__file__).resolve().parent
 PEER_DIR = HERE / ".peer"

@@ -38,7 +38,7 @@ import measure  # noqa: E402
 import run  # noqa: E402
 from measure import mib  # noqa: E402
 
-from checks.api_inventory.loading import LoadLimits, load_document  # noqa: E402
+from checks.openapi.loading import LoadLimits, load_document  # noqa: E402
 from tests.support.openapi_specs import SpecChanges, resource_count, write_multi_file_spec  # noqa: E402
 
 MULTI_FILES = 1_600

@@ -10,10 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from checks.api_inventory.facts import POSTURE, UNREVIEWED, InventoryRaw, ProbeResult
-from checks.api_inventory.inventory import ApiInventory, Operation, from_json
-from checks.api_inventory.loading import SpecUnparseable
 from checks.api_inventory.params import ApiInventoryParams, ProbeConfig
-from checks.api_inventory.probe_urls import probe_url
 from checks.api_inventory.reading import read_inventory_file, read_inventory_url
 from checks.api_inventory.traffic_reading import (
     read_traffic,
@@ -23,6 +20,9 @@ from checks.api_inventory.traffic_reading import (
 from checks.files import read_secret_input
 from checks.http import fetch
 from checks.interface import BadInput, CheckContext, CheckError, CheckMisconfigured
+from checks.openapi.inventory import ApiInventory, Operation, from_json
+from checks.openapi.loading import SpecUnparseable
+from checks.openapi.probe_urls import probe_url
 from monitor.model import CheckKind, Target
 
 _VERSION_SEGMENT = re.compile(r"^/v(\d+)(?=/|$)")

@@ -8,15 +8,15 @@ from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from checks.api_inventory.inventory import (
+from checks.openapi.inventory import (
     ApiInventory,
     Operation,
     Parameter,
     ParameterLocation,
     SecurityRequirement,
 )
-from checks.api_inventory.schemas import escape
-from checks.api_inventory.variants import pair_unmatched
+from checks.openapi.schemas import escape
+from checks.openapi.variants import pair_unmatched
 from monitor.model import Severity
 
 

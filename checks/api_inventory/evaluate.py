@@ -26,7 +26,6 @@ from checks.api_inventory.facts import (
     Unreliable,
 )
 from checks.api_inventory.history import recent
-from checks.api_inventory.inventory import ApiInventory, to_json
 from checks.api_inventory.params import ApiInventoryParams, TrafficIgnoreRule
 from checks.api_inventory.posture import (
     PLAINTEXT_SERVER,
@@ -35,6 +34,7 @@ from checks.api_inventory.posture import (
     standing_risks,
 )
 from checks.api_inventory.traffic import ShadowEndpoint, TrafficSummary, ZombieEndpoint
+from checks.openapi.inventory import ApiInventory, to_json
 from monitor.model import BaselineUpdate, CheckOutput, Finding, Observation, Severity
 
 INVENTORY = "inventory"  # the one source of this check's baseline; prefix of change subjects

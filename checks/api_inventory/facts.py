@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from checks.api_inventory.inventory import ApiInventory, Operation
 from checks.api_inventory.traffic import TrafficSummary
+from checks.openapi.inventory import ApiInventory, Operation
 
 # The baseline's POSTURE part: UNREVIEWED in an automatic first observation, ACCEPTED once a
 # person approved it (`inventory accept` copies it from the snapshot). Until then the

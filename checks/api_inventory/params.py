@@ -14,7 +14,7 @@ from checks.interface import CheckParams
 from monitor.durations import Duration
 
 if TYPE_CHECKING:  # validating a config imports parameter models only
-    from checks.api_inventory.loading import LoadLimits
+    from checks.openapi.loading import LoadLimits
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -104,7 +104,7 @@ class SpecLimits(BaseModel):
     )
 
     def load_limits(self, max_spec_bytes: int) -> LoadLimits:
-        from checks.api_inventory.loading import LoadLimits  # noqa: PLC0415
+        from checks.openapi.loading import LoadLimits  # noqa: PLC0415
 
         return LoadLimits(
             max_bytes=max_spec_bytes,

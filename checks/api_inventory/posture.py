@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from checks.api_inventory.diff import Axis, Change, ChangeKind, render_security, written
-from checks.api_inventory.inventory import ApiInventory
+from checks.openapi.inventory import ApiInventory
 from monitor.model import Severity
 
 PLAINTEXT_SERVER = "INVENTORY-PLAINTEXT-SERVER"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from checks.api_inventory.inventory import ApiInventory
-from checks.api_inventory.loading import LoadLimits, fetch_spec, load_document, read_spec_file
-from checks.api_inventory.model import build_inventory
-from checks.api_inventory.refs import RefResolver, RemoteFetcher
 from checks.egress import EgressPolicy
 from checks.interface import BadInput
+from checks.openapi.inventory import ApiInventory
+from checks.openapi.loading import LoadLimits, fetch_spec, load_document, read_spec_file
+from checks.openapi.model import build_inventory
+from checks.openapi.refs import RefResolver, RemoteFetcher
 from monitor.clock import Clock
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from checks.api_inventory.inventory import Operation
+from checks.openapi.inventory import Operation
 
 _PARAMETER = re.compile(r"\{[^{}/]*\}")
 

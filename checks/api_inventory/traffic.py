@@ -17,9 +17,9 @@ from datetime import datetime
 from enum import StrEnum
 
 from checks.api_inventory.access_log import Request
-from checks.api_inventory.inventory import Operation
 from checks.api_inventory.routes import RouteMatcher
 from checks.api_inventory.templates import infer_template
+from checks.openapi.inventory import Operation
 
 MAX_EXAMPLES = 3
 MAX_UNMATCHED_SHOWN = 20  # the top-N refused templates kept in the snapshot

@@ -15,11 +15,11 @@ from checks.api_inventory import traffic_json
 from checks.api_inventory.access_log import LogCursor, ReadStats, read_stream
 from checks.api_inventory.facts import LogHealth, Unreliable
 from checks.api_inventory.history import merge
-from checks.api_inventory.inventory import ApiInventory, Operation, from_json
 from checks.api_inventory.params import AccessLogConfig, ApiInventoryParams
 from checks.api_inventory.routes import RouteMatcher
 from checks.api_inventory.traffic import TrafficAggregator, TrafficSummary
 from checks.interface import CheckError
+from checks.openapi.inventory import ApiInventory, Operation, from_json
 
 TEMPLATES = "templates"  # the LogHealth.log of the tally's bound
 

@@ -10,12 +10,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from checks.api_inventory.probe_urls import probe_url
 from checks.auth_posture.facts import BurstResult
 from checks.auth_posture.params import MAX_BURST_REQUESTS, AuthPostureParams
 from checks.auth_posture.spec import SpecFacts
 from checks.http import fetch
 from checks.interface import CheckContext, CheckError, CheckMisconfigured
+from checks.openapi.probe_urls import probe_url
 
 BURST_ACTION = "rate_limit_burst"  # its name in the store's action claims
 BURST_HEADERS = {"Accept": "application/json, */*;q=0.5", "X-Apivigil-Probe": "rate-limit-burst"}

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote, urlencode
 
-from checks.api_inventory.inventory import Operation, ParameterLocation
-from checks.api_inventory.probe_urls import probe_url
 from checks.auth_posture.classify import Answer, answer
 from checks.auth_posture.facts import (
     BODY_KEPT,
@@ -25,6 +23,8 @@ from checks.auth_posture.facts import (
 from checks.auth_posture.spec import ParameterKey, SpecFacts
 from checks.http import fetch
 from checks.interface import CheckContext, CheckError
+from checks.openapi.inventory import Operation, ParameterLocation
+from checks.openapi.probe_urls import probe_url
 
 SAFE_METHODS: Mapping[str, Literal["GET", "HEAD"]] = {"get": "GET", "head": "HEAD"}
 INVALID_TOKEN = "Bearer apivigil-invalid-token.not-a-credential"  # noqa: S105 (by design)

@@ -1,6 +1,6 @@
-"""The target's OpenAPI document, read with api_inventory's loader (same limits, `$ref`
-rules and egress), plus what the inventory does not keep: parameter examples and
-defaults, and the OpenID Connect discovery URLs of the security schemes."""
+"""The target's OpenAPI document, read with the loader api_inventory uses (checks/openapi:
+same limits, `$ref` rules and egress), plus what the inventory does not keep: parameter
+examples and defaults, and the OpenID Connect discovery URLs of the security schemes."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from checks.api_inventory.inventory import ApiInventory, Operation
-from checks.api_inventory.loading import LoadLimits, fetch_spec, load_document, read_spec_file
-from checks.api_inventory.model import build_inventory
-from checks.api_inventory.refs import RefResolver
 from checks.egress import EgressPolicy
+from checks.openapi.inventory import ApiInventory, Operation
+from checks.openapi.loading import LoadLimits, fetch_spec, load_document, read_spec_file
+from checks.openapi.model import build_inventory
+from checks.openapi.refs import RefResolver
 
 ParameterKey = tuple[str, str]  # (in, name); header names lower-cased
 

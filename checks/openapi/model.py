@@ -11,19 +11,19 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from checks.api_inventory.inventory import (
+from checks.openapi.inventory import (
     ApiInventory,
     Operation,
     Parameter,
     ParameterLocation,
     SecurityRequirement,
 )
-from checks.api_inventory.loading import (
+from checks.openapi.loading import (
     SpecUnparseable,
 )
-from checks.api_inventory.probe_urls import path_problem
-from checks.api_inventory.refs import RefResolver
-from checks.api_inventory.schemas import (
+from checks.openapi.probe_urls import path_problem
+from checks.openapi.refs import RefResolver
+from checks.openapi.schemas import (
     MAX_ENUM_WALK,
     EnumLister,
     Enums,

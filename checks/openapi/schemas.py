@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from checks.api_inventory.variants import VARIANT_LISTS, NameOf, variant_keys
+from checks.openapi.variants import VARIANT_LISTS, NameOf, variant_keys
 
 Enums = tuple[tuple[str, tuple[str, ...]], ...]
 Variants = tuple[tuple[str, tuple[str, ...]], ...]  # (pointer of a oneOf/anyOf, variant keys)

@@ -19,8 +19,8 @@ from typing import Any
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 from urllib.request import url2pathname
 
-from checks.api_inventory.loading import LoadLimits, limit_name, load_document, read_spec_file
 from checks.interface import BadInput, CheckError
+from checks.openapi.loading import LoadLimits, limit_name, load_document, read_spec_file
 from monitor.clock import Clock, SystemClock
 
 CYCLE_MARK = "x-apivigil-cycle"

@@ -15,10 +15,10 @@ from yaml.composer import Composer, ComposerError
 from yaml.events import AliasEvent, ScalarEvent, SequenceStartEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from checks.api_inventory.fast_yaml import load_plain
 from checks.egress import EgressPolicy
 from checks.http import HttpResponse, fetch
 from checks.interface import BadInput, TargetUnreachable
+from checks.openapi.fast_yaml import load_plain
 from monitor.bounded_files import FileTooLarge, UnsafeFile, read_limited
 
 try:
