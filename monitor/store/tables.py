@@ -53,10 +53,22 @@ class CheckRunRow(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_check_run_check_target_started", "check", "target", "started_at"),
         sa.Index("ux_check_run_slot_key", "slot_key", unique=True),
-        sa.Index("ix_check_run_check_target_slot", "check", "target", "slot_at"),
+        sa.Index(  # only clustered runs have a slot
+            "ix_check_run_check_target_slot",
+            "check",
+            "target",
+            "slot_at",
+            sqlite_where=sa.text("slot_at IS NOT NULL"),
+            postgresql_where=sa.text("slot_at IS NOT NULL"),
+        ),
         sa.Index("ix_check_run_started_at", "started_at"),
         sa.Index("ix_check_run_snapshot", "snapshot_sha256"),
-        sa.Index("ix_check_run_last_slot_key", "last_slot_key"),
+        sa.Index(
+            "ix_check_run_last_slot_key",
+            "last_slot_key",
+            sqlite_where=sa.text("last_slot_key IS NOT NULL"),
+            postgresql_where=sa.text("last_slot_key IS NOT NULL"),
+        ),
     )
 
     id: str = Field(primary_key=True, max_length=36)
@@ -95,10 +107,7 @@ class CheckRunRow(SQLModel, table=True):
 
 class SampleRow(SQLModel, table=True):
     __tablename__ = "sample"
-    __table_args__ = (
-        sa.Index("ix_sample_target_name_time", "target", "name", "time"),
-        sa.Index("ix_sample_time", "time"),
-    )
+    __table_args__ = (sa.Index("ix_sample_time", "time"),)
 
     id: int | None = Field(default=None, primary_key=True)
     run_id: str = Field(foreign_key="check_run.id", index=True, max_length=36)
@@ -281,6 +290,7 @@ class RunRollupRow(SQLModel, table=True):
     """Runs of one (check, target, UTC day) by status and error reason, once raw rows age out."""
 
     __tablename__ = "run_rollup"
+    __table_args__ = {"sqlite_with_rowid": False}  # SQLite: the key is the table
 
     check: str = Field(primary_key=True, max_length=64)
     target: str = Field(primary_key=True, max_length=128)
@@ -300,6 +310,7 @@ class SampleRollupRow(SQLModel, table=True):
     """min/max/last of one numeric series of one (check, target, UTC day)."""
 
     __tablename__ = "sample_rollup"
+    __table_args__ = {"sqlite_with_rowid": False}  # SQLite: the key is the table
 
     check: str = Field(primary_key=True, max_length=64)
     target: str = Field(primary_key=True, max_length=128)

@@ -35,10 +35,41 @@ def upgrade() -> None:
     op.add_column("check_run", sa.Column("last_slot_key", sa.String(length=255), nullable=True))
     op.add_column("check_run", sa.Column("last_slot_at", _UTC(), nullable=True))
     op.add_column("check_run", sa.Column("slot_steps", sa.String(length=400), nullable=True))
-    op.create_index("ix_check_run_last_slot_key", "check_run", ["last_slot_key"])
+    # fewer and smaller indexes: nothing reads samples by (target, name, time); only
+    # clustered runs have a slot
+    op.create_index(
+        "ix_check_run_last_slot_key",
+        "check_run",
+        ["last_slot_key"],
+        sqlite_where=sa.text("last_slot_key IS NOT NULL"),
+        postgresql_where=sa.text("last_slot_key IS NOT NULL"),
+    )
+    op.drop_index("ix_sample_target_name_time", table_name="sample")
+    op.drop_index("ix_check_run_check_target_slot", table_name="check_run")
+    op.create_index(
+        "ix_check_run_check_target_slot",
+        "check_run",
+        ["check", "target", "slot_at"],
+        sqlite_where=sa.text("slot_at IS NOT NULL"),
+        postgresql_where=sa.text("slot_at IS NOT NULL"),
+    )
+    if op.get_bind().dialect.name == "sqlite":
+        # the rollups as WITHOUT ROWID tables: their primary key is the table, not a copy
+        for table in ("run_rollup", "sample_rollup"):
+            with op.batch_alter_table(
+                table, recreate="always", table_kwargs={"sqlite_with_rowid": False}
+            ):
+                pass
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        for table in ("run_rollup", "sample_rollup"):
+            with op.batch_alter_table(table, recreate="always"):
+                pass
+    op.drop_index("ix_check_run_check_target_slot", table_name="check_run")
+    op.create_index("ix_check_run_check_target_slot", "check_run", ["check", "target", "slot_at"])
+    op.create_index("ix_sample_target_name_time", "sample", ["target", "name", "time"])
     # a run-length row becomes one run (its first); the totals keep every run
     op.drop_index("ix_check_run_last_slot_key", table_name="check_run")
     with op.batch_alter_table("check_run", schema=None) as batch_op:
