@@ -45,7 +45,7 @@ def weak(severity: Severity = Severity.HIGH) -> Finding:
     return Finding("CERT-WEAK-KEY", severity, "weak key", "leaf", "1024 bits", "reissue")
 
 
-def run(  # noqa: PLR0913
+def run(
     target: str,
     at: datetime,
     status: RunStatus = RunStatus.OK,
