@@ -218,14 +218,17 @@ def _copy_postgres(store: SqlStore, rows: Iterator[tuple[Row, list[Row]]]) -> in
     raw = store.engine.raw_connection()
     connection: Any = raw.driver_connection
     count = 0
+    runs: list[Row] = []
     samples: list[Row] = []
+    for run, written in rows:  # first: a COPY must not wait on the generator (statement timeout)
+        if run:
+            count += int(run[10])  # type: ignore[call-overload]
+            runs.append(run)
+        samples.extend(written)
     with connection.cursor() as cursor:
         with cursor.copy(f"COPY check_run ({RUN_COLUMNS}) FROM STDIN") as copy:
-            for run, written in rows:
-                if run:
-                    count += int(run[10])  # type: ignore[call-overload]
-                    copy.write_row(run)
-                samples.extend(written)
+            for run in runs:
+                copy.write_row(run)
         with cursor.copy(f"COPY sample ({SAMPLE_COLUMNS}) FROM STDIN") as copy:
             for sample in samples:
                 copy.write_row(sample)
