@@ -13,6 +13,7 @@ Usage: run.py [--targets 50] [--days 90] [--dir DIR | --postgres URL]
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
 import sqlite3
@@ -35,7 +36,7 @@ from monitor.report.build import build_report_data
 from monitor.report.model import Expectation, ReportPeriod
 from monitor.store.counters import seed_from_runs
 from monitor.store.retention import RetentionPolicy
-from monitor.store.run_length import bucket_of, buckets_text
+from monitor.store.run_length import OUTCOME_CHARS, bucket_of, buckets_text
 from monitor.store.sql import SqlStore
 
 FULL_TARGETS = 5000
@@ -83,7 +84,7 @@ def history(
             renewals = int((at - start + index * RENEWAL / len(names)) / RENEWAL)
             labels = json.dumps({"position": "leaf", "serial": f"{renewals:04x}"}, sort_keys=True)
             value = (start + (renewals + 2) * RENEWAL).timestamp()
-            outcome = f"{target}:{renewals}"
+            outcome = hashlib.sha256(f"{target}:{renewals}".encode()).hexdigest()[:OUTCOME_CHARS]
             current = open_rows.get(target)
             extends = (
                 run_length

@@ -25,7 +25,7 @@ from monitor.store.interface import RunSlot
 from monitor.store.sql_metrics import as_utc
 from monitor.store.tables import CheckRunRow, SampleRow
 
-OUTCOME_CHARS = 32  # of the sha256 hex digest
+OUTCOME_CHARS = 16  # of the sha256 hex digest: compared with one row only, 64 bits do
 MAX_STEPS_CHARS = 400  # check_run.slot_steps
 
 # upper bounds (seconds) of the duration buckets a run-length row counts its runs in (the
