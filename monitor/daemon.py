@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from alerts.config import AlertsConfig
+from monitor.alert_records import AlertRecords
 from monitor.alerting import AlertLoop
 from monitor.alerting_health import AlertingHealth
 from monitor.api import ApiServer, Probes
@@ -24,7 +25,7 @@ from monitor.recorder import Recorder
 from monitor.runner import CheckJob, Runner
 from monitor.scheduler import CheckScheduler
 from monitor.serving import DaemonError, serve_api, serve_until_signalled, settings_for_reload
-from monitor.settings import Settings
+from monitor.settings import Settings, ignored_keys
 from monitor.store.interface import (
     HysteresisPolicy,
     SchemaState,
@@ -95,6 +96,8 @@ class Daemon:
 
     def start(self) -> None:
         settings = self.settings
+        for ignored in ignored_keys(settings):
+            log.warning("config key ignored", key=ignored.location, reason=ignored.message)
         store = open_store(settings, self._migrate)
         self.store = store
         self.runner = Runner(clock=self._clock, history=store, egress=settings.egress.policy())
@@ -102,7 +105,8 @@ class Daemon:
             self._start_clustered(store)
             return
         store.sync_targets([t.to_target() for t in settings.targets], self._clock.now())
-        released = store.outbox_release_claims()  # a single instance: nobody else holds them
+        # a single instance: nobody else holds claims
+        released = AlertRecords(store).outbox_release_claims()
         if released:
             log.info("notifications claimed before a crash are sent again", count=released)
         self.scheduler = CheckScheduler(

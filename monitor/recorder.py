@@ -14,7 +14,7 @@ from collections.abc import Callable
 import structlog
 
 from monitor.clock import Clock
-from monitor.model import CheckRun, Transition
+from monitor.model import CheckRun
 from monitor.pending import PendingRuns
 from monitor.store.interface import HysteresisPolicy, Store, StoreError, StoreUnavailable
 
@@ -65,7 +65,7 @@ class Recorder:
                 self._hold(run)
                 return
             try:
-                transitions = self._record(run)
+                self._record(run)
             except StoreUnavailable as error:
                 self._hold(run, str(error))
                 return
@@ -74,7 +74,7 @@ class Recorder:
                 return
         finally:
             self._writing.release()
-        self._log_run(run, transitions)
+        self._log_run(run)
 
     def flush(self) -> int:
         """Write what is held (at shutdown); the number of runs still held afterwards."""
@@ -97,10 +97,10 @@ class Recorder:
             return f"recorder: held runs not retried for {idle:.0f} s"
         return None
 
-    def _record(self, run: CheckRun) -> list[Transition]:
+    def _record(self, run: CheckRun) -> None:
         self._write_started = self._clock.monotonic()
         try:
-            return self._store.record(run, self._policy())
+            self._store.record(run, self._policy())
         finally:
             self._write_started = None
             self._progress_at = self._clock.monotonic()
@@ -137,8 +137,8 @@ class Recorder:
             log.info(
                 "held runs written after the outage", written=len(written), left=len(self._held)
             )
-        for run, transitions in written:
-            self._log_run(run, transitions)
+        for run in written:
+            self._log_run(run)
 
     def _retry_held(self) -> None:
         while not self._stop.wait(RETRY_SECONDS):
@@ -150,21 +150,16 @@ class Recorder:
                 continue
             self._progress_at = self._clock.monotonic()
 
-    def _log_run(self, run: CheckRun, transitions: list[Transition]) -> None:
-        bound = log.bind(check=str(run.check), target=run.target, run_id=run.id)
-        bound.info(
+    def _log_run(self, run: CheckRun) -> None:
+        """The run; the store logs the findings it opened or resolved."""
+        log.info(
             "check run",
+            check=str(run.check),
+            target=run.target,
+            run_id=run.id,
             status=run.status.value,
             reason=run.error_reason.value if run.error_reason else None,
             error=run.error_message,
             duration_seconds=round(run.duration.total_seconds(), 3),
             findings=len(run.output.findings) if run.output else None,
         )
-        for transition in transitions:
-            bound.info(
-                "finding " + transition.kind.value,
-                fingerprint=transition.fingerprint,
-                rule_id=transition.rule_id,
-                subject=transition.subject,
-                severity=transition.severity.value,
-            )

@@ -117,7 +117,7 @@ class CheckExecutor:
                 resolve_after=settings.hysteresis.resolve_after,
             )
             with self._store_call():
-                transitions = self._store.record(run, policy, slot)
+                self._store.record(run, policy, slot)
         finally:
             with self._lock:
                 del self._running[job.key]
@@ -130,7 +130,6 @@ class CheckExecutor:
             duration_seconds=round(run.duration.total_seconds(), 3),
             lag_seconds=round((run.started_at - message.slot_at).total_seconds(), 3),
             findings=len(run.output.findings) if run.output else None,
-            transitions=len(transitions),
         )
         return Outcome.RECORDED
 

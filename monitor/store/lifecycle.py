@@ -1,10 +1,14 @@
-"""The finding lifecycle: hysteresis on open and resolve, and the transitions it causes."""
+"""The finding lifecycle: hysteresis on open and resolve, and the transitions it causes.
+
+The one place findings open and resolve: /metrics, findings and alerts all read its state
+(alert routes may only delay notifying)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
 
+import structlog
 from sqlmodel import Session, col, select
 
 from monitor.model import (
@@ -17,6 +21,8 @@ from monitor.model import (
 )
 from monitor.store.interface import HysteresisPolicy
 from monitor.store.tables import FindingEventRow, FindingRow
+
+log = structlog.get_logger("apivigil.store")
 
 _LIVE = (FindingStatus.OPEN.value, FindingStatus.PENDING.value)
 MISSING_STREAK_CAP = 100  # resolved findings stop being counted after this many runs
@@ -124,7 +130,7 @@ def apply_findings(
         if fingerprint in reported or any(row.subject.startswith(p) for p in undetermined):
             continue
         if row.status not in _LIVE:
-            # keeps counting after resolution, for routes with a longer resolve_after
+            # keeps counting after resolution (up to MISSING_STREAK_CAP): how long it is gone
             row.missing_streak += 1
             session.add(row)
             continue
@@ -140,6 +146,21 @@ def apply_findings(
     session.flush()
     session.add_all(events)
     return transitions
+
+
+def log_transitions(run: CheckRun, transitions: Sequence[Transition]) -> None:
+    """Say what a committed run opened, resolved or escalated (finding_event keeps it too)."""
+    for transition in transitions:
+        log.info(
+            "finding " + transition.kind.value,
+            check=str(run.check),
+            target=run.target,
+            run_id=run.id,
+            fingerprint=transition.fingerprint,
+            rule_id=transition.rule_id,
+            subject=transition.subject,
+            severity=transition.severity.value,
+        )
 
 
 def _worst_per_fingerprint(run: CheckRun, findings: Sequence[Finding]) -> dict[str, Finding]:

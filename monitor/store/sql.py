@@ -46,7 +46,7 @@ from monitor.store.interface import (
     StoreError,
     StoreUnavailable,
 )
-from monitor.store.lifecycle import apply_findings
+from monitor.store.lifecycle import apply_findings, log_transitions
 from monitor.store.limits import ConnectionLimits
 from monitor.store.retention import PruneResult, RetentionPolicy
 from monitor.store.sql_alerting import SqlAlertingMixin
@@ -143,9 +143,7 @@ class SqlStore(SqlAlertingMixin):
 
     # runs ---------------------------------------------------------------
 
-    def record(
-        self, run: CheckRun, policy: HysteresisPolicy, slot: RunSlot | None = None
-    ) -> list[Transition]:
+    def record(self, run: CheckRun, policy: HysteresisPolicy, slot: RunSlot | None = None) -> None:
         with self._session() as session:
             if self.engine.dialect.name == "postgresql":
                 # runs of one (check, target) recorded by several workers update the same
@@ -156,7 +154,7 @@ class SqlStore(SqlAlertingMixin):
                 )
             if slot is not None and run_length.slot_taken(session, run, slot):
                 session.rollback()  # this slot was recorded before: a redelivery
-                return []
+                return
             snapshot_sha = self._store_snapshot(session, run)
             output = run.output
             transitions: list[Transition] = []
@@ -178,7 +176,7 @@ class SqlStore(SqlAlertingMixin):
                     row_id = run.id
                     if not self._insert_run(session, run, snapshot_sha, outcome, slot):
                         session.rollback()  # this slot was recorded before: a redelivery
-                        return []
+                        return
                     if output is not None:
                         session.add_all(
                             run_length.new_sample(run, run.id, observation)
@@ -189,7 +187,7 @@ class SqlStore(SqlAlertingMixin):
             # last: on PostgreSQL the per-check totals stay locked only until the commit
             counters.count_run(session, run, row_id)
             session.commit()
-            return transitions
+        log_transitions(run, transitions)
 
     def _insert_run(
         self,
