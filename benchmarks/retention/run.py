@@ -13,6 +13,7 @@ Usage: run.py [--targets 50] [--days 90] [--dir DIR | --postgres URL]
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
 import sqlite3
@@ -35,6 +36,7 @@ from monitor.report.build import build_report_data
 from monitor.report.model import Expectation, ReportPeriod
 from monitor.store.counters import seed_from_runs
 from monitor.store.retention import RetentionPolicy
+from monitor.store.run_length import OUTCOME_CHARS, bucket_of, buckets_text
 from monitor.store.sql import SqlStore
 
 FULL_TARGETS = 5000
@@ -50,48 +52,119 @@ def stamp(moment: datetime) -> str:
 
 RUN_COLUMNS = (
     'id, "check", target, started_at, finished_at, duration_seconds, status, error_reason,'
-    " error_message, finding_count"
+    " error_message, finding_count, run_count, last_started_at, duration_max, duration_buckets,"
+    " outcome"
 )
 SAMPLE_COLUMNS = 'run_id, time, "check", target, name, labels, value'
+RENEWAL = timedelta(days=60)  # each target's certificate is renewed this often (staggered)
 
 
-def history(names: list[str], days: int, now: datetime) -> Iterator[tuple[Row, Row | None]]:
-    """(run, sample or None) rows: one cert_expiry run per target every 5 minutes, 2 % failed."""
+def history(
+    names: list[str], days: int, now: datetime, run_length: bool = True
+) -> Iterator[tuple[Row, list[Row]]]:
+    """(run row, its samples) rows: one cert_expiry run per target every 5 minutes, 2 % of
+    them failed at random; the certificate (a new serial and not-after) changes every 60 days.
+
+    As SqlStore.record writes them: an ok run with the same outcome as the one before (same
+    day, no failure in between, same certificate) extends the previous row, and its sample
+    (unchanged) is not written again; `run_length` False writes a row and a sample per run
+    (what record did before run-length rows)."""
     random.seed(7)
-    labels = json.dumps({"position": "leaf", "serial": "01"}, sort_keys=True)
-    value = (now + timedelta(days=90)).timestamp()
+    start = now - timedelta(days=days)
     number = 0
-    at = now - timedelta(days=days)
+    open_rows: dict[str, _OpenRow] = {}
+    at = start
     while at < now:
         finished = at + timedelta(seconds=1)
-        for target in names:
+        for index, target in enumerate(names):
             number += 1
             run_id = f"00000000-0000-4000-8000-{number:012d}"
             failed = random.random() < 0.02
             seconds = round(random.uniform(0.05, 3.0), 3)
-            run: Row = (
-                run_id,
-                "cert_expiry",
-                target,
-                at,
-                finished,
-                seconds,
-                "error" if failed else "ok",
-                "unreachable" if failed else None,
-                "connection refused" if failed else None,
-                0,
+            renewals = int((at - start + index * RENEWAL / len(names)) / RENEWAL)
+            labels = json.dumps({"position": "leaf", "serial": f"{renewals:04x}"}, sort_keys=True)
+            value = (start + (renewals + 2) * RENEWAL).timestamp()
+            outcome = hashlib.sha256(f"{target}:{renewals}".encode()).hexdigest()[:OUTCOME_CHARS]
+            current = open_rows.get(target)
+            extends = (
+                run_length
+                and not failed
+                and current is not None
+                and current.outcome == outcome
+                and current.first.date() == at.date()
             )
-            sample: Row = (run_id, at, "cert_expiry", target, "cert_days_left", labels, value)
-            yield run, None if failed else sample
+            if current is not None and not extends:
+                yield current.row(), []
+                del open_rows[target]
+            if failed:
+                error = ("error", "unreachable", "connection refused", 0, 1, None, None, None, None)
+                yield (run_id, "cert_expiry", target, at, finished, seconds, *error), []
+                continue
+            if extends and current is not None:
+                current.add(at, finished, seconds)
+                continue
+            open_rows[target] = _OpenRow(run_id, target, at, finished, seconds, outcome)
+            sample: Row = (run_id, at, "cert_expiry", target, "cert_not_after", labels, value)
+            if run_length:
+                yield (), [sample]  # its row is written when it ends
+            else:
+                yield open_rows.pop(target).row(), [sample]
         at += STEP
+    for current in open_rows.values():
+        yield current.row(), []
 
 
-def generate(url: str, targets: int, days: int, now: datetime) -> int:
+class _OpenRow:
+    """A run-length row being extended."""
+
+    def __init__(
+        self,
+        run_id: str,
+        target: str,
+        at: datetime,
+        finished: datetime,
+        seconds: float,
+        outcome: str,
+    ) -> None:
+        self.run_id, self.target, self.outcome = run_id, target, outcome
+        self.first, self.last, self.finished = at, at, finished
+        self.count, self.total, self.longest = 1, seconds, seconds
+        self.buckets = {bucket_of(seconds): 1}
+
+    def add(self, at: datetime, finished: datetime, seconds: float) -> None:
+        self.last, self.finished = at, finished
+        self.count += 1
+        self.total += seconds
+        self.longest = max(self.longest, seconds)
+        self.buckets[bucket_of(seconds)] = self.buckets.get(bucket_of(seconds), 0) + 1
+
+    def row(self) -> Row:
+        several = self.count > 1
+        return (
+            self.run_id,
+            "cert_expiry",
+            self.target,
+            self.first,
+            self.finished,
+            round(self.total, 3),
+            "ok",
+            None,
+            None,
+            0,
+            self.count,
+            self.last if several else None,
+            self.longest if several else None,
+            buckets_text(self.buckets) if several else None,
+            self.outcome,
+        )
+
+
+def generate(url: str, targets: int, days: int, now: datetime, run_length: bool) -> int:
     store = SqlStore(url)
     store.upgrade_schema()  # a new SQLite file gets incremental auto-vacuum, as installs do
     names = [f"api-{n:04d}" for n in range(targets)]
     store.sync_targets([Target(name, f"https://{name}.example:443") for name in names], now)
-    rows = history(names, days, now)
+    rows = history(names, days, now, run_length)
     if store.engine.dialect.name == "postgresql":
         count = _copy_postgres(store, rows)
     else:
@@ -108,7 +181,7 @@ def _text_times(row: Row) -> Row:
     return tuple(stamp(v) if isinstance(v, datetime) else v for v in row)
 
 
-def _insert_sqlite(store: SqlStore, rows: Iterator[tuple[Row, Row | None]]) -> int:
+def _insert_sqlite(store: SqlStore, rows: Iterator[tuple[Row, list[Row]]]) -> int:
     path = store.engine.url.database
     assert path is not None
     connection = sqlite3.connect(path)
@@ -121,14 +194,14 @@ def _insert_sqlite(store: SqlStore, rows: Iterator[tuple[Row, Row | None]]) -> i
     runs: list[Row] = []
     samples: list[Row] = []
     count = 0
-    insert_run = f"insert into check_run ({RUN_COLUMNS}) values ({'?,' * 9}?)"
+    insert_run = f"insert into check_run ({RUN_COLUMNS}) values ({'?,' * 14}?)"
     insert_sample = f"insert into sample ({SAMPLE_COLUMNS}) values ({'?,' * 6}?)"
-    for run, sample in rows:
-        count += 1
-        runs.append(_text_times(run))
-        if sample is not None:
-            samples.append(_text_times(sample))
-        if len(runs) >= 50_000:
+    for run, written in rows:
+        if run:
+            count += int(run[10])  # type: ignore[call-overload]
+            runs.append(_text_times(run))
+        samples.extend(_text_times(sample) for sample in written)
+        if len(runs) >= 50_000 or len(samples) >= 50_000:
             connection.executemany(insert_run, runs)
             connection.executemany(insert_sample, samples)
             runs.clear()
@@ -142,18 +215,21 @@ def _insert_sqlite(store: SqlStore, rows: Iterator[tuple[Row, Row | None]]) -> i
     return count
 
 
-def _copy_postgres(store: SqlStore, rows: Iterator[tuple[Row, Row | None]]) -> int:
+def _copy_postgres(store: SqlStore, rows: Iterator[tuple[Row, list[Row]]]) -> int:
     raw = store.engine.raw_connection()
     connection: Any = raw.driver_connection
     count = 0
+    runs: list[Row] = []
     samples: list[Row] = []
+    for run, written in rows:  # first: a COPY must not wait on the generator (statement timeout)
+        if run:
+            count += int(run[10])  # type: ignore[call-overload]
+            runs.append(run)
+        samples.extend(written)
     with connection.cursor() as cursor:
         with cursor.copy(f"COPY check_run ({RUN_COLUMNS}) FROM STDIN") as copy:
-            for run, sample in rows:
-                count += 1
+            for run in runs:
                 copy.write_row(run)
-                if sample is not None:
-                    samples.append(sample)
         with cursor.copy(f"COPY sample ({SAMPLE_COLUMNS}) FROM STDIN") as copy:
             for sample in samples:
                 copy.write_row(sample)
@@ -167,6 +243,17 @@ _PG_TABLES = (
     "JOIN pg_namespace n ON n.oid = c.relnamespace "
     "WHERE n.nspname = current_schema() AND c.relkind = 'r'"
 )
+
+
+def table_rows(url: str) -> str:
+    engine = sa.create_engine(url)
+    with engine.connect() as connection:
+        counts = {
+            table: connection.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar()
+            for table in ("check_run", "sample")
+        }
+    engine.dispose()
+    return ", ".join(f"{table} {count:,} rows" for table, count in counts.items())
 
 
 def size(store: SqlStore) -> int:
@@ -217,6 +304,11 @@ def main() -> None:
         metavar="URL",
         help="run on this PostgreSQL database instead (in a schema made and dropped here)",
     )
+    parser.add_argument(
+        "--raw",
+        action="store_true",
+        help="a row and a sample per run, as before run-length rows (for comparison)",
+    )
     options = parser.parse_args()
     schema = "apivigil_retention_bench"
     admin = sa.create_engine(options.postgres) if options.postgres else None
@@ -235,9 +327,10 @@ def main() -> None:
     targets, days = options.targets, options.days
 
     began = time.perf_counter()
-    runs = generate(url, targets, days, now)
+    runs = generate(url, targets, days, now, not options.raw)
     print(f"history: {targets} targets x 5 min x {days} days = {runs:,} runs", end=" ")
-    print(f"(+ a sample each), written in {time.perf_counter() - began:.0f} s")
+    print(f"({'a row' if options.raw else 'run-length rows'}),", end=" ")
+    print(f"written in {time.perf_counter() - began:.0f} s; {table_rows(url)}")
     store = SqlStore(url)
     print(f"store: {store.describe()}")
     start = time.perf_counter()

@@ -179,7 +179,8 @@ class StoreProbe:
             return connection.execute(sa.text(sql), params).scalar()
 
     def runs(self) -> int:
-        return int(self.scalar("SELECT count(*) FROM check_run"))  # type: ignore[arg-type]
+        sql = "SELECT coalesce(sum(run_count), 0) FROM check_run"  # run-length rows
+        return int(self.scalar(sql))  # type: ignore[arg-type]
 
     def size_bytes(self) -> int:
         return int(

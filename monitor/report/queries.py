@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,6 +15,7 @@ from sqlmodel import col
 from monitor.model import CheckKind, FindingStatus, RunStatus, TransitionKind
 from monitor.report.model import ReportPeriod
 from monitor.store.retention import raw_rolled_up_before
+from monitor.store.run_length import last_started
 from monitor.store.sql_metrics import as_utc
 from monitor.store.tables import (
     AuditLogRow,
@@ -82,11 +83,17 @@ def run_activity(session: Session, scope: Scope, since: datetime) -> list[Any]:
     run_rollup, later ones from check_run: one pass over each, a few rows per day."""
     rolled_up_before = raw_rolled_up_before(session)
     start = min(since, scope.period.start)
+    # a run-length row (run_length) holds runs of one UTC day from started_at to last: like a
+    # rolled-up day, one that straddles the period start counts as inside the period
+    last = last_started()
     day = sa.case(
-        (col(CheckRunRow.started_at) < scope.period.start, sa.literal(BEFORE)),
+        (last < scope.period.start, sa.literal(BEFORE)),
         else_=scope.day_of(CheckRunRow.started_at),
     )
-    raw_from = start if rolled_up_before is None else max(start, rolled_up_before)
+    # rows never span a midnight: the first bound lets the started_at index find them
+    raw_from = start - timedelta(days=1)
+    if rolled_up_before is not None:
+        raw_from = max(raw_from, rolled_up_before)
     rows: list[Any] = list(
         session.execute(
             sa.select(
@@ -94,12 +101,13 @@ def run_activity(session: Session, scope: Scope, since: datetime) -> list[Any]:
                 col(CheckRunRow.target),
                 day,
                 col(CheckRunRow.status),
-                sa.func.count(),
+                sa.func.sum(CheckRunRow.run_count),
                 sa.func.min(CheckRunRow.started_at),
-                sa.func.max(CheckRunRow.started_at),
+                sa.func.max(last),
             )
             .where(
                 col(CheckRunRow.started_at) >= raw_from,
+                last >= start,
                 col(CheckRunRow.started_at) < scope.period.end,
                 col(CheckRunRow.status).in_(_COUNTED),
                 scope.only_targets(CheckRunRow.target),
@@ -142,9 +150,7 @@ def last_evaluated(session: Session, scope: Scope) -> list[Any]:
     """(check, target, start of the last ok run before the period end), ever: raw runs and
     rolled-up days alike."""
     raw = session.execute(
-        sa.select(
-            col(CheckRunRow.check), col(CheckRunRow.target), sa.func.max(CheckRunRow.started_at)
-        )
+        sa.select(col(CheckRunRow.check), col(CheckRunRow.target), sa.func.max(last_started()))
         .where(
             col(CheckRunRow.started_at) < scope.period.end,
             col(CheckRunRow.status) == RunStatus.OK.value,
@@ -347,7 +353,7 @@ def latest_samples(
         .group_by(CheckRunRow.target)
         .subquery("newest")
     )
-    return session.execute(
+    rows = session.execute(
         sa.select(
             col(SampleRow.target), col(SampleRow.name), col(SampleRow.labels), col(SampleRow.value)
         )
@@ -364,8 +370,13 @@ def latest_samples(
             col(CheckRunRow.check) == check.value,
             col(CheckRunRow.status) == RunStatus.OK.value,
             col(SampleRow.name).in_(list(names)),
+            col(SampleRow.time) < scope.period.end,
         )
+        .order_by(col(SampleRow.id))
     ).all()
+    # a run-length row keeps each change of a series: the newest before the end is its value
+    values = {(target, name, labels): value for target, name, labels, value in rows}
+    return [(target, name, labels, value) for (target, name, labels), value in values.items()]
 
 
 def audit_entries(session: Session, scope: Scope, limit: int = 1000) -> list[AuditLogRow]:

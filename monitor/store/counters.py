@@ -108,8 +108,9 @@ def bucket_of(seconds: float) -> str:
     return INF
 
 
-def count_run(session: Session, run: CheckRun) -> None:
-    """Add a newly stored run to the totals and the (check, target) state."""
+def count_run(session: Session, run: CheckRun, row_id: str | None = None) -> None:
+    """Add a newly stored run to the totals and the (check, target) state; `row_id`: the
+    check_run row that holds it (the row it extended, see run_length), run.id by default."""
     check, status = run.check.value, run.status.value
     labels = {"check": check, "target": run.target, "status": status}
     add(session, RUNS, labels, 1)
@@ -119,7 +120,7 @@ def count_run(session: Session, run: CheckRun) -> None:
         add(session, DURATION_BUCKET, {"check": check, "le": bucket_of(seconds)}, 1)
         add(session, DURATION_SUM, {"check": check}, seconds)
     if status in EVALUATED:
-        _advance_state(session, check, run.target, status, run.id, run.started_at)
+        _advance_state(session, check, run.target, status, row_id or run.id, run.started_at)
 
 
 def _advance_state(

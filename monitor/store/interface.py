@@ -69,6 +69,8 @@ class RunSummary:
     error_reason: str | None
     error_message: str | None
     finding_count: int
+    run_count: int = 1  # consecutive runs with the same outcome this summary stands for
+    last_started_at: datetime | None = None  # the newest of them (None: started_at)
 
 
 @dataclass(frozen=True, slots=True)

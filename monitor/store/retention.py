@@ -23,6 +23,7 @@ from sqlmodel import col
 
 from monitor.model import FindingStatus, RunStatus
 from monitor.store import counters
+from monitor.store.run_length import BOUNDS, cumulative_counts, last_started
 from monitor.store.sql_metrics import as_utc
 from monitor.store.tables import (
     CheckRunRow,
@@ -223,17 +224,16 @@ def _roll_up_day(session: Session, day_start: datetime) -> None:
     """One UTC day's runs and samples as rollup rows, aggregated by the database."""
     day_end = day_start + timedelta(days=1)
     day = day_start.date().isoformat()
-    duration = col(CheckRunRow.duration_seconds)
     reason = sa.func.coalesce(col(CheckRunRow.error_reason), "")
-    buckets = [sa.func.sum(sa.case((duration <= bound, 1), else_=0)) for bound in _BOUNDS]
-    runs = (
+    key = (col(CheckRunRow.check), col(CheckRunRow.target), col(CheckRunRow.status), reason)
+    in_day = (col(CheckRunRow.started_at) >= day_start, col(CheckRunRow.started_at) < day_end)
+    duration = col(CheckRunRow.duration_seconds)
+    buckets = [sa.func.sum(sa.case((duration <= bound, 1), else_=0)) for bound in BOUNDS]
+    single = (
         session.connection()
-        .execute(
+        .execute(  # rows of one run (all rows written before run-length rows), by the database
             sa.select(
-                col(CheckRunRow.check),
-                col(CheckRunRow.target),
-                col(CheckRunRow.status),
-                reason,
+                *key,
                 sa.func.count(),
                 sa.func.sum(duration),
                 sa.func.max(duration),
@@ -241,8 +241,23 @@ def _roll_up_day(session: Session, day_start: datetime) -> None:
                 sa.func.max(CheckRunRow.started_at),
                 *buckets,
             )
-            .where(col(CheckRunRow.started_at) >= day_start, col(CheckRunRow.started_at) < day_end)
-            .group_by(CheckRunRow.check, CheckRunRow.target, CheckRunRow.status, reason)
+            .where(*in_day, col(CheckRunRow.duration_buckets).is_(None))
+            .group_by(*key)
+        )
+        .all()
+    )
+    extended = (
+        session.connection()
+        .execute(  # run-length rows: a few per (check, target) and day
+            sa.select(
+                *key,
+                col(CheckRunRow.run_count),
+                duration,
+                sa.func.coalesce(col(CheckRunRow.duration_max), duration),
+                col(CheckRunRow.started_at),
+                last_started(),
+                col(CheckRunRow.duration_buckets),
+            ).where(*in_day, col(CheckRunRow.duration_buckets).is_not(None))
         )
         .all()
     )
@@ -250,25 +265,44 @@ def _roll_up_day(session: Session, day_start: datetime) -> None:
     # reads first, writes last: on SQLite the write lock is held only while writing
     for table in (RunRollupRow, SampleRollupRow):
         session.connection().execute(sa.delete(table).where(col(table.day) == day))
-    run_rows = []
-    for check, target, status, why, count, total, longest, first, last, *cumulative in runs:
-        counts = [int(n or 0) for n in cumulative]
-        run_rows.append(
-            {
-                "check": check,
-                "target": target,
-                "day": day,
-                "status": status,
-                "error_reason": why,
-                "runs": int(count),
-                "duration_sum": float(total or 0.0),
-                "duration_max": float(longest or 0.0),
-                "duration_p50": _quantile(0.50, counts, int(count), float(longest or 0.0)),
-                "duration_p95": _quantile(0.95, counts, int(count), float(longest or 0.0)),
-                "first_started": as_utc(first),
-                "last_started": as_utc(last),
-            }
+    days: dict[tuple[str, str, str, str], _DayRuns] = {}
+    for check, target, status, why, count, total, longest, first, last, *cumulative in single:
+        days[(check, target, status, why)] = _DayRuns(
+            int(count),
+            float(total or 0.0),
+            float(longest or 0.0),
+            as_utc(first),
+            as_utc(last),
+            [int(n or 0) for n in cumulative],
         )
+    for check, target, status, why, count, total, longest, first, last, text in extended:
+        runs = _DayRuns(
+            int(count),
+            float(total),
+            float(longest),
+            as_utc(first),
+            as_utc(last),
+            cumulative_counts(text or ""),
+        )
+        known = days.get((check, target, status, why))
+        days[(check, target, status, why)] = runs if known is None else known.plus(runs)
+    run_rows = [
+        {
+            "check": check,
+            "target": target,
+            "day": day,
+            "status": status,
+            "error_reason": why,
+            "runs": runs.count,
+            "duration_sum": runs.total,
+            "duration_max": runs.longest,
+            "duration_p50": _quantile(0.50, runs.cumulative, runs.count, runs.longest),
+            "duration_p95": _quantile(0.95, runs.cumulative, runs.count, runs.longest),
+            "first_started": runs.first,
+            "last_started": runs.last,
+        }
+        for (check, target, status, why), runs in days.items()
+    ]
     if run_rows:
         session.connection().execute(sa.insert(RunRollupRow), run_rows)
     sample_rows = [
@@ -327,33 +361,35 @@ def _sample_series(session: Session, day_start: datetime, day_end: datetime) -> 
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _DayRuns:
+    """Runs of one (check, target, status, reason) of a day; `cumulative`: how many took at
+    most each of run_length.BOUNDS."""
+
+    count: int
+    total: float
+    longest: float
+    first: datetime
+    last: datetime
+    cumulative: list[int]
+
+    def plus(self, other: _DayRuns) -> _DayRuns:
+        return _DayRuns(
+            self.count + other.count,
+            self.total + other.total,
+            max(self.longest, other.longest),
+            min(self.first, other.first),
+            max(self.last, other.last),
+            [a + b for a, b in zip(self.cumulative, other.cumulative, strict=True)],
+        )
+
+
 # duration quantiles are estimated from bucket counts, as Prometheus's histogram_quantile does
-_BOUNDS: Sequence[float] = (
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1,
-    2,
-    3,
-    5,
-    10,
-    20,
-    30,
-    60,
-    120,
-    300,
-    600,
-)
-
-
 def _quantile(q: float, cumulative: Sequence[int], count: int, longest: float) -> float:
-    """The q-quantile from cumulative counts at _BOUNDS, interpolated within its bucket."""
+    """The q-quantile from cumulative counts at BOUNDS, interpolated within its bucket."""
     rank = q * count
     lower, below = 0.0, 0
-    for bound, at_most in zip(_BOUNDS, cumulative, strict=True):
+    for bound, at_most in zip(BOUNDS, cumulative, strict=True):
         if at_most >= rank and at_most > below:
             estimate = lower + (bound - lower) * (rank - below) / (at_most - below)
             return min(estimate, longest)

@@ -31,7 +31,7 @@ from monitor.model import (
     Target,
     Transition,
 )
-from monitor.store import baselines, counters, retention, schema
+from monitor.store import baselines, counters, retention, run_length, schema
 from monitor.store.engine import DEFAULT_LIMITS, create_engine_for
 from monitor.store.interface import (
     ApprovalResult,
@@ -56,7 +56,6 @@ from monitor.store.tables import (
     AuditLogRow,
     CheckRunRow,
     FindingRow,
-    SampleRow,
     SnapshotRow,
     TargetRow,
 )
@@ -66,9 +65,13 @@ SNAPSHOT_SEEN_STEP = timedelta(days=1)  # a snapshot seen again moves its taken_
 
 
 class SqlStore(SqlAlertingMixin):
-    def __init__(self, url: str, limits: ConnectionLimits = DEFAULT_LIMITS) -> None:
+    def __init__(
+        self, url: str, limits: ConnectionLimits = DEFAULT_LIMITS, run_length: bool = True
+    ) -> None:
+        """`run_length` False writes a row per run (for comparisons; see run_length)."""
         self.url = url
         self.limits = limits
+        self.run_length = run_length
         self.engine = create_engine_for(url, limits)
 
     def describe(self) -> str:
@@ -149,53 +152,73 @@ class SqlStore(SqlAlertingMixin):
                     sa.text("SELECT pg_advisory_xact_lock(:key)"),
                     {"key": _lock_key(f"record|{run.check.value}|{run.target}")},
                 )
-            snapshot_sha = self._store_snapshot(session, run)
-            output = run.output
-            row = CheckRunRow(
-                id=run.id,
-                check=run.check.value,
-                target=run.target,
-                started_at=run.started_at,
-                finished_at=run.finished_at,
-                duration_seconds=run.duration.total_seconds(),
-                status=run.status.value,
-                error_reason=run.error_reason.value if run.error_reason else None,
-                error_message=run.error_message,
-                finding_count=len(output.findings) if output else 0,
-                snapshot_sha256=snapshot_sha,
-                slot_key=slot.key if slot else None,
-                slot_at=slot.at if slot else None,
-            )
-            if slot is None:
-                session.add(row)
-                session.flush()
-            elif not self._insert_once(session, CheckRunRow, row.model_dump(), "slot_key"):
+            if slot is not None and run_length.slot_taken(session, run, slot):
                 session.rollback()  # this slot was recorded before: a redelivery
                 return
-            if output is not None:
-                session.add_all(
-                    SampleRow(
-                        run_id=run.id,
-                        time=run.started_at,
-                        check=run.check.value,
-                        target=run.target,
-                        name=observation.name,
-                        labels=json.dumps(dict(observation.labels), sort_keys=True),
-                        value=observation.value,
-                    )
-                    for observation in output.observations
-                )
+            snapshot_sha = self._store_snapshot(session, run)
+            output = run.output
             transitions: list[Transition] = []
-            if run.evaluated and output is not None:
-                transitions = apply_findings(
-                    session, run, output.findings, policy, output.undetermined
-                )
-                if output.baseline_update is not None:
-                    baselines.apply_update(session, run, output.baseline_update)
+            # finding events are added (not flushed) by apply_findings: they go in after the
+            # run's row, which is written only once it is known whether the run extends one
+            with session.no_autoflush:
+                if run.evaluated and output is not None:
+                    transitions = apply_findings(
+                        session, run, output.findings, policy, output.undetermined
+                    )
+                outcome = run_length.outcome_key(run, snapshot_sha)
+                extended = None
+                if outcome is not None and not transitions and self.run_length:
+                    extended = run_length.extend_previous(session, run, outcome, slot)
+                if extended is not None:
+                    row_id = extended.row_id
+                    session.add_all(extended.samples)
+                else:
+                    row_id = run.id
+                    if not self._insert_run(session, run, snapshot_sha, outcome, slot):
+                        session.rollback()  # this slot was recorded before: a redelivery
+                        return
+                    if output is not None:
+                        session.add_all(
+                            run_length.new_sample(run, run.id, observation)
+                            for observation in output.observations
+                        )
+            if run.evaluated and output is not None and output.baseline_update is not None:
+                baselines.apply_update(session, run, output.baseline_update)  # after the row
             # last: on PostgreSQL the per-check totals stay locked only until the commit
-            counters.count_run(session, run)
+            counters.count_run(session, run, row_id)
             session.commit()
         log_transitions(run, transitions)
+
+    def _insert_run(
+        self,
+        session: Session,
+        run: CheckRun,
+        snapshot_sha: str | None,
+        outcome: str | None,
+        slot: RunSlot | None,
+    ) -> bool:
+        """Write `run` as a row of its own; False when its slot was recorded before."""
+        output = run.output
+        row = CheckRunRow(
+            id=run.id,
+            check=run.check.value,
+            target=run.target,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            duration_seconds=run.duration.total_seconds(),
+            status=run.status.value,
+            error_reason=run.error_reason.value if run.error_reason else None,
+            error_message=run.error_message,
+            finding_count=len(output.findings) if output else 0,
+            snapshot_sha256=snapshot_sha,
+            slot_key=slot.key if slot else None,
+            slot_at=slot.at if slot else None,
+            outcome=outcome,
+        )
+        if slot is None:
+            session.execute(sa.insert(CheckRunRow).values(**row.model_dump()))
+            return True
+        return self._insert_once(session, CheckRunRow, row.model_dump(), "slot_key")
 
     def _insert_once(
         self, session: Session, table: type[SQLModel], values: dict[str, Any], unique: str
@@ -248,7 +271,11 @@ class SqlStore(SqlAlertingMixin):
     def slot_recorded(self, key: str) -> bool:
         with self._session() as session:
             found = session.exec(
-                select(CheckRunRow.id).where(CheckRunRow.slot_key == key).limit(1)
+                select(CheckRunRow.id)
+                .where(
+                    sa.or_(col(CheckRunRow.slot_key) == key, col(CheckRunRow.last_slot_key) == key)
+                )
+                .limit(1)
             ).first()
         return found is not None
 
@@ -346,10 +373,17 @@ class SqlStore(SqlAlertingMixin):
     # reads --------------------------------------------------------------
 
     def last_run_started(self) -> dict[tuple[CheckKind, str], datetime]:
-        return self._latest_per_job(CheckRunRow.started_at)
+        return self._latest_per_job(run_length.last_started())
 
     def last_slots(self) -> dict[tuple[CheckKind, str], datetime]:
-        return self._latest_per_job(func.coalesce(CheckRunRow.slot_at, CheckRunRow.started_at))
+        return self._latest_per_job(
+            func.coalesce(
+                CheckRunRow.last_slot_at,
+                CheckRunRow.slot_at,
+                CheckRunRow.last_started_at,
+                CheckRunRow.started_at,
+            )
+        )
 
     def _latest_per_job(self, moment: Any) -> dict[tuple[CheckKind, str], datetime]:
         """The latest `moment` (a column expression) of each (check, target)'s non-skipped
@@ -408,6 +442,8 @@ class SqlStore(SqlAlertingMixin):
                 error_reason=row.error_reason,
                 error_message=row.error_message,
                 finding_count=row.finding_count,
+                run_count=row.run_count,
+                last_started_at=row.last_started_at or row.started_at,
             )
             for row in rows
             if known_kind(row.check) is not None

@@ -129,9 +129,10 @@ def _plus_pruned(live: dict[str, int], session: Session, name: str) -> dict[str,
 def _latest_samples(
     session: Session, targets: dict[str, Any], ok_runs: Sequence[str]
 ) -> list[LatestSample]:
-    """The samples of each (check, target)'s newest ok run, by the sample.run_id index."""
+    """The samples of each (check, target)'s newest ok run, by the sample.run_id index: of a
+    run-length row (see run_length), the newest value of each series."""
     parsed: dict[str, dict[str, str]] = {}
-    samples = []
+    newest: dict[tuple[str, str, str, str], float] = {}
     for start in range(0, len(ok_runs), _IDS_PER_QUERY):
         rows = session.execute(
             sa.select(
@@ -140,15 +141,20 @@ def _latest_samples(
                 col(SampleRow.name),
                 col(SampleRow.labels),
                 col(SampleRow.value),
-            ).where(col(SampleRow.run_id).in_(ok_runs[start : start + _IDS_PER_QUERY]))
+            )
+            .where(col(SampleRow.run_id).in_(ok_runs[start : start + _IDS_PER_QUERY]))
+            .order_by(col(SampleRow.id))
         ).all()
         for check, target, name, labels, value in rows:
-            kind = known_kind(check)
-            if kind is None or target not in targets:
-                continue
-            if labels not in parsed:
-                parsed[labels] = json.loads(labels)
-            samples.append(LatestSample(kind, target, name, parsed[labels], value))
+            newest[(check, target, name, labels)] = value  # a later change replaces it
+    samples = []
+    for (check, target, name, labels), value in newest.items():
+        kind = known_kind(check)
+        if kind is None or target not in targets:
+            continue
+        if labels not in parsed:
+            parsed[labels] = json.loads(labels)
+        samples.append(LatestSample(kind, target, name, parsed[labels], value))
     return samples
 
 

@@ -45,21 +45,38 @@ class TargetRow(SQLModel, table=True):
 
 
 class CheckRunRow(SQLModel, table=True):
+    """A run, or a run-length row: consecutive ok runs of one (check, target) and UTC day
+    with the same outcome (status, findings, snapshot, series), `run_count` of them from
+    `started_at` to `last_started_at`. A finding transition always starts a new row."""
+
     __tablename__ = "check_run"
     __table_args__ = (
         sa.Index("ix_check_run_check_target_started", "check", "target", "started_at"),
         sa.Index("ux_check_run_slot_key", "slot_key", unique=True),
-        sa.Index("ix_check_run_check_target_slot", "check", "target", "slot_at"),
+        sa.Index(  # only clustered runs have a slot
+            "ix_check_run_check_target_slot",
+            "check",
+            "target",
+            "slot_at",
+            sqlite_where=sa.text("slot_at IS NOT NULL"),
+            postgresql_where=sa.text("slot_at IS NOT NULL"),
+        ),
         sa.Index("ix_check_run_started_at", "started_at"),
         sa.Index("ix_check_run_snapshot", "snapshot_sha256"),
+        sa.Index(
+            "ix_check_run_last_slot_key",
+            "last_slot_key",
+            sqlite_where=sa.text("last_slot_key IS NOT NULL"),
+            postgresql_where=sa.text("last_slot_key IS NOT NULL"),
+        ),
     )
 
     id: str = Field(primary_key=True, max_length=36)
     check: str = Field(max_length=64)
     target: str = Field(max_length=128)
     started_at: datetime = _utc()
-    finished_at: datetime = _utc()
-    duration_seconds: float
+    finished_at: datetime = _utc()  # of the row's newest run
+    duration_seconds: float  # the sum over the row's runs
     status: str = Field(max_length=16)
     error_reason: str | None = Field(default=None, max_length=32)
     error_message: str | None = Field(default=None)
@@ -69,14 +86,28 @@ class CheckRunRow(SQLModel, table=True):
         default=None, max_length=255, description="(check, target, slot) of a clustered run"
     )
     slot_at: datetime | None = _utc(nullable=True)
+    # run-length: ok runs whose outcome equals the previous run's extend its row (same UTC day)
+    run_count: int = Field(
+        default=1, sa_column_kwargs={"server_default": "1"}, description="runs this row stands for"
+    )
+    last_started_at: datetime | None = _utc(nullable=True)  # None: started_at (one run)
+    duration_max: float | None = Field(default=None)  # None: duration_seconds (one run)
+    duration_buckets: str | None = Field(
+        default=None, max_length=200, description="runs per duration bucket; None: one run"
+    )
+    outcome: str | None = Field(
+        default=None, max_length=32, description="hash of what the run found; None: never folded"
+    )
+    last_slot_key: str | None = Field(default=None, max_length=255)
+    last_slot_at: datetime | None = _utc(nullable=True)
+    slot_steps: str | None = Field(
+        default=None, max_length=400, description="slots after the first: 'ms*times,...'"
+    )
 
 
 class SampleRow(SQLModel, table=True):
     __tablename__ = "sample"
-    __table_args__ = (
-        sa.Index("ix_sample_target_name_time", "target", "name", "time"),
-        sa.Index("ix_sample_time", "time"),
-    )
+    __table_args__ = (sa.Index("ix_sample_time", "time"),)
 
     id: int | None = Field(default=None, primary_key=True)
     run_id: str = Field(foreign_key="check_run.id", index=True, max_length=36)
@@ -259,6 +290,7 @@ class RunRollupRow(SQLModel, table=True):
     """Runs of one (check, target, UTC day) by status and error reason, once raw rows age out."""
 
     __tablename__ = "run_rollup"
+    __table_args__ = {"sqlite_with_rowid": False}  # SQLite: the key is the table
 
     check: str = Field(primary_key=True, max_length=64)
     target: str = Field(primary_key=True, max_length=128)
@@ -278,6 +310,7 @@ class SampleRollupRow(SQLModel, table=True):
     """min/max/last of one numeric series of one (check, target, UTC day)."""
 
     __tablename__ = "sample_rollup"
+    __table_args__ = {"sqlite_with_rowid": False}  # SQLite: the key is the table
 
     check: str = Field(primary_key=True, max_length=64)
     target: str = Field(primary_key=True, max_length=128)

@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,9 @@ import httpx
 import redis
 import sqlalchemy as sa
 
+from monitor.cluster.slots import slot_key
+from monitor.model import CheckKind
+from monitor.store.run_length import slots_of
 from tests.support.daemon_process import APIVIGIL, DaemonProcess
 
 REDIS_URL = os.environ.get("APIVIGIL_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -130,15 +133,28 @@ class StoredRun:
 
 
 def stored_runs(store_url: str) -> list[StoredRun]:
+    """Every recorded run, one per slot: a run-length row (monitor.store.run_length) stands
+    for its first slot and each slot it was extended by."""
     engine = sa.create_engine(store_url)
     try:
         with engine.connect() as connection:
             rows = connection.execute(
                 sa.text(
-                    'SELECT "check", target, slot_key, slot_at, status FROM check_run '
-                    "ORDER BY slot_at"
+                    'SELECT "check", target, slot_key, slot_at, status, slot_steps, run_count'
+                    " FROM check_run ORDER BY slot_at"
                 )
             ).all()
     finally:
         engine.dispose()
-    return [StoredRun(*row) for row in rows]
+    runs = []
+    for check, target, key, at, status, steps, count in rows:
+        if at is None or not steps:
+            runs.extend(StoredRun(check, target, key, at, status) for _ in range(count))
+            continue
+        first = at.replace(tzinfo=UTC) if at.tzinfo is None else at
+        for slot in sorted(slots_of(first, steps)):
+            slot_at = slot if at.tzinfo is not None else slot.replace(tzinfo=None)
+            runs.append(
+                StoredRun(check, target, slot_key(CheckKind(check), target, slot), slot_at, status)
+            )
+    return sorted(runs, key=lambda run: (run.slot_at is None, run.slot_at or 0))
