@@ -42,7 +42,7 @@ from checks.files import read_input_file
 from checks.interface import BadInput, CheckContext, CheckMisconfigured, TargetUnreachable
 from checks.network import is_ip_literal, resolve
 from checks.tls_posture import registry
-from checks.tls_posture.facts import CertificateFacts, Protocol, ProtocolSupport, TlsFacts
+from checks.tls_posture.facts import CertificateFacts, ProtocolSupport, TlsFacts, TlsVersion
 from checks.tls_posture.params import TlsPostureParams
 from checks.tls_posture.probe import dh_too_small, no_answer, probe_handshakes
 from checks.tls_posture.server_scan import (
@@ -64,12 +64,12 @@ from monitor.model import CheckKind, Target
 from monitor.text import without_collection_reprs
 
 PROTOCOL_COMMANDS = {
-    Protocol.SSL_2_0: ScanCommand.SSL_2_0_CIPHER_SUITES,
-    Protocol.SSL_3_0: ScanCommand.SSL_3_0_CIPHER_SUITES,
-    Protocol.TLS_1_0: ScanCommand.TLS_1_0_CIPHER_SUITES,
-    Protocol.TLS_1_1: ScanCommand.TLS_1_1_CIPHER_SUITES,
-    Protocol.TLS_1_2: ScanCommand.TLS_1_2_CIPHER_SUITES,
-    Protocol.TLS_1_3: ScanCommand.TLS_1_3_CIPHER_SUITES,
+    TlsVersion.SSL_2_0: ScanCommand.SSL_2_0_CIPHER_SUITES,
+    TlsVersion.SSL_3_0: ScanCommand.SSL_3_0_CIPHER_SUITES,
+    TlsVersion.TLS_1_0: ScanCommand.TLS_1_0_CIPHER_SUITES,
+    TlsVersion.TLS_1_1: ScanCommand.TLS_1_1_CIPHER_SUITES,
+    TlsVersion.TLS_1_2: ScanCommand.TLS_1_2_CIPHER_SUITES,
+    TlsVersion.TLS_1_3: ScanCommand.TLS_1_3_CIPHER_SUITES,
 }
 OTHER_COMMANDS = {
     ScanCommand.CERTIFICATE_INFO,

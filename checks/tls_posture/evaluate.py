@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from checks.tls_posture.ciphers import Strength, strength
-from checks.tls_posture.facts import Protocol, TlsFacts
+from checks.tls_posture.facts import TlsFacts, TlsVersion
 from checks.tls_posture.grade import Grade, grade
 from checks.tls_posture.params import TlsPostureParams
 from checks.tls_posture.rules import findings as rule_findings
@@ -34,7 +34,7 @@ def evaluate(facts: TlsFacts, params: TlsPostureParams, now: datetime) -> CheckO
     ]
     if compliant is not None:
         observations.append(Observation("tls_profile_compliant", 1.0 if compliant else 0.0))
-    for protocol in Protocol:
+    for protocol in TlsVersion:
         support = facts.protocol(protocol).supported
         if support is not None:
             observations.append(

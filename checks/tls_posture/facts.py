@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 
-class Protocol(StrEnum):
+class TlsVersion(StrEnum):
     SSL_2_0 = "SSLv2"
     SSL_3_0 = "SSLv3"
     TLS_1_0 = "TLSv1.0"
@@ -21,8 +21,8 @@ class Protocol(StrEnum):
     TLS_1_3 = "TLSv1.3"
 
 
-LEGACY_PROTOCOLS = (Protocol.SSL_2_0, Protocol.SSL_3_0, Protocol.TLS_1_0, Protocol.TLS_1_1)
-MODERN_PROTOCOLS = (Protocol.TLS_1_2, Protocol.TLS_1_3)
+LEGACY_PROTOCOLS = (TlsVersion.SSL_2_0, TlsVersion.SSL_3_0, TlsVersion.TLS_1_0, TlsVersion.TLS_1_1)
+MODERN_PROTOCOLS = (TlsVersion.TLS_1_2, TlsVersion.TLS_1_3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +41,7 @@ class Suite:
 class ProtocolSupport:
     """`supported` None = could not determine; `suites` are the accepted ones."""
 
-    protocol: Protocol
+    protocol: TlsVersion
     supported: bool | None
     suites: tuple[Suite, ...] = ()
     error: str | None = None
@@ -126,13 +126,13 @@ class TlsFacts:
     last_complete_grade: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def protocol(self, protocol: Protocol) -> ProtocolSupport:
+    def protocol(self, protocol: TlsVersion) -> ProtocolSupport:
         for support in self.protocols:
             if support.protocol is protocol:
                 return support
         return ProtocolSupport(protocol, None, error="not tested")
 
-    def accepted_suites(self) -> list[tuple[Protocol, Suite]]:
+    def accepted_suites(self) -> list[tuple[TlsVersion, Suite]]:
         return [(p.protocol, suite) for p in self.protocols for suite in p.suites]
 
     def to_json(self) -> dict[str, Any]:
@@ -147,7 +147,7 @@ class TlsFacts:
                 **data,
                 "protocols": tuple(
                     ProtocolSupport(
-                        protocol=Protocol(p["protocol"]),
+                        protocol=TlsVersion(p["protocol"]),
                         supported=p["supported"],
                         suites=tuple(Suite(**s) for s in p["suites"]),
                         error=p["error"],

@@ -18,8 +18,8 @@ from checks.tls_posture.ciphers import Weakness, forward_secret, is_aead, weakne
 from checks.tls_posture.facts import (
     LEGACY_PROTOCOLS,
     MODERN_PROTOCOLS,
-    Protocol,
     TlsFacts,
+    TlsVersion,
     untrusted_reason,
 )
 from checks.tls_posture.probe import dh_too_small
@@ -29,10 +29,10 @@ from monitor.text import without_collection_reprs
 MAX_LIFETIME = timedelta(days=398)
 
 _PROTOCOL_RULES = {
-    Protocol.SSL_2_0: ("TLS-PROTOCOL-SSL2", Severity.CRITICAL),
-    Protocol.SSL_3_0: ("TLS-PROTOCOL-SSL3", Severity.HIGH),
-    Protocol.TLS_1_0: ("TLS-PROTOCOL-TLS10", Severity.MEDIUM),
-    Protocol.TLS_1_1: ("TLS-PROTOCOL-TLS11", Severity.MEDIUM),
+    TlsVersion.SSL_2_0: ("TLS-PROTOCOL-SSL2", Severity.CRITICAL),
+    TlsVersion.SSL_3_0: ("TLS-PROTOCOL-SSL3", Severity.HIGH),
+    TlsVersion.TLS_1_0: ("TLS-PROTOCOL-TLS10", Severity.MEDIUM),
+    TlsVersion.TLS_1_1: ("TLS-PROTOCOL-TLS11", Severity.MEDIUM),
 }
 _CIPHER_RULES = {
     Weakness.NULL: (
@@ -72,8 +72,8 @@ def undetermined_subjects(facts: TlsFacts) -> tuple[str, ...]:
     """Subjects (prefixes) of findings this scan could not judge either way: an open finding
     under them is unknown, not gone, so a partial scan resolves (and re-opens) nothing."""
     subjects: list[str] = []
-    if any(facts.protocol(p).supported is None for p in Protocol):
-        subjects += [str(p) for p in Protocol if facts.protocol(p).supported is None]
+    if any(facts.protocol(p).supported is None for p in TlsVersion):
+        subjects += [str(p) for p in TlsVersion if facts.protocol(p).supported is None]
         # which suites are accepted is only known when every protocol is
         subjects += [w.value for w in Weakness] + ["forward-secrecy", "static-rsa", "aead", "dh"]
         subjects += ["TLS1.2+", "fallback-scsv"]
@@ -141,12 +141,12 @@ def _protocols(facts: TlsFacts) -> Iterator[Finding]:
             f"{facts.endpoint} rejected every TLS 1.2 and TLS 1.3 cipher suite",
             "Enable TLS 1.2 and TLS 1.3.",
         )
-    if facts.protocol(Protocol.TLS_1_3).supported is False:
+    if facts.protocol(TlsVersion.TLS_1_3).supported is False:
         yield _finding(
             "TLS-PROTOCOL-NO-TLS13",
             Severity.LOW,
             "TLS 1.3 is not supported",
-            str(Protocol.TLS_1_3),
+            str(TlsVersion.TLS_1_3),
             f"{facts.endpoint} rejected every TLS 1.3 cipher suite",
             "Enable TLS 1.3 (OpenSSL 1.1.1 or newer).",
         )

@@ -15,12 +15,12 @@ from cryptography.x509.ocsp import OCSPCertStatus, OCSPResponseStatus
 from cryptography.x509.oid import AuthorityInformationAccessOID
 
 from checks.network import is_ip_literal
-from checks.tls_posture.facts import CertFacts, CertificateFacts, Protocol, ProtocolSupport, Suite
+from checks.tls_posture.facts import CertFacts, CertificateFacts, ProtocolSupport, Suite, TlsVersion
 
 _TIMEOUT_WORDS = ("timed out", "timeout")
 
 
-def protocol_support(protocol: Protocol, result: Any) -> ProtocolSupport:
+def protocol_support(protocol: TlsVersion, result: Any) -> ProtocolSupport:
     """Accepted suites of one protocol; a timeout-only rejection means "could not determine"."""
     if result is None:
         return ProtocolSupport(protocol, None, error="scan command failed")
