@@ -11,7 +11,7 @@ from checks.controls import controls_for
 from checks.tls_posture.evaluate import evaluate
 from checks.tls_posture.facts import (
     CertFacts,
-    CertificateFacts,
+    ChainFacts,
     ProtocolSupport,
     Suite,
     TlsFacts,
@@ -57,7 +57,7 @@ def clean(**changes: object) -> TlsFacts:
             ProtocolSupport(TlsVersion.TLS_1_2, True, suites=(GCM, GCM256)),
             ProtocolSupport(TlsVersion.TLS_1_3, True, suites=(TLS13,)),
         ),
-        certificate=CertificateFacts(
+        certificate=ChainFacts(
             chain=(LEAF,),
             trusted=True,
             validation_error=None,
@@ -345,7 +345,7 @@ def test_an_untested_flaw_makes_the_grade_provisional_not_f_and_not_clean(
     ],
 )
 def test_a_certificate_that_could_not_be_judged_caps_the_provisional_grade_at_t(
-    certificate: CertificateFacts | None, reason: str
+    certificate: ChainFacts | None, reason: str
 ) -> None:
     facts = clean(certificate=certificate, incomplete=("certificate: CONNECTIVITY_ISSUE",))
     result = graded(facts)

@@ -42,7 +42,7 @@ from checks.files import read_input_file
 from checks.interface import BadInput, CheckContext, CheckMisconfigured, TargetUnreachable
 from checks.network import is_ip_literal, resolve
 from checks.tls_posture import registry
-from checks.tls_posture.facts import CertificateFacts, ProtocolSupport, TlsFacts, TlsVersion
+from checks.tls_posture.facts import ChainFacts, ProtocolSupport, TlsFacts, TlsVersion
 from checks.tls_posture.params import TlsPostureParams
 from checks.tls_posture.probe import dh_too_small, no_answer, probe_handshakes
 from checks.tls_posture.server_scan import (
@@ -53,7 +53,7 @@ from checks.tls_posture.server_scan import (
     scan_server,
 )
 from checks.tls_posture.translate import (
-    certificate_facts,
+    chain_facts,
     curves,
     hsts_max_age,
     protocol_support,
@@ -299,7 +299,7 @@ def translate_scan(
     if params.check_http_headers and not hsts_checked and headers is not None:
         incomplete.append("http_headers: the HTTP request failed")
     deviations = _mozilla_deviations(result, params, incomplete)
-    certificate = certificate_facts(certificate_result, server_name, params.trust_store)
+    certificate = chain_facts(certificate_result, server_name, params.trust_store)
     if certificate is not None and certificate.trusted is None:
         certificate = _self_signed_verdict(certificate, certificate_result)
     if certificate is not None and certificate.trusted is None and certificate.chain:
@@ -331,7 +331,7 @@ def translate_scan(
     )
 
 
-def _self_signed_verdict(certificate: CertificateFacts, result: Any) -> CertificateFacts:
+def _self_signed_verdict(certificate: ChainFacts, result: Any) -> ChainFacts:
     """A self-signed leaf is trusted only as a trust anchor itself: when the validator stopped
     at the name, it is untrusted unless one of the trust stores in use holds it."""
     leaf = certificate.chain[0] if certificate.chain else None

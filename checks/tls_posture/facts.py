@@ -62,7 +62,7 @@ class CertFacts:
 
 
 @dataclass(frozen=True, slots=True)
-class CertificateFacts:
+class ChainFacts:
     chain: tuple[CertFacts, ...]  # as received, leaf first
     trusted: bool | None  # validates against the trust stores in use
     validation_error: str | None
@@ -76,7 +76,7 @@ class CertificateFacts:
     chain_incomplete: bool | None = None
 
 
-def untrusted_reason(certificate: CertificateFacts) -> str:
+def untrusted_reason(certificate: ChainFacts) -> str:
     """Why the chain is not trusted: the validator's words, else the shape of the chain."""
     if certificate.untrusted_because:
         return certificate.untrusted_because
@@ -105,7 +105,7 @@ class TlsFacts:
     server_name: str
     address: str
     protocols: tuple[ProtocolSupport, ...]
-    certificate: CertificateFacts | None = None
+    certificate: ChainFacts | None = None
     compression: bool | None = None
     secure_renegotiation: bool | None = None
     client_renegotiation: bool | None = None
@@ -155,7 +155,7 @@ class TlsFacts:
                     for p in data["protocols"]
                 ),
                 "certificate": (
-                    CertificateFacts(
+                    ChainFacts(
                         **{
                             **certificate,
                             "chain": tuple(
