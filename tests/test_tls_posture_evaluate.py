@@ -14,7 +14,7 @@ from checks.tls_posture.facts import (
     ChainFacts,
     ProtocolSupport,
     Suite,
-    TlsFacts,
+    TlsPostureRaw,
     TlsVersion,
 )
 from checks.tls_posture.grade import Grade
@@ -43,9 +43,9 @@ LEAF = CertFacts(
 )
 
 
-def clean(**changes: object) -> TlsFacts:
+def clean(**changes: object) -> TlsPostureRaw:
     """A Mozilla-intermediate server with HSTS: the baseline every test bends one way."""
-    facts = TlsFacts(
+    facts = TlsPostureRaw(
         endpoint="api.test:443",
         server_name="api.test",
         address="127.0.0.1",
@@ -84,8 +84,8 @@ def clean(**changes: object) -> TlsFacts:
 
 
 def with_protocol(
-    facts: TlsFacts, protocol: TlsVersion, supported: bool | None, *suites: Suite
-) -> TlsFacts:
+    facts: TlsPostureRaw, protocol: TlsVersion, supported: bool | None, *suites: Suite
+) -> TlsPostureRaw:
     protocols = tuple(
         ProtocolSupport(protocol, supported, suites=suites) if p.protocol is protocol else p
         for p in facts.protocols
@@ -93,19 +93,19 @@ def with_protocol(
     return replace(facts, protocols=protocols)
 
 
-def judge(facts: TlsFacts) -> tuple[set[str], str]:
+def judge(facts: TlsPostureRaw) -> tuple[set[str], str]:
     """Rules found (the TLS-GRADE explanation aside) and this scan's letter."""
     output = evaluate(facts, PARAMS, NOW)
     return {f.rule_id for f in output.findings} - {"TLS-GRADE"}, graded(facts).letter
 
 
-def graded(facts: TlsFacts) -> Grade:
+def graded(facts: TlsPostureRaw) -> Grade:
     output = evaluate(facts, PARAMS, NOW)
     assert output.snapshot is not None
     return Grade.from_json(output.snapshot["scan_grade"])
 
 
-def caps(facts: TlsFacts) -> set[tuple[str, str]]:
+def caps(facts: TlsPostureRaw) -> set[tuple[str, str]]:
     return {(cap.letter, cap.reason) for cap in graded(facts).caps}
 
 
@@ -382,7 +382,7 @@ def test_a_provisional_grade_never_replaces_the_last_complete_one_in_metrics() -
 
 
 def test_profile_compliance_is_its_own_verdict() -> None:
-    def compliant(facts: TlsFacts) -> float | None:
+    def compliant(facts: TlsPostureRaw) -> float | None:
         output = evaluate(facts, PARAMS, NOW)
         assert output.snapshot is not None
         values = [o.value for o in output.observations if o.name == "tls_profile_compliant"]
@@ -476,7 +476,7 @@ def test_every_tls_rule_names_its_controls() -> None:
 
 def test_facts_round_trip_through_json() -> None:
     facts = with_protocol(clean(), TlsVersion.TLS_1_0, None)
-    assert TlsFacts.from_json(facts.to_json()) == facts
+    assert TlsPostureRaw.from_json(facts.to_json()) == facts
 
 
 def test_a_trust_verdict_that_could_not_be_made_is_unknown_neither_trusted_nor_untrusted() -> None:

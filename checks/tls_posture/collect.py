@@ -42,7 +42,7 @@ from checks.files import read_input_file
 from checks.interface import BadInput, CheckContext, CheckMisconfigured, TargetUnreachable
 from checks.network import is_ip_literal, resolve
 from checks.tls_posture import registry
-from checks.tls_posture.facts import ChainFacts, ProtocolSupport, TlsFacts, TlsVersion
+from checks.tls_posture.facts import ChainFacts, ProtocolSupport, TlsPostureRaw, TlsVersion
 from checks.tls_posture.params import TlsPostureParams
 from checks.tls_posture.probe import dh_too_small, no_answer, probe_handshakes
 from checks.tls_posture.server_scan import (
@@ -101,7 +101,7 @@ _UNREACHABLE_ERRORS = {
 }
 
 
-def collect(target: Target, params: TlsPostureParams, context: CheckContext) -> TlsFacts:
+def collect(target: Target, params: TlsPostureParams, context: CheckContext) -> TlsPostureRaw:
     endpoint = target.endpoint
     if endpoint is None:
         raise CheckMisconfigured("tls_posture needs a target url (https://host[:port])")
@@ -263,7 +263,7 @@ def translate_scan(
     server_name: str,
     address: str,
     params: TlsPostureParams,
-) -> TlsFacts:
+) -> TlsPostureRaw:
     """Plain facts from a completed sslyze scan (pure apart from reading sslyze objects)."""
     scan = result.scan_result
     assert scan is not None
@@ -305,7 +305,7 @@ def translate_scan(
     if certificate is not None and certificate.trusted is None and certificate.chain:
         why = certificate.validation_error or "no validation result"
         incomplete.append(f"certificate trust: not determined ({why})")
-    return TlsFacts(
+    return TlsPostureRaw(
         endpoint=endpoint,
         server_name=server_name,
         address=address,
@@ -378,7 +378,7 @@ def _without_connectivity(
     where: str,
     context: CheckContext,
     network_timeout: float,
-) -> TlsFacts:
+) -> TlsPostureRaw:
     trace = result.connectivity_error_trace
     kind = trace.exc_type.__name__ if trace is not None and trace.exc_type else "unknown"
     message = _sslyze_message(str(trace)) if trace is not None else "no details"
@@ -392,7 +392,7 @@ def _without_connectivity(
             raise TargetUnreachable(f"no TLS handshake completed ({message})", subject=where)
         details = "; ".join(probe.refusals[:3])
         raise BadInput(f"not a usable TLS server ({message}): {details}", subject=where)
-    return TlsFacts(
+    return TlsPostureRaw(
         endpoint=endpoint,
         server_name=server_name,
         address=address,

@@ -98,7 +98,7 @@ def untrusted_reason(certificate: ChainFacts) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class TlsFacts:
+class TlsPostureRaw:
     """Everything one scan learned. Empty `incomplete` means every question was answered."""
 
     endpoint: str
@@ -140,7 +140,7 @@ class TlsFacts:
         return document
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> TlsFacts:
+    def from_json(cls, data: dict[str, Any]) -> TlsPostureRaw:
         certificate = data.get("certificate")
         return cls(
             **{

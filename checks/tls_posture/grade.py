@@ -26,7 +26,7 @@ from checks.tls_posture.facts import (
     MODERN_PROTOCOLS,
     CertFacts,
     Suite,
-    TlsFacts,
+    TlsPostureRaw,
     TlsVersion,
     untrusted_reason,
 )
@@ -111,7 +111,7 @@ def worse(first: str, second: str) -> str:
     return first if ORDER.index(first) >= ORDER.index(second) else second
 
 
-def grade(facts: TlsFacts, hsts_min_age_seconds: int) -> Grade:
+def grade(facts: TlsPostureRaw, hsts_min_age_seconds: int) -> Grade:
     undetermined = _undetermined(facts)
     offered = [p.protocol for p in facts.protocols if p.supported]
     suites = facts.accepted_suites()
@@ -148,7 +148,7 @@ def grade(facts: TlsFacts, hsts_min_age_seconds: int) -> Grade:
     )  # fmt: skip
 
 
-def _undetermined(facts: TlsFacts) -> tuple[str, ...]:
+def _undetermined(facts: TlsPostureRaw) -> tuple[str, ...]:
     missing = [str(p.protocol) for p in facts.protocols if p.supported is None]
     missing += [str(p) for p in TlsVersion if p not in {s.protocol for s in facts.protocols}]
     if facts.certificate is None:
@@ -168,7 +168,7 @@ def _undetermined(facts: TlsFacts) -> tuple[str, ...]:
 
 
 def _protocol_caps(
-    facts: TlsFacts, offered: list[TlsVersion], suites: list[tuple[TlsVersion, Suite]]
+    facts: TlsPostureRaw, offered: list[TlsVersion], suites: list[tuple[TlsVersion, Suite]]
 ) -> list[Cap]:
     caps = []
     if TlsVersion.SSL_2_0 in offered:
@@ -192,7 +192,7 @@ def _protocol_caps(
     return caps
 
 
-def _cipher_caps(facts: TlsFacts, suites: list[tuple[TlsVersion, Suite]]) -> list[Cap]:
+def _cipher_caps(facts: TlsPostureRaw, suites: list[tuple[TlsVersion, Suite]]) -> list[Cap]:
     caps = []
     found = {weakness for _, suite in suites for weakness in weaknesses(suite)}
     if found & {Weakness.NULL, Weakness.ANONYMOUS}:
@@ -220,7 +220,7 @@ def _cipher_caps(facts: TlsFacts, suites: list[tuple[TlsVersion, Suite]]) -> lis
     return caps
 
 
-def _certificate_caps(facts: TlsFacts) -> list[Cap]:
+def _certificate_caps(facts: TlsPostureRaw) -> list[Cap]:
     certificate = facts.certificate
     if certificate is None and not facts.fallback_probe:
         # an unread certificate must not let an untrusted one escape T
@@ -255,7 +255,7 @@ def _key_caps(leaf: CertFacts) -> list[Cap]:
     return []
 
 
-def _implementation_caps(facts: TlsFacts) -> list[Cap]:
+def _implementation_caps(facts: TlsPostureRaw) -> list[Cap]:
     caps = []
     if facts.heartbleed:
         caps.append(Cap("F", "Heartbleed"))
@@ -274,7 +274,7 @@ def _implementation_caps(facts: TlsFacts) -> list[Cap]:
     return caps
 
 
-def _warnings(facts: TlsFacts, suites: list[tuple[TlsVersion, Suite]]) -> list[Cap]:
+def _warnings(facts: TlsPostureRaw, suites: list[tuple[TlsVersion, Suite]]) -> list[Cap]:
     caps = []
     if facts.protocol(TlsVersion.TLS_1_3).supported is False:
         caps.append(Cap("A-", "no TLS 1.3"))
@@ -284,7 +284,7 @@ def _warnings(facts: TlsFacts, suites: list[tuple[TlsVersion, Suite]]) -> list[C
     return caps
 
 
-def _key_exchange_score(facts: TlsFacts, protocol: TlsVersion, suite: Suite) -> int:
+def _key_exchange_score(facts: TlsPostureRaw, protocol: TlsVersion, suite: Suite) -> int:
     if suite.anonymous:
         return 0
     if suite.ephemeral_kind == "DH" and suite.ephemeral_size:

@@ -18,7 +18,7 @@ from checks.tls_posture.ciphers import Weakness, forward_secret, is_aead, weakne
 from checks.tls_posture.facts import (
     LEGACY_PROTOCOLS,
     MODERN_PROTOCOLS,
-    TlsFacts,
+    TlsPostureRaw,
     TlsVersion,
     untrusted_reason,
 )
@@ -56,7 +56,7 @@ _CIPHERS_FIX = (
 )
 
 
-def findings(facts: TlsFacts, hsts_min_age_seconds: int) -> list[Finding]:
+def findings(facts: TlsPostureRaw, hsts_min_age_seconds: int) -> list[Finding]:
     return [
         *_protocols(facts),
         *_ciphers(facts),
@@ -68,7 +68,7 @@ def findings(facts: TlsFacts, hsts_min_age_seconds: int) -> list[Finding]:
     ]
 
 
-def undetermined_subjects(facts: TlsFacts) -> tuple[str, ...]:
+def undetermined_subjects(facts: TlsPostureRaw) -> tuple[str, ...]:
     """Subjects (prefixes) of findings this scan could not judge either way: an open finding
     under them is unknown, not gone, so a partial scan resolves (and re-opens) nothing."""
     subjects: list[str] = []
@@ -118,7 +118,7 @@ def _finding(
     return Finding(rule, severity, title, subject, evidence, fix)
 
 
-def _protocols(facts: TlsFacts) -> Iterator[Finding]:
+def _protocols(facts: TlsPostureRaw) -> Iterator[Finding]:
     for protocol, (rule, severity) in _PROTOCOL_RULES.items():
         support = facts.protocol(protocol)
         if support.supported:
@@ -152,7 +152,7 @@ def _protocols(facts: TlsFacts) -> Iterator[Finding]:
         )
 
 
-def _ciphers(facts: TlsFacts) -> Iterator[Finding]:
+def _ciphers(facts: TlsPostureRaw) -> Iterator[Finding]:
     suites = facts.accepted_suites()
     if not suites:
         return
@@ -212,7 +212,7 @@ def _ciphers(facts: TlsFacts) -> Iterator[Finding]:
         )
 
 
-def _key_exchange(facts: TlsFacts) -> Iterator[Finding]:
+def _key_exchange(facts: TlsPostureRaw) -> Iterator[Finding]:
     dh = sorted(
         {
             s.ephemeral_size
@@ -266,7 +266,7 @@ def _key_exchange(facts: TlsFacts) -> Iterator[Finding]:
         )
 
 
-def _certificate(facts: TlsFacts) -> Iterator[Finding]:
+def _certificate(facts: TlsPostureRaw) -> Iterator[Finding]:
     certificate = facts.certificate
     if certificate is None or not certificate.chain:
         return
@@ -338,7 +338,7 @@ def _certificate(facts: TlsFacts) -> Iterator[Finding]:
         )
 
 
-def _hsts(facts: TlsFacts, minimum: int) -> Iterator[Finding]:
+def _hsts(facts: TlsPostureRaw, minimum: int) -> Iterator[Finding]:
     if not facts.hsts_checked:
         return
     header = f"Strict-Transport-Security: max-age={max(minimum, 31536000)}"
@@ -363,7 +363,7 @@ def _hsts(facts: TlsFacts, minimum: int) -> Iterator[Finding]:
         )
 
 
-def _implementation(facts: TlsFacts) -> Iterator[Finding]:
+def _implementation(facts: TlsPostureRaw) -> Iterator[Finding]:
     patch = "Update the TLS library of the server (RFC 7525 12) and restart it."
     if facts.compression:
         yield _finding(
@@ -450,7 +450,7 @@ def _implementation(facts: TlsFacts) -> Iterator[Finding]:
         )
 
 
-def _meta(facts: TlsFacts) -> Iterator[Finding]:
+def _meta(facts: TlsPostureRaw) -> Iterator[Finding]:
     if facts.mozilla_deviations:
         yield _finding(
             "TLS-MOZILLA-PROFILE",
