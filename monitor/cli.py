@@ -26,7 +26,7 @@ from monitor.cli_common import (
     StoreOption,
     err,
     load,
-    open_store,
+    open_cli_store,
     out,
 )
 from monitor.cli_dashboards import dashboards_app
@@ -227,7 +227,7 @@ def findings(
     from monitor.store.interface import FindingQuery, StoreError
 
     settings, config_file = load(config)
-    sql_store = open_store(settings, store, config_file)
+    sql_store = open_cli_store(settings, store, config_file)
     query = FindingQuery(
         target=target,
         min_severity=severity,
@@ -302,7 +302,7 @@ def db_prune(
     from monitor.store.interface import StoreError
 
     settings, _ = load(config)
-    sql_store = open_store(settings, store)
+    sql_store = open_cli_store(settings, store)
     try:
         result = sql_store.prune(
             settings.retention.policy(), datetime.now(UTC), budget_seconds=86_400, dry_run=dry_run

@@ -95,7 +95,7 @@ def _refuse_a_missing_store(url: str, from_option: bool, config_file: Path | Non
     raise typer.Exit(EXIT_USAGE)
 
 
-def open_store(
+def open_cli_store(
     settings: Settings, store_url: str | None, config_file: Path | None = None
 ) -> SqlStore:
     """The store, schema checked; a SQLite file that does not exist is never created here."""
@@ -127,7 +127,7 @@ StoreOption = Annotated[
 def opened_store(config: Path | None, store_url: str | None) -> Iterator[SqlStore]:
     """The store of the config (or `store_url`), schema checked, closed afterwards."""
     settings, config_file = load(config)
-    sql_store = open_store(settings, store_url, config_file)
+    sql_store = open_cli_store(settings, store_url, config_file)
     try:
         yield sql_store
     finally:

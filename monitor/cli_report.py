@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from monitor.cli_common import ConfigOption, StoreOption, err, load, open_store
+from monitor.cli_common import ConfigOption, StoreOption, err, load, open_cli_store
 from monitor.durations import parse_duration
 from monitor.report.formats import ReportFormat
 from monitor.scan import EXIT_USAGE
@@ -55,7 +55,7 @@ def report(
         raise typer.Exit(EXIT_USAGE) from None
     chosen = _framework(framework, known_frameworks())
     settings, config_file = load(config)
-    sql_store = open_store(settings, store, config_file)
+    sql_store = open_cli_store(settings, store, config_file)
     try:
         data = build_report_data(
             sql_store,

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("apivigil.daemon")
 
 
-def open_store(settings: Settings, migrate: bool) -> SqlStore:
+def open_service_store(settings: Settings, migrate: bool) -> SqlStore:
     """Open the configured store, refusing an out-of-date schema unless `migrate`."""
     store = SqlStore(settings.store, settings.store_timeouts.limits())
     state = store.schema_state()
@@ -95,7 +95,7 @@ class Daemon:
 
     def start(self) -> None:
         settings = self.settings
-        store = open_store(settings, self._migrate)
+        store = open_service_store(settings, self._migrate)
         self.store = store
         self.runner = Runner(clock=self._clock, history=store, egress=settings.egress.policy())
         if settings.cluster.enabled:
