@@ -31,7 +31,7 @@ from monitor.model import (
     Target,
     Transition,
 )
-from monitor.store import baselines, counters, retention, schema
+from monitor.store import baseline_rows, counters, retention, schema
 from monitor.store.engine import DEFAULT_LIMITS, create_engine_for
 from monitor.store.interface import (
     ApprovalResult,
@@ -193,7 +193,7 @@ class SqlStore(SqlAlertingMixin):
                     session, run, output.findings, policy, output.undetermined
                 )
                 if output.baseline_update is not None:
-                    baselines.apply_update(session, run, output.baseline_update)
+                    baseline_rows.apply_update(session, run, output.baseline_update)
             # last: on PostgreSQL the per-check totals stay locked only until the commit
             counters.count_run(session, run)
             session.commit()
@@ -219,7 +219,7 @@ class SqlStore(SqlAlertingMixin):
     def _store_snapshot(self, session: Session, run: CheckRun) -> str | None:
         if run.output is None or run.output.snapshot is None:
             return None
-        content, sha = baselines.encode_document(run.output.snapshot)
+        content, sha = baseline_rows.encode_document(run.output.snapshot)
         stored = session.get(SnapshotRow, sha)
         if stored is not None:
             if stored.taken_at < run.started_at - SNAPSHOT_SEEN_STEP:
@@ -258,15 +258,15 @@ class SqlStore(SqlAlertingMixin):
 
     def approved_baseline(self, check: CheckKind, target: str) -> Baseline | None:
         with self._session() as session:
-            return baselines.latest(session, check, target)
+            return baseline_rows.latest(session, check, target)
 
     def baseline_history(self, check: CheckKind, target: str) -> list[Baseline]:
         with self._session() as session:
-            return baselines.history(session, check, target)
+            return baseline_rows.history(session, check, target)
 
     def approve_baseline(self, approval: BaselineApproval) -> ApprovalResult:
         with self._session() as session:
-            baseline = baselines.insert_version(
+            baseline = baseline_rows.insert_version(
                 session,
                 approval.check,
                 approval.target,
@@ -275,7 +275,7 @@ class SqlStore(SqlAlertingMixin):
                 approval.reason,
                 approval.at,
             )
-            transitions = baselines.resolve_accepted(
+            transitions = baseline_rows.resolve_accepted(
                 session, approval.check, approval.target, approval.resolves, approval.at
             )
             session.commit()
@@ -283,13 +283,13 @@ class SqlStore(SqlAlertingMixin):
 
     def latest_snapshot(self, check: CheckKind, target: str) -> dict[str, Any] | None:
         with self._session() as session:
-            return baselines.latest_snapshot(session, check, target)
+            return baseline_rows.latest_snapshot(session, check, target)
 
     def hash_key(self) -> bytes:
         for _attempt in range(2):
             try:
                 with self._session() as session:
-                    key = baselines.instance_key(session, datetime.now(UTC))
+                    key = baseline_rows.instance_key(session, datetime.now(UTC))
                     session.commit()
                     return key
             except StoreError as error:
