@@ -4,6 +4,13 @@ A check is two steps: `collect` does all I/O, bounded by the context's deadline,
 returns raw data; `evaluate` is a pure function of that data, the parameters and the
 scan time. Errors are raised as the `CheckError` subclasses below and turned into typed
 reasons by `monitor.runner`, nowhere else.
+
+Names, one meaning each, in every check:
+- `<Check>Raw` (`TlsPostureRaw`, `CertExpiryRaw`, `DriftRaw` ...) is the whole of what one
+  check's `collect` returns: the `RawT` of `Check`, recorded as test fixtures.
+- `<Thing>Facts` (`ChainFacts`, `CertificateFacts`, `SpecFacts` ...) is one observed thing
+  inside a `Raw`, as plain values. Both are observations: nothing in them is judged.
+- What `evaluate` judges is a `monitor.model.CheckOutput` (findings, observations, snapshot).
 """
 
 from __future__ import annotations

@@ -49,6 +49,8 @@ class ProtocolSupport:
 
 @dataclass(frozen=True, slots=True)
 class CertFacts:
+    """One certificate of a `ChainFacts` chain."""
+
     subject: str
     issuer: str
     serial: str
@@ -63,6 +65,8 @@ class CertFacts:
 
 @dataclass(frozen=True, slots=True)
 class ChainFacts:
+    """The chain served, and the validator's word on it (trust, hostname, OCSP)."""
+
     chain: tuple[CertFacts, ...]  # as received, leaf first
     trusted: bool | None  # validates against the trust stores in use
     validation_error: str | None
