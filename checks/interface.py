@@ -58,6 +58,23 @@ class BadInput(CheckError):
     """The target (or a file it names) answered with something the check cannot read."""
 
 
+SUBJECT_SEPARATOR = "|"
+
+
+def baseline_subject(source: str, key: str) -> str:
+    """The subject of a finding about `key` of the baseline source `source` (a config file,
+    a header set, an API document): `source|key`. Checks that compare against an approved
+    baseline (config_drift, api_inventory) name their findings so."""
+    return f"{source}{SUBJECT_SEPARATOR}{key}"
+
+
+def source_prefix(source: str) -> str:
+    """The subject prefix `source|` every finding of baseline source `source` starts with.
+    Approving `source` resolves the findings under it (`monitor.baselines`); a run that could
+    not read `source` names it as undetermined, and the store leaves them as they are."""
+    return baseline_subject(source, "")
+
+
 class CheckParams(BaseModel):
     """Parameters every check accepts; each check extends this with its own."""
 
