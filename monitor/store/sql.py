@@ -24,14 +24,13 @@ from monitor.model import (
     Baseline,
     CheckKind,
     CheckRun,
-    FindingStatus,
     RunStatus,
     Severity,
     StoredFinding,
     Target,
     Transition,
 )
-from monitor.store import baseline_rows, counters, retention, schema
+from monitor.store import baseline_rows, counters, report_queries, retention, schema
 from monitor.store.engine import DEFAULT_LIMITS, create_engine_for
 from monitor.store.interface import (
     ApprovalResult,
@@ -40,6 +39,8 @@ from monitor.store.interface import (
     FindingQuery,
     HysteresisPolicy,
     MetricsState,
+    ReportQuery,
+    ReportRows,
     RunSlot,
     RunSummary,
     SchemaState,
@@ -49,6 +50,7 @@ from monitor.store.interface import (
 from monitor.store.lifecycle import apply_findings
 from monitor.store.limits import ConnectionLimits
 from monitor.store.retention import PruneResult, RetentionPolicy
+from monitor.store.rows import audit_entry_from_row, finding_from_row, run_summary_from_row
 from monitor.store.sql_alerting import SqlAlertingMixin
 from monitor.store.sql_metrics import as_utc, known_kind, read_metrics_state
 from monitor.store.tables import (
@@ -334,16 +336,11 @@ class SqlStore(SqlAlertingMixin):
             rows = session.exec(
                 select(AuditLogRow).order_by(col(AuditLogRow.at).desc()).limit(limit)
             ).all()
-        return [
-            AuditEntry(
-                at=row.at,
-                actor=row.actor,
-                action=row.action,
-                subject=row.subject,
-                detail=json.loads(row.detail),
-            )
-            for row in rows
-        ]
+        return [audit_entry_from_row(row) for row in rows]
+
+    def report_rows(self, query: ReportQuery) -> ReportRows:
+        with self._session() as session:
+            return report_queries.read(session, self.engine.dialect.name, query)
 
     # reads --------------------------------------------------------------
 
@@ -385,7 +382,7 @@ class SqlStore(SqlAlertingMixin):
             statement = statement.where(col(FindingRow.severity).in_(allowed))
         with self._session() as session:
             rows = session.exec(statement).all()
-        found = [_stored_finding(row) for row in rows if known_kind(row.check) is not None]
+        found = [f for f in map(finding_from_row, rows) if f is not None]
         return sorted(found, key=lambda f: (-f.severity.rank, f.target, f.rule_id, f.subject))
 
     def runs(
@@ -399,21 +396,7 @@ class SqlStore(SqlAlertingMixin):
         statement = statement.order_by(col(CheckRunRow.started_at).desc()).limit(limit)
         with self._session() as session:
             rows = session.exec(statement).all()
-        return [
-            RunSummary(
-                id=row.id,
-                check=CheckKind(row.check),
-                target=row.target,
-                started_at=row.started_at,
-                finished_at=row.finished_at,
-                status=RunStatus(row.status),
-                error_reason=row.error_reason,
-                error_message=row.error_message,
-                finding_count=row.finding_count,
-            )
-            for row in rows
-            if known_kind(row.check) is not None
-        ]
+        return [run for run in map(run_summary_from_row, rows) if run is not None]
 
     def prune(
         self,
@@ -450,21 +433,3 @@ class SqlStore(SqlAlertingMixin):
 def _lock_key(name: str) -> int:
     """A stable signed 64-bit key for PostgreSQL advisory locks."""
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-
-
-def _stored_finding(row: FindingRow) -> StoredFinding:
-    return StoredFinding(
-        fingerprint=row.fingerprint,
-        check=CheckKind(row.check),
-        target=row.target,
-        rule_id=row.rule_id,
-        subject=row.subject,
-        severity=Severity(row.severity),
-        title=row.title,
-        evidence=row.evidence,
-        remediation=row.remediation,
-        status=FindingStatus(row.status),
-        first_seen=row.first_seen,
-        last_seen=row.last_seen,
-        resolved_at=row.resolved_at,
-    )

@@ -1,5 +1,6 @@
 """The report's reads: a handful of aggregate queries, each returning a few rows per target,
-day or rule however long the history is (SQLite and PostgreSQL alike)."""
+day or rule however long the history is (SQLite and PostgreSQL alike). `read` runs them all
+in one session for `SqlStore.report_rows`."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from monitor.model import CheckKind, FindingStatus, RunStatus, TransitionKind
-from monitor.report.model import ReportPeriod
+from monitor.store.interface import BEFORE_PERIOD, ReportQuery, ReportRows
 from monitor.store.retention import raw_rolled_up_before
+from monitor.store.rows import audit_entry_from_row, finding_from_row, target_from_row
 from monitor.store.sql_metrics import as_utc
 from monitor.store.tables import (
     AuditLogRow,
@@ -27,7 +29,6 @@ from monitor.store.tables import (
     UtcDateTime,
 )
 
-BEFORE = "before"  # the day of runs older than the period (see run_activity)
 _COUNTED = (RunStatus.OK.value, RunStatus.ERROR.value, RunStatus.TIMEOUT.value)
 _STATE_EVENTS = (
     TransitionKind.OPENED.value,
@@ -38,10 +39,12 @@ _STATE_EVENTS = (
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """Where the queries look: the database dialect, the period and the selected targets."""
+    """Where the queries look: the database dialect, the period [start, end) and the
+    selected targets."""
 
     dialect: str
-    period: ReportPeriod
+    start: datetime
+    end: datetime
     targets: frozenset[str] | None = None  # None: every target
 
     def only_targets(self, column: Any) -> sa.ColumnElement[bool]:
@@ -62,7 +65,34 @@ class Scope:
         return sa.cast(sa.extract("epoch", column), sa.Float())
 
     def in_period(self, column: Any) -> sa.ColumnElement[bool]:
-        return sa.and_(col(column) >= self.period.start, col(column) < self.period.end)
+        return sa.and_(col(column) >= self.start, col(column) < self.end)
+
+
+def read(session: Session, dialect: str, query: ReportQuery) -> ReportRows:
+    """Every read of a report, as plain values (see `ReportRows`)."""
+    scope = Scope(dialect, query.start, query.end, query.targets)
+    return ReportRows(
+        targets=tuple(target_from_row(row) for row in targets(session, scope)),
+        run_activity=_tuples(run_activity(session, scope, query.runs_since)),
+        last_evaluated=_tuples(last_evaluated(session, scope)),
+        first_evaluated=_tuples(first_evaluated(session, scope)),
+        open_findings=tuple(
+            f for f in map(finding_from_row, open_findings(session, scope)) if f is not None
+        ),
+        event_counts=_tuples(event_counts(session, scope)),
+        open_at_day_ends=_tuples(open_at_day_ends(session, scope, query.day_ends)),
+        remediation_times=_tuples(remediation_times(session, scope)),
+        known_rules=_tuples(known_rules(session, scope)),
+        samples={
+            check: _tuples(latest_samples(session, scope, check, names))
+            for check, names in query.samples.items()
+        },
+        audit=tuple(audit_entry_from_row(row) for row in audit_entries(session, scope)),
+    )
+
+
+def _tuples(rows: Sequence[Any]) -> tuple[tuple[Any, ...], ...]:
+    return tuple(tuple(row) for row in rows)
 
 
 def targets(session: Session, scope: Scope) -> list[TargetRow]:
@@ -77,13 +107,13 @@ def targets(session: Session, scope: Scope) -> list[TargetRow]:
 
 def run_activity(session: Session, scope: Scope, since: datetime) -> list[Any]:
     """(check, target, day, status, count, first started, last started) of the runs from
-    `since` to the period end; runs before the period start have the day BEFORE (they only
+    `since` to the period end; runs before the period start have the day BEFORE_PERIOD (they only
     tell coverage whether a check ran recently). Days retention rolled up are read from
     run_rollup, later ones from check_run: one pass over each, a few rows per day."""
     rolled_up_before = raw_rolled_up_before(session)
-    start = min(since, scope.period.start)
+    start = min(since, scope.start)
     day = sa.case(
-        (col(CheckRunRow.started_at) < scope.period.start, sa.literal(BEFORE)),
+        (col(CheckRunRow.started_at) < scope.start, sa.literal(BEFORE_PERIOD)),
         else_=scope.day_of(CheckRunRow.started_at),
     )
     raw_from = start if rolled_up_before is None else max(start, rolled_up_before)
@@ -100,7 +130,7 @@ def run_activity(session: Session, scope: Scope, since: datetime) -> list[Any]:
             )
             .where(
                 col(CheckRunRow.started_at) >= raw_from,
-                col(CheckRunRow.started_at) < scope.period.end,
+                col(CheckRunRow.started_at) < scope.end,
                 col(CheckRunRow.status).in_(_COUNTED),
                 scope.only_targets(CheckRunRow.target),
             )
@@ -111,7 +141,7 @@ def run_activity(session: Session, scope: Scope, since: datetime) -> list[Any]:
         return rows
     # a rolled-up day that straddles the period start counts as inside the period
     rolled_day = sa.case(
-        (col(RunRollupRow.last_started) < scope.period.start, sa.literal(BEFORE)),
+        (col(RunRollupRow.last_started) < scope.start, sa.literal(BEFORE_PERIOD)),
         else_=col(RunRollupRow.day),
     )
     rows.extend(
@@ -128,7 +158,7 @@ def run_activity(session: Session, scope: Scope, since: datetime) -> list[Any]:
             .where(
                 col(RunRollupRow.day) < rolled_up_before.date().isoformat(),
                 col(RunRollupRow.last_started) >= start,
-                col(RunRollupRow.first_started) < scope.period.end,
+                col(RunRollupRow.first_started) < scope.end,
                 col(RunRollupRow.status).in_(_COUNTED),
                 scope.only_targets(RunRollupRow.target),
             )
@@ -146,7 +176,7 @@ def last_evaluated(session: Session, scope: Scope) -> list[Any]:
             col(CheckRunRow.check), col(CheckRunRow.target), sa.func.max(CheckRunRow.started_at)
         )
         .where(
-            col(CheckRunRow.started_at) < scope.period.end,
+            col(CheckRunRow.started_at) < scope.end,
             col(CheckRunRow.status) == RunStatus.OK.value,
             scope.only_targets(CheckRunRow.target),
         )
@@ -159,7 +189,7 @@ def last_evaluated(session: Session, scope: Scope) -> list[Any]:
             sa.func.max(RunRollupRow.last_started),
         )
         .where(
-            col(RunRollupRow.last_started) < scope.period.end,
+            col(RunRollupRow.last_started) < scope.end,
             col(RunRollupRow.status) == RunStatus.OK.value,
             scope.only_targets(RunRollupRow.target),
         )
@@ -184,7 +214,7 @@ def first_evaluated(session: Session, scope: Scope) -> Sequence[Any]:
             sa.func.min(CheckRunRow.started_at).label("first"),
         )
         .where(
-            col(CheckRunRow.started_at) < scope.period.end,
+            col(CheckRunRow.started_at) < scope.end,
             col(CheckRunRow.status) == RunStatus.OK.value,
             scope.only_targets(CheckRunRow.target),
         )
@@ -196,7 +226,7 @@ def first_evaluated(session: Session, scope: Scope) -> Sequence[Any]:
             sa.func.min(RunRollupRow.first_started).label("first"),
         )
         .where(
-            col(RunRollupRow.first_started) < scope.period.end,
+            col(RunRollupRow.first_started) < scope.end,
             col(RunRollupRow.status) == RunStatus.OK.value,
             scope.only_targets(RunRollupRow.target),
         )
@@ -254,7 +284,7 @@ def open_at_day_ends(
         )
         .where(
             col(FindingEventRow.kind).in_(_STATE_EVENTS),
-            col(FindingEventRow.at) < scope.period.end,
+            col(FindingEventRow.at) < scope.end,
         )
         .subquery("segment")
     )
@@ -341,7 +371,7 @@ def latest_samples(
         .where(
             col(CheckRunRow.check) == check.value,
             col(CheckRunRow.status) == RunStatus.OK.value,
-            col(CheckRunRow.started_at) < scope.period.end,
+            col(CheckRunRow.started_at) < scope.end,
             scope.only_targets(CheckRunRow.target),
         )
         .group_by(CheckRunRow.target)
