@@ -20,7 +20,7 @@ from monitor.clock import Clock, SystemClock
 from monitor.jobs import scheduled_checks
 from monitor.model import RunStatus
 from monitor.pruner import Pruner
-from monitor.recorder import Recorder
+from monitor.recorder import RunRecorder
 from monitor.runner import CheckJob, Runner
 from monitor.scheduler import CheckScheduler
 from monitor.serving import DaemonError, serve_api, serve_until_signalled, settings_for_reload
@@ -80,7 +80,7 @@ class Daemon:
         # instance ticking, Prometheus's ApivigilAlertingNotTicking fires
         self.alerting_health = AlertingHealth(lambda: len(self.settings.alerts.routes))
         self._active_lock = threading.Lock()
-        self.recorder: Recorder | None = None
+        self.recorder: RunRecorder | None = None
         self._active = 0  # _execute calls under way, recording included
         self.cluster: ClusterCoordinator | None = None
         self._leading = False
@@ -113,7 +113,7 @@ class Daemon:
             clock=self._clock,
             overdue_after=settings.health.scheduler_overdue_after,
         )
-        self.recorder = Recorder(
+        self.recorder = RunRecorder(
             store, self._policy, self._clock, settings.health.recorder_stalled_after.total_seconds()
         )
         self.recorder.start()
