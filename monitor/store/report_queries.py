@@ -17,7 +17,6 @@ from monitor.model import CheckKind, FindingStatus, RunStatus, TransitionKind
 from monitor.store.interface import BEFORE_PERIOD, ReportQuery, ReportRows
 from monitor.store.retention import raw_rolled_up_before
 from monitor.store.rows import audit_entry_from_row, finding_from_row, target_from_row
-from monitor.store.sql_metrics import as_utc
 from monitor.store.tables import (
     AuditLogRow,
     CheckRunRow,
@@ -168,74 +167,45 @@ def run_activity(session: Session, scope: Scope, since: datetime) -> list[Any]:
     return rows
 
 
-def last_evaluated(session: Session, scope: Scope) -> list[Any]:
+def last_evaluated(session: Session, scope: Scope) -> Sequence[Any]:
     """(check, target, start of the last ok run before the period end), ever: raw runs and
     rolled-up days alike."""
-    raw = session.execute(
-        sa.select(
-            col(CheckRunRow.check), col(CheckRunRow.target), sa.func.max(CheckRunRow.started_at)
-        )
-        .where(
-            col(CheckRunRow.started_at) < scope.end,
-            col(CheckRunRow.status) == RunStatus.OK.value,
-            scope.only_targets(CheckRunRow.target),
-        )
-        .group_by(CheckRunRow.check, CheckRunRow.target)
+    return session.execute(
+        _ok_runs_before_end(scope, ("check", "target"), sa.func.max, RunRollupRow.last_started)
     ).all()
-    rolled = session.execute(
-        sa.select(
-            col(RunRollupRow.check),
-            col(RunRollupRow.target),
-            sa.func.max(RunRollupRow.last_started),
-        )
-        .where(
-            col(RunRollupRow.last_started) < scope.end,
-            col(RunRollupRow.status) == RunStatus.OK.value,
-            scope.only_targets(RunRollupRow.target),
-        )
-        .group_by(RunRollupRow.check, RunRollupRow.target)
-    ).all()
-    latest: dict[tuple[str, str], Any] = {}
-    for check, target, started in [*rolled, *raw]:
-        if started is None:
-            continue
-        moment = as_utc(started)
-        if (check, target) not in latest or moment > latest[(check, target)]:
-            latest[(check, target)] = moment
-    return [(check, target, moment) for (check, target), moment in latest.items()]
 
 
 def first_evaluated(session: Session, scope: Scope) -> Sequence[Any]:
     """(target, start of its first ok run of any check before the period end), ever: from
     then on the target's posture rests on evidence. Runs rolled up by retention count too."""
-    raw: Any = (
-        sa.select(
-            col(CheckRunRow.target).label("target"),
-            sa.func.min(CheckRunRow.started_at).label("first"),
-        )
-        .where(
-            col(CheckRunRow.started_at) < scope.end,
-            col(CheckRunRow.status) == RunStatus.OK.value,
-            scope.only_targets(CheckRunRow.target),
-        )
-        .group_by(CheckRunRow.target)
-    )
-    rolled: Any = (
-        sa.select(
-            col(RunRollupRow.target).label("target"),
-            sa.func.min(RunRollupRow.first_started).label("first"),
-        )
-        .where(
-            col(RunRollupRow.first_started) < scope.end,
-            col(RunRollupRow.status) == RunStatus.OK.value,
-            scope.only_targets(RunRollupRow.target),
-        )
-        .group_by(RunRollupRow.target)
-    )
-    both = sa.union_all(raw, rolled).subquery()
     return session.execute(
-        sa.select(both.c.target, sa.func.min(both.c.first)).group_by(both.c.target)
+        _ok_runs_before_end(scope, ("target",), sa.func.min, RunRollupRow.first_started)
     ).all()
+
+
+def _ok_runs_before_end(
+    scope: Scope, keys: Sequence[str], pick: Any, rolled_started: Any
+) -> sa.Select[Any]:
+    """`keys` and the `pick` (min or max) of the start of ok runs before the period end,
+    from raw runs and from the days retention rolled up (`rolled_started` of a day)."""
+
+    def ok_runs(table: Any, started: Any) -> Any:
+        columns: list[Any] = [col(getattr(table, key)).label(key) for key in keys]
+        return (
+            sa.select(*columns, pick(started).label("started"))
+            .where(
+                col(started) < scope.end,
+                col(table.status) == RunStatus.OK.value,
+                scope.only_targets(table.target),
+            )
+            .group_by(*columns)
+        )
+
+    both = sa.union_all(
+        ok_runs(CheckRunRow, CheckRunRow.started_at), ok_runs(RunRollupRow, rolled_started)
+    ).subquery()
+    grouped = [both.c[key] for key in keys]
+    return sa.select(*grouped, pick(both.c.started)).group_by(*grouped)
 
 
 def event_counts(session: Session, scope: Scope) -> Sequence[Any]:

@@ -1,13 +1,32 @@
-"""Stored rows to domain values: one conversion per row type, for every read of the store."""
+"""Stored rows to domain values: one conversion per row type, for every read of the store.
+
+A domain value's fields are named as its row's columns; `_from_row` copies those and takes
+the ones that need converting (enums, JSON) as keywords.
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import fields
+from typing import Any, TypeVar
+
+from sqlmodel import SQLModel
 
 from monitor.model import FindingStatus, RunStatus, Severity, StoredFinding, Target
 from monitor.store.interface import AuditEntry, RunSummary
 from monitor.store.sql_metrics import known_kind
 from monitor.store.tables import AuditLogRow, CheckRunRow, FindingRow, TargetRow
+
+ValueT = TypeVar("ValueT")
+
+
+def _from_row(kind: type[ValueT], row: SQLModel, **converted: Any) -> ValueT:
+    copied = {
+        field.name: getattr(row, field.name)
+        for field in fields(kind)  # type: ignore[arg-type]
+        if field.name not in converted
+    }
+    return kind(**copied, **converted)
 
 
 def finding_from_row(row: FindingRow) -> StoredFinding | None:
@@ -15,20 +34,12 @@ def finding_from_row(row: FindingRow) -> StoredFinding | None:
     check = known_kind(row.check)
     if check is None:
         return None
-    return StoredFinding(
-        fingerprint=row.fingerprint,
+    return _from_row(
+        StoredFinding,
+        row,
         check=check,
-        target=row.target,
-        rule_id=row.rule_id,
-        subject=row.subject,
         severity=Severity(row.severity),
-        title=row.title,
-        evidence=row.evidence,
-        remediation=row.remediation,
         status=FindingStatus(row.status),
-        first_seen=row.first_seen,
-        last_seen=row.last_seen,
-        resolved_at=row.resolved_at,
     )
 
 
@@ -37,27 +48,11 @@ def run_summary_from_row(row: CheckRunRow) -> RunSummary | None:
     check = known_kind(row.check)
     if check is None:
         return None
-    return RunSummary(
-        id=row.id,
-        check=check,
-        target=row.target,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        status=RunStatus(row.status),
-        error_reason=row.error_reason,
-        error_message=row.error_message,
-        finding_count=row.finding_count,
-    )
+    return _from_row(RunSummary, row, check=check, status=RunStatus(row.status))
 
 
 def audit_entry_from_row(row: AuditLogRow) -> AuditEntry:
-    return AuditEntry(
-        at=row.at,
-        actor=row.actor,
-        action=row.action,
-        subject=row.subject,
-        detail=json.loads(row.detail),
-    )
+    return _from_row(AuditEntry, row, detail=json.loads(row.detail))
 
 
 def target_from_row(row: TargetRow) -> Target:
