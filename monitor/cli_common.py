@@ -132,3 +132,21 @@ def opened_store(config: Path | None, store_url: str | None) -> Iterator[SqlStor
         yield sql_store
     finally:
         sql_store.close()
+
+
+@contextmanager
+def store_session(
+    settings: Settings, store_url: str | None, config_file: Path | None = None
+) -> Iterator[SqlStore]:
+    """The store (`open_cli_store`), closed afterwards; a StoreError inside ends the command
+    with `store: <why>` and the usage exit code."""
+    from monitor.store.interface import StoreError
+
+    sql_store = open_cli_store(settings, store_url, config_file)
+    try:
+        yield sql_store
+    except StoreError as error:
+        err.print(f"[red]store:[/] {error}")
+        raise typer.Exit(EXIT_USAGE) from None
+    finally:
+        sql_store.close()
