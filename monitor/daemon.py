@@ -151,7 +151,7 @@ class Daemon:
         self._start_pruner(store, leading=lambda: self._leading)
         self._log_started(store)
 
-    def _start_pruner(self, store: SqlStore, leading: Callable[[], bool] = lambda: True) -> None:
+    def _start_pruner(self, store: Store, leading: Callable[[], bool] = lambda: True) -> None:
         self.pruner = Pruner(store, lambda: self.settings.retention, self._clock, leading)
         self.pruner.start()
 
@@ -186,7 +186,7 @@ class Daemon:
             alerting=self.alerting_health,
         )
 
-    def _log_started(self, store: SqlStore) -> None:
+    def _log_started(self, store: Store) -> None:
         log.info(
             "apivigil started",
             listen=self.settings.listen,

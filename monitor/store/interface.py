@@ -189,6 +189,10 @@ class ReportRows:
 
 
 class Store(Protocol):
+    def describe(self) -> str:
+        """Where the store is (its URL, password hidden), for logs and messages."""
+        ...
+
     def schema_state(self) -> SchemaState:
         """Whether the schema matches this apivigil. Raises StoreUnavailable."""
         ...
