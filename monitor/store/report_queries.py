@@ -116,26 +116,15 @@ def run_activity(session: Session, scope: Scope, since: datetime) -> list[Any]:
         else_=scope.day_of(CheckRunRow.started_at),
     )
     raw_from = start if rolled_up_before is None else max(start, rolled_up_before)
-    rows: list[Any] = list(
-        session.execute(
-            sa.select(
-                col(CheckRunRow.check),
-                col(CheckRunRow.target),
-                day,
-                col(CheckRunRow.status),
-                sa.func.count(),
-                sa.func.min(CheckRunRow.started_at),
-                sa.func.max(CheckRunRow.started_at),
-            )
-            .where(
-                col(CheckRunRow.started_at) >= raw_from,
-                col(CheckRunRow.started_at) < scope.end,
-                col(CheckRunRow.status).in_(_COUNTED),
-                scope.only_targets(CheckRunRow.target),
-            )
-            .group_by(CheckRunRow.check, CheckRunRow.target, day, CheckRunRow.status)
-        ).all()
+    raw = _counted_runs(
+        scope,
+        CheckRunRow,
+        day,
+        (sa.func.count(), CheckRunRow.started_at, CheckRunRow.started_at),
+        col(CheckRunRow.started_at) >= raw_from,
+        col(CheckRunRow.started_at) < scope.end,
     )
+    rows: list[Any] = list(session.execute(raw).all())
     if rolled_up_before is None or rolled_up_before <= start:
         return rows
     # a rolled-up day that straddles the period start counts as inside the period
@@ -143,28 +132,38 @@ def run_activity(session: Session, scope: Scope, since: datetime) -> list[Any]:
         (col(RunRollupRow.last_started) < scope.start, sa.literal(BEFORE_PERIOD)),
         else_=col(RunRollupRow.day),
     )
-    rows.extend(
-        session.execute(
-            sa.select(
-                col(RunRollupRow.check),
-                col(RunRollupRow.target),
-                rolled_day,
-                col(RunRollupRow.status),
-                sa.func.sum(RunRollupRow.runs),
-                sa.func.min(RunRollupRow.first_started),
-                sa.func.max(RunRollupRow.last_started),
-            )
-            .where(
-                col(RunRollupRow.day) < rolled_up_before.date().isoformat(),
-                col(RunRollupRow.last_started) >= start,
-                col(RunRollupRow.first_started) < scope.end,
-                col(RunRollupRow.status).in_(_COUNTED),
-                scope.only_targets(RunRollupRow.target),
-            )
-            .group_by(RunRollupRow.check, RunRollupRow.target, rolled_day, RunRollupRow.status)
-        ).all()
+    rolled = _counted_runs(
+        scope,
+        RunRollupRow,
+        rolled_day,
+        (sa.func.sum(RunRollupRow.runs), RunRollupRow.first_started, RunRollupRow.last_started),
+        col(RunRollupRow.day) < rolled_up_before.date().isoformat(),
+        col(RunRollupRow.last_started) >= start,
+        col(RunRollupRow.first_started) < scope.end,
     )
+    rows.extend(session.execute(rolled).all())
     return rows
+
+
+def _counted_runs(
+    scope: Scope, table: Any, day: Any, runs: tuple[Any, Any, Any], *where: Any
+) -> sa.Select[Any]:
+    """(check, target, `day`, status, count, first started, last started) of `table`'s
+    counted runs of the selected targets; `runs` is (count, first started, last started)."""
+    count, first, last = runs
+    return (
+        sa.select(
+            col(table.check),
+            col(table.target),
+            day,
+            col(table.status),
+            count,
+            sa.func.min(first),
+            sa.func.max(last),
+        )
+        .where(*where, col(table.status).in_(_COUNTED), scope.only_targets(table.target))
+        .group_by(table.check, table.target, day, table.status)
+    )
 
 
 def last_evaluated(session: Session, scope: Scope) -> Sequence[Any]:
