@@ -7,8 +7,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from alerts.engine import NotifiedAlert
-from alerts.model import Alert, AlertState, Notification, NotificationKind
+from alerts.model import Alert, AlertState, Notification, NotificationKind, NotifiedAlert
 from monitor.model import Severity
 
 

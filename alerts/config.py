@@ -226,8 +226,21 @@ class RouteConfig(BaseModel):
     group_interval: Duration = timedelta(minutes=5)
     repeat_interval: Duration = timedelta(hours=4)
     send_resolved: bool = True
-    open_after: int = Field(default=1, ge=1, description="consecutive sightings before alerting")
-    resolve_after: int = Field(default=1, ge=1, description="ok runs without it before resolving")
+    notify_after: int = Field(
+        default=1,
+        ge=1,
+        description="consecutive sightings before this route notifies of an open finding (a "
+        "delay; whether a finding is open or resolved is the global `hysteresis:` alone)",
+    )
+    # Deprecated: findings open and resolve by the global `hysteresis:` only (one state for
+    # /metrics, findings and alerts). Accepted so old configs load; `config check` refuses a
+    # value above the global one and warns about the others (monitor.settings); never read.
+    open_after: int | None = Field(
+        default=None, ge=1, description="deprecated and ignored: use notify_after"
+    )
+    resolve_after: int | None = Field(
+        default=None, ge=1, description="deprecated and ignored: use hysteresis.resolve_after"
+    )
     continue_matching: bool = Field(
         default=False, alias="continue", description="also try the routes after this one"
     )

@@ -8,80 +8,31 @@ written in one transaction by the caller.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from alerts.check_failing import CHECK_FAILING_RULE
 from alerts.config import AlertsConfig, MaintenanceWindowConfig, RouteConfig
 from alerts.matchers import matches
 from alerts.model import (
     Alert,
+    AlertCandidate,
     AlertState,
+    GroupState,
     Notification,
     NotificationKind,
+    NotifiedAlert,
     Silence,
     SkipKind,
     Skipped,
+    TickResult,
+    group_id,
 )
 from alerts.rules import alert_labels, in_maintenance, route_matches, silenced_by
 from alerts.usable import skip_reason, usable_silences, usable_windows
-from monitor.model import Severity
-
-
-@dataclass(frozen=True, slots=True)
-class AlertCandidate:
-    """A finding (or a failing check) as the store sees it now."""
-
-    alert: Alert
-    open: bool  # open in the store (pending findings are not candidates)
-    seen_streak: int  # consecutive runs that reported it
-    missing_streak: int  # consecutive ok runs that did not
-
-
-@dataclass(frozen=True, slots=True)
-class NotifiedAlert:
-    """What a group last told its receiver about one alert (enough to announce its end)."""
-
-    severity: Severity
-    check: str
-    target: str
-    rule_id: str
-    subject: str
-    title: str
-
-    @staticmethod
-    def of(alert: Alert) -> NotifiedAlert:
-        return NotifiedAlert(
-            alert.severity, alert.check, alert.target, alert.rule_id, alert.subject, alert.title
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class GroupState:
-    id: str
-    route: str
-    receiver: str
-    group_key: str
-    labels: Mapping[str, str]
-    firing_since: datetime
-    last_sent_at: datetime | None
-    notified: Mapping[str, NotifiedAlert] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class TickResult:
-    upserts: tuple[GroupState, ...]
-    deleted: tuple[str, ...]
-    notifications: tuple[Notification, ...]
-    handled_silences: tuple[str, ...]
-    skipped: tuple[Skipped, ...] = ()  # inputs left out this tick, so the rest still alerts
-
-
-def group_id(route: str, receiver: str, group_key: str) -> str:
-    return hashlib.sha256(f"{route}|{receiver}|{group_key}".encode()).hexdigest()[:32]
 
 
 @dataclass(slots=True)
@@ -211,9 +162,14 @@ def _routes_for(
 
 
 def _fires(candidate: AlertCandidate, route: RouteConfig, notified: bool) -> bool:
-    if candidate.open:
-        return notified or candidate.seen_streak >= route.open_after
-    return notified and candidate.missing_streak < route.resolve_after
+    """Whether the route announces `candidate` as firing. Open and resolved are the store's
+    (its one hysteresis): a resolved finding never fires, so no channel can show firing what
+    /metrics shows resolved. A route may only wait longer before it first notifies."""
+    if not candidate.open:
+        return False
+    if candidate.alert.rule_id == CHECK_FAILING_RULE:
+        return True  # its delay is `check_failing_after`: a route's notify_after must not mute it
+    return notified or candidate.seen_streak >= route.notify_after
 
 
 @dataclass(frozen=True, slots=True)

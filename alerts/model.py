@@ -1,7 +1,10 @@
-"""What a notification carries: the alert group, its firing and resolved alerts. No I/O."""
+"""Alerting's value types: what a notification carries (the alert group, its firing and
+resolved alerts), what the engine reads from the store (candidates, failing checks, group
+states, silences) and what it writes back (a tick's result, outbox rows). No I/O."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -116,3 +119,82 @@ class Skipped:
     kind: SkipKind
     name: str  # silence id, route name, window name or template name
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AlertCandidate:
+    """A finding (or a failing check) as the store sees it now."""
+
+    alert: Alert
+    open: bool  # open in the store (pending findings are not candidates)
+    seen_streak: int  # consecutive runs that reported it
+    missing_streak: int  # consecutive ok runs that did not
+
+
+@dataclass(frozen=True, slots=True)
+class FailingCheck:
+    """A (check, target) whose latest runs all failed (errored, timed out, skipped stuck)."""
+
+    check: str
+    target: str
+    failed_runs: int  # how many of its latest runs were looked at, all failed
+    since: datetime  # start of the oldest of them
+    last_error: str | None  # the newest one's error message
+    labels: Mapping[str, str] = field(default_factory=dict)  # the target's labels
+
+
+@dataclass(frozen=True, slots=True)
+class NotifiedAlert:
+    """What a group last told its receiver about one alert (enough to announce its end)."""
+
+    severity: Severity
+    check: str
+    target: str
+    rule_id: str
+    subject: str
+    title: str
+
+    @staticmethod
+    def of(alert: Alert) -> NotifiedAlert:
+        return NotifiedAlert(
+            alert.severity, alert.check, alert.target, alert.rule_id, alert.subject, alert.title
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class GroupState:
+    id: str
+    route: str
+    receiver: str
+    group_key: str
+    labels: Mapping[str, str]
+    firing_since: datetime
+    last_sent_at: datetime | None
+    notified: Mapping[str, NotifiedAlert] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TickResult:
+    upserts: tuple[GroupState, ...]
+    deleted: tuple[str, ...]
+    notifications: tuple[Notification, ...]
+    handled_silences: tuple[str, ...]
+    skipped: tuple[Skipped, ...] = ()  # inputs left out this tick, so the rest still alerts
+
+
+def group_id(route: str, receiver: str, group_key: str) -> str:
+    return hashlib.sha256(f"{route}|{receiver}|{group_key}".encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    id: str  # the notification's dedup key
+    receiver: str
+    kind: str
+    payload: str
+    created_at: datetime
+    attempts: int
+    next_attempt_at: datetime
+    delivered_at: datetime | None
+    last_error: str | None
+    permanent: bool

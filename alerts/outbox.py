@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,45 +20,12 @@ import structlog
 
 from alerts.codec import notification_from_json
 from alerts.config import DispatcherConfig
-from alerts.interface import Notifier, NotifierError, TemplateFailed
-from alerts.model import SkipKind, Skipped
+from alerts.interface import Notifier, NotifierError, OutboxStore, TemplateFailed
+from alerts.model import OutboxEntry, SkipKind, Skipped
 
 log = structlog.get_logger("apivigil.alerts")
 
 CLAIM_LEASE = timedelta(minutes=5)  # longer than any receiver's timeout
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxEntry:
-    id: str  # the notification's dedup key
-    receiver: str
-    kind: str
-    payload: str
-    created_at: datetime
-    attempts: int
-    next_attempt_at: datetime
-    delivered_at: datetime | None
-    last_error: str | None
-    permanent: bool
-
-
-class OutboxStore(Protocol):
-    def outbox_due(
-        self, now: datetime, limit: int, exclude: Collection[str] = ()
-    ) -> list[OutboxEntry]:
-        """Undelivered, not failed, unclaimed rows whose next attempt is due, oldest first,
-        except those for the receivers in `exclude`."""
-        ...
-
-    def outbox_claim(self, entry_id: str, now: datetime, lease: timedelta) -> bool:
-        """True when this caller now holds the row until now + lease."""
-        ...
-
-    def outbox_delivered(self, entry_id: str, now: datetime) -> None: ...
-
-    def outbox_failed(
-        self, entry_id: str, error: str, permanent: bool, next_attempt_at: datetime
-    ) -> None: ...
 
 
 class Clock(Protocol):

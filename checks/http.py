@@ -28,6 +28,20 @@ _PIECE = 64 * 1024  # most bytes one step of inflating a compressed body may pro
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
+class ConnectionRefused(TargetUnreachable):
+    """Nothing accepted the connection: the port answered the SYN with a reset
+    (ECONNREFUSED). A deliberate, repeatable answer, unlike a timeout."""
+
+
+class NotConnected(TargetUnreachable):
+    """No connection within the timeout: nothing answered the SYN (a firewall that drops the
+    port, a host that is down). Unlike a server that accepts and then hangs."""
+
+
+class ConnectionDropped(TargetUnreachable):
+    """The connection was accepted, then reset or closed before a whole answer arrived."""
+
+
 @dataclass(frozen=True, slots=True)
 class Redirect:
     status: int
@@ -84,8 +98,11 @@ def fetch(
     instead of being an error: for callers that judge headers and a body's beginning.
 
     Raises TargetUnreachable (no connection or answer in time, the deadline passed, a
-    redirect loop), BadInput (headers over `max_header_bytes`, a body over `max_bytes`, an
-    address the egress policy denies) or CheckMisconfigured (not a URL), each naming the URL.
+    redirect loop; ConnectionRefused, NotConnected and ConnectionDropped say how a
+    connection failed),
+    BadInput (headers over `max_header_bytes`, a body over `max_bytes`, an
+    address the egress policy denies) or CheckMisconfigured (not a URL, a CA bundle that
+    cannot be loaded), each naming the URL.
     """
     request_headers = {
         "User-Agent": USER_AGENT,
@@ -149,19 +166,42 @@ def fetch(
                         redirects=tuple(redirects),
                         truncated=truncated,
                     )
-    except httpx.TimeoutException:
-        raise _timed_out(timeout, deadline, current) from None
+    except httpx.TimeoutException as error:
+        raise _timed_out(
+            timeout, deadline, current, connected=not isinstance(error, httpx.ConnectTimeout)
+        ) from None
     except httpx.InvalidURL as error:
         raise CheckMisconfigured(f"not a URL to GET: {error}", subject=current) from None
     except httpx.HTTPError as error:
         reason = str(error) or type(error).__name__
-        raise TargetUnreachable(f"{method} failed: {reason}", subject=current) from None
+        raise _failed_as(error)(f"{method} failed: {reason}", subject=current) from None
+
+
+def _failed_as(error: httpx.HTTPError) -> type[TargetUnreachable]:
+    """Which TargetUnreachable `error` is: refused (a reset to the SYN), dropped (accepted,
+    then reset or closed before a whole answer) or neither (DNS, TLS, a protocol error)."""
+    causes: list[BaseException] = []
+    cause: BaseException | None = error
+    while cause is not None and len(causes) < 10:
+        causes.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(error, httpx.ConnectError) and any(
+        isinstance(c, ConnectionRefusedError) for c in causes
+    ):
+        return ConnectionRefused
+    if isinstance(error, httpx.RemoteProtocolError | httpx.ReadError) and (
+        any(isinstance(c, ConnectionResetError) for c in causes)
+        or "disconnected" in str(error)
+        or "closed connection" in str(error)
+    ):
+        return ConnectionDropped
+    return TargetUnreachable
 
 
 def _client(
     verify: bool | str | ssl.SSLContext, timeout: float, deadline: float | None
 ) -> httpx.Client:
-    context = verify if isinstance(verify, ssl.SSLContext) else _tls_context(verify)
+    context = verify if isinstance(verify, ssl.SSLContext) else tls_context(verify)
     transport = deadline_transport(context, deadline)
     return httpx.Client(
         verify=context, timeout=timeout, follow_redirects=False, transport=transport
@@ -172,10 +212,12 @@ _TLS_CONTEXTS: dict[tuple[object, ...], ssl.SSLContext] = {}
 _TLS_CONTEXTS_LOCK = threading.Lock()
 
 
-def _tls_context(verify: bool | str) -> ssl.SSLContext:
-    """The TLS context for `verify`, made once per setting and CA bundle version: loading a
-    bundle takes ~60 ms, which many small requests (auth probes, bursts) would pay each.
-    A changed bundle file (size or mtime) or SSL_CERT_FILE/SSL_CERT_DIR makes a new one."""
+def tls_context(verify: bool | str) -> ssl.SSLContext:
+    """The TLS context for `verify` (True: the default CA bundle; a path: that PEM bundle or
+    directory alone; False: no verification), made once per setting and CA bundle version:
+    loading a bundle takes ~60 ms, which many small requests (auth probes, bursts, a posture
+    run's probes) would pay each. A changed bundle file (size or mtime) or SSL_CERT_FILE/
+    SSL_CERT_DIR makes a new one. A bundle that cannot be loaded is CheckMisconfigured."""
     key: tuple[object, ...] = (
         verify,
         _file_version(verify) if isinstance(verify, str) else None,
@@ -185,14 +227,18 @@ def _tls_context(verify: bool | str) -> ssl.SSLContext:
     with _TLS_CONTEXTS_LOCK:
         context = _TLS_CONTEXTS.get(key)
         if context is None:
-            if isinstance(verify, str):
-                context = (
-                    ssl.create_default_context(capath=verify)
-                    if os.path.isdir(verify)
-                    else ssl.create_default_context(cafile=verify)
-                )
-            else:
-                context = httpx.create_ssl_context(verify=verify)
+            try:
+                if isinstance(verify, str):
+                    context = (
+                        ssl.create_default_context(capath=verify)
+                        if os.path.isdir(verify)
+                        else ssl.create_default_context(cafile=verify)
+                    )
+                else:
+                    context = httpx.create_ssl_context(verify=verify)
+            except (OSError, ssl.SSLError) as error:
+                where = verify if isinstance(verify, str) else "the default CA bundle"
+                raise CheckMisconfigured(f"cannot load the CA bundle {where}: {error}") from None
             _TLS_CONTEXTS[key] = context
         return context
 
@@ -205,10 +251,13 @@ def _file_version(path: str) -> tuple[int, int] | None:
     return status.st_size, status.st_mtime_ns
 
 
-def _timed_out(timeout: float, deadline: float | None, url: str) -> TargetUnreachable:
+def _timed_out(
+    timeout: float, deadline: float | None, url: str, *, connected: bool = True
+) -> TargetUnreachable:
     if passed(deadline):
         return TargetUnreachable(_DEADLINE_PASSED, subject=url)
-    return TargetUnreachable(f"no answer within {timeout:g} s", subject=url)
+    kind = TargetUnreachable if connected else NotConnected
+    return kind(f"no answer within {timeout:g} s", subject=url)
 
 
 def _pinned(url: str, vetted: tuple[str, ...]) -> tuple[httpx.URL, dict[str, str], dict[str, str]]:

@@ -1,4 +1,8 @@
-"""apivigil: continuous security monitoring of APIs (NIST SP 800-137)."""
+"""apivigil: continuous security monitoring of APIs (NIST SP 800-137).
+
+`__version__` is vocabulary shared with checks, alerts and dashboards (User-Agent headers):
+they may import this package itself, and of its modules only the vocabulary ones (the
+import-linter contracts in pyproject.toml)."""
 
 from importlib.metadata import PackageNotFoundError, version
 

@@ -13,13 +13,14 @@ import structlog
 from alerts.alertmanager import AlertmanagerNotifier
 from alerts.config import AlertsConfig, ReceiverConfig
 from alerts.email import EmailNotifier
-from alerts.engine import AlertCandidate, GroupState, TickResult, tick
 from alerts.grafana_annotations import GrafanaAnnotationNotifier
 from alerts.interface import Notifier
-from alerts.model import Silence, Skipped
+from alerts.model import Skipped, TickResult
 from alerts.outbox import DeliveryReport, Dispatcher
 from alerts.slack import SlackNotifier
+from alerts.transaction import run_tick as run_engine_tick
 from alerts.webhook import WebhookNotifier
+from monitor.alert_records import AlertRecords
 from monitor.alerting_health import AlertingHealth
 from monitor.clock import Clock
 from monitor.store.sql import SqlStore
@@ -51,14 +52,8 @@ def repeat_overrides(config: AlertsConfig) -> dict[str, timedelta]:
 
 
 def run_tick(store: SqlStore, config: AlertsConfig, clock: Clock) -> TickResult:
-    now = clock.now()
-
-    def decide(
-        candidates: list[AlertCandidate], states: list[GroupState], silences: list[Silence]
-    ) -> TickResult:
-        return tick(config, candidates, states, silences, now, repeat_overrides(config))
-
-    return store.alert_tick(decide, config.check_failing_after, now)
+    """One engine tick on `store`, in one transaction."""
+    return run_engine_tick(AlertRecords(store), config, clock.now(), repeat_overrides(config))
 
 
 class AlertLoop:
@@ -94,7 +89,9 @@ class AlertLoop:
             if notifiers is not None
             else {receiver.name: build_notifier(receiver, config) for receiver in config.receivers}
         )
-        return Dispatcher(self._store, built, config.dispatcher, self._clock, self._skipped)
+        return Dispatcher(
+            AlertRecords(self._store), built, config.dispatcher, self._clock, self._skipped
+        )
 
     def reconfigure(self, config: AlertsConfig) -> None:
         """Use new routes and receivers from the next tick on (SIGHUP, leadership)."""

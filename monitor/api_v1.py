@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from alerts.matchers import check_matchers
 from alerts.model import Silence
+from monitor.alert_records import AlertRecords
 from monitor.api_security import RateLimiter, too_many_requests
 from monitor.clock import Clock
 from monitor.durations import Duration
@@ -131,13 +132,14 @@ def api_router(
     rate_limit: ApiRateLimit | None = None,
 ) -> APIRouter:
     router = APIRouter(prefix="/api/v1", responses=_ERRORS)
+    silences = AlertRecords(store)
     limits = _Limits.from_settings(rate_limit or ApiRateLimit())
     reader = Depends(_caller(tokens, ApiScope.READ, limits))
     admin = Depends(_caller(tokens, ApiScope.ADMIN, limits))
 
     @router.get("/silences")
     def list_silences(_token: ApiToken = reader) -> list[dict[str, Any]]:
-        return [_silence_document(s) for s in store.silences(clock.now())]
+        return [_silence_document(s) for s in silences.silences(clock.now())]
 
     @router.post("/silences", status_code=201)
     def add_silence(request: SilenceRequest, token: ApiToken = admin) -> dict[str, Any]:
@@ -157,12 +159,12 @@ def api_router(
         silence = Silence(
             str(uuid.uuid4()), request.matchers, now, ends, f"api:{token.name}", request.comment
         )
-        store.add_silence(silence, now)
+        silences.add_silence(silence, now)
         return _silence_document(silence)
 
     @router.delete("/silences/{silence_id}", responses={404: {"model": ErrorBody}})
     def expire_silence(silence_id: str, token: ApiToken = admin) -> dict[str, str]:
-        if not store.expire_silence(silence_id, f"api:{token.name}", clock.now()):
+        if not silences.expire_silence(silence_id, f"api:{token.name}", clock.now()):
             raise HTTPException(404, "no active silence with that id")
         return {"id": silence_id, "status": "expired"}
 

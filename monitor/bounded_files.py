@@ -5,6 +5,10 @@ opening a FIFO blocks until someone writes to it, and `/dev/zero` reports a size
 and never ends. So the file is opened without blocking (O_NONBLOCK), the *opened*
 descriptor is checked to be a regular file (symlinks to regular files are fine), and
 at most limit + 1 bytes are read: `stat()` sizes are never trusted.
+
+Vocabulary shared with checks, alerts and dashboards: one of the few monitor modules they
+may import (the import-linter contracts in pyproject.toml); it imports no other part of
+monitor.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from monitor.cli_common import (
     StoreOption,
     err,
     load,
+    load_with_warnings,
     out,
     store_session,
 )
@@ -37,7 +38,7 @@ from monitor.cli_worker import worker
 from monitor.display import cell
 from monitor.durations import format_duration, parse_duration
 from monitor.fanout import auto_processes
-from monitor.logs import configure_logging
+from monitor.logs import configure_logging, configure_logging_on_first_use
 from monitor.model import (
     CheckKind,
     CheckRun,
@@ -158,8 +159,11 @@ def config_check(
     ] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Validate a config file offline; print every problem with its key and line (exit 2)."""
-    settings, path = load(file or config, required=True)
+    """Validate a config file offline; print every problem with its key and line (exit 2),
+    and warnings about keys that are accepted but ignored."""
+    settings, path, warnings = load_with_warnings(file or config, required=True)
+    for warning in warnings:
+        err.print(f"{path}: warning: {warning}", markup=False, highlight=False)
     jobs = scheduled_checks(settings)
     out.print(f"{path}: ok — {len(settings.targets)} target(s), {len(jobs)} scheduled check(s)")
 
@@ -390,7 +394,7 @@ def scan(
     if not jobs:
         err.print("[red]nothing to scan:[/] no enabled checks match")
         raise typer.Exit(EXIT_USAGE)
-    configure_logging("error", "console")
+    configure_logging_on_first_use("error", "console")
     runs = _scan_with_progress(jobs, concurrency, processes or auto_processes(len(jobs)), egress)
     if format is ScanFormat.JSON:
         print_json(scan_document(runs))

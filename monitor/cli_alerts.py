@@ -61,8 +61,12 @@ def alerts_outbox(
     format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.TABLE,
 ) -> None:
     """Notifications in the outbox, newest first: delivered, waiting, or failed for good."""
+    from monitor.alert_records import AlertRecords
+
     with opened_store(config, store) as sql_store:
-        entries = sql_store.outbox_entries(failed_only=failed, pending_only=pending, limit=limit)
+        entries = AlertRecords(sql_store).outbox_entries(
+            failed_only=failed, pending_only=pending, limit=limit
+        )
     if format is OutputFormat.JSON:
         print(
             json.dumps(
@@ -119,6 +123,7 @@ def silence_add(
     match every matcher, from now until the end."""
     from alerts.matchers import check_matchers
     from alerts.model import Silence
+    from monitor.alert_records import AlertRecords
     from monitor.baselines import default_approver
 
     now = SystemClock().now()
@@ -143,7 +148,7 @@ def silence_add(
     _warn_about_unknown_labels(matchers, config)
     silence = Silence(str(uuid.uuid4()), matchers, now, ends, by or default_approver(), comment)
     with opened_store(config, store) as sql_store:
-        sql_store.add_silence(silence, now)
+        AlertRecords(sql_store).add_silence(silence, now)
     out.print(f"silence {silence.id} until {ends:%Y-%m-%d %H:%M} UTC", highlight=False)
 
 
@@ -178,8 +183,10 @@ def silence_list(
     store: StoreOption = None,
 ) -> None:
     """Active silences (and ended ones with --all)."""
+    from monitor.alert_records import AlertRecords
+
     with opened_store(config, store) as sql_store:
-        silences = sql_store.silences(SystemClock().now(), include_expired=all_)
+        silences = AlertRecords(sql_store).silences(SystemClock().now(), include_expired=all_)
     rows: list[list[Text | str]] = [
         [
             cell(s.id),
@@ -202,10 +209,11 @@ def silence_expire(
     store: StoreOption = None,
 ) -> None:
     """End a silence now."""
+    from monitor.alert_records import AlertRecords
     from monitor.baselines import default_approver
 
     with opened_store(config, store) as sql_store:
-        expired = sql_store.expire_silence(
+        expired = AlertRecords(sql_store).expire_silence(
             silence_id, by or default_approver(), SystemClock().now()
         )
     if not expired:

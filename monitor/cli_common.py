@@ -19,7 +19,7 @@ from monitor.display import HumanConsole
 from monitor.scan import EXIT_USAGE
 
 if TYPE_CHECKING:
-    from monitor.settings import Settings
+    from monitor.settings import ConfigProblem, Settings
     from monitor.store.sql import SqlStore
 
 out = HumanConsole(soft_wrap=True)
@@ -51,17 +51,26 @@ def config_path(explicit: Path | None) -> Path | None:
 
 
 def load(explicit: Path | None, required: bool = False) -> tuple[Settings, Path | None]:
-    from monitor.settings import ConfigError, load_settings
+    settings, path, _warnings = load_with_warnings(explicit, required)
+    return settings, path
+
+
+def load_with_warnings(
+    explicit: Path | None, required: bool = False
+) -> tuple[Settings, Path | None, list[ConfigProblem]]:
+    """`load`, and the config's warnings (keys accepted but ignored)."""
+    from monitor.settings import ConfigError, read_settings
 
     path = config_path(explicit)
     if path is None and required:
         err.print("[red]no config file:[/] pass --config FILE or create ./apivigil.yaml")
         raise typer.Exit(EXIT_USAGE)
     try:
-        return load_settings(path), path
+        settings, warnings = read_settings(path)
     except ConfigError as error:
         err.print(str(error), markup=False, highlight=False)
         raise typer.Exit(EXIT_USAGE) from None
+    return settings, path, warnings
 
 
 def sqlite_file(url: str) -> Path | None:

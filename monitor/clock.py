@@ -1,4 +1,9 @@
-"""Time as a dependency, so tests never sleep to move it."""
+"""Time as a dependency, so tests never sleep to move it.
+
+Vocabulary shared with checks, alerts and dashboards: one of the few monitor modules they
+may import (the import-linter contracts in pyproject.toml); it imports no other part of
+monitor.
+"""
 
 from __future__ import annotations
 

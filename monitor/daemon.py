@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from alerts.config import AlertsConfig
+from monitor.alert_records import AlertRecords
 from monitor.alerting import AlertLoop
 from monitor.alerting_health import AlertingHealth
 from monitor.api import ApiServer, Probes
@@ -24,7 +25,7 @@ from monitor.recorder import RunRecorder
 from monitor.runner import CheckJob, Runner
 from monitor.scheduler import CheckScheduler
 from monitor.serving import DaemonError, serve_api, serve_until_signalled, settings_for_reload
-from monitor.settings import Settings
+from monitor.settings import Settings, ignored_keys
 from monitor.store.interface import (
     HysteresisPolicy,
     SchemaState,
@@ -95,6 +96,7 @@ class Daemon:
 
     def start(self) -> None:
         settings = self.settings
+        _warn_about_ignored_keys(settings)
         store = open_service_store(settings, self._migrate)
         self.store = store
         self.runner = Runner(clock=self._clock, history=store, egress=settings.egress.policy())
@@ -102,7 +104,8 @@ class Daemon:
             self._start_clustered(store)
             return
         store.sync_targets([t.to_target() for t in settings.targets], self._clock.now())
-        released = store.outbox_release_claims()  # a single instance: nobody else holds them
+        # a single instance: nobody else holds claims
+        released = AlertRecords(store).outbox_release_claims()
         if released:
             log.info("notifications claimed before a crash are sent again", count=released)
         self.scheduler = CheckScheduler(
@@ -229,6 +232,7 @@ class Daemon:
         new = settings_for_reload(self.config_path, log)
         if new is None:
             return False
+        _warn_about_ignored_keys(new)  # as at start: a reload may add a deprecated key
         for field in ("store", "listen", "cluster"):
             if getattr(new, field) != getattr(self.settings, field):
                 log.warning("changing this needs a restart; keeping the running value", key=field)
@@ -296,6 +300,12 @@ class Daemon:
     def serve_forever(self) -> None:
         """Run until SIGTERM or SIGINT; SIGHUP reloads. Must be called from the main thread."""
         serve_until_signalled(self.start, self.stop, self.reload, self._stop)
+
+
+def _warn_about_ignored_keys(settings: Settings) -> None:
+    """Keys the config sets that are accepted but ignored (a route's old hysteresis)."""
+    for ignored in ignored_keys(settings):
+        log.warning("config key ignored", key=ignored.location, reason=ignored.message)
 
 
 def _delivery_only(alerts: AlertsConfig) -> AlertsConfig:

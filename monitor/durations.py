@@ -1,4 +1,9 @@
-"""Human durations ("90s", "15m", "1h30m", "7d") to and from timedelta."""
+"""Human durations ("90s", "15m", "1h30m", "7d") to and from timedelta.
+
+Vocabulary shared with checks, alerts and dashboards: one of the few monitor modules they
+may import (the import-linter contracts in pyproject.toml); it imports no other part of
+monitor.
+"""
 
 from __future__ import annotations
 

@@ -8,6 +8,10 @@ before the deadline (a `time.monotonic()` value, read from `deadline_of` at each
 None for no deadline) and fails as a timeout once it has passed, which httpx raises as
 httpx.TimeoutException. httpx takes no network backend, so its pools' one is wrapped in
 place.
+
+Vocabulary shared with checks, alerts and dashboards: one of the few monitor modules they
+may import (the import-linter contracts in pyproject.toml); it imports no other part of
+monitor.
 """
 
 from __future__ import annotations

@@ -1,14 +1,25 @@
-"""Structured logs: JSON lines (default) or readable console output, via structlog."""
+"""Structured logs: JSON lines (default) or readable console output, via structlog.
+
+structlog is imported when logging is configured or a logger is first asked for, not with
+this module: it imports rich's traceback and pretty-printer (~0.1 s), which a one-off
+`apivigil scan` that logs nothing should not pay (`configure_logging_on_first_use`).
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
-from typing import Literal
-
-import structlog
+import threading
+from typing import TYPE_CHECKING, Any, Literal
 
 from monitor.text import printable
+
+if TYPE_CHECKING:
+    import structlog
+
+LogFormat = Literal["json", "console"]
+_deferred: tuple[str, LogFormat] | None = None
+_deferred_lock = threading.Lock()
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -18,7 +29,9 @@ _LEVELS = {
 }
 
 
-def configure_logging(level: str = "info", format: Literal["json", "console"] = "json") -> None:
+def configure_logging(level: str = "info", format: LogFormat = "json") -> None:
+    import structlog  # noqa: PLC0415 (see the module's docstring)
+
     renderers: list[structlog.typing.Processor] = (
         [structlog.processors.JSONRenderer()]
         if format == "json"  # JSON escapes control characters itself
@@ -36,6 +49,32 @@ def configure_logging(level: str = "info", format: Literal["json", "console"] = 
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
+    _configure_stdlib(level)
+
+
+def configure_logging_on_first_use(level: str = "info", format: LogFormat = "json") -> None:
+    """Configure the standard library's logging now and structlog when `logger` is first
+    called: a run that logs nothing never imports structlog."""
+    global _deferred  # noqa: PLW0603 (one process-wide logging configuration)
+    with _deferred_lock:
+        _deferred = (level, format)
+    _configure_stdlib(level)
+
+
+def logger(name: str) -> Any:
+    """structlog's logger for `name`, after a configuration deferred by
+    `configure_logging_on_first_use`."""
+    global _deferred
+    with _deferred_lock:
+        deferred, _deferred = _deferred, None
+        if deferred is not None:
+            configure_logging(*deferred)
+    import structlog  # noqa: PLC0415 (see the module's docstring)
+
+    return structlog.get_logger(name)
+
+
+def _configure_stdlib(level: str) -> None:
     logging.basicConfig(level=max(_LEVELS[level], logging.WARNING), stream=sys.stderr, force=True)
 
 

@@ -6,6 +6,10 @@ series names a scrape carries (a histogram's `_bucket`, `_sum` and `_count`). Ob
 (`apivigil_<observation name>`, see monitor.model.Observation) are listed here too, with the
 labels their checks give them; the collector names them from `OBSERVATION_PREFIX` and the
 observation at scrape time, and its HELP line for them is generic.
+
+Vocabulary shared with checks, alerts and dashboards: one of the few monitor modules they
+may import (the import-linter contracts in pyproject.toml); it imports no other part of
+monitor.
 """
 
 from __future__ import annotations
@@ -307,7 +311,8 @@ HTTP_POSTURE_SCORE = _observed(
     "http_posture_score",
     ("profile",),
     "HTTP posture score per profile: observatory (the MDN HTTP Observatory's algorithm, "
-    "version in the snapshot) or api (apivigil's API profile)",
+    "version in the snapshot) or api (apivigil's API profile); absent for a run that could "
+    "not determine it",
 )
 HTTP_POSTURE_GRADE_INFO = _observed(
     "http_posture_grade_info",

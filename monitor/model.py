@@ -2,6 +2,10 @@
 
 Every other package speaks in these types. Times are timezone-aware UTC; naive
 datetimes are rejected where they enter.
+
+Vocabulary shared with checks, alerts and dashboards: one of the few monitor modules they
+may import (the import-linter contracts in pyproject.toml); it imports no other part of
+monitor.
 """
 
 from __future__ import annotations

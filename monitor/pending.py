@@ -7,7 +7,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
-from monitor.model import CheckRun, Transition
+from monitor.model import CheckRun
 from monitor.store.interface import StoreError, StoreUnavailable
 
 DEFAULT_LIMIT = 10_000
@@ -33,21 +33,21 @@ class PendingRuns:
 
     def write(
         self,
-        record: Callable[[CheckRun], list[Transition]],
+        record: Callable[[CheckRun], None],
         rejected: Callable[[CheckRun, StoreError], None],
-    ) -> list[tuple[CheckRun, list[Transition]]]:
+    ) -> list[CheckRun]:
         """Record held runs oldest first; stop while the store is unavailable (the rest stay
         held). A run the store refuses for another reason (e.g. it was written after all and
         only the answer was lost) is passed to `rejected` and dropped, so it cannot block the
         runs behind it. The caller serialises writes, so runs of one check stay in order."""
-        written: list[tuple[CheckRun, list[Transition]]] = []
+        written: list[CheckRun] = []
         while True:
             with self._lock:
                 if not self._runs:
                     return written
                 run = self._runs[0]
             try:
-                transitions = record(run)
+                record(run)
             except StoreUnavailable:
                 return written
             except StoreError as error:
@@ -57,4 +57,4 @@ class PendingRuns:
                 continue
             with self._lock:
                 self._runs.popleft()
-            written.append((run, transitions))
+            written.append(run)

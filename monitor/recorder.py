@@ -1,7 +1,8 @@
 """RunRecorder: how the daemon and the worker write check runs to the store and log them.
 
 Both write with `record` paths that time every store call (so a call stuck on a half-open
-connection shows in /healthz) and log each run with the finding transitions it caused.
+connection shows in /healthz) and log each run (the store logs the findings it opens or
+resolves).
 What happens when the store does not answer differs by who owns the retry:
 - the daemon `submit`s: while the store does not answer (an outage, or a write stuck on a
   half-open connection), runs are held in memory and a background thread (`start`) writes
@@ -21,7 +22,7 @@ from typing import Any
 import structlog
 
 from monitor.clock import Clock
-from monitor.model import CheckRun, Transition
+from monitor.model import CheckRun
 from monitor.pending import PendingRuns
 from monitor.store.interface import (
     HysteresisPolicy,
@@ -71,8 +72,8 @@ class RunRecorder:
     def record(self, run: CheckRun, slot: RunSlot | None = None, /, **log_fields: Any) -> None:
         """Record `run` now and log it (with `log_fields`); nothing is held. Raises
         StoreUnavailable or StoreError (the caller's retry: the worker's broker)."""
-        transitions = self._record(run, slot)
-        self._log_run(run, transitions, **log_fields)
+        self._record(run, slot)
+        self._log_run(run, **log_fields)
 
     @contextlib.contextmanager
     def store_call(self) -> Iterator[None]:
@@ -104,7 +105,7 @@ class RunRecorder:
                 self._hold(run)
                 return
             try:
-                transitions = self._record(run)
+                self._record(run)
             except StoreUnavailable as error:
                 self._hold(run, str(error))
                 return
@@ -113,7 +114,7 @@ class RunRecorder:
                 return
         finally:
             self._writing.release()
-        self._log_run(run, transitions)
+        self._log_run(run)
 
     def flush(self) -> int:
         """Write what is held (at shutdown); the number of runs still held afterwards."""
@@ -135,10 +136,10 @@ class RunRecorder:
             return f"recorder: held runs not retried for {idle:.0f} s"
         return None
 
-    def _record(self, run: CheckRun, slot: RunSlot | None = None) -> list[Transition]:
+    def _record(self, run: CheckRun, slot: RunSlot | None = None) -> None:
         try:
             with self.store_call():
-                return self._store.record(run, self._policy(), slot)
+                self._store.record(run, self._policy(), slot)
         finally:
             self._progress_at = self._clock.monotonic()
 
@@ -174,8 +175,8 @@ class RunRecorder:
             self._log.info(
                 "held runs written after the outage", written=len(written), left=len(self._held)
             )
-        for run, transitions in written:
-            self._log_run(run, transitions)
+        for run in written:
+            self._log_run(run)
 
     def _retry_held(self) -> None:
         while not self._stop.wait(RETRY_SECONDS):
@@ -187,23 +188,17 @@ class RunRecorder:
                 continue
             self._progress_at = self._clock.monotonic()
 
-    def _log_run(self, run: CheckRun, transitions: list[Transition], **fields: Any) -> None:
-        bound = self._log.bind(check=str(run.check), target=run.target, run_id=run.id)
-        bound.info(
+    def _log_run(self, run: CheckRun, **fields: Any) -> None:
+        """The run; the store logs the findings it opened or resolved."""
+        self._log.info(
             "check run",
+            check=str(run.check),
+            target=run.target,
+            run_id=run.id,
             status=run.status.value,
             reason=run.error_reason.value if run.error_reason else None,
             error=run.error_message,
             duration_seconds=round(run.duration.total_seconds(), 3),
             findings=len(run.output.findings) if run.output else None,
-            transitions=len(transitions),
             **fields,
         )
-        for transition in transitions:
-            bound.info(
-                "finding " + transition.kind.value,
-                fingerprint=transition.fingerprint,
-                rule_id=transition.rule_id,
-                subject=transition.subject,
-                severity=transition.severity.value,
-            )

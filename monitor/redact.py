@@ -1,5 +1,10 @@
 """Secrets out of messages: what a URL can carry (credentials, a query, a webhook's path)
-is masked in any text that quotes it, such as an error naming a bad config value."""
+is masked in any text that quotes it, such as an error naming a bad config value.
+
+Vocabulary shared with checks, alerts and dashboards: one of the few monitor modules they
+may import (the import-linter contracts in pyproject.toml); it imports no other part of
+monitor.
+"""
 
 from __future__ import annotations
 

@@ -10,8 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import structlog
-
 from checks.egress import EgressPolicy
 from checks.interface import (
     BadInput,
@@ -25,10 +23,9 @@ from checks.interface import (
 from checks.registry import AnyCheck, create_check
 from monitor.clock import Clock, SystemClock
 from monitor.durations import format_duration
+from monitor.logs import logger
 from monitor.model import CheckKind, CheckOutput, CheckRun, ErrorReason, RunStatus, Target
 from monitor.worker_threads import WorkerThreads
-
-log = structlog.get_logger("apivigil.runner")
 
 _POLL_SECONDS = 0.2
 _ABANDONED = "abandoned at shutdown"
@@ -145,7 +142,7 @@ class Runner:
             return self._finish(job, run_id, started_at, RunStatus.OK, None, None, outcome.output)
         reason, message = self._classify(outcome.error)
         if reason is ErrorReason.BUG:
-            log.error(
+            logger("apivigil.runner").error(
                 "check crashed",
                 check=str(job.check),
                 target=job.target.name,

@@ -1,4 +1,9 @@
-"""Secrets kept in files (`*_file` config keys), so they stay out of the config itself."""
+"""Secrets kept in files (`*_file` config keys), so they stay out of the config itself.
+
+Vocabulary shared with checks, alerts and dashboards: one of the few monitor modules they
+may import (the import-linter contracts in pyproject.toml); it imports no other part of
+monitor but monitor.bounded_files.
+"""
 
 from __future__ import annotations
 

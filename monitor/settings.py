@@ -215,7 +215,10 @@ class RetentionSettings(_Strict):
 
 
 class Hysteresis(_Strict):
-    open_after: int = Field(default=1, ge=1, description="consecutive sightings before alerting")
+    """When findings open and resolve: the one hysteresis, applied by the store, that /metrics,
+    findings and alerts all read (routes may only delay notifying: `notify_after`)."""
+
+    open_after: int = Field(default=1, ge=1, description="consecutive sightings before opening")
     resolve_after: int = Field(default=2, ge=1, description="consecutive absences before resolving")
 
 
@@ -441,6 +444,11 @@ def _store_url(url: str) -> str:
 
 def load_settings(path: Path | None) -> Settings:
     """Read `path` (None: no file, defaults and environment only); raise ConfigError."""
+    return read_settings(path)[0]
+
+
+def read_settings(path: Path | None) -> tuple[Settings, list[ConfigProblem]]:
+    """`load_settings`, and the warnings about keys that are accepted but ignored."""
     source = str(path) if path else "(no config file)"
     data: dict[str, Any] = {}
     lines: dict[tuple[str | int, ...], int] = {}
@@ -459,7 +467,72 @@ def load_settings(path: Path | None) -> Settings:
         # message templates in the config's directory override the built-in ones
         alerts = settings.alerts.model_copy(update={"templates_dir": beside})
         settings = settings.model_copy(update={"alerts": alerts})
-    return settings
+    errors, warnings = route_hysteresis(settings)
+    if errors:
+        raise ConfigError(
+            source, [ConfigProblem(_dotted(at), _nearest_line(at, lines), m) for at, m in errors]
+        )
+    return settings, [ConfigProblem(_dotted(at), _nearest_line(at, lines), m) for at, m in warnings]
+
+
+_Located = tuple[tuple[str | int, ...], str]  # a key path and a message about it
+
+
+def ignored_keys(settings: Settings) -> list[ConfigProblem]:
+    """Keys the config sets that are accepted but ignored (for the daemon's log)."""
+    return [ConfigProblem(_dotted(at), None, m) for at, m in route_hysteresis(settings)[1]]
+
+
+def route_hysteresis(settings: Settings) -> tuple[list[_Located], list[_Located]]:
+    """Errors and warnings for the routes' deprecated open_after/resolve_after.
+
+    Findings open and resolve by the global `hysteresis:` alone, so that /metrics, findings
+    and alerts show one state; a route's own value is never read. One above the global value
+    asked for something the route no longer does: an error that says what to use instead.
+    One at or below it changed nothing anyway: a warning."""
+    errors: list[_Located] = []
+    warnings: list[_Located] = []
+    hysteresis = settings.hysteresis
+    for index, route in enumerate(settings.alerts.routes):
+        if route.open_after is not None:
+            at = ("alerts", "routes", index, "open_after")
+            if route.open_after > hysteresis.open_after:
+                errors.append((at, _later_open(route.open_after, hysteresis.open_after)))
+            else:
+                warnings.append((at, _ignored("open_after", hysteresis.open_after, "opens")))
+        if route.resolve_after is not None:
+            at = ("alerts", "routes", index, "resolve_after")
+            if route.resolve_after > hysteresis.resolve_after:
+                errors.append((at, _later_resolve(route.resolve_after, hysteresis.resolve_after)))
+            else:
+                warnings.append(
+                    (at, _ignored("resolve_after", hysteresis.resolve_after, "resolves"))
+                )
+    return errors, warnings
+
+
+def _later_open(wanted: int, global_value: int) -> str:
+    return (
+        f"{wanted} is more than hysteresis.open_after ({global_value}), and a route no longer "
+        "decides when a finding opens: set `hysteresis: {open_after: "
+        f"{wanted}}}` to open findings later everywhere, or `notify_after: {wanted}` on this "
+        "route to notify later"
+    )
+
+
+def _later_resolve(wanted: int, global_value: int) -> str:
+    return (
+        f"{wanted} is more than hysteresis.resolve_after ({global_value}), and a route no "
+        "longer decides when a finding resolves (alerts would show firing what /metrics shows "
+        f"resolved): set `hysteresis: {{resolve_after: {wanted}}}` instead"
+    )
+
+
+def _ignored(key: str, global_value: int, verb: str) -> str:
+    return (
+        f"deprecated and ignored: a finding {verb} after hysteresis.{key} ({global_value}) "
+        "for metrics, findings and alerts alike; remove it from the route"
+    )
 
 
 def _environment_problem(error: Exception, env: Mapping[str, str]) -> ConfigProblem:

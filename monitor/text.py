@@ -6,6 +6,10 @@ hyperlinks (OSC 8) or set the window title; bidi overrides (U+202E) and zero-wid
 characters make a text read as something it is not. `printable` shows every such character
 as a visible escape (`\\x1b`, `\\u202e`); `markdown_escaped` keeps Markdown from turning text
 into links, HTML or table cells.
+
+Vocabulary shared with checks, alerts and dashboards: one of the few monitor modules they
+may import (the import-linter contracts in pyproject.toml); it imports no other part of
+monitor.
 """
 
 from __future__ import annotations

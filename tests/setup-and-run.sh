@@ -61,6 +61,8 @@ log "ruff"
 .venv/bin/ruff format --check .
 log "mypy"
 .venv/bin/mypy
+log "import contracts (layering, see pyproject.toml [tool.importlinter])"
+.venv/bin/lint-imports --no-cache
 log "pytest"
 status=0
 .venv/bin/pytest "$@" || status=$?

@@ -23,7 +23,7 @@ from tests.support.alertmanager_server import (
     WebhookPayload,
     WebhookSink,
 )
-from tests.support.tls_servers import free_port
+from tests.support.ports import free_port
 
 RESEND_INTERVAL = timedelta(minutes=1)
 

@@ -13,6 +13,7 @@ import pytest
 from alerts.alertmanager import AlertmanagerNotifier
 from alerts.config import AlertsConfig
 from alerts.outbox import Dispatcher
+from monitor.alert_records import AlertRecords
 from monitor.alerting import run_tick
 from monitor.clock import SystemClock
 from monitor.model import CheckKind, CheckOutput, CheckRun, Finding, RunStatus, Severity, Target
@@ -70,7 +71,7 @@ def test_a_finding_fires_in_alertmanager_and_resolves_after_the_finding_does(
     clock = SystemClock()  # Alertmanager judges endsAt by its own clock: real time
     store.sync_targets([Target("payments", labels={"team": "pay"})], clock.now())
     notifier = AlertmanagerNotifier("am", config.receivers[0].alertmanager)  # type: ignore[arg-type]
-    dispatcher = Dispatcher(store, {"am": notifier}, config.dispatcher, clock)
+    dispatcher = Dispatcher(AlertRecords(store), {"am": notifier}, config.dispatcher, clock)
     expired = Finding(
         "CERT-EXPIRED",
         Severity.CRITICAL,

@@ -20,6 +20,7 @@ from alerts.config import AlertsConfig, RouteMatch
 from alerts.engine import tick
 from alerts.matchers import MAX_MATCHED_CHARS, MatcherError, check_matchers, matches
 from alerts.model import Silence, SkipKind
+from monitor.alert_records import AlertRecords
 from monitor.alerting import AlertLoop, build_notifier
 from monitor.api_v1 import api_router
 from monitor.metrics import build_registry
@@ -120,7 +121,7 @@ def test_the_api_refuses_a_bad_silence_regex_with_422_and_says_why(store: SqlSto
     assert backtracking.status_code == 422
     assert "repeat inside a repeat" in backtracking.text
     assert accepted.status_code == 201
-    assert [s.matchers for s in store.silences(T0)] == [{"target": "~pay.*"}]
+    assert [s.matchers for s in AlertRecords(store).silences(T0)] == [{"target": "~pay.*"}]
 
 
 @pytest.mark.e2e
@@ -164,7 +165,9 @@ def test_a_bad_silence_stored_earlier_is_skipped_and_the_other_alerts_still_flow
     bad = Silence("bad-regex", {"target": "~("}, T0, T0 + timedelta(days=1), "old", "v0.9")
     unreadable = Silence("unreadable", {"target": "x"}, T0, T0 + timedelta(days=1), "old", "?")
     for silence in (bad, unreadable):
-        targets.add_silence(silence, T0)  # the store does not validate: an older version's rows
+        AlertRecords(targets).add_silence(
+            silence, T0
+        )  # the store does not validate: an older version's rows
     with targets.engine.begin() as connection:
         connection.execute(
             sa.text("UPDATE silence SET matchers = '{not json' WHERE id = :id"),
@@ -174,7 +177,9 @@ def test_a_bad_silence_stored_earlier_is_skipped_and_the_other_alerts_still_flow
     loop = AlertLoop(targets, CONFIG, clock, notifiers={"hook": hook})
 
     first = loop.step()
-    targets.expire_silence("bad-regex", "dana", clock.now())  # expiring it is handled too
+    AlertRecords(targets).expire_silence(
+        "bad-regex", "dana", clock.now()
+    )  # expiring it is handled too
     clock.current += timedelta(seconds=1)
     loop.step()
     clock.current += timedelta(seconds=1)
@@ -263,7 +268,7 @@ def test_a_template_that_fails_is_skipped_and_counted_and_the_other_receiver_is_
     assert (report.delivered, report.failed) == (1, 1)
     assert len(hook.received) == 1
     assert skipped(loop, targets, SkipKind.TEMPLATE) == 1
-    (failed,) = targets.outbox_entries(failed_only=True)
+    (failed,) = AlertRecords(targets).outbox_entries(failed_only=True)
     assert "slack_finding.md.j2" in (failed.last_error or "")
 
 

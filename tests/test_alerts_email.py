@@ -17,8 +17,8 @@ from alerts.model import Alert, AlertState, Notification, NotificationKind
 from monitor.certmaker import issue, write_server_files
 from monitor.model import Severity
 from tests.support.chains import Chain
+from tests.support.ports import free_port
 from tests.support.smtp_server import SmtpServer
-from tests.support.tls_servers import free_port
 
 USER, PASSWORD = "apivigil", "correct horse battery staple"
 SENDER = "apivigil@example.test"

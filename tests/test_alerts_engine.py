@@ -8,9 +8,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from alerts.check_failing import check_failing_candidate
 from alerts.config import AlertsConfig
-from alerts.engine import AlertCandidate, GroupState, tick
-from alerts.model import Notification, NotificationKind, Silence
+from alerts.engine import tick
+from alerts.model import (
+    AlertCandidate,
+    FailingCheck,
+    GroupState,
+    Notification,
+    NotificationKind,
+    Silence,
+)
 from monitor.model import Severity
 from tests.support.alert_candidates import T0, alerts_config, candidate
 
@@ -101,17 +109,39 @@ def test_without_send_resolved_nothing_is_said_when_alerts_end() -> None:
     assert engine.states == {}
 
 
-def test_route_hysteresis_waits_for_sightings_and_for_runs_without_the_finding() -> None:
-    engine = Engine(alerts_config(group_wait="0s", open_after=3, resolve_after=3))
+def test_notify_after_waits_for_sightings_and_the_store_alone_resolves() -> None:
+    engine = Engine(alerts_config(group_wait="0s", notify_after=3))
 
     assert engine.at(T0, candidate("a", seen=1)) == []
     assert engine.at(T0 + timedelta(minutes=1), candidate("a", seen=2)) == []
     assert firing(engine.at(T0 + timedelta(minutes=2), candidate("a", seen=3))) == [{"a"}]
 
     gone = candidate("a", open=False, seen=0, missing=2)  # resolved in the store after 2
-    assert engine.at(T0 + timedelta(minutes=20), gone) == []
-    resolved = engine.at(T0 + timedelta(minutes=30), candidate("a", open=False, missing=3))
+    resolved = engine.at(T0 + timedelta(minutes=20), gone)
     assert [n.kind for n in resolved] == [NotificationKind.RESOLVED]
+    assert engine.at(T0 + timedelta(minutes=30), candidate("a", open=False, missing=3)) == []
+
+
+def test_a_route_notify_after_above_check_failing_after_does_not_mute_a_failing_check() -> None:
+    engine = Engine(alerts_config(group_wait="0s", notify_after=5))
+    failing = check_failing_candidate(
+        FailingCheck("tls_posture", "payments", failed_runs=3, since=T0, last_error="refused")
+    )
+
+    assert firing(engine.at(T0, failing)) == [{failing.alert.fingerprint}]
+
+
+@pytest.mark.parametrize("route", [{"resolve_after": 5}, {"open_after": 1, "resolve_after": 1}])
+def test_a_route_hysteresis_is_ignored_a_resolved_finding_never_fires(
+    route: dict[str, int],
+) -> None:
+    engine = Engine(alerts_config(group_wait="0s", **route))
+    assert firing(engine.at(T0, candidate("a", seen=1))) == [{"a"}]
+
+    resolved = engine.at(T0 + timedelta(minutes=10), candidate("a", open=False, missing=1))
+
+    assert [n.kind for n in resolved] == [NotificationKind.RESOLVED]
+    assert engine.states == {}
 
 
 def test_a_rising_severity_alerts_once_per_threshold() -> None:

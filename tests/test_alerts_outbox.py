@@ -10,6 +10,7 @@ import pytest
 from alerts.interface import NotifierError
 from alerts.model import Notification, NotificationKind
 from alerts.outbox import Dispatcher
+from monitor.alert_records import AlertRecords
 from monitor.alerting import run_tick
 from monitor.metrics import build_registry
 from monitor.model import (
@@ -36,14 +37,16 @@ def test_findings_become_one_outbox_row_per_group_and_are_delivered_once(targets
 
     first = run_tick(targets, CONFIG, clock)
     second = run_tick(targets, CONFIG, clock)
-    report = Dispatcher(targets, {"hook": notifier}, CONFIG.dispatcher, clock).deliver_due()
+    report = Dispatcher(
+        AlertRecords(targets), {"hook": notifier}, CONFIG.dispatcher, clock
+    ).deliver_due()
 
     assert len(first.notifications) == 2
     assert second.notifications == ()
     assert report.delivered == 2
     assert sorted(len(n.firing) for n in notifier.received) == [1, 2]
     assert {n.dedup_key for n in notifier.received} == {n.dedup_key for n in first.notifications}
-    assert all(e.delivered_at is not None for e in targets.outbox_entries())
+    assert all(e.delivered_at is not None for e in AlertRecords(targets).outbox_entries())
     payments = next(n for n in notifier.received if n.group_labels == {"target": "payments"})
     assert payments.firing[0].labels == {"env": "prod"}
     assert "RFC 7525 3.1.1" in payments.firing[0].controls
@@ -51,13 +54,13 @@ def test_findings_become_one_outbox_row_per_group_and_are_delivered_once(targets
 
 def test_a_failing_receiver_is_retried_with_backoff_then_delivered(targets: SqlStore) -> None:
     clock, notifier = ManualClock(T0), RecordingNotifier()
-    dispatcher = Dispatcher(targets, {"hook": notifier}, CONFIG.dispatcher, clock)
+    dispatcher = Dispatcher(AlertRecords(targets), {"hook": notifier}, CONFIG.dispatcher, clock)
     record(targets, clock, "payments", tls10())
     run_tick(targets, CONFIG, clock)
     notifier.failure = NotifierError("HTTP 503")
 
     assert dispatcher.deliver_due().retried == 1
-    (entry,) = targets.outbox_entries()
+    (entry,) = AlertRecords(targets).outbox_entries()
     assert entry.attempts == 1
     assert entry.last_error == "HTTP 503"
     delay = entry.next_attempt_at - clock.now()
@@ -72,20 +75,20 @@ def test_a_failing_receiver_is_retried_with_backoff_then_delivered(targets: SqlS
 
 def test_retry_after_is_honoured(targets: SqlStore) -> None:
     clock, notifier = ManualClock(T0), RecordingNotifier()
-    dispatcher = Dispatcher(targets, {"hook": notifier}, CONFIG.dispatcher, clock)
+    dispatcher = Dispatcher(AlertRecords(targets), {"hook": notifier}, CONFIG.dispatcher, clock)
     record(targets, clock, "payments", tls10())
     run_tick(targets, CONFIG, clock)
     notifier.failure = NotifierError("HTTP 429", retry_after=120)
 
     dispatcher.deliver_due()
 
-    (entry,) = targets.outbox_entries()
+    (entry,) = AlertRecords(targets).outbox_entries()
     assert entry.next_attempt_at == clock.now() + timedelta(seconds=120)
 
 
 def test_permanent_and_too_old_failures_are_kept_listed_and_counted(targets: SqlStore) -> None:
     clock, notifier = ManualClock(T0), RecordingNotifier()
-    dispatcher = Dispatcher(targets, {"hook": notifier}, CONFIG.dispatcher, clock)
+    dispatcher = Dispatcher(AlertRecords(targets), {"hook": notifier}, CONFIG.dispatcher, clock)
     record(targets, clock, "payments", tls10())
     record(targets, clock, "billing", tls10())
     run_tick(targets, CONFIG, clock)
@@ -100,7 +103,7 @@ def test_permanent_and_too_old_failures_are_kept_listed_and_counted(targets: Sql
     clock.current += timedelta(hours=2)
     assert dispatcher.deliver_due().failed == 1
 
-    failed = targets.outbox_entries(failed_only=True)
+    failed = AlertRecords(targets).outbox_entries(failed_only=True)
     assert len(failed) == 3
     assert any("older than max_age" in (e.last_error or "") for e in failed)
     registry = build_registry(targets)
@@ -113,14 +116,17 @@ def test_only_one_dispatcher_claims_a_row(targets: SqlStore) -> None:
     clock = ManualClock(T0)
     record(targets, clock, "payments", tls10())
     run_tick(targets, CONFIG, clock)
-    (entry,) = targets.outbox_due(clock.now(), 10)
+    (entry,) = AlertRecords(targets).outbox_due(clock.now(), 10)
 
-    claims = [targets.outbox_claim(entry.id, clock.now(), timedelta(minutes=5)) for _ in range(3)]
+    claims = [
+        AlertRecords(targets).outbox_claim(entry.id, clock.now(), timedelta(minutes=5))
+        for _ in range(3)
+    ]
 
     assert claims == [True, False, False]
-    assert targets.outbox_due(clock.now(), 10) == []
+    assert AlertRecords(targets).outbox_due(clock.now(), 10) == []
     clock.current += timedelta(minutes=6)  # the lease ran out: a crashed sender's row is retried
-    assert [e.id for e in targets.outbox_due(clock.now(), 10)] == [entry.id]
+    assert [e.id for e in AlertRecords(targets).outbox_due(clock.now(), 10)] == [entry.id]
 
 
 def test_a_slow_receiver_does_not_let_later_rows_lose_their_claim_and_be_sent_twice(
@@ -134,7 +140,7 @@ def test_a_slow_receiver_does_not_let_later_rows_lose_their_claim_and_be_sent_tw
     run_tick(store, CONFIG, clock)
     one_at_a_time = CONFIG.dispatcher.model_copy(update={"workers": 1})
     other_instance = RecordingNotifier()
-    other = Dispatcher(store, {"hook": other_instance}, one_at_a_time, clock)
+    other = Dispatcher(AlertRecords(store), {"hook": other_instance}, one_at_a_time, clock)
 
     class SlowReceiver(RecordingNotifier):
         def send(self, notification: Notification) -> None:
@@ -144,11 +150,11 @@ def test_a_slow_receiver_does_not_let_later_rows_lose_their_claim_and_be_sent_tw
                 other.deliver_due()
 
     slow = SlowReceiver()
-    Dispatcher(store, {"hook": slow}, one_at_a_time, clock).deliver_due()
+    Dispatcher(AlertRecords(store), {"hook": slow}, one_at_a_time, clock).deliver_due()
 
     sent = [n.group_labels["target"] for n in slow.received + other_instance.received]
     assert sorted(sent) == sorted(names)
-    assert all(e.delivered_at is not None for e in store.outbox_entries())
+    assert all(e.delivered_at is not None for e in AlertRecords(store).outbox_entries())
 
 
 def test_a_check_failing_three_times_alerts_and_recovers(targets: SqlStore) -> None:
@@ -184,12 +190,12 @@ def test_a_resolved_finding_sends_a_resolved_notice(targets: SqlStore) -> None:
 
 def test_a_huge_retry_after_is_capped_at_the_longest_backoff(targets: SqlStore) -> None:
     clock, notifier = ManualClock(T0), RecordingNotifier()
-    dispatcher = Dispatcher(targets, {"hook": notifier}, CONFIG.dispatcher, clock)
+    dispatcher = Dispatcher(AlertRecords(targets), {"hook": notifier}, CONFIG.dispatcher, clock)
     record(targets, clock, "payments", tls10())
     run_tick(targets, CONFIG, clock)
     notifier.failure = NotifierError("HTTP 429", retry_after=99_999_999_999_999)
 
     assert dispatcher.deliver_due().retried == 1
 
-    (entry,) = targets.outbox_entries()
+    (entry,) = AlertRecords(targets).outbox_entries()
     assert entry.next_attempt_at == clock.now() + timedelta(minutes=5)

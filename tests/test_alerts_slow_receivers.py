@@ -19,6 +19,7 @@ from alerts.interface import NotifierError
 from alerts.model import Silence
 from alerts.outbox import Dispatcher
 from alerts.webhook import WebhookNotifier
+from monitor.alert_records import AlertRecords
 from monitor.alerting import AlertLoop, run_tick
 from monitor.certmaker import write_server_files
 from monitor.clock import SystemClock
@@ -126,7 +127,7 @@ def test_a_receiver_that_drips_does_not_delay_the_others(two_receivers: SqlStore
         healthy = RecordingNotifier()
         slow = WebhookNotifier("slow", config.receivers[0].webhook)  # type: ignore[arg-type]
         dispatcher = Dispatcher(
-            two_receivers, {"slow": slow, "hook": healthy}, config.dispatcher, clock
+            AlertRecords(two_receivers), {"slow": slow, "hook": healthy}, config.dispatcher, clock
         )
         record(two_receivers, clock, "payments", tls10())
         run_tick(two_receivers, config, clock)
@@ -196,7 +197,9 @@ def test_a_healthy_receiver_gets_its_alert_within_its_group_interval_next_to_a_s
     store.sync_targets([Target("payments")], datetime.now(UTC))
     now = datetime.now(UTC)
     bad = Silence("bad", {"target": "~("}, now, now + timedelta(days=1), "v0.9", "stored long ago")
-    store.add_silence(bad, now)  # as an older version, which did not validate, stored it
+    AlertRecords(store).add_silence(
+        bad, now
+    )  # as an older version, which did not validate, stored it
     with DrippingHttpServer(2.0) as slow:
         config = AlertsConfig.model_validate(
             {

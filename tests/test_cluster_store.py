@@ -14,6 +14,7 @@ from monitor.model import FindingStatus, TransitionKind
 from monitor.store.interface import FindingQuery
 from monitor.store.sql import SqlStore
 from tests.support.check_runs import ALL, CERT, POLICY, T0, error_run, finding, ok_run
+from tests.support.finding_events import record_transitions
 
 pytestmark = pytest.mark.integration
 
@@ -28,8 +29,10 @@ def run_rows(store: SqlStore) -> int:
 def test_a_second_record_of_the_same_slot_writes_nothing_and_applies_no_findings(
     store: SqlStore,
 ) -> None:
-    first = store.record(ok_run("api", T0, finding()), POLICY, SLOT)
-    again = store.record(ok_run("api", T0 + timedelta(seconds=5), finding()), POLICY, SLOT)
+    first = record_transitions(store, ok_run("api", T0, finding()), POLICY, SLOT)
+    again = record_transitions(
+        store, ok_run("api", T0 + timedelta(seconds=5), finding()), POLICY, SLOT
+    )
     assert [t.kind for t in first] == [TransitionKind.OPENED]
     assert again == []
     assert run_rows(store) == 1
@@ -43,7 +46,7 @@ def test_a_duplicate_cannot_resolve_a_finding_by_counting_an_absence_twice(
     store.record(ok_run("api", T0, finding()), POLICY, run_slot(CERT, "api", T0))
     absent = run_slot(CERT, "api", T0 + timedelta(hours=1))
     store.record(ok_run("api", T0 + timedelta(hours=1)), POLICY, absent)
-    assert store.record(ok_run("api", T0 + timedelta(hours=1)), POLICY, absent) == []
+    assert record_transitions(store, ok_run("api", T0 + timedelta(hours=1)), POLICY, absent) == []
     assert store.findings(FindingQuery())[0].status is FindingStatus.OPEN
 
 
@@ -82,7 +85,7 @@ def test_two_workers_recording_one_slot_at_once_store_it_exactly_once(postgres_u
 
     def record() -> None:
         barrier.wait()
-        results.append(len(store.record(ok_run("api", T0, finding()), POLICY, SLOT)))
+        results.append(len(record_transitions(store, ok_run("api", T0, finding()), POLICY, SLOT)))
 
     threads = [threading.Thread(target=record) for _ in range(8)]
     for thread in threads:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from alerts.check_failing import CHECK_FAILING_RULE
 from checks.controls import CHECK_OF_RULE_PREFIX, controls_document, controls_for
-from monitor.store.alerting import CHECK_FAILING_RULE
 
 pytestmark = pytest.mark.unit
 

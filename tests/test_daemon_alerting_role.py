@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from alerts.config import AlertsConfig
 from monitor.daemon import Daemon
@@ -63,3 +64,30 @@ def test_leadership_won_during_a_reload_leaves_the_leader_ticking(tmp_path: Path
     assert not elected.is_alive()
     assert loop.applied[-1].routes, "the leader was left delivery-only"
     assert len(loop.applied) == 2
+
+
+class RecordingAlertLoop:
+    def __init__(self) -> None:
+        self.applied: list[AlertsConfig] = []
+
+    def reconfigure(self, config: AlertsConfig) -> None:
+        self.applied.append(config)
+
+
+def test_a_reload_warns_about_a_route_hysteresis_it_ignores_as_a_start_does(
+    tmp_path: Path,
+) -> None:
+    config = {"store": f"sqlite:///{tmp_path / 'a.db'}", "alerts": ALERTS, "targets": []}
+    path = write_config(tmp_path / "apivigil.yaml", config)
+    daemon = Daemon(load_settings(path), path)
+    loop = RecordingAlertLoop()
+    daemon.store, daemon.cluster, daemon.alerts = object(), ReloadingCluster(), loop  # type: ignore[assignment]
+    deprecated = {**ALERTS, "routes": [{"receivers": ["hook"], "resolve_after": 2}]}
+    write_config(path, {**config, "alerts": deprecated})
+
+    with capture_logs() as logs:
+        assert daemon.reload()
+
+    warned = [e for e in logs if e["event"] == "config key ignored"]
+    assert [w["key"] for w in warned] == ["alerts.routes[0].resolve_after"]
+    assert loop.applied, "the reload was applied"

@@ -35,9 +35,10 @@ from tests.support.daemon_process import DaemonProcess, run_cli, write_config
 from tests.support.http_servers import Reply, ScriptedHttpServer
 from tests.support.osv_records import CVSS3_CRITICAL, CVSS3_MEDIUM, affected, osv_range, record
 from tests.support.osv_records import write_directory as write_osv
+from tests.support.ports import free_port
 from tests.support.prometheus_server import PrometheusServer
 from tests.support.tls_certs import TestPki
-from tests.support.tls_servers import MODERN_CIPHERS, NginxBlock, NginxTls, free_port
+from tests.support.tls_servers import MODERN_CIPHERS, NginxBlock, NginxTls
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

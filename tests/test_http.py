@@ -10,14 +10,24 @@ from typing import Any
 import pytest
 
 from checks.egress import EgressPolicy
-from checks.http import fetch
-from checks.interface import BadInput, TargetUnreachable
+from checks.http import (
+    ConnectionDropped,
+    ConnectionRefused,
+    NotConnected,
+    fetch,
+    tls_context,
+)
+from checks.interface import BadInput, CheckMisconfigured, TargetUnreachable
 from monitor.certmaker import write_server_files
 from tests.support.chains import Chain
 from tests.support.hostile_servers import DribblingTlsServer, DrippingHttpServer
 from tests.support.http_servers import Reply, ScriptedHttpServer
+from tests.support.ports import free_port
+from tests.support.posture_servers import DroppingListener, SilentListener, resetting_listener
 
 pytestmark = pytest.mark.integration
+
+EGRESS = EgressPolicy()
 
 
 def test_credentials_are_not_sent_on_to_another_origin_after_a_redirect() -> None:
@@ -164,3 +174,32 @@ def test_a_tls_handshake_dripped_one_byte_a_second_is_cut_off_at_the_deadline(
         sent = server.bytes_sent
     assert str(raised.value) == f"{url}: the run's deadline passed before the answer was complete"
     assert sent < 10  # about 2 s of bytes, not 30 s
+
+
+def test_how_a_connection_failed_is_told_apart_refused_dropped_or_timed_out() -> None:
+    with (
+        SilentListener() as silent,
+        resetting_listener() as resetting,
+        DroppingListener() as dropping,
+    ):
+        with pytest.raises(ConnectionRefused, match="Connection refused"):
+            fetch(f"http://127.0.0.1:{free_port()}/", timeout=5, max_bytes=100, egress=EGRESS)
+        with pytest.raises(ConnectionDropped):
+            fetch(resetting.url, timeout=5, max_bytes=100, egress=EGRESS)
+        with pytest.raises(NotConnected, match=r"no answer within 0\.5 s"):
+            fetch(dropping.url, timeout=0.5, max_bytes=100, egress=EGRESS)
+        with pytest.raises(TargetUnreachable, match=r"no answer within 0\.5 s") as timed_out:
+            fetch(silent.url, timeout=0.5, max_bytes=100, egress=EGRESS)
+    assert type(timed_out.value) is TargetUnreachable  # connected: not refused, dropped ...
+
+
+def test_a_ca_bundle_that_cannot_be_loaded_is_a_misconfiguration_naming_it(
+    tmp_path: Path,
+) -> None:
+    bundle = tmp_path / "not-a-bundle.pem"
+    bundle.write_text("not PEM at all\n")
+
+    with pytest.raises(CheckMisconfigured, match=r"cannot load the CA bundle .*not-a-bundle\.pem"):
+        tls_context(str(bundle))
+    with pytest.raises(CheckMisconfigured, match=r"not-a-bundle\.pem"):
+        fetch("https://127.0.0.1:1/", timeout=1, max_bytes=100, verify=str(bundle), egress=EGRESS)

@@ -4,22 +4,17 @@ the servers logged."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from checks.egress import EgressPolicy
-from checks.http_posture.check import HttpPostureCheck
-from checks.http_posture.params import HttpPostureParams
-from checks.interface import CheckContext
-from monitor.model import CheckOutput, Finding, Target
+from tests.support.ports import free_port
+from tests.support.posture_scans import grade, rules, run, score
 from tests.support.posture_servers import API_HEADERS, JSON, PostureApp, Route
 from tests.support.tls_certs import TestPki
-from tests.support.tls_servers import NginxBlock, NginxTls, free_port
+from tests.support.tls_servers import NginxBlock, NginxTls
 
 pytestmark = pytest.mark.integration
 
@@ -30,37 +25,6 @@ ELSEWHERE = "https://elsewhere.example/.well-known/security.txt"
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
     return TestPki(tmp_path_factory.mktemp("posture-pki"), host="127.0.0.1")
-
-
-def run(url: str, **params: Any) -> CheckOutput:
-    context = CheckContext(
-        started_at=datetime.now(UTC), deadline=time.monotonic() + 60, egress=EgressPolicy()
-    )
-    check = HttpPostureCheck()
-    return check.run(Target(name="api", url=url), HttpPostureParams(**params), context)
-
-
-def rules(output: CheckOutput) -> dict[str, list[Finding]]:
-    found: dict[str, list[Finding]] = {}
-    for finding in output.findings:
-        found.setdefault(finding.rule_id, []).append(finding)
-    return found
-
-
-def score(output: CheckOutput, profile: str) -> float:
-    return next(
-        o.value
-        for o in output.observations
-        if o.name == "http_posture_score" and o.labels["profile"] == profile
-    )
-
-
-def grade(output: CheckOutput, profile: str) -> str:
-    return next(
-        o.labels["grade"]
-        for o in output.observations
-        if o.name == "http_posture_grade_info" and o.labels["profile"] == profile
-    )
 
 
 def security_txt(expires: datetime, extra: str = "") -> Route:

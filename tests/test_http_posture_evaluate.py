@@ -3,6 +3,7 @@ reading, Set-Cookie attributes and the budget report (no sockets)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -10,9 +11,17 @@ import pytest
 from checks.http_posture.cookies import parse_set_cookie
 from checks.http_posture.csp import parse_csp
 from checks.http_posture.evaluate import evaluate
-from checks.http_posture.facts import Answer, Exchange, HttpPostureRaw, Probe
+from checks.http_posture.facts import (
+    Answer,
+    Exchange,
+    Failure,
+    HttpPostureRaw,
+    PlainHttpVerdict,
+    Probe,
+)
 from checks.http_posture.observatory import ObservatoryGrade, grade_for, observatory_grade
 from checks.http_posture.params import HttpPostureParams, ObservatoryAlgorithm
+from checks.http_posture.plain_http import judge_plain_http, last_judged
 
 pytestmark = pytest.mark.unit
 
@@ -28,7 +37,15 @@ def raw(
         http_url="http://api.example/",
         exchanges=(
             Exchange(Probe.HTTPS, "GET", URL, (), (page,)),
-            Exchange(Probe.HTTP, "GET", "http://api.example/", (), (), error="refused"),
+            Exchange(
+                Probe.HTTP,
+                "GET",
+                "http://api.example/",
+                (),
+                (),
+                error="GET failed: [Errno 111] Connection refused",
+                failure=Failure.REFUSED,
+            ),
         ),
         skipped=skipped,
         requests_sent=2,
@@ -133,3 +150,87 @@ def test_a_probe_left_out_keeps_the_findings_it_decides_undetermined() -> None:
 
     assert "/.well-known/security.txt" in output.undetermined
     assert not [f for f in output.findings if f.rule_id.startswith("SECTXT-")]
+
+
+def plain_raw(plain: Exchange, http_url: str = "http://api.example/") -> HttpPostureRaw:
+    page = Answer(URL, 200, (("Content-Type", "application/json"),), b"{}")
+    return HttpPostureRaw(
+        target_url=URL,
+        http_url=http_url,
+        exchanges=(Exchange(Probe.HTTPS, "GET", URL, (), (page,)), plain),
+    )
+
+
+def failed(url: str, failure: Failure, error: str, *hops: Answer) -> Exchange:
+    return Exchange(Probe.HTTP, "GET", url, (), hops, error=error, failure=failure)
+
+
+@pytest.mark.parametrize(
+    ("plain", "http_url", "state"),
+    [
+        (failed("http://api.example/", Failure.REFUSED, "refused"), None, "refused"),
+        (failed("http://api.example/", Failure.TIMED_OUT, "no answer within 10 s"), None,
+         "undetermined"),
+        (failed("http://api.example/", Failure.DROPPED, "reset"), None, "undetermined"),
+        (failed("http://api.example/", Failure.OTHER, "name not resolved"), None, "undetermined"),
+        # the HTTPS port itself dropping a plaintext request: a TLS server refusing it
+        (failed("http://api.example:443/", Failure.DROPPED, "reset"), "http://api.example:443/",
+         "refused"),
+        (failed("http://api.example:443/", Failure.TIMED_OUT, "no answer within 10 s"),
+         "http://api.example:443/", "undetermined"),
+        # a redirect followed into a timeout is not the answer it leads to
+        (failed("http://api.example/", Failure.TIMED_OUT, "no answer within 10 s",
+                Answer("http://api.example/", 301, (("Location", URL),), b"")), None,
+         "undetermined"),
+    ],
+)  # fmt: skip
+def test_only_a_refused_connection_or_an_answer_decides_plain_http(
+    plain: Exchange, http_url: str | None, state: str
+) -> None:
+    judged = judge_plain_http(plain_raw(plain, http_url or plain.url))
+
+    assert str(judged.state) == state
+    assert judged.refused is (state == "refused")
+
+
+@pytest.mark.parametrize(
+    ("snapshot", "expected"),
+    [
+        ({"plain_http": "refused", "api_profile": {"modifiers": {}}},
+         PlainHttpVerdict("refused", True, ())),
+        ({"plain_http": "answers 403", "api_profile": {"modifiers": {}}},
+         PlainHttpVerdict("answers 403", True, ())),
+        ({"plain_http": "answers 200",
+          "api_profile": {"modifiers": {"HTTP-PLAINTEXT-SERVED": -40, "HTTP-HSTS-MISSING": -20}}},
+         PlainHttpVerdict("answers 200", False, ("HTTP-PLAINTEXT-SERVED",))),
+        ({"plain_http": "redirect 301 to https://api.example/",
+          "api_profile": {"modifiers": {"HTTP-PLAINTEXT-REDIRECTS": -5}}},
+         PlainHttpVerdict("redirect 301 to https://api.example/", False,
+                          ("HTTP-PLAINTEXT-REDIRECTS",))),
+        ({"plain_http": "not assessed"}, None),
+        ({}, None),
+        (None, None),
+    ],
+)  # fmt: skip
+def test_the_last_plain_http_verdict_is_read_back_from_a_snapshot(
+    snapshot: dict[str, object] | None, expected: PlainHttpVerdict | None
+) -> None:
+    assert last_judged(snapshot) == expected
+
+
+def test_a_carried_verdict_scores_plain_http_and_says_so() -> None:
+    timed_out = failed("http://api.example/", Failure.TIMED_OUT, "no answer within 10 s")
+    served = PlainHttpVerdict("answers 200", False, ("HTTP-PLAINTEXT-SERVED",))
+    carried = replace(plain_raw(timed_out), plain_http_last_judged=served)
+
+    output = evaluate(carried, HttpPostureParams(), datetime.now(UTC))
+    alone = evaluate(plain_raw(timed_out), HttpPostureParams(), datetime.now(UTC))
+
+    api = next(
+        f for f in output.findings if f.rule_id == "HTTP-POSTURE-GRADE" and f.subject == "api"
+    )
+    assert "HTTP-PLAINTEXT-SERVED -40" in api.evidence
+    assert "scored as last judged: answers 200" in api.evidence
+    assert any(o.name == "http_posture_score" and o.labels["profile"] == "api"
+               for o in output.observations)  # fmt: skip
+    assert not any(o.name == "http_posture_score" for o in alone.observations)

@@ -6,22 +6,17 @@ in URLs or headers never reach findings or the snapshot."""
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from checks.egress import EgressPolicy
-from checks.http_posture.check import HttpPostureCheck
-from checks.http_posture.params import HttpPostureParams
-from checks.interface import CheckContext, TargetUnreachable
-from monitor.model import CheckOutput, Finding, Target
+from checks.interface import CheckMisconfigured, TargetUnreachable
+from monitor.model import CheckOutput
+from tests.support.ports import free_port
+from tests.support.posture_scans import rules, run
 from tests.support.posture_servers import API_HEADERS, JSON, PostureApp, Route
 from tests.support.tls_certs import TestPki
-from tests.support.tls_servers import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -31,20 +26,6 @@ HSTS = ("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
     return TestPki(tmp_path_factory.mktemp("posture-failures-pki"), host="127.0.0.1")
-
-
-def run(url: str, **params: Any) -> CheckOutput:
-    context = CheckContext(
-        started_at=datetime.now(UTC), deadline=time.monotonic() + 60, egress=EgressPolicy()
-    )
-    return HttpPostureCheck().run(Target(name="api", url=url), HttpPostureParams(**params), context)
-
-
-def rules(output: CheckOutput) -> dict[str, list[Finding]]:
-    found: dict[str, list[Finding]] = {}
-    for finding in output.findings:
-        found.setdefault(finding.rule_id, []).append(finding)
-    return found
 
 
 def graded(output: CheckOutput, profile: str) -> bool:
@@ -308,3 +289,14 @@ def test_a_redirect_the_budget_could_not_follow_is_undetermined_not_judged_as_th
     assert "/moved (" in output.undetermined
     budget = rules(output)["HTTP-PROBE-BUDGET-EXHAUSTED"][0]
     assert "/items" in budget.evidence
+
+
+def test_a_trust_store_that_is_not_a_ca_bundle_is_a_misconfiguration_before_any_request(
+    tmp_path: Path,
+) -> None:
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_text("not PEM at all\n")
+    with PostureApp({"/": Route(200, API_HEADERS)}) as app:
+        with pytest.raises(CheckMisconfigured, match="cannot load the CA bundle"):
+            run(app.url, trust_store=bundle)
+        assert app.log == []

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.posture_scans import run, score
 from tests.support.posture_servers import API_HEADERS, JSON, PostureApp, Route
 from tests.support.tls_certs import TestPki
-from tests.test_http_posture import run, score
 
 pytestmark = pytest.mark.integration
 

@@ -5,52 +5,33 @@ json` on a live app."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from checks.config_drift.params import ConfigDriftParams
-from checks.egress import EgressPolicy
 from checks.http_posture.params import HttpPostureParams
 from monitor.metrics import build_registry
-from monitor.model import CheckKind, CheckRun, FindingStatus, RunStatus, Target
+from monitor.model import CheckKind, FindingStatus, Target
 from monitor.report.build import build_report_data
 from monitor.report.formats import ReportFormat
 from monitor.report.model import ReportPeriod
 from monitor.report.render import render_report
-from monitor.runner import CheckJob, Runner
-from monitor.store.interface import FindingQuery, HysteresisPolicy
+from monitor.store.interface import FindingQuery
 from monitor.store.sql import SqlStore
 from tests.support.checks_for_tests import record_snapshot
-from tests.support.clocks import ManualClock
 from tests.support.daemon_process import run_cli, write_config
+from tests.support.posture_scans import Runs
 from tests.support.posture_servers import API_HEADERS, PostureApp, Route
 from tests.support.tls_certs import TestPki
 
 pytestmark = pytest.mark.integration
 
-IMMEDIATE = HysteresisPolicy(open_after=1, resolve_after=1)
-
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
     return TestPki(tmp_path_factory.mktemp("posture-store-pki"), host="127.0.0.1")
-
-
-class Runs:
-    def __init__(self, store: SqlStore) -> None:
-        self.store = store
-        self.clock = ManualClock(datetime(2026, 12, 1, tzinfo=UTC))
-        self.runner = Runner(clock=self.clock, history=store, egress=EgressPolicy())
-
-    def run(self, kind: CheckKind, target: Target, params: object) -> CheckRun:
-        self.clock.current += timedelta(minutes=10)
-        job = CheckJob(kind, target, params, timedelta(seconds=60))  # type: ignore[arg-type]
-        run = self.runner.run(job)
-        assert run.status is RunStatus.OK, run.error_message
-        self.store.record(run, IMMEDIATE)
-        return run
 
 
 def test_scores_and_header_presence_are_exported_per_target_and_profile(store: SqlStore) -> None:

@@ -37,7 +37,7 @@ from monitor.store.sql import SqlStore
 from monitor.text import without_collection_reprs
 from tests.support.notifications import make_alert, make_notification
 from tests.support.slack_fake import SlackWebhookFake
-from tests.test_tls_posture_evaluate import clean
+from tests.support.tls_facts import clean
 
 pytestmark = pytest.mark.integration
 

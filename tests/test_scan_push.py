@@ -4,6 +4,7 @@ exit code only with --push-required."""
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from pathlib import Path
@@ -90,3 +91,22 @@ def test_an_unreachable_gateway_is_reported_and_the_scan_result_stands(
     assert completed.returncode == 0, completed.stderr
     assert f"push to {nowhere}" in completed.stderr
     assert "failed" in completed.stderr
+
+
+def test_a_pushed_json_scan_prints_its_document_alone_and_logs_no_finding_transitions(
+    serve: ServeFactory, chain: Chain
+) -> None:
+    """The push records the runs into a throw-away store: what that store opens is no news,
+    and nothing of it may reach stdout, where the JSON document goes (`> report.json`)."""
+    server = serve(chain.leaf("soon.test", days_left=10))
+    nowhere = f"http://127.0.0.1:{free_port()}"  # the store is filled before the push fails
+    completed = run_cli(
+        "scan", server.url, "--check", "cert_expiry", "--format", "json",
+        "--push-gateway", nowhere,
+    )  # fmt: skip
+    assert completed.returncode == 1, completed.stdout + completed.stderr  # a high finding
+
+    document = json.loads(completed.stdout)  # the whole of stdout: nothing after it
+
+    assert document
+    assert "finding opened" not in completed.stdout + completed.stderr

@@ -6,9 +6,11 @@ import uuid
 from datetime import datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import Session, SQLModel, select
+from structlog.testing import capture_logs
 
 from monitor.model import (
     CheckRun,
@@ -19,10 +21,11 @@ from monitor.model import (
     Target,
     TransitionKind,
 )
-from monitor.store.interface import FindingQuery, HysteresisPolicy, SchemaState
+from monitor.store.interface import FindingQuery, HysteresisPolicy, SchemaState, StoreUnavailable
 from monitor.store.sql import SqlStore
 from monitor.store.tables import SnapshotRow
 from tests.support.check_runs import ALL, CERT, POLICY, T0, error_run, finding, ok_run
+from tests.support.finding_events import record_transitions
 
 
 @pytest.mark.integration
@@ -43,7 +46,7 @@ def test_migrations_create_exactly_the_tables_the_models_describe(store: SqlStor
 
 @pytest.mark.integration
 def test_first_sighting_opens_a_finding_with_a_transition(store: SqlStore) -> None:
-    transitions = store.record(ok_run("api", T0, finding()), POLICY)
+    transitions = record_transitions(store, ok_run("api", T0, finding()), POLICY)
     assert [t.kind for t in transitions] == [TransitionKind.OPENED]
     (stored,) = store.findings(FindingQuery())
     assert (stored.status, stored.rule_id, stored.first_seen) == (
@@ -55,21 +58,69 @@ def test_first_sighting_opens_a_finding_with_a_transition(store: SqlStore) -> No
 
 
 @pytest.mark.integration
+def test_the_store_logs_what_a_run_opened_and_resolved_once_committed(store: SqlStore) -> None:
+    opening, gone, closing = (
+        ok_run("api", T0, finding()),
+        ok_run("api", T0 + timedelta(hours=1)),
+        ok_run("api", T0 + timedelta(hours=2)),
+    )
+    with capture_logs() as logs:
+        for run in (opening, gone, closing):
+            store.record(run, POLICY)
+
+    said = [
+        (e["event"], e["run_id"], e["rule_id"]) for e in logs if e["event"].startswith("finding")
+    ]
+    assert said == [
+        ("finding opened", opening.id, "CERT-EXPIRES-SOON"),
+        ("finding resolved", closing.id, "CERT-EXPIRES-SOON"),
+    ]
+
+
+@pytest.mark.integration
+@pytest.mark.postgres
+def test_a_run_whose_commit_fails_logs_no_finding_transition(postgres_url: str) -> None:
+    """The store says "finding opened" only for what it committed. PostgreSQL only: on
+    SQLite a raising commit hook leaves the pooled connection inside its transaction (an
+    artefact of the hook, not of the store)."""
+
+    def refuse(_connection: sa.Connection) -> None:  # the COMMIT itself fails, after every write
+        raise sa.exc.OperationalError("COMMIT", {}, Exception("connection lost"))
+
+    store = SqlStore(postgres_url)
+    store.upgrade_schema()
+    sa.event.listen(store.engine, "commit", refuse)
+    try:
+        with capture_logs() as logs, pytest.raises(StoreUnavailable, match="connection lost"):
+            store.record(ok_run("api", T0, finding()), POLICY)
+        sa.event.remove(store.engine, "commit", refuse)
+
+        assert [e["event"] for e in logs if e["event"].startswith("finding")] == []
+        assert store.findings(FindingQuery(statuses=ALL)) == []
+    finally:
+        store.close()
+
+
+@pytest.mark.integration
 def test_open_after_holds_a_finding_pending_until_seen_enough_times(store: SqlStore) -> None:
     policy = HysteresisPolicy(open_after=3, resolve_after=2)
-    assert store.record(ok_run("api", T0, finding()), policy) == []
-    assert store.record(ok_run("api", T0 + timedelta(hours=1), finding()), policy) == []
+    assert record_transitions(store, ok_run("api", T0, finding()), policy) == []
+    assert (
+        record_transitions(store, ok_run("api", T0 + timedelta(hours=1), finding()), policy) == []
+    )
     assert store.findings(FindingQuery(statuses=ALL))[0].status is FindingStatus.PENDING
-    transitions = store.record(ok_run("api", T0 + timedelta(hours=2), finding()), policy)
+    transitions = record_transitions(
+        store, ok_run("api", T0 + timedelta(hours=2), finding()), policy
+    )
     assert [t.kind for t in transitions] == [TransitionKind.OPENED]
 
 
 @pytest.mark.integration
 def test_finding_resolves_only_after_resolve_after_absences(store: SqlStore) -> None:
     store.record(ok_run("api", T0, finding()), POLICY)
-    assert store.record(ok_run("api", T0 + timedelta(hours=1)), POLICY) == []
+    assert record_transitions(store, ok_run("api", T0 + timedelta(hours=1)), POLICY) == []
     assert store.findings(FindingQuery())[0].status is FindingStatus.OPEN
-    transitions = store.record(ok_run("api", T0 + timedelta(hours=2)), POLICY)
+    transitions = record_transitions(store, ok_run("api", T0 + timedelta(hours=2)), POLICY)
     assert [t.kind for t in transitions] == [TransitionKind.RESOLVED]
     (resolved,) = store.findings(FindingQuery(statuses=frozenset({FindingStatus.RESOLVED})))
     assert resolved.resolved_at == T0 + timedelta(hours=2, seconds=1)
@@ -80,7 +131,7 @@ def test_a_flap_back_resets_the_absence_count(store: SqlStore) -> None:
     store.record(ok_run("api", T0, finding()), POLICY)
     store.record(ok_run("api", T0 + timedelta(hours=1)), POLICY)
     store.record(ok_run("api", T0 + timedelta(hours=2), finding()), POLICY)
-    assert store.record(ok_run("api", T0 + timedelta(hours=3)), POLICY) == []
+    assert record_transitions(store, ok_run("api", T0 + timedelta(hours=3)), POLICY) == []
     assert store.findings(FindingQuery())[0].status is FindingStatus.OPEN
 
 
@@ -88,7 +139,7 @@ def test_a_flap_back_resets_the_absence_count(store: SqlStore) -> None:
 def test_errored_run_neither_opens_nor_resolves_findings(store: SqlStore) -> None:
     store.record(ok_run("api", T0, finding()), POLICY)
     for hour in (1, 2, 3):
-        assert store.record(error_run("api", T0 + timedelta(hours=hour)), POLICY) == []
+        assert record_transitions(store, error_run("api", T0 + timedelta(hours=hour)), POLICY) == []
     (still_open,) = store.findings(FindingQuery())
     assert still_open.last_seen == T0
     (latest, *_) = store.runs(target="api")
@@ -98,8 +149,8 @@ def test_errored_run_neither_opens_nor_resolves_findings(store: SqlStore) -> Non
 @pytest.mark.integration
 def test_rising_severity_is_one_finding_with_a_severity_transition(store: SqlStore) -> None:
     store.record(ok_run("api", T0, finding(severity=Severity.MEDIUM)), POLICY)
-    transitions = store.record(
-        ok_run("api", T0 + timedelta(days=20), finding(severity=Severity.CRITICAL)), POLICY
+    transitions = record_transitions(
+        store, ok_run("api", T0 + timedelta(days=20), finding(severity=Severity.CRITICAL)), POLICY
     )
     assert [(t.kind, t.previous_severity, t.severity) for t in transitions] == [
         (TransitionKind.SEVERITY_CHANGED, Severity.MEDIUM, Severity.CRITICAL)
@@ -113,7 +164,9 @@ def test_resolved_finding_reopens_when_seen_again(store: SqlStore) -> None:
     store.record(ok_run("api", T0, finding()), POLICY)
     store.record(ok_run("api", T0 + timedelta(hours=1)), POLICY)
     store.record(ok_run("api", T0 + timedelta(hours=2)), POLICY)
-    transitions = store.record(ok_run("api", T0 + timedelta(hours=3), finding()), POLICY)
+    transitions = record_transitions(
+        store, ok_run("api", T0 + timedelta(hours=3), finding()), POLICY
+    )
     assert [t.kind for t in transitions] == [TransitionKind.OPENED]
     assert len(store.findings(FindingQuery(statuses=ALL))) == 1
 

@@ -16,6 +16,7 @@ from monitor.store.limits import ConnectionLimits
 from monitor.store.sql import SqlStore, _lock_key
 from tests.support.blackhole_proxy import BlackholeProxy, through
 from tests.support.check_runs import finding, ok_run
+from tests.support.finding_events import record_transitions
 
 pytestmark = [pytest.mark.integration, pytest.mark.hostile_peer, pytest.mark.postgres]
 
@@ -113,7 +114,8 @@ def test_a_write_waiting_on_a_lock_held_by_a_stuck_session_gives_up_as_unavailab
             with pytest.raises(StoreUnavailable, match="lock timeout"):
                 store.record(run, HysteresisPolicy())
             stuck.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-        assert [t.rule_id for t in store.record(run, HysteresisPolicy())] == ["CERT-EXPIRES-SOON"]
+        recorded = record_transitions(store, run, HysteresisPolicy())
+        assert [t.rule_id for t in recorded] == ["CERT-EXPIRES-SOON"]
     finally:
         holder.dispose()
         store.close()

@@ -4,9 +4,6 @@ servers, and a timeout never turns into a shorter list of suites."""
 from __future__ import annotations
 
 import contextlib
-import select
-import socket
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from operator import attrgetter
@@ -51,12 +48,13 @@ from checks.tls_posture import elimination, registry
 from checks.tls_posture.facts import TlsVersion
 from checks.tls_posture.registry import (
     CertificateInfoTimeoutIsConnectivity,
-    ClientRenegotiationAskedTwice,
+    ClientRenegotiationTimeoutIsConnectivity,
 )
 from checks.tls_posture.translate import protocol_support
+from tests.support.ports import HOST
 from tests.support.tls_certs import TestPki
+from tests.support.tls_relays import TlsRelay
 from tests.support.tls_servers import (
-    HOST,
     TLSLITE_3DES,
     TLSLITE_RC4,
     TLSLITE_SSL3,
@@ -183,58 +181,6 @@ def test_elimination_finds_the_same_suites_and_ephemeral_keys_as_one_handshake_p
     assert len(one_by_one["rc4"]["elliptic_curves"]) > len(one_by_one["good"]["elliptic_curves"])
 
 
-class StallingRelay:
-    """A TCP relay to `upstream_port` that reads each connection's first bytes (the
-    ClientHello) and holds the connection open without a byte of answer when
-    `stalls(index, hello)` says so (a server that stops answering mid-scan); relays the others."""
-
-    def __init__(self, upstream_port: int, stalls: Callable[[int, bytes], bool]) -> None:
-        self._upstream = upstream_port
-        self._stalls = stalls
-        self._count = 0
-        self._listener = socket.create_server((HOST, 0))
-        self.port: int = self._listener.getsockname()[1]
-        self._held: list[socket.socket] = []
-        self._stop = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            self._count += 1
-            threading.Thread(target=self._relay, args=(client, self._count), daemon=True).start()
-
-    def _relay(self, client: socket.socket, index: int) -> None:
-        with contextlib.suppress(OSError):
-            client.settimeout(10)
-            hello = client.recv(16384)
-            if self._stalls(index, hello):
-                self._held.append(client)
-                return
-        with (
-            client,
-            socket.create_connection((HOST, self._upstream)) as upstream,
-            contextlib.suppress(OSError),
-        ):
-            upstream.sendall(hello)
-            while not self._stop.is_set():
-                readable, _, _ = select.select([client, upstream], [], [], 0.5)
-                for source in readable:
-                    data = source.recv(65536)
-                    if not data:
-                        return
-                    (upstream if source is client else client).sendall(data)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._listener.close()
-        for held in self._held:
-            held.close()
-
-
 def stalling_after(servers: Servers, name: str, relayed: int) -> Iterator[ServerConnectivityInfo]:
     """Connectivity info for server `name`, pointing at a relay that stalls every connection
     after the first `relayed`."""
@@ -245,21 +191,19 @@ def stalling_after(servers: Servers, name: str, relayed: int) -> Iterator[Server
 def stalling(
     servers: Servers, name: str, stalls: Callable[[int, bytes], bool]
 ) -> Iterator[ServerConnectivityInfo]:
-    """Connectivity info for server `name` (probed directly), pointing at a StallingRelay."""
+    """Connectivity info for server `name` (probed directly), pointing at a relay that holds
+    each connection for which `stalls(index, hello)`."""
     network = ServerNetworkConfiguration(
         tls_server_name_indication=servers.pki.host, network_timeout=1, network_max_retries=0
     )
     direct = ServerNetworkLocation(servers.pki.host, servers.ports[name], HOST)
     probing = check_connectivity_to_server(direct, network)
-    relay = StallingRelay(servers.ports[name], stalls)
-    try:
+    with TlsRelay(servers.ports[name], holds=stalls) as relay:
         yield ServerConnectivityInfo(
             server_location=ServerNetworkLocation(servers.pki.host, relay.port, HOST),
             network_configuration=network,
             tls_probing_result=probing,
         )
-    finally:
-        relay.close()
 
 
 def _tls12_legacy_suites() -> list[Any]:
@@ -352,4 +296,4 @@ def test_every_replacement_is_in_sslyzes_registry_once_installed(
     installed = scan_commands._IMPLEMENTATION_CLASSES
     assert {command: installed[command] for command in COMMANDS} == elimination.BY_ELIMINATION
     assert installed[ScanCommand.CERTIFICATE_INFO] is CertificateInfoTimeoutIsConnectivity
-    assert installed[ScanCommand.SESSION_RENEGOTIATION] is ClientRenegotiationAskedTwice
+    assert installed[ScanCommand.SESSION_RENEGOTIATION] is ClientRenegotiationTimeoutIsConnectivity

@@ -19,8 +19,9 @@ from monitor.model import CheckKind, CheckRun, ErrorReason, RunStatus, Target
 from monitor.runner import CheckJob, Runner
 from monitor.scan import run_scan
 from tests.support.hostile_servers import DribblingTlsServer, GarbageServer, Tarpit
+from tests.support.ports import free_port
 from tests.support.tls_certs import TestPki
-from tests.support.tls_servers import MODERN_CIPHERS, NginxBlock, NginxTls, free_port
+from tests.support.tls_servers import MODERN_CIPHERS, NginxBlock, NginxTls
 
 pytestmark = [pytest.mark.integration, pytest.mark.hostile_peer]
 

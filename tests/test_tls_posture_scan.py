@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import select
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -24,14 +20,16 @@ from monitor.model import (
     RunStatus,
     Severity,
     Target,
-    Transition,
 )
 from monitor.runner import CheckJob, Runner
 from monitor.scan import run_scan
 from monitor.store.interface import FindingQuery, HysteresisPolicy
 from monitor.store.sql import SqlStore
+from tests.support.finding_events import Event, record_transitions
 from tests.support.hostile_servers import GarbageServer, Tarpit
+from tests.support.ports import free_port
 from tests.support.tls_certs import TestPki
+from tests.support.tls_relays import TlsRelay
 from tests.support.tls_servers import (
     MODERN_CIPHERS,
     TLSLITE_3DES,
@@ -43,14 +41,13 @@ from tests.support.tls_servers import (
     OpensslSServer,
     TlsliteServer,
     dh_numbers,
-    free_port,
     make_dh_params,
     standard_nginx_blocks,
     tlslite_dh,
 )
 
 
-class StallOnTls10:
+class StallOnTls10(TlsRelay):
     """A TCP relay to an upstream TLS server that stalls every TLS 1.0 ClientHello.
 
     Like servers that hang on a protocol version instead of refusing it: the scan gets
@@ -59,58 +56,12 @@ class StallOnTls10:
 
     def __init__(self, upstream_port: int) -> None:
         self.stalling = True  # False: relay TLS 1.0 hellos too
-        self._upstream = upstream_port
-        self._listener = socket.socket()
-        self._listener.bind(("127.0.0.1", free_port()))
-        self._listener.listen(128)
-        self.port = self._listener.getsockname()[1]
-        self._stop = threading.Event()
-        self._held: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(upstream_port)
 
-    def _accept(self) -> None:
-        self._listener.settimeout(0.2)
-        while not self._stop.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
-
-    def _serve(self, client: socket.socket) -> None:
-        client.settimeout(10)
-        try:
-            hello = client.recv(16384)
-        except OSError:
-            client.close()
-            return
+    def holds(self, index: int, hello: bytes) -> bool:
         # record header (5 bytes), handshake header (4 bytes), then client_version
         tls10 = len(hello) > 10 and hello[0] == 0x16 and hello[5] == 0x01
-        if self.stalling and tls10 and hello[9:11] == b"\x03\x01":
-            self._held.append(client)  # never answer
-            return
-        with (
-            client,
-            socket.create_connection(("127.0.0.1", self._upstream)) as upstream,
-            contextlib.suppress(OSError),  # either side may reset: the relay just ends
-        ):
-            upstream.sendall(hello)
-            sockets = [client, upstream]
-            while not self._stop.is_set():
-                readable, _, _ = select.select(sockets, [], [], 1)
-                for source in readable:
-                    data = source.recv(65536)
-                    if not data:
-                        return
-                    (upstream if source is client else client).sendall(data)
-
-    def close(self) -> None:
-        self._stop.set()
-        for held in self._held:
-            held.close()
-        self._listener.close()
+        return self.stalling and tls10 and hello[9:11] == b"\x03\x01"
 
 
 class Servers:
@@ -476,11 +427,11 @@ def test_a_provisional_scan_keeps_the_complete_grade_and_findings_and_alerts_nob
     policy = HysteresisPolicy(open_after=1, resolve_after=1)
     store.sync_targets([job.target], datetime.now(UTC))
 
-    def scan(stalling: bool) -> tuple[CheckRun, list[Transition]]:
+    def scan(stalling: bool) -> tuple[CheckRun, list[Event]]:
         relay.stalling = stalling
         run = Runner(history=store, egress=EgressPolicy()).run(job)
         assert run.status is RunStatus.OK, run.error_message
-        return run, store.record(run, policy)
+        return run, record_transitions(store, run, policy)
 
     def open_rules() -> set[str]:
         found = store.findings(FindingQuery(target="flaky"))

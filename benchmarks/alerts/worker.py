@@ -31,6 +31,7 @@ from findings import REMEDIATION, RULE_ID, TITLE, plan
 from alerts.config import AlertsConfig
 from alerts.outbox import Dispatcher
 from alerts.webhook import WebhookNotifier
+from monitor.alert_records import AlertRecords
 from monitor.alerting import run_tick
 from monitor.clock import SystemClock
 from monitor.logs import configure_logging
@@ -117,17 +118,17 @@ def run(
 
     assert config.receivers[0].webhook is not None
     notifier = WebhookNotifier("hook", config.receivers[0].webhook, clock)
-    dispatcher = Dispatcher(store, {"hook": notifier}, config.dispatcher, clock)
+    dispatcher = Dispatcher(AlertRecords(store), {"hook": notifier}, config.dispatcher, clock)
     delivered = passes = 0
     cpu = time.process_time()
     started = time.perf_counter()
     try:
-        while store.outbox_entries(pending_only=True, limit=1):
+        while AlertRecords(store).outbox_entries(pending_only=True, limit=1):
             report = dispatcher.deliver_due()
             passes += 1
             if report.retried or report.failed:
-                failed = store.outbox_entries(failed_only=True, limit=3)
-                pending = store.outbox_entries(pending_only=True, limit=3)
+                failed = AlertRecords(store).outbox_entries(failed_only=True, limit=3)
+                pending = AlertRecords(store).outbox_entries(pending_only=True, limit=3)
                 errors = [e.last_error for e in failed + pending if e.last_error]
                 raise RuntimeError(f"delivery failed in pass {passes}: {report}; {errors}")
             if report.delivered == 0:
@@ -138,7 +139,7 @@ def run(
     finally:
         dispatcher.close()
     hwm_end = vm_hwm_bytes()
-    outbox_rows = len(store.outbox_entries(limit=10 * (targets + 1)))
+    outbox_rows = len(AlertRecords(store).outbox_entries(limit=10 * (targets + 1)))
     store.close()
 
     notifications = result.notifications

@@ -173,6 +173,11 @@ def run_peer(url: str, root: Path) -> Side:
     return Side(document["scan"]["score"], document["scan"]["grade"], seconds)
 
 
+def peer_version() -> str:
+    package = PEER_SCAN.parent.parent / "package.json"
+    return str(json.loads(package.read_text())["version"])
+
+
 def apivigil_config(urls: dict[str, str], root: Path, workdir: Path) -> Path:
     config = {
         "store": f"sqlite:///{workdir / 'bench.db'}",
@@ -222,7 +227,11 @@ def run_apivigil(config: Path, targets: list[str]) -> tuple[dict[str, Side], flo
             if o["name"] == "http_posture_score"
         }
         observatory = scores.get("observatory")
-        api = f"API {scores['api']['labels']['grade']} {values['api']:.0f}"
+        api = (
+            f"API {scores['api']['labels']['grade']} {values['api']:.0f}"
+            if "api" in scores
+            else "API undetermined"  # plain HTTP got no answer that decides
+        )
         if observatory is None:
             sides[run["target"]] = Side(None, None, seconds, f"not graded; {api}")
         else:
@@ -243,9 +252,10 @@ def main() -> int:
     pki = TestPki(workdir / "pki", host="127.0.0.1")
     with servers(chosen, pki) as urls:
         config = apivigil_config(urls, pki.root_pem, workdir)
-        peer = {name: run_peer(url, pki.root_pem) for name, url in urls.items()}
+        peer: dict[str, Side] = {}
         ours_each: dict[str, Side] = {}
-        for name in urls:
+        for name, url in urls.items():  # side by side, so a change of load hits both alike
+            peer[name] = run_peer(url, pki.root_pem)
             sides, _ = run_apivigil(config, [name])
             ours_each[name] = sides[name]
         ours_all, all_seconds = run_apivigil(config, list(urls))
@@ -267,7 +277,7 @@ def main() -> int:
     each_total = sum(s.seconds for s in ours_each.values())
     print(
         f"\n{len(chosen)} configurations, {len(chosen) - mismatches} grades equal, "
-        f"{mismatches} differ (Observatory algorithm {ALGORITHM}, npm 1.4.8)"
+        f"{mismatches} differ (Observatory algorithm {ALGORITHM}, npm {peer_version()})"
     )
     print(f"peer, one process per host:      {peer_total:7.2f} s")
     for label, seconds in (("per host", each_total), ("for all", all_seconds)):

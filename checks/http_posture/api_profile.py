@@ -4,6 +4,10 @@ It does not penalise a JSON API for what only browsers' HTML needs (SRI, Referre
 COOP/COEP, a CSP on JSON), rewards refusing plain HTTP, and judges every response probed
 (error pages too). One modifier per rule id (the worst finding of each counts once);
 bonuses count only when the penalties alone leave at least 90, as in the Observatory.
+
+When this run could not judge plain HTTP (a timeout ...), its bonus or penalty is what the
+newest run that could judge it found (`carried`), so a timeout never changes the score; when
+no run could, the score is `undetermined`: computed without either, said, and not exported.
 """
 
 from __future__ import annotations
@@ -62,20 +66,36 @@ class ApiScore:
     score: int
     grade: str
     modifiers: tuple[tuple[str, int], ...]  # (rule id or bonus name, modifier)
+    plain_http_note: str | None = None  # plain HTTP was not judged this run: why, and how scored
+    undetermined: bool = False  # ... and no run ever judged it: the score is not a verdict
 
     def to_json(self) -> dict[str, object]:
-        return {
+        document: dict[str, object] = {
             "profile_version": PROFILE_VERSION,
             "score": self.score,
             "grade": self.grade,
             "modifiers": dict(self.modifiers),
         }
+        if self.plain_http_note:
+            document["plain_http_note"] = self.plain_http_note
+        if self.undetermined:
+            document["undetermined"] = True
+        return document
 
 
 def api_score(
-    findings: Iterable[Finding], *, plain_http_refused: bool, csp_none: bool, security_txt_ok: bool
+    findings: Iterable[Finding],
+    *,
+    plain_http_refused: bool,
+    csp_none: bool,
+    security_txt_ok: bool,
+    carried: Iterable[str] = (),
+    plain_http_note: str | None = None,
+    undetermined: bool = False,
 ) -> ApiScore:
-    rules = sorted({f.rule_id for f in findings if f.rule_id in PENALTIES})
+    """`carried`: penalties of rules this run could not judge, as the newest run that could
+    judge them found them (plain HTTP's)."""
+    rules = sorted({f.rule_id for f in findings if f.rule_id in PENALTIES} | set(carried))
     modifiers = [(rule, PENALTIES[rule]) for rule in rules]
     bonuses = [
         ("bonus: plain HTTP refused", BONUS_PLAIN_HTTP_REFUSED if plain_http_refused else 0),
@@ -85,4 +105,10 @@ def api_score(
     uncurved = 100 + sum(m for _, m in modifiers)
     with_credit = uncurved + sum(m for _, m in bonuses)
     score = max(with_credit if uncurved >= EXTRA_CREDIT_MINIMUM else uncurved, 0)
-    return ApiScore(score, grade_for(score), tuple(modifiers + [b for b in bonuses if b[1]]))
+    return ApiScore(
+        score,
+        grade_for(score),
+        tuple(modifiers + [b for b in bonuses if b[1]]),
+        plain_http_note,
+        undetermined,
+    )

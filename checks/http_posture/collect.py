@@ -21,12 +21,25 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-import certifi
-
 from checks.files import read_input_file
-from checks.http import fetch
-from checks.http_posture.facts import Answer, Exchange, HttpPostureRaw, Probe
+from checks.http import (
+    ConnectionDropped,
+    ConnectionRefused,
+    NotConnected,
+    fetch,
+    tls_context,
+)
+from checks.http_posture.facts import (
+    MAX_HOPS,
+    Answer,
+    Exchange,
+    Failure,
+    HttpPostureRaw,
+    PlainHttpVerdict,
+    Probe,
+)
 from checks.http_posture.params import HttpPostureParams
+from checks.http_posture.plain_http import last_judged
 from checks.interface import (
     CheckContext,
     CheckError,
@@ -35,7 +48,6 @@ from checks.interface import (
 )
 from monitor.model import CheckKind, Target
 
-MAX_HOPS = 10  # the Observatory follows at most 10 redirects
 ARBITRARY_ORIGIN = "https://apivigil-cors-probe.example"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 RATE_LIMITED = 429
@@ -98,7 +110,9 @@ def collect(target: Target, params: HttpPostureParams, context: CheckContext) ->
     auth = _auth_header(params)
     if params.trust_store is not None and not params.trust_store.is_file():
         raise CheckMisconfigured(f"trust_store {params.trust_store} is not a readable file")
-    verify = _verifying_context(params)
+    # one context for the run (loading a CA bundle costs ~50 ms): the trust store alone
+    # when configured, else the default bundle; a bundle that cannot load is misconfigured
+    verify = tls_context(str(params.trust_store) if params.trust_store else True)
     budget = Budget(params.request_budget)
     run = _Run(params, context, budget, verify, auth, https_url, http_url)
 
@@ -145,6 +159,8 @@ def collect(target: Target, params: HttpPostureParams, context: CheckContext) ->
         budget=budget.limit,
         tls_posture_hsts=_tls_posture_hsts(target, context),
         notes=notes,
+        plain_http_last_judged=_plain_http_last_judged(target, context),
+        plain_http_dropped=params.plain_http_dropped,
     )
 
 
@@ -186,6 +202,13 @@ def _tls_posture_hsts(target: Target, context: CheckContext) -> int | None:
     return value if isinstance(value, int) else None
 
 
+def _plain_http_last_judged(target: Target, context: CheckContext) -> PlainHttpVerdict | None:
+    """How the newest run that kept a snapshot (so judged plain HTTP) judged it."""
+    if context.history is None:
+        return None
+    return last_judged(context.history.latest_snapshot(CheckKind.HTTP_POSTURE, target.name))
+
+
 def _plan(params: HttpPostureParams, base: str, base_origin: str, host: str) -> Iterator[Request]:
     """The probes after the two page fetches, most telling first (the budget cuts the tail)."""
     api = (("Accept", _API_ACCEPT),)
@@ -217,25 +240,6 @@ def _plan(params: HttpPostureParams, base: str, base_origin: str, host: str) -> 
         yield Request(Probe.PATH, "GET", urljoin(base, path), api, credentials=True)
 
 
-def _verifying_context(params: HttpPostureParams) -> ssl.SSLContext:
-    """One context for the run (building one per request costs ~50 ms of CA loading): the
-    trust store alone when configured, else the CA bundle httpx uses by default."""
-    cafile = str(params.trust_store) if params.trust_store else certifi.where()
-    try:
-        return ssl.create_default_context(cafile=cafile)
-    except (OSError, ssl.SSLError) as error:
-        raise CheckMisconfigured(f"cannot load the CA bundle {cafile}: {error}") from None
-
-
-def _unverified_context() -> ssl.SSLContext:
-    """For the Observatory's second try after a certificate error: the answer is judged,
-    the certificate error is recorded (redirection and HSTS score it)."""
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
-
-
 def _auth_header(params: HttpPostureParams) -> tuple[str, str] | None:
     if params.auth_header_file is None:
         return None
@@ -264,7 +268,9 @@ class _Run:
         self.context = context
         self.budget = budget
         self.verify = verify
-        self.unverified = _unverified_context()
+        # for the Observatory's second try after a certificate error: the answer is judged,
+        # the certificate error is recorded (redirection and HSTS score it)
+        self.unverified = tls_context(False)
         self.auth = auth
         self.rate_limited = False  # set by a 429: nothing more is sent this run
         self.target_origin = origin(target_url)
@@ -409,7 +415,20 @@ class _Run:
         return Exchange(
             request.probe, request.method, request.url, tuple(shown), tuple(hops),
             error=error.message, certificate_error=certificate_error,
+            failure=_failure(error),
         )  # fmt: skip
+
+
+def _failure(error: CheckError) -> Failure:
+    if isinstance(error, ConnectionRefused):
+        return Failure.REFUSED
+    if isinstance(error, ConnectionDropped):
+        return Failure.DROPPED
+    if isinstance(error, NotConnected):
+        return Failure.NOT_CONNECTED
+    if error.message.startswith("no answer within"):
+        return Failure.TIMED_OUT
+    return Failure.OTHER
 
 
 class _CertificateError(Exception):

@@ -14,6 +14,7 @@ from checks.http_posture.csp import InvalidCsp, parse_csp
 from checks.http_posture.facts import Exchange, HttpPostureRaw, Probe
 from checks.http_posture.observatory import NotGraded, ObservatoryGrade, observatory_grade
 from checks.http_posture.params import HttpPostureParams
+from checks.http_posture.plain_http import PlainHttp, judge_plain_http
 from checks.http_posture.rules import (
     header_findings,
     hsts_findings,
@@ -95,26 +96,22 @@ def evaluate(raw: HttpPostureRaw, params: HttpPostureParams, now: datetime) -> C
     unassessed = _observatory_unassessed(raw)
     if isinstance(observatory, ObservatoryGrade) and unassessed:
         observatory = NotGraded(observatory.algorithm, unassessed)
-    api = api_score(
-        found,
-        plain_http_refused=_plain_http_refused(raw),
-        csp_none=_csp_none_everywhere(raw),
-        security_txt_ok=_security_txt_ok(raw, found),
-    )
+    api = _api_score(raw, found)
     found.extend(_grade_findings(observatory, api, len(failed), len(raw.skipped)))
     found = [
         replace(f, subject=mask_secrets(f.subject), evidence=mask_secrets(f.evidence))
         for f in found
     ]
-    observations = [
-        Observation("http_posture_score", float(api.score), {"profile": "api"}),
-        Observation(
-            "http_posture_grade_info",
-            1.0,
-            {"profile": "api", "grade": api.grade, "version": str(PROFILE_VERSION)},
-        ),
-        Observation("http_posture_requests", float(raw.requests_sent)),
-    ]
+    observations = [Observation("http_posture_requests", float(raw.requests_sent))]
+    if not api.undetermined:  # a score without plain HTTP judged is no verdict to chart
+        observations[:0] = [
+            Observation("http_posture_score", float(api.score), {"profile": "api"}),
+            Observation(
+                "http_posture_grade_info",
+                1.0,
+                {"profile": "api", "grade": api.grade, "version": str(PROFILE_VERSION)},
+            ),
+        ]
     if isinstance(observatory, ObservatoryGrade):
         observations += [
             Observation("http_posture_score", float(observatory.score), {"profile": "observatory"}),
@@ -144,6 +141,29 @@ def evaluate(raw: HttpPostureRaw, params: HttpPostureParams, now: datetime) -> C
     )
 
 
+def _api_score(raw: HttpPostureRaw, found: list[Finding]) -> ApiScore:
+    """The API-profile score; plain HTTP that this run could not judge is scored as the
+    newest run that could judge it found it, or, when none could, is neither rewarded nor
+    penalised and the score is marked undetermined."""
+    plain = judge_plain_http(raw)
+    previous = raw.plain_http_last_judged if plain.undetermined else None
+    if previous is not None:
+        refused, carried = previous.refused, previous.rules
+        note: str | None = f"{plain.why}; scored as last judged: {previous.state}"
+    else:
+        refused, carried = plain.refused, ()
+        note = f"{plain.why}; neither rewarded nor penalised" if plain.undetermined else None
+    return api_score(
+        found,
+        plain_http_refused=refused,
+        csp_none=_csp_none_everywhere(raw),
+        security_txt_ok=_security_txt_ok(raw, found),
+        carried=carried,
+        plain_http_note=mask_secrets(note) if note else None,
+        undetermined=plain.undetermined and previous is None,
+    )
+
+
 def _grade_findings(
     observatory: ObservatoryGrade | NotGraded, api: ApiScore, failed: int, skipped: int
 ) -> list[Finding]:
@@ -152,14 +172,26 @@ def _grade_findings(
         *([f"{skipped} left out by the budget (HTTP-PROBE-BUDGET-EXHAUSTED)"] if skipped else []),
     ]
     partial = f" (partial: {'; '.join(gaps)})" if gaps else ""
+    modifiers = "modifiers: " + (", ".join(f"{n} {m:+d}" for n, m in api.modifiers) or "none")
+    title = f"HTTP posture (API profile) {api.grade}, {api.score}{partial}"
+    if api.undetermined:
+        title = f"HTTP posture (API profile) undetermined: plain HTTP not judged{partial}"
+        modifiers = f"without plain HTTP: {api.grade}, {api.score}; {modifiers}"
     findings = [
         Finding(
             "HTTP-POSTURE-GRADE",
             Severity.INFO,
-            f"HTTP posture (API profile) {api.grade}, {api.score}{partial}",
+            title,
             "api",
-            "modifiers: " + (", ".join(f"{n} {m:+d}" for n, m in api.modifiers) or "none"),
-            "Each modifier names the rule behind it; fix the largest penalties first.",
+            modifiers + (f" ({api.plain_http_note})" if api.plain_http_note else ""),
+            "Each modifier names the rule behind it; fix the largest penalties first."
+            + (
+                " Plain HTTP got no answer that decides (a timeout or a dropped connection): "
+                "refuse the connection (close the port) or answer 403/421; if a firewall drops "
+                "the port on purpose, set plain_http_dropped: true."
+                if api.plain_http_note
+                else ""
+            ),
         )
     ]
     if isinstance(observatory, ObservatoryGrade):
@@ -191,56 +223,45 @@ def _grade_findings(
 
 def failed_probes(raw: HttpPostureRaw) -> list[str]:
     """'probe METHOD url: why' of each probe that got no answer to judge, except those the
-    budget left out (HTTP-PROBE-BUDGET-EXHAUSTED) and plain HTTP refused by the target."""
+    budget left out (HTTP-PROBE-BUDGET-EXHAUSTED) and plain HTTP refused by the target; plain
+    HTTP redirected into a timeout (answered, yet undetermined) included."""
+    plain = judge_plain_http(raw)
     return [
         f"{e.probe} {e.method} {e.url}: {e.error}"
         for e in raw.exchanges
-        if e.final is None
-        and e.error is not None
-        and not e.error.startswith("left out")
+        if e.error is not None
+        and not e.cut_by_budget
         and e.probe is not Probe.HTTPS  # judged: HTTP-HTTPS-UNAVAILABLE (an https target
         # that does not answer is unreachable)
-        and (e.probe is not Probe.HTTP or _plain_http_unassessed(e))
+        and (_undetermined_plain(plain, e) if e.probe is Probe.HTTP else e.final is None)
     ]
 
 
 def _transient_gaps(raw: HttpPostureRaw) -> bool:
+    plain = judge_plain_http(raw)
     return any(
-        _plain_http_unassessed(e) if e.probe is Probe.HTTP else e.not_assessed
+        _undetermined_plain(plain, e) if e.probe is Probe.HTTP else e.not_assessed
         for e in raw.exchanges
         if e.probe is not Probe.HTTPS and (e.error is None or not e.error.startswith("left out"))
     )
 
 
-def _plain_http_unassessed(plain: Exchange) -> bool:
-    """The plain-HTTP probe got no answer because of this run (429, deadline ...). A timeout
-    is a refusal there: a firewall that drops port 80 times out on every run."""
-    if plain.cut_by_budget:
-        return True
-    return plain.not_assessed and not (plain.error or "").startswith("no answer within")
+def _undetermined_plain(plain: PlainHttp, exchange: Exchange) -> bool:
+    """The plain-HTTP probe got no answer that decides (a timeout, a dropped connection, a
+    429, the deadline, the budget ...): see checks/http_posture/plain_http.py."""
+    return plain.undetermined and plain.exchange is exchange
 
 
 def _observatory_unassessed(raw: HttpPostureRaw) -> str | None:
     """Why the Observatory's grade cannot be trusted this run: a test it scores from the
     preflight or the plain-HTTP page would pass only because that request got no answer."""
     preflight = raw.exchange(Probe.PREFLIGHT)
-    plain = raw.exchange(Probe.HTTP)
+    plain = judge_plain_http(raw)
     if preflight is not None and preflight.not_assessed:
         return f"the CORS preflight got no answer ({preflight.error}): not graded this run"
-    if plain is not None and _plain_http_unassessed(plain):
-        return f"plain HTTP got no answer ({plain.error}): not graded this run"
+    if plain.undetermined:
+        return f"{mask_secrets(plain.why)}: not graded this run"
     return None
-
-
-def _plain_http_refused(raw: HttpPostureRaw) -> bool:
-    plain = raw.exchange(Probe.HTTP)
-    if plain is None:
-        return False
-    if plain.final is None:
-        return plain.error is not None and not _plain_http_unassessed(plain)
-    from checks.http_posture.rules import REFUSING_STATUSES  # noqa: PLC0415
-
-    return plain.hops[0].status in REFUSING_STATUSES
 
 
 def _csp_none_everywhere(raw: HttpPostureRaw) -> bool:
@@ -271,9 +292,10 @@ def _undetermined(raw: HttpPostureRaw) -> list[str]:
     """Subject prefixes this run could not judge (probes the budget left out or that got no
     answer): their findings keep their state instead of resolving."""
     subjects: list[str] = []
+    plain = judge_plain_http(raw)
     for exchange in raw.exchanges:
         if exchange.probe is Probe.HTTP:
-            if _plain_http_unassessed(exchange):
+            if _undetermined_plain(plain, exchange):
                 subjects.append(mask_secrets(raw.http_url))  # HTTP-PLAINTEXT-*
         elif exchange.final is None or exchange.cut_by_budget:
             subjects.extend(_SUBJECTS_OF.get(exchange.probe, (label(exchange) + " (",)))
@@ -302,15 +324,7 @@ def snapshot(
     for name, _exchange, answer in judged(raw):
         present = {h: v for h in WATCHED_HEADERS if (v := answer.joined(h)) is not None}
         headers[name] = present
-    plain = raw.exchange(Probe.HTTP)
-    if plain is not None and _plain_http_unassessed(plain):
-        plain_state = "not assessed"
-    elif plain is None or plain.final is None:
-        plain_state = "refused"
-    elif plain.hops[0].status in (301, 302, 303, 307, 308):
-        plain_state = f"redirect {plain.hops[0].status} to {mask_secrets(plain.final.url)}"
-    else:
-        plain_state = f"answers {plain.hops[0].status}"
+    plain_state = mask_secrets(judge_plain_http(raw).label)
     preflight = raw.exchange(Probe.PREFLIGHT)
     cors = {}
     if preflight is not None and preflight.final is not None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+MAX_HOPS = 10  # the Observatory follows at most 10 redirects
+
 
 class Probe(StrEnum):
     """Why a request was sent; each kind is sent at most once per URL."""
@@ -23,6 +25,16 @@ class Probe(StrEnum):
     SECURITY_TXT = "security_txt"  # GET /.well-known/security.txt
     DOCUMENTED = "documented"  # GET of a documented operation (api_inventory's snapshot)
     TRACE = "trace"  # TRACE with a marker header (opt-in)
+
+
+class Failure(StrEnum):
+    """How a request that got no answer failed."""
+
+    REFUSED = "refused"  # the port reset the SYN (ECONNREFUSED): nothing serves there
+    NOT_CONNECTED = "not connected"  # nothing answered the SYN in time (a dropped port)
+    TIMED_OUT = "timed out"  # connected, but no answer in time
+    DROPPED = "dropped"  # accepted, then reset or closed before a whole answer
+    OTHER = "other"  # DNS, TLS, a protocol error, the budget, a 429 ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +73,7 @@ class Exchange:
     hops: tuple[Answer, ...] = ()
     error: str | None = None  # could not be sent or answered (connection refused, 429 ...)
     certificate_error: bool = False  # HTTPS answered only without certificate verification
+    failure: Failure | None = None  # how the last request failed, when `error` is its failure
 
     @property
     def final(self) -> Answer | None:
@@ -93,6 +106,15 @@ _NOT_ASSESSED = (
 
 
 @dataclass(frozen=True, slots=True)
+class PlainHttpVerdict:
+    """How plain HTTP was judged by the newest run that could judge it (its snapshot)."""
+
+    state: str  # "refused", "answers 403", "redirect 301 to https://...", "answers 200"
+    refused: bool  # what the API profile rewards
+    rules: tuple[str, ...]  # the API-profile penalties it cost (HTTP-PLAINTEXT-*)
+
+
+@dataclass(frozen=True, slots=True)
 class HttpPostureRaw:
     target_url: str  # the https:// (or configured) URL judged
     http_url: str  # where plain HTTP was probed
@@ -102,6 +124,8 @@ class HttpPostureRaw:
     budget: int = 20
     tls_posture_hsts: int | None = None  # max-age tls_posture's latest snapshot saw, if any
     notes: tuple[str, ...] = ()  # what could not be planned (e.g. no inventory to sample)
+    plain_http_last_judged: PlainHttpVerdict | None = None  # from the store, when there is one
+    plain_http_dropped: bool = False  # configured: plain HTTP is dropped by a firewall on purpose
 
     def exchange(self, probe: Probe, url: str | None = None) -> Exchange | None:
         for exchange in self.exchanges:

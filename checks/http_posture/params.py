@@ -33,6 +33,12 @@ class HttpPostureParams(CheckParams):
         description="where plain HTTP is probed; default: the target URL with http:// "
         "(same host, same explicit port), as the Observatory does",
     )
+    plain_http_dropped: bool = Field(
+        default=False,
+        description="plain HTTP is dropped by a firewall on purpose (no answer to the SYN): "
+        "count a connection that times out there as refused, not undetermined (a server that "
+        "accepts and then hangs or resets is still undetermined)",
+    )
     request_budget: int = Field(
         default=20, ge=4, le=200, description="most requests one run sends, redirects included"
     )

@@ -12,9 +12,9 @@ from checks.http_posture.cookies import parse_set_cookie, session_like
 from checks.http_posture.csp import InvalidCsp, parse_csp
 from checks.http_posture.facts import Answer, HttpPostureRaw, Probe
 from checks.http_posture.observatory import SIX_MONTHS
+from checks.http_posture.plain_http import REFUSING_STATUSES, PlainHttpState, judge_plain_http
 from monitor.model import Finding, Severity
 
-REFUSING_STATUSES = frozenset({400, 403, 421, 426})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _DISCLOSING = (
     "x-powered-by", "x-aspnet-version", "x-aspnetmvc-version", "x-generator", "x-runtime",
@@ -71,9 +71,10 @@ _ERROR_TITLES = {
 
 
 def transport_findings(raw: HttpPostureRaw) -> Iterator[Finding]:
-    plain = raw.exchange(Probe.HTTP)
-    if plain is None or plain.final is None or plain.cut_by_budget:
-        return  # refused (or unreachable): the best an API can do; or not followed to its end
+    judged_plain = judge_plain_http(raw)
+    plain = judged_plain.exchange
+    if judged_plain.state is not PlainHttpState.ANSWERED or plain is None or plain.final is None:
+        return  # refused: the best an API can do; or undetermined (keeps its findings' state)
     first, last = plain.hops[0], plain.final
     if first.status in _REDIRECTS and last.url.lower().startswith("https:"):
         yield Finding(

@@ -161,6 +161,7 @@ def _undetermined(facts: TlsPostureRaw) -> tuple[str, ...]:
         ("CCS injection", facts.ccs_injection),
         ("compression", facts.compression),
         ("secure renegotiation", facts.secure_renegotiation),
+        ("client renegotiation", facts.client_renegotiation),
     ):
         if value is None:
             missing.append(name)

@@ -6,10 +6,12 @@
   retries; here the timeout itself is raised, so the command is a connectivity issue, retried
   one connection at a time like every other timeout.
 - session_renegotiation: sslyze reads a timeout during a client-initiated renegotiation as a
-  refusal (Netty's way), so a busy server that accepts them was sometimes "refusing" (a slow
-  single-threaded server lost its cap between scans). A refusal that took the network timeout
-  is asked once more on a new connection with twice the timeout; only a second refusal counts.
-  A refusal by alert or closed connection counts at once.
+  refusal (Netty's way), so a busy server that accepts them was sometimes "refusing": a slow
+  single-threaded server lost its cap between scans, even when asked again with twice the
+  timeout. Here that timeout is raised as a handshake timeout, a connectivity issue retried
+  one connection at a time like every other; one that stays leaves the command undetermined
+  (the grade provisional), never a refusal. A refusal by alert or closed connection still
+  counts at once.
 
 The registry is sslyze's module-level dict: `install()` applies to every Scanner of the process.
 """
@@ -17,11 +19,12 @@ The registry is sslyze's module-level dict: `install()` applies to every Scanner
 from __future__ import annotations
 
 import threading
-import time
-from dataclasses import replace
+from dataclasses import dataclass
 from typing import Any
 
+from nassl.legacy_ssl_client import LegacySslClient
 from sslyze import ScanCommand
+from sslyze.connection_helpers.tls_connection import SslConnection
 from sslyze.errors import TlsHandshakeTimedOut
 from sslyze.plugins import scan_commands
 from sslyze.plugins.certificate_info.implementation import CertificateInfoImplementation
@@ -60,14 +63,14 @@ def _first_timeout(results: list[ScanJobResult]) -> TlsHandshakeTimedOut | None:
     return None
 
 
-class ClientRenegotiationAskedTwice(SessionRenegotiationImplementation):
+class ClientRenegotiationTimeoutIsConnectivity(SessionRenegotiationImplementation):
     @classmethod
     def scan_jobs_for_scan_command(
         cls, server_info: ServerConnectivityInfo, extra_arguments: Any = None
     ) -> list[ScanJob]:
         return [
             ScanJob(
-                function_to_call=client_renegotiation_asked_twice,
+                function_to_call=client_renegotiation_timeout_raised,
                 function_arguments=job.function_arguments,
             )
             if job.function_to_call is _test_client_renegotiation
@@ -76,29 +79,47 @@ class ClientRenegotiationAskedTwice(SessionRenegotiationImplementation):
         ]
 
 
-def client_renegotiation_asked_twice(server_info: ServerConnectivityInfo, attempts: int) -> Any:
-    """sslyze's client renegotiation test; a refusal that took the network timeout (sslyze
-    reads a timeout as a refusal) is tested again with twice the timeout before it counts."""
-    started = time.monotonic()
-    first = _test_client_renegotiation(server_info, attempts)
-    _, (accepted, _) = first
-    network = server_info.network_configuration
-    if accepted or time.monotonic() - started < network.network_timeout:
-        return first  # accepted, or refused at once (an alert, a closed connection)
-    patient = replace(
-        server_info,
-        network_configuration=replace(network, network_timeout=network.network_timeout * 2),
+def client_renegotiation_timeout_raised(server_info: ServerConnectivityInfo, attempts: int) -> Any:
+    """sslyze's client renegotiation test, except that a renegotiation the server did not
+    answer within the network timeout raises TlsHandshakeTimedOut (sslyze reads it as a
+    refusal)."""
+    raising = _RenegotiationTimeoutRaised(
+        server_location=server_info.server_location,
+        network_configuration=server_info.network_configuration,
+        tls_probing_result=server_info.tls_probing_result,
     )
-    try:
-        return _test_client_renegotiation(patient, attempts)
-    except Exception:  # the second connection failed: the first answer stands
-        return first
+    return _test_client_renegotiation(raising, attempts)
+
+
+@dataclass(frozen=True)
+class _RenegotiationTimeoutRaised(ServerConnectivityInfo):
+    """Connections whose renegotiations raise TlsHandshakeTimedOut on a timeout."""
+
+    def get_preconfigured_tls_connection(self, *args: Any, **kwargs: Any) -> SslConnection:
+        connection = super().get_preconfigured_tls_connection(*args, **kwargs)
+        client = connection.ssl_client
+        if isinstance(client, LegacySslClient):  # the only client that renegotiates
+            renegotiate = client.do_renegotiate
+
+            def renegotiate_or_raise() -> None:
+                try:
+                    renegotiate()
+                except TimeoutError as timeout:
+                    raise TlsHandshakeTimedOut(
+                        server_location=self.server_location,
+                        network_configuration=self.network_configuration,
+                        error_message="client-initiated renegotiation: no answer within "
+                        f"{self.network_configuration.network_timeout}s",
+                    ) from timeout
+
+            setattr(client, "do_renegotiate", renegotiate_or_raise)  # noqa: B010
+        return connection
 
 
 _OURS: dict[ScanCommand, type] = {
     **BY_ELIMINATION,
     ScanCommand.CERTIFICATE_INFO: CertificateInfoTimeoutIsConnectivity,
-    ScanCommand.SESSION_RENEGOTIATION: ClientRenegotiationAskedTwice,
+    ScanCommand.SESSION_RENEGOTIATION: ClientRenegotiationTimeoutIsConnectivity,
 }
 _lock = threading.Lock()
 

@@ -209,15 +209,15 @@ class Store(Protocol):
         """Make the configured targets the active ones; others are kept but inactive."""
         ...
 
-    def record(
-        self, run: CheckRun, policy: HysteresisPolicy, slot: RunSlot | None = None
-    ) -> list[Transition]:
+    def record(self, run: CheckRun, policy: HysteresisPolicy, slot: RunSlot | None = None) -> None:
         """Store a run, its samples and snapshot, and update findings, in one transaction.
 
-        Only an evaluated (ok) run opens or resolves findings. Returns the transitions
-        the run caused. With a `slot` whose key was recorded before (a redelivered
-        message), nothing is written and no transition is returned. Raises
-        StoreUnavailable or StoreError; nothing is written then.
+        Only an evaluated (ok) run opens or resolves findings: the store is the one place
+        they do (`policy` is the one hysteresis). The transitions the run caused are kept
+        as finding events and logged once committed; alerting reads the findings' state,
+        not the transitions. With a `slot` whose key was recorded before (a redelivered
+        message), nothing is written. Raises StoreUnavailable or StoreError; nothing is
+        written then.
         """
         ...
 

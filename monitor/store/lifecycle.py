@@ -1,4 +1,7 @@
-"""The finding lifecycle: hysteresis on open and resolve, and the transitions it causes."""
+"""The finding lifecycle: hysteresis on open and resolve, and the transitions it causes.
+
+The one place findings open and resolve: /metrics, findings and alerts all read its state
+(alert routes may only delay notifying)."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from collections.abc import Sequence
 
 from sqlmodel import Session, col, select
 
+from monitor.logs import logger
 from monitor.model import (
     CheckRun,
     Finding,
@@ -124,7 +128,7 @@ def apply_findings(
         if fingerprint in reported or any(row.subject.startswith(p) for p in undetermined):
             continue
         if row.status not in _LIVE:
-            # keeps counting after resolution, for routes with a longer resolve_after
+            # keeps counting after resolution (up to MISSING_STREAK_CAP): how long it is gone
             row.missing_streak += 1
             session.add(row)
             continue
@@ -140,6 +144,28 @@ def apply_findings(
     session.flush()
     session.add_all(events)
     return transitions
+
+
+def log_transitions(run: CheckRun, transitions: Sequence[Transition]) -> None:
+    """Say what a committed run opened, resolved or escalated (finding_event keeps it too).
+
+    Through `monitor.logs.logger`, at the level the command configured: a one-off scan that
+    records into a throw-away store (`--push-gateway`) logs only errors, and never to stdout,
+    where its JSON document goes."""
+    if not transitions:
+        return
+    log = logger("apivigil.store")
+    for transition in transitions:
+        log.info(
+            "finding " + transition.kind.value,
+            check=str(run.check),
+            target=run.target,
+            run_id=run.id,
+            fingerprint=transition.fingerprint,
+            rule_id=transition.rule_id,
+            subject=transition.subject,
+            severity=transition.severity.value,
+        )
 
 
 def _worst_per_fingerprint(run: CheckRun, findings: Sequence[Finding]) -> dict[str, Finding]:

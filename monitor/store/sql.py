@@ -47,7 +47,7 @@ from monitor.store.interface import (
     StoreError,
     StoreUnavailable,
 )
-from monitor.store.lifecycle import apply_findings
+from monitor.store.lifecycle import apply_findings, log_transitions
 from monitor.store.limits import ConnectionLimits
 from monitor.store.retention import PruneResult, RetentionPolicy
 from monitor.store.rows import audit_entry_from_row, finding_from_row, run_summary_from_row
@@ -142,9 +142,7 @@ class SqlStore(SqlAlertingMixin):
 
     # runs ---------------------------------------------------------------
 
-    def record(
-        self, run: CheckRun, policy: HysteresisPolicy, slot: RunSlot | None = None
-    ) -> list[Transition]:
+    def record(self, run: CheckRun, policy: HysteresisPolicy, slot: RunSlot | None = None) -> None:
         with self._session() as session:
             if self.engine.dialect.name == "postgresql":
                 # runs of one (check, target) recorded by several workers update the same
@@ -175,7 +173,7 @@ class SqlStore(SqlAlertingMixin):
                 session.flush()
             elif not self._insert_once(session, CheckRunRow, row.model_dump(), "slot_key"):
                 session.rollback()  # this slot was recorded before: a redelivery
-                return []
+                return
             if output is not None:
                 session.add_all(
                     SampleRow(
@@ -199,7 +197,7 @@ class SqlStore(SqlAlertingMixin):
             # last: on PostgreSQL the per-check totals stay locked only until the commit
             counters.count_run(session, run)
             session.commit()
-            return transitions
+        log_transitions(run, transitions)
 
     def _insert_once(
         self, session: Session, table: type[SQLModel], values: dict[str, Any], unique: str

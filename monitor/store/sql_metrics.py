@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, func
 
 from monitor.model import CheckKind, FindingStatus, RunStatus, Severity
-from monitor.store import alerting, counters
+from monitor.store import alert_rows, counters
 from monitor.store.interface import DurationHistogram, LatestSample, MetricsState, OpenRule
 from monitor.store.tables import CheckStateRow, FindingRow, SampleRow, TargetRow
 
@@ -96,11 +96,11 @@ def read_metrics_state(session: Session, duration_buckets: Sequence[float]) -> M
             if (kind := known_kind(check)) is not None and target in targets
         ],
         notifications_failed=_plus_pruned(
-            alerting.failed_counts(session), session, counters.FAILED_PRUNED
+            alert_rows.failed_counts(session), session, counters.FAILED_PRUNED
         ),
-        notifications_pending=alerting.pending_counts(session),
+        notifications_pending=alert_rows.pending_counts(session),
         notifications_delivered=_plus_pruned(
-            alerting.delivered_counts(session), session, counters.DELIVERED_PRUNED
+            alert_rows.delivered_counts(session), session, counters.DELIVERED_PRUNED
         ),
         store_rows={labels["table"]: int(v) for labels, v in totals[counters.STORE_ROWS]},
         store_bytes=next((int(v) for _labels, v in totals[counters.STORE_BYTES]), None),

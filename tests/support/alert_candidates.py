@@ -6,8 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alerts.config import AlertsConfig
-from alerts.engine import AlertCandidate
-from alerts.model import Alert, AlertState
+from alerts.model import Alert, AlertCandidate, AlertState
 from monitor.model import Severity
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)  # a Saturday

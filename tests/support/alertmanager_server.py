@@ -22,11 +22,10 @@ from types import TracebackType
 from typing import Any, Self
 
 from tests.support.http_servers import Reply, ScriptedHttpServer
+from tests.support.ports import HOST, free_port
 from tests.support.tls_servers import (
-    HOST,
     ManagedDir,
     ManagedServer,
-    free_port,
     stop_process,
     tail,
     track_server,

@@ -4,13 +4,12 @@ which methods were (never) sent."""
 
 from __future__ import annotations
 
-import ssl
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from types import TracebackType
+
+from tests.support.http_servers import LoopbackHttpServer
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
 
@@ -36,13 +35,11 @@ class Seen:
 Route = Callable[[Seen], Answer]
 
 
-class RecordingServer:
+class RecordingServer(LoopbackHttpServer[Seen]):
     """`with RecordingServer(route) as server:` answers on server.url; TLS when given a
     certificate chain file and key."""
 
     def __init__(self, route: Route, tls: tuple[Path, Path] | None = None) -> None:
-        self.requests: list[Seen] = []
-        self._lock = threading.Lock()
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -51,8 +48,7 @@ class RecordingServer:
                 if length:
                     self.rfile.read(length)
                 seen = Seen(self.command, self.path, dict(self.headers.items()))
-                with recorder._lock:
-                    recorder.requests.append(seen)
+                recorder.record(seen)
                 answer = route(seen)
                 self.send_response_only(answer.status)
                 for name, value in answer.headers.items():
@@ -67,30 +63,4 @@ class RecordingServer:
 
         for method in METHODS:
             setattr(Handler, f"do_{method}", Handler._any)
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._http.daemon_threads = True
-        self.scheme = "http"
-        if tls is not None:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(*tls)
-            self._http.socket = context.wrap_socket(self._http.socket, server_side=True)
-            self.scheme = "https"
-        self.port = self._http.server_address[1]
-        self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"{self.scheme}://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> RecordingServer:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self._http.shutdown()
-        self._http.server_close()
+        super().__init__(Handler, tls=tls)

@@ -45,9 +45,10 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Self
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+from tests.support.http_servers import LoopbackHttpServer
 
 
 class Role(IntEnum):
@@ -97,7 +98,7 @@ def prometheus_datasource(name: str, uid: str, *, default: bool = True) -> dict[
     }
 
 
-class GrafanaFake:
+class GrafanaFake(LoopbackHttpServer[tuple[str, str]]):
     def __init__(
         self,
         tokens: dict[str, Role],
@@ -108,7 +109,6 @@ class GrafanaFake:
         self.path_prefix = path_prefix
         self.state = GrafanaState(datasources=list(datasources or []))
         self.annotations: list[dict[str, Any]] = []
-        self.requests: list[tuple[str, str]] = []
         self.delay = 0.0
         self._queued: deque[Answer] = deque()
         self.before_save: Callable[[GrafanaFake, dict[str, Any]], None] | None = None
@@ -136,9 +136,11 @@ class GrafanaFake:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._http.server_address[1]}{path_prefix}"
-        self._thread: threading.Thread | None = None
+        super().__init__(Handler)
+
+    @property
+    def url(self) -> str:
+        return super().url + self.path_prefix
 
     # -- what a person does in Grafana -----------------------------------------------------
 
@@ -325,24 +327,6 @@ class GrafanaFake:
         assert isinstance(annotation, dict)
         self.annotations.append(annotation)
         return Answer(200, {"id": len(self.annotations), "message": "Annotation added"})
-
-    # -- lifecycle --------------------------------------------------------------------------
-
-    def __enter__(self) -> Self:
-        self._thread = threading.Thread(
-            target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self._http.shutdown()
-        self._http.server_close()
 
 
 def _json(body: bytes) -> object:

@@ -3,18 +3,24 @@
 Each path answers a scripted `Route` (status, headers in order and repeated as given, body);
 `reflect_origin` echoes the request's Origin into Access-Control-Allow-Origin. Every request
 of every method is logged (method, path, headers) so tests assert on what really arrived.
-With `cert`/`key` it serves HTTPS.
+With `cert`/`key` it serves HTTPS. `SilentListener` and `resetting_listener` are plain-HTTP
+ports that accept and never answer, or accept and reset; `DroppingListener` never accepts
+(connecting times out, as through a firewall that drops the port).
 """
 
 from __future__ import annotations
 
-import ssl
+import contextlib
+import socket
+import struct
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
+
+from tests.support.http_servers import LoopbackHttpServer
 
 
 @dataclass
@@ -36,7 +42,7 @@ class Logged:
     headers: Mapping[str, str]
 
 
-class PostureApp:
+class PostureApp(LoopbackHttpServer[Logged]):
     """`with PostureApp(routes) as app:` app.url, app.port, app.log; unknown paths 404."""
 
     def __init__(
@@ -46,10 +52,10 @@ class PostureApp:
         fallback: Route | None = None,
         cert: Path | None = None,
         key: Path | None = None,
+        port: int = 0,
     ) -> None:
         self.routes = dict(routes)
         self.fallback = fallback or Route(404, [("Content-Type", "application/json")], b"{}")
-        self.log: list[Logged] = []
         app = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -87,35 +93,17 @@ class PostureApp:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        if cert is not None and key is not None:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(cert, key)
-            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        self.scheme = "https" if cert is not None else "http"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(
+            Handler, port=port, tls=(cert, key) if cert is not None and key is not None else None
+        )
 
     @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
+    def log(self) -> list[Logged]:
+        return self.requests
 
     @property
     def url(self) -> str:
         return f"{self.scheme}://127.0.0.1:{self.port}/"
-
-    def __enter__(self) -> PostureApp:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 JSON = ("Content-Type", "application/json")
@@ -125,3 +113,100 @@ API_HEADERS = [
     ("X-Content-Type-Options", "nosniff"),
     ("Cache-Control", "no-store"),
 ]
+
+
+class SilentListener:
+    """`with SilentListener() as silent:` silent.url is a port whose listener accepts every
+    connection (and reads what is sent) but never answers: a hung server, a timeout."""
+
+    def __init__(self, *, reset: bool = False, port: int = 0) -> None:
+        self._reset = reset
+        self._listener = socket.socket()
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", port))
+        self._listener.listen(16)
+        self.port = int(self._listener.getsockname()[1])
+        self._stop = threading.Event()
+        self._held: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def _accept(self) -> None:
+        self._listener.settimeout(0.1)
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if self._reset:
+                connection.settimeout(2)
+                with contextlib.suppress(OSError):
+                    connection.recv(65536)  # the whole request, then a reset (RST), no answer
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                connection.close()
+            else:
+                self._held.append(connection)
+
+    def __enter__(self) -> SilentListener:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        for connection in self._held:
+            connection.close()
+        self._listener.close()
+
+
+def resetting_listener(port: int = 0) -> SilentListener:
+    """A port whose listener accepts, reads the request and resets the connection (RST)
+    without a byte of answer: a crashing server or a load balancer without backends."""
+    return SilentListener(reset=True, port=port)
+
+
+class DroppingListener:
+    """`with DroppingListener() as dropping:` dropping.url is a port whose SYNs go unanswered,
+    like a firewall that drops the port: its listener's accept queue is full (filled here,
+    never drained) and Linux drops SYNs to a full queue, so connecting times out."""
+
+    def __init__(self, *, port: int = 0) -> None:
+        self._listener = socket.socket()
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", port))
+        self._listener.listen(0)
+        self.port = int(self._listener.getsockname()[1])
+        self._fillers: list[socket.socket] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def __enter__(self) -> DroppingListener:
+        for _ in range(3):
+            filler = socket.socket()
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", self.port))
+            self._fillers.append(filler)
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        for filler in self._fillers:
+            filler.close()
+        self._listener.close()

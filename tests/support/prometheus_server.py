@@ -17,13 +17,13 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 import httpx
 import yaml
 
-from tests.support.tls_servers import free_port
+from tests.support.ports import free_port
+from tests.support.tls_servers import ManagedServer
 from tests.support.waiting import wait_for_200
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
@@ -33,7 +33,7 @@ class PrometheusError(AssertionError):
     """Prometheus refused a query or did not start; the message carries its answer or log."""
 
 
-class PrometheusServer:
+class PrometheusServer(ManagedServer):
     def __init__(
         self,
         scrape_targets: Sequence[str],
@@ -167,14 +167,3 @@ class PrometheusServer:
         if self._directory is not None:
             shutil.rmtree(self._directory, ignore_errors=True)
             self._directory = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.stop()

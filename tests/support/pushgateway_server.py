@@ -14,7 +14,7 @@ import bcrypt
 import httpx
 import yaml
 
-from tests.support.tls_servers import free_port
+from tests.support.ports import free_port
 from tests.support.waiting import wait_for_200
 
 PUSHGATEWAY = shutil.which("prometheus-pushgateway") or "/usr/bin/prometheus-pushgateway"

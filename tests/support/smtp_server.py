@@ -20,14 +20,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from alerts.config import SmtpSecurity
-from tests.support.tls_servers import HOST, free_port
+from tests.support.ports import HOST, free_port
+from tests.support.tls_servers import ManagedServer
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +86,7 @@ class _Handler:
         return "250 Message accepted for delivery"
 
 
-class SmtpServer:
+class SmtpServer(ManagedServer):
     """aiosmtpd on 127.0.0.1 with TLS from `cert` (chain, leaf first) and `key` (unused when
     `security` is None)."""
 
@@ -158,14 +158,3 @@ class SmtpServer:
 
     def stop(self) -> None:
         self._controller.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -13,7 +13,7 @@
 makes (and caches per directory) the DH parameter files. tests/install-tls-test-deps.sh
 installs nginx, openssl and tlslite-ng.
 
-Ports are random in 20000-32000 (below the kernel's ephemeral range) and checked bindable.
+Ports come from tests/support/ports.py (random, below the kernel's ephemeral range, bindable).
 Everything listens on 127.0.0.1 only.
 """
 
@@ -23,8 +23,6 @@ import atexit
 import contextlib
 import json
 import os
-import random
-import select
 import shutil
 import signal
 import socket
@@ -33,7 +31,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -41,13 +39,15 @@ from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from cryptography.hazmat.primitives.serialization import load_pem_parameters
 
+from tests.support.ports import HOST, free_port, free_ports
+
 if TYPE_CHECKING:
     from tests.support.tls_certs import ServerCert, TestPki
 
-HOST = "127.0.0.1"
-PORT_RANGE = (20000, 32000)
 
 # OpenSSL configuration that lets weak material load at all (TLS 1.0, RSA-1024, SHA-1, DH-1024).
+_REPOSITORY = Path(__file__).resolve().parents[2]
+
 WEAK_OPENSSL_CONF = """\
 openssl_conf = apivigil_test_init
 
@@ -63,29 +63,6 @@ CipherString = DEFAULT:@SECLEVEL=0
 
 
 # -- ports and processes -------------------------------------------------------------------
-
-
-def free_port(exclude: Iterable[int] = ()) -> int:
-    """A random port in PORT_RANGE that 127.0.0.1 can bind now (and not in `exclude`)."""
-    taken = set(exclude)
-    for _ in range(500):
-        port = random.randint(*PORT_RANGE)
-        if port in taken:
-            continue
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            try:
-                probe.bind((HOST, port))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError(f"no free port in {PORT_RANGE}")
-
-
-def free_ports(count: int) -> list[int]:
-    ports: list[int] = []
-    for _ in range(count):
-        ports.append(free_port(exclude=ports))
-    return ports
 
 
 def port_accepts(port: int, timeout: float = 0.5) -> bool:
@@ -560,9 +537,9 @@ def tlslite_dh(dh_params: tuple[int, int]) -> TlsliteConfig:
 class TlsliteServer(ManagedServer):
     """`with TlsliteServer(cert, key, TLSLITE_RC4) as server:` -> server.port on 127.0.0.1.
 
-    Runs tlslite-ng in a child Python process (`python tls_servers.py --tlslite CONFIG`), a
-    thread per connection, so the scanner's parallel connections and odd clients cannot stall
-    or kill it; the child exits when this process closes its stdin or dies.
+    Runs tlslite-ng in a child Python process (`python -m tests.support.tls_servers
+    --tlslite CONFIG`), a thread per connection, so the scanner's parallel connections and odd
+    clients cannot stall or kill it; the child exits when this process closes its stdin or dies.
     """
 
     def __init__(
@@ -589,15 +566,16 @@ class TlsliteServer(ManagedServer):
         spec = {
             "host": HOST,
             "port": self.port,
-            "cert": str(self.cert),
-            "key": str(self.key),
+            "cert": str(self.cert.resolve()),
+            "key": str(self.key.resolve()),
             **self.config.to_json(),
         }
         self._log_file = (
             self._log.open("wb") if self._log is not None else open(os.devnull, "wb")  # noqa: SIM115
         )
         self._process = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--tlslite", json.dumps(spec)],
+            [sys.executable, "-m", "tests.support.tls_servers", "--tlslite", json.dumps(spec)],
+            cwd=_REPOSITORY,  # `python -m` imports from here
             stdin=subprocess.PIPE,
             stdout=self._log_file,
             stderr=self._log_file,
@@ -856,63 +834,4 @@ if __name__ == "__main__":
         signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
         _tlslite_main(json.loads(sys.argv[2]))
     else:
-        raise SystemExit("usage: tls_servers.py --tlslite JSON")
-
-
-# -- a slow relay ------------------------------------------------------------------------------
-
-
-class SlowAcceptRelay:
-    """`with SlowAcceptRelay(upstream_port, delay=0.3) as relay:` a TCP relay on 127.0.0.1
-    that accepts one connection at a time, waiting `delay` seconds before each accept, then
-    relays bytes both ways to the upstream port. In front of a single-threaded server
-    (openssl s_server) a scanner's parallel connections queue and time out."""
-
-    def __init__(self, upstream_port: int, delay: float = 0.3) -> None:
-        self._upstream = upstream_port
-        self._delay = delay
-        self._listener = socket.socket()
-        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind((HOST, 0))
-        self._listener.listen(256)
-        self.port: int = self._listener.getsockname()[1]
-        self._stop = threading.Event()
-        self._accepter = threading.Thread(target=self._accept, daemon=True)
-
-    def __enter__(self) -> SlowAcceptRelay:
-        self._accepter.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._listener.close()
-        self._accepter.join(timeout=5)
-
-    def _accept(self) -> None:
-        self._listener.settimeout(0.2)
-        while not self._stop.is_set():
-            if self._stop.wait(self._delay):
-                return
-            try:
-                client, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
-
-    def _relay(self, client: socket.socket) -> None:
-        try:
-            upstream = socket.create_connection((HOST, self._upstream), timeout=10)
-        except OSError:
-            client.close()
-            return
-        with client, upstream, contextlib.suppress(OSError):
-            sockets = [client, upstream]
-            while not self._stop.is_set():
-                readable, _, _ = select.select(sockets, [], [], 0.5)
-                for source in readable:
-                    data = source.recv(65536)
-                    if not data:
-                        return
-                    (upstream if source is client else client).sendall(data)
+        raise SystemExit("usage: python -m tests.support.tls_servers --tlslite JSON")
