@@ -4,6 +4,13 @@ A check is two steps: `collect` does all I/O, bounded by the context's deadline,
 returns raw data; `evaluate` is a pure function of that data, the parameters and the
 scan time. Errors are raised as the `CheckError` subclasses below and turned into typed
 reasons by `monitor.runner`, nowhere else.
+
+Names, one meaning each, in every check:
+- `<Check>Raw` (`TlsPostureRaw`, `CertExpiryRaw`, `DriftRaw` ...) is the whole of what one
+  check's `collect` returns: the `RawT` of `Check`, recorded as test fixtures.
+- `<Thing>Facts` (`ChainFacts`, `CertificateFacts`, `SpecFacts` ...) is one observed thing
+  inside a `Raw`, as plain values. Both are observations: nothing in them is judged.
+- What `evaluate` judges is a `monitor.model.CheckOutput` (findings, observations, snapshot).
 """
 
 from __future__ import annotations
@@ -49,6 +56,23 @@ class CheckMisconfigured(CheckError):
 
 class BadInput(CheckError):
     """The target (or a file it names) answered with something the check cannot read."""
+
+
+SUBJECT_SEPARATOR = "|"
+
+
+def baseline_subject(source: str, key: str) -> str:
+    """The subject of a finding about `key` of the baseline source `source` (a config file,
+    a header set, an API document): `source|key`. Checks that compare against an approved
+    baseline (config_drift, api_inventory) name their findings so."""
+    return f"{source}{SUBJECT_SEPARATOR}{key}"
+
+
+def source_prefix(source: str) -> str:
+    """The subject prefix `source|` every finding of baseline source `source` starts with.
+    Approving `source` resolves the findings under it (`monitor.baselines`); a run that could
+    not read `source` names it as undetermined, and the store leaves them as they are."""
+    return baseline_subject(source, "")
 
 
 class CheckParams(BaseModel):

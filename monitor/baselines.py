@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from checks.config_drift.diff import DriftItem, diff
+from checks.baseline_diff import DriftItem, diff
+from checks.interface import source_prefix
 from monitor.model import Baseline, CheckKind
 from monitor.store.interface import ApprovalResult, BaselineApproval, Store
 
@@ -59,7 +60,7 @@ def accept(
             approved_by=approved_by,
             reason=reason.strip(),
             at=now,
-            resolves=tuple(f"{source}|" for source in chosen),
+            resolves=tuple(source_prefix(source) for source in chosen),
         )
     )
 

@@ -27,8 +27,8 @@ from monitor.cli_common import (
     err,
     load,
     load_with_warnings,
-    open_store,
     out,
+    store_session,
 )
 from monitor.cli_dashboards import dashboards_app
 from monitor.cli_inventory import inventory_app
@@ -228,22 +228,16 @@ def findings(
 ) -> None:
     """List findings from the store."""
     from monitor.render import print_findings
-    from monitor.store.interface import FindingQuery, StoreError
+    from monitor.store.interface import FindingQuery
 
     settings, config_file = load(config)
-    sql_store = open_store(settings, store, config_file)
     query = FindingQuery(
         target=target,
         min_severity=severity,
         statuses=frozenset(status or [FindingStatus.OPEN]),
     )
-    try:
+    with store_session(settings, store, config_file) as sql_store:
         found = sql_store.findings(query)
-    except StoreError as error:
-        err.print(f"[red]store:[/] {error}")
-        raise typer.Exit(EXIT_USAGE) from None
-    finally:
-        sql_store.close()
     if format is OutputFormat.JSON:
         document = [
             {
@@ -303,20 +297,12 @@ def db_prune(
 
     from rich.table import Table
 
-    from monitor.store.interface import StoreError
-
     settings, _ = load(config)
-    sql_store = open_store(settings, store)
-    try:
+    with store_session(settings, store) as sql_store:
         result = sql_store.prune(
             settings.retention.policy(), datetime.now(UTC), budget_seconds=86_400, dry_run=dry_run
         )
         auto_vacuum = sql_store.sqlite_auto_vacuum()
-    except StoreError as error:
-        err.print(f"[red]store:[/] {error}")
-        raise typer.Exit(EXIT_USAGE) from None
-    finally:
-        sql_store.close()
     verb = "would remove" if dry_run else "removed"
     table = Table("table", f"rows {verb}")
     for name, rows in sorted(result.removed.items()):

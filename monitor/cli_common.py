@@ -104,7 +104,7 @@ def _refuse_a_missing_store(url: str, from_option: bool, config_file: Path | Non
     raise typer.Exit(EXIT_USAGE)
 
 
-def open_store(
+def open_cli_store(
     settings: Settings, store_url: str | None, config_file: Path | None = None
 ) -> SqlStore:
     """The store, schema checked; a SQLite file that does not exist is never created here."""
@@ -136,8 +136,26 @@ StoreOption = Annotated[
 def opened_store(config: Path | None, store_url: str | None) -> Iterator[SqlStore]:
     """The store of the config (or `store_url`), schema checked, closed afterwards."""
     settings, config_file = load(config)
-    sql_store = open_store(settings, store_url, config_file)
+    sql_store = open_cli_store(settings, store_url, config_file)
     try:
         yield sql_store
+    finally:
+        sql_store.close()
+
+
+@contextmanager
+def store_session(
+    settings: Settings, store_url: str | None, config_file: Path | None = None
+) -> Iterator[SqlStore]:
+    """The store (`open_cli_store`), closed afterwards; a StoreError inside ends the command
+    with `store: <why>` and the usage exit code."""
+    from monitor.store.interface import StoreError
+
+    sql_store = open_cli_store(settings, store_url, config_file)
+    try:
+        yield sql_store
+    except StoreError as error:
+        err.print(f"[red]store:[/] {error}")
+        raise typer.Exit(EXIT_USAGE) from None
     finally:
         sql_store.close()

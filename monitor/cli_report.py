@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from monitor.cli_common import ConfigOption, StoreOption, err, load, open_store
+from monitor.cli_common import ConfigOption, StoreOption, err, load, store_session
 from monitor.durations import parse_duration
 from monitor.report.formats import ReportFormat
 from monitor.scan import EXIT_USAGE
@@ -44,7 +44,6 @@ def report(
     from monitor.report.build import build_report_data, known_frameworks
     from monitor.report.model import ReportPeriod
     from monitor.report.render import render_report
-    from monitor.store.interface import StoreError
 
     try:
         length = parse_duration(since)
@@ -55,8 +54,7 @@ def report(
         raise typer.Exit(EXIT_USAGE) from None
     chosen = _framework(framework, known_frameworks())
     settings, config_file = load(config)
-    sql_store = open_store(settings, store, config_file)
-    try:
+    with store_session(settings, store, config_file) as sql_store:
         data = build_report_data(
             sql_store,
             ReportPeriod.ending(datetime.now(UTC), length),
@@ -64,11 +62,6 @@ def report(
             targets=target,
             framework=chosen,
         )
-    except StoreError as error:
-        err.print(f"[red]store:[/] {error}")
-        raise typer.Exit(EXIT_USAGE) from None
-    finally:
-        sql_store.close()
     unknown = set(target or ()) - {t.name for t in data.targets}
     if unknown:
         err.print(f"[red]unknown target(s):[/] {', '.join(sorted(unknown))}")

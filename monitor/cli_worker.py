@@ -32,7 +32,7 @@ def worker(
     SIGTERM lets running checks finish within shutdown_grace; SIGHUP reloads the config.
     """
     from monitor.cluster.service import WorkerService
-    from monitor.daemon import exit_leaving_library_threads, open_store
+    from monitor.daemon import exit_leaving_library_threads, open_service_store
     from monitor.serving import DaemonError
     from monitor.store.interface import StoreError
 
@@ -43,7 +43,7 @@ def worker(
         raise typer.Exit(EXIT_USAGE)
     address = _address(listen) if listen else None
     try:
-        store = open_store(settings, migrate)
+        store = open_service_store(settings, migrate)
         WorkerService(settings, path, store, threads=threads, listen=address).serve_forever()
     except (DaemonError, StoreError, OSError) as error:
         err.print(f"[red]apivigil worker cannot start:[/] {error}")

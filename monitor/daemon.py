@@ -21,7 +21,7 @@ from monitor.clock import Clock, SystemClock
 from monitor.jobs import scheduled_checks
 from monitor.model import RunStatus
 from monitor.pruner import Pruner
-from monitor.recorder import Recorder
+from monitor.recorder import RunRecorder
 from monitor.runner import CheckJob, Runner
 from monitor.scheduler import CheckScheduler
 from monitor.serving import DaemonError, serve_api, serve_until_signalled, settings_for_reload
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("apivigil.daemon")
 
 
-def open_store(settings: Settings, migrate: bool) -> SqlStore:
+def open_service_store(settings: Settings, migrate: bool) -> SqlStore:
     """Open the configured store, refusing an out-of-date schema unless `migrate`."""
     store = SqlStore(settings.store, settings.store_timeouts.limits())
     state = store.schema_state()
@@ -81,7 +81,7 @@ class Daemon:
         # instance ticking, Prometheus's ApivigilAlertingNotTicking fires
         self.alerting_health = AlertingHealth(lambda: len(self.settings.alerts.routes))
         self._active_lock = threading.Lock()
-        self.recorder: Recorder | None = None
+        self.recorder: RunRecorder | None = None
         self._active = 0  # _execute calls under way, recording included
         self.cluster: ClusterCoordinator | None = None
         self._leading = False
@@ -97,7 +97,7 @@ class Daemon:
     def start(self) -> None:
         settings = self.settings
         _warn_about_ignored_keys(settings)
-        store = open_store(settings, self._migrate)
+        store = open_service_store(settings, self._migrate)
         self.store = store
         self.runner = Runner(clock=self._clock, history=store, egress=settings.egress.policy())
         if settings.cluster.enabled:
@@ -116,7 +116,7 @@ class Daemon:
             clock=self._clock,
             overdue_after=settings.health.scheduler_overdue_after,
         )
-        self.recorder = Recorder(
+        self.recorder = RunRecorder(
             store, self._policy, self._clock, settings.health.recorder_stalled_after.total_seconds()
         )
         self.recorder.start()
@@ -154,7 +154,7 @@ class Daemon:
         self._start_pruner(store, leading=lambda: self._leading)
         self._log_started(store)
 
-    def _start_pruner(self, store: SqlStore, leading: Callable[[], bool] = lambda: True) -> None:
+    def _start_pruner(self, store: Store, leading: Callable[[], bool] = lambda: True) -> None:
         self.pruner = Pruner(store, lambda: self.settings.retention, self._clock, leading)
         self.pruner.start()
 
@@ -189,7 +189,7 @@ class Daemon:
             alerting=self.alerting_health,
         )
 
-    def _log_started(self, store: SqlStore) -> None:
+    def _log_started(self, store: Store) -> None:
         log.info(
             "apivigil started",
             listen=self.settings.listen,

@@ -11,8 +11,7 @@ import structlog
 
 from monitor.clock import Clock
 from monitor.settings import RetentionSettings
-from monitor.store.interface import StoreError
-from monitor.store.sql import SqlStore
+from monitor.store.interface import Store, StoreError
 
 log = structlog.get_logger("apivigil.retention")
 
@@ -20,7 +19,7 @@ log = structlog.get_logger("apivigil.retention")
 class Pruner:
     def __init__(
         self,
-        store: SqlStore,
+        store: Store,
         settings: Callable[[], RetentionSettings],
         clock: Clock,
         leading: Callable[[], bool] = lambda: True,

@@ -6,10 +6,11 @@ from pathlib import PurePath
 
 import pytest
 
+from checks.baseline_diff import Change
 from checks.config_drift.diff import DriftItem, diff, severity_of
 from checks.config_drift.flatten import TooManyKeys, flatten
 from checks.config_drift.formats import detect_format, parse
-from checks.config_drift.params import Change, FileFormat, SeverityRule
+from checks.config_drift.params import FileFormat, SeverityRule
 from checks.config_drift.secrets import SecretMasker, is_secret_key
 from checks.interface import BadInput
 from monitor.model import Severity

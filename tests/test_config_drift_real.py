@@ -17,10 +17,10 @@ from pathlib import Path, PurePath
 
 import pytest
 
+from checks.baseline_diff import Change, is_masked
 from checks.config_drift.diff import DriftItem, diff, severity_of
 from checks.config_drift.formats import parse_detected
-from checks.config_drift.params import Change
-from checks.config_drift.secrets import SecretMasker, is_masked
+from checks.config_drift.secrets import SecretMasker
 from monitor.model import Severity
 from tests.support.debian_files import extract
 

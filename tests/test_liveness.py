@@ -20,7 +20,7 @@ from monitor.clock import SystemClock
 from monitor.jobs import ScheduledCheck
 from monitor.metrics import build_registry
 from monitor.model import CheckKind, CheckRun, Target
-from monitor.recorder import Recorder
+from monitor.recorder import RunRecorder
 from monitor.runner import CheckJob
 from monitor.scheduler import CheckScheduler
 from monitor.store.interface import HysteresisPolicy
@@ -95,8 +95,8 @@ def test_checks_far_overdue_because_every_worker_is_stuck_make_healthz_unhealthy
     assert body["stalled"][0].startswith("scheduler: 1 check(s) overdue")
 
 
-def recording(store: SqlStore) -> Recorder:
-    recorder = Recorder(store, HysteresisPolicy, SystemClock(), stalled_after_seconds=1)
+def recording(store: SqlStore) -> RunRecorder:
+    recorder = RunRecorder(store, HysteresisPolicy, SystemClock(), stalled_after_seconds=1)
     recorder.start()
     return recorder
 

@@ -45,7 +45,7 @@ from sslyze.server_connectivity import (
 )
 
 from checks.tls_posture import elimination, registry
-from checks.tls_posture.facts import Protocol
+from checks.tls_posture.facts import TlsVersion
 from checks.tls_posture.registry import (
     CertificateInfoTimeoutIsConnectivity,
     ClientRenegotiationTimeoutIsConnectivity,
@@ -236,7 +236,7 @@ def test_a_timeout_on_the_first_offer_is_could_not_determine_not_unsupported(
     assert all(isinstance(o, CipherSuiteRejectedByServer) for o in outcomes)
     assert {o.cipher_suite for o in outcomes} == suites
     result = CipherSuitesScanResult(TlsVersionEnum.TLS_1_0, [], outcomes)  # type: ignore[arg-type]
-    support = protocol_support(Protocol.TLS_1_0, result)
+    support = protocol_support(TlsVersion.TLS_1_0, result)
     assert support.supported is None
     assert "timed out" in (support.error or "")
 

@@ -10,11 +10,11 @@ import pytest
 from checks.controls import controls_for
 from checks.tls_posture.evaluate import evaluate
 from checks.tls_posture.facts import (
-    CertificateFacts,
-    Protocol,
+    ChainFacts,
     ProtocolSupport,
     Suite,
-    TlsFacts,
+    TlsPostureRaw,
+    TlsVersion,
 )
 from checks.tls_posture.grade import Grade
 from checks.tls_posture.params import TlsPostureParams
@@ -26,8 +26,8 @@ PARAMS = TlsPostureParams()
 
 
 def with_protocol(
-    facts: TlsFacts, protocol: Protocol, supported: bool | None, *suites: Suite
-) -> TlsFacts:
+    facts: TlsPostureRaw, protocol: TlsVersion, supported: bool | None, *suites: Suite
+) -> TlsPostureRaw:
     protocols = tuple(
         ProtocolSupport(protocol, supported, suites=suites) if p.protocol is protocol else p
         for p in facts.protocols
@@ -35,19 +35,19 @@ def with_protocol(
     return replace(facts, protocols=protocols)
 
 
-def judge(facts: TlsFacts) -> tuple[set[str], str]:
+def judge(facts: TlsPostureRaw) -> tuple[set[str], str]:
     """Rules found (the TLS-GRADE explanation aside) and this scan's letter."""
     output = evaluate(facts, PARAMS, NOW)
     return {f.rule_id for f in output.findings} - {"TLS-GRADE"}, graded(facts).letter
 
 
-def graded(facts: TlsFacts) -> Grade:
+def graded(facts: TlsPostureRaw) -> Grade:
     output = evaluate(facts, PARAMS, NOW)
     assert output.snapshot is not None
     return Grade.from_json(output.snapshot["scan_grade"])
 
 
-def caps(facts: TlsFacts) -> set[tuple[str, str]]:
+def caps(facts: TlsPostureRaw) -> set[tuple[str, str]]:
     return {(cap.letter, cap.reason) for cap in graded(facts).caps}
 
 
@@ -71,14 +71,14 @@ def test_short_hsts_is_low_and_blocks_a_plus() -> None:
 @pytest.mark.parametrize(
     ("protocol", "rule", "grade"),
     [
-        (Protocol.SSL_2_0, "TLS-PROTOCOL-SSL2", "F"),
-        (Protocol.SSL_3_0, "TLS-PROTOCOL-SSL3", "C"),  # with a CBC suite: POODLE
-        (Protocol.TLS_1_0, "TLS-PROTOCOL-TLS10", "B"),
-        (Protocol.TLS_1_1, "TLS-PROTOCOL-TLS11", "B"),
+        (TlsVersion.SSL_2_0, "TLS-PROTOCOL-SSL2", "F"),
+        (TlsVersion.SSL_3_0, "TLS-PROTOCOL-SSL3", "C"),  # with a CBC suite: POODLE
+        (TlsVersion.TLS_1_0, "TLS-PROTOCOL-TLS10", "B"),
+        (TlsVersion.TLS_1_1, "TLS-PROTOCOL-TLS11", "B"),
     ],
 )
 def test_legacy_protocols_are_findings_and_cap_the_grade(
-    protocol: Protocol, rule: str, grade: str
+    protocol: TlsVersion, rule: str, grade: str
 ) -> None:
     cbc = Suite(
         "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", 128, ephemeral_kind="ECDH", ephemeral_size=256
@@ -89,11 +89,11 @@ def test_legacy_protocols_are_findings_and_cap_the_grade(
 
 
 def test_no_tls12_or_13_caps_at_c() -> None:
-    facts = with_protocol(clean(), Protocol.TLS_1_2, False)
-    facts = with_protocol(facts, Protocol.TLS_1_3, False)
+    facts = with_protocol(clean(), TlsVersion.TLS_1_2, False)
+    facts = with_protocol(facts, TlsVersion.TLS_1_3, False)
     facts = with_protocol(
         facts,
-        Protocol.TLS_1_0,
+        TlsVersion.TLS_1_0,
         True,
         Suite("TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", 128, ephemeral_kind="ECDH", ephemeral_size=256),
     )
@@ -114,22 +114,22 @@ def test_no_tls12_or_13_caps_at_c() -> None:
     ],
 )
 def test_weak_ciphers_are_findings(suite: Suite, rule: str, grade: str) -> None:
-    rules, got = judge(with_protocol(clean(), Protocol.TLS_1_2, True, GCM, suite))
+    rules, got = judge(with_protocol(clean(), TlsVersion.TLS_1_2, True, GCM, suite))
     assert rule in rules
     assert got == grade
 
 
 def test_static_rsa_only_means_no_forward_secrecy_and_caps_b() -> None:
     static = Suite("TLS_RSA_WITH_AES_128_GCM_SHA256", 128)
-    facts = with_protocol(clean(), Protocol.TLS_1_3, False)
-    rules, grade = judge(with_protocol(facts, Protocol.TLS_1_2, True, static))
+    facts = with_protocol(clean(), TlsVersion.TLS_1_3, False)
+    rules, grade = judge(with_protocol(facts, TlsVersion.TLS_1_2, True, static))
     assert "TLS-CIPHER-NO-FORWARD-SECRECY" in rules
     assert grade == "B"
 
 
 def test_static_rsa_beside_ecdhe_is_a_low_finding() -> None:
     static = Suite("TLS_RSA_WITH_AES_128_GCM_SHA256", 128)
-    rules, _ = judge(with_protocol(clean(), Protocol.TLS_1_2, True, GCM, static))
+    rules, _ = judge(with_protocol(clean(), TlsVersion.TLS_1_2, True, GCM, static))
     assert "TLS-CIPHER-STATIC-RSA" in rules
     assert "TLS-CIPHER-NO-FORWARD-SECRECY" not in rules
 
@@ -139,7 +139,7 @@ def test_cbc_only_means_no_aead_a_warning_that_makes_a_an_a_minus() -> None:
         "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256", 128, ephemeral_kind="ECDH", ephemeral_size=256
     )
     facts = with_protocol(
-        with_protocol(clean(), Protocol.TLS_1_3, False), Protocol.TLS_1_2, True, cbc
+        with_protocol(clean(), TlsVersion.TLS_1_3, False), TlsVersion.TLS_1_2, True, cbc
     )
     rules, grade = judge(facts)
     assert {"TLS-CIPHER-NO-AEAD", "TLS-CIPHER-CBC"} <= rules
@@ -154,7 +154,7 @@ def test_small_dh_groups(bits: int, rule: str, grade: str) -> None:
     dhe = Suite(
         "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256", 128, ephemeral_kind="DH", ephemeral_size=bits
     )
-    rules, got = judge(with_protocol(clean(), Protocol.TLS_1_2, True, GCM, dhe))
+    rules, got = judge(with_protocol(clean(), TlsVersion.TLS_1_2, True, GCM, dhe))
     assert rule in rules
     assert got == grade
 
@@ -245,13 +245,13 @@ def test_missing_fallback_scsv_only_matters_with_legacy_protocols() -> None:
     cbc = Suite(
         "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", 128, ephemeral_kind="ECDH", ephemeral_size=256
     )
-    legacy = with_protocol(clean(fallback_scsv=False), Protocol.TLS_1_0, True, cbc)
+    legacy = with_protocol(clean(fallback_scsv=False), TlsVersion.TLS_1_0, True, cbc)
     assert "TLS-FALLBACK-SCSV-MISSING" in judge(legacy)[0]
 
 
 def test_unknown_protocol_support_is_never_treated_as_no_and_makes_the_grade_provisional() -> None:
     unknown_tls10 = with_protocol(
-        clean(incomplete=("TLSv1.0: 3 handshake(s) timed out",)), Protocol.TLS_1_0, None
+        clean(incomplete=("TLSv1.0: 3 handshake(s) timed out",)), TlsVersion.TLS_1_0, None
     )
     rules, _grade = judge(unknown_tls10)
     assert "TLS-SCAN-INCOMPLETE" in rules
@@ -289,7 +289,7 @@ def test_an_untested_flaw_makes_the_grade_provisional_not_f_and_not_clean(
     ],
 )
 def test_a_certificate_that_could_not_be_judged_caps_the_provisional_grade_at_t(
-    certificate: CertificateFacts | None, reason: str
+    certificate: ChainFacts | None, reason: str
 ) -> None:
     facts = clean(certificate=certificate, incomplete=("certificate: CONNECTIVITY_ISSUE",))
     result = graded(facts)
@@ -300,13 +300,13 @@ def test_a_certificate_that_could_not_be_judged_caps_the_provisional_grade_at_t(
 def test_a_provisional_grade_never_replaces_the_last_complete_one_in_metrics() -> None:
     complete = graded(
         with_protocol(
-            clean(), Protocol.TLS_1_2, True, GCM, Suite("TLS_RSA_WITH_3DES_EDE_CBC_SHA", 112)
+            clean(), TlsVersion.TLS_1_2, True, GCM, Suite("TLS_RSA_WITH_3DES_EDE_CBC_SHA", 112)
         )
     )
     assert complete.letter == "C"
     unknown = with_protocol(
         clean(incomplete=("TLSv1.2: timed out",), last_complete_grade=complete.to_json()),
-        Protocol.TLS_1_2,
+        TlsVersion.TLS_1_2,
         None,
     )
     output = evaluate(unknown, PARAMS, NOW)
@@ -326,7 +326,7 @@ def test_a_provisional_grade_never_replaces_the_last_complete_one_in_metrics() -
 
 
 def test_profile_compliance_is_its_own_verdict() -> None:
-    def compliant(facts: TlsFacts) -> float | None:
+    def compliant(facts: TlsPostureRaw) -> float | None:
         output = evaluate(facts, PARAMS, NOW)
         assert output.snapshot is not None
         values = [o.value for o in output.observations if o.name == "tls_profile_compliant"]
@@ -344,14 +344,14 @@ def test_ssl3_as_the_best_protocol_fails_and_beside_tls12_without_cbc_caps_b() -
     only_ssl3 = clean(
         protocols=tuple(
             ProtocolSupport(
-                p, p is Protocol.SSL_3_0, suites=(cbc,) if p is Protocol.SSL_3_0 else ()
+                p, p is TlsVersion.SSL_3_0, suites=(cbc,) if p is TlsVersion.SSL_3_0 else ()
             )
-            for p in Protocol
+            for p in TlsVersion
         )
     )
     assert judge(only_ssl3)[1] == "F"
     assert ("F", "SSL 3.0 is the best protocol offered (POODLE)") in caps(only_ssl3)
-    beside = with_protocol(clean(), Protocol.SSL_3_0, True, rc4)
+    beside = with_protocol(clean(), TlsVersion.SSL_3_0, True, rc4)
     assert ("B", "SSL 3.0 offered") in caps(beside)
     assert ("B", "RC4 offered") in caps(beside)
     assert judge(beside)[1] == "B"
@@ -368,13 +368,13 @@ def test_an_incomplete_chain_is_a_finding_and_caps_b_not_t() -> None:
 
 
 def test_no_tls13_alone_makes_a_an_a_minus() -> None:
-    facts = with_protocol(clean(), Protocol.TLS_1_3, False)
+    facts = with_protocol(clean(), TlsVersion.TLS_1_3, False)
     assert judge(facts)[1] == "A-"
     assert caps(facts) == {("A-", "no TLS 1.3")}
 
 
 def test_observations_report_protocols_grade_and_suites() -> None:
-    output = evaluate(with_protocol(clean(), Protocol.TLS_1_0, None), PARAMS, NOW)
+    output = evaluate(with_protocol(clean(), TlsVersion.TLS_1_0, None), PARAMS, NOW)
     by_name: dict[str, list[tuple[dict[str, str], float]]] = {}
     for o in output.observations:
         by_name.setdefault(o.name, []).append((dict(o.labels), o.value))
@@ -388,7 +388,9 @@ def test_observations_report_protocols_grade_and_suites() -> None:
 
 
 def test_the_caps_and_score_parts_are_label_free_metrics() -> None:
-    facts = with_protocol(with_protocol(clean(), Protocol.TLS_1_3, False), Protocol.TLS_1_0, True)
+    facts = with_protocol(
+        with_protocol(clean(), TlsVersion.TLS_1_3, False), TlsVersion.TLS_1_0, True
+    )
     result = graded(facts)
     values = {o.name: o.value for o in evaluate(facts, PARAMS, NOW).observations if not o.labels}
     assert {(c.letter, c.reason) for c in result.caps} == {
@@ -417,8 +419,8 @@ def test_every_tls_rule_names_its_controls() -> None:
 
 
 def test_facts_round_trip_through_json() -> None:
-    facts = with_protocol(clean(), Protocol.TLS_1_0, None)
-    assert TlsFacts.from_json(facts.to_json()) == facts
+    facts = with_protocol(clean(), TlsVersion.TLS_1_0, None)
+    assert TlsPostureRaw.from_json(facts.to_json()) == facts
 
 
 def test_a_trust_verdict_that_could_not_be_made_is_unknown_neither_trusted_nor_untrusted() -> None:

@@ -20,11 +20,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from checks.baseline_diff import is_masked
 from checks.config_drift.collect import collect
 from checks.config_drift.evaluate import evaluate
 from checks.config_drift.facts import DriftRaw
 from checks.config_drift.params import ConfigDriftParams, Source
-from checks.config_drift.secrets import is_masked
 from checks.egress import EgressPolicy
 from checks.interface import CheckContext
 from monitor.model import Baseline, CheckKind, Target

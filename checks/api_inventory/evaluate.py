@@ -34,6 +34,7 @@ from checks.api_inventory.posture import (
     standing_risks,
 )
 from checks.api_inventory.traffic import ShadowEndpoint, TrafficSummary, ZombieEndpoint
+from checks.interface import baseline_subject, source_prefix
 from checks.openapi.inventory import ApiInventory, to_json
 from monitor.model import BaselineUpdate, CheckOutput, Finding, Observation, Severity
 
@@ -51,7 +52,7 @@ def evaluate(raw: InventoryRaw, params: ApiInventoryParams, now: datetime) -> Ch
     update: BaselineUpdate | None = None
     if raw.unparseable is not None:
         findings.append(_unparseable(raw.unparseable))
-        undetermined.append(f"{INVENTORY}|")
+        undetermined.append(source_prefix(INVENTORY))
     if raw.current is not None:
         if raw.current.problems:
             findings.append(_invalid(raw.current.problems))
@@ -153,7 +154,9 @@ def _security(change: Change, target: str, standing: bool = False) -> Finding:
         rule_id=change.kind.value,
         severity=change.severity,
         title=f"{change.shown}: {change.detail}",
-        subject=f"{INVENTORY}|{tag}{change.kind.value}|{change.operation_key}|{change.detail}",
+        subject=baseline_subject(
+            INVENTORY, f"{tag}{change.kind.value}|{change.operation_key}|{change.detail}"
+        ),
         evidence=(
             f"{'first observation' if standing else 'compared with the approved inventory'}: "
             f"{change.detail}{before_after}"
@@ -187,7 +190,9 @@ def _group(group: ChangeGroup, target: str, standing: bool = False) -> Finding:
         rule_id=group.kind.value,
         severity=group.severity,
         title=group.titled(),
-        subject=f"{INVENTORY}|{tag}{group.kind.value}|{group.path_prefix}{sub_kind}",
+        subject=baseline_subject(
+            INVENTORY, f"{tag}{group.kind.value}|{group.path_prefix}{sub_kind}"
+        ),
         evidence=f"{group.count} change(s): {listed}",
         remediation=(
             (

@@ -1,5 +1,5 @@
 """The rules that judge drift items (volatile paths, ignore rules, severity); `diff` and
-`DriftItem` live in tree_diff and are re-exported here."""
+`DriftItem` live in `checks.baseline_diff` and are re-exported here."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 
-from checks.config_drift.params import Change, IgnoreRule, SeverityRule
-from checks.config_drift.tree_diff import DriftItem, diff
+from checks.baseline_diff import Change, DriftItem, diff
+from checks.config_drift.params import IgnoreRule, SeverityRule
 from monitor.model import Severity
 
 __all__ = ["DriftItem", "diff"]

@@ -8,11 +8,11 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+from checks.baseline_diff import Change, block_name, block_summary, is_masked
 from checks.config_drift.diff import DriftItem, diff, ignored_by, is_volatile, severity_of
 from checks.config_drift.facts import DriftRaw, ReadAs, ReadNote
-from checks.config_drift.params import Change, ConfigDriftParams
-from checks.config_drift.secrets import is_masked
-from checks.config_drift.tree_diff import block_name, block_summary
+from checks.config_drift.params import ConfigDriftParams
+from checks.interface import baseline_subject, source_prefix
 from monitor.model import (
     BaselineUpdate,
     CheckKind,
@@ -46,12 +46,12 @@ def evaluate(raw: DriftRaw, params: ConfigDriftParams, now: datetime) -> CheckOu
         items = _judged(diff(state.source, approved[state.source], state.entries), kept)
         findings.extend(_drift_finding(item, params, raw.target) for item in items)
         for prefix, reason in unreadable.items():
-            findings.append(_unavailable(f"{state.source}|{prefix}", reason))
-            undetermined.append(f"{state.source}|{prefix}")
+            findings.append(_unavailable(baseline_subject(state.source, prefix), reason))
+            undetermined.append(baseline_subject(state.source, prefix))
         observations.append(Observation("drift_items", float(len(items)), {"source": state.source}))
     for failure in raw.failures:
         findings.append(_unavailable(failure.source, failure.reason))
-        undetermined.append(f"{failure.source}|")
+        undetermined.append(source_prefix(failure.source))
     if raw.baseline is not None:
         age = (now - raw.baseline.approved_at).total_seconds()
         observations.append(
@@ -160,7 +160,7 @@ def _short(value: str | None) -> str:
 
 def _read_as(source: str, note: ReadNote) -> Finding:
     # `#format`: a directory's file has drift items under its own name too
-    subject = f"{source}|{note.where}#format" if note.where else source
+    subject = baseline_subject(source, f"{note.where}#format") if note.where else source
     text = note.read_as is ReadAs.TEXT
     return Finding(
         rule_id="DRIFT-READ-AS-TEXT" if text else "DRIFT-READ-AS-DIGEST",

@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from checks.baseline_diff import Change
 from checks.interface import CheckParams
 from monitor.durations import Duration
 from monitor.model import CheckKind, Severity
@@ -168,12 +169,6 @@ def _compiles(value: str) -> str:
 
 
 Regex = Annotated[str, Field(max_length=MAX_REGEX_LENGTH), AfterValidator(_compiles)]
-
-
-class Change(StrEnum):
-    ADDED = "added"
-    REMOVED = "removed"
-    CHANGED = "changed"
 
 
 class IgnoreRule(BaseModel):

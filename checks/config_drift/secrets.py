@@ -9,7 +9,8 @@ import hmac
 import json
 import re
 
-SECRET_MARK = "<secret hmac:"  # noqa: S105 - a marker, not a password
+from checks.baseline_diff import SECRET_MARK
+
 _WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 # A key whose last word is one of these names a secret (`api_key`, `X-Auth-Key`, `session`);
 # one of the strong ones anywhere in the key's own name does (`jwt_secret_ttl` aside).
@@ -174,10 +175,6 @@ def _is_secret_segment(segment: str) -> bool:
 def _names_a_password(path: str) -> bool:
     words = {word.lower() for word in _WORDS.findall(last_segment(path))}
     return bool(words & (_STRONG_WORDS | {"pass", "pw"}))
-
-
-def is_masked(value: str) -> bool:
-    return value.startswith(SECRET_MARK) or SECRET_MARK in value
 
 
 class SecretMasker:

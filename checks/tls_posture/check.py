@@ -8,18 +8,18 @@ from typing import ClassVar
 from checks.interface import Check, CheckContext, CheckParams
 from checks.plaintext import NoTls, no_tls, no_tls_output
 from checks.tls_posture import evaluate
-from checks.tls_posture.facts import TlsFacts
+from checks.tls_posture.facts import TlsPostureRaw
 from checks.tls_posture.params import TlsPostureParams
 from monitor.model import CheckKind, CheckOutput, Target
 
 
-class TlsPostureCheck(Check[TlsPostureParams, TlsFacts | NoTls]):
+class TlsPostureCheck(Check[TlsPostureParams, TlsPostureRaw | NoTls]):
     kind: ClassVar[CheckKind] = CheckKind.TLS_POSTURE
     params_model: ClassVar[type[CheckParams]] = TlsPostureParams
 
     def collect(
         self, target: Target, params: TlsPostureParams, context: CheckContext
-    ) -> TlsFacts | NoTls:
+    ) -> TlsPostureRaw | NoTls:
         plaintext = no_tls(target)
         if plaintext is not None:
             return plaintext  # no handshake to scan: the finding says so
@@ -29,7 +29,7 @@ class TlsPostureCheck(Check[TlsPostureParams, TlsFacts | NoTls]):
         return collect.collect(target, params, context)
 
     def evaluate(
-        self, raw: TlsFacts | NoTls, params: TlsPostureParams, now: datetime
+        self, raw: TlsPostureRaw | NoTls, params: TlsPostureParams, now: datetime
     ) -> CheckOutput:
         if isinstance(raw, NoTls):
             return no_tls_output(raw)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from checks.tls_posture.facts import Protocol, Suite
+from checks.tls_posture.facts import Suite, TlsVersion
 
 
 class Weakness(StrEnum):
@@ -48,8 +48,8 @@ def is_aead(suite: Suite) -> bool:
     return any(mode in name for mode in ("GCM", "CHACHA20", "CCM"))
 
 
-def forward_secret(protocol: Protocol, suite: Suite) -> bool:
-    if protocol is Protocol.TLS_1_3:
+def forward_secret(protocol: TlsVersion, suite: Suite) -> bool:
+    if protocol is TlsVersion.TLS_1_3:
         return True
     name = suite.name.upper()
     return suite.ephemeral_kind is not None or any(
@@ -57,7 +57,7 @@ def forward_secret(protocol: Protocol, suite: Suite) -> bool:
     )
 
 
-def strength(protocol: Protocol, suite: Suite) -> Strength:
+def strength(protocol: TlsVersion, suite: Suite) -> Strength:
     found = weaknesses(suite)
     if found & {Weakness.NULL, Weakness.EXPORT, Weakness.ANONYMOUS, Weakness.RC4, Weakness.DES}:
         return Strength.INSECURE

@@ -42,7 +42,7 @@ from checks.files import read_input_file
 from checks.interface import BadInput, CheckContext, CheckMisconfigured, TargetUnreachable
 from checks.network import is_ip_literal, resolve
 from checks.tls_posture import registry
-from checks.tls_posture.facts import CertificateFacts, Protocol, ProtocolSupport, TlsFacts
+from checks.tls_posture.facts import ChainFacts, ProtocolSupport, TlsPostureRaw, TlsVersion
 from checks.tls_posture.params import TlsPostureParams
 from checks.tls_posture.probe import dh_too_small, no_answer, probe_handshakes
 from checks.tls_posture.server_scan import (
@@ -53,7 +53,7 @@ from checks.tls_posture.server_scan import (
     scan_server,
 )
 from checks.tls_posture.translate import (
-    certificate_facts,
+    chain_facts,
     curves,
     hsts_max_age,
     protocol_support,
@@ -64,12 +64,12 @@ from monitor.model import CheckKind, Target
 from monitor.text import without_collection_reprs
 
 PROTOCOL_COMMANDS = {
-    Protocol.SSL_2_0: ScanCommand.SSL_2_0_CIPHER_SUITES,
-    Protocol.SSL_3_0: ScanCommand.SSL_3_0_CIPHER_SUITES,
-    Protocol.TLS_1_0: ScanCommand.TLS_1_0_CIPHER_SUITES,
-    Protocol.TLS_1_1: ScanCommand.TLS_1_1_CIPHER_SUITES,
-    Protocol.TLS_1_2: ScanCommand.TLS_1_2_CIPHER_SUITES,
-    Protocol.TLS_1_3: ScanCommand.TLS_1_3_CIPHER_SUITES,
+    TlsVersion.SSL_2_0: ScanCommand.SSL_2_0_CIPHER_SUITES,
+    TlsVersion.SSL_3_0: ScanCommand.SSL_3_0_CIPHER_SUITES,
+    TlsVersion.TLS_1_0: ScanCommand.TLS_1_0_CIPHER_SUITES,
+    TlsVersion.TLS_1_1: ScanCommand.TLS_1_1_CIPHER_SUITES,
+    TlsVersion.TLS_1_2: ScanCommand.TLS_1_2_CIPHER_SUITES,
+    TlsVersion.TLS_1_3: ScanCommand.TLS_1_3_CIPHER_SUITES,
 }
 OTHER_COMMANDS = {
     ScanCommand.CERTIFICATE_INFO,
@@ -101,7 +101,7 @@ _UNREACHABLE_ERRORS = {
 }
 
 
-def collect(target: Target, params: TlsPostureParams, context: CheckContext) -> TlsFacts:
+def collect(target: Target, params: TlsPostureParams, context: CheckContext) -> TlsPostureRaw:
     endpoint = target.endpoint
     if endpoint is None:
         raise CheckMisconfigured("tls_posture needs a target url (https://host[:port])")
@@ -263,7 +263,7 @@ def translate_scan(
     server_name: str,
     address: str,
     params: TlsPostureParams,
-) -> TlsFacts:
+) -> TlsPostureRaw:
     """Plain facts from a completed sslyze scan (pure apart from reading sslyze objects)."""
     scan = result.scan_result
     assert scan is not None
@@ -299,13 +299,13 @@ def translate_scan(
     if params.check_http_headers and not hsts_checked and headers is not None:
         incomplete.append("http_headers: the HTTP request failed")
     deviations = _mozilla_deviations(result, params, incomplete)
-    certificate = certificate_facts(certificate_result, server_name, params.trust_store)
+    certificate = chain_facts(certificate_result, server_name, params.trust_store)
     if certificate is not None and certificate.trusted is None:
         certificate = _self_signed_verdict(certificate, certificate_result)
     if certificate is not None and certificate.trusted is None and certificate.chain:
         why = certificate.validation_error or "no validation result"
         incomplete.append(f"certificate trust: not determined ({why})")
-    return TlsFacts(
+    return TlsPostureRaw(
         endpoint=endpoint,
         server_name=server_name,
         address=address,
@@ -331,7 +331,7 @@ def translate_scan(
     )
 
 
-def _self_signed_verdict(certificate: CertificateFacts, result: Any) -> CertificateFacts:
+def _self_signed_verdict(certificate: ChainFacts, result: Any) -> ChainFacts:
     """A self-signed leaf is trusted only as a trust anchor itself: when the validator stopped
     at the name, it is untrusted unless one of the trust stores in use holds it."""
     leaf = certificate.chain[0] if certificate.chain else None
@@ -378,7 +378,7 @@ def _without_connectivity(
     where: str,
     context: CheckContext,
     network_timeout: float,
-) -> TlsFacts:
+) -> TlsPostureRaw:
     trace = result.connectivity_error_trace
     kind = trace.exc_type.__name__ if trace is not None and trace.exc_type else "unknown"
     message = _sslyze_message(str(trace)) if trace is not None else "no details"
@@ -392,7 +392,7 @@ def _without_connectivity(
             raise TargetUnreachable(f"no TLS handshake completed ({message})", subject=where)
         details = "; ".join(probe.refusals[:3])
         raise BadInput(f"not a usable TLS server ({message}): {details}", subject=where)
-    return TlsFacts(
+    return TlsPostureRaw(
         endpoint=endpoint,
         server_name=server_name,
         address=address,

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from checks.tls_posture.ciphers import Strength, strength
-from checks.tls_posture.facts import Protocol, TlsFacts
+from checks.tls_posture.facts import TlsPostureRaw, TlsVersion
 from checks.tls_posture.grade import Grade, grade
 from checks.tls_posture.params import TlsPostureParams
 from checks.tls_posture.rules import findings as rule_findings
@@ -14,7 +14,7 @@ from checks.tls_posture.rules import undetermined_subjects
 from monitor.model import CheckOutput, Finding, Observation, Severity
 
 
-def evaluate(facts: TlsFacts, params: TlsPostureParams, now: datetime) -> CheckOutput:
+def evaluate(facts: TlsPostureRaw, params: TlsPostureParams, now: datetime) -> CheckOutput:
     minimum = int(params.hsts_min_age.total_seconds())
     found = rule_findings(facts, minimum)
     result = grade(facts, minimum)
@@ -34,7 +34,7 @@ def evaluate(facts: TlsFacts, params: TlsPostureParams, now: datetime) -> CheckO
     ]
     if compliant is not None:
         observations.append(Observation("tls_profile_compliant", 1.0 if compliant else 0.0))
-    for protocol in Protocol:
+    for protocol in TlsVersion:
         support = facts.protocol(protocol).supported
         if support is not None:
             observations.append(
@@ -62,7 +62,7 @@ def reported_grade(result: Grade, last_complete: dict[str, Any] | None) -> Grade
     return result
 
 
-def profile_compliant(facts: TlsFacts) -> bool | None:
+def profile_compliant(facts: TlsPostureRaw) -> bool | None:
     """Whether the server meets the configured Mozilla profile (None: could not be judged)."""
     if facts.mozilla_deviations is None:
         return None
@@ -90,7 +90,7 @@ def _grade_finding(result: Grade, reported: Grade) -> Finding:
 
 
 def snapshot(
-    facts: TlsFacts, result: Grade, reported: Grade, compliant: bool | None
+    facts: TlsPostureRaw, result: Grade, reported: Grade, compliant: bool | None
 ) -> dict[str, Any]:
     """The normalised TLS configuration: evidence, and input for config drift.
 

@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 
-class Protocol(StrEnum):
+class TlsVersion(StrEnum):
     SSL_2_0 = "SSLv2"
     SSL_3_0 = "SSLv3"
     TLS_1_0 = "TLSv1.0"
@@ -21,8 +21,8 @@ class Protocol(StrEnum):
     TLS_1_3 = "TLSv1.3"
 
 
-LEGACY_PROTOCOLS = (Protocol.SSL_2_0, Protocol.SSL_3_0, Protocol.TLS_1_0, Protocol.TLS_1_1)
-MODERN_PROTOCOLS = (Protocol.TLS_1_2, Protocol.TLS_1_3)
+LEGACY_PROTOCOLS = (TlsVersion.SSL_2_0, TlsVersion.SSL_3_0, TlsVersion.TLS_1_0, TlsVersion.TLS_1_1)
+MODERN_PROTOCOLS = (TlsVersion.TLS_1_2, TlsVersion.TLS_1_3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +41,7 @@ class Suite:
 class ProtocolSupport:
     """`supported` None = could not determine; `suites` are the accepted ones."""
 
-    protocol: Protocol
+    protocol: TlsVersion
     supported: bool | None
     suites: tuple[Suite, ...] = ()
     error: str | None = None
@@ -49,6 +49,8 @@ class ProtocolSupport:
 
 @dataclass(frozen=True, slots=True)
 class CertFacts:
+    """One certificate of a `ChainFacts` chain."""
+
     subject: str
     issuer: str
     serial: str
@@ -62,7 +64,9 @@ class CertFacts:
 
 
 @dataclass(frozen=True, slots=True)
-class CertificateFacts:
+class ChainFacts:
+    """The chain served, and the validator's word on it (trust, hostname, OCSP)."""
+
     chain: tuple[CertFacts, ...]  # as received, leaf first
     trusted: bool | None  # validates against the trust stores in use
     validation_error: str | None
@@ -76,7 +80,7 @@ class CertificateFacts:
     chain_incomplete: bool | None = None
 
 
-def untrusted_reason(certificate: CertificateFacts) -> str:
+def untrusted_reason(certificate: ChainFacts) -> str:
     """Why the chain is not trusted: the validator's words, else the shape of the chain."""
     if certificate.untrusted_because:
         return certificate.untrusted_because
@@ -98,14 +102,14 @@ def untrusted_reason(certificate: CertificateFacts) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class TlsFacts:
+class TlsPostureRaw:
     """Everything one scan learned. Empty `incomplete` means every question was answered."""
 
     endpoint: str
     server_name: str
     address: str
     protocols: tuple[ProtocolSupport, ...]
-    certificate: CertificateFacts | None = None
+    certificate: ChainFacts | None = None
     compression: bool | None = None
     secure_renegotiation: bool | None = None
     client_renegotiation: bool | None = None
@@ -126,13 +130,13 @@ class TlsFacts:
     last_complete_grade: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def protocol(self, protocol: Protocol) -> ProtocolSupport:
+    def protocol(self, protocol: TlsVersion) -> ProtocolSupport:
         for support in self.protocols:
             if support.protocol is protocol:
                 return support
         return ProtocolSupport(protocol, None, error="not tested")
 
-    def accepted_suites(self) -> list[tuple[Protocol, Suite]]:
+    def accepted_suites(self) -> list[tuple[TlsVersion, Suite]]:
         return [(p.protocol, suite) for p in self.protocols for suite in p.suites]
 
     def to_json(self) -> dict[str, Any]:
@@ -140,14 +144,14 @@ class TlsFacts:
         return document
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> TlsFacts:
+    def from_json(cls, data: dict[str, Any]) -> TlsPostureRaw:
         certificate = data.get("certificate")
         return cls(
             **{
                 **data,
                 "protocols": tuple(
                     ProtocolSupport(
-                        protocol=Protocol(p["protocol"]),
+                        protocol=TlsVersion(p["protocol"]),
                         supported=p["supported"],
                         suites=tuple(Suite(**s) for s in p["suites"]),
                         error=p["error"],
@@ -155,7 +159,7 @@ class TlsFacts:
                     for p in data["protocols"]
                 ),
                 "certificate": (
-                    CertificateFacts(
+                    ChainFacts(
                         **{
                             **certificate,
                             "chain": tuple(

@@ -25,19 +25,19 @@ from checks.tls_posture.facts import (
     LEGACY_PROTOCOLS,
     MODERN_PROTOCOLS,
     CertFacts,
-    Protocol,
     Suite,
-    TlsFacts,
+    TlsPostureRaw,
+    TlsVersion,
     untrusted_reason,
 )
 
 PROTOCOL_SCORES = {
-    Protocol.SSL_2_0: 0,
-    Protocol.SSL_3_0: 80,
-    Protocol.TLS_1_0: 90,
-    Protocol.TLS_1_1: 95,
-    Protocol.TLS_1_2: 100,
-    Protocol.TLS_1_3: 100,
+    TlsVersion.SSL_2_0: 0,
+    TlsVersion.SSL_3_0: 80,
+    TlsVersion.TLS_1_0: 90,
+    TlsVersion.TLS_1_1: 95,
+    TlsVersion.TLS_1_2: 100,
+    TlsVersion.TLS_1_3: 100,
 }
 _LETTERS = ((80, "A"), (65, "B"), (50, "C"), (35, "D"), (20, "E"))
 ORDER = ("A+", "A", "A-", "B", "C", "D", "E", "F", "T", "M")
@@ -111,7 +111,7 @@ def worse(first: str, second: str) -> str:
     return first if ORDER.index(first) >= ORDER.index(second) else second
 
 
-def grade(facts: TlsFacts, hsts_min_age_seconds: int) -> Grade:
+def grade(facts: TlsPostureRaw, hsts_min_age_seconds: int) -> Grade:
     undetermined = _undetermined(facts)
     offered = [p.protocol for p in facts.protocols if p.supported]
     suites = facts.accepted_suites()
@@ -148,9 +148,9 @@ def grade(facts: TlsFacts, hsts_min_age_seconds: int) -> Grade:
     )  # fmt: skip
 
 
-def _undetermined(facts: TlsFacts) -> tuple[str, ...]:
+def _undetermined(facts: TlsPostureRaw) -> tuple[str, ...]:
     missing = [str(p.protocol) for p in facts.protocols if p.supported is None]
-    missing += [str(p) for p in Protocol if p not in {s.protocol for s in facts.protocols}]
+    missing += [str(p) for p in TlsVersion if p not in {s.protocol for s in facts.protocols}]
     if facts.certificate is None:
         missing.append("certificate")
     elif facts.certificate.trusted is None:
@@ -169,23 +169,23 @@ def _undetermined(facts: TlsFacts) -> tuple[str, ...]:
 
 
 def _protocol_caps(
-    facts: TlsFacts, offered: list[Protocol], suites: list[tuple[Protocol, Suite]]
+    facts: TlsPostureRaw, offered: list[TlsVersion], suites: list[tuple[TlsVersion, Suite]]
 ) -> list[Cap]:
     caps = []
-    if Protocol.SSL_2_0 in offered:
+    if TlsVersion.SSL_2_0 in offered:
         caps.append(Cap("F", "SSL 2.0 offered"))
-    if Protocol.SSL_3_0 in offered:
+    if TlsVersion.SSL_3_0 in offered:
         if all(
             facts.protocol(p).supported is False for p in (*LEGACY_PROTOCOLS[2:], *MODERN_PROTOCOLS)
         ):
             caps.append(Cap("F", "SSL 3.0 is the best protocol offered (POODLE)"))
-        elif any(Weakness.CBC in weaknesses(s) for p, s in suites if p is Protocol.SSL_3_0):
+        elif any(Weakness.CBC in weaknesses(s) for p, s in suites if p is TlsVersion.SSL_3_0):
             caps.append(Cap("C", "SSL 3.0 with CBC suites (POODLE)"))
         else:
             caps.append(Cap("B", "SSL 3.0 offered"))
     if all(facts.protocol(p).supported is False for p in MODERN_PROTOCOLS):
         caps.append(Cap("C", "no TLS 1.2 or 1.3"))
-    for protocol in (Protocol.TLS_1_0, Protocol.TLS_1_1):
+    for protocol in (TlsVersion.TLS_1_0, TlsVersion.TLS_1_1):
         if protocol in offered:
             caps.append(Cap("B", f"{protocol} offered"))
     if facts.fallback_scsv is False and any(p in offered for p in LEGACY_PROTOCOLS):
@@ -193,7 +193,7 @@ def _protocol_caps(
     return caps
 
 
-def _cipher_caps(facts: TlsFacts, suites: list[tuple[Protocol, Suite]]) -> list[Cap]:
+def _cipher_caps(facts: TlsPostureRaw, suites: list[tuple[TlsVersion, Suite]]) -> list[Cap]:
     caps = []
     found = {weakness for _, suite in suites for weakness in weaknesses(suite)}
     if found & {Weakness.NULL, Weakness.ANONYMOUS}:
@@ -202,7 +202,7 @@ def _cipher_caps(facts: TlsFacts, suites: list[tuple[Protocol, Suite]]) -> list[
         caps.append(Cap("F", "EXPORT cipher suites"))
     if Weakness.DES in found:
         caps.append(Cap("F", "cipher suites weaker than 112 bits (DES)"))
-    modern = [s for p, s in suites if p in (Protocol.TLS_1_1, *MODERN_PROTOCOLS)]
+    modern = [s for p, s in suites if p in (TlsVersion.TLS_1_1, *MODERN_PROTOCOLS)]
     if any(Weakness.RC4 in weaknesses(s) for s in modern):
         caps.append(Cap("C", "RC4 with TLS 1.1 or newer"))
     elif Weakness.RC4 in found:
@@ -221,7 +221,7 @@ def _cipher_caps(facts: TlsFacts, suites: list[tuple[Protocol, Suite]]) -> list[
     return caps
 
 
-def _certificate_caps(facts: TlsFacts) -> list[Cap]:
+def _certificate_caps(facts: TlsPostureRaw) -> list[Cap]:
     certificate = facts.certificate
     if certificate is None and not facts.fallback_probe:
         # an unread certificate must not let an untrusted one escape T
@@ -256,7 +256,7 @@ def _key_caps(leaf: CertFacts) -> list[Cap]:
     return []
 
 
-def _implementation_caps(facts: TlsFacts) -> list[Cap]:
+def _implementation_caps(facts: TlsPostureRaw) -> list[Cap]:
     caps = []
     if facts.heartbleed:
         caps.append(Cap("F", "Heartbleed"))
@@ -275,9 +275,9 @@ def _implementation_caps(facts: TlsFacts) -> list[Cap]:
     return caps
 
 
-def _warnings(facts: TlsFacts, suites: list[tuple[Protocol, Suite]]) -> list[Cap]:
+def _warnings(facts: TlsPostureRaw, suites: list[tuple[TlsVersion, Suite]]) -> list[Cap]:
     caps = []
-    if facts.protocol(Protocol.TLS_1_3).supported is False:
+    if facts.protocol(TlsVersion.TLS_1_3).supported is False:
         caps.append(Cap("A-", "no TLS 1.3"))
     certificate = facts.certificate
     if certificate is not None and certificate.sha1_in_chain and certificate.trusted:
@@ -285,7 +285,7 @@ def _warnings(facts: TlsFacts, suites: list[tuple[Protocol, Suite]]) -> list[Cap
     return caps
 
 
-def _key_exchange_score(facts: TlsFacts, protocol: Protocol, suite: Suite) -> int:
+def _key_exchange_score(facts: TlsPostureRaw, protocol: TlsVersion, suite: Suite) -> int:
     if suite.anonymous:
         return 0
     if suite.ephemeral_kind == "DH" and suite.ephemeral_size:

@@ -12,12 +12,12 @@ import warnings
 from dataclasses import dataclass, field
 
 from checks.interface import CheckContext
-from checks.tls_posture.facts import Protocol, Suite
+from checks.tls_posture.facts import Suite, TlsVersion
 
 _VERSIONS = {
-    Protocol.TLS_1_0: ssl.TLSVersion.TLSv1,
-    Protocol.TLS_1_1: ssl.TLSVersion.TLSv1_1,
-    Protocol.TLS_1_2: ssl.TLSVersion.TLSv1_2,
+    TlsVersion.TLS_1_0: ssl.TLSVersion.TLSv1,
+    TlsVersion.TLS_1_1: ssl.TLSVersion.TLSv1_1,
+    TlsVersion.TLS_1_2: ssl.TLSVersion.TLSv1_2,
 }
 _FAMILIES = {
     "NULL": "eNULL:NULL:@SECLEVEL=0",
@@ -30,7 +30,7 @@ _IANA_PREFIX = {"NULL-": "TLS_RSA_WITH_NULL_", "ECDHE-RSA-NULL-": "TLS_ECDHE_RSA
 
 @dataclass
 class ProbeResult:
-    accepted: dict[Protocol, tuple[Suite, ...]] = field(default_factory=dict)
+    accepted: dict[TlsVersion, tuple[Suite, ...]] = field(default_factory=dict)
     refusals: list[str] = field(default_factory=list)
 
 

@@ -18,8 +18,8 @@ from checks.tls_posture.ciphers import Weakness, forward_secret, is_aead, weakne
 from checks.tls_posture.facts import (
     LEGACY_PROTOCOLS,
     MODERN_PROTOCOLS,
-    Protocol,
-    TlsFacts,
+    TlsPostureRaw,
+    TlsVersion,
     untrusted_reason,
 )
 from checks.tls_posture.probe import dh_too_small
@@ -29,10 +29,10 @@ from monitor.text import without_collection_reprs
 MAX_LIFETIME = timedelta(days=398)
 
 _PROTOCOL_RULES = {
-    Protocol.SSL_2_0: ("TLS-PROTOCOL-SSL2", Severity.CRITICAL),
-    Protocol.SSL_3_0: ("TLS-PROTOCOL-SSL3", Severity.HIGH),
-    Protocol.TLS_1_0: ("TLS-PROTOCOL-TLS10", Severity.MEDIUM),
-    Protocol.TLS_1_1: ("TLS-PROTOCOL-TLS11", Severity.MEDIUM),
+    TlsVersion.SSL_2_0: ("TLS-PROTOCOL-SSL2", Severity.CRITICAL),
+    TlsVersion.SSL_3_0: ("TLS-PROTOCOL-SSL3", Severity.HIGH),
+    TlsVersion.TLS_1_0: ("TLS-PROTOCOL-TLS10", Severity.MEDIUM),
+    TlsVersion.TLS_1_1: ("TLS-PROTOCOL-TLS11", Severity.MEDIUM),
 }
 _CIPHER_RULES = {
     Weakness.NULL: (
@@ -56,7 +56,7 @@ _CIPHERS_FIX = (
 )
 
 
-def findings(facts: TlsFacts, hsts_min_age_seconds: int) -> list[Finding]:
+def findings(facts: TlsPostureRaw, hsts_min_age_seconds: int) -> list[Finding]:
     return [
         *_protocols(facts),
         *_ciphers(facts),
@@ -68,12 +68,12 @@ def findings(facts: TlsFacts, hsts_min_age_seconds: int) -> list[Finding]:
     ]
 
 
-def undetermined_subjects(facts: TlsFacts) -> tuple[str, ...]:
+def undetermined_subjects(facts: TlsPostureRaw) -> tuple[str, ...]:
     """Subjects (prefixes) of findings this scan could not judge either way: an open finding
     under them is unknown, not gone, so a partial scan resolves (and re-opens) nothing."""
     subjects: list[str] = []
-    if any(facts.protocol(p).supported is None for p in Protocol):
-        subjects += [str(p) for p in Protocol if facts.protocol(p).supported is None]
+    if any(facts.protocol(p).supported is None for p in TlsVersion):
+        subjects += [str(p) for p in TlsVersion if facts.protocol(p).supported is None]
         # which suites are accepted is only known when every protocol is
         subjects += [w.value for w in Weakness] + ["forward-secrecy", "static-rsa", "aead", "dh"]
         subjects += ["TLS1.2+", "fallback-scsv"]
@@ -118,7 +118,7 @@ def _finding(
     return Finding(rule, severity, title, subject, evidence, fix)
 
 
-def _protocols(facts: TlsFacts) -> Iterator[Finding]:
+def _protocols(facts: TlsPostureRaw) -> Iterator[Finding]:
     for protocol, (rule, severity) in _PROTOCOL_RULES.items():
         support = facts.protocol(protocol)
         if support.supported:
@@ -141,18 +141,18 @@ def _protocols(facts: TlsFacts) -> Iterator[Finding]:
             f"{facts.endpoint} rejected every TLS 1.2 and TLS 1.3 cipher suite",
             "Enable TLS 1.2 and TLS 1.3.",
         )
-    if facts.protocol(Protocol.TLS_1_3).supported is False:
+    if facts.protocol(TlsVersion.TLS_1_3).supported is False:
         yield _finding(
             "TLS-PROTOCOL-NO-TLS13",
             Severity.LOW,
             "TLS 1.3 is not supported",
-            str(Protocol.TLS_1_3),
+            str(TlsVersion.TLS_1_3),
             f"{facts.endpoint} rejected every TLS 1.3 cipher suite",
             "Enable TLS 1.3 (OpenSSL 1.1.1 or newer).",
         )
 
 
-def _ciphers(facts: TlsFacts) -> Iterator[Finding]:
+def _ciphers(facts: TlsPostureRaw) -> Iterator[Finding]:
     suites = facts.accepted_suites()
     if not suites:
         return
@@ -212,7 +212,7 @@ def _ciphers(facts: TlsFacts) -> Iterator[Finding]:
         )
 
 
-def _key_exchange(facts: TlsFacts) -> Iterator[Finding]:
+def _key_exchange(facts: TlsPostureRaw) -> Iterator[Finding]:
     dh = sorted(
         {
             s.ephemeral_size
@@ -266,7 +266,7 @@ def _key_exchange(facts: TlsFacts) -> Iterator[Finding]:
         )
 
 
-def _certificate(facts: TlsFacts) -> Iterator[Finding]:
+def _certificate(facts: TlsPostureRaw) -> Iterator[Finding]:
     certificate = facts.certificate
     if certificate is None or not certificate.chain:
         return
@@ -338,7 +338,7 @@ def _certificate(facts: TlsFacts) -> Iterator[Finding]:
         )
 
 
-def _hsts(facts: TlsFacts, minimum: int) -> Iterator[Finding]:
+def _hsts(facts: TlsPostureRaw, minimum: int) -> Iterator[Finding]:
     if not facts.hsts_checked:
         return
     header = f"Strict-Transport-Security: max-age={max(minimum, 31536000)}"
@@ -363,7 +363,7 @@ def _hsts(facts: TlsFacts, minimum: int) -> Iterator[Finding]:
         )
 
 
-def _implementation(facts: TlsFacts) -> Iterator[Finding]:
+def _implementation(facts: TlsPostureRaw) -> Iterator[Finding]:
     patch = "Update the TLS library of the server (RFC 7525 12) and restart it."
     if facts.compression:
         yield _finding(
@@ -450,7 +450,7 @@ def _implementation(facts: TlsFacts) -> Iterator[Finding]:
         )
 
 
-def _meta(facts: TlsFacts) -> Iterator[Finding]:
+def _meta(facts: TlsPostureRaw) -> Iterator[Finding]:
     if facts.mozilla_deviations:
         yield _finding(
             "TLS-MOZILLA-PROFILE",

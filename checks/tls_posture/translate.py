@@ -15,12 +15,12 @@ from cryptography.x509.ocsp import OCSPCertStatus, OCSPResponseStatus
 from cryptography.x509.oid import AuthorityInformationAccessOID
 
 from checks.network import is_ip_literal
-from checks.tls_posture.facts import CertFacts, CertificateFacts, Protocol, ProtocolSupport, Suite
+from checks.tls_posture.facts import CertFacts, ChainFacts, ProtocolSupport, Suite, TlsVersion
 
 _TIMEOUT_WORDS = ("timed out", "timeout")
 
 
-def protocol_support(protocol: Protocol, result: Any) -> ProtocolSupport:
+def protocol_support(protocol: TlsVersion, result: Any) -> ProtocolSupport:
     """Accepted suites of one protocol; a timeout-only rejection means "could not determine"."""
     if result is None:
         return ProtocolSupport(protocol, None, error="scan command failed")
@@ -60,9 +60,9 @@ def _suite(accepted: Any) -> Suite:
     )
 
 
-def certificate_facts(
+def chain_facts(
     result: Any, server_name: str, trust_store: Path | None, now: datetime | None = None
-) -> CertificateFacts | None:
+) -> ChainFacts | None:
     if result is None or not result.certificate_deployments:
         return None
     deployment = result.certificate_deployments[0]
@@ -83,7 +83,7 @@ def certificate_facts(
     if sha1 is None:  # no verified chain: judge what was sent, roots excluded
         sha1 = any(c.signature_hash == "sha1" for c in chain if not c.self_signed)
     incomplete = _issuer_missing(received) if trusted is False else False
-    return CertificateFacts(
+    return ChainFacts(
         chain=chain,
         trusted=trusted,
         validation_error=errors[0] if errors and not trusted else None,

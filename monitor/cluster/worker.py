@@ -8,12 +8,11 @@ and transitions are never applied twice.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from enum import StrEnum
 
@@ -24,6 +23,7 @@ from monitor.cluster.broker import TIME_LIMIT_MARGIN, CheckMessage
 from monitor.cluster.leader import cluster_checks
 from monitor.cluster.politeness import HostLimiter, HostPlace
 from monitor.model import CheckKind, parse_endpoint
+from monitor.recorder import RunRecorder
 from monitor.runner import CheckJob, Runner
 from monitor.settings import Settings
 from monitor.store.interface import HysteresisPolicy, Store
@@ -66,8 +66,21 @@ class CheckExecutor:
         self._running: dict[tuple[CheckKind, str], str] = {}  # job -> slot key running here
         self._settings = settings
         self._jobs: dict[tuple[CheckKind, str], CheckJob] = {}
-        self._store_calls: dict[int, float] = {}  # thread id -> monotonic start of its call
+        self._recorder = RunRecorder(
+            store,
+            self._policy,
+            clock,
+            settings.health.recorder_stalled_after.total_seconds(),
+            logger=log,
+        )
         self.reconfigure(settings)
+
+    def _policy(self) -> HysteresisPolicy:
+        with self._lock:
+            hysteresis = self._settings.hysteresis
+        return HysteresisPolicy(
+            open_after=hysteresis.open_after, resolve_after=hysteresis.resolve_after
+        )
 
     def reconfigure(self, settings: Settings) -> None:
         """The jobs, limits and egress policy of `settings` (at start and on SIGHUP)."""
@@ -97,7 +110,7 @@ class CheckExecutor:
             self._defer(message, job, timedelta(seconds=random.uniform(*DEFER_SECONDS)))  # noqa: S311
             return Outcome.DEFERRED
         try:
-            with self._store_call():
+            with self._recorder.store_call():
                 recorded = self._store.slot_recorded(slot.key)
             if recorded:
                 bound.info("slot already recorded; redelivery dropped")
@@ -112,25 +125,15 @@ class CheckExecutor:
                 run = self._runner.run(job)
             finally:
                 self._give_back(place)
-            policy = HysteresisPolicy(
-                open_after=settings.hysteresis.open_after,
-                resolve_after=settings.hysteresis.resolve_after,
+            self._recorder.record(
+                run,
+                slot,
+                slot=slot.key,
+                lag_seconds=round((run.started_at - message.slot_at).total_seconds(), 3),
             )
-            with self._store_call():
-                self._store.record(run, policy, slot)
         finally:
             with self._lock:
                 del self._running[job.key]
-        bound.info(
-            "check run",
-            run_id=run.id,
-            status=run.status.value,
-            reason=run.error_reason.value if run.error_reason else None,
-            error=run.error_message,
-            duration_seconds=round(run.duration.total_seconds(), 3),
-            lag_seconds=round((run.started_at - message.slot_at).total_seconds(), 3),
-            findings=len(run.output.findings) if run.output else None,
-        )
         return Outcome.RECORDED
 
     def stalled(self) -> str | None:
@@ -138,22 +141,11 @@ class CheckExecutor:
         longer than `health.recorder_stalled_after` (a store that refuses quickly is an
         outage: the broker retries the message, and /readyz says so)."""
         with self._lock:
-            oldest = min(self._store_calls.values(), default=None)
             limit = self._settings.health.recorder_stalled_after.total_seconds()
-        waited = None if oldest is None else self._clock.monotonic() - oldest
+        waited = self._recorder.waiting()
         if waited is not None and waited > limit:
             return f"worker: a store call has been waiting {waited:.0f} s"
         return None
-
-    @contextlib.contextmanager
-    def _store_call(self) -> Iterator[None]:
-        with self._lock:
-            self._store_calls[threading.get_ident()] = self._clock.monotonic()
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._store_calls.pop(threading.get_ident(), None)
 
     def _give_back(self, place: HostPlace) -> None:
         if not place.token:

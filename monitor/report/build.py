@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import replace
+from collections.abc import Collection, Sequence
+from dataclasses import fields, replace
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
-from sqlalchemy.orm import Session
-
 from checks.controls import CONTROLS_BY_RULE_PREFIX, controls_for
-from monitor.model import CheckKind, Severity
+from monitor.model import CheckKind, Severity, StoredFinding, Target
 from monitor.posture import posture_scores
-from monitor.report import queries
 from monitor.report.model import (
     AuditRecord,
     CertificateExpiry,
@@ -27,7 +22,6 @@ from monitor.report.model import (
     ReportPeriod,
     Summary,
 )
-from monitor.report.queries import BEFORE
 from monitor.report.rollups import (
     by_severity,
     check_activity,
@@ -42,15 +36,18 @@ from monitor.report.rollups import (
 from monitor.report.targets import certificate_key, check_coverage, per_target, target_report
 from monitor.report.targets import certificates as certificates_of_samples
 from monitor.report.trends import coverage_at, daily_points, mean, weekly_counts
-from monitor.store.interface import StoreError, StoreUnavailable
-from monitor.store.sql import SqlStore
-from monitor.store.tables import FindingRow, TargetRow
+from monitor.store.interface import BEFORE_PERIOD, ReportQuery, Store
 
 CERTIFICATE_WARNING_DAYS = 30
+REPORT_SAMPLES = {
+    CheckKind.CERT_EXPIRY: ("cert_not_after_timestamp_seconds",),
+    CheckKind.TLS_POSTURE: ("tls_grade_info",),
+    CheckKind.HTTP_POSTURE: ("http_posture_grade_info", "http_posture_score"),
+}
 
 
 def build_report_data(
-    store: SqlStore,
+    store: Store,
     period: ReportPeriod,
     expectations: Sequence[Expectation],
     targets: Collection[str] | None = None,
@@ -62,77 +59,63 @@ def build_report_data(
     `targets` narrows to those targets; `framework` narrows findings and controls to one
     framework. Raises StoreUnavailable or StoreError.
     """
-    scope = queries.Scope(
-        store.engine.dialect.name, period, frozenset(targets) if targets else None
+    widest = max((e.allowed_age for e in expectations), default=None)
+    read = store.report_rows(
+        ReportQuery(
+            start=period.start,
+            end=period.end,
+            targets=frozenset(targets) if targets else None,
+            runs_since=period.start - widest if widest is not None else period.start,
+            day_ends=tuple((day, period.day_end(day)) for day in period.days()),
+            samples=REPORT_SAMPLES,
+        )
     )
-    with _reading(store) as session:
-        rows = _with_configured(queries.targets(session, scope), expectations, targets)
-        names = [row.name for row in rows]
-        expected: dict[str, list[Expectation]] = defaultdict(list)
-        for expectation in expectations:
-            if expectation.target in names:
-                expected[expectation.target].append(expectation)
-        widest = max((e.allowed_age for e in expectations), default=None)
-        since = period.start - widest if widest is not None else period.start
-        activity = [
-            (check, target, day, status, count, utc(first), utc(last))
-            for check, target, day, status, count, first, last in queries.run_activity(
-                session, scope, since
-            )
-        ]
-        run_rows = [(c, t, st, n, f, la) for c, t, d, st, n, f, la in activity if d != BEFORE]
-        last_ok = {(c, t): utc(at) for c, t, at in queries.last_evaluated(session, scope)}
-        first_ok = {t: utc(at) for t, at in queries.first_evaluated(session, scope)}
-        finding_rows = queries.open_findings(session, scope)
-        event_rows = queries.event_counts(session, scope)
-        day_ends = [(day, period.day_end(day)) for day in period.days()]
-        open_rows = queries.open_at_day_ends(session, scope, day_ends)
-        days = daily_points(
-            period,
-            names,
-            expected,
-            open_rows,
-            event_rows,
-            activity,
-            first_ok,
+    rows = _with_configured(read.targets, expectations, targets)
+    names = [row.name for row in rows]
+    expected: dict[str, list[Expectation]] = defaultdict(list)
+    for expectation in expectations:
+        if expectation.target in names:
+            expected[expectation.target].append(expectation)
+    activity = [
+        (check, target, day, status, count, utc(first), utc(last))
+        for check, target, day, status, count, first, last in read.run_activity
+    ]
+    run_rows = [(c, t, st, n, f, la) for c, t, d, st, n, f, la in activity if d != BEFORE_PERIOD]
+    last_ok = {(c, t): utc(at) for c, t, at in read.last_evaluated}
+    first_ok = {t: utc(at) for t, at in read.first_evaluated}
+    event_rows = read.event_counts
+    days = daily_points(
+        period,
+        names,
+        expected,
+        read.open_at_day_ends,
+        event_rows,
+        activity,
+        first_ok,
+    )
+    remediation = tuple(
+        RemediationTime(Severity(severity), int(count), round(float(seconds or 0) / 3600, 2))
+        for severity, count, seconds in sorted(
+            read.remediation_times, key=lambda r: -Severity(r[0]).rank
         )
-        remediation = tuple(
-            RemediationTime(Severity(severity), int(count), round(float(seconds or 0) / 3600, 2))
-            for severity, count, seconds in sorted(
-                queries.remediation_times(session, scope), key=lambda r: -Severity(r[0]).rank
-            )
-        )
-        certificates = certificates_of_samples(
-            queries.latest_samples(
-                session, scope, CheckKind.CERT_EXPIRY, ["cert_not_after_timestamp_seconds"]
-            ),
-            period.end,
-        )
-        grades = {
-            target: json.loads(labels).get("grade", "")
-            for target, _name, labels, _value in queries.latest_samples(
-                session, scope, CheckKind.TLS_POSTURE, ["tls_grade_info"]
-            )
-        }
-        http_grades = http_posture_grades(
-            queries.latest_samples(
-                session,
-                scope,
-                CheckKind.HTTP_POSTURE,
-                ["http_posture_grade_info", "http_posture_score"],
-            )
-        )
-        known: dict[CheckKind, list[str]] = defaultdict(list)
-        for check, rule_id in queries.known_rules(session, scope):
-            if check in CheckKind.__members__.values():
-                known[CheckKind(check)].append(rule_id)
-        audit = tuple(
-            AuditRecord(row.at, row.actor, row.action, row.subject, row.detail)
-            for row in queries.audit_entries(session, scope)
-            if targets is None or "/" not in row.subject or row.subject.split("/")[-1] in names
-        )
+    )
+    certificates = certificates_of_samples(read.samples[CheckKind.CERT_EXPIRY], period.end)
+    grades = {
+        target: json.loads(labels).get("grade", "")
+        for target, _name, labels, _value in read.samples[CheckKind.TLS_POSTURE]
+    }
+    http_grades = http_posture_grades(read.samples[CheckKind.HTTP_POSTURE])
+    known: dict[CheckKind, list[str]] = defaultdict(list)
+    for check, rule_id in read.known_rules:
+        if check in CheckKind.__members__.values():
+            known[CheckKind(check)].append(rule_id)
+    audit = tuple(
+        AuditRecord(entry.at, entry.actor, entry.action, entry.subject, json.dumps(entry.detail))
+        for entry in read.audit
+        if targets is None or "/" not in entry.subject or entry.subject.split("/")[-1] in names
+    )
 
-    all_open = [f for f in (_finding(row) for row in finding_rows) if f is not None]
+    all_open = [_finding(finding) for finding in read.open_findings]
     open_rules = open_rules_of(all_open)
     scores = posture_scores([n for n in names if n in first_ok], open_rules)
     shown = [_in_framework(f, framework) for f in all_open]
@@ -156,7 +139,7 @@ def build_report_data(
         target_report(
             row.name,
             row.url,
-            json.loads(row.labels),
+            dict(row.labels),
             scores.get(row.name),
             coverage.get(row.name, ()),
             expected.get(row.name),
@@ -230,10 +213,10 @@ def http_posture_grades(samples: Sequence[Any]) -> tuple[HttpPostureGrade, ...]:
 
 
 def _with_configured(
-    rows: Sequence[TargetRow],
+    rows: Sequence[Target],
     expectations: Sequence[Expectation],
     only: Collection[str] | None,
-) -> list[TargetRow]:
+) -> list[Target]:
     """The stored targets plus every target the config schedules that has no row yet (it never
     ran: it appears with 0 % coverage rather than not at all), by name."""
     stored = {row.name for row in rows}
@@ -241,7 +224,7 @@ def _with_configured(
     for expectation in expectations:
         if expectation.target not in stored and (only is None or expectation.target in only):
             configured.setdefault(expectation.target, expectation.url)
-    added = [TargetRow(name=name, url=url) for name, url in configured.items()]
+    added = [Target(name=name, url=url) for name, url in configured.items()]
     return sorted([*rows, *added], key=lambda row: row.name)
 
 
@@ -250,36 +233,12 @@ def known_frameworks() -> list[str]:
     return sorted({c.framework for group in CONTROLS_BY_RULE_PREFIX.values() for c in group})
 
 
-@contextmanager
-def _reading(store: SqlStore) -> Iterator[Session]:
-    try:
-        with Session(store.engine) as session:
-            yield session
-    except (OperationalError, DBAPIError) as error:
-        if isinstance(error, OperationalError) or error.connection_invalidated:
-            raise StoreUnavailable(f"store {store.describe()} unavailable: {error.orig}") from error
-        raise StoreError(f"store {store.describe()}: {error.orig}") from error
-    except SQLAlchemyError as error:
-        raise StoreError(f"store {store.describe()}: {error}") from error
+_FINDING_FIELDS = tuple(f.name for f in fields(ReportFinding) if f.name != "controls")
 
 
-def _finding(row: FindingRow) -> ReportFinding | None:
-    if not is_known_check(row.check):
-        return None
-    return ReportFinding(
-        fingerprint=row.fingerprint,
-        check=CheckKind(row.check),
-        target=row.target,
-        rule_id=row.rule_id,
-        severity=Severity(row.severity),
-        title=row.title,
-        subject=row.subject,
-        evidence=row.evidence,
-        remediation=row.remediation,
-        first_seen=row.first_seen,
-        last_seen=row.last_seen,
-        controls=controls_for(row.rule_id),
-    )
+def _finding(stored: StoredFinding) -> ReportFinding:
+    shared = {name: getattr(stored, name) for name in _FINDING_FIELDS}
+    return ReportFinding(**shared, controls=controls_for(stored.rule_id))
 
 
 def _in_framework(finding: ReportFinding, framework: str | None) -> ReportFinding:

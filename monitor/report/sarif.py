@@ -15,8 +15,8 @@ from typing import Any
 
 from checks.controls import controls_for
 from monitor import __version__
-from monitor.model import CheckRun, RunStatus, Severity
-from monitor.report.model import ReportData
+from monitor.model import CheckKind, CheckRun, Finding, RunStatus, Severity
+from monitor.report.model import ReportData, ReportFinding
 
 SARIF_SCHEMA = (
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -69,21 +69,24 @@ class CouldNotRun:
     message: str
 
 
+def _failure(
+    check: CheckKind, target: str, finding: Finding | ReportFinding, fingerprint: str
+) -> Failure:
+    return Failure(
+        check.value,
+        target,
+        finding.rule_id,
+        finding.severity,
+        finding.title,
+        finding.subject,
+        finding.evidence,
+        finding.remediation,
+        fingerprint,
+    )
+
+
 def sarif_from_report(data: ReportData) -> dict[str, Any]:
-    failures = [
-        Failure(
-            f.check.value,
-            f.target,
-            f.rule_id,
-            f.severity,
-            f.title,
-            f.subject,
-            f.evidence,
-            f.remediation,
-            f.fingerprint,
-        )
-        for f in data.findings
-    ]
+    failures = [_failure(f.check, f.target, f, f.fingerprint) for f in data.findings]
     evaluated = [
         Evaluated(c.check.value, t.name)
         for t in data.targets
@@ -112,17 +115,7 @@ def sarif_from_scan(
         if run.status is RunStatus.OK and run.output is not None:
             evaluated.append(Evaluated(run.check.value, run.target))
             failures.extend(
-                Failure(
-                    run.check.value,
-                    run.target,
-                    f.rule_id,
-                    f.severity,
-                    f.title,
-                    f.subject,
-                    f.evidence,
-                    f.remediation,
-                    f.fingerprint(run.check, run.target),
-                )
+                _failure(run.check, run.target, f, f.fingerprint(run.check, run.target))
                 for f in run.output.findings
             )
         elif run.status is not RunStatus.SKIPPED:

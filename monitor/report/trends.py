@@ -1,4 +1,4 @@
-"""Day-by-day and week-by-week series from the aggregate rows of queries.py. Pure.
+"""Day-by-day and week-by-week series from the aggregate rows of `Store.report_rows`. Pure.
 
 Definitions (also printed in every report):
 - posture of a target at a moment: 100 minus 40/15/5/1 for each distinct rule open on it at
@@ -22,8 +22,7 @@ from typing import Any
 from monitor.model import CheckKind, RunStatus, Severity, TransitionKind
 from monitor.posture import posture_scores
 from monitor.report.model import DayPoint, Expectation, ReportPeriod, WeekCount
-from monitor.report.queries import BEFORE
-from monitor.store.interface import OpenRule
+from monitor.store.interface import BEFORE_PERIOD, OpenRule
 
 DRIFT_RULES = frozenset({"DRIFT-ADDED", "DRIFT-REMOVED", "DRIFT-CHANGED"})
 INVENTORY_CHANGE_RULES = frozenset(
@@ -83,7 +82,7 @@ def daily_points(
     first_ok: Mapping[str, datetime],
 ) -> tuple[DayPoint, ...]:
     """`activity`: rows (check, target, day, status, count, first, last started) of
-    queries.run_activity, the timestamps already aware; `first_ok`: when each target was
+    `ReportRows.run_activity`, the timestamps already aware; `first_ok`: when each target was
     first evaluated (no posture before)."""
     open_rules = open_rules_by_day(open_rows)
     opened: dict[date, int] = defaultdict(int)
@@ -97,7 +96,7 @@ def daily_points(
     last_by_day: dict[date, list[tuple[Pair, datetime]]] = defaultdict(list)
     for check, target, day_text, status, count, _first, last in activity:
         ok = status == RunStatus.OK.value
-        if day_text == BEFORE:
+        if day_text == BEFORE_PERIOD:
             if ok:
                 _merge(last_ok, [((check, target), last)])
             continue

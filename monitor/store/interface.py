@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from monitor.model import (
     Baseline,
@@ -19,6 +19,9 @@ from monitor.model import (
     Target,
     Transition,
 )
+
+if TYPE_CHECKING:  # the retention module holds the SQL of pruning
+    from monitor.store.retention import PruneResult, RetentionPolicy
 
 
 class StoreError(Exception):
@@ -150,7 +153,48 @@ class AuditEntry:
     detail: Mapping[str, Any]
 
 
+BEFORE_PERIOD = "before"  # the day of `ReportRows.run_activity` rows older than the period
+
+
+@dataclass(frozen=True, slots=True)
+class ReportQuery:
+    """What a report reads: the period [start, end), the targets (None: every one), how far
+    back runs still count for coverage, the moments open findings are counted at, and the
+    latest samples wanted per check."""
+
+    start: datetime
+    end: datetime
+    targets: frozenset[str] | None
+    runs_since: datetime
+    day_ends: tuple[tuple[date, datetime], ...]
+    samples: Mapping[CheckKind, tuple[str, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRows:
+    """A report's reads, a few aggregate rows per target, day or rule however long the
+    history (timestamps are aware UTC except where said). Rows are plain tuples:"""
+
+    targets: tuple[Target, ...]  # the active ones, by name
+    # (check, target, day | BEFORE_PERIOD, status, count, first started, last started)
+    run_activity: tuple[tuple[Any, ...], ...]
+    last_evaluated: tuple[tuple[Any, ...], ...]  # (check, target, last ok run start)
+    first_evaluated: tuple[tuple[Any, ...], ...]  # (target, first ok run start)
+    open_findings: tuple[StoredFinding, ...]
+    event_counts: tuple[tuple[Any, ...], ...]  # (day, check, rule_id, kind, count)
+    open_at_day_ends: tuple[tuple[Any, ...], ...]  # (day, target, rule_id, severity, count)
+    remediation_times: tuple[tuple[Any, ...], ...]  # (severity, count, mean seconds)
+    known_rules: tuple[tuple[Any, ...], ...]  # (check, rule_id) ever reported
+    # check -> (target, name, labels JSON, value) of its newest ok run on each target
+    samples: Mapping[CheckKind, tuple[tuple[Any, ...], ...]]
+    audit: tuple[AuditEntry, ...]  # in the period, newest first
+
+
 class Store(Protocol):
+    def describe(self) -> str:
+        """Where the store is (its URL, password hidden), for logs and messages."""
+        ...
+
     def schema_state(self) -> SchemaState:
         """Whether the schema matches this apivigil. Raises StoreUnavailable."""
         ...
@@ -237,6 +281,22 @@ class Store(Protocol):
 
     def audit_entries(self, limit: int = 100) -> list[AuditEntry]:
         """Who did what (baseline approvals ...), newest first."""
+        ...
+
+    def report_rows(self, query: ReportQuery) -> ReportRows:
+        """Everything a report reads (see `ReportRows`), in one read. Raises StoreUnavailable
+        or StoreError."""
+        ...
+
+    def prune(
+        self,
+        policy: RetentionPolicy,
+        now: datetime,
+        budget_seconds: float = 5.0,
+        dry_run: bool = False,
+    ) -> PruneResult:
+        """Roll up and delete what `policy` lets go, within about `budget_seconds`. Raises
+        StoreUnavailable or StoreError."""
         ...
 
     def close(self) -> None:

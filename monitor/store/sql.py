@@ -24,14 +24,13 @@ from monitor.model import (
     Baseline,
     CheckKind,
     CheckRun,
-    FindingStatus,
     RunStatus,
     Severity,
     StoredFinding,
     Target,
     Transition,
 )
-from monitor.store import baselines, counters, retention, run_length, schema
+from monitor.store import baseline_rows, counters, report_queries, retention, run_length, schema
 from monitor.store.engine import DEFAULT_LIMITS, create_engine_for
 from monitor.store.interface import (
     ApprovalResult,
@@ -40,6 +39,8 @@ from monitor.store.interface import (
     FindingQuery,
     HysteresisPolicy,
     MetricsState,
+    ReportQuery,
+    ReportRows,
     RunSlot,
     RunSummary,
     SchemaState,
@@ -49,6 +50,7 @@ from monitor.store.interface import (
 from monitor.store.lifecycle import apply_findings, log_transitions
 from monitor.store.limits import ConnectionLimits
 from monitor.store.retention import PruneResult, RetentionPolicy
+from monitor.store.rows import audit_entry_from_row, finding_from_row, run_summary_from_row
 from monitor.store.sql_alerting import SqlAlertingMixin
 from monitor.store.sql_metrics import as_utc, known_kind, read_metrics_state
 from monitor.store.tables import (
@@ -183,7 +185,7 @@ class SqlStore(SqlAlertingMixin):
                             for observation in output.observations
                         )
             if run.evaluated and output is not None and output.baseline_update is not None:
-                baselines.apply_update(session, run, output.baseline_update)  # after the row
+                baseline_rows.apply_update(session, run, output.baseline_update)  # after the row
             # last: on PostgreSQL the per-check totals stay locked only until the commit
             counters.count_run(session, run, row_id)
             session.commit()
@@ -240,7 +242,7 @@ class SqlStore(SqlAlertingMixin):
     def _store_snapshot(self, session: Session, run: CheckRun) -> str | None:
         if run.output is None or run.output.snapshot is None:
             return None
-        content, sha = baselines.encode_document(run.output.snapshot)
+        content, sha = baseline_rows.encode_document(run.output.snapshot)
         stored = session.get(SnapshotRow, sha)
         if stored is not None:
             if stored.taken_at < run.started_at - SNAPSHOT_SEEN_STEP:
@@ -283,15 +285,15 @@ class SqlStore(SqlAlertingMixin):
 
     def approved_baseline(self, check: CheckKind, target: str) -> Baseline | None:
         with self._session() as session:
-            return baselines.latest(session, check, target)
+            return baseline_rows.latest(session, check, target)
 
     def baseline_history(self, check: CheckKind, target: str) -> list[Baseline]:
         with self._session() as session:
-            return baselines.history(session, check, target)
+            return baseline_rows.history(session, check, target)
 
     def approve_baseline(self, approval: BaselineApproval) -> ApprovalResult:
         with self._session() as session:
-            baseline = baselines.insert_version(
+            baseline = baseline_rows.insert_version(
                 session,
                 approval.check,
                 approval.target,
@@ -300,7 +302,7 @@ class SqlStore(SqlAlertingMixin):
                 approval.reason,
                 approval.at,
             )
-            transitions = baselines.resolve_accepted(
+            transitions = baseline_rows.resolve_accepted(
                 session, approval.check, approval.target, approval.resolves, approval.at
             )
             session.commit()
@@ -308,13 +310,13 @@ class SqlStore(SqlAlertingMixin):
 
     def latest_snapshot(self, check: CheckKind, target: str) -> dict[str, Any] | None:
         with self._session() as session:
-            return baselines.latest_snapshot(session, check, target)
+            return baseline_rows.latest_snapshot(session, check, target)
 
     def hash_key(self) -> bytes:
         for _attempt in range(2):
             try:
                 with self._session() as session:
-                    key = baselines.instance_key(session, datetime.now(UTC))
+                    key = baseline_rows.instance_key(session, datetime.now(UTC))
                     session.commit()
                     return key
             except StoreError as error:
@@ -359,16 +361,11 @@ class SqlStore(SqlAlertingMixin):
             rows = session.exec(
                 select(AuditLogRow).order_by(col(AuditLogRow.at).desc()).limit(limit)
             ).all()
-        return [
-            AuditEntry(
-                at=row.at,
-                actor=row.actor,
-                action=row.action,
-                subject=row.subject,
-                detail=json.loads(row.detail),
-            )
-            for row in rows
-        ]
+        return [audit_entry_from_row(row) for row in rows]
+
+    def report_rows(self, query: ReportQuery) -> ReportRows:
+        with self._session() as session:
+            return report_queries.read(session, self.engine.dialect.name, query)
 
     # reads --------------------------------------------------------------
 
@@ -417,7 +414,7 @@ class SqlStore(SqlAlertingMixin):
             statement = statement.where(col(FindingRow.severity).in_(allowed))
         with self._session() as session:
             rows = session.exec(statement).all()
-        found = [_stored_finding(row) for row in rows if known_kind(row.check) is not None]
+        found = [f for f in map(finding_from_row, rows) if f is not None]
         return sorted(found, key=lambda f: (-f.severity.rank, f.target, f.rule_id, f.subject))
 
     def runs(
@@ -431,23 +428,7 @@ class SqlStore(SqlAlertingMixin):
         statement = statement.order_by(col(CheckRunRow.started_at).desc()).limit(limit)
         with self._session() as session:
             rows = session.exec(statement).all()
-        return [
-            RunSummary(
-                id=row.id,
-                check=CheckKind(row.check),
-                target=row.target,
-                started_at=row.started_at,
-                finished_at=row.finished_at,
-                status=RunStatus(row.status),
-                error_reason=row.error_reason,
-                error_message=row.error_message,
-                finding_count=row.finding_count,
-                run_count=row.run_count,
-                last_started_at=row.last_started_at or row.started_at,
-            )
-            for row in rows
-            if known_kind(row.check) is not None
-        ]
+        return [run for run in map(run_summary_from_row, rows) if run is not None]
 
     def prune(
         self,
@@ -484,21 +465,3 @@ class SqlStore(SqlAlertingMixin):
 def _lock_key(name: str) -> int:
     """A stable signed 64-bit key for PostgreSQL advisory locks."""
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-
-
-def _stored_finding(row: FindingRow) -> StoredFinding:
-    return StoredFinding(
-        fingerprint=row.fingerprint,
-        check=CheckKind(row.check),
-        target=row.target,
-        rule_id=row.rule_id,
-        subject=row.subject,
-        severity=Severity(row.severity),
-        title=row.title,
-        evidence=row.evidence,
-        remediation=row.remediation,
-        status=FindingStatus(row.status),
-        first_seen=row.first_seen,
-        last_seen=row.last_seen,
-        resolved_at=row.resolved_at,
-    )

@@ -1,4 +1,4 @@
-"""TlsFacts for tests of tls_posture's judgement: `clean()` is a Mozilla-intermediate server
+"""TlsPostureRaw for tests of tls_posture's judgement: `clean()` is a Mozilla-intermediate server
 with HSTS, the baseline a test bends one way (`clean(hsts_max_age=None)`)."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 from checks.tls_posture.facts import (
     CertFacts,
-    CertificateFacts,
-    Protocol,
+    ChainFacts,
     ProtocolSupport,
     Suite,
-    TlsFacts,
+    TlsPostureRaw,
+    TlsVersion,
 )
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -35,21 +35,21 @@ LEAF = CertFacts(
 )
 
 
-def clean(**changes: object) -> TlsFacts:
+def clean(**changes: object) -> TlsPostureRaw:
     """A Mozilla-intermediate server with HSTS: the baseline every test bends one way."""
-    facts = TlsFacts(
+    facts = TlsPostureRaw(
         endpoint="api.test:443",
         server_name="api.test",
         address="127.0.0.1",
         protocols=(
-            ProtocolSupport(Protocol.SSL_2_0, False),
-            ProtocolSupport(Protocol.SSL_3_0, False),
-            ProtocolSupport(Protocol.TLS_1_0, False),
-            ProtocolSupport(Protocol.TLS_1_1, False),
-            ProtocolSupport(Protocol.TLS_1_2, True, suites=(GCM, GCM256)),
-            ProtocolSupport(Protocol.TLS_1_3, True, suites=(TLS13,)),
+            ProtocolSupport(TlsVersion.SSL_2_0, False),
+            ProtocolSupport(TlsVersion.SSL_3_0, False),
+            ProtocolSupport(TlsVersion.TLS_1_0, False),
+            ProtocolSupport(TlsVersion.TLS_1_1, False),
+            ProtocolSupport(TlsVersion.TLS_1_2, True, suites=(GCM, GCM256)),
+            ProtocolSupport(TlsVersion.TLS_1_3, True, suites=(TLS13,)),
         ),
-        certificate=CertificateFacts(
+        certificate=ChainFacts(
             chain=(LEAF,),
             trusted=True,
             validation_error=None,

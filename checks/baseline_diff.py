@@ -1,5 +1,8 @@
 """Drift between two flat `path -> value` mappings, judged on the tree their paths spell.
 
+Neutral ground: config_drift judges these items, and `monitor.baselines` shows them when a
+user compares an approved baseline with what was observed (or two baseline versions).
+
 A block that is new (or gone) as a whole is one item holding its settings as members, not
 one item per setting: inserting a `location`, an INI `[section]`, a list element or a file
 of a watched directory is exactly one ADDED. Siblings without a name of their own (list
@@ -15,9 +18,11 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 
-from checks.config_drift.params import Change
-from checks.config_drift.secrets import is_masked
+from checks.interface import baseline_subject
+
+SECRET_MARK = "<secret hmac:"  # noqa: S105 - a marker, not a password
 
 _INDEX = re.compile(r"^\[\d+\]$")
 _TWIN = re.compile(r"^(?P<base>.*) #(?P<number>\d+)$", re.DOTALL)
@@ -25,6 +30,17 @@ _TWIN = re.compile(r"^(?P<base>.*) #(?P<number>\d+)$", re.DOTALL)
 _FILE_KEY = re.compile(r"^(?P<file>[^:#]+?)(?P<rest>#(?:sha256|link)|:.*)$", re.DOTALL)
 _FILE_ENTRY = re.compile(r"#(?:sha256|link)$")
 _PAIRING_BUDGET = 10_000  # candidate pairs compared by similarity in one group
+
+
+class Change(StrEnum):
+    ADDED = "added"
+    REMOVED = "removed"
+    CHANGED = "changed"
+
+
+def is_masked(value: str) -> bool:
+    """Whether a stored value is (or holds) a secret replaced by its keyed digest."""
+    return value.startswith(SECRET_MARK) or SECRET_MARK in value
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +57,7 @@ class DriftItem:
 
     @property
     def subject(self) -> str:
-        return f"{self.source}|{self.path}"
+        return baseline_subject(self.source, self.path)
 
     @property
     def is_block(self) -> bool:

@@ -1,5 +1,6 @@
 """The report's reads: a handful of aggregate queries, each returning a few rows per target,
-day or rule however long the history is (SQLite and PostgreSQL alike)."""
+day or rule however long the history is (SQLite and PostgreSQL alike). `read` runs them all
+in one session for `SqlStore.report_rows`."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from monitor.model import CheckKind, FindingStatus, RunStatus, TransitionKind
-from monitor.report.model import ReportPeriod
+from monitor.store.interface import BEFORE_PERIOD, ReportQuery, ReportRows
 from monitor.store.retention import raw_rolled_up_before
+from monitor.store.rows import audit_entry_from_row, finding_from_row, target_from_row
 from monitor.store.run_length import last_started
-from monitor.store.sql_metrics import as_utc
 from monitor.store.tables import (
     AuditLogRow,
     CheckRunRow,
@@ -28,7 +29,6 @@ from monitor.store.tables import (
     UtcDateTime,
 )
 
-BEFORE = "before"  # the day of runs older than the period (see run_activity)
 _COUNTED = (RunStatus.OK.value, RunStatus.ERROR.value, RunStatus.TIMEOUT.value)
 _STATE_EVENTS = (
     TransitionKind.OPENED.value,
@@ -39,10 +39,12 @@ _STATE_EVENTS = (
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """Where the queries look: the database dialect, the period and the selected targets."""
+    """Where the queries look: the database dialect, the period [start, end) and the
+    selected targets."""
 
     dialect: str
-    period: ReportPeriod
+    start: datetime
+    end: datetime
     targets: frozenset[str] | None = None  # None: every target
 
     def only_targets(self, column: Any) -> sa.ColumnElement[bool]:
@@ -63,7 +65,34 @@ class Scope:
         return sa.cast(sa.extract("epoch", column), sa.Float())
 
     def in_period(self, column: Any) -> sa.ColumnElement[bool]:
-        return sa.and_(col(column) >= self.period.start, col(column) < self.period.end)
+        return sa.and_(col(column) >= self.start, col(column) < self.end)
+
+
+def read(session: Session, dialect: str, query: ReportQuery) -> ReportRows:
+    """Every read of a report, as plain values (see `ReportRows`)."""
+    scope = Scope(dialect, query.start, query.end, query.targets)
+    return ReportRows(
+        targets=tuple(target_from_row(row) for row in targets(session, scope)),
+        run_activity=_tuples(run_activity(session, scope, query.runs_since)),
+        last_evaluated=_tuples(last_evaluated(session, scope)),
+        first_evaluated=_tuples(first_evaluated(session, scope)),
+        open_findings=tuple(
+            f for f in map(finding_from_row, open_findings(session, scope)) if f is not None
+        ),
+        event_counts=_tuples(event_counts(session, scope)),
+        open_at_day_ends=_tuples(open_at_day_ends(session, scope, query.day_ends)),
+        remediation_times=_tuples(remediation_times(session, scope)),
+        known_rules=_tuples(known_rules(session, scope)),
+        samples={
+            check: _tuples(latest_samples(session, scope, check, names))
+            for check, names in query.samples.items()
+        },
+        audit=tuple(audit_entry_from_row(row) for row in audit_entries(session, scope)),
+    )
+
+
+def _tuples(rows: Sequence[Any]) -> tuple[tuple[Any, ...], ...]:
+    return tuple(tuple(row) for row in rows)
 
 
 def targets(session: Session, scope: Scope) -> list[TargetRow]:
@@ -78,140 +107,118 @@ def targets(session: Session, scope: Scope) -> list[TargetRow]:
 
 def run_activity(session: Session, scope: Scope, since: datetime) -> list[Any]:
     """(check, target, day, status, count, first started, last started) of the runs from
-    `since` to the period end; runs before the period start have the day BEFORE (they only
+    `since` to the period end; runs before the period start have the day BEFORE_PERIOD (they only
     tell coverage whether a check ran recently). Days retention rolled up are read from
     run_rollup, later ones from check_run: one pass over each, a few rows per day."""
     rolled_up_before = raw_rolled_up_before(session)
-    start = min(since, scope.period.start)
+    start = min(since, scope.start)
     # a run-length row (run_length) holds runs of one UTC day from started_at to last: like a
     # rolled-up day, one that straddles the period start counts as inside the period
     last = last_started()
     day = sa.case(
-        (last < scope.period.start, sa.literal(BEFORE)),
+        (last < scope.start, sa.literal(BEFORE_PERIOD)),
         else_=scope.day_of(CheckRunRow.started_at),
     )
     # rows never span a midnight: the first bound lets the started_at index find them
     raw_from = start - timedelta(days=1)
     if rolled_up_before is not None:
         raw_from = max(raw_from, rolled_up_before)
-    rows: list[Any] = list(
-        session.execute(
-            sa.select(
-                col(CheckRunRow.check),
-                col(CheckRunRow.target),
-                day,
-                col(CheckRunRow.status),
-                sa.func.sum(CheckRunRow.run_count),
-                sa.func.min(CheckRunRow.started_at),
-                sa.func.max(last),
-            )
-            .where(
-                col(CheckRunRow.started_at) >= raw_from,
-                last >= start,
-                col(CheckRunRow.started_at) < scope.period.end,
-                col(CheckRunRow.status).in_(_COUNTED),
-                scope.only_targets(CheckRunRow.target),
-            )
-            .group_by(CheckRunRow.check, CheckRunRow.target, day, CheckRunRow.status)
-        ).all()
+    raw = _counted_runs(
+        scope,
+        CheckRunRow,
+        day,
+        (sa.func.sum(CheckRunRow.run_count), CheckRunRow.started_at, last),
+        col(CheckRunRow.started_at) >= raw_from,
+        last >= start,
+        col(CheckRunRow.started_at) < scope.end,
     )
+    rows: list[Any] = list(session.execute(raw).all())
     if rolled_up_before is None or rolled_up_before <= start:
         return rows
     # a rolled-up day that straddles the period start counts as inside the period
     rolled_day = sa.case(
-        (col(RunRollupRow.last_started) < scope.period.start, sa.literal(BEFORE)),
+        (col(RunRollupRow.last_started) < scope.start, sa.literal(BEFORE_PERIOD)),
         else_=col(RunRollupRow.day),
     )
-    rows.extend(
-        session.execute(
-            sa.select(
-                col(RunRollupRow.check),
-                col(RunRollupRow.target),
-                rolled_day,
-                col(RunRollupRow.status),
-                sa.func.sum(RunRollupRow.runs),
-                sa.func.min(RunRollupRow.first_started),
-                sa.func.max(RunRollupRow.last_started),
-            )
-            .where(
-                col(RunRollupRow.day) < rolled_up_before.date().isoformat(),
-                col(RunRollupRow.last_started) >= start,
-                col(RunRollupRow.first_started) < scope.period.end,
-                col(RunRollupRow.status).in_(_COUNTED),
-                scope.only_targets(RunRollupRow.target),
-            )
-            .group_by(RunRollupRow.check, RunRollupRow.target, rolled_day, RunRollupRow.status)
-        ).all()
+    rolled = _counted_runs(
+        scope,
+        RunRollupRow,
+        rolled_day,
+        (sa.func.sum(RunRollupRow.runs), RunRollupRow.first_started, RunRollupRow.last_started),
+        col(RunRollupRow.day) < rolled_up_before.date().isoformat(),
+        col(RunRollupRow.last_started) >= start,
+        col(RunRollupRow.first_started) < scope.end,
     )
+    rows.extend(session.execute(rolled).all())
     return rows
 
 
-def last_evaluated(session: Session, scope: Scope) -> list[Any]:
+def _counted_runs(
+    scope: Scope, table: Any, day: Any, runs: tuple[Any, Any, Any], *where: Any
+) -> sa.Select[Any]:
+    """(check, target, `day`, status, count, first started, last started) of `table`'s
+    counted runs of the selected targets; `runs` is (count, first started, last started)."""
+    count, first, last = runs
+    return (
+        sa.select(
+            col(table.check),
+            col(table.target),
+            day,
+            col(table.status),
+            count,
+            sa.func.min(first),
+            sa.func.max(last),
+        )
+        .where(*where, col(table.status).in_(_COUNTED), scope.only_targets(table.target))
+        .group_by(table.check, table.target, day, table.status)
+    )
+
+
+def last_evaluated(session: Session, scope: Scope) -> Sequence[Any]:
     """(check, target, start of the last ok run before the period end), ever: raw runs and
     rolled-up days alike."""
-    raw = session.execute(
-        sa.select(col(CheckRunRow.check), col(CheckRunRow.target), sa.func.max(last_started()))
-        .where(
-            col(CheckRunRow.started_at) < scope.period.end,
-            col(CheckRunRow.status) == RunStatus.OK.value,
-            scope.only_targets(CheckRunRow.target),
+    return session.execute(
+        _ok_runs_before_end(
+            scope, ("check", "target"), sa.func.max, last_started(), RunRollupRow.last_started
         )
-        .group_by(CheckRunRow.check, CheckRunRow.target)
     ).all()
-    rolled = session.execute(
-        sa.select(
-            col(RunRollupRow.check),
-            col(RunRollupRow.target),
-            sa.func.max(RunRollupRow.last_started),
-        )
-        .where(
-            col(RunRollupRow.last_started) < scope.period.end,
-            col(RunRollupRow.status) == RunStatus.OK.value,
-            scope.only_targets(RunRollupRow.target),
-        )
-        .group_by(RunRollupRow.check, RunRollupRow.target)
-    ).all()
-    latest: dict[tuple[str, str], Any] = {}
-    for check, target, started in [*rolled, *raw]:
-        if started is None:
-            continue
-        moment = as_utc(started)
-        if (check, target) not in latest or moment > latest[(check, target)]:
-            latest[(check, target)] = moment
-    return [(check, target, moment) for (check, target), moment in latest.items()]
 
 
 def first_evaluated(session: Session, scope: Scope) -> Sequence[Any]:
     """(target, start of its first ok run of any check before the period end), ever: from
     then on the target's posture rests on evidence. Runs rolled up by retention count too."""
-    raw: Any = (
-        sa.select(
-            col(CheckRunRow.target).label("target"),
-            sa.func.min(CheckRunRow.started_at).label("first"),
-        )
-        .where(
-            col(CheckRunRow.started_at) < scope.period.end,
-            col(CheckRunRow.status) == RunStatus.OK.value,
-            scope.only_targets(CheckRunRow.target),
-        )
-        .group_by(CheckRunRow.target)
-    )
-    rolled: Any = (
-        sa.select(
-            col(RunRollupRow.target).label("target"),
-            sa.func.min(RunRollupRow.first_started).label("first"),
-        )
-        .where(
-            col(RunRollupRow.first_started) < scope.period.end,
-            col(RunRollupRow.status) == RunStatus.OK.value,
-            scope.only_targets(RunRollupRow.target),
-        )
-        .group_by(RunRollupRow.target)
-    )
-    both = sa.union_all(raw, rolled).subquery()
     return session.execute(
-        sa.select(both.c.target, sa.func.min(both.c.first)).group_by(both.c.target)
+        _ok_runs_before_end(
+            scope, ("target",), sa.func.min, CheckRunRow.started_at, RunRollupRow.first_started
+        )
     ).all()
+
+
+def _ok_runs_before_end(
+    scope: Scope, keys: Sequence[str], pick: Any, raw_started: Any, rolled_started: Any
+) -> sa.Select[Any]:
+    """`keys` and the `pick` (min or max) of the start of ok runs before the period end,
+    from raw runs (`raw_started` of a run-length row: its first or its newest run) and from
+    the days retention rolled up (`rolled_started` of a day)."""
+
+    def ok_runs(table: Any, started: Any, first_started: Any) -> Any:
+        columns: list[Any] = [col(getattr(table, key)).label(key) for key in keys]
+        return (
+            sa.select(*columns, pick(started).label("started"))
+            .where(
+                first_started < scope.end,
+                col(table.status) == RunStatus.OK.value,
+                scope.only_targets(table.target),
+            )
+            .group_by(*columns)
+        )
+
+    both = sa.union_all(
+        ok_runs(CheckRunRow, raw_started, col(CheckRunRow.started_at)),
+        ok_runs(RunRollupRow, rolled_started, col(rolled_started)),
+    ).subquery()
+    grouped = [both.c[key] for key in keys]
+    return sa.select(*grouped, pick(both.c.started)).group_by(*grouped)
 
 
 def event_counts(session: Session, scope: Scope) -> Sequence[Any]:
@@ -260,7 +267,7 @@ def open_at_day_ends(
         )
         .where(
             col(FindingEventRow.kind).in_(_STATE_EVENTS),
-            col(FindingEventRow.at) < scope.period.end,
+            col(FindingEventRow.at) < scope.end,
         )
         .subquery("segment")
     )
@@ -347,7 +354,7 @@ def latest_samples(
         .where(
             col(CheckRunRow.check) == check.value,
             col(CheckRunRow.status) == RunStatus.OK.value,
-            col(CheckRunRow.started_at) < scope.period.end,
+            col(CheckRunRow.started_at) < scope.end,
             scope.only_targets(CheckRunRow.target),
         )
         .group_by(CheckRunRow.target)
@@ -370,7 +377,7 @@ def latest_samples(
             col(CheckRunRow.check) == check.value,
             col(CheckRunRow.status) == RunStatus.OK.value,
             col(SampleRow.name).in_(list(names)),
-            col(SampleRow.time) < scope.period.end,
+            col(SampleRow.time) < scope.end,
         )
         .order_by(col(SampleRow.id))
     ).all()
