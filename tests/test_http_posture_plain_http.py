@@ -108,6 +108,23 @@ def test_plain_http_without_an_answer_does_not_forgive_an_api_seen_serving_plain
     assert "HTTP-PLAINTEXT-SERVED" in {f.rule_id for f in still_open}
 
 
+def test_a_verdict_on_another_plain_http_url_is_not_carried_to_a_new_one(
+    store: SqlStore, https_api: PostureApp, pki: TestPki
+) -> None:
+    runs = Runs(store)
+    target = Target("shop", https_api.url)
+    closed = f"http://127.0.0.1:{free_port()}/"
+    healthy = runs.run(CheckKind.HTTP_POSTURE, target, params(pki, closed))  # refused
+    with SilentListener() as silent:  # http_url reconfigured to a port that never answers
+        blind = runs.run(CheckKind.HTTP_POSTURE, target, params(pki, silent.url))
+
+    assert scores(healthy.output)["api"] == 110.0
+    assert "api" not in scores(blind.output)  # undetermined, not the old URL's refusal bonus
+    finding = grade_finding(blind.output.findings, "api")
+    assert "undetermined" in finding.title
+    assert "scored as last judged" not in finding.evidence
+
+
 @pytest.mark.parametrize("kind", NO_ANSWER)
 def test_with_no_earlier_verdict_the_api_score_is_undetermined_and_never_rewarded(
     kind: str, https_api: PostureApp, pki: TestPki

@@ -159,7 +159,7 @@ def collect(target: Target, params: HttpPostureParams, context: CheckContext) ->
         budget=budget.limit,
         tls_posture_hsts=_tls_posture_hsts(target, context),
         notes=notes,
-        plain_http_last_judged=_plain_http_last_judged(target, context),
+        plain_http_last_judged=_plain_http_last_judged(target, http_url, context),
         plain_http_dropped=params.plain_http_dropped,
     )
 
@@ -202,11 +202,14 @@ def _tls_posture_hsts(target: Target, context: CheckContext) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def _plain_http_last_judged(target: Target, context: CheckContext) -> PlainHttpVerdict | None:
-    """How the newest run that kept a snapshot (so judged plain HTTP) judged it."""
+def _plain_http_last_judged(
+    target: Target, http_url: str, context: CheckContext
+) -> PlainHttpVerdict | None:
+    """How the newest run that kept a snapshot (so judged plain HTTP) judged `http_url`."""
     if context.history is None:
         return None
-    return last_judged(context.history.latest_snapshot(CheckKind.HTTP_POSTURE, target.name))
+    snapshot = context.history.latest_snapshot(CheckKind.HTTP_POSTURE, target.name)
+    return last_judged(snapshot, http_url)
 
 
 def _plan(params: HttpPostureParams, base: str, base_origin: str, host: str) -> Iterator[Request]:

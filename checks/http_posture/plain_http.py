@@ -33,6 +33,7 @@ from checks.http_posture.facts import (
     PlainHttpVerdict,
     Probe,
 )
+from monitor.redact import mask_secrets
 
 REFUSING_STATUSES = frozenset({400, 403, 421, 426})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -103,9 +104,11 @@ def judge_plain_http(raw: HttpPostureRaw) -> PlainHttp:
     return PlainHttp(PlainHttpState.UNDETERMINED, plain, _cannot(plain.error))
 
 
-def last_judged(snapshot: Mapping[str, Any] | None) -> PlainHttpVerdict | None:
-    """The plain-HTTP verdict kept in a snapshot of an earlier run, if it judged it."""
-    if not snapshot:
+def last_judged(snapshot: Mapping[str, Any] | None, http_url: str) -> PlainHttpVerdict | None:
+    """The plain-HTTP verdict kept in a snapshot of an earlier run, if it judged it at
+    `http_url`: a verdict on another URL (before `http_url` or the target's URL changed)
+    says nothing about this one."""
+    if not snapshot or snapshot.get("http_url") != mask_secrets(http_url):
         return None
     state = snapshot.get("plain_http")
     if not isinstance(state, str) or not (
