@@ -217,11 +217,17 @@ def tls_context(verify: bool | str) -> ssl.SSLContext:
     directory alone; False: no verification), made once per setting and CA bundle version:
     loading a bundle takes ~60 ms, which many small requests (auth probes, bursts, a posture
     run's probes) would pay each. A changed bundle file (size or mtime) or SSL_CERT_FILE/
-    SSL_CERT_DIR makes a new one. A bundle that cannot be loaded is CheckMisconfigured."""
+    SSL_CERT_DIR makes a new one. A bundle that cannot be loaded is CheckMisconfigured.
+
+    A bundle's version is its file's identity and change time as well as its size and mtime
+    (a file rewritten in place by `cp -p` keeps both), for the bundle of `verify` and for
+    the one SSL_CERT_FILE names (True honours it, as httpx does)."""
+    cert_file = os.environ.get("SSL_CERT_FILE")
     key: tuple[object, ...] = (
         verify,
         _file_version(verify) if isinstance(verify, str) else None,
-        os.environ.get("SSL_CERT_FILE"),
+        cert_file,
+        _file_version(cert_file) if cert_file and verify is True else None,
         os.environ.get("SSL_CERT_DIR"),
     )
     with _TLS_CONTEXTS_LOCK:
@@ -243,12 +249,14 @@ def tls_context(verify: bool | str) -> ssl.SSLContext:
         return context
 
 
-def _file_version(path: str) -> tuple[int, int] | None:
+def _file_version(path: str) -> tuple[int, ...] | None:
     try:
         status = os.stat(path)
     except OSError:
         return None  # ssl reports the missing file when the context is made
-    return status.st_size, status.st_mtime_ns
+    return (
+        status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns,
+    )  # fmt: skip
 
 
 def _timed_out(
