@@ -55,7 +55,7 @@ class HttpResponse:
     headers: tuple[tuple[str, str], ...]  # as received: names keep their case
     body: bytes
     redirects: tuple[Redirect, ...]
-    truncated: bool = False  # `body` is the first max_bytes only (fetch's truncate)
+    truncated: bool = False  # `body` is its beginning only (fetch's truncate, partial_body)
 
     def header_values(self) -> dict[str, str]:
         """Lower-cased header name -> value; repeated headers joined with ', '."""
@@ -81,6 +81,7 @@ def fetch(
     method: str = "GET",
     follow_redirects: bool = True,
     truncate: bool = False,
+    partial_body: bool = False,
 ) -> HttpResponse:
     """GET (or HEAD) `url`, following up to `max_redirects` redirects (each recorded, no
     body read); without `follow_redirects`, a redirect is the answer (its Location kept).
@@ -96,6 +97,10 @@ def fetch(
 
     With `truncate`, a body over `max_bytes` is cut there (the response says `truncated`)
     instead of being an error: for callers that judge headers and a body's beginning.
+    With `partial_body`, a body that stops coming once the status and headers arrived (a
+    timeout, a reset or close, the deadline) is returned as far as it came, `truncated`: for
+    callers to whom the answer itself is the verdict (a plain-HTTP port that answered 200
+    served plain HTTP, however its body ends).
 
     Raises TargetUnreachable (no connection or answer in time, the deadline passed, a
     redirect loop; ConnectionRefused, NotConnected and ConnectionDropped say how a
@@ -154,7 +159,14 @@ def fetch(
                             subject=current,
                         )
                     body, truncated = (
-                        _read_capped(response, max_bytes, current, deadline, truncate=truncate)
+                        _read_capped(
+                            response,
+                            max_bytes,
+                            current,
+                            deadline,
+                            truncate=truncate,
+                            partial=partial_body,
+                        )
                         if read_body
                         else (b"", False)
                     )
@@ -294,24 +306,35 @@ def _read_capped(
     deadline: float | None,
     *,
     truncate: bool = False,
+    partial: bool = False,
 ) -> tuple[bytes, bool]:
     """The body and whether it was cut at `max_bytes` (only with `truncate`; without it a
-    larger body is BadInput)."""
+    larger body is BadInput) or, with `partial`, where it stopped coming (a timeout, a reset
+    or close, the deadline)."""
     declared = response.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes and not truncate:
         raise BadInput(f"response body of {declared} bytes exceeds {max_bytes}", subject=url)
     chunks: list[bytes] = []
     size = 0
-    for chunk in _decoded(response, url):
-        if size + len(chunk) > max_bytes:
-            if not truncate:
-                raise BadInput(f"response body exceeds {max_bytes} bytes", subject=url)
-            chunks.append(chunk[: max_bytes - size])
-            return b"".join(chunks), True
-        size += len(chunk)
-        if passed(deadline):
-            raise TargetUnreachable(_DEADLINE_PASSED, subject=url)
-        chunks.append(chunk)
+    try:
+        for chunk in _decoded(response, url):
+            if size + len(chunk) > max_bytes:
+                if not truncate:
+                    raise BadInput(f"response body exceeds {max_bytes} bytes", subject=url)
+                chunks.append(chunk[: max_bytes - size])
+                return b"".join(chunks), True
+            size += len(chunk)
+            if passed(deadline):
+                raise TargetUnreachable(_DEADLINE_PASSED, subject=url)
+            chunks.append(chunk)
+    except (httpx.TimeoutException, httpx.ReadError, httpx.RemoteProtocolError):
+        if not partial:
+            raise
+        return b"".join(chunks), True
+    except TargetUnreachable:
+        if not partial:
+            raise
+        return b"".join(chunks), True
     return b"".join(chunks), False
 
 

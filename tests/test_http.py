@@ -22,7 +22,7 @@ from checks.http import (
 from checks.interface import BadInput, CheckMisconfigured, TargetUnreachable
 from monitor.certmaker import write_server_files
 from tests.support.chains import Chain
-from tests.support.hostile_servers import DribblingTlsServer, DrippingHttpServer
+from tests.support.hostile_servers import DribblingTlsServer, DrippingHttpServer, GarbageServer
 from tests.support.http_servers import Reply, ScriptedHttpServer
 from tests.support.ports import free_port
 from tests.support.posture_servers import DroppingListener, SilentListener, resetting_listener
@@ -250,3 +250,20 @@ def test_a_rotated_ssl_cert_file_is_loaded_again(
     trusted = tls_context(True).get_ca_certs(binary_form=True)
     assert _root_der(new) in trusted
     assert _root_der(old) not in trusted
+
+
+@pytest.mark.parametrize("ending", ["close", "hang"])
+def test_with_partial_body_an_answer_whose_body_stops_coming_is_returned_cut(
+    ending: str,
+) -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\nbegin"
+    server = GarbageServer(payload=head) if ending == "close" else SilentListener(answer=head)
+    with server:
+        url = f"http://127.0.0.1:{server.port}/"
+        with pytest.raises(TargetUnreachable):  # by default, an incomplete body is no answer
+            fetch(url, timeout=0.5, max_bytes=1000, egress=EGRESS)
+        response = fetch(url, timeout=0.5, max_bytes=1000, egress=EGRESS, partial_body=True)
+
+    assert response.status == 200
+    assert response.body == b"begin"
+    assert response.truncated

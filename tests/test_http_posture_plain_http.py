@@ -194,3 +194,21 @@ def test_a_server_that_accepts_and_hangs_is_undetermined_even_where_drops_are_ex
     assert "api" not in scores(output)
     assert "HTTP-PROBE-FAILED" in rules(output)
     assert output.snapshot is None
+
+
+def test_plain_http_that_answers_200_and_then_stalls_its_body_is_served_not_undetermined(
+    https_api: PostureApp, pki: TestPki
+) -> None:
+    # the status line and headers came in the clear: the port serves plain HTTP, however
+    # slowly (or never) its body follows
+    headers_only = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+    )
+    with SilentListener(answer=headers_only) as stalling:
+        output = run(https_api.url, **params(pki, stalling.url).model_dump())
+
+    assert "HTTP-PLAINTEXT-SERVED" in rules(output)
+    assert "HTTP-PROBE-FAILED" not in rules(output)
+    assert scores(output)["api"] == 60.0  # -40, no refusal bonus
+    assert output.snapshot is not None
+    assert output.snapshot["plain_http"] == "answers 200"

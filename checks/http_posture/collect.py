@@ -317,7 +317,10 @@ class _Run:
                 headers[self.auth[0]] = self.auth[1]
                 shown.append((self.auth[0], "(configured credential)"))
             try:
-                answer = self._fetch(request.method, url, headers, derived=self._derived(url, hops))
+                answer = self._fetch(
+                    request.method, url, headers, derived=self._derived(url, hops),
+                    partial_body=request.probe is Probe.HTTP,
+                )  # fmt: skip
             except _DeadlinePassed:
                 raise
             except _CertificateError:
@@ -336,6 +339,7 @@ class _Run:
                         headers,
                         derived=self._derived(url, hops),
                         verify=self.unverified,
+                        partial_body=request.probe is Probe.HTTP,
                     )
                 except _DeadlinePassed:
                     raise
@@ -382,7 +386,10 @@ class _Run:
         *,
         derived: bool,
         verify: ssl.SSLContext | None = None,
+        partial_body: bool = False,
     ) -> Answer:
+        """One request; with `partial_body` (the plain-HTTP probe, whose verdict is that it
+        was answered at all) a body that stops coming after the headers is cut there."""
         if self.context.remaining() <= 0.05:
             raise _DeadlinePassed()
         try:
@@ -393,6 +400,7 @@ class _Run:
                 timeout=self.context.io_timeout(self.params.request_timeout.total_seconds()),
                 max_bytes=self.params.max_body_bytes,
                 truncate=True,  # headers are judged whatever the body's size
+                partial_body=partial_body,
                 verify=self.verify if verify is None else verify,
                 headers=headers,
                 derived=derived,
