@@ -214,6 +214,9 @@ PLAIN = "http://api.example/"
         ({"http_url": "http://api.example:8080/", "plain_http": "refused",
           "api_profile": {"modifiers": {}}}, None),
         ({"plain_http": "refused", "api_profile": {"modifiers": {}}}, None),
+        # refused only because plain_http_dropped said so, which this target no longer does
+        ({"http_url": PLAIN, "plain_http": "refused", "plain_http_dropped_as_configured": True,
+          "api_profile": {"modifiers": {}}}, None),
         ({"http_url": PLAIN, "plain_http": "not assessed"}, None),
         ({}, None),
         (None, None),

@@ -184,6 +184,26 @@ def test_a_port_dropped_on_purpose_counts_as_refused_where_the_target_says_so(
     assert output.snapshot["plain_http"] == "refused"
 
 
+def test_a_refusal_read_from_plain_http_dropped_is_not_carried_once_that_is_unset(
+    store: SqlStore, https_api: PostureApp, pki: TestPki
+) -> None:
+    runs = Runs(store)
+    target = Target("shop", https_api.url)
+    with DroppingListener() as dropped:
+        assumed = runs.run(
+            CheckKind.HTTP_POSTURE, target, params(pki, dropped.url, plain_http_dropped=True)
+        )
+        # the target no longer says the port is dropped on purpose: the same silence is
+        # undetermined, and the refusal that setting made is not carried to it
+        unset = runs.run(CheckKind.HTTP_POSTURE, target, params(pki, dropped.url))
+
+    assert scores(assumed.output)["api"] == 110.0
+    assert "api" not in scores(unset.output)
+    assert "scored as last judged" not in grade_finding(unset.output.findings, "api").evidence
+    assert assumed.output.snapshot is not None
+    assert assumed.output.snapshot["plain_http_dropped_as_configured"] is True
+
+
 def test_a_server_that_accepts_and_hangs_is_undetermined_even_where_drops_are_expected(
     https_api: PostureApp, pki: TestPki
 ) -> None:

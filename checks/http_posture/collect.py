@@ -159,7 +159,7 @@ def collect(target: Target, params: HttpPostureParams, context: CheckContext) ->
         budget=budget.limit,
         tls_posture_hsts=_tls_posture_hsts(target, context),
         notes=notes,
-        plain_http_last_judged=_plain_http_last_judged(target, http_url, context),
+        plain_http_last_judged=_plain_http_last_judged(target, http_url, params, context),
         plain_http_dropped=params.plain_http_dropped,
     )
 
@@ -203,13 +203,13 @@ def _tls_posture_hsts(target: Target, context: CheckContext) -> int | None:
 
 
 def _plain_http_last_judged(
-    target: Target, http_url: str, context: CheckContext
+    target: Target, http_url: str, params: HttpPostureParams, context: CheckContext
 ) -> PlainHttpVerdict | None:
     """How the newest run that kept a snapshot (so judged plain HTTP) judged `http_url`."""
     if context.history is None:
         return None
     snapshot = context.history.latest_snapshot(CheckKind.HTTP_POSTURE, target.name)
-    return last_judged(snapshot, http_url)
+    return last_judged(snapshot, http_url, dropped=params.plain_http_dropped)
 
 
 def _plan(params: HttpPostureParams, base: str, base_origin: str, host: str) -> Iterator[Request]:

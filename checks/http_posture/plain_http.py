@@ -52,6 +52,7 @@ class PlainHttp:
     state: PlainHttpState
     exchange: Exchange | None
     why: str = ""  # for UNDETERMINED: "plain HTTP could not be judged: <the error>"
+    as_configured: bool = False  # REFUSED only because plain_http_dropped says so
 
     @property
     def undetermined(self) -> bool:
@@ -100,15 +101,20 @@ def judge_plain_http(raw: HttpPostureRaw) -> PlainHttp:
     if plain.failure is Failure.DROPPED and _is_the_https_port(raw):
         return PlainHttp(PlainHttpState.REFUSED, plain)
     if plain.failure is Failure.NOT_CONNECTED and raw.plain_http_dropped:
-        return PlainHttp(PlainHttpState.REFUSED, plain)
+        return PlainHttp(PlainHttpState.REFUSED, plain, as_configured=True)
     return PlainHttp(PlainHttpState.UNDETERMINED, plain, _cannot(plain.error))
 
 
-def last_judged(snapshot: Mapping[str, Any] | None, http_url: str) -> PlainHttpVerdict | None:
+def last_judged(
+    snapshot: Mapping[str, Any] | None, http_url: str, *, dropped: bool = False
+) -> PlainHttpVerdict | None:
     """The plain-HTTP verdict kept in a snapshot of an earlier run, if it judged it at
     `http_url`: a verdict on another URL (before `http_url` or the target's URL changed)
-    says nothing about this one."""
+    says nothing about this one, nor does a refusal that only `plain_http_dropped` made
+    one once the target no longer says so (`dropped`)."""
     if not snapshot or snapshot.get("http_url") != mask_secrets(http_url):
+        return None
+    if snapshot.get("plain_http_dropped_as_configured") and not dropped:
         return None
     state = snapshot.get("plain_http")
     if not isinstance(state, str) or not (
