@@ -4,11 +4,12 @@ Only a repeatable answer decides. Refused: the port reset the SYN (connection re
 serves plain HTTP there), or a refusing status (400/403/421/426). Answered: any other HTTP
 answer (its status and headers, however its body ends), redirects followed. Undetermined: a
 timeout (a firewall that drops the port and a server that accepts and hangs look the same),
-a connection accepted and then reset or closed before a status line, a 429, the run's deadline or budget, any other error, or a redirect
-followed into one of these. Undetermined neither rewards nor penalises: the API profile
-scores plain HTTP as the newest run that could judge it did (at the same plain-HTTP URL;
-a refusal only `plain_http_dropped` made, only while it is set), and is itself undetermined
-(no score exported) when no run ever could; the Observatory-compatible grade is not given.
+a connection accepted and then reset or closed before a status line, a 429, the run's
+deadline or budget, any other error, or a redirect followed into one of these.
+Undetermined neither rewards nor penalises: the API profile scores plain HTTP as the newest
+run that could judge it did (at the same plain-HTTP URL; a refusal only `plain_http_dropped`
+made, only while it is set), and is itself undetermined (no score exported) when no run ever
+could; the Observatory-compatible grade is not given.
 
 Two failures decide after all. A reset or close before any answer on the very host and port
 that answered HTTPS in the same run is that TLS server rejecting a plaintext request (what
