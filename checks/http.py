@@ -55,7 +55,7 @@ class HttpResponse:
     headers: tuple[tuple[str, str], ...]  # as received: names keep their case
     body: bytes
     redirects: tuple[Redirect, ...]
-    truncated: bool = False  # `body` is the first max_bytes only (fetch's truncate)
+    truncated: bool = False  # `body` is its beginning only (fetch's truncate, partial_body)
 
     def header_values(self) -> dict[str, str]:
         """Lower-cased header name -> value; repeated headers joined with ', '."""
@@ -81,6 +81,7 @@ def fetch(
     method: str = "GET",
     follow_redirects: bool = True,
     truncate: bool = False,
+    partial_body: bool = False,
 ) -> HttpResponse:
     """GET (or HEAD) `url`, following up to `max_redirects` redirects (each recorded, no
     body read); without `follow_redirects`, a redirect is the answer (its Location kept).
@@ -96,6 +97,10 @@ def fetch(
 
     With `truncate`, a body over `max_bytes` is cut there (the response says `truncated`)
     instead of being an error: for callers that judge headers and a body's beginning.
+    With `partial_body`, a body that stops coming once the status and headers arrived (a
+    timeout, a reset or close, the deadline) is returned as far as it came, `truncated`: for
+    callers to whom the answer itself is the verdict (a plain-HTTP port that answered 200
+    served plain HTTP, however its body ends).
 
     Raises TargetUnreachable (no connection or answer in time, the deadline passed, a
     redirect loop; ConnectionRefused, NotConnected and ConnectionDropped say how a
@@ -154,7 +159,14 @@ def fetch(
                             subject=current,
                         )
                     body, truncated = (
-                        _read_capped(response, max_bytes, current, deadline, truncate=truncate)
+                        _read_capped(
+                            response,
+                            max_bytes,
+                            current,
+                            deadline,
+                            truncate=truncate,
+                            partial=partial_body,
+                        )
                         if read_body
                         else (b"", False)
                     )
@@ -217,11 +229,17 @@ def tls_context(verify: bool | str) -> ssl.SSLContext:
     directory alone; False: no verification), made once per setting and CA bundle version:
     loading a bundle takes ~60 ms, which many small requests (auth probes, bursts, a posture
     run's probes) would pay each. A changed bundle file (size or mtime) or SSL_CERT_FILE/
-    SSL_CERT_DIR makes a new one. A bundle that cannot be loaded is CheckMisconfigured."""
+    SSL_CERT_DIR makes a new one. A bundle that cannot be loaded is CheckMisconfigured.
+
+    A bundle's version is its file's identity and change time as well as its size and mtime
+    (a file rewritten in place by `cp -p` keeps both), for the bundle of `verify` and for
+    the one SSL_CERT_FILE names (True honours it, as httpx does)."""
+    cert_file = os.environ.get("SSL_CERT_FILE")
     key: tuple[object, ...] = (
         verify,
         _file_version(verify) if isinstance(verify, str) else None,
-        os.environ.get("SSL_CERT_FILE"),
+        cert_file,
+        _file_version(cert_file) if cert_file and verify is True else None,
         os.environ.get("SSL_CERT_DIR"),
     )
     with _TLS_CONTEXTS_LOCK:
@@ -243,12 +261,14 @@ def tls_context(verify: bool | str) -> ssl.SSLContext:
         return context
 
 
-def _file_version(path: str) -> tuple[int, int] | None:
+def _file_version(path: str) -> tuple[int, ...] | None:
     try:
         status = os.stat(path)
     except OSError:
         return None  # ssl reports the missing file when the context is made
-    return status.st_size, status.st_mtime_ns
+    return (
+        status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns,
+    )  # fmt: skip
 
 
 def _timed_out(
@@ -286,24 +306,35 @@ def _read_capped(
     deadline: float | None,
     *,
     truncate: bool = False,
+    partial: bool = False,
 ) -> tuple[bytes, bool]:
     """The body and whether it was cut at `max_bytes` (only with `truncate`; without it a
-    larger body is BadInput)."""
+    larger body is BadInput) or, with `partial`, where it stopped coming (a timeout, a reset
+    or close, the deadline)."""
     declared = response.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes and not truncate:
         raise BadInput(f"response body of {declared} bytes exceeds {max_bytes}", subject=url)
     chunks: list[bytes] = []
     size = 0
-    for chunk in _decoded(response, url):
-        if size + len(chunk) > max_bytes:
-            if not truncate:
-                raise BadInput(f"response body exceeds {max_bytes} bytes", subject=url)
-            chunks.append(chunk[: max_bytes - size])
-            return b"".join(chunks), True
-        size += len(chunk)
-        if passed(deadline):
-            raise TargetUnreachable(_DEADLINE_PASSED, subject=url)
-        chunks.append(chunk)
+    try:
+        for chunk in _decoded(response, url):
+            if size + len(chunk) > max_bytes:
+                if not truncate:
+                    raise BadInput(f"response body exceeds {max_bytes} bytes", subject=url)
+                chunks.append(chunk[: max_bytes - size])
+                return b"".join(chunks), True
+            size += len(chunk)
+            if passed(deadline):
+                raise TargetUnreachable(_DEADLINE_PASSED, subject=url)
+            chunks.append(chunk)
+    except (httpx.TimeoutException, httpx.ReadError, httpx.RemoteProtocolError):
+        if not partial:
+            raise
+        return b"".join(chunks), True
+    except TargetUnreachable:
+        if not partial:
+            raise
+        return b"".join(chunks), True
     return b"".join(chunks), False
 
 

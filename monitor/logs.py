@@ -30,6 +30,15 @@ _LEVELS = {
 
 
 def configure_logging(level: str = "info", format: LogFormat = "json") -> None:
+    """Configure structlog and the standard library's logging now; a configuration
+    deferred by `configure_logging_on_first_use` is dropped (this one stands)."""
+    global _deferred  # noqa: PLW0603 (one process-wide logging configuration)
+    with _deferred_lock:
+        _deferred = None
+    _configure(level, format)
+
+
+def _configure(level: str, format: LogFormat) -> None:
     import structlog  # noqa: PLC0415 (see the module's docstring)
 
     renderers: list[structlog.typing.Processor] = (
@@ -54,8 +63,14 @@ def configure_logging(level: str = "info", format: LogFormat = "json") -> None:
 
 def configure_logging_on_first_use(level: str = "info", format: LogFormat = "json") -> None:
     """Configure the standard library's logging now and structlog when `logger` is first
-    called: a run that logs nothing never imports structlog."""
+    called: a run that logs nothing never imports structlog. When structlog is already
+    imported (a module that logs through its own `structlog.get_logger`, such as the store
+    `scan --push-gateway` uses, was imported first), there is nothing to save: it is
+    configured now, or that module's lines would go out unconfigured, on stdout."""
     global _deferred  # noqa: PLW0603 (one process-wide logging configuration)
+    if "structlog" in sys.modules:
+        configure_logging(level, format)
+        return
     with _deferred_lock:
         _deferred = (level, format)
     _configure_stdlib(level)
@@ -68,7 +83,7 @@ def logger(name: str) -> Any:
     with _deferred_lock:
         deferred, _deferred = _deferred, None
         if deferred is not None:
-            configure_logging(*deferred)
+            _configure(*deferred)
     import structlog  # noqa: PLC0415 (see the module's docstring)
 
     return structlog.get_logger(name)

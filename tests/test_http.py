@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import ssl
 import time
 import zlib
 from pathlib import Path
@@ -20,10 +22,11 @@ from checks.http import (
 from checks.interface import BadInput, CheckMisconfigured, TargetUnreachable
 from monitor.certmaker import write_server_files
 from tests.support.chains import Chain
-from tests.support.hostile_servers import DribblingTlsServer, DrippingHttpServer
+from tests.support.hostile_servers import DribblingTlsServer, DrippingHttpServer, GarbageServer
 from tests.support.http_servers import Reply, ScriptedHttpServer
 from tests.support.ports import free_port
 from tests.support.posture_servers import DroppingListener, SilentListener, resetting_listener
+from tests.support.tls_certs import TestPki
 
 pytestmark = pytest.mark.integration
 
@@ -203,3 +206,64 @@ def test_a_ca_bundle_that_cannot_be_loaded_is_a_misconfiguration_naming_it(
         tls_context(str(bundle))
     with pytest.raises(CheckMisconfigured, match=r"not-a-bundle\.pem"):
         fetch("https://127.0.0.1:1/", timeout=1, max_bytes=100, verify=str(bundle), egress=EGRESS)
+
+
+def _root_der(pki: TestPki) -> bytes:
+    return ssl.PEM_cert_to_DER_cert(pki.root_pem.read_text())
+
+
+def _same_size(first: str, second: str) -> tuple[str, str]:
+    """Both PEM texts padded with trailing newlines (outside the PEM block) to one length."""
+    size = max(len(first), len(second))
+    return first + "\n" * (size - len(first)), second + "\n" * (size - len(second))
+
+
+def test_a_trust_store_rewritten_in_place_with_its_size_and_mtime_kept_is_loaded_again(
+    tmp_path: Path,
+) -> None:
+    old, new = TestPki(tmp_path / "old"), TestPki(tmp_path / "new")
+    old_pem, new_pem = _same_size(old.root_pem.read_text(), new.root_pem.read_text())
+    bundle = tmp_path / "trust.pem"
+    bundle.write_text(old_pem)
+    kept = bundle.stat()
+    assert _root_der(old) in tls_context(str(bundle)).get_ca_certs(binary_form=True)
+
+    bundle.write_text(new_pem)  # e.g. `cp -p`: same size, mtime restored
+    os.utime(bundle, ns=(kept.st_atime_ns, kept.st_mtime_ns))
+
+    trusted = tls_context(str(bundle)).get_ca_certs(binary_form=True)
+    assert _root_der(new) in trusted
+    assert _root_der(old) not in trusted
+
+
+def test_a_rotated_ssl_cert_file_is_loaded_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old, new = TestPki(tmp_path / "old"), TestPki(tmp_path / "new")
+    bundle = tmp_path / "ca-bundle.pem"
+    bundle.write_text(old.root_pem.read_text())
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    assert _root_der(old) in tls_context(True).get_ca_certs(binary_form=True)
+
+    bundle.write_text(new.root_pem.read_text())  # the environment still names the same file
+
+    trusted = tls_context(True).get_ca_certs(binary_form=True)
+    assert _root_der(new) in trusted
+    assert _root_der(old) not in trusted
+
+
+@pytest.mark.parametrize("ending", ["close", "hang"])
+def test_with_partial_body_an_answer_whose_body_stops_coming_is_returned_cut(
+    ending: str,
+) -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\nbegin"
+    server = GarbageServer(payload=head) if ending == "close" else SilentListener(answer=head)
+    with server:
+        url = f"http://127.0.0.1:{server.port}/"
+        with pytest.raises(TargetUnreachable):  # by default, an incomplete body is no answer
+            fetch(url, timeout=0.5, max_bytes=1000, egress=EGRESS)
+        response = fetch(url, timeout=0.5, max_bytes=1000, egress=EGRESS, partial_body=True)
+
+    assert response.status == 200
+    assert response.body == b"begin"
+    assert response.truncated

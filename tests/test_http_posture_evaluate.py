@@ -193,29 +193,39 @@ def test_only_a_refused_connection_or_an_answer_decides_plain_http(
     assert judged.refused is (state == "refused")
 
 
+PLAIN = "http://api.example/"
+
+
 @pytest.mark.parametrize(
     ("snapshot", "expected"),
     [
-        ({"plain_http": "refused", "api_profile": {"modifiers": {}}},
+        ({"http_url": PLAIN, "plain_http": "refused", "api_profile": {"modifiers": {}}},
          PlainHttpVerdict("refused", True, ())),
-        ({"plain_http": "answers 403", "api_profile": {"modifiers": {}}},
+        ({"http_url": PLAIN, "plain_http": "answers 403", "api_profile": {"modifiers": {}}},
          PlainHttpVerdict("answers 403", True, ())),
-        ({"plain_http": "answers 200",
+        ({"http_url": PLAIN, "plain_http": "answers 200",
           "api_profile": {"modifiers": {"HTTP-PLAINTEXT-SERVED": -40, "HTTP-HSTS-MISSING": -20}}},
          PlainHttpVerdict("answers 200", False, ("HTTP-PLAINTEXT-SERVED",))),
-        ({"plain_http": "redirect 301 to https://api.example/",
+        ({"http_url": PLAIN, "plain_http": "redirect 301 to https://api.example/",
           "api_profile": {"modifiers": {"HTTP-PLAINTEXT-REDIRECTS": -5}}},
          PlainHttpVerdict("redirect 301 to https://api.example/", False,
                           ("HTTP-PLAINTEXT-REDIRECTS",))),
-        ({"plain_http": "not assessed"}, None),
+        # judged at another plain-HTTP URL (before the target or http_url changed)
+        ({"http_url": "http://api.example:8080/", "plain_http": "refused",
+          "api_profile": {"modifiers": {}}}, None),
+        ({"plain_http": "refused", "api_profile": {"modifiers": {}}}, None),
+        # refused only because plain_http_dropped said so, which this target no longer does
+        ({"http_url": PLAIN, "plain_http": "refused", "plain_http_dropped_as_configured": True,
+          "api_profile": {"modifiers": {}}}, None),
+        ({"http_url": PLAIN, "plain_http": "not assessed"}, None),
         ({}, None),
         (None, None),
     ],
 )  # fmt: skip
-def test_the_last_plain_http_verdict_is_read_back_from_a_snapshot(
+def test_the_last_plain_http_verdict_is_read_back_from_a_snapshot_of_the_same_url(
     snapshot: dict[str, object] | None, expected: PlainHttpVerdict | None
 ) -> None:
-    assert last_judged(snapshot) == expected
+    assert last_judged(snapshot, PLAIN) == expected
 
 
 def test_a_carried_verdict_scores_plain_http_and_says_so() -> None:

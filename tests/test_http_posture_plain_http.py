@@ -108,6 +108,23 @@ def test_plain_http_without_an_answer_does_not_forgive_an_api_seen_serving_plain
     assert "HTTP-PLAINTEXT-SERVED" in {f.rule_id for f in still_open}
 
 
+def test_a_verdict_on_another_plain_http_url_is_not_carried_to_a_new_one(
+    store: SqlStore, https_api: PostureApp, pki: TestPki
+) -> None:
+    runs = Runs(store)
+    target = Target("shop", https_api.url)
+    closed = f"http://127.0.0.1:{free_port()}/"
+    healthy = runs.run(CheckKind.HTTP_POSTURE, target, params(pki, closed))  # refused
+    with SilentListener() as silent:  # http_url reconfigured to a port that never answers
+        blind = runs.run(CheckKind.HTTP_POSTURE, target, params(pki, silent.url))
+
+    assert scores(healthy.output)["api"] == 110.0
+    assert "api" not in scores(blind.output)  # undetermined, not the old URL's refusal bonus
+    finding = grade_finding(blind.output.findings, "api")
+    assert "undetermined" in finding.title
+    assert "scored as last judged" not in finding.evidence
+
+
 @pytest.mark.parametrize("kind", NO_ANSWER)
 def test_with_no_earlier_verdict_the_api_score_is_undetermined_and_never_rewarded(
     kind: str, https_api: PostureApp, pki: TestPki
@@ -167,6 +184,26 @@ def test_a_port_dropped_on_purpose_counts_as_refused_where_the_target_says_so(
     assert output.snapshot["plain_http"] == "refused"
 
 
+def test_a_refusal_read_from_plain_http_dropped_is_not_carried_once_that_is_unset(
+    store: SqlStore, https_api: PostureApp, pki: TestPki
+) -> None:
+    runs = Runs(store)
+    target = Target("shop", https_api.url)
+    with DroppingListener() as dropped:
+        assumed = runs.run(
+            CheckKind.HTTP_POSTURE, target, params(pki, dropped.url, plain_http_dropped=True)
+        )
+        # the target no longer says the port is dropped on purpose: the same silence is
+        # undetermined, and the refusal that setting made is not carried to it
+        unset = runs.run(CheckKind.HTTP_POSTURE, target, params(pki, dropped.url))
+
+    assert scores(assumed.output)["api"] == 110.0
+    assert "api" not in scores(unset.output)
+    assert "scored as last judged" not in grade_finding(unset.output.findings, "api").evidence
+    assert assumed.output.snapshot is not None
+    assert assumed.output.snapshot["plain_http_dropped_as_configured"] is True
+
+
 def test_a_server_that_accepts_and_hangs_is_undetermined_even_where_drops_are_expected(
     https_api: PostureApp, pki: TestPki
 ) -> None:
@@ -177,3 +214,21 @@ def test_a_server_that_accepts_and_hangs_is_undetermined_even_where_drops_are_ex
     assert "api" not in scores(output)
     assert "HTTP-PROBE-FAILED" in rules(output)
     assert output.snapshot is None
+
+
+def test_plain_http_that_answers_200_and_then_stalls_its_body_is_served_not_undetermined(
+    https_api: PostureApp, pki: TestPki
+) -> None:
+    # the status line and headers came in the clear: the port serves plain HTTP, however
+    # slowly (or never) its body follows
+    headers_only = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+    )
+    with SilentListener(answer=headers_only) as stalling:
+        output = run(https_api.url, **params(pki, stalling.url).model_dump())
+
+    assert "HTTP-PLAINTEXT-SERVED" in rules(output)
+    assert "HTTP-PROBE-FAILED" not in rules(output)
+    assert scores(output)["api"] == 60.0  # -40, no refusal bonus
+    assert output.snapshot is not None
+    assert output.snapshot["plain_http"] == "answers 200"

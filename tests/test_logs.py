@@ -3,6 +3,7 @@ traceback with it) until something logs; what then logs goes to stderr as config
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -39,3 +40,55 @@ def test_structlog_is_imported_on_the_first_log_line_and_that_line_goes_to_stder
     assert "check crashed" in done.stderr
     assert "target" in done.stderr and "shop" in done.stderr  # noqa: PT018
     assert "not shown" not in done.stderr
+
+
+LATER_CONFIGURED = """
+from monitor.logs import configure_logging, configure_logging_on_first_use, logger
+configure_logging_on_first_use("error", "console")  # deferred, nothing logged yet
+configure_logging("info", "json")  # then configured outright: this one stands
+logger("apivigil.runner").info("shown", target="shop")
+"""
+
+
+def test_a_configuration_made_after_a_deferred_one_is_not_undone_by_the_first_log_line() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", LATER_CONFIGURED],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": ""},
+        timeout=60,
+        check=True,
+    )
+
+    line = json.loads(done.stderr.strip().splitlines()[-1])  # JSON, at info level
+    assert line["event"] == "shown"
+    assert line["target"] == "shop"
+    assert line["level"] == "info"
+
+
+ALREADY_IMPORTED = """
+from monitor.logs import configure_logging_on_first_use
+from monitor.store.lifecycle import log  # a module logger, as `scan --push-gateway` imports
+configure_logging_on_first_use("error", "console")
+log.info("finding opened", rule_id="CERT-EXPIRES-SOON")  # below the scan's level
+log.error("store failed", target="shop")
+"""
+
+
+def test_a_logger_of_a_module_imported_before_the_deferral_logs_as_configured() -> None:
+    # `apivigil scan --push-gateway` imports the store (structlog with it) before logging is
+    # configured; the store's "finding opened" lines must not reach stdout (the JSON document)
+    done = subprocess.run(
+        [sys.executable, "-c", ALREADY_IMPORTED],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": ""},
+        timeout=60,
+        check=True,
+    )
+
+    assert done.stdout == ""
+    assert "finding opened" not in done.stderr
+    assert "store failed" in done.stderr

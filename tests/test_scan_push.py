@@ -43,6 +43,9 @@ def test_a_scan_pushes_the_daemons_families_and_prometheus_scrapes_them(
         )  # fmt: skip
         assert completed.returncode == 1, completed.stdout + completed.stderr  # a high finding
         assert "pushed the scan's metrics" in completed.stderr
+        # the store the push records into logs each finding it opens at info: below the
+        # scan's level, and never on stdout with the scan's output
+        assert "finding opened" not in completed.stdout + completed.stderr
 
         families = families_of(gateway, "ci-nightly", "runner-1")
         assert {FINDINGS_OPEN.name, SCAN_LAST_SUCCESS.name, "apivigil_check_up"} <= set(families)

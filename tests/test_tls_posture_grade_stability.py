@@ -127,6 +127,10 @@ def test_a_slow_single_threaded_server_gets_its_true_grade_in_every_batch_and_al
         }
         grades.append(true_or_undetermined(scan_grade(by_target["slow"]), f"batch scan {scan}"))
     print(f"slow single-threaded TLS 1.2 server, alone then {RUNS} batch scans: {grades}")
+    # provisional is allowed under load, never as the only answer: scanned alone (nothing
+    # competes for the server) the grade is complete, and so is at least one batch's
+    assert grades[0] == "A-", grades
+    assert "A-" in grades[1:], grades
 
 
 def connectivity(servers: Servers, port: int) -> ServerConnectivityInfo:
@@ -160,10 +164,15 @@ def test_renegotiations_never_answered_leave_the_grade_provisional_not_complete_
     held = job(servers, "held", servers.held, per_server_connections=1)
     (run,) = run_scan([held], concurrency=1, egress=EgressPolicy())
     grade = scan_grade(run)
-    # the renegotiation command timed out, on its retry too: both its answers are unknown
+    # client renegotiation timed out, on its retry too: unknown; secure renegotiation, on a
+    # connection of its own, was answered and stands (a server without it keeps its F cap)
     assert grade["provisional"] is True, grade
-    assert set(grade["undetermined"]) == {"secure renegotiation", "client renegotiation"}
+    assert set(grade["undetermined"]) == {"client renegotiation"}
     assert caps(grade) == {("A-", "no TLS 1.3")}  # computed from what was determined
     assert run.output is not None
+    assert run.output.snapshot is not None
+    assert run.output.snapshot["secure_renegotiation"] is True
+    assert run.output.snapshot["client_renegotiation"] is None
+    assert "renegotiation" not in run.output.undetermined  # RFC 5746 was judged
     assert "client-renegotiation" in run.output.undetermined  # an open finding stays open
     assert "TLS-RENEGOTIATION-CLIENT" not in {f.rule_id for f in run.output.findings}

@@ -159,7 +159,7 @@ def collect(target: Target, params: HttpPostureParams, context: CheckContext) ->
         budget=budget.limit,
         tls_posture_hsts=_tls_posture_hsts(target, context),
         notes=notes,
-        plain_http_last_judged=_plain_http_last_judged(target, context),
+        plain_http_last_judged=_plain_http_last_judged(target, http_url, params, context),
         plain_http_dropped=params.plain_http_dropped,
     )
 
@@ -202,11 +202,14 @@ def _tls_posture_hsts(target: Target, context: CheckContext) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def _plain_http_last_judged(target: Target, context: CheckContext) -> PlainHttpVerdict | None:
-    """How the newest run that kept a snapshot (so judged plain HTTP) judged it."""
+def _plain_http_last_judged(
+    target: Target, http_url: str, params: HttpPostureParams, context: CheckContext
+) -> PlainHttpVerdict | None:
+    """How the newest run that kept a snapshot (so judged plain HTTP) judged `http_url`."""
     if context.history is None:
         return None
-    return last_judged(context.history.latest_snapshot(CheckKind.HTTP_POSTURE, target.name))
+    snapshot = context.history.latest_snapshot(CheckKind.HTTP_POSTURE, target.name)
+    return last_judged(snapshot, http_url, dropped=params.plain_http_dropped)
 
 
 def _plan(params: HttpPostureParams, base: str, base_origin: str, host: str) -> Iterator[Request]:
@@ -314,7 +317,10 @@ class _Run:
                 headers[self.auth[0]] = self.auth[1]
                 shown.append((self.auth[0], "(configured credential)"))
             try:
-                answer = self._fetch(request.method, url, headers, derived=self._derived(url, hops))
+                answer = self._fetch(
+                    request.method, url, headers, derived=self._derived(url, hops),
+                    partial_body=request.probe is Probe.HTTP,
+                )  # fmt: skip
             except _DeadlinePassed:
                 raise
             except _CertificateError:
@@ -333,6 +339,7 @@ class _Run:
                         headers,
                         derived=self._derived(url, hops),
                         verify=self.unverified,
+                        partial_body=request.probe is Probe.HTTP,
                     )
                 except _DeadlinePassed:
                     raise
@@ -379,7 +386,10 @@ class _Run:
         *,
         derived: bool,
         verify: ssl.SSLContext | None = None,
+        partial_body: bool = False,
     ) -> Answer:
+        """One request; with `partial_body` (the plain-HTTP probe, whose verdict is that it
+        was answered at all) a body that stops coming after the headers is cut there."""
         if self.context.remaining() <= 0.05:
             raise _DeadlinePassed()
         try:
@@ -390,6 +400,7 @@ class _Run:
                 timeout=self.context.io_timeout(self.params.request_timeout.total_seconds()),
                 max_bytes=self.params.max_body_bytes,
                 truncate=True,  # headers are judged whatever the body's size
+                partial_body=partial_body,
                 verify=self.verify if verify is None else verify,
                 headers=headers,
                 derived=derived,

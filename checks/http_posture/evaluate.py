@@ -324,7 +324,8 @@ def snapshot(
     for name, _exchange, answer in judged(raw):
         present = {h: v for h in WATCHED_HEADERS if (v := answer.joined(h)) is not None}
         headers[name] = present
-    plain_state = mask_secrets(judge_plain_http(raw).label)
+    plain = judge_plain_http(raw)
+    plain_state = mask_secrets(plain.label)
     preflight = raw.exchange(Probe.PREFLIGHT)
     cors = {}
     if preflight is not None and preflight.final is not None:
@@ -346,6 +347,8 @@ def snapshot(
         else {"algorithm_version": observatory.algorithm, "not_graded": observatory.reason},
         "api_profile": api.to_json(),
         "plain_http": plain_state,
+        # a refusal read from plain_http_dropped, not seen: carried only while it is set
+        **({"plain_http_dropped_as_configured": True} if plain.as_configured else {}),
         "headers": headers,
         "cors_preflight": cors,
         "cookies": {

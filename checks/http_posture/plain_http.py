@@ -2,12 +2,14 @@
 
 Only a repeatable answer decides. Refused: the port reset the SYN (connection refused: nothing
 serves plain HTTP there), or a refusing status (400/403/421/426). Answered: any other HTTP
-answer, redirects followed. Undetermined: a timeout (a firewall that drops the port and a
-server that accepts and hangs look the same), a connection accepted and then reset or closed
-before a whole answer, a 429, the run's deadline or budget, any other error, or a redirect
-followed into one of these. Undetermined neither rewards nor penalises: the API profile
-scores plain HTTP as the newest run that could judge it did, and is itself undetermined
-(no score exported) when no run ever could; the Observatory-compatible grade is not given.
+answer (its status and headers, however its body ends), redirects followed. Undetermined: a
+timeout (a firewall that drops the port and a server that accepts and hangs look the same),
+a connection accepted and then reset or closed before a status line, a 429, the run's
+deadline or budget, any other error, or a redirect followed into one of these.
+Undetermined neither rewards nor penalises: the API profile scores plain HTTP as the newest
+run that could judge it did (at the same plain-HTTP URL; a refusal only `plain_http_dropped`
+made, only while it is set), and is itself undetermined (no score exported) when no run ever
+could; the Observatory-compatible grade is not given.
 
 Two failures decide after all. A reset or close before any answer on the very host and port
 that answered HTTPS in the same run is that TLS server rejecting a plaintext request (what
@@ -33,6 +35,7 @@ from checks.http_posture.facts import (
     PlainHttpVerdict,
     Probe,
 )
+from monitor.redact import mask_secrets
 
 REFUSING_STATUSES = frozenset({400, 403, 421, 426})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -51,6 +54,7 @@ class PlainHttp:
     state: PlainHttpState
     exchange: Exchange | None
     why: str = ""  # for UNDETERMINED: "plain HTTP could not be judged: <the error>"
+    as_configured: bool = False  # REFUSED only because plain_http_dropped says so
 
     @property
     def undetermined(self) -> bool:
@@ -99,13 +103,20 @@ def judge_plain_http(raw: HttpPostureRaw) -> PlainHttp:
     if plain.failure is Failure.DROPPED and _is_the_https_port(raw):
         return PlainHttp(PlainHttpState.REFUSED, plain)
     if plain.failure is Failure.NOT_CONNECTED and raw.plain_http_dropped:
-        return PlainHttp(PlainHttpState.REFUSED, plain)
+        return PlainHttp(PlainHttpState.REFUSED, plain, as_configured=True)
     return PlainHttp(PlainHttpState.UNDETERMINED, plain, _cannot(plain.error))
 
 
-def last_judged(snapshot: Mapping[str, Any] | None) -> PlainHttpVerdict | None:
-    """The plain-HTTP verdict kept in a snapshot of an earlier run, if it judged it."""
-    if not snapshot:
+def last_judged(
+    snapshot: Mapping[str, Any] | None, http_url: str, *, dropped: bool = False
+) -> PlainHttpVerdict | None:
+    """The plain-HTTP verdict kept in a snapshot of an earlier run, if it judged it at
+    `http_url`: a verdict on another URL (before `http_url` or the target's URL changed)
+    says nothing about this one, nor does a refusal that only `plain_http_dropped` made
+    one once the target no longer says so (`dropped`)."""
+    if not snapshot or snapshot.get("http_url") != mask_secrets(http_url):
+        return None
+    if snapshot.get("plain_http_dropped_as_configured") and not dropped:
         return None
     state = snapshot.get("plain_http")
     if not isinstance(state, str) or not (

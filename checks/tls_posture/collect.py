@@ -182,7 +182,8 @@ def collect(target: Target, params: TlsPostureParams, context: CheckContext) -> 
 
 
 def _undetermined_commands(result: ServerScanResult) -> set[ScanCommand]:
-    """Commands that failed to connect, and protocols whose every answer was a timeout."""
+    """Commands that failed to connect, protocols whose every answer was a timeout, and a
+    client renegotiation that timed out."""
     scan = result.scan_result
     assert scan is not None
     commands = set()
@@ -199,6 +200,9 @@ def _undetermined_commands(result: ServerScanResult) -> set[ScanCommand]:
             support = protocol_support(protocol, outcome.result)
             if support.supported is None:
                 commands.add(command)
+    renegotiation = scan.session_renegotiation
+    if isinstance(renegotiation.result, registry.ClientRenegotiationUndetermined):
+        commands.add(ScanCommand.SESSION_RENEGOTIATION)  # its client renegotiation timed out
     return commands
 
 
@@ -292,6 +296,12 @@ def translate_scan(
     heartbleed = attempt(ScanCommand.HEARTBLEED)
     robot = attempt(ScanCommand.ROBOT)
     renegotiation = attempt(ScanCommand.SESSION_RENEGOTIATION)
+    client_renegotiation = (
+        renegotiation.is_vulnerable_to_client_renegotiation_dos if renegotiation else None
+    )
+    if isinstance(renegotiation, registry.ClientRenegotiationUndetermined):
+        client_renegotiation = None  # secure renegotiation was determined; this was not
+        incomplete.append(f"session_renegotiation: client renegotiation: {renegotiation.why}")
     elliptic = attempt(ScanCommand.ELLIPTIC_CURVES)
     ems = attempt(ScanCommand.TLS_EXTENDED_MASTER_SECRET)
     headers = attempt(ScanCommand.HTTP_HEADERS) if params.check_http_headers else None
@@ -313,9 +323,7 @@ def translate_scan(
         certificate=certificate,
         compression=compression.supports_compression if compression else None,
         secure_renegotiation=renegotiation.supports_secure_renegotiation if renegotiation else None,
-        client_renegotiation=(
-            renegotiation.is_vulnerable_to_client_renegotiation_dos if renegotiation else None
-        ),
+        client_renegotiation=client_renegotiation,
         fallback_scsv=scsv.supports_fallback_scsv if scsv else None,
         heartbleed=heartbleed.is_vulnerable_to_heartbleed if heartbleed else None,
         robot=robot_status(robot),

@@ -11,7 +11,9 @@
   timeout. Here that timeout is raised as a handshake timeout, a connectivity issue retried
   one connection at a time like every other; one that stays leaves the command undetermined
   (the grade provisional), never a refusal. A refusal by alert or closed connection still
-  counts at once.
+  counts at once. Secure renegotiation (RFC 5746) is another job of the same command, on a
+  connection of its own: what it found stands (`ClientRenegotiationUndetermined`) when only
+  the client renegotiation timed out, so a server without it keeps its F cap.
 
 The registry is sslyze's module-level dict: `install()` applies to every Scanner of the process.
 """
@@ -31,6 +33,8 @@ from sslyze.plugins.certificate_info.implementation import CertificateInfoImplem
 from sslyze.plugins.plugin_base import ScanJob, ScanJobResult
 from sslyze.plugins.session_renegotiation_plugin import (
     SessionRenegotiationImplementation,
+    SessionRenegotiationScanResult,
+    _ScanJobResultEnum,
     _test_client_renegotiation,
 )
 from sslyze.server_connectivity import ServerConnectivityInfo
@@ -77,6 +81,43 @@ class ClientRenegotiationTimeoutIsConnectivity(SessionRenegotiationImplementatio
             else job
             for job in super().scan_jobs_for_scan_command(server_info, extra_arguments)
         ]
+
+    @classmethod
+    def result_for_completed_scan_jobs(
+        cls, server_info: ServerConnectivityInfo, scan_job_results: list[ScanJobResult]
+    ) -> Any:
+        try:
+            return super().result_for_completed_scan_jobs(server_info, scan_job_results)
+        except TlsHandshakeTimedOut as timeout:
+            secure = _secure_renegotiation(scan_job_results)
+            if secure is None:
+                raise  # nothing determined: a connectivity issue, retried
+            return ClientRenegotiationUndetermined(
+                supports_secure_renegotiation=secure,
+                is_vulnerable_to_client_renegotiation_dos=False,
+                client_renegotiations_success_count=0,
+                why=str(timeout),
+            )
+
+
+@dataclass(frozen=True)
+class ClientRenegotiationUndetermined(SessionRenegotiationScanResult):
+    """The command's result when client-initiated renegotiation timed out and secure
+    renegotiation was determined: `supports_secure_renegotiation` stands; the client
+    renegotiation fields are placeholders, not answers (`why` says what timed out)."""
+
+    why: str = ""
+
+
+def _secure_renegotiation(results: list[ScanJobResult]) -> bool | None:
+    for result in results:
+        try:
+            kind, value = result.get_result()
+        except Exception:  # noqa: S112 - the job that timed out: its answer is unknown
+            continue
+        if kind is _ScanJobResultEnum.SUPPORTS_SECURE_RENEG:
+            return bool(value)
+    return None
 
 
 def client_renegotiation_timeout_raised(server_info: ServerConnectivityInfo, attempts: int) -> Any:

@@ -117,10 +117,13 @@ API_HEADERS = [
 
 class SilentListener:
     """`with SilentListener() as silent:` silent.url is a port whose listener accepts every
-    connection (and reads what is sent) but never answers: a hung server, a timeout."""
+    connection (and reads what is sent) but never answers: a hung server, a timeout. With
+    `answer`, it sends those bytes (a status line and headers) after reading the request,
+    then hangs (or resets, with `reset`): a body that never comes."""
 
-    def __init__(self, *, reset: bool = False, port: int = 0) -> None:
+    def __init__(self, *, reset: bool = False, port: int = 0, answer: bytes = b"") -> None:
         self._reset = reset
+        self._answer = answer
         self._listener = socket.socket()
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._listener.bind(("127.0.0.1", port))
@@ -143,10 +146,12 @@ class SilentListener:
                 continue
             except OSError:
                 return
-            if self._reset:
+            if self._reset or self._answer:
                 connection.settimeout(2)
                 with contextlib.suppress(OSError):
-                    connection.recv(65536)  # the whole request, then a reset (RST), no answer
+                    connection.recv(65536)  # the whole request
+                    connection.sendall(self._answer)
+            if self._reset:  # then a reset (RST)
                 connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 connection.close()
             else:
