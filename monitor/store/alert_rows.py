@@ -10,16 +10,21 @@ from collections import defaultdict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Session, col, select
 
 from monitor.model import FindingStatus, RunStatus
+from monitor.store import counters
 from monitor.store.lifecycle import MISSING_STREAK_CAP
 from monitor.store.tables import (
     AlertGroupRow,
     AuditLogRow,
     CheckRunRow,
+    CheckStateRow,
+    CounterRow,
     FindingRow,
     OutboxRow,
     SilenceRow,
@@ -80,44 +85,97 @@ def announceable_findings(session: Session) -> list[FindingRow]:
 def failed_runs(session: Session, after: int, targets: Collection[str]) -> list[FailedRuns]:
     """Each (check, target in `targets`) whose last `after` runs all failed. A run skipped
     with a reason failed (the runner skips with a reason when the previous run is still
-    running, a stuck check); one skipped without (at shutdown) is left out."""
-    number = (
-        sa.func.row_number()
-        .over(
-            partition_by=(col(CheckRunRow.check), col(CheckRunRow.target)),
-            order_by=col(CheckRunRow.started_at).desc(),
-        )
-        .label("number")
-    )
-    recent = (
-        sa.select(
-            col(CheckRunRow.check),
-            col(CheckRunRow.target),
-            col(CheckRunRow.status),
-            col(CheckRunRow.started_at),
-            col(CheckRunRow.error_message),
-            number,
-        )
-        .where(
-            (col(CheckRunRow.status) != RunStatus.SKIPPED.value)
-            | col(CheckRunRow.error_reason).is_not(None)
-        )
-        .subquery()
-    )
-    rows = session.execute(sa.select(recent).where(recent.c.number <= after)).all()
+    running, a stuck check); one skipped without (at shutdown) is left out.
+
+    Rows, not runs, are counted, and that is exact: run-length folding (run_length) only
+    ever extends a row with ok runs, so a row of several runs is an ok row and makes the
+    pair not failing whatever its run_count; failed and skipped runs are a row each.
+
+    Cost: per (check, target) pair known to the store (`_pairs`, no scan of history), the
+    newest `after` counted rows by the (check, target, started_at) index."""
+    if after < 1:
+        return []
+    rows = session.execute(newest_counted_rows(session, after)).all()
     runs: dict[tuple[str, str], list[tuple[str, datetime, str | None]]] = defaultdict(list)
-    for check, target, status, started, message, _number in rows:
+    for check, target, status, started, message in rows:
         runs[(check, target)].append((status, started, message))
     failing: list[FailedRuns] = []
-    for (check, target), recent_runs in runs.items():
+    for (check, target), found in runs.items():
+        # newest first; a tie on started_at at the cut-off can let one more row through
+        recent_runs = sorted(found, key=lambda run: run[1], reverse=True)[:after]
         if target not in targets or len(recent_runs) < after:
             continue
         if not all(status in _FAILED for status, _, _ in recent_runs):
             continue
-        first = min(recent_runs, key=lambda run: run[1])
-        newest = max(recent_runs, key=lambda run: run[1])
-        failing.append(FailedRuns(check, target, after, first[1], newest[2]))
+        failing.append(FailedRuns(check, target, after, recent_runs[-1][1], recent_runs[0][2]))
     return failing
+
+
+def _counted(run: sa.TableClause | sa.Alias) -> sa.ColumnElement[bool]:
+    """Runs that count for failed_runs: all but those skipped without a reason."""
+    return (run.c.status != RunStatus.SKIPPED.value) | run.c.error_reason.is_not(None)
+
+
+def _label(session: Session, labels: sa.ColumnElement[str], key: str) -> sa.ColumnElement[str]:
+    """One key of a JSON object stored as text (counter_total.labels)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return sa.func.json_extract_path_text(sa.cast(labels, postgresql.JSON), key)
+    return sa.func.json_extract(labels, f"$.{key}")
+
+
+def _pairs(session: Session) -> sa.Subquery:
+    """Every (check, target) with runs, from current-state rows, never from check_run:
+    check_state holds each pair with an ok, error or timeout run; the run totals
+    (counter_total, one row per check, target and status, never lowered by pruning) add
+    any pair whose only runs were skipped."""
+    state = CheckStateRow.__table__.c  # type: ignore[attr-defined]
+    totals = CounterRow.__table__.c  # type: ignore[attr-defined]
+    skipped = counters.labels_key({"status": RunStatus.SKIPPED.value})[1:-1]  # "status":"skipped"
+    return sa.union(
+        sa.select(state.check.label("check"), state.target.label("target")),
+        sa.select(
+            _label(session, totals.labels, "check").label("check"),
+            _label(session, totals.labels, "target").label("target"),
+        ).where(totals.name == counters.RUNS, totals.labels.contains(skipped)),
+    ).subquery("pair")
+
+
+def newest_counted_rows(session: Session, after: int) -> sa.Select[Any]:
+    """(check, target, status, started_at, error_message) of the newest `after` counted
+    rows of each pair: on PostgreSQL by a LATERAL subquery with LIMIT; SQLite has no
+    LATERAL, so there a correlated subquery finds the start of the `after`-th newest row and
+    the pair's rows from that start on are read. Both by the index on (check, target,
+    started_at), `after` rows per pair (rows skipped without a reason in between aside)."""
+    pair = _pairs(session)
+    run = CheckRunRow.__table__.alias("run")  # type: ignore[attr-defined]
+    same_pair = (run.c.check == pair.c.check) & (run.c.target == pair.c.target)
+    if session.get_bind().dialect.name == "postgresql":
+        newest = (
+            sa.select(run.c.status, run.c.started_at, run.c.error_message)
+            .where(same_pair, _counted(run))
+            .order_by(run.c.started_at.desc())
+            .limit(after)
+            .lateral("newest")
+        )
+        return sa.select(
+            pair.c.check,
+            pair.c.target,
+            newest.c.status,
+            newest.c.started_at,
+            newest.c.error_message,
+        ).select_from(pair.join(newest, sa.true()))
+    other = CheckRunRow.__table__.alias("cutoff")  # type: ignore[attr-defined]
+    cutoff = (
+        sa.select(other.c.started_at)
+        .where(other.c.check == pair.c.check, other.c.target == pair.c.target, _counted(other))
+        .order_by(other.c.started_at.desc())
+        .limit(1)
+        .offset(after - 1)
+        .scalar_subquery()
+    )
+    return sa.select(
+        pair.c.check, pair.c.target, run.c.status, run.c.started_at, run.c.error_message
+    ).select_from(pair.join(run, same_pair & _counted(run) & (run.c.started_at >= cutoff)))
 
 
 def group_rows(session: Session) -> list[AlertGroupRow]:
