@@ -13,8 +13,7 @@ import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Protocol
+from datetime import timedelta
 
 import structlog
 
@@ -22,14 +21,11 @@ from alerts.codec import notification_from_json
 from alerts.config import DispatcherConfig
 from alerts.interface import Notifier, NotifierError, OutboxStore, TemplateFailed
 from alerts.model import OutboxEntry, SkipKind, Skipped
+from monitor.clock import Clock
 
 log = structlog.get_logger("apivigil.alerts")
 
 CLAIM_LEASE = timedelta(minutes=5)  # longer than any receiver's timeout
-
-
-class Clock(Protocol):
-    def now(self) -> datetime: ...
 
 
 @dataclass(frozen=True, slots=True)
