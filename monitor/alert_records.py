@@ -27,14 +27,14 @@ from alerts.model import (
 from checks.controls import controls_for
 from monitor.model import FindingStatus, Severity
 from monitor.store import alert_rows
-from monitor.store.sql import SqlStore
+from monitor.store.interface import Store
 from monitor.store.tables import AlertGroupRow, FindingRow, OutboxRow, SilenceRow
 
 
 class AlertRecords:
-    """AlertStore over a SqlStore; each method one transaction."""
+    """AlertStore over a Store; each method one transaction."""
 
-    def __init__(self, store: SqlStore) -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
 
     @contextmanager

@@ -23,7 +23,7 @@ from alerts.webhook import WebhookNotifier
 from monitor.alert_records import AlertRecords
 from monitor.alerting_health import AlertingHealth
 from monitor.clock import Clock
-from monitor.store.sql import SqlStore
+from monitor.store.interface import Store
 
 log = structlog.get_logger("apivigil.alerts")
 
@@ -51,7 +51,7 @@ def repeat_overrides(config: AlertsConfig) -> dict[str, timedelta]:
     }
 
 
-def run_tick(store: SqlStore, config: AlertsConfig, clock: Clock) -> TickResult:
+def run_tick(store: Store, config: AlertsConfig, clock: Clock) -> TickResult:
     """One engine tick on `store`, in one transaction."""
     return run_engine_tick(AlertRecords(store), config, clock.now(), repeat_overrides(config))
 
@@ -61,7 +61,7 @@ class AlertLoop:
 
     def __init__(
         self,
-        store: SqlStore,
+        store: Store,
         config: AlertsConfig,
         clock: Clock,
         interval: float = 1.0,

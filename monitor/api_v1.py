@@ -23,8 +23,7 @@ from monitor.clock import Clock
 from monitor.durations import Duration
 from monitor.model import FindingStatus, Severity, require_utc
 from monitor.settings import ApiRateLimit, ApiScope, ApiToken
-from monitor.store.interface import FindingQuery
-from monitor.store.sql import SqlStore
+from monitor.store.interface import FindingQuery, Store
 
 
 class SilenceRequest(BaseModel):
@@ -126,7 +125,7 @@ def _silence_document(silence: Silence) -> dict[str, Any]:
 
 
 def api_router(
-    store: SqlStore,
+    store: Store,
     tokens: Sequence[ApiToken],
     clock: Clock,
     rate_limit: ApiRateLimit | None = None,

@@ -20,7 +20,7 @@ from monitor.scan import EXIT_USAGE
 
 if TYPE_CHECKING:
     from monitor.settings import ConfigProblem, Settings
-    from monitor.store.sql import SqlStore
+    from monitor.store.interface import Store
 
 out = HumanConsole(soft_wrap=True)
 err = HumanConsole(stderr=True, soft_wrap=True)
@@ -106,7 +106,7 @@ def _refuse_a_missing_store(url: str, from_option: bool, config_file: Path | Non
 
 def open_cli_store(
     settings: Settings, store_url: str | None, config_file: Path | None = None
-) -> SqlStore:
+) -> Store:
     """The store, schema checked; a SQLite file that does not exist is never created here."""
     from monitor.store.interface import SchemaState, StoreError
     from monitor.store.sql import SqlStore
@@ -133,7 +133,7 @@ StoreOption = Annotated[
 
 
 @contextmanager
-def opened_store(config: Path | None, store_url: str | None) -> Iterator[SqlStore]:
+def opened_store(config: Path | None, store_url: str | None) -> Iterator[Store]:
     """The store of the config (or `store_url`), schema checked, closed afterwards."""
     settings, config_file = load(config)
     sql_store = open_cli_store(settings, store_url, config_file)
@@ -146,7 +146,7 @@ def opened_store(config: Path | None, store_url: str | None) -> Iterator[SqlStor
 @contextmanager
 def store_session(
     settings: Settings, store_url: str | None, config_file: Path | None = None
-) -> Iterator[SqlStore]:
+) -> Iterator[Store]:
     """The store (`open_cli_store`), closed afterwards; a StoreError inside ends the command
     with `store: <why>` and the usage exit code."""
     from monitor.store.interface import StoreError

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("apivigil.daemon")
 
 
-def open_service_store(settings: Settings, migrate: bool) -> SqlStore:
+def open_service_store(settings: Settings, migrate: bool) -> Store:
     """Open the configured store, refusing an out-of-date schema unless `migrate`."""
     store = SqlStore(settings.store, settings.store_timeouts.limits())
     state = store.schema_state()
@@ -134,7 +134,7 @@ class Daemon:
         self._start_pruner(store)
         self._log_started(store)
 
-    def _start_clustered(self, store: SqlStore) -> None:
+    def _start_clustered(self, store: Store) -> None:
         """Campaign for leadership: the leader schedules and enqueues, workers run checks;
         every candidate serves the API and delivers the outbox."""
         from monitor.cluster.coordinator import ClusterCoordinator  # noqa: PLC0415 (Dramatiq)
@@ -177,7 +177,7 @@ class Daemon:
             for planned in scheduled_checks(self.settings)
         }
 
-    def _serve_api(self, store: SqlStore, probes: Probes) -> None:
+    def _serve_api(self, store: Store, probes: Probes) -> None:
         settings = self.settings
         self.api = serve_api(
             settings,

@@ -19,7 +19,7 @@ from monitor.api_v1 import api_router
 from monitor.clock import Clock
 from monitor.metrics import Schedule, build_registry
 from monitor.settings import ConfigError, Settings, load_settings
-from monitor.store.sql import SqlStore
+from monitor.store.interface import Store
 
 log = structlog.get_logger("apivigil")
 
@@ -30,7 +30,7 @@ class DaemonError(Exception):
 
 def serve_api(
     settings: Settings,
-    store: SqlStore,
+    store: Store,
     probes: Probes,
     *,
     address: tuple[str, int],

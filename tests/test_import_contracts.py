@@ -91,3 +91,22 @@ def test_no_import_breaks_the_layering(capsys: pytest.CaptureFixture[str]) -> No
     report = capsys.readouterr().out
     assert result == SUCCESS, report
     assert "0 broken" in report
+
+
+def test_outside_the_store_sqlstore_is_only_built_never_typed_against() -> None:
+    """Callers type against the Store protocol (issue 20 §4); only the factories that open a
+    store name the SQL implementation, to construct it."""
+    root = PYPROJECT.parent
+    typed_against: list[str] = []
+    for package in ("monitor", "alerts", "checks", "dashboards"):
+        for path in sorted((root / package).rglob("*.py")):
+            if path.is_relative_to(root / "monitor" / "store"):
+                continue
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if "SqlStore" not in line:
+                    continue
+                stripped = line.strip()
+                if stripped == "from monitor.store.sql import SqlStore" or "SqlStore(" in line:
+                    continue
+                typed_against.append(f"{path.relative_to(root)}:{number}: {stripped}")
+    assert typed_against == []

@@ -24,7 +24,7 @@ from monitor.cluster.worker import CheckExecutor
 from monitor.runner import CheckJob, Runner
 from monitor.serving import serve_api, serve_until_signalled, settings_for_reload
 from monitor.settings import Settings
-from monitor.store.sql import SqlStore
+from monitor.store.interface import Store
 
 log = structlog.get_logger("apivigil.worker")
 
@@ -34,7 +34,7 @@ class WorkerService:
         self,
         settings: Settings,
         config_path: Path | None,
-        store: SqlStore,
+        store: Store,
         threads: int | None = None,
         listen: tuple[str, int] | None = None,
         clock: Clock | None = None,

@@ -21,6 +21,10 @@ from monitor.model import (
 )
 
 if TYPE_CHECKING:  # the retention module holds the SQL of pruning
+    from contextlib import AbstractContextManager
+
+    from sqlmodel import Session
+
     from monitor.store.retention import PruneResult, RetentionPolicy
 
 
@@ -297,6 +301,16 @@ class Store(Protocol):
     ) -> PruneResult:
         """Roll up and delete what `policy` lets go, within about `budget_seconds`. Raises
         StoreUnavailable or StoreError."""
+        ...
+
+    def sqlite_auto_vacuum(self) -> bool | None:
+        """Whether a SQLite file shrinks as rows are deleted (None: not SQLite)."""
+        ...
+
+    def alert_transaction(self) -> AbstractContextManager[Session]:
+        """One transaction over alerting's rows (`monitor.store.alert_rows`, read and written
+        by `monitor.alert_records`): committed when the block ends, rolled back if it raises;
+        database errors become StoreUnavailable or StoreError."""
         ...
 
     def close(self) -> None:
