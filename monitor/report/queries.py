@@ -117,32 +117,54 @@ def run_activity(session: Session, scope: Scope, since: datetime) -> list[Any]:
     )
     if rolled_up_before is None or rolled_up_before <= start:
         return rows
-    # a rolled-up day that straddles the period start counts as inside the period
+    # a rolled-up day that straddles the period start counts as inside the period; its ok
+    # runs have their own first and last start, its failed runs the day's
+    rollup = RunRollupRow
     rolled_day = sa.case(
-        (col(RunRollupRow.last_started) < scope.period.start, sa.literal(BEFORE)),
-        else_=col(RunRollupRow.day),
+        (col(rollup.last_started) < scope.period.start, sa.literal(BEFORE)),
+        else_=col(rollup.day),
     )
-    rows.extend(
-        session.execute(
-            sa.select(
-                col(RunRollupRow.check),
-                col(RunRollupRow.target),
-                rolled_day,
-                col(RunRollupRow.status),
-                sa.func.sum(RunRollupRow.runs),
-                sa.func.min(RunRollupRow.first_started),
-                sa.func.max(RunRollupRow.last_started),
-            )
-            .where(
-                col(RunRollupRow.day) < rolled_up_before.date().isoformat(),
-                col(RunRollupRow.last_started) >= start,
-                col(RunRollupRow.first_started) < scope.period.end,
-                col(RunRollupRow.status).in_(_COUNTED),
-                scope.only_targets(RunRollupRow.target),
-            )
-            .group_by(RunRollupRow.check, RunRollupRow.target, rolled_day, RunRollupRow.status)
-        ).all()
-    )
+    rolled = session.execute(
+        sa.select(
+            col(rollup.check),
+            col(rollup.target),
+            rolled_day,
+            sa.func.sum(rollup.runs_ok),
+            sa.func.sum(rollup.runs_error),
+            sa.func.sum(rollup.runs_timeout),
+            sa.func.min(rollup.first_started),
+            sa.func.max(rollup.last_started),
+            sa.func.min(rollup.ok_first_started),
+            sa.func.max(rollup.ok_last_started),
+        )
+        .where(
+            col(rollup.day) < rolled_up_before.date().isoformat(),
+            col(rollup.last_started) >= start,
+            col(rollup.first_started) < scope.period.end,
+            col(rollup.runs_ok) + col(rollup.runs_error) + col(rollup.runs_timeout) > 0,
+            scope.only_targets(rollup.target),
+        )
+        .group_by(rollup.check, rollup.target, rolled_day)
+    ).all()
+    for check, target, day_, ok, error, timeout, first, last, ok_first, ok_last in rolled:
+        for status, count in (
+            (RunStatus.OK.value, ok),
+            (RunStatus.ERROR.value, error),
+            (RunStatus.TIMEOUT.value, timeout),
+        ):
+            if count:
+                ok_span = status == RunStatus.OK.value
+                rows.append(
+                    (
+                        check,
+                        target,
+                        day_,
+                        status,
+                        int(count),
+                        ok_first if ok_span else first,
+                        ok_last if ok_span else last,
+                    )
+                )
     return rows
 
 
@@ -162,11 +184,10 @@ def last_evaluated(session: Session, scope: Scope) -> list[Any]:
         sa.select(
             col(RunRollupRow.check),
             col(RunRollupRow.target),
-            sa.func.max(RunRollupRow.last_started),
+            sa.func.max(RunRollupRow.ok_last_started),
         )
         .where(
-            col(RunRollupRow.last_started) < scope.period.end,
-            col(RunRollupRow.status) == RunStatus.OK.value,
+            col(RunRollupRow.ok_last_started) < scope.period.end,
             scope.only_targets(RunRollupRow.target),
         )
         .group_by(RunRollupRow.check, RunRollupRow.target)
@@ -199,11 +220,10 @@ def first_evaluated(session: Session, scope: Scope) -> Sequence[Any]:
     rolled: Any = (
         sa.select(
             col(RunRollupRow.target).label("target"),
-            sa.func.min(RunRollupRow.first_started).label("first"),
+            sa.func.min(RunRollupRow.ok_first_started).label("first"),
         )
         .where(
-            col(RunRollupRow.first_started) < scope.period.end,
-            col(RunRollupRow.status) == RunStatus.OK.value,
+            col(RunRollupRow.ok_first_started) < scope.period.end,
             scope.only_targets(RunRollupRow.target),
         )
         .group_by(RunRollupRow.target)

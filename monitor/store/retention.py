@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session, aliased
 from sqlmodel import col
 
 from monitor.model import FindingStatus, RunStatus
-from monitor.store import counters
-from monitor.store.run_length import BOUNDS, cumulative_counts, last_started
+from monitor.store import counters, run_rollup
+from monitor.store.run_length import BOUNDS, last_started, parse_buckets
 from monitor.store.sql_metrics import as_utc
 from monitor.store.tables import (
     CheckRunRow,
@@ -265,44 +265,44 @@ def _roll_up_day(session: Session, day_start: datetime) -> None:
     # reads first, writes last: on SQLite the write lock is held only while writing
     for table in (RunRollupRow, SampleRollupRow):
         session.connection().execute(sa.delete(table).where(col(table.day) == day))
-    days: dict[tuple[str, str, str, str], _DayRuns] = {}
-    for check, target, status, why, count, total, longest, first, last, *cumulative in single:
-        days[(check, target, status, why)] = _DayRuns(
-            int(count),
-            float(total or 0.0),
-            float(longest or 0.0),
-            as_utc(first),
-            as_utc(last),
-            [int(n or 0) for n in cumulative],
-        )
-    for check, target, status, why, count, total, longest, first, last, text in extended:
-        runs = _DayRuns(
-            int(count),
-            float(total),
-            float(longest),
-            as_utc(first),
-            as_utc(last),
-            cumulative_counts(text or ""),
-        )
-        known = days.get((check, target, status, why))
-        days[(check, target, status, why)] = runs if known is None else known.plus(runs)
-    run_rows = [
-        {
-            "check": check,
-            "target": target,
-            "day": day,
-            "status": status,
-            "error_reason": why,
-            "runs": runs.count,
-            "duration_sum": runs.total,
-            "duration_max": runs.longest,
-            "duration_p50": _quantile(0.50, runs.cumulative, runs.count, runs.longest),
-            "duration_p95": _quantile(0.95, runs.cumulative, runs.count, runs.longest),
-            "first_started": runs.first,
-            "last_started": runs.last,
-        }
-        for (check, target, status, why), runs in days.items()
-    ]
+    run_rows = run_rollup.fold(
+        [
+            (
+                check,
+                target,
+                day,
+                run_rollup.Runs(
+                    status,
+                    why,
+                    int(count),
+                    float(total or 0.0),
+                    float(longest or 0.0),
+                    as_utc(first),
+                    as_utc(last),
+                    run_rollup.buckets_from_cumulative([int(n or 0) for n in at_most], int(count)),
+                ),
+            )
+            for check, target, status, why, count, total, longest, first, last, *at_most in single
+        ]
+        + [
+            (
+                check,
+                target,
+                day,
+                run_rollup.Runs(
+                    status,
+                    why,
+                    int(count),
+                    float(total),
+                    float(longest),
+                    as_utc(first),
+                    as_utc(last),
+                    parse_buckets(text or ""),
+                ),
+            )
+            for check, target, status, why, count, total, longest, first, last, text in extended
+        ]
+    )
     if run_rows:
         session.connection().execute(sa.insert(RunRollupRow), run_rows)
     sample_rows = [
@@ -359,42 +359,6 @@ def _sample_series(session: Session, day_start: datetime, day_end: datetime) -> 
         )
         .all()
     )
-
-
-@dataclass(frozen=True, slots=True)
-class _DayRuns:
-    """Runs of one (check, target, status, reason) of a day; `cumulative`: how many took at
-    most each of run_length.BOUNDS."""
-
-    count: int
-    total: float
-    longest: float
-    first: datetime
-    last: datetime
-    cumulative: list[int]
-
-    def plus(self, other: _DayRuns) -> _DayRuns:
-        return _DayRuns(
-            self.count + other.count,
-            self.total + other.total,
-            max(self.longest, other.longest),
-            min(self.first, other.first),
-            max(self.last, other.last),
-            [a + b for a, b in zip(self.cumulative, other.cumulative, strict=True)],
-        )
-
-
-# duration quantiles are estimated from bucket counts, as Prometheus's histogram_quantile does
-def _quantile(q: float, cumulative: Sequence[int], count: int, longest: float) -> float:
-    """The q-quantile from cumulative counts at BOUNDS, interpolated within its bucket."""
-    rank = q * count
-    lower, below = 0.0, 0
-    for bound, at_most in zip(BOUNDS, cumulative, strict=True):
-        if at_most >= rank and at_most > below:
-            estimate = lower + (bound - lower) * (rank - below) / (at_most - below)
-            return min(estimate, longest)
-        lower, below = bound, at_most
-    return longest
 
 
 # deletions ---------------------------------------------------------------------------------
