@@ -524,3 +524,53 @@ def test_the_snapshot_a_check_compares_with_survives_when_later_runs_kept_none(
 
     assert result.removed["check_run"] == DAYS - 30 - 1
     assert store.latest_snapshot(DRIFT, "ledger") == {"v": 1}
+
+
+@pytest.mark.integration
+def test_upgrading_rollups_of_the_old_layout_keeps_every_report_figure(store_url: str) -> None:
+    """Rollups written as 0006-0008 did (a row per status and error reason) are folded by
+    0009; the report reading them then gives the figures it gave from the raw runs."""
+    old = SqlStore(store_url)
+    command.upgrade(alembic_config(old.engine), "0008")
+    record_history(old)
+    mark = T0 + timedelta(days=30)
+    sqlite = old.engine.dialect.name == "sqlite"
+    at = {"m": mark.replace(tzinfo=None) if sqlite else mark}
+    day = "date(started_at)" if sqlite else "to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+    with old.engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                'INSERT INTO run_rollup ("check", target, day, status, error_reason, runs,'
+                " duration_sum, duration_max, duration_p50, duration_p95, first_started,"
+                f' last_started) SELECT "check", target, {day}, status,'
+                " COALESCE(error_reason, ''), SUM(run_count), SUM(duration_seconds),"
+                " MAX(duration_seconds), 0, 0, MIN(started_at),"
+                " MAX(COALESCE(last_started_at, started_at)) FROM check_run"
+                f' WHERE started_at < :m GROUP BY "check", target, {day}, status,'
+                " COALESCE(error_reason, '')"
+            ),
+            at,
+        )
+    old.upgrade_schema()
+    period = ReportPeriod(T0 + timedelta(days=2), NOW)
+    before = build_report_data(old, period, expectations())  # no mark yet: from raw runs
+    doomed = (
+        "SELECT id FROM check_run WHERE started_at < :m"
+        " AND id NOT IN (SELECT run_id FROM finding_event WHERE run_id IS NOT NULL)"
+        " AND id NOT IN (SELECT ok_run_id FROM check_state WHERE ok_run_id IS NOT NULL)"
+    )
+    with old.engine.begin() as connection:  # as a prune would: raw days gone, the mark set
+        connection.execute(
+            sa.text("INSERT INTO retention_mark (name, at) VALUES ('raw_rolled_up_before', :m)"),
+            at,
+        )
+        connection.execute(sa.text(f"DELETE FROM sample WHERE run_id IN ({doomed})"), at)
+        connection.execute(sa.text(f"DELETE FROM check_run WHERE id IN ({doomed})"), at)
+
+    assert count(old, "run_rollup") == 3 * 30  # a row per (check, target, day)
+    after = build_report_data(old, period, expectations())
+    assert after.summary == before.summary
+    assert after.days == before.days
+    assert after == before
+    assert before.summary.failed_runs > 0
+    old.close()
