@@ -36,7 +36,7 @@ from monitor.report.model import Expectation, ReportPeriod
 from monitor.settings import RetentionSettings
 from monitor.store.interface import HysteresisPolicy
 from monitor.store.retention import RetentionPolicy
-from monitor.store.run_rollup import quantile
+from monitor.store.run_rollup import parse_series, quantile
 from monitor.store.schema import alembic_config
 from monitor.store.sql import SqlStore
 from monitor.store.tables import OutboxRow
@@ -452,18 +452,21 @@ def test_a_rolled_up_day_keeps_counts_durations_and_min_max_last_of_each_series(
                 " duration_sum, duration_max, duration_buckets FROM run_rollup"
             )
         ).one()
-        series = connection.execute(
-            sa.text(
-                "SELECT day, name, labels, count, minimum, maximum, last FROM sample_rollup"
-                " WHERE name = 'queue_depth'"
-            )
-        ).one()
+        day, series = connection.execute(sa.text("SELECT day, series FROM run_rollup")).one()
     assert tuple(runs[:5]) == (4, 1, 0, 0, "unreachable:1")  # one row for the day
     assert runs[5] == pytest.approx(45.7 + 1.5)  # and the error run's 1.5 s
     assert runs[6] == pytest.approx(40.0)
     assert 1.0 <= quantile(0.5, runs[7], runs[6]) <= 3.0  # the middle run took 1.5 s ...
     assert 30.0 <= quantile(0.95, runs[7], runs[6]) <= 40.0  # ... and the slowest 5 % 40 s
-    assert tuple(series) == ("2026-01-01", "queue_depth", '{"q": "a"}', 4, 2.0, 9.0, 7.0)
+    depth = next(one for one in parse_series(series) if one.name == "queue_depth")
+    assert day == "2026-01-01"
+    assert (depth.labels, depth.count, depth.minimum, depth.maximum, depth.last) == (
+        '{"q": "a"}',
+        4,
+        2.0,
+        9.0,
+        7.0,
+    )
 
 
 @pytest.mark.integration
@@ -551,7 +554,26 @@ def test_upgrading_rollups_of_the_old_layout_keeps_every_report_figure(store_url
             ),
             at,
         )
+        connection.execute(
+            sa.text(
+                'INSERT INTO sample_rollup ("check", target, day, name, labels, count, minimum,'
+                " maximum, last, last_at) VALUES ('cert_expiry', 'shop', '2026-01-03',"
+                " 'cert_days_left', '{}', 3, 1.0, 4.0, 2.0, :m)"
+            ),
+            at,
+        )
     old.upgrade_schema()
+    with old.engine.connect() as connection:
+        series = connection.execute(
+            sa.text(
+                "SELECT series FROM run_rollup WHERE target = 'shop' AND day = '2026-01-03'"
+                " AND \"check\" = 'cert_expiry'"
+            )
+        ).scalar_one()
+    folded = parse_series(series)
+    assert [(s.name, s.count, s.minimum, s.maximum, s.last) for s in folded] == [
+        ("cert_days_left", 3, 1.0, 4.0, 2.0)
+    ]
     period = ReportPeriod(T0 + timedelta(days=2), NOW)
     before = build_report_data(old, period, expectations())  # no mark yet: from raw runs
     doomed = (

@@ -265,14 +265,14 @@ def size(store: SqlStore) -> int:
     return int(pages or 0) * int(page_size or 0)
 
 
-def rollup_bytes(store: SqlStore, tables: str = "%rollup%") -> int:
-    """Bytes of the rollup tables (names LIKE `tables`) with their indexes."""
+def rollup_bytes(store: SqlStore) -> int:
+    """Bytes of the rollup tables with their indexes."""
     with store.engine.connect() as connection:
         if store.engine.dialect.name == "postgresql":
             query = _PG_TABLES + " AND c.relname LIKE :rollups"
         else:
             query = "SELECT SUM(pgsize) FROM dbstat WHERE name LIKE :rollups"
-        return int(connection.execute(sa.text(query), {"rollups": tables}).scalar() or 0)
+        return int(connection.execute(sa.text(query), {"rollups": "%rollup%"}).scalar() or 0)
 
 
 def reclaim(store: SqlStore) -> None:
@@ -392,11 +392,6 @@ def main() -> None:
         f"steady state extrapolated to {FULL_TARGETS} targets, 30 d raw + {EVIDENCE_DAYS} d "
         f"of rollups: {steady / GIB:.2f} GiB (raw {raw_per_target_day / 1024:.1f} KiB and "
         f"rollups {rollup_per_target_day:.0f} B per target-day; goal < 2 GiB)"
-    )
-    runs_part = rollup_bytes(store, "run_rollup%") / (targets * rolled_days)
-    print(
-        f"rollups per target-day: run_rollup {runs_part:.0f} B, "
-        f"sample_rollup {rollup_per_target_day - runs_part:.0f} B"
     )
     expectations = [
         Expectation(CheckKind.CERT_EXPIRY, f"api-{n:04d}", STEP, timedelta(minutes=1))

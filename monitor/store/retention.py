@@ -33,7 +33,6 @@ from monitor.store.tables import (
     OutboxRow,
     RetentionMarkRow,
     RunRollupRow,
-    SampleRollupRow,
     SampleRow,
     SnapshotRow,
 )
@@ -144,7 +143,6 @@ MEASURED_TABLES = (
     "outbox",
     "audit_log",
     "run_rollup",
-    "sample_rollup",
 )
 
 
@@ -221,7 +219,8 @@ def _dialect(session: Session) -> str:
 
 
 def _roll_up_day(session: Session, day_start: datetime) -> None:
-    """One UTC day's runs and samples as rollup rows, aggregated by the database."""
+    """One UTC day's runs and samples as a run_rollup row per (check, target), aggregated by
+    the database."""
     day_end = day_start + timedelta(days=1)
     day = day_start.date().isoformat()
     reason = sa.func.coalesce(col(CheckRunRow.error_reason), "")
@@ -263,8 +262,7 @@ def _roll_up_day(session: Session, day_start: datetime) -> None:
     )
     series = _sample_series(session, day_start, day_end)
     # reads first, writes last: on SQLite the write lock is held only while writing
-    for table in (RunRollupRow, SampleRollupRow):
-        session.connection().execute(sa.delete(table).where(col(table.day) == day))
+    session.connection().execute(sa.delete(RunRollupRow).where(col(RunRollupRow.day) == day))
     run_rows = run_rollup.fold(
         [
             (
@@ -303,25 +301,20 @@ def _roll_up_day(session: Session, day_start: datetime) -> None:
             for check, target, status, why, count, total, longest, first, last, text in extended
         ]
     )
-    if run_rows:
-        session.connection().execute(sa.insert(RunRollupRow), run_rows)
-    sample_rows = [
-        {
-            "check": check,
-            "target": target,
-            "day": day,
-            "name": name,
-            "labels": labels,
-            "count": int(count),
-            "minimum": low,
-            "maximum": high,
-            "last": last,
-            "last_at": as_utc(last_at),
-        }
-        for check, target, name, labels, count, low, high, last, last_at in series
-    ]
-    if sample_rows:
-        session.connection().execute(sa.insert(SampleRollupRow), sample_rows)
+    rows = run_rollup.with_series(
+        run_rows,
+        (
+            (
+                check,
+                target,
+                day,
+                run_rollup.Series(name, labels, int(count), low, high, last, as_utc(last_at)),
+            )
+            for check, target, name, labels, count, low, high, last, last_at in series
+        ),
+    )
+    if rows:
+        session.connection().execute(sa.insert(RunRollupRow), rows)
 
 
 def _sample_series(session: Session, day_start: datetime, day_end: datetime) -> Sequence[Any]:

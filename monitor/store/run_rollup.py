@@ -4,6 +4,7 @@ status, from raw rows (retention) or from the per-status rows of the old layout 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -85,6 +86,10 @@ class DayRollup:
             "ok_last_started": None if self.ok is None else self.ok[1],
         }
 
+    def row_of_no_runs(self, check: str, target: str, day: str, at: datetime) -> dict[str, Any]:
+        self.any_run = (at, at)
+        return self.row(check, target, day)
+
 
 def _widen(
     span: tuple[datetime, datetime] | None, other: tuple[datetime, datetime]
@@ -135,3 +140,57 @@ def quantile(q: float, buckets_text_: str, longest: float) -> float:
             return min(estimate, longest)
         lower, below = bound, at_most
     return longest
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One numeric series of a (check, target, day): how many samples, min, max, the last."""
+
+    name: str
+    labels: str
+    count: int
+    minimum: float
+    maximum: float
+    last: float
+    last_at: datetime
+
+
+def series_text(series: Iterable[Series]) -> str:
+    """A JSON list of [name, labels, count, min, max, last, last_at] by name and labels."""
+    return json.dumps(
+        [
+            [s.name, s.labels, s.count, s.minimum, s.maximum, s.last, s.last_at.isoformat()]
+            for s in sorted(series, key=lambda s: (s.name, s.labels))
+        ],
+        separators=(",", ":"),
+    )
+
+
+def parse_series(text: str) -> list[Series]:
+    return [
+        Series(name, labels, int(count), low, high, last, datetime.fromisoformat(at))
+        for name, labels, count, low, high, last, at in (json.loads(text) if text else [])
+    ]
+
+
+def with_series(
+    rows: list[dict[str, Any]], series: Iterable[tuple[str, str, str, Series]]
+) -> list[dict[str, Any]]:
+    """`rows` with each (check, target, day)'s series; a day with series but no runs (a
+    sample taken after midnight by a run started before) gets a row of no runs."""
+    by_key: dict[tuple[str, str, str], list[Series]] = {}
+    for check, target, day, one in series:
+        by_key.setdefault((check, target, day), []).append(one)
+    result = []
+    for row in rows:
+        found = by_key.pop((row["check"], row["target"], row["day"]), [])
+        result.append({**row, "series": series_text(found)})
+    for (check, target, day), found in by_key.items():
+        at = max(one.last_at for one in found)
+        result.append(
+            {
+                **DayRollup().row_of_no_runs(check, target, day, at),
+                "series": series_text(found),
+            }
+        )
+    return result

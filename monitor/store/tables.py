@@ -315,24 +315,11 @@ class RunRollupRow(SQLModel, table=True):
     last_started: datetime = _utc()
     ok_first_started: datetime | None = _utc(nullable=True)
     ok_last_started: datetime | None = _utc(nullable=True)
-
-
-class SampleRollupRow(SQLModel, table=True):
-    """min/max/last of one numeric series of one (check, target, UTC day)."""
-
-    __tablename__ = "sample_rollup"
-    __table_args__ = {"sqlite_with_rowid": False}  # SQLite: the key is the table
-
-    check: str = Field(primary_key=True, max_length=64)
-    target: str = Field(primary_key=True, max_length=128)
-    day: str = Field(primary_key=True, max_length=10, description="YYYY-MM-DD (UTC)")
-    name: str = Field(primary_key=True, max_length=200)
-    labels: str = Field(primary_key=True, max_length=1024, description="JSON object")
-    count: int
-    minimum: float
-    maximum: float
-    last: float
-    last_at: datetime = _utc()
+    series: str = Field(
+        default="",
+        sa_column=sa.Column(sa.Text(), nullable=False),
+        description="run_rollup.series_text: min/max/last of each numeric series of the day",
+    )
 
 
 class RetentionMarkRow(SQLModel, table=True):

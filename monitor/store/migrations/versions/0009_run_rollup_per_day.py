@@ -1,7 +1,8 @@
 """run_rollup as one row per (check, target, UTC day): a count per run status, failed runs by
 error reason (`reason:count` text), durations (sum, max, bucket counts) and the first and last
-start of the day's counted and ok runs. Existing per-(status, reason) rows are folded into it
-(their duration quantiles do not convert to buckets: duration_buckets NULL, not known).
+start of the day's counted and ok runs, and the day's numeric series (count, min, max, last;
+sample_rollup is dropped). Existing per-(status, reason) rows and per-series rows are folded
+into it (old duration quantiles do not convert to buckets: duration_buckets NULL, not known).
 
 Revision ID: 0009
 Revises: 0008
@@ -14,6 +15,8 @@ import sqlalchemy as sa
 from alembic import op
 
 import monitor.store.tables
+from monitor.store import run_rollup
+from monitor.store.sql_metrics import as_utc
 
 revision = "0009"
 down_revision = "0008"
@@ -44,11 +47,14 @@ def upgrade() -> None:
         sa.Column("last_started", _UTC(), nullable=False),
         sa.Column("ok_first_started", _UTC(), nullable=True),
         sa.Column("ok_last_started", _UTC(), nullable=True),
+        sa.Column("series", sa.Text(), nullable=False, server_default=""),
         sa.PrimaryKeyConstraint("check", "target", "day"),
         sqlite_with_rowid=False,
     )
     _fold_old_rows(op.get_bind())
     op.drop_table("run_rollup_0008")
+    _fold_old_series(op.get_bind())
+    op.drop_table("sample_rollup")
 
 
 def _fold_old_rows(connection: sa.Connection) -> None:
@@ -92,6 +98,66 @@ def _fold_old_rows(connection: sa.Connection) -> None:
             """  # noqa: S608 (fixed text, no input)
         )
     )
+
+
+def _fold_old_series(connection: sa.Connection) -> None:
+    """sample_rollup rows (a row per series and day) as the series of their day's row."""
+    old = sa.table(
+        "sample_rollup",
+        *(sa.column(name) for name in ("check", "target", "day", "name", "labels", "count")),
+        sa.column("minimum"),
+        sa.column("maximum"),
+        sa.column("last"),
+        sa.column("last_at", _UTC()),
+    )
+    new = sa.table(
+        "run_rollup",
+        *(
+            sa.column(name, _UTC() if name.endswith("_started") else None)
+            for name in (
+                "check",
+                "target",
+                "day",
+                "runs_ok",
+                "runs_error",
+                "runs_timeout",
+                "runs_skipped",
+                "error_reasons",
+                "duration_sum",
+                "duration_max",
+                "duration_buckets",
+                "first_started",
+                "last_started",
+                "ok_first_started",
+                "ok_last_started",
+                "series",
+            )
+        ),
+    )
+    found = connection.execute(sa.select(old).order_by(old.c.check, old.c.target, old.c.day))
+    series = [
+        (c, t, d, run_rollup.Series(n, labels, int(k), low, high, last, as_utc(at)))
+        for c, t, d, n, labels, k, low, high, last, at in found
+    ]
+    keys = {(c, t, d) for c, t, d, _ in series}
+    existing = {
+        tuple(row): None
+        for row in connection.execute(sa.select(new.c.check, new.c.target, new.c.day))
+        if tuple(row) in keys
+    }
+    rows = run_rollup.with_series(
+        [{"check": c, "target": t, "day": d} for c, t, d in existing], series
+    )
+    for row in rows:
+        key = (row["check"], row["target"], row["day"])
+        if key in existing:
+            connection.execute(
+                sa.update(new)
+                .where(new.c.check == key[0], new.c.target == key[1], new.c.day == key[2])
+                .values(series=row["series"])
+            )
+        else:
+            connection.execute(sa.insert(new).values(**row))
 
 
 def downgrade() -> None:
