@@ -36,6 +36,7 @@ from monitor.report.model import Expectation, ReportPeriod
 from monitor.settings import RetentionSettings
 from monitor.store.interface import HysteresisPolicy
 from monitor.store.retention import RetentionPolicy
+from monitor.store.run_rollup import parse_series, quantile
 from monitor.store.schema import alembic_config
 from monitor.store.sql import SqlStore
 from monitor.store.tables import OutboxRow
@@ -447,24 +448,25 @@ def test_a_rolled_up_day_keeps_counts_durations_and_min_max_last_of_each_series(
     with store.engine.connect() as connection:
         runs = connection.execute(
             sa.text(
-                "SELECT status, error_reason, runs, duration_sum, duration_max, duration_p50,"
-                " duration_p95 FROM run_rollup ORDER BY status"
-            )
-        ).all()
-        series = connection.execute(
-            sa.text(
-                "SELECT day, name, labels, count, minimum, maximum, last FROM sample_rollup"
-                " WHERE name = 'queue_depth'"
+                "SELECT runs_ok, runs_error, runs_timeout, runs_skipped, error_reasons,"
+                " duration_sum, duration_max, duration_buckets FROM run_rollup"
             )
         ).one()
-    error, ok = runs
-    assert error[:3] == ("error", "unreachable", 1)
-    assert ok[:3] == ("ok", "", 4)
-    assert ok[3] == pytest.approx(45.7)
-    assert ok[4] == pytest.approx(40.0)
-    assert 1.0 <= ok[5] <= 3.0  # half the runs took at most 1.5 s: in the (1, 2] bucket ...
-    assert 30.0 <= ok[6] <= 40.0  # ... and the slowest 5 % 40 s
-    assert tuple(series) == ("2026-01-01", "queue_depth", '{"q": "a"}', 4, 2.0, 9.0, 7.0)
+        day, series = connection.execute(sa.text("SELECT day, series FROM run_rollup")).one()
+    assert tuple(runs[:5]) == (4, 1, 0, 0, "unreachable:1")  # one row for the day
+    assert runs[5] == pytest.approx(45.7 + 1.5)  # and the error run's 1.5 s
+    assert runs[6] == pytest.approx(40.0)
+    assert 1.0 <= quantile(0.5, runs[7], runs[6]) <= 3.0  # the middle run took 1.5 s ...
+    assert 30.0 <= quantile(0.95, runs[7], runs[6]) <= 40.0  # ... and the slowest 5 % 40 s
+    depth = next(one for one in parse_series(series) if one.name == "queue_depth")
+    assert day == "2026-01-01"
+    assert (depth.labels, depth.count, depth.minimum, depth.maximum, depth.last) == (
+        '{"q": "a"}',
+        4,
+        2.0,
+        9.0,
+        7.0,
+    )
 
 
 @pytest.mark.integration
@@ -525,3 +527,72 @@ def test_the_snapshot_a_check_compares_with_survives_when_later_runs_kept_none(
 
     assert result.removed["check_run"] == DAYS - 30 - 1
     assert store.latest_snapshot(DRIFT, "ledger") == {"v": 1}
+
+
+@pytest.mark.integration
+def test_upgrading_rollups_of_the_old_layout_keeps_every_report_figure(store_url: str) -> None:
+    """Rollups written as 0006-0008 did (a row per status and error reason) are folded by
+    0009; the report reading them then gives the figures it gave from the raw runs."""
+    old = SqlStore(store_url)
+    command.upgrade(alembic_config(old.engine), "0008")
+    record_history(old)
+    mark = T0 + timedelta(days=30)
+    sqlite = old.engine.dialect.name == "sqlite"
+    at = {"m": mark.replace(tzinfo=None) if sqlite else mark}
+    day = "date(started_at)" if sqlite else "to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+    with old.engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                'INSERT INTO run_rollup ("check", target, day, status, error_reason, runs,'
+                " duration_sum, duration_max, duration_p50, duration_p95, first_started,"
+                f' last_started) SELECT "check", target, {day}, status,'
+                " COALESCE(error_reason, ''), SUM(run_count), SUM(duration_seconds),"
+                " MAX(duration_seconds), 0, 0, MIN(started_at),"
+                " MAX(COALESCE(last_started_at, started_at)) FROM check_run"
+                f' WHERE started_at < :m GROUP BY "check", target, {day}, status,'
+                " COALESCE(error_reason, '')"
+            ),
+            at,
+        )
+        connection.execute(
+            sa.text(
+                'INSERT INTO sample_rollup ("check", target, day, name, labels, count, minimum,'
+                " maximum, last, last_at) VALUES ('cert_expiry', 'shop', '2026-01-03',"
+                " 'cert_days_left', '{}', 3, 1.0, 4.0, 2.0, :m)"
+            ),
+            at,
+        )
+    old.upgrade_schema()
+    with old.engine.connect() as connection:
+        series = connection.execute(
+            sa.text(
+                "SELECT series FROM run_rollup WHERE target = 'shop' AND day = '2026-01-03'"
+                " AND \"check\" = 'cert_expiry'"
+            )
+        ).scalar_one()
+    folded = parse_series(series)
+    assert [(s.name, s.count, s.minimum, s.maximum, s.last) for s in folded] == [
+        ("cert_days_left", 3, 1.0, 4.0, 2.0)
+    ]
+    period = ReportPeriod(T0 + timedelta(days=2), NOW)
+    before = build_report_data(old, period, expectations())  # no mark yet: from raw runs
+    doomed = (
+        "SELECT id FROM check_run WHERE started_at < :m"
+        " AND id NOT IN (SELECT run_id FROM finding_event WHERE run_id IS NOT NULL)"
+        " AND id NOT IN (SELECT ok_run_id FROM check_state WHERE ok_run_id IS NOT NULL)"
+    )
+    with old.engine.begin() as connection:  # as a prune would: raw days gone, the mark set
+        connection.execute(
+            sa.text("INSERT INTO retention_mark (name, at) VALUES ('raw_rolled_up_before', :m)"),
+            at,
+        )
+        connection.execute(sa.text(f"DELETE FROM sample WHERE run_id IN ({doomed})"), at)
+        connection.execute(sa.text(f"DELETE FROM check_run WHERE id IN ({doomed})"), at)
+
+    assert count(old, "run_rollup") == 3 * 30  # a row per (check, target, day)
+    after = build_report_data(old, period, expectations())
+    assert after.summary == before.summary
+    assert after.days == before.days
+    assert after == before
+    assert before.summary.failed_runs > 0
+    old.close()

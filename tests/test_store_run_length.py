@@ -28,6 +28,7 @@ from monitor.report.build import build_report_data
 from monitor.report.model import Expectation, ReportData, ReportPeriod
 from monitor.store.interface import HysteresisPolicy
 from monitor.store.retention import RetentionPolicy
+from monitor.store.run_rollup import parse_series
 from monitor.store.sql import SqlStore
 
 pytestmark = pytest.mark.integration
@@ -253,11 +254,14 @@ def test_samples_are_written_when_a_value_changes_and_metrics_show_the_newest(
 
     store.prune(RETAIN, T0 + timedelta(days=40), budget_seconds=600)
     with store.engine.connect() as connection:
-        rollup = connection.execute(
-            sa.text("SELECT minimum, maximum, last FROM sample_rollup WHERE name = :n"),
-            {"n": "cert_days_left"},
-        ).one()
-    assert tuple(rollup) == (5.0, 7.0, 5.0)
+        series = connection.execute(sa.text("SELECT series FROM run_rollup")).scalar_one()
+    (days_left,) = parse_series(series)
+    assert (days_left.name, days_left.minimum, days_left.maximum, days_left.last) == (
+        "cert_days_left",
+        5.0,
+        7.0,
+        5.0,
+    )
     assert 'apivigil_cert_days_left{position="leaf",target="shop"} 5.0' in scrape(store)
 
 

@@ -390,7 +390,7 @@ def main() -> None:
     steady = FULL_TARGETS * (30 * raw_per_target_day + (EVIDENCE_DAYS - 30) * rollup_per_target_day)
     print(
         f"steady state extrapolated to {FULL_TARGETS} targets, 30 d raw + {EVIDENCE_DAYS} d "
-        f"of rollups: {steady / GIB:.1f} GiB (raw {raw_per_target_day / 1024:.0f} KiB and "
+        f"of rollups: {steady / GIB:.2f} GiB (raw {raw_per_target_day / 1024:.1f} KiB and "
         f"rollups {rollup_per_target_day:.0f} B per target-day; goal < 2 GiB)"
     )
     expectations = [

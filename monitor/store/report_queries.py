@@ -135,21 +135,54 @@ def run_activity(session: Session, scope: Scope, since: datetime) -> list[Any]:
     rows: list[Any] = list(session.execute(raw).all())
     if rolled_up_before is None or rolled_up_before <= start:
         return rows
-    # a rolled-up day that straddles the period start counts as inside the period
+    # a rolled-up day that straddles the period start counts as inside the period; its ok
+    # runs have their own first and last start, its failed runs the day's
+    rollup = RunRollupRow
     rolled_day = sa.case(
-        (col(RunRollupRow.last_started) < scope.start, sa.literal(BEFORE_PERIOD)),
-        else_=col(RunRollupRow.day),
+        (col(rollup.last_started) < scope.start, sa.literal(BEFORE_PERIOD)),
+        else_=col(rollup.day),
     )
-    rolled = _counted_runs(
-        scope,
-        RunRollupRow,
-        rolled_day,
-        (sa.func.sum(RunRollupRow.runs), RunRollupRow.first_started, RunRollupRow.last_started),
-        col(RunRollupRow.day) < rolled_up_before.date().isoformat(),
-        col(RunRollupRow.last_started) >= start,
-        col(RunRollupRow.first_started) < scope.end,
-    )
-    rows.extend(session.execute(rolled).all())
+    rolled = session.execute(
+        sa.select(
+            col(rollup.check),
+            col(rollup.target),
+            rolled_day,
+            sa.func.sum(rollup.runs_ok),
+            sa.func.sum(rollup.runs_error),
+            sa.func.sum(rollup.runs_timeout),
+            sa.func.min(rollup.first_started),
+            sa.func.max(rollup.last_started),
+            sa.func.min(rollup.ok_first_started),
+            sa.func.max(rollup.ok_last_started),
+        )
+        .where(
+            col(rollup.day) < rolled_up_before.date().isoformat(),
+            col(rollup.last_started) >= start,
+            col(rollup.first_started) < scope.end,
+            col(rollup.runs_ok) + col(rollup.runs_error) + col(rollup.runs_timeout) > 0,
+            scope.only_targets(rollup.target),
+        )
+        .group_by(rollup.check, rollup.target, rolled_day)
+    ).all()
+    for check, target, day_, ok, error, timeout, first, last, ok_first, ok_last in rolled:
+        for status, count in (
+            (RunStatus.OK.value, ok),
+            (RunStatus.ERROR.value, error),
+            (RunStatus.TIMEOUT.value, timeout),
+        ):
+            if count:
+                ok_span = status == RunStatus.OK.value
+                rows.append(
+                    (
+                        check,
+                        target,
+                        day_,
+                        status,
+                        int(count),
+                        ok_first if ok_span else first,
+                        ok_last if ok_span else last,
+                    )
+                )
     return rows
 
 
@@ -179,7 +212,7 @@ def last_evaluated(session: Session, scope: Scope) -> Sequence[Any]:
     rolled-up days alike."""
     return session.execute(
         _ok_runs_before_end(
-            scope, ("check", "target"), sa.func.max, last_started(), RunRollupRow.last_started
+            scope, ("check", "target"), sa.func.max, last_started(), RunRollupRow.ok_last_started
         )
     ).all()
 
@@ -189,7 +222,7 @@ def first_evaluated(session: Session, scope: Scope) -> Sequence[Any]:
     then on the target's posture rests on evidence. Runs rolled up by retention count too."""
     return session.execute(
         _ok_runs_before_end(
-            scope, ("target",), sa.func.min, CheckRunRow.started_at, RunRollupRow.first_started
+            scope, ("target",), sa.func.min, CheckRunRow.started_at, RunRollupRow.ok_first_started
         )
     ).all()
 
@@ -199,23 +232,25 @@ def _ok_runs_before_end(
 ) -> sa.Select[Any]:
     """`keys` and the `pick` (min or max) of the start of ok runs before the period end,
     from raw runs (`raw_started` of a run-length row: its first or its newest run) and from
-    the days retention rolled up (`rolled_started` of a day)."""
+    the days retention rolled up (`rolled_started`: a day's first or last ok run)."""
 
-    def ok_runs(table: Any, started: Any, first_started: Any) -> Any:
+    def ok_runs(table: Any, started: Any, *ok: Any) -> Any:
         columns: list[Any] = [col(getattr(table, key)).label(key) for key in keys]
         return (
             sa.select(*columns, pick(started).label("started"))
-            .where(
-                first_started < scope.end,
-                col(table.status) == RunStatus.OK.value,
-                scope.only_targets(table.target),
-            )
+            .where(*ok, scope.only_targets(table.target))
             .group_by(*columns)
         )
 
     both = sa.union_all(
-        ok_runs(CheckRunRow, raw_started, col(CheckRunRow.started_at)),
-        ok_runs(RunRollupRow, rolled_started, col(rolled_started)),
+        ok_runs(
+            CheckRunRow,
+            raw_started,
+            col(CheckRunRow.started_at) < scope.end,
+            col(CheckRunRow.status) == RunStatus.OK.value,
+        ),
+        # a rolled-up day keeps the first and last start of its ok runs (None: it had none)
+        ok_runs(RunRollupRow, rolled_started, col(rolled_started) < scope.end),
     ).subquery()
     grouped = [both.c[key] for key in keys]
     return sa.select(*grouped, pick(both.c.started)).group_by(*grouped)

@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session, aliased
 from sqlmodel import col
 
 from monitor.model import FindingStatus, RunStatus
-from monitor.store import counters
-from monitor.store.run_length import BOUNDS, cumulative_counts, last_started
+from monitor.store import counters, run_rollup
+from monitor.store.run_length import BOUNDS, last_started, parse_buckets
 from monitor.store.sql_metrics import as_utc
 from monitor.store.tables import (
     CheckRunRow,
@@ -33,7 +33,6 @@ from monitor.store.tables import (
     OutboxRow,
     RetentionMarkRow,
     RunRollupRow,
-    SampleRollupRow,
     SampleRow,
     SnapshotRow,
 )
@@ -144,7 +143,6 @@ MEASURED_TABLES = (
     "outbox",
     "audit_log",
     "run_rollup",
-    "sample_rollup",
 )
 
 
@@ -221,7 +219,8 @@ def _dialect(session: Session) -> str:
 
 
 def _roll_up_day(session: Session, day_start: datetime) -> None:
-    """One UTC day's runs and samples as rollup rows, aggregated by the database."""
+    """One UTC day's runs and samples as a run_rollup row per (check, target), aggregated by
+    the database."""
     day_end = day_start + timedelta(days=1)
     day = day_start.date().isoformat()
     reason = sa.func.coalesce(col(CheckRunRow.error_reason), "")
@@ -263,65 +262,59 @@ def _roll_up_day(session: Session, day_start: datetime) -> None:
     )
     series = _sample_series(session, day_start, day_end)
     # reads first, writes last: on SQLite the write lock is held only while writing
-    for table in (RunRollupRow, SampleRollupRow):
-        session.connection().execute(sa.delete(table).where(col(table.day) == day))
-    days: dict[tuple[str, str, str, str], _DayRuns] = {}
-    for check, target, status, why, count, total, longest, first, last, *cumulative in single:
-        days[(check, target, status, why)] = _DayRuns(
-            int(count),
-            float(total or 0.0),
-            float(longest or 0.0),
-            as_utc(first),
-            as_utc(last),
-            [int(n or 0) for n in cumulative],
-        )
-    for check, target, status, why, count, total, longest, first, last, text in extended:
-        runs = _DayRuns(
-            int(count),
-            float(total),
-            float(longest),
-            as_utc(first),
-            as_utc(last),
-            cumulative_counts(text or ""),
-        )
-        known = days.get((check, target, status, why))
-        days[(check, target, status, why)] = runs if known is None else known.plus(runs)
-    run_rows = [
-        {
-            "check": check,
-            "target": target,
-            "day": day,
-            "status": status,
-            "error_reason": why,
-            "runs": runs.count,
-            "duration_sum": runs.total,
-            "duration_max": runs.longest,
-            "duration_p50": _quantile(0.50, runs.cumulative, runs.count, runs.longest),
-            "duration_p95": _quantile(0.95, runs.cumulative, runs.count, runs.longest),
-            "first_started": runs.first,
-            "last_started": runs.last,
-        }
-        for (check, target, status, why), runs in days.items()
-    ]
-    if run_rows:
-        session.connection().execute(sa.insert(RunRollupRow), run_rows)
-    sample_rows = [
-        {
-            "check": check,
-            "target": target,
-            "day": day,
-            "name": name,
-            "labels": labels,
-            "count": int(count),
-            "minimum": low,
-            "maximum": high,
-            "last": last,
-            "last_at": as_utc(last_at),
-        }
-        for check, target, name, labels, count, low, high, last, last_at in series
-    ]
-    if sample_rows:
-        session.connection().execute(sa.insert(SampleRollupRow), sample_rows)
+    session.connection().execute(sa.delete(RunRollupRow).where(col(RunRollupRow.day) == day))
+    run_rows = run_rollup.fold(
+        [
+            (
+                check,
+                target,
+                day,
+                run_rollup.Runs(
+                    status,
+                    why,
+                    int(count),
+                    float(total or 0.0),
+                    float(longest or 0.0),
+                    as_utc(first),
+                    as_utc(last),
+                    run_rollup.buckets_from_cumulative([int(n or 0) for n in at_most], int(count)),
+                ),
+            )
+            for check, target, status, why, count, total, longest, first, last, *at_most in single
+        ]
+        + [
+            (
+                check,
+                target,
+                day,
+                run_rollup.Runs(
+                    status,
+                    why,
+                    int(count),
+                    float(total),
+                    float(longest),
+                    as_utc(first),
+                    as_utc(last),
+                    parse_buckets(text or ""),
+                ),
+            )
+            for check, target, status, why, count, total, longest, first, last, text in extended
+        ]
+    )
+    rows = run_rollup.with_series(
+        run_rows,
+        (
+            (
+                check,
+                target,
+                day,
+                run_rollup.Series(name, labels, int(count), low, high, last, as_utc(last_at)),
+            )
+            for check, target, name, labels, count, low, high, last, last_at in series
+        ),
+    )
+    if rows:
+        session.connection().execute(sa.insert(RunRollupRow), rows)
 
 
 def _sample_series(session: Session, day_start: datetime, day_end: datetime) -> Sequence[Any]:
@@ -359,42 +352,6 @@ def _sample_series(session: Session, day_start: datetime, day_end: datetime) -> 
         )
         .all()
     )
-
-
-@dataclass(frozen=True, slots=True)
-class _DayRuns:
-    """Runs of one (check, target, status, reason) of a day; `cumulative`: how many took at
-    most each of run_length.BOUNDS."""
-
-    count: int
-    total: float
-    longest: float
-    first: datetime
-    last: datetime
-    cumulative: list[int]
-
-    def plus(self, other: _DayRuns) -> _DayRuns:
-        return _DayRuns(
-            self.count + other.count,
-            self.total + other.total,
-            max(self.longest, other.longest),
-            min(self.first, other.first),
-            max(self.last, other.last),
-            [a + b for a, b in zip(self.cumulative, other.cumulative, strict=True)],
-        )
-
-
-# duration quantiles are estimated from bucket counts, as Prometheus's histogram_quantile does
-def _quantile(q: float, cumulative: Sequence[int], count: int, longest: float) -> float:
-    """The q-quantile from cumulative counts at BOUNDS, interpolated within its bucket."""
-    rank = q * count
-    lower, below = 0.0, 0
-    for bound, at_most in zip(BOUNDS, cumulative, strict=True):
-        if at_most >= rank and at_most > below:
-            estimate = lower + (bound - lower) * (rank - below) / (at_most - below)
-            return min(estimate, longest)
-        lower, below = bound, at_most
-    return longest
 
 
 # deletions ---------------------------------------------------------------------------------

@@ -287,7 +287,9 @@ class ActionClaimRow(SQLModel, table=True):
 
 
 class RunRollupRow(SQLModel, table=True):
-    """Runs of one (check, target, UTC day) by status and error reason, once raw rows age out."""
+    """Runs of one (check, target, UTC day), once raw rows age out: a count per status, failed
+    runs by error reason, durations (sum, max, bucket counts), and when the day's counted runs
+    (ok, error, timeout) and its ok runs first and last started."""
 
     __tablename__ = "run_rollup"
     __table_args__ = {"sqlite_with_rowid": False}  # SQLite: the key is the table
@@ -295,33 +297,29 @@ class RunRollupRow(SQLModel, table=True):
     check: str = Field(primary_key=True, max_length=64)
     target: str = Field(primary_key=True, max_length=128)
     day: str = Field(primary_key=True, max_length=10, description="YYYY-MM-DD (UTC)")
-    status: str = Field(primary_key=True, max_length=16)
-    error_reason: str = Field(primary_key=True, max_length=32, description="'' when none")
-    runs: int
-    duration_sum: float
-    duration_max: float
-    duration_p50: float
-    duration_p95: float
+    runs_ok: int = 0
+    runs_error: int = 0
+    runs_timeout: int = 0
+    runs_skipped: int = 0
+    error_reasons: str = Field(
+        default="", max_length=200, description="`reason:count` pairs, e.g. `bug:1`"
+    )
+    duration_sum: float = 0.0
+    duration_max: float = 0.0
+    duration_buckets: str | None = Field(
+        default=None,
+        max_length=200,
+        description="run_length.buckets_text of all runs; None: not known",
+    )
     first_started: datetime = _utc()
     last_started: datetime = _utc()
-
-
-class SampleRollupRow(SQLModel, table=True):
-    """min/max/last of one numeric series of one (check, target, UTC day)."""
-
-    __tablename__ = "sample_rollup"
-    __table_args__ = {"sqlite_with_rowid": False}  # SQLite: the key is the table
-
-    check: str = Field(primary_key=True, max_length=64)
-    target: str = Field(primary_key=True, max_length=128)
-    day: str = Field(primary_key=True, max_length=10, description="YYYY-MM-DD (UTC)")
-    name: str = Field(primary_key=True, max_length=200)
-    labels: str = Field(primary_key=True, max_length=1024, description="JSON object")
-    count: int
-    minimum: float
-    maximum: float
-    last: float
-    last_at: datetime = _utc()
+    ok_first_started: datetime | None = _utc(nullable=True)
+    ok_last_started: datetime | None = _utc(nullable=True)
+    series: str = Field(
+        default="",
+        sa_column=sa.Column(sa.Text(), nullable=False),
+        description="run_rollup.series_text: min/max/last of each numeric series of the day",
+    )
 
 
 class RetentionMarkRow(SQLModel, table=True):
