@@ -6,7 +6,6 @@ index per pair rather than by a scan of check_run's history."""
 from __future__ import annotations
 
 import random
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -14,12 +13,13 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from monitor.model import CheckKind, CheckOutput, CheckRun, ErrorReason, RunStatus
+from monitor.model import CheckKind, CheckRun, ErrorReason, RunStatus
 from monitor.store import alert_rows
 from monitor.store.alert_rows import FailedRuns
 from monitor.store.interface import HysteresisPolicy
 from monitor.store.sql import SqlStore
 from monitor.store.tables import CheckRunRow
+from tests.support.check_runs import a_run as any_run
 
 pytestmark = pytest.mark.integration
 
@@ -34,17 +34,14 @@ INDEX = "ix_check_run_check_target_started"
 def a_run(
     check: CheckKind, target: str, at: datetime, status: RunStatus, reason: bool = True
 ) -> CheckRun:
-    ok = status is RunStatus.OK
-    return CheckRun(
-        id=str(uuid.uuid4()),
+    # every ok run has the same (empty) outcome: consecutive ok runs fold
+    return any_run(
+        target,
+        at,
+        status,
         check=check,
-        target=target,
-        started_at=at,
-        finished_at=at + timedelta(seconds=1),
-        status=status,
-        output=CheckOutput() if ok else None,  # the same outcome: consecutive ok runs fold
-        error_reason=None if ok or not reason else ErrorReason.UNREACHABLE,
-        error_message=None if ok else f"{status.value} at {at.isoformat()}",
+        reason=ErrorReason.UNREACHABLE if reason else None,
+        message=f"{status.value} at {at.isoformat()}",
     )
 
 

@@ -23,7 +23,6 @@ from monitor.model import (
     CheckKind,
     CheckOutput,
     CheckRun,
-    ErrorReason,
     Finding,
     Observation,
     RunStatus,
@@ -40,6 +39,7 @@ from monitor.store.run_rollup import parse_series, quantile
 from monitor.store.schema import alembic_config
 from monitor.store.sql import SqlStore
 from monitor.store.tables import OutboxRow
+from tests.support.check_runs import a_run
 from tests.support.clocks import ManualClock
 from tests.support.daemon_process import DaemonProcess, run_cli, write_config
 from tests.support.ports import free_port
@@ -62,23 +62,15 @@ def run(
     snapshot: dict[str, Any] | None = None,
     seconds: float = 1.5,
 ) -> CheckRun:
-    ok = status is RunStatus.OK
-    return CheckRun(
-        id=str(uuid.uuid4()),
+    return a_run(
+        target,
+        at,
+        status,
         check=check,
-        target=target,
-        started_at=at,
-        finished_at=at + timedelta(seconds=seconds),
-        status=status,
-        output=CheckOutput(
-            observations=(Observation("cert_days_left", 90 - at.day, {"position": "leaf"}),),
-            findings=findings,
-            snapshot=snapshot,
-        )
-        if ok
-        else None,
-        error_reason=None if ok else ErrorReason.UNREACHABLE,
-        error_message=None if ok else "connection refused",
+        findings=findings,
+        observations=(Observation("cert_days_left", 90 - at.day, {"position": "leaf"}),),
+        snapshot=snapshot,
+        seconds=seconds,
     )
 
 

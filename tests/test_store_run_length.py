@@ -4,7 +4,6 @@ rollups, totals, staleness, slots) sees the same runs as with a row per run."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,9 +14,7 @@ from monitor.cluster.slots import run_slot
 from monitor.metrics import build_registry
 from monitor.model import (
     CheckKind,
-    CheckOutput,
     CheckRun,
-    ErrorReason,
     Finding,
     Observation,
     RunStatus,
@@ -30,6 +27,7 @@ from monitor.store.interface import HysteresisPolicy
 from monitor.store.retention import RetentionPolicy
 from monitor.store.run_rollup import parse_series
 from monitor.store.sql import SqlStore
+from tests.support.check_runs import a_run
 
 pytestmark = pytest.mark.integration
 
@@ -57,23 +55,15 @@ def run(
     check: CheckKind = CERT,
     seconds: float = 1.0,
 ) -> CheckRun:
-    ok = status is RunStatus.OK
-    return CheckRun(
-        id=str(uuid.uuid4()),
+    return a_run(
+        target,
+        at,
+        status,
         check=check,
-        target=target,
-        started_at=at,
-        finished_at=at + timedelta(seconds=seconds),
-        status=status,
-        output=CheckOutput(
-            observations=(Observation(series, value, {"position": "leaf"}),),
-            findings=findings,
-            snapshot=snapshot,
-        )
-        if ok
-        else None,
-        error_reason=None if ok else ErrorReason.UNREACHABLE,
-        error_message=None if ok else "connection refused",
+        findings=findings,
+        observations=(Observation(series, value, {"position": "leaf"}),),
+        snapshot=snapshot,
+        seconds=seconds,
     )
 
 

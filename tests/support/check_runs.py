@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from monitor.model import (
     CheckKind,
@@ -58,6 +59,37 @@ def error_run(target: str, at: datetime) -> CheckRun:
         status=RunStatus.ERROR,
         error_reason=ErrorReason.UNREACHABLE,
         error_message="connection refused",
+    )
+
+
+def a_run(
+    target: str,
+    at: datetime,
+    status: RunStatus = RunStatus.OK,
+    *,
+    check: CheckKind = CERT,
+    findings: tuple[Finding, ...] = (),
+    observations: tuple[Observation, ...] = (),
+    snapshot: dict[str, Any] | None = None,
+    seconds: float = 1.0,
+    reason: ErrorReason | None = ErrorReason.UNREACHABLE,
+    message: str = "connection refused",
+) -> CheckRun:
+    """A run of any status: an ok one carries `findings`, `observations` and `snapshot`, a
+    failed or skipped one `reason` and `message`."""
+    ok = status is RunStatus.OK
+    return CheckRun(
+        id=str(uuid.uuid4()),
+        check=check,
+        target=target,
+        started_at=at,
+        finished_at=at + timedelta(seconds=seconds),
+        status=status,
+        output=CheckOutput(observations=observations, findings=findings, snapshot=snapshot)
+        if ok
+        else None,
+        error_reason=None if ok else reason,
+        error_message=None if ok else message,
     )
 
 
