@@ -69,7 +69,7 @@ def test_a_configuration_made_after_a_deferred_one_is_not_undone_by_the_first_lo
 
 ALREADY_IMPORTED = """
 from monitor.logs import configure_logging_on_first_use
-from monitor.store.lifecycle import log  # a module logger, as `scan --push-gateway` imports
+from monitor.store.engine import log  # a module logger the store (`scan --push-gateway`) imports
 configure_logging_on_first_use("error", "console")
 log.info("finding opened", rule_id="CERT-EXPIRES-SOON")  # below the scan's level
 log.error("store failed", target="shop")
