@@ -305,13 +305,13 @@ def _drive(
     drift = 'apivigil_findings_open{target="shop", check="config_drift"}'
     prometheus.wait_for(f"apivigil_baseline_age_seconds and on () {drift}", 60, "a baseline")
     drift_file.write_text("[server]\nport = 8443\ndebug = true\n")  # drift: debug changed
-    prometheus.wait_for(f"sum({drift}) > 0", 30, "the drift finding")
+    prometheus.wait_for(f"sum({drift}) > 0", 90, "the drift finding")
     accepted = run_cli(
         "baseline", "accept", "shop", "--reason", "debug on for CHG-1", "--by", "test",
         "--config", str(config),
     )  # fmt: skip
     assert accepted.returncode == 0, accepted.stderr
-    prometheus.wait_for("resets(apivigil_baseline_age_seconds[1m]) > 0", 30, "the approval")
+    prometheus.wait_for("resets(apivigil_baseline_age_seconds[2m]) > 0", 90, "the approval")
     # the drift notification failed while Prometheus watched: the failure counter rose
     prometheus.wait_for("increase(apivigil_notifications_failed_total[1m]) > 0", 60, "a failure")
     for expr in (
