@@ -25,9 +25,10 @@ print("after:", "structlog" in sys.modules)
 """
 
 
-def test_structlog_is_imported_on_the_first_log_line_and_that_line_goes_to_stderr() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", PROGRAM],
+def _python(program: str) -> subprocess.CompletedProcess[str]:
+    """Run `program` in a fresh interpreter over this tree, with nothing else on PATH."""
+    return subprocess.run(
+        [sys.executable, "-c", program],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -35,6 +36,10 @@ def test_structlog_is_imported_on_the_first_log_line_and_that_line_goes_to_stder
         timeout=60,
         check=True,
     )
+
+
+def test_structlog_is_imported_on_the_first_log_line_and_that_line_goes_to_stderr() -> None:
+    done = _python(PROGRAM)
 
     assert done.stdout.splitlines() == ["before: False", "after: True"]
     assert "check crashed" in done.stderr
@@ -51,15 +56,7 @@ logger("apivigil.runner").info("shown", target="shop")
 
 
 def test_a_configuration_made_after_a_deferred_one_is_not_undone_by_the_first_log_line() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", LATER_CONFIGURED],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={"PYTHONPATH": str(ROOT), "PATH": ""},
-        timeout=60,
-        check=True,
-    )
+    done = _python(LATER_CONFIGURED)
 
     line = json.loads(done.stderr.strip().splitlines()[-1])  # JSON, at info level
     assert line["event"] == "shown"
@@ -79,15 +76,7 @@ log.error("store failed", target="shop")
 def test_a_logger_of_a_module_imported_before_the_deferral_logs_as_configured() -> None:
     # `apivigil scan --push-gateway` imports the store (structlog with it) before logging is
     # configured; the store's "finding opened" lines must not reach stdout (the JSON document)
-    done = subprocess.run(
-        [sys.executable, "-c", ALREADY_IMPORTED],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={"PYTHONPATH": str(ROOT), "PATH": ""},
-        timeout=60,
-        check=True,
-    )
+    done = _python(ALREADY_IMPORTED)
 
     assert done.stdout == ""
     assert "finding opened" not in done.stderr
