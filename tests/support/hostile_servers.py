@@ -39,10 +39,11 @@ from monitor.certmaker import Issued
 class ThreadedServer:
     """Accepts TCP connections on `host` (127.0.0.1) and serves each in a thread of its own."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
         self._listener = socket.socket()
-        self._listener.bind((host, 0))
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind((host, port))
         self._listener.listen(64)
         self.port: int = self._listener.getsockname()[1]
         self.connections = 0

@@ -13,13 +13,13 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
 
+from tests.support.hostile_servers import ThreadedServer
 from tests.support.http_servers import LoopbackHttpServer
 
 
@@ -115,63 +115,35 @@ API_HEADERS = [
 ]
 
 
-class SilentListener:
+class SilentListener(ThreadedServer):
     """`with SilentListener() as silent:` silent.url is a port whose listener accepts every
     connection (and reads what is sent) but never answers: a hung server, a timeout. With
     `answer`, it sends those bytes (a status line and headers) after reading the request,
     then hangs (or resets, with `reset`): a body that never comes."""
 
     def __init__(self, *, reset: bool = False, port: int = 0, answer: bytes = b"") -> None:
+        super().__init__(port=port)
         self._reset = reset
         self._answer = answer
-        self._listener = socket.socket()
-        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind(("127.0.0.1", port))
-        self._listener.listen(16)
-        self.port = int(self._listener.getsockname()[1])
-        self._stop = threading.Event()
-        self._held: list[socket.socket] = []
-        self._thread = threading.Thread(target=self._accept, daemon=True)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
 
-    def _accept(self) -> None:
-        self._listener.settimeout(0.1)
+    def handle(self, connection: socket.socket) -> None:
+        if self._reset or self._answer:
+            connection.settimeout(2)
+            with contextlib.suppress(OSError):
+                connection.recv(65536)  # the whole request
+                connection.sendall(self._answer)
+        if self._reset:  # then a reset (RST)
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            return
+        connection.settimeout(0.2)  # held, unanswered, until the client hangs up or we stop
         while not self._stop.is_set():
-            try:
-                connection, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            if self._reset or self._answer:
-                connection.settimeout(2)
-                with contextlib.suppress(OSError):
-                    connection.recv(65536)  # the whole request
-                    connection.sendall(self._answer)
-            if self._reset:  # then a reset (RST)
-                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                connection.close()
-            else:
-                self._held.append(connection)
-
-    def __enter__(self) -> SilentListener:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        for connection in self._held:
-            connection.close()
-        self._listener.close()
+            with contextlib.suppress(TimeoutError):
+                if not connection.recv(4096):
+                    return
 
 
 def resetting_listener(port: int = 0) -> SilentListener:
